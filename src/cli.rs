@@ -1,0 +1,315 @@
+//! The command line: every flag, every subcommand and the whole `--help`
+//! text live here. Commands receive these structs; nothing else parses argv.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "withings-token",
+    version,
+    about = "Keep one Withings account's OAuth2 tokens alive: refresh, check, authorise, push to Railway",
+    long_about = "Keep one Withings account's OAuth2 tokens alive.\n\n\
+Withings rotates the refresh token on every refresh and the old one dies within hours, so \
+withings-token saves every new pair durably (and atomically, under a lock) before doing \
+anything else with it. Tokens live in a local store; they can also be written back to your \
+.env file and pushed to a Railway service's variables.",
+    after_help = "Examples:\n  withings-token demo                      # the whole flow against a built-in sandbox\n  withings-token status\n  withings-token refresh --if-needed\n  withings-token refresh --output-env > tokens.env\n\nExit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 grant refused, 5 network/upstream, 6 Railway, 7 refresh due (status --check)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Status(StatusArgs),
+    Refresh(RefreshArgs),
+    AuthUrl(AuthUrlArgs),
+    Exchange(ExchangeArgs),
+    RailwaySync(RailwaySyncArgs),
+    Sandbox(SandboxArgs),
+    Demo(DemoArgs),
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Env,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Options accepted before and after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "no_env_file")]
+    pub env_file: Option<PathBuf>,
+
+    /// Read no env file at all
+    #[arg(long, global = true)]
+    pub no_env_file: bool,
+
+    /// Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Output format
+    #[arg(short, long, global = true, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// Same as `--output env` (prints tokens unmasked)
+    #[arg(long, global = true, conflicts_with_all = ["output", "json"])]
+    pub output_env: bool,
+
+    /// Same as `--output json`
+    #[arg(long, global = true, conflicts_with = "output")]
+    pub json: bool,
+
+    /// Show tokens unmasked in table and JSON output
+    #[arg(long, global = true)]
+    pub reveal: bool,
+
+    /// Print only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log line format on stderr
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Time limit for each HTTP request, e.g. 30s, 500ms, 2m
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)
+    #[arg(long, global = true, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+
+    /// First pause between attempts; doubles each time (0s allowed)
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub retry_delay: Duration,
+
+    /// How long to wait for another withings-token process holding the store lock
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub lock_timeout: Duration,
+}
+
+impl GlobalArgs {
+    pub fn output_format(&self) -> OutputFormat {
+        if self.output_env {
+            OutputFormat::Env
+        } else if self.json {
+            OutputFormat::Json
+        } else {
+            self.output.unwrap_or(OutputFormat::Table)
+        }
+    }
+}
+
+/// Report the stored token set without touching the network
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  withings-token status\n  withings-token status --json\n  withings-token status --check || withings-token refresh   # exit 7 when due\n  withings-token status --buffer 30m"
+)]
+pub struct StatusArgs {
+    /// Exit 7 (REFRESH_DUE) when a refresh is due or the token expired
+    #[arg(long)]
+    pub check: bool,
+
+    /// How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub buffer: Option<Duration>,
+}
+
+/// Refresh the tokens: rotate, save to the store, update the env file and Railway
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The new refresh token is saved to the store before anything else is attempted.\n\
+`--output env` prints the tokens unmasked; `--no-railway` is NOT a dry run (the token still rotates): use `--dry-run`.\n\n\
+Examples:\n  withings-token refresh --if-needed             # cron: only when due\n  withings-token refresh --dry-run               # what would happen; sends and writes nothing\n  withings-token refresh --output-env > new.env  # prints secrets\n  withings-token refresh --no-railway --no-env-file-update"
+)]
+pub struct RefreshArgs {
+    /// Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why
+    #[arg(long)]
+    pub if_needed: bool,
+
+    /// Decide and report what a refresh would do; send nothing, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub buffer: Option<Duration>,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Where a new token set goes after the store.
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// Do not rewrite the token keys of the env file
+    #[arg(long)]
+    pub no_env_file_update: bool,
+
+    /// Do not push the new tokens to Railway (the token is still rotated)
+    #[arg(long, conflicts_with = "trigger_deployment")]
+    pub no_railway: bool,
+
+    /// After updating Railway's variables, redeploy the service once
+    #[arg(long)]
+    pub trigger_deployment: bool,
+}
+
+/// Print the Withings authorization URL to open in a browser
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The state is kept in the store so that `exchange` can verify the redirect.\n\n\
+Examples:\n  withings-token auth-url\n  withings-token auth-url --json | jq -r .authorization_url\n  withings-token auth-url --demo-account   # Withings' demo user, no real account needed"
+)]
+pub struct AuthUrlArgs {
+    /// Use this state instead of a random one
+    #[arg(long)]
+    pub state: Option<String>,
+
+    /// Open Withings' demo account instead of a real one (`mode=demo`)
+    #[arg(long)]
+    pub demo_account: bool,
+}
+
+/// Trade an authorization code (or the whole redirect URL) for tokens
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A code is valid for 30 seconds and only once. Given the redirect URL, its state must match the one `auth-url` issued.\n\n\
+Examples:\n  withings-token exchange 'https://example.com/callback?code=abc&state=xyz'\n  withings-token exchange abc123 --no-railway"
+)]
+pub struct ExchangeArgs {
+    /// The code, or the redirect URL carrying `code` and `state`
+    #[arg(value_name = "CODE_OR_URL")]
+    pub code_or_url: String,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Push the stored tokens to the Railway service without refreshing
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  withings-token railway-sync\n  withings-token railway-sync --dry-run          # which variables would change (masked)\n  withings-token railway-sync --trigger-deployment"
+)]
+pub struct RailwaySyncArgs {
+    /// Show which variables would change (values masked); send no mutation
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// After updating the variables, redeploy the service once
+    #[arg(long)]
+    pub trigger_deployment: bool,
+}
+
+/// Serve an emulation of Withings (and Railway) on loopback for trying the tool
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints the env lines that point withings-token at it, then serves until interrupted.\n\n\
+Examples:\n  withings-token sandbox --listen 127.0.0.1:8788 > sandbox.env\n  withings-token --env-file sandbox.env auth-url"
+)]
+pub struct SandboxArgs {
+    /// Loopback address to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// Run the whole flow against an in-process sandbox in a throw-away store
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Needs no account, no settings and no network; reads none of your env files or stores.\n\n\
+Examples:\n  withings-token demo"
+)]
+pub struct DemoArgs {}
+
+/// Print a shell completion script
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  withings-token completions bash > ~/.local/share/bash-completion/completions/withings-token\n  withings-token completions zsh > ~/.zfunc/_withings-token\n  withings-token completions fish > ~/.config/fish/completions/withings-token.fish"
+)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Parses `30s`, `500ms`, `90m`, `24h`, `2d` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 90m, 24h"))?;
+    let per_unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("unknown unit `{other}` in `{text}`; use ms, s, m, h or d")),
+    };
+    n.checked_mul(per_unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_every_unit() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn malformed_durations_are_refused() {
+        for bad in ["", "s", "1y", "-1s", "1.5h", "abc"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["withings-token", "refresh", "--output-env"]).unwrap();
+        assert_eq!(cli.global.output_format(), OutputFormat::Env);
+        let cli = Cli::try_parse_from(["withings-token", "--json", "status"]).unwrap();
+        assert_eq!(cli.global.output_format(), OutputFormat::Json);
+    }
+}

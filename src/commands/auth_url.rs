@@ -1,0 +1,63 @@
+//! `auth-url`: the consent URL, with a state kept in the store for `exchange`.
+
+use reqwest::Url;
+
+use crate::cli::AuthUrlArgs;
+use crate::error::{Error, Result};
+use crate::output::{AuthUrlReport, JSON_VERSION, Output};
+use crate::rotation;
+use crate::settings::Settings;
+
+pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<()> {
+    out.auth_url(&issue(args, settings)?);
+    Ok(())
+}
+
+/// Makes the URL and keeps its state in the store.
+pub fn issue(args: &AuthUrlArgs, settings: &Settings) -> Result<AuthUrlReport> {
+    let client_id = settings.client_id("auth-url")?;
+    let redirect_uri = settings.redirect_uri("auth-url")?;
+    let state = match &args.state {
+        Some(state) if state.trim().is_empty() => {
+            return Err(Error::config(
+                "--state is empty",
+                "pass a non-empty state, or omit --state for a random one",
+            ));
+        }
+        Some(state) => state.clone(),
+        None => crate::fsutil::random_hex(16).map_err(|e| Error::Internal(e.into()))?,
+    };
+    rotation::remember_auth_state(settings, &super::store_of(settings), &state)?;
+    let url = authorization_url(
+        &settings.authorize_url,
+        client_id,
+        &settings.scope,
+        redirect_uri,
+        &state,
+        args.demo_account,
+    );
+    Ok(AuthUrlReport {
+        version: JSON_VERSION,
+        authorization_url: url.to_string(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope: settings.scope.clone(),
+        state,
+    })
+}
+
+pub fn authorization_url(base: &Url, client_id: &str, scope: &str, redirect_uri: &str, state: &str, demo: bool) -> Url {
+    let mut url = base.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("scope", scope)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state);
+        if demo {
+            query.append_pair("mode", "demo");
+        }
+    }
+    url
+}

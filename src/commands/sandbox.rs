@@ -1,0 +1,34 @@
+//! `sandbox`: serve the emulation on loopback until interrupted.
+
+use std::io::Write;
+
+use crate::cli::SandboxArgs;
+use crate::envfile::format_value;
+use crate::error::{Error, Result};
+use crate::sandbox::Sandbox;
+
+pub fn run(args: &SandboxArgs) -> Result<()> {
+    let sandbox = Sandbox::start(args.listen).map_err(|e| {
+        Error::config(
+            format!("cannot start the sandbox on {}: {e}", args.listen),
+            "pass a free loopback address, e.g. `--listen 127.0.0.1:0`",
+        )
+    })?;
+    let mut lines = format!(
+        "# withings-token sandbox on {} (fake credentials; nothing here is real)\n",
+        sandbox.base_url()
+    );
+    for (key, value) in sandbox.env_vars() {
+        lines.push_str(&format!("{key}={}\n", format_value(&value)));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(lines.as_bytes()).and_then(|_| stdout.flush());
+    drop(stdout);
+    eprintln!(
+        "sandbox listening on {}; save the lines above as an env file and use `--env-file`. Ctrl-C stops it.",
+        sandbox.base_url()
+    );
+    loop {
+        std::thread::park();
+    }
+}

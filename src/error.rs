@@ -1,0 +1,254 @@
+//! The one error type callers match on. Every variant knows its stable code,
+//! its exit code and the next thing a person (or an agent) should do; the
+//! exit-code table in the README and the man page is generated from the same
+//! `match`es, so they cannot drift apart.
+
+use std::path::PathBuf;
+
+/// Re-authorisation is the only cure for a refused grant.
+const REAUTHORISE: &str =
+    "re-authorise: run `withings-token auth-url`, open the URL, then `withings-token exchange '<redirect URL>'`";
+const RETRY_LATER: &str = "retry later (after 30 s or more); the stored tokens were not changed";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting is missing or invalid, or a file cannot be used.
+    #[error("{message}")]
+    Config { message: String, action: String },
+
+    /// The store file exists but is not a store this binary can read.
+    #[error("token store {path} is unreadable: {reason}")]
+    CorruptStore { path: PathBuf, reason: String },
+
+    /// Withings refused the refresh token.
+    #[error("Withings refused the refresh token: {detail}")]
+    InvalidRefreshToken { detail: String },
+
+    /// Withings refused the authorization code (reused, expired or foreign).
+    #[error("Withings refused the authorization code: {detail}")]
+    InvalidCode { detail: String },
+
+    /// The redirect URL carries a state this tool did not issue.
+    #[error("{detail}")]
+    InvalidState { detail: String },
+
+    /// No answer at all after the retries (connection refused, timeouts).
+    #[error("could not reach {what} after {attempts} attempt(s): {detail}")]
+    Network {
+        what: &'static str,
+        attempts: u32,
+        detail: String,
+    },
+
+    /// Withings (or Railway) asked us to slow down for longer than we wait.
+    #[error("{what} is rate limiting this client: {detail}")]
+    RateLimited { what: &'static str, detail: String },
+
+    /// An answer came back but it was not a usable one.
+    #[error("{what} gave no usable answer after {attempts} attempt(s): {detail}")]
+    Upstream {
+        what: &'static str,
+        attempts: u32,
+        detail: String,
+    },
+
+    /// Another process held the store lock for longer than `--lock-timeout`.
+    #[error("another withings-token process has held the lock on {path} for {waited_secs} s")]
+    LockTimeout { path: PathBuf, waited_secs: u64 },
+
+    /// New tokens are saved, but Railway did not take them.
+    #[error("Railway was not updated: {detail}")]
+    RailwayUpdateFailed { detail: String },
+
+    /// `status --check`: a refresh is due (or the token already expired).
+    #[error("{detail}")]
+    RefreshDue { detail: String },
+
+    /// A bug: something that should not happen did.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn config(message: impl Into<String>, action: impl Into<String>) -> Self {
+        Error::Config {
+            message: message.into(),
+            action: action.into(),
+        }
+    }
+
+    /// A required variable is absent; `needed_for` says which command needs it.
+    pub fn missing_setting(var: &str, needed_for: &str) -> Self {
+        Error::config(
+            format!("{var} is not set ({needed_for} needs it)"),
+            format!("set {var} in the environment or in the env file (`--env-file`, default ./.env)"),
+        )
+    }
+
+    /// The stable, documented code that scripts match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config { .. } | Error::CorruptStore { .. } => "CONFIGURATION_ERROR",
+            Error::InvalidRefreshToken { .. } => "INVALID_REFRESH_TOKEN",
+            Error::InvalidCode { .. } => "INVALID_CODE",
+            Error::InvalidState { .. } => "INVALID_STATE",
+            Error::Network { .. } => "NETWORK_ERROR",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Upstream { .. } => "UPSTREAM_ERROR",
+            Error::LockTimeout { .. } => "LOCK_TIMEOUT",
+            Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
+            Error::RefreshDue { .. } => "REFRESH_DUE",
+            Error::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Internal(_) => 1,
+            Error::Config { .. } | Error::CorruptStore { .. } => 3,
+            Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } | Error::InvalidState { .. } => 4,
+            Error::Network { .. } | Error::RateLimited { .. } | Error::Upstream { .. } | Error::LockTimeout { .. } => 5,
+            Error::RailwayUpdateFailed { .. } => 6,
+            Error::RefreshDue { .. } => 7,
+        }
+    }
+
+    /// What to do next, naming the command in backticks.
+    pub fn action(&self) -> String {
+        match self {
+            Error::Config { action, .. } => action.clone(),
+            Error::CorruptStore { path, .. } => format!(
+                "inspect or move {} aside (it was left untouched), then seed it again with `withings-token exchange` or WITHINGS_REFRESH_TOKEN",
+                path.display()
+            ),
+            Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } => REAUTHORISE.to_owned(),
+            Error::InvalidState { .. } => {
+                "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
+            }
+            Error::Network { .. } | Error::Upstream { .. } => RETRY_LATER.to_owned(),
+            Error::RateLimited { detail, .. } => {
+                format!("wait as asked ({detail}), then retry; the stored tokens were not changed")
+            }
+            Error::LockTimeout { .. } => {
+                "retry later, or raise `--lock-timeout`; the holder is refreshing the same tokens".to_owned()
+            }
+            Error::RailwayUpdateFailed { .. } => {
+                "fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID), then run `withings-token railway-sync`".to_owned()
+            }
+            Error::RefreshDue { .. } => "run `withings-token refresh`".to_owned(),
+            Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),
+        }
+    }
+
+    /// Whether the stored tokens may have changed before this error happened;
+    /// only a Railway failure happens after a successful save.
+    pub fn tokens_were_saved(&self) -> bool {
+        matches!(self, Error::RailwayUpdateFailed { .. })
+    }
+}
+
+/// One row of the exit-code table, shared by the README test and the man page.
+pub struct ExitStatusRow {
+    pub exit: u8,
+    pub codes: &'static str,
+    pub meaning: &'static str,
+}
+
+pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
+    ExitStatusRow {
+        exit: 0,
+        codes: "SUCCESS",
+        meaning: "done (also `refresh --if-needed` with nothing due)",
+    },
+    ExitStatusRow {
+        exit: 1,
+        codes: "INTERNAL_ERROR",
+        meaning: "a bug; report it",
+    },
+    ExitStatusRow {
+        exit: 2,
+        codes: "USAGE_ERROR",
+        meaning: "bad flags or arguments; see `--help`",
+    },
+    ExitStatusRow {
+        exit: 3,
+        codes: "CONFIGURATION_ERROR",
+        meaning: "missing or invalid setting, unreadable or corrupt store or env file, no token to work with",
+    },
+    ExitStatusRow {
+        exit: 4,
+        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE",
+        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange`",
+    },
+    ExitStatusRow {
+        exit: 5,
+        codes: "NETWORK_ERROR, RATE_LIMITED, UPSTREAM_ERROR, LOCK_TIMEOUT",
+        meaning: "no usable answer after the retries, or the store stayed locked; retry later, nothing was changed",
+    },
+    ExitStatusRow {
+        exit: 6,
+        codes: "RAILWAY_UPDATE_FAILED",
+        meaning: "tokens refreshed and saved, Railway not updated; fix it, then `railway-sync`",
+    },
+    ExitStatusRow {
+        exit: 7,
+        codes: "REFRESH_DUE",
+        meaning: "`status --check` only: a refresh is due or the token expired",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_grants_point_at_reauthorisation() {
+        let e = Error::InvalidRefreshToken { detail: "x".into() };
+        assert_eq!(e.exit_code(), 4);
+        assert!(e.action().contains("`withings-token auth-url`"));
+    }
+
+    #[test]
+    fn transient_failures_never_say_reauthorise() {
+        for e in [
+            Error::Network {
+                what: "Withings",
+                attempts: 4,
+                detail: "refused".into(),
+            },
+            Error::Upstream {
+                what: "Withings",
+                attempts: 4,
+                detail: "HTML".into(),
+            },
+            Error::RateLimited {
+                what: "Withings",
+                detail: "wait 188 s".into(),
+            },
+        ] {
+            assert_eq!(e.exit_code(), 5);
+            assert!(!e.action().contains("auth-url"), "{e}");
+        }
+    }
+
+    #[test]
+    fn table_agrees_with_the_variants() {
+        let codes = [
+            Error::Internal(anyhow::anyhow!("x")),
+            Error::config("m", "a"),
+            Error::InvalidState { detail: "s".into() },
+            Error::LockTimeout {
+                path: "p".into(),
+                waited_secs: 1,
+            },
+            Error::RailwayUpdateFailed { detail: "d".into() },
+            Error::RefreshDue { detail: "d".into() },
+        ];
+        for e in codes {
+            let row = EXIT_STATUS_TABLE.iter().find(|r| r.exit == e.exit_code()).unwrap();
+            assert!(row.codes.contains(e.code()), "{} not in row {}", e.code(), row.exit);
+        }
+    }
+}

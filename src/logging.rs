@@ -1,0 +1,121 @@
+//! Logs go to stderr, as text or one JSON object per line with the seed's
+//! keys (`timestamp`, `level`, `logger`, `service`, `environment`,
+//! `message`). Only this crate's events are written: the HTTP stack's own
+//! trace output is not ours to vouch for. No call site logs a secret; the
+//! secrets-in-logs test holds that at `-vvv`.
+
+use std::io::Write;
+
+use serde::Serialize;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use crate::cli::{GlobalArgs, LogFormat};
+
+struct StderrLayer {
+    max: Level,
+    format: LogFormat,
+    environment: String,
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    timestamp: String,
+    level: &'a str,
+    logger: &'a str,
+    service: &'static str,
+    environment: &'a str,
+    message: &'a str,
+}
+
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_owned();
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for StderrLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() > self.max || !meta.target().starts_with("withings_token") {
+            return;
+        }
+        let mut message = Message::default();
+        event.record(&mut message);
+        let line = match self.format {
+            LogFormat::Text => format!("{}: {}\n", level_word(meta.level()), message.0),
+            LogFormat::Json => {
+                let line = JsonLine {
+                    timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    level: meta.level().as_str(),
+                    logger: meta.target(),
+                    service: "withings-token",
+                    environment: &self.environment,
+                    message: &message.0,
+                };
+                match serde_json::to_string(&line) {
+                    Ok(json) => json + "\n",
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+fn level_word(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+/// `-q` errors only, default warnings, `-v` info, `-vv` debug, `-vvv` trace.
+pub fn level_for(quiet: bool, verbose: u8) -> Level {
+    match (quiet, verbose) {
+        (true, _) => Level::ERROR,
+        (false, 0) => Level::WARN,
+        (false, 1) => Level::INFO,
+        (false, 2) => Level::DEBUG,
+        _ => Level::TRACE,
+    }
+}
+
+/// Installs the stderr logger for this process; a second call is a no-op.
+pub fn init(global: &GlobalArgs) {
+    let layer = StderrLayer {
+        max: level_for(global.quiet, global.verbose),
+        format: global.log_format,
+        environment: crate::settings::log_environment(),
+    };
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbosity_maps_to_levels() {
+        assert_eq!(level_for(true, 0), Level::ERROR);
+        assert_eq!(level_for(false, 0), Level::WARN);
+        assert_eq!(level_for(false, 1), Level::INFO);
+        assert_eq!(level_for(false, 2), Level::DEBUG);
+        assert_eq!(level_for(false, 5), Level::TRACE);
+    }
+}

@@ -1,0 +1,292 @@
+//! `RailwayClient`: the only code that talks to Railway's GraphQL API.
+//!
+//! One upsert writes the four token variables on the service (never shared
+//! variables, never `replace: true`, always `skipDeploys: true`); a deploy is
+//! a separate, explicit `serviceInstanceRedeploy`. A non-empty `errors` array
+//! is a failure whatever the HTTP status; HTML pages, 5xx and 429 are retried.
+
+use std::collections::BTreeMap;
+
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::http::{Answer, HttpClient, Transient, Verdict, clip};
+use crate::settings::{DEFAULT_RAILWAY_API_URL, RailwayAuth, RailwaySettings};
+
+const WHAT: &str = "Railway";
+
+const ENVIRONMENTS: &str =
+    "query environments($projectId: String!) { environments(projectId: $projectId) { edges { node { id name } } } }";
+const VARIABLES: &str = "query variables($projectId: String!, $environmentId: String!, $serviceId: String) { variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }";
+const UPSERT: &str = "mutation variableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }";
+const REDEPLOY: &str = "mutation serviceInstanceRedeploy($serviceId: String!, $environmentId: String!) { serviceInstanceRedeploy(serviceId: $serviceId, environmentId: $environmentId) }";
+
+/// The service whose variables hold the tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RailwayTarget {
+    pub project_id: String,
+    pub service_id: String,
+    pub environment_id: String,
+}
+
+pub struct RailwayClient {
+    http: HttpClient,
+    url: Url,
+    auth: RailwayAuth,
+}
+
+impl RailwayClient {
+    /// Fails with a configuration error naming what is missing.
+    pub fn new(http: HttpClient, settings: &RailwaySettings) -> Result<RailwayClient> {
+        let Some(auth) = settings.auth.clone() else {
+            return Err(not_configured(settings));
+        };
+        let url = match &settings.api_url {
+            Some(url) => url.clone(),
+            None => Url::parse(DEFAULT_RAILWAY_API_URL).map_err(|e| Error::Internal(e.into()))?,
+        };
+        Ok(RailwayClient { http, url, auth })
+    }
+
+    /// The ids from the settings; the environment is looked up by name when
+    /// no id is given.
+    pub async fn resolve_target(&self, settings: &RailwaySettings) -> Result<RailwayTarget> {
+        let (Some(project_id), Some(service_id)) = (&settings.project_id, &settings.service_id) else {
+            return Err(not_configured(settings));
+        };
+        let environment_id = match &settings.environment_id {
+            Some(id) => id.clone(),
+            None => {
+                self.environment_id_by_name(project_id, &settings.environment_name)
+                    .await?
+            }
+        };
+        Ok(RailwayTarget {
+            project_id: project_id.clone(),
+            service_id: service_id.clone(),
+            environment_id,
+        })
+    }
+
+    async fn environment_id_by_name(&self, project_id: &str, name: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Data {
+            environments: Edges,
+        }
+        #[derive(Deserialize)]
+        struct Edges {
+            edges: Vec<Edge>,
+        }
+        #[derive(Deserialize)]
+        struct Edge {
+            node: Node,
+        }
+        #[derive(Deserialize)]
+        struct Node {
+            id: String,
+            name: String,
+        }
+        let data: Data = self.call(ENVIRONMENTS, json!({ "projectId": project_id })).await?;
+        let nodes: Vec<Node> = data.environments.edges.into_iter().map(|e| e.node).collect();
+        if let Some(node) = nodes.iter().find(|n| n.name == name) {
+            return Ok(node.id.clone());
+        }
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        Err(Error::config(
+            format!(
+                "Railway project {project_id} has no environment named `{name}` (it has: {})",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+            "set RAILWAY_ENVIRONMENT_NAME to one of those names, or RAILWAY_ENVIRONMENT_ID to its id",
+        ))
+    }
+
+    /// The service's current variables (name → value).
+    pub async fn variables(&self, target: &RailwayTarget) -> Result<BTreeMap<String, String>> {
+        #[derive(Deserialize)]
+        struct Data {
+            variables: BTreeMap<String, Value>,
+        }
+        let data: Data = self
+            .call(
+                VARIABLES,
+                json!({ "projectId": target.project_id, "environmentId": target.environment_id, "serviceId": target.service_id }),
+            )
+            .await?;
+        Ok(data
+            .variables
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            .collect())
+    }
+
+    /// Writes `variables` on the service in one call, without a deploy.
+    pub async fn upsert(&self, target: &RailwayTarget, variables: &BTreeMap<&str, String>) -> Result<()> {
+        let input = json!({
+            "projectId": target.project_id,
+            "environmentId": target.environment_id,
+            "serviceId": target.service_id,
+            "variables": variables,
+            "skipDeploys": true,
+        });
+        let _: Value = self.call(UPSERT, json!({ "input": input })).await?;
+        Ok(())
+    }
+
+    /// Redeploys the service so that it starts with the new variables.
+    pub async fn redeploy(&self, target: &RailwayTarget) -> Result<()> {
+        let _: Value = self
+            .call(
+                REDEPLOY,
+                json!({ "serviceId": target.service_id, "environmentId": target.environment_id }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn call<T: DeserializeOwned>(&self, query: &'static str, variables: Value) -> Result<T> {
+        let operation = query.split_whitespace().nth(1).unwrap_or("graphql");
+        let data: Value = self
+            .http
+            .with_retries(WHAT, || self.attempt(operation, query, &variables))
+            .await?;
+        serde_json::from_value(data).map_err(|e| Error::RailwayUpdateFailed {
+            detail: format!("Railway's answer to {operation} has an unexpected shape ({e})"),
+        })
+    }
+
+    async fn attempt(&self, operation: &str, query: &str, variables: &Value) -> Verdict<Value> {
+        let request = self
+            .http
+            .inner()
+            .post(self.url.clone())
+            .json(&json!({ "query": query, "variables": variables }));
+        let request = match &self.auth {
+            RailwayAuth::Project(token) => request.header("Project-Access-Token", token.expose_secret()),
+            RailwayAuth::Account(token) => request.bearer_auth(token.expose_secret()),
+        };
+        tracing::debug!("POST {} ({operation})", self.url);
+        match self.http.send(request).await {
+            Ok(answer) => classify(&answer, operation),
+            Err(detail) => Verdict::Retry {
+                kind: Transient::Network,
+                detail,
+                wait: None,
+            },
+        }
+    }
+}
+
+fn not_configured(settings: &RailwaySettings) -> Error {
+    Error::config(
+        format!("Railway is not configured: missing {}", settings.missing().join(", ")),
+        "set RAILWAY_TOKEN (project token) or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID",
+    )
+}
+
+#[derive(Deserialize)]
+struct GraphqlAnswer {
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    errors: Option<Vec<GraphqlError>>,
+}
+
+#[derive(Deserialize)]
+struct GraphqlError {
+    #[serde(default)]
+    message: String,
+}
+
+fn classify(answer: &Answer, operation: &str) -> Verdict<Value> {
+    if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::Retry {
+            kind: Transient::RateLimited,
+            detail: "HTTP 429 Too Many Requests".into(),
+            wait: answer.retry_after(),
+        };
+    }
+    let Ok(parsed) = serde_json::from_slice::<GraphqlAnswer>(&answer.body) else {
+        return Verdict::Retry {
+            kind: Transient::Upstream,
+            detail: format!("{} instead of GraphQL JSON", answer.describe()),
+            wait: None,
+        };
+    };
+    if let Some(errors) = parsed.errors.filter(|e| !e.is_empty()) {
+        let messages: Vec<String> = errors.iter().map(|e| clip(&e.message)).collect();
+        return Verdict::Stop(Error::RailwayUpdateFailed {
+            detail: format!("{operation} failed: {}", messages.join("; ")),
+        });
+    }
+    if answer.status.is_server_error() {
+        return Verdict::Retry {
+            kind: Transient::Upstream,
+            detail: answer.describe(),
+            wait: None,
+        };
+    }
+    match parsed.data {
+        Some(data) if answer.status.is_success() && !data.is_null() => Verdict::Done(data),
+        _ => Verdict::Stop(Error::RailwayUpdateFailed {
+            detail: format!("{operation}: {} without data", answer.describe()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderMap;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn errors_array_fails_even_on_http_200() {
+        let v = classify(
+            &answer(200, r#"{"data":null,"errors":[{"message":"Not Authorized"}]}"#),
+            "upsert",
+        );
+        let Verdict::Stop(e) = v else { panic!() };
+        assert_eq!(e.exit_code(), 6);
+        assert!(e.to_string().contains("Not Authorized"));
+    }
+
+    #[test]
+    fn html_and_429_are_retried() {
+        assert!(matches!(
+            classify(&answer(403, "<html>Access denied</html>"), "x"),
+            Verdict::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(&answer(429, ""), "x"),
+            Verdict::Retry {
+                kind: Transient::RateLimited,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn data_is_returned() {
+        let Verdict::Done(v) = classify(&answer(200, r#"{"data":{"variableCollectionUpsert":true}}"#), "x") else {
+            panic!()
+        };
+        assert_eq!(v["variableCollectionUpsert"], Value::Bool(true));
+    }
+}

@@ -1,0 +1,284 @@
+//! The one place a token set changes: take the store lock, reload, decide,
+//! mark the request in the journal, ask Withings, save, rewrite the env file,
+//! release. Railway is told only after the lock is released, from the saved
+//! set, so a slow or failing Railway never holds up or endangers the store.
+
+use std::path::PathBuf;
+
+use chrono::Duration;
+
+use crate::envfile;
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::output::{TOKEN_KEYS, token_variables};
+use crate::railway::RailwayClient;
+use crate::settings::Settings;
+use crate::store::{FileStore, PreviousToken, StoreLock, StoreState};
+use crate::tokens::{Decision, TokenSet, TokenSource, choose_tokens, decide, effective_buffer, now, rfc3339};
+use crate::withings::{Grant, WithingsClient};
+
+/// Withings keeps a rotated refresh token alive for about this long.
+const PREVIOUS_TOKEN_GRACE: Duration = Duration::hours(8);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Refreshed {
+        used_previous: bool,
+    },
+    Exchanged,
+    NotDue {
+        expires_at: chrono::DateTime<chrono::Utc>,
+        refresh_at: chrono::DateTime<chrono::Utc>,
+    },
+    AlreadyRefreshedByPeer,
+}
+
+/// The set in use after a transaction, and what happened to it.
+#[derive(Debug)]
+pub struct Rotation {
+    pub outcome: Outcome,
+    pub tokens: TokenSet,
+    pub generation: u64,
+    pub source: TokenSource,
+    pub env_file_updated: Option<PathBuf>,
+}
+
+pub fn no_tokens_error() -> Error {
+    Error::config(
+        "no token to work with: the store holds no token set and WITHINGS_REFRESH_TOKEN is not set",
+        "authorise once: run `withings-token auth-url`, open it, then `withings-token exchange '<redirect URL>'` (or set WITHINGS_REFRESH_TOKEN)",
+    )
+}
+
+/// Refreshes under the lock. With `if_needed`, a set that is not due (or that
+/// a peer refreshed while we waited for the lock) is left alone.
+pub async fn refresh(
+    settings: &Settings,
+    store: &FileStore,
+    client: &WithingsClient,
+    if_needed: bool,
+    update_env_file: bool,
+) -> Result<Rotation> {
+    let before = store.load()?;
+    let lock = store.lock(settings.lock_timeout)?;
+    let state = lock.load()?;
+    report_interrupted(&lock);
+    let (tokens, source) = choose_tokens(state.tokens.as_ref(), settings.seed_tokens.as_ref());
+    let tokens = tokens.ok_or_else(no_tokens_error)?;
+    let buffer = effective_buffer(&tokens, settings.buffer);
+    if let Decision::NotDue { expires_at, refresh_at } = decide(&tokens, now(), buffer, if_needed) {
+        let outcome = if state.generation != before.generation {
+            Outcome::AlreadyRefreshedByPeer
+        } else {
+            Outcome::NotDue { expires_at, refresh_at }
+        };
+        return Ok(Rotation {
+            outcome,
+            tokens,
+            generation: state.generation,
+            source,
+            env_file_updated: None,
+        });
+    }
+    lock.begin_request(state.generation, "refresh_token")?;
+    let result = request_with_fallback(client, &tokens, &state).await;
+    let saved = result.and_then(|(new, used_previous)| {
+        let new = carry_over(new, &tokens);
+        let next = StoreState {
+            generation: state.generation,
+            tokens: Some(new.clone()),
+            previous: Some(PreviousToken {
+                refresh_token: tokens.refresh_token.clone(),
+                rotated_at: now(),
+            }),
+            pending_auth: state.pending_auth.clone(),
+        };
+        save_new_set(&lock, &state, &next).map(|generation| (new, generation, used_previous))
+    });
+    lock.end_request();
+    let (new, generation, used_previous) = saved?;
+    let env_file_updated = if update_env_file {
+        rewrite_env_file(settings, &new)
+    } else {
+        None
+    };
+    Ok(Rotation {
+        outcome: Outcome::Refreshed { used_previous },
+        tokens: new,
+        generation,
+        source,
+        env_file_updated,
+    })
+}
+
+/// Trades an authorization code under the lock, after checking the state.
+pub async fn exchange(
+    settings: &Settings,
+    store: &FileStore,
+    client: &WithingsClient,
+    code: &str,
+    url_state: Option<&str>,
+    update_env_file: bool,
+) -> Result<Rotation> {
+    let redirect_uri = settings.redirect_uri("exchange")?;
+    let lock = store.lock(settings.lock_timeout)?;
+    let state = lock.load()?;
+    report_interrupted(&lock);
+    check_state(&state, url_state)?;
+    lock.begin_request(state.generation, "authorization_code")?;
+    let result = client.request_token(&Grant::Code { code, redirect_uri }).await;
+    let saved = result.and_then(|new| {
+        let next = StoreState {
+            generation: state.generation,
+            tokens: Some(new.clone()),
+            previous: None,
+            pending_auth: None,
+        };
+        save_new_set(&lock, &state, &next).map(|generation| (new, generation))
+    });
+    lock.end_request();
+    let (new, generation) = saved?;
+    let env_file_updated = if update_env_file {
+        rewrite_env_file(settings, &new)
+    } else {
+        None
+    };
+    Ok(Rotation {
+        outcome: Outcome::Exchanged,
+        tokens: new,
+        generation,
+        source: TokenSource::Store,
+        env_file_updated,
+    })
+}
+
+/// Keeps the pending `auth-url` state (for `exchange`) under the lock.
+pub fn remember_auth_state(settings: &Settings, store: &FileStore, state: &str) -> Result<()> {
+    let lock = store.lock(settings.lock_timeout)?;
+    let current = lock.load()?;
+    let next = StoreState {
+        pending_auth: Some(crate::store::PendingAuth {
+            state: state.to_owned(),
+            created_at: now(),
+        }),
+        ..current.clone()
+    };
+    lock.save(current.generation, &next).map(|_| ())
+}
+
+fn check_state(state: &StoreState, url_state: Option<&str>) -> Result<()> {
+    let Some(given) = url_state else {
+        tracing::info!("a bare code carries no state; it is exchanged without a state check");
+        return Ok(());
+    };
+    match &state.pending_auth {
+        Some(pending) if pending.state == given => Ok(()),
+        Some(_) => Err(Error::InvalidState {
+            detail: "the redirect URL's state does not match the one `auth-url` issued; it may come from another consent or another person, so nothing was sent".into(),
+        }),
+        None => Err(Error::InvalidState {
+            detail: "the redirect URL carries a state, but this store has no pending `auth-url` (it was never issued here or was already used); nothing was sent".into(),
+        }),
+    }
+}
+
+/// A save failure after Withings rotated the token must say the old token
+/// still works: nobody has used the new access token yet.
+fn save_new_set(lock: &StoreLock, state: &StoreState, next: &StoreState) -> Result<u64> {
+    lock.save(state.generation, next).map_err(|e| match e {
+        Error::Config { message, .. } => Error::config(
+            format!("{message}; the new tokens could not be saved"),
+            "fix the disk or permissions and run `withings-token refresh` again: the stored refresh token stays valid for about 8 hours because the new one was never used",
+        ),
+        other => other,
+    })
+}
+
+async fn request_with_fallback(
+    client: &WithingsClient,
+    tokens: &TokenSet,
+    state: &StoreState,
+) -> Result<(TokenSet, bool)> {
+    let detail = match client.request_token(&Grant::Refresh(&tokens.refresh_token)).await {
+        Err(Error::InvalidRefreshToken { detail }) => detail,
+        other => return other.map(|set| (set, false)),
+    };
+    let usable = state.previous.as_ref().filter(|p| {
+        now() - p.rotated_at < PREVIOUS_TOKEN_GRACE
+            && secrecy::ExposeSecret::expose_secret(&p.refresh_token)
+                != secrecy::ExposeSecret::expose_secret(&tokens.refresh_token)
+    });
+    let Some(previous) = usable else {
+        return Err(Error::InvalidRefreshToken { detail });
+    };
+    tracing::warn!(
+        "Withings refused the current refresh token; trying the previous generation's (rotated {})",
+        rfc3339(previous.rotated_at)
+    );
+    match client.request_token(&Grant::Refresh(&previous.refresh_token)).await {
+        Ok(set) => {
+            eprintln!("note: recovered with the previous generation's refresh token; the new set is saved");
+            Ok((set, true))
+        }
+        Err(_) => Err(Error::InvalidRefreshToken { detail }),
+    }
+}
+
+/// Withings omits `userid`/`scope` at times; keep what we knew.
+fn carry_over(mut new: TokenSet, old: &TokenSet) -> TokenSet {
+    if new.userid.is_none() {
+        new.userid = old.userid.clone();
+    }
+    if new.scope.is_none() {
+        new.scope = old.scope.clone();
+    }
+    new
+}
+
+fn report_interrupted(lock: &StoreLock) {
+    if let Some(mark) = lock.interrupted_request() {
+        tracing::warn!(
+            "a previous run (pid {}) died while asking Withings for a {} grant at {}; the stored set (generation {}) is the last one saved, and its refresh token stays valid because the lost answer was never used",
+            mark.pid,
+            mark.grant,
+            rfc3339(mark.started_at),
+            mark.generation
+        );
+        lock.end_request();
+    }
+}
+
+/// Rewrites the token keys of the env file the settings came from, when it
+/// holds any. A failure here is a warning: the store already has the set.
+fn rewrite_env_file(settings: &Settings, tokens: &TokenSet) -> Option<PathBuf> {
+    let loaded = settings.env_file.as_ref()?;
+    if !loaded.file.holds_any(&TOKEN_KEYS) {
+        return None;
+    }
+    let updates: Vec<(&str, String)> = token_variables(tokens).into_iter().collect();
+    match envfile::rewrite_file(&loaded.path, &updates) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::warn!(
+                "the new tokens are saved in the store, but {} was not updated: {e}",
+                loaded.path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Pushes `tokens` to the configured Railway service in one upsert and,
+/// when asked, redeploys it once. Returns whether a deploy was triggered.
+pub async fn push_to_railway(settings: &Settings, http: &HttpClient, tokens: &TokenSet, deploy: bool) -> Result<bool> {
+    let client = RailwayClient::new(http.clone(), &settings.railway)?;
+    let target = client.resolve_target(&settings.railway).await?;
+    let variables = token_variables(tokens).into_iter().collect();
+    client.upsert(&target, &variables).await?;
+    tracing::info!("Railway service {} now holds the new token set", target.service_id);
+    if deploy {
+        client.redeploy(&target).await?;
+        tracing::info!("Railway redeploy of service {} triggered", target.service_id);
+    }
+    Ok(deploy)
+}

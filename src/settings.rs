@@ -1,0 +1,442 @@
+//! Settings: the one door through which configuration enters.
+//!
+//! Precedence, highest first: command-line flag > process environment >
+//! env file > built-in default. The env file never overrides a variable set
+//! in the process environment. This is the only module that reads
+//! `std::env` (clippy.toml bans it elsewhere).
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Url;
+use secrecy::SecretString;
+
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::tokens::TokenSet;
+
+pub const DEFAULT_SCOPE: &str = "user.info,user.metrics,user.activity";
+pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://account.withings.com/oauth2_user/authorize2";
+pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
+
+/// How HTTP calls behave (shared by the Withings and Railway clients).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpPolicy {
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+}
+
+/// How results are shown.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputOptions {
+    pub format: OutputFormat,
+    pub reveal: bool,
+    pub quiet: bool,
+}
+
+/// The Railway token and which header carries it.
+#[derive(Clone)]
+pub enum RailwayAuth {
+    /// `RAILWAY_TOKEN`, sent as `Project-Access-Token`.
+    Project(SecretString),
+    /// `RAILWAY_API_TOKEN`, sent as `Authorization: Bearer`.
+    Account(SecretString),
+}
+
+#[derive(Clone, Default)]
+pub struct RailwaySettings {
+    pub auth: Option<RailwayAuth>,
+    pub project_id: Option<String>,
+    pub service_id: Option<String>,
+    pub environment_id: Option<String>,
+    pub environment_name: String,
+    pub api_url: Option<Url>,
+}
+
+impl RailwaySettings {
+    /// The variables still missing for Railway to count as configured.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.auth.is_none() {
+            missing.push("RAILWAY_TOKEN (or RAILWAY_API_TOKEN)");
+        }
+        if self.project_id.is_none() {
+            missing.push("RAILWAY_PROJECT_ID");
+        }
+        if self.service_id.is_none() {
+            missing.push("RAILWAY_SERVICE_ID");
+        }
+        missing
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.missing().is_empty()
+    }
+}
+
+/// The env file in use and the values read from it.
+#[derive(Debug, Clone)]
+pub struct LoadedEnvFile {
+    pub path: PathBuf,
+    pub file: EnvFile,
+}
+
+/// Everything a command may need, resolved once.
+#[derive(Clone)]
+pub struct Settings {
+    pub output: OutputOptions,
+    pub http: HttpPolicy,
+    pub lock_timeout: Duration,
+    pub store_path: PathBuf,
+    pub env_file: Option<LoadedEnvFile>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub redirect_uri: Option<String>,
+    pub scope: String,
+    pub api_url: Url,
+    pub authorize_url: Url,
+    pub buffer: Option<chrono::Duration>,
+    /// Token set given by `WITHINGS_*` variables, if any.
+    pub seed_tokens: Option<TokenSet>,
+    /// Whether the seed tokens were read from the env file (not the process).
+    pub seed_from_env_file: bool,
+    pub railway: RailwaySettings,
+}
+
+/// Where a value was found.
+struct Lookup<'a> {
+    process: &'a dyn Fn(&str) -> Option<String>,
+    file: Option<&'a EnvFile>,
+}
+
+impl Lookup<'_> {
+    /// Process environment first, then the env file; empty counts as unset.
+    fn get(&self, name: &str) -> Option<String> {
+        self.get_with_origin(name).map(|(v, _)| v)
+    }
+
+    fn get_with_origin(&self, name: &str) -> Option<(String, bool)> {
+        let non_empty = |v: String| (!v.trim().is_empty()).then_some(v);
+        if let Some(v) = (self.process)(name).and_then(non_empty) {
+            return Some((v, false));
+        }
+        self.file
+            .and_then(|f| f.get(name))
+            .map(str::to_owned)
+            .and_then(non_empty)
+            .map(|v| (v, true))
+    }
+}
+
+impl Settings {
+    /// Resolves settings from flags, the real environment and the env file.
+    pub fn load(global: &GlobalArgs, buffer_flag: Option<Duration>) -> Result<Settings> {
+        let process = |name: &str| std::env::var(name).ok();
+        Settings::resolve(global, buffer_flag, &process)
+    }
+
+    /// Same as `load`, with the process environment given (tests, demo).
+    pub fn resolve(
+        global: &GlobalArgs,
+        buffer_flag: Option<Duration>,
+        process: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings> {
+        let env_file = load_env_file(global, process)?;
+        let vars = Lookup {
+            process,
+            file: env_file.as_ref().map(|f| &f.file),
+        };
+        let (seed_tokens, seed_from_env_file) = seed_tokens(&vars)?;
+        Ok(Settings {
+            output: OutputOptions {
+                format: global.output_format(),
+                reveal: global.reveal,
+                quiet: global.quiet,
+            },
+            http: HttpPolicy {
+                timeout: global.timeout,
+                retries: global.retries,
+                retry_delay: global.retry_delay,
+            },
+            lock_timeout: global.lock_timeout,
+            store_path: store_path(global, &vars)?,
+            client_id: vars.get("WITHINGS_CLIENT_ID"),
+            client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
+            redirect_uri: vars.get("WITHINGS_REDIRECT_URI"),
+            scope: vars.get("WITHINGS_SCOPE").unwrap_or_else(|| DEFAULT_SCOPE.to_owned()),
+            api_url: url_setting(&vars, "WITHINGS_API_URL", DEFAULT_API_URL)?,
+            authorize_url: url_setting(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+            buffer: buffer(buffer_flag, &vars)?,
+            seed_tokens,
+            seed_from_env_file,
+            railway: railway_settings(&vars)?,
+            env_file,
+        })
+    }
+
+    pub fn client_id(&self, needed_for: &str) -> Result<&str> {
+        self.client_id
+            .as_deref()
+            .ok_or_else(|| Error::missing_setting("WITHINGS_CLIENT_ID", needed_for))
+    }
+
+    pub fn client_secret(&self, needed_for: &str) -> Result<&SecretString> {
+        self.client_secret
+            .as_ref()
+            .ok_or_else(|| Error::missing_setting("WITHINGS_CLIENT_SECRET", needed_for))
+    }
+
+    pub fn redirect_uri(&self, needed_for: &str) -> Result<&str> {
+        self.redirect_uri
+            .as_deref()
+            .ok_or_else(|| Error::missing_setting("WITHINGS_REDIRECT_URI", needed_for))
+    }
+}
+
+/// The label logs carry as `environment`.
+pub fn log_environment() -> String {
+    std::env::var("RAILWAY_ENVIRONMENT_NAME")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "local".into())
+}
+
+fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) -> Result<Option<LoadedEnvFile>> {
+    if global.no_env_file {
+        return Ok(None);
+    }
+    let explicit = global.env_file.clone().or_else(|| {
+        process("WITHINGS_ENV_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let (path, required) = match explicit {
+        Some(path) => (path, true),
+        None => (PathBuf::from(".env"), false),
+    };
+    if !required && !path.exists() {
+        return Ok(None);
+    }
+    let file = EnvFile::read(&path)?;
+    Ok(Some(LoadedEnvFile { path, file }))
+}
+
+fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
+    if let Some(path) = &global.store {
+        return Ok(path.clone());
+    }
+    if let Some(path) = vars.get("WITHINGS_TOKEN_STORE") {
+        return Ok(PathBuf::from(path));
+    }
+    let state_home = (vars.process)("XDG_STATE_HOME")
+        .filter(|v| Path::new(v).is_absolute())
+        .map(PathBuf::from)
+        .or_else(|| {
+            (vars.process)("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| Path::new(&h).join(".local/state"))
+        });
+    state_home
+        .map(|dir| dir.join("withings-token/tokens.json"))
+        .ok_or_else(|| {
+            Error::config(
+                "cannot place the token store: neither XDG_STATE_HOME nor HOME is set",
+                "pass `--store PATH` or set WITHINGS_TOKEN_STORE",
+            )
+        })
+}
+
+fn url_setting(vars: &Lookup, name: &str, default: &str) -> Result<Url> {
+    let text = vars.get(name).unwrap_or_else(|| default.to_owned());
+    checked_url(&text).map_err(|why| {
+        Error::config(
+            format!("{name} is not usable: {why} (`{text}`)"),
+            format!("set {name} to an https:// URL"),
+        )
+    })
+}
+
+/// `https://`, or `http://` for loopback peers only.
+pub fn checked_url(text: &str) -> std::result::Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err("plain http:// is only allowed for loopback hosts".into()),
+        other => Err(format!("scheme `{other}` is not https")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Duration>> {
+    let std_duration = match flag {
+        Some(d) => Some(d),
+        None => match vars.get("WITHINGS_REFRESH_BUFFER") {
+            Some(text) => Some(crate::cli::parse_duration(&text).map_err(|why| {
+                Error::config(
+                    format!("WITHINGS_REFRESH_BUFFER is invalid: {why}"),
+                    "set it like `24h`, `90m` or `3600s`",
+                )
+            })?),
+            None => None,
+        },
+    };
+    std_duration
+        .map(|d| {
+            chrono::Duration::from_std(d)
+                .map_err(|_| Error::config("the refresh buffer is too long", "use at most a few days"))
+        })
+        .transpose()
+}
+
+fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
+    let Some(text) = vars.get(name) else { return Ok(None) };
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            Error::config(
+                format!("{name} is not an RFC 3339 time ({e}): `{text}`"),
+                format!("set {name} like 2025-01-15T12:00:00Z, or remove it"),
+            )
+        })
+}
+
+fn seed_tokens(vars: &Lookup) -> Result<(Option<TokenSet>, bool)> {
+    let expires_at = time_var(vars, "WITHINGS_TOKEN_EXPIRES_AT")?;
+    let last_refreshed = time_var(vars, "WITHINGS_TOKEN_LAST_REFRESHED")?;
+    let Some((refresh, from_file)) = vars.get_with_origin("WITHINGS_REFRESH_TOKEN") else {
+        return Ok((None, false));
+    };
+    let tokens = TokenSet {
+        access_token: vars.get("WITHINGS_ACCESS_TOKEN").map(SecretString::from),
+        refresh_token: SecretString::from(refresh),
+        expires_at,
+        last_refreshed,
+        userid: None,
+        scope: None,
+    };
+    Ok((Some(tokens), from_file))
+}
+
+fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
+    let auth = vars
+        .get("RAILWAY_TOKEN")
+        .map(|t| RailwayAuth::Project(SecretString::from(t)))
+        .or_else(|| {
+            vars.get("RAILWAY_API_TOKEN")
+                .map(|t| RailwayAuth::Account(SecretString::from(t)))
+        });
+    let api_url = match vars.get("RAILWAY_API_URL") {
+        Some(_) => Some(url_setting(vars, "RAILWAY_API_URL", DEFAULT_RAILWAY_API_URL)?),
+        None => None,
+    };
+    Ok(RailwaySettings {
+        auth,
+        project_id: vars.get("RAILWAY_PROJECT_ID"),
+        service_id: vars.get("RAILWAY_SERVICE_ID"),
+        environment_id: vars.get("RAILWAY_ENVIRONMENT_ID"),
+        environment_name: vars
+            .get("RAILWAY_ENVIRONMENT_NAME")
+            .unwrap_or_else(|| "production".into()),
+        api_url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn global(args: &[&str]) -> GlobalArgs {
+        let mut argv = vec!["withings-token"];
+        argv.extend_from_slice(args);
+        argv.push("status");
+        crate::cli::Cli::parse_from(argv).global
+    }
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn plain_http_is_only_for_loopback() {
+        assert!(checked_url("http://127.0.0.1:8080").is_ok());
+        assert!(checked_url("http://localhost:1").is_ok());
+        assert!(checked_url("http://[::1]:1").is_ok());
+        assert!(checked_url("http://example.com").is_err());
+        assert!(checked_url("ftp://127.0.0.1").is_err());
+        assert!(checked_url("https://example.com").is_ok());
+    }
+
+    #[test]
+    fn store_path_follows_xdg_then_home() {
+        let g = global(&["--no-env-file"]);
+        let s = Settings::resolve(&g, None, &env(&[("XDG_STATE_HOME", "/x"), ("HOME", "/h")])).unwrap();
+        assert_eq!(s.store_path, PathBuf::from("/x/withings-token/tokens.json"));
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+        assert_eq!(
+            s.store_path,
+            PathBuf::from("/h/.local/state/withings-token/tokens.json")
+        );
+        let s = Settings::resolve(
+            &global(&["--no-env-file", "--store", "/f"]),
+            None,
+            &env(&[("HOME", "/h")]),
+        )
+        .unwrap();
+        assert_eq!(s.store_path, PathBuf::from("/f"));
+    }
+
+    #[test]
+    fn project_token_wins_over_account_token() {
+        let g = global(&["--no-env-file"]);
+        let s = Settings::resolve(
+            &g,
+            None,
+            &env(&[("HOME", "/h"), ("RAILWAY_TOKEN", "p"), ("RAILWAY_API_TOKEN", "a")]),
+        )
+        .unwrap();
+        assert!(matches!(s.railway.auth, Some(RailwayAuth::Project(_))));
+    }
+
+    #[test]
+    fn bad_time_variable_is_named() {
+        let g = global(&["--no-env-file"]);
+        let err = Settings::resolve(
+            &g,
+            None,
+            &env(&[
+                ("HOME", "/h"),
+                ("WITHINGS_REFRESH_TOKEN", "r"),
+                ("WITHINGS_TOKEN_EXPIRES_AT", "tomorrow"),
+            ]),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("WITHINGS_TOKEN_EXPIRES_AT"), "{err}");
+    }
+
+    #[test]
+    fn buffer_flag_beats_variable() {
+        let g = global(&["--no-env-file"]);
+        let vars = env(&[("HOME", "/h"), ("WITHINGS_REFRESH_BUFFER", "2h")]);
+        let s = Settings::resolve(&g, Some(Duration::from_secs(60)), &vars).unwrap();
+        assert_eq!(s.buffer, Some(chrono::Duration::minutes(1)));
+        let s = Settings::resolve(&g, None, &vars).unwrap();
+        assert_eq!(s.buffer, Some(chrono::Duration::hours(2)));
+    }
+}

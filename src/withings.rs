@@ -1,0 +1,344 @@
+//! `WithingsClient`: the only code that talks to Withings' token endpoint.
+//!
+//! Withings answers almost everything with HTTP 200 and a `status` inside the
+//! body, so the HTTP status alone means little. Tokens are read only from a
+//! `status: 0` answer; a refused grant stops at once (exit 4); anything
+//! garbled or overloaded is retried by the shared loop in `http.rs`.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::http::{Answer, HttpClient, Transient, Verdict, clip};
+use crate::tokens::{TokenSet, now};
+
+const WHAT: &str = "Withings";
+
+/// What is traded for tokens.
+pub enum Grant<'a> {
+    Refresh(&'a SecretString),
+    Code { code: &'a str, redirect_uri: &'a str },
+}
+
+impl Grant<'_> {
+    fn refused(&self, detail: String) -> Error {
+        match self {
+            Grant::Refresh(_) => Error::InvalidRefreshToken { detail },
+            Grant::Code { .. } => Error::InvalidCode { detail },
+        }
+    }
+
+    /// The word Withings uses for this grant's secret in its error texts.
+    fn param_name(&self) -> &'static str {
+        match self {
+            Grant::Refresh(_) => "refresh_token",
+            Grant::Code { .. } => "code",
+        }
+    }
+}
+
+pub struct WithingsClient {
+    http: HttpClient,
+    token_url: Url,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+impl WithingsClient {
+    /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is appended.
+    pub fn new(http: HttpClient, api_url: &Url, client_id: &str, client_secret: &SecretString) -> Result<Self> {
+        let base = api_url.as_str().trim_end_matches('/');
+        let token_url = Url::parse(&format!("{base}/v2/oauth2")).map_err(|e| {
+            Error::config(
+                format!("WITHINGS_API_URL is not usable: {e}"),
+                "set it to an https:// base URL",
+            )
+        })?;
+        Ok(WithingsClient {
+            http,
+            token_url,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.clone(),
+        })
+    }
+
+    /// Trades `grant` for a new token set, retrying transient failures.
+    pub async fn request_token(&self, grant: &Grant<'_>) -> Result<TokenSet> {
+        self.http.with_retries(WHAT, || self.attempt(grant)).await
+    }
+
+    async fn attempt(&self, grant: &Grant<'_>) -> Verdict<TokenSet> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("action", "requesttoken"),
+            ("client_id", &self.client_id),
+            ("client_secret", self.client_secret.expose_secret()),
+        ];
+        match grant {
+            Grant::Refresh(token) => {
+                form.push(("grant_type", "refresh_token"));
+                form.push(("refresh_token", token.expose_secret()));
+            }
+            Grant::Code { code, redirect_uri } => {
+                form.push(("grant_type", "authorization_code"));
+                form.push(("code", code));
+                form.push(("redirect_uri", redirect_uri));
+            }
+        }
+        tracing::debug!("POST {} (grant {})", self.token_url, grant.param_name());
+        let request = self.http.inner().post(self.token_url.clone()).form(&form);
+        let answer = match self.http.send(request).await {
+            Ok(answer) => answer,
+            Err(detail) => {
+                return Verdict::Retry {
+                    kind: Transient::Network,
+                    detail,
+                    wait: None,
+                };
+            }
+        };
+        let received_at = now();
+        tracing::debug!("Withings answered {}", answer.describe());
+        classify(&answer, grant, received_at)
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: Option<i64>,
+    #[serde(default)]
+    body: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_in: i64,
+    #[serde(default)]
+    userid: Option<UserId>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Withings has sent `userid` both as a string and as a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum UserId {
+    Text(String),
+    Number(i64),
+}
+
+impl UserId {
+    fn into_string(self) -> String {
+        match self {
+            UserId::Text(s) => s,
+            UserId::Number(n) => n.to_string(),
+        }
+    }
+}
+
+fn classify(answer: &Answer, grant: &Grant<'_>, received_at: chrono::DateTime<chrono::Utc>) -> Verdict<TokenSet> {
+    let garbled = || Verdict::Retry {
+        kind: Transient::Upstream,
+        detail: format!("{} instead of the expected JSON", answer.describe()),
+        wait: None,
+    };
+    if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::Retry {
+            kind: Transient::RateLimited,
+            detail: "HTTP 429 Too Many Requests".into(),
+            wait: answer.retry_after(),
+        };
+    }
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(&answer.body) else {
+        return garbled();
+    };
+    let Some(status) = envelope.status else {
+        return garbled();
+    };
+    let message = envelope.error.as_deref().map(clip).unwrap_or_default();
+    match status {
+        0 => read_tokens(envelope.body, received_at).unwrap_or_else(|| Verdict::Retry {
+            kind: Transient::Upstream,
+            detail: "status 0 without a complete token set".into(),
+            wait: None,
+        }),
+        601 => Verdict::Retry {
+            kind: Transient::RateLimited,
+            detail: format!("Withings status 601 ({})", or_unknown(&message)),
+            wait: wait_seconds(envelope.body.as_ref()),
+        },
+        522 | 524 => Verdict::Retry {
+            kind: Transient::Upstream,
+            detail: format!("Withings status {status} ({})", or_unknown(&message)),
+            wait: None,
+        },
+        100..=102 | 200 | 401 | 214 | 277 | 2553 | 2555 => refusal(grant, status, &message),
+        201..=213 | 501..=511 => invalid_params(grant, status, &message),
+        _ if answer.status.is_server_error() => garbled(),
+        _ => Verdict::Retry {
+            kind: Transient::Upstream,
+            detail: format!("unexpected Withings status {status} ({})", or_unknown(&message)),
+            wait: None,
+        },
+    }
+}
+
+fn or_unknown(message: &str) -> &str {
+    if message.is_empty() { "no message" } else { message }
+}
+
+fn mentions_client(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("client_id") || lower.contains("client_secret") || lower.contains("invalid client")
+}
+
+/// An authentication failure: the grant, or the app's own credentials.
+fn refusal(grant: &Grant<'_>, status: i64, message: &str) -> Verdict<TokenSet> {
+    if mentions_client(message) {
+        return Verdict::Stop(bad_credentials(status, message));
+    }
+    Verdict::Stop(grant.refused(format!("status {status}: {}", or_unknown(message))))
+}
+
+/// "Invalid params": refused when the text names the grant, else a setting.
+fn invalid_params(grant: &Grant<'_>, status: i64, message: &str) -> Verdict<TokenSet> {
+    let lower = message.to_ascii_lowercase();
+    if mentions_client(message) {
+        return Verdict::Stop(bad_credentials(status, message));
+    }
+    if lower.contains(grant.param_name()) || (matches!(grant, Grant::Refresh(_)) && lower.contains("refresh")) {
+        return Verdict::Stop(grant.refused(format!("status {status}: {message}")));
+    }
+    if lower.contains("redirect_uri") {
+        return Verdict::Stop(Error::config(
+            format!("Withings refused the redirect URI (status {status}: {message})"),
+            "set WITHINGS_REDIRECT_URI to exactly the callback registered for your Withings app",
+        ));
+    }
+    Verdict::Stop(Error::Upstream {
+        what: WHAT,
+        attempts: 1,
+        detail: format!(
+            "Withings refused the request as invalid (status {status}: {})",
+            or_unknown(message)
+        ),
+    })
+}
+
+fn bad_credentials(status: i64, message: &str) -> Error {
+    Error::config(
+        format!("Withings refused the app credentials (status {status}: {message})"),
+        "check WITHINGS_CLIENT_ID and WITHINGS_CLIENT_SECRET against your app on developer.withings.com",
+    )
+}
+
+fn wait_seconds(body: Option<&serde_json::Value>) -> Option<Duration> {
+    body?.get("wait_seconds")?.as_u64().map(Duration::from_secs)
+}
+
+fn read_tokens(
+    body: Option<serde_json::Value>,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Option<Verdict<TokenSet>> {
+    let body: TokenBody = serde_json::from_value(body?).ok()?;
+    if body.access_token.is_empty() || body.expires_in <= 0 {
+        return None;
+    }
+    let refresh_token = body.refresh_token.filter(|t| !t.is_empty())?;
+    Some(Verdict::Done(TokenSet {
+        access_token: Some(SecretString::from(body.access_token)),
+        refresh_token: SecretString::from(refresh_token),
+        expires_at: Some(received_at + chrono::Duration::seconds(body.expires_in)),
+        last_refreshed: Some(received_at),
+        userid: body.userid.map(UserId::into_string),
+        scope: body.scope,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+    use reqwest::header::HeaderMap;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn refresh_grant() -> SecretString {
+        SecretString::from("old-refresh-token")
+    }
+
+    fn judge(status: u16, body: &str) -> Verdict<TokenSet> {
+        let token = refresh_grant();
+        classify(&answer(status, body), &Grant::Refresh(&token), now())
+    }
+
+    #[test]
+    fn tokens_come_only_from_status_zero() {
+        let ok = r#"{"status":0,"body":{"userid":363,"access_token":"a","refresh_token":"r","expires_in":10800,"scope":"user.info"}}"#;
+        let Verdict::Done(set) = judge(200, ok) else {
+            panic!("not done")
+        };
+        assert_eq!(set.userid.as_deref(), Some("363"));
+        assert_eq!(
+            set.expires_at.unwrap() - set.last_refreshed.unwrap(),
+            chrono::Duration::seconds(10800)
+        );
+        let nulls = r#"{"status":503,"body":{"access_token":"a","refresh_token":"r","expires_in":1}}"#;
+        assert!(!matches!(judge(200, nulls), Verdict::Done(_)));
+    }
+
+    #[test]
+    fn refused_refresh_token_stops_with_exit_4() {
+        let body = r#"{"status":503,"body":{},"error":"Invalid Params: invalid refresh_token"}"#;
+        let Verdict::Stop(e) = judge(200, body) else {
+            panic!("not a stop")
+        };
+        assert_eq!(e.code(), "INVALID_REFRESH_TOKEN");
+        let Verdict::Stop(e) = judge(200, r#"{"status":401,"body":{},"error":"invalid_token"}"#) else {
+            panic!()
+        };
+        assert_eq!(e.exit_code(), 4);
+    }
+
+    #[test]
+    fn wrong_client_secret_is_a_configuration_error() {
+        let body = r#"{"status":503,"body":{},"error":"Invalid Params: invalid client_secret"}"#;
+        let Verdict::Stop(e) = judge(200, body) else { panic!() };
+        assert_eq!(e.code(), "CONFIGURATION_ERROR");
+    }
+
+    #[test]
+    fn transient_answers_are_retried() {
+        for (status, body) in [
+            (500, ""),
+            (502, "<html>Bad gateway</html>"),
+            (200, r#"{"status":0,"body":{"access_"#),
+            (200, r#"{"status":522,"body":{}}"#),
+            (200, r#"{"status":0,"body":{}}"#),
+        ] {
+            assert!(matches!(judge(status, body), Verdict::Retry { .. }), "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_carries_the_wait() {
+        let body = r#"{"status":601,"body":{"wait_seconds":5},"error":"Same arguments in less than 10 seconds"}"#;
+        let Verdict::Retry { kind, wait, .. } = judge(200, body) else {
+            panic!()
+        };
+        assert_eq!(kind, Transient::RateLimited);
+        assert_eq!(wait, Some(Duration::from_secs(5)));
+    }
+}
