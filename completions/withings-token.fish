@@ -1,0 +1,223 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_withings_token_global_optspecs
+    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= lock-timeout= h/help V/version
+end
+
+function __fish_withings_token_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_withings_token_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_withings_token_using_subcommand
+    set -l cmd (__fish_withings_token_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c withings-token -n "__fish_withings_token_needs_command" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_needs_command" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_needs_command" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_needs_command" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_needs_command" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_needs_command" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c withings-token -n "__fish_withings_token_needs_command" -s V -l version -d 'Print version'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "status" -d 'Report the stored token set without touching the network'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l state -d 'Use this state instead of a random one' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

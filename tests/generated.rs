@@ -1,0 +1,56 @@
+//! The committed man page and completion scripts must match what the clap
+//! definition generates. Regenerate with:
+//!   WITHINGS_TOKEN_BLESS=1 cargo test --test generated
+
+use std::path::Path;
+
+fn check(path: &Path, fresh: &[u8]) -> Option<String> {
+    #[allow(clippy::disallowed_methods)]
+    let bless = std::env::var_os("WITHINGS_TOKEN_BLESS").is_some();
+    if bless {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, fresh).unwrap();
+        return None;
+    }
+    match std::fs::read(path) {
+        Ok(committed) if committed == fresh => None,
+        Ok(_) => Some(format!("{} is stale", path.display())),
+        Err(e) => Some(format!("{} is missing ({e})", path.display())),
+    }
+}
+
+#[test]
+fn committed_man_page_and_completions_are_fresh() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stale = Vec::new();
+    stale.extend(check(&root.join("man/withings-token.1"), &withings_token::manpage::man_page().unwrap()));
+    for (name, script) in withings_token::manpage::completion_scripts() {
+        stale.extend(check(&root.join("completions").join(&name), &script));
+    }
+    assert!(
+        stale.is_empty(),
+        "{}\nregenerate with: WITHINGS_TOKEN_BLESS=1 cargo test --test generated",
+        stale.join("\n")
+    );
+}
+
+#[test]
+fn man_page_has_exit_status_and_environment() {
+    let page = String::from_utf8(withings_token::manpage::man_page().unwrap()).unwrap();
+    assert!(page.contains(".SH \"EXIT STATUS\""));
+    assert!(page.contains("RAILWAY\\_UPDATE\\_FAILED") || page.contains("RAILWAY_UPDATE_FAILED"));
+    assert!(page.contains(".SH ENVIRONMENT"));
+}
+
+#[test]
+fn completions_subcommand_prints_the_committed_script() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_withings-token"))
+        .args(["completions", "bash"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read(root.join("completions/withings-token.bash")).unwrap_or_default();
+    assert_eq!(out.stdout, committed);
+}
