@@ -54,3 +54,24 @@ fn completions_subcommand_prints_the_committed_script() {
     let committed = std::fs::read(root.join("completions/withings-token.bash")).unwrap_or_default();
     assert_eq!(out.stdout, committed);
 }
+
+#[test]
+fn readme_exit_code_table_matches_the_error_type() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for row in withings_token::error::EXIT_STATUS_TABLE {
+        let line = format!("| {} | {} | {} |", row.exit, row.codes, row.meaning);
+        assert!(readme.contains(&line), "README lacks the exit-code row:\n{line}");
+    }
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let block = readme.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let commands: Vec<&str> = block.lines().collect();
+    assert_eq!(commands, ["cargo run --release -- demo", "cargo test --features failpoints"]);
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim() == commands[1]), ".ci/run must run `{}`", commands[1]);
+}
