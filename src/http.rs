@@ -87,26 +87,35 @@ impl Answer {
     }
 }
 
+/// Cheap to make: the reqwest client (TLS roots, connection pool) is built
+/// on the first request, so a `refresh --if-needed` that finds nothing due
+/// never pays for it.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: reqwest::Client,
+    inner: std::sync::Arc<std::sync::OnceLock<std::result::Result<reqwest::Client, String>>>,
     policy: HttpPolicy,
 }
 
 impl HttpClient {
     pub fn new(policy: HttpPolicy) -> Result<HttpClient> {
-        let inner = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("withings-token/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot build the HTTP client: {e}")))?;
-        Ok(HttpClient { inner, policy })
+        Ok(HttpClient {
+            inner: Default::default(),
+            policy,
+        })
     }
 
-    pub fn inner(&self) -> &reqwest::Client {
-        &self.inner
+    /// The shared reqwest client, built on first use.
+    pub fn inner(&self) -> Result<&reqwest::Client> {
+        let built = self.inner.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.policy.timeout)
+                .connect_timeout(self.policy.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("withings-token/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        });
+        built.as_ref().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))
     }
 
     /// Sends a request and reads its whole body; `Err` is a transport failure

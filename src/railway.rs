@@ -164,9 +164,11 @@ impl RailwayClient {
     }
 
     async fn attempt(&self, operation: &str, query: &str, variables: &Value) -> Verdict<Value> {
-        let request = self
-            .http
-            .inner()
+        let client = match self.http.inner() {
+            Ok(client) => client,
+            Err(e) => return Verdict::Stop(e),
+        };
+        let request = client
             .post(self.url.clone())
             .json(&json!({ "query": query, "variables": variables }));
         let request = match &self.auth {

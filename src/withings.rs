@@ -88,7 +88,11 @@ impl WithingsClient {
             }
         }
         tracing::debug!("POST {} (grant {})", self.token_url, grant.param_name());
-        let request = self.http.inner().post(self.token_url.clone()).form(&form);
+        let client = match self.http.inner() {
+            Ok(client) => client,
+            Err(e) => return Verdict::Stop(e),
+        };
+        let request = client.post(self.token_url.clone()).form(&form);
         let answer = match self.http.send(request).await {
             Ok(answer) => answer,
             Err(detail) => {

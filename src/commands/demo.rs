@@ -155,7 +155,7 @@ fn demo_settings(sandbox: &Sandbox, store: &Path, global: &GlobalArgs) -> Result
 
 fn follow_consent(settings: &Settings, url: &str) -> Result<String> {
     let http = HttpClient::new(settings.http)?;
-    let answer = block_on(http.send(http.inner().get(url)))?
+    let answer = block_on(http.send(http.inner()?.get(url)))?
         .map_err(|e| Error::Internal(anyhow::anyhow!("the sandbox consent page did not answer: {e}")))?;
     answer
         .headers
