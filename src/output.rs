@@ -91,6 +91,12 @@ impl ErrorBody {
     }
 }
 
+/// `{"error": {...}}`: what `--output json` prints when a command fails.
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    pub error: ErrorBody,
+}
+
 /// What `refresh`, `exchange` and `railway-sync` report.
 #[derive(Debug, Serialize)]
 pub struct TokenReport {
@@ -317,7 +323,9 @@ impl Output {
     /// error object on stdout unless a report carrying it was already printed.
     pub fn error(&self, error: &Error) {
         if self.options.format == OutputFormat::Json && !error.tokens_were_saved() {
-            print_json(&serde_json::json!({ "error": ErrorBody::of(error) }));
+            print_json(&ErrorReport {
+                error: ErrorBody::of(error),
+            });
         }
         eprintln!("error: {error} [{}]\n  next: {}", error.code(), error.action());
     }

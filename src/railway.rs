@@ -153,7 +153,12 @@ impl RailwayClient {
     }
 
     async fn call<T: DeserializeOwned>(&self, query: &'static str, variables: Value) -> Result<T> {
-        let operation = query.split_whitespace().nth(1).unwrap_or("graphql");
+        // `query environments($projectId: ...)` → `environments`
+        let operation = query
+            .split_whitespace()
+            .nth(1)
+            .and_then(|word| word.split('(').next())
+            .unwrap_or("graphql");
         let data: Value = self
             .http
             .with_retries(WHAT, || self.attempt(operation, query, &variables))
@@ -177,12 +182,33 @@ impl RailwayClient {
         };
         tracing::debug!("POST {} ({operation})", self.url);
         match self.http.send(request).await {
-            Ok(answer) => classify(&answer, operation),
+            Ok(answer) => match classify(&answer, operation) {
+                Verdict::Stop(Error::RailwayUpdateFailed { detail }) if detail.contains("Not Authorized") => {
+                    Verdict::Stop(Error::RailwayUpdateFailed {
+                        detail: format!("{detail} ({})", self.auth_hint()),
+                    })
+                }
+                verdict => verdict,
+            },
             Err(detail) => Verdict::Retry {
                 kind: Transient::Network,
                 detail,
                 wait: None,
             },
+        }
+    }
+}
+
+impl RailwayClient {
+    /// Which token was sent, for a `Not Authorized` message.
+    fn auth_hint(&self) -> &'static str {
+        match self.auth {
+            RailwayAuth::Project(_) => {
+                "RAILWAY_TOKEN was sent as a project token; check it belongs to this project and environment"
+            }
+            RailwayAuth::Account(_) => {
+                "RAILWAY_API_TOKEN was sent as an account/team token; check it can reach this project"
+            }
         }
     }
 }

@@ -132,7 +132,9 @@ pub async fn exchange(
             generation: state.generation,
             tokens: Some(new.clone()),
             previous: None,
-            pending_auth: None,
+            // The state stays: a second paste of the same redirect then
+            // reaches Withings and is reported as what it is, a reused code.
+            pending_auth: state.pending_auth.clone(),
         };
         save_new_set(&lock, &state, &next).map(|generation| (new, generation))
     });

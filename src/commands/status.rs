@@ -11,12 +11,12 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<()> {
     let store = super::store_of(settings);
     let state = store.load()?;
     let report = build_report(&state, settings, store.path().display().to_string());
+    if args.check && !report.token_configured {
+        return Err(crate::rotation::no_tokens_error());
+    }
     out.status(&report);
     if !args.check {
         return Ok(());
-    }
-    if !report.token_configured {
-        return Err(crate::rotation::no_tokens_error());
     }
     if report.should_refresh {
         return Err(Error::RefreshDue {
