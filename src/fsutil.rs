@@ -51,14 +51,14 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = fs::remove_file(&temp);
     }
     result?;
-    failpoint("after_rename");
+    failpoint("after_rename", target);
     File::open(dir)?.sync_all()
 }
 
 fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(temp)?;
     file.write_all(bytes)?;
-    failpoint("after_temp_write");
+    failpoint("after_temp_write", target);
     file.sync_all()?;
     drop(file);
     fs::rename(temp, target)
@@ -100,20 +100,53 @@ pub fn random_hex(len: usize) -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A private temporary directory, removed (with its contents) on drop.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new(prefix: &str) -> std::io::Result<ScratchDir> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", random_hex(6)?));
+        fs::create_dir(&dir)?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        Ok(ScratchDir(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Test builds only (`--features failpoints`): dies on the spot when
 /// `WITHINGS_TOKEN_FAILPOINT` names this point, to prove crash safety.
-/// Release builds compile this to nothing.
+/// `after_rename` fires on the first write of any file;
+/// `after_rename:tokens.json` only on a write of a file of that name (so a
+/// test can crash the store write rather than the journal's, which comes
+/// first). Release builds compile this to nothing.
 #[cfg(feature = "failpoints")]
-pub fn failpoint(name: &str) {
+pub fn failpoint(name: &str, target: &Path) {
     #[allow(clippy::disallowed_methods)]
-    if std::env::var("WITHINGS_TOKEN_FAILPOINT").is_ok_and(|v| v == name) {
+    let Ok(wanted) = std::env::var("WITHINGS_TOKEN_FAILPOINT") else {
+        return;
+    };
+    let file = target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let hit = match wanted.split_once(':') {
+        Some((point, only)) => point == name && only == file,
+        None => wanted == name,
+    };
+    if hit {
         std::process::abort();
     }
 }
 
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
-pub fn failpoint(_name: &str) {}
+pub fn failpoint(_name: &str, _target: &Path) {}
 
 #[cfg(test)]
 mod tests {

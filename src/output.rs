@@ -188,6 +188,19 @@ impl Output {
         }
     }
 
+    /// A spinner on stderr while we wait for the network; only for a person
+    /// at a terminal (not with `--quiet` or `--output json`).
+    pub fn spinner(&self, message: &str) -> Option<Spinner> {
+        use std::io::IsTerminal;
+        if self.options.quiet || self.options.format == OutputFormat::Json || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Some(Spinner(bar))
+    }
+
     /// A line for the person at the terminal (stderr; silenced by `-q`).
     pub fn note(&self, message: &str) {
         if !self.options.quiet {
@@ -328,6 +341,15 @@ impl Output {
             });
         }
         eprintln!("error: {error} [{}]\n  next: {}", error.code(), error.action());
+    }
+}
+
+/// Clears itself when the wait is over, whatever the outcome.
+pub struct Spinner(indicatif::ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -84,11 +84,17 @@ pub async fn refresh(
     let result = request_with_fallback(client, &tokens, &state).await;
     let saved = result.and_then(|(new, used_previous)| {
         let new = carry_over(new, &tokens);
+        // The token Withings just rotated (and honours for a while) is the one
+        // that was sent: the previous generation's when the current was refused.
+        let rotated = match (&state.previous, used_previous) {
+            (Some(previous), true) => previous.refresh_token.clone(),
+            _ => tokens.refresh_token.clone(),
+        };
         let next = StoreState {
             generation: state.generation,
             tokens: Some(new.clone()),
             previous: Some(PreviousToken {
-                refresh_token: tokens.refresh_token.clone(),
+                refresh_token: rotated,
                 rotated_at: now(),
             }),
             pending_auth: state.pending_auth.clone(),

@@ -171,7 +171,9 @@ impl FileStore {
             .open(&lock_path)
             .map_err(|e| self.dir_error(dir, e))?;
         wait_for_lock(&file, timeout, &lock_path)?;
-        let removed = fsutil::remove_stale_temps(&self.path);
+        // The journal is written the same way, so a killed writer can leave its temp file too.
+        let mut removed = fsutil::remove_stale_temps(&self.path);
+        removed.extend(fsutil::remove_stale_temps(&self.journal_path()));
         if !removed.is_empty() {
             tracing::warn!("removed {} temporary file(s) left by a killed writer", removed.len());
         }

@@ -8,7 +8,7 @@ use clap::Parser;
 
 use crate::cli::{AuthUrlArgs, Cli, DeliveryArgs, ExchangeArgs, GlobalArgs, RailwaySyncArgs, RefreshArgs, StatusArgs};
 use crate::error::{Error, Result};
-use crate::http::{HttpClient, block_on};
+use crate::http::HttpClient;
 use crate::output::Output;
 use crate::sandbox::Sandbox;
 use crate::settings::Settings;
@@ -19,13 +19,9 @@ const STEPS: usize = 9;
 pub fn run(_args: &crate::cli::DemoArgs, global: &GlobalArgs) -> Result<()> {
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into())
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the in-process sandbox: {e}")))?;
-    let dir = std::env::temp_dir().join(format!(
-        "withings-token-demo-{}",
-        crate::fsutil::random_hex(6).map_err(|e| Error::Internal(e.into()))?
-    ));
-    let result = run_steps(&sandbox, &dir, global);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let scratch = crate::fsutil::ScratchDir::new("withings-token-demo")
+        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot make a temporary directory: {e}")))?;
+    run_steps(&sandbox, scratch.path(), global)
 }
 
 fn run_steps(sandbox: &Sandbox, dir: &Path, global: &GlobalArgs) -> Result<()> {
@@ -52,7 +48,7 @@ fn run_steps(sandbox: &Sandbox, dir: &Path, global: &GlobalArgs) -> Result<()> {
     println!("{}", auth.authorization_url);
 
     step(2, "consent in the browser (the sandbox approves at once)");
-    let redirect = follow_consent(&settings, &auth.authorization_url)?;
+    let redirect = crate::sandbox::approve_consent(&HttpClient::new(settings.http)?, &auth.authorization_url)?;
     println!(
         "redirected to the callback with a one-time code and state {}",
         auth.state
@@ -151,23 +147,6 @@ fn demo_settings(sandbox: &Sandbox, store: &Path, global: &GlobalArgs) -> Result
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
     Settings::resolve(&demo_global, None, &lookup)
-}
-
-fn follow_consent(settings: &Settings, url: &str) -> Result<String> {
-    let http = HttpClient::new(settings.http)?;
-    let answer = block_on(http.send(http.inner()?.get(url)))?
-        .map_err(|e| Error::Internal(anyhow::anyhow!("the sandbox consent page did not answer: {e}")))?;
-    answer
-        .headers
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!(
-                "the sandbox consent page did not redirect ({})",
-                answer.describe()
-            ))
-        })
 }
 
 fn stored_refresh_token(store: &Path) -> Result<String> {

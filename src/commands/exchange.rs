@@ -21,6 +21,7 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<()>
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "exchange")?;
     let store = super::store_of(settings);
+    let _spinner = out.spinner("exchanging the code with Withings…");
     block_on(async {
         let update_env = !args.delivery.no_env_file_update;
         let rotation = rotation::exchange(

@@ -25,6 +25,7 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
         )
     })?;
     let http = HttpClient::new(settings.http)?;
+    let _spinner = out.spinner("talking to Railway…");
     if args.dry_run {
         return block_on(show_diff(settings, &http, &tokens, out))?;
     }

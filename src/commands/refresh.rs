@@ -15,6 +15,7 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<()> 
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "refresh")?;
     let store = super::store_of(settings);
+    let _spinner = out.spinner("refreshing the Withings tokens…");
     block_on(async {
         let rotation = rotation::refresh(
             settings,

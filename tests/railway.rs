@@ -1,0 +1,1038 @@
+//! Railway end to end (issue 4): the real binary against a loopback GraphQL
+//! peer (wiremock, which also answers Withings' token endpoint), and one flow
+//! against the built-in sandbox.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
+
+const OLD_ACCESS: &str = "old-access-000aaa";
+const OLD_REFRESH: &str = "old-refresh-000bbb";
+const NEW_ACCESS: &str = "new-access-123abc";
+const NEW_REFRESH: &str = "new-refresh-456xyz";
+const PROJECT: &str = "proj-1111";
+const SERVICE: &str = "svc-2222";
+const ENVIRONMENT: &str = "env-3333";
+const PROJECT_TOKEN: &str = "project-token-secret-ppp";
+const ACCOUNT_TOKEN: &str = "account-token-secret-qqq";
+const GRAPHQL: &str = "/graphql/v2";
+
+const UPSERT: &str = "variableCollectionUpsert";
+const REDEPLOY: &str = "serviceInstanceRedeploy";
+const ENVIRONMENTS: &str = "environments";
+const VARIABLES: &str = "variables";
+
+const TOKEN_NAMES: [&str; 4] = [
+    "WITHINGS_ACCESS_TOKEN",
+    "WITHINGS_REFRESH_TOKEN",
+    "WITHINGS_TOKEN_EXPIRES_AT",
+    "WITHINGS_TOKEN_LAST_REFRESHED",
+];
+
+/// A wiremock server playing both Withings (POST /v2/oauth2) and Railway
+/// (POST /graphql/v2). Field order matters: the server drops before its runtime.
+struct Peer {
+    server: MockServer,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Peer {
+    /// Withings answers every refresh with the NEW pair.
+    fn start() -> Peer {
+        let rt = runtime();
+        let server = rt.block_on(MockServer::start());
+        let peer = Peer { server, rt };
+        peer.mount(
+            Mock::given(method("POST"))
+                .and(path("/v2/oauth2"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(token_body(NEW_ACCESS, NEW_REFRESH, 10800))),
+        );
+        peer
+    }
+
+    fn mount(&self, mock: Mock) {
+        self.rt.block_on(mock.mount(&self.server));
+    }
+
+    fn graphql_url(&self) -> String {
+        format!("{}{GRAPHQL}", self.server.uri())
+    }
+
+    fn graphql_requests(&self) -> Vec<Request> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .expect("request recording is on")
+            .into_iter()
+            .filter(|r| r.url.path() == GRAPHQL)
+            .collect()
+    }
+
+    /// The GraphQL operation names received, in order.
+    fn operations(&self) -> Vec<String> {
+        self.graphql_requests().iter().map(|r| operation(&body(r))).collect()
+    }
+
+    /// The bodies of the requests for one operation.
+    fn bodies(&self, op: &str) -> Vec<Value> {
+        self.graphql_requests()
+            .iter()
+            .map(body)
+            .filter(|b| operation(b) == op)
+            .collect()
+    }
+
+    /// Mounts the success answers of every operation this tool uses (upsert,
+    /// redeploy, environments production/staging, empty variables).
+    fn railway_ok(&self) {
+        self.mount(gql(UPSERT).respond_with(data(json!({ UPSERT: true }))));
+        self.mount(gql(REDEPLOY).respond_with(data(json!({ REDEPLOY: true }))));
+        self.mount(gql(ENVIRONMENTS).respond_with(environments()));
+        self.mount(gql(VARIABLES).respond_with(data(json!({ VARIABLES: {} }))));
+    }
+}
+
+fn body(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).expect("GraphQL request body is JSON")
+}
+
+/// `mutation variableCollectionUpsert($input: ...)` → `variableCollectionUpsert`.
+fn operation(body: &Value) -> String {
+    let query = body["query"].as_str().expect("query is a string");
+    let word = query.split_whitespace().nth(1).unwrap_or_default();
+    word.split('(').next().unwrap_or_default().to_owned()
+}
+
+/// A GraphQL POST for one operation (matched on the query text).
+fn gql(op: &str) -> MockBuilder {
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL))
+        .and(body_string_contains(format!("{op}(")))
+}
+
+fn data(value: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "data": value }))
+}
+
+fn graphql_error(message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "data": null, "errors": [{ "message": message }] }))
+}
+
+fn environments() -> ResponseTemplate {
+    data(json!({ "environments": { "edges": [
+        { "node": { "id": "env-prod-id", "name": "production" } },
+        { "node": { "id": "env-staging-id", "name": "staging" } },
+    ] } }))
+}
+
+/// Railway fully configured with a project token and an environment id.
+fn railway_env(env: &mut TestEnv, peer: &Peer) {
+    env.set("RAILWAY_API_URL", peer.graphql_url())
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
+        .set("RAILWAY_PROJECT_ID", PROJECT)
+        .set("RAILWAY_SERVICE_ID", SERVICE)
+        .set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT);
+}
+
+/// Withings on the peer, Railway configured, an expired stored set.
+fn refresh_setup(peer: &Peer) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.withings(&peer.server.uri());
+    railway_env(&mut env, peer);
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, -60);
+    env
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn run(env: &TestEnv, args: &[&str]) -> Run {
+    let output = env
+        .cmd()
+        .args(args)
+        .args(["--retry-delay", "0s"])
+        .output()
+        .expect("run withings-token");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The `variables` object of the one upsert the peer received.
+fn only_upsert(peer: &Peer) -> Value {
+    let upserts = peer.bodies(UPSERT);
+    assert_eq!(upserts.len(), 1, "exactly one upsert: {upserts:#?}");
+    upserts[0]["variables"].clone()
+}
+
+fn stored_tokens(env: &TestEnv) -> Value {
+    env.store_json()["tokens"].clone()
+}
+
+// ---------------------------------------------------------------------------
+// The upsert itself
+// ---------------------------------------------------------------------------
+
+#[test]
+fn refresh_upserts_exactly_the_four_variables_on_the_service_without_replace() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["railway"], "updated");
+    assert_eq!(report["deployment_triggered"], false);
+
+    // The environment id was given: one call, the upsert, nothing else.
+    assert_eq!(peer.operations(), [UPSERT], "{run:?}");
+    let variables = only_upsert(&peer);
+    assert_eq!(variables.as_object().unwrap().len(), 1, "only `input`: {variables}");
+    let input = &variables["input"];
+    let keys: Vec<&str> = input.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        ["environmentId", "projectId", "serviceId", "skipDeploys", "variables"],
+        "no `replace` (or anything else) in the input: {input}"
+    );
+    assert!(input.get("replace").is_none(), "replace must never be sent: {input}");
+    assert_eq!(input["projectId"], PROJECT);
+    assert_eq!(input["serviceId"], SERVICE, "service variables, never shared ones");
+    assert_eq!(input["environmentId"], ENVIRONMENT);
+    assert_eq!(input["skipDeploys"], true);
+
+    let tokens = stored_tokens(&env);
+    assert_eq!(
+        input["variables"],
+        json!({
+            "WITHINGS_ACCESS_TOKEN": NEW_ACCESS,
+            "WITHINGS_REFRESH_TOKEN": NEW_REFRESH,
+            "WITHINGS_TOKEN_EXPIRES_AT": report["expires_at"],
+            "WITHINGS_TOKEN_LAST_REFRESHED": report["last_refreshed"],
+        })
+    );
+    assert_eq!(tokens["refresh_token"], NEW_REFRESH);
+    assert_eq!(input["variables"]["WITHINGS_TOKEN_EXPIRES_AT"], tokens["expires_at"]);
+    let expires = input["variables"]["WITHINGS_TOKEN_EXPIRES_AT"].as_str().unwrap();
+    assert!(
+        expires.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(expires).is_ok(),
+        "{expires}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Environment lookup by name
+// ---------------------------------------------------------------------------
+
+fn sync_setup(peer: &Peer) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.set("RAILWAY_API_URL", peer.graphql_url())
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
+        .set("RAILWAY_PROJECT_ID", PROJECT)
+        .set("RAILWAY_SERVICE_ID", SERVICE);
+    env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
+    env
+}
+
+#[test]
+fn environment_defaults_to_the_one_named_production() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = sync_setup(&peer);
+
+    let run = run(&env, &["railway-sync", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["railway"], "updated");
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
+    assert_eq!(
+        peer.bodies(ENVIRONMENTS)[0]["variables"],
+        json!({ "projectId": PROJECT })
+    );
+    assert_eq!(only_upsert(&peer)["input"]["environmentId"], "env-prod-id");
+}
+
+#[test]
+fn environment_name_setting_picks_another_environment() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let mut env = sync_setup(&peer);
+    env.set("RAILWAY_ENVIRONMENT_NAME", "staging");
+
+    let run = run(&env, &["railway-sync"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
+    assert_eq!(only_upsert(&peer)["input"]["environmentId"], "env-staging-id");
+}
+
+#[test]
+fn environment_id_setting_skips_the_lookup() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let mut env = sync_setup(&peer);
+    env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT)
+        .set("RAILWAY_ENVIRONMENT_NAME", "staging");
+
+    let run = run(&env, &["railway-sync"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(peer.operations(), [UPSERT]);
+    assert_eq!(only_upsert(&peer)["input"]["environmentId"], ENVIRONMENT);
+}
+
+#[test]
+fn unknown_environment_name_is_a_configuration_error_listing_the_names() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let mut env = sync_setup(&peer);
+    env.set("RAILWAY_ENVIRONMENT_NAME", "prod");
+
+    let run = run(&env, &["railway-sync"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("CONFIGURATION_ERROR"), "{run:?}");
+    assert!(run.stderr.contains("`prod`"), "names the wanted environment: {run:?}");
+    assert!(
+        run.stderr.contains("production, staging"),
+        "lists the names that exist: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("RAILWAY_ENVIRONMENT_NAME"),
+        "says what to set: {run:?}"
+    );
+    assert_eq!(peer.operations(), [ENVIRONMENTS], "no mutation after a failed lookup");
+
+    // The same with --json: the error object on stdout.
+    let json_run = self::run(&env, &["railway-sync", "--json"]);
+    assert_eq!(json_run.code, 3, "{json_run:?}");
+    let error = &json_run.json()["error"];
+    assert_eq!(error["code"], "CONFIGURATION_ERROR");
+    assert!(
+        error["message"].as_str().unwrap().contains("production, staging"),
+        "{error}"
+    );
+
+    // --dry-run does the same lookup and fails the same way.
+    let dry = self::run(&env, &["railway-sync", "--dry-run"]);
+    assert_eq!(dry.code, 3, "{dry:?}");
+    assert!(dry.stderr.contains("production, staging"), "{dry:?}");
+    assert!(peer.bodies(UPSERT).is_empty());
+}
+
+#[test]
+fn unknown_environment_name_during_refresh_is_exit_6_with_the_new_set_saved() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let mut env = TestEnv::new();
+    env.withings(&peer.server.uri());
+    env.set("RAILWAY_API_URL", peer.graphql_url())
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
+        .set("RAILWAY_PROJECT_ID", PROJECT)
+        .set("RAILWAY_SERVICE_ID", SERVICE)
+        .set("RAILWAY_ENVIRONMENT_NAME", "prod");
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, -60);
+
+    let run = run(&env, &["refresh", "--json"]);
+    assert_eq!(run.code, 6, "the tokens rotated, so this is a Railway failure: {run:?}");
+    let report = run.json();
+    assert_eq!(report["railway"], "failed");
+    assert_eq!(report["error"]["code"], "RAILWAY_UPDATE_FAILED");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("production, staging"),
+        "{report}"
+    );
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert!(peer.bodies(UPSERT).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Authentication headers
+// ---------------------------------------------------------------------------
+
+#[test]
+fn project_token_goes_in_project_access_token_and_wins_over_an_account_token() {
+    let peer = Peer::start();
+    peer.mount(
+        gql(UPSERT)
+            .and(header("Project-Access-Token", PROJECT_TOKEN))
+            .respond_with(data(json!({ UPSERT: true }))),
+    );
+    let mut env = sync_setup(&peer);
+    env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT)
+        .set("RAILWAY_API_TOKEN", ACCOUNT_TOKEN);
+
+    let run = run(&env, &["railway-sync"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = peer.graphql_requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(request.headers.get("project-access-token").unwrap(), PROJECT_TOKEN);
+    assert!(
+        request.headers.get("authorization").is_none(),
+        "only one credential is sent: {:?}",
+        request.headers
+    );
+    assert_eq!(
+        request.headers.get("content-type").unwrap().to_str().unwrap(),
+        "application/json"
+    );
+}
+
+#[test]
+fn account_token_goes_in_authorization_bearer() {
+    let peer = Peer::start();
+    let bearer = format!("Bearer {ACCOUNT_TOKEN}");
+    peer.mount(
+        gql(ENVIRONMENTS)
+            .and(header("Authorization", bearer.as_str()))
+            .respond_with(environments()),
+    );
+    peer.mount(
+        gql(UPSERT)
+            .and(header("Authorization", bearer.as_str()))
+            .respond_with(data(json!({ UPSERT: true }))),
+    );
+    let mut env = TestEnv::new();
+    env.set("RAILWAY_API_URL", peer.graphql_url())
+        .set("RAILWAY_API_TOKEN", ACCOUNT_TOKEN)
+        .set("RAILWAY_PROJECT_ID", PROJECT)
+        .set("RAILWAY_SERVICE_ID", SERVICE);
+    env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
+
+    let run = run(&env, &["railway-sync"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let requests = peer.graphql_requests();
+    assert_eq!(requests.len(), 2, "lookup then upsert");
+    for request in &requests {
+        assert_eq!(request.headers.get("authorization").unwrap(), bearer.as_str());
+        assert!(request.headers.get("project-access-token").is_none());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deployment
+// ---------------------------------------------------------------------------
+
+#[test]
+fn trigger_deployment_redeploys_exactly_once_after_the_upsert() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--trigger-deployment", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["railway"], "updated");
+    assert_eq!(report["deployment_triggered"], true);
+    assert_eq!(peer.operations(), [UPSERT, REDEPLOY], "upsert first, then one redeploy");
+    assert_eq!(
+        only_upsert(&peer)["input"]["skipDeploys"],
+        true,
+        "the upsert itself never deploys"
+    );
+    assert_eq!(
+        peer.bodies(REDEPLOY)[0]["variables"],
+        json!({ "serviceId": SERVICE, "environmentId": ENVIRONMENT })
+    );
+}
+
+#[test]
+fn railway_sync_trigger_deployment_redeploys_once() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = sync_setup(&peer);
+
+    let run = run(&env, &["railway-sync", "--trigger-deployment", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "pushed");
+    assert_eq!(report["deployment_triggered"], true);
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT, REDEPLOY]);
+    assert_eq!(
+        peer.bodies(REDEPLOY)[0]["variables"],
+        json!({ "serviceId": SERVICE, "environmentId": "env-prod-id" })
+    );
+}
+
+#[test]
+fn without_trigger_deployment_no_deploy_is_requested() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = sync_setup(&peer);
+
+    let run = run(&env, &["railway-sync", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["deployment_triggered"], false);
+    assert!(peer.bodies(REDEPLOY).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Failures: exit 6 keeps the new tokens
+// ---------------------------------------------------------------------------
+
+#[test]
+fn graphql_errors_on_http_200_fail_with_exit_6_keeping_the_new_tokens() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(graphql_error("Not Authorized")));
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--json"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    // The store has the new set.
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert_eq!(stored_tokens(&env)["access_token"], NEW_ACCESS);
+    // One JSON document: the token report, with the failure inside it.
+    let report = run.json();
+    assert_eq!(report["outcome"], "refreshed");
+    assert_eq!(report["railway"], "failed");
+    assert_eq!(report["deployment_triggered"], false);
+    assert_eq!(report["refresh_token"], "token_*****xyz");
+    assert_eq!(report["error"]["code"], "RAILWAY_UPDATE_FAILED");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variableCollectionUpsert failed: Not Authorized"),
+        "names the operation and Railway's message: {report}"
+    );
+    assert!(
+        report["error"]["action"].as_str().unwrap().contains("railway-sync"),
+        "{report}"
+    );
+    // Human side: the action line says what to do.
+    assert!(run.stderr.contains("RAILWAY_UPDATE_FAILED"), "{run:?}");
+    assert!(run.stderr.contains("withings-token railway-sync"), "{run:?}");
+    assert!(!run.stdout.contains(NEW_REFRESH) && !run.stderr.contains(NEW_REFRESH));
+    // `Not Authorized` is not retried.
+    assert_eq!(peer.bodies(UPSERT).len(), 1, "{run:?}");
+}
+
+#[test]
+fn graphql_errors_with_output_env_still_print_the_four_lines() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(graphql_error("Not Authorized")));
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--output-env"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    let tokens = stored_tokens(&env);
+    let expected = format!(
+        "WITHINGS_ACCESS_TOKEN={NEW_ACCESS}\nWITHINGS_REFRESH_TOKEN={NEW_REFRESH}\nWITHINGS_TOKEN_EXPIRES_AT={}\nWITHINGS_TOKEN_LAST_REFRESHED={}\n",
+        tokens["expires_at"].as_str().unwrap(),
+        tokens["last_refreshed"].as_str().unwrap()
+    );
+    assert_eq!(run.stdout, expected, "{run:?}");
+    assert!(run.stderr.contains("RAILWAY_UPDATE_FAILED"), "{run:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+}
+
+#[test]
+fn railway_sync_after_a_failed_push_repairs_railway() {
+    let peer = Peer::start();
+    // A wrong token is refused; the right one is accepted.
+    peer.mount(
+        gql(UPSERT)
+            .and(header("Project-Access-Token", "wrong-project-token"))
+            .respond_with(graphql_error("Not Authorized")),
+    );
+    peer.mount(
+        gql(UPSERT)
+            .and(header("Project-Access-Token", PROJECT_TOKEN))
+            .respond_with(data(json!({ UPSERT: true }))),
+    );
+    let mut env = refresh_setup(&peer);
+    env.set("RAILWAY_TOKEN", "wrong-project-token");
+
+    let failed = run(&env, &["refresh"]);
+    assert_eq!(failed.code, 6, "{failed:?}");
+    assert!(failed.stderr.contains("withings-token railway-sync"), "{failed:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+
+    // The user fixes the token (the later setting wins) and syncs.
+    env.set("RAILWAY_TOKEN", PROJECT_TOKEN);
+    let repaired = run(&env, &["railway-sync", "--json"]);
+    assert_eq!(repaired.code, 0, "{repaired:?}");
+    let report = repaired.json();
+    assert_eq!(report["railway"], "updated");
+    assert_eq!(report["outcome"], "pushed");
+
+    let upserts = peer.bodies(UPSERT);
+    assert_eq!(upserts.len(), 2, "one refused, one accepted");
+    assert_eq!(
+        upserts[0]["variables"], upserts[1]["variables"],
+        "the same set both times"
+    );
+    let tokens = stored_tokens(&env);
+    assert_eq!(
+        upserts[1]["variables"]["input"]["variables"],
+        json!({
+            "WITHINGS_ACCESS_TOKEN": NEW_ACCESS,
+            "WITHINGS_REFRESH_TOKEN": NEW_REFRESH,
+            "WITHINGS_TOKEN_EXPIRES_AT": tokens["expires_at"],
+            "WITHINGS_TOKEN_LAST_REFRESHED": tokens["last_refreshed"],
+        })
+    );
+    // railway-sync did not refresh: Withings was asked once, by `refresh`.
+    let token_requests = peer
+        .rt
+        .block_on(peer.server.received_requests())
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/v2/oauth2")
+        .count();
+    assert_eq!(token_requests, 1);
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+}
+
+#[test]
+fn railway_sync_failure_is_exit_6_with_the_report() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(graphql_error("Not Authorized")));
+    let mut env = sync_setup(&peer);
+    env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT);
+
+    let run = run(&env, &["railway-sync", "--json"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["railway"], "failed");
+    assert_eq!(report["error"]["code"], "RAILWAY_UPDATE_FAILED");
+    assert_eq!(peer.bodies(UPSERT).len(), 1, "Not Authorized is not retried");
+}
+
+// ---------------------------------------------------------------------------
+// Retries: Cloudflare HTML and 429
+// ---------------------------------------------------------------------------
+
+const CLOUDFLARE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Access denied | backboard.railway.com used Cloudflare to restrict access</title></head><body><h1>Error 1020</h1><p>Access denied</p></body></html>";
+
+#[test]
+fn cloudflare_html_403_is_retried_then_succeeds() {
+    let peer = Peer::start();
+    peer.mount(
+        gql(UPSERT)
+            .respond_with(ResponseTemplate::new(403).set_body_raw(CLOUDFLARE_PAGE, "text/html; charset=UTF-8"))
+            .up_to_n_times(2)
+            .with_priority(1),
+    );
+    peer.railway_ok();
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["railway"], "updated");
+    assert_eq!(peer.bodies(UPSERT).len(), 3, "two HTML pages, then the answer");
+    assert!(run.stderr.contains("HTML"), "the retry says why: {run:?}");
+    assert!(
+        !run.stderr.contains("Error 1020"),
+        "the page itself is not dumped: {run:?}"
+    );
+}
+
+#[test]
+fn cloudflare_html_every_time_ends_in_exit_6() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(ResponseTemplate::new(403).set_body_raw(CLOUDFLARE_PAGE, "text/html")));
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--retries", "2"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    assert_eq!(peer.bodies(UPSERT).len(), 3, "1 + --retries 2");
+    assert!(run.stderr.contains("RAILWAY_UPDATE_FAILED"), "{run:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+}
+
+#[test]
+fn rate_limit_429_honours_retry_after_then_succeeds() {
+    let peer = Peer::start();
+    // First 429 asks for 1 s, the second for 0 s; then the answer.
+    peer.mount(
+        gql(UPSERT)
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "1")
+                    .insert_header("X-RateLimit-Remaining", "0"),
+            )
+            .up_to_n_times(1)
+            .with_priority(1),
+    );
+    peer.mount(
+        gql(UPSERT)
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+            .up_to_n_times(1)
+            .with_priority(2),
+    );
+    peer.railway_ok();
+    let env = refresh_setup(&peer);
+
+    let started = Instant::now();
+    let run = run(&env, &["refresh", "--json"]);
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["railway"], "updated");
+    assert_eq!(peer.bodies(UPSERT).len(), 3, "{run:?}");
+    assert!(
+        elapsed >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured although --retry-delay is 0s ({elapsed:?})"
+    );
+}
+
+#[test]
+fn rate_limit_with_a_long_retry_after_stops_at_once_with_exit_6() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600")));
+    let env = refresh_setup(&peer);
+
+    let started = Instant::now();
+    let run = run(&env, &["refresh"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "no hour-long sleep");
+    assert_eq!(peer.bodies(UPSERT).len(), 1);
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+}
+
+// ---------------------------------------------------------------------------
+// --no-railway
+// ---------------------------------------------------------------------------
+
+#[test]
+fn no_railway_sends_nothing_to_railway() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = refresh_setup(&peer);
+
+    let run = run(&env, &["refresh", "--no-railway", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["outcome"], "refreshed", "--no-railway still rotates");
+    assert_eq!(report["railway"], "skipped");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert!(peer.graphql_requests().is_empty(), "{:?}", peer.operations());
+}
+
+#[test]
+fn no_railway_conflicts_with_trigger_deployment() {
+    let peer = Peer::start();
+    let env = refresh_setup(&peer);
+    let run = run(&env, &["refresh", "--no-railway", "--trigger-deployment"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH);
+}
+
+// ---------------------------------------------------------------------------
+// railway-sync --dry-run
+// ---------------------------------------------------------------------------
+
+#[test]
+fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
+    let peer = Peer::start();
+    let mut env = sync_setup(&peer);
+    let stored = env.store_json()["tokens"].clone();
+    // Railway holds the same access token, an older refresh token, the same
+    // expiry and no last-refreshed time.
+    peer.mount(gql(VARIABLES).respond_with(data(json!({ VARIABLES: {
+        "WITHINGS_ACCESS_TOKEN": "stored-access-abc",
+        "WITHINGS_REFRESH_TOKEN": "railway-old-refresh-qqq",
+        "WITHINGS_TOKEN_EXPIRES_AT": stored["expires_at"],
+        "OTHER_VARIABLE": "unrelated",
+    } }))));
+    peer.railway_ok();
+    env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT);
+
+    let secrets = [
+        "stored-access-abc",
+        "stored-refresh-xyz",
+        "railway-old-refresh-qqq",
+        PROJECT_TOKEN,
+    ];
+    let check_no_secret = |run: &Run| {
+        for secret in secrets {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{secret} leaked: {run:?}"
+            );
+        }
+    };
+
+    // Table, for people.
+    let table = run(&env, &["railway-sync", "--dry-run"]);
+    assert_eq!(table.code, 0, "{table:?}");
+    check_no_secret(&table);
+    assert!(
+        table.stdout.contains("token_*****xyz"),
+        "the stored refresh token, masked: {table:?}"
+    );
+    assert!(
+        table.stdout.contains("token_*****qqq"),
+        "Railway's current one, masked: {table:?}"
+    );
+    for word in ["unchanged", "would change", "missing"] {
+        assert!(table.stdout.contains(word), "{word}: {table:?}");
+    }
+    assert!(table.stdout.contains(stored["expires_at"].as_str().unwrap()));
+
+    // JSON, for programs.
+    let json_run = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    assert_eq!(json_run.code, 0, "{json_run:?}");
+    check_no_secret(&json_run);
+    let report = json_run.json();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["service_id"], SERVICE);
+    assert_eq!(report["environment_id"], ENVIRONMENT);
+    let status: Vec<(String, String)> = report["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = TOKEN_NAMES
+        .iter()
+        .zip(["unchanged", "would change", "unchanged", "missing"])
+        .map(|(n, s)| ((*n).to_owned(), s.to_owned()))
+        .collect();
+    assert_eq!(status, expected, "{report}");
+    let refresh = &report["variables"][1];
+    assert_eq!(refresh["current"], "token_*****qqq");
+    assert_eq!(refresh["new"], "token_*****xyz");
+
+    // Verbose logs carry no secret either.
+    let verbose = run(&env, &["railway-sync", "--dry-run", "-vvv"]);
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    check_no_secret(&verbose);
+
+    // Only queries went out: three `variables` reads, no mutation.
+    let requests = peer.graphql_requests();
+    assert_eq!(requests.len(), 3, "{:?}", peer.operations());
+    for request in &requests {
+        let query = body(request)["query"].as_str().unwrap().to_owned();
+        assert!(query.trim_start().starts_with("query "), "{query}");
+        assert!(!query.contains("mutation"), "{query}");
+    }
+    assert_eq!(peer.operations(), [VARIABLES, VARIABLES, VARIABLES]);
+    assert_eq!(
+        peer.bodies(VARIABLES)[0]["variables"],
+        json!({ "projectId": PROJECT, "environmentId": ENVIRONMENT, "serviceId": SERVICE })
+    );
+}
+
+// ---------------------------------------------------------------------------
+// railway-sync preconditions
+// ---------------------------------------------------------------------------
+
+#[test]
+fn railway_sync_without_stored_tokens_says_to_run_refresh_or_exchange() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let mut env = TestEnv::new();
+    railway_env(&mut env, &peer);
+
+    let run = run(&env, &["railway-sync"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("CONFIGURATION_ERROR"), "{run:?}");
+    assert!(run.stderr.contains("withings-token refresh"), "{run:?}");
+    assert!(run.stderr.contains("withings-token exchange"), "{run:?}");
+    assert!(peer.graphql_requests().is_empty());
+
+    let json_run = self::run(&env, &["railway-sync", "--json"]);
+    assert_eq!(json_run.code, 3);
+    assert_eq!(json_run.json()["error"]["code"], "CONFIGURATION_ERROR");
+}
+
+#[test]
+fn railway_sync_without_railway_settings_names_the_missing_variables() {
+    let env = TestEnv::new();
+    env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
+    let nothing = run(&env, &["railway-sync"]);
+    assert_eq!(nothing.code, 3, "{nothing:?}");
+    for var in [
+        "RAILWAY_TOKEN",
+        "RAILWAY_API_TOKEN",
+        "RAILWAY_PROJECT_ID",
+        "RAILWAY_SERVICE_ID",
+    ] {
+        assert!(nothing.stderr.contains(var), "{var}: {nothing:?}");
+    }
+
+    let mut partial = TestEnv::new();
+    partial.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
+    partial
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
+        .set("RAILWAY_PROJECT_ID", PROJECT);
+    let run = run(&partial, &["railway-sync", "--dry-run"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let first_line = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(first_line.contains("missing RAILWAY_SERVICE_ID"), "{run:?}");
+    assert!(
+        !first_line.contains("RAILWAY_PROJECT_ID"),
+        "only what is missing: {run:?}"
+    );
+    assert!(!run.stderr.contains(PROJECT_TOKEN));
+}
+
+#[test]
+fn refresh_with_partial_railway_settings_rotates_and_warns() {
+    let peer = Peer::start();
+    let mut env = TestEnv::new();
+    env.withings(&peer.server.uri());
+    env.set("RAILWAY_API_URL", peer.graphql_url())
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN);
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, -60);
+
+    let run = run(&env, &["refresh", "--json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["railway"], "skipped");
+    assert!(
+        run.stderr.contains("RAILWAY_PROJECT_ID"),
+        "the warning names what is missing: {run:?}"
+    );
+    assert!(peer.graphql_requests().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// The built-in sandbox
+// ---------------------------------------------------------------------------
+
+fn sandbox_exchange(sandbox: &SandboxProcess, env: &TestEnv, extra: &[&str]) -> Run {
+    let auth = run(env, &["auth-url", "--json"]);
+    assert_eq!(auth.code, 0, "{auth:?}");
+    let redirect = sandbox.consent(auth.json()["authorization_url"].as_str().unwrap());
+    let mut args = vec!["exchange", redirect.as_str(), "--json"];
+    args.extend_from_slice(extra);
+    run(env, &args)
+}
+
+#[test]
+fn sandbox_exchange_then_railway_sync_with_one_deployment() {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+
+    let exchanged = sandbox_exchange(&sandbox, &env, &[]);
+    assert_eq!(exchanged.code, 0, "{exchanged:?}");
+    assert_eq!(exchanged.json()["railway"], "updated");
+    let stats = sandbox.stats();
+    assert_eq!(stats["railway_upserts"], 1, "{stats}");
+    assert_eq!(stats["deployments"], 0, "skipDeploys honoured: {stats}");
+
+    let synced = run(&env, &["railway-sync", "--trigger-deployment", "--json"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    assert_eq!(synced.json()["deployment_triggered"], true);
+    let stats = sandbox.stats();
+    assert_eq!(stats["railway_upserts"], 2, "{stats}");
+    assert_eq!(stats["deployments"], 1, "exactly one deployment: {stats}");
+
+    // Railway now holds the stored set.
+    let dry = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let report = dry.json();
+    for v in report["variables"].as_array().unwrap() {
+        assert_eq!(v["status"], "unchanged", "{report}");
+    }
+    assert_eq!(report["environment_id"], "sandbox-env-production");
+    assert!(!dry.stdout.contains(env.stored_refresh_token().as_str()));
+    assert_eq!(sandbox.stats()["railway_upserts"], 2, "dry run sent no upsert");
+}
+
+#[test]
+fn sandbox_failure_path_exit_6_then_railway_sync_repairs() {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    let exchanged = sandbox_exchange(&sandbox, &env, &["--no-railway"]);
+    assert_eq!(exchanged.code, 0, "{exchanged:?}");
+    assert_eq!(
+        sandbox.stats()["railway_requests"],
+        0,
+        "--no-railway: {}",
+        sandbox.stats()
+    );
+    let after_exchange = env.stored_refresh_token();
+
+    // Railway refuses the next push (HTTP 200 with an errors array).
+    sandbox.fault(json!({ "target": "railway", "kind": "graphql_error" }));
+    let refreshed = run(&env, &["refresh", "--output-env"]);
+    assert_eq!(refreshed.code, 6, "{refreshed:?}");
+    let rotated = env.stored_refresh_token();
+    assert_ne!(rotated, after_exchange, "the token rotated and was saved");
+    assert!(
+        refreshed
+            .stdout
+            .contains(&format!("WITHINGS_REFRESH_TOKEN={rotated}\n")),
+        "{refreshed:?}"
+    );
+    assert_eq!(sandbox.stats()["railway_upserts"], 0);
+
+    let dry = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    for v in dry.json()["variables"].as_array().unwrap() {
+        assert_eq!(v["status"], "missing", "{}", dry.stdout);
+    }
+
+    let synced = run(&env, &["railway-sync"]);
+    assert_eq!(synced.code, 0, "{synced:?}");
+    let stats = sandbox.stats();
+    assert_eq!(stats["railway_upserts"], 1, "{stats}");
+    assert_eq!(stats["deployments"], 0, "{stats}");
+    assert_eq!(stats["tokens_issued"], 2, "railway-sync did not refresh: {stats}");
+
+    let dry = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    for v in dry.json()["variables"].as_array().unwrap() {
+        assert_eq!(v["status"], "unchanged", "{}", dry.stdout);
+    }
+}
+
+#[test]
+fn sandbox_refuses_a_wrong_railway_token_without_retrying() {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    let exchanged = sandbox_exchange(&sandbox, &env, &["--no-railway"]);
+    assert_eq!(exchanged.code, 0, "{exchanged:?}");
+
+    env.set("RAILWAY_TOKEN", "not-the-sandbox-token");
+    let synced = run(&env, &["railway-sync"]);
+    assert_eq!(synced.code, 6, "{synced:?}");
+    assert!(
+        synced.stderr.contains("environments failed: Not Authorized"),
+        "{synced:?}"
+    );
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats["railway_requests"], 1,
+        "environment lookup refused once, not retried: {stats}"
+    );
+    assert_eq!(stats["railway_upserts"], 0);
+}
