@@ -135,7 +135,7 @@ impl Error {
                 "retry later, or raise `--lock-timeout`; the holder is refreshing the same tokens".to_owned()
             }
             Error::RailwayUpdateFailed { .. } => {
-                "fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID), then run `withings-token railway-sync`".to_owned()
+                "fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID) if they are wrong, then run `withings-token railway-sync` (if Railway was only unavailable, just run it later)".to_owned()
             }
             Error::RefreshDue { .. } => "run `withings-token refresh`".to_owned(),
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),

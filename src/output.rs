@@ -204,7 +204,12 @@ impl Output {
     /// A line for the person at the terminal (stderr; silenced by `-q`).
     pub fn note(&self, message: &str) {
         if !self.options.quiet {
-            eprintln!("{message}");
+            let level = if message.starts_with("warning: ") {
+                tracing::Level::WARN
+            } else {
+                tracing::Level::INFO
+            };
+            crate::logging::user_line(level, message);
         }
     }
 
@@ -253,12 +258,12 @@ impl Output {
                     ("last refreshed", or_dash(&report.last_refreshed)),
                     ("user id", or_dash(&report.userid)),
                     ("store", format!("{} (generation {})", report.store, report.generation)),
-                    (
-                        "env file",
-                        report.env_file_updated.clone().unwrap_or_else(|| "not updated".into()),
-                    ),
-                    ("railway", format!("{:?}", report.railway).to_lowercase()),
                 ];
+                if report.outcome != "pushed" {
+                    let env_file = report.env_file_updated.clone().unwrap_or_else(|| "not updated".into());
+                    rows.push(("env file", env_file));
+                }
+                rows.push(("railway", format!("{:?}", report.railway).to_lowercase()));
                 if report.deployment_triggered {
                     rows.push(("deployment", "triggered".into()));
                 }
@@ -340,7 +345,10 @@ impl Output {
                 error: ErrorBody::of(error),
             });
         }
-        eprintln!("error: {error} [{}]\n  next: {}", error.code(), error.action());
+        crate::logging::user_line(
+            tracing::Level::ERROR,
+            &format!("error: {error} [{}]\n  next: {}", error.code(), error.action()),
+        );
     }
 }
 
