@@ -225,7 +225,10 @@ async fn request_with_fallback(
     );
     match client.request_token(&Grant::Refresh(&previous.refresh_token)).await {
         Ok(set) => {
-            eprintln!("note: recovered with the previous generation's refresh token; the new set is saved");
+            crate::logging::user_line(
+                tracing::Level::WARN,
+                "note: recovered with the previous generation's refresh token; the new set is saved",
+            );
             Ok((set, true))
         }
         Err(_) => Err(Error::InvalidRefreshToken { detail }),

@@ -319,13 +319,12 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         version: u32,
     }
     let version = serde_json::from_slice::<VersionOnly>(bytes)
-        .map_err(|e| ParseFailure::Corrupt(format!("not a withings-token store ({e})")))?
+        .map_err(not_a_store)?
         .version;
     if version > STORE_VERSION {
         return Err(ParseFailure::Newer(version));
     }
-    let file: StoreFileV1 = serde_json::from_slice(bytes)
-        .map_err(|e| ParseFailure::Corrupt(format!("not a withings-token store ({e})")))?;
+    let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
     Ok(StoreState {
         generation: file.generation,
         tokens: file.tokens.map(|t| TokenSet {
@@ -342,6 +341,36 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         }),
         pending_auth: file.pending_auth,
     })
+}
+
+/// serde quotes the offending value ("invalid type: string \"...\""), which
+/// in a hand-edited store can be a token: quoted strings are cut out.
+fn not_a_store(e: serde_json::Error) -> ParseFailure {
+    ParseFailure::Corrupt(format!(
+        "not a withings-token store ({})",
+        without_quoted_strings(&e.to_string())
+    ))
+}
+
+fn without_quoted_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push_str("\"…\"");
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
 }
 
 /// The one place tokens leave their wrappers to reach the disk.
@@ -419,6 +448,22 @@ mod tests {
         let err = FileStore::new(path.clone()).load().unwrap_err();
         assert_eq!(err.code(), "CONFIGURATION_ERROR");
         assert_eq!(fs::read_to_string(&path).unwrap(), "{not json");
+    }
+
+    #[test]
+    fn a_token_in_a_mistyped_field_is_not_quoted_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        for text in [
+            r#"{"version": 1, "generation": "secret-refresh-\\\"token"}"#,
+            r#"{"version": 1, "generation": 1, "tokens": "secret-refresh-token"}"#,
+        ] {
+            fs::write(&path, text).unwrap();
+            let err = FileStore::new(path.clone()).load().unwrap_err().to_string();
+            assert!(!err.contains("secret-refresh"), "{err}");
+            assert!(!err.contains("token\""), "{err}");
+            assert!(err.contains("invalid type: string \"…\", expected"), "{err}");
+        }
     }
 
     #[test]

@@ -297,3 +297,44 @@ pub fn wait_until(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Authorises `env` against the sandbox (auth-url, consent, exchange), so
+/// its store holds a refresh token the sandbox issued and still honours.
+pub fn authorise_with_sandbox(env: &TestEnv, sandbox: &SandboxProcess) {
+    let out = env
+        .cmd()
+        .args(["auth-url", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).expect("auth-url json");
+    let redirect = sandbox.consent(report["authorization_url"].as_str().expect("authorization_url"));
+    env.cmd()
+        .args(["exchange", &redirect, "--no-railway"])
+        .assert()
+        .success();
+}
+
+impl TestEnv {
+    /// Rewrites the store's `tokens.expires_at` one minute into the past, so
+    /// `refresh --if-needed` finds the set due.
+    pub fn make_store_due(&self) {
+        let mut store = self.store_json();
+        store["tokens"]["expires_at"] = json!(rfc3339(chrono::Utc::now() - chrono::Duration::seconds(60)));
+        self.write_store_bytes(&serde_json::to_vec_pretty(&store).expect("json"));
+    }
+
+    /// Temporary files (any `*.tmp.*`) beside the store: a killed writer's leftovers.
+    pub fn store_temp_files(&self) -> Vec<String> {
+        self.store_dir_entries()
+            .into_iter()
+            .filter(|name| name.contains(".tmp."))
+            .collect()
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.store_path().with_file_name("tokens.json.journal")
+    }
+}

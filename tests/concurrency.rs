@@ -1,0 +1,323 @@
+//! Many `withings-token` processes on one store at once (issue 5): the
+//! store lock serialises them, `--if-needed` peers do not refresh twice,
+//! forced refreshes each use the newest token, and nobody is ever refused.
+//! Run with `cargo test --test concurrency -- --nocapture` to see the
+//! figures each test observed (lines starting with `FIGURES`).
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn stat(stats: &Value, key: &str) -> u64 {
+    stats[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
+}
+
+/// Starts `n` copies of `args` at once (each its own process) and waits for
+/// all of them; returns their outputs and the wall time of the whole batch.
+fn run_concurrently(env: &TestEnv, n: usize, args: &[&str]) -> (Vec<Output>, Duration) {
+    let started = Instant::now();
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            env.std_cmd()
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn withings-token")
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    (outputs, started.elapsed())
+}
+
+fn report_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a JSON report ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn assert_all_succeeded(outputs: &[Output]) {
+    for (i, output) in outputs.iter().enumerate() {
+        assert!(
+            output.status.success(),
+            "process {i} exited {:?}\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// A sandbox-authorised env whose store holds a live refresh token.
+fn authorised() -> (SandboxProcess, TestEnv) {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    authorise_with_sandbox(&env, &sandbox);
+    (sandbox, env)
+}
+
+#[test]
+fn thirty_concurrent_if_needed_refreshes_make_exactly_one_upstream_call() {
+    const PROCESSES: usize = 30;
+    let (sandbox, env) = authorised();
+    env.make_store_due();
+    let generation_before = env.store_json()["generation"].as_u64().unwrap();
+    let before = sandbox.stats();
+
+    let (outputs, wall) = run_concurrently(
+        &env,
+        PROCESSES,
+        &["refresh", "--if-needed", "--no-railway", "--json", "--reveal"],
+    );
+    assert_all_succeeded(&outputs);
+
+    let after = sandbox.stats();
+    let requests = stat(&after, "token_requests") - stat(&before, "token_requests");
+    let issued = stat(&after, "tokens_issued") - stat(&before, "tokens_issued");
+    let refused = stat(&after, "refused") - stat(&before, "refused");
+    let rate_limited = stat(&after, "rate_limited") - stat(&before, "rate_limited");
+    let reports: Vec<Value> = outputs.iter().map(report_of).collect();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for report in &reports {
+        *outcomes
+            .entry(report["outcome"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    eprintln!(
+        "FIGURES refresh --if-needed: processes={PROCESSES} upstream_token_requests={requests} tokens_issued={issued} \
+         refused={refused} rate_limited={rate_limited} outcomes={outcomes:?} wall_time_ms={}",
+        wall.as_millis()
+    );
+
+    assert_eq!(requests, 1, "exactly one upstream token request");
+    assert_eq!(issued, 1);
+    assert_eq!(refused, 0, "no refused grant");
+    assert_eq!(rate_limited, 0);
+    assert_eq!(outcomes.get("refreshed"), Some(&1), "{outcomes:?}");
+    let others: usize = outcomes
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "already_refreshed_by_peer" | "not_due"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(others, PROCESSES - 1, "{outcomes:?}");
+
+    // The store holds the one issued set, exactly one generation later.
+    let refreshed = reports.iter().find(|r| r["outcome"] == "refreshed").unwrap();
+    let store = env.store_json();
+    assert_eq!(store["generation"].as_u64().unwrap(), generation_before + 1);
+    assert_eq!(store["tokens"]["refresh_token"], refreshed["refresh_token"]);
+    for report in &reports {
+        assert_eq!(
+            report["refresh_token"], refreshed["refresh_token"],
+            "every peer reports the saved set"
+        );
+    }
+    assert!(!env.journal_path().exists(), "journal left behind");
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+
+    // The sandbox honours it: a forced refresh with the stored token works.
+    env.cmd().args(["refresh", "--no-railway"]).assert().success();
+    assert_eq!(stat(&sandbox.stats(), "refused"), 0);
+}
+
+#[test]
+fn ten_concurrent_forced_refreshes_serialise_and_end_with_the_last_token() {
+    const PROCESSES: usize = 10;
+    let (sandbox, env) = authorised();
+    let generation_before = env.store_json()["generation"].as_u64().unwrap();
+    let before = sandbox.stats();
+
+    let (outputs, wall) = run_concurrently(&env, PROCESSES, &["refresh", "--no-railway", "--json", "--reveal"]);
+    assert_all_succeeded(&outputs);
+
+    let after = sandbox.stats();
+    let requests = stat(&after, "token_requests") - stat(&before, "token_requests");
+    let issued = stat(&after, "tokens_issued") - stat(&before, "tokens_issued");
+    let refused = stat(&after, "refused") - stat(&before, "refused");
+    let rate_limited = stat(&after, "rate_limited") - stat(&before, "rate_limited");
+    eprintln!(
+        "FIGURES forced refresh: processes={PROCESSES} upstream_token_requests={requests} tokens_issued={issued} \
+         refused={refused} rate_limited={rate_limited} wall_time_ms={}",
+        wall.as_millis()
+    );
+    assert_eq!(refused, 0, "no upstream refusal");
+    assert_eq!(rate_limited, 0);
+    assert_eq!(requests, PROCESSES as u64, "one serialised request per process");
+    assert_eq!(issued, PROCESSES as u64);
+
+    // N different tokens, N consecutive generations; the last one is stored.
+    let reports: Vec<Value> = outputs.iter().map(report_of).collect();
+    let tokens: HashSet<&str> = reports.iter().map(|r| r["refresh_token"].as_str().unwrap()).collect();
+    assert_eq!(tokens.len(), PROCESSES, "every process got its own token");
+    let mut generations: Vec<u64> = reports.iter().map(|r| r["generation"].as_u64().unwrap()).collect();
+    generations.sort_unstable();
+    let expected: Vec<u64> = (1..=PROCESSES as u64).map(|i| generation_before + i).collect();
+    assert_eq!(generations, expected);
+    let last = reports
+        .iter()
+        .max_by_key(|r| r["generation"].as_u64().unwrap())
+        .unwrap();
+    let store = env.store_json();
+    assert_eq!(
+        store["generation"].as_u64().unwrap(),
+        generation_before + PROCESSES as u64
+    );
+    assert_eq!(store["tokens"]["refresh_token"], last["refresh_token"]);
+    assert!(store["previous"]["rotated_at"].is_string());
+    assert!(!env.journal_path().exists(), "journal left behind");
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+
+    // The sandbox refuses every older token, so this only works with the last one.
+    env.cmd().args(["refresh", "--no-railway"]).assert().success();
+    let finally = sandbox.stats();
+    assert_eq!(stat(&finally, "refused"), 0);
+    assert_eq!(stat(&finally, "tokens_issued") - stat(&after, "tokens_issued"), 1);
+}
+
+/// Takes the store's lock the way a peer process would (flock on `<store>.lock`).
+fn hold_store_lock(env: &TestEnv) -> File {
+    let lock_path = env.store_path().with_file_name("tokens.json.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .expect("open lock file");
+    file.lock().expect("lock");
+    file
+}
+
+#[test]
+fn a_held_lock_times_out_with_exit_5_and_sends_nothing() {
+    let rt = runtime();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v2/oauth2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body("a2", "r2", 10800)))
+            .expect(0)
+            .mount(&server),
+    );
+    let mut env = TestEnv::new();
+    env.withings(&server.uri());
+    env.seed_store("a1", "r1", -60);
+    let stored = env.store_bytes();
+    let held = hold_store_lock(&env);
+
+    let started = Instant::now();
+    let assert = env
+        .cmd()
+        .args(["refresh", "--no-railway", "--lock-timeout", "200ms"])
+        .assert()
+        .code(5);
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    eprintln!(
+        "FIGURES lock timeout: --lock-timeout=200ms process_wall_time_ms={}",
+        waited.as_millis()
+    );
+    assert!(stderr.contains("LOCK_TIMEOUT"), "{stderr}");
+    assert!(stderr.contains("retry later"), "{stderr}");
+    assert!(waited >= Duration::from_millis(200), "gave up after {waited:?}");
+    assert_eq!(env.store_bytes(), stored, "store touched");
+
+    // JSON callers get the code on stdout too.
+    let out = env
+        .cmd()
+        .args(["refresh", "--no-railway", "--lock-timeout", "100ms", "--json"])
+        .assert()
+        .code(5)
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["error"]["code"], "LOCK_TIMEOUT");
+
+    drop(held);
+    rt.block_on(server.verify());
+}
+
+#[test]
+fn a_refresh_waits_for_a_peer_holding_the_lock_then_proceeds() {
+    let rt = runtime();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v2/oauth2"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body("a2", "r2", 10800)))
+            .expect(1)
+            .mount(&server),
+    );
+    let mut env = TestEnv::new();
+    env.withings(&server.uri());
+    env.seed_store("a1", "r1", -60);
+    let held = hold_store_lock(&env);
+    let child = env
+        .std_cmd()
+        .args(["refresh", "--no-railway", "--lock-timeout", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(env.stored_refresh_token(), "r1", "refreshed while the lock was held");
+    let released = Instant::now();
+    drop(held);
+    let output = child.wait_with_output().unwrap();
+    eprintln!(
+        "FIGURES lock wait: finished {} ms after the peer released the lock",
+        released.elapsed().as_millis()
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(env.stored_refresh_token(), "r2");
+    rt.block_on(server.verify());
+}
+
+#[test]
+fn status_json_shows_generation_and_previous_rotated_at() {
+    let (_sandbox, env) = authorised();
+    let status = |env: &TestEnv| -> Value {
+        let out = env
+            .cmd()
+            .args(["status", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    let first = status(&env);
+    let generation = first["generation"].as_u64().expect("generation is a number");
+    assert_eq!(generation, env.store_json()["generation"].as_u64().unwrap());
+    assert!(first["previous_rotated_at"].is_null(), "{first}");
+
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    env.cmd().args(["refresh", "--no-railway"]).assert().success();
+    let second = status(&env);
+    assert_eq!(second["generation"].as_u64().unwrap(), generation + 1);
+    let rotated_at = second["previous_rotated_at"].as_str().expect("previous_rotated_at");
+    let rotated_at = chrono::DateTime::parse_from_rfc3339(rotated_at).unwrap();
+    assert!(rotated_at >= started, "{rotated_at} is before the refresh");
+    assert!(rotated_at <= chrono::Utc::now());
+}

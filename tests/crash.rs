@@ -1,0 +1,513 @@
+//! Crash safety and recovery (issue 5): a process killed at any instant
+//! leaves either the old or the new complete store, the next run cleans up
+//! and reports what was interrupted, and a refused current refresh token
+//! falls back to the previous generation's while Withings still honours it.
+//! The failpoint tests need `--features failpoints` (the release binary has
+//! no such switch): `cargo test --features failpoints --test crash`.
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const SIGKILL: i32 = 9;
+
+fn stat(stats: &Value, key: &str) -> u64 {
+    stats[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
+}
+
+fn generation(env: &TestEnv) -> u64 {
+    env.store_json()["generation"].as_u64().expect("generation")
+}
+
+/// A Withings stand-in that accepts any refresh token (as Withings does for a
+/// rotated token during its grace period) and issues a new pair each time.
+struct Rotating {
+    issued: Arc<AtomicU64>,
+}
+
+impl Respond for Rotating {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        ResponseTemplate::new(200).set_body_json(token_body(
+            &format!("mock-access-{n}"),
+            &format!("mock-refresh-{n}"),
+            10800,
+        ))
+    }
+}
+
+fn rotating_mock(rt: &tokio::runtime::Runtime) -> (MockServer, Arc<AtomicU64>) {
+    let server = rt.block_on(MockServer::start());
+    let issued = Arc::new(AtomicU64::new(0));
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v2/oauth2"))
+            .respond_with(Rotating { issued: issued.clone() })
+            .mount(&server),
+    );
+    (server, issued)
+}
+
+/// A peer that accepts connections, reads the request and never answers.
+struct BlackHole {
+    url: String,
+    requests_read: Arc<AtomicUsize>,
+}
+
+fn black_hole() -> BlackHole {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests_read = Arc::new(AtomicUsize::new(0));
+    let counter = requests_read.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                let mut counted = false;
+                // Hold the connection open until the client goes away.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if !counted && String::from_utf8_lossy(&seen).contains("grant_type=refresh_token") {
+                        counted = true;
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    BlackHole { url, requests_read }
+}
+
+fn authorised() -> (SandboxProcess, TestEnv) {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    authorise_with_sandbox(&env, &sandbox);
+    (sandbox, env)
+}
+
+#[test]
+fn sigkill_while_the_request_is_in_flight_leaves_the_store_intact() {
+    let (sandbox, env) = authorised();
+    let stored = env.store_bytes();
+    let before = sandbox.stats();
+    let peer = black_hole();
+
+    let mut child = env
+        .std_cmd()
+        .args(["refresh", "--no-railway", "--timeout", "60s", "--retries", "0"])
+        .env("WITHINGS_API_URL", &peer.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let in_flight = wait_until(Duration::from_secs(20), || {
+        peer.requests_read.load(Ordering::SeqCst) >= 1 && env.journal_path().exists()
+    });
+    assert!(in_flight, "the refresh request never reached the slow peer");
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("SIGKILL");
+    let status = child.wait().unwrap();
+    eprintln!(
+        "FIGURES sigkill in flight: killed {} ms after spawn, status {status:?}",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(status.signal(), Some(SIGKILL), "the process finished before the kill");
+
+    assert_eq!(env.store_bytes(), stored, "the store changed");
+    assert!(env.journal_path().exists(), "no write-ahead mark before the request");
+    let journal: Value = serde_json::from_slice(&std::fs::read(env.journal_path()).unwrap()).unwrap();
+    assert_eq!(journal["grant"], "refresh_token");
+    assert_eq!(journal["pid"], child.id());
+
+    // The next run (against the real sandbox) reports the interruption and succeeds.
+    let assert = env.cmd().args(["refresh", "--no-railway"]).assert().success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("died while asking Withings"), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", child.id())), "{stderr}");
+    let after = sandbox.stats();
+    assert_eq!(stat(&after, "refused"), 0);
+    assert_eq!(stat(&after, "tokens_issued") - stat(&before, "tokens_issued"), 1);
+    assert_ne!(env.store_bytes(), stored);
+    assert!(!env.journal_path().exists(), "journal not cleared");
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+    assert!(
+        !env.store_dir_entries()
+            .iter()
+            .any(|n| n.starts_with(".tokens.json.tmp")),
+        "{:?}",
+        env.store_dir_entries()
+    );
+}
+
+#[test]
+fn sigkill_at_any_instant_leaves_the_old_or_the_new_complete_store() {
+    let rt = runtime();
+    let (server, issued) = rotating_mock(&rt);
+    let mut env = TestEnv::new();
+    env.withings(&server.uri());
+    env.seed_store("seed-access", "seed-refresh", -60);
+
+    // Calibrate: how long one uncontended run takes from spawn to exit.
+    let calibration = Instant::now();
+    env.cmd().args(["refresh", "--no-railway"]).assert().success();
+    let run_time = calibration.elapsed();
+
+    const ROUNDS: u32 = 40;
+    let (mut killed, mut finished, mut journals, mut temps) = (0, 0, 0, 0);
+    for round in 0..ROUNDS {
+        let old_generation = generation(&env);
+        let old_token = env.stored_refresh_token();
+        let mut child = env
+            .std_cmd()
+            .args(["refresh", "--no-railway", "--retries", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Sweep the kill instant across the whole run (start-up, lock, request, save).
+        std::thread::sleep(run_time * round / ROUNDS);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.signal() == Some(SIGKILL) {
+            killed += 1;
+        } else {
+            assert!(status.success(), "round {round}: {status:?}");
+            finished += 1;
+        }
+        // Whole and parseable, and either the old set or one Withings issued.
+        let store = env.store_json();
+        let new_generation = store["generation"].as_u64().unwrap();
+        let token = store["tokens"]["refresh_token"].as_str().unwrap().to_owned();
+        if new_generation == old_generation {
+            assert_eq!(
+                token, old_token,
+                "round {round}: token changed without a new generation"
+            );
+        } else {
+            assert_eq!(new_generation, old_generation + 1, "round {round}");
+            assert!(token.starts_with("mock-refresh-"), "round {round}: {token}");
+            assert_ne!(token, old_token);
+        }
+        journals += usize::from(env.journal_path().exists());
+        temps += env.store_temp_files().len();
+    }
+    eprintln!(
+        "FIGURES sigkill sweep: run_time_ms={} rounds={ROUNDS} killed={killed} finished_before_kill={finished} \
+         journals_left={journals} temp_files_seen={temps} upstream_tokens_issued={}",
+        run_time.as_millis(),
+        issued.load(Ordering::SeqCst)
+    );
+
+    // Whatever was left behind, the next run cleans it up and succeeds.
+    let old_generation = generation(&env);
+    env.cmd().args(["refresh", "--no-railway"]).assert().success();
+    assert_eq!(generation(&env), old_generation + 1);
+    assert!(!env.journal_path().exists());
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+}
+
+fn seed_with_previous(env: &TestEnv, current: &str, previous: &str, rotated_ago: chrono::Duration) {
+    let now = chrono::Utc::now();
+    let store = json!({
+        "version": 1,
+        "generation": 5,
+        "tokens": {
+            "access_token": "current-access",
+            "refresh_token": current,
+            "expires_at": rfc3339(now - chrono::Duration::minutes(1)),
+            "last_refreshed": rfc3339(now - chrono::Duration::hours(3)),
+            "userid": "363",
+            "scope": "user.info,user.metrics",
+        },
+        "previous": { "refresh_token": previous, "rotated_at": rfc3339(now - rotated_ago) },
+    });
+    env.write_store_bytes(&serde_json::to_vec_pretty(&store).unwrap());
+}
+
+fn refusal() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": 503,
+        "body": {},
+        "error": "Invalid Params: invalid refresh_token",
+    }))
+}
+
+/// Withings refuses `dead`; `previous` answers with `previous_answer`.
+fn previous_generation_mock(
+    rt: &tokio::runtime::Runtime,
+    previous_answer: ResponseTemplate,
+    previous_calls: u64,
+) -> MockServer {
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v2/oauth2"))
+            .and(body_string_contains("refresh_token=dead-current"))
+            .respond_with(refusal())
+            .expect(1)
+            .mount(&server),
+    );
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/v2/oauth2"))
+            .and(body_string_contains("refresh_token=valid-previous"))
+            .respond_with(previous_answer)
+            .expect(previous_calls)
+            .mount(&server),
+    );
+    server
+}
+
+#[test]
+fn refused_current_token_recovers_with_the_previous_generation_in_grace() {
+    let rt = runtime();
+    let server = previous_generation_mock(
+        &rt,
+        ResponseTemplate::new(200).set_body_json(token_body("new-access", "new-refresh", 10800)),
+        1,
+    );
+    let mut env = TestEnv::new();
+    env.withings(&server.uri());
+    seed_with_previous(&env, "dead-current", "valid-previous", chrono::Duration::hours(1));
+
+    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let output = env
+        .cmd()
+        .args(["refresh", "--no-railway", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("previous generation"), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["outcome"], "refreshed");
+    assert!(
+        report["message"].as_str().unwrap().contains("previous generation"),
+        "{report}"
+    );
+
+    let store = env.store_json();
+    assert_eq!(store["generation"], 6);
+    assert_eq!(store["tokens"]["refresh_token"], "new-refresh");
+    assert_eq!(store["tokens"]["access_token"], "new-access");
+    // The token that was rotated (and is now in its grace period) is the previous one.
+    assert_eq!(store["previous"]["refresh_token"], "valid-previous");
+    let rotated_at = chrono::DateTime::parse_from_rfc3339(store["previous"]["rotated_at"].as_str().unwrap()).unwrap();
+    assert!(rotated_at >= started);
+    assert_eq!(rt.block_on(server.received_requests()).unwrap().len(), 2);
+    rt.block_on(server.verify());
+}
+
+#[test]
+fn previous_generation_rotated_more_than_8_hours_ago_is_not_tried() {
+    let rt = runtime();
+    let server = previous_generation_mock(
+        &rt,
+        ResponseTemplate::new(200).set_body_json(token_body("new-access", "new-refresh", 10800)),
+        0,
+    );
+    let mut env = TestEnv::new();
+    env.withings(&server.uri());
+    seed_with_previous(&env, "dead-current", "valid-previous", chrono::Duration::hours(9));
+    let stored = env.store_bytes();
+
+    let assert = env.cmd().args(["refresh", "--no-railway"]).assert().code(4);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("INVALID_REFRESH_TOKEN"), "{stderr}");
+    assert_eq!(
+        rt.block_on(server.received_requests()).unwrap().len(),
+        1,
+        "exactly one request"
+    );
+    assert_eq!(env.store_bytes(), stored, "store touched");
+    rt.block_on(server.verify());
+}
+
+#[test]
+fn previous_generation_refused_too_is_exit_4_with_the_store_untouched() {
+    let rt = runtime();
+    let server = previous_generation_mock(&rt, refusal(), 1);
+    let mut env = TestEnv::new();
+    env.withings(&server.uri());
+    seed_with_previous(&env, "dead-current", "valid-previous", chrono::Duration::hours(2));
+    let stored = env.store_bytes();
+
+    let assert = env.cmd().args(["refresh", "--no-railway"]).assert().code(4);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("INVALID_REFRESH_TOKEN"), "{stderr}");
+    assert_eq!(rt.block_on(server.received_requests()).unwrap().len(), 2);
+    assert_eq!(env.store_bytes(), stored, "store touched");
+    assert!(!env.journal_path().exists());
+    rt.block_on(server.verify());
+}
+
+/// Without `--features failpoints` (the release build) the variable is inert.
+#[cfg(not(feature = "failpoints"))]
+#[test]
+fn the_failpoint_variable_does_nothing_in_a_build_without_the_feature() {
+    let (sandbox, env) = authorised();
+    let old_token = env.stored_refresh_token();
+    env.cmd()
+        .args(["refresh", "--no-railway"])
+        .env("WITHINGS_TOKEN_FAILPOINT", "after_temp_write")
+        .assert()
+        .success();
+    assert_ne!(env.stored_refresh_token(), old_token);
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+    assert_eq!(stat(&sandbox.stats(), "refused"), 0);
+}
+
+/// Crashes forced at chosen instants of the write path. Only test builds
+/// have the failpoint (`--features failpoints`).
+#[cfg(feature = "failpoints")]
+mod failpoints {
+    use super::*;
+
+    const SIGABRT: i32 = 6;
+
+    fn run_with_failpoint(env: &TestEnv, failpoint: &str) -> std::process::ExitStatus {
+        let output = env
+            .std_cmd()
+            .args(["refresh", "--no-railway", "--retries", "0"])
+            .env("WITHINGS_TOKEN_FAILPOINT", failpoint)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.signal(),
+            Some(SIGABRT),
+            "{failpoint}: the process did not abort: {:?}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.status
+    }
+
+    /// The next run without a failpoint: succeeds, reports the interrupted
+    /// request, and leaves neither journal nor temporary files.
+    fn next_run_recovers(env: &TestEnv) -> String {
+        let assert = env.cmd().args(["refresh", "--no-railway"]).assert().success();
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains("died while asking Withings"), "{stderr}");
+        assert!(!env.journal_path().exists(), "journal left behind");
+        assert_eq!(env.store_temp_files(), Vec::<String>::new());
+        stderr
+    }
+
+    #[test]
+    fn crash_after_the_store_temp_write_keeps_the_old_complete_store() {
+        let rt = runtime();
+        let (server, issued) = rotating_mock(&rt);
+        let mut env = TestEnv::new();
+        env.withings(&server.uri());
+        env.seed_store("seed-access", "seed-refresh", -60);
+        let stored = env.store_bytes();
+
+        run_with_failpoint(&env, "after_temp_write:tokens.json");
+        assert_eq!(issued.load(Ordering::SeqCst), 1, "Withings answered before the crash");
+        assert_eq!(env.store_bytes(), stored, "the old store must stay complete");
+        assert!(env.journal_path().exists(), "the journal marks the lost answer");
+        let temps = env.store_temp_files();
+        assert_eq!(temps.len(), 1, "{temps:?}");
+        assert!(temps[0].starts_with(".tokens.json.tmp."), "{temps:?}");
+
+        // Withings keeps the unused-rotation token valid, so the old set works.
+        let stderr = next_run_recovers(&env);
+        assert!(stderr.contains("temporary file"), "{stderr}");
+        let store = env.store_json();
+        assert_eq!(store["generation"], 2);
+        assert_eq!(store["tokens"]["refresh_token"], "mock-refresh-2");
+        assert_eq!(store["previous"]["refresh_token"], "seed-refresh");
+    }
+
+    #[test]
+    fn crash_after_the_store_rename_keeps_the_new_complete_store() {
+        let (sandbox, env) = authorised();
+        let old_generation = generation(&env);
+        let old_token = env.stored_refresh_token();
+
+        run_with_failpoint(&env, "after_rename:tokens.json");
+        let store = env.store_json();
+        assert_eq!(store["generation"].as_u64().unwrap(), old_generation + 1);
+        let new_token = store["tokens"]["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(new_token, old_token);
+        assert_eq!(store["previous"]["refresh_token"].as_str(), Some(old_token.as_str()));
+        assert!(
+            env.journal_path().exists(),
+            "the crash came before the journal was cleared"
+        );
+        assert_eq!(env.store_temp_files(), Vec::<String>::new());
+
+        // The sandbox refuses the old token: success proves the new one was saved whole.
+        next_run_recovers(&env);
+        assert_eq!(stat(&sandbox.stats(), "refused"), 0);
+        assert_eq!(generation(&env), old_generation + 2);
+    }
+
+    #[test]
+    fn crash_while_writing_the_journal_sends_nothing_and_recovers() {
+        let (sandbox, env) = authorised();
+        let stored = env.store_bytes();
+        let before = sandbox.stats();
+
+        // The journal is the first file a refresh writes.
+        run_with_failpoint(&env, "after_temp_write");
+        assert_eq!(
+            stat(&sandbox.stats(), "token_requests"),
+            stat(&before, "token_requests")
+        );
+        assert_eq!(env.store_bytes(), stored);
+        assert!(!env.journal_path().exists());
+        let temps = env.store_temp_files();
+        assert_eq!(temps.len(), 1, "{temps:?}");
+        assert!(temps[0].starts_with(".tokens.json.journal.tmp."), "{temps:?}");
+
+        let assert = env.cmd().args(["refresh", "--no-railway"]).assert().success();
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains("temporary file"), "{stderr}");
+        assert_eq!(env.store_temp_files(), Vec::<String>::new());
+        assert!(!env.journal_path().exists());
+        assert_eq!(stat(&sandbox.stats(), "refused"), 0);
+    }
+
+    #[test]
+    fn crash_right_after_the_journal_is_written_sends_nothing_and_recovers() {
+        let (sandbox, env) = authorised();
+        let stored = env.store_bytes();
+        let before = sandbox.stats();
+
+        run_with_failpoint(&env, "after_rename");
+        assert_eq!(
+            stat(&sandbox.stats(), "token_requests"),
+            stat(&before, "token_requests")
+        );
+        assert_eq!(env.store_bytes(), stored);
+        assert!(env.journal_path().exists());
+        assert_eq!(env.store_temp_files(), Vec::<String>::new());
+
+        next_run_recovers(&env);
+        assert_eq!(stat(&sandbox.stats(), "refused"), 0);
+    }
+}
