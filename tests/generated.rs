@@ -23,7 +23,10 @@ fn check(path: &Path, fresh: &[u8]) -> Option<String> {
 fn committed_man_page_and_completions_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut stale = Vec::new();
-    stale.extend(check(&root.join("man/withings-token.1"), &withings_token::manpage::man_page().unwrap()));
+    stale.extend(check(
+        &root.join("man/withings-token.1"),
+        &withings_token::manpage::man_page().unwrap(),
+    ));
     for (name, script) in withings_token::manpage::completion_scripts() {
         stale.extend(check(&root.join("completions").join(&name), &script));
     }
@@ -71,7 +74,14 @@ fn ci_runs_the_readme_test_command() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let block = readme.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
     let commands: Vec<&str> = block.lines().collect();
-    assert_eq!(commands, ["cargo run --release -- demo", "cargo test --features failpoints"]);
+    assert_eq!(
+        commands,
+        ["cargo run --release -- demo", "cargo test --features failpoints"]
+    );
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
-    assert!(ci.lines().any(|l| l.trim() == commands[1]), ".ci/run must run `{}`", commands[1]);
+    assert!(
+        ci.lines().any(|l| l.trim() == commands[1]),
+        ".ci/run must run `{}`",
+        commands[1]
+    );
 }
