@@ -298,4 +298,143 @@ mod tests {
             prop_assert_eq!(rewrite_text(&out, &updates()), out.clone());
         }
     }
+
+    /// One generated piece of an env file, and what the rewrite must make of it.
+    #[derive(Debug, Clone)]
+    enum Piece {
+        /// Must survive byte for byte (comments, other keys, near-miss keys,
+        /// multi-line values that mention a token key, junk).
+        Kept(String),
+        /// An assignment of `TOKEN_KEYS[key]`: becomes `prefix KEY=new`.
+        Token { prefix: String, key: usize, rest: String },
+    }
+
+    fn kept_piece() -> impl Strategy<Value = String> {
+        let near_miss = prop_oneof![
+            Just("WITHINGS_REFRESH_TOKEN_BACKUP"),
+            Just("OLD_WITHINGS_ACCESS_TOKEN"),
+            Just("WITHINGS_ACCESS_TOKENS"),
+            Just("withings_refresh_token"),
+            Just("WITHINGS_TOKEN_EXPIRES"),
+            Just("WITHINGS_CLIENT_ID"),
+            Just("OTHER"),
+        ];
+        prop_oneof![
+            (near_miss, "[ ]{0,1}", "[a-zA-Z0-9_./:-]{0,10}").prop_map(|(k, sp, v)| format!("{k}{sp}={sp}{v}")),
+            "[A-Z][A-Z0-9_]{0,6}=\"[a-z0-9 #'$]{0,10}\"",
+            "export [A-Z][A-Z0-9_]{0,6}='[a-z0-9 #\"]{0,10}'",
+            "[ \t]{0,2}#[ -~]{0,30}",
+            Just("# WITHINGS_REFRESH_TOKEN=commented-out".to_owned()),
+            Just("#WITHINGS_ACCESS_TOKEN=\"commented out\"".to_owned()),
+            Just("WITHINGS_REFRESH_TOKEN".to_owned()),
+            Just("export=1".to_owned()),
+            Just(String::new()),
+            Just("   ".to_owned()),
+        ]
+    }
+
+    fn piece() -> impl Strategy<Value = Piece> {
+        let token = (
+            prop_oneof![
+                Just(""),
+                Just("export "),
+                Just("  "),
+                Just("export  "),
+                Just(" export ")
+            ],
+            0..TOKEN_KEYS_FOR_TESTS.len(),
+            prop_oneof![Just("="), Just(" = "), Just(" =")],
+            prop_oneof![
+                Just("old"),
+                Just("\"old token\""),
+                Just("'old'"),
+                Just(""),
+                Just("old # trailing comment"),
+            ],
+        )
+            .prop_map(|(prefix, key, sep, value)| Piece::Token {
+                prefix: prefix.to_owned(),
+                key,
+                rest: format!("{sep}{value}"),
+            });
+        prop_oneof![3 => kept_piece().prop_map(Piece::Kept), 2 => token]
+    }
+
+    const TOKEN_KEYS_FOR_TESTS: [&str; 4] = [
+        "WITHINGS_ACCESS_TOKEN",
+        "WITHINGS_REFRESH_TOKEN",
+        "WITHINGS_TOKEN_EXPIRES_AT",
+        "WITHINGS_TOKEN_LAST_REFRESHED",
+    ];
+
+    proptest! {
+        /// Stronger than `any_env_file_round_trips`: the expected output is
+        /// built from what each generated line is, so a rewrite that touched a
+        /// comment or a near-miss key, dropped a line ending, moved a line or
+        /// mangled a prefix fails, whatever the line mentions.
+        #[test]
+        fn any_env_file_is_rewritten_line_for_line(
+            pieces in proptest::collection::vec((piece(), any::<bool>()), 0..16),
+            multi_line in proptest::option::of((0..16usize, any::<bool>())),
+            final_newline in any::<bool>(),
+            values in proptest::collection::vec("[ -~]{0,24}", 4),
+        ) {
+            let updates: Vec<(&str, String)> = TOKEN_KEYS_FOR_TESTS.iter().copied().zip(values.iter().cloned()).collect();
+            let mut text = String::new();
+            let mut expected = String::new();
+            let mut present = [false; 4];
+            let count = pieces.len();
+            for (i, (piece, crlf)) in pieces.iter().enumerate() {
+                let nl = if i + 1 == count && !final_newline { "" } else if *crlf { "\r\n" } else { "\n" };
+                if let Some((at, crlf)) = multi_line && at == i {
+                    // A closed multi-line value whose inner line looks like a token assignment.
+                    let inner = if crlf { "\r\n" } else { "\n" };
+                    let block = format!("CERT=\"begin{inner}WITHINGS_REFRESH_TOKEN=inside{inner}end\"{inner}");
+                    text.push_str(&block);
+                    expected.push_str(&block);
+                }
+                match piece {
+                    Piece::Kept(line) => {
+                        text.push_str(&format!("{line}{nl}"));
+                        expected.push_str(&format!("{line}{nl}"));
+                    }
+                    Piece::Token { prefix, key, rest } => {
+                        present[*key] = true;
+                        let name = TOKEN_KEYS_FOR_TESTS[*key];
+                        text.push_str(&format!("{prefix}{name}{rest}{nl}"));
+                        expected.push_str(&format!("{prefix}{name}={}{nl}", format_value(&updates[*key].1)));
+                    }
+                }
+            }
+            let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+            for (i, (key, value)) in updates.iter().enumerate() {
+                if present[i] {
+                    continue;
+                }
+                if !expected.is_empty() && !expected.ends_with('\n') {
+                    expected.push_str(newline);
+                }
+                expected.push_str(&format!("{key}={}{newline}", format_value(value)));
+            }
+            let out = rewrite_text(&text, &updates);
+            prop_assert_eq!(&out, &expected);
+            prop_assert_eq!(rewrite_text(&out, &updates), out.clone());
+            // Whatever a dotenv reader made of the file, it now reads the new
+            // values and every other key exactly as before.
+            if let Ok(before) = EnvFile::parse(&text) {
+                let after = EnvFile::parse(&out);
+                prop_assert!(after.is_ok(), "the rewrite broke a readable file: {:?}", out);
+                let after = after.unwrap();
+                for (key, value) in &updates {
+                    prop_assert_eq!(after.get(key), Some(value.as_str()), "{} in {:?}", key, out);
+                }
+                for (key, value) in &before.values {
+                    if !TOKEN_KEYS_FOR_TESTS.contains(&key.as_str()) {
+                        prop_assert_eq!(after.get(key), Some(value.as_str()), "{} in {:?}", key, out);
+                    }
+                }
+                prop_assert_eq!(before.values.len() + present.iter().filter(|p| !**p).count(), after.values.len());
+            }
+        }
+    }
 }

@@ -142,10 +142,10 @@ impl Error {
         }
     }
 
-    /// Whether the stored tokens may have changed before this error happened;
-    /// only a Railway failure happens after a successful save.
-    pub fn tokens_were_saved(&self) -> bool {
-        matches!(self, Error::RailwayUpdateFailed { .. })
+    /// Whether the command already printed its report (which carries this
+    /// error) on stdout, so `--output json` must not add a second document.
+    pub fn comes_with_report(&self) -> bool {
+        matches!(self, Error::RailwayUpdateFailed { .. } | Error::RefreshDue { .. })
     }
 }
 

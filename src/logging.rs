@@ -56,23 +56,51 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
         event.record(&mut message);
         let line = match self.format {
             LogFormat::Text => format!("{}: {}\n", level_word(meta.level()), message.0),
-            LogFormat::Json => {
-                let line = JsonLine {
-                    timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    level: meta.level().as_str(),
-                    logger: meta.target(),
-                    service: "withings-token",
-                    environment: &self.environment,
-                    message: &message.0,
-                };
-                match serde_json::to_string(&line) {
-                    Ok(json) => json + "\n",
-                    Err(_) => return,
-                }
-            }
+            LogFormat::Json => match json_line(meta.level(), meta.target(), &self.environment, &message.0) {
+                Some(line) => line,
+                None => return,
+            },
         };
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
+}
+
+/// One log object and its newline.
+fn json_line(level: &Level, logger: &str, environment: &str, message: &str) -> Option<String> {
+    let line = JsonLine {
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        level: level.as_str(),
+        logger,
+        service: "withings-token",
+        environment,
+        message,
+    };
+    serde_json::to_string(&line).ok().map(|json| json + "\n")
+}
+
+/// The `environment` of JSON lines, set by `init` with `--log-format json`.
+static JSON_ENVIRONMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Writes a line meant for the person (a note, a warning, the error report)
+/// on stderr, whatever the verbosity. As text it is written as given; with
+/// `--log-format json` it becomes a log object like every other line (its
+/// leading `error: `/`warning: `/`note: ` dropped, the level says it), so
+/// stderr stays one JSON object per line for log collectors.
+pub fn user_line(level: Level, text: &str) {
+    let line = match JSON_ENVIRONMENT.get() {
+        None => format!("{text}\n"),
+        Some(environment) => {
+            let message = ["error: ", "warning: ", "note: "]
+                .iter()
+                .find_map(|p| text.strip_prefix(p))
+                .unwrap_or(text);
+            match json_line(&level, "withings_token::output", environment, message) {
+                Some(line) => line,
+                None => return,
+            }
+        }
+    };
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 fn level_word(level: &Level) -> &'static str {
@@ -103,6 +131,9 @@ pub fn init(global: &GlobalArgs) {
         format: global.log_format,
         environment: crate::settings::log_environment(),
     };
+    if global.log_format == LogFormat::Json {
+        let _ = JSON_ENVIRONMENT.set(layer.environment.clone());
+    }
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
 }
 

@@ -340,7 +340,7 @@ impl Output {
     /// Reports a failure: human text on stderr, and with `--output json` the
     /// error object on stdout unless a report carrying it was already printed.
     pub fn error(&self, error: &Error) {
-        if self.options.format == OutputFormat::Json && !error.tokens_were_saved() {
+        if self.options.format == OutputFormat::Json && !error.comes_with_report() {
             print_json(&ErrorReport {
                 error: ErrorBody::of(error),
             });

@@ -223,6 +223,8 @@ fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) 
         return Ok(None);
     }
     let file = EnvFile::read(&path)?;
+    // Reported and rewritten by its full path, whatever the working directory.
+    let path = path.canonicalize().unwrap_or(path);
     Ok(Some(LoadedEnvFile { path, file }))
 }
 

@@ -126,7 +126,8 @@ impl FileStore {
         };
         if fsutil::readable_by_others(&self.path) {
             tracing::warn!(
-                "token store {} is readable by group or others; the next save rewrites it with mode 0600",
+                "token store {} is readable by group or others: run `chmod 600 {}` (the next save also rewrites it 0600)",
+                self.path.display(),
                 self.path.display()
             );
         }

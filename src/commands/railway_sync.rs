@@ -62,7 +62,10 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
 /// sends no mutation and shows no secret.
 async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<()> {
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
-    let target = client.resolve_target(&settings.railway).await?;
+    let target = client
+        .resolve_target(&settings.railway)
+        .await
+        .map_err(super::railway_failure_keep_config)?;
     let current = client
         .variables(&target)
         .await

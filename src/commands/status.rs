@@ -43,7 +43,7 @@ pub fn build_report(state: &StoreState, settings: &Settings, store: String) -> S
         token_configured: tokens.is_some(),
         source,
         expires_at: expires_at.map(rfc3339),
-        expires_in_hours: expires_at.map(|at| ((at - now).num_seconds() as f64 / 360.0).round() / 10.0),
+        expires_in_hours: expires_at.map(|at| hours_one_decimal(at - now)),
         should_refresh,
         next_refresh_recommended: expires_at.zip(buffer).map(|(at, b)| rfc3339(at - b)),
         last_refreshed: tokens.as_ref().and_then(|t| t.last_refreshed).map(rfc3339),
@@ -55,4 +55,10 @@ pub fn build_report(state: &StoreState, settings: &Settings, store: String) -> S
         store,
         tokens,
     }
+}
+
+/// Hours with one decimal; never `-0.0`.
+fn hours_one_decimal(d: chrono::Duration) -> f64 {
+    let tenths = (d.num_seconds() as f64 / 360.0).round();
+    if tenths == 0.0 { 0.0 } else { tenths / 10.0 }
 }
