@@ -264,6 +264,13 @@ fn classify(answer: &Answer, operation: &str) -> Verdict<Value> {
     }
     match parsed.data {
         Some(data) if answer.status.is_success() && !data.is_null() => Verdict::Done(data),
+        // JSON, but neither data nor errors: not a GraphQL answer (a proxy's
+        // or another service's), retried like any garbled body.
+        _ if answer.status.is_success() => Verdict::Retry {
+            kind: Transient::Upstream,
+            detail: format!("{} without GraphQL data or errors", answer.describe()),
+            wait: None,
+        },
         _ => Verdict::Stop(Error::RailwayUpdateFailed {
             detail: format!("{operation}: {} without data", answer.describe()),
         }),
@@ -308,6 +315,22 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn json_without_data_or_errors_is_retried() {
+        for body in [r#"{"status":522,"body":{}}"#, r#"{"data":null}"#, "{}"] {
+            assert!(
+                matches!(
+                    classify(&answer(200, body), "x"),
+                    Verdict::Retry {
+                        kind: Transient::Upstream,
+                        ..
+                    }
+                ),
+                "{body}"
+            );
+        }
     }
 
     #[test]
