@@ -54,7 +54,7 @@ fn run_steps(sandbox: &Sandbox, dir: &Path, global: &GlobalArgs) -> Result<()> {
         auth.state
     );
 
-    step(3, "withings-token exchange '<redirect URL>'");
+    step(3, "withings-token exchange '<redirect URL>' --no-railway");
     let no_railway = || DeliveryArgs {
         no_env_file_update: true,
         no_railway: true,
@@ -86,14 +86,14 @@ fn run_steps(sandbox: &Sandbox, dir: &Path, global: &GlobalArgs) -> Result<()> {
         delivery: no_railway(),
     };
     let before = stored_refresh_token(&store_path)?;
-    step(5, "withings-token refresh");
+    step(5, "withings-token refresh --no-railway");
     super::refresh::run(&refresh(), &settings, &out)?;
     let after = stored_refresh_token(&store_path)?;
     println!("rotated: refresh token {before} -> {after}; the sandbox now refuses {before}");
 
     step(
         6,
-        "withings-token refresh (again: only the rotated token from the store can work)",
+        "withings-token refresh --no-railway (again: only the rotated token from the store can work)",
     );
     super::refresh::run(&refresh(), &settings, &out)?;
     println!("the sandbox accepted {after}, the token the store saved in step 5");
