@@ -175,10 +175,6 @@ impl Output {
         Output { options }
     }
 
-    pub fn format(&self) -> OutputFormat {
-        self.options.format
-    }
-
     /// Shows a secret as the contract allows: masked unless `--reveal`.
     pub fn secret(&self, secret: &SecretString) -> String {
         if self.options.reveal {
@@ -278,7 +274,14 @@ impl Output {
     pub fn dry_run(&self, report: &DryRunReport) {
         match self.options.format {
             OutputFormat::Json => print_json(report),
-            _ => {
+            // A pipeline capturing `--output env` must not get a table: a
+            // dry run has no tokens to give, so it says so in a comment.
+            OutputFormat::Env => write_stdout(&format!(
+                "# dry run: would {}refresh ({}); nothing was sent or written\n",
+                if report.would_refresh { "" } else { "not " },
+                report.reason
+            )),
+            OutputFormat::Table => {
                 let rows = vec![
                     ("dry run", "nothing was sent or written".to_owned()),
                     ("would refresh", yes_no(report.would_refresh)),

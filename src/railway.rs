@@ -183,13 +183,22 @@ impl RailwayClient {
         tracing::debug!("POST {} ({operation})", self.url);
         match self.http.send(request).await {
             Ok(answer) => match classify(&answer, operation) {
-                Verdict::Stop(Error::RailwayUpdateFailed { detail }) if detail.contains("Not Authorized") => {
-                    Verdict::Stop(Error::RailwayUpdateFailed {
-                        detail: format!("{detail} ({})", self.auth_hint()),
-                    })
+                Verdict::Stop(Error::RailwayUpdateFailed { detail }) => {
+                    // GraphQL errors may quote the input: never echo a value we sent.
+                    let mut detail = scrub(&detail, variables);
+                    if detail.contains("Not Authorized") {
+                        detail = format!("{detail} ({})", self.auth_hint());
+                    }
+                    Verdict::Stop(Error::RailwayUpdateFailed { detail })
                 }
                 verdict => verdict,
             },
+            // A deploy that may have started must not be started twice.
+            Err(detail) if operation == "serviceInstanceRedeploy" => Verdict::Stop(Error::RailwayUpdateFailed {
+                detail: format!(
+                    "the redeploy request got no answer ({detail}); check the service's deployments on Railway before redeploying"
+                ),
+            }),
             Err(detail) => Verdict::Retry {
                 kind: Transient::Network,
                 detail,
@@ -211,6 +220,26 @@ impl RailwayClient {
             }
         }
     }
+}
+
+/// Replaces every string value of `sent` (ids, token values) found in an
+/// upstream message; ids are not secret, but telling them apart is not
+/// worth the risk.
+fn scrub(message: &str, sent: &Value) -> String {
+    fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) if s.len() >= 6 => out.push(s),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut values = Vec::new();
+    strings(sent, &mut values);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values
+        .iter()
+        .fold(message.to_owned(), |text, value| text.replace(value, "[redacted]"))
 }
 
 fn not_configured(settings: &RailwaySettings) -> Error {
@@ -300,6 +329,13 @@ mod tests {
         let Verdict::Stop(e) = v else { panic!() };
         assert_eq!(e.exit_code(), 6);
         assert!(e.to_string().contains("Not Authorized"));
+    }
+
+    #[test]
+    fn upstream_messages_never_echo_what_was_sent() {
+        let sent = json!({ "input": { "variables": { "WITHINGS_REFRESH_TOKEN": "secret-refresh-value" } } });
+        let text = scrub("Invalid value \"secret-refresh-value\" for field", &sent);
+        assert_eq!(text, "Invalid value \"[redacted]\" for field");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use chrono::Duration;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::envfile;
 use crate::error::{Error, Result};
@@ -66,12 +67,19 @@ pub async fn refresh(
     let (tokens, source) = choose_tokens(state.tokens.as_ref(), settings.seed_tokens.as_ref());
     let tokens = tokens.ok_or_else(no_tokens_error)?;
     let buffer = effective_buffer(&tokens, settings.buffer);
-    if let Decision::NotDue { expires_at, refresh_at } = decide(&tokens, now(), buffer, if_needed) {
-        let outcome = if state.generation != before.generation {
-            Outcome::AlreadyRefreshedByPeer
-        } else {
-            Outcome::NotDue { expires_at, refresh_at }
-        };
+    // A peer that rotated the set while we waited for the lock already did
+    // what `--if-needed` asked for, whatever the buffer says now.
+    let peer_rotated = match (&before.tokens, &state.tokens) {
+        (Some(seen), Some(now_stored)) => !seen.refresh_token_equals(now_stored),
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let skip = match decide(&tokens, now(), buffer, if_needed) {
+        _ if if_needed && peer_rotated => Some(Outcome::AlreadyRefreshedByPeer),
+        Decision::NotDue { expires_at, refresh_at } => Some(Outcome::NotDue { expires_at, refresh_at }),
+        Decision::Refresh(_) => None,
+    };
+    if let Some(outcome) = skip {
         return Ok(Rotation {
             outcome,
             tokens,
@@ -81,15 +89,11 @@ pub async fn refresh(
         });
     }
     lock.begin_request(state.generation, "refresh_token")?;
-    let result = request_with_fallback(client, &tokens, &state).await;
-    let saved = result.and_then(|(new, used_previous)| {
+    let result = request_with_fallback(client, &tokens, source, &state).await;
+    let saved = result.and_then(|(new, rotated, used_previous)| {
         let new = carry_over(new, &tokens);
-        // The token Withings just rotated (and honours for a while) is the one
-        // that was sent: the previous generation's when the current was refused.
-        let rotated = match (&state.previous, used_previous) {
-            (Some(previous), true) => previous.refresh_token.clone(),
-            _ => tokens.refresh_token.clone(),
-        };
+        // `rotated` is the token that was sent: Withings honours it for a
+        // while, so it is the one worth keeping as the previous generation.
         let next = StoreState {
             generation: state.generation,
             tokens: Some(new.clone()),
@@ -202,36 +206,58 @@ fn save_new_set(lock: &StoreLock, state: &StoreState, next: &StoreState) -> Resu
     })
 }
 
+/// The one token worth trying after a refusal: the store's own set when the
+/// refused one came from the environment, else the previous generation's
+/// while Withings still honours it. Returns it with a description.
+fn fallback_token<'a>(
+    tokens: &TokenSet,
+    source: TokenSource,
+    state: &'a StoreState,
+) -> Option<(&'a SecretString, String)> {
+    let differs = |t: &SecretString| t.expose_secret() != tokens.refresh_token.expose_secret();
+    if source == TokenSource::Env {
+        let stored = state.tokens.as_ref().filter(|t| differs(&t.refresh_token))?;
+        return Some((&stored.refresh_token, "the store's refresh token".to_owned()));
+    }
+    let previous = state
+        .previous
+        .as_ref()
+        .filter(|p| now() - p.rotated_at < PREVIOUS_TOKEN_GRACE && differs(&p.refresh_token))?;
+    let label = format!(
+        "the previous generation's refresh token (rotated {})",
+        rfc3339(previous.rotated_at)
+    );
+    Some((&previous.refresh_token, label))
+}
+
+/// Returns the new set, the refresh token that obtained it, and whether
+/// that was the fallback.
 async fn request_with_fallback(
     client: &WithingsClient,
     tokens: &TokenSet,
+    source: TokenSource,
     state: &StoreState,
-) -> Result<(TokenSet, bool)> {
-    let detail = match client.request_token(&Grant::Refresh(&tokens.refresh_token)).await {
+) -> Result<(TokenSet, SecretString, bool)> {
+    let mut detail = match client.request_token(&Grant::Refresh(&tokens.refresh_token)).await {
         Err(Error::InvalidRefreshToken { detail }) => detail,
-        other => return other.map(|set| (set, false)),
+        other => return other.map(|set| (set, tokens.refresh_token.clone(), false)),
     };
-    let usable = state.previous.as_ref().filter(|p| {
-        now() - p.rotated_at < PREVIOUS_TOKEN_GRACE
-            && secrecy::ExposeSecret::expose_secret(&p.refresh_token)
-                != secrecy::ExposeSecret::expose_secret(&tokens.refresh_token)
-    });
-    let Some(previous) = usable else {
+    if source == TokenSource::Env {
+        detail.push_str(" (the refused token came from WITHINGS_REFRESH_TOKEN, newer than the store's by its WITHINGS_TOKEN_LAST_REFRESHED)");
+    }
+    let Some((fallback, label)) = fallback_token(tokens, source, state) else {
         return Err(Error::InvalidRefreshToken { detail });
     };
-    tracing::warn!(
-        "Withings refused the current refresh token; trying the previous generation's (rotated {})",
-        rfc3339(previous.rotated_at)
-    );
-    match client.request_token(&Grant::Refresh(&previous.refresh_token)).await {
+    tracing::warn!("Withings refused the refresh token in use; trying {label}");
+    match client.request_token(&Grant::Refresh(fallback)).await {
         Ok(set) => {
-            crate::logging::user_line(
-                tracing::Level::WARN,
-                "note: recovered with the previous generation's refresh token; the new set is saved",
-            );
-            Ok((set, true))
+            let note = format!("note: recovered with {label}; the new set is saved");
+            crate::logging::user_line(tracing::Level::WARN, &note);
+            Ok((set, fallback.clone(), true))
         }
-        Err(_) => Err(Error::InvalidRefreshToken { detail }),
+        Err(Error::InvalidRefreshToken { .. }) => Err(Error::InvalidRefreshToken { detail }),
+        // A transient failure of the second try is not a refusal: retry later.
+        Err(other) => Err(other),
     }
 }
 
@@ -279,17 +305,28 @@ fn rewrite_env_file(settings: &Settings, tokens: &TokenSet) -> Option<PathBuf> {
     }
 }
 
-/// Pushes `tokens` to the configured Railway service in one upsert and,
-/// when asked, redeploys it once. Returns whether a deploy was triggered.
-pub async fn push_to_railway(settings: &Settings, http: &HttpClient, tokens: &TokenSet, deploy: bool) -> Result<bool> {
+/// Pushes the stored set to the configured Railway service in one upsert
+/// and, when asked, redeploys it once. Returns whether a deploy was
+/// triggered. The push happens under the store lock and reads the set from
+/// the store, so a slow run can never leave Railway holding an older set
+/// than the one a faster peer saved (and pushed) meanwhile.
+pub async fn push_to_railway(settings: &Settings, http: &HttpClient, store: &FileStore, deploy: bool) -> Result<bool> {
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
+    let lock = store.lock(settings.lock_timeout)?;
+    let tokens = lock.load()?.tokens.ok_or_else(|| {
+        Error::config(
+            format!("the token store {} holds no token set to push", store.path().display()),
+            "run `withings-token refresh` or `withings-token exchange` first",
+        )
+    })?;
     let target = client.resolve_target(&settings.railway).await?;
-    let variables = token_variables(tokens).into_iter().collect();
+    let variables = token_variables(&tokens).into_iter().collect();
     client.upsert(&target, &variables).await?;
-    tracing::info!("Railway service {} now holds the new token set", target.service_id);
+    tracing::info!("Railway service {} now holds the stored token set", target.service_id);
     if deploy {
         client.redeploy(&target).await?;
         tracing::info!("Railway redeploy of service {} triggered", target.service_id);
     }
+    drop(lock);
     Ok(deploy)
 }

@@ -104,7 +104,6 @@ pub struct Settings {
     /// Token set given by `WITHINGS_*` variables, if any.
     pub seed_tokens: Option<TokenSet>,
     /// Whether the seed tokens were read from the env file (not the process).
-    pub seed_from_env_file: bool,
     pub railway: RailwaySettings,
 }
 
@@ -117,19 +116,13 @@ struct Lookup<'a> {
 impl Lookup<'_> {
     /// Process environment first, then the env file; empty counts as unset.
     fn get(&self, name: &str) -> Option<String> {
-        self.get_with_origin(name).map(|(v, _)| v)
-    }
-
-    fn get_with_origin(&self, name: &str) -> Option<(String, bool)> {
         let non_empty = |v: String| (!v.trim().is_empty()).then_some(v);
-        if let Some(v) = (self.process)(name).and_then(non_empty) {
-            return Some((v, false));
-        }
-        self.file
-            .and_then(|f| f.get(name))
-            .map(str::to_owned)
-            .and_then(non_empty)
-            .map(|v| (v, true))
+        (self.process)(name).and_then(non_empty).or_else(|| {
+            self.file
+                .and_then(|f| f.get(name))
+                .map(str::to_owned)
+                .and_then(non_empty)
+        })
     }
 }
 
@@ -151,7 +144,7 @@ impl Settings {
             process,
             file: env_file.as_ref().map(|f| &f.file),
         };
-        let (seed_tokens, seed_from_env_file) = seed_tokens(&vars)?;
+        let seed_tokens = seed_tokens(&vars)?;
         Ok(Settings {
             output: OutputOptions {
                 format: global.output_format(),
@@ -173,7 +166,6 @@ impl Settings {
             authorize_url: url_setting(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
             buffer: buffer(buffer_flag, &vars)?,
             seed_tokens,
-            seed_from_env_file,
             railway: railway_settings(&vars)?,
             env_file,
         })
@@ -316,11 +308,11 @@ fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
         })
 }
 
-fn seed_tokens(vars: &Lookup) -> Result<(Option<TokenSet>, bool)> {
+fn seed_tokens(vars: &Lookup) -> Result<Option<TokenSet>> {
     let expires_at = time_var(vars, "WITHINGS_TOKEN_EXPIRES_AT")?;
     let last_refreshed = time_var(vars, "WITHINGS_TOKEN_LAST_REFRESHED")?;
-    let Some((refresh, from_file)) = vars.get_with_origin("WITHINGS_REFRESH_TOKEN") else {
-        return Ok((None, false));
+    let Some(refresh) = vars.get("WITHINGS_REFRESH_TOKEN") else {
+        return Ok(None);
     };
     let tokens = TokenSet {
         access_token: vars.get("WITHINGS_ACCESS_TOKEN").map(SecretString::from),
@@ -330,7 +322,7 @@ fn seed_tokens(vars: &Lookup) -> Result<(Option<TokenSet>, bool)> {
         userid: None,
         scope: None,
     };
-    Ok((Some(tokens), from_file))
+    Ok(Some(tokens))
 }
 
 fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {

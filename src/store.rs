@@ -233,10 +233,6 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
-    pub fn store(&self) -> &FileStore {
-        &self.store
-    }
-
     pub fn load(&self) -> Result<StoreState> {
         self.store.load()
     }

@@ -258,11 +258,18 @@ fn read_tokens(
     Some(Verdict::Done(TokenSet {
         access_token: Some(SecretString::from(body.access_token)),
         refresh_token: SecretString::from(refresh_token),
-        expires_at: Some(received_at + chrono::Duration::seconds(body.expires_in)),
+        expires_at: Some(expiry(received_at, body.expires_in)),
         last_refreshed: Some(received_at),
         userid: body.userid.map(UserId::into_string),
         scope: body.scope,
     }))
+}
+
+/// `received_at + expires_in`, capped at a year so that an absurd value
+/// from the server cannot overflow the clock after the token has rotated.
+fn expiry(received_at: chrono::DateTime<chrono::Utc>, expires_in: i64) -> chrono::DateTime<chrono::Utc> {
+    const YEAR_SECS: i64 = 366 * 24 * 3600;
+    received_at + chrono::Duration::seconds(expires_in.min(YEAR_SECS))
 }
 
 #[cfg(test)]
@@ -301,6 +308,15 @@ mod tests {
         );
         let nulls = r#"{"status":503,"body":{"access_token":"a","refresh_token":"r","expires_in":1}}"#;
         assert!(!matches!(judge(200, nulls), Verdict::Done(_)));
+    }
+
+    #[test]
+    fn absurd_expires_in_is_capped_not_a_panic() {
+        let body = r#"{"status":0,"body":{"access_token":"a","refresh_token":"r","expires_in":9000000000000}}"#;
+        let Verdict::Done(set) = judge(200, body) else {
+            panic!("not done")
+        };
+        assert!(set.expires_at.unwrap() - set.last_refreshed.unwrap() <= chrono::Duration::days(366));
     }
 
     #[test]

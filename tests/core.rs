@@ -1308,3 +1308,27 @@ fn demo_exits_0_with_an_empty_environment() {
     );
     assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 1);
 }
+
+/// A newer-dated but dead token in the environment must not hide the
+/// store's working one: it is refused, the store's token is tried once.
+#[test]
+fn refused_environment_token_falls_back_to_the_stores_own() {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    authorise_with_sandbox(&env, &sandbox);
+    let stored = env.stored_refresh_token();
+    env.set("WITHINGS_REFRESH_TOKEN", "dead-token-from-elsewhere").set(
+        "WITHINGS_TOKEN_LAST_REFRESHED",
+        rfc3339(chrono::Utc::now() + chrono::Duration::minutes(5)),
+    );
+
+    let out = env.cmd().args(["refresh", "--no-railway", "--json"]).output().unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("recovered with the store's refresh token"), "{stderr}");
+    assert_ne!(env.stored_refresh_token(), stored);
+    assert_eq!(env.store_json()["previous"]["refresh_token"], stored);
+    assert_eq!(sandbox.stats()["refused"], 1);
+}

@@ -1036,3 +1036,44 @@ fn sandbox_refuses_a_wrong_railway_token_without_retrying() {
     );
     assert_eq!(stats["railway_upserts"], 0);
 }
+
+/// Two overlapping refreshes whose pushes would race: the slower one must
+/// not leave Railway holding the older (now dead) set.
+#[test]
+fn a_slow_push_never_leaves_railway_with_an_older_set_than_the_store() {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    authorise_with_sandbox(&env, &sandbox);
+    // The first Railway call of the first refresh stalls 1.5 s, then fails
+    // once (503) and is retried; the second refresh runs meanwhile.
+    sandbox.fault(json!({ "target": "railway", "kind": "slow", "delay_ms": 1500 }));
+    let mut first = env.std_cmd();
+    let first = first
+        .args(["refresh", "--retry-delay", "0s", "--quiet"])
+        .spawn()
+        .expect("first refresh");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = env
+        .std_cmd()
+        .args(["refresh", "--retry-delay", "0s", "--quiet"])
+        .output()
+        .expect("second");
+    let first = first.wait_with_output().expect("first");
+    assert!(first.status.success(), "{first:?}");
+    assert!(second.status.success(), "{second:?}");
+
+    let out = env
+        .cmd()
+        .args(["railway-sync", "--dry-run", "--json"])
+        .output()
+        .expect("dry run");
+    let diff: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let statuses: Vec<&str> = diff["variables"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .map(|v| v["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, ["unchanged"; 4], "{diff}");
+}

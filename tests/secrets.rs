@@ -326,10 +326,11 @@ fn every_subcommand(s: &mut Session) {
     s.run(&["refresh", "--json"], 5);
     s.sandbox.fault(json!({"kind": "status601", "wait_seconds": 120}));
     s.run(&["refresh"], 5);
-    // Current token refused; the previous generation's is tried (the
-    // sandbox refuses it too). `--retries 0` skips the 10 s same-request wait.
+    // Current token refused; the previous generation's is tried, and the
+    // sandbox answers 601 (the same request as the last refresh, within
+    // 10 s): a transient failure of the fallback is exit 5, not "re-authorise".
     s.sandbox.fault(json!({"kind": "refuse", "count": 1}));
-    s.run(&["refresh", "--retries", "0"], 4);
+    s.run(&["refresh", "--retries", "0"], 5);
     let wrong_secret = s.secret(&made_up("wrongsecret"));
     s.run_with(&["refresh"], &[("WITHINGS_CLIENT_SECRET", &wrong_secret)], &[], 3);
     s.run(&["refresh", "--no-railway", "--json"], 0);

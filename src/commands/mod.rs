@@ -52,7 +52,7 @@ pub(crate) fn withings_client(settings: &Settings, http: &HttpClient, needed_for
 pub(crate) async fn deliver_to_railway(
     settings: &Settings,
     http: &HttpClient,
-    tokens: &TokenSet,
+    store: &FileStore,
     delivery: &DeliveryArgs,
     out: &Output,
 ) -> (RailwayStatus, bool, Option<Error>) {
@@ -68,7 +68,7 @@ pub(crate) async fn deliver_to_railway(
         }
         return (RailwayStatus::Skipped, false, None);
     }
-    match rotation::push_to_railway(settings, http, tokens, delivery.trigger_deployment).await {
+    match rotation::push_to_railway(settings, http, store, delivery.trigger_deployment).await {
         Ok(deployed) => (RailwayStatus::Updated, deployed, None),
         Err(e) => (RailwayStatus::Failed, false, Some(railway_failure(e))),
     }
@@ -136,7 +136,7 @@ pub(crate) async fn finish_rotation(
     let rotated = matches!(rotation.outcome, Outcome::Refreshed { .. } | Outcome::Exchanged);
     let mut failure = None;
     if rotated {
-        let (railway, deployed, error) = deliver_to_railway(settings, http, &rotation.tokens, delivery, out).await;
+        let (railway, deployed, error) = deliver_to_railway(settings, http, &store, delivery, out).await;
         report.railway = railway;
         report.deployment_triggered = deployed;
         report.error = error.as_ref().map(ErrorBody::of);

@@ -29,17 +29,12 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     if args.dry_run {
         return block_on(show_diff(settings, &http, &tokens, out))?;
     }
-    let delivery = crate::cli::DeliveryArgs {
-        no_env_file_update: true,
-        no_railway: false,
-        trigger_deployment: args.trigger_deployment,
-    };
     let mut report = super::token_report(out, "pushed", &tokens, TokenSource::Store, state.generation, &store);
     let result = block_on(crate::rotation::push_to_railway(
         settings,
         &http,
-        &tokens,
-        delivery.trigger_deployment,
+        &store,
+        args.trigger_deployment,
     ))?;
     let failure = match result {
         Ok(deployed) => {
