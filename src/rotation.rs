@@ -1,7 +1,8 @@
 //! The one place a token set changes: take the store lock, reload, decide,
 //! mark the request in the journal, ask Withings, save, rewrite the env file,
-//! release. Railway is told only after the lock is released, from the saved
-//! set, so a slow or failing Railway never holds up or endangers the store.
+//! release. Railway is told afterwards, in a second short hold of the lock,
+//! from the set on disk: a failing Railway never endangers the saved set, and
+//! two overlapping runs can never leave Railway with the older of two sets.
 
 use std::path::PathBuf;
 
