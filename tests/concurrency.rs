@@ -66,15 +66,6 @@ fn assert_all_succeeded(outputs: &[Output]) {
     }
 }
 
-/// A sandbox-authorised env whose store holds a live refresh token.
-fn authorised() -> (SandboxProcess, TestEnv) {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    authorise_with_sandbox(&env, &sandbox);
-    (sandbox, env)
-}
-
 #[test]
 fn thirty_concurrent_if_needed_refreshes_make_exactly_one_upstream_call() {
     const PROCESSES: usize = 30;

@@ -1313,10 +1313,7 @@ fn demo_exits_0_with_an_empty_environment() {
 /// store's working one: it is refused, the store's token is tried once.
 #[test]
 fn refused_environment_token_falls_back_to_the_stores_own() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    authorise_with_sandbox(&env, &sandbox);
+    let (sandbox, mut env) = authorised();
     let stored = env.stored_refresh_token();
     env.set("WITHINGS_REFRESH_TOKEN", "dead-token-from-elsewhere").set(
         "WITHINGS_TOKEN_LAST_REFRESHED",

@@ -97,14 +97,6 @@ fn black_hole() -> BlackHole {
     BlackHole { url, requests_read }
 }
 
-fn authorised() -> (SandboxProcess, TestEnv) {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    authorise_with_sandbox(&env, &sandbox);
-    (sandbox, env)
-}
-
 #[test]
 fn sigkill_while_the_request_is_in_flight_leaves_the_store_intact() {
     let (sandbox, env) = authorised();

@@ -1041,10 +1041,7 @@ fn sandbox_refuses_a_wrong_railway_token_without_retrying() {
 /// not leave Railway holding the older (now dead) set.
 #[test]
 fn a_slow_push_never_leaves_railway_with_an_older_set_than_the_store() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    authorise_with_sandbox(&env, &sandbox);
+    let (sandbox, env) = authorised();
     // The first Railway call of the first refresh stalls 1.5 s, then fails
     // once (503) and is retried; the second refresh runs meanwhile.
     sandbox.fault(json!({ "target": "railway", "kind": "slow", "delay_ms": 1500 }));

@@ -338,3 +338,12 @@ impl TestEnv {
         self.store_path().with_file_name("tokens.json.journal")
     }
 }
+
+/// A sandbox and an env pointed at it whose store holds a live refresh token.
+pub fn authorised() -> (SandboxProcess, TestEnv) {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    authorise_with_sandbox(&env, &sandbox);
+    (sandbox, env)
+}
