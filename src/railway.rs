@@ -206,9 +206,7 @@ impl RailwayClient {
             },
         }
     }
-}
 
-impl RailwayClient {
     /// Which token was sent, for a `Not Authorized` message.
     fn auth_hint(&self) -> &'static str {
         match self.auth {

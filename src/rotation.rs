@@ -306,6 +306,14 @@ fn rewrite_env_file(settings: &Settings, tokens: &TokenSet) -> Option<PathBuf> {
     }
 }
 
+/// The store holds no set, so there is nothing for Railway.
+pub fn nothing_to_push(store: &FileStore) -> Error {
+    Error::config(
+        format!("the token store {} holds no token set to push", store.path().display()),
+        "run `withings-token refresh` or `withings-token exchange` first",
+    )
+}
+
 /// Pushes the stored set to the configured Railway service in one upsert
 /// and, when asked, redeploys it once. Returns whether a deploy was
 /// triggered. The push happens under the store lock and reads the set from
@@ -314,12 +322,7 @@ fn rewrite_env_file(settings: &Settings, tokens: &TokenSet) -> Option<PathBuf> {
 pub async fn push_to_railway(settings: &Settings, http: &HttpClient, store: &FileStore, deploy: bool) -> Result<bool> {
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
     let lock = store.lock(settings.lock_timeout)?;
-    let tokens = lock.load()?.tokens.ok_or_else(|| {
-        Error::config(
-            format!("the token store {} holds no token set to push", store.path().display()),
-            "run `withings-token refresh` or `withings-token exchange` first",
-        )
-    })?;
+    let tokens = lock.load()?.tokens.ok_or_else(|| nothing_to_push(store))?;
     let target = client.resolve_target(&settings.railway).await?;
     let variables = token_variables(&tokens).into_iter().collect();
     client.upsert(&target, &variables).await?;

@@ -18,12 +18,10 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     }
     let store = super::store_of(settings);
     let state = store.load()?;
-    let tokens = state.tokens.clone().ok_or_else(|| {
-        Error::config(
-            format!("the token store {} holds no token set to push", store.path().display()),
-            "run `withings-token refresh` or `withings-token exchange` first",
-        )
-    })?;
+    let tokens = state
+        .tokens
+        .clone()
+        .ok_or_else(|| crate::rotation::nothing_to_push(&store))?;
     let http = HttpClient::new(settings.http)?;
     let _spinner = out.spinner("talking to Railway…");
     if args.dry_run {
