@@ -6,7 +6,13 @@
 //! `--retry-delay`, honouring the server's wait hint when it asks for one.
 //! Nothing here is built by offline commands, and a blocking runtime is made
 //! only when a command really goes to the network.
+//!
+//! Every request is an [`Operation`] sent through [`HttpClient::attempt`]:
+//! one place reads answers under a size cap, decides whether a request whose
+//! answer was lost may be sent again, and [`scrub`]s what was sent out of any
+//! text a server sends back.
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -15,6 +21,9 @@ use reqwest::{RequestBuilder, StatusCode};
 
 use crate::error::{Error, Result};
 use crate::settings::HttpPolicy;
+
+/// The answer cap of a call that names none (the sandbox's consent page).
+pub const DEFAULT_MAX_ANSWER: usize = 1024 * 1024;
 
 /// The longest server-requested wait we sit through; beyond it we stop and
 /// tell the user how long to wait instead of hanging a cron job.
@@ -51,9 +60,52 @@ pub enum Verdict<T> {
         /// The server's own wait hint, when it gave one.
         wait: Option<Duration>,
     },
+    /// Stop now: a request that must not be repeated blindly lost its
+    /// answer, so it may or may not have been carried out. Apart from
+    /// `Stop` so that the retry loop, which knows the attempt count, words
+    /// the error.
+    Unsure {
+        detail: String,
+    },
 }
 
-/// A whole answer, read to the end within the timeout.
+/// One kind of request a client makes. `D` is whatever else the client
+/// needs to build it: Railway's GraphQL document; nothing for Withings.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation<D = ()> {
+    /// How logs and errors name it (`requesttoken`, `serviceInstanceRedeploy`).
+    pub name: &'static str,
+    /// Whether a request that may have reached the server can be sent again
+    /// when its answer is lost. When false, a transport failure stops the
+    /// retries instead of doing the thing twice.
+    pub idempotent: bool,
+    /// The most bytes of answer read. A token or GraphQL answer is small;
+    /// a larger one is a broken or hostile peer, not worth the memory.
+    pub max_answer: usize,
+    /// Carried here so that a request's name, its retry rule and its text
+    /// are one constant and cannot drift apart.
+    pub document: D,
+}
+
+/// Why [`HttpClient::send`] has no answer to judge.
+#[derive(Debug)]
+pub enum SendFailure {
+    /// No whole answer came back (refused, reset, timed out); the request
+    /// may or may not have reached the server.
+    Transport(String),
+    /// The server answered with more than the cap; reading stopped there.
+    TooLarge(String),
+}
+
+impl fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendFailure::Transport(detail) | SendFailure::TooLarge(detail) => f.write_str(detail),
+        }
+    }
+}
+
+/// A whole answer, read to the end within the timeout and the size cap.
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -118,18 +170,81 @@ impl HttpClient {
         built.as_ref().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))
     }
 
-    /// Sends a request and reads its whole body; `Err` is a transport failure
-    /// already phrased for the user (never contains the request body).
-    pub async fn send(&self, request: RequestBuilder) -> std::result::Result<Answer, String> {
-        let response = request.send().await.map_err(|e| self.describe_transport(&e))?;
+    /// One try of `operation`: `build` makes the request on the shared
+    /// client, the answer is read within the operation's cap, and `judge`
+    /// classifies it. A transport failure is retried for an idempotent
+    /// operation and ends the retries for another one.
+    pub async fn attempt<D, T>(
+        &self,
+        operation: &Operation<D>,
+        build: impl FnOnce(&reqwest::Client) -> RequestBuilder,
+        judge: impl FnOnce(&Answer) -> Verdict<T>,
+    ) -> Verdict<T> {
+        let client = match self.inner() {
+            Ok(client) => client,
+            Err(e) => return Verdict::Stop(e),
+        };
+        match self.send_within(build(client), operation.max_answer).await {
+            Ok(answer) => judge(&answer),
+            // An answer came, so the request was received; like any other
+            // unusable answer, it is worth another try.
+            Err(SendFailure::TooLarge(detail)) => Verdict::Retry {
+                kind: Transient::Upstream,
+                detail,
+                wait: None,
+            },
+            Err(SendFailure::Transport(detail)) if operation.idempotent => Verdict::Retry {
+                kind: Transient::Network,
+                detail,
+                wait: None,
+            },
+            Err(SendFailure::Transport(detail)) => Verdict::Unsure {
+                detail: format!("{} got no answer ({detail})", operation.name),
+            },
+        }
+    }
+
+    /// Sends a request and reads its body, up to [`DEFAULT_MAX_ANSWER`];
+    /// for a one-off call that names no cap of its own.
+    pub async fn send(&self, request: RequestBuilder) -> std::result::Result<Answer, SendFailure> {
+        self.send_within(request, DEFAULT_MAX_ANSWER).await
+    }
+
+    /// Sends a request and reads at most `max_answer` bytes of its body. No
+    /// failure text contains the request body.
+    pub async fn send_within(
+        &self,
+        request: RequestBuilder,
+        max_answer: usize,
+    ) -> std::result::Result<Answer, SendFailure> {
+        let transport = |e: reqwest::Error| SendFailure::Transport(self.describe_transport(&e));
+        let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
+        let too_large = || {
+            SendFailure::TooLarge(format!(
+                "HTTP {} with an answer larger than {}",
+                status.as_u16(),
+                byte_size(max_answer)
+            ))
+        };
+        let announced = response.content_length().map(usize::try_from);
+        let capacity = match announced {
+            // Refused before a byte of the body is read.
+            Some(Ok(length)) if length <= max_answer => length,
+            Some(_) => return Err(too_large()),
+            None => 0,
+        };
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.describe_transport(&e))?;
-        Ok(Answer {
-            status,
-            headers,
-            body: body.to_vec(),
-        })
+        let mut body = Vec::with_capacity(capacity);
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            // Checked before the chunk is kept: memory stays within the cap
+            // plus one chunk, however much the server sends.
+            if chunk.len() > max_answer - body.len() {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer { status, headers, body })
     }
 
     fn describe_transport(&self, e: &reqwest::Error) -> String {
@@ -163,6 +278,7 @@ impl HttpClient {
             let (kind, detail, wait) = match attempt().await {
                 Verdict::Done(value) => return Ok(value),
                 Verdict::Stop(error) => return Err(error),
+                Verdict::Unsure { detail } => return Err(unsure_error(what, number, detail)),
                 Verdict::Retry { kind, detail, wait } => (kind, detail, wait),
             };
             if let Some(wait) = wait.filter(|w| *w > MAX_HONOURED_WAIT) {
@@ -197,12 +313,60 @@ fn final_error(what: &'static str, kind: Transient, attempts: u32, detail: Strin
     }
 }
 
+fn unsure_error(what: &'static str, attempts: u32, detail: String) -> Error {
+    Error::Upstream {
+        what,
+        attempts,
+        detail: format!(
+            "{detail}; it may have been carried out, so it was not sent again: check {what} before repeating it"
+        ),
+    }
+}
+
+/// `64 KiB`, `1 MiB`: caps are round numbers, so they read best that way.
+fn byte_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 pub fn humanize(d: Duration) -> String {
     if d.as_millis() < 1000 && !d.is_zero() {
         format!("{} ms", d.as_millis())
     } else {
         format!("{} s", d.as_secs())
     }
+}
+
+/// Replaces every value in `sent` (of 6 characters or more: shorter ones
+/// would blank out ordinary words) wherever it occurs in `text`, also in
+/// its form- and JSON-encoded spellings. Servers quote their input in error
+/// texts; no value we sent may reach an error, a log line or the output
+/// through them. Scrub before [`clip`]: a cut could halve a value and hide
+/// it from the match.
+pub fn scrub(text: &str, sent: &[&str]) -> String {
+    let mut spellings: Vec<String> = Vec::new();
+    for value in sent.iter().filter(|v| v.chars().count() >= 6) {
+        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let json = serde_json::to_string(value).unwrap_or_default();
+        let json = json.trim_matches('"').to_owned();
+        spellings.extend([(*value).to_owned(), form, json]);
+    }
+    // Longest first, so that a value containing another goes whole.
+    spellings.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    spellings.dedup();
+    spellings
+        .iter()
+        .filter(|v| !v.is_empty())
+        .fold(text.to_owned(), |text, value| {
+            text.replace(value.as_str(), "[redacted]")
+        })
 }
 
 /// Cuts a server's message to a readable length on a character boundary.
@@ -218,7 +382,10 @@ pub fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::thread::JoinHandle;
 
     fn client(retries: u32) -> HttpClient {
         HttpClient::new(HttpPolicy {
@@ -275,6 +442,163 @@ mod tests {
         let err = result.unwrap_err();
         assert_eq!(err.code(), "RATE_LIMITED");
         assert!(err.to_string().contains("188 s"), "{err}");
+    }
+
+    #[test]
+    fn scrub_removes_every_sent_value_and_its_encodings() {
+        let sent = ["refresh+token/value", "client-secret-value", "short"];
+        let text = "bad refresh+token/value (refresh%2Btoken%2Fvalue), secret client-secret-value, short";
+        assert_eq!(
+            scrub(text, &sent),
+            "bad [redacted] ([redacted]), secret [redacted], short"
+        );
+        let quoted = scrub(r#"{"v":"a\"quoted\"value"}"#, &["a\"quoted\"value"]);
+        assert_eq!(quoted, r#"{"v":"[redacted]"}"#);
+    }
+
+    #[test]
+    fn scrub_takes_a_value_whole_when_another_is_inside_it() {
+        let text = scrub("token abcdef-123456 seen", &["abcdef", "abcdef-123456"]);
+        assert_eq!(text, "token [redacted] seen");
+    }
+
+    /// A one-shot loopback server: reads a request head, then lets `reply`
+    /// write the answer; the thread returns the body bytes it wrote.
+    fn serve_once(reply: impl FnOnce(&mut TcpStream) -> usize + Send + 'static) -> (String, JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            reply(&mut stream)
+        });
+        (url, server)
+    }
+
+    /// Writes up to 64 MiB of chunked body, stopping when the client hangs up.
+    fn endless_chunks(stream: &mut TcpStream) -> usize {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut written = 0;
+        if stream.write_all(head.as_bytes()).is_err() {
+            return written;
+        }
+        let chunk = [b'x'; 8192];
+        while written < 64 * 1024 * 1024 {
+            let framed = [b"2000\r\n".as_slice(), &chunk, b"\r\n"].concat();
+            if stream.write_all(&framed).is_err() {
+                break;
+            }
+            written += chunk.len();
+        }
+        written
+    }
+
+    fn get(http: &HttpClient, url: &str, cap: usize) -> std::result::Result<Answer, SendFailure> {
+        block_on(http.send_within(http.inner().unwrap().get(url), cap)).unwrap()
+    }
+
+    #[test]
+    fn an_endless_answer_is_cut_off_at_the_cap() {
+        let (url, server) = serve_once(endless_chunks);
+        let failure = get(&client(0), &url, 64 * 1024).err().expect("over the cap");
+        assert!(matches!(failure, SendFailure::TooLarge(_)), "{failure}");
+        assert_eq!(failure.to_string(), "HTTP 200 with an answer larger than 64 KiB");
+        let written = server.join().unwrap();
+        assert!(written < 64 * 1024 * 1024, "the client read on: {written} bytes");
+    }
+
+    #[test]
+    fn an_announced_length_over_the_cap_is_refused_before_reading() {
+        let (url, server) = serve_once(|stream| {
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{";
+            let _ = stream.write_all(head.as_bytes());
+            // Holds the connection: only the announced length can end the call.
+            std::thread::sleep(Duration::from_millis(1500));
+            0
+        });
+        let failure = get(&client(0), &url, 1024 * 1024).err().expect("over the cap");
+        assert_eq!(failure.to_string(), "HTTP 200 with an answer larger than 1 MiB");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_answer_within_the_cap_is_read_whole() {
+        let (url, server) = serve_once(|stream| {
+            let body = r#"{"status":0}"#;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            stream.write_all(head.as_bytes()).unwrap();
+            body.len()
+        });
+        let answer = get(&client(0), &url, 12).unwrap();
+        assert_eq!(answer.body, br#"{"status":0}"#);
+        server.join().unwrap();
+    }
+
+    /// A loopback URL where nothing listens: every request fails to connect.
+    fn closed_url() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", listener.local_addr().unwrap())
+    }
+
+    /// Runs `operation` against a closed port with 2 retries; returns the
+    /// number of requests built and the error.
+    fn fail_every_transport(operation: Operation) -> (u32, Error) {
+        let http = client(2);
+        let url = closed_url();
+        let builds = AtomicU32::new(0);
+        let result: Result<()> = block_on(http.with_retries("Railway", || {
+            http.attempt(
+                &operation,
+                |client| {
+                    builds.fetch_add(1, Ordering::SeqCst);
+                    client.post(url.as_str())
+                },
+                |_| Verdict::Done(()),
+            )
+        }))
+        .unwrap();
+        (builds.load(Ordering::SeqCst), result.unwrap_err())
+    }
+
+    #[test]
+    fn a_transport_failure_of_an_idempotent_operation_is_retried() {
+        let (sent, err) = fail_every_transport(Operation {
+            name: "variables",
+            idempotent: true,
+            max_answer: 1024,
+            document: (),
+        });
+        assert_eq!(sent, 3);
+        assert_eq!(err.code(), "NETWORK_ERROR");
+    }
+
+    #[test]
+    fn a_transport_failure_of_a_non_idempotent_operation_is_never_sent_again() {
+        let (sent, err) = fail_every_transport(Operation {
+            name: "serviceInstanceRedeploy",
+            idempotent: false,
+            max_answer: 1024,
+            document: (),
+        });
+        assert_eq!(sent, 1);
+        assert_eq!(err.exit_code(), 5);
+        let text = err.to_string();
+        assert!(text.starts_with("Railway gave no usable answer after 1 attempt(s): serviceInstanceRedeploy got no answer (connection failed"), "{text}");
+        assert!(
+            text.ends_with("it may have been carried out, so it was not sent again: check Railway before repeating it"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn caps_are_named_in_round_units() {
+        assert_eq!(byte_size(64 * 1024), "64 KiB");
+        assert_eq!(byte_size(1024 * 1024), "1 MiB");
+        assert_eq!(byte_size(1000), "1000 bytes");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! variables, never `replace: true`, always `skipDeploys: true`); a deploy is
 //! a separate, explicit `serviceInstanceRedeploy`. A non-empty `errors` array
 //! is a failure whatever the HTTP status; HTML pages, 5xx and 429 are retried.
+//! GraphQL errors may quote the input, so every value sent (ids, token values,
+//! the Railway token) is scrubbed out of them.
 
 use std::collections::BTreeMap;
 
@@ -14,16 +16,45 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Transient, Verdict, clip};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
 use crate::settings::{DEFAULT_RAILWAY_API_URL, RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";
 
-const ENVIRONMENTS: &str =
-    "query environments($projectId: String!) { environments(projectId: $projectId) { edges { node { id name } } } }";
-const VARIABLES: &str = "query variables($projectId: String!, $environmentId: String!, $serviceId: String) { variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }";
-const UPSERT: &str = "mutation variableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }";
-const REDEPLOY: &str = "mutation serviceInstanceRedeploy($serviceId: String!, $environmentId: String!) { serviceInstanceRedeploy(serviceId: $serviceId, environmentId: $environmentId) }";
+/// A GraphQL request: its `document` is the query text sent.
+type Graphql = Operation<&'static str>;
+
+/// Railway's answers are small JSON documents; the largest, `variables`,
+/// holds one service's variables.
+const MAX_ANSWER: usize = 1024 * 1024;
+
+const ENVIRONMENTS: Graphql = Operation {
+    name: "environments",
+    idempotent: true,
+    max_answer: MAX_ANSWER,
+    document: "query environments($projectId: String!) { environments(projectId: $projectId) { edges { node { id name } } } }",
+};
+const VARIABLES: Graphql = Operation {
+    name: "variables",
+    idempotent: true,
+    max_answer: MAX_ANSWER,
+    document: "query variables($projectId: String!, $environmentId: String!, $serviceId: String) { variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }",
+};
+/// Writing the same values again leaves the same variables (and, with
+/// `skipDeploys`, deploys nothing).
+const UPSERT: Graphql = Operation {
+    name: "variableCollectionUpsert",
+    idempotent: true,
+    max_answer: MAX_ANSWER,
+    document: "mutation variableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }",
+};
+/// A deploy that may have started must not be started twice.
+const REDEPLOY: Graphql = Operation {
+    name: "serviceInstanceRedeploy",
+    idempotent: false,
+    max_answer: MAX_ANSWER,
+    document: "mutation serviceInstanceRedeploy($serviceId: String!, $environmentId: String!) { serviceInstanceRedeploy(serviceId: $serviceId, environmentId: $environmentId) }",
+};
 
 /// The service whose variables hold the tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +121,7 @@ impl RailwayClient {
             id: String,
             name: String,
         }
-        let data: Data = self.call(ENVIRONMENTS, json!({ "projectId": project_id })).await?;
+        let data: Data = self.call(&ENVIRONMENTS, json!({ "projectId": project_id })).await?;
         let nodes: Vec<Node> = data.environments.edges.into_iter().map(|e| e.node).collect();
         if let Some(node) = nodes.iter().find(|n| n.name == name) {
             return Ok(node.id.clone());
@@ -117,7 +148,7 @@ impl RailwayClient {
         }
         let data: Data = self
             .call(
-                VARIABLES,
+                &VARIABLES,
                 json!({ "projectId": target.project_id, "environmentId": target.environment_id, "serviceId": target.service_id }),
             )
             .await?;
@@ -137,7 +168,7 @@ impl RailwayClient {
             "variables": variables,
             "skipDeploys": true,
         });
-        let _: Value = self.call(UPSERT, json!({ "input": input })).await?;
+        let _: Value = self.call(&UPSERT, json!({ "input": input })).await?;
         Ok(())
     }
 
@@ -145,66 +176,63 @@ impl RailwayClient {
     pub async fn redeploy(&self, target: &RailwayTarget) -> Result<()> {
         let _: Value = self
             .call(
-                REDEPLOY,
+                &REDEPLOY,
                 json!({ "serviceId": target.service_id, "environmentId": target.environment_id }),
             )
             .await?;
         Ok(())
     }
 
-    async fn call<T: DeserializeOwned>(&self, query: &'static str, variables: Value) -> Result<T> {
-        // `query environments($projectId: ...)` → `environments`
-        let operation = query
-            .split_whitespace()
-            .nth(1)
-            .and_then(|word| word.split('(').next())
-            .unwrap_or("graphql");
+    async fn call<T: DeserializeOwned>(&self, operation: &Graphql, variables: Value) -> Result<T> {
         let data: Value = self
             .http
-            .with_retries(WHAT, || self.attempt(operation, query, &variables))
+            .with_retries(WHAT, || self.attempt(operation, &variables))
             .await?;
         serde_json::from_value(data).map_err(|e| Error::RailwayUpdateFailed {
-            detail: format!("Railway's answer to {operation} has an unexpected shape ({e})"),
+            detail: format!("Railway's answer to {} has an unexpected shape ({e})", operation.name),
         })
     }
 
-    async fn attempt(&self, operation: &str, query: &str, variables: &Value) -> Verdict<Value> {
-        let client = match self.http.inner() {
-            Ok(client) => client,
-            Err(e) => return Verdict::Stop(e),
+    async fn attempt(&self, operation: &Graphql, variables: &Value) -> Verdict<Value> {
+        let sent = self.sent_values(variables);
+        tracing::debug!("POST {} ({})", self.url, operation.name);
+        let build = |client: &reqwest::Client| {
+            let request = client
+                .post(self.url.clone())
+                .json(&json!({ "query": operation.document, "variables": variables }));
+            match &self.auth {
+                RailwayAuth::Project(token) => request.header("Project-Access-Token", token.expose_secret()),
+                RailwayAuth::Account(token) => request.bearer_auth(token.expose_secret()),
+            }
         };
-        let request = client
-            .post(self.url.clone())
-            .json(&json!({ "query": query, "variables": variables }));
-        let request = match &self.auth {
-            RailwayAuth::Project(token) => request.header("Project-Access-Token", token.expose_secret()),
-            RailwayAuth::Account(token) => request.bearer_auth(token.expose_secret()),
+        let judge = |answer: &Answer| match classify(answer, operation.name, &sent) {
+            Verdict::Stop(Error::RailwayUpdateFailed { detail }) if detail.contains("Not Authorized") => {
+                Verdict::Stop(Error::RailwayUpdateFailed {
+                    detail: format!("{detail} ({})", self.auth_hint()),
+                })
+            }
+            verdict => verdict,
         };
-        tracing::debug!("POST {} ({operation})", self.url);
-        match self.http.send(request).await {
-            Ok(answer) => match classify(&answer, operation) {
-                Verdict::Stop(Error::RailwayUpdateFailed { detail }) => {
-                    // GraphQL errors may quote the input: never echo a value we sent.
-                    let mut detail = scrub(&detail, variables);
-                    if detail.contains("Not Authorized") {
-                        detail = format!("{detail} ({})", self.auth_hint());
-                    }
-                    Verdict::Stop(Error::RailwayUpdateFailed { detail })
-                }
-                verdict => verdict,
-            },
-            // A deploy that may have started must not be started twice.
-            Err(detail) if operation == "serviceInstanceRedeploy" => Verdict::Stop(Error::RailwayUpdateFailed {
-                detail: format!(
-                    "the redeploy request got no answer ({detail}); check the service's deployments on Railway before redeploying"
-                ),
-            }),
-            Err(detail) => Verdict::Retry {
-                kind: Transient::Network,
-                detail,
-                wait: None,
-            },
+        self.http.attempt(operation, build, judge).await
+    }
+
+    /// Every string of `variables` (ids, token values) and the Railway token:
+    /// ids are not secret, but telling them apart is not worth the risk.
+    fn sent_values<'a>(&'a self, variables: &'a Value) -> Vec<&'a str> {
+        fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+            match value {
+                Value::String(s) => out.push(s),
+                Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+                Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
         }
+        let mut sent = Vec::new();
+        strings(variables, &mut sent);
+        sent.push(match &self.auth {
+            RailwayAuth::Project(token) | RailwayAuth::Account(token) => token.expose_secret(),
+        });
+        sent
     }
 
     /// Which token was sent, for a `Not Authorized` message.
@@ -218,26 +246,6 @@ impl RailwayClient {
             }
         }
     }
-}
-
-/// Replaces every string value of `sent` (ids, token values) found in an
-/// upstream message; ids are not secret, but telling them apart is not
-/// worth the risk.
-fn scrub(message: &str, sent: &Value) -> String {
-    fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-        match value {
-            Value::String(s) if s.len() >= 6 => out.push(s),
-            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
-            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
-            _ => {}
-        }
-    }
-    let mut values = Vec::new();
-    strings(sent, &mut values);
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    values
-        .iter()
-        .fold(message.to_owned(), |text, value| text.replace(value, "[redacted]"))
 }
 
 fn not_configured(settings: &RailwaySettings) -> Error {
@@ -261,7 +269,11 @@ struct GraphqlError {
     message: String,
 }
 
-fn classify(answer: &Answer, operation: &str) -> Verdict<Value> {
+/// Judges one answer; `sent` values are scrubbed out of the server's texts
+/// before they are clipped, so that a cut cannot halve one.
+fn classify(answer: &Answer, operation: &str, sent: &[&str]) -> Verdict<Value> {
+    // The content type is the server's text too.
+    let described = scrub(&answer.describe(), sent);
     if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return Verdict::Retry {
             kind: Transient::RateLimited,
@@ -272,12 +284,12 @@ fn classify(answer: &Answer, operation: &str) -> Verdict<Value> {
     let Ok(parsed) = serde_json::from_slice::<GraphqlAnswer>(&answer.body) else {
         return Verdict::Retry {
             kind: Transient::Upstream,
-            detail: format!("{} instead of GraphQL JSON", answer.describe()),
+            detail: format!("{described} instead of GraphQL JSON"),
             wait: None,
         };
     };
     if let Some(errors) = parsed.errors.filter(|e| !e.is_empty()) {
-        let messages: Vec<String> = errors.iter().map(|e| clip(&e.message)).collect();
+        let messages: Vec<String> = errors.iter().map(|e| clip(&scrub(&e.message, sent))).collect();
         return Verdict::Stop(Error::RailwayUpdateFailed {
             detail: format!("{operation} failed: {}", messages.join("; ")),
         });
@@ -285,7 +297,7 @@ fn classify(answer: &Answer, operation: &str) -> Verdict<Value> {
     if answer.status.is_server_error() {
         return Verdict::Retry {
             kind: Transient::Upstream,
-            detail: answer.describe(),
+            detail: described,
             wait: None,
         };
     }
@@ -295,11 +307,11 @@ fn classify(answer: &Answer, operation: &str) -> Verdict<Value> {
         // or another service's), retried like any garbled body.
         _ if answer.status.is_success() => Verdict::Retry {
             kind: Transient::Upstream,
-            detail: format!("{} without GraphQL data or errors", answer.describe()),
+            detail: format!("{described} without GraphQL data or errors"),
             wait: None,
         },
         _ => Verdict::Stop(Error::RailwayUpdateFailed {
-            detail: format!("{operation}: {} without data", answer.describe()),
+            detail: format!("{operation}: {described} without data"),
         }),
     }
 }
@@ -323,27 +335,84 @@ mod tests {
         let v = classify(
             &answer(200, r#"{"data":null,"errors":[{"message":"Not Authorized"}]}"#),
             "upsert",
+            &[],
         );
         let Verdict::Stop(e) = v else { panic!() };
         assert_eq!(e.exit_code(), 6);
         assert!(e.to_string().contains("Not Authorized"));
     }
 
+    fn client(auth: RailwayAuth) -> RailwayClient {
+        let http = HttpClient::new(crate::settings::HttpPolicy {
+            timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+            retry_delay: std::time::Duration::ZERO,
+        })
+        .unwrap();
+        let settings = RailwaySettings {
+            auth: Some(auth),
+            ..RailwaySettings::default()
+        };
+        RailwayClient::new(http, &settings).unwrap()
+    }
+
+    fn graphql_error(message: &str) -> Answer {
+        answer(
+            200,
+            &json!({ "data": null, "errors": [{ "message": message }] }).to_string(),
+        )
+    }
+
     #[test]
     fn upstream_messages_never_echo_what_was_sent() {
-        let sent = json!({ "input": { "variables": { "WITHINGS_REFRESH_TOKEN": "secret-refresh-value" } } });
-        let text = scrub("Invalid value \"secret-refresh-value\" for field", &sent);
-        assert_eq!(text, "Invalid value \"[redacted]\" for field");
+        let railway = client(RailwayAuth::Account("account-token-value".into()));
+        let variables = json!({ "input": { "variables": { "WITHINGS_REFRESH_TOKEN": "secret-refresh-value" } } });
+        let sent = railway.sent_values(&variables);
+        let message = "Invalid value \"secret-refresh-value\" for field; token account-token-value";
+        let Verdict::Stop(e) = classify(&graphql_error(message), "upsert", &sent) else {
+            panic!("not a stop")
+        };
+        assert_eq!(
+            e.to_string(),
+            "Railway was not updated: upsert failed: Invalid value \"[redacted]\" for field; token [redacted]"
+        );
+    }
+
+    #[test]
+    fn a_sent_value_across_the_clip_is_scrubbed_whole() {
+        // Clipping first would cut the value at character 200 and leave
+        // its first half for the match to miss.
+        let message = format!("{} secret-refresh-value", "x".repeat(190));
+        let Verdict::Stop(e) = classify(&graphql_error(&message), "upsert", &["secret-refresh-value"]) else {
+            panic!("not a stop")
+        };
+        assert!(!e.to_string().contains("secret-re"), "{e}");
+    }
+
+    #[test]
+    fn only_the_redeploy_is_never_sent_twice_blindly() {
+        for operation in [ENVIRONMENTS, VARIABLES, UPSERT, REDEPLOY] {
+            let blind_repeat_is_harmless = operation.name != "serviceInstanceRedeploy";
+            assert_eq!(operation.idempotent, blind_repeat_is_harmless, "{}", operation.name);
+        }
+    }
+
+    #[test]
+    fn each_operation_sends_the_query_it_is_named_after() {
+        for operation in [ENVIRONMENTS, VARIABLES, UPSERT, REDEPLOY] {
+            let word = operation.document.split_whitespace().nth(1).unwrap_or_default();
+            assert!(word.starts_with(&format!("{}(", operation.name)), "{}", operation.name);
+        }
     }
 
     #[test]
     fn html_and_429_are_retried() {
         assert!(matches!(
-            classify(&answer(403, "<html>Access denied</html>"), "x"),
+            classify(&answer(403, "<html>Access denied</html>"), "x", &[]),
             Verdict::Retry { .. }
         ));
         assert!(matches!(
-            classify(&answer(429, ""), "x"),
+            classify(&answer(429, ""), "x", &[]),
             Verdict::Retry {
                 kind: Transient::RateLimited,
                 ..
@@ -356,7 +425,7 @@ mod tests {
         for body in [r#"{"status":522,"body":{}}"#, r#"{"data":null}"#, "{}"] {
             assert!(
                 matches!(
-                    classify(&answer(200, body), "x"),
+                    classify(&answer(200, body), "x", &[]),
                     Verdict::Retry {
                         kind: Transient::Upstream,
                         ..
@@ -369,7 +438,7 @@ mod tests {
 
     #[test]
     fn data_is_returned() {
-        let Verdict::Done(v) = classify(&answer(200, r#"{"data":{"variableCollectionUpsert":true}}"#), "x") else {
+        let Verdict::Done(v) = classify(&answer(200, r#"{"data":{"variableCollectionUpsert":true}}"#), "x", &[]) else {
             panic!()
         };
         assert_eq!(v["variableCollectionUpsert"], Value::Bool(true));

@@ -3,7 +3,9 @@
 //! Withings answers almost everything with HTTP 200 and a `status` inside the
 //! body, so the HTTP status alone means little. Tokens are read only from a
 //! `status: 0` answer; a refused grant stops at once (exit 4); anything
-//! garbled or overloaded is retried by the shared loop in `http.rs`.
+//! garbled or overloaded is retried by the shared loop in `http.rs`. Withings
+//! quotes its input in error texts, so every value we sent is scrubbed out of
+//! them before they reach an error or a log line.
 
 use std::time::Duration;
 
@@ -12,10 +14,33 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Transient, Verdict, clip};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
 use crate::tokens::{TokenSet, now};
 
 const WHAT: &str = "Withings";
+
+/// The token request (`action=requesttoken`), for a refresh or a code.
+///
+/// Not idempotent in the strict sense: a refresh that reached Withings has
+/// rotated the token even if its answer was lost. It is retried on a
+/// transport failure all the same. A connection that failed to open sent
+/// nothing. After a lost answer the refresh token we hold stays valid (for
+/// about 8 hours, or until the new access token is first used, and nobody
+/// has it), so the next try just gets another new set; a later run is
+/// covered by the store's previous-token fallback. A code is single-use: a
+/// retry after a lost answer is refused (exit 4), which does no harm.
+const REQUEST_TOKEN: Operation = Operation {
+    name: "requesttoken",
+    idempotent: true,
+    // A token answer is under 2 KB.
+    max_answer: 64 * 1024,
+    document: (),
+};
+
+/// Form fields whose values are the protocol's own words (`requesttoken`,
+/// `refresh_token`), not ours: scrubbing them would blank out the very
+/// words that tell a refused grant from a bad setting.
+const PROTOCOL_FIELDS: [&str; 2] = ["action", "grant_type"];
 
 /// What is traded for tokens.
 pub enum Grant<'a> {
@@ -71,6 +96,24 @@ impl WithingsClient {
     }
 
     async fn attempt(&self, grant: &Grant<'_>) -> Verdict<TokenSet> {
+        let form = self.form(grant);
+        let sent: Vec<&str> = form
+            .iter()
+            .filter(|(name, _)| !PROTOCOL_FIELDS.contains(name))
+            .map(|(_, value)| *value)
+            .collect();
+        tracing::debug!("POST {} (grant {})", self.token_url, grant.param_name());
+        let build = |client: &reqwest::Client| client.post(self.token_url.clone()).form(&form);
+        let judge = |answer: &Answer| {
+            let received_at = now();
+            tracing::debug!("Withings answered {}", scrub(&answer.describe(), &sent));
+            classify(answer, grant, &sent, received_at)
+        };
+        self.http.attempt(&REQUEST_TOKEN, build, judge).await
+    }
+
+    /// The request's form fields, secrets exposed: they go to Withings only.
+    fn form<'a>(&'a self, grant: &'a Grant<'_>) -> Vec<(&'static str, &'a str)> {
         let mut form: Vec<(&str, &str)> = vec![
             ("action", "requesttoken"),
             ("client_id", &self.client_id),
@@ -87,25 +130,7 @@ impl WithingsClient {
                 form.push(("redirect_uri", redirect_uri));
             }
         }
-        tracing::debug!("POST {} (grant {})", self.token_url, grant.param_name());
-        let client = match self.http.inner() {
-            Ok(client) => client,
-            Err(e) => return Verdict::Stop(e),
-        };
-        let request = client.post(self.token_url.clone()).form(&form);
-        let answer = match self.http.send(request).await {
-            Ok(answer) => answer,
-            Err(detail) => {
-                return Verdict::Retry {
-                    kind: Transient::Network,
-                    detail,
-                    wait: None,
-                };
-            }
-        };
-        let received_at = now();
-        tracing::debug!("Withings answered {}", answer.describe());
-        classify(&answer, grant, received_at)
+        form
     }
 }
 
@@ -146,10 +171,18 @@ impl UserId {
     }
 }
 
-fn classify(answer: &Answer, grant: &Grant<'_>, received_at: chrono::DateTime<chrono::Utc>) -> Verdict<TokenSet> {
+/// Judges one answer. Every text taken from it is scrubbed of the `sent`
+/// values first, so the classification and the messages see only the
+/// server's own words.
+fn classify(
+    answer: &Answer,
+    grant: &Grant<'_>,
+    sent: &[&str],
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Verdict<TokenSet> {
     let garbled = || Verdict::Retry {
         kind: Transient::Upstream,
-        detail: format!("{} instead of the expected JSON", answer.describe()),
+        detail: scrub(&format!("{} instead of the expected JSON", answer.describe()), sent),
         wait: None,
     };
     if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -165,7 +198,11 @@ fn classify(answer: &Answer, grant: &Grant<'_>, received_at: chrono::DateTime<ch
     let Some(status) = envelope.status else {
         return garbled();
     };
-    let message = envelope.error.as_deref().map(clip).unwrap_or_default();
+    let message = envelope
+        .error
+        .as_deref()
+        .map(|text| clip(&scrub(text, sent)))
+        .unwrap_or_default();
     match status {
         0 => read_tokens(envelope.body, received_at).unwrap_or_else(|| Verdict::Retry {
             kind: Transient::Upstream,
@@ -277,6 +314,7 @@ mod tests {
     use super::*;
     use reqwest::StatusCode;
     use reqwest::header::HeaderMap;
+    use serde_json::json;
 
     fn answer(status: u16, body: &str) -> Answer {
         Answer {
@@ -290,9 +328,66 @@ mod tests {
         SecretString::from("old-refresh-token")
     }
 
+    const CLIENT_ID: &str = "client-id-123";
+    const CLIENT_SECRET: &str = "client-secret-456";
+
     fn judge(status: u16, body: &str) -> Verdict<TokenSet> {
         let token = refresh_grant();
-        classify(&answer(status, body), &Grant::Refresh(&token), now())
+        let sent = [CLIENT_ID, CLIENT_SECRET, token.expose_secret()];
+        classify(&answer(status, body), &Grant::Refresh(&token), &sent, now())
+    }
+
+    /// Every text a verdict carries: what could reach stderr or stdout.
+    fn texts(verdict: &Verdict<TokenSet>) -> String {
+        match verdict {
+            Verdict::Done(_) => String::new(),
+            Verdict::Stop(e) => format!("{e} {}", e.action()),
+            Verdict::Retry { detail, .. } | Verdict::Unsure { detail } => detail.clone(),
+        }
+    }
+
+    #[test]
+    fn withings_error_texts_never_echo_a_sent_value() {
+        let echo = format!("refresh_token old-refresh-token with {CLIENT_ID} and {CLIENT_SECRET} refused");
+        for status in [2555, 401, 503, 601, 522, 999] {
+            let body = json!({ "status": status, "body": {}, "error": echo }).to_string();
+            let verdict = judge(200, &body);
+            let text = texts(&verdict);
+            assert!(text.contains("[redacted]"), "{status}: {text}");
+            for value in ["old-refresh-token", CLIENT_ID, CLIENT_SECRET] {
+                assert!(!text.contains(value), "{status} leaks {value}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_sent_value_across_the_clip_is_scrubbed_whole() {
+        // Clipping first would cut the token at character 200 and leave its
+        // first half for the match to miss.
+        let error = format!("{} old-refresh-token", "x".repeat(190));
+        let body = json!({ "status": 2555, "body": {}, "error": error }).to_string();
+        let text = texts(&judge(200, &body));
+        assert!(!text.contains("old-refr"), "{text}");
+    }
+
+    #[test]
+    fn a_code_grant_scrubs_the_code_and_the_redirect_uri() {
+        let sent = [CLIENT_ID, CLIENT_SECRET, "one-time-code-789", "https://example.com/cb"];
+        let grant = Grant::Code {
+            code: "one-time-code-789",
+            redirect_uri: "https://example.com/cb",
+        };
+        let error = "Invalid Params: invalid code one-time-code-789 for https://example.com/cb";
+        let body = json!({ "status": 503, "body": {}, "error": error }).to_string();
+        let verdict = classify(&answer(200, &body), &grant, &sent, now());
+        let Verdict::Stop(e) = &verdict else {
+            panic!("not a stop")
+        };
+        assert_eq!(e.code(), "INVALID_CODE");
+        assert_eq!(
+            e.to_string(),
+            "Withings refused the authorization code: status 503: Invalid Params: invalid code [redacted] for [redacted]"
+        );
     }
 
     #[test]
