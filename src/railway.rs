@@ -76,10 +76,7 @@ impl RailwayClient {
         let Some(auth) = settings.auth.clone() else {
             return Err(not_configured(settings));
         };
-        let url = match &settings.api_url {
-            Some(url) => url.clone(),
-            None => Url::parse(DEFAULT_RAILWAY_API_URL).map_err(|e| Error::Internal(e.into()))?,
-        };
+        let url = settings.api_url.endpoint()?;
         Ok(RailwayClient { http, url, auth })
     }
 
@@ -248,6 +245,30 @@ impl RailwayClient {
     }
 }
 
+/// What `RailwaySettings.api_url` holds: `Option<Url>` (none: Railway's
+/// public endpoint) while settings leaves the default to this client, a
+/// resolved `Url` once settings fills it in. Both are accepted so that the
+/// two changes merge in either order; after that, the `Option` impl and the
+/// import of the default can go.
+trait Endpoint {
+    fn endpoint(&self) -> Result<Url>;
+}
+
+impl Endpoint for Url {
+    fn endpoint(&self) -> Result<Url> {
+        Ok(self.clone())
+    }
+}
+
+impl Endpoint for Option<Url> {
+    fn endpoint(&self) -> Result<Url> {
+        match self {
+            Some(url) => Ok(url.clone()),
+            None => Url::parse(DEFAULT_RAILWAY_API_URL).map_err(|e| Error::Internal(e.into())),
+        }
+    }
+}
+
 fn not_configured(settings: &RailwaySettings) -> Error {
     Error::config(
         format!("Railway is not configured: missing {}", settings.missing().join(", ")),
@@ -403,6 +424,12 @@ mod tests {
             let word = operation.document.split_whitespace().nth(1).unwrap_or_default();
             assert!(word.starts_with(&format!("{}(", operation.name)), "{}", operation.name);
         }
+    }
+
+    #[test]
+    fn no_api_url_means_railways_public_endpoint() {
+        let railway = client(RailwayAuth::Project("project-token-value".into()));
+        assert_eq!(railway.url.as_str(), DEFAULT_RAILWAY_API_URL);
     }
 
     #[test]
