@@ -5,10 +5,17 @@
 //! crash at any instant leaves either the old or the new complete file.
 //! Callers hold a cross-process lock, which is also why any temporary file
 //! found beside the target belongs to a writer that died: it is removed.
+//!
+//! The temporary file can be made (and filled with real zero bytes, fsync-ed)
+//! before the new contents are known: [`reserve`]. The later write then
+//! overwrites blocks the file system already handed out, so a disk that fills
+//! up in between cannot stop it. That holds on file systems that overwrite in
+//! place (ext4, xfs, tmpfs); copy-on-write ones (btrfs, ZFS) may still need
+//! fresh blocks, and there the reservation only proves the space was there.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const TEMP_MARK: &str = ".tmp.";
@@ -37,31 +44,131 @@ fn temp_prefix(target: &Path) -> String {
     format!(".{name}{TEMP_MARK}")
 }
 
-/// Writes `bytes` to `target` atomically and durably, mode 0600.
-pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = parent_dir(target);
-    let temp = dir.join(format!(
+fn temp_path_for(target: &Path) -> PathBuf {
+    parent_dir(target).join(format!(
         "{}{}.{}",
         temp_prefix(target),
         std::process::id(),
         random_suffix()
-    ));
-    let result = write_then_rename(&temp, target, bytes);
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result?;
-    failpoint("after_rename", target);
-    File::open(dir)?.sync_all()
+    ))
 }
 
-fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(temp)?;
-    file.write_all(bytes)?;
-    failpoint("after_temp_write", target);
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temp, target)
+/// Writes `bytes` to `target` atomically and durably, mode 0600.
+pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut temp = reserve(target, 0)?;
+    temp.fill(bytes)?;
+    temp.rename_into_place()
+}
+
+/// A temporary file beside `target`, holding space for its next contents.
+/// Dropped before [`ReservedFile::rename_into_place`], it is removed.
+pub struct ReservedFile {
+    path: PathBuf,
+    target: PathBuf,
+    file: File,
+    /// What `fill` wrote, kept in case the temporary file has to be made again.
+    contents: Vec<u8>,
+    renamed: bool,
+}
+
+/// Creates the temporary file for `target` (mode 0600, `create_new`) and
+/// writes `size` zero bytes to it, fsync-ed, so that the space is really
+/// allocated. With `size` 0 it only creates the file.
+pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
+    let path = temp_path_for(target);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    let mut reserved = ReservedFile {
+        path,
+        target: target.to_path_buf(),
+        file,
+        contents: Vec::new(),
+        renamed: false,
+    };
+    if size > 0 {
+        // Drop removes the partial file when this fails (ENOSPC, EFBIG).
+        write_zeros(&mut reserved.file, size)?;
+        reserved.file.sync_all()?;
+    }
+    Ok(reserved)
+}
+
+fn write_zeros(file: &mut File, size: u64) -> std::io::Result<()> {
+    let chunk = [0u8; 8192];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+impl ReservedFile {
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Overwrites the reservation from offset 0 with `bytes`, cuts it to
+    /// their length and fsyncs it.
+    pub fn fill(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.contents = bytes.to_vec();
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(bytes)?;
+        self.file.set_len(bytes.len() as u64)?;
+        failpoint("after_temp_write", &self.target);
+        self.file.sync_all()
+    }
+
+    /// Renames the filled file over the target and fsyncs the directory.
+    pub fn rename_into_place(mut self) -> std::io::Result<()> {
+        // Only a peer that wrongly believed it held the lock removes our
+        // temporary file; the contents are still here, so write them again.
+        if !is_file_at(&self.file, &self.path)? {
+            self.recreate()?;
+        }
+        fs::rename(&self.path, &self.target)?;
+        self.renamed = true;
+        failpoint("after_rename", &self.target);
+        File::open(parent_dir(&self.target))?.sync_all()
+    }
+
+    fn recreate(&mut self) -> std::io::Result<()> {
+        let path = temp_path_for(&self.target);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        self.path = path;
+        file.write_all(&self.contents)?;
+        file.sync_all()?;
+        self.file = file;
+        Ok(())
+    }
+}
+
+impl Drop for ReservedFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// True when `path` names the very file `file` has open (same device and
+/// inode); false when the path is gone or names another file.
+pub fn is_file_at(file: &File, path: &Path) -> std::io::Result<bool> {
+    let open = file.metadata()?;
+    match fs::metadata(path) {
+        Ok(at_path) => Ok(open.dev() == at_path.dev() && open.ino() == at_path.ino()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes temporary files left beside `target` by a writer that was killed.
@@ -161,6 +268,131 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"two");
         assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_reservation_filled_and_renamed_becomes_the_target_0600_with_no_temp_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tokens.json");
+        fs::write(&target, "old").unwrap();
+        let mut reserved = reserve(&target, 16 * 1024).unwrap();
+        let temp = reserved.path().to_path_buf();
+        assert!(
+            temp.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tokens.json.tmp.")
+        );
+        assert_eq!(
+            fs::metadata(&temp).unwrap().len(),
+            16 * 1024,
+            "the space is really written"
+        );
+        assert_eq!(fs::metadata(&temp).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read(&target).unwrap(), b"old", "reserving leaves the target alone");
+
+        reserved.fill(b"new contents").unwrap();
+        reserved.rename_into_place().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new contents");
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
+    }
+
+    #[test]
+    fn a_dropped_reservation_removes_its_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tokens.json");
+        let reserved = reserve(&target, 4096).unwrap();
+        assert!(reserved.path().exists());
+        drop(reserved);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_reservation_removed_by_someone_else_is_written_again_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tokens.json");
+        let mut reserved = reserve(&target, 4096).unwrap();
+        reserved.fill(b"rotated pair").unwrap();
+        assert_eq!(remove_stale_temps(&target).len(), 1);
+        reserved.rename_into_place().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"rotated pair");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn is_file_at_tells_a_replaced_file_from_the_open_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let file = File::create(&path).unwrap();
+        assert!(is_file_at(&file, &path).unwrap());
+        fs::remove_file(&path).unwrap();
+        assert!(!is_file_at(&file, &path).unwrap(), "gone");
+        fs::write(&path, "").unwrap();
+        assert!(!is_file_at(&file, &path).unwrap(), "another file at the path");
+    }
+
+    /// A 64 KiB tmpfs, unmounted on drop; `None` where mounting is not allowed.
+    struct TinyDisk {
+        root: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TinyDisk {
+        fn mount() -> Option<TinyDisk> {
+            let dir = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            mounted.then(|| TinyDisk {
+                root: dir.path().to_path_buf(),
+                _dir: dir,
+            })
+        }
+    }
+
+    impl Drop for TinyDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.root).status();
+        }
+    }
+
+    /// Fills the file system under `dir` until a write fails.
+    fn fill_disk(dir: &Path) -> std::io::Error {
+        let mut filler = File::create(dir.join("filler")).unwrap();
+        loop {
+            if let Err(e) = filler.write_all(&[1u8; 4096]).and_then(|()| filler.sync_all()) {
+                return e;
+            }
+        }
+    }
+
+    #[test]
+    fn a_reserved_write_succeeds_on_a_disk_that_filled_up_after_reserving() {
+        let Some(disk) = TinyDisk::mount() else {
+            eprintln!(
+                "skipped: mounting a tmpfs is not permitted here (needs root); the reservation is still covered by tests/hardening_store.rs"
+            );
+            return;
+        };
+        let target = disk.root.join("tokens.json");
+        write_atomically(&target, b"old pair").unwrap();
+        let mut reserved = reserve(&target, 16 * 1024).unwrap();
+
+        let full = fill_disk(&disk.root);
+        assert_eq!(full.raw_os_error(), Some(28), "ENOSPC expected: {full}");
+        assert!(
+            write_atomically(&target, b"x").is_err(),
+            "an unreserved write fails now"
+        );
+
+        let rotated = vec![b'n'; 12 * 1024];
+        reserved.fill(&rotated).unwrap();
+        reserved.rename_into_place().unwrap();
+        assert_eq!(fs::read(&target).unwrap(), rotated);
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub async fn refresh(
                 rotated_at: now(),
             }),
             pending_auth: state.pending_auth.clone(),
+            ..state.clone()
         };
         save_new_set(&lock, &state, &next).map(|generation| (new, generation, used_previous))
     });
@@ -146,6 +147,7 @@ pub async fn exchange(
             // The state stays: a second paste of the same redirect then
             // reaches Withings and is reported as what it is, a reused code.
             pending_auth: state.pending_auth.clone(),
+            ..state.clone()
         };
         save_new_set(&lock, &state, &next).map(|generation| (new, generation))
     });

@@ -7,11 +7,38 @@
 //! the generation on disk is refused. A file that does not parse is never
 //! overwritten. A sibling `.journal` file marks a request in flight, so a run
 //! that finds one knows a previous process died after asking Withings.
+//!
+//! What else holds, and why:
+//! - The path is resolved once, in [`FileStore::new`]: through a symlinked
+//!   store (or directory) the real file is the one replaced, and the `.lock`
+//!   and `.journal` sit beside it, so runs through a link and through the
+//!   real path exclude each other.
+//! - Space for the save is reserved before a request is sent
+//!   ([`StoreLock::begin_request`], [`StoreLock::reserve`]): a disk that is
+//!   full fails the run before Withings rotates anything, and one that fills
+//!   up while the request is out cannot stop the save (see `fsutil`).
+//! - The lock is on the file at the lock path. After locking, a run checks
+//!   that the file it locked is still the one there (a file deleted between
+//!   open and lock excludes nobody) and otherwise locks the new one. If the
+//!   lock file is deleted while a run holds it, a second run can get in; so
+//!   before the request is sent and again right before the rename, the
+//!   holder checks its lock file is still the one at the path. If it is not,
+//!   it locks the file now there when that is free (and re-checks the
+//!   generation, which a run that got in and saved has moved on), and
+//!   refuses to write when another run holds it. What is left is the
+//!   millisecond between that check and the rename.
+//! - The generation never wraps: a store at `u64::MAX` is refused before
+//!   anything is sent.
+//! - `tokens_generation` is the generation at which the current token set
+//!   was saved, and `copies` what each copy (env file, Railway) last got,
+//!   so saves that do not change the set do not make the copies look stale.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -26,6 +53,18 @@ use crate::tokens::TokenSet;
 pub const STORE_VERSION: u32 = 1;
 /// A store is a few hundred bytes; anything this large is not one.
 const MAX_STORE_BYTES: u64 = 1024 * 1024;
+/// The least space reserved for a save that follows a request: far above
+/// any store, and cheap to write.
+const MIN_RESERVATION: u64 = 16 * 1024;
+/// As many symlinks as the kernel follows before giving up (`ELOOP`).
+const MAX_SYMLINKS: usize = 40;
+/// The default store lives in a directory of this name, which this tool
+/// creates; no other directory is ever chmod-ed.
+const OWN_DIR_NAME: &str = "withings-token";
+
+/// Each warning is said once per process, however often the store is read.
+static READABLE_STORE_WARNING: Once = Once::new();
+static OPEN_DIR_WARNING: Once = Once::new();
 
 /// What the store holds, with secrets wrapped.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +73,14 @@ pub struct StoreState {
     pub tokens: Option<TokenSet>,
     pub previous: Option<PreviousToken>,
     pub pending_auth: Option<PendingAuth>,
+    /// The token-set generation (`tokens_generation`) each copy of the set
+    /// last received, keyed by a name the caller chooses
+    /// (`env_file:/abs/path/.env`, `railway:<service id>`).
+    pub copies: BTreeMap<String, u64>,
+    /// The store generation at which the current token set was saved (0
+    /// when there is none). A save sets it: to the new generation when the
+    /// set changed, else it is carried over; the value passed in is ignored.
+    pub tokens_generation: u64,
 }
 
 /// The refresh token of the generation before this one, kept because
@@ -56,20 +103,29 @@ pub struct PendingAuth {
 pub struct InFlight {
     pub pid: u32,
     pub started_at: DateTime<Utc>,
+    /// The store generation the request started from. 0 with a store that
+    /// holds no set means no set had ever been saved. For a mark that
+    /// cannot be read, the store's current generation.
     pub generation: u64,
     pub grant: String,
 }
 
+// No `deny_unknown_fields`: a binary that predates a field reads the file
+// and ignores it, which is why additive fields keep `version: 1`.
 #[derive(Serialize, Deserialize)]
 struct StoreFileV1 {
     version: u32,
     generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokens_generation: Option<u64>,
     #[serde(default)]
     tokens: Option<StoredTokens>,
     #[serde(default)]
     previous: Option<StoredPrevious>,
     #[serde(default)]
     pending_auth: Option<PendingAuth>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    copies: BTreeMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -94,10 +150,14 @@ pub struct FileStore {
 }
 
 impl FileStore {
+    /// A store at `path`, resolved once through any symlinks (see the module doc).
     pub fn new(path: PathBuf) -> Self {
-        FileStore { path }
+        FileStore {
+            path: resolve_store_path(&path),
+        }
     }
 
+    /// The resolved path: the real file that is read and replaced.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -125,11 +185,13 @@ impl FileStore {
             Err(e) => return Err(self.unreadable(e)),
         };
         if fsutil::readable_by_others(&self.path) {
-            tracing::warn!(
-                "token store {} is readable by group or others: run `chmod 600 {}` (the next save also rewrites it 0600)",
-                self.path.display(),
-                self.path.display()
-            );
+            READABLE_STORE_WARNING.call_once(|| {
+                tracing::warn!(
+                    "token store {} is readable by group or others: run `chmod 600 {}` (the next save also rewrites it 0600)",
+                    self.path.display(),
+                    self.path.display()
+                );
+            });
         }
         parse_store(&bytes).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
@@ -163,15 +225,8 @@ impl FileStore {
     pub fn lock(&self, timeout: Duration) -> Result<StoreLock> {
         let dir = fsutil::parent_dir(&self.path);
         fsutil::create_private_dir(dir).map_err(|e| self.dir_error(dir, e))?;
-        let lock_path = self.lock_path();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| self.dir_error(dir, e))?;
-        wait_for_lock(&file, timeout, &lock_path)?;
+        secure_store_dir(dir);
+        let file = self.acquire(timeout)?;
         // The journal is written the same way, so a killed writer can leave its temp file too.
         let mut removed = fsutil::remove_stale_temps(&self.path);
         removed.extend(fsutil::remove_stale_temps(&self.journal_path()));
@@ -180,8 +235,35 @@ impl FileStore {
         }
         Ok(StoreLock {
             store: self.clone(),
-            _file: file,
+            file: Mutex::new(file),
+            reserved: Mutex::new(None),
         })
+    }
+
+    /// Locks the file at the lock path. A file deleted (or replaced) between
+    /// our open and our lock is locked in vain: nobody else will open it,
+    /// so the lock excludes nobody. Then the file now at the path is tried.
+    fn acquire(&self, timeout: Duration) -> Result<File> {
+        let lock_path = self.lock_path();
+        let dir = fsutil::parent_dir(&self.path);
+        let started = Instant::now();
+        loop {
+            let file = open_lock_file(&lock_path).map_err(|e| self.dir_error(dir, e))?;
+            wait_for_lock(&file, started, timeout, &lock_path)?;
+            if fsutil::is_file_at(&file, &lock_path).map_err(|e| self.dir_error(dir, e))? {
+                return Ok(file);
+            }
+            if started.elapsed() >= timeout {
+                return Err(Error::LockTimeout {
+                    path: lock_path,
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            tracing::debug!(
+                "{} was replaced while we waited for it; locking the new one",
+                lock_path.display()
+            );
+        }
     }
 
     fn dir_error(&self, dir: &Path, e: std::io::Error) -> Error {
@@ -192,20 +274,79 @@ impl FileStore {
     }
 }
 
-fn wait_for_lock(file: &File, timeout: Duration, lock_path: &Path) -> Result<()> {
-    let started = Instant::now();
+/// Follows `path` to the file that is really read and replaced: the whole
+/// path when it exists; else a final symlink to a file not made yet is
+/// followed (relative to the link's directory) and the existing parent
+/// directory resolved. A path that cannot be resolved is kept as given, so
+/// that the error naming it comes from the read or write that needs it.
+fn resolve_store_path(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        if let Ok(real) = fs::canonicalize(&current) {
+            return real;
+        }
+        let is_link = fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(target) = is_link.then(|| fs::read_link(&current).ok()).flatten() else {
+            break;
+        };
+        // `join` keeps an absolute target as it is.
+        current = fsutil::parent_dir(&current).join(target);
+    }
+    let Some(name) = current.file_name() else {
+        return current;
+    };
+    match fs::canonicalize(fsutil::parent_dir(&current)) {
+        Ok(dir) => dir.join(name),
+        Err(_) => current,
+    }
+}
+
+/// The directory this tool created for the default store is tightened to
+/// 0700; any other directory belongs to the user (a project directory,
+/// say) and is only warned about. Either is said once per process.
+fn secure_store_dir(dir: &Path) {
+    let Ok(meta) = fs::metadata(dir) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let shown = dir.display();
+    if dir.file_name().is_some_and(|n| n == OWN_DIR_NAME) {
+        match fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+            Ok(()) => OPEN_DIR_WARNING.call_once(|| {
+                tracing::warn!("the token store directory {shown} was open to group or others (mode {mode:o}); it is withings-token's own, so it is now 0700");
+            }),
+            Err(e) => OPEN_DIR_WARNING.call_once(|| {
+                tracing::warn!("the token store directory {shown} is open to group or others (mode {mode:o}) and could not be made 0700 ({e}): run `chmod 700 {shown}`");
+            }),
+        }
+        return;
+    }
+    OPEN_DIR_WARNING.call_once(|| {
+        tracing::warn!("the token store directory {shown} is open to group or others (mode {mode:o}); the store file itself is 0600, and the directory is left as it is because it is not withings-token's own: `chmod 700 {shown}`, or a private `--store` path, keeps its file names private too");
+    });
+}
+
+fn open_lock_file(lock_path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(lock_path)
+}
+
+/// Waits for the lock on `file` until `timeout` after `started`.
+fn wait_for_lock(file: &File, started: Instant, timeout: Duration, lock_path: &Path) -> Result<()> {
     let mut pause = Duration::from_millis(5);
     let mut announced = false;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(()),
             Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::config(
-                    format!("cannot lock {}: {e}", lock_path.display()),
-                    "put the store on a local file system that supports locks (`--store`)",
-                ));
-            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(lock_unsupported(lock_path, e)),
         }
         if started.elapsed() >= timeout {
             return Err(Error::LockTimeout {
@@ -225,11 +366,51 @@ fn wait_for_lock(file: &File, timeout: Duration, lock_path: &Path) -> Result<()>
     }
 }
 
+fn lock_unsupported(lock_path: &Path, e: std::io::Error) -> Error {
+    Error::config(
+        format!("cannot lock {}: {e}", lock_path.display()),
+        "put the store on a local file system that supports locks (`--store`)",
+    )
+}
+
+/// How a check of the held lock came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockCheck {
+    /// The locked file is still the one at the lock path.
+    Held,
+    /// It had been deleted; the file now at the path was free and is locked.
+    Retaken,
+}
+
 /// Proof that this process holds the store lock; saving needs one.
-/// Dropping it releases the lock.
+/// Dropping it releases the lock (and any space still reserved).
 pub struct StoreLock {
     store: FileStore,
-    _file: File,
+    /// Swapped for the new lock file when the held one was deleted.
+    file: Mutex<File>,
+    /// The space `begin_request` reserved, for the `save` that follows.
+    reserved: Mutex<Option<fsutil::ReservedFile>>,
+}
+
+/// Space for one save of the store, taken while nothing has been sent yet.
+/// Dropped without [`Reservation::commit`], its temporary file is removed.
+pub struct Reservation<'a> {
+    lock: &'a StoreLock,
+    temp: fsutil::ReservedFile,
+}
+
+impl Reservation<'_> {
+    /// Saves `next` as generation `base_generation + 1` into the reserved
+    /// space; refused unless the file on disk is still at `base_generation`.
+    pub fn commit(self, base_generation: u64, next: &StoreState) -> Result<u64> {
+        self.lock.commit(self.temp, base_generation, next)
+    }
+}
+
+/// A mutex whose holder panicked still guards valid data here (a file, an
+/// optional temp file): use it rather than propagate the panic.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl StoreLock {
@@ -237,29 +418,124 @@ impl StoreLock {
         self.store.load()
     }
 
+    /// Reserves the space for the next save before anything is sent:
+    /// fails (with nothing changed) when the disk is full, the directory is
+    /// not writable, the generation cannot grow or the lock was lost.
+    pub fn reserve(&self) -> Result<Reservation<'_>> {
+        Ok(Reservation {
+            lock: self,
+            temp: self.reserve_space()?,
+        })
+    }
+
     /// Saves `next` as generation `base.generation + 1`; refused unless the
-    /// file on disk is still at `base.generation`.
+    /// file on disk is still at `base.generation`. Uses the space
+    /// `begin_request` reserved, if any; a small save without a request
+    /// before it (auth state, copy records) writes a fresh temporary file.
     pub fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
-        let on_disk = self.store.load()?.generation;
-        if on_disk != base_generation {
-            return Err(Error::Internal(anyhow::anyhow!(
-                "store {} moved from generation {base_generation} to {on_disk} under the lock; refusing to overwrite it",
-                self.store.path.display()
-            )));
-        }
-        let generation = base_generation + 1;
-        let bytes = serialize_store(next, generation)?;
-        fsutil::write_atomically(&self.store.path, &bytes).map_err(|e| {
+        let reserved = locked(&self.reserved).take();
+        let temp = match reserved {
+            Some(temp) => temp,
+            None => fsutil::reserve(&self.store.path, 0).map_err(|e| self.write_error(e))?,
+        };
+        self.commit(temp, base_generation, next)
+    }
+
+    fn reserve_space(&self) -> Result<fsutil::ReservedFile> {
+        const UNCHANGED: &str = "nothing was sent to Withings and the stored tokens are unchanged";
+        self.ensure_lock_held()?;
+        let on_disk = self.store.load()?;
+        next_generation(on_disk.generation, &self.store.path, UNCHANGED)?;
+        let current = fs::metadata(&self.store.path).map(|m| m.len()).unwrap_or(0);
+        let size = current.saturating_mul(4).max(MIN_RESERVATION);
+        fsutil::reserve(&self.store.path, size).map_err(|e| {
             Error::config(
-                format!("cannot write token store {}: {e}", self.store.path.display()),
-                "free disk space or fix permissions; the previous store file is intact",
+                format!(
+                    "cannot reserve {size} bytes for saving the token store {}: {e}; {UNCHANGED}",
+                    self.store.path.display()
+                ),
+                "free some disk space (or make the store's directory writable) and run the command again",
             )
-        })?;
+        })
+    }
+
+    /// The one writer: checks, fills the temporary file, renames it over the store.
+    fn commit(&self, mut temp: fsutil::ReservedFile, base_generation: u64, next: &StoreState) -> Result<u64> {
+        self.ensure_lock_held()?;
+        let on_disk = self.store.load()?;
+        self.check_base(on_disk.generation, base_generation)?;
+        let generation = next_generation(base_generation, &self.store.path, "the stored tokens are unchanged")?;
+        let tokens_generation = tokens_generation_after(&on_disk, next, generation);
+        let bytes = serialize_store(next, generation, tokens_generation)?;
+        temp.fill(&bytes).map_err(|e| self.write_error(e))?;
+        // Once more right before the rename: a lock re-taken now may have
+        // let another run save in between, which the generation shows.
+        if self.ensure_lock_held()? == LockCheck::Retaken {
+            self.check_base(self.store.load()?.generation, base_generation)?;
+        }
+        temp.rename_into_place().map_err(|e| self.write_error(e))?;
         Ok(generation)
     }
 
-    /// Marks a Withings request as in flight (before it is sent).
+    fn check_base(&self, on_disk: u64, base_generation: u64) -> Result<()> {
+        if on_disk == base_generation {
+            return Ok(());
+        }
+        Err(Error::Internal(anyhow::anyhow!(
+            "store {} moved from generation {base_generation} to {on_disk} under the lock; refusing to overwrite it",
+            self.store.path.display()
+        )))
+    }
+
+    fn write_error(&self, e: std::io::Error) -> Error {
+        Error::config(
+            format!("cannot write token store {}: {e}", self.store.path.display()),
+            "free disk space or fix permissions; the previous store file is intact",
+        )
+    }
+
+    /// Checks that the locked file is still the one at the lock path. When
+    /// it was deleted, a second run may have locked a new one and think it
+    /// is alone: lock that one too if it is free, else stop.
+    fn ensure_lock_held(&self) -> Result<LockCheck> {
+        let lock_path = self.store.lock_path();
+        let mut held = locked(&self.file);
+        let io_error = |e: std::io::Error| lock_unsupported(&lock_path, e);
+        if fsutil::is_file_at(&held, &lock_path).map_err(io_error)? {
+            return Ok(LockCheck::Held);
+        }
+        let fresh = open_lock_file(&lock_path).map_err(io_error)?;
+        match fresh.try_lock() {
+            Ok(()) if fsutil::is_file_at(&fresh, &lock_path).map_err(io_error)? => {
+                tracing::warn!(
+                    "the lock file {} was deleted while this run held it; it was made again and locked",
+                    lock_path.display()
+                );
+                *held = fresh;
+                Ok(LockCheck::Retaken)
+            }
+            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => Err(Error::config(
+                format!(
+                    "the lock file {} was deleted while this run held it, and another withings-token run holds the new one; this run stops rather than overwrite {} under it",
+                    lock_path.display(),
+                    self.store.path.display()
+                ),
+                format!(
+                    "never delete {} while withings-token runs; run the command again once the other run is done",
+                    lock_path.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_error(e)),
+        }
+    }
+
+    /// Marks a Withings request as in flight and reserves the space its
+    /// answer will be saved in, both before it is sent. The journal comes
+    /// first, so it stays the first file a refresh writes.
     pub fn begin_request(&self, generation: u64, grant: &str) -> Result<()> {
+        // Before the journal: a run that lost its lock must not touch the
+        // journal of the run that holds it now.
+        self.ensure_lock_held()?;
         let mark = InFlight {
             pid: std::process::id(),
             started_at: crate::tokens::now(),
@@ -269,27 +545,81 @@ impl StoreLock {
         let bytes = serde_json::to_vec(&mark).map_err(anyhow::Error::from)?;
         fsutil::write_atomically(&self.store.journal_path(), &bytes).map_err(|e| {
             Error::config(
-                format!("cannot write the journal {}: {e}", self.store.journal_path().display()),
+                format!(
+                    "cannot write the journal {}: {e}; nothing was sent to Withings and the stored tokens are unchanged",
+                    self.store.journal_path().display()
+                ),
                 "free disk space or fix the store directory's permissions",
             )
-        })
+        })?;
+        match self.reserve_space() {
+            Ok(temp) => {
+                *locked(&self.reserved) = Some(temp);
+                Ok(())
+            }
+            Err(e) => {
+                self.end_request();
+                Err(e)
+            }
+        }
     }
 
-    /// Ends the in-flight mark (after the answer was handled, either way).
+    /// Ends the in-flight mark (after the answer was handled, either way)
+    /// and gives back any space reserved and not used.
     pub fn end_request(&self) {
         let _ = fs::remove_file(self.store.journal_path());
+        locked(&self.reserved).take();
     }
 
     /// A mark left by a process that died mid-request, if any.
     pub fn interrupted_request(&self) -> Option<InFlight> {
         let bytes = fs::read(self.store.journal_path()).ok()?;
-        Some(serde_json::from_slice(&bytes).unwrap_or(InFlight {
+        Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| InFlight {
             pid: 0,
             started_at: DateTime::<Utc>::UNIX_EPOCH,
-            generation: 0,
+            // A mark that cannot be read says nothing itself; the stored
+            // set is still the last one saved, so report its generation.
+            generation: self.store.load().map(|s| s.generation).unwrap_or(0),
             grant: "unknown".into(),
         }))
     }
+}
+
+/// `generation + 1`, or a refusal at the largest generation there is
+/// (`then` says what did not happen).
+fn next_generation(generation: u64, path: &Path, then: &str) -> Result<u64> {
+    generation.checked_add(1).ok_or_else(|| {
+        Error::config(
+            format!(
+                "token store {} is at generation {generation}, the largest a store can count to, so it cannot be saved again; {then}",
+                path.display()
+            ),
+            format!(
+                "with no other withings-token run active, edit {} and set \"generation\" to 1 (or move it aside and seed it again)",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// The generation that holds the token set after a save as `generation`:
+/// the new one when the set changed (or appeared), the old one when only
+/// other fields changed, 0 when there is no set.
+fn tokens_generation_after(on_disk: &StoreState, next: &StoreState, generation: u64) -> u64 {
+    match (&on_disk.tokens, &next.tokens) {
+        (_, None) => 0,
+        (Some(old), Some(new)) if same_pair(old, new) => on_disk.tokens_generation,
+        _ => generation,
+    }
+}
+
+fn same_pair(a: &TokenSet, b: &TokenSet) -> bool {
+    let same_access = match (&a.access_token, &b.access_token) {
+        (Some(x), Some(y)) => x.expose_secret() == y.expose_secret(),
+        (None, None) => true,
+        _ => false,
+    };
+    same_access && a.refresh_token_equals(b)
 }
 
 fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -322,8 +652,16 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         return Err(ParseFailure::Newer(version));
     }
     let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
+    // A store written before `tokens_generation` existed: its set is as
+    // new as the store itself.
+    let tokens_generation = match (&file.tokens, file.tokens_generation) {
+        (None, _) => 0,
+        (Some(_), recorded) => recorded.unwrap_or(file.generation),
+    };
     Ok(StoreState {
         generation: file.generation,
+        tokens_generation,
+        copies: file.copies,
         tokens: file.tokens.map(|t| TokenSet {
             access_token: t.access_token.map(SecretString::from),
             refresh_token: SecretString::from(t.refresh_token),
@@ -371,10 +709,12 @@ fn without_quoted_strings(text: &str) -> String {
 }
 
 /// The one place tokens leave their wrappers to reach the disk.
-fn serialize_store(state: &StoreState, generation: u64) -> Result<Vec<u8>> {
+fn serialize_store(state: &StoreState, generation: u64, tokens_generation: u64) -> Result<Vec<u8>> {
     let file = StoreFileV1 {
         version: STORE_VERSION,
         generation,
+        tokens_generation: Some(tokens_generation),
+        copies: state.copies.clone(),
         tokens: state.tokens.as_ref().map(|t| StoredTokens {
             access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
             refresh_token: t.refresh_token.expose_secret().to_owned(),
@@ -479,5 +819,443 @@ mod tests {
         let _held = store.lock(Duration::from_secs(1)).unwrap();
         let err = store.lock(Duration::from_millis(50)).err().unwrap();
         assert_eq!(err.code(), "LOCK_TIMEOUT");
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn with_tokens(refresh: &str) -> StoreState {
+        StoreState {
+            tokens: Some(tokens(refresh)),
+            ..Default::default()
+        }
+    }
+
+    // --- symlinked store paths ---
+
+    #[test]
+    fn symlinked_store_is_written_through_to_the_real_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        let link_dir = dir.path().join("links");
+        fs::create_dir_all(&real_dir).unwrap();
+        fs::create_dir_all(&link_dir).unwrap();
+        let real = real_dir.join("tokens.json");
+        let link = link_dir.join("tokens.json");
+        let lock = FileStore::new(real.clone()).lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &with_tokens("r1")).unwrap();
+        drop(lock);
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        let store = FileStore::new(link.clone());
+        assert_eq!(store.path(), fs::canonicalize(&real).unwrap());
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(1, &with_tokens("r2")).unwrap();
+
+        assert!(
+            fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "the link was replaced"
+        );
+        let loaded = FileStore::new(real.clone()).load().unwrap();
+        assert_eq!(loaded.tokens.unwrap().refresh_token.expose_secret(), "r2");
+        assert_eq!(names_in(&link_dir), ["tokens.json"], "no lock or temp beside the link");
+        assert!(store.lock_path().starts_with(fs::canonicalize(&real_dir).unwrap()));
+        assert!(real_dir.join("tokens.json.lock").exists());
+    }
+
+    #[test]
+    fn runs_through_a_link_and_through_the_real_path_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("tokens.json");
+        fs::write(&real, r#"{"version": 1, "generation": 1}"#).unwrap();
+        let link = dir.path().join("elsewhere.json");
+        std::os::unix::fs::symlink("tokens.json", &link).unwrap();
+
+        let _held = FileStore::new(link).lock(Duration::from_secs(1)).unwrap();
+        let err = FileStore::new(real).lock(Duration::from_millis(50)).err().unwrap();
+        assert_eq!(err.code(), "LOCK_TIMEOUT");
+    }
+
+    #[test]
+    fn a_dangling_store_link_is_followed_to_the_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        let link_dir = dir.path().join("links");
+        fs::create_dir_all(&real_dir).unwrap();
+        fs::create_dir_all(&link_dir).unwrap();
+        let link = link_dir.join("tokens.json");
+        // Relative to the link's own directory, not to the process's.
+        std::os::unix::fs::symlink("../real/new.json", &link).unwrap();
+
+        let store = FileStore::new(link.clone());
+        let real = fs::canonicalize(&real_dir).unwrap().join("new.json");
+        assert_eq!(store.path(), real);
+        assert_eq!(store.lock_path(), real.with_file_name("new.json.lock"));
+        assert_eq!(store.journal_path(), real.with_file_name("new.json.journal"));
+        store
+            .lock(Duration::from_secs(1))
+            .unwrap()
+            .save(0, &with_tokens("r1"))
+            .unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(real.is_file());
+        assert_eq!(FileStore::new(link).load().unwrap().generation, 1);
+    }
+
+    #[test]
+    fn a_store_in_a_symlinked_directory_resolves_to_the_real_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        fs::create_dir_all(&real_dir).unwrap();
+        let dir_link = dir.path().join("state");
+        std::os::unix::fs::symlink(&real_dir, &dir_link).unwrap();
+
+        let store = FileStore::new(dir_link.join("tokens.json"));
+        let real_dir = fs::canonicalize(&real_dir).unwrap();
+        assert_eq!(store.path(), real_dir.join("tokens.json"));
+        assert_eq!(store.lock_path(), real_dir.join("tokens.json.lock"));
+    }
+
+    #[test]
+    fn a_store_path_under_missing_directories_is_kept_and_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let wanted = fs::canonicalize(dir.path()).unwrap().join("a/b/tokens.json");
+        let store = FileStore::new(wanted.clone());
+        assert_eq!(store.path(), wanted);
+        store
+            .lock(Duration::from_secs(1))
+            .unwrap()
+            .save(0, &with_tokens("r1"))
+            .unwrap();
+        assert!(wanted.is_file());
+    }
+
+    // --- space reserved before the request ---
+
+    #[test]
+    fn a_reservation_committed_yields_the_store_0600_with_no_temp_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        let reservation = lock.reserve().unwrap();
+        let temps: Vec<String> = names_in(dir.path())
+            .into_iter()
+            .filter(|n| n.starts_with(".tokens.json.tmp."))
+            .collect();
+        assert_eq!(temps.len(), 1, "{temps:?}");
+        assert!(fs::metadata(dir.path().join(&temps[0])).unwrap().len() >= MIN_RESERVATION);
+
+        assert_eq!(reservation.commit(0, &with_tokens("r1")).unwrap(), 1);
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.tokens.unwrap().refresh_token.expose_secret(), "r1");
+        let text = fs::read_to_string(store.path()).unwrap();
+        assert!(text.ends_with("}\n") && !text.contains('\0'), "cut to its real length");
+        assert_eq!(fs::metadata(store.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(names_in(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    }
+
+    #[test]
+    fn a_dropped_reservation_leaves_the_store_as_it_was_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &with_tokens("r1")).unwrap();
+        let before = fs::read(store.path()).unwrap();
+        drop(lock.reserve().unwrap());
+        assert_eq!(fs::read(store.path()).unwrap(), before);
+        assert_eq!(names_in(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    }
+
+    #[test]
+    fn begin_request_reserves_the_space_the_save_then_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.begin_request(0, "refresh_token").unwrap();
+        let names = names_in(dir.path());
+        assert_eq!(names.len(), 3, "journal, lock and the reservation: {names:?}");
+        assert!(names[0].starts_with(".tokens.json.tmp."), "{names:?}");
+
+        lock.save(0, &with_tokens("r1")).unwrap();
+        lock.end_request();
+        assert_eq!(names_in(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    }
+
+    #[test]
+    fn a_request_that_ends_without_a_save_gives_the_space_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.begin_request(0, "refresh_token").unwrap();
+        lock.end_request();
+        assert_eq!(names_in(dir.path()), ["tokens.json.lock"]);
+    }
+
+    // --- the lock file deleted while held ---
+
+    #[test]
+    fn a_lock_file_deleted_between_open_and_lock_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let first = store.lock(Duration::from_secs(1)).unwrap();
+        // The waiter opens the lock file, then waits for it.
+        let waiter = {
+            let store = store.clone();
+            std::thread::spawn(move || store.lock(Duration::from_millis(1500)).map(drop))
+        };
+        let lock_path = store.lock_path();
+        let opened_twice = || {
+            fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+                .filter(|target| *target == lock_path)
+                .count()
+                >= 2
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !opened_twice() {
+            assert!(Instant::now() < deadline, "the waiter never opened the lock file");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The file is deleted and a third run locks a new one; then the
+        // first lets go of the deleted file the waiter is waiting on.
+        fs::remove_file(&lock_path).unwrap();
+        let third = store.lock(Duration::from_secs(1)).unwrap();
+        drop(first);
+        let err = waiter
+            .join()
+            .unwrap()
+            .expect_err("the waiter got in beside the third run");
+        assert_eq!(err.code(), "LOCK_TIMEOUT");
+        drop(third);
+    }
+
+    #[test]
+    fn a_holder_whose_lock_file_was_deleted_refuses_to_save_while_another_run_holds_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let holder = store.lock(Duration::from_secs(1)).unwrap();
+        holder.save(0, &with_tokens("r1")).unwrap();
+        let before = fs::read(store.path()).unwrap();
+        fs::remove_file(store.lock_path()).unwrap();
+        let intruder = store.lock(Duration::from_secs(1)).unwrap();
+
+        let err = holder.save(1, &with_tokens("r2")).unwrap_err();
+        assert_eq!(err.code(), "CONFIGURATION_ERROR");
+        assert!(err.to_string().contains("was deleted while this run held it"), "{err}");
+        assert!(holder.reserve().is_err(), "nothing may be sent either");
+        intruder.begin_request(1, "refresh_token").unwrap();
+        assert!(holder.begin_request(1, "refresh_token").is_err());
+        assert!(store.journal_path().exists(), "the intruder's journal is left alone");
+        assert_eq!(fs::read(store.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn a_holder_whose_lock_file_was_deleted_locks_the_new_one_and_saves_when_it_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let holder = store.lock(Duration::from_secs(1)).unwrap();
+        holder.begin_request(0, "refresh_token").unwrap();
+        fs::remove_file(store.lock_path()).unwrap();
+
+        assert_eq!(holder.save(0, &with_tokens("r1")).unwrap(), 1);
+        assert_eq!(
+            store.load().unwrap().tokens.unwrap().refresh_token.expose_secret(),
+            "r1"
+        );
+        let err = store.lock(Duration::from_millis(50)).err().unwrap();
+        assert_eq!(err.code(), "LOCK_TIMEOUT", "the holder excludes others again");
+    }
+
+    #[test]
+    fn a_holder_that_retakes_its_lock_refuses_when_another_run_saved_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let holder = store.lock(Duration::from_secs(1)).unwrap();
+        fs::remove_file(store.lock_path()).unwrap();
+        let intruder = store.lock(Duration::from_secs(1)).unwrap();
+        intruder.save(0, &with_tokens("theirs")).unwrap();
+        drop(intruder);
+
+        assert!(holder.save(0, &with_tokens("ours")).is_err());
+        let kept = store.load().unwrap().tokens.unwrap();
+        assert_eq!(kept.refresh_token.expose_secret(), "theirs");
+    }
+
+    // --- generation overflow ---
+
+    #[test]
+    fn a_store_at_the_largest_generation_is_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let text = r#"{"version": 1, "generation": 18446744073709551615, "tokens": {"refresh_token": "r"}}"#;
+        fs::write(&path, text).unwrap();
+        let store = FileStore::new(path.clone());
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        let state = lock.load().unwrap();
+        assert_eq!(state.generation, u64::MAX);
+
+        let err = lock.begin_request(state.generation, "refresh_token").unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("largest"), "{err}");
+        assert!(err.to_string().contains("nothing was sent"), "{err}");
+        assert!(!store.journal_path().exists());
+        assert!(lock.reserve().is_err());
+        let err = lock.save(state.generation, &state).unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(names_in(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    }
+
+    // --- copy records ---
+
+    #[test]
+    fn a_store_without_copy_records_loads_its_set_as_new_as_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        fs::write(
+            &path,
+            r#"{"version": 1, "generation": 7, "tokens": {"refresh_token": "r"}}"#,
+        )
+        .unwrap();
+        let state = FileStore::new(path.clone()).load().unwrap();
+        assert_eq!((state.tokens_generation, state.copies.len()), (7, 0));
+
+        fs::write(&path, r#"{"version": 1, "generation": 7}"#).unwrap();
+        assert_eq!(FileStore::new(path).load().unwrap().tokens_generation, 0);
+    }
+
+    #[test]
+    fn a_store_with_fields_this_binary_does_not_know_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let text = r#"{"version": 1, "generation": 2, "from_the_future": {"x": [1]}, "tokens": {"refresh_token": "r", "new_field": 1}}"#;
+        fs::write(&path, text).unwrap();
+        assert_eq!(FileStore::new(path).load().unwrap().generation, 2);
+    }
+
+    #[test]
+    fn saving_copy_records_keeps_the_generation_of_the_token_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &with_tokens("r1")).unwrap();
+        let text = fs::read_to_string(store.path()).unwrap();
+        assert!(
+            text.contains("\"tokens_generation\": 1") && !text.contains("copies"),
+            "{text}"
+        );
+
+        let mut state = store.load().unwrap();
+        state.copies.insert("env_file:/p/.env".into(), state.tokens_generation);
+        state.copies.insert("railway:svc".into(), state.tokens_generation);
+        assert_eq!(lock.save(1, &state).unwrap(), 2);
+        let state = store.load().unwrap();
+        assert_eq!(state.tokens_generation, 1, "the set did not change");
+        assert_eq!(state.copies["env_file:/p/.env"], 1);
+        assert_eq!(state.copies["railway:svc"], 1);
+
+        let pending = StoreState {
+            pending_auth: Some(PendingAuth {
+                state: "s".into(),
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+            }),
+            ..state
+        };
+        lock.save(2, &pending).unwrap();
+        assert_eq!(store.load().unwrap().tokens_generation, 1, "nor does the auth state");
+    }
+
+    #[test]
+    fn a_new_refresh_or_access_token_moves_the_token_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &StoreState::default()).unwrap();
+        assert_eq!(store.load().unwrap().tokens_generation, 0);
+        lock.save(1, &with_tokens("r1")).unwrap();
+        assert_eq!(store.load().unwrap().tokens_generation, 2, "tokens appeared");
+
+        let mut state = store.load().unwrap();
+        state.copies.insert("railway:svc".into(), 2);
+        state.tokens = Some(tokens("r2"));
+        lock.save(2, &state).unwrap();
+        let state = store.load().unwrap();
+        assert_eq!(state.tokens_generation, 3, "new refresh token");
+        assert_eq!(state.copies["railway:svc"], 2, "the copy is now behind");
+
+        let mut set = tokens("r2");
+        set.access_token = Some(SecretString::from("another access"));
+        lock.save(
+            3,
+            &StoreState {
+                tokens: Some(set),
+                ..state
+            },
+        )
+        .unwrap();
+        assert_eq!(store.load().unwrap().tokens_generation, 4, "new access token");
+    }
+
+    // --- messages ---
+
+    #[test]
+    fn withings_tokens_own_directory_is_tightened_to_0700_when_locking() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("withings-token");
+        fs::create_dir_all(&own).unwrap();
+        fs::set_permissions(&own, fs::Permissions::from_mode(0o755)).unwrap();
+        let _lock = FileStore::new(own.join("tokens.json"))
+            .lock(Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(fs::metadata(&own).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_directory_that_is_not_withings_tokens_own_is_never_chmod_ed() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        fs::create_dir_all(&project).unwrap();
+        fs::set_permissions(&project, fs::Permissions::from_mode(0o755)).unwrap();
+        let _lock = FileStore::new(project.join("tokens.json"))
+            .lock(Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(fs::metadata(&project).unwrap().permissions().mode() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn a_request_begun_on_an_empty_store_reads_back_as_generation_0_with_nothing_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.begin_request(0, "authorization_code").unwrap();
+        drop(lock); // the process "died": no end_request
+
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        let mark = lock.interrupted_request().unwrap();
+        assert_eq!((mark.generation, mark.grant.as_str()), (0, "authorization_code"));
+        assert!(lock.load().unwrap().tokens.is_none());
+        assert_eq!(
+            names_in(dir.path()),
+            ["tokens.json.journal", "tokens.json.lock"],
+            "no temp left"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_journal_reports_the_stored_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &with_tokens("r1")).unwrap();
+        fs::write(store.journal_path(), "garbled").unwrap();
+        let mark = lock.interrupted_request().unwrap();
+        assert_eq!((mark.generation, mark.grant.as_str()), (1, "unknown"));
     }
 }
