@@ -2,14 +2,13 @@
 //! upstream shapes) and the built-in sandbox (flows), loopback only, each run
 //! in a cleared environment with its own temporary HOME.
 
-mod support;
+use crate::support::*;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -4,14 +4,13 @@
 //! store: byte-identical unless a new set was obtained, with no journal or
 //! temporary file left behind.
 
-mod support;
+use crate::support::*;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::*;
 
 /// Fast failure: two attempts, no pause, half a second per request.
 const FAST: [&str; 6] = ["--retries", "1", "--retry-delay", "0s", "--timeout", "500ms"];

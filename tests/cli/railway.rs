@@ -2,12 +2,11 @@
 //! peer (wiremock, which also answers Withings' token endpoint), and one flow
 //! against the built-in sandbox.
 
-mod support;
+use crate::support::*;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 

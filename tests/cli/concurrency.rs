@@ -1,10 +1,10 @@
 //! Many `withings-token` processes on one store at once (issue 5): the
 //! store lock serialises them, `--if-needed` peers do not refresh twice,
 //! forced refreshes each use the newest token, and nobody is ever refused.
-//! Run with `cargo test --test concurrency -- --nocapture` to see the
+//! Run with `cargo test --test cli concurrency:: -- --nocapture` to see the
 //! figures each test observed (lines starting with `FIGURES`).
 
-mod support;
+use crate::support::*;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -12,7 +12,6 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -4,13 +4,12 @@
 //! flags (clap's exit 2), seed times that are not RFC 3339, and an env file
 //! full of quoting and layout that `refresh` must rewrite line for line.
 
-mod support;
+use crate::support::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{any, body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

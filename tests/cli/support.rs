@@ -1,7 +1,6 @@
 //! Shared test kit: every run of the real binary starts from a cleared
 //! environment in its own temporary HOME, and every peer listens on a free
 //! loopback port. Nothing here touches the internet.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

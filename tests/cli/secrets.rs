@@ -6,12 +6,11 @@
 //! `--log-format json`, stderr is one log object per line with the seed's
 //! six keys.
 
-mod support;
+use crate::support::*;
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use support::*;
 
 const CLIENT_SECRET: &str = "sandbox-client-secret";
 const RAILWAY_PROJECT_TOKEN: &str = "sandbox-railway-project-token";

@@ -3,9 +3,9 @@
 //! and reports what was interrupted, and a refused current refresh token
 //! falls back to the previous generation's while Withings still honours it.
 //! The failpoint tests need `--features failpoints` (the release binary has
-//! no such switch): `cargo test --features failpoints --test crash`.
+//! no such switch): `cargo test --features failpoints --test cli crash::`.
 
-mod support;
+use crate::support::*;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::*;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
