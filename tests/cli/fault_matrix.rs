@@ -4,17 +4,11 @@
 //! store: byte-identical unless a new set was obtained, with no journal or
 //! temporary file left behind.
 
-mod support;
+use crate::support::*;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
-use support::*;
-
-/// Fast failure: two attempts, no pause, half a second per request.
-const FAST: [&str; 6] = ["--retries", "1", "--retry-delay", "0s", "--timeout", "500ms"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
@@ -92,14 +86,6 @@ fn expected_requests(fault: Fault, cmd: Cmd) -> u64 {
     }
 }
 
-/// A loopback port with nothing listening on it.
-fn dead_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
-
 /// A peer that reads the request, promises 100 bytes, sends 10 and stalls.
 fn stalling_peer_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -174,10 +160,7 @@ struct Cell {
 
 fn run_cell(fault: Fault, cmd: Cmd) -> Cell {
     let what = format!("{fault:?} × {cmd:?}");
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    authorise_with_sandbox(&env, &sandbox);
+    let (sandbox, env) = given_authorised_sandbox();
 
     // The command's input, prepared before the fault.
     let mut args: Vec<String> = Vec::new();
@@ -185,21 +168,17 @@ fn run_cell(fault: Fault, cmd: Cmd) -> Cell {
         Cmd::Refresh => args.push("refresh".into()),
         Cmd::RailwaySync => args.push("railway-sync".into()),
         Cmd::Exchange => {
-            let out = env.cmd().args(["auth-url", "--json"]).output().expect("auth-url");
-            let report: Value = serde_json::from_slice(&out.stdout).expect("auth-url json");
-            let redirect = sandbox.consent(report["authorization_url"].as_str().expect("url"));
+            let Consent { redirect, .. } = sandbox.consent(&env);
             if fault == Fault::RefusedGrant {
                 // A real code, already used once: Withings refuses it.
-                env.cmd()
-                    .args(["exchange", &redirect, "--no-railway"])
-                    .assert()
-                    .success();
+                let out = env.run(&["exchange", &redirect, "--no-railway"]);
+                assert_eq!(out.code, 0, "{out:?}");
             }
             args.extend(["exchange".into(), redirect]);
         }
     }
     args.push("--json".into());
-    args.extend(FAST.iter().map(|s| s.to_string()));
+    args.extend(FAST_ONE_RETRY.iter().map(|s| s.to_string()));
 
     // The fault.
     let target = if cmd == Cmd::RailwaySync { "railway" } else { "withings" };
@@ -211,7 +190,7 @@ fn run_cell(fault: Fault, cmd: Cmd) -> Cell {
     let path = if cmd == Cmd::RailwaySync { "/graphql/v2" } else { "" };
     let mut overrides: Vec<(&str, String)> = Vec::new();
     match fault {
-        Fault::ConnectionRefused => overrides.push((url_var, format!("{}{path}", dead_port_url()))),
+        Fault::ConnectionRefused => overrides.push((url_var, format!("{}{path}", closed_port_url()))),
         Fault::StalledMidBody => overrides.push((url_var, format!("{}{path}", stalling_peer_url()))),
         Fault::RefusedGrant if cmd == Cmd::RailwaySync => {
             overrides.push(("RAILWAY_TOKEN", "not-the-sandbox-project-token".into()))
@@ -231,11 +210,12 @@ fn run_cell(fault: Fault, cmd: Cmd) -> Cell {
         command.env(k, v);
     }
     let started = Instant::now();
-    let output = command.output().expect("run");
+    let Run {
+        code: exit,
+        stdout,
+        stderr,
+    } = Run::of(&mut command);
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let exit = output.status.code().unwrap_or(-1);
     let stats = sandbox.stats();
     let after = env.store_bytes();
 

@@ -2,50 +2,14 @@
 //! upstream shapes) and the built-in sandbox (flows), loopback only, each run
 //! in a cleared environment with its own temporary HOME.
 
-mod support;
+use crate::support::*;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::*;
-use wiremock::matchers::{body_string_contains, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
 // ---------------------------------------------------------------------------
 // helpers
-
-/// What one run of the binary left behind.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &mut assert_cmd::Command) -> Run {
-    let output = cmd.output().expect("run withings-token");
-    Run {
-        code: output.status.code().expect("exited normally"),
-        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
-    }
-}
-
-/// Every JSON document on stdout, in order.
-fn json_docs(stdout: &str) -> Vec<Value> {
-    serde_json::Deserializer::from_str(stdout)
-        .into_iter::<Value>()
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{stdout}"))
-}
-
-fn json_doc(run: &Run) -> Value {
-    let docs = json_docs(&run.stdout);
-    assert_eq!(docs.len(), 1, "expected exactly one JSON document:\n{}", run.stdout);
-    docs.into_iter().next().unwrap()
-}
 
 /// Checks the stderr pair `error: MESSAGE [CODE]` / `  next: ACTION`.
 fn assert_stderr_error(stderr: &str, code: &str, message: &str, action: &str) {
@@ -65,9 +29,9 @@ fn assert_stderr_error(stderr: &str, code: &str, message: &str, action: &str) {
 /// document on stdout with exactly `code`, `message`, `action`, and the same
 /// message and action on stderr. Returns (message, action).
 fn assert_json_error(run: &Run, exit: i32, code: &str) -> (String, String) {
-    assert_eq!(run.code, exit, "{run:#?}");
-    let docs = json_docs(&run.stdout);
-    let last = docs.last().unwrap_or_else(|| panic!("no JSON on stdout: {run:#?}"));
+    assert_eq!(run.code, exit, "{run:?}");
+    let docs = run.json_docs();
+    let last = docs.last().unwrap_or_else(|| panic!("no JSON on stdout: {run:?}"));
     let top = last.as_object().expect("object");
     assert_eq!(top.keys().collect::<Vec<_>>(), ["error"], "{last}");
     let error = top["error"].as_object().expect("error object");
@@ -84,8 +48,8 @@ fn assert_json_error(run: &Run, exit: i32, code: &str) -> (String, String) {
 
 /// A failure in table mode: nothing on stdout, the message pair on stderr.
 fn assert_text_error(run: &Run, exit: i32, code: &str) -> String {
-    assert_eq!(run.code, exit, "{run:#?}");
-    assert_eq!(run.stdout, "", "{run:#?}");
+    assert_eq!(run.code, exit, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
     let line = run
         .stderr
         .lines()
@@ -104,32 +68,9 @@ fn assert_no_secrets(run: &Run, secrets: &[&str]) {
     }
 }
 
-fn refused_refresh_body() -> Value {
-    json!({"status": 503, "body": {}, "error": "Invalid Params: invalid refresh_token"})
-}
-
 /// The form fields of a request wiremock received.
 fn form(request: &wiremock::Request) -> HashMap<String, String> {
     url::form_urlencoded::parse(&request.body).into_owned().collect()
-}
-
-fn requests(rt: &tokio::runtime::Runtime, server: &MockServer) -> Vec<wiremock::Request> {
-    rt.block_on(server.received_requests()).expect("recording on")
-}
-
-fn success(access: &str, refresh: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(token_body(access, refresh, 10800))
-}
-
-/// Mounts `template` for any POST to the token endpoint.
-fn mount(rt: &tokio::runtime::Runtime, server: &MockServer, template: ResponseTemplate, expect: u64) {
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .respond_with(template)
-            .expect(expect)
-            .mount(server),
-    );
 }
 
 fn time(text: &Value) -> chrono::DateTime<chrono::Utc> {
@@ -138,42 +79,24 @@ fn time(text: &Value) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
-/// A port on loopback where nothing listens.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-const FAST: [&str; 4] = ["--retry-delay", "0s", "--timeout", "300ms"];
-
 // ---------------------------------------------------------------------------
 // exit 0: SUCCESS
 
 #[test]
 fn refresh_of_an_expired_store_saves_the_rotated_set_and_exits_0() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .and(body_string_contains("refresh_token=old-refresh-abc"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(
-                "new-access-123",
-                "new-refresh-xyz",
-                5000,
-            )))
-            .expect(1)
-            .mount(&server),
+    let withings = Upstream::start();
+    withings.mount(
+        refresh_of(OLD_REFRESH)
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(NEW_ACCESS, NEW_REFRESH, 5000)))
+            .expect(1),
     );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let env = given_expired_store(&withings.uri());
 
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_no_secrets(&out, &["new-access-123", "new-refresh-xyz", "old-refresh-abc"]);
-    let report = json_doc(&out);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_no_secrets(&out, &[NEW_ACCESS, NEW_REFRESH, OLD_REFRESH]);
+    let report = out.json();
     assert_eq!(report["outcome"], "refreshed");
     assert_eq!(report["source"], "store");
     assert_eq!(report["generation"], 2);
@@ -181,9 +104,9 @@ fn refresh_of_an_expired_store_saves_the_rotated_set_and_exits_0() {
     assert_eq!(report["userid"], "363");
     let store = env.store_json();
     assert_eq!(store["generation"], 2);
-    assert_eq!(store["tokens"]["access_token"], "new-access-123");
-    assert_eq!(store["tokens"]["refresh_token"], "new-refresh-xyz");
-    assert_eq!(store["previous"]["refresh_token"], "old-refresh-abc");
+    assert_eq!(store["tokens"]["access_token"], NEW_ACCESS);
+    assert_eq!(store["tokens"]["refresh_token"], NEW_REFRESH);
+    assert_eq!(store["previous"]["refresh_token"], OLD_REFRESH);
     // expires_at is the response time plus the expires_in Withings sent.
     let lifetime = time(&store["tokens"]["expires_at"]) - time(&store["tokens"]["last_refreshed"]);
     assert_eq!(lifetime, chrono::Duration::seconds(5000));
@@ -196,7 +119,7 @@ fn refresh_of_an_expired_store_saves_the_rotated_set_and_exits_0() {
     assert_eq!(report["expires_at"], store["tokens"]["expires_at"]);
     assert_eq!(report["last_refreshed"], store["tokens"]["last_refreshed"]);
     // The request is the documented form: requesttoken, no redirect_uri.
-    let sent = requests(&rt, &server);
+    let sent = withings.requests();
     assert_eq!(sent.len(), 1);
     assert_eq!(
         sent[0].headers.get("content-type").unwrap().to_str().unwrap(),
@@ -208,15 +131,14 @@ fn refresh_of_an_expired_store_saves_the_rotated_set_and_exits_0() {
         ("grant_type", "refresh_token"),
         ("client_id", "test-client-id"),
         ("client_secret", "test-client-secret-value"),
-        ("refresh_token", "old-refresh-abc"),
+        ("refresh_token", OLD_REFRESH),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     assert_eq!(fields, expected);
     // Saved privately, with no temp or journal file left behind.
-    let mode = std::fs::metadata(env.store_path()).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
+    assert_eq!(file_mode(&env.store_path()), 0o600);
     assert_eq!(env.store_dir_entries(), ["tokens.json", "tokens.json.lock"]);
 }
 
@@ -226,8 +148,8 @@ fn refresh_of_an_expired_store_saves_the_rotated_set_and_exits_0() {
 #[test]
 fn unknown_flag_is_a_usage_error_with_exit_2() {
     let env = TestEnv::new();
-    let out = run(env.cmd().args(["refresh", "--bogus", "--json"]));
-    assert_eq!(out.code, 2, "{out:#?}");
+    let out = env.run(&["refresh", "--bogus", "--json"]);
+    assert_eq!(out.code, 2, "{out:?}");
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("unexpected argument '--bogus'"), "{}", out.stderr);
     assert!(out.stderr.contains("--help"), "{}", out.stderr);
@@ -237,8 +159,8 @@ fn unknown_flag_is_a_usage_error_with_exit_2() {
 #[test]
 fn malformed_duration_is_a_usage_error_with_exit_2() {
     let env = TestEnv::new();
-    let out = run(env.cmd().args(["status", "--buffer", "1y"]));
-    assert_eq!(out.code, 2, "{out:#?}");
+    let out = env.run(&["status", "--buffer", "1y"]);
+    assert_eq!(out.code, 2, "{out:?}");
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("unknown unit `y`"), "{}", out.stderr);
 }
@@ -246,8 +168,8 @@ fn malformed_duration_is_a_usage_error_with_exit_2() {
 #[test]
 fn missing_subcommand_is_a_usage_error_with_exit_2() {
     let env = TestEnv::new();
-    let out = run(&mut env.cmd());
-    assert_eq!(out.code, 2, "{out:#?}");
+    let out = env.run(&[]);
+    assert_eq!(out.code, 2, "{out:?}");
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("Usage: withings-token"), "{}", out.stderr);
 }
@@ -257,11 +179,9 @@ fn missing_subcommand_is_a_usage_error_with_exit_2() {
 
 #[test]
 fn plain_http_to_a_non_loopback_api_url_is_exit_3_and_sends_nothing() {
-    let mut env = TestEnv::new();
-    env.withings("http://example.com");
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let env = given_expired_store("http://example.com");
     let before = env.store_bytes();
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
     let (message, action) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
     assert_eq!(
         message,
@@ -273,16 +193,13 @@ fn plain_http_to_a_non_loopback_api_url_is_exit_3_and_sends_nothing() {
 
 #[test]
 fn missing_client_secret_is_exit_3_naming_the_variable() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("a", "r"), 0);
-    let mut env = TestEnv::new();
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(-60);
     env.set("WITHINGS_CLIENT_ID", "test-client-id")
-        .set("WITHINGS_API_URL", server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+        .set("WITHINGS_API_URL", withings.uri());
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["refresh"]).args(FAST));
+    let out = env.run_fast(&["refresh"]);
     let message = assert_text_error(&out, 3, "CONFIGURATION_ERROR");
     assert_eq!(message, "WITHINGS_CLIENT_SECRET is not set (refresh needs it)");
     assert!(
@@ -290,23 +207,21 @@ fn missing_client_secret_is_exit_3_naming_the_variable() {
             .contains("  next: set WITHINGS_CLIENT_SECRET in the environment or in the env file")
     );
 
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
     let (message, _) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
     assert!(message.contains("WITHINGS_CLIENT_SECRET"), "{message}");
 
     assert_eq!(env.store_bytes(), before);
-    assert!(requests(&rt, &server).is_empty());
-    rt.block_on(server.verify());
+    assert!(withings.requests().is_empty());
+    withings.verify();
 }
 
 #[test]
 fn corrupt_store_is_exit_3_left_untouched_and_nothing_is_sent() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("a", "r"), 0);
+    let withings = silent_withings();
     for corrupt in [&b"{\"version\":1,\"generation\":4,\"tokens\":{\"refresh_tok"[..], b""] {
         let mut env = TestEnv::new();
-        env.withings(&server.uri())
+        env.withings(&withings.uri())
             .set("WITHINGS_REFRESH_TOKEN", "seed-refresh-from-env");
         env.write_store_bytes(corrupt);
         let store = env.store_path().display().to_string();
@@ -316,7 +231,7 @@ fn corrupt_store_is_exit_3_left_untouched_and_nothing_is_sent() {
             &["status", "--json"],
             &["refresh", "--dry-run", "--json"],
         ] {
-            let out = run(env.cmd().args(args).args(FAST));
+            let out = env.run_fast(args);
             let (message, action) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
             assert!(
                 message.starts_with(&format!("token store {store} is unreadable: ")),
@@ -327,15 +242,15 @@ fn corrupt_store_is_exit_3_left_untouched_and_nothing_is_sent() {
         }
         assert_eq!(env.store_dir_entries(), ["tokens.json"]);
     }
-    assert!(requests(&rt, &server).is_empty());
-    rt.block_on(server.verify());
+    assert!(withings.requests().is_empty());
+    withings.verify();
 }
 
 #[test]
 fn refresh_with_no_token_anywhere_is_exit_3() {
     let mut env = TestEnv::new();
     env.withings("http://127.0.0.1:9");
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
     let (message, action) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
     assert!(message.starts_with("no token to work with"), "{message}");
     assert!(action.contains("`withings-token auth-url`"), "{action}");
@@ -346,20 +261,11 @@ fn refresh_with_no_token_anywhere_is_exit_3() {
 
 #[test]
 fn refused_refresh_is_exit_4_sends_one_request_and_leaves_the_store_byte_identical() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(
-        &rt,
-        &server,
-        ResponseTemplate::new(200).set_body_json(refused_refresh_body()),
-        1,
-    );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(refused_refresh()).times(1);
+    let env = given_expired_store(&withings.uri());
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["refresh", "--json", "--retries", "3"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--retries", "3"]);
 
     let (message, action) = assert_json_error(&out, 4, "INVALID_REFRESH_TOKEN");
     assert_eq!(
@@ -371,31 +277,20 @@ fn refused_refresh_is_exit_4_sends_one_request_and_leaves_the_store_byte_identic
         "{action}"
     );
     assert!(action.contains("`withings-token exchange"), "{action}");
-    assert_no_secrets(&out, &["old-refresh-abc", "old-access-000"]);
+    assert_no_secrets(&out, &[OLD_REFRESH, OLD_ACCESS]);
     assert_eq!(env.store_bytes(), before);
     assert_eq!(env.store_dir_entries(), ["tokens.json", "tokens.json.lock"]);
-    let sent = requests(&rt, &server);
+    let sent = withings.requests();
     assert_eq!(sent.len(), 1, "a refused grant must not be retried");
-    assert_eq!(form(&sent[0])["refresh_token"], "old-refresh-abc");
-    rt.block_on(server.verify());
-}
-
-/// auth-url → consent → the redirect URL, on the sandbox.
-fn consent(sandbox: &SandboxProcess, env: &TestEnv) -> (Value, String) {
-    let out = run(env.cmd().args(["auth-url", "--json"]));
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
-    let redirect = sandbox.consent(report["authorization_url"].as_str().unwrap());
-    (report, redirect)
+    assert_eq!(form(&sent[0])["refresh_token"], OLD_REFRESH);
+    withings.verify();
 }
 
 #[test]
 fn auth_url_then_exchange_of_the_redirect_url_stores_the_first_set() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
+    let (sandbox, env) = given_sandbox();
 
-    let (auth, redirect) = consent(&sandbox, &env);
+    let Consent { auth, redirect } = sandbox.consent(&env);
     let state = auth["state"].as_str().unwrap();
     assert_eq!(state.len(), 32, "random state: {state}");
     assert_eq!(auth["redirect_uri"], sandbox.env["WITHINGS_REDIRECT_URI"]);
@@ -408,9 +303,9 @@ fn auth_url_then_exchange_of_the_redirect_url_stores_the_first_set() {
     assert_eq!(env.store_json()["pending_auth"]["state"], state);
     assert!(redirect.contains(&format!("state={state}")), "{redirect}");
 
-    let out = run(env.cmd().args(["exchange", &redirect, "--no-railway", "--json"]));
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
+    let out = env.run(&["exchange", &redirect, "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
     assert_eq!(report["outcome"], "exchanged");
     assert_eq!(report["userid"], "31415926");
     assert_eq!(report["railway"], "skipped");
@@ -429,13 +324,12 @@ fn auth_url_then_exchange_of_the_redirect_url_stores_the_first_set() {
     assert_eq!(stats["token_requests"], 1);
     assert_eq!(stats["tokens_issued"], 1);
     // A fresh store is private: directory 0700, file 0600.
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&env.store_path()), 0o600);
-    assert_eq!(mode(env.store_path().parent().unwrap()), 0o700);
+    assert_eq!(file_mode(&env.store_path()), 0o600);
+    assert_eq!(file_mode(env.store_path().parent().unwrap()), 0o700);
 
-    let out = run(env.cmd().args(["status", "--json"]));
-    assert_eq!(out.code, 0, "{out:#?}");
-    let status = json_doc(&out);
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let status = out.json();
     assert_eq!(status["source"], "store");
     assert_eq!(status["token_configured"], true);
     assert_eq!(status["should_refresh"], false);
@@ -443,16 +337,14 @@ fn auth_url_then_exchange_of_the_redirect_url_stores_the_first_set() {
 
 #[test]
 fn exchange_of_a_url_with_a_foreign_state_is_exit_4_and_sends_nothing() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    let (auth, redirect) = consent(&sandbox, &env);
+    let (sandbox, env) = given_sandbox();
+    let Consent { auth, redirect } = sandbox.consent(&env);
     let state = auth["state"].as_str().unwrap();
     let foreign = redirect.replace(&format!("state={state}"), "state=someone-elses-state");
     assert_ne!(foreign, redirect);
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["exchange", &foreign, "--no-railway", "--json"]));
+    let out = env.run(&["exchange", &foreign, "--no-railway", "--json"]);
 
     let (message, action) = assert_json_error(&out, 4, "INVALID_STATE");
     assert!(message.contains("does not match"), "{message}");
@@ -462,19 +354,15 @@ fn exchange_of_a_url_with_a_foreign_state_is_exit_4_and_sends_nothing() {
     assert_eq!(env.store_bytes(), before);
 
     // The genuine redirect still works: the code was never spent.
-    let out = run(env.cmd().args(["exchange", &redirect, "--no-railway"]));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run(&["exchange", &redirect, "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(sandbox.stats()["tokens_issued"], 1);
 }
 
 #[test]
 fn exchange_of_a_reused_code_is_exit_4_invalid_code() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    let (_, redirect) = consent(&sandbox, &env);
-    let out = run(env.cmd().args(["exchange", &redirect, "--no-railway"]));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let (sandbox, env) = given_sandbox();
+    let redirect = sandbox.authorise(&env);
     let before = env.store_bytes();
     let code = url::Url::parse(&redirect)
         .unwrap()
@@ -485,7 +373,7 @@ fn exchange_of_a_reused_code_is_exit_4_invalid_code() {
 
     // The same redirect URL pasted twice, then the bare code.
     for (i, input) in [redirect.as_str(), code.as_str()].into_iter().enumerate() {
-        let out = run(env.cmd().args(["exchange", input, "--no-railway", "--json"]).args(FAST));
+        let out = env.run_fast(&["exchange", input, "--no-railway", "--json"]);
         let (message, action) = assert_json_error(&out, 4, "INVALID_CODE");
         assert_eq!(
             message,
@@ -512,59 +400,47 @@ fn exchange_of_a_reused_code_is_exit_4_invalid_code() {
 /// `fault` is answered twice, then a token set: the refresh succeeds on the
 /// third attempt and stores the new set.
 fn fault_is_retried_then_succeeds(fault: ResponseTemplate) -> Run {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
+    let withings = Upstream::start();
+    withings.mount(
+        token_request()
             .respond_with(fault)
             .up_to_n_times(2)
             .with_priority(1)
-            .expect(2)
-            .mount(&server),
+            .expect(2),
     );
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .and(body_string_contains("refresh_token=old-refresh-abc"))
-            .respond_with(success("new-access-123", "new-refresh-xyz"))
+    withings.mount(
+        refresh_of(OLD_REFRESH)
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
             .with_priority(2)
-            .expect(1)
-            .mount(&server),
+            .expect(1),
     );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let env = given_expired_store(&withings.uri());
 
-    let out = run(env.cmd().args(["refresh", "--json", "--retries", "3"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--retries", "3"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(json_doc(&out)["outcome"], "refreshed");
-    assert_eq!(env.stored_refresh_token(), "new-refresh-xyz");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["outcome"], "refreshed");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
     assert_eq!(env.store_json()["generation"], 2);
     assert!(out.stderr.contains("Withings: attempt 1/4 failed"), "{}", out.stderr);
     assert!(out.stderr.contains("Withings: attempt 2/4 failed"), "{}", out.stderr);
     assert!(!out.stderr.contains("attempt 3/4"), "{}", out.stderr);
-    assert_no_secrets(&out, &["old-refresh-abc", "new-refresh-xyz", "new-access-123"]);
-    let sent = requests(&rt, &server);
+    assert_no_secrets(&out, &[OLD_REFRESH, NEW_REFRESH, NEW_ACCESS]);
+    let sent = withings.requests();
     assert_eq!(sent.len(), 3);
-    assert!(sent.iter().all(|r| form(r)["refresh_token"] == "old-refresh-abc"));
-    rt.block_on(server.verify());
+    assert!(sent.iter().all(|r| form(r)["refresh_token"] == OLD_REFRESH));
+    withings.verify();
     out
 }
 
 /// `fault` every time: after `--retries 2` (3 attempts) the run ends with
 /// exit 5 and `code`, and the store is byte-for-byte what it was.
 fn fault_exhausts_the_retries(fault: ResponseTemplate, code: &str) -> String {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, fault, 3);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(fault).times(3);
+    let env = given_expired_store(&withings.uri());
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["refresh", "--json", "--retries", "2"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--retries", "2"]);
 
     let (message, action) = assert_json_error(&out, 5, code);
     assert_eq!(
@@ -573,8 +449,8 @@ fn fault_exhausts_the_retries(fault: ResponseTemplate, code: &str) -> String {
     );
     assert_eq!(env.store_bytes(), before);
     assert_eq!(env.store_dir_entries(), ["tokens.json", "tokens.json.lock"]);
-    assert_eq!(requests(&rt, &server).len(), 3);
-    rt.block_on(server.verify());
+    assert_eq!(withings.requests().len(), 3);
+    withings.verify();
     message
 }
 
@@ -593,7 +469,7 @@ fn status_522() -> ResponseTemplate {
 }
 
 fn slow_success() -> ResponseTemplate {
-    success("late-access-000", "late-refresh-000").set_delay(Duration::from_secs(3))
+    new_tokens("late-access-000", "late-refresh-000").set_delay(Duration::from_secs(3))
 }
 
 #[test]
@@ -698,12 +574,10 @@ fn timeout_every_time_ends_in_exit_5_network_error() {
 
 #[test]
 fn closed_port_ends_in_exit_5_network_error_after_the_retries() {
-    let mut env = TestEnv::new();
-    env.withings(&format!("http://127.0.0.1:{}", closed_port()));
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let env = given_expired_store(&closed_port_url());
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["refresh", "--json", "--retries", "2"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--retries", "2"]);
 
     let (message, action) = assert_json_error(&out, 5, "NETWORK_ERROR");
     assert!(
@@ -728,46 +602,37 @@ fn rate_limited(wait_seconds: u64) -> ResponseTemplate {
 
 #[test]
 fn status_601_waits_the_asked_seconds_then_succeeds() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    withings.mount(
+        token_request()
             .respond_with(rate_limited(1))
             .up_to_n_times(1)
-            .with_priority(1)
-            .mount(&server),
+            .with_priority(1),
     );
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 1);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let env = given_expired_store(&withings.uri());
 
     let started = Instant::now();
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "did not wait: {:?}",
         started.elapsed()
     );
     assert!(out.stderr.contains("retrying in 1 s"), "{}", out.stderr);
-    assert_eq!(env.stored_refresh_token(), "new-refresh-xyz");
-    assert_eq!(requests(&rt, &server).len(), 2);
-    rt.block_on(server.verify());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert_eq!(withings.requests().len(), 2);
+    withings.verify();
 }
 
 #[test]
 fn status_601_every_time_ends_in_exit_5_rate_limited() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, rate_limited(1), 2);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(rate_limited(1)).times(2);
+    let env = given_expired_store(&withings.uri());
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["refresh", "--json", "--retries", "1"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--retries", "1"]);
 
     let (message, action) = assert_json_error(&out, 5, "RATE_LIMITED");
     assert_eq!(
@@ -777,46 +642,37 @@ fn status_601_every_time_ends_in_exit_5_rate_limited() {
     assert!(action.starts_with("wait as asked"), "{action}");
     assert!(action.ends_with("the stored tokens were not changed"), "{action}");
     assert_eq!(env.store_bytes(), before);
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn status_601_asking_for_a_long_wait_stops_at_once_with_rate_limited() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, rate_limited(188), 1);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(rate_limited(188)).times(1);
+    let env = given_expired_store(&withings.uri());
     let before = env.store_bytes();
 
     let started = Instant::now();
-    let out = run(env.cmd().args(["refresh", "--json", "--retries", "3"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--retries", "3"]);
 
     let (message, _) = assert_json_error(&out, 5, "RATE_LIMITED");
     assert!(message.ends_with("asked to wait 188 s"), "{message}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(env.store_bytes(), before);
-    assert_eq!(requests(&rt, &server).len(), 1);
-    rt.block_on(server.verify());
+    assert_eq!(withings.requests().len(), 1);
+    withings.verify();
 }
 
 #[test]
 fn sandbox_faults_are_retried_in_a_real_flow() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    let (_, redirect) = consent(&sandbox, &env);
-    let out = run(env.cmd().args(["exchange", &redirect, "--no-railway"]));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let (sandbox, env) = given_authorised_sandbox();
     let first = env.stored_refresh_token();
     sandbox.fault(json!({"kind": "http500", "count": 1}));
     sandbox.fault(json!({"kind": "html502", "count": 1}));
     sandbox.fault(json!({"kind": "empty", "count": 1}));
 
-    let out = run(env.cmd().args(["refresh", "--no-railway", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--no-railway", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert_ne!(env.stored_refresh_token(), first);
     let stats = sandbox.stats();
     assert_eq!(stats["token_requests"], 5, "{stats}");
@@ -825,15 +681,12 @@ fn sandbox_faults_are_retried_in_a_real_flow() {
     // More faults than retries: exit 5, and the set saved above is intact.
     let before = env.store_bytes();
     sandbox.fault(json!({"kind": "truncated", "count": 4}));
-    let out = run(env
-        .cmd()
-        .args(["refresh", "--no-railway", "--json", "--retries", "3"])
-        .args(FAST));
+    let out = env.run_fast(&["refresh", "--no-railway", "--json", "--retries", "3"]);
     assert_json_error(&out, 5, "UPSTREAM_ERROR");
     assert_eq!(env.store_bytes(), before);
     // The unchanged store still refreshes once Withings recovers.
-    let out = run(env.cmd().args(["refresh", "--no-railway"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run_fast(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -841,11 +694,10 @@ fn sandbox_faults_are_retried_in_a_real_flow() {
 
 #[test]
 fn status_check_is_exit_7_when_a_refresh_is_due() {
-    let env = TestEnv::new();
-    env.seed_store("old-access-000", "old-refresh-abc", 30 * 60);
+    let env = given_store_expiring_in(30 * 60);
 
-    let out = run(env.cmd().args(["status", "--check"]));
-    assert_eq!(out.code, 7, "{out:#?}");
+    let out = env.run(&["status", "--check"]);
+    assert_eq!(out.code, 7, "{out:?}");
     assert!(out.stdout.contains("refresh due"), "{}", out.stdout);
     let expires_at = env.store_json()["tokens"]["expires_at"].as_str().unwrap().to_owned();
     assert_stderr_error(
@@ -857,9 +709,9 @@ fn status_check_is_exit_7_when_a_refresh_is_due() {
 
     // With --json, stdout is the one status report (it says due); the exit
     // code and stderr carry the error, so `jq` sees a single document.
-    let out = run(env.cmd().args(["status", "--check", "--json"]));
-    assert_eq!(out.code, 7, "{out:#?}");
-    let docs = json_docs(&out.stdout);
+    let out = env.run(&["status", "--check", "--json"]);
+    assert_eq!(out.code, 7, "{out:?}");
+    let docs = out.json_docs();
     assert_eq!(docs.len(), 1, "{}", out.stdout);
     assert_eq!(docs[0]["should_refresh"], true);
     assert_eq!(docs[0]["refresh_buffer_minutes"], 60);
@@ -871,25 +723,24 @@ fn status_check_is_exit_7_when_a_refresh_is_due() {
     );
 
     // Not due with a shorter buffer; due again once expired.
-    let out = run(env.cmd().args(["status", "--check", "--buffer", "10m"]));
-    assert_eq!(out.code, 0, "{out:#?}");
-    env.seed_store("old-access-000", "old-refresh-abc", -1);
-    let out = run(env.cmd().args(["status", "--check", "--json"]));
-    assert_eq!(out.code, 7, "{out:#?}");
-    assert_eq!(json_doc(&out)["should_refresh"], true);
-    assert_eq!(json_doc(&out)["expires_in_hours"], 0.0);
+    let out = env.run(&["status", "--check", "--buffer", "10m"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, -1);
+    let out = env.run(&["status", "--check", "--json"]);
+    assert_eq!(out.code, 7, "{out:?}");
+    assert_eq!(out.json()["should_refresh"], true);
+    assert_eq!(out.json()["expires_in_hours"], 0.0);
     assert!(out.stderr.contains("a refresh is due"), "{}", out.stderr);
 }
 
 #[test]
 fn status_check_is_exit_0_on_a_fresh_set_and_reports_it() {
-    let env = TestEnv::new();
-    env.seed_store("old-access-000", "old-refresh-abc", 2 * 3600 + 30 * 60);
+    let env = given_store_expiring_in(2 * 3600 + 30 * 60);
     std::fs::set_permissions(env.store_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = run(env.cmd().args(["status", "--check", "--json"]));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run(&["status", "--check", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stderr, "");
-    let status = json_doc(&out);
+    let status = out.json();
     let store = env.store_json();
     assert_eq!(status["token_configured"], true);
     assert_eq!(status["source"], "store");
@@ -907,10 +758,10 @@ fn status_check_is_exit_0_on_a_fresh_set_and_reports_it() {
 #[test]
 fn status_check_with_no_token_is_exit_3() {
     let env = TestEnv::new();
-    let out = run(env.cmd().args(["status", "--check", "--json"]));
+    let out = env.run(&["status", "--check", "--json"]);
     let (message, _) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
     assert!(message.starts_with("no token to work with"), "{message}");
-    assert_eq!(json_docs(&out.stdout).len(), 1, "{}", out.stdout);
+    assert_eq!(out.json_docs().len(), 1, "{}", out.stdout);
 }
 
 // ---------------------------------------------------------------------------
@@ -918,36 +769,29 @@ fn status_check_with_no_token_is_exit_3() {
 
 #[test]
 fn second_refresh_uses_the_rotated_token_while_the_environment_holds_the_dead_one() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
     // The seed is accepted once; afterwards it is dead, as at Withings.
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(body_string_contains("refresh_token=seed-original-111"))
-            .respond_with(success("rotated-access-aaa", "rotated-refresh-222"))
+    let withings = Upstream::start();
+    withings.mount(
+        refresh_of("seed-original-111")
+            .respond_with(new_tokens("rotated-access-aaa", "rotated-refresh-222"))
             .up_to_n_times(1)
             .with_priority(1)
-            .expect(1)
-            .mount(&server),
+            .expect(1),
     );
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(body_string_contains("refresh_token=seed-original-111"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(refused_refresh_body()))
+    withings.mount(
+        refresh_of("seed-original-111")
+            .respond_with(refused_refresh())
             .with_priority(2)
-            .expect(0)
-            .mount(&server),
+            .expect(0),
     );
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(body_string_contains("refresh_token=rotated-refresh-222"))
-            .respond_with(success("third-access-bbb", "third-refresh-333"))
-            .expect(1)
-            .mount(&server),
+    withings.mount(
+        refresh_of("rotated-refresh-222")
+            .respond_with(new_tokens("third-access-bbb", "third-refresh-333"))
+            .expect(1),
     );
     let now = chrono::Utc::now();
     let mut env = TestEnv::new();
-    env.withings(&server.uri())
+    env.withings(&withings.uri())
         .set("WITHINGS_ACCESS_TOKEN", "seed-access-000")
         .set("WITHINGS_REFRESH_TOKEN", "seed-original-111")
         .set("WITHINGS_TOKEN_EXPIRES_AT", rfc3339(now - chrono::Duration::minutes(5)))
@@ -956,50 +800,46 @@ fn second_refresh_uses_the_rotated_token_while_the_environment_holds_the_dead_on
             rfc3339(now - chrono::Duration::minutes(185)),
         );
 
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(json_doc(&out)["source"], "env");
+    let out = env.run_fast(&["refresh", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["source"], "env");
     assert_eq!(env.stored_refresh_token(), "rotated-refresh-222");
 
     // Same environment, still holding the dead seed.
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
+    let out = env.run_fast(&["refresh", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
     assert_eq!(report["source"], "store");
     assert_eq!(report["refresh_token"], "token_*****333");
     assert_eq!(env.stored_refresh_token(), "third-refresh-333");
     assert_eq!(env.store_json()["generation"], 2);
 
-    let sent: Vec<String> = requests(&rt, &server)
+    let sent: Vec<String> = withings
+        .requests()
         .iter()
         .map(|r| form(r)["refresh_token"].clone())
         .collect();
     assert_eq!(sent, ["seed-original-111", "rotated-refresh-222"]);
-    rt.block_on(server.verify());
+    withings.verify();
 
-    let out = run(env.cmd().args(["status", "--json"]));
-    assert_eq!(json_doc(&out)["source"], "store");
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.json()["source"], "store");
 }
 
 #[test]
 fn sandbox_second_refresh_uses_the_stored_token_not_the_environment() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    let (_, redirect) = consent(&sandbox, &env);
-    let out = run(env.cmd().args(["exchange", &redirect, "--no-railway"]));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let (sandbox, mut env) = given_authorised_sandbox();
     let seed = env.stored_refresh_token();
     // The user copies the first refresh token into the environment, as the seed guide says.
     env.set("WITHINGS_REFRESH_TOKEN", seed.clone());
-    let out = run(env.cmd().args(["refresh", "--no-railway"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run_fast(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
     let rotated = env.stored_refresh_token();
     assert_ne!(rotated, seed);
     // The sandbox now refuses `seed`; only the stored token can work.
-    let out = run(env.cmd().args(["refresh", "--no-railway", "--json"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(json_doc(&out)["source"], "store");
+    let out = env.run_fast(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["source"], "store");
     assert_ne!(env.stored_refresh_token(), rotated);
     let stats = sandbox.stats();
     assert_eq!(stats["refused"], 0, "{stats}");
@@ -1011,15 +851,7 @@ fn sandbox_second_refresh_uses_the_stored_token_not_the_environment() {
 
 #[test]
 fn env_file_token_keys_are_rewritten_in_place_keeping_comments_order_and_other_keys() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(body_string_contains("refresh_token=env-refresh-old"))
-            .respond_with(success("new-access-123", "new-refresh-xyz"))
-            .expect(1)
-            .mount(&server),
-    );
+    let withings = withings_rotating("env-refresh-old");
     let env = TestEnv::new();
     let head = format!(
         "# Withings app (developer.withings.com)\n\
@@ -1028,7 +860,7 @@ fn env_file_token_keys_are_rewritten_in_place_keeping_comments_order_and_other_k
          WITHINGS_API_URL={}\n\
          \n\
          # tokens: rotated by withings-token\n",
-        server.uri()
+        withings.uri()
     );
     let tail = "OTHER_SERVICE_KEY='keep me, exactly'\n\
                 # a trailing comment\n\
@@ -1041,18 +873,17 @@ fn env_file_token_keys_are_rewritten_in_place_keeping_comments_order_and_other_k
          WITHINGS_TOKEN_LAST_REFRESHED=2020-01-01T00:00:00Z\n\
          {tail}"
     );
-    let dot_env = env.work_dir().join(".env");
-    std::fs::write(&dot_env, &original).unwrap();
+    let dot_env = env.write_env_file(&original);
 
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
     assert_eq!(report["source"], "env");
     let tokens = &env.store_json()["tokens"];
     let expected = format!(
-        "{head}WITHINGS_ACCESS_TOKEN=new-access-123\n\
-         WITHINGS_REFRESH_TOKEN=new-refresh-xyz\n\
+        "{head}WITHINGS_ACCESS_TOKEN={NEW_ACCESS}\n\
+         WITHINGS_REFRESH_TOKEN={NEW_REFRESH}\n\
          # between the token keys\n\
          WITHINGS_TOKEN_EXPIRES_AT={}\n\
          WITHINGS_TOKEN_LAST_REFRESHED={}\n\
@@ -1071,27 +902,24 @@ fn env_file_token_keys_are_rewritten_in_place_keeping_comments_order_and_other_k
         .collect();
     files.sort();
     assert_eq!(files, [".env"], "no temp file may be left beside .env");
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn no_env_file_update_leaves_the_env_file_alone() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 1);
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
     let mut env = TestEnv::new();
-    env.withings(&server.uri());
+    env.withings(&withings.uri());
     let original = "# mine\nWITHINGS_REFRESH_TOKEN=env-refresh-old\nOTHER=1\n";
-    let dot_env = env.work_dir().join(".env");
-    std::fs::write(&dot_env, original).unwrap();
+    let dot_env = env.write_env_file(original);
 
-    let out = run(env.cmd().args(["refresh", "--no-env-file-update", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--no-env-file-update", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(json_doc(&out)["env_file_updated"], Value::Null);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["env_file_updated"], Value::Null);
     assert_eq!(std::fs::read_to_string(&dot_env).unwrap(), original);
-    assert_eq!(env.stored_refresh_token(), "new-refresh-xyz");
-    rt.block_on(server.verify());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
 }
 
 // ---------------------------------------------------------------------------
@@ -1099,21 +927,17 @@ fn no_env_file_update_leaves_the_env_file_alone() {
 
 #[test]
 fn output_env_prints_exactly_the_four_lines() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 2);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(2);
+    let env = given_expired_store(&withings.uri());
 
     // Both the scripts' form and the global-first form.
     for args in [["refresh", "--output-env"], ["--output-env", "refresh"]] {
-        let out = run(env.cmd().args(args).args(FAST));
-        assert_eq!(out.code, 0, "{out:#?}");
+        let out = env.run_fast(&args);
+        assert_eq!(out.code, 0, "{out:?}");
         let tokens = &env.store_json()["tokens"];
         let expected = format!(
-            "WITHINGS_ACCESS_TOKEN=new-access-123\n\
-             WITHINGS_REFRESH_TOKEN=new-refresh-xyz\n\
+            "WITHINGS_ACCESS_TOKEN={NEW_ACCESS}\n\
+             WITHINGS_REFRESH_TOKEN={NEW_REFRESH}\n\
              WITHINGS_TOKEN_EXPIRES_AT={}\n\
              WITHINGS_TOKEN_LAST_REFRESHED={}\n",
             rfc3339(time(&tokens["expires_at"])),
@@ -1123,66 +947,53 @@ fn output_env_prints_exactly_the_four_lines() {
         assert_eq!(
             out.stdout,
             format!(
-                "WITHINGS_ACCESS_TOKEN=new-access-123\nWITHINGS_REFRESH_TOKEN=new-refresh-xyz\nWITHINGS_TOKEN_EXPIRES_AT={}\nWITHINGS_TOKEN_LAST_REFRESHED={}\n",
+                "WITHINGS_ACCESS_TOKEN={NEW_ACCESS}\nWITHINGS_REFRESH_TOKEN={NEW_REFRESH}\nWITHINGS_TOKEN_EXPIRES_AT={}\nWITHINGS_TOKEN_LAST_REFRESHED={}\n",
                 tokens["expires_at"].as_str().unwrap(),
                 tokens["last_refreshed"].as_str().unwrap(),
             )
         );
-        assert_no_secrets(&out, &["new-access-123", "new-refresh-xyz"]);
+        assert_no_secrets(&out, &[NEW_ACCESS, NEW_REFRESH]);
     }
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn json_masks_tokens_to_their_last_three_characters() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 1);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let env = given_expired_store(&withings.uri());
 
-    let out = run(env.cmd().args(["refresh", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
     assert_eq!(report["access_token"], "token_*****123");
     assert_eq!(report["refresh_token"], "token_*****xyz");
-    for secret in [
-        "new-access-123",
-        "new-refresh-xyz",
-        "old-refresh-abc",
-        "test-client-secret-value",
-    ] {
+    for secret in [NEW_ACCESS, NEW_REFRESH, OLD_REFRESH, "test-client-secret-value"] {
         assert!(!out.stdout.contains(secret), "stdout leaks {secret}");
     }
-    assert_no_secrets(&out, &["new-access-123", "new-refresh-xyz"]);
+    assert_no_secrets(&out, &[NEW_ACCESS, NEW_REFRESH]);
 
     // The table masks them too.
-    let out = run(env.cmd().args(["refresh", "--if-needed", "--buffer", "1m"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run_fast(&["refresh", "--if-needed", "--buffer", "1m"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("token_*****xyz"), "{}", out.stdout);
-    assert!(!out.stdout.contains("new-refresh-xyz"), "{}", out.stdout);
-    rt.block_on(server.verify());
+    assert!(!out.stdout.contains(NEW_REFRESH), "{}", out.stdout);
+    withings.verify();
 }
 
 #[test]
 fn reveal_shows_the_tokens_in_json() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 1);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let env = given_expired_store(&withings.uri());
 
-    let out = run(env.cmd().args(["refresh", "--json", "--reveal"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--json", "--reveal"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
-    assert_eq!(report["access_token"], "new-access-123");
-    assert_eq!(report["refresh_token"], "new-refresh-xyz");
-    assert_no_secrets(&out, &["new-access-123", "new-refresh-xyz"]);
-    rt.block_on(server.verify());
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
+    assert_eq!(report["access_token"], NEW_ACCESS);
+    assert_eq!(report["refresh_token"], NEW_REFRESH);
+    assert_no_secrets(&out, &[NEW_ACCESS, NEW_REFRESH]);
+    withings.verify();
 }
 
 // ---------------------------------------------------------------------------
@@ -1190,20 +1001,15 @@ fn reveal_shows_the_tokens_in_json() {
 
 #[test]
 fn dry_run_sends_nothing_and_writes_nothing() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 0);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
-    let dot_env = env.work_dir().join(".env");
-    std::fs::write(&dot_env, "WITHINGS_REFRESH_TOKEN=env-refresh-old\n").unwrap();
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
+    let dot_env = env.write_env_file("WITHINGS_REFRESH_TOKEN=env-refresh-old\n");
     let before = env.store_bytes();
 
-    let out = run(env.cmd().args(["refresh", "--dry-run", "--json"]).args(FAST));
+    let out = env.run_fast(&["refresh", "--dry-run", "--json"]);
 
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["would_refresh"], true);
     assert_eq!(report["source"], "store");
@@ -1215,8 +1021,8 @@ fn dry_run_sends_nothing_and_writes_nothing() {
     assert_eq!(report["railway"], Value::Null);
     assert_eq!(report["expires_at"], env.store_json()["tokens"]["expires_at"]);
 
-    let out = run(env.cmd().args(["refresh", "--dry-run"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run_fast(&["refresh", "--dry-run"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("nothing was sent or written"), "{}", out.stdout);
 
     assert_eq!(env.store_bytes(), before);
@@ -1225,18 +1031,15 @@ fn dry_run_sends_nothing_and_writes_nothing() {
         std::fs::read_to_string(&dot_env).unwrap(),
         "WITHINGS_REFRESH_TOKEN=env-refresh-old\n"
     );
-    assert!(requests(&rt, &server).is_empty());
-    rt.block_on(server.verify());
+    assert!(withings.requests().is_empty());
+    withings.verify();
 }
 
 #[test]
 fn if_needed_on_a_fresh_set_exits_0_without_a_request() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    mount(&rt, &server, success("new-access-123", "new-refresh-xyz"), 0);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", 2 * 3600 + 30 * 60);
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(2 * 3600 + 30 * 60);
+    env.withings(&withings.uri());
     let before = env.store_bytes();
     let tokens = env.store_json()["tokens"].clone();
     let refresh_at = rfc3339(time(&tokens["expires_at"]) - chrono::Duration::hours(1));
@@ -1245,32 +1048,33 @@ fn if_needed_on_a_fresh_set_exits_0_without_a_request() {
         tokens["expires_at"].as_str().unwrap()
     );
 
-    let out = run(env.cmd().args(["refresh", "--if-needed", "--json"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
-    let report = json_doc(&out);
+    let out = env.run_fast(&["refresh", "--if-needed", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report = out.json();
     assert_eq!(report["outcome"], "not_due");
     assert_eq!(report["message"], why.as_str());
     assert_eq!(report["generation"], 1);
     assert_eq!(report["refresh_token"], "token_*****abc");
 
-    let out = run(env.cmd().args(["refresh", "--if-needed"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run_fast(&["refresh", "--if-needed"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("not due"), "{}", out.stdout);
     assert!(out.stderr.contains(&why), "{}", out.stderr);
 
     // With --output-env the unchanged set is printed for the pipeline.
-    let out = run(env.cmd().args(["refresh", "--if-needed", "--output-env"]).args(FAST));
-    assert_eq!(out.code, 0, "{out:#?}");
+    let out = env.run_fast(&["refresh", "--if-needed", "--output-env"]);
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(
-        out.stdout
-            .starts_with("WITHINGS_ACCESS_TOKEN=old-access-000\nWITHINGS_REFRESH_TOKEN=old-refresh-abc\n"),
+        out.stdout.starts_with(&format!(
+            "WITHINGS_ACCESS_TOKEN={OLD_ACCESS}\nWITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"
+        )),
         "{}",
         out.stdout
     );
 
     assert_eq!(env.store_bytes(), before);
-    assert!(requests(&rt, &server).is_empty());
-    rt.block_on(server.verify());
+    assert!(withings.requests().is_empty());
+    withings.verify();
 }
 
 // ---------------------------------------------------------------------------
@@ -1286,14 +1090,16 @@ fn demo_exits_0_with_an_empty_environment() {
         "WITHINGS_API_URL=http://example.com\nWITHINGS_REFRESH_TOKEN=not-this-one\n",
     )
     .unwrap();
-    let out = run(assert_cmd::Command::new(BIN)
-        .arg("demo")
-        .env_clear()
-        .env("HOME", home.path())
-        .current_dir(work.path())
-        .timeout(Duration::from_secs(60)));
+    let out = Run::of(
+        assert_cmd::Command::new(BIN)
+            .arg("demo")
+            .env_clear()
+            .env("HOME", home.path())
+            .current_dir(work.path())
+            .timeout(Duration::from_secs(60)),
+    );
 
-    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("demo finished"), "{}", out.stdout);
     assert!(out.stdout.contains("step 9/9"), "{}", out.stdout);
     assert!(
@@ -1313,18 +1119,21 @@ fn demo_exits_0_with_an_empty_environment() {
 /// store's working one: it is refused, the store's token is tried once.
 #[test]
 fn refused_environment_token_falls_back_to_the_stores_own() {
-    let (sandbox, mut env) = authorised();
+    let (sandbox, mut env) = given_authorised_sandbox();
     let stored = env.stored_refresh_token();
     env.set("WITHINGS_REFRESH_TOKEN", "dead-token-from-elsewhere").set(
         "WITHINGS_TOKEN_LAST_REFRESHED",
         rfc3339(chrono::Utc::now() + chrono::Duration::minutes(5)),
     );
 
-    let out = env.cmd().args(["refresh", "--no-railway", "--json"]).output().unwrap();
+    let out = env.run(&["refresh", "--no-railway", "--json"]);
 
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("recovered with the store's refresh token"), "{stderr}");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("recovered with the store's refresh token"),
+        "{}",
+        out.stderr
+    );
     assert_ne!(env.stored_refresh_token(), stored);
     assert_eq!(env.store_json()["previous"]["refresh_token"], stored);
     assert_eq!(sandbox.stats()["refused"], 1);

@@ -6,25 +6,19 @@
 //! `--log-format json`, stderr is one log object per line with the seed's
 //! six keys.
 
-mod support;
+use crate::support::*;
 
 use std::collections::BTreeSet;
-
-use serde_json::{Value, json};
-use support::*;
 
 const CLIENT_SECRET: &str = "sandbox-client-secret";
 const RAILWAY_PROJECT_TOKEN: &str = "sandbox-railway-project-token";
 const RAILWAY_ACCOUNT_TOKEN: &str = "sandbox-railway-account-token";
 const JSON_LOG_KEYS: [&str; 6] = ["environment", "level", "logger", "message", "service", "timestamp"];
 
-/// One run of the binary and what it wrote.
-#[derive(Clone)]
-struct Run {
+/// One run of the session, labelled for the reports.
+struct LoggedRun {
     label: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
+    run: Run,
     /// `--output env` or `--reveal`: stdout may carry tokens.
     reveals: bool,
 }
@@ -35,7 +29,7 @@ struct Session {
     sandbox: SandboxProcess,
     env: TestEnv,
     log_format: &'static str,
-    runs: Vec<Run>,
+    runs: Vec<LoggedRun>,
     secrets: BTreeSet<String>,
 }
 
@@ -56,9 +50,7 @@ fn rand_u32() -> u32 {
 
 impl Session {
     fn new(log_format: &'static str) -> Session {
-        let sandbox = SandboxProcess::start();
-        let mut env = TestEnv::new();
-        sandbox.configure(&mut env);
+        let (sandbox, env) = given_sandbox();
         let secrets = [CLIENT_SECRET, RAILWAY_PROJECT_TOKEN, RAILWAY_ACCOUNT_TOKEN]
             .into_iter()
             .map(str::to_owned)
@@ -79,7 +71,7 @@ impl Session {
 
     /// Runs `args` at `-vvv` in this session's log format, with `set`
     /// variables added and `unset` ones removed, and checks the exit code.
-    fn run_with(&mut self, args: &[&str], set: &[(&str, &str)], unset: &[&str], expected: i32) -> Run {
+    fn run_with(&mut self, args: &[&str], set: &[(&str, &str)], unset: &[&str], expected: i32) -> &Run {
         let mut cmd = self.env.cmd();
         cmd.args(args)
             .args(["-vvv", "--log-format", self.log_format])
@@ -93,26 +85,23 @@ impl Session {
         for k in unset {
             cmd.env_remove(k);
         }
-        let output = cmd.output().expect("run withings-token");
-        let run = Run {
+        let logged = LoggedRun {
             label: format!("{} [{}]", args.join(" "), self.log_format),
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            run: Run::of(&mut cmd),
             reveals: args.iter().any(|a| *a == "--reveal" || *a == "--output-env")
                 || args.windows(2).any(|w| w[0] == "--output" && w[1] == "env"),
         };
         assert_eq!(
-            run.code, expected,
-            "{}: exit code\nstdout:\n{}\nstderr:\n{}",
-            run.label, run.stdout, run.stderr
+            logged.run.code, expected,
+            "{}: exit code\n{:?}",
+            logged.label, logged.run
         );
         self.learn_store_secrets();
-        self.runs.push(run.clone());
-        run
+        self.runs.push(logged);
+        &self.runs.last().expect("just pushed").run
     }
 
-    fn run(&mut self, args: &[&str], expected: i32) -> Run {
+    fn run(&mut self, args: &[&str], expected: i32) -> &Run {
         self.run_with(args, &[], &[], expected)
     }
 
@@ -134,11 +123,10 @@ impl Session {
 
     /// auth-url (JSON) then the sandbox's consent: the redirect URL and its code.
     fn consent(&mut self) -> (String, String) {
-        let run = self.run(&["auth-url", "--json"], 0);
-        let report: Value = serde_json::from_str(&run.stdout).expect("auth-url json");
+        let report = self.run(&["auth-url", "--json"], 0).json();
         let redirect = self
             .sandbox
-            .consent(report["authorization_url"].as_str().expect("authorization_url"));
+            .approve(report["authorization_url"].as_str().expect("authorization_url"));
         let code = query_param(&redirect, "code");
         self.secret(&code);
         (redirect, code)
@@ -152,34 +140,34 @@ impl Session {
             self.secrets.len()
         );
         let mut leaks = Vec::new();
-        for run in &self.runs {
+        for logged in &self.runs {
             for secret in &self.secrets {
-                if let Some(piece) = leaked_piece(&run.stderr, secret) {
-                    leaks.push(format!("{}: stderr shows `{piece}` of a secret", run.label));
+                if let Some(piece) = leaked_piece(&logged.run.stderr, secret) {
+                    leaks.push(format!("{}: stderr shows `{piece}` of a secret", logged.label));
                 }
-                if !run.reveals
-                    && let Some(piece) = leaked_piece(&run.stdout, secret)
+                if !logged.reveals
+                    && let Some(piece) = leaked_piece(&logged.run.stdout, secret)
                 {
-                    leaks.push(format!("{}: stdout shows `{piece}` of a secret", run.label));
+                    leaks.push(format!("{}: stdout shows `{piece}` of a secret", logged.label));
                 }
             }
         }
         assert!(leaks.is_empty(), "secrets escaped:\n{}", leaks.join("\n"));
         // The detector works: where tokens may be shown, they are found.
-        for run in self.runs.iter().filter(|r| r.reveals && r.code == 0) {
+        for logged in self.runs.iter().filter(|r| r.reveals && r.run.code == 0) {
             assert!(
-                self.secrets.iter().any(|s| run.stdout.contains(s.as_str())),
+                self.secrets.iter().any(|s| logged.run.stdout.contains(s.as_str())),
                 "{}: no known secret in revealed output: {}",
-                run.label,
-                run.stdout
+                logged.label,
+                logged.run.stdout
             );
         }
     }
 
     fn assert_json_logs(&self, environment: &str) -> usize {
         let mut lines = 0;
-        for run in &self.runs {
-            lines += assert_json_lines(&run.label, &run.stderr, environment);
+        for logged in &self.runs {
+            lines += assert_json_lines(&logged.label, &logged.run.stderr, environment);
         }
         lines
     }
@@ -341,14 +329,12 @@ fn every_subcommand(s: &mut Session) {
 
     // An env file holding tokens is rewritten (and must not be echoed).
     let stale = s.secret(&made_up("stalerefresh"));
-    std::fs::write(
-        s.env.work_dir().join(".env"),
-        format!("WITHINGS_REFRESH_TOKEN={stale}\nOTHER=1\n"),
-    )
-    .expect("write .env");
+    let dot_env = s
+        .env
+        .write_env_file(&format!("WITHINGS_REFRESH_TOKEN={stale}\nOTHER=1\n"));
     s.run(&["refresh"], 0);
     s.run(&["status"], 0);
-    std::fs::remove_file(s.env.work_dir().join(".env")).expect("remove .env");
+    std::fs::remove_file(dot_env).expect("remove .env");
 
     // railway-sync: both token kinds, dry runs, refusals and faults.
     s.run(&["railway-sync"], 0);
@@ -405,7 +391,7 @@ fn no_secret_reaches_stderr_at_trace_level_in_text_logs() {
     let debug_lines: usize = session
         .runs
         .iter()
-        .map(|r| r.stderr.lines().filter(|l| l.starts_with("debug: ")).count())
+        .map(|r| r.run.stderr.lines().filter(|l| l.starts_with("debug: ")).count())
         .sum();
     assert!(debug_lines > 20, "only {debug_lines} debug lines at -vvv");
 }
@@ -423,7 +409,7 @@ fn no_secret_reaches_stderr_at_trace_level_in_json_logs() {
 fn json_logs_carry_the_railway_environment_name() {
     let mut session = Session::new("json");
     session.env.set("RAILWAY_ENVIRONMENT_NAME", "staging");
-    authorise_with_sandbox(&session.env, &session.sandbox);
+    session.sandbox.authorise(&session.env);
     session.run(&["refresh"], 0);
     session.run(&["railway-sync", "--dry-run"], 0);
     session.sandbox.fault(json!({"kind": "http500", "count": 2}));

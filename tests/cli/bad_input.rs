@@ -4,61 +4,11 @@
 //! flags (clap's exit 2), seed times that are not RFC 3339, and an env file
 //! full of quoting and layout that `refresh` must rewrite line for line.
 
-mod support;
+use crate::support::*;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
-use serde_json::{Value, json};
-use support::*;
-use wiremock::matchers::{any, body_string_contains, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A Withings that must not be called: any request fails `verify`.
-fn silent_withings(rt: &tokio::runtime::Runtime) -> MockServer {
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(any())
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body("a-never", "r-never", 10800)))
-            .expect(0)
-            .named("no request may reach Withings")
-            .mount(&server),
-    );
-    server
-}
-
-/// A Withings that rotates `old_refresh` into the given pair, once.
-fn rotating_withings(rt: &tokio::runtime::Runtime, old_refresh: &str, access: &str, refresh: &str) -> MockServer {
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .and(body_string_contains(format!("refresh_token={old_refresh}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(access, refresh, 10800)))
-            .expect(1)
-            .mount(&server),
-    );
-    server
-}
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(env: &TestEnv, args: &[&str]) -> Outcome {
-    let output = env.cmd().args(args).output().expect("run withings-token");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
+use wiremock::matchers::{body_string_contains, method};
 
 fn nested_arrays(depth: usize) -> Vec<u8> {
     let mut bytes = vec![b'['; depth];
@@ -130,8 +80,7 @@ fn corrupt_stores() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn corrupt_store_files_are_refused_untouched_and_nothing_is_sent() {
-    let rt = runtime();
-    let server = silent_withings(&rt);
+    let withings = silent_withings();
     let commands: [&[&str]; 6] = [
         &["status"],
         &["status", "--json"],
@@ -142,14 +91,14 @@ fn corrupt_store_files_are_refused_untouched_and_nothing_is_sent() {
     ];
     for (name, bytes) in corrupt_stores() {
         let mut env = TestEnv::new();
-        env.withings(&server.uri());
+        env.withings(&withings.uri());
         // A valid seed in the environment must not paper over a corrupt store.
         env.set("WITHINGS_REFRESH_TOKEN", "seed-refresh-token");
         env.write_store_bytes(&bytes);
         let store = env.store_path();
         let before_entries = env.store_dir_entries();
         for args in commands {
-            let out = run(&env, args);
+            let out = env.run(args);
             let what = format!("{name}: {}", args.join(" "));
             assert_eq!(out.code, 3, "{what}: exit code\nstderr: {}", out.stderr);
             assert!(
@@ -178,16 +127,13 @@ fn corrupt_store_files_are_refused_untouched_and_nothing_is_sent() {
             );
         }
     }
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn unreadable_store_directory_is_a_configuration_error() {
-    let rt = runtime();
-    let server = silent_withings(&rt);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("stored-access-token", "stored-refresh-token", -60);
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
     let dir = env.store_path().parent().expect("dir").to_path_buf();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).expect("chmod 000");
     // root reads through any mode: then there is nothing to test here.
@@ -196,9 +142,9 @@ fn unreadable_store_directory_is_a_configuration_error() {
         eprintln!("skipped: this user reads a mode-000 directory (root); see the root-proof tests below");
         return;
     }
-    let outcomes: Vec<(String, Outcome)> = [&["status"][..], &["refresh"], &["refresh", "--json"]]
+    let outcomes: Vec<(String, Run)> = [&["status"][..], &["refresh"], &["refresh", "--json"]]
         .into_iter()
-        .map(|args| (args.join(" "), run(&env, args)))
+        .map(|args| (args.join(" "), env.run(args)))
         .collect();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod back");
     for (what, out) in outcomes {
@@ -210,16 +156,15 @@ fn unreadable_store_directory_is_a_configuration_error() {
             out.stderr
         );
     }
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 /// The same failure, in forms that even root cannot read through.
 #[test]
 fn store_paths_that_cannot_be_read_are_configuration_errors() {
-    let rt = runtime();
-    let server = silent_withings(&rt);
+    let withings = silent_withings();
     let mut env = TestEnv::new();
-    env.withings(&server.uri());
+    env.withings(&withings.uri());
     let a_directory = env.home().join("a-directory");
     std::fs::create_dir_all(&a_directory).expect("dir");
     let a_file = env.home().join("a-file");
@@ -230,7 +175,7 @@ fn store_paths_that_cannot_be_read_are_configuration_errors() {
         for args in [&["status"][..], &["refresh"], &["refresh", "--json"]] {
             let mut full = vec!["--store", store_arg.as_str()];
             full.extend_from_slice(args);
-            let out = run(&env, &full);
+            let out = env.run(&full);
             let what = full.join(" ");
             assert_eq!(out.code, 3, "{what}: {}", out.stderr);
             assert!(
@@ -243,50 +188,47 @@ fn store_paths_that_cannot_be_read_are_configuration_errors() {
     }
     assert_eq!(std::fs::read_to_string(&a_file).expect("file"), "not a directory");
     assert_eq!(std::fs::read_dir(&a_directory).expect("dir").count(), 0);
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn a_store_others_can_read_is_warned_about_and_saved_0600() {
-    let rt = runtime();
-    let server = rotating_withings(&rt, "old-refresh-abc", "new-access-123", "new-refresh-xyz");
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("old-access-000", "old-refresh-abc", -60);
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_expired_store(&withings.uri());
     let store = env.store_path();
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).expect("chmod 644");
 
-    let status = run(&env, &["status"]);
+    let status = env.run(&["status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     assert!(
         status.stderr.contains("readable by group or others") && status.stderr.contains(&store.display().to_string()),
         "status warns and names the file: {}",
         status.stderr
     );
-    assert_eq!(mode(&store), 0o644, "status writes nothing");
+    assert_eq!(file_mode(&store), 0o644, "status writes nothing");
 
-    let quiet = run(&env, &["status", "-q"]);
+    let quiet = env.run(&["status", "-q"]);
     assert_eq!(quiet.code, 0);
     assert_eq!(quiet.stderr, "", "-q silences the warning");
 
-    let refresh = run(&env, &["refresh", "--json"]);
+    let refresh = env.run(&["refresh", "--json"]);
     assert_eq!(refresh.code, 0, "{}", refresh.stderr);
     assert!(
         refresh.stderr.contains("readable by group or others"),
         "{}",
         refresh.stderr
     );
-    assert_eq!(env.stored_refresh_token(), "new-refresh-xyz");
-    assert_eq!(mode(&store), 0o600, "the save rewrote the store 0600");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert_eq!(file_mode(&store), 0o600, "the save rewrote the store 0600");
 
-    let again = run(&env, &["status"]);
+    let again = env.run(&["status"]);
     assert_eq!(again.code, 0);
     assert!(
         !again.stderr.contains("readable"),
         "no warning once private: {}",
         again.stderr
     );
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
@@ -312,7 +254,7 @@ fn malformed_flags_are_usage_errors_with_clap_messages() {
         (&["--json", "refresh", "--retry-delay", "later"], "--retry-delay"),
     ];
     for (args, flag) in cases {
-        let out = run(&env, args);
+        let out = env.run(args);
         let what = args.join(" ");
         assert_eq!(out.code, 2, "{what}: {}", out.stderr);
         assert!(
@@ -329,7 +271,7 @@ fn malformed_flags_are_usage_errors_with_clap_messages() {
         assert_eq!(out.stdout, "", "{what}: nothing on stdout");
     }
     // clap lists the formats it would take.
-    let out = run(&env, &["--output", "yaml", "status"]);
+    let out = env.run(&["--output", "yaml", "status"]);
     assert!(
         out.stderr.contains("[possible values: table, json, env]"),
         "{}",
@@ -340,8 +282,7 @@ fn malformed_flags_are_usage_errors_with_clap_messages() {
 
 #[test]
 fn seed_times_that_are_not_rfc3339_name_the_variable() {
-    let rt = runtime();
-    let server = silent_withings(&rt);
+    let withings = silent_withings();
     let bad_values = [
         "tomorrow",
         "2025-01-15",
@@ -354,17 +295,15 @@ fn seed_times_that_are_not_rfc3339_name_the_variable() {
         for value in bad_values {
             // From the process environment...
             let mut env = TestEnv::new();
-            env.withings(&server.uri())
+            env.withings(&withings.uri())
                 .set("WITHINGS_REFRESH_TOKEN", "seed-refresh-token")
                 .set(var, value);
             // ...and from an env file.
             let mut file_env = TestEnv::new();
-            file_env.withings(&server.uri());
-            std::fs::write(
-                file_env.work_dir().join(".env"),
-                format!("WITHINGS_REFRESH_TOKEN=seed-refresh-token\n{var}=\"{value}\"\n"),
-            )
-            .expect("write .env");
+            file_env.withings(&withings.uri());
+            file_env.write_env_file(&format!(
+                "WITHINGS_REFRESH_TOKEN=seed-refresh-token\n{var}=\"{value}\"\n"
+            ));
             for (origin, env) in [("process", &env), ("env file", &file_env)] {
                 for args in [
                     &["status"][..],
@@ -372,7 +311,7 @@ fn seed_times_that_are_not_rfc3339_name_the_variable() {
                     &["refresh", "--dry-run"],
                     &["status", "--json"],
                 ] {
-                    let out = run(env, args);
+                    let out = env.run(args);
                     let what = format!("{var}={value} ({origin}): {}", args.join(" "));
                     assert_eq!(out.code, 3, "{what}: {}", out.stderr);
                     assert!(out.stderr.contains(var), "{what}: names the variable: {}", out.stderr);
@@ -382,24 +321,22 @@ fn seed_times_that_are_not_rfc3339_name_the_variable() {
             }
         }
     }
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn refresh_rewrites_a_messy_env_file_keeping_every_other_line() {
-    let rt = runtime();
-    let server = rotating_withings(&rt, "old-refresh-abc", "new-access-123", "new-refresh-xyz");
-    rt.block_on(
+    let withings = withings_rotating("old-refresh-abc");
+    withings.mount(
         Mock::given(method("POST"))
             .and(body_string_contains("client_secret=test-client-secret-value"))
             .respond_with(ResponseTemplate::new(500))
             .expect(1)
-            .named("the secret came from the env file's single-quoted value")
-            .mount(&server),
+            .named("the secret came from the env file's single-quoted value"),
     );
     let mut env = TestEnv::new();
     // Credentials and tokens come from the env file only.
-    env.set("WITHINGS_API_URL", server.uri());
+    env.set("WITHINGS_API_URL", withings.uri());
     let original = concat!(
         "# Withings app (keep this file private)\r\n",
         "export WITHINGS_CLIENT_ID=\"test-client-id\"\r\n",
@@ -418,12 +355,11 @@ fn refresh_rewrites_a_messy_env_file_keeping_every_other_line() {
         "  export WITHINGS_SCOPE=user.info,user.metrics\r\n",
         "LAST=no-newline-at-the-end",
     );
-    let env_path = env.work_dir().join(".env");
-    std::fs::write(&env_path, original).expect("write .env");
+    let env_path = env.write_env_file(original);
 
-    let out = run(&env, &["refresh", "--json", "--retries", "0"]);
+    let out = env.run(&["refresh", "--json", "--retries", "0"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let report: Value = serde_json::from_str(&out.stdout).expect("json");
+    let report = out.json();
     assert_eq!(report["source"], "env");
     assert_eq!(report["env_file_updated"], env_path.display().to_string());
     let store = env.store_json();
@@ -462,13 +398,13 @@ fn refresh_rewrites_a_messy_env_file_keeping_every_other_line() {
     // The rewritten file is read back as it should be: the next run uses the
     // store (same set), and the secret still comes from the env file (the
     // catch-all 500 above proves it was sent).
-    let status = run(&env, &["status", "--json"]);
+    let status = env.run(&["status", "--json"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
-    let status: Value = serde_json::from_str(&status.stdout).expect("json");
+    let status = status.json();
     assert_eq!(status["source"], "store");
     assert_eq!(status["expires_at"], expires_at);
-    let again = run(&env, &["refresh", "--json", "--retries", "0"]);
+    let again = env.run(&["refresh", "--json", "--retries", "0"]);
     assert_eq!(again.code, 5, "the catch-all answers 500: {}", again.stderr);
     assert_eq!(std::fs::read_to_string(&env_path).expect("read .env"), expected);
-    rt.block_on(server.verify());
+    withings.verify();
 }

@@ -2,19 +2,13 @@
 //! peer (wiremock, which also answers Withings' token endpoint), and one flow
 //! against the built-in sandbox.
 
-mod support;
+use crate::support::*;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::*;
+use wiremock::Request;
 use wiremock::matchers::{body_string_contains, header, method, path};
-use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
-const OLD_ACCESS: &str = "old-access-000aaa";
-const OLD_REFRESH: &str = "old-refresh-000bbb";
-const NEW_ACCESS: &str = "new-access-123abc";
-const NEW_REFRESH: &str = "new-refresh-456xyz";
 const PROJECT: &str = "proj-1111";
 const SERVICE: &str = "svc-2222";
 const ENVIRONMENT: &str = "env-3333";
@@ -34,42 +28,45 @@ const TOKEN_NAMES: [&str; 4] = [
     "WITHINGS_TOKEN_LAST_REFRESHED",
 ];
 
-/// A wiremock server playing both Withings (POST /v2/oauth2) and Railway
-/// (POST /graphql/v2). Field order matters: the server drops before its runtime.
-struct Peer {
-    server: MockServer,
-    rt: tokio::runtime::Runtime,
-}
+/// One wiremock server playing both Withings (POST /v2/oauth2) and Railway
+/// (POST /graphql/v2).
+struct Peer(Upstream);
 
 impl Peer {
-    /// Withings answers every refresh with the NEW pair.
+    /// Withings answers every refresh with [`NEW_ACCESS`] / [`NEW_REFRESH`].
     fn start() -> Peer {
-        let rt = runtime();
-        let server = rt.block_on(MockServer::start());
-        let peer = Peer { server, rt };
-        peer.mount(
-            Mock::given(method("POST"))
-                .and(path("/v2/oauth2"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(token_body(NEW_ACCESS, NEW_REFRESH, 10800))),
-        );
-        peer
+        let upstream = Upstream::start();
+        upstream.mount(token_request().respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH)));
+        Peer(upstream)
     }
 
     fn mount(&self, mock: Mock) {
-        self.rt.block_on(mock.mount(&self.server));
+        self.0.mount(mock);
+    }
+
+    fn withings_url(&self) -> String {
+        self.0.uri()
     }
 
     fn graphql_url(&self) -> String {
-        format!("{}{GRAPHQL}", self.server.uri())
+        format!("{}{GRAPHQL}", self.0.uri())
     }
 
     fn graphql_requests(&self) -> Vec<Request> {
-        self.rt
-            .block_on(self.server.received_requests())
-            .expect("request recording is on")
+        self.0
+            .requests()
             .into_iter()
             .filter(|r| r.url.path() == GRAPHQL)
             .collect()
+    }
+
+    /// How many requests reached Withings' token endpoint.
+    fn token_requests(&self) -> usize {
+        self.0
+            .requests()
+            .iter()
+            .filter(|r| r.url.path() == "/v2/oauth2")
+            .count()
     }
 
     /// The GraphQL operation names received, in order.
@@ -129,8 +126,8 @@ fn environments() -> ResponseTemplate {
     ] } }))
 }
 
-/// Railway fully configured with a project token and an environment id.
-fn railway_env(env: &mut TestEnv, peer: &Peer) {
+/// Railway fully configured on `peer`: a project token and an environment id.
+fn configure_railway(env: &mut TestEnv, peer: &Peer) {
     env.set("RAILWAY_API_URL", peer.graphql_url())
         .set("RAILWAY_TOKEN", PROJECT_TOKEN)
         .set("RAILWAY_PROJECT_ID", PROJECT)
@@ -138,50 +135,25 @@ fn railway_env(env: &mut TestEnv, peer: &Peer) {
         .set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT);
 }
 
-/// Withings on the peer, Railway configured, an expired stored set.
-fn refresh_setup(peer: &Peer) -> TestEnv {
-    let mut env = TestEnv::new();
-    env.withings(&peer.server.uri());
-    railway_env(&mut env, peer);
-    env.seed_store(OLD_ACCESS, OLD_REFRESH, -60);
+/// A user whose stored set expired a minute ago, with Withings and a fully
+/// configured Railway both on `peer`: `refresh` rotates, then pushes.
+fn given_expired_store_and_railway(peer: &Peer) -> TestEnv {
+    let mut env = given_expired_store(&peer.withings_url());
+    configure_railway(&mut env, peer);
     env
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn run(env: &TestEnv, args: &[&str]) -> Run {
-    let output = env
-        .cmd()
-        .args(args)
-        .args(["--retry-delay", "0s"])
-        .output()
-        .expect("run withings-token");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+/// A user whose store holds a set with 3 h left, and a Railway service on
+/// `peer` (project token, no environment id, so it is looked up by name):
+/// what `railway-sync` needs, and no Withings.
+fn given_fresh_store_and_railway_service(peer: &Peer) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.set("RAILWAY_API_URL", peer.graphql_url())
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
+        .set("RAILWAY_PROJECT_ID", PROJECT)
+        .set("RAILWAY_SERVICE_ID", SERVICE);
+    env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
+    env
 }
 
 /// The `variables` object of the one upsert the peer received.
@@ -203,9 +175,9 @@ fn stored_tokens(env: &TestEnv) -> Value {
 fn refresh_upserts_exactly_the_four_variables_on_the_service_without_replace() {
     let peer = Peer::start();
     peer.railway_ok();
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--json"]);
+    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     let report = run.json();
     assert_eq!(report["railway"], "updated");
@@ -253,23 +225,13 @@ fn refresh_upserts_exactly_the_four_variables_on_the_service_without_replace() {
 // Environment lookup by name
 // ---------------------------------------------------------------------------
 
-fn sync_setup(peer: &Peer) -> TestEnv {
-    let mut env = TestEnv::new();
-    env.set("RAILWAY_API_URL", peer.graphql_url())
-        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
-        .set("RAILWAY_PROJECT_ID", PROJECT)
-        .set("RAILWAY_SERVICE_ID", SERVICE);
-    env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
-    env
-}
-
 #[test]
 fn environment_defaults_to_the_one_named_production() {
     let peer = Peer::start();
     peer.railway_ok();
-    let env = sync_setup(&peer);
+    let env = given_fresh_store_and_railway_service(&peer);
 
-    let run = run(&env, &["railway-sync", "--json"]);
+    let run = env.run_with(&["railway-sync", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["railway"], "updated");
     assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
@@ -284,10 +246,10 @@ fn environment_defaults_to_the_one_named_production() {
 fn environment_name_setting_picks_another_environment() {
     let peer = Peer::start();
     peer.railway_ok();
-    let mut env = sync_setup(&peer);
+    let mut env = given_fresh_store_and_railway_service(&peer);
     env.set("RAILWAY_ENVIRONMENT_NAME", "staging");
 
-    let run = run(&env, &["railway-sync"]);
+    let run = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
     assert_eq!(only_upsert(&peer)["input"]["environmentId"], "env-staging-id");
@@ -297,11 +259,11 @@ fn environment_name_setting_picks_another_environment() {
 fn environment_id_setting_skips_the_lookup() {
     let peer = Peer::start();
     peer.railway_ok();
-    let mut env = sync_setup(&peer);
+    let mut env = given_fresh_store_and_railway_service(&peer);
     env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT)
         .set("RAILWAY_ENVIRONMENT_NAME", "staging");
 
-    let run = run(&env, &["railway-sync"]);
+    let run = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(peer.operations(), [UPSERT]);
     assert_eq!(only_upsert(&peer)["input"]["environmentId"], ENVIRONMENT);
@@ -311,10 +273,10 @@ fn environment_id_setting_skips_the_lookup() {
 fn unknown_environment_name_is_a_configuration_error_listing_the_names() {
     let peer = Peer::start();
     peer.railway_ok();
-    let mut env = sync_setup(&peer);
+    let mut env = given_fresh_store_and_railway_service(&peer);
     env.set("RAILWAY_ENVIRONMENT_NAME", "prod");
 
-    let run = run(&env, &["railway-sync"]);
+    let run = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("CONFIGURATION_ERROR"), "{run:?}");
     assert!(run.stderr.contains("`prod`"), "names the wanted environment: {run:?}");
@@ -329,7 +291,7 @@ fn unknown_environment_name_is_a_configuration_error_listing_the_names() {
     assert_eq!(peer.operations(), [ENVIRONMENTS], "no mutation after a failed lookup");
 
     // The same with --json: the error object on stdout.
-    let json_run = self::run(&env, &["railway-sync", "--json"]);
+    let json_run = env.run_with(&["railway-sync", "--json"], &NO_RETRY_DELAY);
     assert_eq!(json_run.code, 3, "{json_run:?}");
     let error = &json_run.json()["error"];
     assert_eq!(error["code"], "CONFIGURATION_ERROR");
@@ -339,7 +301,7 @@ fn unknown_environment_name_is_a_configuration_error_listing_the_names() {
     );
 
     // --dry-run does the same lookup and fails the same way.
-    let dry = self::run(&env, &["railway-sync", "--dry-run"]);
+    let dry = env.run_with(&["railway-sync", "--dry-run"], &NO_RETRY_DELAY);
     assert_eq!(dry.code, 3, "{dry:?}");
     assert!(dry.stderr.contains("production, staging"), "{dry:?}");
     assert!(peer.bodies(UPSERT).is_empty());
@@ -349,16 +311,14 @@ fn unknown_environment_name_is_a_configuration_error_listing_the_names() {
 fn unknown_environment_name_during_refresh_is_exit_6_with_the_new_set_saved() {
     let peer = Peer::start();
     peer.railway_ok();
-    let mut env = TestEnv::new();
-    env.withings(&peer.server.uri());
+    let mut env = given_expired_store(&peer.withings_url());
     env.set("RAILWAY_API_URL", peer.graphql_url())
         .set("RAILWAY_TOKEN", PROJECT_TOKEN)
         .set("RAILWAY_PROJECT_ID", PROJECT)
         .set("RAILWAY_SERVICE_ID", SERVICE)
         .set("RAILWAY_ENVIRONMENT_NAME", "prod");
-    env.seed_store(OLD_ACCESS, OLD_REFRESH, -60);
 
-    let run = run(&env, &["refresh", "--json"]);
+    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 6, "the tokens rotated, so this is a Railway failure: {run:?}");
     let report = run.json();
     assert_eq!(report["railway"], "failed");
@@ -386,11 +346,11 @@ fn project_token_goes_in_project_access_token_and_wins_over_an_account_token() {
             .and(header("Project-Access-Token", PROJECT_TOKEN))
             .respond_with(data(json!({ UPSERT: true }))),
     );
-    let mut env = sync_setup(&peer);
+    let mut env = given_fresh_store_and_railway_service(&peer);
     env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT)
         .set("RAILWAY_API_TOKEN", ACCOUNT_TOKEN);
 
-    let run = run(&env, &["railway-sync"]);
+    let run = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     let requests = peer.graphql_requests();
     assert_eq!(requests.len(), 1);
@@ -428,7 +388,7 @@ fn account_token_goes_in_authorization_bearer() {
         .set("RAILWAY_SERVICE_ID", SERVICE);
     env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
 
-    let run = run(&env, &["railway-sync"]);
+    let run = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     let requests = peer.graphql_requests();
     assert_eq!(requests.len(), 2, "lookup then upsert");
@@ -446,9 +406,9 @@ fn account_token_goes_in_authorization_bearer() {
 fn trigger_deployment_redeploys_exactly_once_after_the_upsert() {
     let peer = Peer::start();
     peer.railway_ok();
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--trigger-deployment", "--json"]);
+    let run = env.run_with(&["refresh", "--trigger-deployment", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     let report = run.json();
     assert_eq!(report["railway"], "updated");
@@ -469,9 +429,9 @@ fn trigger_deployment_redeploys_exactly_once_after_the_upsert() {
 fn railway_sync_trigger_deployment_redeploys_once() {
     let peer = Peer::start();
     peer.railway_ok();
-    let env = sync_setup(&peer);
+    let env = given_fresh_store_and_railway_service(&peer);
 
-    let run = run(&env, &["railway-sync", "--trigger-deployment", "--json"]);
+    let run = env.run_with(&["railway-sync", "--trigger-deployment", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     let report = run.json();
     assert_eq!(report["outcome"], "pushed");
@@ -487,9 +447,9 @@ fn railway_sync_trigger_deployment_redeploys_once() {
 fn without_trigger_deployment_no_deploy_is_requested() {
     let peer = Peer::start();
     peer.railway_ok();
-    let env = sync_setup(&peer);
+    let env = given_fresh_store_and_railway_service(&peer);
 
-    let run = run(&env, &["railway-sync", "--json"]);
+    let run = env.run_with(&["railway-sync", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["deployment_triggered"], false);
     assert!(peer.bodies(REDEPLOY).is_empty());
@@ -503,9 +463,9 @@ fn without_trigger_deployment_no_deploy_is_requested() {
 fn graphql_errors_on_http_200_fail_with_exit_6_keeping_the_new_tokens() {
     let peer = Peer::start();
     peer.mount(gql(UPSERT).respond_with(graphql_error("Not Authorized")));
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--json"]);
+    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 6, "{run:?}");
     // The store has the new set.
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
@@ -540,9 +500,9 @@ fn graphql_errors_on_http_200_fail_with_exit_6_keeping_the_new_tokens() {
 fn graphql_errors_with_output_env_still_print_the_four_lines() {
     let peer = Peer::start();
     peer.mount(gql(UPSERT).respond_with(graphql_error("Not Authorized")));
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--output-env"]);
+    let run = env.run_with(&["refresh", "--output-env"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 6, "{run:?}");
     let tokens = stored_tokens(&env);
     let expected = format!(
@@ -569,17 +529,17 @@ fn railway_sync_after_a_failed_push_repairs_railway() {
             .and(header("Project-Access-Token", PROJECT_TOKEN))
             .respond_with(data(json!({ UPSERT: true }))),
     );
-    let mut env = refresh_setup(&peer);
+    let mut env = given_expired_store_and_railway(&peer);
     env.set("RAILWAY_TOKEN", "wrong-project-token");
 
-    let failed = run(&env, &["refresh"]);
+    let failed = env.run_with(&["refresh"], &NO_RETRY_DELAY);
     assert_eq!(failed.code, 6, "{failed:?}");
     assert!(failed.stderr.contains("withings-token railway-sync"), "{failed:?}");
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
 
     // The user fixes the token (the later setting wins) and syncs.
     env.set("RAILWAY_TOKEN", PROJECT_TOKEN);
-    let repaired = run(&env, &["railway-sync", "--json"]);
+    let repaired = env.run_with(&["railway-sync", "--json"], &NO_RETRY_DELAY);
     assert_eq!(repaired.code, 0, "{repaired:?}");
     let report = repaired.json();
     assert_eq!(report["railway"], "updated");
@@ -602,14 +562,7 @@ fn railway_sync_after_a_failed_push_repairs_railway() {
         })
     );
     // railway-sync did not refresh: Withings was asked once, by `refresh`.
-    let token_requests = peer
-        .rt
-        .block_on(peer.server.received_requests())
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == "/v2/oauth2")
-        .count();
-    assert_eq!(token_requests, 1);
+    assert_eq!(peer.token_requests(), 1);
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
 }
 
@@ -617,10 +570,10 @@ fn railway_sync_after_a_failed_push_repairs_railway() {
 fn railway_sync_failure_is_exit_6_with_the_report() {
     let peer = Peer::start();
     peer.mount(gql(UPSERT).respond_with(graphql_error("Not Authorized")));
-    let mut env = sync_setup(&peer);
+    let mut env = given_fresh_store_and_railway_service(&peer);
     env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT);
 
-    let run = run(&env, &["railway-sync", "--json"]);
+    let run = env.run_with(&["railway-sync", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 6, "{run:?}");
     let report = run.json();
     assert_eq!(report["railway"], "failed");
@@ -644,9 +597,9 @@ fn cloudflare_html_403_is_retried_then_succeeds() {
             .with_priority(1),
     );
     peer.railway_ok();
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--json"]);
+    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["railway"], "updated");
     assert_eq!(peer.bodies(UPSERT).len(), 3, "two HTML pages, then the answer");
@@ -661,9 +614,9 @@ fn cloudflare_html_403_is_retried_then_succeeds() {
 fn cloudflare_html_every_time_ends_in_exit_6() {
     let peer = Peer::start();
     peer.mount(gql(UPSERT).respond_with(ResponseTemplate::new(403).set_body_raw(CLOUDFLARE_PAGE, "text/html")));
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--retries", "2"]);
+    let run = env.run_with(&["refresh", "--retries", "2"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 6, "{run:?}");
     assert_eq!(peer.bodies(UPSERT).len(), 3, "1 + --retries 2");
     assert!(run.stderr.contains("RAILWAY_UPDATE_FAILED"), "{run:?}");
@@ -691,10 +644,10 @@ fn rate_limit_429_honours_retry_after_then_succeeds() {
             .with_priority(2),
     );
     peer.railway_ok();
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
     let started = Instant::now();
-    let run = run(&env, &["refresh", "--json"]);
+    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
     let elapsed = started.elapsed();
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["railway"], "updated");
@@ -709,10 +662,10 @@ fn rate_limit_429_honours_retry_after_then_succeeds() {
 fn rate_limit_with_a_long_retry_after_stops_at_once_with_exit_6() {
     let peer = Peer::start();
     peer.mount(gql(UPSERT).respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600")));
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
     let started = Instant::now();
-    let run = run(&env, &["refresh"]);
+    let run = env.run_with(&["refresh"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 6, "{run:?}");
     assert!(started.elapsed() < Duration::from_secs(30), "no hour-long sleep");
     assert_eq!(peer.bodies(UPSERT).len(), 1);
@@ -727,9 +680,9 @@ fn rate_limit_with_a_long_retry_after_stops_at_once_with_exit_6() {
 fn no_railway_sends_nothing_to_railway() {
     let peer = Peer::start();
     peer.railway_ok();
-    let env = refresh_setup(&peer);
+    let env = given_expired_store_and_railway(&peer);
 
-    let run = run(&env, &["refresh", "--no-railway", "--json"]);
+    let run = env.run_with(&["refresh", "--no-railway", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     let report = run.json();
     assert_eq!(report["outcome"], "refreshed", "--no-railway still rotates");
@@ -741,8 +694,8 @@ fn no_railway_sends_nothing_to_railway() {
 #[test]
 fn no_railway_conflicts_with_trigger_deployment() {
     let peer = Peer::start();
-    let env = refresh_setup(&peer);
-    let run = run(&env, &["refresh", "--no-railway", "--trigger-deployment"]);
+    let env = given_expired_store_and_railway(&peer);
+    let run = env.run_with(&["refresh", "--no-railway", "--trigger-deployment"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 2, "{run:?}");
     assert_eq!(env.stored_refresh_token(), OLD_REFRESH);
 }
@@ -754,7 +707,7 @@ fn no_railway_conflicts_with_trigger_deployment() {
 #[test]
 fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
     let peer = Peer::start();
-    let mut env = sync_setup(&peer);
+    let mut env = given_fresh_store_and_railway_service(&peer);
     let stored = env.store_json()["tokens"].clone();
     // Railway holds the same access token, an older refresh token, the same
     // expiry and no last-refreshed time.
@@ -783,7 +736,7 @@ fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
     };
 
     // Table, for people.
-    let table = run(&env, &["railway-sync", "--dry-run"]);
+    let table = env.run_with(&["railway-sync", "--dry-run"], &NO_RETRY_DELAY);
     assert_eq!(table.code, 0, "{table:?}");
     check_no_secret(&table);
     assert!(
@@ -800,7 +753,7 @@ fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
     assert!(table.stdout.contains(stored["expires_at"].as_str().unwrap()));
 
     // JSON, for programs.
-    let json_run = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    let json_run = env.run_with(&["railway-sync", "--dry-run", "--json"], &NO_RETRY_DELAY);
     assert_eq!(json_run.code, 0, "{json_run:?}");
     check_no_secret(&json_run);
     let report = json_run.json();
@@ -829,7 +782,7 @@ fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
     assert_eq!(refresh["new"], "token_*****xyz");
 
     // Verbose logs carry no secret either.
-    let verbose = run(&env, &["railway-sync", "--dry-run", "-vvv"]);
+    let verbose = env.run_with(&["railway-sync", "--dry-run", "-vvv"], &NO_RETRY_DELAY);
     assert_eq!(verbose.code, 0, "{verbose:?}");
     check_no_secret(&verbose);
 
@@ -857,16 +810,16 @@ fn railway_sync_without_stored_tokens_says_to_run_refresh_or_exchange() {
     let peer = Peer::start();
     peer.railway_ok();
     let mut env = TestEnv::new();
-    railway_env(&mut env, &peer);
+    configure_railway(&mut env, &peer);
 
-    let run = run(&env, &["railway-sync"]);
+    let run = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.contains("CONFIGURATION_ERROR"), "{run:?}");
     assert!(run.stderr.contains("withings-token refresh"), "{run:?}");
     assert!(run.stderr.contains("withings-token exchange"), "{run:?}");
     assert!(peer.graphql_requests().is_empty());
 
-    let json_run = self::run(&env, &["railway-sync", "--json"]);
+    let json_run = env.run_with(&["railway-sync", "--json"], &NO_RETRY_DELAY);
     assert_eq!(json_run.code, 3);
     assert_eq!(json_run.json()["error"]["code"], "CONFIGURATION_ERROR");
 }
@@ -875,7 +828,7 @@ fn railway_sync_without_stored_tokens_says_to_run_refresh_or_exchange() {
 fn railway_sync_without_railway_settings_names_the_missing_variables() {
     let env = TestEnv::new();
     env.seed_store("stored-access-abc", "stored-refresh-xyz", 3 * 3600);
-    let nothing = run(&env, &["railway-sync"]);
+    let nothing = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(nothing.code, 3, "{nothing:?}");
     for var in [
         "RAILWAY_TOKEN",
@@ -891,7 +844,7 @@ fn railway_sync_without_railway_settings_names_the_missing_variables() {
     partial
         .set("RAILWAY_TOKEN", PROJECT_TOKEN)
         .set("RAILWAY_PROJECT_ID", PROJECT);
-    let run = run(&partial, &["railway-sync", "--dry-run"]);
+    let run = partial.run_with(&["railway-sync", "--dry-run"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 3, "{run:?}");
     let first_line = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
     assert!(first_line.contains("missing RAILWAY_SERVICE_ID"), "{run:?}");
@@ -905,13 +858,11 @@ fn railway_sync_without_railway_settings_names_the_missing_variables() {
 #[test]
 fn refresh_with_partial_railway_settings_rotates_and_warns() {
     let peer = Peer::start();
-    let mut env = TestEnv::new();
-    env.withings(&peer.server.uri());
+    let mut env = given_expired_store(&peer.withings_url());
     env.set("RAILWAY_API_URL", peer.graphql_url())
         .set("RAILWAY_TOKEN", PROJECT_TOKEN);
-    env.seed_store(OLD_ACCESS, OLD_REFRESH, -60);
 
-    let run = run(&env, &["refresh", "--json"]);
+    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["railway"], "skipped");
     assert!(
@@ -925,29 +876,19 @@ fn refresh_with_partial_railway_settings_rotates_and_warns() {
 // The built-in sandbox
 // ---------------------------------------------------------------------------
 
-fn sandbox_exchange(sandbox: &SandboxProcess, env: &TestEnv, extra: &[&str]) -> Run {
-    let auth = run(env, &["auth-url", "--json"]);
-    assert_eq!(auth.code, 0, "{auth:?}");
-    let redirect = sandbox.consent(auth.json()["authorization_url"].as_str().unwrap());
-    let mut args = vec!["exchange", redirect.as_str(), "--json"];
-    args.extend_from_slice(extra);
-    run(env, &args)
-}
-
 #[test]
 fn sandbox_exchange_then_railway_sync_with_one_deployment() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
+    let (sandbox, env) = given_sandbox();
+    let Consent { redirect, .. } = sandbox.consent(&env);
 
-    let exchanged = sandbox_exchange(&sandbox, &env, &[]);
+    let exchanged = env.run_with(&["exchange", &redirect, "--json"], &NO_RETRY_DELAY);
     assert_eq!(exchanged.code, 0, "{exchanged:?}");
     assert_eq!(exchanged.json()["railway"], "updated");
     let stats = sandbox.stats();
     assert_eq!(stats["railway_upserts"], 1, "{stats}");
     assert_eq!(stats["deployments"], 0, "skipDeploys honoured: {stats}");
 
-    let synced = run(&env, &["railway-sync", "--trigger-deployment", "--json"]);
+    let synced = env.run_with(&["railway-sync", "--trigger-deployment", "--json"], &NO_RETRY_DELAY);
     assert_eq!(synced.code, 0, "{synced:?}");
     assert_eq!(synced.json()["deployment_triggered"], true);
     let stats = sandbox.stats();
@@ -955,7 +896,7 @@ fn sandbox_exchange_then_railway_sync_with_one_deployment() {
     assert_eq!(stats["deployments"], 1, "exactly one deployment: {stats}");
 
     // Railway now holds the stored set.
-    let dry = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    let dry = env.run_with(&["railway-sync", "--dry-run", "--json"], &NO_RETRY_DELAY);
     assert_eq!(dry.code, 0, "{dry:?}");
     let report = dry.json();
     for v in report["variables"].as_array().unwrap() {
@@ -968,11 +909,7 @@ fn sandbox_exchange_then_railway_sync_with_one_deployment() {
 
 #[test]
 fn sandbox_failure_path_exit_6_then_railway_sync_repairs() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    let exchanged = sandbox_exchange(&sandbox, &env, &["--no-railway"]);
-    assert_eq!(exchanged.code, 0, "{exchanged:?}");
+    let (sandbox, env) = given_authorised_sandbox();
     assert_eq!(
         sandbox.stats()["railway_requests"],
         0,
@@ -983,7 +920,7 @@ fn sandbox_failure_path_exit_6_then_railway_sync_repairs() {
 
     // Railway refuses the next push (HTTP 200 with an errors array).
     sandbox.fault(json!({ "target": "railway", "kind": "graphql_error" }));
-    let refreshed = run(&env, &["refresh", "--output-env"]);
+    let refreshed = env.run_with(&["refresh", "--output-env"], &NO_RETRY_DELAY);
     assert_eq!(refreshed.code, 6, "{refreshed:?}");
     let rotated = env.stored_refresh_token();
     assert_ne!(rotated, after_exchange, "the token rotated and was saved");
@@ -995,20 +932,20 @@ fn sandbox_failure_path_exit_6_then_railway_sync_repairs() {
     );
     assert_eq!(sandbox.stats()["railway_upserts"], 0);
 
-    let dry = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    let dry = env.run_with(&["railway-sync", "--dry-run", "--json"], &NO_RETRY_DELAY);
     assert_eq!(dry.code, 0, "{dry:?}");
     for v in dry.json()["variables"].as_array().unwrap() {
         assert_eq!(v["status"], "missing", "{}", dry.stdout);
     }
 
-    let synced = run(&env, &["railway-sync"]);
+    let synced = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(synced.code, 0, "{synced:?}");
     let stats = sandbox.stats();
     assert_eq!(stats["railway_upserts"], 1, "{stats}");
     assert_eq!(stats["deployments"], 0, "{stats}");
     assert_eq!(stats["tokens_issued"], 2, "railway-sync did not refresh: {stats}");
 
-    let dry = run(&env, &["railway-sync", "--dry-run", "--json"]);
+    let dry = env.run_with(&["railway-sync", "--dry-run", "--json"], &NO_RETRY_DELAY);
     for v in dry.json()["variables"].as_array().unwrap() {
         assert_eq!(v["status"], "unchanged", "{}", dry.stdout);
     }
@@ -1016,14 +953,10 @@ fn sandbox_failure_path_exit_6_then_railway_sync_repairs() {
 
 #[test]
 fn sandbox_refuses_a_wrong_railway_token_without_retrying() {
-    let sandbox = SandboxProcess::start();
-    let mut env = TestEnv::new();
-    sandbox.configure(&mut env);
-    let exchanged = sandbox_exchange(&sandbox, &env, &["--no-railway"]);
-    assert_eq!(exchanged.code, 0, "{exchanged:?}");
+    let (sandbox, mut env) = given_authorised_sandbox();
 
     env.set("RAILWAY_TOKEN", "not-the-sandbox-token");
-    let synced = run(&env, &["railway-sync"]);
+    let synced = env.run_with(&["railway-sync"], &NO_RETRY_DELAY);
     assert_eq!(synced.code, 6, "{synced:?}");
     assert!(
         synced.stderr.contains("environments failed: Not Authorized"),
@@ -1041,7 +974,7 @@ fn sandbox_refuses_a_wrong_railway_token_without_retrying() {
 /// not leave Railway holding the older (now dead) set.
 #[test]
 fn a_slow_push_never_leaves_railway_with_an_older_set_than_the_store() {
-    let (sandbox, env) = authorised();
+    let (sandbox, env) = given_authorised_sandbox();
     // The first Railway call of the first refresh stalls 1.5 s, then fails
     // once (503) and is retried; the second refresh runs meanwhile.
     sandbox.fault(json!({ "target": "railway", "kind": "slow", "delay_ms": 1500 }));

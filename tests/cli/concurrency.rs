@@ -1,26 +1,15 @@
 //! Many `withings-token` processes on one store at once (issue 5): the
 //! store lock serialises them, `--if-needed` peers do not refresh twice,
 //! forced refreshes each use the newest token, and nobody is ever refused.
-//! Run with `cargo test --test concurrency -- --nocapture` to see the
+//! Run with `cargo test --test cli concurrency:: -- --nocapture` to see the
 //! figures each test observed (lines starting with `FIGURES`).
 
-mod support;
+use crate::support::*;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
-use support::*;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn stat(stats: &Value, key: &str) -> u64 {
-    stats[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
-}
 
 /// Starts `n` copies of `args` at once (each its own process) and waits for
 /// all of them; returns their outputs and the wall time of the whole batch.
@@ -69,7 +58,7 @@ fn assert_all_succeeded(outputs: &[Output]) {
 #[test]
 fn thirty_concurrent_if_needed_refreshes_make_exactly_one_upstream_call() {
     const PROCESSES: usize = 30;
-    let (sandbox, env) = authorised();
+    let (sandbox, env) = given_authorised_sandbox();
     env.make_store_due();
     let generation_before = env.store_json()["generation"].as_u64().unwrap();
     let before = sandbox.stats();
@@ -133,7 +122,7 @@ fn thirty_concurrent_if_needed_refreshes_make_exactly_one_upstream_call() {
 #[test]
 fn ten_concurrent_forced_refreshes_serialise_and_end_with_the_last_token() {
     const PROCESSES: usize = 10;
-    let (sandbox, env) = authorised();
+    let (sandbox, env) = given_authorised_sandbox();
     let generation_before = env.store_json()["generation"].as_u64().unwrap();
     let before = sandbox.stats();
 
@@ -200,29 +189,16 @@ fn hold_store_lock(env: &TestEnv) -> File {
 
 #[test]
 fn a_held_lock_times_out_with_exit_5_and_sends_nothing() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body("a2", "r2", 10800)))
-            .expect(0)
-            .mount(&server),
-    );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("a1", "r1", -60);
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
     let stored = env.store_bytes();
     let held = hold_store_lock(&env);
 
     let started = Instant::now();
-    let assert = env
-        .cmd()
-        .args(["refresh", "--no-railway", "--lock-timeout", "200ms"])
-        .assert()
-        .code(5);
+    let out = env.run(&["refresh", "--no-railway", "--lock-timeout", "200ms"]);
     let waited = started.elapsed();
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(out.code, 5, "{out:?}");
+    let stderr = out.stderr;
     eprintln!(
         "FIGURES lock timeout: --lock-timeout=200ms process_wall_time_ms={}",
         waited.as_millis()
@@ -233,35 +209,18 @@ fn a_held_lock_times_out_with_exit_5_and_sends_nothing() {
     assert_eq!(env.store_bytes(), stored, "store touched");
 
     // JSON callers get the code on stdout too.
-    let out = env
-        .cmd()
-        .args(["refresh", "--no-railway", "--lock-timeout", "100ms", "--json"])
-        .assert()
-        .code(5)
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(report["error"]["code"], "LOCK_TIMEOUT");
+    let out = env.run(&["refresh", "--no-railway", "--lock-timeout", "100ms", "--json"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "LOCK_TIMEOUT");
 
     drop(held);
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn a_refresh_waits_for_a_peer_holding_the_lock_then_proceeds() {
-    let rt = runtime();
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_body("a2", "r2", 10800)))
-            .expect(1)
-            .mount(&server),
-    );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("a1", "r1", -60);
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let env = given_expired_store(&withings.uri());
     let held = hold_store_lock(&env);
     let child = env
         .std_cmd()
@@ -271,7 +230,11 @@ fn a_refresh_waits_for_a_peer_holding_the_lock_then_proceeds() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(env.stored_refresh_token(), "r1", "refreshed while the lock was held");
+    assert_eq!(
+        env.stored_refresh_token(),
+        OLD_REFRESH,
+        "refreshed while the lock was held"
+    );
     let released = Instant::now();
     drop(held);
     let output = child.wait_with_output().unwrap();
@@ -280,23 +243,17 @@ fn a_refresh_waits_for_a_peer_holding_the_lock_then_proceeds() {
         released.elapsed().as_millis()
     );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(env.stored_refresh_token(), "r2");
-    rt.block_on(server.verify());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
 }
 
 #[test]
 fn status_json_shows_generation_and_previous_rotated_at() {
-    let (_sandbox, env) = authorised();
+    let (_sandbox, env) = given_authorised_sandbox();
     let status = |env: &TestEnv| -> Value {
-        let out = env
-            .cmd()
-            .args(["status", "--json"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap()
+        let out = env.run(&["status", "--json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        out.json()
     };
     let first = status(&env);
     let generation = first["generation"].as_u64().expect("generation is a number");

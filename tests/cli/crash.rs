@@ -3,9 +3,9 @@
 //! and reports what was interrupted, and a refused current refresh token
 //! falls back to the previous generation's while Withings still honours it.
 //! The failpoint tests need `--features failpoints` (the release binary has
-//! no such switch): `cargo test --features failpoints --test crash`.
+//! no such switch): `cargo test --features failpoints --test cli crash::`.
 
-mod support;
+use crate::support::*;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -15,22 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::*;
-use wiremock::matchers::{body_string_contains, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond};
 
 const SIGKILL: i32 = 9;
-
-fn stat(stats: &Value, key: &str) -> u64 {
-    stats[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
-}
-
-fn generation(env: &TestEnv) -> u64 {
-    env.store_json()["generation"].as_u64().expect("generation")
-}
 
 /// A Withings stand-in that accepts any refresh token (as Withings does for a
 /// rotated token during its grace period) and issues a new pair each time.
@@ -41,24 +28,16 @@ struct Rotating {
 impl Respond for Rotating {
     fn respond(&self, _request: &Request) -> ResponseTemplate {
         let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200).set_body_json(token_body(
-            &format!("mock-access-{n}"),
-            &format!("mock-refresh-{n}"),
-            10800,
-        ))
+        new_tokens(&format!("mock-access-{n}"), &format!("mock-refresh-{n}"))
     }
 }
 
-fn rotating_mock(rt: &tokio::runtime::Runtime) -> (MockServer, Arc<AtomicU64>) {
-    let server = rt.block_on(MockServer::start());
+/// A Withings that honours any refresh token; also returns how many sets it issued.
+fn withings_always_rotating() -> (Upstream, Arc<AtomicU64>) {
+    let withings = Upstream::start();
     let issued = Arc::new(AtomicU64::new(0));
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .respond_with(Rotating { issued: issued.clone() })
-            .mount(&server),
-    );
-    (server, issued)
+    withings.mount(token_request().respond_with(Rotating { issued: issued.clone() }));
+    (withings, issued)
 }
 
 /// A peer that accepts connections, reads the request and never answers.
@@ -99,7 +78,7 @@ fn black_hole() -> BlackHole {
 
 #[test]
 fn sigkill_while_the_request_is_in_flight_leaves_the_store_intact() {
-    let (sandbox, env) = authorised();
+    let (sandbox, env) = given_authorised_sandbox();
     let stored = env.store_bytes();
     let before = sandbox.stats();
     let peer = black_hole();
@@ -133,10 +112,10 @@ fn sigkill_while_the_request_is_in_flight_leaves_the_store_intact() {
     assert_eq!(journal["pid"], child.id());
 
     // The next run (against the real sandbox) reports the interruption and succeeds.
-    let assert = env.cmd().args(["refresh", "--no-railway"]).assert().success();
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("died while asking Withings"), "{stderr}");
-    assert!(stderr.contains(&format!("pid {}", child.id())), "{stderr}");
+    let out = env.run(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("died while asking Withings"), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("pid {}", child.id())), "{}", out.stderr);
     let after = sandbox.stats();
     assert_eq!(stat(&after, "refused"), 0);
     assert_eq!(stat(&after, "tokens_issued") - stat(&before, "tokens_issued"), 1);
@@ -154,11 +133,8 @@ fn sigkill_while_the_request_is_in_flight_leaves_the_store_intact() {
 
 #[test]
 fn sigkill_at_any_instant_leaves_the_old_or_the_new_complete_store() {
-    let rt = runtime();
-    let (server, issued) = rotating_mock(&rt);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    env.seed_store("seed-access", "seed-refresh", -60);
+    let (withings, issued) = withings_always_rotating();
+    let env = given_expired_store(&withings.uri());
 
     // Calibrate: how long one uncontended run takes from spawn to exit.
     let calibration = Instant::now();
@@ -168,7 +144,7 @@ fn sigkill_at_any_instant_leaves_the_old_or_the_new_complete_store() {
     const ROUNDS: u32 = 40;
     let (mut killed, mut finished, mut journals, mut temps) = (0, 0, 0, 0);
     for round in 0..ROUNDS {
-        let old_generation = generation(&env);
+        let old_generation = env.generation();
         let old_token = env.stored_refresh_token();
         let mut child = env
             .std_cmd()
@@ -212,88 +188,60 @@ fn sigkill_at_any_instant_leaves_the_old_or_the_new_complete_store() {
     );
 
     // Whatever was left behind, the next run cleans it up and succeeds.
-    let old_generation = generation(&env);
+    let old_generation = env.generation();
     env.cmd().args(["refresh", "--no-railway"]).assert().success();
-    assert_eq!(generation(&env), old_generation + 1);
+    assert_eq!(env.generation(), old_generation + 1);
     assert!(!env.journal_path().exists());
     assert_eq!(env.store_temp_files(), Vec::<String>::new());
 }
 
-fn seed_with_previous(env: &TestEnv, current: &str, previous: &str, rotated_ago: chrono::Duration) {
+/// A user (Withings at `withings_url`) whose store's current refresh token,
+/// `dead-current`, is refused, and whose previous one, `valid-previous`, was
+/// rotated `previous_rotated_ago`.
+fn given_a_dead_current_token(withings_url: &str, previous_rotated_ago: chrono::Duration) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.withings(withings_url);
     let now = chrono::Utc::now();
     let store = json!({
         "version": 1,
         "generation": 5,
         "tokens": {
             "access_token": "current-access",
-            "refresh_token": current,
+            "refresh_token": "dead-current",
             "expires_at": rfc3339(now - chrono::Duration::minutes(1)),
             "last_refreshed": rfc3339(now - chrono::Duration::hours(3)),
             "userid": "363",
             "scope": "user.info,user.metrics",
         },
-        "previous": { "refresh_token": previous, "rotated_at": rfc3339(now - rotated_ago) },
+        "previous": { "refresh_token": "valid-previous", "rotated_at": rfc3339(now - previous_rotated_ago) },
     });
     env.write_store_bytes(&serde_json::to_vec_pretty(&store).unwrap());
+    env
 }
 
-fn refusal() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "status": 503,
-        "body": {},
-        "error": "Invalid Params: invalid refresh_token",
-    }))
-}
-
-/// Withings refuses `dead`; `previous` answers with `previous_answer`.
-fn previous_generation_mock(
-    rt: &tokio::runtime::Runtime,
-    previous_answer: ResponseTemplate,
-    previous_calls: u64,
-) -> MockServer {
-    let server = rt.block_on(MockServer::start());
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .and(body_string_contains("refresh_token=dead-current"))
-            .respond_with(refusal())
-            .expect(1)
-            .mount(&server),
-    );
-    rt.block_on(
-        Mock::given(method("POST"))
-            .and(path("/v2/oauth2"))
-            .and(body_string_contains("refresh_token=valid-previous"))
+/// A Withings that refuses `dead-current` once and answers `valid-previous`
+/// with `previous_answer`, exactly `previous_calls` times.
+fn withings_refusing_the_current_token(previous_answer: ResponseTemplate, previous_calls: u64) -> Upstream {
+    let withings = Upstream::start();
+    withings.mount(refresh_of("dead-current").respond_with(refused_refresh()).expect(1));
+    withings.mount(
+        refresh_of("valid-previous")
             .respond_with(previous_answer)
-            .expect(previous_calls)
-            .mount(&server),
+            .expect(previous_calls),
     );
-    server
+    withings
 }
 
 #[test]
 fn refused_current_token_recovers_with_the_previous_generation_in_grace() {
-    let rt = runtime();
-    let server = previous_generation_mock(
-        &rt,
-        ResponseTemplate::new(200).set_body_json(token_body("new-access", "new-refresh", 10800)),
-        1,
-    );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    seed_with_previous(&env, "dead-current", "valid-previous", chrono::Duration::hours(1));
+    let withings = withings_refusing_the_current_token(new_tokens(NEW_ACCESS, NEW_REFRESH), 1);
+    let env = given_a_dead_current_token(&withings.uri(), chrono::Duration::hours(1));
 
     let started = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let output = env
-        .cmd()
-        .args(["refresh", "--no-railway", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("previous generation"), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let out = env.run(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("previous generation"), "{}", out.stderr);
+    let report = out.json();
     assert_eq!(report["outcome"], "refreshed");
     assert!(
         report["message"].as_str().unwrap().contains("previous generation"),
@@ -302,64 +250,50 @@ fn refused_current_token_recovers_with_the_previous_generation_in_grace() {
 
     let store = env.store_json();
     assert_eq!(store["generation"], 6);
-    assert_eq!(store["tokens"]["refresh_token"], "new-refresh");
-    assert_eq!(store["tokens"]["access_token"], "new-access");
+    assert_eq!(store["tokens"]["refresh_token"], NEW_REFRESH);
+    assert_eq!(store["tokens"]["access_token"], NEW_ACCESS);
     // The token that was rotated (and is now in its grace period) is the previous one.
     assert_eq!(store["previous"]["refresh_token"], "valid-previous");
     let rotated_at = chrono::DateTime::parse_from_rfc3339(store["previous"]["rotated_at"].as_str().unwrap()).unwrap();
     assert!(rotated_at >= started);
-    assert_eq!(rt.block_on(server.received_requests()).unwrap().len(), 2);
-    rt.block_on(server.verify());
+    assert_eq!(withings.requests().len(), 2);
+    withings.verify();
 }
 
 #[test]
 fn previous_generation_rotated_more_than_8_hours_ago_is_not_tried() {
-    let rt = runtime();
-    let server = previous_generation_mock(
-        &rt,
-        ResponseTemplate::new(200).set_body_json(token_body("new-access", "new-refresh", 10800)),
-        0,
-    );
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    seed_with_previous(&env, "dead-current", "valid-previous", chrono::Duration::hours(9));
+    let withings = withings_refusing_the_current_token(new_tokens(NEW_ACCESS, NEW_REFRESH), 0);
+    let env = given_a_dead_current_token(&withings.uri(), chrono::Duration::hours(9));
     let stored = env.store_bytes();
 
-    let assert = env.cmd().args(["refresh", "--no-railway"]).assert().code(4);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("INVALID_REFRESH_TOKEN"), "{stderr}");
-    assert_eq!(
-        rt.block_on(server.received_requests()).unwrap().len(),
-        1,
-        "exactly one request"
-    );
+    let out = env.run(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("INVALID_REFRESH_TOKEN"), "{}", out.stderr);
+    assert_eq!(withings.requests().len(), 1, "exactly one request");
     assert_eq!(env.store_bytes(), stored, "store touched");
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 #[test]
 fn previous_generation_refused_too_is_exit_4_with_the_store_untouched() {
-    let rt = runtime();
-    let server = previous_generation_mock(&rt, refusal(), 1);
-    let mut env = TestEnv::new();
-    env.withings(&server.uri());
-    seed_with_previous(&env, "dead-current", "valid-previous", chrono::Duration::hours(2));
+    let withings = withings_refusing_the_current_token(refused_refresh(), 1);
+    let env = given_a_dead_current_token(&withings.uri(), chrono::Duration::hours(2));
     let stored = env.store_bytes();
 
-    let assert = env.cmd().args(["refresh", "--no-railway"]).assert().code(4);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("INVALID_REFRESH_TOKEN"), "{stderr}");
-    assert_eq!(rt.block_on(server.received_requests()).unwrap().len(), 2);
+    let out = env.run(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("INVALID_REFRESH_TOKEN"), "{}", out.stderr);
+    assert_eq!(withings.requests().len(), 2);
     assert_eq!(env.store_bytes(), stored, "store touched");
     assert!(!env.journal_path().exists());
-    rt.block_on(server.verify());
+    withings.verify();
 }
 
 /// Without `--features failpoints` (the release build) the variable is inert.
 #[cfg(not(feature = "failpoints"))]
 #[test]
 fn the_failpoint_variable_does_nothing_in_a_build_without_the_feature() {
-    let (sandbox, env) = authorised();
+    let (sandbox, env) = given_authorised_sandbox();
     let old_token = env.stored_refresh_token();
     env.cmd()
         .args(["refresh", "--no-railway"])
@@ -400,8 +334,9 @@ mod failpoints {
     /// The next run without a failpoint: succeeds, reports the interrupted
     /// request, and leaves neither journal nor temporary files.
     fn next_run_recovers(env: &TestEnv) -> String {
-        let assert = env.cmd().args(["refresh", "--no-railway"]).assert().success();
-        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        let out = env.run(&["refresh", "--no-railway"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let stderr = out.stderr;
         assert!(stderr.contains("died while asking Withings"), "{stderr}");
         assert!(!env.journal_path().exists(), "journal left behind");
         assert_eq!(env.store_temp_files(), Vec::<String>::new());
@@ -410,11 +345,8 @@ mod failpoints {
 
     #[test]
     fn crash_after_the_store_temp_write_keeps_the_old_complete_store() {
-        let rt = runtime();
-        let (server, issued) = rotating_mock(&rt);
-        let mut env = TestEnv::new();
-        env.withings(&server.uri());
-        env.seed_store("seed-access", "seed-refresh", -60);
+        let (withings, issued) = withings_always_rotating();
+        let env = given_expired_store(&withings.uri());
         let stored = env.store_bytes();
 
         run_with_failpoint(&env, "after_temp_write:tokens.json");
@@ -431,13 +363,13 @@ mod failpoints {
         let store = env.store_json();
         assert_eq!(store["generation"], 2);
         assert_eq!(store["tokens"]["refresh_token"], "mock-refresh-2");
-        assert_eq!(store["previous"]["refresh_token"], "seed-refresh");
+        assert_eq!(store["previous"]["refresh_token"], OLD_REFRESH);
     }
 
     #[test]
     fn crash_after_the_store_rename_keeps_the_new_complete_store() {
-        let (sandbox, env) = authorised();
-        let old_generation = generation(&env);
+        let (sandbox, env) = given_authorised_sandbox();
+        let old_generation = env.generation();
         let old_token = env.stored_refresh_token();
 
         run_with_failpoint(&env, "after_rename:tokens.json");
@@ -455,12 +387,12 @@ mod failpoints {
         // The sandbox refuses the old token: success proves the new one was saved whole.
         next_run_recovers(&env);
         assert_eq!(stat(&sandbox.stats(), "refused"), 0);
-        assert_eq!(generation(&env), old_generation + 2);
+        assert_eq!(env.generation(), old_generation + 2);
     }
 
     #[test]
     fn crash_while_writing_the_journal_sends_nothing_and_recovers() {
-        let (sandbox, env) = authorised();
+        let (sandbox, env) = given_authorised_sandbox();
         let stored = env.store_bytes();
         let before = sandbox.stats();
 
@@ -476,9 +408,9 @@ mod failpoints {
         assert_eq!(temps.len(), 1, "{temps:?}");
         assert!(temps[0].starts_with(".tokens.json.journal.tmp."), "{temps:?}");
 
-        let assert = env.cmd().args(["refresh", "--no-railway"]).assert().success();
-        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-        assert!(stderr.contains("temporary file"), "{stderr}");
+        let out = env.run(&["refresh", "--no-railway"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stderr.contains("temporary file"), "{}", out.stderr);
         assert_eq!(env.store_temp_files(), Vec::<String>::new());
         assert!(!env.journal_path().exists());
         assert_eq!(stat(&sandbox.stats(), "refused"), 0);
@@ -486,7 +418,7 @@ mod failpoints {
 
     #[test]
     fn crash_right_after_the_journal_is_written_sends_nothing_and_recovers() {
-        let (sandbox, env) = authorised();
+        let (sandbox, env) = given_authorised_sandbox();
         let stored = env.store_bytes();
         let before = sandbox.stats();
 

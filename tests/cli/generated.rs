@@ -1,6 +1,8 @@
 //! The committed man page and completion scripts must match what the clap
 //! definition generates. Regenerate with:
-//!   WITHINGS_TOKEN_BLESS=1 cargo test --test generated
+//!   WITHINGS_TOKEN_BLESS=1 cargo test --test cli generated::
+
+use crate::support::*;
 
 use std::path::Path;
 
@@ -32,7 +34,7 @@ fn committed_man_page_and_completions_are_fresh() {
     }
     assert!(
         stale.is_empty(),
-        "{}\nregenerate with: WITHINGS_TOKEN_BLESS=1 cargo test --test generated",
+        "{}\nregenerate with: WITHINGS_TOKEN_BLESS=1 cargo test --test cli generated::",
         stale.join("\n")
     );
 }
@@ -47,7 +49,7 @@ fn man_page_has_exit_status_and_environment() {
 
 #[test]
 fn completions_subcommand_prints_the_committed_script() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_withings-token"))
+    let out = std::process::Command::new(BIN)
         .args(["completions", "bash"])
         .env_clear()
         .output()

@@ -1,0 +1,15 @@
+//! The one integration test binary (`cargo test --test cli`): the real
+//! `withings-token` against loopback peers, one module per topic, all built
+//! on the kit in `support` (every module starts with `use crate::support::*;`).
+//! Run one topic with `cargo test --features failpoints --test cli core::`.
+
+mod support;
+
+mod bad_input;
+mod concurrency;
+mod core;
+mod crash;
+mod fault_matrix;
+mod generated;
+mod railway;
+mod secrets;

@@ -1,0 +1,597 @@
+//! The test kit, and the prelude of every topic module (`use crate::support::*;`).
+//!
+//! Every run of the real binary starts from a cleared environment in its own
+//! temporary HOME, so the developer's machine never leaks into a test, and
+//! every peer listens on a free loopback port: nothing here touches the
+//! internet. The builders let a test say its situation on its first lines:
+//!
+//! ```text
+//! let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+//! let env = given_expired_store(&withings.uri());
+//! let out = env.run_fast(&["refresh", "--json"]);
+//! ```
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+pub use serde_json::{Value, json};
+use tempfile::TempDir;
+use wiremock::matchers::{any, body_string_contains, method, path};
+pub use wiremock::{Mock, MockBuilder, ResponseTemplate};
+use wiremock::{MockServer, Request};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_withings-token");
+
+/// The set an expired store holds ([`given_expired_store`]) ...
+pub const OLD_ACCESS: &str = "old-access-000";
+pub const OLD_REFRESH: &str = "old-refresh-abc";
+/// ... and the set a fake Withings issues for it ([`withings_rotating`]).
+pub const NEW_ACCESS: &str = "new-access-123";
+pub const NEW_REFRESH: &str = "new-refresh-xyz";
+
+// How soon a run gives up. The three paces differ on purpose:
+
+/// Core tests (wiremock and sandbox): no pause between attempts, 300 ms per
+/// request. The timeout tests pin "timed out after 300 ms", so the value is
+/// part of what they expect.
+pub const FAST: [&str; 4] = ["--retry-delay", "0s", "--timeout", "300ms"];
+/// The fault matrix: exactly two attempts, because its expected request
+/// counts assume them, and 500 ms per request, for slack: every cell runs
+/// against a sandbox process that also answers for Railway.
+pub const FAST_ONE_RETRY: [&str; 6] = ["--retries", "1", "--retry-delay", "0s", "--timeout", "500ms"];
+/// The Railway tests: no pause between attempts, the default 30 s timeout
+/// (Railway's own waits, such as `Retry-After`, still apply).
+pub const NO_RETRY_DELAY: [&str; 2] = ["--retry-delay", "0s"];
+
+// ---------------------------------------------------------------------------
+// One user and one run
+
+/// One isolated user: a temporary HOME, XDG_STATE_HOME inside it, and a
+/// working directory with no `.env` unless the test writes one.
+pub struct TestEnv {
+    dir: TempDir,
+    vars: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("work")).expect("work dir");
+        TestEnv { dir, vars: Vec::new() }
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// The contract's default store path under this HOME.
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("state/withings-token/tokens.json")
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.store_path().with_file_name("tokens.json.journal")
+    }
+
+    /// Writes `.env` in the working directory; returns its path.
+    pub fn write_env_file(&self, text: &str) -> PathBuf {
+        let path = self.work_dir().join(".env");
+        std::fs::write(&path, text).expect("write .env");
+        path
+    }
+
+    /// Adds a variable; a later setting of the same name wins.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        self.vars.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Withings app credentials and an API base pointing at `base`.
+    pub fn withings(&mut self, base: &str) -> &mut Self {
+        self.set("WITHINGS_CLIENT_ID", "test-client-id")
+            .set("WITHINGS_CLIENT_SECRET", "test-client-secret-value")
+            .set("WITHINGS_API_URL", base)
+            .set("WITHINGS_REDIRECT_URI", "https://example.com/callback")
+    }
+
+    /// The binary with a cleared environment plus this env's variables, as
+    /// a std process (for concurrent runs and kills).
+    pub fn std_cmd(&self) -> StdCommand {
+        let mut cmd = StdCommand::new(BIN);
+        cmd.env_clear()
+            .env("HOME", self.home())
+            .env("XDG_STATE_HOME", self.home().join("state"))
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir(self.work_dir());
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Same as [`TestEnv::std_cmd`], killed after a minute.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::from_std(self.std_cmd());
+        cmd.timeout(Duration::from_secs(60));
+        cmd
+    }
+
+    /// Runs the binary with exactly `args`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.cmd().args(args))
+    }
+
+    /// Runs the binary with `args`, then [`FAST`].
+    pub fn run_fast(&self, args: &[&str]) -> Run {
+        self.run_with(args, &FAST)
+    }
+
+    /// Runs the binary with `args`, then `pace` (one of the paces above).
+    pub fn run_with(&self, args: &[&str], pace: &[&str]) -> Run {
+        Run::of(self.cmd().args(args).args(pace))
+    }
+
+    /// Writes a store holding `refresh` that expires `expires_in_secs` from now
+    /// (negative: already expired), refreshed 3 h before expiry.
+    pub fn seed_store(&self, access: &str, refresh: &str, expires_in_secs: i64) {
+        let now = chrono::Utc::now();
+        let expires = now + chrono::Duration::seconds(expires_in_secs);
+        let refreshed = expires - chrono::Duration::hours(3);
+        let store = json!({
+            "version": 1,
+            "generation": 1,
+            "tokens": {
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_at": rfc3339(expires),
+                "last_refreshed": rfc3339(refreshed),
+                "userid": "363",
+                "scope": "user.info,user.metrics",
+            },
+        });
+        self.write_store_bytes(serde_json::to_vec_pretty(&store).expect("json").as_slice());
+    }
+
+    pub fn write_store_bytes(&self, bytes: &[u8]) {
+        let path = self.store_path();
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("store dir");
+        std::fs::write(&path, bytes).expect("write store");
+    }
+
+    /// Rewrites the store's `tokens.expires_at` one minute into the past, so
+    /// `refresh --if-needed` finds the set due.
+    pub fn make_store_due(&self) {
+        let mut store = self.store_json();
+        store["tokens"]["expires_at"] = json!(rfc3339(chrono::Utc::now() - chrono::Duration::seconds(60)));
+        self.write_store_bytes(&serde_json::to_vec_pretty(&store).expect("json"));
+    }
+
+    pub fn store_bytes(&self) -> Vec<u8> {
+        std::fs::read(self.store_path()).unwrap_or_default()
+    }
+
+    pub fn store_json(&self) -> Value {
+        serde_json::from_slice(&self.store_bytes()).expect("store parses")
+    }
+
+    pub fn stored_refresh_token(&self) -> String {
+        self.store_json()["tokens"]["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.store_json()["generation"].as_u64().expect("generation")
+    }
+
+    /// Files in the store directory (to find stray temp files).
+    pub fn store_dir_entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.store_path().parent().expect("parent"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Temporary files (any `*.tmp.*`) beside the store: a killed writer's leftovers.
+    pub fn store_temp_files(&self) -> Vec<String> {
+        self.store_dir_entries()
+            .into_iter()
+            .filter(|name| name.contains(".tmp."))
+            .collect()
+    }
+}
+
+/// A user whose store holds [`OLD_ACCESS`] / [`OLD_REFRESH`], expiring
+/// `seconds` from now (negative: already expired); no Withings configured.
+pub fn given_store_expiring_in(seconds: i64) -> TestEnv {
+    let env = TestEnv::new();
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, seconds);
+    env
+}
+
+/// A user whose Withings app talks to `withings_url` and whose store holds
+/// [`OLD_ACCESS`] / [`OLD_REFRESH`], expired a minute ago.
+pub fn given_expired_store(withings_url: &str) -> TestEnv {
+    let mut env = given_store_expiring_in(-60);
+    env.withings(withings_url);
+    env
+}
+
+/// What one run of the binary left behind.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Runs `cmd` to its end. A run killed by a signal, or writing anything
+    /// but UTF-8, fails the test here.
+    pub fn of(cmd: &mut Command) -> Run {
+        let output = cmd.output().expect("run withings-token");
+        Run {
+            code: output.status.code().expect("exited normally"),
+            stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+        }
+    }
+
+    /// stdout, which must be exactly one JSON document.
+    pub fn json(&self) -> Value {
+        let docs = self.json_docs();
+        assert_eq!(docs.len(), 1, "expected exactly one JSON document:\n{}", self.stdout);
+        docs.into_iter().next().expect("one document")
+    }
+
+    /// Every JSON document on stdout, in order.
+    pub fn json_docs(&self) -> Vec<Value> {
+        serde_json::Deserializer::from_str(&self.stdout)
+            .into_iter::<Value>()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A fake Withings (wiremock)
+
+/// A wiremock server on its own runtime, standing in for Withings (and in
+/// the Railway tests for Railway too). Each mock's `expect` is checked by
+/// [`Upstream::verify`], and again when the server drops.
+pub struct Upstream {
+    // Field order matters: the server drops before its runtime.
+    server: MockServer,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt.block_on(MockServer::start());
+        Upstream { server, rt }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn mount(&self, mock: Mock) {
+        self.rt.block_on(mock.mount(&self.server));
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .expect("request recording is on")
+    }
+
+    pub fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+/// A POST to Withings' token endpoint.
+pub fn token_request() -> MockBuilder {
+    Mock::given(method("POST")).and(path("/v2/oauth2"))
+}
+
+/// A POST to the token endpoint that sends `refresh_token`.
+pub fn refresh_of(refresh_token: &str) -> MockBuilder {
+    token_request().and(body_string_contains(format!("refresh_token={refresh_token}")))
+}
+
+/// A Withings success body.
+pub fn token_body(access: &str, refresh: &str, expires_in: i64) -> Value {
+    json!({
+        "status": 0,
+        "body": {
+            "userid": "363",
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": expires_in,
+            "scope": "user.info,user.metrics",
+            "csrf_token": "csrf",
+            "token_type": "Bearer",
+        }
+    })
+}
+
+/// Withings issuing `access` / `refresh`, valid for 3 h.
+pub fn new_tokens(access: &str, refresh: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(token_body(access, refresh, 10800))
+}
+
+/// Withings refusing the refresh token (its status 503 on HTTP 200).
+pub fn refused_refresh() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": 503,
+        "body": {},
+        "error": "Invalid Params: invalid refresh_token",
+    }))
+}
+
+/// A Withings that must not be called: any request fails `verify`.
+pub fn silent_withings() -> Upstream {
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(any())
+            .respond_with(new_tokens("a-never", "r-never"))
+            .expect(0)
+            .named("no request may reach Withings"),
+    );
+    withings
+}
+
+/// A Withings that answers every token request with `answer`; say how many
+/// it must receive with [`Answering::times`].
+pub fn withings_answering(answer: ResponseTemplate) -> Answering {
+    Answering(token_request().respond_with(answer))
+}
+
+pub struct Answering(Mock);
+
+impl Answering {
+    /// Exactly `n` token requests, checked by `verify` and on drop.
+    pub fn times(self, n: u64) -> Upstream {
+        let withings = Upstream::start();
+        withings.mount(self.0.expect(n));
+        withings
+    }
+}
+
+/// A Withings that rotates `refresh_token` into [`NEW_ACCESS`] /
+/// [`NEW_REFRESH`], once.
+pub fn withings_rotating(refresh_token: &str) -> Upstream {
+    let withings = Upstream::start();
+    withings.mount(
+        refresh_of(refresh_token)
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .expect(1),
+    );
+    withings
+}
+
+/// `http://` and a loopback port where nothing listens.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+// ---------------------------------------------------------------------------
+// The built-in sandbox
+
+/// The built-in sandbox as a child process on a free loopback port.
+pub struct SandboxProcess {
+    child: Child,
+    pub env: HashMap<String, String>,
+    addr: String,
+}
+
+/// What a user gets from `auth-url --json` and the consent page.
+pub struct Consent {
+    /// The `auth-url --json` report.
+    pub auth: Value,
+    /// The redirect URL the consent page sent the browser to (with its code).
+    pub redirect: String,
+}
+
+impl SandboxProcess {
+    pub fn start() -> SandboxProcess {
+        let mut child = StdCommand::new(BIN)
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sandbox");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut env = HashMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("sandbox line");
+            if let Some((k, v)) = line.split_once('=') {
+                env.insert(k.to_owned(), v.to_owned());
+            }
+            if line.starts_with("RAILWAY_API_URL=") {
+                break;
+            }
+        }
+        let addr = env["WITHINGS_API_URL"].trim_start_matches("http://").to_owned();
+        SandboxProcess { child, env, addr }
+    }
+
+    /// Points `env` at this sandbox (Withings and Railway).
+    pub fn configure(&self, env: &mut TestEnv) {
+        for (k, v) in &self.env {
+            env.set(k, v.clone());
+        }
+    }
+
+    /// Queues a fault, e.g. `json!({"kind": "http500", "count": 2})`.
+    pub fn fault(&self, fault: Value) {
+        let (status, _) = http(&self.addr, "POST", "/_sandbox/faults", Some(&fault.to_string()));
+        assert_eq!(status, 204, "fault not accepted");
+    }
+
+    pub fn stats(&self) -> Value {
+        let (status, body) = http(&self.addr, "GET", "/_sandbox/stats", None);
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).expect("stats json")
+    }
+
+    /// Follows the consent page at `authorization_url` as the user's browser
+    /// would and returns the redirect URL (with its code).
+    pub fn approve(&self, authorization_url: &str) -> String {
+        let path = authorization_url
+            .split_once(&self.addr)
+            .map(|(_, p)| p)
+            .expect("url on sandbox");
+        let (status, head) = http_head(&self.addr, "GET", path);
+        assert_eq!(status, 302);
+        head.lines()
+            .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+            .expect("location")
+            .trim()
+            .to_owned()
+    }
+
+    /// `auth-url --json` as `env`'s user, then the consent page.
+    pub fn consent(&self, env: &TestEnv) -> Consent {
+        let out = env.run(&["auth-url", "--json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let auth = out.json();
+        let redirect = self.approve(auth["authorization_url"].as_str().expect("authorization_url"));
+        Consent { auth, redirect }
+    }
+
+    /// Authorises `env` (auth-url, consent, `exchange --no-railway`), so its
+    /// store holds a refresh token this sandbox issued and still honours.
+    /// Returns the redirect URL that was exchanged.
+    pub fn authorise(&self, env: &TestEnv) -> String {
+        let Consent { redirect, .. } = self.consent(env);
+        let out = env.run(&["exchange", &redirect, "--no-railway"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        redirect
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sandbox and a user pointed at it, with nothing stored yet.
+pub fn given_sandbox() -> (SandboxProcess, TestEnv) {
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    (sandbox, env)
+}
+
+/// A sandbox and a user pointed at it whose store holds a live refresh token.
+pub fn given_authorised_sandbox() -> (SandboxProcess, TestEnv) {
+    let (sandbox, env) = given_sandbox();
+    sandbox.authorise(&env);
+    (sandbox, env)
+}
+
+/// One counter of the sandbox's `stats`.
+pub fn stat(stats: &Value, key: &str) -> u64 {
+    stats[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
+}
+
+fn raw_request(addr: &str, method: &str, path: &str, body: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect sandbox");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// A tiny HTTP/1.1 client for the sandbox's control endpoints: (status, body).
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let (status, _, body) = split_response(&raw_request(addr, method, path, body));
+    (status, body)
+}
+
+/// Same, for the head of the answer: (status, head).
+fn http_head(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let (status, head, _) = split_response(&raw_request(addr, method, path, None));
+    (status, head)
+}
+
+fn split_response(response: &str) -> (u16, String, String) {
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    (status, head.to_owned(), body.to_owned())
+}
+
+// ---------------------------------------------------------------------------
+// Small things
+
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The permission bits of `path` (`0o600`).
+pub fn file_mode(path: &Path) -> u32 {
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+/// Polls `check` until it holds or `deadline` passes.
+pub fn wait_until(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
