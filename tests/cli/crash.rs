@@ -12,33 +12,10 @@ use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use wiremock::{Request, Respond};
-
 const SIGKILL: i32 = 9;
-
-/// A Withings stand-in that accepts any refresh token (as Withings does for a
-/// rotated token during its grace period) and issues a new pair each time.
-struct Rotating {
-    issued: Arc<AtomicU64>,
-}
-
-impl Respond for Rotating {
-    fn respond(&self, _request: &Request) -> ResponseTemplate {
-        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
-        new_tokens(&format!("mock-access-{n}"), &format!("mock-refresh-{n}"))
-    }
-}
-
-/// A Withings that honours any refresh token; also returns how many sets it issued.
-fn withings_always_rotating() -> (Upstream, Arc<AtomicU64>) {
-    let withings = Upstream::start();
-    let issued = Arc::new(AtomicU64::new(0));
-    withings.mount(token_request().respond_with(Rotating { issued: issued.clone() }));
-    (withings, issued)
-}
 
 /// A peer that accepts connections, reads the request and never answers.
 struct BlackHole {

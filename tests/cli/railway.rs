@@ -7,14 +7,13 @@ use crate::support::*;
 use std::time::{Duration, Instant};
 
 use wiremock::Request;
-use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::matchers::header;
 
 const PROJECT: &str = "proj-1111";
 const SERVICE: &str = "svc-2222";
 const ENVIRONMENT: &str = "env-3333";
 const PROJECT_TOKEN: &str = "project-token-secret-ppp";
 const ACCOUNT_TOKEN: &str = "account-token-secret-qqq";
-const GRAPHQL: &str = "/graphql/v2";
 
 const UPSERT: &str = "variableCollectionUpsert";
 const REDEPLOY: &str = "serviceInstanceRedeploy";
@@ -102,13 +101,6 @@ fn operation(body: &Value) -> String {
     let query = body["query"].as_str().expect("query is a string");
     let word = query.split_whitespace().nth(1).unwrap_or_default();
     word.split('(').next().unwrap_or_default().to_owned()
-}
-
-/// A GraphQL POST for one operation (matched on the query text).
-fn gql(op: &str) -> MockBuilder {
-    Mock::given(method("POST"))
-        .and(path(GRAPHQL))
-        .and(body_string_contains(format!("{op}(")))
 }
 
 fn data(value: Value) -> ResponseTemplate {

@@ -17,6 +17,8 @@ use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -24,9 +26,13 @@ pub use serde_json::{Value, json};
 use tempfile::TempDir;
 use wiremock::matchers::{any, body_string_contains, method, path};
 pub use wiremock::{Mock, MockBuilder, ResponseTemplate};
-use wiremock::{MockServer, Request};
+use wiremock::{MockServer, Request, Respond};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_withings-token");
+
+/// The Withings app every [`TestEnv::withings`] user has.
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret-value";
 
 /// The set an expired store holds ([`given_expired_store`]) ...
 pub const OLD_ACCESS: &str = "old-access-000";
@@ -98,8 +104,8 @@ impl TestEnv {
 
     /// Withings app credentials and an API base pointing at `base`.
     pub fn withings(&mut self, base: &str) -> &mut Self {
-        self.set("WITHINGS_CLIENT_ID", "test-client-id")
-            .set("WITHINGS_CLIENT_SECRET", "test-client-secret-value")
+        self.set("WITHINGS_CLIENT_ID", CLIENT_ID)
+            .set("WITHINGS_CLIENT_SECRET", CLIENT_SECRET)
             .set("WITHINGS_API_URL", base)
             .set("WITHINGS_REDIRECT_URI", "https://example.com/callback")
     }
@@ -402,12 +408,48 @@ pub fn withings_rotating(refresh_token: &str) -> Upstream {
     withings
 }
 
+/// A Withings stand-in that accepts any refresh token (as Withings does for a
+/// rotated token during its grace period) and issues a new pair each time:
+/// `mock-access-<n>` / `mock-refresh-<n>`, `n` counted in `issued` from 1.
+pub struct Rotating {
+    pub issued: Arc<AtomicU64>,
+}
+
+impl Respond for Rotating {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let n = self.issued.fetch_add(1, Ordering::SeqCst) + 1;
+        new_tokens(&format!("mock-access-{n}"), &format!("mock-refresh-{n}"))
+    }
+}
+
+/// A Withings that honours any refresh token ([`Rotating`]); also returns
+/// how many sets it issued.
+pub fn withings_always_rotating() -> (Upstream, Arc<AtomicU64>) {
+    let withings = Upstream::start();
+    let issued = Arc::new(AtomicU64::new(0));
+    withings.mount(token_request().respond_with(Rotating { issued: issued.clone() }));
+    (withings, issued)
+}
+
 /// `http://` and a loopback port where nothing listens.
 pub fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
+}
+
+// ---------------------------------------------------------------------------
+// A fake Railway (wiremock)
+
+/// Railway's GraphQL endpoint, as a path on a fake's base URL.
+pub const GRAPHQL: &str = "/graphql/v2";
+
+/// A GraphQL POST for one operation (matched on the query text).
+pub fn gql(op: &str) -> MockBuilder {
+    Mock::given(method("POST"))
+        .and(path(GRAPHQL))
+        .and(body_string_contains(format!("{op}(")))
 }
 
 // ---------------------------------------------------------------------------
