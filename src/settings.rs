@@ -14,7 +14,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::envfile::EnvFile;
+use crate::envfile::{EnvFile, EnvFileOrigin};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
 
@@ -22,6 +22,35 @@ pub const DEFAULT_SCOPE: &str = "user.info,user.metrics,user.activity";
 pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://account.withings.com/oauth2_user/authorize2";
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
+
+/// Every variable read through the env file. A line setting one of these
+/// must be valid; any other line dotenvy cannot read is skipped with a
+/// warning, since the file may belong to another app (`Lookup::get` asserts
+/// that this list is complete).
+pub const ENV_FILE_KEYS: &[&str] = &[
+    "WITHINGS_CLIENT_ID",
+    "WITHINGS_CLIENT_SECRET",
+    "WITHINGS_REDIRECT_URI",
+    "WITHINGS_SCOPE",
+    "WITHINGS_API_URL",
+    "WITHINGS_AUTHORIZE_URL",
+    "WITHINGS_REFRESH_BUFFER",
+    "WITHINGS_TOKEN_STORE",
+    "WITHINGS_REFRESH_TOKEN",
+    "WITHINGS_ACCESS_TOKEN",
+    "WITHINGS_TOKEN_EXPIRES_AT",
+    "WITHINGS_TOKEN_LAST_REFRESHED",
+    "RAILWAY_TOKEN",
+    "RAILWAY_API_TOKEN",
+    "RAILWAY_PROJECT_ID",
+    "RAILWAY_SERVICE_ID",
+    "RAILWAY_ENVIRONMENT_ID",
+    "RAILWAY_ENVIRONMENT_NAME",
+    "RAILWAY_API_URL",
+];
+
+/// At most this many skipped line numbers are listed in the warning.
+const LISTED_SKIPPED_LINES: usize = 10;
 
 /// How HTTP calls behave (shared by the Withings and Railway clients).
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +145,7 @@ struct Lookup<'a> {
 impl Lookup<'_> {
     /// Process environment first, then the env file; empty counts as unset.
     fn get(&self, name: &str) -> Option<String> {
+        debug_assert!(ENV_FILE_KEYS.contains(&name), "{name} is missing from ENV_FILE_KEYS");
         let non_empty = |v: String| (!v.trim().is_empty()).then_some(v);
         (self.process)(name).and_then(non_empty).or_else(|| {
             self.file
@@ -207,17 +237,36 @@ fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) 
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let (path, required) = match explicit {
-        Some(path) => (path, true),
-        None => (PathBuf::from(".env"), false),
+    let (path, origin) = match (&global.env_file, explicit) {
+        (Some(path), _) => (path.clone(), EnvFileOrigin::Flag),
+        (None, Some(path)) => (path, EnvFileOrigin::Variable),
+        (None, None) => (PathBuf::from(".env"), EnvFileOrigin::WorkingDirectory),
     };
-    if !required && !path.exists() {
+    if origin == EnvFileOrigin::WorkingDirectory && !path.exists() {
         return Ok(None);
     }
-    let file = EnvFile::read(&path)?;
+    let file = EnvFile::read(&path, origin, ENV_FILE_KEYS)?;
     // Reported and rewritten by its full path, whatever the working directory.
     let path = path.canonicalize().unwrap_or(path);
+    warn_skipped_lines(&path, file.skipped_lines());
     Ok(Some(LoadedEnvFile { path, file }))
+}
+
+/// One warning for all the lines skipped, by number: their content may be
+/// another app's secret.
+fn warn_skipped_lines(path: &Path, lines: &[usize]) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut listed: Vec<String> = lines.iter().take(LISTED_SKIPPED_LINES).map(usize::to_string).collect();
+    if lines.len() > LISTED_SKIPPED_LINES {
+        listed.push(format!("and {} more", lines.len() - LISTED_SKIPPED_LINES));
+    }
+    tracing::warn!(
+        "ignored line(s) {} of {}: not KEY=value lines withings-token can read, and they set none of its settings",
+        listed.join(", "),
+        path.display()
+    );
 }
 
 fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
