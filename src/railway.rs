@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Transient, Verdict, clip};
-use crate::settings::{DEFAULT_RAILWAY_API_URL, RailwayAuth, RailwaySettings};
+use crate::settings::{RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";
 
@@ -45,10 +45,7 @@ impl RailwayClient {
         let Some(auth) = settings.auth.clone() else {
             return Err(not_configured(settings));
         };
-        let url = match &settings.api_url {
-            Some(url) => url.clone(),
-            None => Url::parse(DEFAULT_RAILWAY_API_URL).map_err(|e| Error::Internal(e.into()))?,
-        };
+        let url = settings.api_url()?.clone();
         Ok(RailwayClient { http, url, auth })
     }
 

@@ -77,17 +77,70 @@ pub enum RailwayAuth {
     Account(SecretString),
 }
 
-#[derive(Clone, Default)]
+/// A URL setting, checked when the settings are read but reported only when
+/// a command uses it: `status` is offline and must not fail on a URL it
+/// never calls.
+#[derive(Debug, Clone)]
+pub struct UrlSetting {
+    name: &'static str,
+    /// The URL, or the whole message of the configuration error.
+    checked: std::result::Result<Url, String>,
+}
+
+impl UrlSetting {
+    fn resolve(vars: &Lookup, name: &'static str, default: &str) -> UrlSetting {
+        let text = vars.get(name).unwrap_or_else(|| default.to_owned());
+        let checked = checked_url(&text).map_err(|why| format!("{name} is not usable: {why} (`{text}`)"));
+        UrlSetting { name, checked }
+    }
+
+    /// The URL, or a CONFIGURATION_ERROR naming the variable.
+    pub fn get(&self) -> Result<&Url> {
+        self.checked
+            .as_ref()
+            .map_err(|message| Error::config(message.clone(), format!("set {} to an https:// URL", self.name)))
+    }
+}
+
+/// How much of Railway is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RailwayConfig {
+    /// None of the token, project id and service id is set: Railway is not used.
+    Absent,
+    /// Some are set, these are not: most likely a mistake worth a warning.
+    Partial { missing: Vec<&'static str> },
+    /// Token, project id and service id are all set.
+    Complete,
+}
+
+#[derive(Clone)]
 pub struct RailwaySettings {
     pub auth: Option<RailwayAuth>,
     pub project_id: Option<String>,
     pub service_id: Option<String>,
     pub environment_id: Option<String>,
     pub environment_name: String,
-    pub api_url: Option<Url>,
+    /// `RAILWAY_API_URL`, or the default; see [`RailwaySettings::api_url`].
+    api_url: UrlSetting,
 }
 
 impl RailwaySettings {
+    /// The GraphQL endpoint, checked on use.
+    pub fn api_url(&self) -> Result<&Url> {
+        self.api_url.get()
+    }
+
+    pub fn configuration(&self) -> RailwayConfig {
+        let missing = self.missing();
+        if missing.is_empty() {
+            RailwayConfig::Complete
+        } else if missing.len() == 3 {
+            RailwayConfig::Absent
+        } else {
+            RailwayConfig::Partial { missing }
+        }
+    }
+
     /// The variables still missing for Railway to count as configured.
     pub fn missing(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -127,8 +180,9 @@ pub struct Settings {
     pub client_secret: Option<SecretString>,
     pub redirect_uri: Option<String>,
     pub scope: String,
-    pub api_url: Url,
-    pub authorize_url: Url,
+    /// Checked on use: see [`Settings::api_url`].
+    api_url: UrlSetting,
+    authorize_url: UrlSetting,
     pub buffer: Option<chrono::Duration>,
     /// Token set given by `WITHINGS_*` variables, if any.
     pub seed_tokens: Option<TokenSet>,
@@ -192,11 +246,11 @@ impl Settings {
             client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
             redirect_uri: vars.get("WITHINGS_REDIRECT_URI"),
             scope: vars.get("WITHINGS_SCOPE").unwrap_or_else(|| DEFAULT_SCOPE.to_owned()),
-            api_url: url_setting(&vars, "WITHINGS_API_URL", DEFAULT_API_URL)?,
-            authorize_url: url_setting(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+            api_url: UrlSetting::resolve(&vars, "WITHINGS_API_URL", DEFAULT_API_URL),
+            authorize_url: UrlSetting::resolve(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL),
             buffer: buffer(buffer_flag, &vars)?,
             seed_tokens,
-            railway: railway_settings(&vars)?,
+            railway: railway_settings(&vars),
             env_file,
         })
     }
@@ -211,6 +265,20 @@ impl Settings {
         self.client_secret
             .as_ref()
             .ok_or_else(|| Error::missing_setting("WITHINGS_CLIENT_SECRET", needed_for))
+    }
+
+    /// The base of the Withings token API; a bad value is reported here,
+    /// by the commands that call Withings, and never by `status`.
+    pub fn api_url(&self) -> Result<&Url> {
+        self.api_url.get()
+    }
+
+    pub fn authorize_url(&self) -> Result<&Url> {
+        self.authorize_url.get()
+    }
+
+    pub fn railway_api_url(&self) -> Result<&Url> {
+        self.railway.api_url()
     }
 
     pub fn redirect_uri(&self, needed_for: &str) -> Result<&str> {
@@ -294,16 +362,6 @@ fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
         })
 }
 
-fn url_setting(vars: &Lookup, name: &str, default: &str) -> Result<Url> {
-    let text = vars.get(name).unwrap_or_else(|| default.to_owned());
-    checked_url(&text).map_err(|why| {
-        Error::config(
-            format!("{name} is not usable: {why} (`{text}`)"),
-            format!("set {name} to an https:// URL"),
-        )
-    })
-}
-
 /// `https://`, or `http://` for loopback peers only.
 pub fn checked_url(text: &str) -> std::result::Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
@@ -374,7 +432,7 @@ fn seed_tokens(vars: &Lookup) -> Result<Option<TokenSet>> {
     Ok(Some(tokens))
 }
 
-fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
+fn railway_settings(vars: &Lookup) -> RailwaySettings {
     let auth = vars
         .get("RAILWAY_TOKEN")
         .map(|t| RailwayAuth::Project(SecretString::from(t)))
@@ -382,11 +440,7 @@ fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
             vars.get("RAILWAY_API_TOKEN")
                 .map(|t| RailwayAuth::Account(SecretString::from(t)))
         });
-    let api_url = match vars.get("RAILWAY_API_URL") {
-        Some(_) => Some(url_setting(vars, "RAILWAY_API_URL", DEFAULT_RAILWAY_API_URL)?),
-        None => None,
-    };
-    Ok(RailwaySettings {
+    RailwaySettings {
         auth,
         project_id: vars.get("RAILWAY_PROJECT_ID"),
         service_id: vars.get("RAILWAY_SERVICE_ID"),
@@ -394,8 +448,8 @@ fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
         environment_name: vars
             .get("RAILWAY_ENVIRONMENT_NAME")
             .unwrap_or_else(|| "production".into()),
-        api_url,
-    })
+        api_url: UrlSetting::resolve(vars, "RAILWAY_API_URL", DEFAULT_RAILWAY_API_URL),
+    }
 }
 
 #[cfg(test)]
