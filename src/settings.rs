@@ -382,25 +382,30 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// `--buffer` (already bounded by clap) or `WITHINGS_REFRESH_BUFFER`, held to
+/// the same bound: a larger one would overflow the date arithmetic of
+/// `status` and `refresh`.
 fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Duration>> {
     let std_duration = match flag {
         Some(d) => Some(d),
         None => match vars.get("WITHINGS_REFRESH_BUFFER") {
-            Some(text) => Some(crate::cli::parse_duration(&text).map_err(|why| {
+            Some(text) => Some(crate::cli::parse_buffer(&text).map_err(|why| {
                 Error::config(
                     format!("WITHINGS_REFRESH_BUFFER is invalid: {why}"),
-                    "set it like `24h`, `90m` or `3600s`",
+                    "set it like `24h`, `90m` or `3600s` (at most 366d)",
                 )
             })?),
             None => None,
         },
     };
-    std_duration
-        .map(|d| {
-            chrono::Duration::from_std(d)
-                .map_err(|_| Error::config("the refresh buffer is too long", "use at most a few days"))
-        })
-        .transpose()
+    let Some(d) = std_duration else { return Ok(None) };
+    // Both sources are bounded already; this keeps the bound in one place
+    // for any future caller.
+    chrono::Duration::from_std(d)
+        .ok()
+        .filter(|_| d <= crate::cli::MAX_BUFFER)
+        .map(Some)
+        .ok_or_else(|| Error::config("the refresh buffer is too long", "use at most 366d"))
 }
 
 fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
@@ -525,6 +530,129 @@ mod tests {
         .unwrap();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("WITHINGS_TOKEN_EXPIRES_AT"), "{err}");
+    }
+
+    #[test]
+    fn bad_urls_do_not_stop_loading_and_are_reported_on_use() {
+        let g = global(&["--no-env-file"]);
+        let s = Settings::resolve(
+            &g,
+            None,
+            &env(&[
+                ("HOME", "/h"),
+                ("WITHINGS_API_URL", "http://example.com"),
+                ("WITHINGS_AUTHORIZE_URL", "not a url"),
+                ("RAILWAY_API_URL", "ftp://127.0.0.1"),
+            ]),
+        )
+        .unwrap();
+        let err = s.api_url().unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(
+            err.to_string(),
+            "WITHINGS_API_URL is not usable: plain http:// is only allowed for loopback hosts (`http://example.com`)"
+        );
+        assert_eq!(err.action(), "set WITHINGS_API_URL to an https:// URL");
+        assert!(
+            s.authorize_url()
+                .unwrap_err()
+                .to_string()
+                .starts_with("WITHINGS_AUTHORIZE_URL is not usable")
+        );
+        assert!(
+            s.railway_api_url()
+                .unwrap_err()
+                .to_string()
+                .starts_with("RAILWAY_API_URL is not usable")
+        );
+    }
+
+    #[test]
+    fn url_defaults_are_resolved_here() {
+        let s = Settings::resolve(&global(&["--no-env-file"]), None, &env(&[("HOME", "/h")])).unwrap();
+        assert_eq!(s.api_url().unwrap().as_str(), "https://wbsapi.withings.net/");
+        assert_eq!(s.authorize_url().unwrap().as_str(), DEFAULT_AUTHORIZE_URL);
+        assert_eq!(s.railway_api_url().unwrap().as_str(), DEFAULT_RAILWAY_API_URL);
+    }
+
+    #[test]
+    fn railway_configuration_is_absent_partial_or_complete() {
+        let g = global(&["--no-env-file"]);
+        let config = |vars: &'static [(&'static str, &'static str)]| {
+            Settings::resolve(&g, None, &env(vars)).unwrap().railway.configuration()
+        };
+        assert_eq!(
+            config(&[("HOME", "/h"), ("RAILWAY_ENVIRONMENT_ID", "e")]),
+            RailwayConfig::Absent
+        );
+        assert_eq!(
+            config(&[("HOME", "/h"), ("RAILWAY_API_TOKEN", "t"), ("RAILWAY_PROJECT_ID", "p")]),
+            RailwayConfig::Partial {
+                missing: vec!["RAILWAY_SERVICE_ID"]
+            }
+        );
+        assert_eq!(
+            config(&[("HOME", "/h"), ("RAILWAY_SERVICE_ID", "s")]),
+            RailwayConfig::Partial {
+                missing: vec!["RAILWAY_TOKEN (or RAILWAY_API_TOKEN)", "RAILWAY_PROJECT_ID"]
+            }
+        );
+        assert_eq!(
+            config(&[
+                ("HOME", "/h"),
+                ("RAILWAY_TOKEN", "t"),
+                ("RAILWAY_PROJECT_ID", "p"),
+                ("RAILWAY_SERVICE_ID", "s")
+            ]),
+            RailwayConfig::Complete
+        );
+    }
+
+    #[test]
+    fn an_absurd_buffer_variable_is_a_configuration_error() {
+        let g = global(&["--no-env-file"]);
+        for bad in ["100000000d", "367d", "18446744073709551615s"] {
+            let vars = move |name: &str| match name {
+                "HOME" => Some("/h".to_owned()),
+                "WITHINGS_REFRESH_BUFFER" => Some(bad.to_owned()),
+                _ => None,
+            };
+            let err = Settings::resolve(&g, None, &vars).err().unwrap();
+            assert_eq!(err.exit_code(), 3, "{bad}");
+            assert!(err.to_string().contains("WITHINGS_REFRESH_BUFFER"), "{err}");
+        }
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_REFRESH_BUFFER", "366d")])).unwrap();
+        assert_eq!(s.buffer, Some(chrono::Duration::days(366)));
+    }
+
+    #[test]
+    fn env_file_lines_of_other_apps_are_skipped_and_ours_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        std::fs::write(
+            &path,
+            "\u{feff}APP_NAME=My App\nWITHINGS_CLIENT_ID=abc\nRAILWAY_STATIC_URL=x y\n",
+        )
+        .unwrap();
+        let g = global(&["--env-file", path.to_str().unwrap()]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+        assert_eq!(s.client_id.as_deref(), Some("abc"));
+        let loaded = s.env_file.unwrap();
+        assert_eq!(loaded.file.skipped_lines(), [1, 3]);
+    }
+
+    #[test]
+    fn a_bad_env_file_line_of_ours_is_named_by_its_real_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        std::fs::write(&path, "A=1\n\nWITHINGS_CLIENT_SECRET=\"s3cret\nB=2\n").unwrap();
+        let g = global(&["--env-file", path.to_str().unwrap()]);
+        let err = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).err().unwrap();
+        assert_eq!(err.exit_code(), 3);
+        let text = format!("{err} {}", err.action());
+        assert!(text.contains("line 3 sets WITHINGS_CLIENT_SECRET"), "{text}");
+        assert!(text.contains("`--env-file`"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[test]
