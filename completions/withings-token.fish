@@ -31,10 +31,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l json -d 'Same as `--output json`'
@@ -52,7 +52,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandb
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
@@ -60,10 +60,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -72,7 +72,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s h -l help -d 'Print help'
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s o -l output -d 'Output format' -r -f -a "table\t''
@@ -80,10 +80,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
@@ -104,10 +104,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -123,10 +123,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -144,10 +144,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l no-env-file -d 'Read no env file at all'
@@ -165,10 +165,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l json -d 'Same as `--output json`'
@@ -183,10 +183,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l json -d 'Same as `--output json`'
@@ -201,10 +201,10 @@ json\t''
 env\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l json -d 'Same as `--output json`'

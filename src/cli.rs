@@ -94,20 +94,21 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
     pub log_format: LogFormat,
 
-    /// Time limit for each HTTP request, e.g. 30s, 500ms, 2m
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    /// Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
     pub timeout: Duration,
 
-    /// Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer)
-    #[arg(long, global = true, default_value_t = 3, value_name = "N")]
+    /// Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)
+    #[arg(long, global = true, default_value_t = 3, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_RETRIES)))]
     pub retries: u32,
 
-    /// First pause between attempts; doubles each time (0s allowed)
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    /// First pause between attempts; doubles each time (0s allowed, at most 5m)
+    #[arg(long, global = true, value_parser = parse_retry_delay, default_value = "1s", value_name = "DURATION")]
     pub retry_delay: Duration,
 
-    /// How long to wait for another withings-token process holding the store lock
-    #[arg(long, global = true, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    /// How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)
+    #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = "60s", value_name = "DURATION")]
     pub lock_timeout: Duration,
 }
 
@@ -133,8 +134,8 @@ pub struct StatusArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
     pub buffer: Option<Duration>,
 }
 
@@ -154,8 +155,8 @@ pub struct RefreshArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// How long before expiry a refresh is due [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    /// How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
     pub buffer: Option<Duration>,
 
     #[command(flatten)]
@@ -254,6 +255,73 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// Bounds of the duration and count flags. Beyond them a value is a typo
+/// (`--timeout 30d`), and the larger ones would overflow the time arithmetic
+/// done with them.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const MAX_RETRIES: u32 = 10;
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_BUFFER: Duration = Duration::from_secs(366 * 86_400);
+
+/// `--timeout`: a zero timeout would fail every request before it is sent.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let d = bounded_duration(text, MAX_TIMEOUT, "1h")?;
+    if d.is_zero() {
+        return Err("a timeout of 0 would fail every request; use e.g. 30s".into());
+    }
+    Ok(d)
+}
+
+fn parse_retry_delay(text: &str) -> Result<Duration, String> {
+    bounded_duration(text, MAX_RETRY_DELAY, "5m")
+}
+
+fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    bounded_duration(text, MAX_LOCK_TIMEOUT, "24h")
+}
+
+/// `--buffer` and `WITHINGS_REFRESH_BUFFER`.
+pub fn parse_buffer(text: &str) -> Result<Duration, String> {
+    bounded_duration(text, MAX_BUFFER, "366d")
+}
+
+fn bounded_duration(text: &str, max: Duration, max_text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d > max {
+        return Err(format!("`{}` is too long; at most {max_text} is accepted", text.trim()));
+    }
+    Ok(d)
+}
+
+/// Whether `args` (the whole argv, program name first) ask for JSON output,
+/// read without clap: when clap refuses the command line, the error must
+/// still reach a JSON reader. Accepts `--json`, `--output json`,
+/// `--output=json`, `-o json`, `-o=json`, `-ojson` and short clusters such
+/// as `-qojson`; stops at `--`.
+pub fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    let args: Vec<std::borrow::Cow<str>> = args.iter().skip(1).map(|a| a.to_string_lossy()).collect();
+    for (i, arg) in args.iter().enumerate() {
+        let next = args.get(i + 1).map(AsRef::as_ref);
+        let value = match arg.as_ref() {
+            "--" => return false,
+            "--json" => return true,
+            "--output" => next,
+            a if a.starts_with("--") => a.strip_prefix("--output="),
+            a if a.starts_with('-') => a[1..]
+                .split_once('o')
+                .filter(|(flags, _)| flags.chars().all(|c| c == 'q' || c == 'v'))
+                .map(|(_, rest)| rest.strip_prefix('=').unwrap_or(rest))
+                .map(|rest| if rest.is_empty() { next.unwrap_or("") } else { rest }),
+            _ => None,
+        };
+        if value == Some("json") {
+            return true;
+        }
+    }
+    false
+}
+
 /// Parses `30s`, `500ms`, `90m`, `24h`, `2d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -297,6 +365,97 @@ mod tests {
     fn malformed_durations_are_refused() {
         for bad in ["", "s", "1y", "-1s", "1.5h", "abc"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("withings-token").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn out_of_bounds_flags_are_usage_errors() {
+        for args in [
+            &["--timeout", "0", "status"][..],
+            &["--timeout", "0s", "status"],
+            &["--timeout", "0ms", "status"],
+            &["--timeout", "2h", "status"],
+            &["--retries", "11", "status"],
+            &["--retries", "4294967295", "status"],
+            &["--retry-delay", "6m", "status"],
+            &["--lock-timeout", "25h", "status"],
+            &["--lock-timeout", "100000000d", "status"],
+            &["status", "--buffer", "100000000d"],
+            &["status", "--buffer", "367d"],
+            &["refresh", "--buffer", "100000000d"],
+        ] {
+            let err = parse(args).err().unwrap_or_else(|| panic!("{args:?} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn flags_at_their_bounds_are_accepted() {
+        let cli = parse(&[
+            "--timeout",
+            "1h",
+            "--retries",
+            "10",
+            "--retry-delay",
+            "5m",
+            "--lock-timeout",
+            "24h",
+            "status",
+            "--buffer",
+            "366d",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.retries, 10);
+        let cli = parse(&[
+            "--timeout",
+            "1ms",
+            "--retries",
+            "0",
+            "--retry-delay",
+            "0s",
+            "--lock-timeout",
+            "0s",
+            "status",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.lock_timeout, Duration::ZERO);
+    }
+
+    #[test]
+    fn json_is_found_in_every_spelling_of_the_flag() {
+        let asks = |args: &[&str]| {
+            let argv: Vec<std::ffi::OsString> = std::iter::once("withings-token")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect();
+            asks_for_json(&argv)
+        };
+        for yes in [
+            &["status", "--json"][..],
+            &["--output", "json", "status"],
+            &["--output=json"],
+            &["-o", "json"],
+            &["-ojson"],
+            &["-o=json"],
+            &["-qojson"],
+            &["-vo", "json"],
+            &["--timeout", "0", "--json"],
+        ] {
+            assert!(asks(yes), "{yes:?}");
+        }
+        for no in [
+            &["status"][..],
+            &["--output", "env"],
+            &["-o", "table", "json"],
+            &["exchange", "--", "--json"],
+            &["--jsonx"],
+            &["-o"],
+        ] {
+            assert!(!asks(no), "{no:?}");
         }
     }
 

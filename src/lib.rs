@@ -27,15 +27,20 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::output::Output;
+use crate::output::{ErrorBody, ErrorReport, Output};
 use crate::settings::OutputOptions;
 
 /// Parses the command line, runs the command, reports any error and
 /// returns the documented exit code.
 pub fn run() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
+            // `--help` and `--version` are not errors (use_stderr is false).
+            if e.use_stderr() && cli::asks_for_json(&args) {
+                print_usage_error_json(&e);
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
@@ -52,5 +57,24 @@ pub fn run() -> ExitCode {
             out.error(&error);
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// The contract's JSON error object for a command line clap refused, on
+/// stdout; clap's own text still goes to stderr.
+fn print_usage_error_json(error: &clap::Error) {
+    use std::io::Write;
+    // clap's first line, without its `error: `: the rest is usage and tips.
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let report = ErrorReport {
+        error: ErrorBody {
+            code: "USAGE_ERROR",
+            message: first.strip_prefix("error: ").unwrap_or(first).to_owned(),
+            action: "see `withings-token --help`".to_owned(),
+        },
+    };
+    if let Ok(json) = serde_json::to_string_pretty(&report) {
+        let _ = std::io::stdout().lock().write_all(format!("{json}\n").as_bytes());
     }
 }

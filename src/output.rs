@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
-use crate::envfile::format_value;
+use crate::envfile::format_line;
 use crate::error::Error;
 use crate::settings::OutputOptions;
 use crate::tokens::{TokenSet, TokenSource, mask, rfc3339};
@@ -335,7 +335,16 @@ impl Output {
         let Some(tokens) = tokens else { return };
         let mut out = String::new();
         for (key, value) in token_variables(tokens) {
-            out.push_str(&format!("{key}={}\n", format_value(&value)));
+            match format_line(key, &value) {
+                Ok(line) => out.push_str(&line),
+                // Stopgap until this reports OUTPUT_FAILED (exit 6): print no
+                // line rather than one that would corrupt the output.
+                Err(e) => {
+                    let text = format!("error: {e}; the set is safe in the store, no env lines were printed");
+                    crate::logging::user_line(tracing::Level::ERROR, &text);
+                    return;
+                }
+            }
         }
         write_stdout(&out);
     }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
-use crate::settings::{DEFAULT_RAILWAY_API_URL, RailwayAuth, RailwaySettings};
+use crate::settings::{RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";
 
@@ -76,7 +76,7 @@ impl RailwayClient {
         let Some(auth) = settings.auth.clone() else {
             return Err(not_configured(settings));
         };
-        let url = settings.api_url.endpoint()?;
+        let url = settings.api_url()?.clone();
         Ok(RailwayClient { http, url, auth })
     }
 
@@ -245,30 +245,6 @@ impl RailwayClient {
     }
 }
 
-/// What `RailwaySettings.api_url` holds: `Option<Url>` (none: Railway's
-/// public endpoint) while settings leaves the default to this client, a
-/// resolved `Url` once settings fills it in. Both are accepted so that the
-/// two changes merge in either order; after that, the `Option` impl and the
-/// import of the default can go.
-trait Endpoint {
-    fn endpoint(&self) -> Result<Url>;
-}
-
-impl Endpoint for Url {
-    fn endpoint(&self) -> Result<Url> {
-        Ok(self.clone())
-    }
-}
-
-impl Endpoint for Option<Url> {
-    fn endpoint(&self) -> Result<Url> {
-        match self {
-            Some(url) => Ok(url.clone()),
-            None => Url::parse(DEFAULT_RAILWAY_API_URL).map_err(|e| Error::Internal(e.into())),
-        }
-    }
-}
-
 fn not_configured(settings: &RailwaySettings) -> Error {
     Error::config(
         format!("Railway is not configured: missing {}", settings.missing().join(", ")),
@@ -364,17 +340,26 @@ mod tests {
     }
 
     fn client(auth: RailwayAuth) -> RailwayClient {
+        use clap::Parser;
         let http = HttpClient::new(crate::settings::HttpPolicy {
             timeout: std::time::Duration::from_secs(1),
             retries: 0,
             retry_delay: std::time::Duration::ZERO,
         })
         .unwrap();
-        let settings = RailwaySettings {
-            auth: Some(auth),
-            ..RailwaySettings::default()
+        let (var, token) = match auth {
+            RailwayAuth::Project(t) => ("RAILWAY_TOKEN", t),
+            RailwayAuth::Account(t) => ("RAILWAY_API_TOKEN", t),
         };
-        RailwayClient::new(http, &settings).unwrap()
+        let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
+        let global = crate::cli::Cli::try_parse_from(["withings-token", "--no-env-file", "status"]).unwrap().global;
+        let lookup = |name: &str| match name {
+            "HOME" => Some("/home/test".to_owned()),
+            _ if name == var => Some(token.clone()),
+            _ => None,
+        };
+        let settings = crate::settings::Settings::resolve(&global, None, &lookup).unwrap();
+        RailwayClient::new(http, &settings.railway).unwrap()
     }
 
     fn graphql_error(message: &str) -> Answer {
@@ -424,12 +409,6 @@ mod tests {
             let word = operation.document.split_whitespace().nth(1).unwrap_or_default();
             assert!(word.starts_with(&format!("{}(", operation.name)), "{}", operation.name);
         }
-    }
-
-    #[test]
-    fn no_api_url_means_railways_public_endpoint() {
-        let railway = client(RailwayAuth::Project("project-token-value".into()));
-        assert_eq!(railway.url.as_str(), DEFAULT_RAILWAY_API_URL);
     }
 
     #[test]

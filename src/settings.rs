@@ -14,7 +14,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::envfile::EnvFile;
+use crate::envfile::{EnvFile, EnvFileOrigin};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
 
@@ -22,6 +22,35 @@ pub const DEFAULT_SCOPE: &str = "user.info,user.metrics,user.activity";
 pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://account.withings.com/oauth2_user/authorize2";
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
+
+/// Every variable read through the env file. A line setting one of these
+/// must be valid; any other line dotenvy cannot read is skipped with a
+/// warning, since the file may belong to another app (`Lookup::get` asserts
+/// that this list is complete).
+pub const ENV_FILE_KEYS: &[&str] = &[
+    "WITHINGS_CLIENT_ID",
+    "WITHINGS_CLIENT_SECRET",
+    "WITHINGS_REDIRECT_URI",
+    "WITHINGS_SCOPE",
+    "WITHINGS_API_URL",
+    "WITHINGS_AUTHORIZE_URL",
+    "WITHINGS_REFRESH_BUFFER",
+    "WITHINGS_TOKEN_STORE",
+    "WITHINGS_REFRESH_TOKEN",
+    "WITHINGS_ACCESS_TOKEN",
+    "WITHINGS_TOKEN_EXPIRES_AT",
+    "WITHINGS_TOKEN_LAST_REFRESHED",
+    "RAILWAY_TOKEN",
+    "RAILWAY_API_TOKEN",
+    "RAILWAY_PROJECT_ID",
+    "RAILWAY_SERVICE_ID",
+    "RAILWAY_ENVIRONMENT_ID",
+    "RAILWAY_ENVIRONMENT_NAME",
+    "RAILWAY_API_URL",
+];
+
+/// At most this many skipped line numbers are listed in the warning.
+const LISTED_SKIPPED_LINES: usize = 10;
 
 /// How HTTP calls behave (shared by the Withings and Railway clients).
 #[derive(Debug, Clone, Copy)]
@@ -48,17 +77,70 @@ pub enum RailwayAuth {
     Account(SecretString),
 }
 
-#[derive(Clone, Default)]
+/// A URL setting, checked when the settings are read but reported only when
+/// a command uses it: `status` is offline and must not fail on a URL it
+/// never calls.
+#[derive(Debug, Clone)]
+pub struct UrlSetting {
+    name: &'static str,
+    /// The URL, or the whole message of the configuration error.
+    checked: std::result::Result<Url, String>,
+}
+
+impl UrlSetting {
+    fn resolve(vars: &Lookup, name: &'static str, default: &str) -> UrlSetting {
+        let text = vars.get(name).unwrap_or_else(|| default.to_owned());
+        let checked = checked_url(&text).map_err(|why| format!("{name} is not usable: {why} (`{text}`)"));
+        UrlSetting { name, checked }
+    }
+
+    /// The URL, or a CONFIGURATION_ERROR naming the variable.
+    pub fn get(&self) -> Result<&Url> {
+        self.checked
+            .as_ref()
+            .map_err(|message| Error::config(message.clone(), format!("set {} to an https:// URL", self.name)))
+    }
+}
+
+/// How much of Railway is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RailwayConfig {
+    /// None of the token, project id and service id is set: Railway is not used.
+    Absent,
+    /// Some are set, these are not: most likely a mistake worth a warning.
+    Partial { missing: Vec<&'static str> },
+    /// Token, project id and service id are all set.
+    Complete,
+}
+
+#[derive(Clone)]
 pub struct RailwaySettings {
     pub auth: Option<RailwayAuth>,
     pub project_id: Option<String>,
     pub service_id: Option<String>,
     pub environment_id: Option<String>,
     pub environment_name: String,
-    pub api_url: Option<Url>,
+    /// `RAILWAY_API_URL`, or the default; see [`RailwaySettings::api_url`].
+    api_url: UrlSetting,
 }
 
 impl RailwaySettings {
+    /// The GraphQL endpoint, checked on use.
+    pub fn api_url(&self) -> Result<&Url> {
+        self.api_url.get()
+    }
+
+    pub fn configuration(&self) -> RailwayConfig {
+        let missing = self.missing();
+        if missing.is_empty() {
+            RailwayConfig::Complete
+        } else if missing.len() == 3 {
+            RailwayConfig::Absent
+        } else {
+            RailwayConfig::Partial { missing }
+        }
+    }
+
     /// The variables still missing for Railway to count as configured.
     pub fn missing(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -98,8 +180,9 @@ pub struct Settings {
     pub client_secret: Option<SecretString>,
     pub redirect_uri: Option<String>,
     pub scope: String,
-    pub api_url: Url,
-    pub authorize_url: Url,
+    /// Checked on use: see [`Settings::api_url`].
+    api_url: UrlSetting,
+    authorize_url: UrlSetting,
     pub buffer: Option<chrono::Duration>,
     /// Token set given by `WITHINGS_*` variables, if any.
     pub seed_tokens: Option<TokenSet>,
@@ -116,6 +199,7 @@ struct Lookup<'a> {
 impl Lookup<'_> {
     /// Process environment first, then the env file; empty counts as unset.
     fn get(&self, name: &str) -> Option<String> {
+        debug_assert!(ENV_FILE_KEYS.contains(&name), "{name} is missing from ENV_FILE_KEYS");
         let non_empty = |v: String| (!v.trim().is_empty()).then_some(v);
         (self.process)(name).and_then(non_empty).or_else(|| {
             self.file
@@ -162,11 +246,11 @@ impl Settings {
             client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
             redirect_uri: vars.get("WITHINGS_REDIRECT_URI"),
             scope: vars.get("WITHINGS_SCOPE").unwrap_or_else(|| DEFAULT_SCOPE.to_owned()),
-            api_url: url_setting(&vars, "WITHINGS_API_URL", DEFAULT_API_URL)?,
-            authorize_url: url_setting(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+            api_url: UrlSetting::resolve(&vars, "WITHINGS_API_URL", DEFAULT_API_URL),
+            authorize_url: UrlSetting::resolve(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL),
             buffer: buffer(buffer_flag, &vars)?,
             seed_tokens,
-            railway: railway_settings(&vars)?,
+            railway: railway_settings(&vars),
             env_file,
         })
     }
@@ -181,6 +265,20 @@ impl Settings {
         self.client_secret
             .as_ref()
             .ok_or_else(|| Error::missing_setting("WITHINGS_CLIENT_SECRET", needed_for))
+    }
+
+    /// The base of the Withings token API; a bad value is reported here,
+    /// by the commands that call Withings, and never by `status`.
+    pub fn api_url(&self) -> Result<&Url> {
+        self.api_url.get()
+    }
+
+    pub fn authorize_url(&self) -> Result<&Url> {
+        self.authorize_url.get()
+    }
+
+    pub fn railway_api_url(&self) -> Result<&Url> {
+        self.railway.api_url()
     }
 
     pub fn redirect_uri(&self, needed_for: &str) -> Result<&str> {
@@ -207,17 +305,36 @@ fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) 
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let (path, required) = match explicit {
-        Some(path) => (path, true),
-        None => (PathBuf::from(".env"), false),
+    let (path, origin) = match (&global.env_file, explicit) {
+        (Some(path), _) => (path.clone(), EnvFileOrigin::Flag),
+        (None, Some(path)) => (path, EnvFileOrigin::Variable),
+        (None, None) => (PathBuf::from(".env"), EnvFileOrigin::WorkingDirectory),
     };
-    if !required && !path.exists() {
+    if origin == EnvFileOrigin::WorkingDirectory && !path.exists() {
         return Ok(None);
     }
-    let file = EnvFile::read(&path)?;
+    let file = EnvFile::read(&path, origin, ENV_FILE_KEYS)?;
     // Reported and rewritten by its full path, whatever the working directory.
     let path = path.canonicalize().unwrap_or(path);
+    warn_skipped_lines(&path, file.skipped_lines());
     Ok(Some(LoadedEnvFile { path, file }))
+}
+
+/// One warning for all the lines skipped, by number: their content may be
+/// another app's secret.
+fn warn_skipped_lines(path: &Path, lines: &[usize]) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut listed: Vec<String> = lines.iter().take(LISTED_SKIPPED_LINES).map(usize::to_string).collect();
+    if lines.len() > LISTED_SKIPPED_LINES {
+        listed.push(format!("and {} more", lines.len() - LISTED_SKIPPED_LINES));
+    }
+    tracing::warn!(
+        "ignored line(s) {} of {}: not KEY=value lines withings-token can read, and they set none of its settings",
+        listed.join(", "),
+        path.display()
+    );
 }
 
 fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
@@ -245,16 +362,6 @@ fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
         })
 }
 
-fn url_setting(vars: &Lookup, name: &str, default: &str) -> Result<Url> {
-    let text = vars.get(name).unwrap_or_else(|| default.to_owned());
-    checked_url(&text).map_err(|why| {
-        Error::config(
-            format!("{name} is not usable: {why} (`{text}`)"),
-            format!("set {name} to an https:// URL"),
-        )
-    })
-}
-
 /// `https://`, or `http://` for loopback peers only.
 pub fn checked_url(text: &str) -> std::result::Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
@@ -275,25 +382,30 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// `--buffer` (already bounded by clap) or `WITHINGS_REFRESH_BUFFER`, held to
+/// the same bound: a larger one would overflow the date arithmetic of
+/// `status` and `refresh`.
 fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Duration>> {
     let std_duration = match flag {
         Some(d) => Some(d),
         None => match vars.get("WITHINGS_REFRESH_BUFFER") {
-            Some(text) => Some(crate::cli::parse_duration(&text).map_err(|why| {
+            Some(text) => Some(crate::cli::parse_buffer(&text).map_err(|why| {
                 Error::config(
                     format!("WITHINGS_REFRESH_BUFFER is invalid: {why}"),
-                    "set it like `24h`, `90m` or `3600s`",
+                    "set it like `24h`, `90m` or `3600s` (at most 366d)",
                 )
             })?),
             None => None,
         },
     };
-    std_duration
-        .map(|d| {
-            chrono::Duration::from_std(d)
-                .map_err(|_| Error::config("the refresh buffer is too long", "use at most a few days"))
-        })
-        .transpose()
+    let Some(d) = std_duration else { return Ok(None) };
+    // Both sources are bounded already; this keeps the bound in one place
+    // for any future caller.
+    chrono::Duration::from_std(d)
+        .ok()
+        .filter(|_| d <= crate::cli::MAX_BUFFER)
+        .map(Some)
+        .ok_or_else(|| Error::config("the refresh buffer is too long", "use at most 366d"))
 }
 
 fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
@@ -325,7 +437,7 @@ fn seed_tokens(vars: &Lookup) -> Result<Option<TokenSet>> {
     Ok(Some(tokens))
 }
 
-fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
+fn railway_settings(vars: &Lookup) -> RailwaySettings {
     let auth = vars
         .get("RAILWAY_TOKEN")
         .map(|t| RailwayAuth::Project(SecretString::from(t)))
@@ -333,11 +445,7 @@ fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
             vars.get("RAILWAY_API_TOKEN")
                 .map(|t| RailwayAuth::Account(SecretString::from(t)))
         });
-    let api_url = match vars.get("RAILWAY_API_URL") {
-        Some(_) => Some(url_setting(vars, "RAILWAY_API_URL", DEFAULT_RAILWAY_API_URL)?),
-        None => None,
-    };
-    Ok(RailwaySettings {
+    RailwaySettings {
         auth,
         project_id: vars.get("RAILWAY_PROJECT_ID"),
         service_id: vars.get("RAILWAY_SERVICE_ID"),
@@ -345,8 +453,8 @@ fn railway_settings(vars: &Lookup) -> Result<RailwaySettings> {
         environment_name: vars
             .get("RAILWAY_ENVIRONMENT_NAME")
             .unwrap_or_else(|| "production".into()),
-        api_url,
-    })
+        api_url: UrlSetting::resolve(vars, "RAILWAY_API_URL", DEFAULT_RAILWAY_API_URL),
+    }
 }
 
 #[cfg(test)]
@@ -422,6 +530,129 @@ mod tests {
         .unwrap();
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("WITHINGS_TOKEN_EXPIRES_AT"), "{err}");
+    }
+
+    #[test]
+    fn bad_urls_do_not_stop_loading_and_are_reported_on_use() {
+        let g = global(&["--no-env-file"]);
+        let s = Settings::resolve(
+            &g,
+            None,
+            &env(&[
+                ("HOME", "/h"),
+                ("WITHINGS_API_URL", "http://example.com"),
+                ("WITHINGS_AUTHORIZE_URL", "not a url"),
+                ("RAILWAY_API_URL", "ftp://127.0.0.1"),
+            ]),
+        )
+        .unwrap();
+        let err = s.api_url().unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(
+            err.to_string(),
+            "WITHINGS_API_URL is not usable: plain http:// is only allowed for loopback hosts (`http://example.com`)"
+        );
+        assert_eq!(err.action(), "set WITHINGS_API_URL to an https:// URL");
+        assert!(
+            s.authorize_url()
+                .unwrap_err()
+                .to_string()
+                .starts_with("WITHINGS_AUTHORIZE_URL is not usable")
+        );
+        assert!(
+            s.railway_api_url()
+                .unwrap_err()
+                .to_string()
+                .starts_with("RAILWAY_API_URL is not usable")
+        );
+    }
+
+    #[test]
+    fn url_defaults_are_resolved_here() {
+        let s = Settings::resolve(&global(&["--no-env-file"]), None, &env(&[("HOME", "/h")])).unwrap();
+        assert_eq!(s.api_url().unwrap().as_str(), "https://wbsapi.withings.net/");
+        assert_eq!(s.authorize_url().unwrap().as_str(), DEFAULT_AUTHORIZE_URL);
+        assert_eq!(s.railway_api_url().unwrap().as_str(), DEFAULT_RAILWAY_API_URL);
+    }
+
+    #[test]
+    fn railway_configuration_is_absent_partial_or_complete() {
+        let g = global(&["--no-env-file"]);
+        let config = |vars: &'static [(&'static str, &'static str)]| {
+            Settings::resolve(&g, None, &env(vars)).unwrap().railway.configuration()
+        };
+        assert_eq!(
+            config(&[("HOME", "/h"), ("RAILWAY_ENVIRONMENT_ID", "e")]),
+            RailwayConfig::Absent
+        );
+        assert_eq!(
+            config(&[("HOME", "/h"), ("RAILWAY_API_TOKEN", "t"), ("RAILWAY_PROJECT_ID", "p")]),
+            RailwayConfig::Partial {
+                missing: vec!["RAILWAY_SERVICE_ID"]
+            }
+        );
+        assert_eq!(
+            config(&[("HOME", "/h"), ("RAILWAY_SERVICE_ID", "s")]),
+            RailwayConfig::Partial {
+                missing: vec!["RAILWAY_TOKEN (or RAILWAY_API_TOKEN)", "RAILWAY_PROJECT_ID"]
+            }
+        );
+        assert_eq!(
+            config(&[
+                ("HOME", "/h"),
+                ("RAILWAY_TOKEN", "t"),
+                ("RAILWAY_PROJECT_ID", "p"),
+                ("RAILWAY_SERVICE_ID", "s")
+            ]),
+            RailwayConfig::Complete
+        );
+    }
+
+    #[test]
+    fn an_absurd_buffer_variable_is_a_configuration_error() {
+        let g = global(&["--no-env-file"]);
+        for bad in ["100000000d", "367d", "18446744073709551615s"] {
+            let vars = move |name: &str| match name {
+                "HOME" => Some("/h".to_owned()),
+                "WITHINGS_REFRESH_BUFFER" => Some(bad.to_owned()),
+                _ => None,
+            };
+            let err = Settings::resolve(&g, None, &vars).err().unwrap();
+            assert_eq!(err.exit_code(), 3, "{bad}");
+            assert!(err.to_string().contains("WITHINGS_REFRESH_BUFFER"), "{err}");
+        }
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_REFRESH_BUFFER", "366d")])).unwrap();
+        assert_eq!(s.buffer, Some(chrono::Duration::days(366)));
+    }
+
+    #[test]
+    fn env_file_lines_of_other_apps_are_skipped_and_ours_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        std::fs::write(
+            &path,
+            "\u{feff}APP_NAME=My App\nWITHINGS_CLIENT_ID=abc\nRAILWAY_STATIC_URL=x y\n",
+        )
+        .unwrap();
+        let g = global(&["--env-file", path.to_str().unwrap()]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+        assert_eq!(s.client_id.as_deref(), Some("abc"));
+        let loaded = s.env_file.unwrap();
+        assert_eq!(loaded.file.skipped_lines(), [1, 3]);
+    }
+
+    #[test]
+    fn a_bad_env_file_line_of_ours_is_named_by_its_real_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        std::fs::write(&path, "A=1\n\nWITHINGS_CLIENT_SECRET=\"s3cret\nB=2\n").unwrap();
+        let g = global(&["--env-file", path.to_str().unwrap()]);
+        let err = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).err().unwrap();
+        assert_eq!(err.exit_code(), 3);
+        let text = format!("{err} {}", err.action());
+        assert!(text.contains("line 3 sets WITHINGS_CLIENT_SECRET"), "{text}");
+        assert!(text.contains("`--env-file`"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[test]

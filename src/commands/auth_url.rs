@@ -17,6 +17,7 @@ pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<()> 
 pub fn issue(args: &AuthUrlArgs, settings: &Settings) -> Result<AuthUrlReport> {
     let client_id = settings.client_id("auth-url")?;
     let redirect_uri = settings.redirect_uri("auth-url")?;
+    let authorize_url = settings.authorize_url()?;
     let state = match &args.state {
         Some(state) if state.trim().is_empty() => {
             return Err(Error::config(
@@ -29,7 +30,7 @@ pub fn issue(args: &AuthUrlArgs, settings: &Settings) -> Result<AuthUrlReport> {
     };
     rotation::remember_auth_state(settings, &super::store_of(settings), &state)?;
     let url = authorization_url(
-        &settings.authorize_url,
+        authorize_url,
         client_id,
         &settings.scope,
         redirect_uri,

@@ -44,7 +44,7 @@ pub(crate) fn store_of(settings: &Settings) -> FileStore {
 pub(crate) fn withings_client(settings: &Settings, http: &HttpClient, needed_for: &str) -> Result<WithingsClient> {
     let id = settings.client_id(needed_for)?;
     let secret = settings.client_secret(needed_for)?;
-    WithingsClient::new(http.clone(), &settings.api_url, id, secret)
+    WithingsClient::new(http.clone(), settings.api_url()?, id, secret)
 }
 
 /// Railway after a new set was saved: skipped, updated, or failed (exit 6,

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::SandboxArgs;
-use crate::envfile::format_value;
+use crate::envfile::format_line;
 use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
 
@@ -19,7 +19,8 @@ pub fn run(args: &SandboxArgs) -> Result<()> {
         sandbox.base_url()
     );
     for (key, value) in sandbox.env_vars() {
-        lines.push_str(&format!("{key}={}\n", format_value(&value)));
+        // The sandbox's own values are plain ASCII: a refusal is a bug.
+        lines.push_str(&format_line(key, &value).map_err(|e| Error::Internal(e.into()))?);
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(lines.as_bytes()).and_then(|_| stdout.flush());

@@ -268,7 +268,11 @@ fn malformed_flags_are_usage_errors_with_clap_messages() {
             "{what}: {}",
             out.stderr
         );
-        assert_eq!(out.stdout, "", "{what}: nothing on stdout");
+        if args.contains(&"--json") {
+            assert_eq!(out.json()["error"]["code"], "USAGE_ERROR", "{what}: the JSON error object");
+        } else {
+            assert_eq!(out.stdout, "", "{what}: nothing on stdout");
+        }
     }
     // clap lists the formats it would take.
     let out = env.run(&["--output", "yaml", "status"]);

@@ -150,7 +150,10 @@ fn unknown_flag_is_a_usage_error_with_exit_2() {
     let env = TestEnv::new();
     let out = env.run(&["refresh", "--bogus", "--json"]);
     assert_eq!(out.code, 2, "{out:?}");
-    assert_eq!(out.stdout, "");
+    // With --json, a reader of stdout gets the error object too (issue 9, item 18).
+    let error = &out.json()["error"];
+    assert_eq!(error["code"], "USAGE_ERROR", "{out:?}");
+    assert_eq!(error["action"], "see `withings-token --help`", "{out:?}");
     assert!(out.stderr.contains("unexpected argument '--bogus'"), "{}", out.stderr);
     assert!(out.stderr.contains("--help"), "{}", out.stderr);
     assert!(!env.store_path().exists());
