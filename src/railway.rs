@@ -352,7 +352,9 @@ mod tests {
             RailwayAuth::Account(t) => ("RAILWAY_API_TOKEN", t),
         };
         let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
-        let global = crate::cli::Cli::try_parse_from(["withings-token", "--no-env-file", "status"]).unwrap().global;
+        let global = crate::cli::Cli::try_parse_from(["withings-token", "--no-env-file", "status"])
+            .unwrap()
+            .global;
         let lookup = |name: &str| match name {
             "HOME" => Some("/home/test".to_owned()),
             _ if name == var => Some(token.clone()),
