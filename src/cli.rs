@@ -113,6 +113,10 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    pub fn explicit_format(&self) -> bool {
+        self.output_env || self.json || self.output.is_some()
+    }
+
     pub fn output_format(&self) -> OutputFormat {
         if self.output_env {
             OutputFormat::Env

@@ -56,13 +56,22 @@ pub enum Error {
     #[error("another withings-token process has held the lock on {path} for {waited_secs} s")]
     LockTimeout { path: PathBuf, waited_secs: u64 },
 
+    /// The store (or its lease) cannot be reached; nothing was sent.
+    #[error("the token store is unavailable: {detail}")]
+    StoreUnavailable { detail: String },
+
     /// New tokens are saved, but Railway did not take them.
     #[error("Railway was not updated: {detail}")]
     RailwayUpdateFailed { detail: String },
 
-    /// `status --check`: a refresh is due (or the token already expired).
-    #[error("{detail}")]
-    RefreshDue { detail: String },
+    /// New tokens are saved, but the env file still holds the old ones.
+    #[error("env file {path} was not updated: {detail}")]
+    EnvFileUpdateFailed { path: PathBuf, detail: String },
+
+    /// The report could not be written to stdout (closed pipe, full disk,
+    /// a value that cannot be written as an env line).
+    #[error("the output could not be written: {detail}")]
+    OutputFailed { detail: String },
 
     /// A bug: something that should not happen did.
     #[error("internal error: {0:#}")]
@@ -98,8 +107,10 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Upstream { .. } => "UPSTREAM_ERROR",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
+            Error::StoreUnavailable { .. } => "STORE_UNAVAILABLE",
             Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
-            Error::RefreshDue { .. } => "REFRESH_DUE",
+            Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
+            Error::OutputFailed { .. } => "OUTPUT_FAILED",
             Error::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -109,9 +120,12 @@ impl Error {
             Error::Internal(_) => 1,
             Error::Config { .. } | Error::CorruptStore { .. } => 3,
             Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } | Error::InvalidState { .. } => 4,
-            Error::Network { .. } | Error::RateLimited { .. } | Error::Upstream { .. } | Error::LockTimeout { .. } => 5,
-            Error::RailwayUpdateFailed { .. } => 6,
-            Error::RefreshDue { .. } => 7,
+            Error::Network { .. }
+            | Error::RateLimited { .. }
+            | Error::Upstream { .. }
+            | Error::LockTimeout { .. }
+            | Error::StoreUnavailable { .. } => 5,
+            Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
         }
     }
 
@@ -127,25 +141,58 @@ impl Error {
             Error::InvalidState { .. } => {
                 "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
             }
-            Error::Network { .. } | Error::Upstream { .. } => RETRY_LATER.to_owned(),
+            Error::Network { .. } | Error::Upstream { .. } | Error::StoreUnavailable { .. } => RETRY_LATER.to_owned(),
             Error::RateLimited { detail, .. } => {
                 format!("wait as asked ({detail}), then retry; the stored tokens were not changed")
             }
             Error::LockTimeout { .. } => {
-                "retry later, or raise `--lock-timeout`; the holder is refreshing the same tokens".to_owned()
+                "retry later, or raise `--lock-timeout`; the holder may be refreshing or delivering the same tokens, and nothing was sent".to_owned()
             }
             Error::RailwayUpdateFailed { .. } => {
-                "fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID) if they are wrong, then run `withings-token railway-sync` (if Railway was only unavailable, just run it later)".to_owned()
+                "the new set is safe in the store; fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID) if they are wrong, then run `withings-token railway-sync` (if Railway was only unavailable, the next `withings-token refresh --if-needed` catches up)".to_owned()
             }
-            Error::RefreshDue { .. } => "run `withings-token refresh`".to_owned(),
+            Error::EnvFileUpdateFailed { .. } => {
+                "the new set is safe in the store; fix the env file (permissions, disk), then run `withings-token refresh --if-needed` to bring it up to date without rotating".to_owned()
+            }
+            Error::OutputFailed { .. } => {
+                "the new set (if any) is safe in the store; print it again with `withings-token status --output env` to a writable place".to_owned()
+            }
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),
         }
     }
+}
 
-    /// Whether the command already printed its report (which carries this
-    /// error) on stdout, so `--output json` must not add a second document.
-    pub fn comes_with_report(&self) -> bool {
-        matches!(self, Error::RailwayUpdateFailed { .. } | Error::RefreshDue { .. })
+/// How a command that ran to its end finished. A non-zero status here is
+/// not an error: it comes with a report that was already printed (xh's
+/// `run() -> Result<ExitCode>`); errors travel as [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    /// The new set is saved in the store, but a copy of it is stale (exit 6).
+    StaleCopy,
+    /// `status --check`: a refresh is due or the token expired (exit 7).
+    RefreshDue,
+    /// A deferred SIGINT/SIGTERM arrived; the set was saved first (128 + n).
+    Signalled(i32),
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Success => 0,
+            Status::StaleCopy => 6,
+            Status::RefreshDue => 7,
+            Status::Signalled(n) => u8::try_from(128 + n).unwrap_or(u8::MAX),
+        }
+    }
+
+    /// The more serious of two statuses (a stale copy beats success).
+    pub fn worst(self, other: Status) -> Status {
+        if other.exit_code() > self.exit_code() {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -184,18 +231,28 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
     ExitStatusRow {
         exit: 5,
-        codes: "NETWORK_ERROR, RATE_LIMITED, UPSTREAM_ERROR, LOCK_TIMEOUT",
-        meaning: "no usable answer after the retries, or the store stayed locked; retry later, nothing was changed",
+        codes: "NETWORK_ERROR, RATE_LIMITED, UPSTREAM_ERROR, LOCK_TIMEOUT, STORE_UNAVAILABLE",
+        meaning: "no usable answer after the retries, or the store's lock could not be had; retry later, nothing was changed",
     },
     ExitStatusRow {
         exit: 6,
-        codes: "RAILWAY_UPDATE_FAILED",
-        meaning: "tokens refreshed and saved, Railway not updated; fix it, then `railway-sync`",
+        codes: "RAILWAY_UPDATE_FAILED, ENV_FILE_UPDATE_FAILED, OUTPUT_FAILED",
+        meaning: "the new set is saved in the store, but a copy of it is stale (Railway, the env file, or stdout); the action names the command that repairs it",
     },
     ExitStatusRow {
         exit: 7,
         codes: "REFRESH_DUE",
         meaning: "`status --check` only: a refresh is due or the token expired",
+    },
+    ExitStatusRow {
+        exit: 130,
+        codes: "(SIGINT)",
+        meaning: "interrupted; a signal that arrives while Withings is answering is held until the new set is saved",
+    },
+    ExitStatusRow {
+        exit: 143,
+        codes: "(SIGTERM)",
+        meaning: "terminated; held like SIGINT while a new set is being saved, a second signal stops at once",
     },
 ];
 
@@ -233,22 +290,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn table_agrees_with_the_variants() {
-        let codes = [
+    /// Every variant, so a new one cannot miss the table (the match in
+    /// `code()` makes the compiler list them when one is added).
+    fn every_variant() -> Vec<Error> {
+        let d = || "d".to_owned();
+        vec![
             Error::Internal(anyhow::anyhow!("x")),
             Error::config("m", "a"),
-            Error::InvalidState { detail: "s".into() },
+            Error::CorruptStore {
+                path: "p".into(),
+                reason: d(),
+            },
+            Error::InvalidRefreshToken { detail: d() },
+            Error::InvalidCode { detail: d() },
+            Error::InvalidState { detail: d() },
+            Error::Network {
+                what: "Withings",
+                attempts: 1,
+                detail: d(),
+            },
+            Error::RateLimited {
+                what: "Withings",
+                detail: d(),
+            },
+            Error::Upstream {
+                what: "Withings",
+                attempts: 1,
+                detail: d(),
+            },
             Error::LockTimeout {
                 path: "p".into(),
                 waited_secs: 1,
             },
-            Error::RailwayUpdateFailed { detail: "d".into() },
-            Error::RefreshDue { detail: "d".into() },
-        ];
-        for e in codes {
+            Error::StoreUnavailable { detail: d() },
+            Error::RailwayUpdateFailed { detail: d() },
+            Error::EnvFileUpdateFailed {
+                path: "p".into(),
+                detail: d(),
+            },
+            Error::OutputFailed { detail: d() },
+        ]
+    }
+
+    #[test]
+    fn table_agrees_with_every_variant() {
+        for e in every_variant() {
             let row = EXIT_STATUS_TABLE.iter().find(|r| r.exit == e.exit_code()).unwrap();
-            assert!(row.codes.contains(e.code()), "{} not in row {}", e.code(), row.exit);
+            let codes: Vec<&str> = row.codes.split(", ").collect();
+            assert!(codes.contains(&e.code()), "{} not in row {}", e.code(), row.exit);
+            assert!(!e.action().is_empty(), "{} has no action", e.code());
+        }
+    }
+
+    #[test]
+    fn stale_copies_say_the_set_is_safe_and_name_the_repair() {
+        for e in every_variant().into_iter().filter(|e| e.exit_code() == 6) {
+            assert!(e.action().starts_with("the new set"), "{}", e.action());
+            assert!(e.action().contains("`withings-token "), "{}", e.action());
+        }
+    }
+
+    #[test]
+    fn statuses_have_their_documented_codes() {
+        assert_eq!(Status::Success.exit_code(), 0);
+        assert_eq!(Status::StaleCopy.exit_code(), 6);
+        assert_eq!(Status::RefreshDue.exit_code(), 7);
+        assert_eq!(Status::Signalled(15).exit_code(), 143);
+        assert_eq!(Status::Signalled(2).exit_code(), 130);
+        assert_eq!(Status::Success.worst(Status::StaleCopy), Status::StaleCopy);
+        for status in [Status::StaleCopy, Status::RefreshDue, Status::Signalled(2)] {
+            assert!(EXIT_STATUS_TABLE.iter().any(|r| r.exit == status.exit_code()));
         }
     }
 }

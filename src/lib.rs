@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod copies;
 pub mod envfile;
 pub mod error;
 pub mod fsutil;
@@ -19,6 +20,7 @@ pub mod railway;
 pub mod rotation;
 pub mod sandbox;
 pub mod settings;
+pub mod signals;
 pub mod store;
 pub mod tokens;
 pub mod withings;
@@ -48,11 +50,12 @@ pub fn run() -> ExitCode {
     logging::init(&cli.global);
     let out = Output::new(OutputOptions {
         format: cli.global.output_format(),
+        explicit_format: cli.global.explicit_format(),
         reveal: cli.global.reveal,
         quiet: cli.global.quiet,
     });
     match commands::dispatch(cli, &out) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status.exit_code()),
         Err(error) => {
             out.error(&error);
             ExitCode::from(error.exit_code())

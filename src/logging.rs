@@ -61,7 +61,7 @@ impl<S: Subscriber> Layer<S> for StderrLayer {
                 None => return,
             },
         };
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        write_stderr(&line);
     }
 }
 
@@ -100,7 +100,30 @@ pub fn user_line(level: Level, text: &str) {
             }
         }
     };
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    write_stderr(&line);
+}
+
+/// The spinner on screen, if any: stderr lines are printed above it.
+static SPINNER: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Registers (or clears) the spinner that stderr lines must not be glued to.
+pub fn set_spinner(bar: Option<indicatif::ProgressBar>) {
+    if let Ok(mut slot) = SPINNER.lock() {
+        *slot = bar;
+    }
+}
+
+/// Every stderr line goes through here. A failed write to stderr has
+/// nowhere to be reported, so it is dropped.
+fn write_stderr(line: &str) {
+    let spinner = SPINNER.lock().ok().and_then(|slot| slot.clone());
+    let write = || {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    };
+    match spinner {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
 }
 
 fn level_word(level: &Level) -> &'static str {

@@ -1,8 +1,10 @@
 //! The output module owns stdout: tables for people, JSON for programs
-//! (dedicated structs, `"version": 1`), env lines for pipelines. Errors go
-//! to stderr as a message and an action line; with `--output json` the error
-//! object is also written to stdout. Tokens are masked everywhere except the
-//! env format and `--reveal`.
+//! (dedicated structs, `"version": 1`), env lines for pipelines. Every write
+//! is checked (xh's printer): a closed pipe or a full disk becomes
+//! `OUTPUT_FAILED`, never a panic and never a silent exit 0. One writer
+//! applies `--quiet`. Errors go to stderr as a message and an action line;
+//! with `--output json` the error object is also written to stdout. Tokens are
+//! masked everywhere except the env format and `--reveal`.
 
 use std::io::Write;
 
@@ -12,37 +14,19 @@ use serde::Serialize;
 
 use crate::cli::OutputFormat;
 use crate::envfile::format_line;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::settings::OutputOptions;
-use crate::tokens::{TokenSet, TokenSource, mask, rfc3339};
+use crate::tokens::{TokenSet, TokenSource, mask, token_variables};
 
 pub const JSON_VERSION: u32 = 1;
 
-/// The four env keys, in the contract's order.
-pub const TOKEN_KEYS: [&str; 4] = [
-    "WITHINGS_ACCESS_TOKEN",
-    "WITHINGS_REFRESH_TOKEN",
-    "WITHINGS_TOKEN_EXPIRES_AT",
-    "WITHINGS_TOKEN_LAST_REFRESHED",
-];
-
-/// The four variables of a token set, unmasked: for the env file, Railway
-/// and `--output env` alike.
-pub fn token_variables(tokens: &TokenSet) -> [(&'static str, String); 4] {
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(rfc3339).unwrap_or_default();
-    [
-        (
-            TOKEN_KEYS[0],
-            tokens
-                .access_token
-                .as_ref()
-                .map(|s| s.expose_secret().to_owned())
-                .unwrap_or_default(),
-        ),
-        (TOKEN_KEYS[1], tokens.refresh_token.expose_secret().to_owned()),
-        (TOKEN_KEYS[2], time(tokens.expires_at)),
-        (TOKEN_KEYS[3], time(tokens.last_refreshed)),
-    ]
+/// One copy of the set named in a status report, and how far behind it is.
+#[derive(Debug, Serialize)]
+pub struct CopyReport {
+    pub copy: String,
+    /// The store generation of the set this copy last received.
+    pub received_generation: u64,
+    pub behind: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,14 +45,15 @@ pub struct StatusReport {
     pub generation: u64,
     pub previous_rotated_at: Option<String>,
     pub store: String,
+    pub copies: Vec<CopyReport>,
     #[serde(skip)]
     pub tokens: Option<TokenSet>,
 }
 
-/// Railway's part in a token report.
+/// A copy's part in a token report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RailwayStatus {
+pub enum CopyStatus {
     Updated,
     Skipped,
     Failed,
@@ -103,6 +88,9 @@ pub struct TokenReport {
     pub version: u32,
     /// `refreshed`, `exchanged`, `not_due`, `already_refreshed_by_peer`, `pushed`
     pub outcome: &'static str,
+    /// Which refresh token obtained the set: `current`, `previous`, `store_fallback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
     pub access_token: Option<String>,
     pub refresh_token: String,
     pub expires_at: Option<String>,
@@ -112,13 +100,20 @@ pub struct TokenReport {
     pub source: TokenSource,
     pub generation: u64,
     pub store: String,
+    /// The env file's path when it was rewritten, else null (see `env_file`).
     pub env_file_updated: Option<String>,
-    pub railway: RailwayStatus,
+    pub env_file: CopyStatus,
+    pub railway: CopyStatus,
     pub deployment_triggered: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The first stale copy's error (exit 6), for scripts that read one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_file_error: Option<ErrorBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub railway_error: Option<ErrorBody>,
     #[serde(skip)]
     pub tokens: Option<TokenSet>,
 }
@@ -185,7 +180,8 @@ impl Output {
     }
 
     /// A spinner on stderr while we wait for the network; only for a person
-    /// at a terminal (not with `--quiet` or `--output json`).
+    /// at a terminal (not with `--quiet` or `--output json`). Log lines
+    /// written meanwhile are printed above it, not glued to it.
     pub fn spinner(&self, message: &str) -> Option<Spinner> {
         use std::io::IsTerminal;
         if self.options.quiet || self.options.format == OutputFormat::Json || !std::io::stderr().is_terminal() {
@@ -194,6 +190,7 @@ impl Output {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_message(message.to_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        crate::logging::set_spinner(Some(bar.clone()));
         Some(Spinner(bar))
     }
 
@@ -209,69 +206,53 @@ impl Output {
         }
     }
 
-    pub fn status(&self, report: &StatusReport) {
-        match self.options.format {
-            OutputFormat::Json => print_json(report),
-            OutputFormat::Env => self.env_lines(report.tokens.as_ref()),
-            OutputFormat::Table => {
-                let rows = vec![
-                    ("token configured", yes_no(report.token_configured)),
-                    ("source", source_name(report.source).into()),
-                    ("expires at", or_dash(&report.expires_at)),
-                    (
-                        "expires in",
-                        report
-                            .expires_in_hours
-                            .map(|h| format!("{h:.1} h"))
-                            .unwrap_or_else(|| "-".into()),
-                    ),
-                    ("refresh due", yes_no(report.should_refresh)),
-                    ("refresh recommended at", or_dash(&report.next_refresh_recommended)),
-                    ("last refreshed", or_dash(&report.last_refreshed)),
-                    ("user id", or_dash(&report.userid)),
-                    ("scope", or_dash(&report.scope)),
-                    ("store generation", report.generation.to_string()),
-                    ("store", report.store.clone()),
-                ];
-                print_table(&rows);
-            }
-        }
+    /// A note that `--quiet` does not hide: it belongs to a stale copy or
+    /// an interrupted run.
+    pub fn note_always(&self, message: &str) {
+        crate::logging::user_line(tracing::Level::WARN, message);
     }
 
-    pub fn tokens(&self, report: &TokenReport) {
-        match self.options.format {
-            OutputFormat::Json => print_json(report),
-            OutputFormat::Env => self.env_lines(report.tokens.as_ref()),
-            OutputFormat::Table => {
-                let mut rows = vec![
-                    ("outcome", report.outcome.replace('_', " ")),
-                    (
-                        "access token",
-                        report.access_token.clone().unwrap_or_else(|| "-".into()),
-                    ),
-                    ("refresh token", report.refresh_token.clone()),
-                    ("expires at", or_dash(&report.expires_at)),
-                    ("last refreshed", or_dash(&report.last_refreshed)),
-                    ("user id", or_dash(&report.userid)),
-                    ("store", format!("{} (generation {})", report.store, report.generation)),
-                ];
-                if report.outcome != "pushed" {
-                    let env_file = report.env_file_updated.clone().unwrap_or_else(|| "not updated".into());
-                    rows.push(("env file", env_file));
-                }
-                rows.push(("railway", format!("{:?}", report.railway).to_lowercase()));
-                if report.deployment_triggered {
-                    rows.push(("deployment", "triggered".into()));
-                }
-                print_table(&rows);
-                if let Some(message) = &report.message {
-                    self.note(message);
-                }
-            }
-        }
+    /// Whether a success report goes to stdout: always, except a table
+    /// under `--quiet` (a cron job mails only failures); an output format
+    /// asked for explicitly is printed even then.
+    fn reports(&self) -> bool {
+        !self.options.quiet || self.options.explicit_format
     }
 
-    pub fn dry_run(&self, report: &DryRunReport) {
+    pub fn status(&self, report: &StatusReport) -> Result<()> {
+        if !self.reports() {
+            return Ok(());
+        }
+        match self.options.format {
+            OutputFormat::Json => print_json(report),
+            OutputFormat::Env => env_lines(report.tokens.as_ref()),
+            OutputFormat::Table => print_table(&status_rows(report)),
+        }?;
+        if report.copies.iter().any(|c| c.behind) {
+            self.note("a copy of the set is behind: `withings-token refresh --if-needed` brings it up to date without rotating");
+        }
+        Ok(())
+    }
+
+    pub fn tokens(&self, report: &TokenReport) -> Result<()> {
+        if !self.reports() {
+            return Ok(());
+        }
+        match self.options.format {
+            OutputFormat::Json => print_json(report),
+            OutputFormat::Env => env_lines(report.tokens.as_ref()),
+            OutputFormat::Table => print_table(&token_rows(report)),
+        }?;
+        if let Some(message) = &report.message {
+            self.note(message);
+        }
+        Ok(())
+    }
+
+    pub fn dry_run(&self, report: &DryRunReport) -> Result<()> {
+        if !self.reports() {
+            return Ok(());
+        }
         match self.options.format {
             OutputFormat::Json => print_json(report),
             // A pipeline capturing `--output env` must not get a table: a
@@ -281,41 +262,26 @@ impl Output {
                 if report.would_refresh { "" } else { "not " },
                 report.reason
             )),
-            OutputFormat::Table => {
-                let rows = vec![
-                    ("dry run", "nothing was sent or written".to_owned()),
-                    ("would refresh", yes_no(report.would_refresh)),
-                    ("because", report.reason.clone()),
-                    ("token source", source_name(report.source).into()),
-                    ("expires at", or_dash(&report.expires_at)),
-                    ("new set would go to", format!("store {}", report.store)),
-                    (
-                        "env file",
-                        report.env_file.clone().unwrap_or_else(|| "not updated".into()),
-                    ),
-                    (
-                        "railway",
-                        report.railway.clone().unwrap_or_else(|| "not configured".into()),
-                    ),
-                ];
-                print_table(&rows);
-            }
+            OutputFormat::Table => print_table(&dry_run_rows(report)),
         }
     }
 
-    pub fn auth_url(&self, report: &AuthUrlReport) {
+    /// The URL is what the command is for, so `--quiet` keeps it.
+    pub fn auth_url(&self, report: &AuthUrlReport) -> Result<()> {
         match self.options.format {
             OutputFormat::Json => print_json(report),
             _ => {
-                println!("{}", report.authorization_url);
+                write_stdout(&format!("{}\n", report.authorization_url))?;
                 self.note(
                     "Open the URL above, approve, then run:\n  withings-token exchange '<the URL you were redirected to>'\n(the code in it is valid for 30 seconds, once)",
                 );
+                Ok(())
             }
         }
     }
 
-    pub fn railway_diff(&self, report: &RailwayDiffReport) {
+    /// A dry run's answer is the diff, so `--quiet` keeps it.
+    pub fn railway_diff(&self, report: &RailwayDiffReport) -> Result<()> {
         match self.options.format {
             OutputFormat::Json => print_json(report),
             _ => {
@@ -324,42 +290,40 @@ impl Output {
                 for v in &report.variables {
                     table.add_row(vec![v.name, v.current.as_deref().unwrap_or("-"), &v.new, v.status]);
                 }
-                println!("{table}");
+                write_stdout(&format!("{table}\n"))?;
                 self.note("dry run: no mutation was sent to Railway");
+                Ok(())
             }
         }
-    }
-
-    /// Exactly the four contract lines, unmasked, quoted only when needed.
-    fn env_lines(&self, tokens: Option<&TokenSet>) {
-        let Some(tokens) = tokens else { return };
-        let mut out = String::new();
-        for (key, value) in token_variables(tokens) {
-            match format_line(key, &value) {
-                Ok(line) => out.push_str(&line),
-                // Stopgap until this reports OUTPUT_FAILED (exit 6): print no
-                // line rather than one that would corrupt the output.
-                Err(e) => {
-                    let text = format!("error: {e}; the set is safe in the store, no env lines were printed");
-                    crate::logging::user_line(tracing::Level::ERROR, &text);
-                    return;
-                }
-            }
-        }
-        write_stdout(&out);
     }
 
     /// Reports a failure: human text on stderr, and with `--output json` the
-    /// error object on stdout unless a report carrying it was already printed.
+    /// error object on stdout (best effort: stdout may be what failed).
     pub fn error(&self, error: &Error) {
-        if self.options.format == OutputFormat::Json && !error.comes_with_report() {
-            print_json(&ErrorReport {
+        if self.options.format == OutputFormat::Json {
+            let _ = print_json(&ErrorReport {
                 error: ErrorBody::of(error),
             });
         }
+        self.error_line(error);
+    }
+
+    /// A copy that stayed stale after the report was printed: stderr only
+    /// (the JSON report already carries it), and never hidden by `--quiet`.
+    pub fn stale_copy(&self, error: &Error) {
+        self.error_line(error);
+    }
+
+    fn error_line(&self, error: &Error) {
+        self.status_line(error.code(), &error.to_string(), &error.action());
+    }
+
+    /// `error: MESSAGE [CODE]` and `  next: ACTION` on stderr, for an error
+    /// or a non-zero status that comes with a report (REFRESH_DUE).
+    pub fn status_line(&self, code: &str, message: &str, action: &str) {
         crate::logging::user_line(
             tracing::Level::ERROR,
-            &format!("error: {error} [{}]\n  next: {}", error.code(), error.action()),
+            &format!("error: {message} [{code}]\n  next: {action}"),
         );
     }
 }
@@ -369,8 +333,98 @@ pub struct Spinner(indicatif::ProgressBar);
 
 impl Drop for Spinner {
     fn drop(&mut self) {
+        crate::logging::set_spinner(None);
         self.0.finish_and_clear();
     }
+}
+
+fn status_rows(report: &StatusReport) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("token configured", yes_no(report.token_configured)),
+        ("source", source_name(report.source).into()),
+        ("expires at", or_dash(&report.expires_at)),
+        (
+            "expires in",
+            report
+                .expires_in_hours
+                .map(|h| format!("{h:.1} h"))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("refresh due", yes_no(report.should_refresh)),
+        ("refresh recommended at", or_dash(&report.next_refresh_recommended)),
+        ("last refreshed", or_dash(&report.last_refreshed)),
+        ("user id", or_dash(&report.userid)),
+        ("scope", or_dash(&report.scope)),
+        ("store generation", report.generation.to_string()),
+        ("store", report.store.clone()),
+    ];
+    for copy in report.copies.iter().filter(|c| c.behind) {
+        let has = match copy.received_generation {
+            0 => "never received the set".to_owned(),
+            n => format!("has generation {n}"),
+        };
+        rows.push(("stale copy", format!("{} ({has})", copy.copy)));
+    }
+    rows
+}
+
+fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("outcome", report.outcome.replace('_', " ")),
+        (
+            "access token",
+            report.access_token.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("refresh token", report.refresh_token.clone()),
+        ("expires at", or_dash(&report.expires_at)),
+        ("last refreshed", or_dash(&report.last_refreshed)),
+        ("user id", or_dash(&report.userid)),
+        ("store", format!("{} (generation {})", report.store, report.generation)),
+    ];
+    if report.outcome != "pushed" {
+        let env_file = match (&report.env_file_updated, report.env_file) {
+            (Some(path), _) => path.clone(),
+            (None, CopyStatus::Failed) => "failed".into(),
+            (None, _) => "not updated".into(),
+        };
+        rows.push(("env file", env_file));
+    }
+    rows.push(("railway", copy_word(report.railway).into()));
+    if report.deployment_triggered {
+        rows.push(("deployment", "triggered".into()));
+    }
+    rows
+}
+
+fn dry_run_rows(report: &DryRunReport) -> Vec<(&'static str, String)> {
+    vec![
+        ("dry run", "nothing was sent or written".to_owned()),
+        ("would refresh", yes_no(report.would_refresh)),
+        ("because", report.reason.clone()),
+        ("token source", source_name(report.source).into()),
+        ("expires at", or_dash(&report.expires_at)),
+        ("new set would go to", format!("store {}", report.store)),
+        (
+            "env file",
+            report.env_file.clone().unwrap_or_else(|| "not updated".into()),
+        ),
+        (
+            "railway",
+            report.railway.clone().unwrap_or_else(|| "not configured".into()),
+        ),
+    ]
+}
+
+/// Exactly the four contract lines, unmasked, quoted only when needed. A
+/// value no reader could take back exactly prints nothing at all.
+fn env_lines(tokens: Option<&TokenSet>) -> Result<()> {
+    let Some(tokens) = tokens else { return Ok(()) };
+    let mut out = String::new();
+    for (key, value) in token_variables(tokens) {
+        let line = format_line(key, &value).map_err(|e| Error::OutputFailed { detail: e.to_string() })?;
+        out.push_str(&line);
+    }
+    write_stdout(&out)
 }
 
 fn new_table() -> Table {
@@ -379,24 +433,33 @@ fn new_table() -> Table {
     table
 }
 
-fn print_table(rows: &[(&str, String)]) {
+fn print_table(rows: &[(&str, String)]) -> Result<()> {
     let mut table = new_table();
     for (key, value) in rows {
         table.add_row(vec![*key, value.as_str()]);
     }
-    println!("{table}");
+    write_stdout(&format!("{table}\n"))
 }
 
-fn print_json<T: Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(json) => write_stdout(&(json + "\n")),
-        Err(e) => eprintln!("error: cannot encode the JSON output: {e}"),
-    }
+fn print_json<T: Serialize>(value: &T) -> Result<()> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.into()))?;
+    write_stdout(&(json + "\n"))
 }
 
-/// A closed pipe (`| head`) is not worth a panic.
-fn write_stdout(text: &str) {
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+/// Plain text for stdout (completion scripts, the sandbox's env lines).
+pub fn write_text(text: &str) -> Result<()> {
+    write_stdout(text)
+}
+
+/// The one place stdout is written: whole text, flushed, every failure kept.
+fn write_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::OutputFailed {
+            detail: format!("stdout: {e}"),
+        })
 }
 
 fn yes_no(value: bool) -> String {
@@ -405,6 +468,14 @@ fn yes_no(value: bool) -> String {
 
 fn or_dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".into())
+}
+
+fn copy_word(status: CopyStatus) -> &'static str {
+    match status {
+        CopyStatus::Updated => "updated",
+        CopyStatus::Skipped => "skipped",
+        CopyStatus::Failed => "failed",
+    }
 }
 
 fn source_name(source: TokenSource) -> &'static str {

@@ -1,48 +1,64 @@
-//! The one place a token set changes: take the store lock, reload, decide,
-//! mark the request in the journal, ask Withings, save, rewrite the env file,
-//! release. Railway is told afterwards, in a second short hold of the lock,
-//! from the set on disk: a failing Railway never endangers the saved set, and
-//! two overlapping runs can never leave Railway with the older of two sets.
-
-use std::path::PathBuf;
+//! The one place a token set changes: take the store lock, reload, assess,
+//! reserve the save, mark the request in the journal, hold signals, ask
+//! Withings, save, release. The lock is handed back with the result so the
+//! copies (env file, Railway) are delivered from the set that was saved; see
+//! `copies.rs`. Nothing here prints: it returns what happened.
 
 use chrono::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::envfile;
 use crate::error::{Error, Result};
-use crate::http::HttpClient;
-use crate::output::{TOKEN_KEYS, token_variables};
-use crate::railway::RailwayClient;
 use crate::settings::Settings;
+use crate::signals::HeldSignals;
 use crate::store::{FileStore, PreviousToken, StoreLock, StoreState};
-use crate::tokens::{Decision, TokenSet, TokenSource, choose_tokens, decide, effective_buffer, now, rfc3339};
+use crate::tokens::{Action, Assessment, Policy, TokenSet, TokenSource, assess, now, rfc3339};
 use crate::withings::{Grant, WithingsClient};
 
 /// Withings keeps a rotated refresh token alive for about this long.
 const PREVIOUS_TOKEN_GRACE: Duration = Duration::hours(8);
 
+/// Which refresh token obtained the new set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The token in use.
+    Current,
+    /// The previous generation's token, still within Withings' grace.
+    Previous,
+    /// The store's own token, after the environment's newer one was refused.
+    StoreFallback,
+}
+
+/// How a transaction ended for the token set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Refreshed {
-        used_previous: bool,
+        via: Via,
     },
     Exchanged,
     NotDue {
         expires_at: chrono::DateTime<chrono::Utc>,
         refresh_at: chrono::DateTime<chrono::Utc>,
     },
-    AlreadyRefreshedByPeer,
+    RefreshedByPeer,
 }
 
-/// The set in use after a transaction, and what happened to it.
-#[derive(Debug)]
+impl Outcome {
+    pub fn rotated(&self) -> bool {
+        matches!(self, Outcome::Refreshed { .. } | Outcome::Exchanged)
+    }
+}
+
+/// The set in use after a transaction, what happened to it, and the lock
+/// still held, so the copies start from exactly this state.
 pub struct Rotation {
     pub outcome: Outcome,
     pub tokens: TokenSet,
-    pub generation: u64,
     pub source: TokenSource,
-    pub env_file_updated: Option<PathBuf>,
+    /// The store as it is now (after the save, when there was one).
+    pub state: StoreState,
+    pub lock: StoreLock,
+    /// A SIGINT/SIGTERM held while the answer was being saved.
+    pub signal: Option<i32>,
 }
 
 pub fn no_tokens_error() -> Error {
@@ -52,74 +68,101 @@ pub fn no_tokens_error() -> Error {
     )
 }
 
-/// Refreshes under the lock. With `if_needed`, a set that is not due (or that
-/// a peer refreshed while we waited for the lock) is left alone.
+/// Refreshes under the lock when `policy` says so. `seen_before` is what
+/// this run read from the store before it waited for the lock.
 pub async fn refresh(
     settings: &Settings,
     store: &FileStore,
+    seen_before: &StoreState,
     client: &WithingsClient,
-    if_needed: bool,
-    update_env_file: bool,
+    policy: Policy,
 ) -> Result<Rotation> {
-    let before = store.load()?;
     let lock = store.lock(settings.lock_timeout)?;
     let state = lock.load()?;
-    report_interrupted(&lock);
-    let (tokens, source) = choose_tokens(state.tokens.as_ref(), settings.seed_tokens.as_ref());
+    report_interrupted(&lock, &state);
+    let seed = settings.seed_tokens.as_ref();
+    let assessment = assess(
+        state.tokens.as_ref(),
+        seed,
+        Some(seen_before.tokens.as_ref()),
+        now(),
+        policy,
+    );
+    log_decision(&assessment);
+    let Assessment {
+        tokens, source, action, ..
+    } = assessment;
     let tokens = tokens.ok_or_else(no_tokens_error)?;
-    let buffer = effective_buffer(&tokens, settings.buffer);
-    // A peer that rotated the set while we waited for the lock already did
-    // what `--if-needed` asked for, whatever the buffer says now.
-    let peer_rotated = match (&before.tokens, &state.tokens) {
-        (Some(seen), Some(now_stored)) => !seen.refresh_token_equals(now_stored),
-        (None, Some(_)) => true,
-        _ => false,
-    };
-    let skip = match decide(&tokens, now(), buffer, if_needed) {
-        _ if if_needed && peer_rotated => Some(Outcome::AlreadyRefreshedByPeer),
-        Decision::NotDue { expires_at, refresh_at } => Some(Outcome::NotDue { expires_at, refresh_at }),
-        Decision::Refresh(_) => None,
-    };
-    if let Some(outcome) = skip {
-        return Ok(Rotation {
-            outcome,
-            tokens,
-            generation: state.generation,
-            source,
-            env_file_updated: None,
-        });
-    }
-    lock.begin_request(state.generation, "refresh_token")?;
-    let result = request_with_fallback(client, &tokens, source, &state).await;
-    let saved = result.and_then(|(new, rotated, used_previous)| {
-        let new = carry_over(new, &tokens);
-        // `rotated` is the token that was sent: Withings honours it for a
-        // while, so it is the one worth keeping as the previous generation.
-        let next = StoreState {
-            generation: state.generation,
-            tokens: Some(new.clone()),
-            previous: Some(PreviousToken {
-                refresh_token: rotated,
-                rotated_at: now(),
-            }),
-            pending_auth: state.pending_auth.clone(),
-            ..state.clone()
-        };
-        save_new_set(&lock, &state, &next).map(|generation| (new, generation, used_previous))
-    });
-    lock.end_request();
-    let (new, generation, used_previous) = saved?;
-    let env_file_updated = if update_env_file {
-        rewrite_env_file(settings, &new)
-    } else {
-        None
+    let outcome = match action {
+        Action::NoTokens => return Err(no_tokens_error()),
+        Action::NotDue { expires_at, refresh_at } => Outcome::NotDue { expires_at, refresh_at },
+        Action::RefreshedByPeer => Outcome::RefreshedByPeer,
+        Action::Refresh(_) => return rotate(lock, state, &tokens, source, client).await,
     };
     Ok(Rotation {
-        outcome: Outcome::Refreshed { used_previous },
-        tokens: new,
-        generation,
+        outcome,
+        tokens,
         source,
-        env_file_updated,
+        state,
+        lock,
+        signal: None,
+    })
+}
+
+/// `-vv` shows the decision and where the tokens came from.
+pub fn log_decision(assessment: &Assessment) {
+    let decision = match assessment.action {
+        Action::NoTokens => "no token set to work with".to_owned(),
+        Action::Refresh(reason) => format!("refresh: {}", reason.describe()),
+        Action::NotDue { refresh_at, .. } => format!("not due until {}", rfc3339(refresh_at)),
+        Action::RefreshedByPeer => "a peer refreshed the set while this run waited".to_owned(),
+    };
+    let buffer = assessment.buffer.map(|b| b.num_minutes());
+    tracing::debug!(
+        "decision: {decision}; token source: {:?}; buffer: {buffer:?} min",
+        assessment.source
+    );
+}
+
+/// Sends the refresh and saves the answer. The save's space is reserved and
+/// the journal written before anything is sent, and signals are held from
+/// the send until the save, so that an answer, once received, is kept.
+async fn rotate(
+    lock: StoreLock,
+    state: StoreState,
+    tokens: &TokenSet,
+    source: TokenSource,
+    client: &WithingsClient,
+) -> Result<Rotation> {
+    // Writes the journal and reserves the save's space, before the send.
+    lock.begin_request(state.generation, "refresh_token")?;
+    let held = HeldSignals::hold();
+    let result = request_with_fallback(client, tokens, source, &state).await;
+    let saved = result.and_then(|(new, sent, via)| {
+        let new = carry_over(new, tokens);
+        // `sent` is the token that obtained the answer: Withings honours it
+        // for a while, so it is the one worth keeping as the previous one.
+        let previous = Some(PreviousToken {
+            refresh_token: sent,
+            rotated_at: now(),
+        });
+        let next = StoreState {
+            tokens: Some(new.clone()),
+            previous,
+            ..state.clone()
+        };
+        commit_new_set(&lock, &state, next).map(|saved| (new, saved, via))
+    });
+    lock.end_request();
+    let signal = held.release();
+    let (new, state, via) = saved?;
+    Ok(Rotation {
+        outcome: Outcome::Refreshed { via },
+        tokens: new,
+        source,
+        state,
+        lock,
+        signal,
     })
 }
 
@@ -129,41 +172,37 @@ pub async fn exchange(
     store: &FileStore,
     client: &WithingsClient,
     code: &str,
-    url_state: Option<&str>,
-    update_env_file: bool,
+    url_state: Option<Option<&str>>,
 ) -> Result<Rotation> {
     let redirect_uri = settings.redirect_uri("exchange")?;
     let lock = store.lock(settings.lock_timeout)?;
     let state = lock.load()?;
-    report_interrupted(&lock);
+    report_interrupted(&lock, &state);
     check_state(&state, url_state)?;
     lock.begin_request(state.generation, "authorization_code")?;
+    let held = HeldSignals::hold();
     let result = client.request_token(&Grant::Code { code, redirect_uri }).await;
+    // The state stays: a second paste of the same redirect then reaches
+    // Withings and is reported as what it is, a reused code.
     let saved = result.and_then(|new| {
         let next = StoreState {
-            generation: state.generation,
             tokens: Some(new.clone()),
             previous: None,
-            // The state stays: a second paste of the same redirect then
-            // reaches Withings and is reported as what it is, a reused code.
-            pending_auth: state.pending_auth.clone(),
             ..state.clone()
         };
-        save_new_set(&lock, &state, &next).map(|generation| (new, generation))
+        commit_new_set(&lock, &state, next).map(|saved| (new, saved))
     });
     lock.end_request();
-    let (new, generation) = saved?;
-    let env_file_updated = if update_env_file {
-        rewrite_env_file(settings, &new)
-    } else {
-        None
-    };
+    let signal = held.release();
+    let (new, state) = saved?;
+    let outcome = Outcome::Exchanged;
     Ok(Rotation {
-        outcome: Outcome::Exchanged,
+        outcome,
         tokens: new,
-        generation,
         source: TokenSource::Store,
-        env_file_updated,
+        state,
+        lock,
+        signal,
     })
 }
 
@@ -181,86 +220,107 @@ pub fn remember_auth_state(settings: &Settings, store: &FileStore, state: &str) 
     lock.save(current.generation, &next).map(|_| ())
 }
 
-fn check_state(state: &StoreState, url_state: Option<&str>) -> Result<()> {
+/// A redirect URL must carry the state `auth-url` issued. A bare code has
+/// none to check (the contract accepts it); a URL without one, while a
+/// consent is pending, would skip the check, so it is refused.
+fn check_state(state: &StoreState, url_state: Option<Option<&str>>) -> Result<()> {
     let Some(given) = url_state else {
         tracing::info!("a bare code carries no state; it is exchanged without a state check");
         return Ok(());
     };
-    match &state.pending_auth {
-        Some(pending) if pending.state == given => Ok(()),
-        Some(_) => Err(Error::InvalidState {
+    match (&state.pending_auth, given) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(Error::InvalidState {
+            detail: "the redirect URL carries no state, but `auth-url` issued one; a URL without it may not come from that consent, so nothing was sent".into(),
+        }),
+        (Some(pending), Some(given)) if pending.state == given => Ok(()),
+        (Some(_), Some(_)) => Err(Error::InvalidState {
             detail: "the redirect URL's state does not match the one `auth-url` issued; it may come from another consent or another person, so nothing was sent".into(),
         }),
-        None => Err(Error::InvalidState {
+        (None, Some(_)) => Err(Error::InvalidState {
             detail: "the redirect URL carries a state, but this store has no pending `auth-url` (it was never issued here or was already used); nothing was sent".into(),
         }),
     }
 }
 
-/// A save failure after Withings rotated the token must say the old token
-/// still works: nobody has used the new access token yet.
-fn save_new_set(lock: &StoreLock, state: &StoreState, next: &StoreState) -> Result<u64> {
-    lock.save(state.generation, next).map_err(|e| match e {
-        Error::Config { message, .. } => Error::config(
+/// Saves the new set into the space reserved before the request. A failure
+/// here is rare (the space was reserved), and must say the old token still
+/// works: nobody has used the new access token yet.
+fn commit_new_set(lock: &StoreLock, state: &StoreState, next: StoreState) -> Result<StoreState> {
+    match lock.save(state.generation, &next) {
+        Ok(generation) => Ok(StoreState {
+            generation,
+            tokens_generation: generation,
+            ..next
+        }),
+        Err(Error::Config { message, .. }) => Err(Error::config(
             format!("{message}; the new tokens could not be saved"),
             "fix the disk or permissions and run `withings-token refresh` again: the stored refresh token stays valid for about 8 hours because the new one was never used",
-        ),
-        other => other,
-    })
+        )),
+        Err(other) => Err(other),
+    }
 }
 
 /// The one token worth trying after a refusal: the store's own set when the
 /// refused one came from the environment, else the previous generation's
-/// while Withings still honours it. Returns it with a description.
+/// while Withings still honours it.
 fn fallback_token<'a>(
     tokens: &TokenSet,
     source: TokenSource,
     state: &'a StoreState,
-) -> Option<(&'a SecretString, String)> {
+) -> Option<(&'a SecretString, Via)> {
     let differs = |t: &SecretString| t.expose_secret() != tokens.refresh_token.expose_secret();
     if source == TokenSource::Env {
         let stored = state.tokens.as_ref().filter(|t| differs(&t.refresh_token))?;
-        return Some((&stored.refresh_token, "the store's refresh token".to_owned()));
+        return Some((&stored.refresh_token, Via::StoreFallback));
     }
     let previous = state
         .previous
         .as_ref()
         .filter(|p| now() - p.rotated_at < PREVIOUS_TOKEN_GRACE && differs(&p.refresh_token))?;
-    let label = format!(
-        "the previous generation's refresh token (rotated {})",
-        rfc3339(previous.rotated_at)
-    );
-    Some((&previous.refresh_token, label))
+    Some((&previous.refresh_token, Via::Previous))
 }
 
-/// Returns the new set, the refresh token that obtained it, and whether
-/// that was the fallback.
+/// Returns the new set, the refresh token that obtained it, and which one
+/// that was.
 async fn request_with_fallback(
     client: &WithingsClient,
     tokens: &TokenSet,
     source: TokenSource,
     state: &StoreState,
-) -> Result<(TokenSet, SecretString, bool)> {
+) -> Result<(TokenSet, SecretString, Via)> {
     let mut detail = match client.request_token(&Grant::Refresh(&tokens.refresh_token)).await {
         Err(Error::InvalidRefreshToken { detail }) => detail,
-        other => return other.map(|set| (set, tokens.refresh_token.clone(), false)),
+        other => return other.map(|set| (set, tokens.refresh_token.clone(), Via::Current)),
     };
     if source == TokenSource::Env {
-        detail.push_str(" (the refused token came from WITHINGS_REFRESH_TOKEN, newer than the store's by its WITHINGS_TOKEN_LAST_REFRESHED)");
+        detail.push_str(if state.tokens.is_some() {
+            " (the refused token came from WITHINGS_REFRESH_TOKEN, newer than the store's by its WITHINGS_TOKEN_LAST_REFRESHED)"
+        } else {
+            " (the refused token came from WITHINGS_REFRESH_TOKEN; the store holds no set to fall back on)"
+        });
     }
-    let Some((fallback, label)) = fallback_token(tokens, source, state) else {
+    let Some((fallback, via)) = fallback_token(tokens, source, state) else {
         return Err(Error::InvalidRefreshToken { detail });
     };
-    tracing::warn!("Withings refused the refresh token in use; trying {label}");
+    tracing::warn!(
+        "Withings refused the refresh token in use; trying {}",
+        describe_via(via)
+    );
     match client.request_token(&Grant::Refresh(fallback)).await {
-        Ok(set) => {
-            let note = format!("note: recovered with {label}; the new set is saved");
-            crate::logging::user_line(tracing::Level::WARN, &note);
-            Ok((set, fallback.clone(), true))
-        }
+        Ok(set) => Ok((set, fallback.clone(), via)),
         Err(Error::InvalidRefreshToken { .. }) => Err(Error::InvalidRefreshToken { detail }),
         // A transient failure of the second try is not a refusal: retry later.
         Err(other) => Err(other),
+    }
+}
+
+/// How a report names the token that obtained the set.
+pub fn describe_via(via: Via) -> &'static str {
+    match via {
+        Via::Current => "the current refresh token",
+        Via::Previous => "the previous generation's refresh token (still within Withings' grace)",
+        Via::StoreFallback => "the store's refresh token (the environment's newer one was refused)",
     }
 }
 
@@ -275,64 +335,21 @@ fn carry_over(mut new: TokenSet, old: &TokenSet) -> TokenSet {
     new
 }
 
-fn report_interrupted(lock: &StoreLock) {
-    if let Some(mark) = lock.interrupted_request() {
-        tracing::warn!(
-            "a previous run (pid {}) died while asking Withings for a {} grant at {}; the stored set (generation {}) is the last one saved, and its refresh token stays valid because the lost answer was never used",
-            mark.pid,
-            mark.grant,
-            rfc3339(mark.started_at),
-            mark.generation
-        );
-        lock.end_request();
-    }
-}
-
-/// Rewrites the token keys of the env file the settings came from, when it
-/// holds any. A failure here is a warning: the store already has the set.
-fn rewrite_env_file(settings: &Settings, tokens: &TokenSet) -> Option<PathBuf> {
-    let loaded = settings.env_file.as_ref()?;
-    if !loaded.file.holds_any(&TOKEN_KEYS) {
-        return None;
-    }
-    let updates: Vec<(&str, String)> = token_variables(tokens).into_iter().collect();
-    match envfile::rewrite_file(&loaded.path, &updates) {
-        Ok(path) => Some(path),
-        Err(e) => {
-            tracing::warn!(
-                "the new tokens are saved in the store, but {} was not updated: {e}",
-                loaded.path.display()
-            );
-            None
-        }
-    }
-}
-
-/// The store holds no set, so there is nothing for Railway.
-pub fn nothing_to_push(store: &FileStore) -> Error {
-    Error::config(
-        format!("the token store {} holds no token set to push", store.path().display()),
-        "run `withings-token refresh` or `withings-token exchange` first",
-    )
-}
-
-/// Pushes the stored set to the configured Railway service in one upsert
-/// and, when asked, redeploys it once. Returns whether a deploy was
-/// triggered. The push happens under the store lock and reads the set from
-/// the store, so a slow run can never leave Railway holding an older set
-/// than the one a faster peer saved (and pushed) meanwhile.
-pub async fn push_to_railway(settings: &Settings, http: &HttpClient, store: &FileStore, deploy: bool) -> Result<bool> {
-    let client = RailwayClient::new(http.clone(), &settings.railway)?;
-    let lock = store.lock(settings.lock_timeout)?;
-    let tokens = lock.load()?.tokens.ok_or_else(|| nothing_to_push(store))?;
-    let target = client.resolve_target(&settings.railway).await?;
-    let variables = token_variables(&tokens).into_iter().collect();
-    client.upsert(&target, &variables).await?;
-    tracing::info!("Railway service {} now holds the stored token set", target.service_id);
-    if deploy {
-        client.redeploy(&target).await?;
-        tracing::info!("Railway redeploy of service {} triggered", target.service_id);
-    }
-    drop(lock);
-    Ok(deploy)
+fn report_interrupted(lock: &StoreLock, state: &StoreState) {
+    let Some(mark) = lock.interrupted_request() else { return };
+    let kept = if state.tokens.is_none() {
+        "nothing was ever saved in this store, so there is no set to lose".to_owned()
+    } else {
+        format!(
+            "the stored set (generation {}) is the last one saved, and its refresh token stays valid because the lost answer was never used",
+            state.generation
+        )
+    };
+    tracing::warn!(
+        "a previous run (pid {}) died while asking Withings for a {} grant at {}; {kept}",
+        mark.pid,
+        mark.grant,
+        rfc3339(mark.started_at),
+    );
+    lock.end_request();
 }

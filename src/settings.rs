@@ -64,6 +64,8 @@ pub struct HttpPolicy {
 #[derive(Debug, Clone, Copy)]
 pub struct OutputOptions {
     pub format: OutputFormat,
+    /// `--output`, `--json` or `--output-env` was given (kept under `--quiet`).
+    pub explicit_format: bool,
     pub reveal: bool,
     pub quiet: bool,
 }
@@ -232,6 +234,7 @@ impl Settings {
         Ok(Settings {
             output: OutputOptions {
                 format: global.output_format(),
+                explicit_format: global.explicit_format(),
                 reveal: global.reveal,
                 quiet: global.quiet,
             },

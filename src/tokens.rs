@@ -65,6 +65,27 @@ pub fn effective_buffer(tokens: &TokenSet, explicit: Option<Duration>) -> Durati
     })
 }
 
+/// The four env keys of a token set, in the contract's order.
+pub const TOKEN_KEYS: [&str; 4] = [
+    "WITHINGS_ACCESS_TOKEN",
+    "WITHINGS_REFRESH_TOKEN",
+    "WITHINGS_TOKEN_EXPIRES_AT",
+    "WITHINGS_TOKEN_LAST_REFRESHED",
+];
+
+/// The four variables of a token set, unmasked: for the env file, Railway
+/// and `--output env` alike.
+pub fn token_variables(tokens: &TokenSet) -> [(&'static str, String); 4] {
+    let time = |t: Option<DateTime<Utc>>| t.map(rfc3339).unwrap_or_default();
+    let access = tokens.access_token.as_ref().map(|s| s.expose_secret().to_owned());
+    [
+        (TOKEN_KEYS[0], access.unwrap_or_default()),
+        (TOKEN_KEYS[1], tokens.refresh_token.expose_secret().to_owned()),
+        (TOKEN_KEYS[2], time(tokens.expires_at)),
+        (TOKEN_KEYS[3], time(tokens.last_refreshed)),
+    ]
+}
+
 /// Why a refresh is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DueReason {
@@ -85,24 +106,103 @@ impl DueReason {
     }
 }
 
+/// Where the token set in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    Store,
+    Env,
+    None,
+}
+
+/// What the caller wants done with a set that is not due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub struct Policy {
+    /// `--buffer`/`WITHINGS_REFRESH_BUFFER`; `None` means the default.
+    pub buffer: Option<Duration>,
+    /// `refresh` without `--if-needed`: rotate even when not due.
+    pub force: bool,
+}
+
+/// What to do with the set in use, decided without any I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Neither the store nor the environment holds a set.
+    NoTokens,
     Refresh(DueReason),
     NotDue {
         expires_at: DateTime<Utc>,
         refresh_at: DateTime<Utc>,
     },
+    /// A peer rotated the set between our first look and the lock: what
+    /// `--if-needed` asked for is done, whatever the buffer says now.
+    RefreshedByPeer,
 }
 
-/// Decides whether `tokens` should be refreshed at `now`.
-/// `only_if_needed == false` means the user forces a refresh.
-pub fn decide(tokens: &TokenSet, now: DateTime<Utc>, buffer: Duration, only_if_needed: bool) -> Decision {
-    let natural = due_reason(tokens, now, buffer);
-    match (natural, only_if_needed) {
-        (Ok(reason), _) => Decision::Refresh(reason),
-        (Err(_), false) => Decision::Refresh(DueReason::Forced),
-        (Err((expires_at, refresh_at)), true) => Decision::NotDue { expires_at, refresh_at },
+/// The one decision `status`, `--dry-run`, `refresh` (and later `serve`'s
+/// loop and `access-token`) share: which set, from where, and what to do.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub tokens: Option<TokenSet>,
+    pub source: TokenSource,
+    pub action: Action,
+    /// The buffer in force for this set, when there is a set.
+    pub buffer: Option<Duration>,
+}
+
+impl Assessment {
+    pub fn is_due(&self) -> bool {
+        matches!(self.action, Action::Refresh(_))
     }
+
+    /// `expires_at - buffer`, when both are known (saturating, never a panic).
+    pub fn refresh_at(&self) -> Option<DateTime<Utc>> {
+        let expires_at = self.tokens.as_ref()?.expires_at?;
+        Some(saturating_sub(expires_at, self.buffer?))
+    }
+}
+
+/// `stored`: the set under the lock (or as read); `seed`: the environment's;
+/// `seen_before`: for a run that looked at the store before taking the lock,
+/// what it saw then (`None` when it did not look: status, dry run).
+pub fn assess(
+    stored: Option<&TokenSet>,
+    seed: Option<&TokenSet>,
+    seen_before: Option<Option<&TokenSet>>,
+    now: DateTime<Utc>,
+    policy: Policy,
+) -> Assessment {
+    let (tokens, source) = choose_tokens(stored, seed);
+    let Some(set) = tokens else {
+        return Assessment {
+            tokens: None,
+            source,
+            action: Action::NoTokens,
+            buffer: None,
+        };
+    };
+    let buffer = effective_buffer(&set, policy.buffer);
+    let peer_rotated = match (seen_before, stored) {
+        (Some(Some(seen)), Some(now_stored)) => !seen.refresh_token_equals(now_stored),
+        (Some(None), Some(_)) => true,
+        _ => false,
+    };
+    let action = match due_reason(&set, now, buffer) {
+        _ if peer_rotated && !policy.force => Action::RefreshedByPeer,
+        Ok(reason) => Action::Refresh(reason),
+        Err(_) if policy.force => Action::Refresh(DueReason::Forced),
+        Err((expires_at, refresh_at)) => Action::NotDue { expires_at, refresh_at },
+    };
+    Assessment {
+        tokens: Some(set),
+        source,
+        action,
+        buffer: Some(buffer),
+    }
+}
+
+fn saturating_sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// `Ok(reason)` when a refresh is due by the clock, else `Err((expires_at, refresh_at))`.
@@ -114,7 +214,7 @@ fn due_reason(
     let Some(expires_at) = tokens.expires_at else {
         return Ok(DueReason::UnknownExpiry);
     };
-    let refresh_at = expires_at - buffer;
+    let refresh_at = saturating_sub(expires_at, buffer);
     if now >= expires_at {
         Ok(DueReason::Expired)
     } else if now >= refresh_at {
@@ -124,20 +224,11 @@ fn due_reason(
     }
 }
 
-/// Where the token set in use came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenSource {
-    Store,
-    Env,
-    None,
-}
-
 /// The store wins; the environment's seed is used only when the store holds
 /// no set, or when the seed was refreshed later than the stored set (the user
 /// re-authorised elsewhere). A rotated token is never read back from a stale
 /// environment: a seed of unknown age never beats the store.
-pub fn choose_tokens(stored: Option<&TokenSet>, seed: Option<&TokenSet>) -> (Option<TokenSet>, TokenSource) {
+fn choose_tokens(stored: Option<&TokenSet>, seed: Option<&TokenSet>) -> (Option<TokenSet>, TokenSource) {
     match (stored, seed) {
         (None, None) => (None, TokenSource::None),
         (Some(s), None) => (Some(s.clone()), TokenSource::Store),
@@ -208,12 +299,25 @@ mod tests {
         );
     }
 
+    const IF_NEEDED: Policy = Policy {
+        buffer: Some(Duration::hours(1)),
+        force: false,
+    };
+    const FORCE: Policy = Policy {
+        buffer: Some(Duration::hours(1)),
+        force: true,
+    };
+
+    fn action(tokens: &TokenSet, now: DateTime<Utc>, policy: Policy) -> Action {
+        assess(Some(tokens), None, None, now, policy).action
+    }
+
     #[test]
     fn fresh_token_is_not_due_when_only_if_needed() {
         let tokens = set(Some(t(3)), Some(t(0)));
         assert_eq!(
-            decide(&tokens, t(1), Duration::hours(1), true),
-            Decision::NotDue {
+            action(&tokens, t(1), IF_NEEDED),
+            Action::NotDue {
                 expires_at: t(3),
                 refresh_at: t(2)
             }
@@ -223,46 +327,110 @@ mod tests {
     #[test]
     fn forced_refresh_of_a_fresh_token() {
         let tokens = set(Some(t(3)), Some(t(0)));
-        assert_eq!(
-            decide(&tokens, t(1), Duration::hours(1), false),
-            Decision::Refresh(DueReason::Forced)
-        );
+        assert_eq!(action(&tokens, t(1), FORCE), Action::Refresh(DueReason::Forced));
     }
 
     #[test]
     fn within_buffer_and_expired_are_due() {
         let tokens = set(Some(t(3)), Some(t(0)));
         assert_eq!(
-            decide(&tokens, t(2), Duration::hours(1), true),
-            Decision::Refresh(DueReason::WithinBuffer)
+            action(&tokens, t(2), IF_NEEDED),
+            Action::Refresh(DueReason::WithinBuffer)
         );
-        assert_eq!(
-            decide(&tokens, t(3), Duration::hours(1), true),
-            Decision::Refresh(DueReason::Expired)
-        );
+        assert_eq!(action(&tokens, t(3), IF_NEEDED), Action::Refresh(DueReason::Expired));
+        assert_eq!(action(&tokens, t(3), FORCE), Action::Refresh(DueReason::Expired));
     }
 
     #[test]
     fn unknown_expiry_is_due() {
         let tokens = set(None, None);
         assert_eq!(
-            decide(&tokens, t(0), Duration::hours(1), true),
-            Decision::Refresh(DueReason::UnknownExpiry)
+            action(&tokens, t(0), IF_NEEDED),
+            Action::Refresh(DueReason::UnknownExpiry)
         );
     }
 
     #[test]
-    fn store_beats_a_stale_or_undated_environment() {
+    fn nothing_anywhere_is_no_tokens() {
+        let a = assess(None, None, None, t(0), IF_NEEDED);
+        assert_eq!(
+            (a.action, a.source, a.buffer),
+            (Action::NoTokens, TokenSource::None, None)
+        );
+    }
+
+    /// The contract's "Token sources", row by row.
+    #[test]
+    fn token_sources_follow_the_contract() {
         let store = set(Some(t(5)), Some(t(2)));
         let mut env = set(Some(t(3)), Some(t(0)));
         env.refresh_token = SecretString::from("dead-token-from-env");
-        assert_eq!(choose_tokens(Some(&store), Some(&env)).1, TokenSource::Store);
+        let source =
+            |stored: Option<&TokenSet>, seed: Option<&TokenSet>| assess(stored, seed, None, t(1), IF_NEEDED).source;
+        // The store holds a set: it is used.
+        assert_eq!(source(Some(&store), None), TokenSource::Store);
+        // The store holds none: the environment seeds it.
+        assert_eq!(source(None, Some(&env)), TokenSource::Env);
+        // Both, the environment older: the store (a rotated token is never read back).
+        assert_eq!(source(Some(&store), Some(&env)), TokenSource::Store);
+        // Both, the environment undated: the store.
         env.last_refreshed = None;
-        assert_eq!(choose_tokens(Some(&store), Some(&env)).1, TokenSource::Store);
+        assert_eq!(source(Some(&store), Some(&env)), TokenSource::Store);
+        // Both, the environment newer (re-authorised elsewhere): the environment.
         env.last_refreshed = Some(t(4));
-        assert_eq!(choose_tokens(Some(&store), Some(&env)).1, TokenSource::Env);
-        assert_eq!(choose_tokens(None, Some(&env)).1, TokenSource::Env);
-        assert_eq!(choose_tokens(None, None).1, TokenSource::None);
+        assert_eq!(source(Some(&store), Some(&env)), TokenSource::Env);
+        // Newer but the same refresh token: nothing to prefer, the store.
+        let same = set(Some(t(9)), Some(t(8)));
+        assert_eq!(source(Some(&store), Some(&same)), TokenSource::Store);
+        // Neither: none.
+        assert_eq!(source(None, None), TokenSource::None);
+    }
+
+    #[test]
+    fn a_peer_rotation_while_waiting_counts_as_done_for_if_needed_only() {
+        let seen = set(Some(t(3)), Some(t(0)));
+        let mut rotated = set(Some(t(3)), Some(t(0)));
+        rotated.refresh_token = SecretString::from("rotated-by-peer");
+        // Still due by the clock (a buffer longer than the lifetime), but a peer rotated it.
+        let long = Policy {
+            buffer: Some(Duration::hours(5)),
+            force: false,
+        };
+        let a = assess(Some(&rotated), None, Some(Some(&seen)), t(1), long);
+        assert_eq!(a.action, Action::RefreshedByPeer);
+        // The store was empty before and holds a set now: a peer's exchange or refresh.
+        assert_eq!(
+            assess(Some(&rotated), None, Some(None), t(1), long).action,
+            Action::RefreshedByPeer
+        );
+        // Unchanged: the clock decides.
+        assert_eq!(
+            assess(Some(&seen), None, Some(Some(&seen)), t(1), long).action,
+            Action::Refresh(DueReason::WithinBuffer)
+        );
+        // A forced refresh rotates anyway.
+        let forced = Policy { force: true, ..long };
+        assert_eq!(
+            assess(Some(&rotated), None, Some(Some(&seen)), t(1), forced).action,
+            Action::Refresh(DueReason::WithinBuffer)
+        );
+    }
+
+    #[test]
+    fn extreme_times_and_buffers_never_panic() {
+        let ancient = DateTime::<Utc>::MIN_UTC;
+        let far = DateTime::<Utc>::MAX_UTC;
+        for (expires, refreshed) in [
+            (Some(ancient), None),
+            (Some(far), Some(ancient)),
+            (Some(ancient), Some(far)),
+        ] {
+            let tokens = set(expires, refreshed);
+            for buffer in [None, Some(Duration::MAX), Some(Duration::MIN), Some(Duration::zero())] {
+                let a = assess(Some(&tokens), None, None, t(0), Policy { buffer, force: false });
+                let _ = a.refresh_at();
+            }
+        }
     }
 
     #[test]

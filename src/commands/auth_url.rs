@@ -3,14 +3,14 @@
 use reqwest::Url;
 
 use crate::cli::AuthUrlArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 use crate::output::{AuthUrlReport, JSON_VERSION, Output};
 use crate::rotation;
 use crate::settings::Settings;
 
-pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<()> {
-    out.auth_url(&issue(args, settings)?);
-    Ok(())
+pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    out.auth_url(&issue(args, settings)?)?;
+    Ok(Status::Success)
 }
 
 /// Makes the URL and keeps its state in the store.

@@ -1,158 +1,141 @@
 //! `demo`: the whole job against an in-process sandbox, in a throw-away
-//! store, reading none of the user's settings or files.
+//! store, reading none of the user's settings or files. Each step is a
+//! command line, parsed by the real parser and run by the real command, so
+//! the title a person reads is exactly what ran.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
 
-use crate::cli::{AuthUrlArgs, Cli, DeliveryArgs, ExchangeArgs, GlobalArgs, RailwaySyncArgs, RefreshArgs, StatusArgs};
-use crate::error::{Error, Result};
+use crate::cli::{Cli, GlobalArgs};
+use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
-use crate::output::Output;
+use crate::output::{Output, write_text};
 use crate::sandbox::Sandbox;
 use crate::settings::Settings;
+use crate::store::FileStore;
 use crate::tokens::mask;
 
-const STEPS: usize = 9;
+/// The steps; `<redirect URL>` is the sandbox's answer to the consent.
+const STEPS: &[&str] = &[
+    "withings-token auth-url",
+    "withings-token exchange '<redirect URL>' --no-railway --no-env-file-update",
+    "withings-token status",
+    "withings-token refresh --no-railway --no-env-file-update",
+    "withings-token refresh --no-railway --no-env-file-update",
+    "withings-token status",
+    "withings-token railway-sync",
+    "withings-token railway-sync --dry-run",
+];
 
-pub fn run(_args: &crate::cli::DemoArgs, global: &GlobalArgs) -> Result<()> {
+pub fn run(_args: &crate::cli::DemoArgs, global: &GlobalArgs) -> Result<Status> {
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into())
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the in-process sandbox: {e}")))?;
     let scratch = crate::fsutil::ScratchDir::new("withings-token-demo")
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot make a temporary directory: {e}")))?;
-    run_steps(&sandbox, scratch.path(), global)
+    let store = FileStore::new(scratch.path().join("tokens.json"));
+    write_text(&format!(
+        "withings-token demo: the whole job against a built-in sandbox at {}\n(fake Withings and Railway on loopback; throw-away store {})\n",
+        sandbox.base_url(),
+        store.path().display()
+    ))?;
+    let mut redirect = String::new();
+    for (n, line) in STEPS.iter().enumerate() {
+        write_text(&format!("\n== step {}/{}: {line}\n", n + 1, STEPS.len()))?;
+        let before = stored_refresh_token(&store)?;
+        let argv = shell_words(&line.replace("<redirect URL>", &redirect));
+        let status = run_step(&argv, &sandbox, store.path(), global)?;
+        if status != Status::Success {
+            return Ok(status);
+        }
+        if argv.get(1).map(String::as_str) == Some("auth-url") {
+            redirect = consent(&sandbox, &store)?;
+        }
+        let after = stored_refresh_token(&store)?;
+        if argv.get(1).map(String::as_str) == Some("refresh") {
+            write_text(&format!(
+                "rotated: refresh token {before} -> {after}; the sandbox now refuses {before}\n"
+            ))?;
+        }
+    }
+    write_text("\ndemo finished: every step exited 0. Try it for real: see README \"Quick start\".\n")?;
+    Ok(Status::Success)
 }
 
-fn run_steps(sandbox: &Sandbox, dir: &Path, global: &GlobalArgs) -> Result<()> {
-    let store_path = dir.join("tokens.json");
-    let settings = demo_settings(sandbox, &store_path, global)?;
-    let out = Output::new(settings.output);
-    println!(
-        "withings-token demo: the whole job against a built-in sandbox at {}",
-        sandbox.base_url()
-    );
-    println!(
-        "(fake Withings and Railway on loopback; throw-away store {})",
-        store_path.display()
-    );
-
-    step(1, "withings-token auth-url");
-    let auth = super::auth_url::issue(
-        &AuthUrlArgs {
-            state: None,
-            demo_account: false,
-        },
-        &settings,
-    )?;
-    println!("{}", auth.authorization_url);
-
-    step(2, "consent in the browser (the sandbox approves at once)");
-    let redirect = crate::sandbox::approve_consent(&HttpClient::new(settings.http)?, &auth.authorization_url)?;
-    println!(
-        "redirected to the callback with a one-time code and state {}",
-        auth.state
-    );
-
-    step(3, "withings-token exchange '<redirect URL>' --no-railway");
-    let no_railway = || DeliveryArgs {
-        no_env_file_update: true,
-        no_railway: true,
-        trigger_deployment: false,
-    };
-    super::exchange::run(
-        &ExchangeArgs {
-            code_or_url: redirect,
-            delivery: no_railway(),
-        },
-        &settings,
-        &out,
-    )?;
-
-    step(4, "withings-token status");
-    super::status::run(
-        &StatusArgs {
-            check: false,
-            buffer: None,
-        },
-        &settings,
-        &out,
-    )?;
-
-    let refresh = || RefreshArgs {
-        if_needed: false,
-        dry_run: false,
-        buffer: None,
-        delivery: no_railway(),
-    };
-    let before = stored_refresh_token(&store_path)?;
-    step(5, "withings-token refresh --no-railway");
-    super::refresh::run(&refresh(), &settings, &out)?;
-    let after = stored_refresh_token(&store_path)?;
-    println!("rotated: refresh token {before} -> {after}; the sandbox now refuses {before}");
-
-    step(
-        6,
-        "withings-token refresh --no-railway (again: only the rotated token from the store can work)",
-    );
-    super::refresh::run(&refresh(), &settings, &out)?;
-    println!("the sandbox accepted {after}, the token the store saved in step 5");
-
-    step(7, "withings-token status");
-    super::status::run(
-        &StatusArgs {
-            check: false,
-            buffer: None,
-        },
-        &settings,
-        &out,
-    )?;
-
-    step(8, "withings-token railway-sync");
-    super::railway_sync::run(
-        &RailwaySyncArgs {
-            dry_run: false,
-            trigger_deployment: false,
-        },
-        &settings,
-        &out,
-    )?;
-
-    step(
-        9,
-        "withings-token railway-sync --dry-run (what Railway holds now, masked)",
-    );
-    super::railway_sync::run(
-        &RailwaySyncArgs {
-            dry_run: true,
-            trigger_deployment: false,
-        },
-        &settings,
-        &out,
-    )?;
-    println!("\ndemo finished: every step exited 0. Try it for real: see README \"Quick start\".");
-    Ok(())
-}
-
-fn step(n: usize, title: &str) {
-    println!("\n== step {n}/{STEPS}: {title}");
-}
-
-/// Settings from the sandbox alone: no env file, no process environment.
-fn demo_settings(sandbox: &Sandbox, store: &Path, global: &GlobalArgs) -> Result<Settings> {
-    let argv = ["withings-token", "--no-env-file", "--retry-delay", "0s", "status"];
-    let mut demo_global = Cli::try_parse_from(argv).map_err(|e| Error::Internal(e.into()))?.global;
-    demo_global.store = Some(PathBuf::from(store));
-    demo_global.quiet = global.quiet;
+/// Parses one step like the real command line and runs it with settings
+/// taken from the sandbox alone (no env file, no process environment).
+fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArgs) -> Result<Status> {
+    let mut full = argv.to_vec();
+    full.extend(["--no-env-file", "--retry-delay", "0s", "--store"].map(String::from));
+    full.push(store.display().to_string());
+    if global.quiet {
+        full.push("--quiet".into());
+    }
+    let cli = Cli::try_parse_from(&full)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("demo step `{}`: {e}", argv.join(" "))))?;
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
-    Settings::resolve(&demo_global, None, &lookup)
+    let settings = Settings::resolve(&cli.global, super::buffer_flag(&cli.command), &lookup)?;
+    super::execute(cli.command, &settings, &Output::new(settings.output))
 }
 
-fn stored_refresh_token(store: &Path) -> Result<String> {
-    let state = crate::store::FileStore::new(store.to_path_buf()).load()?;
+/// The browser's part: the sandbox approves at once and redirects.
+fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
+    let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
+    let lookup = |name: &str| vars.get(name).cloned();
+    let store_path = store.path().display().to_string();
+    let argv = ["withings-token", "--no-env-file", "--store", &store_path, "status"];
+    let global = Cli::try_parse_from(argv).map_err(|e| Error::Internal(e.into()))?.global;
+    let settings = Settings::resolve(&global, None, &lookup)?;
+    let state = store.load()?.pending_auth.map(|p| p.state).unwrap_or_default();
+    let url = super::auth_url::authorization_url(
+        settings.authorize_url()?,
+        settings.client_id("demo")?,
+        &settings.scope,
+        settings.redirect_uri("demo")?,
+        &state,
+        false,
+    );
+    let redirect = crate::sandbox::approve_consent(&HttpClient::new(settings.http)?, url.as_str())?;
+    write_text(&format!(
+        "(consent: the sandbox approved at once and redirected with a one-time code and state {state})\n"
+    ))?;
+    Ok(redirect)
+}
+
+/// Splits a step on spaces, keeping a '…' quoted part whole.
+fn shell_words(line: &str) -> Vec<String> {
+    line.split('\'')
+        .enumerate()
+        .flat_map(|(i, part)| {
+            if i % 2 == 1 {
+                vec![part.to_owned()]
+            } else {
+                part.split_whitespace().map(str::to_owned).collect()
+            }
+        })
+        .collect()
+}
+
+fn stored_refresh_token(store: &FileStore) -> Result<String> {
+    let state = store.load()?;
     Ok(state
         .tokens
         .map(|t| mask(&t.refresh_token))
         .unwrap_or_else(|| "-".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_parses_as_a_real_command_line() {
+        for line in STEPS {
+            let argv = shell_words(&line.replace("<redirect URL>", "https://example.com/cb?code=c&state=s"));
+            assert!(Cli::try_parse_from(&argv).is_ok(), "{line}");
+        }
+        assert_eq!(shell_words("a 'b c' d"), ["a", "b c", "d"]);
+    }
 }

@@ -3,43 +3,87 @@
 use reqwest::Url;
 
 use crate::cli::ExchangeArgs;
-use crate::error::{Error, Result};
+use crate::copies;
+use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::Output;
 use crate::rotation;
 use crate::settings::Settings;
 
-/// The code and, when a whole redirect URL was given, its state.
+/// The code and, when a whole redirect URL was given, that URL's state.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Redirect {
     pub code: String,
-    pub state: Option<String>,
+    /// `None` for a bare code; `Some(state)` for a redirect URL.
+    pub url_state: Option<Option<String>>,
+    /// The URL without its query, to compare with `WITHINGS_REDIRECT_URI`.
+    pub url_base: Option<String>,
 }
 
-pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<()> {
+pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let redirect = parse_code_or_url(&args.code_or_url)?;
+    let targets = copies::targets(settings, &args.delivery)?;
+    check_redirect_base(&redirect, settings.redirect_uri("exchange")?)?;
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "exchange")?;
     let store = super::store_of(settings);
     let _spinner = out.spinner("exchanging the code with Withings…");
     block_on(async {
-        let update_env = !args.delivery.no_env_file_update;
-        let rotation = rotation::exchange(
-            settings,
-            &store,
-            &client,
-            &redirect.code,
-            redirect.state.as_deref(),
-            update_env,
-        )
-        .await?;
-        super::finish_rotation(settings, &http, rotation, &args.delivery, out).await
+        let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
+        let rotation = rotation::exchange(settings, &store, &client, &redirect.code, url_state).await?;
+        let generation = rotation.state.tokens_generation;
+        let saved = format!(
+            "the new set is saved in {} (generation {generation})",
+            store.path().display()
+        );
+        if let Some(signal) = rotation.signal {
+            return Ok(super::interrupted(out, signal, &saved));
+        }
+        let (tokens, source) = (rotation.tokens.clone(), rotation.source);
+        let deliveries = copies::deliver(settings, &http, &store, &targets, rotation).await;
+        let facts = super::Facts {
+            outcome: "exchanged",
+            via: None,
+            tokens: &tokens,
+            source,
+            generation,
+            store: &store,
+            message: None,
+        };
+        let report = super::token_report(out, facts, &deliveries);
+        super::finish(out, &report, &deliveries, &saved)
     })?
+}
+
+/// A redirect URL must be the registered callback: a code carried by any
+/// other URL did not come back through this app's consent.
+fn check_redirect_base(redirect: &Redirect, registered: &str) -> Result<()> {
+    let Some(base) = &redirect.url_base else { return Ok(()) };
+    let registered = Url::parse(registered)
+        .map(|u| without_query(&u))
+        .unwrap_or_else(|_| registered.to_owned());
+    if *base == registered {
+        return Ok(());
+    }
+    Err(Error::InvalidState {
+        detail: format!(
+            "the redirect URL is not the registered WITHINGS_REDIRECT_URI ({registered}); a code from another callback was not sent to Withings"
+        ),
+    })
+}
+
+/// Scheme, host, port and path: what identifies a callback.
+fn without_query(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
 }
 
 pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
     let input = input.trim();
-    let looks_like_url = input.starts_with("http://") || input.starts_with("https://") || input.contains('?');
+    let absolute = input.starts_with("http://") || input.starts_with("https://");
+    let looks_like_url = absolute || input.contains('?');
     if !looks_like_url {
         if input.is_empty() || input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::config(
@@ -49,7 +93,8 @@ pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
         }
         return Ok(Redirect {
             code: input.to_owned(),
-            state: None,
+            url_state: None,
+            url_base: None,
         });
     }
     let url = Url::parse(input).or_else(|_| Url::parse(&format!("http://localhost/{}", input.trim_start_matches('/'))));
@@ -74,7 +119,9 @@ pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
     })?;
     Ok(Redirect {
         code,
-        state: get("state"),
+        url_state: Some(get("state")),
+        // Only the query was pasted: there is no callback to compare.
+        url_base: absolute.then(|| without_query(&url)),
     })
 }
 
@@ -88,7 +135,8 @@ mod tests {
             parse_code_or_url(" abc123 ").unwrap(),
             Redirect {
                 code: "abc123".into(),
-                state: None
+                url_state: None,
+                url_base: None,
             }
         );
         let r = parse_code_or_url("https://example.com/cb?code=abc&state=xyz").unwrap();
@@ -96,7 +144,8 @@ mod tests {
             r,
             Redirect {
                 code: "abc".into(),
-                state: Some("xyz".into())
+                url_state: Some(Some("xyz".into())),
+                url_base: Some("https://example.com/cb".into()),
             }
         );
     }
@@ -116,5 +165,27 @@ mod tests {
             3
         );
         assert_eq!(parse_code_or_url("").unwrap_err().exit_code(), 3);
+    }
+
+    #[test]
+    fn a_code_from_another_callback_is_refused_before_sending() {
+        let registered = "https://example.com/callback";
+        let ok = parse_code_or_url("https://example.com/callback?code=c&state=s").unwrap();
+        assert!(check_redirect_base(&ok, registered).is_ok());
+        for foreign in [
+            "https://evil.example/callback?code=c&state=s",
+            "https://example.com/other?code=c&state=s",
+            "http://example.com/callback?code=c&state=s",
+            "https://example.com:8443/callback?code=c&state=s",
+        ] {
+            let r = parse_code_or_url(foreign).unwrap();
+            assert_eq!(
+                check_redirect_base(&r, registered).unwrap_err().code(),
+                "INVALID_STATE",
+                "{foreign}"
+            );
+        }
+        // A bare code has no URL to check.
+        assert!(check_redirect_base(&parse_code_or_url("c0de").unwrap(), registered).is_ok());
     }
 }

@@ -1,6 +1,8 @@
 //! One file per subcommand; this module wires them to the parsed command
-//! line. Commands compose the store, the clients and the output module; none
-//! of them builds an HTTP request or opens a file itself.
+//! line. Commands compose the store, the clients, the copies and the output
+//! module; none of them builds an HTTP request or opens a file itself. Each
+//! returns the exit [`Status`] of a run that reached its end; errors travel
+//! as [`Error`].
 
 pub mod auth_url;
 pub mod completions;
@@ -11,27 +13,50 @@ pub mod refresh;
 pub mod sandbox;
 pub mod status;
 
-use crate::cli::{Cli, Command, DeliveryArgs};
-use crate::error::{Error, Result};
+use crate::cli::{Cli, Command};
+use crate::copies::{Deliveries, Delivery};
+use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
-use crate::output::{ErrorBody, JSON_VERSION, Output, RailwayStatus, TokenReport};
-use crate::rotation::{self, Outcome, Rotation};
+use crate::output::{CopyStatus, ErrorBody, JSON_VERSION, Output, TokenReport};
+use crate::rotation::{Outcome, Via, describe_via};
 use crate::settings::Settings;
 use crate::store::FileStore;
 use crate::tokens::{TokenSet, TokenSource, rfc3339};
 use crate::withings::WithingsClient;
 
-pub fn dispatch(cli: Cli, out: &Output) -> Result<()> {
+pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
     let Cli { global, command } = cli;
     match command {
         Command::Completions(args) => completions::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Demo(args) => demo::run(&args, &global),
-        Command::Status(args) => status::run(&args, &Settings::load(&global, args.buffer)?, out),
-        Command::Refresh(args) => refresh::run(&args, &Settings::load(&global, args.buffer)?, out),
-        Command::AuthUrl(args) => auth_url::run(&args, &Settings::load(&global, None)?, out),
-        Command::Exchange(args) => exchange::run(&args, &Settings::load(&global, None)?, out),
-        Command::RailwaySync(args) => railway_sync::run(&args, &Settings::load(&global, None)?, out),
+        command => {
+            let settings = Settings::load(&global, buffer_flag(&command))?;
+            execute(command, &settings, out)
+        }
+    }
+}
+
+/// Runs a command that works from settings (the demo calls this too).
+pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<Status> {
+    match command {
+        Command::Status(args) => status::run(&args, settings, out),
+        Command::Refresh(args) => refresh::run(&args, settings, out),
+        Command::AuthUrl(args) => auth_url::run(&args, settings, out),
+        Command::Exchange(args) => exchange::run(&args, settings, out),
+        Command::RailwaySync(args) => railway_sync::run(&args, settings, out),
+        Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
+            Err(Error::Internal(anyhow::anyhow!("this command needs no settings")))
+        }
+    }
+}
+
+/// `--buffer`, for the commands that take it.
+pub fn buffer_flag(command: &Command) -> Option<std::time::Duration> {
+    match command {
+        Command::Status(args) => args.buffer,
+        Command::Refresh(args) => args.buffer,
+        _ => None,
     }
 }
 
@@ -47,139 +72,119 @@ pub(crate) fn withings_client(settings: &Settings, http: &HttpClient, needed_for
     WithingsClient::new(http.clone(), settings.api_url()?, id, secret)
 }
 
-/// Railway after a new set was saved: skipped, updated, or failed (exit 6,
-/// with the saved set still reported so nothing is lost).
-pub(crate) async fn deliver_to_railway(
-    settings: &Settings,
-    http: &HttpClient,
-    store: &FileStore,
-    delivery: &DeliveryArgs,
-    out: &Output,
-) -> (RailwayStatus, bool, Option<Error>) {
-    if delivery.no_railway {
-        return (RailwayStatus::Skipped, false, None);
-    }
-    if !settings.railway.is_configured() {
-        if delivery.trigger_deployment || settings.railway.auth.is_some() || settings.railway.service_id.is_some() {
-            out.note(&format!(
-                "warning: Railway was not updated: it is not fully configured (missing {})",
-                settings.railway.missing().join(", ")
-            ));
-        }
-        return (RailwayStatus::Skipped, false, None);
-    }
-    match rotation::push_to_railway(settings, http, store, delivery.trigger_deployment).await {
-        Ok(deployed) => (RailwayStatus::Updated, deployed, None),
-        Err(e) => (RailwayStatus::Failed, false, Some(railway_failure(e))),
-    }
+/// The facts a token report is made of.
+pub(crate) struct Facts<'a> {
+    pub outcome: &'static str,
+    pub via: Option<Via>,
+    pub tokens: &'a TokenSet,
+    pub source: TokenSource,
+    pub generation: u64,
+    pub store: &'a FileStore,
+    pub message: Option<String>,
 }
 
-pub(crate) fn railway_failure(error: Error) -> Error {
-    match error {
-        Error::RailwayUpdateFailed { .. } => error,
-        other => Error::RailwayUpdateFailed {
-            detail: other.to_string(),
-        },
-    }
-}
-
-/// Builds the report of a token set for `refresh`, `exchange` and `railway-sync`.
-pub(crate) fn token_report(
-    out: &Output,
-    outcome: &'static str,
-    tokens: &TokenSet,
-    source: TokenSource,
-    generation: u64,
-    store: &FileStore,
-) -> TokenReport {
+/// Builds the report of `refresh`, `exchange` and `railway-sync`.
+pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveries) -> TokenReport {
+    let tokens = facts.tokens;
+    let env_file_updated = match &deliveries.env_file {
+        Delivery::Delivered { .. } => deliveries.env_file_path.as_ref().map(|p| p.display().to_string()),
+        _ => None,
+    };
     TokenReport {
         version: JSON_VERSION,
-        outcome,
+        outcome: facts.outcome,
+        via: facts.via.map(via_key),
         access_token: tokens.access_token.as_ref().map(|t| out.secret(t)),
         refresh_token: out.secret(&tokens.refresh_token),
         expires_at: tokens.expires_at.map(rfc3339),
         last_refreshed: tokens.last_refreshed.map(rfc3339),
         userid: tokens.userid.clone(),
         scope: tokens.scope.clone(),
-        source,
-        generation,
-        store: store.path().display().to_string(),
-        env_file_updated: None,
-        railway: RailwayStatus::Skipped,
-        deployment_triggered: false,
-        message: None,
-        error: None,
+        source: facts.source,
+        generation: facts.generation,
+        store: facts.store.path().display().to_string(),
+        env_file_updated,
+        env_file: copy_status(&deliveries.env_file),
+        railway: copy_status(&deliveries.railway),
+        deployment_triggered: deliveries.deployed,
+        message: facts.message,
+        error: deliveries.failures().next().map(ErrorBody::of),
+        env_file_error: deliveries.env_file.error().map(ErrorBody::of),
+        railway_error: deliveries.railway.error().map(ErrorBody::of),
         tokens: Some(tokens.clone()),
     }
 }
 
-/// Shared ending of `refresh` and `exchange`: Railway, then one report.
-pub(crate) async fn finish_rotation(
-    settings: &Settings,
-    http: &HttpClient,
-    rotation: Rotation,
-    delivery: &DeliveryArgs,
-    out: &Output,
-) -> Result<()> {
-    let store = store_of(settings);
-    let (outcome, message) = describe(&rotation.outcome);
-    let mut report = token_report(
-        out,
-        outcome,
-        &rotation.tokens,
-        rotation.source,
-        rotation.generation,
-        &store,
-    );
-    report.message = message;
-    report.env_file_updated = rotation.env_file_updated.as_ref().map(|p| p.display().to_string());
-    let rotated = matches!(rotation.outcome, Outcome::Refreshed { .. } | Outcome::Exchanged);
-    let mut failure = None;
-    if rotated {
-        let (railway, deployed, error) = deliver_to_railway(settings, http, &store, delivery, out).await;
-        report.railway = railway;
-        report.deployment_triggered = deployed;
-        report.error = error.as_ref().map(ErrorBody::of);
-        failure = error;
+fn copy_status(delivery: &Delivery) -> CopyStatus {
+    match delivery {
+        Delivery::Delivered { .. } => CopyStatus::Updated,
+        Delivery::Skipped(_) => CopyStatus::Skipped,
+        Delivery::Failed(_) => CopyStatus::Failed,
     }
-    out.tokens(&report);
-    if failure.is_some() {
-        out.note(&format!(
-            "the new tokens are saved in {} (generation {})",
-            store.path().display(),
-            rotation.generation
-        ));
-    }
-    failure.map_or(Ok(()), Err)
 }
 
-fn describe(outcome: &Outcome) -> (&'static str, Option<String>) {
+fn via_key(via: Via) -> &'static str {
+    match via {
+        Via::Current => "current",
+        Via::Previous => "previous",
+        Via::StoreFallback => "store_fallback",
+    }
+}
+
+/// The report's `outcome` key and its note for a person.
+pub(crate) fn describe(outcome: &Outcome) -> (&'static str, Option<Via>, Option<String>) {
     match outcome {
-        Outcome::Refreshed { used_previous: false } => ("refreshed", None),
-        Outcome::Refreshed { used_previous: true } => (
+        Outcome::Refreshed { via: Via::Current } => ("refreshed", Some(Via::Current), None),
+        Outcome::Refreshed { via } => (
             "refreshed",
-            Some("the current refresh token was refused; the previous generation's token was used".into()),
+            Some(*via),
+            Some(format!(
+                "the refresh token in use was refused; recovered with {}",
+                describe_via(*via)
+            )),
         ),
-        Outcome::Exchanged => ("exchanged", None),
+        Outcome::Exchanged => ("exchanged", None, None),
         Outcome::NotDue { expires_at, refresh_at } => (
             "not_due",
+            None,
             Some(format!(
                 "not refreshed: the token expires at {} and is due from {}",
                 rfc3339(*expires_at),
                 rfc3339(*refresh_at)
             )),
         ),
-        Outcome::AlreadyRefreshedByPeer => (
+        Outcome::RefreshedByPeer => (
             "already_refreshed_by_peer",
+            None,
             Some("not refreshed: another withings-token process refreshed it while this one waited".into()),
         ),
     }
 }
 
-/// Like [`railway_failure`], but a configuration problem stays exit 3.
-pub(crate) fn railway_failure_keep_config(error: Error) -> Error {
-    match error {
-        Error::Config { .. } => error,
-        other => railway_failure(other),
+/// Prints the report, then every stale copy's error on stderr (never
+/// hidden by `--quiet`); the exit status says whether all copies are fresh.
+pub(crate) fn finish(out: &Output, report: &TokenReport, deliveries: &Deliveries, saved: &str) -> Result<Status> {
+    out.tokens(report).map_err(|e| match e {
+        Error::OutputFailed { detail } => Error::OutputFailed {
+            detail: format!("{detail} ({saved})"),
+        },
+        other => other,
+    })?;
+    let mut status = Status::Success;
+    for error in deliveries.failures() {
+        out.stale_copy(error);
+        status = Status::StaleCopy;
     }
+    if status == Status::StaleCopy {
+        out.note_always(&format!("note: {saved}"));
+    }
+    Ok(status)
+}
+
+/// A run that a held signal ended right after the save.
+pub(crate) fn interrupted(out: &Output, signal: i32, saved: &str) -> Status {
+    out.note_always(&format!(
+        "note: interrupted (signal {signal}) while the new set was being saved: {saved}; copies catch up on the next `withings-token refresh --if-needed`"
+    ));
+    Status::Signalled(signal)
 }

@@ -1,14 +1,16 @@
 //! `railway-sync`: push the stored set to Railway without refreshing.
 
 use crate::cli::RailwaySyncArgs;
-use crate::error::{Error, Result};
+use crate::copies::{self, Deliveries, Delivery, Skip};
+use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{ErrorBody, JSON_VERSION, Output, RailwayDiffReport, RailwayStatus, VariableDiff, token_variables};
+use crate::output::{JSON_VERSION, Output, RailwayDiffReport, VariableDiff};
 use crate::railway::RailwayClient;
 use crate::settings::Settings;
-use crate::tokens::{TokenSet, TokenSource, mask};
+use crate::store::FileStore;
+use crate::tokens::{TokenSet, TokenSource, mask, token_variables};
 
-pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<()> {
+pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let railway = &settings.railway;
     if !railway.is_configured() {
         return Err(Error::config(
@@ -18,51 +20,66 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     }
     let store = super::store_of(settings);
     let state = store.load()?;
-    let tokens = state
-        .tokens
-        .clone()
-        .ok_or_else(|| crate::rotation::nothing_to_push(&store))?;
+    let tokens = state.tokens.clone().ok_or_else(|| nothing_to_push(&store))?;
     let http = HttpClient::new(settings.http)?;
     let _spinner = out.spinner("talking to Railway…");
     if args.dry_run {
         return block_on(show_diff(settings, &http, &tokens, out))?;
     }
-    let mut report = super::token_report(out, "pushed", &tokens, TokenSource::Store, state.generation, &store);
-    let result = block_on(crate::rotation::push_to_railway(
+    let generation = state.tokens_generation;
+    let pushed = block_on(copies::push(
         settings,
         &http,
         &store,
+        &tokens,
+        generation,
         args.trigger_deployment,
     ))?;
-    let failure = match result {
-        Ok(deployed) => {
-            report.railway = RailwayStatus::Updated;
-            report.deployment_triggered = deployed;
-            None
-        }
-        Err(e @ Error::Config { .. }) => return Err(e),
-        Err(e) => Some(super::railway_failure(e)),
+    // Report the set Railway actually holds: a peer's newer one, if it was pushed too.
+    let (tokens, generation) = pushed.newer.clone().unwrap_or((tokens, generation));
+    let railway = match pushed.delivery {
+        Delivery::Failed(e) => Delivery::Failed(keep_config(e)?),
+        other => other,
     };
-    report.error = failure.as_ref().map(ErrorBody::of);
-    if failure.is_some() {
-        report.railway = RailwayStatus::Failed;
-    }
-    out.tokens(&report);
-    failure.map_or(Ok(()), Err)
+    let deliveries = Deliveries {
+        railway,
+        deployed: pushed.deployed,
+        ..Deliveries::none(Skip::NotConfigured)
+    };
+    let saved = format!(
+        "the stored set is unchanged in {} (generation {generation})",
+        store.path().display()
+    );
+    let facts = super::Facts {
+        outcome: "pushed",
+        via: None,
+        tokens: &tokens,
+        source: TokenSource::Store,
+        generation,
+        store: &store,
+        message: None,
+    };
+    let report = super::token_report(out, facts, &deliveries);
+    super::finish(out, &report, &deliveries, &saved)
+}
+
+/// The store holds no set, so there is nothing for Railway.
+fn nothing_to_push(store: &FileStore) -> Error {
+    Error::config(
+        format!("the token store {} holds no token set to push", store.path().display()),
+        "run `withings-token refresh` or `withings-token exchange` first",
+    )
 }
 
 /// Reads the service's variables and compares them with the stored set;
 /// sends no mutation and shows no secret.
-async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<()> {
+async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<Status> {
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
     let target = client
         .resolve_target(&settings.railway)
         .await
-        .map_err(super::railway_failure_keep_config)?;
-    let current = client
-        .variables(&target)
-        .await
-        .map_err(super::railway_failure_keep_config)?;
+        .or_else(|e| Err(keep_config(e)?))?;
+    let current = client.variables(&target).await.or_else(|e| Err(keep_config(e)?))?;
     let shown = |name: &str, value: &str| {
         if name.ends_with("_TOKEN") {
             mask(&secrecy::SecretString::from(value.to_owned()))
@@ -94,6 +111,15 @@ async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, ou
         service_id: target.service_id,
         environment_id: target.environment_id,
         variables,
-    });
-    Ok(())
+    })?;
+    Ok(Status::Success)
+}
+
+/// `railway-sync` rotates nothing, so a wrong setting is what it is (exit
+/// 3, returned as the error); anything else leaves Railway stale (exit 6).
+fn keep_config(e: Error) -> Result<Error> {
+    match e {
+        Error::Config { .. } => Err(e),
+        other => Ok(copies::as_railway_failure(other)),
+    }
 }

@@ -1,52 +1,77 @@
-//! `refresh`: rotate the token set under the store lock, then deliver it.
+//! `refresh`: rotate the token set under the store lock, then bring its
+//! copies up to date (also when nothing was due and a copy is behind).
 
 use crate::cli::RefreshArgs;
-use crate::error::Result;
+use crate::copies::{self, Targets};
+use crate::error::{Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{DryRunReport, JSON_VERSION, Output, TOKEN_KEYS};
+use crate::output::{DryRunReport, JSON_VERSION, Output};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
-use crate::tokens::{Decision, choose_tokens, decide, effective_buffer, now, rfc3339};
+use crate::tokens::{Action, Policy, assess, now, rfc3339};
 
-pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<()> {
+pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let targets = copies::targets(settings, &args.delivery)?;
+    let store = super::store_of(settings);
+    let seen_before = store.load()?;
+    let policy = Policy {
+        buffer: settings.buffer,
+        force: !args.if_needed,
+    };
     if args.dry_run {
-        return dry_run(args, settings, out);
+        return dry_run(settings, &seen_before, &targets, policy, out);
     }
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "refresh")?;
-    let store = super::store_of(settings);
     let _spinner = out.spinner("refreshing the Withings tokens…");
     block_on(async {
-        let rotation = rotation::refresh(
-            settings,
-            &store,
-            &client,
-            args.if_needed,
-            !args.delivery.no_env_file_update,
-        )
-        .await?;
-        super::finish_rotation(settings, &http, rotation, &args.delivery, out).await
+        let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
+        let (outcome, via, message) = super::describe(&rotation.outcome);
+        let generation = rotation.state.tokens_generation;
+        let saved = format!(
+            "the set in use is saved in {} (generation {generation})",
+            store.path().display()
+        );
+        if let Some(signal) = rotation.signal {
+            return Ok(super::interrupted(out, signal, &saved));
+        }
+        let (tokens, source) = (rotation.tokens.clone(), rotation.source);
+        let deliveries = copies::deliver(settings, &http, &store, &targets, rotation).await;
+        let facts = super::Facts {
+            outcome,
+            via,
+            tokens: &tokens,
+            source,
+            generation,
+            store: &store,
+            message,
+        };
+        let report = super::token_report(out, facts, &deliveries);
+        super::finish(out, &report, &deliveries, &saved)
     })?
 }
 
 /// Decides and reports; sends nothing and writes nothing.
-fn dry_run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<()> {
-    let store = super::store_of(settings);
-    let state = store.load()?;
-    let (tokens, source) = choose_tokens(state.tokens.as_ref(), settings.seed_tokens.as_ref());
-    let tokens = tokens.ok_or_else(no_tokens_error)?;
-    let buffer = effective_buffer(&tokens, settings.buffer);
-    let (would_refresh, reason, refresh_at) = match decide(&tokens, now(), buffer, args.if_needed) {
-        Decision::Refresh(reason) => (
-            true,
-            reason.describe().to_owned(),
-            tokens.expires_at.map(|at| at - buffer),
-        ),
-        Decision::NotDue { refresh_at, .. } => (
-            false,
-            format!("not due until {}", rfc3339(refresh_at)),
-            Some(refresh_at),
-        ),
+fn dry_run(
+    settings: &Settings,
+    state: &crate::store::StoreState,
+    targets: &Targets,
+    policy: Policy,
+    out: &Output,
+) -> Result<Status> {
+    let assessment = assess(
+        state.tokens.as_ref(),
+        settings.seed_tokens.as_ref(),
+        None,
+        now(),
+        policy,
+    );
+    rotation::log_decision(&assessment);
+    let tokens = assessment.tokens.as_ref().ok_or_else(no_tokens_error)?;
+    let (would_refresh, reason) = match assessment.action {
+        Action::Refresh(reason) => (true, reason.describe().to_owned()),
+        Action::NotDue { refresh_at, .. } => (false, format!("not due until {}", rfc3339(refresh_at))),
+        Action::RefreshedByPeer | Action::NoTokens => (false, "nothing to do".to_owned()),
     };
     for (var, value) in [
         ("WITHINGS_CLIENT_ID", settings.client_id.is_some()),
@@ -58,41 +83,32 @@ fn dry_run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<()> 
             ));
         }
     }
-    let env_file = settings
-        .env_file
-        .as_ref()
-        .filter(|f| !args.delivery.no_env_file_update && f.file.holds_any(&TOKEN_KEYS))
-        .map(|f| f.path.display().to_string());
+    let railway = targets.railway.then(|| railway_target(settings));
     out.dry_run(&DryRunReport {
         version: JSON_VERSION,
         dry_run: true,
         would_refresh,
         reason,
-        source,
+        source: assessment.source,
         expires_at: tokens.expires_at.map(rfc3339),
-        next_refresh_recommended: refresh_at.map(rfc3339),
-        store: store.path().display().to_string(),
-        env_file,
-        railway: railway_target(args, settings),
-        deployment_would_trigger: would_refresh
-            && args.delivery.trigger_deployment
-            && railway_target(args, settings).is_some(),
-    });
-    Ok(())
+        next_refresh_recommended: assessment.refresh_at().map(rfc3339),
+        store: super::store_of(settings).path().display().to_string(),
+        env_file: targets.env_file.as_ref().map(|p| p.display().to_string()),
+        deployment_would_trigger: would_refresh && targets.deploy && railway.is_some(),
+        railway,
+    })?;
+    Ok(Status::Success)
 }
 
-fn railway_target(args: &RefreshArgs, settings: &Settings) -> Option<String> {
+fn railway_target(settings: &Settings) -> String {
     let railway = &settings.railway;
-    if args.delivery.no_railway || !railway.is_configured() {
-        return None;
-    }
     let environment = railway
         .environment_id
         .clone()
         .unwrap_or_else(|| format!("named {}", railway.environment_name));
-    Some(format!(
+    format!(
         "service {} (project {}, environment {environment})",
         railway.service_id.as_deref().unwrap_or_default(),
         railway.project_id.as_deref().unwrap_or_default()
-    ))
+    )
 }

@@ -1,13 +1,11 @@
 //! `sandbox`: serve the emulation on loopback until interrupted.
 
-use std::io::Write;
-
 use crate::cli::SandboxArgs;
 use crate::envfile::format_line;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Status};
 use crate::sandbox::Sandbox;
 
-pub fn run(args: &SandboxArgs) -> Result<()> {
+pub fn run(args: &SandboxArgs) -> Result<Status> {
     let sandbox = Sandbox::start(args.listen).map_err(|e| {
         Error::config(
             format!("cannot start the sandbox on {}: {e}", args.listen),
@@ -22,9 +20,7 @@ pub fn run(args: &SandboxArgs) -> Result<()> {
         // The sandbox's own values are plain ASCII: a refusal is a bug.
         lines.push_str(&format_line(key, &value).map_err(|e| Error::Internal(e.into()))?);
     }
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(lines.as_bytes()).and_then(|_| stdout.flush());
-    drop(stdout);
+    crate::output::write_text(&lines)?;
     eprintln!(
         "sandbox listening on {}; save the lines above as an env file and use `--env-file`. Ctrl-C stops it.",
         sandbox.base_url()

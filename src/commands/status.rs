@@ -1,60 +1,83 @@
 //! `status`: what the store (or the environment's seed) holds, offline.
 
 use crate::cli::StatusArgs;
-use crate::error::{Error, Result};
-use crate::output::{JSON_VERSION, Output, StatusReport};
+use crate::copies;
+use crate::error::{Result, Status};
+use crate::output::{CopyReport, JSON_VERSION, Output, StatusReport};
 use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{Decision, choose_tokens, decide, effective_buffer, now, rfc3339};
+use crate::tokens::{Policy, assess, now, rfc3339};
 
-pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<()> {
+pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let store = super::store_of(settings);
     let state = store.load()?;
     let report = build_report(&state, settings, store.path().display().to_string());
     if args.check && !report.token_configured {
         return Err(crate::rotation::no_tokens_error());
     }
-    out.status(&report);
-    if !args.check {
-        return Ok(());
+    out.status(&report)?;
+    if !(args.check && report.should_refresh) {
+        return Ok(Status::Success);
     }
-    if report.should_refresh {
-        return Err(Error::RefreshDue {
-            detail: match &report.expires_at {
-                Some(at) => format!("a refresh is due: the access token expires at {at}"),
-                None => "a refresh is due: the expiry time is unknown".into(),
-            },
-        });
-    }
-    Ok(())
+    let message = match &report.expires_at {
+        Some(at) => format!("a refresh is due: the access token expires at {at}"),
+        None => "a refresh is due: the expiry time is unknown".into(),
+    };
+    out.status_line("REFRESH_DUE", &message, "run `withings-token refresh`");
+    Ok(Status::RefreshDue)
 }
 
 pub fn build_report(state: &StoreState, settings: &Settings, store: String) -> StatusReport {
-    let (tokens, source) = choose_tokens(state.tokens.as_ref(), settings.seed_tokens.as_ref());
     let now = now();
-    let buffer = tokens.as_ref().map(|t| effective_buffer(t, settings.buffer));
-    let should_refresh = match (&tokens, buffer) {
-        (Some(t), Some(b)) => matches!(decide(t, now, b, true), Decision::Refresh(_)),
-        _ => false,
+    let policy = Policy {
+        buffer: settings.buffer,
+        force: false,
     };
-    let expires_at = tokens.as_ref().and_then(|t| t.expires_at);
+    let assessment = assess(state.tokens.as_ref(), settings.seed_tokens.as_ref(), None, now, policy);
+    crate::rotation::log_decision(&assessment);
+    let tokens = assessment.tokens.as_ref();
+    let expires_at = tokens.and_then(|t| t.expires_at);
     StatusReport {
         version: JSON_VERSION,
         token_configured: tokens.is_some(),
-        source,
+        source: assessment.source,
         expires_at: expires_at.map(rfc3339),
-        expires_in_hours: expires_at.map(|at| hours_one_decimal(at - now)),
-        should_refresh,
-        next_refresh_recommended: expires_at.zip(buffer).map(|(at, b)| rfc3339(at - b)),
-        last_refreshed: tokens.as_ref().and_then(|t| t.last_refreshed).map(rfc3339),
-        refresh_buffer_minutes: buffer.map(|b| b.num_minutes()),
-        userid: tokens.as_ref().and_then(|t| t.userid.clone()),
-        scope: tokens.as_ref().and_then(|t| t.scope.clone()),
+        expires_in_hours: expires_at.map(|at| hours_one_decimal(at.signed_duration_since(now))),
+        should_refresh: assessment.is_due(),
+        next_refresh_recommended: assessment.refresh_at().map(rfc3339),
+        last_refreshed: tokens.and_then(|t| t.last_refreshed).map(rfc3339),
+        refresh_buffer_minutes: assessment.buffer.map(|b| b.num_minutes()),
+        userid: tokens.and_then(|t| t.userid.clone()),
+        scope: tokens.and_then(|t| t.scope.clone()),
         generation: state.generation,
         previous_rotated_at: state.previous.as_ref().map(|p| rfc3339(p.rotated_at)),
         store,
-        tokens,
+        copies: copy_reports(state, settings),
+        tokens: assessment.tokens.clone(),
     }
+}
+
+/// The copies this configuration keeps (env file with token keys, Railway),
+/// and whether each lacks the stored set.
+fn copy_reports(state: &StoreState, settings: &Settings) -> Vec<CopyReport> {
+    if state.tokens.is_none() {
+        return Vec::new();
+    }
+    let env_file = settings
+        .env_file
+        .as_ref()
+        .filter(|f| f.file.holds_any(&crate::tokens::TOKEN_KEYS))
+        .map(|f| copies::env_file_key(&f.path));
+    let railway = settings.railway.is_configured().then(|| copies::railway_key(settings));
+    env_file
+        .into_iter()
+        .chain(railway)
+        .map(|key| CopyReport {
+            received_generation: state.copies.get(&key).copied().unwrap_or(0),
+            behind: copies::behind(state, &key),
+            copy: key,
+        })
+        .collect()
 }
 
 /// Hours with one decimal; never `-0.0`.

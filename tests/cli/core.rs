@@ -1104,7 +1104,11 @@ fn demo_exits_0_with_an_empty_environment() {
 
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("demo finished"), "{}", out.stdout);
-    assert!(out.stdout.contains("step 9/9"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("step 8/8: withings-token railway-sync --dry-run"),
+        "{}",
+        out.stdout
+    );
     assert!(
         !out.stdout.contains("sbx_refresh_"),
         "demo must mask tokens:\n{}",

@@ -239,6 +239,14 @@ fn run_cell(fault: Fault, cmd: Cmd) -> Cell {
     }
     if want.new_set {
         assert_ne!(after, before, "{what}: a new set was obtained and must be saved");
+    } else if want.exit == 0 {
+        // A successful push records which generation Railway holds; the set is untouched.
+        let tokens = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).map(|v| v["tokens"].clone()).ok();
+        assert_eq!(
+            tokens(&after),
+            tokens(&before),
+            "{what}: the stored set changed\n{stderr}"
+        );
     } else {
         assert!(after == before, "{what}: the store changed\n{stderr}");
     }

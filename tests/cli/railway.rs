@@ -847,21 +847,59 @@ fn railway_sync_without_railway_settings_names_the_missing_variables() {
     assert!(!run.stderr.contains(PROJECT_TOKEN));
 }
 
+/// Issue 9, item 17: a half-configured Railway (a typo such as
+/// `RAILWAY_SERVICE` for `RAILWAY_SERVICE_ID`) must not let a refresh rotate
+/// the token and leave Railway behind with a warning `-q` hides.
 #[test]
-fn refresh_with_partial_railway_settings_rotates_and_warns() {
+fn refresh_with_half_configured_railway_is_exit_3_before_anything_is_sent() {
     let peer = Peer::start();
     let mut env = given_expired_store(&peer.withings_url());
     env.set("RAILWAY_API_URL", peer.graphql_url())
-        .set("RAILWAY_TOKEN", PROJECT_TOKEN);
+        .set("RAILWAY_TOKEN", PROJECT_TOKEN)
+        .set("RAILWAY_SERVICE", SERVICE);
+    let before = env.store_bytes();
 
-    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
+    let run = env.run_with(&["refresh", "--json", "--quiet"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 3, "{run:?}");
+    let error = &run.json()["error"];
+    assert_eq!(error["code"], "CONFIGURATION_ERROR");
+    assert_eq!(
+        error["message"],
+        "Railway is only partly configured: missing RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID; nothing was sent"
+    );
+    assert!(
+        error["action"].as_str().unwrap_or_default().contains("`--no-railway`"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("[CONFIGURATION_ERROR]"),
+        "-q never hides it: {run:?}"
+    );
+    assert_eq!(env.store_bytes(), before, "nothing was rotated");
+    assert_eq!(peer.token_requests(), 0, "nothing was sent to Withings");
+    assert!(peer.graphql_requests().is_empty());
+
+    // `--no-railway` is the documented way past it: the refresh goes ahead.
+    let run = env.run_with(&["refresh", "--json", "--no-railway"], &NO_RETRY_DELAY);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["railway"], "skipped");
+}
+
+#[test]
+fn trigger_deployment_without_railway_is_exit_3_before_anything_is_sent() {
+    let peer = Peer::start();
+    let env = given_expired_store(&peer.withings_url());
+    let before = env.store_bytes();
+
+    let run = env.run_with(&["refresh", "--trigger-deployment"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 3, "{run:?}");
     assert!(
-        run.stderr.contains("RAILWAY_PROJECT_ID"),
-        "the warning names what is missing: {run:?}"
+        run.stderr
+            .contains("error: --trigger-deployment needs Railway, which is not configured [CONFIGURATION_ERROR]"),
+        "{run:?}"
     );
-    assert!(peer.graphql_requests().is_empty());
+    assert_eq!(env.store_bytes(), before);
+    assert_eq!(peer.token_requests(), 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,362 @@
+//! The copies of the stored set: the env file the settings came from, and
+//! the Railway service's variables. Each is delivered by one path, and the
+//! store records which token generation each copy last received, so a copy
+//! left stale by a failure (exit 6) is brought up to date by the next
+//! `refresh --if-needed` or `railway-sync`, without rotating.
+//!
+//! The env file is rewritten under the store lock (a quick local write).
+//! Railway is told after the lock is released, pizauth-style: push, then
+//! re-check under the lock; if a peer saved a newer set meanwhile, push that
+//! one too, so the last pusher always leaves Railway with the newest set.
+
+use std::path::PathBuf;
+
+use crate::cli::DeliveryArgs;
+use crate::envfile;
+use crate::error::{Error, Result};
+use crate::http::HttpClient;
+use crate::railway::{RailwayClient, RailwayTarget};
+use crate::rotation::Rotation;
+use crate::settings::{RailwayConfig, Settings};
+use crate::store::{FileStore, StoreLock, StoreState};
+use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, token_variables};
+
+/// A peer saving newer sets without pause could keep us pushing forever.
+const MAX_PUSH_ROUNDS: usize = 3;
+
+/// Where the set goes after the store, decided before anything is sent.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// The env file the settings came from, when it holds token keys.
+    pub env_file: Option<PathBuf>,
+    /// Railway is configured and not declined.
+    pub railway: bool,
+    pub deploy: bool,
+}
+
+/// Why a copy was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Not set up (no env file with token keys, Railway not configured).
+    NotConfigured,
+    /// `--no-env-file-update` / `--no-railway`.
+    Declined,
+    /// It already holds the stored set.
+    UpToDate,
+    /// The set in use came from the environment and is not in the store.
+    NotStored,
+    /// A held signal ended the run right after the save.
+    Interrupted,
+}
+
+/// What happened to one copy.
+#[derive(Debug)]
+pub enum Delivery {
+    Delivered { generation: u64 },
+    Skipped(Skip),
+    Failed(Error),
+}
+
+impl Delivery {
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Delivery::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Both copies, and what Railway ended up holding.
+#[derive(Debug)]
+pub struct Deliveries {
+    pub env_file: Delivery,
+    pub railway: Delivery,
+    pub deployed: bool,
+    /// The set Railway received, when it is newer than the one reported.
+    pub pushed: Option<(TokenSet, u64)>,
+    /// The env file, when it was rewritten.
+    pub env_file_path: Option<PathBuf>,
+}
+
+impl Deliveries {
+    pub fn none(why: Skip) -> Deliveries {
+        Deliveries {
+            env_file: Delivery::Skipped(why),
+            railway: Delivery::Skipped(why),
+            deployed: false,
+            pushed: None,
+            env_file_path: None,
+        }
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Error> {
+        self.env_file.error().into_iter().chain(self.railway.error())
+    }
+}
+
+/// The copies this run may write. Railway half configured, or a deploy
+/// asked for without Railway, is a configuration error before anything is
+/// sent, so a typo never lets a refresh leave Railway silently behind.
+pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> {
+    let env_file = settings
+        .env_file
+        .as_ref()
+        .filter(|f| !delivery.no_env_file_update && f.file.holds_any(&TOKEN_KEYS))
+        .map(|f| f.path.clone());
+    let railway = match settings.railway.configuration() {
+        _ if delivery.no_railway => false,
+        RailwayConfig::Complete => true,
+        RailwayConfig::Absent if delivery.trigger_deployment => {
+            return Err(Error::config(
+                "--trigger-deployment needs Railway, which is not configured",
+                "set RAILWAY_TOKEN (or RAILWAY_API_TOKEN), RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID, or drop --trigger-deployment",
+            ));
+        }
+        RailwayConfig::Absent => false,
+        RailwayConfig::Partial { missing } => return Err(half_configured(&missing)),
+    };
+    Ok(Targets {
+        env_file,
+        railway,
+        deploy: delivery.trigger_deployment,
+    })
+}
+
+fn half_configured(missing: &[&str]) -> Error {
+    Error::config(
+        format!(
+            "Railway is only partly configured: missing {}; nothing was sent",
+            missing.join(", ")
+        ),
+        "set the missing variables (check for typos such as RAILWAY_SERVICE for RAILWAY_SERVICE_ID), or pass `--no-railway`",
+    )
+}
+
+pub fn env_file_key(path: &std::path::Path) -> String {
+    format!("env_file:{}", path.display())
+}
+
+/// `railway:PROJECT/SERVICE@ENVIRONMENT` (the environment's id, or its name).
+pub fn railway_key(settings: &Settings) -> String {
+    let r = &settings.railway;
+    let environment = r.environment_id.as_deref().unwrap_or(&r.environment_name);
+    format!(
+        "railway:{}/{}@{environment}",
+        r.project_id.as_deref().unwrap_or_default(),
+        r.service_id.as_deref().unwrap_or_default()
+    )
+}
+
+/// Whether the copy named `key` lacks the stored set.
+pub fn behind(state: &StoreState, key: &str) -> bool {
+    state.copies.get(key).is_none_or(|got| *got < state.tokens_generation)
+}
+
+/// Brings every target that lacks the stored set up to date (after a
+/// rotation, that is all of them). Never fails: each copy reports its own.
+pub async fn deliver(
+    settings: &Settings,
+    http: &HttpClient,
+    store: &FileStore,
+    targets: &Targets,
+    rotation: Rotation,
+) -> Deliveries {
+    let Rotation {
+        outcome,
+        source,
+        mut state,
+        lock,
+        signal,
+        ..
+    } = rotation;
+    if signal.is_some() {
+        return Deliveries::none(Skip::Interrupted);
+    }
+    if !outcome.rotated() && source != TokenSource::Store {
+        return Deliveries::none(Skip::NotStored);
+    }
+    let env_file = deliver_env_file(&lock, &mut state, targets.env_file.as_ref());
+    drop(lock);
+    let skipped = |why| Pushed {
+        delivery: Delivery::Skipped(why),
+        newer: None,
+        deployed: false,
+    };
+    let railway = match (targets.railway, &state.tokens) {
+        (false, _) => skipped(declined_or_absent(settings)),
+        (true, None) => skipped(Skip::NotConfigured),
+        (true, Some(_)) if !behind(&state, &railway_key(settings)) => skipped(Skip::UpToDate),
+        (true, Some(tokens)) => push(settings, http, store, tokens, state.tokens_generation, targets.deploy).await,
+    };
+    let env_file_path = matches!(env_file, Delivery::Delivered { .. })
+        .then(|| targets.env_file.clone())
+        .flatten();
+    let railway_delivery = match railway.delivery {
+        Delivery::Failed(e) => Delivery::Failed(as_railway_failure(e)),
+        other => other,
+    };
+    Deliveries {
+        env_file,
+        railway: railway_delivery,
+        deployed: railway.deployed,
+        pushed: railway.newer,
+        env_file_path,
+    }
+}
+
+fn declined_or_absent(settings: &Settings) -> Skip {
+    match settings.railway.configuration() {
+        RailwayConfig::Complete => Skip::Declined,
+        _ => Skip::NotConfigured,
+    }
+}
+
+/// Rewrites the env file's token keys when it lacks the stored set, and
+/// records that it has it (one more small save under the same lock).
+fn deliver_env_file(lock: &StoreLock, state: &mut StoreState, path: Option<&PathBuf>) -> Delivery {
+    let (Some(path), Some(tokens)) = (path, state.tokens.as_ref()) else {
+        return Delivery::Skipped(Skip::NotConfigured);
+    };
+    let key = env_file_key(path);
+    if !behind(state, &key) {
+        return Delivery::Skipped(Skip::UpToDate);
+    }
+    let updates: Vec<(&str, String)> = token_variables(tokens).into_iter().collect();
+    if let Err(e) = envfile::rewrite_file(path, &updates) {
+        return Delivery::Failed(as_env_file_failure(path, e));
+    }
+    let generation = state.tokens_generation;
+    record(lock, state, key, generation);
+    Delivery::Delivered { generation }
+}
+
+/// Saves a copy record; losing one only means a later run writes that copy
+/// again, so a failure is a warning.
+fn record(lock: &StoreLock, state: &mut StoreState, key: String, generation: u64) {
+    let mut next = state.clone();
+    next.copies.insert(key, generation);
+    match lock.save(state.generation, &next) {
+        Ok(saved) => {
+            *state = StoreState {
+                generation: saved,
+                ..next
+            }
+        }
+        Err(e) => tracing::warn!("could not record the delivered copy in the store ({e}); it will be written again"),
+    }
+}
+
+fn as_env_file_failure(path: &std::path::Path, e: Error) -> Error {
+    match e {
+        Error::EnvFileUpdateFailed { .. } => e,
+        Error::Config { message, .. } => Error::EnvFileUpdateFailed {
+            path: path.to_path_buf(),
+            detail: message,
+        },
+        other => Error::EnvFileUpdateFailed {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Railway's one error mapper: whatever stopped the push, the copy is stale.
+pub fn as_railway_failure(e: Error) -> Error {
+    match e {
+        Error::RailwayUpdateFailed { .. } => e,
+        Error::Config { message, action } => Error::RailwayUpdateFailed {
+            detail: format!("{message} ({action})"),
+        },
+        other => Error::RailwayUpdateFailed {
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Pushes `tokens` (generation `generation`), re-checks (see the module
+/// doc), then redeploys once when asked.
+pub async fn push(
+    settings: &Settings,
+    http: &HttpClient,
+    store: &FileStore,
+    tokens: &TokenSet,
+    generation: u64,
+    deploy: bool,
+) -> Pushed {
+    let result = async {
+        let client = RailwayClient::new(http.clone(), &settings.railway)?;
+        let target = client.resolve_target(&settings.railway).await?;
+        let newest = push_newest(settings, &client, &target, store, tokens.clone(), generation).await?;
+        if deploy {
+            client.redeploy(&target).await?;
+            tracing::info!("Railway redeploy of service {} triggered", target.service_id);
+        }
+        Ok::<_, Error>(newest)
+    };
+    match result.await {
+        Ok((set, pushed)) => Pushed {
+            delivery: Delivery::Delivered { generation: pushed },
+            newer: (pushed != generation).then_some((set, pushed)),
+            deployed: deploy,
+        },
+        // Mapped by the caller: a stale copy after a rotation, but a wrong
+        // setting stays exit 3 for `railway-sync`, which rotated nothing.
+        Err(e) => Pushed {
+            delivery: Delivery::Failed(e),
+            newer: None,
+            deployed: false,
+        },
+    }
+}
+
+/// What a push did.
+pub struct Pushed {
+    pub delivery: Delivery,
+    /// The set Railway ended up with, when a peer's newer one was pushed.
+    pub newer: Option<(TokenSet, u64)>,
+    pub deployed: bool,
+}
+
+async fn push_newest(
+    settings: &Settings,
+    client: &RailwayClient,
+    target: &RailwayTarget,
+    store: &FileStore,
+    mut tokens: TokenSet,
+    mut generation: u64,
+) -> Result<(TokenSet, u64)> {
+    let key = railway_key(settings);
+    for _ in 0..MAX_PUSH_ROUNDS {
+        client
+            .upsert(target, &token_variables(&tokens).into_iter().collect())
+            .await?;
+        tracing::info!(
+            "Railway service {} now holds generation {generation}",
+            target.service_id
+        );
+        let lock = match store.lock(settings.lock_timeout) {
+            Ok(lock) => lock,
+            Err(e) => {
+                tracing::warn!("Railway is updated, but the store could not be re-checked ({e})");
+                return Ok((tokens, generation));
+            }
+        };
+        let mut state = lock.load()?;
+        match state.tokens.clone() {
+            Some(newer) if state.tokens_generation > generation => {
+                tracing::info!(
+                    "a peer saved generation {} meanwhile; pushing it too",
+                    state.tokens_generation
+                );
+                (tokens, generation) = (newer, state.tokens_generation);
+            }
+            _ => {
+                if behind(&state, &key) {
+                    record(&lock, &mut state, key, generation);
+                }
+                return Ok((tokens, generation));
+            }
+        }
+    }
+    Ok((tokens, generation))
+}

@@ -1,0 +1,97 @@
+//! Holding SIGINT and SIGTERM while a rotated set is on its way to disk.
+//!
+//! Once Withings has answered a refresh, the old refresh token is dying and
+//! the answer exists only in this process: a Ctrl-C or a `kill` from cron's
+//! timeout at that instant would lose it. So from just before the request
+//! is sent until the answer is saved, the first such signal is only noted;
+//! the transaction finishes, and the command then exits with 128 + signal.
+//! A second signal still stops the process at once (the default action), so
+//! a user is never stuck. Outside that window the signals act as usual.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::flag;
+
+struct Flags {
+    /// True outside the window, and after the first signal inside it.
+    act_now: Arc<AtomicBool>,
+    /// The signal that arrived inside the window (0: none).
+    arrived: Arc<AtomicUsize>,
+}
+
+static FLAGS: OnceLock<Option<Flags>> = OnceLock::new();
+
+/// Installs the handlers once per process. Order matters: the default
+/// action is checked before the first signal arms it.
+fn flags() -> Option<&'static Flags> {
+    FLAGS
+        .get_or_init(|| {
+            let flags = Flags {
+                act_now: Arc::new(AtomicBool::new(true)),
+                arrived: Arc::new(AtomicUsize::new(0)),
+            };
+            for signal in [SIGINT, SIGTERM] {
+                let installed = flag::register_conditional_default(signal, Arc::clone(&flags.act_now))
+                    .and_then(|_| flag::register(signal, Arc::clone(&flags.act_now)))
+                    .and_then(|_| flag::register_usize(signal, Arc::clone(&flags.arrived), signal as usize));
+                if let Err(e) = installed {
+                    tracing::warn!("cannot hold signals during the token request: {e}");
+                    return None;
+                }
+            }
+            Some(flags)
+        })
+        .as_ref()
+}
+
+/// While alive, a first SIGINT/SIGTERM is held; `release` says which came.
+pub struct HeldSignals {
+    flags: Option<&'static Flags>,
+}
+
+impl HeldSignals {
+    pub fn hold() -> HeldSignals {
+        let flags = flags();
+        if let Some(f) = flags {
+            f.arrived.store(0, Ordering::SeqCst);
+            f.act_now.store(false, Ordering::SeqCst);
+        }
+        HeldSignals { flags }
+    }
+
+    /// Ends the window; the signal that arrived inside it, if any.
+    pub fn release(self) -> Option<i32> {
+        let f = self.flags?;
+        f.act_now.store(true, Ordering::SeqCst);
+        match f.arrived.swap(0, Ordering::SeqCst) {
+            0 => None,
+            n => i32::try_from(n).ok(),
+        }
+    }
+}
+
+impl Drop for HeldSignals {
+    /// An early return (an error) ends the window too.
+    fn drop(&mut self) {
+        if let Some(f) = self.flags {
+            f.act_now.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_inside_the_window_is_held_and_reported() {
+        let held = HeldSignals::hold();
+        signal_hook::low_level::raise(SIGTERM).unwrap();
+        assert_eq!(held.release(), Some(SIGTERM));
+        // Nothing arrived in a second window.
+        assert_eq!(HeldSignals::hold().release(), None);
+    }
+}
