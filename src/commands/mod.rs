@@ -163,18 +163,20 @@ pub(crate) fn describe(outcome: &Outcome) -> (&'static str, Option<Via>, Option<
 
 /// Prints the report, then every stale copy's error on stderr (never
 /// hidden by `--quiet`); the exit status says whether all copies are fresh.
+/// stdout failing is one more stale copy, reported after the others.
 pub(crate) fn finish(out: &Output, report: &TokenReport, deliveries: &Deliveries, saved: &str) -> Result<Status> {
-    out.tokens(report).map_err(|e| match e {
-        Error::OutputFailed { detail } => Error::OutputFailed {
-            detail: format!("{detail} ({saved})"),
-        },
-        other => other,
-    })?;
+    let printed = out.tokens(report);
     let mut status = Status::Success;
     for error in deliveries.failures() {
         out.stale_copy(error);
         status = Status::StaleCopy;
     }
+    printed.map_err(|e| match e {
+        Error::OutputFailed { detail } => Error::OutputFailed {
+            detail: format!("{detail}; {saved}"),
+        },
+        other => other,
+    })?;
     if status == Status::StaleCopy {
         out.note_always(&format!("note: {saved}"));
     }

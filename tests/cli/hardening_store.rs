@@ -91,47 +91,6 @@ fn a_store_that_cannot_be_saved_fails_before_anything_is_sent() {
     assert_eq!(env.stored_refresh_token(), "mock-refresh-1");
 }
 
-/// A 64 KiB tmpfs, unmounted on drop.
-struct TinyDisk {
-    root: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TinyDisk {
-    /// Mounts one, or `None` where mounting is not permitted (not root, or
-    /// no CAP_SYS_ADMIN). Any other failure fails the test.
-    fn mount() -> Option<TinyDisk> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let output = StdCommand::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run mount");
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
-            let not_permitted = ["permission denied", "not permitted", "must be superuser", "only root"]
-                .iter()
-                .any(|refusal| stderr.contains(refusal));
-            assert!(
-                not_permitted,
-                "mounting a tmpfs failed for another reason than permission: {stderr}"
-            );
-            return None;
-        }
-        Some(TinyDisk {
-            root: dir.path().to_path_buf(),
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for TinyDisk {
-    fn drop(&mut self) {
-        let _ = StdCommand::new("umount").arg(&self.root).status();
-    }
-}
-
 #[test]
 fn a_disk_that_fills_up_while_withings_answers_does_not_lose_the_rotated_pair() {
     let Some(disk) = TinyDisk::mount() else {

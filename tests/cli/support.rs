@@ -637,3 +637,58 @@ pub fn wait_until(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A 64 KiB tmpfs, unmounted on drop.
+pub struct TinyDisk {
+    pub root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    /// Mounts one, or `None` where mounting is not permitted (not root, or
+    /// no CAP_SYS_ADMIN). Any other failure fails the test.
+    pub fn mount() -> Option<TinyDisk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = StdCommand::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run mount");
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+            let not_permitted = ["permission denied", "not permitted", "must be superuser", "only root"]
+                .iter()
+                .any(|refusal| stderr.contains(refusal));
+            assert!(
+                not_permitted,
+                "mounting a tmpfs failed for another reason than permission: {stderr}"
+            );
+            return None;
+        }
+        Some(TinyDisk {
+            root: dir.path().to_path_buf(),
+            _dir: dir,
+        })
+    }
+}
+
+impl TinyDisk {
+    /// Makes the disk read-only (or writable again): a write that fails
+    /// even for root.
+    pub fn set_read_only(&self, read_only: bool) {
+        let option = if read_only { "remount,ro" } else { "remount,rw" };
+        let status = StdCommand::new("mount")
+            .args(["-o", option])
+            .arg(&self.root)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -o {option} failed");
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("umount").arg(&self.root).status();
+    }
+}
