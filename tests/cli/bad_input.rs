@@ -269,7 +269,11 @@ fn malformed_flags_are_usage_errors_with_clap_messages() {
             out.stderr
         );
         if args.contains(&"--json") {
-            assert_eq!(out.json()["error"]["code"], "USAGE_ERROR", "{what}: the JSON error object");
+            assert_eq!(
+                out.json()["error"]["code"],
+                "USAGE_ERROR",
+                "{what}: the JSON error object"
+            );
         } else {
             assert_eq!(out.stdout, "", "{what}: nothing on stdout");
         }

@@ -11,6 +11,7 @@ mod core;
 mod crash;
 mod fault_matrix;
 mod generated;
+mod hardening_env;
 mod hardening_http;
 mod hardening_store;
 mod railway;
