@@ -12,6 +12,7 @@ mod crash;
 mod fault_matrix;
 mod generated;
 mod hardening_core;
+mod hardening_env;
 mod hardening_http;
 mod hardening_store;
 mod railway;
