@@ -122,6 +122,10 @@ fn a_token_with_a_newline_is_never_written_into_the_env_file() {
     let env_path = env.write_env_file(&original);
 
     let out = env.run(&["refresh", "--output-env", "--retries", "0"]);
+    // Exit 6: the set is saved, but neither copy (env file, stdout) could take it.
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(out.stderr.contains("[ENV_FILE_UPDATE_FAILED]"), "{out:?}");
+    assert!(out.stderr.contains("[OUTPUT_FAILED]"), "{out:?}");
     // The set is kept in the store, where JSON escapes the newline...
     assert_eq!(env.stored_refresh_token(), "new-refresh\nINJECTED=1", "{out:?}");
     // ...and never reaches the env file or the env output as a line of its own.
