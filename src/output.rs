@@ -82,12 +82,34 @@ pub struct ErrorReport {
     pub error: ErrorBody,
 }
 
+/// How a token report's run ended, as its `outcome` key says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportOutcome {
+    Refreshed,
+    Exchanged,
+    NotDue,
+    AlreadyRefreshedByPeer,
+    Pushed,
+}
+
+impl ReportOutcome {
+    fn words(self) -> &'static str {
+        match self {
+            ReportOutcome::Refreshed => "refreshed",
+            ReportOutcome::Exchanged => "exchanged",
+            ReportOutcome::NotDue => "not due",
+            ReportOutcome::AlreadyRefreshedByPeer => "already refreshed by peer",
+            ReportOutcome::Pushed => "pushed",
+        }
+    }
+}
+
 /// What `refresh`, `exchange` and `railway-sync` report.
 #[derive(Debug, Serialize)]
 pub struct TokenReport {
     pub version: u32,
-    /// `refreshed`, `exchanged`, `not_due`, `already_refreshed_by_peer`, `pushed`
-    pub outcome: &'static str,
+    pub outcome: ReportOutcome,
     /// Which refresh token obtained the set: `current`, `previous`, `store_fallback`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<&'static str>,
@@ -370,7 +392,7 @@ fn status_rows(report: &StatusReport) -> Vec<(&'static str, String)> {
 
 fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
     let mut rows = vec![
-        ("outcome", report.outcome.replace('_', " ")),
+        ("outcome", report.outcome.words().to_owned()),
         (
             "access token",
             report.access_token.clone().unwrap_or_else(|| "-".into()),
@@ -381,7 +403,7 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
         ("user id", or_dash(&report.userid)),
         ("store", format!("{} (generation {})", report.store, report.generation)),
     ];
-    if report.outcome != "pushed" {
+    if report.outcome != ReportOutcome::Pushed {
         let env_file = match (&report.env_file_updated, report.env_file) {
             (Some(path), _) => path.clone(),
             (None, CopyStatus::Failed) => "failed".into(),

@@ -6,7 +6,7 @@ use crate::cli::ExchangeArgs;
 use crate::copies;
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::Output;
+use crate::output::{Output, ReportOutcome};
 use crate::rotation;
 use crate::settings::Settings;
 
@@ -42,7 +42,7 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
         let (tokens, source) = (rotation.tokens.clone(), rotation.source);
         let deliveries = copies::deliver(settings, &http, &store, &targets, rotation).await;
         let facts = super::Facts {
-            outcome: "exchanged",
+            outcome: ReportOutcome::Exchanged,
             via: None,
             tokens: &tokens,
             source,

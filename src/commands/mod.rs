@@ -17,7 +17,7 @@ use crate::cli::{Cli, Command};
 use crate::copies::{Deliveries, Delivery};
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
-use crate::output::{CopyStatus, ErrorBody, JSON_VERSION, Output, TokenReport};
+use crate::output::{CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, TokenReport};
 use crate::rotation::{Outcome, Via, describe_via};
 use crate::settings::Settings;
 use crate::store::FileStore;
@@ -74,7 +74,7 @@ pub(crate) fn withings_client(settings: &Settings, http: &HttpClient, needed_for
 
 /// The facts a token report is made of.
 pub(crate) struct Facts<'a> {
-    pub outcome: &'static str,
+    pub outcome: ReportOutcome,
     pub via: Option<Via>,
     pub tokens: &'a TokenSet,
     pub source: TokenSource,
@@ -132,20 +132,20 @@ fn via_key(via: Via) -> &'static str {
 }
 
 /// The report's `outcome` key and its note for a person.
-pub(crate) fn describe(outcome: &Outcome) -> (&'static str, Option<Via>, Option<String>) {
+pub(crate) fn describe(outcome: &Outcome) -> (ReportOutcome, Option<Via>, Option<String>) {
     match outcome {
-        Outcome::Refreshed { via: Via::Current } => ("refreshed", Some(Via::Current), None),
+        Outcome::Refreshed { via: Via::Current } => (ReportOutcome::Refreshed, Some(Via::Current), None),
         Outcome::Refreshed { via } => (
-            "refreshed",
+            ReportOutcome::Refreshed,
             Some(*via),
             Some(format!(
                 "the refresh token in use was refused; recovered with {}",
                 describe_via(*via)
             )),
         ),
-        Outcome::Exchanged => ("exchanged", None, None),
+        Outcome::Exchanged => (ReportOutcome::Exchanged, None, None),
         Outcome::NotDue { expires_at, refresh_at } => (
-            "not_due",
+            ReportOutcome::NotDue,
             None,
             Some(format!(
                 "not refreshed: the token expires at {} and is due from {}",
@@ -154,7 +154,7 @@ pub(crate) fn describe(outcome: &Outcome) -> (&'static str, Option<Via>, Option<
             )),
         ),
         Outcome::RefreshedByPeer => (
-            "already_refreshed_by_peer",
+            ReportOutcome::AlreadyRefreshedByPeer,
             None,
             Some("not refreshed: another withings-token process refreshed it while this one waited".into()),
         ),

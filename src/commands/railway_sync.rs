@@ -4,7 +4,7 @@ use crate::cli::RailwaySyncArgs;
 use crate::copies::{self, Deliveries, Delivery, Skip};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{JSON_VERSION, Output, RailwayDiffReport, VariableDiff};
+use crate::output::{JSON_VERSION, Output, RailwayDiffReport, ReportOutcome, VariableDiff};
 use crate::railway::RailwayClient;
 use crate::settings::Settings;
 use crate::store::FileStore;
@@ -51,7 +51,7 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
         store.path().display()
     );
     let facts = super::Facts {
-        outcome: "pushed",
+        outcome: ReportOutcome::Pushed,
         via: None,
         tokens: &tokens,
         source: TokenSource::Store,
