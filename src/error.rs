@@ -256,6 +256,15 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
 ];
 
+/// The README's exit-code table, generated from [`EXIT_STATUS_TABLE`].
+pub fn exit_status_markdown() -> String {
+    let mut table = String::from("| exit | code | meaning |\n|---|---|---|\n");
+    for row in EXIT_STATUS_TABLE {
+        table.push_str(&format!("| {} | {} | {} |\n", row.exit, row.codes, row.meaning));
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! The man page and the completion scripts, generated from the clap
-//! definition; `tests/generated.rs` fails when the committed copies under
+//! definition; `tests/cli/generated.rs` fails when the committed copies under
 //! `man/` and `completions/` are stale.
 
 use clap_complete::{Generator, Shell};

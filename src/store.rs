@@ -1258,4 +1258,41 @@ mod tests {
         let mark = lock.interrupted_request().unwrap();
         assert_eq!((mark.generation, mark.grant.as_str()), (1, "unknown"));
     }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("\"-262143-01-01T00:00:00Z\"".to_owned()),
+                Just("\"+262142-12-31T23:59:59Z\"".to_owned()),
+                Just("18446744073709551615".to_owned()),
+                Just("-1".to_owned()),
+                Just("null".to_owned()),
+                Just("{}".to_owned()),
+                Just("[]".to_owned()),
+                "\"[ -~]{0,12}\"",
+                any::<i64>().prop_map(|n| n.to_string()),
+            ]
+        }
+
+        proptest! {
+            /// Issue 9, item 13: whatever a hand-edited store holds, loading
+            /// it is a value or a clear error, never a panic.
+            #[test]
+            fn any_store_loads_or_is_refused_without_a_panic(
+                version in field(), generation in field(), expires in field(),
+                refreshed in field(), refresh in field(), rotated in field(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("tokens.json");
+                let text = format!(
+                    r#"{{"version":{version},"generation":{generation},"tokens":{{"access_token":"a","refresh_token":{refresh},"expires_at":{expires},"last_refreshed":{refreshed}}},"previous":{{"refresh_token":"p","rotated_at":{rotated}}}}}"#
+                );
+                fs::write(&path, text).unwrap();
+                let _ = FileStore::new(path).load();
+            }
+        }
+    }
 }

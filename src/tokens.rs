@@ -438,4 +438,39 @@ mod tests {
         assert_eq!(mask(&SecretString::from("f631236fabcxyz")), "token_*****xyz");
         assert_eq!(mask(&SecretString::from("short")), "token_*****");
     }
+
+    mod no_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_time() -> impl Strategy<Value = Option<DateTime<Utc>>> {
+            let min = DateTime::<Utc>::MIN_UTC.timestamp();
+            let max = DateTime::<Utc>::MAX_UTC.timestamp();
+            proptest::option::of((min..=max).prop_filter_map("in range", |s| DateTime::from_timestamp(s, 0)))
+        }
+
+        fn any_buffer() -> impl Strategy<Value = Option<Duration>> {
+            proptest::option::of(any::<i64>().prop_map(|ms| Duration::try_milliseconds(ms).unwrap_or(Duration::MAX)))
+        }
+
+        proptest! {
+            /// Issue 9, item 13: no date a store can hold and no buffer a
+            /// flag can give makes the decision (or what status derives
+            /// from it) panic.
+            #[test]
+            fn assess_never_panics(
+                expires in any_time(),
+                refreshed in any_time(),
+                now in any_time(),
+                buffer in any_buffer(),
+                force in any::<bool>(),
+            ) {
+                let tokens = set(expires, refreshed);
+                let now = now.unwrap_or_else(Utc::now);
+                let a = assess(Some(&tokens), Some(&tokens), Some(None), now, Policy { buffer, force });
+                let _ = a.refresh_at();
+                let _ = expires.map(|at| at.signed_duration_since(now).num_seconds());
+            }
+        }
+    }
 }

@@ -20,13 +20,6 @@ const REDEPLOY: &str = "serviceInstanceRedeploy";
 const ENVIRONMENTS: &str = "environments";
 const VARIABLES: &str = "variables";
 
-const TOKEN_NAMES: [&str; 4] = [
-    "WITHINGS_ACCESS_TOKEN",
-    "WITHINGS_REFRESH_TOKEN",
-    "WITHINGS_TOKEN_EXPIRES_AT",
-    "WITHINGS_TOKEN_LAST_REFRESHED",
-];
-
 /// One wiremock server playing both Withings (POST /v2/oauth2) and Railway
 /// (POST /graphql/v2).
 struct Peer(Upstream);
@@ -507,6 +500,52 @@ fn graphql_errors_with_output_env_still_print_the_four_lines() {
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
 }
 
+/// Issue 9, item 4: Railway down during a refresh (exit 6) is not left
+/// behind for hours: the next `refresh --if-needed` finds nothing due, and
+/// still pushes the stored set, without rotating; `status` shows it behind
+/// meanwhile; once Railway has it, nothing more is pushed.
+#[test]
+fn a_railway_copy_left_stale_is_pushed_by_the_next_if_needed_without_rotating() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(ResponseTemplate::new(503)).up_to_n_times(1));
+    peer.railway_ok();
+    let env = given_expired_store_and_railway(&peer);
+
+    let failed = env.run_with(&["refresh", "--quiet", "--retries", "0"], &NO_RETRY_DELAY);
+    assert_eq!(failed.code, 6, "{failed:?}");
+    assert_eq!(failed.stdout, "", "--quiet: no table");
+    assert!(
+        failed.stderr.contains("[RAILWAY_UPDATE_FAILED]"),
+        "never hidden: {failed:?}"
+    );
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    let status = env.run(&["status", "--json"]).json();
+    assert_eq!(
+        status["copies"][0]["copy"],
+        format!("railway:{PROJECT}/{SERVICE}@{ENVIRONMENT}")
+    );
+    assert_eq!(status["copies"][0]["behind"], true, "{status}");
+
+    let healed = env.run_with(&["refresh", "--if-needed", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(healed.code, 0, "{healed:?}");
+    let report = healed.json();
+    assert_eq!(report["outcome"], "not_due");
+    assert_eq!(report["railway"], "updated");
+    assert_eq!(peer.token_requests(), 1, "one rotation only");
+    let upserts = peer.bodies(UPSERT);
+    assert_eq!(upserts.len(), 2, "the failed push and the healing one");
+    assert_eq!(
+        upserts[1]["variables"]["input"]["variables"]["WITHINGS_REFRESH_TOKEN"],
+        NEW_REFRESH
+    );
+    assert_eq!(env.run(&["status", "--json"]).json()["copies"][0]["behind"], false);
+
+    let again = env.run_with(&["refresh", "--if-needed", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["railway"], "skipped", "already up to date");
+    assert_eq!(peer.bodies(UPSERT).len(), 2, "nothing more pushed");
+}
+
 #[test]
 fn railway_sync_after_a_failed_push_repairs_railway() {
     let peer = Peer::start();
@@ -763,7 +802,7 @@ fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
             )
         })
         .collect();
-    let expected: Vec<(String, String)> = TOKEN_NAMES
+    let expected: Vec<(String, String)> = withings_token::tokens::TOKEN_KEYS
         .iter()
         .zip(["unchanged", "would change", "unchanged", "missing"])
         .map(|(n, s)| ((*n).to_owned(), s.to_owned()))
