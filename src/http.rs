@@ -379,6 +379,16 @@ pub fn clip(text: &str) -> String {
     }
 }
 
+/// A whole answer for the clients' unit tests of `classify`.
+#[cfg(test)]
+pub fn answer(status: u16, body: &str) -> Answer {
+    Answer {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        headers: HeaderMap::new(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

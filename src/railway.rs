@@ -316,16 +316,8 @@ fn classify(answer: &Answer, operation: &str, sent: &[&str]) -> Verdict<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::StatusCode;
-    use reqwest::header::HeaderMap;
 
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::http::answer;
 
     #[test]
     fn errors_array_fails_even_on_http_200() {

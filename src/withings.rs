@@ -312,17 +312,9 @@ fn expiry(received_at: chrono::DateTime<chrono::Utc>, expires_in: i64) -> chrono
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::StatusCode;
-    use reqwest::header::HeaderMap;
     use serde_json::json;
 
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: HeaderMap::new(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::http::answer;
 
     fn refresh_grant() -> SecretString {
         SecretString::from("old-refresh-token")
