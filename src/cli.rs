@@ -1,10 +1,16 @@
-//! The command line: every flag, every subcommand and the whole `--help`
-//! text live here. Commands receive these structs; nothing else parses argv.
+//! The command line's front door: the top-level [`Cli`] and its `--help`,
+//! the [`Command`] list, the global options ([`GlobalArgs`]), the argument
+//! groups several commands share ([`DeliveryArgs`]) and the value parsers
+//! with their bounds. Each subcommand's own `Args`, whose doc comment is its
+//! help text, lives beside its `run` in `commands/<name>.rs`. Commands
+//! receive these structs; nothing else parses argv.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,14 +34,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Status(StatusArgs),
-    Refresh(RefreshArgs),
-    AuthUrl(AuthUrlArgs),
-    Exchange(ExchangeArgs),
-    RailwaySync(RailwaySyncArgs),
-    Sandbox(SandboxArgs),
-    Demo(DemoArgs),
-    Completions(CompletionsArgs),
+    Status(commands::status::StatusArgs),
+    Refresh(commands::refresh::RefreshArgs),
+    AuthUrl(commands::auth_url::AuthUrlArgs),
+    Exchange(commands::exchange::ExchangeArgs),
+    RailwaySync(commands::railway_sync::RailwaySyncArgs),
+    Sandbox(commands::sandbox::SandboxArgs),
+    Demo(commands::demo::DemoArgs),
+    Completions(commands::completions::CompletionsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,45 +134,6 @@ impl GlobalArgs {
     }
 }
 
-/// Report the stored token set without touching the network
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  withings-token status\n  withings-token status --json\n  withings-token status --check || withings-token refresh   # exit 7 when due\n  withings-token status --buffer 30m"
-)]
-pub struct StatusArgs {
-    /// Exit 7 (REFRESH_DUE) when a refresh is due or the token expired
-    #[arg(long)]
-    pub check: bool,
-
-    /// How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
-    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
-    pub buffer: Option<Duration>,
-}
-
-/// Refresh the tokens: rotate, save to the store, update the env file and Railway
-#[derive(Debug, Args)]
-#[command(
-    after_help = "The new refresh token is saved to the store before anything else is attempted.\n\
-`--output env` prints the tokens unmasked; `--no-railway` is NOT a dry run (the token still rotates): use `--dry-run`.\n\n\
-Examples:\n  withings-token refresh --if-needed             # cron: only when due\n  withings-token refresh --dry-run               # what would happen; sends and writes nothing\n  withings-token refresh --output-env > new.env  # prints secrets\n  withings-token refresh --no-railway --no-env-file-update"
-)]
-pub struct RefreshArgs {
-    /// Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why
-    #[arg(long)]
-    pub if_needed: bool,
-
-    /// Decide and report what a refresh would do; send nothing, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
-    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
-    pub buffer: Option<Duration>,
-
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-}
-
 /// Where a new token set goes after the store.
 #[derive(Debug, Args)]
 pub struct DeliveryArgs {
@@ -181,82 +148,6 @@ pub struct DeliveryArgs {
     /// After updating Railway's variables, redeploy the service once
     #[arg(long)]
     pub trigger_deployment: bool,
-}
-
-/// Print the Withings authorization URL to open in a browser
-#[derive(Debug, Args)]
-#[command(
-    after_help = "The state is kept in the store so that `exchange` can verify the redirect.\n\n\
-Examples:\n  withings-token auth-url\n  withings-token auth-url --json | jq -r .authorization_url\n  withings-token auth-url --demo-account   # Withings' demo user, no real account needed"
-)]
-pub struct AuthUrlArgs {
-    /// Use this state instead of a random one
-    #[arg(long)]
-    pub state: Option<String>,
-
-    /// Open Withings' demo account instead of a real one (`mode=demo`)
-    #[arg(long)]
-    pub demo_account: bool,
-}
-
-/// Trade an authorization code (or the whole redirect URL) for tokens
-#[derive(Debug, Args)]
-#[command(
-    after_help = "A code is valid for 30 seconds and only once. Given the redirect URL, its state must match the one `auth-url` issued.\n\n\
-Examples:\n  withings-token exchange 'https://example.com/callback?code=abc&state=xyz'\n  withings-token exchange abc123 --no-railway"
-)]
-pub struct ExchangeArgs {
-    /// The code, or the redirect URL carrying `code` and `state`
-    #[arg(value_name = "CODE_OR_URL")]
-    pub code_or_url: String,
-
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
-}
-
-/// Push the stored tokens to the Railway service without refreshing
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  withings-token railway-sync\n  withings-token railway-sync --dry-run          # which variables would change (masked)\n  withings-token railway-sync --trigger-deployment"
-)]
-pub struct RailwaySyncArgs {
-    /// Show which variables would change (values masked); send no mutation
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// After updating the variables, redeploy the service once
-    #[arg(long)]
-    pub trigger_deployment: bool,
-}
-
-/// Serve an emulation of Withings (and Railway) on loopback for trying the tool
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Prints the env lines that point withings-token at it, then serves until interrupted.\n\n\
-Examples:\n  withings-token sandbox --listen 127.0.0.1:8788 > sandbox.env\n  withings-token --env-file sandbox.env auth-url"
-)]
-pub struct SandboxArgs {
-    /// Loopback address to listen on (port 0 picks a free one)
-    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
-    pub listen: std::net::SocketAddr,
-}
-
-/// Run the whole flow against an in-process sandbox in a throw-away store
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Needs no account, no settings and no network; reads none of your env files or stores.\n\n\
-Examples:\n  withings-token demo"
-)]
-pub struct DemoArgs {}
-
-/// Print a shell completion script
-#[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  withings-token completions bash > ~/.local/share/bash-completion/completions/withings-token\n  withings-token completions zsh > ~/.zfunc/_withings-token\n  withings-token completions fish > ~/.config/fish/completions/withings-token.fish"
-)]
-pub struct CompletionsArgs {
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
 }
 
 /// Bounds of the duration and count flags. Beyond them a value is a typo

@@ -1,10 +1,12 @@
 //! withings-token: keeps one Withings account's OAuth2 tokens alive.
 //!
 //! `run()` is the whole program; `main.rs` only calls it. Modules: `cli`
-//! (the command line), `settings` (flag > env > env file > default),
-//! `store` (the durable token store), `envfile`, `withings` and `railway`
-//! (the two outside parties), `rotation` (the one place a token set
-//! changes), `output` (stdout), `error`, and one file per subcommand.
+//! (the top-level command line, global options and value parsers),
+//! `settings` (flag > env > env file > default), `store` (the durable token
+//! store), `envfile`, `withings` and `railway` (the two outside parties),
+//! `rotation` (the one place a token set changes), `output` (stdout),
+//! `error`, and `commands`: one file per subcommand, holding its arguments
+//! and the function that runs it.
 
 pub mod cli;
 pub mod commands;

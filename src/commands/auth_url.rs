@@ -1,12 +1,28 @@
 //! `auth-url`: the consent URL, with a state kept in the store for `exchange`.
 
+use clap::Args;
 use reqwest::Url;
 
-use crate::cli::AuthUrlArgs;
 use crate::error::{Error, Result, Status};
 use crate::output::{AuthUrlReport, JSON_VERSION, Output};
 use crate::rotation;
 use crate::settings::Settings;
+
+/// Print the Withings authorization URL to open in a browser
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The state is kept in the store so that `exchange` can verify the redirect.\n\n\
+Examples:\n  withings-token auth-url\n  withings-token auth-url --json | jq -r .authorization_url\n  withings-token auth-url --demo-account   # Withings' demo user, no real account needed"
+)]
+pub struct AuthUrlArgs {
+    /// Use this state instead of a random one
+    #[arg(long)]
+    pub state: Option<String>,
+
+    /// Open Withings' demo account instead of a real one (`mode=demo`)
+    #[arg(long)]
+    pub demo_account: bool,
+}
 
 pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Status> {
     out.auth_url(&issue(args, settings)?)?;

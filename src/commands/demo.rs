@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use clap::Parser;
+use clap::{Args, Parser};
 
 use crate::cli::{Cli, GlobalArgs};
 use crate::error::{Error, Result, Status};
@@ -16,6 +16,14 @@ use crate::sandbox::Sandbox;
 use crate::settings::Settings;
 use crate::store::FileStore;
 use crate::tokens::mask;
+
+/// Run the whole flow against an in-process sandbox in a throw-away store
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Needs no account, no settings and no network; reads none of your env files or stores.\n\n\
+Examples:\n  withings-token demo"
+)]
+pub struct DemoArgs {}
 
 /// The steps; `<redirect URL>` is the sandbox's answer to the consent.
 const STEPS: &[&str] = &[
@@ -29,7 +37,7 @@ const STEPS: &[&str] = &[
     "withings-token railway-sync --dry-run",
 ];
 
-pub fn run(_args: &crate::cli::DemoArgs, global: &GlobalArgs) -> Result<Status> {
+pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into())
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the in-process sandbox: {e}")))?;
     let scratch = crate::fsutil::ScratchDir::new("withings-token-demo")

@@ -1,14 +1,30 @@
 //! `exchange CODE_OR_URL`: trade a consent code for the first token set.
 
+use clap::Args;
 use reqwest::Url;
 
-use crate::cli::ExchangeArgs;
+use crate::cli::DeliveryArgs;
 use crate::copies;
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::{Output, ReportOutcome};
 use crate::rotation;
 use crate::settings::Settings;
+
+/// Trade an authorization code (or the whole redirect URL) for tokens
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A code is valid for 30 seconds and only once. Given the redirect URL, its state must match the one `auth-url` issued.\n\n\
+Examples:\n  withings-token exchange 'https://example.com/callback?code=abc&state=xyz'\n  withings-token exchange abc123 --no-railway"
+)]
+pub struct ExchangeArgs {
+    /// The code, or the redirect URL carrying `code` and `state`
+    #[arg(value_name = "CODE_OR_URL")]
+    pub code_or_url: String,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
 
 /// The code and, when a whole redirect URL was given, that URL's state.
 #[derive(Debug, PartialEq, Eq)]

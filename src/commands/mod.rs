@@ -1,8 +1,9 @@
-//! One file per subcommand; this module wires them to the parsed command
-//! line. Commands compose the store, the clients, the copies and the output
-//! module; none of them builds an HTTP request or opens a file itself. Each
-//! returns the exit [`Status`] of a run that reached its end; errors travel
-//! as [`Error`].
+//! One file per subcommand, holding its clap `Args` (whose doc comment is
+//! the help text) and the `run` that does the work; this module wires them
+//! to the parsed command line. Commands compose the store, the clients, the
+//! copies and the output module; none of them builds an HTTP request or
+//! opens a file itself. Each returns the exit [`Status`] of a run that
+//! reached its end; errors travel as [`Error`].
 
 pub mod auth_url;
 pub mod completions;

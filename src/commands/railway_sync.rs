@@ -1,6 +1,7 @@
 //! `railway-sync`: push the stored set to Railway without refreshing.
 
-use crate::cli::RailwaySyncArgs;
+use clap::Args;
+
 use crate::copies::{self, Deliveries, Delivery, Skip};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
@@ -9,6 +10,21 @@ use crate::railway::RailwayClient;
 use crate::settings::Settings;
 use crate::store::FileStore;
 use crate::tokens::{TokenSet, TokenSource, mask, token_variables};
+
+/// Push the stored tokens to the Railway service without refreshing
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  withings-token railway-sync\n  withings-token railway-sync --dry-run          # which variables would change (masked)\n  withings-token railway-sync --trigger-deployment"
+)]
+pub struct RailwaySyncArgs {
+    /// Show which variables would change (values masked); send no mutation
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// After updating the variables, redeploy the service once
+    #[arg(long)]
+    pub trigger_deployment: bool,
+}
 
 pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let railway = &settings.railway;

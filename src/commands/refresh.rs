@@ -1,7 +1,11 @@
 //! `refresh`: rotate the token set under the store lock, then bring its
 //! copies up to date (also when nothing was due and a copy is behind).
 
-use crate::cli::RefreshArgs;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{DeliveryArgs, parse_buffer};
 use crate::copies::{self, Targets};
 use crate::error::{Result, Status};
 use crate::http::{HttpClient, block_on};
@@ -9,6 +13,30 @@ use crate::output::{DryRunReport, JSON_VERSION, Output};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
 use crate::tokens::{Action, Policy, assess, now, rfc3339};
+
+/// Refresh the tokens: rotate, save to the store, update the env file and Railway
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The new refresh token is saved to the store before anything else is attempted.\n\
+`--output env` prints the tokens unmasked; `--no-railway` is NOT a dry run (the token still rotates): use `--dry-run`.\n\n\
+Examples:\n  withings-token refresh --if-needed             # cron: only when due\n  withings-token refresh --dry-run               # what would happen; sends and writes nothing\n  withings-token refresh --output-env > new.env  # prints secrets\n  withings-token refresh --no-railway --no-env-file-update"
+)]
+pub struct RefreshArgs {
+    /// Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why
+    #[arg(long)]
+    pub if_needed: bool,
+
+    /// Decide and report what a refresh would do; send nothing, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
+    pub buffer: Option<Duration>,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
 
 pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let targets = copies::targets(settings, &args.delivery)?;

@@ -1,9 +1,22 @@
 //! `sandbox`: serve the emulation on loopback until interrupted.
 
-use crate::cli::SandboxArgs;
+use clap::Args;
+
 use crate::envfile::format_line;
 use crate::error::{Error, Result, Status};
 use crate::sandbox::Sandbox;
+
+/// Serve an emulation of Withings (and Railway) on loopback for trying the tool
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints the env lines that point withings-token at it, then serves until interrupted.\n\n\
+Examples:\n  withings-token sandbox --listen 127.0.0.1:8788 > sandbox.env\n  withings-token --env-file sandbox.env auth-url"
+)]
+pub struct SandboxArgs {
+    /// Loopback address to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+}
 
 pub fn run(args: &SandboxArgs) -> Result<Status> {
     let sandbox = Sandbox::start(args.listen).map_err(|e| {

@@ -1,12 +1,31 @@
 //! `status`: what the store (or the environment's seed) holds, offline.
 
-use crate::cli::StatusArgs;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::parse_buffer;
 use crate::copies;
 use crate::error::{Result, Status};
 use crate::output::{CopyReport, JSON_VERSION, Output, StatusReport};
 use crate::settings::Settings;
 use crate::store::StoreState;
 use crate::tokens::{Policy, assess, now, rfc3339};
+
+/// Report the stored token set without touching the network
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  withings-token status\n  withings-token status --json\n  withings-token status --check || withings-token refresh   # exit 7 when due\n  withings-token status --buffer 30m"
+)]
+pub struct StatusArgs {
+    /// Exit 7 (REFRESH_DUE) when a refresh is due or the token expired
+    #[arg(long)]
+    pub check: bool,
+
+    /// How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
+    pub buffer: Option<Duration>,
+}
 
 pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let store = super::store_of(settings);
