@@ -7,7 +7,7 @@ use crate::cli::DeliveryArgs;
 use crate::copies;
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{Output, ReportOutcome};
+use crate::output::Output;
 use crate::rotation;
 use crate::settings::Settings;
 
@@ -47,27 +47,7 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
     block_on(async {
         let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
         let rotation = rotation::exchange(settings, &store, &client, &redirect.code, url_state).await?;
-        let generation = rotation.state.tokens_generation;
-        let saved = format!(
-            "the new set is saved in {} (generation {generation})",
-            store.path().display()
-        );
-        if let Some(signal) = rotation.signal {
-            return Ok(super::interrupted(out, signal, &saved));
-        }
-        let (tokens, source) = (rotation.tokens.clone(), rotation.source);
-        let deliveries = copies::deliver(settings, &http, &store, &targets, rotation).await;
-        let facts = super::Facts {
-            outcome: ReportOutcome::Exchanged,
-            via: None,
-            tokens: &tokens,
-            source,
-            generation,
-            store: &store,
-            message: None,
-        };
-        let report = super::token_report(out, facts, &deliveries);
-        super::finish(out, &report, &deliveries, &saved)
+        super::deliver_and_report(settings, &http, &store, &targets, rotation, out).await
     })?
 }
 

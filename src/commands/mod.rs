@@ -15,11 +15,11 @@ pub mod sandbox;
 pub mod status;
 
 use crate::cli::{Cli, Command};
-use crate::copies::{Deliveries, Delivery};
+use crate::copies::{self, Deliveries, Delivery, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::{CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, TokenReport};
-use crate::rotation::{Outcome, Via, describe_via};
+use crate::rotation::{Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
 use crate::store::FileStore;
 use crate::tokens::{TokenSet, TokenSource, rfc3339};
@@ -160,6 +160,64 @@ pub(crate) fn describe(outcome: &Outcome) -> (ReportOutcome, Option<Via>, Option
             Some("not refreshed: another withings-token process refreshed it while this one waited".into()),
         ),
     }
+}
+
+/// The shared ending of `refresh` and `exchange`: a signal held during the
+/// save ends the run there; otherwise the copies are brought up to date and
+/// one report is printed.
+pub(crate) async fn deliver_and_report(
+    settings: &Settings,
+    http: &HttpClient,
+    store: &FileStore,
+    targets: &Targets,
+    rotation: Rotation,
+    out: &Output,
+) -> Result<Status> {
+    let (outcome, via, message) = describe(&rotation.outcome);
+    let generation = rotation.state.tokens_generation;
+    let which = if rotation.outcome.rotated() {
+        "the new set"
+    } else {
+        "the set in use"
+    };
+    let saved = format!(
+        "{which} is saved in {} (generation {generation})",
+        store.path().display()
+    );
+    if let Some(signal) = rotation.signal {
+        return Ok(interrupted(out, signal, &saved));
+    }
+    let rotated = rotation.outcome.rotated();
+    let (tokens, source) = (rotation.tokens.clone(), rotation.source);
+    let deliveries = copies::deliver(settings, http, store, targets, rotation).await;
+    let message = match (rotated, healed(&deliveries)) {
+        (false, Some(healed)) => Some(format!(
+            "{}; brought {healed} up to date without rotating",
+            message.unwrap_or_default()
+        )),
+        _ => message,
+    };
+    let facts = Facts {
+        outcome,
+        via,
+        tokens: &tokens,
+        source,
+        generation,
+        store,
+        message,
+    };
+    let report = token_report(out, facts, &deliveries);
+    finish(out, &report, &deliveries, &saved)
+}
+
+/// The copies a run that did not rotate brought up to date, for its note.
+fn healed(deliveries: &Deliveries) -> Option<String> {
+    let names: Vec<&str> = [(&deliveries.env_file, "the env file"), (&deliveries.railway, "Railway")]
+        .into_iter()
+        .filter(|(d, _)| matches!(d, Delivery::Delivered { .. }))
+        .map(|(_, name)| name)
+        .collect();
+    (!names.is_empty()).then(|| names.join(" and "))
 }
 
 /// Prints the report, then every stale copy's error on stderr (never

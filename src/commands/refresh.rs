@@ -54,28 +54,7 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
     let _spinner = out.spinner("refreshing the Withings tokens…");
     block_on(async {
         let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
-        let (outcome, via, message) = super::describe(&rotation.outcome);
-        let generation = rotation.state.tokens_generation;
-        let saved = format!(
-            "the set in use is saved in {} (generation {generation})",
-            store.path().display()
-        );
-        if let Some(signal) = rotation.signal {
-            return Ok(super::interrupted(out, signal, &saved));
-        }
-        let (tokens, source) = (rotation.tokens.clone(), rotation.source);
-        let deliveries = copies::deliver(settings, &http, &store, &targets, rotation).await;
-        let facts = super::Facts {
-            outcome,
-            via,
-            tokens: &tokens,
-            source,
-            generation,
-            store: &store,
-            message,
-        };
-        let report = super::token_report(out, facts, &deliveries);
-        super::finish(out, &report, &deliveries, &saved)
+        super::deliver_and_report(settings, &http, &store, &targets, rotation, out).await
     })?
 }
 

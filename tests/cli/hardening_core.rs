@@ -45,7 +45,7 @@ fn a_full_disk_behind_output_env_is_output_failed_and_the_new_set_is_safe_in_the
     );
     assert!(stderr.contains("[OUTPUT_FAILED]"), "{stderr}");
     assert!(
-        stderr.contains("the set in use is saved in ") && stderr.contains("(generation 2)"),
+        stderr.contains("the new set is saved in ") && stderr.contains("(generation 2)"),
         "the message says where the set is: {stderr}"
     );
     assert!(stderr.contains("`withings-token status --output env`"), "{stderr}");
