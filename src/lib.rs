@@ -4,9 +4,13 @@
 //! (the top-level command line, global options and value parsers),
 //! `settings` (flag > env > env file > default), `store` (the durable token
 //! store), `envfile`, `withings` and `railway` (the two outside parties),
-//! `rotation` (the one place a token set changes), `output` (stdout),
-//! `error`, and `commands`: one file per subcommand, holding its arguments
-//! and the function that runs it.
+//! `tokens` (the token set and the one pure decision, `assess`),
+//! `rotation` (the one place a token set changes), `copies` (the env file
+//! and Railway, delivered from the store and healed when behind),
+//! `signals` (SIGINT/SIGTERM held while a new set is saved), `http` (the
+//! one HTTP stack and retry loop), `output` (stdout), `logging` (stderr),
+//! `error` (codes, exit statuses), and `commands`: one file per
+//! subcommand, holding its arguments and the function that runs it.
 
 pub mod cli;
 pub mod commands;
