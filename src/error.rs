@@ -360,6 +360,16 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_timeout_does_not_claim_the_holder_is_refreshing() {
+        let e = Error::LockTimeout {
+            path: "p".into(),
+            waited_secs: 60,
+        };
+        assert!(e.action().contains("may be refreshing or delivering"), "{}", e.action());
+        assert!(e.action().contains("nothing was sent"), "{}", e.action());
+    }
+
+    #[test]
     fn statuses_have_their_documented_codes() {
         assert_eq!(Status::Success.exit_code(), 0);
         assert_eq!(Status::StaleCopy.exit_code(), 6);

@@ -532,7 +532,10 @@ fn a_railway_copy_left_stale_is_pushed_by_the_next_if_needed_without_rotating() 
     assert_eq!(report["outcome"], "not_due");
     assert_eq!(report["railway"], "updated");
     let message = report["message"].as_str().unwrap_or_default();
-    assert!(message.ends_with("; brought Railway up to date without rotating"), "{message}");
+    assert!(
+        message.ends_with("; brought Railway up to date without rotating"),
+        "{message}"
+    );
     assert_eq!(peer.token_requests(), 1, "one rotation only");
     let upserts = peer.bodies(UPSERT);
     assert_eq!(upserts.len(), 2, "the failed push and the healing one");
