@@ -73,6 +73,11 @@ pub enum Error {
     #[error("the output could not be written: {detail}")]
     OutputFailed { detail: String },
 
+    /// A held SIGINT/SIGTERM/SIGHUP stopped the run before an answer came
+    /// (exit 128 + n); nothing was changed.
+    #[error("interrupted by signal {signal} before Withings answered; nothing more was sent")]
+    Interrupted { signal: i32 },
+
     /// A bug: something that should not happen did.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -111,6 +116,7 @@ impl Error {
             Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
             Error::OutputFailed { .. } => "OUTPUT_FAILED",
+            Error::Interrupted { .. } => "INTERRUPTED",
             Error::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -126,6 +132,7 @@ impl Error {
             | Error::LockTimeout { .. }
             | Error::StoreUnavailable { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
+            Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
         }
     }
 
@@ -142,8 +149,8 @@ impl Error {
                 "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
             }
             Error::Network { .. } | Error::Upstream { .. } | Error::StoreUnavailable { .. } => RETRY_LATER.to_owned(),
-            Error::RateLimited { detail, .. } => {
-                format!("wait as asked ({detail}), then retry; the stored tokens were not changed")
+            Error::RateLimited { .. } => {
+                "wait as long as the message says, then retry; the stored tokens were not changed".to_owned()
             }
             Error::LockTimeout { .. } => {
                 "retry later, or raise `--lock-timeout`; the holder may be refreshing or delivering the same tokens, and nothing was sent".to_owned()
@@ -152,10 +159,13 @@ impl Error {
                 "the new set is safe in the store; fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID) if they are wrong, then run `withings-token railway-sync` (if Railway was only unavailable, the next `withings-token refresh --if-needed` catches up)".to_owned()
             }
             Error::EnvFileUpdateFailed { .. } => {
-                "the new set is safe in the store; fix the env file (permissions, disk), then run `withings-token refresh --if-needed` to bring it up to date without rotating".to_owned()
+                "the new set is safe in the store; fix the env file (permissions, disk), then run `withings-token refresh --if-needed` to bring it up to date without rotating (a token with a control character is never written to an env file: `withings-token status --json --reveal` shows it)".to_owned()
             }
             Error::OutputFailed { .. } => {
-                "the new set (if any) is safe in the store; print it again with `withings-token status --output env` to a writable place".to_owned()
+                "the new set (if any) is safe in the store; if stdout was the problem, print it again with `withings-token status --output env` to a writable place (a value with a control character cannot be an env line at all: `withings-token status --json --reveal` shows it)".to_owned()
+            }
+            Error::Interrupted { .. } => {
+                "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()
             }
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),
         }
@@ -245,14 +255,19 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
         meaning: "`status --check` only: a refresh is due or the token expired",
     },
     ExitStatusRow {
+        exit: 129,
+        codes: "INTERRUPTED",
+        meaning: "SIGHUP; held like SIGINT",
+    },
+    ExitStatusRow {
         exit: 130,
-        codes: "(SIGINT)",
-        meaning: "interrupted; a signal that arrives while Withings is answering is held until the new set is saved",
+        codes: "INTERRUPTED",
+        meaning: "SIGINT; one that arrives while Withings is answering is held: the answer is saved first, nothing more is sent, a second signal stops at once",
     },
     ExitStatusRow {
         exit: 143,
-        codes: "(SIGTERM)",
-        meaning: "terminated; held like SIGINT while a new set is being saved, a second signal stops at once",
+        codes: "INTERRUPTED",
+        meaning: "SIGTERM; held like SIGINT",
     },
 ];
 
@@ -338,6 +353,7 @@ mod tests {
                 detail: d(),
             },
             Error::OutputFailed { detail: d() },
+            Error::Interrupted { signal: 15 },
         ]
     }
 
@@ -377,7 +393,12 @@ mod tests {
         assert_eq!(Status::Signalled(15).exit_code(), 143);
         assert_eq!(Status::Signalled(2).exit_code(), 130);
         assert_eq!(Status::Success.worst(Status::StaleCopy), Status::StaleCopy);
-        for status in [Status::StaleCopy, Status::RefreshDue, Status::Signalled(2)] {
+        for status in [
+            Status::StaleCopy,
+            Status::RefreshDue,
+            Status::Signalled(2),
+            Status::Signalled(1),
+        ] {
             assert!(EXIT_STATUS_TABLE.iter().any(|r| r.exit == status.exit_code()));
         }
     }

@@ -275,7 +275,11 @@ impl HttpClient {
         let attempts = self.policy.retries.saturating_add(1);
         let mut delay = self.policy.retry_delay;
         for number in 1..=attempts {
-            let (kind, detail, wait) = match attempt().await {
+            // A signal held since the last attempt: send nothing more.
+            if let Some(signal) = crate::signals::pending() {
+                return Err(Error::Interrupted { signal });
+            }
+            let (kind, detail, wait) = match crate::signals::announce_held(attempt()).await {
                 Verdict::Done(value) => return Ok(value),
                 Verdict::Stop(error) => return Err(error),
                 Verdict::Unsure { detail } => return Err(unsure_error(what, number, detail)),
@@ -295,7 +299,7 @@ impl HttpClient {
                 "{what}: attempt {number}/{attempts} failed ({detail}); retrying in {}",
                 humanize(pause)
             );
-            tokio::time::sleep(pause).await;
+            crate::signals::sleep_unless_held(pause).await;
             delay = delay.saturating_mul(2);
         }
         Err(Error::Internal(anyhow::anyhow!("retry loop ended without an answer")))

@@ -80,7 +80,7 @@ pub async fn refresh(
     let lock = store.lock(settings.lock_timeout)?;
     let state = lock.load()?;
     report_interrupted(&lock, &state);
-    let seed = settings.seed_tokens.as_ref();
+    let seed = seed_for(settings, &state);
     let assessment = assess(
         state.tokens.as_ref(),
         seed,
@@ -107,6 +107,18 @@ pub async fn refresh(
         lock,
         signal: None,
     })
+}
+
+/// The environment's seed, unless it holds the refresh token this store
+/// already rotated away (sending that one again would fork the chain).
+pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a TokenSet> {
+    let seed = settings.seed_tokens.as_ref()?;
+    let retired = state.previous.as_ref().map(|p| p.refresh_token.expose_secret());
+    if retired == Some(seed.refresh_token.expose_secret()) {
+        tracing::info!("WITHINGS_REFRESH_TOKEN is the store's previous, already rotated token; it is ignored");
+        return None;
+    }
+    Some(seed)
 }
 
 /// `-vv` shows the decision and where the tokens came from.
@@ -338,7 +350,7 @@ fn carry_over(mut new: TokenSet, old: &TokenSet) -> TokenSet {
 fn report_interrupted(lock: &StoreLock, state: &StoreState) {
     let Some(mark) = lock.interrupted_request() else { return };
     let kept = if state.tokens.is_none() {
-        "nothing was ever saved in this store, so there is no set to lose".to_owned()
+        "nothing was ever saved in this store; the token that was sent stays valid for a while, because the lost answer was never used".to_owned()
     } else {
         format!(
             "the stored set (generation {}) is the last one saved, and its refresh token stays valid because the lost answer was never used",

@@ -172,7 +172,7 @@ pub fn assess(
     now: DateTime<Utc>,
     policy: Policy,
 ) -> Assessment {
-    let (tokens, source) = choose_tokens(stored, seed);
+    let (tokens, source) = choose_tokens(stored, seed, now);
     let Some(set) = tokens else {
         return Assessment {
             tokens: None,
@@ -224,17 +224,27 @@ fn due_reason(
     }
 }
 
+/// How far in the future a seed's `WITHINGS_TOKEN_LAST_REFRESHED` may lie
+/// (clock skew between hosts) and still count as newer than the store.
+const SEED_CLOCK_SKEW: Duration = Duration::minutes(5);
+
 /// The store wins; the environment's seed is used only when the store holds
 /// no set, or when the seed was refreshed later than the stored set (the user
 /// re-authorised elsewhere). A rotated token is never read back from a stale
-/// environment: a seed of unknown age never beats the store.
-fn choose_tokens(stored: Option<&TokenSet>, seed: Option<&TokenSet>) -> (Option<TokenSet>, TokenSource) {
+/// environment: a seed of unknown age never beats the store, and neither does
+/// one dated in the future (a typo would otherwise win on every run).
+fn choose_tokens(
+    stored: Option<&TokenSet>,
+    seed: Option<&TokenSet>,
+    now: DateTime<Utc>,
+) -> (Option<TokenSet>, TokenSource) {
     match (stored, seed) {
         (None, None) => (None, TokenSource::None),
         (Some(s), None) => (Some(s.clone()), TokenSource::Store),
         (None, Some(e)) => (Some(e.clone()), TokenSource::Env),
         (Some(s), Some(e)) => {
-            let env_is_newer = matches!((e.last_refreshed, s.last_refreshed), (Some(env), Some(store)) if env > store);
+            let plausible = |t: DateTime<Utc>| now.checked_add_signed(SEED_CLOCK_SKEW).is_none_or(|limit| t <= limit);
+            let env_is_newer = matches!((e.last_refreshed, s.last_refreshed), (Some(env), Some(store)) if env > store && plausible(env));
             if env_is_newer && !s.refresh_token_equals(e) {
                 (Some(e.clone()), TokenSource::Env)
             } else {
@@ -366,7 +376,7 @@ mod tests {
         let mut env = set(Some(t(3)), Some(t(0)));
         env.refresh_token = SecretString::from("dead-token-from-env");
         let source =
-            |stored: Option<&TokenSet>, seed: Option<&TokenSet>| assess(stored, seed, None, t(1), IF_NEEDED).source;
+            |stored: Option<&TokenSet>, seed: Option<&TokenSet>| assess(stored, seed, None, t(10), IF_NEEDED).source;
         // The store holds a set: it is used.
         assert_eq!(source(Some(&store), None), TokenSource::Store);
         // The store holds none: the environment seeds it.
@@ -379,6 +389,9 @@ mod tests {
         // Both, the environment newer (re-authorised elsewhere): the environment.
         env.last_refreshed = Some(t(4));
         assert_eq!(source(Some(&store), Some(&env)), TokenSource::Env);
+        // Dated in the future (beyond clock skew): never trusted over the store.
+        env.last_refreshed = Some(t(30));
+        assert_eq!(source(Some(&store), Some(&env)), TokenSource::Store);
         // Newer but the same refresh token: nothing to prefer, the store.
         let same = set(Some(t(9)), Some(t(8)));
         assert_eq!(source(Some(&store), Some(&same)), TokenSource::Store);

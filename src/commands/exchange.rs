@@ -79,46 +79,71 @@ fn without_query(url: &Url) -> String {
 pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
     let input = input.trim();
     let absolute = input.starts_with("http://") || input.starts_with("https://");
-    let looks_like_url = absolute || input.contains('?');
+    // `code=...&state=...` pasted without its `?` is a query too: taking it
+    // for a bare code would skip the state check.
+    let looks_like_url = absolute || input.contains('?') || input.contains('=') || input.contains('&');
     if !looks_like_url {
-        if input.is_empty() || input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::config(
-                "the authorization code is empty or malformed",
-                "pass the code, or the whole redirect URL in single quotes",
-            ));
-        }
+        check_code(input)?;
         return Ok(Redirect {
             code: input.to_owned(),
             url_state: None,
             url_base: None,
         });
     }
-    let url = Url::parse(input).or_else(|_| Url::parse(&format!("http://localhost/{}", input.trim_start_matches('/'))));
-    let url = url.map_err(|e| {
+    let query_only = format!("http://localhost/?{}", input.trim_start_matches(['/', '?']));
+    let url = Url::parse(input).or_else(|_| Url::parse(&query_only)).map_err(|e| {
         Error::config(
             format!("the redirect URL does not parse: {e}"),
             "paste the whole URL in single quotes",
         )
     })?;
-    let get = |key: &str| url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned());
-    if let Some(error) = get("error") {
+    let error = single(&url, "error")?;
+    if let Some(error) = error {
         return Err(Error::config(
-            format!("the consent was not given (Withings answered error={error})"),
+            format!(
+                "the consent was not given (Withings answered error={})",
+                crate::http::clip(&error)
+            ),
             "run `withings-token auth-url` again and approve the request",
         ));
     }
-    let code = get("code").filter(|c| !c.is_empty()).ok_or_else(|| {
+    let code = single(&url, "code")?.filter(|c| !c.is_empty()).ok_or_else(|| {
         Error::config(
             "the redirect URL has no `code` parameter",
             "paste the URL your browser was sent to after approving (it carries ?code=...&state=...)",
         )
     })?;
+    check_code(&code)?;
     Ok(Redirect {
         code,
-        url_state: Some(get("state")),
+        url_state: Some(single(&url, "state")?),
         // Only the query was pasted: there is no callback to compare.
         url_base: absolute.then(|| without_query(&url)),
     })
+}
+
+/// The one value of `key`; a URL that repeats it is not one Withings made,
+/// and which copy counts would decide the state check, so it is refused.
+fn single(url: &Url, key: &str) -> Result<Option<String>> {
+    let mut values = url.query_pairs().filter(|(k, _)| k == key).map(|(_, v)| v.into_owned());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Error::InvalidState {
+            detail: format!("the redirect URL carries `{key}` more than once; nothing was sent"),
+        });
+    }
+    Ok(first)
+}
+
+/// Withings' codes are printable ASCII; anything else was not made by it.
+fn check_code(code: &str) -> Result<()> {
+    if code.is_empty() || code.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::config(
+            "the authorization code is empty or malformed",
+            "pass the code, or the whole redirect URL in single quotes",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -161,6 +186,24 @@ mod tests {
             3
         );
         assert_eq!(parse_code_or_url("").unwrap_err().exit_code(), 3);
+    }
+
+    #[test]
+    fn repeated_or_hidden_parameters_never_skip_the_state_check() {
+        let twice = "https://example.com/cb?code=c&state=good&state=bad";
+        assert_eq!(parse_code_or_url(twice).unwrap_err().code(), "INVALID_STATE");
+        let two_codes = "https://example.com/cb?code=a&code=b&state=s";
+        assert_eq!(parse_code_or_url(two_codes).unwrap_err().code(), "INVALID_STATE");
+        // A query pasted without its `?` is still a query, with its state.
+        let r = parse_code_or_url("code=C11&state=BAD").unwrap();
+        assert_eq!(r.url_state, Some(Some("BAD".into())));
+        // A NUL in the code (percent-encoded) is refused before sending.
+        assert_eq!(
+            parse_code_or_url("https://example.com/cb?code=C8%00x&state=s")
+                .unwrap_err()
+                .exit_code(),
+            3
+        );
     }
 
     #[test]

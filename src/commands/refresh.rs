@@ -68,7 +68,7 @@ fn dry_run(
 ) -> Result<Status> {
     let assessment = assess(
         state.tokens.as_ref(),
-        settings.seed_tokens.as_ref(),
+        rotation::seed_for(settings, state),
         None,
         now(),
         policy,

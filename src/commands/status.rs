@@ -52,7 +52,8 @@ pub fn build_report(state: &StoreState, settings: &Settings, store: String) -> S
         buffer: settings.buffer,
         force: false,
     };
-    let assessment = assess(state.tokens.as_ref(), settings.seed_tokens.as_ref(), None, now, policy);
+    let seed = crate::rotation::seed_for(settings, state);
+    let assessment = assess(state.tokens.as_ref(), seed, None, now, policy);
     crate::rotation::log_decision(&assessment);
     let tokens = assessment.tokens.as_ref();
     let expires_at = tokens.and_then(|t| t.expires_at);

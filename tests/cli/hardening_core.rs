@@ -12,6 +12,7 @@ use std::process::{Command as StdCommand, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wiremock::ResponseTemplate;
 
 /// Runs `cmd` with stdout going to `stdout` (stderr captured).
 fn run_with_stdout(mut cmd: StdCommand, stdout: impl Into<Stdio>) -> Output {
@@ -197,7 +198,7 @@ fn send(signal: &str, child: &std::process::Child) {
 
 #[test]
 fn a_sigterm_while_withings_answers_is_held_until_the_new_set_is_saved() {
-    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+    for (signal, code) in [("-TERM", 143), ("-INT", 130), ("-HUP", 129)] {
         let (env, _withings, child) = refresh_in_flight(Duration::from_millis(1500));
         send(signal, &child);
         let out = child.wait_with_output().expect("wait");
@@ -212,6 +213,40 @@ fn a_sigterm_while_withings_answers_is_held_until_the_new_set_is_saved() {
         assert!(stderr.contains("(generation 2)"), "{signal}: {stderr}");
         assert!(!env.journal_path().exists(), "{signal}: the transaction ended");
     }
+}
+
+/// A held signal ends the retries: the request in flight is finished, no
+/// new attempt or backoff starts, and the person is told at once.
+#[test]
+fn a_held_signal_sends_nothing_more_and_says_so() {
+    let failing = ResponseTemplate::new(500).set_delay(Duration::from_millis(800));
+    let withings = withings_answering(failing).times(1);
+    let env = given_expired_store(&withings.uri());
+    let before = env.store_bytes();
+    let mut cmd = env.std_cmd();
+    cmd.args(["refresh", "--no-env-file", "--retries", "5", "--retry-delay", "2s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn refresh");
+    assert!(wait_until(Duration::from_secs(10), || !withings.requests().is_empty()));
+    let started = Instant::now();
+    send("-INT", &child);
+
+    let out = child.wait_with_output().expect("wait");
+
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "no backoff after the signal"
+    );
+    assert!(
+        stderr.contains("note: interrupted: finishing the request already sent"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[INTERRUPTED]"), "{stderr}");
+    assert_eq!(env.store_bytes(), before, "nothing was answered, nothing changed");
+    withings.verify();
 }
 
 #[test]
@@ -386,4 +421,32 @@ fn absurd_dates_and_buffers_never_panic() {
     }
     let out = env.run(&["status", "--json"]);
     assert_eq!(out.json()["should_refresh"], true);
+}
+
+/// Attack finding: a future-dated WITHINGS_TOKEN_LAST_REFRESHED made a stale
+/// environment token win on every run, even one the store had rotated away.
+#[test]
+fn a_seed_dated_in_the_future_or_already_rotated_never_beats_the_store() {
+    let withings = Upstream::start();
+    withings.mount(
+        refresh_of(OLD_REFRESH)
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .expect(1),
+    );
+    let mut env = given_expired_store(&withings.uri());
+    let later = |minutes| rfc3339(chrono::Utc::now() + chrono::Duration::minutes(minutes));
+    env.set("WITHINGS_REFRESH_TOKEN", "stale-env-token")
+        .set("WITHINGS_TOKEN_LAST_REFRESHED", later(120));
+
+    let out = env.run_fast(&["refresh", "--json", "--no-env-file"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["source"], "store", "a seed from the future is not trusted");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+
+    // The store's previous token, dated just after the store's set: still ignored.
+    env.set("WITHINGS_REFRESH_TOKEN", OLD_REFRESH)
+        .set("WITHINGS_TOKEN_LAST_REFRESHED", later(1));
+    let status = env.run(&["status", "--json", "--no-env-file"]).json();
+    assert_eq!(status["source"], "store", "{status}");
+    withings.verify();
 }
