@@ -7,6 +7,11 @@
 //! the transaction finishes, and the command then exits with 128 + signal.
 //! A second signal still stops the process at once (the default action), so
 //! a user is never stuck. Outside that window the signals act as usual.
+//!
+//! `serve` handles SIGINT/SIGTERM itself (it stops accepting and lets the
+//! transaction in flight end before it exits), so it calls
+//! [`leave_to_the_process`] first: `hold` is then a no-op, and no handler
+//! here can kill the server between two refreshes.
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -45,6 +50,13 @@ fn flags() -> Option<&'static Flags> {
             Some(flags)
         })
         .as_ref()
+}
+
+/// Turns `hold` into a no-op for this process, whose own handlers never
+/// end it in the middle of a save (`serve`). False when it is too late:
+/// a window was already opened and the handlers are installed.
+pub fn leave_to_the_process() -> bool {
+    FLAGS.set(None).is_ok()
 }
 
 /// While alive, a first SIGINT/SIGTERM is held; `release` says which came.
