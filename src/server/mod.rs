@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
@@ -34,6 +35,9 @@ use crate::withings::WithingsClient;
 /// How long open connections get to finish after a signal. A transaction
 /// in flight is waited for beyond it: its answer must be saved.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Shorter admin tokens are accepted (the origin's may be), with a warning.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Everything a request or the schedule needs, built once at start.
 pub struct AppState {
@@ -59,6 +63,11 @@ impl AppState {
                 "set ADMIN_API_TOKEN to a long random secret (e.g. `openssl rand -hex 32`) in the environment or the env file",
             )
         })?;
+        if admin.expose_secret().len() < MIN_ADMIN_TOKEN_LEN {
+            tracing::warn!(
+                "ADMIN_API_TOKEN is shorter than {MIN_ADMIN_TOKEN_LEN} characters: anyone who can reach the server may guess it (`openssl rand -hex 32` makes a good one)"
+            );
+        }
         let http = HttpClient::new(settings.http)?;
         let withings = crate::commands::withings_client(&settings, &http, "serve")?;
         // A half-configured Railway would fail every refresh: say so now.
@@ -101,6 +110,11 @@ pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration
     })?;
     let local = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
     crate::logging::user_line(tracing::Level::INFO, &format!("listening on http://{local}"));
+    tracing::info!(
+        "token store {}; checked every {} ms",
+        state.store.path().display(),
+        check_interval.as_millis()
+    );
     let (stop, stopped) = watch::channel(false);
     let mut server = {
         let mut stopped = stopped.clone();
