@@ -742,13 +742,16 @@ impl ServeProcess {
         let kept = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Kept before the address is announced, so the log has the line.
+                {
+                    let mut log = kept.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some((_, rest)) = line.split_once("listening on http://") {
                     let addr: String = rest.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
                     let _ = found.send(addr.replace("0.0.0.0", "127.0.0.1"));
                 }
-                let mut log = kept.lock().unwrap_or_else(|p| p.into_inner());
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let addr = match listening.recv_timeout(Duration::from_secs(20)) {
