@@ -397,3 +397,47 @@ fn port_is_honoured_when_no_listen_address_is_given() {
     );
     assert_eq!(server.get("/health", &[]).status, 200);
 }
+
+#[test]
+fn two_servers_and_a_cli_run_on_one_store_refresh_an_expired_set_once() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(300));
+    let withings = withings_answering(slow).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.serve_credentials();
+    let first = env.serve(&["--check-interval", "100ms"]);
+    let second = env.serve(&["--check-interval", "100ms"]);
+    let cli = env.run(&["refresh", "--if-needed", "--json"]);
+    assert_eq!(cli.code, 0, "{cli:?}");
+    let refreshed = wait_until(Duration::from_secs(10), || env.stored_refresh_token() == NEW_REFRESH);
+    assert!(refreshed, "{}\n{}", first.log(), second.log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(withings.requests().len(), 1, "{}\n{}", first.log(), second.log());
+    withings.verify();
+}
+
+#[test]
+fn health_and_the_broker_answer_while_a_refresh_waits_for_the_store_lock() {
+    let (withings, issued) = withings_always_rotating();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    // A CLI run (here: this test) holds the store lock.
+    let lock = std::fs::File::create(env.store_path().with_file_name("tokens.json.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    std::thread::scope(|scope| {
+        let refresh = scope.spawn(|| server.admin_post("/admin/token/refresh", None));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        assert_eq!(server.get("/health", &[]).status, 200);
+        let bearer = format!("Bearer {READER_TOKEN}");
+        let answer = server.get("/v1/access-token", &[("Authorization", &bearer)]);
+        assert_eq!(answer.json()["access_token"], OLD_ACCESS, "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(!refresh.is_finished(), "the refresh did not wait for the lock");
+        assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 0);
+        lock.unlock().expect("unlock");
+        let answer = refresh.join().expect("client");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json()["outcome"], "refreshed");
+    });
+    assert_eq!(env.stored_refresh_token(), "mock-refresh-1");
+}
