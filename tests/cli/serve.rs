@@ -441,3 +441,47 @@ fn health_and_the_broker_answer_while_a_refresh_waits_for_the_store_lock() {
     });
     assert_eq!(env.stored_refresh_token(), "mock-refresh-1");
 }
+
+#[test]
+fn failures_are_the_error_object_with_their_http_status() {
+    // No answer from Withings: 502.
+    let env = given_fresh_server_user(&closed_port_url());
+    let server = env.serve(&["--retries", "0", "--lock-timeout", "0s"]);
+    let answer = server.admin_post("/admin/token/refresh", None);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (502, "NETWORK_ERROR"),
+        "{answer:?}"
+    );
+    // The store lock held elsewhere: 503 with Retry-After.
+    let lock = std::fs::File::create(env.store_path().with_file_name("tokens.json.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let answer = server.admin_post("/admin/token/refresh", None);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (503, "LOCK_TIMEOUT"),
+        "{answer:?}"
+    );
+    assert_eq!(answer.header("retry-after"), Some("30"));
+    drop(lock);
+    // A refused grant: 400, and the action says to re-authorise.
+    let withings = withings_answering(refused_refresh()).times(1);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    let answer = server.admin_post("/admin/token/refresh", Some(ORIGIN_REFRESH_BODY));
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "INVALID_REFRESH_TOKEN"),
+        "{answer:?}"
+    );
+    assert!(answer.json()["error"]["action"].as_str().unwrap().contains("auth-url"));
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH, "the stored set is kept");
+    // A body that is not the endpoint's JSON object: 400 before anything is sent.
+    let answer = server.admin_post("/admin/token/refresh", Some(r#"{"update_railways": false}"#));
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "BAD_REQUEST"),
+        "{answer:?}"
+    );
+    withings.verify();
+}
