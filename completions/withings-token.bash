@@ -40,6 +40,9 @@ _withings__token() {
             withings__token,sandbox)
                 cmd="withings__token__subcmd__sandbox"
                 ;;
+            withings__token,serve)
+                cmd="withings__token__subcmd__serve"
+                ;;
             withings__token,status)
                 cmd="withings__token__subcmd__status"
                 ;;
@@ -67,6 +70,9 @@ _withings__token() {
             withings__token__subcmd__help,sandbox)
                 cmd="withings__token__subcmd__help__subcmd__sandbox"
                 ;;
+            withings__token__subcmd__help,serve)
+                cmd="withings__token__subcmd__help__subcmd__serve"
+                ;;
             withings__token__subcmd__help,status)
                 cmd="withings__token__subcmd__help__subcmd__status"
                 ;;
@@ -77,7 +83,7 @@ _withings__token() {
 
     case "${cmd}" in
         withings__token)
-            opts="-o -q -v -h -V --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --lock-timeout --help --version status refresh auth-url exchange railway-sync sandbox demo completions help"
+            opts="-o -q -v -h -V --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --lock-timeout --help --version status refresh auth-url exchange railway-sync serve sandbox demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,7 +337,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__help)
-            opts="status refresh auth-url exchange railway-sync sandbox demo completions help"
+            opts="status refresh auth-url exchange railway-sync serve sandbox demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -443,6 +449,20 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__help__subcmd__sandbox)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -582,6 +602,68 @@ _withings__token() {
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__serve)
+            opts="-o -q -v -h --listen --check-interval --buffer --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --lock-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --buffer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

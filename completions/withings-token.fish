@@ -29,7 +29,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -l store -d 
 complete -c withings-token -n "__fish_withings_token_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_needs_command" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_needs_command" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -48,6 +48,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "refre
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -58,7 +59,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -78,7 +79,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -102,7 +103,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -121,7 +122,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -142,7 +143,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -157,13 +158,34 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l check-interval -d 'How often the store is checked for a refresh that is due, from 100ms to 1h' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l buffer -d 'How long before expiry the background refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -181,7 +203,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l s
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -199,7 +221,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l log-format -d 'Log line format on stderr' -r -f -a "text\t''
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
 json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
@@ -212,12 +234,13 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -39,6 +39,7 @@ pub enum Command {
     AuthUrl(commands::auth_url::AuthUrlArgs),
     Exchange(commands::exchange::ExchangeArgs),
     RailwaySync(commands::railway_sync::RailwaySyncArgs),
+    Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),
     Demo(commands::demo::DemoArgs),
     Completions(commands::completions::CompletionsArgs),
@@ -96,9 +97,9 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Log line format on stderr
-    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
-    pub log_format: LogFormat,
+    /// Log line format on stderr [default: text; json under `serve`]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
 
     /// Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)
     #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]

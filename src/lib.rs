@@ -9,8 +9,9 @@
 //! and Railway, delivered from the store and healed when behind),
 //! `signals` (SIGINT/SIGTERM held while a new set is saved), `http` (the
 //! one HTTP stack and retry loop), `output` (stdout), `logging` (stderr),
-//! `error` (codes, exit statuses), and `commands`: one file per
-//! subcommand, holding its arguments and the function that runs it.
+//! `error` (codes, exit statuses), `server` (the admin API, the token
+//! broker and the background refresh of `serve`), and `commands`: one file
+//! per subcommand, holding its arguments and the function that runs it.
 
 pub mod cli;
 pub mod commands;
@@ -25,6 +26,7 @@ pub mod output;
 pub mod railway;
 pub mod rotation;
 pub mod sandbox;
+pub mod server;
 pub mod settings;
 pub mod signals;
 pub mod store;
@@ -42,7 +44,7 @@ use crate::settings::OutputOptions;
 /// returns the documented exit code.
 pub fn run() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match cli::Cli::try_parse_from(&args) {
+    let mut cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             // `--help` and `--version` are not errors (use_stderr is false).
@@ -53,6 +55,9 @@ pub fn run() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let cli::Command::Serve(_) = cli.command {
+        commands::serve::log_defaults(&mut cli.global);
+    }
     logging::init(&cli.global);
     let out = Output::new(OutputOptions {
         format: cli.global.output_format(),

@@ -149,12 +149,13 @@ pub fn level_for(quiet: bool, verbose: u8) -> Level {
 
 /// Installs the stderr logger for this process; a second call is a no-op.
 pub fn init(global: &GlobalArgs) {
+    let format = global.log_format.unwrap_or(LogFormat::Text);
     let layer = StderrLayer {
         max: level_for(global.quiet, global.verbose),
-        format: global.log_format,
+        format,
         environment: crate::settings::log_environment(),
     };
-    if global.log_format == LogFormat::Json {
+    if format == LogFormat::Json {
         let _ = JSON_ENVIRONMENT.set(layer.environment.clone());
     }
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));

@@ -65,6 +65,18 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "RAILWAY_API_URL",
         "Railway GraphQL endpoint (default https://backboard.railway.com/graphql/v2)",
     ),
+    (
+        "ADMIN_API_TOKEN",
+        "serve: required; the X-Admin-Token value that opens the admin endpoints",
+    ),
+    (
+        "WITHINGS_TOKEN_READER_TOKEN",
+        "serve: the bearer credential that opens only GET /v1/access-token",
+    ),
+    (
+        "PORT",
+        "serve: listen on 0.0.0.0:$PORT when --listen is not given (as Railway sets it)",
+    ),
 ];
 
 fn escape(text: &str) -> String {

@@ -47,6 +47,9 @@ pub const ENV_FILE_KEYS: &[&str] = &[
     "RAILWAY_ENVIRONMENT_ID",
     "RAILWAY_ENVIRONMENT_NAME",
     "RAILWAY_API_URL",
+    "ADMIN_API_TOKEN",
+    "WITHINGS_TOKEN_READER_TOKEN",
+    "PORT",
 ];
 
 /// At most this many skipped line numbers are listed in the warning.
@@ -190,6 +193,33 @@ pub struct Settings {
     pub seed_tokens: Option<TokenSet>,
     /// Whether the seed tokens were read from the env file (not the process).
     pub railway: RailwaySettings,
+    /// What only `serve` reads.
+    pub server: ServerSettings,
+}
+
+/// `serve`'s credentials and the port a platform (Railway) assigns.
+#[derive(Clone)]
+pub struct ServerSettings {
+    /// `ADMIN_API_TOKEN`: opens the admin endpoints (and the broker).
+    pub admin_token: Option<SecretString>,
+    /// `WITHINGS_TOKEN_READER_TOKEN`: opens only `/v1/access-token`.
+    pub reader_token: Option<SecretString>,
+    /// `PORT`, as given; checked on use by [`ServerSettings::port`].
+    port: Option<String>,
+}
+
+impl ServerSettings {
+    /// `PORT` as a port number; a value that is not one is a
+    /// CONFIGURATION_ERROR for `serve` only.
+    pub fn port(&self) -> Result<Option<u16>> {
+        let Some(text) = &self.port else { return Ok(None) };
+        text.trim().parse::<u16>().map(Some).map_err(|_| {
+            Error::config(
+                format!("PORT is not a port number: `{text}`"),
+                "set PORT to a number from 1 to 65535, or pass `--listen ADDR`",
+            )
+        })
+    }
 }
 
 /// Where a value was found.
@@ -254,6 +284,11 @@ impl Settings {
             buffer: buffer(buffer_flag, &vars)?,
             seed_tokens,
             railway: railway_settings(&vars),
+            server: ServerSettings {
+                admin_token: vars.get("ADMIN_API_TOKEN").map(SecretString::from),
+                reader_token: vars.get("WITHINGS_TOKEN_READER_TOKEN").map(SecretString::from),
+                port: vars.get("PORT"),
+            },
             env_file,
         })
     }
@@ -503,6 +538,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.store_path, PathBuf::from("/f"));
+    }
+
+    #[test]
+    fn serve_credentials_and_port_are_read_and_port_checked_on_use() {
+        let g = global(&["--no-env-file"]);
+        let s = Settings::resolve(
+            &g,
+            None,
+            &env(&[("HOME", "/h"), ("ADMIN_API_TOKEN", "a"), ("PORT", "8081")]),
+        )
+        .unwrap();
+        assert!(s.server.admin_token.is_some() && s.server.reader_token.is_none());
+        assert_eq!(s.server.port().unwrap(), Some(8081));
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("PORT", "http")])).unwrap();
+        assert_eq!(s.server.port().unwrap_err().code(), "CONFIGURATION_ERROR");
     }
 
     #[test]

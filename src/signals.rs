@@ -11,6 +11,11 @@
 //! still stops the process at once (the default action, as the issue asks),
 //! so a user is never stuck; the journal then records the lost answer.
 //! Outside that window the signals act as usual.
+//!
+//! `serve` handles SIGINT/SIGTERM itself (it stops accepting and lets the
+//! transaction in flight end before it exits), so it calls
+//! [`leave_to_the_process`] first: `hold` is then a no-op, and no handler
+//! here can kill the server between two refreshes.
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -91,6 +96,13 @@ fn announce_once() {
             "note: interrupted: finishing the request already sent so that its answer is saved; nothing more will be sent (a second signal stops at once and loses that answer)",
         );
     }
+}
+
+/// Turns `hold` into a no-op for this process, whose own handlers never
+/// end it in the middle of a save (`serve`). False when it is too late:
+/// a window was already opened and the handlers are installed.
+pub fn leave_to_the_process() -> bool {
+    FLAGS.set(None).is_ok()
 }
 
 /// While alive, a first SIGINT/SIGTERM/SIGHUP is held; `release` says which came.

@@ -53,7 +53,7 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
 
 /// A redirect URL must be the registered callback: a code carried by any
 /// other URL did not come back through this app's consent.
-fn check_redirect_base(redirect: &Redirect, registered: &str) -> Result<()> {
+pub(crate) fn check_redirect_base(redirect: &Redirect, registered: &str) -> Result<()> {
     let Some(base) = &redirect.url_base else { return Ok(()) };
     let registered = Url::parse(registered)
         .map(|u| without_query(&u))

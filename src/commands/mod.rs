@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod railway_sync;
 pub mod refresh;
 pub mod sandbox;
+pub mod serve;
 pub mod status;
 
 use crate::cli::{Cli, Command};
@@ -46,6 +47,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::AuthUrl(args) => auth_url::run(&args, settings, out),
         Command::Exchange(args) => exchange::run(&args, settings, out),
         Command::RailwaySync(args) => railway_sync::run(&args, settings, out),
+        Command::Serve(args) => serve::run(&args, settings),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
             Err(Error::Internal(anyhow::anyhow!("this command needs no settings")))
         }
@@ -57,6 +59,7 @@ pub fn buffer_flag(command: &Command) -> Option<std::time::Duration> {
     match command {
         Command::Status(args) => args.buffer,
         Command::Refresh(args) => args.buffer,
+        Command::Serve(args) => args.buffer,
         _ => None,
     }
 }
@@ -173,6 +176,37 @@ pub(crate) async fn deliver_and_report(
     rotation: Rotation,
     out: &Output,
 ) -> Result<Status> {
+    match deliver_and_build_report(settings, http, store, targets, rotation, out).await {
+        Ending::Interrupted { signal, saved } => Ok(interrupted(out, signal, &saved)),
+        Ending::Delivered(done) => finish(out, &done.report, &done.deliveries, &done.saved),
+    }
+}
+
+/// How a transaction that saved (or kept) a set ended, before printing.
+pub(crate) enum Ending {
+    /// A held signal ended the run right after the save; no copy was written.
+    Interrupted { signal: i32, saved: String },
+    /// The copies were brought up to date (or failed, each saying so).
+    Delivered(Box<Delivered>),
+}
+
+pub(crate) struct Delivered {
+    pub report: TokenReport,
+    pub deliveries: Deliveries,
+    /// Where the set is saved, for notes and errors.
+    pub saved: String,
+}
+
+/// The part of [`deliver_and_report`] that prints nothing, shared with
+/// `serve`, which answers with the report instead of printing it.
+pub(crate) async fn deliver_and_build_report(
+    settings: &Settings,
+    http: &HttpClient,
+    store: &FileStore,
+    targets: &Targets,
+    rotation: Rotation,
+    out: &Output,
+) -> Ending {
     let (outcome, via, message) = describe(&rotation.outcome);
     let generation = rotation.state.tokens_generation;
     let which = if rotation.outcome.rotated() {
@@ -185,7 +219,7 @@ pub(crate) async fn deliver_and_report(
         store.path().display()
     );
     if let Some(signal) = rotation.signal {
-        return Ok(interrupted(out, signal, &saved));
+        return Ending::Interrupted { signal, saved };
     }
     let rotated = rotation.outcome.rotated();
     let (tokens, source) = (rotation.tokens.clone(), rotation.source);
@@ -207,7 +241,11 @@ pub(crate) async fn deliver_and_report(
         message,
     };
     let report = token_report(out, facts, &deliveries);
-    finish(out, &report, &deliveries, &saved)
+    Ending::Delivered(Box::new(Delivered {
+        report,
+        deliveries,
+        saved,
+    }))
 }
 
 /// The copies a run that did not rotate brought up to date, for its note.

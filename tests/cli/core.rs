@@ -642,7 +642,10 @@ fn status_601_every_time_ends_in_exit_5_rate_limited() {
         message,
         "Withings is rate limiting this client: Withings status 601 (Same arguments in less than 10 seconds) (still limited after 2 attempt(s))"
     );
-    assert_eq!(action, "wait as long as the message says, then retry; the stored tokens were not changed");
+    assert_eq!(
+        action,
+        "wait as long as the message says, then retry; the stored tokens were not changed"
+    );
     assert!(action.ends_with("the stored tokens were not changed"), "{action}");
     assert_eq!(env.store_bytes(), before);
     withings.verify();

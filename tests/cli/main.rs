@@ -17,3 +17,4 @@ mod hardening_http;
 mod hardening_store;
 mod railway;
 mod secrets;
+mod serve;

@@ -1,0 +1,115 @@
+//! `serve`: the long-running service (see `server`): admin API, token
+//! broker, background refresh, on the CLI's store and lock.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{GlobalArgs, LogFormat, parse_buffer, parse_duration};
+use crate::error::{Error, Result, Status};
+use crate::server::{self, AppState};
+use crate::settings::Settings;
+
+/// Where `serve` listens when neither `--listen` nor `PORT` says.
+const DEFAULT_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 8080);
+const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Run as a service: the admin API, a token broker and a background refresh
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Endpoints: GET /admin/health and /health (no auth); with `X-Admin-Token: $ADMIN_API_TOKEN`: \
+GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE; \
+with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): GET /v1/access-token?min_ttl=5m, \
+which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
+ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due, under the same lock as \
+the CLI, so `withings-token refresh` and other servers can share the store. Logs are JSON lines on stderr unless \
+`--log-format text`. SIGTERM/SIGINT: stop accepting, finish a refresh in flight, exit 0.\n\n\
+Examples:\n  ADMIN_API_TOKEN=$(openssl rand -hex 32) withings-token serve\n  withings-token serve --listen 0.0.0.0:8080 --check-interval 5m\n  \
+PORT=8080 withings-token serve          # Railway: listens on 0.0.0.0:$PORT\n  \
+curl -s localhost:8080/admin/token/status -H \"X-Admin-Token: $ADMIN_API_TOKEN\""
+)]
+pub struct ServeArgs {
+    /// Address to listen on, IP:PORT [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// How often the store is checked for a refresh that is due, from 100ms to 1h
+    #[arg(long, value_parser = parse_check_interval, default_value = "60s", value_name = "DURATION")]
+    pub check_interval: Duration,
+
+    /// How long before expiry the background refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
+    #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
+    pub buffer: Option<Duration>,
+}
+
+/// A service logs for collectors: the origin's JSON lines at info level,
+/// unless `--log-format`, `-q` or `-v` say otherwise.
+pub fn log_defaults(global: &mut GlobalArgs) {
+    global.log_format.get_or_insert(LogFormat::Json);
+    if !global.quiet && global.verbose == 0 {
+        global.verbose = 1;
+    }
+}
+
+pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
+    let listen = listen_address(args.listen, settings.server.port()?);
+    let state = AppState::new(settings.clone())?;
+    // Before any refresh: this process stops on its own terms (see `signals`).
+    if !crate::signals::leave_to_the_process() {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "signal handling was set up before serve started"
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("serve")
+        .build()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+    let status = runtime.block_on(server::serve(state, listen, args.check_interval));
+    // After a second signal a transaction may still run on a blocking
+    // thread: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    status
+}
+
+/// `--listen`, else `0.0.0.0:$PORT` (a platform routes to it), else loopback.
+fn listen_address(flag: Option<SocketAddr>, port: Option<u16>) -> SocketAddr {
+    match (flag, port) {
+        (Some(addr), _) => addr,
+        (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
+        (None, None) => SocketAddr::from(DEFAULT_LISTEN),
+    }
+}
+
+fn parse_check_interval(text: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < MIN_CHECK_INTERVAL || d > MAX_CHECK_INTERVAL {
+        return Err(format!("`{}` is out of range: from 100ms to 1h", text.trim()));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_flag_beats_port_which_beats_the_default() {
+        let flag: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(listen_address(Some(flag), Some(7000)), flag);
+        assert_eq!(listen_address(None, Some(7000)).to_string(), "0.0.0.0:7000");
+        assert_eq!(listen_address(None, None).to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn check_interval_is_bounded() {
+        assert_eq!(parse_check_interval("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_check_interval("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_check_interval("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["0s", "99ms", "61m", "2h", "x"] {
+            assert!(parse_check_interval(bad).is_err(), "{bad}");
+        }
+    }
+}

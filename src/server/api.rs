@@ -1,0 +1,403 @@
+//! The routes of `serve` and their handlers. Handlers parse, check the
+//! credential and call `jobs`; every failure answers with the JSON error
+//! object (`errors`). Request bodies are small JSON objects, capped at
+//! [`MAX_BODY`]; an empty body means the defaults.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::DeliveryArgs;
+use crate::commands::exchange::{Redirect, parse_code_or_url};
+use crate::commands::status::build_report;
+use crate::error::Error;
+use crate::output::{AuthUrlReport, ErrorBody, StatusReport, TokenReport};
+use crate::rotation::no_tokens_error;
+use crate::tokens::{Action, Policy, TokenSet, assess, now, rfc3339};
+
+use super::AppState;
+use super::errors::ApiError;
+use super::jobs::{self, Trigger, Want};
+
+/// The largest request body: the bodies here are a few dozen bytes.
+pub const MAX_BODY: usize = 4 * 1024;
+/// `min_ttl` when the consumer names none.
+const DEFAULT_MIN_TTL: chrono::Duration = chrono::Duration::minutes(5);
+/// Withings' access tokens live 3 h: a `min_ttl` longer than a fresh token
+/// lives would refresh on every request, so it is bounded well below that.
+const MAX_MIN_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
+type Shared = State<Arc<AppState>>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let admin = Router::new()
+        .route("/admin/token/status", get(token_status))
+        .route("/admin/token/refresh", post(refresh))
+        .route("/admin/authorization-url", get(authorization_url))
+        .route("/admin/token/exchange", post(exchange))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_admin));
+    Router::new()
+        .route("/admin/health", get(health))
+        .route("/health", get(health))
+        .route("/v1/access-token", get(access_token))
+        .merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn require_admin(State(state): Shared, request: Request, next: Next) -> Response {
+    match state.credentials.admit_admin(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    service: &'static str,
+    version: &'static str,
+    token_configured: bool,
+}
+
+#[derive(Serialize)]
+struct Unhealthy {
+    status: &'static str,
+    error: ErrorBody,
+}
+
+/// No credential: platforms probe it. 503 when the store cannot be read.
+async fn health(State(state): Shared) -> Response {
+    match state.store.load() {
+        Ok(stored) => Json(Health {
+            status: "ok",
+            service: "withings-token",
+            version: env!("CARGO_PKG_VERSION"),
+            token_configured: stored.tokens.is_some() || state.settings.seed_tokens.is_some(),
+        })
+        .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Unhealthy {
+                status: "unavailable",
+                error: ErrorBody::of(&e),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// The contract's `status --json`.
+async fn token_status(State(state): Shared) -> Result<Json<StatusReport>, ApiError> {
+    let stored = state.store.load()?;
+    let store = state.store.path().display().to_string();
+    Ok(Json(build_report(&stored, &state.settings, store)))
+}
+
+/// `POST /admin/token/refresh`: the origin's body, both keys optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    #[serde(default = "yes")]
+    update_railway: bool,
+    #[serde(default)]
+    trigger_deployment: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn refresh(State(state): Shared, body: Result<Bytes, BytesRejection>) -> Result<Json<TokenReport>, ApiError> {
+    let body: RefreshBody = parse_body(body)?;
+    let delivery = delivery(body.update_railway, body.trigger_deployment)?;
+    let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, &delivery).await?;
+    Ok(Json(done.report))
+}
+
+/// The API's two switches as the CLI's delivery flags.
+fn delivery(update_railway: bool, trigger_deployment: bool) -> Result<DeliveryArgs, ApiError> {
+    if trigger_deployment && !update_railway {
+        return Err(ApiError::bad_request(
+            "trigger_deployment needs update_railway: a redeploy without new variables changes nothing",
+        ));
+    }
+    Ok(DeliveryArgs {
+        no_env_file_update: false,
+        no_railway: !update_railway,
+        trigger_deployment,
+    })
+}
+
+async fn authorization_url(State(state): Shared) -> Result<Json<AuthUrlReport>, ApiError> {
+    Ok(Json(jobs::authorization_url(&state).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ExchangeQuery {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// `POST /admin/token/exchange` with a JSON body instead of the query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeBody {
+    code: Option<String>,
+    state: Option<String>,
+    #[serde(default = "yes")]
+    update_railway: bool,
+    #[serde(default)]
+    trigger_deployment: bool,
+}
+
+async fn exchange(
+    State(state): Shared,
+    query: Result<Query<ExchangeQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<TokenReport>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let body: ExchangeBody = parse_body(body)?;
+    let redirect = redirect_of(query, &body)?;
+    let delivery = delivery(body.update_railway, body.trigger_deployment)?;
+    Ok(Json(jobs::exchange(&state, redirect, &delivery).await?))
+}
+
+/// The code (bare, or a whole redirect URL) from the query, else the body;
+/// a `state` given beside it is checked as a redirect URL's would be.
+fn redirect_of(query: ExchangeQuery, body: &ExchangeBody) -> Result<Redirect, ApiError> {
+    let code = query.code.or_else(|| body.code.clone()).ok_or_else(|| {
+        ApiError::bad_request(
+            "no code: pass `?code=CODE`, or a JSON body {\"code\": \"...\"} (the redirect URL works too)",
+        )
+    })?;
+    let mut redirect = parse_code_or_url(&code)?;
+    if let Some(given) = query.state.or_else(|| body.state.clone()) {
+        match &redirect.url_state {
+            Some(Some(in_url)) if *in_url != given => {
+                return Err(Error::InvalidState {
+                    detail: "the state given differs from the one in the redirect URL; nothing was sent".into(),
+                }
+                .into());
+            }
+            _ => redirect.url_state = Some(Some(given)),
+        }
+    }
+    Ok(redirect)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BrokerQuery {
+    min_ttl: Option<String>,
+}
+
+/// What a consumer gets: the access token itself, unmasked.
+#[derive(Serialize)]
+struct AccessTokenAnswer {
+    access_token: String,
+    expires_at: Option<String>,
+    userid: Option<String>,
+    scope: Option<String>,
+}
+
+/// `GET /v1/access-token`: a token that lives at least `min_ttl` more,
+/// refreshed first (single flight) when the stored one does not.
+async fn access_token(
+    State(state): Shared,
+    headers: HeaderMap,
+    query: Result<Query<BrokerQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.credentials.admit_reader(&headers)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
+    let tokens = fresh_tokens(&state, min_ttl).await?;
+    let access_token = tokens.access_token.as_ref().ok_or_else(no_tokens_error)?;
+    // The one place `serve` hands out a token; never logged.
+    let answer = AccessTokenAnswer {
+        access_token: access_token.expose_secret().to_owned(),
+        expires_at: tokens.expires_at.map(rfc3339),
+        userid: tokens.userid.clone(),
+        scope: tokens.scope.clone(),
+    };
+    let mut response = Json(answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// The stored set when it lives `min_ttl` more (no lock, no queue);
+/// otherwise the refresh job, whose waiters all get the one new set.
+async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<TokenSet, ApiError> {
+    let stored = state.store.load()?;
+    let policy = Policy {
+        buffer: Some(min_ttl),
+        force: false,
+    };
+    let seed = state.settings.seed_tokens.as_ref();
+    let assessment = assess(stored.tokens.as_ref(), seed, None, now(), policy);
+    let want = match (assessment.action, assessment.tokens) {
+        (Action::NoTokens, _) => return Err(no_tokens_error().into()),
+        (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => return Ok(tokens),
+        // A seed without an access token: rotate to get one.
+        (Action::NotDue { .. }, _) => Want::Rotate,
+        _ => Want::IfDue { buffer: Some(min_ttl) },
+    };
+    let done = jobs::refresh(state, Trigger::Broker, want, &jobs::default_delivery()).await?;
+    Ok(done.tokens)
+}
+
+/// `min_ttl`: the CLI's duration syntax, default 5m, at most 2h.
+fn parse_min_ttl(text: Option<&str>) -> Result<chrono::Duration, ApiError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_MIN_TTL);
+    };
+    let ttl = crate::cli::parse_duration(text).map_err(|why| ApiError::bad_request(format!("min_ttl: {why}")))?;
+    if ttl > MAX_MIN_TTL {
+        return Err(ApiError::bad_request(
+            "min_ttl is too long: at most 2h (a fresh Withings token lives 3h)",
+        ));
+    }
+    chrono::Duration::from_std(ttl).map_err(|_| ApiError::bad_request("min_ttl is too long"))
+}
+
+/// A JSON object of the endpoint's keys; an empty body means `{}`.
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        ApiError::Rejected {
+            status,
+            code: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "PAYLOAD_TOO_LARGE"
+            } else {
+                "BAD_REQUEST"
+            },
+            message: format!("{} (the body may hold at most {MAX_BODY} bytes)", rejection.body_text()),
+        }
+    })?;
+    let json: &[u8] = if bytes.trim_ascii().is_empty() { b"{}" } else { &bytes };
+    let not_it = |e: serde_json::Error| {
+        ApiError::bad_request(format!("the body is not the JSON object this endpoint takes: {e}"))
+    };
+    // serde would take `[]` for a struct of defaults: only an object is one.
+    match serde_json::from_slice(json).map_err(not_it)? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(not_it),
+        _ => Err(ApiError::bad_request(
+            "the body must be a JSON object, e.g. {\"update_railway\": true}",
+        )),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::Rejected {
+        status: StatusCode::NOT_FOUND,
+        code: "NOT_FOUND",
+        message: "no such endpoint".into(),
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::Rejected {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "METHOD_NOT_ALLOWED",
+        message: "this endpoint does not take that method".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(text: &str) -> Result<Bytes, BytesRejection> {
+        Ok(Bytes::from(text.to_owned()))
+    }
+
+    #[test]
+    fn refresh_body_defaults_to_railway_without_deploy() {
+        for empty in ["", "  \n", "{}"] {
+            let b: RefreshBody = parse_body(body(empty)).unwrap();
+            assert!(b.update_railway && !b.trigger_deployment, "{empty:?}");
+        }
+        let b: RefreshBody = parse_body(body(r#"{"update_railway": false}"#)).unwrap();
+        assert!(!b.update_railway);
+        let d = delivery(true, true).unwrap();
+        assert!(!d.no_railway && d.trigger_deployment);
+        assert!(delivery(false, false).unwrap().no_railway);
+    }
+
+    #[test]
+    fn malformed_bodies_and_contradictions_are_bad_requests() {
+        for bad in [
+            "{",
+            "[]",
+            "null",
+            r#"{"update_railways": true}"#,
+            r#"{"update_railway": "yes"}"#,
+        ] {
+            let err = parse_body::<RefreshBody>(body(bad)).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ApiError::Rejected {
+                        status: StatusCode::BAD_REQUEST,
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
+        }
+        assert!(delivery(false, true).is_err());
+    }
+
+    fn exchange_body(text: &str) -> ExchangeBody {
+        parse_body(body(text)).unwrap()
+    }
+
+    #[test]
+    fn the_code_comes_from_the_query_or_the_body() {
+        let none = exchange_body("");
+        let query = ExchangeQuery {
+            code: Some("abc".into()),
+            state: None,
+        };
+        let r = redirect_of(query, &none).unwrap();
+        assert_eq!((r.code.as_str(), r.url_state), ("abc", None));
+        let b = exchange_body(r#"{"code": "https://example.com/cb?code=c&state=s"}"#);
+        let r = redirect_of(ExchangeQuery::default(), &b).unwrap();
+        assert_eq!((r.code.as_str(), r.url_state), ("c", Some(Some("s".into()))));
+        assert!(redirect_of(ExchangeQuery::default(), &none).is_err());
+    }
+
+    #[test]
+    fn a_state_given_beside_the_code_is_checked() {
+        let b = exchange_body(r#"{"code": "c", "state": "s"}"#);
+        let r = redirect_of(ExchangeQuery::default(), &b).unwrap();
+        assert_eq!(r.url_state, Some(Some("s".into())));
+        let b = exchange_body(r#"{"code": "https://example.com/cb?code=c&state=s", "state": "other"}"#);
+        let err = redirect_of(ExchangeQuery::default(), &b).unwrap_err();
+        assert!(matches!(err, ApiError::Failed(Error::InvalidState { .. })));
+    }
+
+    #[test]
+    fn min_ttl_has_a_default_and_bounds() {
+        assert_eq!(parse_min_ttl(None).unwrap(), chrono::Duration::minutes(5));
+        assert_eq!(parse_min_ttl(Some("90s")).unwrap(), chrono::Duration::seconds(90));
+        assert_eq!(parse_min_ttl(Some("0s")).unwrap(), chrono::Duration::zero());
+        assert_eq!(parse_min_ttl(Some("2h")).unwrap(), chrono::Duration::hours(2));
+        for bad in ["3h", "1y", "", "-1s", "100000000000000d"] {
+            assert!(parse_min_ttl(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

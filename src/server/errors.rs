@@ -1,0 +1,215 @@
+//! How a failure becomes an HTTP answer: always the contract's JSON error
+//! object `{"error":{"code","message","action"}}`, with a status a client
+//! can act on. The mapping is one pure function, [`http_status`].
+//!
+//! | codes | status |
+//! |---|---|
+//! | `INVALID_REFRESH_TOKEN`, `INVALID_CODE`, `INVALID_STATE` (a refused grant) | 400 |
+//! | `CONFIGURATION_ERROR` (a missing setting, a malformed code, no token) | 400 |
+//! | `BAD_REQUEST` (a body or query that does not parse; 413 when too large) | 400 |
+//! | `UNAUTHORIZED` (credential missing or wrong) | 401 |
+//! | `FORBIDDEN` (the reader credential on an admin endpoint) | 403 |
+//! | `NOT_FOUND`, `METHOD_NOT_ALLOWED` | 404, 405 |
+//! | `NETWORK_ERROR`, `UPSTREAM_ERROR`, `RAILWAY_UPDATE_FAILED` | 502 |
+//! | `RATE_LIMITED`, `LOCK_TIMEOUT`, `STORE_UNAVAILABLE` | 503 with `Retry-After` |
+//! | `CONFIGURATION_ERROR` for a corrupt store, `INTERNAL_ERROR`, others | 500 |
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+use crate::output::{ErrorBody, ErrorReport};
+
+/// What a client is told to wait before trying again (the CLI's action
+/// says "after 30 s or more" for the same failures).
+pub const RETRY_AFTER_SECS: u64 = 30;
+
+/// A failure of one request.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No credential, or not the right one.
+    Unauthorized { message: String, action: String },
+    /// The reader credential on an endpoint it does not open.
+    Forbidden,
+    /// The request itself does not parse (body, query), or names no route.
+    Rejected {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// The work failed; the crate's error says why and what to do.
+    Failed(Error),
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError::Failed(error)
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::Rejected {
+            status: StatusCode::BAD_REQUEST,
+            code: "BAD_REQUEST",
+            message: message.into(),
+        }
+    }
+
+    /// The status, the `Retry-After` seconds (if any) and the body.
+    fn parts(&self) -> (StatusCode, Option<u64>, ErrorBody) {
+        match self {
+            ApiError::Unauthorized { message, action } => (
+                StatusCode::UNAUTHORIZED,
+                None,
+                body("UNAUTHORIZED", message.clone(), action.clone()),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                None,
+                body(
+                    "FORBIDDEN",
+                    "the reader credential (WITHINGS_TOKEN_READER_TOKEN) opens only GET /v1/access-token".into(),
+                    "send `X-Admin-Token: $ADMIN_API_TOKEN` for the admin endpoints".into(),
+                ),
+            ),
+            ApiError::Rejected { status, code, message } => (
+                *status,
+                None,
+                body(
+                    code,
+                    message.clone(),
+                    "see the endpoint table in the README (`Running as a service`)".into(),
+                ),
+            ),
+            ApiError::Failed(error) => {
+                let (status, retry_after) = http_status(error);
+                (status, retry_after, ErrorBody::of(error))
+            }
+        }
+    }
+}
+
+fn body(code: &'static str, message: String, action: String) -> ErrorBody {
+    ErrorBody { code, message, action }
+}
+
+/// The one mapping from the crate's errors to HTTP statuses, and the
+/// `Retry-After` of the transient ones.
+pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
+    match error {
+        Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } | Error::InvalidState { .. } => {
+            (StatusCode::BAD_REQUEST, None)
+        }
+        Error::Config { .. } => (StatusCode::BAD_REQUEST, None),
+        // The server's own file is broken: no request can fix that.
+        Error::CorruptStore { .. } => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } => {
+            (StatusCode::BAD_GATEWAY, None)
+        }
+        Error::RateLimited { .. }
+        | Error::LockTimeout { .. }
+        | Error::StoreUnavailable { .. }
+        | Error::Interrupted { .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_AFTER_SECS)),
+        Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } | Error::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, None)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, retry_after, error) = self.parts();
+        let mut response = (status, Json(ErrorReport { error })).into_response();
+        let headers = response.headers_mut();
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"withings-token\""),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(error: Error) -> (u16, Option<u64>) {
+        let (status, retry) = http_status(&error);
+        (status.as_u16(), retry)
+    }
+
+    #[test]
+    fn refused_grants_and_bad_input_are_400() {
+        for e in [
+            Error::InvalidRefreshToken { detail: "d".into() },
+            Error::InvalidCode { detail: "d".into() },
+            Error::InvalidState { detail: "d".into() },
+            Error::config("m", "a"),
+        ] {
+            assert_eq!(status_of(e), (400, None));
+        }
+    }
+
+    #[test]
+    fn upstream_failures_are_502_and_waits_are_503_with_retry_after() {
+        let network = Error::Network {
+            what: "Withings",
+            attempts: 4,
+            detail: "d".into(),
+        };
+        let upstream = Error::Upstream {
+            what: "Withings",
+            attempts: 4,
+            detail: "d".into(),
+        };
+        assert_eq!(status_of(network), (502, None));
+        assert_eq!(status_of(upstream), (502, None));
+        let limited = Error::RateLimited {
+            what: "Withings",
+            detail: "d".into(),
+        };
+        let lock = Error::LockTimeout {
+            path: "p".into(),
+            waited_secs: 60,
+        };
+        assert_eq!(status_of(limited), (503, Some(RETRY_AFTER_SECS)));
+        assert_eq!(status_of(lock), (503, Some(RETRY_AFTER_SECS)));
+    }
+
+    #[test]
+    fn a_corrupt_store_and_a_bug_are_500() {
+        let corrupt = Error::CorruptStore {
+            path: "p".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(status_of(corrupt), (500, None));
+        assert_eq!(status_of(Error::Internal(anyhow::anyhow!("x"))), (500, None));
+    }
+
+    #[test]
+    fn every_answer_is_the_error_object_with_its_headers() {
+        let response = ApiError::Failed(Error::LockTimeout {
+            path: "p".into(),
+            waited_secs: 1,
+        })
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+        let response = ApiError::Unauthorized {
+            message: "m".into(),
+            action: "a".into(),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        let (_, _, body) = ApiError::Forbidden.parts();
+        assert_eq!(body.code, "FORBIDDEN");
+    }
+}

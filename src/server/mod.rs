@@ -1,0 +1,191 @@
+//! `serve`: the admin API of the origin service (`admin-api.md`), a token
+//! broker for consumers (`GET /v1/access-token`) and a background refresh,
+//! all on the same store, lock, decision (`tokens::assess`) and rotation as
+//! the CLI, so the CLI and any number of servers can share one store.
+//!
+//! One [`AppState`] holds the settings, the store, the one HTTP client and
+//! the flight mutex; every change to the store goes through `jobs`, one at
+//! a time. On SIGTERM/SIGINT the server stops accepting, lets a transaction
+//! in flight end (its save must happen), and returns; a second signal ends
+//! it at once.
+
+mod api;
+mod auth;
+mod errors;
+mod jobs;
+mod schedule;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::cli::OutputFormat;
+use crate::error::{Error, Result, Status};
+use crate::http::HttpClient;
+use crate::output::Output;
+use crate::settings::{OutputOptions, Settings};
+use crate::store::FileStore;
+use crate::withings::WithingsClient;
+
+/// How long open connections get to finish after a signal. A transaction
+/// in flight is waited for beyond it: its answer must be saved.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Shorter admin tokens are accepted (the origin's may be), with a warning.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Everything a request or the schedule needs, built once at start.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: FileStore,
+    pub http: HttpClient,
+    pub withings: WithingsClient,
+    credentials: auth::Credentials,
+    /// Builds reports with tokens masked, whatever `--reveal` says.
+    masked: Output,
+    /// One store transaction at a time in this process (single flight).
+    flight: Arc<Mutex<()>>,
+    stopping: AtomicBool,
+}
+
+impl AppState {
+    /// Checks what `serve` cannot work without, before anything listens:
+    /// `ADMIN_API_TOKEN`, the Withings app, a whole Railway configuration.
+    pub fn new(settings: Settings) -> Result<AppState> {
+        let admin = settings.server.admin_token.clone().ok_or_else(|| {
+            Error::config(
+                "ADMIN_API_TOKEN is not set (serve needs it: it guards the admin endpoints)",
+                "set ADMIN_API_TOKEN to a long random secret (e.g. `openssl rand -hex 32`) in the environment or the env file",
+            )
+        })?;
+        if admin.expose_secret().len() < MIN_ADMIN_TOKEN_LEN {
+            tracing::warn!(
+                "ADMIN_API_TOKEN is shorter than {MIN_ADMIN_TOKEN_LEN} characters: anyone who can reach the server may guess it (`openssl rand -hex 32` makes a good one)"
+            );
+        }
+        let http = HttpClient::new(settings.http)?;
+        let withings = crate::commands::withings_client(&settings, &http, "serve")?;
+        // A half-configured Railway would fail every refresh: say so now.
+        crate::copies::targets(&settings, &jobs::default_delivery())?;
+        Ok(AppState {
+            store: crate::commands::store_of(&settings),
+            credentials: auth::Credentials {
+                admin,
+                reader: settings.server.reader_token.clone(),
+            },
+            masked: Output::new(OutputOptions {
+                format: OutputFormat::Json,
+                explicit_format: false,
+                reveal: false,
+                quiet: true,
+            }),
+            flight: Arc::new(Mutex::new(())),
+            stopping: AtomicBool::new(false),
+            settings,
+            http,
+            withings,
+        })
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves on `listen` until SIGTERM/SIGINT; the background refresh checks
+/// the store every `check_interval`.
+pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration) -> Result<Status> {
+    let state = Arc::new(state);
+    let mut signals = Signals::install()?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        Error::config(
+            format!("cannot listen on {listen}: {e}"),
+            "pass a free address with `--listen ADDR` (or set PORT)",
+        )
+    })?;
+    let local = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
+    crate::logging::user_line(tracing::Level::INFO, &format!("listening on http://{local}"));
+    tracing::info!(
+        "token store {}; checked every {} ms",
+        state.store.path().display(),
+        check_interval.as_millis()
+    );
+    let (stop, stopped) = watch::channel(false);
+    let mut server = {
+        let mut stopped = stopped.clone();
+        let app = api::router(Arc::clone(&state));
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        tokio::spawn(async move { server.await })
+    };
+    let schedule = tokio::spawn(schedule::run(Arc::clone(&state), check_interval, stopped));
+    let signal = tokio::select! {
+        signal = signals.next() => signal,
+        ended = &mut server => return Err(server_ended(ended)),
+    };
+    tracing::info!("signal {signal}: stopping; a refresh in flight is finished first");
+    state.stopping.store(true, Ordering::SeqCst);
+    let _ = stop.send(true);
+    tokio::select! {
+        () = drain(&state, server, schedule) => {
+            tracing::info!("stopped");
+            Ok(Status::Success)
+        }
+        second = signals.next() => {
+            tracing::warn!("second signal {second}: stopping at once");
+            Ok(Status::Signalled(second))
+        }
+    }
+}
+
+/// Waits for open connections (up to [`DRAIN_TIMEOUT`]), the schedule, and
+/// a transaction still in flight (taking the flight means none is).
+async fn drain(state: &AppState, mut server: JoinHandle<std::io::Result<()>>, schedule: JoinHandle<()>) {
+    if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+        tracing::warn!("connections still open after {} s are closed", DRAIN_TIMEOUT.as_secs());
+        server.abort();
+    }
+    let _ = schedule.await;
+    let _ = state.flight.lock().await;
+}
+
+fn server_ended(ended: std::result::Result<std::io::Result<()>, tokio::task::JoinError>) -> Error {
+    let why = match ended {
+        Ok(Ok(())) => "it stopped by itself".to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    Error::Internal(anyhow::anyhow!("the HTTP server ended: {why}"))
+}
+
+/// SIGTERM (platforms stopping a service) and SIGINT (Ctrl-C).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install =
+            |kind| signal(kind).map_err(|e| Error::Internal(anyhow::anyhow!("cannot handle SIGTERM/SIGINT: {e}")));
+        Ok(Signals {
+            term: install(SignalKind::terminate())?,
+            int: install(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal's number.
+    async fn next(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.term.recv() => signal_hook::consts::SIGTERM,
+            _ = self.int.recv() => signal_hook::consts::SIGINT,
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! `serve` (issue 11): the admin API of `admin-api.md`, the token broker,
+//! the background refresh and the shutdown, against the real binary.
+
+use crate::support::*;
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Every admin endpoint, with its method.
+const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
+    ("GET", "/admin/token/status"),
+    ("POST", "/admin/token/refresh"),
+    ("GET", "/admin/authorization-url"),
+    ("POST", "/admin/token/exchange?code=some-code"),
+];
+
+/// The body of the origin guide's "recommended" refresh command.
+const ORIGIN_REFRESH_BODY: &str = r#"{"update_railway": true, "trigger_deployment": false}"#;
+
+/// Runs `n` copies of `work` at once (released together); their results in order.
+fn concurrently<T: Send>(n: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
+    let start = Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    work()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    })
+}
+
+/// A user with a fresh set (3 h left), both serve credentials and a
+/// Withings at `withings_url`.
+fn given_fresh_server_user(withings_url: &str) -> TestEnv {
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(withings_url).serve_credentials();
+    env
+}
+
+fn code_of(redirect: &str) -> String {
+    let query = redirect.split_once('?').expect("query").1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("code="))
+        .expect("code")
+        .to_owned()
+}
+
+#[test]
+fn health_needs_no_credential_and_is_503_when_the_store_is_unreadable() {
+    let withings = silent_withings();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    for path in ["/admin/health", "/health"] {
+        let answer = server.get(path, &[]);
+        assert_eq!(answer.status, 200, "{path}: {answer:?}");
+        assert_eq!(answer.json()["status"], "ok", "{path}");
+        assert_eq!(answer.json()["token_configured"], true, "{path}");
+    }
+    env.write_store_bytes(b"{not json");
+    let answer = server.get("/admin/health", &[]);
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert_eq!(answer.error_code(), "CONFIGURATION_ERROR");
+    assert!(!answer.json()["error"]["action"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn every_admin_endpoint_refuses_a_missing_or_wrong_token_and_changes_nothing() {
+    let withings = silent_withings();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    let store_before = env.store_bytes();
+    let wrong_admin = format!("{ADMIN_TOKEN}x");
+    let bearer_admin = format!("Bearer {ADMIN_TOKEN}");
+    for (method, path) in ADMIN_ENDPOINTS {
+        for headers in [
+            vec![],
+            vec![("X-Admin-Token", "wrong")],
+            vec![("X-Admin-Token", &wrong_admin[..])],
+            vec![("X-Admin-Token", "")],
+            // The admin API reads X-Admin-Token only.
+            vec![("Authorization", &bearer_admin[..])],
+        ] {
+            let answer = request(&server.addr, method, path, &headers, Some(ORIGIN_REFRESH_BODY));
+            assert_eq!(answer.status, 401, "{method} {path} {headers:?}: {answer:?}");
+            assert_eq!(answer.error_code(), "UNAUTHORIZED", "{method} {path}");
+            assert!(answer.header("www-authenticate").is_some(), "{method} {path}");
+        }
+    }
+    assert_eq!(env.store_bytes(), store_before, "a refused request changed the store");
+    withings.verify();
+}
+
+#[test]
+fn serve_refuses_to_start_without_admin_api_token() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri());
+    let out = env.run(&["serve", "--listen", "127.0.0.1:0", "--log-format", "text"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("error: ADMIN_API_TOKEN is not set (serve needs it: it guards the admin endpoints) [CONFIGURATION_ERROR]\n  next: set ADMIN_API_TOKEN"),
+        "{out:?}"
+    );
+    // Under serve the default log format is JSON; `--json` adds the error object on stdout.
+    let out = env.run(&["serve", "--listen", "127.0.0.1:0", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "CONFIGURATION_ERROR");
+    let line: Value = serde_json::from_str(out.stderr.trim()).expect("one JSON log line");
+    assert_eq!(line["level"], "ERROR");
+    assert!(line["message"].as_str().unwrap().contains("ADMIN_API_TOKEN"));
+}
+
+#[test]
+fn the_background_loop_refreshes_an_expired_set_once_and_not_again_while_fresh() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.serve_credentials();
+    let server = env.serve(&["--check-interval", "100ms"]);
+    let refreshed = wait_until(Duration::from_secs(10), || env.stored_refresh_token() == NEW_REFRESH);
+    assert!(refreshed, "the loop never refreshed:\n{}", server.log());
+    // Ten more checks of a fresh set.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(withings.requests().len(), 1, "{}", server.log());
+    withings.verify();
+    let log = server.log();
+    assert!(
+        log.contains("Token refresh successful. Expires at: ") && log.contains("(schedule, generation 2)"),
+        "{log}"
+    );
+    for line in log.lines() {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert_eq!(line["service"], "withings-token", "{line}");
+    }
+    for secret in [
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+        CLIENT_SECRET,
+        ADMIN_TOKEN,
+        READER_TOKEN,
+    ] {
+        assert!(!log.contains(secret), "a secret was logged:\n{log}");
+    }
+}
+
+#[test]
+fn twenty_concurrent_admin_refreshes_are_serialised_and_never_refused_upstream() {
+    let (sandbox, mut env) = given_authorised_sandbox();
+    env.serve_credentials();
+    let server = env.serve(&[]);
+    let before = sandbox.stats();
+    let answers = concurrently(20, || {
+        server.admin_post("/admin/token/refresh", Some(ORIGIN_REFRESH_BODY))
+    });
+    let after = sandbox.stats();
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let report = answer.json();
+        assert!(
+            report["access_token"].as_str().unwrap().starts_with("token_*****"),
+            "masked: {report}"
+        );
+        *outcomes
+            .entry(report["outcome"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let delta = |key| stat(&after, key) - stat(&before, key);
+    println!(
+        "FIGURES 20 admin refreshes: outcomes {outcomes:?}, token requests {}",
+        delta("token_requests")
+    );
+    assert_eq!(delta("refused"), 0, "a grant was refused upstream");
+    assert_eq!(delta("rate_limited"), 0);
+    let refreshed = outcomes.get("refreshed").copied().unwrap_or(0);
+    assert!(refreshed >= 1, "{outcomes:?}");
+    assert_eq!(
+        refreshed + outcomes.get("already_refreshed_by_peer").copied().unwrap_or(0),
+        20
+    );
+    assert_eq!(
+        delta("tokens_issued"),
+        refreshed,
+        "one upstream rotation per `refreshed`"
+    );
+    // The stored set is the live one: the CLI, sharing the store, refreshes with it.
+    let out = env.run(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn exchange_takes_the_code_by_query_or_by_body_and_checks_a_given_state() {
+    let (sandbox, mut env) = given_sandbox();
+    env.serve_credentials();
+    let server = env.serve(&[]);
+    let consent = || {
+        let auth = server.admin_get("/admin/authorization-url");
+        assert_eq!(auth.status, 200, "{auth:?}");
+        let auth = auth.json();
+        for key in ["authorization_url", "state", "redirect_uri", "scope"] {
+            assert!(auth[key].is_string(), "{key}: {auth}");
+        }
+        sandbox.approve(auth["authorization_url"].as_str().unwrap())
+    };
+
+    // The admin guide's command: a bare code in the query.
+    let redirect = consent();
+    let answer = server.admin_post(&format!("/admin/token/exchange?code={}", code_of(&redirect)), None);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json()["outcome"], "exchanged");
+    let first = env.stored_refresh_token();
+    assert!(first.starts_with("sbx_refresh_"), "{first}");
+
+    // A JSON body with the whole redirect URL: its state is checked.
+    let redirect = consent();
+    let body = json!({ "code": redirect }).to_string();
+    let answer = server.admin_post("/admin/token/exchange", Some(&body));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json()["outcome"], "exchanged");
+    assert_ne!(env.stored_refresh_token(), first);
+
+    // A state that is not the pending one: refused before anything is sent.
+    let redirect = consent();
+    let requests = stat(&sandbox.stats(), "token_requests");
+    let body = json!({ "code": code_of(&redirect), "state": "not-the-issued-state" }).to_string();
+    let answer = server.admin_post("/admin/token/exchange", Some(&body));
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert_eq!(answer.error_code(), "INVALID_STATE");
+    assert_eq!(stat(&sandbox.stats(), "token_requests"), requests, "nothing was sent");
+
+    // No code at all is a bad request.
+    let answer = server.admin_post("/admin/token/exchange", None);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "BAD_REQUEST"),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn forty_broker_requests_on_an_expiring_set_make_one_upstream_call_and_share_its_token() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(300));
+    let withings = withings_answering(slow).times(1);
+    // Two minutes left: inside the broker's default min_ttl (5m), outside
+    // the loop's buffer (1m), so only the broker refreshes.
+    let mut env = given_store_expiring_in(120);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--buffer", "1m"]);
+    let bearer = format!("Bearer {READER_TOKEN}");
+    let answers = concurrently(40, || server.get("/v1/access-token", &[("Authorization", &bearer)]));
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+        let body = answer.json();
+        assert_eq!(body["access_token"], NEW_ACCESS, "{body}");
+        assert_eq!(body["userid"], "363");
+        assert!(body["expires_at"].is_string() && body["scope"].is_string(), "{body}");
+    }
+    withings.verify();
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    // Fresh now: a later consumer is answered from the store.
+    let answer = server.get("/v1/access-token?min_ttl=1h", &[("Authorization", &bearer)]);
+    assert_eq!(answer.json()["access_token"], NEW_ACCESS);
+    assert_eq!(withings.requests().len(), 1);
+}
+
+#[test]
+fn the_reader_credential_opens_only_the_broker() {
+    let withings = silent_withings();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    let bearer_reader = format!("Bearer {READER_TOKEN}");
+    for (method, path) in ADMIN_ENDPOINTS {
+        let answer = request(&server.addr, method, path, &[("X-Admin-Token", READER_TOKEN)], None);
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (403, "FORBIDDEN"),
+            "{path}: {answer:?}"
+        );
+        let answer = request(&server.addr, method, path, &[("Authorization", &bearer_reader)], None);
+        assert_eq!(answer.status, 401, "{path}: {answer:?}");
+    }
+    let bearer_admin = format!("Bearer {ADMIN_TOKEN}");
+    for headers in [
+        [("Authorization", &bearer_reader[..])],
+        [("Authorization", &bearer_admin[..])],
+        [("X-Admin-Token", ADMIN_TOKEN)],
+    ] {
+        let answer = server.get("/v1/access-token?min_ttl=10m", &headers);
+        assert_eq!(answer.status, 200, "{headers:?}: {answer:?}");
+        assert_eq!(answer.json()["access_token"], OLD_ACCESS);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+    }
+    for headers in [
+        vec![],
+        vec![("Authorization", "Bearer wrong")],
+        vec![("Authorization", READER_TOKEN)],
+    ] {
+        let answer = server.get("/v1/access-token", &headers);
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (401, "UNAUTHORIZED"),
+            "{headers:?}"
+        );
+    }
+    let answer = server.get("/v1/access-token?min_ttl=1y", &[("Authorization", &bearer_reader)]);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "BAD_REQUEST"),
+        "{answer:?}"
+    );
+    withings.verify();
+}
+
+#[test]
+fn without_a_reader_credential_only_the_admin_token_opens_the_broker() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).set("ADMIN_API_TOKEN", ADMIN_TOKEN);
+    let server = env.serve(&[]);
+    let answer = server.get(
+        "/v1/access-token",
+        &[("Authorization", &format!("Bearer {READER_TOKEN}"))],
+    );
+    assert_eq!(answer.status, 401, "{answer:?}");
+    let answer = server.get(
+        "/v1/access-token",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[test]
+fn sigterm_lets_the_refresh_in_flight_finish_and_answer_then_exits_0() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1500));
+    let withings = withings_answering(slow).times(1);
+    let env = given_fresh_server_user(&withings.uri());
+    let mut server = env.serve(&[]);
+    let answer = std::thread::scope(|scope| {
+        let client = scope.spawn(|| server.admin_post("/admin/token/refresh", None));
+        let sent = wait_until(Duration::from_secs(10), || !withings.requests().is_empty());
+        assert!(sent, "the refresh never reached Withings:\n{}", server.log());
+        server.signal("-TERM");
+        client.join().expect("client")
+    });
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", server.log());
+    assert_eq!(answer.json()["outcome"], "refreshed");
+    let status = server.wait(Duration::from_secs(10)).expect("serve did not stop");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the answer was saved");
+    assert!(!env.journal_path().exists(), "the transaction ended");
+    withings.verify();
+}
+
+#[test]
+fn sigterm_or_sigint_after_a_refresh_exits_0_promptly_even_with_an_idle_connection() {
+    for signal in ["-TERM", "-INT"] {
+        let (withings, _issued) = withings_always_rotating();
+        let env = given_fresh_server_user(&withings.uri());
+        let mut server = env.serve(&[]);
+        // A refresh opens the CLI's signal window (signals.rs) in this
+        // process: afterwards a signal must still be the server's to handle.
+        let answer = server.admin_post("/admin/token/refresh", Some("{}"));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let _idle = TcpStream::connect(&server.addr).expect("idle connection");
+        let started = Instant::now();
+        server.signal(signal);
+        let status = server.wait(Duration::from_secs(8)).expect("serve did not stop");
+        assert_eq!(status.code(), Some(0), "{signal}: {status:?}\n{}", server.log());
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{signal}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn port_is_honoured_when_no_listen_address_is_given() {
+    let withings = silent_withings();
+    let mut env = given_fresh_server_user(&withings.uri());
+    env.set("PORT", "0");
+    let server = env.serve_with(&[]);
+    assert!(
+        server.log().contains("listening on http://0.0.0.0:"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(server.get("/health", &[]).status, 200);
+}
+
+#[test]
+fn two_servers_and_a_cli_run_on_one_store_refresh_an_expired_set_once() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(300));
+    let withings = withings_answering(slow).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.serve_credentials();
+    let first = env.serve(&["--check-interval", "100ms"]);
+    let second = env.serve(&["--check-interval", "100ms"]);
+    let cli = env.run(&["refresh", "--if-needed", "--json"]);
+    assert_eq!(cli.code, 0, "{cli:?}");
+    let refreshed = wait_until(Duration::from_secs(10), || env.stored_refresh_token() == NEW_REFRESH);
+    assert!(refreshed, "{}\n{}", first.log(), second.log());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(withings.requests().len(), 1, "{}\n{}", first.log(), second.log());
+    withings.verify();
+}
+
+#[test]
+fn health_and_the_broker_answer_while_a_refresh_waits_for_the_store_lock() {
+    let (withings, issued) = withings_always_rotating();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    // A CLI run (here: this test) holds the store lock.
+    let lock = std::fs::File::create(env.store_path().with_file_name("tokens.json.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    std::thread::scope(|scope| {
+        let refresh = scope.spawn(|| server.admin_post("/admin/token/refresh", None));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = Instant::now();
+        assert_eq!(server.get("/health", &[]).status, 200);
+        let bearer = format!("Bearer {READER_TOKEN}");
+        let answer = server.get("/v1/access-token", &[("Authorization", &bearer)]);
+        assert_eq!(answer.json()["access_token"], OLD_ACCESS, "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(!refresh.is_finished(), "the refresh did not wait for the lock");
+        assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 0);
+        lock.unlock().expect("unlock");
+        let answer = refresh.join().expect("client");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json()["outcome"], "refreshed");
+    });
+    assert_eq!(env.stored_refresh_token(), "mock-refresh-1");
+}
+
+#[test]
+fn failures_are_the_error_object_with_their_http_status() {
+    // No answer from Withings: 502.
+    let env = given_fresh_server_user(&closed_port_url());
+    let server = env.serve(&["--retries", "0", "--lock-timeout", "0s"]);
+    let answer = server.admin_post("/admin/token/refresh", None);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (502, "NETWORK_ERROR"),
+        "{answer:?}"
+    );
+    // The store lock held elsewhere: 503 with Retry-After.
+    let lock = std::fs::File::create(env.store_path().with_file_name("tokens.json.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let answer = server.admin_post("/admin/token/refresh", None);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (503, "LOCK_TIMEOUT"),
+        "{answer:?}"
+    );
+    assert_eq!(answer.header("retry-after"), Some("30"));
+    drop(lock);
+    // A refused grant: 400, and the action says to re-authorise.
+    let withings = withings_answering(refused_refresh()).times(1);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&[]);
+    let answer = server.admin_post("/admin/token/refresh", Some(ORIGIN_REFRESH_BODY));
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "INVALID_REFRESH_TOKEN"),
+        "{answer:?}"
+    );
+    assert!(answer.json()["error"]["action"].as_str().unwrap().contains("auth-url"));
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH, "the stored set is kept");
+    // A body that is not the endpoint's JSON object: 400 before anything is sent.
+    let answer = server.admin_post("/admin/token/refresh", Some(r#"{"update_railways": false}"#));
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (400, "BAD_REQUEST"),
+        "{answer:?}"
+    );
+    withings.verify();
+}
