@@ -3,7 +3,8 @@
 //! One upsert writes the four token variables on the service (never shared
 //! variables, never `replace: true`, always `skipDeploys: true`); a deploy is
 //! a separate, explicit `serviceInstanceRedeploy`. A non-empty `errors` array
-//! is a failure whatever the HTTP status; HTML pages, 5xx and 429 are retried.
+//! is a failure whatever the HTTP status, and so is a mutation whose data
+//! field is anything but `true`; HTML pages, 5xx and 429 are retried.
 //! GraphQL errors may quote the input, so every value sent (ids, token values,
 //! the Railway token) is scrubbed out of them.
 
@@ -165,19 +166,24 @@ impl RailwayClient {
             "variables": variables,
             "skipDeploys": true,
         });
-        let _: Value = self.call(&UPSERT, json!({ "input": input })).await?;
-        Ok(())
+        self.mutate(&UPSERT, json!({ "input": input })).await
     }
 
     /// Redeploys the service so that it starts with the new variables.
     pub async fn redeploy(&self, target: &RailwayTarget) -> Result<()> {
-        let _: Value = self
-            .call(
-                &REDEPLOY,
-                json!({ "serviceId": target.service_id, "environmentId": target.environment_id }),
-            )
-            .await?;
-        Ok(())
+        self.mutate(
+            &REDEPLOY,
+            json!({ "serviceId": target.service_id, "environmentId": target.environment_id }),
+        )
+        .await
+    }
+
+    /// A mutation, which Railway answers with `true` when it was done.
+    /// Any other answer (`false`, `null`, missing) is a failure, and it is
+    /// not retried: the server answered, and said no.
+    async fn mutate(&self, operation: &Graphql, variables: Value) -> Result<()> {
+        let data: Value = self.call(operation, variables).await?;
+        confirmed(operation.name, &data)
     }
 
     async fn call<T: DeserializeOwned>(&self, operation: &Graphql, variables: Value) -> Result<T> {
@@ -250,6 +256,19 @@ fn not_configured(settings: &RailwaySettings) -> Error {
         format!("Railway is not configured: missing {}", settings.missing().join(", ")),
         "set RAILWAY_TOKEN (project token) or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID",
     )
+}
+
+/// Whether `data` holds `true` under the mutation's name.
+fn confirmed(operation: &str, data: &Value) -> Result<()> {
+    match data.get(operation) {
+        Some(Value::Bool(true)) => Ok(()),
+        answer => Err(Error::RailwayUpdateFailed {
+            detail: format!(
+                "{operation} answered {} instead of true",
+                answer.map_or_else(|| "nothing".to_owned(), |v| clip(&v.to_string()))
+            ),
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -433,6 +452,28 @@ mod tests {
                 ),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn a_mutation_is_done_only_when_railway_answers_true() {
+        for operation in ["variableCollectionUpsert", "serviceInstanceRedeploy"] {
+            assert!(confirmed(operation, &json!({ operation: true })).is_ok());
+            for (data, shown) in [
+                (json!({ operation: false }), "false"),
+                (json!({ operation: null }), "null"),
+                (json!({ operation: "true" }), "\"true\""),
+                (json!({}), "nothing"),
+            ] {
+                let Err(e) = confirmed(operation, &data) else {
+                    panic!("{data} counted as done")
+                };
+                assert_eq!(e.code(), "RAILWAY_UPDATE_FAILED");
+                assert_eq!(
+                    e.to_string(),
+                    format!("Railway was not updated: {operation} answered {shown} instead of true")
+                );
+            }
         }
     }
 

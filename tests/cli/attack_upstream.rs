@@ -6,6 +6,24 @@
 
 use crate::support::*;
 
+const RAILWAY_TOKEN: &str = "railway-project-token-333";
+
+/// Railway fully configured against `railway_url` (the GraphQL endpoint),
+/// with a project token and an environment id, so that only the upsert is
+/// called.
+fn with_railway(env: &mut TestEnv, railway_url: &str) {
+    env.set("RAILWAY_API_URL", railway_url)
+        .set("RAILWAY_TOKEN", RAILWAY_TOKEN)
+        .set("RAILWAY_PROJECT_ID", "proj-attack")
+        .set("RAILWAY_SERVICE_ID", "svc-attack")
+        .set("RAILWAY_ENVIRONMENT_ID", "env-attack");
+}
+
+/// The lines of stderr that start like the program's own error line.
+fn error_lines(run: &Run) -> Vec<&str> {
+    run.stderr.lines().filter(|l| l.starts_with("error:")).collect()
+}
+
 // ---------------------------------------------------------------------------
 // A success in an odd shape is a rotation: saved, never retried
 
@@ -49,4 +67,40 @@ fn a_withings_success_with_a_bom_trailing_bytes_and_odd_fields_is_saved_after_on
         "{out:?}"
     );
     withings.verify();
+}
+
+// ---------------------------------------------------------------------------
+// A Railway mutation that does not answer `true` did not happen
+
+#[test]
+fn a_railway_upsert_answering_false_fails_and_the_copy_stays_behind() {
+    let railway = Upstream::start();
+    railway.mount(
+        gql("variableCollectionUpsert")
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({ "data": { "variableCollectionUpsert": false } })),
+            )
+            .expect(1)
+            .named("an answer, not a lost one: never sent again"),
+    );
+    let mut env = given_expired_store(&closed_port_url());
+    with_railway(&mut env, &format!("{}{GRAPHQL}", railway.uri()));
+
+    let out = env.run_with(&["railway-sync", "--retries", "2"], &NO_RETRY_DELAY);
+
+    assert_eq!(out.code, 6, "{out:?}");
+    assert_eq!(
+        error_lines(&out),
+        [
+            "error: Railway was not updated: variableCollectionUpsert answered false instead of true [RAILWAY_UPDATE_FAILED]"
+        ],
+        "{out:?}"
+    );
+    let status = env.run(&["status", "--json"]).json();
+    let copies = status["copies"].as_array().cloned().unwrap_or_default();
+    assert_eq!(copies.len(), 1, "{status}");
+    let copy = copies[0]["copy"].as_str().unwrap_or_default();
+    assert!(copy.starts_with("railway"), "{status}");
+    assert_eq!(copies[0]["behind"], true, "{status}");
+    railway.verify();
 }
