@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, visible};
 use crate::settings::{RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";
@@ -124,7 +124,8 @@ impl RailwayClient {
         if let Some(node) = nodes.iter().find(|n| n.name == name) {
             return Ok(node.id.clone());
         }
-        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        // Railway's text, shown: one name cannot forge a line.
+        let names: Vec<String> = nodes.iter().map(|n| clip(&n.name)).collect();
         Err(Error::config(
             format!(
                 "Railway project {project_id} has no environment named `{name}` (it has: {})",
@@ -138,7 +139,9 @@ impl RailwayClient {
         ))
     }
 
-    /// The service's current variables (name → value).
+    /// The service's current variables (name → value), each value
+    /// [`visible`]: they are shown (`railway-sync --dry-run`) and compared
+    /// with ours, which never hold a control character.
     pub async fn variables(&self, target: &RailwayTarget) -> Result<BTreeMap<String, String>> {
         #[derive(Deserialize)]
         struct Data {
@@ -153,7 +156,13 @@ impl RailwayClient {
         Ok(data
             .variables
             .into_iter()
-            .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            .map(|(name, value)| {
+                let text = match value {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, visible(&text))
+            })
             .collect())
     }
 
@@ -192,7 +201,12 @@ impl RailwayClient {
             .with_retries(WHAT, || self.attempt(operation, &variables))
             .await?;
         serde_json::from_value(data).map_err(|e| Error::RailwayUpdateFailed {
-            detail: format!("Railway's answer to {} has an unexpected shape ({e})", operation.name),
+            // serde quotes the value it could not read: Railway's text.
+            detail: format!(
+                "Railway's answer to {} has an unexpected shape ({})",
+                operation.name,
+                clip(&scrub(&e.to_string(), &self.sent_values(&variables)))
+            ),
         })
     }
 
@@ -305,7 +319,7 @@ fn classify(answer: &Answer, operation: &str, sent: &[&str]) -> Verdict<Value> {
         };
     };
     if let Some(errors) = parsed.errors.filter(|e| !e.is_empty()) {
-        let messages: Vec<String> = errors.iter().map(|e| clip(&scrub(&e.message, sent))).collect();
+        let messages: Vec<String> = errors.iter().map(|e| clip(&scrub(e.message.trim(), sent))).collect();
         return Verdict::Stop(Error::RailwayUpdateFailed {
             detail: format!("{operation} failed: {}", messages.join("; ")),
         });
@@ -475,6 +489,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_graphql_error_message_is_shown_on_one_line_without_terminal_controls() {
+        let message = "Problem\u{1b}[2J\u{202e}\r\nerror: fake line\n";
+        let Verdict::Stop(e) = classify(&graphql_error(message), "upsert", &[]) else {
+            panic!("not a stop")
+        };
+        assert_eq!(
+            e.to_string(),
+            r"Railway was not updated: upsert failed: Problem\u{1b}[2J\u{202e}\u{d}\u{a}error: fake line"
+        );
     }
 
     #[test]

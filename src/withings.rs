@@ -244,7 +244,7 @@ fn classify(
     let message = envelope
         .get("error")
         .and_then(Value::as_str)
-        .map(|text| clip(&scrub(text, sent)))
+        .map(|text| clip(&scrub(text.trim(), sent)))
         .unwrap_or_default();
     match status {
         0 => match read_tokens(body, received_at) {
@@ -631,6 +631,19 @@ mod tests {
             panic!("not done")
         };
         assert!(set.expires_at.unwrap() - set.last_refreshed.unwrap() <= chrono::Duration::days(366));
+    }
+
+    #[test]
+    fn a_withings_error_text_is_shown_on_one_line_without_terminal_controls() {
+        let error = "Invalid Params: invalid refresh_token \u{1b}]0;TITLE\u{7}\u{202e}\r\nerror: fake line\r\n";
+        let body = json!({ "status": 503, "body": {}, "error": error }).to_string();
+        let Verdict::Stop(e) = judge(200, &body) else {
+            panic!("not a stop")
+        };
+        assert_eq!(
+            e.to_string(),
+            r"Withings refused the refresh token: status 503: Invalid Params: invalid refresh_token \u{1b}]0;TITLE\u{7}\u{202e}\u{d}\u{a}error: fake line"
+        );
     }
 
     #[test]

@@ -24,6 +24,13 @@ fn error_lines(run: &Run) -> Vec<&str> {
     run.stderr.lines().filter(|l| l.starts_with("error:")).collect()
 }
 
+fn assert_no_raw_controls(run: &Run) {
+    for bad in ['\u{1b}', '\u{7}', '\r', '\u{202e}'] {
+        assert!(!run.stderr.contains(bad), "stderr carries {bad:?}: {run:?}");
+        assert!(!run.stdout.contains(bad), "stdout carries {bad:?}: {run:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // A success in an odd shape is a rotation: saved, never retried
 
@@ -103,4 +110,78 @@ fn a_railway_upsert_answering_false_fails_and_the_copy_stays_behind() {
     assert!(copy.starts_with("railway"), "{status}");
     assert_eq!(copies[0]["behind"], true, "{status}");
     railway.verify();
+}
+
+// ---------------------------------------------------------------------------
+// Upstream text is shown, never obeyed by the terminal
+
+#[test]
+fn a_withings_error_text_cannot_forge_an_error_line_or_drive_the_terminal() {
+    let error = "Invalid Params: invalid refresh_token \u{1b}]0;TITLE\u{7}\u{202e}desrever\r\nerror: fake line";
+    let withings = withings_answering(
+        ResponseTemplate::new(200).set_body_json(json!({ "status": 503, "body": {}, "error": error })),
+    )
+    .times(1);
+    let env = given_expired_store(&withings.uri());
+
+    let out = env.run_fast(&["refresh", "-vvv"]);
+
+    assert_eq!(out.code, 4, "{out:?}");
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "exactly one error line: {out:?}");
+    assert!(
+        lines[0].contains(r"\u{1b}]0;TITLE\u{7}\u{202e}desrever\u{d}\u{a}error: fake line"),
+        "shown, escaped: {out:?}"
+    );
+    assert_no_raw_controls(&out);
+}
+
+#[test]
+fn a_railway_error_message_cannot_forge_an_error_line_or_drive_the_terminal() {
+    let railway = Upstream::start();
+    railway.mount(
+        gql("variableCollectionUpsert").respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": null,
+            "errors": [{ "message": "Problem\u{1b}[2J\u{9b}31m\u{2066}\nerror: fake line" }],
+        }))),
+    );
+    let mut env = given_expired_store(&closed_port_url());
+    with_railway(&mut env, &format!("{}{GRAPHQL}", railway.uri()));
+
+    let out = env.run_with(&["railway-sync", "-vvv"], &NO_RETRY_DELAY);
+
+    assert_eq!(out.code, 6, "{out:?}");
+    assert_eq!(error_lines(&out).len(), 1, "exactly one error line: {out:?}");
+    assert!(
+        out.stderr
+            .contains(r"Problem\u{1b}[2J\u{9b}31m\u{2066}\u{a}error: fake line"),
+        "{out:?}"
+    );
+    assert!(
+        !out.stderr.contains('\u{9b}') && !out.stderr.contains('\u{2066}'),
+        "{out:?}"
+    );
+    assert_no_raw_controls(&out);
+}
+
+#[test]
+fn a_railway_variable_value_shown_by_a_dry_run_cannot_drive_the_terminal() {
+    let railway = Upstream::start();
+    railway.mount(
+        gql("variables").respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "variables": { "WITHINGS_TOKEN_EXPIRES_AT": "363\u{1b}[2J\u{202e}\r\nerror: fake line" } },
+        }))),
+    );
+    let mut env = given_expired_store(&closed_port_url());
+    with_railway(&mut env, &format!("{}{GRAPHQL}", railway.uri()));
+
+    let out = env.run_with(&["railway-sync", "--dry-run"], &NO_RETRY_DELAY);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(r"363\u{1b}[2J\u{202e}\u{d}\u{a}error: fake line"),
+        "{out:?}"
+    );
+    assert!(error_lines(&out).is_empty(), "{out:?}");
+    assert_no_raw_controls(&out);
 }
