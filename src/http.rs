@@ -16,13 +16,15 @@
 //! and both show it through [`visible`]: every control character and bidi
 //! override is written as an escape (`\u{1b}`), so an upstream text cannot
 //! forge a line of our output, retitle the terminal or reverse what follows.
+//! A URL reaches one only through [`shown_url`], which leaves out the parts
+//! that can hold credentials.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{RequestBuilder, StatusCode, Url};
 
 use crate::error::{Error, Result};
 use crate::settings::HttpPolicy;
@@ -262,13 +264,18 @@ impl HttpClient {
         } else {
             "request failed".to_owned()
         };
-        // Only the innermost cause: reqwest's Display includes the URL, which
-        // carries no secret here, but the cause chain is what helps.
+        // Only the innermost cause: the cause chain is what helps. When that
+        // is reqwest's own error, its Display names the URL, shown here
+        // without what may be a credential.
         let mut source: &dyn std::error::Error = e;
         while let Some(next) = source.source() {
             source = next;
         }
-        format!("{what} ({source})")
+        let mut cause = source.to_string();
+        if let Some(url) = e.url() {
+            cause = cause.replace(url.as_str(), &shown_url(url));
+        }
+        format!("{what} ({})", visible(&cause))
     }
 
     /// Calls `attempt` until it is done, stops, or the retries run out.
@@ -385,6 +392,20 @@ pub fn clip(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
     }
+}
+
+/// A URL as logs and messages show it: scheme, host, port and path. The
+/// userinfo (`user:password@`), the query (`?token=`) and the fragment are
+/// left out: settings such as `WITHINGS_API_URL` may carry a credential
+/// there, and none may reach a log line or an error.
+pub fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Both fail only for a URL without a host, which has no userinfo.
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.set_query(None);
+    shown.set_fragment(None);
+    visible(shown.as_str())
 }
 
 /// `text` with every character a terminal or a log reader would act on
@@ -652,6 +673,31 @@ mod tests {
         assert_eq!(scrub("x secret\u{1b}value y", &["secret\u{1b}value"]), "x [redacted] y");
         // Trimmed before it is escaped: a trailing newline goes.
         assert_eq!(clip("  message\r\n"), "message");
+    }
+
+    #[test]
+    fn a_shown_url_keeps_scheme_host_port_and_path_only() {
+        let shown = |text: &str| Url::parse(text).map(|url| shown_url(&url)).unwrap_or_default();
+        assert_eq!(
+            shown("https://user:p%40ss@api.example.com:8443/v2/oauth2?token=SECRET&x=1#frag"),
+            "https://api.example.com:8443/v2/oauth2"
+        );
+        assert_eq!(shown("http://user@[::1]:9/graphql/v2?"), "http://[::1]:9/graphql/v2");
+        assert_eq!(shown("https://:only-password@example.com/"), "https://example.com/");
+        assert_eq!(shown("https://example.com"), "https://example.com/");
+    }
+
+    #[test]
+    fn a_transport_failure_names_no_url_credential() {
+        let http = client(0);
+        let url = format!(
+            "{}?token=query-secret",
+            closed_url().replace("http://", "http://user:pass-secret@")
+        );
+        let failure = block_on(http.send(http.inner().unwrap().get(&url))).unwrap();
+        let text = failure.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.starts_with("connection failed ("), "{text}");
+        assert!(!text.contains("secret") && !text.contains("user"), "{text}");
     }
 
     #[test]

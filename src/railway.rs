@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, visible};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url, visible};
 use crate::settings::{RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";
@@ -212,7 +212,7 @@ impl RailwayClient {
 
     async fn attempt(&self, operation: &Graphql, variables: &Value) -> Verdict<Value> {
         let sent = self.sent_values(variables);
-        tracing::debug!("POST {} ({})", self.url, operation.name);
+        tracing::debug!("POST {} ({})", shown_url(&self.url), operation.name);
         let build = |client: &reqwest::Client| {
             let request = client
                 .post(self.url.clone())

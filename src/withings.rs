@@ -27,7 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url};
 use crate::tokens::{TokenSet, now};
 
 const WHAT: &str = "Withings";
@@ -86,15 +86,17 @@ pub struct WithingsClient {
 }
 
 impl WithingsClient {
-    /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is appended.
+    /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is
+    /// appended to its path (a query it carries stays a query).
     pub fn new(http: HttpClient, api_url: &Url, client_id: &str, client_secret: &SecretString) -> Result<Self> {
-        let base = api_url.as_str().trim_end_matches('/');
-        let token_url = Url::parse(&format!("{base}/v2/oauth2")).map_err(|e| {
-            Error::config(
-                format!("WITHINGS_API_URL is not usable: {e}"),
+        if api_url.cannot_be_a_base() {
+            return Err(Error::config(
+                "WITHINGS_API_URL is not usable: it is not a base URL",
                 "set it to an https:// base URL",
-            )
-        })?;
+            ));
+        }
+        let mut token_url = api_url.clone();
+        token_url.set_path(&format!("{}/v2/oauth2", api_url.path().trim_end_matches('/')));
         Ok(WithingsClient {
             http,
             token_url,
@@ -115,7 +117,7 @@ impl WithingsClient {
             .filter(|(name, _)| !PROTOCOL_FIELDS.contains(name))
             .map(|(_, value)| *value)
             .collect();
-        tracing::debug!("POST {} (grant {})", self.token_url, grant.param_name());
+        tracing::debug!("POST {} (grant {})", shown_url(&self.token_url), grant.param_name());
         let build = |client: &reqwest::Client| client.post(self.token_url.clone()).form(&form);
         let judge = |answer: &Answer| {
             let received_at = now();
@@ -643,6 +645,30 @@ mod tests {
         assert_eq!(
             e.to_string(),
             r"Withings refused the refresh token: status 503: Invalid Params: invalid refresh_token \u{1b}]0;TITLE\u{7}\u{202e}\u{d}\u{a}error: fake line"
+        );
+    }
+
+    #[test]
+    fn the_token_endpoint_is_appended_to_the_base_path_keeping_its_query() {
+        let token_url = |base: &str| {
+            let http = HttpClient::new(crate::settings::HttpPolicy {
+                timeout: Duration::from_secs(1),
+                retries: 0,
+                retry_delay: Duration::ZERO,
+            });
+            let base = Url::parse(base).map_err(|e| e.to_string());
+            let client = http.map_err(|e| e.to_string()).and_then(|http| {
+                WithingsClient::new(http, &base?, CLIENT_ID, &refresh_grant()).map_err(|e| e.to_string())
+            });
+            client.map(|c| c.token_url.to_string())
+        };
+        assert_eq!(
+            token_url("https://wbsapi.withings.net").as_deref(),
+            Ok("https://wbsapi.withings.net/v2/oauth2")
+        );
+        assert_eq!(
+            token_url("http://u:p@127.0.0.1:9/proxy/?key=v#f").as_deref(),
+            Ok("http://u:p@127.0.0.1:9/proxy/v2/oauth2?key=v#f")
         );
     }
 

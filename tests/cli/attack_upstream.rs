@@ -185,3 +185,36 @@ fn a_railway_variable_value_shown_by_a_dry_run_cannot_drive_the_terminal() {
     assert!(error_lines(&out).is_empty(), "{out:?}");
     assert_no_raw_controls(&out);
 }
+
+// ---------------------------------------------------------------------------
+// A URL's userinfo, query and fragment never reach a log line
+
+#[test]
+fn passwords_and_query_secrets_in_the_api_urls_never_reach_the_logs() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let railway = Upstream::start();
+    railway.mount(gql("variableCollectionUpsert").respond_with(
+        ResponseTemplate::new(200).set_body_json(json!({ "data": { "variableCollectionUpsert": true } })),
+    ));
+    let with_secrets = |uri: String, path: &str, tag: &str| {
+        let rest = uri.trim_start_matches("http://");
+        format!("http://user-{tag}:pass-{tag}-secret@{rest}{path}?token=query-{tag}-secret#frag-{tag}-secret")
+    };
+    let mut env = given_expired_store(&with_secrets(withings.uri(), "/", "w"));
+    with_railway(&mut env, &with_secrets(railway.uri(), GRAPHQL, "r"));
+
+    let out = env.run_fast(&["refresh", "-vvv"]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    for secret in ["user-w", "pass-w-secret", "query-w-secret", "frag-w-secret"] {
+        assert!(!out.stderr.contains(secret), "stderr leaks {secret}: {out:?}");
+    }
+    for secret in ["user-r", "pass-r-secret", "query-r-secret", "frag-r-secret"] {
+        assert!(!out.stderr.contains(secret), "stderr leaks {secret}: {out:?}");
+    }
+    let shown = |uri: String, path: &str| format!("POST {uri}{path}");
+    assert!(out.stderr.contains(&shown(withings.uri(), "/v2/oauth2")), "{out:?}");
+    assert!(out.stderr.contains(&shown(railway.uri(), GRAPHQL)), "{out:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
+}
