@@ -11,13 +11,20 @@
 //! one place reads answers under a size cap, decides whether a request whose
 //! answer was lost may be sent again, and [`scrub`]s what was sent out of any
 //! text a server sends back.
+//!
+//! A server's text reaches a terminal only through [`scrub`] or [`clip`],
+//! and both show it through [`visible`]: every control character and bidi
+//! override is written as an escape (`\u{1b}`), so an upstream text cannot
+//! forge a line of our output, retitle the terminal or reverse what follows.
+//! A URL reaches one only through [`shown_url`], which leaves out the parts
+//! that can hold credentials.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{RequestBuilder, StatusCode, Url};
 
 use crate::error::{Error, Result};
 use crate::settings::HttpPolicy;
@@ -133,7 +140,7 @@ impl Answer {
         } else if self.content_type().contains("html") || self.body.trim_ascii_start().starts_with(b"<") {
             "an HTML page".to_owned()
         } else {
-            format!("{} bytes of {}", self.body.len(), self.content_type())
+            format!("{} bytes of {}", self.body.len(), visible(self.content_type()))
         };
         format!("HTTP {} with {kind}", self.status.as_u16())
     }
@@ -257,13 +264,18 @@ impl HttpClient {
         } else {
             "request failed".to_owned()
         };
-        // Only the innermost cause: reqwest's Display includes the URL, which
-        // carries no secret here, but the cause chain is what helps.
+        // Only the innermost cause: the cause chain is what helps. When that
+        // is reqwest's own error, its Display names the URL, shown here
+        // without what may be a credential.
         let mut source: &dyn std::error::Error = e;
         while let Some(next) = source.source() {
             source = next;
         }
-        format!("{what} ({source})")
+        let mut cause = source.to_string();
+        if let Some(url) = e.url() {
+            cause = cause.replace(url.as_str(), &shown_url(url));
+        }
+        format!("{what} ({})", visible(&cause))
     }
 
     /// Calls `attempt` until it is done, stops, or the retries run out.
@@ -353,7 +365,8 @@ pub fn humanize(d: Duration) -> String {
 /// its form- and JSON-encoded spellings. Servers quote their input in error
 /// texts; no value we sent may reach an error, a log line or the output
 /// through them. Scrub before [`clip`]: a cut could halve a value and hide
-/// it from the match.
+/// it from the match. The result is [`visible`]: the match runs on the
+/// server's own bytes, then its control characters are escaped.
 pub fn scrub(text: &str, sent: &[&str]) -> String {
     let mut spellings: Vec<String> = Vec::new();
     for value in sent.iter().filter(|v| v.chars().count() >= 6) {
@@ -365,22 +378,59 @@ pub fn scrub(text: &str, sent: &[&str]) -> String {
     // Longest first, so that a value containing another goes whole.
     spellings.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     spellings.dedup();
-    spellings
+    let scrubbed = spellings
         .iter()
         .filter(|v| !v.is_empty())
         .fold(text.to_owned(), |text, value| {
             text.replace(value.as_str(), "[redacted]")
-        })
+        });
+    visible(&scrubbed)
 }
 
-/// Cuts a server's message to a readable length on a character boundary.
+/// Cuts a server's message to a readable length on a character boundary,
+/// [`visible`] (trimmed first, so that a trailing newline goes, not shown).
 pub fn clip(text: &str) -> String {
     const MAX: usize = 200;
-    let text = text.trim();
+    let text = visible(text.trim());
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+        None => text,
     }
+}
+
+/// A URL as logs and messages show it: scheme, host, port and path. The
+/// userinfo (`user:password@`), the query (`?token=`) and the fragment are
+/// left out: settings such as `WITHINGS_API_URL` may carry a credential
+/// there, and none may reach a log line or an error.
+pub fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Both fail only for a URL without a host, which has no userinfo.
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.set_query(None);
+    shown.set_fragment(None);
+    visible(shown.as_str())
+}
+
+/// `text` with every character a terminal or a log reader would act on
+/// written as a Rust escape (`\u{1b}`): the C0 controls (CR and LF too:
+/// one message stays one line), DEL, the C1 controls, the line and
+/// paragraph separators, and the bidi embeddings, overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069). Everything else is shown as it is.
+pub fn visible(text: &str) -> String {
+    let acted_on = |c: char| c.is_control() || matches!(c, '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(acted_on) {
+        return text.to_owned();
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if acted_on(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// A whole answer for the clients' unit tests of `classify`.
@@ -613,6 +663,45 @@ mod tests {
         assert_eq!(byte_size(64 * 1024), "64 KiB");
         assert_eq!(byte_size(1024 * 1024), "1 MiB");
         assert_eq!(byte_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn upstream_text_is_shown_with_its_controls_escaped() {
+        let hostile = "a\u{1b}]0;TITLE\u{7}b\r\nerror: fake\u{7f}\u{9b}\u{202e}\u{2066}\u{2069}\u{2028}\tz";
+        let shown = r"a\u{1b}]0;TITLE\u{7}b\u{d}\u{a}error: fake\u{7f}\u{9b}\u{202e}\u{2066}\u{2069}\u{2028}\u{9}z";
+        assert_eq!(visible(hostile), shown);
+        assert_eq!(clip(hostile), shown);
+        assert_eq!(scrub(hostile, &[]), shown);
+        assert_eq!(visible("ordinary é 日本 ‐ text"), "ordinary é 日本 ‐ text");
+        // Still one whole match for a secret around a control character.
+        assert_eq!(scrub("x secret\u{1b}value y", &["secret\u{1b}value"]), "x [redacted] y");
+        // Trimmed before it is escaped: a trailing newline goes.
+        assert_eq!(clip("  message\r\n"), "message");
+    }
+
+    #[test]
+    fn a_shown_url_keeps_scheme_host_port_and_path_only() {
+        let shown = |text: &str| Url::parse(text).map(|url| shown_url(&url)).unwrap_or_default();
+        assert_eq!(
+            shown("https://user:p%40ss@api.example.com:8443/v2/oauth2?token=SECRET&x=1#frag"),
+            "https://api.example.com:8443/v2/oauth2"
+        );
+        assert_eq!(shown("http://user@[::1]:9/graphql/v2?"), "http://[::1]:9/graphql/v2");
+        assert_eq!(shown("https://:only-password@example.com/"), "https://example.com/");
+        assert_eq!(shown("https://example.com"), "https://example.com/");
+    }
+
+    #[test]
+    fn a_transport_failure_names_no_url_credential() {
+        let http = client(0);
+        let url = format!(
+            "{}?token=query-secret",
+            closed_url().replace("http://", "http://user:pass-secret@")
+        );
+        let failure = block_on(http.send(http.inner().unwrap().get(&url))).unwrap();
+        let text = failure.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.starts_with("connection failed ("), "{text}");
+        assert!(!text.contains("secret") && !text.contains("user"), "{text}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! One upsert writes the four token variables on the service (never shared
 //! variables, never `replace: true`, always `skipDeploys: true`); a deploy is
 //! a separate, explicit `serviceInstanceRedeploy`. A non-empty `errors` array
-//! is a failure whatever the HTTP status; HTML pages, 5xx and 429 are retried.
+//! is a failure whatever the HTTP status, and so is a mutation whose data
+//! field is anything but `true`; HTML pages, 5xx and 429 are retried.
 //! GraphQL errors may quote the input, so every value sent (ids, token values,
 //! the Railway token) is scrubbed out of them.
 
@@ -16,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url, visible};
 use crate::settings::{RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";
@@ -123,7 +124,8 @@ impl RailwayClient {
         if let Some(node) = nodes.iter().find(|n| n.name == name) {
             return Ok(node.id.clone());
         }
-        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        // Railway's text, shown: one name cannot forge a line.
+        let names: Vec<String> = nodes.iter().map(|n| clip(&n.name)).collect();
         Err(Error::config(
             format!(
                 "Railway project {project_id} has no environment named `{name}` (it has: {})",
@@ -137,7 +139,9 @@ impl RailwayClient {
         ))
     }
 
-    /// The service's current variables (name → value).
+    /// The service's current variables (name → value), each value
+    /// [`visible`]: they are shown (`railway-sync --dry-run`) and compared
+    /// with ours, which never hold a control character.
     pub async fn variables(&self, target: &RailwayTarget) -> Result<BTreeMap<String, String>> {
         #[derive(Deserialize)]
         struct Data {
@@ -152,7 +156,13 @@ impl RailwayClient {
         Ok(data
             .variables
             .into_iter()
-            .map(|(k, v)| (k, v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+            .map(|(name, value)| {
+                let text = match value {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, visible(&text))
+            })
             .collect())
     }
 
@@ -165,19 +175,24 @@ impl RailwayClient {
             "variables": variables,
             "skipDeploys": true,
         });
-        let _: Value = self.call(&UPSERT, json!({ "input": input })).await?;
-        Ok(())
+        self.mutate(&UPSERT, json!({ "input": input })).await
     }
 
     /// Redeploys the service so that it starts with the new variables.
     pub async fn redeploy(&self, target: &RailwayTarget) -> Result<()> {
-        let _: Value = self
-            .call(
-                &REDEPLOY,
-                json!({ "serviceId": target.service_id, "environmentId": target.environment_id }),
-            )
-            .await?;
-        Ok(())
+        self.mutate(
+            &REDEPLOY,
+            json!({ "serviceId": target.service_id, "environmentId": target.environment_id }),
+        )
+        .await
+    }
+
+    /// A mutation, which Railway answers with `true` when it was done.
+    /// Any other answer (`false`, `null`, missing) is a failure, and it is
+    /// not retried: the server answered, and said no.
+    async fn mutate(&self, operation: &Graphql, variables: Value) -> Result<()> {
+        let data: Value = self.call(operation, variables).await?;
+        confirmed(operation.name, &data)
     }
 
     async fn call<T: DeserializeOwned>(&self, operation: &Graphql, variables: Value) -> Result<T> {
@@ -186,13 +201,18 @@ impl RailwayClient {
             .with_retries(WHAT, || self.attempt(operation, &variables))
             .await?;
         serde_json::from_value(data).map_err(|e| Error::RailwayUpdateFailed {
-            detail: format!("Railway's answer to {} has an unexpected shape ({e})", operation.name),
+            // serde quotes the value it could not read: Railway's text.
+            detail: format!(
+                "Railway's answer to {} has an unexpected shape ({})",
+                operation.name,
+                clip(&scrub(&e.to_string(), &self.sent_values(&variables)))
+            ),
         })
     }
 
     async fn attempt(&self, operation: &Graphql, variables: &Value) -> Verdict<Value> {
         let sent = self.sent_values(variables);
-        tracing::debug!("POST {} ({})", self.url, operation.name);
+        tracing::debug!("POST {} ({})", shown_url(&self.url), operation.name);
         let build = |client: &reqwest::Client| {
             let request = client
                 .post(self.url.clone())
@@ -252,6 +272,19 @@ fn not_configured(settings: &RailwaySettings) -> Error {
     )
 }
 
+/// Whether `data` holds `true` under the mutation's name.
+fn confirmed(operation: &str, data: &Value) -> Result<()> {
+    match data.get(operation) {
+        Some(Value::Bool(true)) => Ok(()),
+        answer => Err(Error::RailwayUpdateFailed {
+            detail: format!(
+                "{operation} answered {} instead of true",
+                answer.map_or_else(|| "nothing".to_owned(), |v| clip(&v.to_string()))
+            ),
+        }),
+    }
+}
+
 #[derive(Deserialize)]
 struct GraphqlAnswer {
     #[serde(default)]
@@ -286,7 +319,7 @@ fn classify(answer: &Answer, operation: &str, sent: &[&str]) -> Verdict<Value> {
         };
     };
     if let Some(errors) = parsed.errors.filter(|e| !e.is_empty()) {
-        let messages: Vec<String> = errors.iter().map(|e| clip(&scrub(&e.message, sent))).collect();
+        let messages: Vec<String> = errors.iter().map(|e| clip(&scrub(e.message.trim(), sent))).collect();
         return Verdict::Stop(Error::RailwayUpdateFailed {
             detail: format!("{operation} failed: {}", messages.join("; ")),
         });
@@ -434,6 +467,40 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_mutation_is_done_only_when_railway_answers_true() {
+        for operation in ["variableCollectionUpsert", "serviceInstanceRedeploy"] {
+            assert!(confirmed(operation, &json!({ operation: true })).is_ok());
+            for (data, shown) in [
+                (json!({ operation: false }), "false"),
+                (json!({ operation: null }), "null"),
+                (json!({ operation: "true" }), "\"true\""),
+                (json!({}), "nothing"),
+            ] {
+                let Err(e) = confirmed(operation, &data) else {
+                    panic!("{data} counted as done")
+                };
+                assert_eq!(e.code(), "RAILWAY_UPDATE_FAILED");
+                assert_eq!(
+                    e.to_string(),
+                    format!("Railway was not updated: {operation} answered {shown} instead of true")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_graphql_error_message_is_shown_on_one_line_without_terminal_controls() {
+        let message = "Problem\u{1b}[2J\u{202e}\r\nerror: fake line\n";
+        let Verdict::Stop(e) = classify(&graphql_error(message), "upsert", &[]) else {
+            panic!("not a stop")
+        };
+        assert_eq!(
+            e.to_string(),
+            r"Railway was not updated: upsert failed: Problem\u{1b}[2J\u{202e}\u{d}\u{a}error: fake line"
+        );
     }
 
     #[test]

@@ -6,15 +6,28 @@
 //! garbled or overloaded is retried by the shared loop in `http.rs`. Withings
 //! quotes its input in error texts, so every value we sent is scrubbed out of
 //! them before they reach an error or a log line.
+//!
+//! A refresh that reached Withings has rotated the token, so an answer that
+//! carries the new one must never be thrown away. The rule: whenever
+//! `status` is 0 and the body holds a non-empty `refresh_token` string, the
+//! answer IS a new token set and is returned to be saved. Every other field
+//! is read leniently: `expires_in` as an integer, a float or a numeric
+//! string, and when it is missing, not a number, not positive or beyond any
+//! clock, Withings' documented 3 h is assumed (with a warning); `userid`
+//! from a string or any number; `scope` only when a string; `access_token`
+//! only when a non-empty string (else none, and the set is saved all the
+//! same). Only an answer with no usable refresh token is retried. The body
+//! is read as its first JSON value, after an optional UTF-8 BOM; bytes
+//! after that value are ignored.
 
 use std::time::Duration;
 
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url};
 use crate::tokens::{TokenSet, now};
 
 const WHAT: &str = "Withings";
@@ -73,15 +86,17 @@ pub struct WithingsClient {
 }
 
 impl WithingsClient {
-    /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is appended.
+    /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is
+    /// appended to its path (a query it carries stays a query).
     pub fn new(http: HttpClient, api_url: &Url, client_id: &str, client_secret: &SecretString) -> Result<Self> {
-        let base = api_url.as_str().trim_end_matches('/');
-        let token_url = Url::parse(&format!("{base}/v2/oauth2")).map_err(|e| {
-            Error::config(
-                format!("WITHINGS_API_URL is not usable: {e}"),
+        if api_url.cannot_be_a_base() {
+            return Err(Error::config(
+                "WITHINGS_API_URL is not usable: it is not a base URL",
                 "set it to an https:// base URL",
-            )
-        })?;
+            ));
+        }
+        let mut token_url = api_url.clone();
+        token_url.set_path(&format!("{}/v2/oauth2", api_url.path().trim_end_matches('/')));
         Ok(WithingsClient {
             http,
             token_url,
@@ -102,7 +117,7 @@ impl WithingsClient {
             .filter(|(name, _)| !PROTOCOL_FIELDS.contains(name))
             .map(|(_, value)| *value)
             .collect();
-        tracing::debug!("POST {} (grant {})", self.token_url, grant.param_name());
+        tracing::debug!("POST {} (grant {})", shown_url(&self.token_url), grant.param_name());
         let build = |client: &reqwest::Client| client.post(self.token_url.clone()).form(&form);
         let judge = |answer: &Answer| {
             let received_at = now();
@@ -134,40 +149,69 @@ impl WithingsClient {
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    status: Option<i64>,
-    #[serde(default)]
-    body: Option<serde_json::Value>,
-    #[serde(default)]
-    error: Option<String>,
+/// Withings' documented access-token lifetime, assumed when an answer
+/// carrying a new refresh token gives no usable `expires_in`.
+const DOCUMENTED_LIFETIME_SECS: i64 = 3 * 3600;
+
+/// The first JSON value of `body`, after an optional UTF-8 BOM. Whatever
+/// follows that value (a proxy's trailer, a second document) is ignored:
+/// a token set must not be lost to bytes after it.
+fn first_json_value(body: &[u8]) -> Option<Value> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let parse = |bytes: &[u8]| {
+        serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<Value>()
+            .next()?
+            .ok()
+    };
+    // serde_json refuses a whole document over one number beyond f64
+    // (`"expires_in":1e400`); such a number is read as `null` instead.
+    parse(body).or_else(|| parse(&without_huge_numbers(body)?))
 }
 
-#[derive(Deserialize)]
-struct TokenBody {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: i64,
-    #[serde(default)]
-    userid: Option<UserId>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
-/// Withings has sent `userid` both as a string and as a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum UserId {
-    Text(String),
-    Number(i64),
-}
-
-impl UserId {
-    fn into_string(self) -> String {
-        match self {
-            UserId::Text(s) => s,
-            UserId::Number(n) => n.to_string(),
+/// `body` with every number literal too large for an f64 (outside
+/// strings) replaced by `null`; `None` when there is none.
+fn without_huge_numbers(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    let (mut in_string, mut escaped, mut replaced) = (false, false, false);
+    let mut i = 0;
+    while let Some(&byte) = body.get(i) {
+        if in_string {
+            (in_string, escaped) = (escaped || byte != b'"', !escaped && byte == b'\\');
+        } else if byte == b'-' || byte.is_ascii_digit() {
+            let len = body[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || b"+-.eE".contains(b))
+                .count();
+            let literal = &body[i..i + len];
+            let huge = std::str::from_utf8(literal)
+                .ok()
+                .and_then(|text| text.parse::<f64>().ok())
+                .is_some_and(f64::is_infinite);
+            out.extend_from_slice(if huge { b"null" } else { literal });
+            replaced |= huge;
+            i += len;
+            continue;
+        } else {
+            in_string = byte == b'"';
         }
+        out.push(byte);
+        i += 1;
+    }
+    replaced.then_some(out)
+}
+
+/// Withings' `status`: an integer, also taken as an integral float or a
+/// numeric string, since a 0 may carry a new token.
+fn status_of(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        }),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
     }
 }
 
@@ -192,27 +236,31 @@ fn classify(
             wait: answer.retry_after(),
         };
     }
-    let Ok(envelope) = serde_json::from_slice::<Envelope>(&answer.body) else {
+    let Some(envelope) = first_json_value(&answer.body) else {
         return garbled();
     };
-    let Some(status) = envelope.status else {
+    let Some(status) = envelope.get("status").and_then(status_of) else {
         return garbled();
     };
+    let body = envelope.get("body");
     let message = envelope
-        .error
-        .as_deref()
-        .map(|text| clip(&scrub(text, sent)))
+        .get("error")
+        .and_then(Value::as_str)
+        .map(|text| clip(&scrub(text.trim(), sent)))
         .unwrap_or_default();
     match status {
-        0 => read_tokens(envelope.body, received_at).unwrap_or_else(|| Verdict::Retry {
-            kind: Transient::Upstream,
-            detail: "status 0 without a complete token set".into(),
-            wait: None,
-        }),
+        0 => match read_tokens(body, received_at) {
+            Some(tokens) => Verdict::Done(tokens),
+            None => Verdict::Retry {
+                kind: Transient::Upstream,
+                detail: "status 0 without a complete token set".into(),
+                wait: None,
+            },
+        },
         601 => Verdict::Retry {
             kind: Transient::RateLimited,
             detail: format!("Withings status 601 ({})", or_unknown(&message)),
-            wait: wait_seconds(envelope.body.as_ref()),
+            wait: wait_seconds(body),
         },
         522 | 524 => Verdict::Retry {
             kind: Transient::Upstream,
@@ -279,27 +327,76 @@ fn bad_credentials(status: i64, message: &str) -> Error {
     )
 }
 
-fn wait_seconds(body: Option<&serde_json::Value>) -> Option<Duration> {
+fn wait_seconds(body: Option<&Value>) -> Option<Duration> {
     body?.get("wait_seconds")?.as_u64().map(Duration::from_secs)
 }
 
-fn read_tokens(
-    body: Option<serde_json::Value>,
-    received_at: chrono::DateTime<chrono::Utc>,
-) -> Option<Verdict<TokenSet>> {
-    let body: TokenBody = serde_json::from_value(body?).ok()?;
-    if body.access_token.is_empty() || body.expires_in <= 0 {
-        return None;
+/// The new token set of a `status: 0` body, read by the module's rule:
+/// `None` only when the body holds no usable refresh token.
+fn read_tokens(body: Option<&Value>, received_at: chrono::DateTime<chrono::Utc>) -> Option<TokenSet> {
+    let body = body?;
+    let refresh_token = body.get("refresh_token")?.as_str().filter(|t| !t.is_empty())?;
+    let access_token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    if access_token.is_none() {
+        tracing::warn!("Withings sent a new refresh token without an access token; the new set is saved all the same");
     }
-    let refresh_token = body.refresh_token.filter(|t| !t.is_empty())?;
-    Some(Verdict::Done(TokenSet {
-        access_token: Some(SecretString::from(body.access_token)),
+    let expires_in = match lifetime(body.get("expires_in")) {
+        Lifetime::Given(seconds) => seconds,
+        Lifetime::Assumed(why) => {
+            tracing::warn!("Withings gave no usable token lifetime ({why}); assumed the documented 3 h");
+            DOCUMENTED_LIFETIME_SECS
+        }
+    };
+    Some(TokenSet {
+        access_token: access_token.map(SecretString::from),
         refresh_token: SecretString::from(refresh_token),
-        expires_at: Some(expiry(received_at, body.expires_in)),
+        expires_at: Some(expiry(received_at, expires_in)),
         last_refreshed: Some(received_at),
-        userid: body.userid.map(UserId::into_string),
-        scope: body.scope,
-    }))
+        userid: body.get("userid").and_then(userid_of),
+        scope: body.get("scope").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// How long a new access token lives, by the answer's `expires_in`.
+#[derive(Debug, PartialEq, Eq)]
+enum Lifetime {
+    /// Whole seconds, at least one.
+    Given(i64),
+    /// None usable; the reason names what was wrong, never the value.
+    Assumed(&'static str),
+}
+
+fn lifetime(expires_in: Option<&Value>) -> Lifetime {
+    let seconds = match expires_in {
+        None | Some(Value::Null) => return Lifetime::Assumed("expires_in is missing or null"),
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(text)) => text.trim().parse::<f64>().ok(),
+        Some(_) => None,
+    };
+    match seconds {
+        None => Lifetime::Assumed("expires_in is not a number"),
+        // Beyond any clock (or `inf`, `NaN` from a string).
+        Some(s) if !s.is_finite() || s >= i64::MAX as f64 => Lifetime::Assumed("expires_in is out of range"),
+        Some(s) if s < 1.0 => Lifetime::Assumed("expires_in is not positive"),
+        // Whole seconds: a fraction is dropped.
+        Some(s) => Lifetime::Given(s as i64),
+    }
+}
+
+/// Withings has sent `userid` both as a string and as a number; an
+/// integral float (`363.0`) is shown without its `.0`.
+fn userid_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 => Some(format!("{f:.0}")),
+            _ => Some(n.to_string()),
+        },
+        _ => None,
+    }
 }
 
 /// `received_at + expires_in`, capped at a year so that an absurd value
@@ -397,6 +494,138 @@ mod tests {
         assert!(!matches!(judge(200, nulls), Verdict::Done(_)));
     }
 
+    /// The lifetime (seconds), user id, scope and whether an access token
+    /// came, of a `status: 0` answer whose body is `body`; panics unless
+    /// the answer is a new set holding `NEWR`.
+    fn saved(body: &str) -> (i64, Option<String>, Option<String>, bool) {
+        let Verdict::Done(set) = judge(200, body) else {
+            panic!("not saved: {body}")
+        };
+        assert_eq!(set.refresh_token.expose_secret(), "NEWR", "{body}");
+        let (Some(expires), Some(refreshed)) = (set.expires_at, set.last_refreshed) else {
+            panic!("no expiry: {body}")
+        };
+        let lifetime = (expires - refreshed).num_seconds();
+        (lifetime, set.userid, set.scope, set.access_token.is_some())
+    }
+
+    fn with_expires_in(expires_in: &str) -> String {
+        format!(
+            r#"{{"status":0,"body":{{"access_token":"A","refresh_token":"NEWR","expires_in":{expires_in},"userid":"1"}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_new_refresh_token_is_saved_whatever_shape_expires_in_has() {
+        for (expires_in, lifetime) in [
+            (r#""10800""#, 10800),
+            ("10800.5", 10800),
+            (r#"" 3600.9 ""#, 3600),
+            ("null", DOCUMENTED_LIFETIME_SECS),
+            ("0", DOCUMENTED_LIFETIME_SECS),
+            ("-5", DOCUMENTED_LIFETIME_SECS),
+            ("0.5", DOCUMENTED_LIFETIME_SECS),
+            ("18446744073709551616", DOCUMENTED_LIFETIME_SECS),
+            ("1e400", DOCUMENTED_LIFETIME_SECS),
+            (&format!("-{}", "9".repeat(400)), DOCUMENTED_LIFETIME_SECS),
+            (r#""NaN""#, DOCUMENTED_LIFETIME_SECS),
+            (r#""soon""#, DOCUMENTED_LIFETIME_SECS),
+            ("[10800]", DOCUMENTED_LIFETIME_SECS),
+        ] {
+            let body = with_expires_in(expires_in);
+            assert_eq!(saved(&body).0, lifetime, "{body}");
+        }
+        let missing = r#"{"status":0,"body":{"access_token":"A","refresh_token":"NEWR","userid":"1"}}"#;
+        assert_eq!(saved(missing).0, DOCUMENTED_LIFETIME_SECS);
+    }
+
+    #[test]
+    fn an_unusable_lifetime_is_assumed_and_says_why() {
+        assert_eq!(lifetime(Some(&json!(10800))), Lifetime::Given(10800));
+        assert_eq!(lifetime(None), Lifetime::Assumed("expires_in is missing or null"));
+        assert_eq!(
+            lifetime(Some(&json!("x"))),
+            Lifetime::Assumed("expires_in is not a number")
+        );
+        assert_eq!(
+            lifetime(Some(&json!(-5))),
+            Lifetime::Assumed("expires_in is not positive")
+        );
+        assert_eq!(
+            lifetime(Some(&json!(1e300))),
+            Lifetime::Assumed("expires_in is out of range")
+        );
+    }
+
+    #[test]
+    fn a_new_refresh_token_is_saved_whatever_shape_the_other_fields_have() {
+        let body =
+            |fields: &str| format!(r#"{{"status":0,"body":{{"refresh_token":"NEWR","expires_in":10800{fields}}}}}"#);
+        let (_, userid, _, _) = saved(&body(r#","access_token":"A","userid":363.0"#));
+        assert_eq!(userid.as_deref(), Some("363"));
+        let (_, userid, _, _) = saved(&body(r#","access_token":"A","userid":363"#));
+        assert_eq!(userid.as_deref(), Some("363"));
+        let (_, userid, scope, _) = saved(&body(r#","access_token":"A","userid":[1],"scope":5"#));
+        assert_eq!((userid, scope), (None, None));
+        let (_, _, scope, _) = saved(&body(r#","access_token":"A","scope":"user.info""#));
+        assert_eq!(scope.as_deref(), Some("user.info"));
+        for access in [
+            r#","access_token":"""#,
+            r#","access_token":null"#,
+            r#","access_token":7"#,
+            "",
+        ] {
+            let (_, _, _, has_access) = saved(&body(access));
+            assert!(!has_access, "{access}");
+        }
+    }
+
+    #[test]
+    fn a_new_refresh_token_is_saved_from_a_body_with_a_bom_or_trailing_bytes() {
+        let tokens = with_expires_in("10800");
+        for body in [
+            format!("\u{feff}{tokens}"),
+            format!("{tokens}\n<!-- cached -->"),
+            format!("\u{feff} {tokens}{{\"status\":503}}"),
+        ] {
+            assert_eq!(saved(&body).0, 10800, "{body}");
+        }
+        let huge_userid =
+            r#"{"status":0,"body":{"refresh_token":"NEWR","expires_in":10800,"userid":1e999,"x":"1e999 \"-2e999"}}"#;
+        assert_eq!(saved(huge_userid).1, None);
+        let status_as_text = r#"{"status":"0","body":{"refresh_token":"NEWR","expires_in":10800}}"#;
+        assert_eq!(saved(status_as_text).0, 10800);
+    }
+
+    #[test]
+    fn only_numbers_beyond_f64_are_replaced_and_never_inside_strings() {
+        let body = br#"{"a":1e400,"b":"2e400 \" 3e400","c":[-1e999,1.5e3],"d":"\\"}"#;
+        let tamed = without_huge_numbers(body).map(String::from_utf8);
+        assert_eq!(
+            tamed,
+            Some(Ok(
+                r#"{"a":null,"b":"2e400 \" 3e400","c":[null,1.5e3],"d":"\\"}"#.to_owned()
+            ))
+        );
+        assert_eq!(without_huge_numbers(br#"{"a":1e300,"b":"1e400"}"#), None);
+    }
+
+    #[test]
+    fn only_an_answer_without_a_usable_refresh_token_is_retried() {
+        for refresh in [
+            r#""refresh_token":"","#,
+            r#""refresh_token":null,"#,
+            r#""refresh_token":5,"#,
+            "",
+        ] {
+            let body = format!(r#"{{"status":0,"body":{{{refresh}"access_token":"A","expires_in":10800}}}}"#);
+            assert!(matches!(judge(200, &body), Verdict::Retry { .. }), "{body}");
+        }
+        for body in [r#"{"status":0,"body":"NEWR"}"#, r#"{"status":0}"#, r#"[0]"#, "\u{feff}"] {
+            assert!(matches!(judge(200, body), Verdict::Retry { .. }), "{body}");
+        }
+    }
+
     #[test]
     fn absurd_expires_in_is_capped_not_a_panic() {
         let body = r#"{"status":0,"body":{"access_token":"a","refresh_token":"r","expires_in":9000000000000}}"#;
@@ -404,6 +633,43 @@ mod tests {
             panic!("not done")
         };
         assert!(set.expires_at.unwrap() - set.last_refreshed.unwrap() <= chrono::Duration::days(366));
+    }
+
+    #[test]
+    fn a_withings_error_text_is_shown_on_one_line_without_terminal_controls() {
+        let error = "Invalid Params: invalid refresh_token \u{1b}]0;TITLE\u{7}\u{202e}\r\nerror: fake line\r\n";
+        let body = json!({ "status": 503, "body": {}, "error": error }).to_string();
+        let Verdict::Stop(e) = judge(200, &body) else {
+            panic!("not a stop")
+        };
+        assert_eq!(
+            e.to_string(),
+            r"Withings refused the refresh token: status 503: Invalid Params: invalid refresh_token \u{1b}]0;TITLE\u{7}\u{202e}\u{d}\u{a}error: fake line"
+        );
+    }
+
+    #[test]
+    fn the_token_endpoint_is_appended_to_the_base_path_keeping_its_query() {
+        let token_url = |base: &str| {
+            let http = HttpClient::new(crate::settings::HttpPolicy {
+                timeout: Duration::from_secs(1),
+                retries: 0,
+                retry_delay: Duration::ZERO,
+            });
+            let base = Url::parse(base).map_err(|e| e.to_string());
+            let client = http.map_err(|e| e.to_string()).and_then(|http| {
+                WithingsClient::new(http, &base?, CLIENT_ID, &refresh_grant()).map_err(|e| e.to_string())
+            });
+            client.map(|c| c.token_url.to_string())
+        };
+        assert_eq!(
+            token_url("https://wbsapi.withings.net").as_deref(),
+            Ok("https://wbsapi.withings.net/v2/oauth2")
+        );
+        assert_eq!(
+            token_url("http://u:p@127.0.0.1:9/proxy/?key=v#f").as_deref(),
+            Ok("http://u:p@127.0.0.1:9/proxy/v2/oauth2?key=v#f")
+        );
     }
 
     #[test]
