@@ -23,6 +23,9 @@ use crate::fsutil;
 
 /// A UTF-8 byte order mark, which Windows editors put at the start of a file.
 const BOM: &str = "\u{feff}";
+/// An env file is a few kilobytes; a larger "file" is a mistake (a log, a
+/// device), read no further.
+pub const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the env file in use came from; it decides what an error asks the
 /// user to fix.
@@ -91,12 +94,7 @@ impl EnvFile {
     /// Reads the file at `path`; a bad line setting one of `own_keys` is a
     /// configuration error, any other bad line is skipped.
     pub fn read(path: &Path, origin: EnvFileOrigin, own_keys: &[&str]) -> Result<EnvFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::InvalidData {
-                "it is not UTF-8 text".to_owned()
-            } else {
-                e.to_string()
-            };
+        let text = read_text(path).map_err(|why| {
             Error::config(
                 format!("cannot read {}: {why}", origin.describe(path)),
                 origin.alternative(),
@@ -159,6 +157,13 @@ impl EnvFile {
     pub fn skipped_lines(&self) -> &[usize] {
         &self.skipped_lines
     }
+}
+
+/// The file at `path` as text, read by [`fsutil::read_regular_file`]; the
+/// error says why not, after "cannot read PATH: ".
+fn read_text(path: &Path) -> std::result::Result<String, String> {
+    let bytes = fsutil::read_regular_file(path, MAX_ENV_FILE_BYTES).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
 }
 
 /// A value that env format cannot carry: it holds a control character. Says
@@ -489,7 +494,7 @@ fn line_ending(line: &str) -> &str {
 pub fn rewrite_file(path: &Path, updates: &[(&str, String)]) -> Result<PathBuf> {
     // Write through a symlink to the real file rather than replacing the link.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let text = std::fs::read_to_string(&real).map_err(|e| write_error(path, &e))?;
+    let text = read_text(&real).map_err(|why| write_error(path, &why))?;
     let new_text = rewrite_text(&text, updates).map_err(|e| {
         Error::config(
             format!("cannot rewrite env file {}: {e}", path.display()),
@@ -501,7 +506,7 @@ pub fn rewrite_file(path: &Path, updates: &[(&str, String)]) -> Result<PathBuf> 
     Ok(real)
 }
 
-fn write_error(path: &Path, e: &std::io::Error) -> Error {
+fn write_error(path: &Path, e: &dyn std::fmt::Display) -> Error {
     Error::config(
         format!("cannot rewrite env file {}: {e}", path.display()),
         "fix its permissions, or pass `--no-env-file-update`; the store holds the new tokens",

@@ -12,13 +12,107 @@
 //! up in between cannot stop it. That holds on file systems that overwrite in
 //! place (ext4, xfs, tmpfs); copy-on-write ones (btrfs, ZFS) may still need
 //! fresh blocks, and there the reservation only proves the space was there.
+//!
+//! Reading goes through [`read_regular_file`]: a FIFO or a device in place
+//! of a file is refused before a byte is read, and size is capped.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const TEMP_MARK: &str = ".tmp.";
+
+/// `O_NONBLOCK`, so that opening a FIFO for reading returns at once instead
+/// of waiting for a writer. Its value is 0o4000 on the Linux architectures
+/// listed (others differ); elsewhere no flag is passed, and the type check
+/// by path before opening still refuses a FIFO (leaving only the race of
+/// one being put there in between).
+const O_NONBLOCK: i32 = if cfg!(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+)) {
+    0o4000
+} else {
+    0
+};
+
+/// Reads the file at `path` whole, when it is a regular file of at most
+/// `max_bytes`. A FIFO (whose reader waits for a writer forever), a device
+/// such as `/dev/zero` (which never ends) or a directory is refused with
+/// `InvalidInput` before a byte is read; a larger file with `FileTooLarge`.
+/// Both messages read after "cannot read PATH: ".
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    // By path first: where O_NONBLOCK is unknown, opening a FIFO would block.
+    check_regular(&fs::metadata(path)?, max_bytes)?;
+    let file = OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path)?;
+    // Then the handle: the file that is really read.
+    check_regular(&file.metadata()?, max_bytes)?;
+    let mut bytes = Vec::new();
+    // The file may grow after the check; never keep more than the cap.
+    file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(bytes)
+}
+
+fn check_regular(meta: &fs::Metadata, max_bytes: u64) -> std::io::Result<()> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return if meta.len() > max_bytes {
+            Err(too_large(max_bytes))
+        } else {
+            Ok(())
+        };
+    }
+    let kind_name = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "something else"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {kind_name}, not a regular file"),
+    ))
+}
+
+fn too_large(max_bytes: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!("it is larger than {}", byte_size(max_bytes)),
+    )
+}
+
+/// `1 MiB`, `64 KiB` or `100 bytes`.
+fn byte_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
 
 /// Creates `dir` (and parents) with mode 0700 when it does not exist.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -393,6 +487,44 @@ mod tests {
         reserved.fill(&rotated).unwrap();
         reserved.rename_into_place().unwrap();
         assert_eq!(fs::read(&target).unwrap(), rotated);
+    }
+
+    // --- reading only regular files, and not too much of them ---
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(made.success(), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn reading_a_fifo_a_device_or_a_directory_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        for (path, kind) in [
+            (fifo.as_path(), "a named pipe (FIFO)"),
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.path(), "a directory"),
+        ] {
+            let err = read_regular_file(path, 1024).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{path:?}");
+            assert_eq!(err.to_string(), format!("it is {kind}, not a regular file"));
+        }
+    }
+
+    #[test]
+    fn reading_a_file_larger_than_the_cap_is_refused_and_up_to_it_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let file = File::create(&path).unwrap();
+        file.set_len(200 * 1024 * 1024).unwrap(); // sparse: costs no disk
+        let err = read_regular_file(&path, 1024 * 1024).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        assert_eq!(err.to_string(), "it is larger than 1 MiB");
+        file.set_len(1024 * 1024).unwrap();
+        assert_eq!(read_regular_file(&path, 1024 * 1024).unwrap().len(), 1024 * 1024);
+        let absent = read_regular_file(&dir.path().join("absent"), 1).unwrap_err();
+        assert_eq!(absent.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

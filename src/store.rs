@@ -35,7 +35,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
@@ -53,6 +52,8 @@ use crate::tokens::TokenSet;
 pub const STORE_VERSION: u32 = 1;
 /// A store is a few hundred bytes; anything this large is not one.
 const MAX_STORE_BYTES: u64 = 1024 * 1024;
+/// A journal mark is under a hundred bytes.
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024;
 /// The least space reserved for a save that follows a request: far above
 /// any store, and cheap to write.
 const MIN_RESERVATION: u64 = 16 * 1024;
@@ -179,7 +180,7 @@ impl FileStore {
     /// Reads the store without locking (writes are atomic renames, so a
     /// reader sees a whole file). Absent file → empty state, generation 0.
     pub fn load(&self) -> Result<StoreState> {
-        let bytes = match read_limited(&self.path) {
+        let bytes = match fsutil::read_regular_file(&self.path, MAX_STORE_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoreState::default()),
             Err(e) => return Err(self.unreadable(e)),
@@ -209,16 +210,22 @@ impl FileStore {
     }
 
     fn unreadable(&self, e: std::io::Error) -> Error {
-        if e.kind() == std::io::ErrorKind::FileTooLarge {
-            return Error::CorruptStore {
+        let message = format!("cannot read token store {}: {e}", self.path.display());
+        match e.kind() {
+            std::io::ErrorKind::FileTooLarge => Error::CorruptStore {
                 path: self.path.clone(),
                 reason: e.to_string(),
-            };
+            },
+            // A FIFO, a device or a directory (see `fsutil::read_regular_file`).
+            std::io::ErrorKind::InvalidInput => Error::config(
+                message,
+                "point `--store` (or WITHINGS_TOKEN_STORE) at a regular file, or leave both unset for the default",
+            ),
+            _ => Error::config(
+                message,
+                "check the file's and its directory's permissions, or choose another path with `--store`",
+            ),
         }
-        Error::config(
-            format!("cannot read token store {}: {e}", self.path.display()),
-            "check the file's and its directory's permissions, or choose another path with `--store`",
-        )
     }
 
     /// Takes the exclusive lock, waiting at most `timeout`.
@@ -573,7 +580,9 @@ impl StoreLock {
 
     /// A mark left by a process that died mid-request, if any.
     pub fn interrupted_request(&self) -> Option<InFlight> {
-        let bytes = fs::read(self.store.journal_path()).ok()?;
+        // Bounded and regular files only, as the store: a FIFO put there
+        // must not hang every run.
+        let bytes = fsutil::read_regular_file(&self.store.journal_path(), MAX_JOURNAL_BYTES).ok()?;
         Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| InFlight {
             pid: 0,
             started_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -620,19 +629,6 @@ fn same_pair(a: &TokenSet, b: &TokenSet) -> bool {
         _ => false,
     };
     same_access && a.refresh_token_equals(b)
-}
-
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_STORE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_STORE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("larger than {MAX_STORE_BYTES} bytes"),
-        ));
-    }
-    Ok(bytes)
 }
 
 enum ParseFailure {
@@ -810,6 +806,20 @@ mod tests {
         fs::write(&path, r#"{"version": 99, "generation": 1}"#).unwrap();
         let err = FileStore::new(path).load().unwrap_err();
         assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_store_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        let err = FileStore::new(path).load().unwrap_err();
+        assert_eq!(err.code(), "CONFIGURATION_ERROR");
+        assert!(
+            err.to_string().ends_with("a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
     }
 
     #[test]

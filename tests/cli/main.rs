@@ -5,6 +5,7 @@
 
 mod support;
 
+mod attack_files;
 mod bad_input;
 mod concurrency;
 mod core;

@@ -1,0 +1,87 @@
+//! Files that are not what they seem, through the real binary: a FIFO or a
+//! device where the store or the env file should be (refused, never waited
+//! on or read without end).
+//! `cargo test --features failpoints --test cli attack_files::`
+
+use crate::support::*;
+
+use std::path::Path;
+use std::process::{Command as StdCommand, Stdio};
+use std::time::Duration;
+
+fn mkfifo(path: &Path) {
+    let made = StdCommand::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// `args` as `env.run` runs them, but killed after 10 s and with its
+/// address space capped at 2 GiB, so that a run that waits on a FIFO or
+/// reads a device without end fails the test instead of the machine.
+fn run_briefly(env: &TestEnv, args: &[&str]) -> Run {
+    let as_usual = env.std_cmd();
+    let mut cmd = StdCommand::new("/bin/sh");
+    cmd.args(["-c", r#"ulimit -v 2097152 && exec "$0" "$@""#, BIN])
+        .args(args)
+        .env_clear()
+        .current_dir(as_usual.get_current_dir().expect("work dir"))
+        .stdin(Stdio::null());
+    for (k, v) in as_usual.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let mut cmd = assert_cmd::Command::from_std(cmd);
+    cmd.timeout(Duration::from_secs(10));
+    Run::of(&mut cmd)
+}
+
+// ---------------------------------------------------------------------------
+// FIFOs, devices and huge files in place of ours
+
+/// Exit 3, CONFIGURATION_ERROR, naming `path` and saying `why`.
+fn assert_refused(out: &Run, path: &str, why: &str) {
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("CONFIGURATION_ERROR"), "{out:?}");
+    assert!(out.stderr.contains(path), "names {path}: {out:?}");
+    assert!(out.stderr.contains(why), "says {why}: {out:?}");
+}
+
+#[test]
+fn a_fifo_as_the_store_is_refused_not_waited_on() {
+    let withings = silent_withings();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    let fifo = env.work_dir().join("tokens.json");
+    mkfifo(&fifo);
+    for command in ["status", "refresh"] {
+        let out = run_briefly(&env, &["--store", "tokens.json", command]);
+        assert_refused(&out, "tokens.json", "a named pipe (FIFO), not a regular file");
+    }
+    withings.verify();
+}
+
+#[test]
+fn a_fifo_as_the_dot_env_in_the_working_directory_is_refused_not_waited_on() {
+    let env = given_store_expiring_in(3600);
+    mkfifo(&env.work_dir().join(".env"));
+    let out = run_briefly(&env, &["status"]);
+    assert_refused(&out, "./.env", "a named pipe (FIFO), not a regular file");
+    assert!(out.stderr.contains("`--no-env-file`"), "{out:?}");
+}
+
+#[test]
+fn dev_zero_as_the_env_file_is_refused_not_read_without_end() {
+    let env = given_store_expiring_in(3600);
+    let out = run_briefly(&env, &["--env-file", "/dev/zero", "status"]);
+    assert_refused(&out, "/dev/zero", "a character device, not a regular file");
+}
+
+#[test]
+fn an_env_file_larger_than_1_mib_is_refused_unread() {
+    let env = given_store_expiring_in(3600);
+    let big = env.work_dir().join("big.env");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len(200 * 1024 * 1024).expect("sparse 200 MB"); // costs no disk
+    let out = run_briefly(&env, &["--env-file", "big.env", "status"]);
+    assert_refused(&out, "big.env", "larger than 1 MiB");
+}
