@@ -13,6 +13,11 @@
 //! place (ext4, xfs, tmpfs); copy-on-write ones (btrfs, ZFS) may still need
 //! fresh blocks, and there the reservation only proves the space was there.
 //!
+//! A file that replaces another keeps the old one's owner and group, and a
+//! new one takes its directory's: root running the tool on a user's files
+//! must not leave them unreadable to the user's own runs. Only the file this
+//! process made is ever chown-ed, through its open handle, never a path.
+//!
 //! Reading goes through [`read_regular_file`]: a FIFO or a device in place
 //! of a file is refused before a byte is read, and size is capped.
 
@@ -169,12 +174,7 @@ pub struct ReservedFile {
 /// writes `size` zero bytes to it, fsync-ed, so that the space is really
 /// allocated. With `size` 0 it only creates the file.
 pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
-    let path = temp_path_for(target);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+    let (path, file) = create_temp(target)?;
     let mut reserved = ReservedFile {
         path,
         target: target.to_path_buf(),
@@ -188,6 +188,51 @@ pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
         reserved.file.sync_all()?;
     }
     Ok(reserved)
+}
+
+/// A new temporary file for `target` (mode 0600, `create_new`, so never a
+/// file someone else put there), owned as `target` is, or, when there is no
+/// target yet, as its directory is.
+fn create_temp(target: &Path) -> std::io::Result<(PathBuf, File)> {
+    let path = temp_path_for(target);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    let owner = fs::metadata(target).or_else(|_| fs::metadata(parent_dir(target)));
+    if let Ok(owner) = owner {
+        give_to(&file, &path, owner.uid(), owner.gid());
+    }
+    Ok((path, file))
+}
+
+/// Gives `file`, which this process has just created at `path`, to the owner
+/// and group of the directory it is in (a lock file made by root in a
+/// user's directory stays the user's). Never fails: see [`give_to`].
+pub fn give_to_directory_owner(file: &File, path: &Path) {
+    if let Ok(dir) = fs::metadata(parent_dir(path)) {
+        give_to(file, path, dir.uid(), dir.gid());
+    }
+}
+
+/// `fchown`s the open `file` to `uid`:`gid` when it is not theirs already.
+/// Only root may give a file away (an ordinary user can at most change its
+/// group), so EPERM is expected when not root; no failure here is worth
+/// failing a save for, so each is only logged at debug.
+fn give_to(file: &File, path: &Path, uid: u32, gid: u32) {
+    let Ok(meta) = file.metadata() else { return };
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
+        tracing::debug!(
+            "{} keeps owner {}:{}; giving it to {uid}:{gid} failed ({e})",
+            path.display(),
+            meta.uid(),
+            meta.gid()
+        );
+    }
 }
 
 fn write_zeros(file: &mut File, size: u64) -> std::io::Result<()> {
@@ -232,12 +277,7 @@ impl ReservedFile {
     }
 
     fn recreate(&mut self) -> std::io::Result<()> {
-        let path = temp_path_for(&self.target);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
+        let (path, mut file) = create_temp(&self.target)?;
         self.path = path;
         file.write_all(&self.contents)?;
         file.sync_all()?;
@@ -525,6 +565,40 @@ mod tests {
         assert_eq!(read_regular_file(&path, 1024 * 1024).unwrap().len(), 1024 * 1024);
         let absent = read_regular_file(&dir.path().join("absent"), 1).unwrap_err();
         assert_eq!(absent.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    // --- owners ---
+
+    /// Gives `path` to uid/gid 1234, or `false` where only root could.
+    fn give_to_1234(path: &Path) -> bool {
+        match std::os::unix::fs::chown(path, Some(1234), Some(1234)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => false,
+            Err(e) => panic!("chown {}: {e}", path.display()),
+        }
+    }
+
+    fn owner(path: &Path) -> (u32, u32) {
+        let meta = fs::metadata(path).unwrap();
+        (meta.uid(), meta.gid())
+    }
+
+    #[test]
+    fn a_write_as_root_keeps_the_replaced_files_owner_and_gives_a_new_one_the_directorys() {
+        let dir = tempfile::tempdir().unwrap();
+        let replaced = dir.path().join("tokens.json");
+        fs::write(&replaced, "old").unwrap();
+        if !give_to_1234(&replaced) || !give_to_1234(dir.path()) {
+            eprintln!("skipped: only root can give files away");
+            return;
+        }
+        write_atomically(&replaced, b"new").unwrap();
+        assert_eq!(owner(&replaced), (1234, 1234));
+        assert_eq!(fs::metadata(&replaced).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let created = dir.path().join("tokens.json.journal");
+        write_atomically(&created, b"mark").unwrap();
+        assert_eq!(owner(&created), (1234, 1234));
     }
 
     #[test]

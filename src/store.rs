@@ -336,13 +336,30 @@ fn secure_store_dir(dir: &Path) {
     });
 }
 
+/// Opens the lock file, making it when missing. One this run makes goes to
+/// the directory's owner (root running on a user's store must leave a lock
+/// file the user's own runs can open); one that was there is left as it is,
+/// since it may be a link this run must not give away the target of.
 fn open_lock_file(lock_path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
+    let made = OpenOptions::new()
+        .create_new(true)
         .write(true)
         .mode(0o600)
-        .open(lock_path)
+        .open(lock_path);
+    match made {
+        Ok(file) => {
+            fsutil::give_to_directory_owner(&file, lock_path);
+            Ok(file)
+        }
+        // Also when it vanished since: then it is made without a new owner.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(lock_path),
+        Err(e) => Err(e),
+    }
 }
 
 /// Waits for the lock on `file` until `timeout` after `started`.

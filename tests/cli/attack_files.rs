@@ -1,13 +1,32 @@
-//! Files that are not what they seem, through the real binary: a FIFO or a
-//! device where the store or the env file should be (refused, never waited
-//! on or read without end).
+//! Files that are not what they seem, through the real binary: a run as root
+//! on a user's files (which must stay the user's), a FIFO or a device where
+//! the store or the env file should be (refused, never waited on or read
+//! without end).
 //! `cargo test --features failpoints --test cli attack_files::`
 
 use crate::support::*;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
+
+/// The user root acts for in the ownership tests.
+const USER: u32 = 1234;
+
+fn owner(path: &Path) -> (u32, u32) {
+    let meta = std::fs::metadata(path).expect("metadata");
+    (meta.uid(), meta.gid())
+}
+
+/// Gives `path` to [`USER`]; `false` when this process may not (not root).
+fn give_to_user(path: &Path) -> bool {
+    match std::os::unix::fs::chown(path, Some(USER), Some(USER)) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => false,
+        Err(e) => panic!("chown {}: {e}", path.display()),
+    }
+}
 
 fn mkfifo(path: &Path) {
     let made = StdCommand::new("mkfifo").arg(path).status().expect("run mkfifo");
@@ -33,6 +52,43 @@ fn run_briefly(env: &TestEnv, args: &[&str]) -> Run {
     let mut cmd = assert_cmd::Command::from_std(cmd);
     cmd.timeout(Duration::from_secs(10));
     Run::of(&mut cmd)
+}
+
+// ---------------------------------------------------------------------------
+// root on a user's files
+
+#[test]
+fn a_refresh_run_as_root_leaves_the_users_store_and_env_file_theirs() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_expired_store(&withings.uri());
+    let env_path = env.write_env_file(&format!("APP=1\nWITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"));
+    let store_dir = env.store_path().parent().expect("store dir").to_path_buf();
+    if ![&store_dir, &env.store_path(), &env_path]
+        .iter()
+        .all(|p| give_to_user(p))
+    {
+        eprintln!("skipped: only root can give files to another user (this test runs as root in CI)");
+        return;
+    }
+
+    let out = env.run(&["--env-file", ".env", "refresh", "--no-railway", "--retries", "0"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    let env_text = std::fs::read_to_string(&env_path).expect("read .env");
+    assert!(
+        env_text.contains(&format!("WITHINGS_REFRESH_TOKEN={NEW_REFRESH}\n")),
+        "{env_text}"
+    );
+
+    let lock = store_dir.join("tokens.json.lock");
+    let mut files = vec![env.store_path(), env_path, lock];
+    files.extend(Some(env.journal_path()).filter(|p| p.exists()));
+    for file in &files {
+        assert_eq!(owner(file), (USER, USER), "{} was taken from the user", file.display());
+        assert_eq!(file_mode(file), 0o600, "{}", file.display());
+    }
+    assert_eq!(owner(&store_dir), (USER, USER));
+    withings.verify();
 }
 
 // ---------------------------------------------------------------------------
