@@ -423,14 +423,28 @@ fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
         })
 }
 
+/// A token variable, refused when it holds a control character (a NUL, a
+/// stray newline or CR): it would be sent to Withings as it is, and could not
+/// be written back into an env file. The error names the variable only.
+fn token_var(vars: &Lookup, name: &str) -> Result<Option<String>> {
+    let Some(value) = vars.get(name) else { return Ok(None) };
+    if !value.chars().any(char::is_control) {
+        return Ok(Some(value));
+    }
+    Err(Error::config(
+        format!("{name} holds a control character (such as a NUL, a tab or a line break), which no token has"),
+        format!("set {name} to the token alone (check how the env file or the environment was written), or remove it"),
+    ))
+}
+
 fn seed_tokens(vars: &Lookup) -> Result<Option<TokenSet>> {
     let expires_at = time_var(vars, "WITHINGS_TOKEN_EXPIRES_AT")?;
     let last_refreshed = time_var(vars, "WITHINGS_TOKEN_LAST_REFRESHED")?;
-    let Some(refresh) = vars.get("WITHINGS_REFRESH_TOKEN") else {
+    let Some(refresh) = token_var(vars, "WITHINGS_REFRESH_TOKEN")? else {
         return Ok(None);
     };
     let tokens = TokenSet {
-        access_token: vars.get("WITHINGS_ACCESS_TOKEN").map(SecretString::from),
+        access_token: token_var(vars, "WITHINGS_ACCESS_TOKEN")?.map(SecretString::from),
         refresh_token: SecretString::from(refresh),
         expires_at,
         last_refreshed,
@@ -656,6 +670,28 @@ mod tests {
         assert!(text.contains("line 3 sets WITHINGS_CLIENT_SECRET"), "{text}");
         assert!(text.contains("`--env-file`"), "{text}");
         assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn a_token_variable_with_a_control_character_is_refused_by_name() {
+        let g = global(&["--no-env-file"]);
+        for (name, value) in [
+            ("WITHINGS_REFRESH_TOKEN", "s3cret\0tail"),
+            ("WITHINGS_REFRESH_TOKEN", "s3cret\n"),
+            ("WITHINGS_ACCESS_TOKEN", "s3cret\ttail"),
+        ] {
+            let vars = move |n: &str| match n {
+                "HOME" => Some("/h".to_owned()),
+                "WITHINGS_REFRESH_TOKEN" if n != name => Some("r".to_owned()),
+                _ if n == name => Some(value.to_owned()),
+                _ => None,
+            };
+            let err = Settings::resolve(&g, None, &vars).err().unwrap();
+            assert_eq!((err.code(), err.exit_code()), ("CONFIGURATION_ERROR", 3), "{name}");
+            let text = format!("{err} {}", err.action());
+            assert!(text.starts_with(&format!("{name} holds a control character")), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
     }
 
     #[test]

@@ -665,6 +665,7 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         return Err(ParseFailure::Newer(version));
     }
     let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
+    refresh_tokens_must_not_be_empty(&file)?;
     // A store written before `tokens_generation` existed: its set is as
     // new as the store itself.
     let tokens_generation = match (&file.tokens, file.tokens_generation) {
@@ -689,6 +690,20 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         }),
         pending_auth: file.pending_auth,
     })
+}
+
+/// An empty refresh token would be sent to Withings as it is. This tool never
+/// saves one (an answer without a token keeps the old one), so a store
+/// holding one was edited by hand and is reported, not used.
+fn refresh_tokens_must_not_be_empty(file: &StoreFileV1) -> Result<(), ParseFailure> {
+    let field = if file.tokens.as_ref().is_some_and(|t| t.refresh_token.is_empty()) {
+        "tokens.refresh_token"
+    } else if file.previous.as_ref().is_some_and(|p| p.refresh_token.is_empty()) {
+        "previous.refresh_token"
+    } else {
+        return Ok(());
+    };
+    Err(ParseFailure::Corrupt(format!("its field {field} is empty")))
 }
 
 /// serde quotes the offending value ("invalid type: string \"...\""), which
@@ -823,6 +838,32 @@ mod tests {
         fs::write(&path, r#"{"version": 99, "generation": 1}"#).unwrap();
         let err = FileStore::new(path).load().unwrap_err();
         assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_refresh_token_makes_the_store_corrupt_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        for (text, field) in [
+            (
+                r#"{"version": 1, "generation": 3, "tokens": {"refresh_token": ""}}"#,
+                "tokens.refresh_token",
+            ),
+            (
+                r#"{"version": 1, "generation": 3, "tokens": {"refresh_token": "r"}, "previous": {"refresh_token": "", "rotated_at": "2025-01-01T00:00:00Z"}}"#,
+                "previous.refresh_token",
+            ),
+        ] {
+            fs::write(&path, text).unwrap();
+            let err = FileStore::new(path.clone()).load().unwrap_err();
+            assert!(matches!(err, Error::CorruptStore { .. }), "{err}");
+            assert_eq!(err.exit_code(), 3);
+            assert!(
+                err.to_string().ends_with(&format!("its field {field} is empty")),
+                "{err}"
+            );
+            assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        }
     }
 
     #[test]

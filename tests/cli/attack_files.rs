@@ -1,7 +1,7 @@
 //! Files that are not what they seem, through the real binary: a run as root
 //! on a user's files (which must stay the user's), a FIFO or a device where
 //! the store or the env file should be (refused, never waited on or read
-//! without end).
+//! without end), and token values with control characters or empty.
 //! `cargo test --features failpoints --test cli attack_files::`
 
 use crate::support::*;
@@ -140,4 +140,50 @@ fn an_env_file_larger_than_1_mib_is_refused_unread() {
     file.set_len(200 * 1024 * 1024).expect("sparse 200 MB"); // costs no disk
     let out = run_briefly(&env, &["--env-file", "big.env", "status"]);
     assert_refused(&out, "big.env", "larger than 1 MiB");
+}
+
+// ---------------------------------------------------------------------------
+// token values that must not be sent
+
+#[test]
+fn a_nul_in_the_env_files_refresh_token_is_refused_by_name_and_never_sent() {
+    let withings = silent_withings();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    env.write_env_file("WITHINGS_REFRESH_TOKEN=s3cret\0tail\n");
+    let out = env.run_fast(&["refresh", "--no-railway"]);
+    assert_refused(&out, "WITHINGS_REFRESH_TOKEN", "holds a control character");
+    assert!(!out.stderr.contains("s3cret"), "{out:?}");
+    withings.verify();
+}
+
+#[test]
+fn a_control_character_in_a_token_from_the_environment_is_refused_by_name_and_never_sent() {
+    let withings = silent_withings();
+    for (name, value) in [
+        ("WITHINGS_REFRESH_TOKEN", "s3cret\u{1}tail"),
+        ("WITHINGS_ACCESS_TOKEN", "s3cret\ttail"),
+    ] {
+        let mut env = TestEnv::new();
+        env.withings(&withings.uri()).set("WITHINGS_REFRESH_TOKEN", OLD_REFRESH);
+        env.set(name, value);
+        let out = env.run_fast(&["refresh", "--no-railway"]);
+        assert_refused(&out, name, "holds a control character");
+        assert!(!out.stderr.contains("s3cret"), "{out:?}");
+    }
+    withings.verify();
+}
+
+#[test]
+fn a_store_with_an_empty_refresh_token_is_refused_left_untouched_and_never_sent() {
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
+    let mut store = env.store_json();
+    store["tokens"]["refresh_token"] = json!("");
+    env.write_store_bytes(&serde_json::to_vec_pretty(&store).expect("json"));
+    let before = env.store_bytes();
+    let out = env.run_fast(&["refresh", "--no-railway"]);
+    assert_refused(&out, "tokens.json", "its field tokens.refresh_token is empty");
+    assert_eq!(env.store_bytes(), before);
+    withings.verify();
 }
