@@ -14,7 +14,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::envfile::{EnvFile, EnvFileOrigin};
+use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
 
@@ -320,7 +320,22 @@ fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) 
     // Reported and rewritten by its full path, whatever the working directory.
     let path = path.canonicalize().unwrap_or(path);
     warn_skipped_lines(&path, file.skipped_lines());
+    warn_repeated_keys(&path, file.repeated_keys());
     Ok(Some(LoadedEnvFile { path, file }))
+}
+
+/// One warning per setting of ours assigned more than once, by line number
+/// (never a value): another reader of the file may not pick the same one.
+fn warn_repeated_keys(path: &Path, repeated: &[RepeatedKey]) {
+    for RepeatedKey { key, lines } in repeated {
+        let listed: Vec<String> = lines.iter().map(usize::to_string).collect();
+        let last = lines.last().copied().unwrap_or_default();
+        tracing::warn!(
+            "{key} is set on lines {} of {}: the last one (line {last}) is used, as bash `source` and python-dotenv do; delete the others so that every reader agrees",
+            listed.join(", "),
+            path.display()
+        );
+    }
 }
 
 /// One warning for all the lines skipped, by number: their content may be
@@ -692,6 +707,17 @@ mod tests {
             assert!(text.starts_with(&format!("{name} holds a control character")), "{text}");
             assert!(!text.contains("s3cret"), "{text}");
         }
+    }
+
+    #[test]
+    fn a_token_set_twice_in_the_env_file_is_read_with_its_last_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        std::fs::write(&path, "WITHINGS_REFRESH_TOKEN=first\nWITHINGS_REFRESH_TOKEN=last\n").unwrap();
+        let g = global(&["--env-file", path.to_str().unwrap()]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+        let seed = s.seed_tokens.unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&seed.refresh_token), "last");
     }
 
     #[test]

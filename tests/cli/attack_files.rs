@@ -1,7 +1,8 @@
 //! Files that are not what they seem, through the real binary: a run as root
 //! on a user's files (which must stay the user's), a FIFO or a device where
 //! the store or the env file should be (refused, never waited on or read
-//! without end), and token values with control characters or empty.
+//! without end), token values with control characters or empty, and a token
+//! key set twice in the env file.
 //! `cargo test --features failpoints --test cli attack_files::`
 
 use crate::support::*;
@@ -185,5 +186,37 @@ fn a_store_with_an_empty_refresh_token_is_refused_left_untouched_and_never_sent(
     let out = env.run_fast(&["refresh", "--no-railway"]);
     assert_refused(&out, "tokens.json", "its field tokens.refresh_token is empty");
     assert_eq!(env.store_bytes(), before);
+    withings.verify();
+}
+
+// ---------------------------------------------------------------------------
+// a key set twice
+
+#[test]
+fn a_token_key_set_twice_in_the_env_file_uses_the_last_value_as_bash_does_and_warns_once() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    let env_path = env.write_env_file(&format!(
+        "WITHINGS_REFRESH_TOKEN=stale-first-value\nAPP=1\nWITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"
+    ));
+    let out = env.run(&["refresh", "--no-railway", "--retries", "0"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("is set on lines")).collect();
+    assert_eq!(warnings.len(), 1, "{out:?}");
+    assert!(
+        warnings[0].contains("WITHINGS_REFRESH_TOKEN is set on lines 1, 3 of"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("stale-first-value"), "{out:?}");
+    // Both lines are rewritten, so every reader agrees again.
+    let text = std::fs::read_to_string(&env_path).expect("read .env");
+    assert!(
+        text.starts_with(&format!(
+            "WITHINGS_REFRESH_TOKEN={NEW_REFRESH}\nAPP=1\nWITHINGS_REFRESH_TOKEN={NEW_REFRESH}\n"
+        )),
+        "{text}"
+    );
     withings.verify();
 }
