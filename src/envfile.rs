@@ -23,6 +23,9 @@ use crate::fsutil;
 
 /// A UTF-8 byte order mark, which Windows editors put at the start of a file.
 const BOM: &str = "\u{feff}";
+/// An env file is a few kilobytes; a larger "file" is a mistake (a log, a
+/// device), read no further.
+pub const MAX_ENV_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where the env file in use came from; it decides what an error asks the
 /// user to fix.
@@ -68,12 +71,24 @@ impl EnvFileOrigin {
     }
 }
 
-/// An env file's values; the first occurrence of a key wins (as in dotenvy).
+/// An env file's values. A key set more than once takes its last value, as
+/// bash `source` and python-dotenv do, so this tool and the app reading the
+/// same file agree on the token (dotenvy itself would keep the first).
 #[derive(Debug, Clone, Default)]
 pub struct EnvFile {
     values: HashMap<String, String>,
     /// Lines dotenvy cannot read that set none of the caller's keys.
     skipped_lines: Vec<usize>,
+    /// Each of the caller's keys set on more than one line, with those lines.
+    repeated: Vec<RepeatedKey>,
+}
+
+/// One of the caller's keys assigned on more than one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatedKey {
+    pub key: String,
+    /// 1-based line numbers, in order; the last one is the value used.
+    pub lines: Vec<usize>,
 }
 
 /// Why an env file cannot be used. Names lines and keys, never values.
@@ -91,12 +106,7 @@ impl EnvFile {
     /// Reads the file at `path`; a bad line setting one of `own_keys` is a
     /// configuration error, any other bad line is skipped.
     pub fn read(path: &Path, origin: EnvFileOrigin, own_keys: &[&str]) -> Result<EnvFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let why = if e.kind() == std::io::ErrorKind::InvalidData {
-                "it is not UTF-8 text".to_owned()
-            } else {
-                e.to_string()
-            };
+        let text = read_text(path).map_err(|why| {
             Error::config(
                 format!("cannot read {}: {why}", origin.describe(path)),
                 origin.alternative(),
@@ -113,18 +123,21 @@ impl EnvFile {
         })
     }
 
-    /// Parses `text` with dotenvy's semantics, skipping the entries dotenvy
-    /// cannot read unless they set one of `own_keys`.
+    /// Parses `text` with dotenvy's semantics but for repeated keys (the
+    /// last value wins), skipping the entries dotenvy cannot read unless
+    /// they set one of `own_keys`.
     pub fn parse(text: &str, own_keys: &[&str]) -> std::result::Result<EnvFile, ParseError> {
         let body = text.strip_prefix(BOM).unwrap_or(text);
         let mut readable = String::with_capacity(body.len());
         let mut skipped_lines = Vec::new();
+        let mut assigned: Vec<RepeatedKey> = Vec::new();
         for entry in entries(body) {
             if entry.readable {
                 readable.push_str(entry.text);
                 if !entry.text.ends_with('\n') {
                     readable.push('\n');
                 }
+                note_assignment(&mut assigned, &entry, own_keys);
                 continue;
             }
             match line_key(entry.first_line).filter(|key| own_keys.contains(key)) {
@@ -137,14 +150,19 @@ impl EnvFile {
                 None => skipped_lines.push(entry.line),
             }
         }
-        // One parse of every readable entry, so that dotenvy's semantics
-        // across lines (first occurrence wins, `$NAME` substitution) hold.
+        // One parse of every readable entry, so that dotenvy's `$NAME`
+        // substitution across lines holds (it sees each key's latest value).
         let mut values = HashMap::new();
         for item in dotenvy::from_read_iter(readable.as_bytes()) {
             let (key, value) = item.map_err(|_| ParseError::Inconsistent)?;
-            values.entry(key).or_insert(value);
+            values.insert(key, value);
         }
-        Ok(EnvFile { values, skipped_lines })
+        assigned.retain(|a| a.lines.len() > 1);
+        Ok(EnvFile {
+            values,
+            skipped_lines,
+            repeated: assigned,
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -159,6 +177,36 @@ impl EnvFile {
     pub fn skipped_lines(&self) -> &[usize] {
         &self.skipped_lines
     }
+
+    /// The caller's keys that are set on more than one line, in the order
+    /// of their first line.
+    pub fn repeated_keys(&self) -> &[RepeatedKey] {
+        &self.repeated
+    }
+}
+
+/// Records the line of a readable entry that assigns one of `own_keys`.
+fn note_assignment(assigned: &mut Vec<RepeatedKey>, entry: &Entry, own_keys: &[&str]) {
+    let Some(key) = parse_assignment(entry.first_line)
+        .map(|a| a.key)
+        .filter(|key| own_keys.contains(key))
+    else {
+        return;
+    };
+    match assigned.iter_mut().find(|a| a.key == key) {
+        Some(seen) => seen.lines.push(entry.line),
+        None => assigned.push(RepeatedKey {
+            key: key.to_owned(),
+            lines: vec![entry.line],
+        }),
+    }
+}
+
+/// The file at `path` as text, read by [`fsutil::read_regular_file`]; the
+/// error says why not, after "cannot read PATH: ".
+fn read_text(path: &Path) -> std::result::Result<String, String> {
+    let bytes = fsutil::read_regular_file(path, MAX_ENV_FILE_BYTES).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
 }
 
 /// A value that env format cannot carry: it holds a control character. Says
@@ -489,7 +537,7 @@ fn line_ending(line: &str) -> &str {
 pub fn rewrite_file(path: &Path, updates: &[(&str, String)]) -> Result<PathBuf> {
     // Write through a symlink to the real file rather than replacing the link.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let text = std::fs::read_to_string(&real).map_err(|e| write_error(path, &e))?;
+    let text = read_text(&real).map_err(|why| write_error(path, &why))?;
     let new_text = rewrite_text(&text, updates).map_err(|e| {
         Error::config(
             format!("cannot rewrite env file {}: {e}", path.display()),
@@ -501,7 +549,7 @@ pub fn rewrite_file(path: &Path, updates: &[(&str, String)]) -> Result<PathBuf> 
     Ok(real)
 }
 
-fn write_error(path: &Path, e: &std::io::Error) -> Error {
+fn write_error(path: &Path, e: &dyn std::fmt::Display) -> Error {
     Error::config(
         format!("cannot rewrite env file {}: {e}", path.display()),
         "fix its permissions, or pass `--no-env-file-update`; the store holds the new tokens",
@@ -545,6 +593,23 @@ mod tests {
             out,
             "# creds\r\nWITHINGS_CLIENT_ID=abc\r\nexport WITHINGS_REFRESH_TOKEN=new-r\r\n\r\nWITHINGS_ACCESS_TOKEN=new-a\r\nOTHER='keep me'\r\n"
         );
+    }
+
+    #[test]
+    fn a_repeated_key_takes_its_last_value_as_bash_does_and_is_reported_by_line() {
+        let text = "WITHINGS_REFRESH_TOKEN=first\nA=1\nA=2\nexport WITHINGS_REFRESH_TOKEN=second\n# WITHINGS_REFRESH_TOKEN=comment\nWITHINGS_REFRESH_TOKEN='last'\n";
+        let file = parse(text).unwrap();
+        assert_eq!(file.get("WITHINGS_REFRESH_TOKEN"), Some("last"));
+        assert_eq!(file.get("A"), Some("2"), "other keys too");
+        assert_eq!(
+            file.repeated_keys(),
+            [RepeatedKey {
+                key: "WITHINGS_REFRESH_TOKEN".into(),
+                lines: vec![1, 4, 6]
+            }],
+            "only the caller's keys are reported"
+        );
+        assert!(parse("WITHINGS_REFRESH_TOKEN=a\n").unwrap().repeated_keys().is_empty());
     }
 
     #[test]
@@ -738,6 +803,31 @@ mod tests {
             after in printable_value(),
         ) {
             prop_assert_eq!(format_value(&format!("{before}{c}{after}")), Err(UnwritableValue));
+        }
+    }
+
+    proptest! {
+        /// Whatever the mix of repeated keys, each reads as its last line
+        /// says (as bash `source` would), and the caller's repeated keys are
+        /// reported with exactly the lines that set them.
+        #[test]
+        fn a_repeated_key_always_reads_as_its_last_assignment(
+            lines in proptest::collection::vec((0..3usize, "[a-z0-9]{1,6}", any::<bool>()), 0..10),
+        ) {
+            const KEYS: [&str; 3] = ["WITHINGS_REFRESH_TOKEN", "WITHINGS_ACCESS_TOKEN", "OTHER"];
+            let text: String = lines
+                .iter()
+                .map(|(k, v, export)| format!("{}{}={v}\n", if *export { "export " } else { "" }, KEYS[*k]))
+                .collect();
+            let file = parse(&text).unwrap();
+            for (k, key) in KEYS.iter().enumerate() {
+                let last = lines.iter().rev().find(|(i, _, _)| *i == k).map(|(_, v, _)| v.as_str());
+                prop_assert_eq!(file.get(key), last, "{}", text);
+                let set_on: Vec<usize> = lines.iter().enumerate().filter(|(_, (i, _, _))| *i == k).map(|(n, _)| n + 1).collect();
+                let reported = file.repeated_keys().iter().find(|r| r.key == *key).map(|r| r.lines.clone());
+                let expected = (OWN.contains(key) && set_on.len() > 1).then_some(set_on);
+                prop_assert_eq!(reported, expected, "{}", text);
+            }
         }
     }
 

@@ -12,13 +12,112 @@
 //! up in between cannot stop it. That holds on file systems that overwrite in
 //! place (ext4, xfs, tmpfs); copy-on-write ones (btrfs, ZFS) may still need
 //! fresh blocks, and there the reservation only proves the space was there.
+//!
+//! A file that replaces another keeps the old one's owner and group, and a
+//! new one takes its directory's: root running the tool on a user's files
+//! must not leave them unreadable to the user's own runs. Only the file this
+//! process made is ever chown-ed, through its open handle, never a path.
+//!
+//! Reading goes through [`read_regular_file`]: a FIFO or a device in place
+//! of a file is refused before a byte is read, and size is capped.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 const TEMP_MARK: &str = ".tmp.";
+
+/// `O_NONBLOCK`, so that opening a FIFO for reading returns at once instead
+/// of waiting for a writer. Its value is 0o4000 on the Linux architectures
+/// listed (others differ); elsewhere no flag is passed, and the type check
+/// by path before opening still refuses a FIFO (leaving only the race of
+/// one being put there in between).
+const O_NONBLOCK: i32 = if cfg!(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )
+)) {
+    0o4000
+} else {
+    0
+};
+
+/// Reads the file at `path` whole, when it is a regular file of at most
+/// `max_bytes`. A FIFO (whose reader waits for a writer forever), a device
+/// such as `/dev/zero` (which never ends) or a directory is refused with
+/// `InvalidInput` before a byte is read; a larger file with `FileTooLarge`.
+/// Both messages read after "cannot read PATH: ".
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    // By path first: where O_NONBLOCK is unknown, opening a FIFO would block.
+    check_regular(&fs::metadata(path)?, max_bytes)?;
+    let file = OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path)?;
+    // Then the handle: the file that is really read.
+    check_regular(&file.metadata()?, max_bytes)?;
+    let mut bytes = Vec::new();
+    // The file may grow after the check; never keep more than the cap.
+    file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(bytes)
+}
+
+fn check_regular(meta: &fs::Metadata, max_bytes: u64) -> std::io::Result<()> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return if meta.len() > max_bytes {
+            Err(too_large(max_bytes))
+        } else {
+            Ok(())
+        };
+    }
+    let kind_name = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "something else"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it is {kind_name}, not a regular file"),
+    ))
+}
+
+fn too_large(max_bytes: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!("it is larger than {}", byte_size(max_bytes)),
+    )
+}
+
+/// `1 MiB`, `64 KiB` or `100 bytes`.
+fn byte_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
 
 /// Creates `dir` (and parents) with mode 0700 when it does not exist.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -75,12 +174,7 @@ pub struct ReservedFile {
 /// writes `size` zero bytes to it, fsync-ed, so that the space is really
 /// allocated. With `size` 0 it only creates the file.
 pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
-    let path = temp_path_for(target);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
+    let (path, file) = create_temp(target)?;
     let mut reserved = ReservedFile {
         path,
         target: target.to_path_buf(),
@@ -94,6 +188,51 @@ pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
         reserved.file.sync_all()?;
     }
     Ok(reserved)
+}
+
+/// A new temporary file for `target` (mode 0600, `create_new`, so never a
+/// file someone else put there), owned as `target` is, or, when there is no
+/// target yet, as its directory is.
+fn create_temp(target: &Path) -> std::io::Result<(PathBuf, File)> {
+    let path = temp_path_for(target);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    let owner = fs::metadata(target).or_else(|_| fs::metadata(parent_dir(target)));
+    if let Ok(owner) = owner {
+        give_to(&file, &path, owner.uid(), owner.gid());
+    }
+    Ok((path, file))
+}
+
+/// Gives `file`, which this process has just created at `path`, to the owner
+/// and group of the directory it is in (a lock file made by root in a
+/// user's directory stays the user's). Never fails: see [`give_to`].
+pub fn give_to_directory_owner(file: &File, path: &Path) {
+    if let Ok(dir) = fs::metadata(parent_dir(path)) {
+        give_to(file, path, dir.uid(), dir.gid());
+    }
+}
+
+/// `fchown`s the open `file` to `uid`:`gid` when it is not theirs already.
+/// Only root may give a file away (an ordinary user can at most change its
+/// group), so EPERM is expected when not root; no failure here is worth
+/// failing a save for, so each is only logged at debug.
+fn give_to(file: &File, path: &Path, uid: u32, gid: u32) {
+    let Ok(meta) = file.metadata() else { return };
+    if (meta.uid(), meta.gid()) == (uid, gid) {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(uid), Some(gid)) {
+        tracing::debug!(
+            "{} keeps owner {}:{}; giving it to {uid}:{gid} failed ({e})",
+            path.display(),
+            meta.uid(),
+            meta.gid()
+        );
+    }
 }
 
 fn write_zeros(file: &mut File, size: u64) -> std::io::Result<()> {
@@ -138,12 +277,7 @@ impl ReservedFile {
     }
 
     fn recreate(&mut self) -> std::io::Result<()> {
-        let path = temp_path_for(&self.target);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)?;
+        let (path, mut file) = create_temp(&self.target)?;
         self.path = path;
         file.write_all(&self.contents)?;
         file.sync_all()?;
@@ -393,6 +527,78 @@ mod tests {
         reserved.fill(&rotated).unwrap();
         reserved.rename_into_place().unwrap();
         assert_eq!(fs::read(&target).unwrap(), rotated);
+    }
+
+    // --- reading only regular files, and not too much of them ---
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(made.success(), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn reading_a_fifo_a_device_or_a_directory_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        for (path, kind) in [
+            (fifo.as_path(), "a named pipe (FIFO)"),
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.path(), "a directory"),
+        ] {
+            let err = read_regular_file(path, 1024).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{path:?}");
+            assert_eq!(err.to_string(), format!("it is {kind}, not a regular file"));
+        }
+    }
+
+    #[test]
+    fn reading_a_file_larger_than_the_cap_is_refused_and_up_to_it_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let file = File::create(&path).unwrap();
+        file.set_len(200 * 1024 * 1024).unwrap(); // sparse: costs no disk
+        let err = read_regular_file(&path, 1024 * 1024).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        assert_eq!(err.to_string(), "it is larger than 1 MiB");
+        file.set_len(1024 * 1024).unwrap();
+        assert_eq!(read_regular_file(&path, 1024 * 1024).unwrap().len(), 1024 * 1024);
+        let absent = read_regular_file(&dir.path().join("absent"), 1).unwrap_err();
+        assert_eq!(absent.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    // --- owners ---
+
+    /// Gives `path` to uid/gid 1234, or `false` where only root could.
+    fn give_to_1234(path: &Path) -> bool {
+        match std::os::unix::fs::chown(path, Some(1234), Some(1234)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => false,
+            Err(e) => panic!("chown {}: {e}", path.display()),
+        }
+    }
+
+    fn owner(path: &Path) -> (u32, u32) {
+        let meta = fs::metadata(path).unwrap();
+        (meta.uid(), meta.gid())
+    }
+
+    #[test]
+    fn a_write_as_root_keeps_the_replaced_files_owner_and_gives_a_new_one_the_directorys() {
+        let dir = tempfile::tempdir().unwrap();
+        let replaced = dir.path().join("tokens.json");
+        fs::write(&replaced, "old").unwrap();
+        if !give_to_1234(&replaced) || !give_to_1234(dir.path()) {
+            eprintln!("skipped: only root can give files away");
+            return;
+        }
+        write_atomically(&replaced, b"new").unwrap();
+        assert_eq!(owner(&replaced), (1234, 1234));
+        assert_eq!(fs::metadata(&replaced).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let created = dir.path().join("tokens.json.journal");
+        write_atomically(&created, b"mark").unwrap();
+        assert_eq!(owner(&created), (1234, 1234));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::envfile::{EnvFile, EnvFileOrigin};
+use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
 
@@ -355,7 +355,22 @@ fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) 
     // Reported and rewritten by its full path, whatever the working directory.
     let path = path.canonicalize().unwrap_or(path);
     warn_skipped_lines(&path, file.skipped_lines());
+    warn_repeated_keys(&path, file.repeated_keys());
     Ok(Some(LoadedEnvFile { path, file }))
+}
+
+/// One warning per setting of ours assigned more than once, by line number
+/// (never a value): another reader of the file may not pick the same one.
+fn warn_repeated_keys(path: &Path, repeated: &[RepeatedKey]) {
+    for RepeatedKey { key, lines } in repeated {
+        let listed: Vec<String> = lines.iter().map(usize::to_string).collect();
+        let last = lines.last().copied().unwrap_or_default();
+        tracing::warn!(
+            "{key} is set on lines {} of {}: the last one (line {last}) is used, as bash `source` and python-dotenv do; delete the others so that every reader agrees",
+            listed.join(", "),
+            path.display()
+        );
+    }
 }
 
 /// One warning for all the lines skipped, by number: their content may be
@@ -458,14 +473,28 @@ fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
         })
 }
 
+/// A token variable, refused when it holds a control character (a NUL, a
+/// stray newline or CR): it would be sent to Withings as it is, and could not
+/// be written back into an env file. The error names the variable only.
+fn token_var(vars: &Lookup, name: &str) -> Result<Option<String>> {
+    let Some(value) = vars.get(name) else { return Ok(None) };
+    if !value.chars().any(char::is_control) {
+        return Ok(Some(value));
+    }
+    Err(Error::config(
+        format!("{name} holds a control character (such as a NUL, a tab or a line break), which no token has"),
+        format!("set {name} to the token alone (check how the env file or the environment was written), or remove it"),
+    ))
+}
+
 fn seed_tokens(vars: &Lookup) -> Result<Option<TokenSet>> {
     let expires_at = time_var(vars, "WITHINGS_TOKEN_EXPIRES_AT")?;
     let last_refreshed = time_var(vars, "WITHINGS_TOKEN_LAST_REFRESHED")?;
-    let Some(refresh) = vars.get("WITHINGS_REFRESH_TOKEN") else {
+    let Some(refresh) = token_var(vars, "WITHINGS_REFRESH_TOKEN")? else {
         return Ok(None);
     };
     let tokens = TokenSet {
-        access_token: vars.get("WITHINGS_ACCESS_TOKEN").map(SecretString::from),
+        access_token: token_var(vars, "WITHINGS_ACCESS_TOKEN")?.map(SecretString::from),
         refresh_token: SecretString::from(refresh),
         expires_at,
         last_refreshed,
@@ -706,6 +735,39 @@ mod tests {
         assert!(text.contains("line 3 sets WITHINGS_CLIENT_SECRET"), "{text}");
         assert!(text.contains("`--env-file`"), "{text}");
         assert!(!text.contains("s3cret"), "{text}");
+    }
+
+    #[test]
+    fn a_token_variable_with_a_control_character_is_refused_by_name() {
+        let g = global(&["--no-env-file"]);
+        for (name, value) in [
+            ("WITHINGS_REFRESH_TOKEN", "s3cret\0tail"),
+            ("WITHINGS_REFRESH_TOKEN", "s3cret\n"),
+            ("WITHINGS_ACCESS_TOKEN", "s3cret\ttail"),
+        ] {
+            let vars = move |n: &str| match n {
+                "HOME" => Some("/h".to_owned()),
+                "WITHINGS_REFRESH_TOKEN" if n != name => Some("r".to_owned()),
+                _ if n == name => Some(value.to_owned()),
+                _ => None,
+            };
+            let err = Settings::resolve(&g, None, &vars).err().unwrap();
+            assert_eq!((err.code(), err.exit_code()), ("CONFIGURATION_ERROR", 3), "{name}");
+            let text = format!("{err} {}", err.action());
+            assert!(text.starts_with(&format!("{name} holds a control character")), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_token_set_twice_in_the_env_file_is_read_with_its_last_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        std::fs::write(&path, "WITHINGS_REFRESH_TOKEN=first\nWITHINGS_REFRESH_TOKEN=last\n").unwrap();
+        let g = global(&["--env-file", path.to_str().unwrap()]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+        let seed = s.seed_tokens.unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&seed.refresh_token), "last");
     }
 
     #[test]

@@ -35,7 +35,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
@@ -53,6 +52,8 @@ use crate::tokens::TokenSet;
 pub const STORE_VERSION: u32 = 1;
 /// A store is a few hundred bytes; anything this large is not one.
 const MAX_STORE_BYTES: u64 = 1024 * 1024;
+/// A journal mark is under a hundred bytes.
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024;
 /// The least space reserved for a save that follows a request: far above
 /// any store, and cheap to write.
 const MIN_RESERVATION: u64 = 16 * 1024;
@@ -179,7 +180,7 @@ impl FileStore {
     /// Reads the store without locking (writes are atomic renames, so a
     /// reader sees a whole file). Absent file → empty state, generation 0.
     pub fn load(&self) -> Result<StoreState> {
-        let bytes = match read_limited(&self.path) {
+        let bytes = match fsutil::read_regular_file(&self.path, MAX_STORE_BYTES) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoreState::default()),
             Err(e) => return Err(self.unreadable(e)),
@@ -209,16 +210,22 @@ impl FileStore {
     }
 
     fn unreadable(&self, e: std::io::Error) -> Error {
-        if e.kind() == std::io::ErrorKind::FileTooLarge {
-            return Error::CorruptStore {
+        let message = format!("cannot read token store {}: {e}", self.path.display());
+        match e.kind() {
+            std::io::ErrorKind::FileTooLarge => Error::CorruptStore {
                 path: self.path.clone(),
                 reason: e.to_string(),
-            };
+            },
+            // A FIFO, a device or a directory (see `fsutil::read_regular_file`).
+            std::io::ErrorKind::InvalidInput => Error::config(
+                message,
+                "point `--store` (or WITHINGS_TOKEN_STORE) at a regular file, or leave both unset for the default",
+            ),
+            _ => Error::config(
+                message,
+                "check the file's and its directory's permissions, or choose another path with `--store`",
+            ),
         }
-        Error::config(
-            format!("cannot read token store {}: {e}", self.path.display()),
-            "check the file's and its directory's permissions, or choose another path with `--store`",
-        )
     }
 
     /// Takes the exclusive lock, waiting at most `timeout`.
@@ -329,13 +336,30 @@ fn secure_store_dir(dir: &Path) {
     });
 }
 
+/// Opens the lock file, making it when missing. One this run makes goes to
+/// the directory's owner (root running on a user's store must leave a lock
+/// file the user's own runs can open); one that was there is left as it is,
+/// since it may be a link this run must not give away the target of.
 fn open_lock_file(lock_path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
+    let made = OpenOptions::new()
+        .create_new(true)
         .write(true)
         .mode(0o600)
-        .open(lock_path)
+        .open(lock_path);
+    match made {
+        Ok(file) => {
+            fsutil::give_to_directory_owner(&file, lock_path);
+            Ok(file)
+        }
+        // Also when it vanished since: then it is made without a new owner.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(lock_path),
+        Err(e) => Err(e),
+    }
 }
 
 /// Waits for the lock on `file` until `timeout` after `started`.
@@ -573,7 +597,9 @@ impl StoreLock {
 
     /// A mark left by a process that died mid-request, if any.
     pub fn interrupted_request(&self) -> Option<InFlight> {
-        let bytes = fs::read(self.store.journal_path()).ok()?;
+        // Bounded and regular files only, as the store: a FIFO put there
+        // must not hang every run.
+        let bytes = fsutil::read_regular_file(&self.store.journal_path(), MAX_JOURNAL_BYTES).ok()?;
         Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| InFlight {
             pid: 0,
             started_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -622,19 +648,6 @@ fn same_pair(a: &TokenSet, b: &TokenSet) -> bool {
     same_access && a.refresh_token_equals(b)
 }
 
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_STORE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_STORE_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("larger than {MAX_STORE_BYTES} bytes"),
-        ));
-    }
-    Ok(bytes)
-}
-
 enum ParseFailure {
     Newer(u32),
     Corrupt(String),
@@ -652,6 +665,7 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         return Err(ParseFailure::Newer(version));
     }
     let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
+    refresh_tokens_must_not_be_empty(&file)?;
     // A store written before `tokens_generation` existed: its set is as
     // new as the store itself.
     let tokens_generation = match (&file.tokens, file.tokens_generation) {
@@ -676,6 +690,20 @@ fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         }),
         pending_auth: file.pending_auth,
     })
+}
+
+/// An empty refresh token would be sent to Withings as it is. This tool never
+/// saves one (an answer without a token keeps the old one), so a store
+/// holding one was edited by hand and is reported, not used.
+fn refresh_tokens_must_not_be_empty(file: &StoreFileV1) -> Result<(), ParseFailure> {
+    let field = if file.tokens.as_ref().is_some_and(|t| t.refresh_token.is_empty()) {
+        "tokens.refresh_token"
+    } else if file.previous.as_ref().is_some_and(|p| p.refresh_token.is_empty()) {
+        "previous.refresh_token"
+    } else {
+        return Ok(());
+    };
+    Err(ParseFailure::Corrupt(format!("its field {field} is empty")))
 }
 
 /// serde quotes the offending value ("invalid type: string \"...\""), which
@@ -810,6 +838,46 @@ mod tests {
         fs::write(&path, r#"{"version": 99, "generation": 1}"#).unwrap();
         let err = FileStore::new(path).load().unwrap_err();
         assert!(err.to_string().contains("version 99"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_refresh_token_makes_the_store_corrupt_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        for (text, field) in [
+            (
+                r#"{"version": 1, "generation": 3, "tokens": {"refresh_token": ""}}"#,
+                "tokens.refresh_token",
+            ),
+            (
+                r#"{"version": 1, "generation": 3, "tokens": {"refresh_token": "r"}, "previous": {"refresh_token": "", "rotated_at": "2025-01-01T00:00:00Z"}}"#,
+                "previous.refresh_token",
+            ),
+        ] {
+            fs::write(&path, text).unwrap();
+            let err = FileStore::new(path.clone()).load().unwrap_err();
+            assert!(matches!(err, Error::CorruptStore { .. }), "{err}");
+            assert_eq!(err.exit_code(), 3);
+            assert!(
+                err.to_string().ends_with(&format!("its field {field} is empty")),
+                "{err}"
+            );
+            assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_the_store_is_refused_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success());
+        let err = FileStore::new(path).load().unwrap_err();
+        assert_eq!(err.code(), "CONFIGURATION_ERROR");
+        assert!(
+            err.to_string().ends_with("a named pipe (FIFO), not a regular file"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod attack_files;
 mod attack_upstream;
 mod bad_input;
 mod concurrency;
