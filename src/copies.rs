@@ -175,7 +175,8 @@ pub async fn deliver(
     if !outcome.rotated() && source != TokenSource::Store {
         return Deliveries::none(Skip::NotStored);
     }
-    let env_file = deliver_env_file(&lock, &mut state, targets.env_file.as_ref());
+    let read_at_start = settings.env_file.as_ref().map(|f| &f.file);
+    let env_file = deliver_env_file(&lock, &mut state, targets.env_file.as_ref(), read_at_start);
     drop(lock);
     let skipped = |why| Pushed {
         delivery: Delivery::Skipped(why),
@@ -213,7 +214,12 @@ fn declined_or_absent(settings: &Settings) -> Skip {
 
 /// Rewrites the env file's token keys when it lacks the stored set, and
 /// records that it has it (one more small save under the same lock).
-fn deliver_env_file(lock: &StoreLock, state: &mut StoreState, path: Option<&PathBuf>) -> Delivery {
+fn deliver_env_file(
+    lock: &StoreLock,
+    state: &mut StoreState,
+    path: Option<&PathBuf>,
+    read_at_start: Option<&crate::envfile::EnvFile>,
+) -> Delivery {
     let (Some(path), Some(tokens)) = (path, state.tokens.as_ref()) else {
         return Delivery::Skipped(Skip::NotConfigured);
     };
@@ -222,7 +228,7 @@ fn deliver_env_file(lock: &StoreLock, state: &mut StoreState, path: Option<&Path
         return Delivery::Skipped(Skip::UpToDate);
     }
     let updates: Vec<(&str, String)> = token_variables(tokens).into_iter().collect();
-    if let Err(e) = envfile::rewrite_file(path, &updates) {
+    if let Err(e) = envfile::rewrite_file(path, &updates, read_at_start) {
         return Delivery::Failed(as_env_file_failure(path, e));
     }
     let generation = state.tokens_generation;

@@ -533,11 +533,28 @@ fn line_ending(line: &str) -> &str {
 
 /// Rewrites the token keys of the env file at `path`, atomically. When a
 /// value cannot be written in env format, the file is left untouched.
-/// The caller holds the store lock, which serialises all our writers.
-pub fn rewrite_file(path: &Path, updates: &[(&str, String)]) -> Result<PathBuf> {
+/// The caller holds the store lock, which serialises all our writers, but
+/// not a person or another tool writing the file: when `read_at_start` is
+/// given and the file's token keys no longer hold what this run read, the
+/// file is left as it is (it may hold a newly authorised set that exists
+/// nowhere else).
+pub fn rewrite_file(path: &Path, updates: &[(&str, String)], read_at_start: Option<&EnvFile>) -> Result<PathBuf> {
     // Write through a symlink to the real file rather than replacing the link.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let text = read_text(&real).map_err(|why| write_error(path, &why))?;
+    if let Some(before) = read_at_start {
+        let keys: Vec<&str> = updates.iter().map(|(k, _)| *k).collect();
+        let unchanged = EnvFile::parse(&text, &keys).is_ok_and(|now| keys.iter().all(|k| now.get(k) == before.get(k)));
+        if !unchanged {
+            return Err(Error::config(
+                format!(
+                    "env file {} changed while this run was working (new tokens written into it?)",
+                    path.display()
+                ),
+                "the store holds the new tokens; the env file was left as it is",
+            ));
+        }
+    }
     let new_text = rewrite_text(&text, updates).map_err(|e| {
         Error::config(
             format!("cannot rewrite env file {}: {e}", path.display()),
@@ -675,7 +692,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
         std::fs::write(&path, "WITHINGS_REFRESH_TOKEN=old\n").unwrap();
-        let err = rewrite_file(&path, &[("WITHINGS_REFRESH_TOKEN", "new\nEVIL=1".into())]).unwrap_err();
+        let err = rewrite_file(&path, &[("WITHINGS_REFRESH_TOKEN", "new\nEVIL=1".into())], None).unwrap_err();
         assert!(err.to_string().contains("WITHINGS_REFRESH_TOKEN"), "{err}");
         assert!(!err.to_string().contains("EVIL"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "WITHINGS_REFRESH_TOKEN=old\n");

@@ -92,10 +92,28 @@ pub struct UrlSetting {
     checked: std::result::Result<Url, String>,
 }
 
+/// A URL setting as an error may show it: no userinfo, query or fragment
+/// (they can carry a password), and no control characters.
+fn shown_setting(text: &str) -> String {
+    if !text.contains(['@', '?', '#']) {
+        return crate::http::visible(text);
+    }
+    if let Ok(url) = Url::parse(text) {
+        return crate::http::shown_url(&url);
+    }
+    let cut = text.find(['?', '#']).map_or(text, |at| &text[..at]);
+    let cut = match (cut.find("://"), cut.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &cut[..scheme], &cut[at + 1..]),
+        _ => cut.to_owned(),
+    };
+    crate::http::visible(&cut)
+}
+
 impl UrlSetting {
     fn resolve(vars: &Lookup, name: &'static str, default: &str) -> UrlSetting {
         let text = vars.get(name).unwrap_or_else(|| default.to_owned());
-        let checked = checked_url(&text).map_err(|why| format!("{name} is not usable: {why} (`{text}`)"));
+        let checked =
+            checked_url(&text).map_err(|why| format!("{name} is not usable: {why} (`{}`)", shown_setting(&text)));
         UrlSetting { name, checked }
     }
 
@@ -538,6 +556,18 @@ mod tests {
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn a_bad_url_setting_is_named_without_its_password_or_query() {
+        for text in [
+            "http://user:PASSWORD@example.com/x?token=QSECRET",
+            "ftp://u:PASSWORD@h?token=QSECRET",
+            "not a url?token=QSECRET",
+        ] {
+            let shown = shown_setting(text);
+            assert!(!shown.contains("PASSWORD") && !shown.contains("QSECRET"), "{shown}");
+        }
     }
 
     #[test]

@@ -450,3 +450,29 @@ fn a_seed_dated_in_the_future_or_already_rotated_never_beats_the_store() {
     assert_eq!(status["source"], "store", "{status}");
     withings.verify();
 }
+
+/// Attack finding: a set authorised elsewhere and written into the env file
+/// while a refresh was in flight was overwritten, and then existed nowhere.
+#[test]
+fn an_env_file_changed_during_the_refresh_is_left_as_it_is() {
+    let answer = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1200));
+    let withings = withings_answering(answer).times(1);
+    let env = given_expired_store(&withings.uri());
+    let env_file = env.write_env_file(&format!("WITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"));
+    let mut cmd = env.std_cmd();
+    cmd.args(["refresh", "--retries", "0", "--timeout", "10s"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn refresh");
+    assert!(wait_until(Duration::from_secs(10), || !withings.requests().is_empty()));
+    let theirs = "WITHINGS_REFRESH_TOKEN=reauthorised-elsewhere\n";
+    std::fs::write(&env_file, theirs).unwrap();
+
+    let out = child.wait_with_output().expect("wait");
+
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("changed while this run was working"), "{stderr}");
+    assert!(stderr.contains("[ENV_FILE_UPDATE_FAILED]"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&env_file).unwrap(), theirs, "their set is kept");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "ours is in the store");
+}
