@@ -20,6 +20,9 @@ use crate::rotation::Rotation;
 use crate::settings::{RailwayConfig, Settings};
 use crate::store::{FileStore, StoreLock, StoreState};
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, token_variables};
+use secrecy::ExposeSecret;
+
+const REFRESH_KEY: &str = TOKEN_KEYS[1];
 
 /// A peer saving newer sets without pause could keep us pushing forever.
 const MAX_PUSH_ROUNDS: usize = 3;
@@ -228,7 +231,16 @@ fn deliver_env_file(
         return Delivery::Skipped(Skip::UpToDate);
     }
     let updates: Vec<(&str, String)> = token_variables(tokens).into_iter().collect();
-    if let Err(e) = envfile::rewrite_file(path, &updates, read_at_start) {
+    // The file is ours to rewrite while its refresh token is one this tool
+    // knows it holds: as read at start, the one just rotated away, or the
+    // stored one (a long-running `serve` wrote the last two itself).
+    let known = [
+        read_at_start.and_then(|f| f.get(REFRESH_KEY)),
+        state.previous.as_ref().map(|p| p.refresh_token.expose_secret()),
+        Some(tokens.refresh_token.expose_secret()),
+    ];
+    let still_ours = |now: &crate::envfile::EnvFile| known.contains(&now.get(REFRESH_KEY));
+    if let Err(e) = envfile::rewrite_file(path, &updates, Some(&still_ours)) {
         return Delivery::Failed(as_env_file_failure(path, e));
     }
     let generation = state.tokens_generation;
@@ -331,7 +343,6 @@ async fn push_newest(
     mut tokens: TokenSet,
     mut generation: u64,
 ) -> Result<(TokenSet, u64)> {
-    let key = railway_key(settings);
     for _ in 0..MAX_PUSH_ROUNDS {
         client
             .upsert(target, &token_variables(&tokens).into_iter().collect())
@@ -340,15 +351,10 @@ async fn push_newest(
             "Railway service {} now holds generation {generation}",
             target.service_id
         );
-        let lock = match store.lock(settings.lock_timeout) {
-            Ok(lock) => lock,
-            Err(e) => {
-                tracing::warn!("Railway is updated, but the store could not be re-checked ({e})");
-                return Ok((tokens, generation));
-            }
-        };
-        let mut state = lock.load()?;
-        match state.tokens.clone() {
+        // Reads are whole files (atomic renames), so the re-check needs no
+        // lock: a run that waits for one could report a set Railway lost.
+        let state = store.load()?;
+        match state.tokens {
             Some(newer) if state.tokens_generation > generation => {
                 tracing::info!(
                     "a peer saved generation {} meanwhile; pushing it too",
@@ -357,12 +363,34 @@ async fn push_newest(
                 (tokens, generation) = (newer, state.tokens_generation);
             }
             _ => {
-                if behind(&state, &key) {
-                    record(&lock, &mut state, key, generation);
-                }
+                record_pushed(settings, store, generation);
                 return Ok((tokens, generation));
             }
         }
     }
-    Ok((tokens, generation))
+    Err(Error::RailwayUpdateFailed {
+        detail: format!(
+            "peers kept saving newer sets while this run pushed (last seen generation {generation}); the next push brings Railway up to date"
+        ),
+    })
+}
+
+/// Records that Railway holds `generation`, unless a newer record exists.
+/// Missing the record only means a later run pushes again.
+fn record_pushed(settings: &Settings, store: &FileStore, generation: u64) {
+    let key = railway_key(settings);
+    let locked = store
+        .lock(settings.lock_timeout)
+        .and_then(|lock| Ok((lock.load()?, lock)));
+    match locked {
+        Ok((mut state, lock)) => {
+            let known = state.copies.get(&key).copied().unwrap_or(0);
+            if known < generation && state.tokens_generation == generation {
+                record(&lock, &mut state, key, generation);
+            }
+        }
+        Err(e) => {
+            tracing::warn!("Railway is updated, but the store could not record it ({e}); a later run pushes again")
+        }
+    }
 }

@@ -534,18 +534,21 @@ fn line_ending(line: &str) -> &str {
 /// Rewrites the token keys of the env file at `path`, atomically. When a
 /// value cannot be written in env format, the file is left untouched.
 /// The caller holds the store lock, which serialises all our writers, but
-/// not a person or another tool writing the file: when `read_at_start` is
-/// given and the file's token keys no longer hold what this run read, the
+/// not a person or another tool writing the file: when `still_ours` says
+/// the file's current content is not what this tool knows it to hold, the
 /// file is left as it is (it may hold a newly authorised set that exists
 /// nowhere else).
-pub fn rewrite_file(path: &Path, updates: &[(&str, String)], read_at_start: Option<&EnvFile>) -> Result<PathBuf> {
+pub fn rewrite_file(
+    path: &Path,
+    updates: &[(&str, String)],
+    still_ours: Option<&dyn Fn(&EnvFile) -> bool>,
+) -> Result<PathBuf> {
     // Write through a symlink to the real file rather than replacing the link.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let text = read_text(&real).map_err(|why| write_error(path, &why))?;
-    if let Some(before) = read_at_start {
+    if let Some(still_ours) = still_ours {
         let keys: Vec<&str> = updates.iter().map(|(k, _)| *k).collect();
-        let unchanged = EnvFile::parse(&text, &keys).is_ok_and(|now| keys.iter().all(|k| now.get(k) == before.get(k)));
-        if !unchanged {
+        if !EnvFile::parse(&text, &keys).is_ok_and(|now| still_ours(&now)) {
             return Err(Error::config(
                 format!(
                     "env file {} changed while this run was working (new tokens written into it?)",

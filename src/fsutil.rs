@@ -273,7 +273,16 @@ impl ReservedFile {
         fs::rename(&self.path, &self.target)?;
         self.renamed = true;
         failpoint("after_rename", &self.target);
-        File::open(parent_dir(&self.target))?.sync_all()
+        // The new content is in place: a failed directory fsync only weakens
+        // durability across a power cut, and reporting the write as failed
+        // would make a saved set look lost.
+        if let Err(e) = File::open(parent_dir(&self.target)).and_then(|dir| dir.sync_all()) {
+            tracing::warn!(
+                "{} was written, but its directory could not be synced ({e})",
+                self.target.display()
+            );
+        }
+        Ok(())
     }
 
     fn recreate(&mut self) -> std::io::Result<()> {

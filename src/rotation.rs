@@ -351,6 +351,11 @@ fn report_interrupted(lock: &StoreLock, state: &StoreState) {
     let Some(mark) = lock.interrupted_request() else { return };
     let kept = if state.tokens.is_none() {
         "nothing was ever saved in this store; the token that was sent stays valid for a while, because the lost answer was never used".to_owned()
+    } else if mark.generation < state.generation {
+        format!(
+            "its answer was saved before it died (the store is at generation {}), so nothing was lost",
+            state.generation
+        )
     } else {
         format!(
             "the stored set (generation {}) is the last one saved, and its refresh token stays valid because the lost answer was never used",

@@ -246,7 +246,7 @@ async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Resul
         buffer: Some(min_ttl),
         force: false,
     };
-    let seed = state.settings.seed_tokens.as_ref();
+    let seed = crate::rotation::seed_for(&state.settings, &stored);
     let assessment = assess(stored.tokens.as_ref(), seed, None, now(), policy);
     let want = match (assessment.action, assessment.tokens) {
         (Action::NoTokens, _) => return Err(no_tokens_error().into()),

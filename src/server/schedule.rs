@@ -58,13 +58,8 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
         buffer: state.settings.buffer,
         force: false,
     };
-    let assessment = assess(
-        stored.tokens.as_ref(),
-        state.settings.seed_tokens.as_ref(),
-        None,
-        now(),
-        policy,
-    );
+    let seed = crate::rotation::seed_for(&state.settings, &stored);
+    let assessment = assess(stored.tokens.as_ref(), seed, None, now(), policy);
     memory.said_no_tokens &= assessment.action == Action::NoTokens;
     match assessment.action {
         Action::NoTokens => {
