@@ -485,3 +485,23 @@ fn failures_are_the_error_object_with_their_http_status() {
     );
     withings.verify();
 }
+
+/// Review finding: `serve` read its env file once, so from its second
+/// refresh on the file looked "changed" (it held what the server itself had
+/// written) and was left holding a token already rotated away.
+#[test]
+fn a_server_rewrites_its_env_file_on_every_refresh() {
+    let (_sandbox, mut env) = given_authorised_sandbox();
+    env.serve_credentials();
+    let env_file = env.write_env_file(&format!("APP=1\nWITHINGS_REFRESH_TOKEN={}\n", env.stored_refresh_token()));
+    let server = env.serve(&["--env-file", &env_file.display().to_string()]);
+    for round in 1..=3 {
+        let answer = server.admin_post("/admin/token/refresh", Some(ORIGIN_REFRESH_BODY));
+        assert_eq!(answer.status, 200, "round {round}: {answer:?}");
+        assert_eq!(answer.json()["env_file"], "updated", "round {round}: {answer:?}");
+        let text = std::fs::read_to_string(&env_file).unwrap();
+        let line = format!("WITHINGS_REFRESH_TOKEN={}\n", env.stored_refresh_token());
+        assert!(text.contains(&line), "round {round}: the env file holds the stored token:\n{text}");
+    }
+}
+
