@@ -39,6 +39,7 @@ pub enum Command {
     AuthUrl(commands::auth_url::AuthUrlArgs),
     Exchange(commands::exchange::ExchangeArgs),
     RailwaySync(commands::railway_sync::RailwaySyncArgs),
+    Validate(commands::validate::ValidateArgs),
     Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),
     Demo(commands::demo::DemoArgs),

@@ -28,6 +28,11 @@ pub enum Error {
     #[error("Withings refused the authorization code: {detail}")]
     InvalidCode { detail: String },
 
+    /// Withings refused the access token (`validate`); the refresh token
+    /// may still be good.
+    #[error("Withings refused the access token: {detail}")]
+    InvalidAccessToken { detail: String },
+
     /// The redirect URL carries a state this tool did not issue.
     #[error("{detail}")]
     InvalidState { detail: String },
@@ -107,6 +112,7 @@ impl Error {
             Error::Config { .. } | Error::CorruptStore { .. } => "CONFIGURATION_ERROR",
             Error::InvalidRefreshToken { .. } => "INVALID_REFRESH_TOKEN",
             Error::InvalidCode { .. } => "INVALID_CODE",
+            Error::InvalidAccessToken { .. } => "INVALID_ACCESS_TOKEN",
             Error::InvalidState { .. } => "INVALID_STATE",
             Error::Network { .. } => "NETWORK_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
@@ -125,7 +131,10 @@ impl Error {
         match self {
             Error::Internal(_) => 1,
             Error::Config { .. } | Error::CorruptStore { .. } => 3,
-            Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } | Error::InvalidState { .. } => 4,
+            Error::InvalidRefreshToken { .. }
+            | Error::InvalidCode { .. }
+            | Error::InvalidState { .. }
+            | Error::InvalidAccessToken { .. } => 4,
             Error::Network { .. }
             | Error::RateLimited { .. }
             | Error::Upstream { .. }
@@ -145,6 +154,9 @@ impl Error {
                 path.display()
             ),
             Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } => REAUTHORISE.to_owned(),
+            Error::InvalidAccessToken { .. } => {
+                "run `withings-token refresh` for a new access token (or `withings-token validate --refresh-if-invalid`); re-authorise only if that refresh is refused".to_owned()
+            }
             Error::InvalidState { .. } => {
                 "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
             }
@@ -184,6 +196,9 @@ pub enum Status {
     RefreshDue,
     /// A deferred SIGINT/SIGTERM arrived; the set was saved first (128 + n).
     Signalled(i32),
+    /// A report that carries its own error (`validate`: invalid, unknown)
+    /// was printed; the run exits with that error's code.
+    Failed(u8),
 }
 
 impl Status {
@@ -193,6 +208,7 @@ impl Status {
             Status::StaleCopy => 6,
             Status::RefreshDue => 7,
             Status::Signalled(n) => u8::try_from(128 + n).unwrap_or(u8::MAX),
+            Status::Failed(exit) => exit,
         }
     }
 
@@ -236,8 +252,8 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
     ExitStatusRow {
         exit: 4,
-        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE",
-        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange`",
+        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE, INVALID_ACCESS_TOKEN",
+        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange` (`validate`: the access token was refused; run `refresh`)",
     },
     ExitStatusRow {
         exit: 5,
@@ -327,6 +343,7 @@ mod tests {
             },
             Error::InvalidRefreshToken { detail: d() },
             Error::InvalidCode { detail: d() },
+            Error::InvalidAccessToken { detail: d() },
             Error::InvalidState { detail: d() },
             Error::Network {
                 what: "Withings",

@@ -140,6 +140,36 @@ pub struct TokenReport {
     pub tokens: Option<TokenSet>,
 }
 
+/// `validate`'s answer: what Withings said of the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Validation {
+    /// Withings answered `status: 0`.
+    Valid,
+    /// Withings refused the access token (the 401 family).
+    Invalid,
+    /// No answer could tell (network, upstream, rate limit).
+    Unknown,
+}
+
+/// What `validate` (and `GET /admin/token/validate`) report.
+#[derive(Debug, Serialize)]
+pub struct ValidationReport {
+    pub version: u32,
+    pub validation: Validation,
+    pub expires_at: Option<String>,
+    pub userid: Option<String>,
+    pub generation: u64,
+    /// Whether `--refresh-if-invalid` refreshed before this answer.
+    pub refreshed: bool,
+    /// That refresh's own report, tokens masked unless `--reveal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<TokenReport>,
+    /// Why the token is not `valid`: the contract's error object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct DryRunReport {
     pub version: u32,
@@ -288,6 +318,21 @@ impl Output {
         }
     }
 
+    /// The verdict is what the command is for, so `--quiet` keeps it; its
+    /// error, if any, goes to stderr as every error does.
+    pub fn validation(&self, report: &ValidationReport) -> Result<()> {
+        let printed = match self.options.format {
+            OutputFormat::Json => print_json(report),
+            // No tokens to give: a comment keeps an env pipeline valid.
+            OutputFormat::Env => write_stdout(&format!("# validation: {}\n", validation_word(report.validation))),
+            OutputFormat::Table => print_table(&validation_rows(report)),
+        };
+        if let Some(error) = &report.error {
+            self.status_line(error.code, &error.message, &error.action);
+        }
+        printed
+    }
+
     /// The URL is what the command is for, so `--quiet` keeps it.
     pub fn auth_url(&self, report: &AuthUrlReport) -> Result<()> {
         match self.options.format {
@@ -416,6 +461,27 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
         rows.push(("deployment", "triggered".into()));
     }
     rows
+}
+
+fn validation_rows(report: &ValidationReport) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("access token", validation_word(report.validation).to_owned()),
+        ("expires at", or_dash(&report.expires_at)),
+        ("user id", or_dash(&report.userid)),
+        ("store generation", report.generation.to_string()),
+    ];
+    if report.refreshed {
+        rows.push(("refreshed", "yes (the first token was refused)".into()));
+    }
+    rows
+}
+
+fn validation_word(validation: Validation) -> &'static str {
+    match validation {
+        Validation::Valid => "valid",
+        Validation::Invalid => "invalid",
+        Validation::Unknown => "unknown",
+    }
 }
 
 fn dry_run_rows(report: &DryRunReport) -> Vec<(&'static str, String)> {

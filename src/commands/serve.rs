@@ -20,7 +20,7 @@ const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Args)]
 #[command(
     after_help = "Endpoints: GET /admin/health and /health (no auth); with `X-Admin-Token: $ADMIN_API_TOKEN`: \
-GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE; \
+GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE, GET /admin/token/validate; \
 with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): GET /v1/access-token?min_ttl=5m, \
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
 ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due, under the same lock as \

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::DeliveryArgs;
 use crate::commands::exchange::{Redirect, parse_code_or_url};
 use crate::commands::status::build_report;
+use crate::commands::validate;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, StatusReport, TokenReport};
 use crate::rotation::no_tokens_error;
@@ -45,6 +46,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/token/refresh", post(refresh))
         .route("/admin/authorization-url", get(authorization_url))
         .route("/admin/token/exchange", post(exchange))
+        .route("/admin/token/validate", get(validate))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_admin));
     Router::new()
         .route("/admin/health", get(health))
@@ -196,6 +198,49 @@ fn redirect_of(query: ExchangeQuery, body: &ExchangeBody) -> Result<Redirect, Ap
         }
     }
     Ok(redirect)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ValidateQuery {
+    #[serde(default)]
+    refresh_if_invalid: bool,
+}
+
+/// `GET /admin/token/validate`: the body is always the validation report,
+/// whose `error` key is the contract's error object when the token is not
+/// valid; the HTTP status is that error's (400 invalid, 502/503 unknown).
+async fn validate(
+    State(state): Shared,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let stored = state.store.load()?;
+    let tokens = validate::tokens_in_use(&state.settings, &stored)?;
+    let first = validate::check(&state.withings, &tokens).await;
+    let (report, result) = if query.refresh_if_invalid && validate::is_invalid(&first) {
+        let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, &jobs::default_delivery()).await?;
+        let second = validate::check(&state.withings, &done.tokens).await;
+        let generation = done.report.generation;
+        let mut report = validate::build_report(&second, &done.tokens, generation, Some(done.report));
+        report.refreshed = true;
+        (report, second)
+    } else {
+        (
+            validate::build_report(&first, &tokens, stored.tokens_generation, None),
+            first,
+        )
+    };
+    let (status, retry_after) = match &result {
+        Ok(()) => (StatusCode::OK, None),
+        Err(error) => super::errors::http_status(error),
+    };
+    let mut response = (status, Json(report)).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Default, Deserialize)]
