@@ -485,3 +485,79 @@ fn failures_are_the_error_object_with_their_http_status() {
     );
     withings.verify();
 }
+
+/// The value of the sample line that starts with `name` (labels included).
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+}
+
+#[test]
+fn metrics_move_after_a_refresh_and_never_carry_a_token() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let before = server.get("/metrics", &[]);
+    assert_eq!(before.status, 200, "{before:?}");
+    assert!(before.header("content-type").unwrap().contains("openmetrics-text"));
+    assert!(
+        before.body.contains("withings_token_build_info{version=\""),
+        "{before:?}"
+    );
+    assert_eq!(
+        sample(&before.body, "withings_token_refresh_total{result=\"success\"}"),
+        None
+    );
+    let expiry_before = sample(&before.body, "withings_token_access_expiry_timestamp_seconds").unwrap();
+    let refreshed = server.admin_post("/admin/token/refresh", Some(r#"{"update_railway": false}"#));
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    let after = server.get("/metrics", &[]).body;
+    assert_eq!(
+        sample(&after, "withings_token_refresh_total{result=\"success\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "withings_token_refresh_duration_seconds_count"),
+        Some(1.0),
+        "{after}"
+    );
+    assert!(sample(&after, "withings_token_access_expiry_timestamp_seconds").unwrap() >= expiry_before);
+    let now = chrono::Utc::now().timestamp() as f64;
+    let last = sample(&after, "withings_token_last_refresh_success_timestamp_seconds").unwrap();
+    assert!((now - last).abs() < 60.0, "{after}");
+    let broker = server.get(
+        "/v1/access-token",
+        &[("Authorization", &format!("Bearer {READER_TOKEN}"))],
+    );
+    assert_eq!(broker.status, 200);
+    let after = server.get("/metrics", &[]).body;
+    assert_eq!(
+        sample(&after, "withings_token_broker_requests_total{result=\"served\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    for secret in [
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+        ADMIN_TOKEN,
+        READER_TOKEN,
+    ] {
+        assert!(!after.contains(secret), "{secret} in\n{after}");
+    }
+}
+
+#[test]
+fn metrics_ask_for_the_admin_token_under_metrics_auth() {
+    let withings = silent_withings();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--metrics-auth"]);
+    assert_eq!(server.get("/metrics", &[]).status, 401);
+    let reader = format!("Bearer {READER_TOKEN}");
+    assert_eq!(server.get("/metrics", &[("Authorization", &reader)]).status, 401);
+    assert_eq!(server.admin_get("/metrics").status, 200);
+}
