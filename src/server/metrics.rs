@@ -194,7 +194,6 @@ mod tests {
             "withings_token_broker_requests_total{result=\"served\"} 1",
             "withings_token_build_info{version=\"",
             "# TYPE withings_token_access_expiry_timestamp_seconds gauge",
-            "# TYPE withings_token_copy_push counter",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
