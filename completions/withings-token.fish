@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= lock-timeout= h/help V/version
+    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= lock-timeout= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -34,6 +34,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -65,6 +66,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
@@ -85,6 +87,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
@@ -109,6 +112,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
@@ -128,6 +132,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -149,6 +154,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
@@ -169,6 +175,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l refresh-if-invalid -d 'When the token is refused, refresh once (as `refresh` does) and validate the new one'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
@@ -194,6 +201,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l metrics-auth -d 'Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
@@ -214,6 +222,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -232,6 +241,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -250,6 +260,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'

@@ -83,6 +83,15 @@ pub enum Error {
     #[error("interrupted by signal {signal} before Withings answered; nothing more was sent")]
     Interrupted { signal: i32 },
 
+    /// A `--server` answered with its JSON error object: the same code,
+    /// message and action as a local run would give, and its exit code.
+    #[error("{message}")]
+    Remote {
+        code: &'static str,
+        message: String,
+        action: String,
+    },
+
     /// A bug: something that should not happen did.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -123,6 +132,7 @@ impl Error {
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
             Error::OutputFailed { .. } => "OUTPUT_FAILED",
             Error::Interrupted { .. } => "INTERRUPTED",
+            Error::Remote { code, .. } => code,
             Error::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -142,6 +152,7 @@ impl Error {
             | Error::StoreUnavailable { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
             Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
+            Error::Remote { code, .. } => remote_exit_code(code),
         }
     }
 
@@ -179,9 +190,24 @@ impl Error {
             Error::Interrupted { .. } => {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()
             }
+            Error::Remote { action, .. } => action.clone(),
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),
         }
     }
+}
+
+/// The exit code of a server's error code, by the exit table; the admin
+/// API's own codes (a request it refused) are usage-like configuration
+/// errors (3), and a code this binary does not know is an upstream one (5).
+fn remote_exit_code(code: &str) -> u8 {
+    EXIT_STATUS_TABLE
+        .iter()
+        .find(|row| row.exit < 128 && row.codes.split(", ").any(|c| c == code))
+        .map(|row| row.exit)
+        .unwrap_or(match code {
+            "UPSTREAM_ERROR" => 5,
+            _ => 3,
+        })
 }
 
 /// How a command that ran to its end finished. A non-zero status here is
@@ -371,6 +397,11 @@ mod tests {
             },
             Error::OutputFailed { detail: d() },
             Error::Interrupted { signal: 15 },
+            Error::Remote {
+                code: "INVALID_REFRESH_TOKEN",
+                message: d(),
+                action: d(),
+            },
         ]
     }
 

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod exchange;
 pub mod railway_sync;
 pub mod refresh;
+pub mod remote;
 pub mod sandbox;
 pub mod serve;
 pub mod status;

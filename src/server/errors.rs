@@ -106,7 +106,7 @@ pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
         Error::Config { .. } => (StatusCode::BAD_REQUEST, None),
         // The server's own file is broken: no request can fix that.
         Error::CorruptStore { .. } => (StatusCode::INTERNAL_SERVER_ERROR, None),
-        Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } => {
+        Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } | Error::Remote { .. } => {
             (StatusCode::BAD_GATEWAY, None)
         }
         Error::RateLimited { .. }

@@ -561,3 +561,77 @@ fn metrics_ask_for_the_admin_token_under_metrics_auth() {
     assert_eq!(server.get("/metrics", &[("Authorization", &reader)]).status, 401);
     assert_eq!(server.admin_get("/metrics").status, 200);
 }
+
+/// A user on another machine: nothing stored, only the server and its admin token.
+fn given_remote_user(server: &ServeProcess, admin_token: &str) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.set("WITHINGS_TOKEN_SERVER", format!("http://{}", server.addr))
+        .set("ADMIN_API_TOKEN", admin_token);
+    env
+}
+
+/// `value` without the keys that differ between two runs by nature.
+fn without(mut value: Value, keys: &[&str]) -> Value {
+    for key in keys {
+        value.as_object_mut().expect("object").remove(*key);
+    }
+    value
+}
+
+#[test]
+fn server_status_and_refresh_print_the_same_json_as_local_runs() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let remote = given_remote_user(&server, ADMIN_TOKEN);
+    let local = env.run(&["status", "--json"]);
+    let over_server = remote.run(&["status", "--json"]);
+    assert_eq!(over_server.code, 0, "{over_server:?}");
+    let volatile = ["expires_in_hours"];
+    assert_eq!(without(over_server.json(), &volatile), without(local.json(), &volatile));
+    let over_server = remote.run(&[
+        "--server",
+        &format!("http://{}", server.addr),
+        "refresh",
+        "--no-railway",
+        "--json",
+    ]);
+    assert_eq!(over_server.code, 0, "{over_server:?}");
+    assert_eq!(
+        env.stored_refresh_token(),
+        NEW_REFRESH,
+        "the server's store has the new set"
+    );
+    // The same refresh run locally, against its own Withings, for comparison.
+    let other_withings = withings_rotating(OLD_REFRESH);
+    let other = given_expired_store(&other_withings.uri());
+    let local = other.run_fast(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(local.code, 0, "{local:?}");
+    let volatile = ["store", "expires_at", "last_refreshed", "env_file_updated"];
+    assert_eq!(without(over_server.json(), &volatile), without(local.json(), &volatile));
+    assert!(!over_server.stdout.contains(NEW_REFRESH), "{over_server:?}");
+    assert_eq!(remote.run(&["status", "--check"]).code, 0);
+}
+
+#[test]
+fn server_errors_keep_their_exit_codes_and_a_wrong_admin_token_names_it() {
+    let withings = withings_answering(refused_refresh()).times(1);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let remote = given_remote_user(&server, "wrong-admin-token");
+    let out = remote.run(&["status", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("ADMIN_API_TOKEN"), "{out:?}");
+    let remote = given_remote_user(&server, ADMIN_TOKEN);
+    let out = remote.run(&["refresh", "--json"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "INVALID_REFRESH_TOKEN");
+    assert!(out.stderr.contains("`withings-token auth-url`"), "{out:?}");
+    let out = remote.run(&["refresh", "--output-env"]);
+    assert_eq!(out.code, 3, "tokens never leave the admin API: {out:?}");
+    let out = remote.run(&["auth-url", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json()["authorization_url"].as_str().unwrap().contains("state="));
+    let insecure = remote.run(&["--server", "http://example.com", "status"]);
+    assert_eq!(insecure.code, 3, "{insecure:?}");
+}
