@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= lock-timeout= h/help V/version
+    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= lock-timeout= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -34,6 +34,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -48,6 +49,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "refre
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "validate" -d 'Check with Withings that the stored access token works'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
@@ -64,6 +66,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
@@ -84,6 +87,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
@@ -108,6 +112,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
@@ -127,6 +132,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -148,6 +154,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
@@ -158,6 +165,29 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l refresh-if-invalid -d 'When the token is refused, refresh once (as `refresh` does) and validate the new one'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l check-interval -d 'How often the store is checked for a refresh that is due, from 100ms to 1h' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l buffer -d 'How long before expiry the background refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
@@ -171,7 +201,9 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l metrics-auth -d 'Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l json -d 'Same as `--output json`'
@@ -190,6 +222,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -208,6 +241,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -226,6 +260,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -234,13 +269,14 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync serve sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "validate" -d 'Check with Withings that the stored access token works'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -39,6 +39,7 @@ pub enum Command {
     AuthUrl(commands::auth_url::AuthUrlArgs),
     Exchange(commands::exchange::ExchangeArgs),
     RailwaySync(commands::railway_sync::RailwaySyncArgs),
+    Validate(commands::validate::ValidateArgs),
     Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),
     Demo(commands::demo::DemoArgs),
@@ -113,6 +114,10 @@ pub struct GlobalArgs {
     /// First pause between attempts; doubles each time (0s allowed, at most 5m)
     #[arg(long, global = true, value_parser = parse_retry_delay, default_value = "1s", value_name = "DURATION")]
     pub retry_delay: Duration,
+
+    /// Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
 
     /// How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)
     #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = "60s", value_name = "DURATION")]

@@ -28,6 +28,11 @@ pub enum Error {
     #[error("Withings refused the authorization code: {detail}")]
     InvalidCode { detail: String },
 
+    /// Withings refused the access token (`validate`); the refresh token
+    /// may still be good.
+    #[error("Withings refused the access token: {detail}")]
+    InvalidAccessToken { detail: String },
+
     /// The redirect URL carries a state this tool did not issue.
     #[error("{detail}")]
     InvalidState { detail: String },
@@ -78,6 +83,15 @@ pub enum Error {
     #[error("interrupted by signal {signal} before Withings answered; nothing more was sent")]
     Interrupted { signal: i32 },
 
+    /// A `--server` answered with its JSON error object: the same code,
+    /// message and action as a local run would give, and its exit code.
+    #[error("{message}")]
+    Remote {
+        code: &'static str,
+        message: String,
+        action: String,
+    },
+
     /// A bug: something that should not happen did.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -107,6 +121,7 @@ impl Error {
             Error::Config { .. } | Error::CorruptStore { .. } => "CONFIGURATION_ERROR",
             Error::InvalidRefreshToken { .. } => "INVALID_REFRESH_TOKEN",
             Error::InvalidCode { .. } => "INVALID_CODE",
+            Error::InvalidAccessToken { .. } => "INVALID_ACCESS_TOKEN",
             Error::InvalidState { .. } => "INVALID_STATE",
             Error::Network { .. } => "NETWORK_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
@@ -117,6 +132,7 @@ impl Error {
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
             Error::OutputFailed { .. } => "OUTPUT_FAILED",
             Error::Interrupted { .. } => "INTERRUPTED",
+            Error::Remote { code, .. } => code,
             Error::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -125,7 +141,10 @@ impl Error {
         match self {
             Error::Internal(_) => 1,
             Error::Config { .. } | Error::CorruptStore { .. } => 3,
-            Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } | Error::InvalidState { .. } => 4,
+            Error::InvalidRefreshToken { .. }
+            | Error::InvalidCode { .. }
+            | Error::InvalidState { .. }
+            | Error::InvalidAccessToken { .. } => 4,
             Error::Network { .. }
             | Error::RateLimited { .. }
             | Error::Upstream { .. }
@@ -133,6 +152,7 @@ impl Error {
             | Error::StoreUnavailable { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
             Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
+            Error::Remote { code, .. } => remote_exit_code(code),
         }
     }
 
@@ -145,6 +165,9 @@ impl Error {
                 path.display()
             ),
             Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } => REAUTHORISE.to_owned(),
+            Error::InvalidAccessToken { .. } => {
+                "run `withings-token refresh` for a new access token (or `withings-token validate --refresh-if-invalid`); re-authorise only if that refresh is refused".to_owned()
+            }
             Error::InvalidState { .. } => {
                 "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
             }
@@ -167,9 +190,24 @@ impl Error {
             Error::Interrupted { .. } => {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()
             }
+            Error::Remote { action, .. } => action.clone(),
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),
         }
     }
+}
+
+/// The exit code of a server's error code, by the exit table; the admin
+/// API's own codes (a request it refused) are usage-like configuration
+/// errors (3), and a code this binary does not know is an upstream one (5).
+fn remote_exit_code(code: &str) -> u8 {
+    EXIT_STATUS_TABLE
+        .iter()
+        .find(|row| row.exit < 128 && row.codes.split(", ").any(|c| c == code))
+        .map(|row| row.exit)
+        .unwrap_or(match code {
+            "UPSTREAM_ERROR" => 5,
+            _ => 3,
+        })
 }
 
 /// How a command that ran to its end finished. A non-zero status here is
@@ -184,6 +222,9 @@ pub enum Status {
     RefreshDue,
     /// A deferred SIGINT/SIGTERM arrived; the set was saved first (128 + n).
     Signalled(i32),
+    /// A report that carries its own error (`validate`: invalid, unknown)
+    /// was printed; the run exits with that error's code.
+    Failed(u8),
 }
 
 impl Status {
@@ -193,6 +234,7 @@ impl Status {
             Status::StaleCopy => 6,
             Status::RefreshDue => 7,
             Status::Signalled(n) => u8::try_from(128 + n).unwrap_or(u8::MAX),
+            Status::Failed(exit) => exit,
         }
     }
 
@@ -236,8 +278,8 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
     ExitStatusRow {
         exit: 4,
-        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE",
-        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange`",
+        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE, INVALID_ACCESS_TOKEN",
+        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange` (`validate`: the access token was refused; run `refresh`)",
     },
     ExitStatusRow {
         exit: 5,
@@ -327,6 +369,7 @@ mod tests {
             },
             Error::InvalidRefreshToken { detail: d() },
             Error::InvalidCode { detail: d() },
+            Error::InvalidAccessToken { detail: d() },
             Error::InvalidState { detail: d() },
             Error::Network {
                 what: "Withings",
@@ -354,6 +397,11 @@ mod tests {
             },
             Error::OutputFailed { detail: d() },
             Error::Interrupted { signal: 15 },
+            Error::Remote {
+                code: "INVALID_REFRESH_TOKEN",
+                message: d(),
+                action: d(),
+            },
         ]
     }
 

@@ -27,6 +27,7 @@ pub mod railway;
 pub mod rotation;
 pub mod sandbox;
 pub mod server;
+pub mod server_client;
 pub mod settings;
 pub mod signals;
 pub mod store;

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use comfy_table::{Table, presets};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::OutputFormat;
 use crate::envfile::format_line;
@@ -21,7 +21,7 @@ use crate::tokens::{TokenSet, TokenSource, mask, token_variables};
 pub const JSON_VERSION: u32 = 1;
 
 /// One copy of the set named in a status report, and how far behind it is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CopyReport {
     pub copy: String,
     /// The store generation of the set this copy last received.
@@ -29,7 +29,7 @@ pub struct CopyReport {
     pub behind: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StatusReport {
     pub version: u32,
     pub token_configured: bool,
@@ -51,7 +51,7 @@ pub struct StatusReport {
 }
 
 /// A copy's part in a token report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CopyStatus {
     Updated,
@@ -59,9 +59,12 @@ pub enum CopyStatus {
     Failed,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub code: &'static str,
+    /// A code of the exit table (or of the admin API); read back from a
+    /// server as the same static code (see [`static_code`]).
+    #[serde(deserialize_with = "static_code")]
+    pub code: StaticStr,
     pub message: String,
     pub action: String,
 }
@@ -77,13 +80,13 @@ impl ErrorBody {
 }
 
 /// `{"error": {...}}`: what `--output json` prints when a command fails.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorReport {
     pub error: ErrorBody,
 }
 
 /// How a token report's run ended, as its `outcome` key says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportOutcome {
     Refreshed,
@@ -106,13 +109,13 @@ impl ReportOutcome {
 }
 
 /// What `refresh`, `exchange` and `railway-sync` report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TokenReport {
     pub version: u32,
     pub outcome: ReportOutcome,
     /// Which refresh token obtained the set: `current`, `previous`, `store_fallback`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub via: Option<&'static str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "static_via")]
+    pub via: Option<StaticStr>,
     pub access_token: Option<String>,
     pub refresh_token: String,
     pub expires_at: Option<String>,
@@ -140,6 +143,36 @@ pub struct TokenReport {
     pub tokens: Option<TokenSet>,
 }
 
+/// `validate`'s answer: what Withings said of the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Validation {
+    /// Withings answered `status: 0`.
+    Valid,
+    /// Withings refused the access token (the 401 family).
+    Invalid,
+    /// No answer could tell (network, upstream, rate limit).
+    Unknown,
+}
+
+/// What `validate` (and `GET /admin/token/validate`) report.
+#[derive(Debug, Serialize)]
+pub struct ValidationReport {
+    pub version: u32,
+    pub validation: Validation,
+    pub expires_at: Option<String>,
+    pub userid: Option<String>,
+    pub generation: u64,
+    /// Whether `--refresh-if-invalid` refreshed before this answer.
+    pub refreshed: bool,
+    /// That refresh's own report, tokens masked unless `--reveal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<TokenReport>,
+    /// Why the token is not `valid`: the contract's error object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct DryRunReport {
     pub version: u32,
@@ -155,7 +188,7 @@ pub struct DryRunReport {
     pub deployment_would_trigger: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AuthUrlReport {
     pub version: u32,
     pub authorization_url: String,
@@ -181,6 +214,46 @@ pub struct RailwayDiffReport {
     pub service_id: String,
     pub environment_id: String,
     pub variables: Vec<VariableDiff>,
+}
+
+/// serde's derive takes a field spelled `&'static str` as borrowed from
+/// the input and then deserializes only from 'static data; through this
+/// alias (read with [`static_code`] / [`static_via`]) it does not.
+pub type StaticStr = &'static str;
+
+/// The codes a report from a server (`--server`) may carry: the exit
+/// table's and the admin API's own. Another is an upstream error here.
+const REMOTE_CODES: [&str; 7] = [
+    "USAGE_ERROR",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "BAD_REQUEST",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "PAYLOAD_TOO_LARGE",
+];
+
+/// A code as the static string this binary knows it by.
+pub fn known_code(code: &str) -> &'static str {
+    crate::error::EXIT_STATUS_TABLE
+        .iter()
+        .flat_map(|row| row.codes.split(", "))
+        .chain(REMOTE_CODES)
+        .find(|known| *known == code)
+        .unwrap_or("UPSTREAM_ERROR")
+}
+
+fn static_code<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<&'static str, D::Error> {
+    String::deserialize(deserializer).map(|code| known_code(&code))
+}
+
+fn static_via<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<&'static str>, D::Error> {
+    let via = Option::<String>::deserialize(deserializer)?;
+    Ok(via.map(|v| match v.as_str() {
+        "previous" => "previous",
+        "store_fallback" => "store_fallback",
+        _ => "current",
+    }))
 }
 
 pub struct Output {
@@ -286,6 +359,21 @@ impl Output {
             )),
             OutputFormat::Table => print_table(&dry_run_rows(report)),
         }
+    }
+
+    /// The verdict is what the command is for, so `--quiet` keeps it; its
+    /// error, if any, goes to stderr as every error does.
+    pub fn validation(&self, report: &ValidationReport) -> Result<()> {
+        let printed = match self.options.format {
+            OutputFormat::Json => print_json(report),
+            // No tokens to give: a comment keeps an env pipeline valid.
+            OutputFormat::Env => write_stdout(&format!("# validation: {}\n", validation_word(report.validation))),
+            OutputFormat::Table => print_table(&validation_rows(report)),
+        };
+        if let Some(error) = &report.error {
+            self.status_line(error.code, &error.message, &error.action);
+        }
+        printed
     }
 
     /// The URL is what the command is for, so `--quiet` keeps it.
@@ -416,6 +504,27 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
         rows.push(("deployment", "triggered".into()));
     }
     rows
+}
+
+fn validation_rows(report: &ValidationReport) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("access token", validation_word(report.validation).to_owned()),
+        ("expires at", or_dash(&report.expires_at)),
+        ("user id", or_dash(&report.userid)),
+        ("store generation", report.generation.to_string()),
+    ];
+    if report.refreshed {
+        rows.push(("refreshed", "yes (the first token was refused)".into()));
+    }
+    rows
+}
+
+fn validation_word(validation: Validation) -> &'static str {
+    match validation {
+        Validation::Valid => "valid",
+        Validation::Invalid => "invalid",
+        Validation::Unknown => "unknown",
+    }
 }
 
 fn dry_run_rows(report: &DryRunReport) -> Vec<(&'static str, String)> {

@@ -6,6 +6,8 @@
 //! pair and the old refresh token is refused from then on; the same refresh
 //! request repeated within 10 s gets status 601 with `wait_seconds`; errors
 //! come back as HTTP 200 with a non-zero `status`, as the real one does.
+//! `getdevice` on `/v2/user` answers status 0 for the access token issued
+//! last and status 401 for any other, as Withings does for a dead token.
 //! Railway: `environments`, `variables`, `variableCollectionUpsert`
 //! (honouring `skipDeploys` and `replace`) and `serviceInstanceRedeploy`,
 //! with both header kinds and `Not Authorized` for a wrong token.
@@ -71,6 +73,7 @@ pub struct Stats {
     pub tokens_issued: u64,
     pub refused: u64,
     pub rate_limited: u64,
+    pub access_checks: u64,
     pub railway_requests: u64,
     pub railway_upserts: u64,
     pub deployments: u64,
@@ -82,6 +85,8 @@ struct World {
     /// refresh token → still valid?
     refresh_tokens: HashMap<String, bool>,
     last_refresh_request: Option<(String, Instant)>,
+    /// The access token issued last: the only one `getdevice` accepts.
+    current_access: Option<String>,
     faults: VecDeque<Fault>,
     stats: Stats,
     railway_variables: HashMap<String, BTreeMap<String, String>>,
@@ -190,6 +195,7 @@ fn router() -> Router {
     };
     Router::new()
         .route("/v2/oauth2", post(token_endpoint))
+        .route("/v2/user", post(user_endpoint))
         .route("/oauth2_user/authorize2", get(authorize))
         .route("/callback", get(callback))
         .route("/graphql/v2", post(graphql))
@@ -320,6 +326,35 @@ async fn token_endpoint(State(shared): State<Shared>, Form(form): Form<HashMap<S
     }
 }
 
+/// `action=getdevice` with `Authorization: Bearer`: valid only for the
+/// access token issued last.
+async fn user_endpoint(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    shared.world().stats.access_checks += 1;
+    if let Some(fault) = shared.take_fault("withings") {
+        return serve_fault(&fault).await;
+    }
+    if form.get("action").map(String::as_str) != Some("getdevice") {
+        return withings(503, json!({}), Some("Invalid Params: invalid action"));
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let world = shared.world();
+    match (bearer, &world.current_access) {
+        (Some(given), Some(current)) if given == current => withings(0, json!({ "devices": [] }), None),
+        _ => withings(
+            401,
+            json!({}),
+            Some("XRequestID: Not provided invalid_token: The access token provided is invalid"),
+        ),
+    }
+}
+
 fn exchange_code(world: &mut World, code: &str) -> Result<Value, Refusal> {
     match world.codes.remove(code) {
         Some((issued, scope)) if issued.elapsed() <= CODE_LIFETIME => Ok(issue(world, &scope)),
@@ -353,9 +388,11 @@ fn rotate(world: &mut World, refresh_token: &str) -> Result<Value, Refusal> {
 fn issue(world: &mut World, scope: &str) -> Value {
     let refresh = random_token("sbx_refresh_");
     world.refresh_tokens.insert(refresh.clone(), true);
+    let access = random_token("sbx_access_");
+    world.current_access = Some(access.clone());
     json!({
         "userid": USER_ID,
-        "access_token": random_token("sbx_access_"),
+        "access_token": access,
         "refresh_token": refresh,
         "expires_in": ACCESS_LIFETIME_SECS,
         "scope": scope,

@@ -49,6 +49,7 @@ pub const ENV_FILE_KEYS: &[&str] = &[
     "RAILWAY_API_URL",
     "ADMIN_API_TOKEN",
     "WITHINGS_TOKEN_READER_TOKEN",
+    "WITHINGS_TOKEN_SERVER",
     "PORT",
 ];
 
@@ -213,6 +214,9 @@ pub struct Settings {
     pub railway: RailwaySettings,
     /// What only `serve` reads.
     pub server: ServerSettings,
+    /// `--server` / `WITHINGS_TOKEN_SERVER`: a running `serve` to drive
+    /// instead of Withings; checked on use like every URL.
+    pub remote: Option<UrlSetting>,
 }
 
 /// `serve`'s credentials and the port a platform (Railway) assigns.
@@ -307,6 +311,7 @@ impl Settings {
                 reader_token: vars.get("WITHINGS_TOKEN_READER_TOKEN").map(SecretString::from),
                 port: vars.get("PORT"),
             },
+            remote: remote_server(global, &vars),
             env_file,
         })
     }
@@ -431,6 +436,14 @@ fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
                 "pass `--store PATH` or set WITHINGS_TOKEN_STORE",
             )
         })
+}
+
+/// `--server`, else `WITHINGS_TOKEN_SERVER`; `None` when neither is set.
+fn remote_server(global: &GlobalArgs, vars: &Lookup) -> Option<UrlSetting> {
+    const NAME: &str = "WITHINGS_TOKEN_SERVER";
+    let text = global.server.clone().or_else(|| vars.get(NAME))?;
+    let checked = checked_url(&text).map_err(|why| format!("{NAME} (--server) is not usable: {why} (`{text}`)"));
+    Some(UrlSetting { name: NAME, checked })
 }
 
 /// `https://`, or `http://` for loopback peers only.

@@ -50,6 +50,25 @@ const REQUEST_TOKEN: Operation = Operation {
     document: (),
 };
 
+/// The access-token check (`action=getdevice` on `/v2/user`): a read, so
+/// it may be sent again after a lost answer. A device list is a few KB.
+const GET_DEVICE: Operation = Operation {
+    name: "getdevice",
+    idempotent: true,
+    max_answer: 256 * 1024,
+    document: (),
+};
+
+/// What Withings said of an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessCheck {
+    /// `status: 0`: the token works.
+    Valid,
+    /// An authentication-failed status: the token was refused. The detail
+    /// is Withings' status and text, with the token scrubbed out.
+    Refused { detail: String },
+}
+
 /// Form fields whose values are the protocol's own words (`requesttoken`,
 /// `refresh_token`), not ours: scrubbing them would blank out the very
 /// words that tell a refused grant from a bad setting.
@@ -81,6 +100,8 @@ impl Grant<'_> {
 pub struct WithingsClient {
     http: HttpClient,
     token_url: Url,
+    /// `/v2/user`, where `getdevice` proves an access token works.
+    user_url: Url,
     client_id: String,
     client_secret: SecretString,
 }
@@ -95,11 +116,15 @@ impl WithingsClient {
                 "set it to an https:// base URL",
             ));
         }
+        let base = api_url.path().trim_end_matches('/');
         let mut token_url = api_url.clone();
-        token_url.set_path(&format!("{}/v2/oauth2", api_url.path().trim_end_matches('/')));
+        token_url.set_path(&format!("{base}/v2/oauth2"));
+        let mut user_url = api_url.clone();
+        user_url.set_path(&format!("{base}/v2/user"));
         Ok(WithingsClient {
             http,
             token_url,
+            user_url,
             client_id: client_id.to_owned(),
             client_secret: client_secret.clone(),
         })
@@ -125,6 +150,26 @@ impl WithingsClient {
             classify(answer, grant, &sent, received_at)
         };
         self.http.attempt(&REQUEST_TOKEN, build, judge).await
+    }
+
+    /// Asks Withings whether `access_token` works (`getdevice`), retrying
+    /// transient failures; an error means no answer could tell (unknown).
+    pub async fn check_access_token(&self, access_token: &SecretString) -> Result<AccessCheck> {
+        self.http.with_retries(WHAT, || self.check_attempt(access_token)).await
+    }
+
+    async fn check_attempt(&self, access_token: &SecretString) -> Verdict<AccessCheck> {
+        let token = access_token.expose_secret();
+        tracing::debug!("POST {} (getdevice)", shown_url(&self.user_url));
+        // The token goes to Withings only, in the header it asks for.
+        let build = |client: &reqwest::Client| {
+            client
+                .post(self.user_url.clone())
+                .bearer_auth(token)
+                .form(&[("action", "getdevice")])
+        };
+        let judge = |answer: &Answer| classify_check(answer, &[token]);
+        self.http.attempt(&GET_DEVICE, build, judge).await
     }
 
     /// The request's form fields, secrets exposed: they go to Withings only.
@@ -273,6 +318,51 @@ fn classify(
         _ => Verdict::Retry {
             kind: Transient::Upstream,
             detail: format!("unexpected Withings status {status} ({})", or_unknown(&message)),
+            wait: None,
+        },
+    }
+}
+
+/// Judges a `getdevice` answer: status 0 is valid, the authentication-failed
+/// family is refused, a wait or a garbled answer is retried like a token
+/// request's, and any other status cannot tell (an upstream error).
+fn classify_check(answer: &Answer, sent: &[&str]) -> Verdict<AccessCheck> {
+    let garbled = || Verdict::Retry {
+        kind: Transient::Upstream,
+        detail: scrub(&format!("{} instead of the expected JSON", answer.describe()), sent),
+        wait: None,
+    };
+    if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Verdict::Retry {
+            kind: Transient::RateLimited,
+            detail: "HTTP 429 Too Many Requests".into(),
+            wait: answer.retry_after(),
+        };
+    }
+    let Some(envelope) = first_json_value(&answer.body) else {
+        return garbled();
+    };
+    let Some(status) = envelope.get("status").and_then(status_of) else {
+        return garbled();
+    };
+    let message = envelope
+        .get("error")
+        .and_then(Value::as_str)
+        .map(|text| clip(&scrub(text.trim(), sent)))
+        .unwrap_or_default();
+    let detail = format!("Withings status {status} ({})", or_unknown(&message));
+    match status {
+        0 => Verdict::Done(AccessCheck::Valid),
+        100..=102 | 200 | 401 | 214 | 277 | 2553 | 2555 => Verdict::Done(AccessCheck::Refused { detail }),
+        601 => Verdict::Retry {
+            kind: Transient::RateLimited,
+            detail,
+            wait: wait_seconds(envelope.get("body")),
+        },
+        _ if answer.status.is_server_error() => garbled(),
+        _ => Verdict::Retry {
+            kind: Transient::Upstream,
+            detail,
             wait: None,
         },
     }
@@ -702,6 +792,30 @@ mod tests {
             (200, r#"{"status":0,"body":{}}"#),
         ] {
             assert!(matches!(judge(status, body), Verdict::Retry { .. }), "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn an_access_token_check_reads_valid_refused_or_unknown() {
+        let check = |status: u16, body: &str| classify_check(&answer(status, body), &["acc-tok-1"]);
+        let ok = r#"{"status":0,"body":{"devices":[]}}"#;
+        assert_eq!(check(200, ok).done(), Some(AccessCheck::Valid));
+        let refused = r#"{"status":401,"body":{},"error":"invalid_token: acc-tok-1 is invalid"}"#;
+        let Some(AccessCheck::Refused { detail }) = check(200, refused).done() else {
+            panic!("not refused")
+        };
+        assert_eq!(detail, "Withings status 401 (invalid_token: [redacted] is invalid)");
+        for (status, body) in [(200, r#"{"status":2554}"#), (502, "<html>"), (200, "")] {
+            assert!(matches!(check(status, body), Verdict::Retry { .. }), "{body}");
+        }
+    }
+
+    impl<T> Verdict<T> {
+        fn done(self) -> Option<T> {
+            match self {
+                Verdict::Done(value) => Some(value),
+                _ => None,
+            }
         }
     }
 

@@ -25,6 +25,9 @@ pub struct AuthUrlArgs {
 }
 
 pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if let Some(server) = crate::server_client::ServerClient::of(settings, false)? {
+        return super::remote::auth_url(&server, args, out);
+    }
     out.auth_url(&issue(args, settings)?)?;
     Ok(Status::Success)
 }

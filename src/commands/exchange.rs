@@ -37,6 +37,9 @@ pub struct Redirect {
 }
 
 pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
+        return super::remote::exchange(&server, args, out);
+    }
     let redirect = parse_code_or_url(&args.code_or_url)?;
     let targets = copies::targets(settings, &args.delivery)?;
     check_redirect_base(&redirect, settings.redirect_uri("exchange")?)?;

@@ -11,9 +11,11 @@ pub mod demo;
 pub mod exchange;
 pub mod railway_sync;
 pub mod refresh;
+pub mod remote;
 pub mod sandbox;
 pub mod serve;
 pub mod status;
+pub mod validate;
 
 use crate::cli::{Cli, Command};
 use crate::copies::{self, Deliveries, Delivery, Targets};
@@ -47,6 +49,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::AuthUrl(args) => auth_url::run(&args, settings, out),
         Command::Exchange(args) => exchange::run(&args, settings, out),
         Command::RailwaySync(args) => railway_sync::run(&args, settings, out),
+        Command::Validate(args) => validate::run(&args, settings, out),
         Command::Serve(args) => serve::run(&args, settings),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
             Err(Error::Internal(anyhow::anyhow!("this command needs no settings")))

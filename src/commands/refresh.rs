@@ -39,6 +39,9 @@ pub struct RefreshArgs {
 }
 
 pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
+        return super::remote::refresh(&server, args, out);
+    }
     let targets = copies::targets(settings, &args.delivery)?;
     let store = super::store_of(settings);
     let seen_before = store.load()?;

@@ -20,7 +20,7 @@ const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Args)]
 #[command(
     after_help = "Endpoints: GET /admin/health and /health (no auth); with `X-Admin-Token: $ADMIN_API_TOKEN`: \
-GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE; \
+GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE, GET /admin/token/validate; GET /metrics (Prometheus text, no auth unless --metrics-auth); \
 with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): GET /v1/access-token?min_ttl=5m, \
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
 ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due, under the same lock as \
@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// How long before expiry the background refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]
     #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
     pub buffer: Option<Duration>,
+
+    /// Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)
+    #[arg(long)]
+    pub metrics_auth: bool,
 }
 
 /// A service logs for collectors: the origin's JSON lines at info level,
@@ -55,7 +59,8 @@ pub fn log_defaults(global: &mut GlobalArgs) {
 
 pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
     let listen = listen_address(args.listen, settings.server.port()?);
-    let state = AppState::new(settings.clone())?;
+    let mut state = AppState::new(settings.clone())?;
+    state.metrics_auth = args.metrics_auth;
     // Before any refresh: this process stops on its own terms (see `signals`).
     if !crate::signals::leave_to_the_process() {
         return Err(Error::Internal(anyhow::anyhow!(

@@ -28,14 +28,23 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
+        return super::remote::status(&server, args.check, out);
+    }
     let store = super::store_of(settings);
     let state = store.load()?;
     let report = build_report(&state, settings, store.path().display().to_string());
-    if args.check && !report.token_configured {
+    print_report(&report, args.check, out)
+}
+
+/// Prints a status report (local or a server's); `check` turns it into
+/// the exit code.
+pub fn print_report(report: &StatusReport, check: bool, out: &Output) -> Result<Status> {
+    if check && !report.token_configured {
         return Err(crate::rotation::no_tokens_error());
     }
-    out.status(&report)?;
-    if !(args.check && report.should_refresh) {
+    out.status(report)?;
+    if !(check && report.should_refresh) {
         return Ok(Status::Success);
     }
     let message = match &report.expires_at {

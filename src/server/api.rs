@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::DeliveryArgs;
 use crate::commands::exchange::{Redirect, parse_code_or_url};
 use crate::commands::status::build_report;
+use crate::commands::validate;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, StatusReport, TokenReport};
 use crate::rotation::no_tokens_error;
@@ -28,6 +29,7 @@ use crate::tokens::{Action, Policy, TokenSet, assess, now, rfc3339};
 use super::AppState;
 use super::errors::ApiError;
 use super::jobs::{self, Trigger, Want};
+use super::metrics::BrokerResult;
 
 /// The largest request body: the bodies here are a few dozen bytes.
 pub const MAX_BODY: usize = 4 * 1024;
@@ -45,11 +47,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/token/refresh", post(refresh))
         .route("/admin/authorization-url", get(authorization_url))
         .route("/admin/token/exchange", post(exchange))
+        .route("/admin/token/validate", get(validate))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_admin));
     Router::new()
         .route("/admin/health", get(health))
         .route("/health", get(health))
         .route("/v1/access-token", get(access_token))
+        .route("/metrics", get(metrics))
         .merge(admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -199,8 +203,63 @@ fn redirect_of(query: ExchangeQuery, body: &ExchangeBody) -> Result<Redirect, Ap
 }
 
 #[derive(Debug, Default, Deserialize)]
+struct ValidateQuery {
+    #[serde(default)]
+    refresh_if_invalid: bool,
+}
+
+/// `GET /admin/token/validate`: the body is always the validation report,
+/// whose `error` key is the contract's error object when the token is not
+/// valid; the HTTP status is that error's (400 invalid, 502/503 unknown).
+async fn validate(
+    State(state): Shared,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let stored = state.store.load()?;
+    let tokens = validate::tokens_in_use(&state.settings, &stored)?;
+    let first = validate::check(&state.withings, &tokens).await;
+    let (report, result) = if query.refresh_if_invalid && validate::is_invalid(&first) {
+        let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, &jobs::default_delivery()).await?;
+        let second = validate::check(&state.withings, &done.tokens).await;
+        let generation = done.report.generation;
+        let mut report = validate::build_report(&second, &done.tokens, generation, Some(done.report));
+        report.refreshed = true;
+        (report, second)
+    } else {
+        (
+            validate::build_report(&first, &tokens, stored.tokens_generation, None),
+            first,
+        )
+    };
+    let (status, retry_after) = match &result {
+        Ok(()) => (StatusCode::OK, None),
+        Err(error) => super::errors::http_status(error),
+    };
+    let mut response = (status, Json(report)).into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
 struct BrokerQuery {
     min_ttl: Option<String>,
+}
+
+/// `GET /metrics`: open unless `--metrics-auth` (then the admin token).
+async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    if state.metrics_auth {
+        state.credentials.admit_admin(&headers)?;
+    }
+    // An unreadable store leaves the timestamps as they were: a scrape
+    // that fails would hide the counters that say why.
+    let stored = state.store.load().ok();
+    let text = state.metrics.render(stored.as_ref())?;
+    Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 /// What a consumer gets: the access token itself, unmasked.
@@ -219,10 +278,26 @@ async fn access_token(
     headers: HeaderMap,
     query: Result<Query<BrokerQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    state.credentials.admit_reader(&headers)?;
+    let answer = broker_answer(&state, &headers, query).await;
+    let result = match &answer {
+        Ok((_, true)) => BrokerResult::Refreshed,
+        Ok((_, false)) => BrokerResult::Served,
+        Err(_) => BrokerResult::Failed,
+    };
+    state.metrics.record_broker(result);
+    answer.map(|(response, _)| response)
+}
+
+/// The broker's answer, and whether a refresh job ran for it.
+async fn broker_answer(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    query: Result<Query<BrokerQuery>, QueryRejection>,
+) -> Result<(Response, bool), ApiError> {
+    state.credentials.admit_reader(headers)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
-    let tokens = fresh_tokens(&state, min_ttl).await?;
+    let (tokens, refreshed) = fresh_tokens(state, min_ttl).await?;
     let access_token = tokens.access_token.as_ref().ok_or_else(no_tokens_error)?;
     // The one place `serve` hands out a token; never logged.
     let answer = AccessTokenAnswer {
@@ -235,12 +310,13 @@ async fn access_token(
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    Ok((response, refreshed))
 }
 
 /// The stored set when it lives `min_ttl` more (no lock, no queue);
-/// otherwise the refresh job, whose waiters all get the one new set.
-async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<TokenSet, ApiError> {
+/// otherwise the refresh job, whose waiters all get the one new set. The
+/// flag says whether the job ran.
+async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<(TokenSet, bool), ApiError> {
     let stored = state.store.load()?;
     let policy = Policy {
         buffer: Some(min_ttl),
@@ -250,13 +326,13 @@ async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Resul
     let assessment = assess(stored.tokens.as_ref(), seed, None, now(), policy);
     let want = match (assessment.action, assessment.tokens) {
         (Action::NoTokens, _) => return Err(no_tokens_error().into()),
-        (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => return Ok(tokens),
+        (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => return Ok((tokens, false)),
         // A seed without an access token: rotate to get one.
         (Action::NotDue { .. }, _) => Want::Rotate,
         _ => Want::IfDue { buffer: Some(min_ttl) },
     };
     let done = jobs::refresh(state, Trigger::Broker, want, &jobs::default_delivery()).await?;
-    Ok(done.tokens)
+    Ok((done.tokens, true))
 }
 
 /// `min_ttl`: the CLI's duration syntax, default 5m, at most 2h.

@@ -4,7 +4,7 @@
 //!
 //! | codes | status |
 //! |---|---|
-//! | `INVALID_REFRESH_TOKEN`, `INVALID_CODE`, `INVALID_STATE` (a refused grant) | 400 |
+//! | `INVALID_REFRESH_TOKEN`, `INVALID_CODE`, `INVALID_STATE` (a refused grant), `INVALID_ACCESS_TOKEN` (`validate`) | 400 |
 //! | `CONFIGURATION_ERROR` (a missing setting, a malformed code, no token) | 400 |
 //! | `BAD_REQUEST` (a body or query that does not parse; 413 when too large) | 400 |
 //! | `UNAUTHORIZED` (credential missing or wrong) | 401 |
@@ -99,13 +99,14 @@ fn body(code: &'static str, message: String, action: String) -> ErrorBody {
 /// `Retry-After` of the transient ones.
 pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
     match error {
-        Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } | Error::InvalidState { .. } => {
-            (StatusCode::BAD_REQUEST, None)
-        }
+        Error::InvalidRefreshToken { .. }
+        | Error::InvalidCode { .. }
+        | Error::InvalidState { .. }
+        | Error::InvalidAccessToken { .. } => (StatusCode::BAD_REQUEST, None),
         Error::Config { .. } => (StatusCode::BAD_REQUEST, None),
         // The server's own file is broken: no request can fix that.
         Error::CorruptStore { .. } => (StatusCode::INTERNAL_SERVER_ERROR, None),
-        Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } => {
+        Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } | Error::Remote { .. } => {
             (StatusCode::BAD_GATEWAY, None)
         }
         Error::RateLimited { .. }

@@ -80,6 +80,7 @@ pub async fn refresh(
     want: Want,
     delivery: &DeliveryArgs,
 ) -> Result<Refreshed> {
+    let started = std::time::Instant::now();
     let result = async {
         let targets = copies::targets(&state.settings, delivery)?;
         let seen_before = state.store.load()?;
@@ -93,6 +94,10 @@ pub async fn refresh(
     }
     .await;
     log_refresh(trigger, &result);
+    let seconds = started.elapsed().as_secs_f64();
+    state
+        .metrics
+        .record_refresh(result.as_ref().map(|done| &done.report), seconds);
     result
 }
 
@@ -135,6 +140,9 @@ pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, delivery: &Deli
         deliver(&state, &targets, rotation).await
     })
     .await;
+    if let Ok(done) = &result {
+        state.metrics.record_copies(&done.report);
+    }
     match &result {
         Ok(done) => tracing::info!(
             "Token exchange successful. Expires at: {}",

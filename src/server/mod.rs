@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod errors;
 mod jobs;
+mod metrics;
 mod schedule;
 
 use std::net::SocketAddr;
@@ -46,6 +47,9 @@ pub struct AppState {
     pub http: HttpClient,
     pub withings: WithingsClient,
     credentials: auth::Credentials,
+    metrics: metrics::Metrics,
+    /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
+    pub metrics_auth: bool,
     /// Builds reports with tokens masked, whatever `--reveal` says.
     masked: Output,
     /// One store transaction at a time in this process (single flight).
@@ -78,6 +82,8 @@ impl AppState {
                 admin,
                 reader: settings.server.reader_token.clone(),
             },
+            metrics: metrics::Metrics::new(),
+            metrics_auth: false,
             masked: Output::new(OutputOptions {
                 format: OutputFormat::Json,
                 explicit_format: false,

@@ -20,3 +20,4 @@ mod hardening_store;
 mod railway;
 mod secrets;
 mod serve;
+mod validate;

@@ -493,7 +493,10 @@ fn failures_are_the_error_object_with_their_http_status() {
 fn a_server_rewrites_its_env_file_on_every_refresh() {
     let (_sandbox, mut env) = given_authorised_sandbox();
     env.serve_credentials();
-    let env_file = env.write_env_file(&format!("APP=1\nWITHINGS_REFRESH_TOKEN={}\n", env.stored_refresh_token()));
+    let env_file = env.write_env_file(&format!(
+        "APP=1\nWITHINGS_REFRESH_TOKEN={}\n",
+        env.stored_refresh_token()
+    ));
     let server = env.serve(&["--env-file", &env_file.display().to_string()]);
     for round in 1..=3 {
         let answer = server.admin_post("/admin/token/refresh", Some(ORIGIN_REFRESH_BODY));
@@ -501,7 +504,159 @@ fn a_server_rewrites_its_env_file_on_every_refresh() {
         assert_eq!(answer.json()["env_file"], "updated", "round {round}: {answer:?}");
         let text = std::fs::read_to_string(&env_file).unwrap();
         let line = format!("WITHINGS_REFRESH_TOKEN={}\n", env.stored_refresh_token());
-        assert!(text.contains(&line), "round {round}: the env file holds the stored token:\n{text}");
+        assert!(
+            text.contains(&line),
+            "round {round}: the env file holds the stored token:\n{text}"
+        );
     }
 }
 
+/// The value of the sample line that starts with `name` (labels included).
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+}
+
+#[test]
+fn metrics_move_after_a_refresh_and_never_carry_a_token() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let before = server.get("/metrics", &[]);
+    assert_eq!(before.status, 200, "{before:?}");
+    assert!(before.header("content-type").unwrap().contains("openmetrics-text"));
+    assert!(
+        before.body.contains("withings_token_build_info{version=\""),
+        "{before:?}"
+    );
+    assert_eq!(
+        sample(&before.body, "withings_token_refresh_total{result=\"success\"}"),
+        None
+    );
+    let expiry_before = sample(&before.body, "withings_token_access_expiry_timestamp_seconds").unwrap();
+    let refreshed = server.admin_post("/admin/token/refresh", Some(r#"{"update_railway": false}"#));
+    assert_eq!(refreshed.status, 200, "{refreshed:?}");
+    let after = server.get("/metrics", &[]).body;
+    assert_eq!(
+        sample(&after, "withings_token_refresh_total{result=\"success\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "withings_token_refresh_duration_seconds_count"),
+        Some(1.0),
+        "{after}"
+    );
+    assert!(sample(&after, "withings_token_access_expiry_timestamp_seconds").unwrap() >= expiry_before);
+    let now = chrono::Utc::now().timestamp() as f64;
+    let last = sample(&after, "withings_token_last_refresh_success_timestamp_seconds").unwrap();
+    assert!((now - last).abs() < 60.0, "{after}");
+    let broker = server.get(
+        "/v1/access-token",
+        &[("Authorization", &format!("Bearer {READER_TOKEN}"))],
+    );
+    assert_eq!(broker.status, 200);
+    let after = server.get("/metrics", &[]).body;
+    assert_eq!(
+        sample(&after, "withings_token_broker_requests_total{result=\"served\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    for secret in [
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+        ADMIN_TOKEN,
+        READER_TOKEN,
+    ] {
+        assert!(!after.contains(secret), "{secret} in\n{after}");
+    }
+}
+
+#[test]
+fn metrics_ask_for_the_admin_token_under_metrics_auth() {
+    let withings = silent_withings();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--metrics-auth"]);
+    assert_eq!(server.get("/metrics", &[]).status, 401);
+    let reader = format!("Bearer {READER_TOKEN}");
+    assert_eq!(server.get("/metrics", &[("Authorization", &reader)]).status, 401);
+    assert_eq!(server.admin_get("/metrics").status, 200);
+}
+
+/// A user on another machine: nothing stored, only the server and its admin token.
+fn given_remote_user(server: &ServeProcess, admin_token: &str) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.set("WITHINGS_TOKEN_SERVER", format!("http://{}", server.addr))
+        .set("ADMIN_API_TOKEN", admin_token);
+    env
+}
+
+/// `value` without the keys that differ between two runs by nature.
+fn without(mut value: Value, keys: &[&str]) -> Value {
+    for key in keys {
+        value.as_object_mut().expect("object").remove(*key);
+    }
+    value
+}
+
+#[test]
+fn server_status_and_refresh_print_the_same_json_as_local_runs() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let remote = given_remote_user(&server, ADMIN_TOKEN);
+    let local = env.run(&["status", "--json"]);
+    let over_server = remote.run(&["status", "--json"]);
+    assert_eq!(over_server.code, 0, "{over_server:?}");
+    let volatile = ["expires_in_hours"];
+    assert_eq!(without(over_server.json(), &volatile), without(local.json(), &volatile));
+    let over_server = remote.run(&[
+        "--server",
+        &format!("http://{}", server.addr),
+        "refresh",
+        "--no-railway",
+        "--json",
+    ]);
+    assert_eq!(over_server.code, 0, "{over_server:?}");
+    assert_eq!(
+        env.stored_refresh_token(),
+        NEW_REFRESH,
+        "the server's store has the new set"
+    );
+    // The same refresh run locally, against its own Withings, for comparison.
+    let other_withings = withings_rotating(OLD_REFRESH);
+    let other = given_expired_store(&other_withings.uri());
+    let local = other.run_fast(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(local.code, 0, "{local:?}");
+    let volatile = ["store", "expires_at", "last_refreshed", "env_file_updated"];
+    assert_eq!(without(over_server.json(), &volatile), without(local.json(), &volatile));
+    assert!(!over_server.stdout.contains(NEW_REFRESH), "{over_server:?}");
+    assert_eq!(remote.run(&["status", "--check"]).code, 0);
+}
+
+#[test]
+fn server_errors_keep_their_exit_codes_and_a_wrong_admin_token_names_it() {
+    let withings = withings_answering(refused_refresh()).times(1);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let remote = given_remote_user(&server, "wrong-admin-token");
+    let out = remote.run(&["status", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("ADMIN_API_TOKEN"), "{out:?}");
+    let remote = given_remote_user(&server, ADMIN_TOKEN);
+    let out = remote.run(&["refresh", "--json"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "INVALID_REFRESH_TOKEN");
+    assert!(out.stderr.contains("`withings-token auth-url`"), "{out:?}");
+    let out = remote.run(&["refresh", "--output-env"]);
+    assert_eq!(out.code, 3, "tokens never leave the admin API: {out:?}");
+    let out = remote.run(&["auth-url", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json()["authorization_url"].as_str().unwrap().contains("state="));
+    let insecure = remote.run(&["--server", "http://example.com", "status"]);
+    assert_eq!(insecure.code, 3, "{insecure:?}");
+}

@@ -1,0 +1,67 @@
+//! The `--server` branch of `status`, `refresh`, `auth-url` and `exchange`:
+//! the same reports, printed by the same output module, from a running
+//! `serve` (see `server_client`). Each command calls in here first.
+
+use crate::error::{Error, Result, Status};
+use crate::http::block_on;
+use crate::output::{Output, TokenReport};
+use crate::server_client::{ExchangeBody, RefreshBody, ServerClient};
+
+/// `status` from the server; `--check` as locally.
+pub fn status(server: &ServerClient, check: bool, out: &Output) -> Result<Status> {
+    let report = block_on(server.status())??;
+    super::status::print_report(&report, check, out)
+}
+
+/// `refresh` by the server (it always rotates, or returns a peer's set).
+pub fn refresh(server: &ServerClient, args: &super::refresh::RefreshArgs, out: &Output) -> Result<Status> {
+    if args.if_needed || args.dry_run {
+        return Err(unsupported("--if-needed and --dry-run"));
+    }
+    let body = RefreshBody {
+        update_railway: !args.delivery.no_railway,
+        trigger_deployment: args.delivery.trigger_deployment,
+    };
+    let _spinner = out.spinner("asking the server to refresh…");
+    let report = block_on(server.refresh(&body))??;
+    tokens(&report, out)
+}
+
+/// `exchange` by the server, the code (or redirect URL) as given.
+pub fn exchange(server: &ServerClient, args: &super::exchange::ExchangeArgs, out: &Output) -> Result<Status> {
+    let body = ExchangeBody {
+        code: args.code_or_url.trim(),
+        update_railway: !args.delivery.no_railway,
+        trigger_deployment: args.delivery.trigger_deployment,
+    };
+    let report = block_on(server.exchange(&body))??;
+    tokens(&report, out)
+}
+
+/// `auth-url` by the server, which keeps the state in its store.
+pub fn auth_url(server: &ServerClient, args: &super::auth_url::AuthUrlArgs, out: &Output) -> Result<Status> {
+    if args.state.is_some() || args.demo_account {
+        return Err(unsupported("--state and --demo-account"));
+    }
+    out.auth_url(&block_on(server.authorization_url())??)?;
+    Ok(Status::Success)
+}
+
+/// Prints a token report; a copy the server could not update is a stale
+/// copy here too (exit 6), its error on stderr as locally.
+fn tokens(report: &TokenReport, out: &Output) -> Result<Status> {
+    out.tokens(report)?;
+    let mut status = Status::Success;
+    for error in [&report.env_file_error, &report.railway_error].into_iter().flatten() {
+        out.status_line(error.code, &error.message, &error.action);
+        status = Status::StaleCopy;
+    }
+    Ok(status)
+}
+
+fn unsupported(flags: &str) -> Error {
+    Error::config(
+        format!("{flags} are not available with --server (the admin API has no such switch)"),
+        "run without them, or run the command where the store is",
+    )
+}

@@ -1,0 +1,143 @@
+//! `validate`: proves the access token works by using it once with
+//! Withings (`getdevice`), not just that it has not expired. `valid` exits
+//! 0, `invalid` (Withings refused it) 4, `unknown` (no answer could tell) 5.
+//! `--refresh-if-invalid` runs the same transaction as `refresh` once (the
+//! store, then the copies) and asks again with the new token.
+
+use clap::Args;
+
+use crate::cli::DeliveryArgs;
+use crate::copies;
+use crate::error::{Error, Result, Status};
+use crate::http::{HttpClient, block_on};
+use crate::output::{ErrorBody, JSON_VERSION, Output, TokenReport, Validation, ValidationReport};
+use crate::rotation;
+use crate::settings::Settings;
+use crate::store::StoreState;
+use crate::tokens::{Policy, TokenSet, assess, now, rfc3339};
+use crate::withings::{AccessCheck, WithingsClient};
+
+/// Check with Withings that the stored access token works
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Calls Withings' `getdevice` with the access token (scope user.info). Exit 0 when valid, \
+4 (INVALID_ACCESS_TOKEN) when Withings refused it, 5 when no answer could tell. Using a new access token ends \
+the grace period of the previous refresh token, as any use does.\n\n\
+Examples:\n  withings-token validate\n  withings-token validate --json | jq -r .validation\n  \
+withings-token validate --refresh-if-invalid   # refresh once (store, env file, Railway), then ask again"
+)]
+pub struct ValidateArgs {
+    /// When the token is refused, refresh once (as `refresh` does) and validate the new one
+    #[arg(long)]
+    pub refresh_if_invalid: bool,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let targets = args
+        .refresh_if_invalid
+        .then(|| copies::targets(settings, &args.delivery))
+        .transpose()?;
+    let store = super::store_of(settings);
+    let seen_before = store.load()?;
+    let tokens = tokens_in_use(settings, &seen_before)?;
+    let http = HttpClient::new(settings.http)?;
+    let client = super::withings_client(settings, &http, "validate")?;
+    let _spinner = out.spinner("asking Withings whether the access token works…");
+    block_on(async {
+        let first = check(&client, &tokens).await;
+        let Some(targets) = targets.filter(|_| is_invalid(&first)) else {
+            let report = build_report(&first, &tokens, seen_before.tokens_generation, None);
+            return finish(out, &report, &first, Status::Success);
+        };
+        out.note("the access token was refused: refreshing once");
+        let policy = Policy {
+            buffer: settings.buffer,
+            force: true,
+        };
+        let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
+        let done = match super::deliver_and_build_report(settings, &http, &store, &targets, rotation, out).await {
+            super::Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
+            super::Ending::Delivered(done) => done,
+        };
+        let mut status = Status::Success;
+        for error in done.deliveries.failures() {
+            out.stale_copy(error);
+            status = Status::StaleCopy;
+        }
+        revalidate(&client, done.report, out, status).await
+    })?
+}
+
+/// The second check, on the set the refresh left in the store.
+async fn revalidate(client: &WithingsClient, refresh: TokenReport, out: &Output, status: Status) -> Result<Status> {
+    let tokens = refresh.tokens.clone().ok_or_else(rotation::no_tokens_error)?;
+    let second = check(client, &tokens).await;
+    let mut report = build_report(&second, &tokens, refresh.generation, Some(refresh));
+    report.refreshed = true;
+    finish(out, &report, &second, status)
+}
+
+/// Prints the report; a token that is not valid exits with its error's code.
+fn finish(out: &Output, report: &ValidationReport, result: &Result<()>, status: Status) -> Result<Status> {
+    out.validation(report)?;
+    Ok(match result {
+        Ok(()) => status,
+        Err(error) => Status::Failed(error.exit_code()).worst(status),
+    })
+}
+
+/// The set `status` would report (store, else the environment's seed).
+pub fn tokens_in_use(settings: &Settings, state: &StoreState) -> Result<TokenSet> {
+    let policy = Policy {
+        buffer: settings.buffer,
+        force: false,
+    };
+    let seed = rotation::seed_for(settings, state);
+    assess(state.tokens.as_ref(), seed, None, now(), policy)
+        .tokens
+        .ok_or_else(rotation::no_tokens_error)
+}
+
+/// `Ok` when Withings took the token; `INVALID_ACCESS_TOKEN` when it refused
+/// it (or there is none to send); any other error when nothing could tell.
+pub async fn check(client: &WithingsClient, tokens: &TokenSet) -> Result<()> {
+    let Some(access_token) = &tokens.access_token else {
+        return Err(Error::InvalidAccessToken {
+            detail: "the token set holds no access token; nothing was sent".into(),
+        });
+    };
+    match client.check_access_token(access_token).await? {
+        AccessCheck::Valid => Ok(()),
+        AccessCheck::Refused { detail } => Err(Error::InvalidAccessToken { detail }),
+    }
+}
+
+pub fn is_invalid(result: &Result<()>) -> bool {
+    matches!(result, Err(Error::InvalidAccessToken { .. }))
+}
+
+pub fn build_report(
+    result: &Result<()>,
+    tokens: &TokenSet,
+    generation: u64,
+    refresh: Option<TokenReport>,
+) -> ValidationReport {
+    let validation = match result {
+        Ok(()) => Validation::Valid,
+        Err(Error::InvalidAccessToken { .. }) => Validation::Invalid,
+        Err(_) => Validation::Unknown,
+    };
+    ValidationReport {
+        version: JSON_VERSION,
+        validation,
+        expires_at: tokens.expires_at.map(rfc3339),
+        userid: tokens.userid.clone(),
+        generation,
+        refreshed: false,
+        refresh,
+        error: result.as_ref().err().map(ErrorBody::of),
+    }
+}
