@@ -107,7 +107,8 @@ fn too_large(max_bytes: u64) -> std::io::Error {
 }
 
 /// `1 MiB`, `64 KiB` or `100 bytes`.
-fn byte_size(bytes: u64) -> String {
+/// A size as people say it: `64 KiB`, `1 MiB`, `300 bytes`.
+pub fn byte_size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * KIB;
     if bytes >= MIB && bytes.is_multiple_of(MIB) {

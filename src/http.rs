@@ -341,15 +341,7 @@ fn unsure_error(what: &'static str, attempts: u32, detail: String) -> Error {
 
 /// `64 KiB`, `1 MiB`: caps are round numbers, so they read best that way.
 fn byte_size(bytes: usize) -> String {
-    const KIB: usize = 1024;
-    const MIB: usize = 1024 * KIB;
-    if bytes >= MIB && bytes.is_multiple_of(MIB) {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
-        format!("{} KiB", bytes / KIB)
-    } else {
-        format!("{bytes} bytes")
-    }
+    crate::fsutil::byte_size(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
 pub fn humanize(d: Duration) -> String {

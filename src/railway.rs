@@ -265,7 +265,7 @@ impl RailwayClient {
     }
 }
 
-fn not_configured(settings: &RailwaySettings) -> Error {
+pub(crate) fn not_configured(settings: &RailwaySettings) -> Error {
     Error::config(
         format!("Railway is not configured: missing {}", settings.missing().join(", ")),
         "set RAILWAY_TOKEN (project token) or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID",

@@ -29,10 +29,7 @@ pub struct RailwaySyncArgs {
 pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let railway = &settings.railway;
     if !railway.is_configured() {
-        return Err(Error::config(
-            format!("Railway is not configured: missing {}", railway.missing().join(", ")),
-            "set RAILWAY_TOKEN (project token) or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID",
-        ));
+        return Err(crate::railway::not_configured(railway));
     }
     let store = super::store_of(settings);
     let state = store.load()?;
