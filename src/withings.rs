@@ -269,32 +269,12 @@ fn classify(
     sent: &[&str],
     received_at: chrono::DateTime<chrono::Utc>,
 ) -> Verdict<TokenSet> {
-    let garbled = || Verdict::Retry {
-        kind: Transient::Upstream,
-        detail: scrub(&format!("{} instead of the expected JSON", answer.describe()), sent),
-        wait: None,
+    let Envelope { status, body, message } = match read_envelope(answer, sent) {
+        Ok(envelope) => envelope,
+        Err(verdict) => return verdict,
     };
-    if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return Verdict::Retry {
-            kind: Transient::RateLimited,
-            detail: "HTTP 429 Too Many Requests".into(),
-            wait: answer.retry_after(),
-        };
-    }
-    let Some(envelope) = first_json_value(&answer.body) else {
-        return garbled();
-    };
-    let Some(status) = envelope.get("status").and_then(status_of) else {
-        return garbled();
-    };
-    let body = envelope.get("body");
-    let message = envelope
-        .get("error")
-        .and_then(Value::as_str)
-        .map(|text| clip(&scrub(text.trim(), sent)))
-        .unwrap_or_default();
     match status {
-        0 => match read_tokens(body, received_at) {
+        0 => match read_tokens(body.as_ref(), received_at) {
             Some(tokens) => Verdict::Done(tokens),
             None => Verdict::Retry {
                 kind: Transient::Upstream,
@@ -305,7 +285,7 @@ fn classify(
         601 => Verdict::Retry {
             kind: Transient::RateLimited,
             detail: format!("Withings status 601 ({})", or_unknown(&message)),
-            wait: wait_seconds(body),
+            wait: wait_seconds(body.as_ref()),
         },
         522 | 524 => Verdict::Retry {
             kind: Transient::Upstream,
@@ -314,7 +294,7 @@ fn classify(
         },
         100..=102 | 200 | 401 | 214 | 277 | 2553 | 2555 => refusal(grant, status, &message),
         201..=213 | 501..=511 => invalid_params(grant, status, &message),
-        _ if answer.status.is_server_error() => garbled(),
+        _ if answer.status.is_server_error() => garbled(answer, sent),
         _ => Verdict::Retry {
             kind: Transient::Upstream,
             detail: format!("unexpected Withings status {status} ({})", or_unknown(&message)),
@@ -323,33 +303,57 @@ fn classify(
     }
 }
 
-/// Judges a `getdevice` answer: status 0 is valid, the authentication-failed
-/// family is refused, a wait or a garbled answer is retried like a token
-/// request's, and any other status cannot tell (an upstream error).
-fn classify_check(answer: &Answer, sent: &[&str]) -> Verdict<AccessCheck> {
-    let garbled = || Verdict::Retry {
-        kind: Transient::Upstream,
-        detail: scrub(&format!("{} instead of the expected JSON", answer.describe()), sent),
-        wait: None,
-    };
+/// What every Withings answer carries: its `status`, its `body`, and its
+/// `error` text (secrets scrubbed, controls escaped).
+struct Envelope {
+    status: i64,
+    body: Option<Value>,
+    message: String,
+}
+
+/// Reads the envelope, or says why the answer is retried (HTTP 429, a body
+/// that is not Withings' JSON).
+fn read_envelope<T>(answer: &Answer, sent: &[&str]) -> Result<Envelope, Verdict<T>> {
     if answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        return Verdict::Retry {
+        return Err(Verdict::Retry {
             kind: Transient::RateLimited,
             detail: "HTTP 429 Too Many Requests".into(),
             wait: answer.retry_after(),
-        };
+        });
     }
-    let Some(envelope) = first_json_value(&answer.body) else {
-        return garbled();
-    };
-    let Some(status) = envelope.get("status").and_then(status_of) else {
-        return garbled();
-    };
+    let envelope = first_json_value(&answer.body).ok_or_else(|| garbled(answer, sent))?;
+    let status = envelope
+        .get("status")
+        .and_then(status_of)
+        .ok_or_else(|| garbled(answer, sent))?;
     let message = envelope
         .get("error")
         .and_then(Value::as_str)
         .map(|text| clip(&scrub(text.trim(), sent)))
         .unwrap_or_default();
+    Ok(Envelope {
+        status,
+        body: envelope.get("body").cloned(),
+        message,
+    })
+}
+
+fn garbled<T>(answer: &Answer, sent: &[&str]) -> Verdict<T> {
+    Verdict::Retry {
+        kind: Transient::Upstream,
+        detail: scrub(&format!("{} instead of the expected JSON", answer.describe()), sent),
+        wait: None,
+    }
+}
+
+/// Judges a `getdevice` answer: status 0 is valid, the authentication-failed
+/// family is refused, a wait or a garbled answer is retried like a token
+/// request's, and any other status cannot tell (an upstream error).
+fn classify_check(answer: &Answer, sent: &[&str]) -> Verdict<AccessCheck> {
+    let Envelope { status, body, message } = match read_envelope(answer, sent) {
+        Ok(envelope) => envelope,
+        Err(verdict) => return verdict,
+    };
     let detail = format!("Withings status {status} ({})", or_unknown(&message));
     match status {
         0 => Verdict::Done(AccessCheck::Valid),
@@ -357,9 +361,9 @@ fn classify_check(answer: &Answer, sent: &[&str]) -> Verdict<AccessCheck> {
         601 => Verdict::Retry {
             kind: Transient::RateLimited,
             detail,
-            wait: wait_seconds(envelope.get("body")),
+            wait: wait_seconds(body.as_ref()),
         },
-        _ if answer.status.is_server_error() => garbled(),
+        _ if answer.status.is_server_error() => garbled(answer, sent),
         _ => Verdict::Retry {
             kind: Transient::Upstream,
             detail,
