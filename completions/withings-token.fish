@@ -49,6 +49,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "refre
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "pull" -d 'Import the token set from the Railway service when it is newer than the store\'s'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "validate" -d 'Check with Withings that the stored access token works'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
@@ -157,6 +158,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l check -d 'Compare Railway\'s variables with the store and send nothing: exit 0 when they agree, 8 (DRIFT) when one differs or is missing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -165,6 +167,27 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l from -d 'Where the set comes from' -r -f -a "railway\t'The four `WITHINGS_*` token variables of the Railway service'"
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l force -d 'Import even when the store\'s set is as new or newer (a warning says what was replaced)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s o -l output -d 'Output format' -r -f -a "table\t''
@@ -269,14 +292,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "validate" -d 'Check with Withings that the stored access token works'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync validate serve sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "pull" -d 'Import the token set from the Railway service when it is newer than the store\'s'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "validate" -d 'Check with Withings that the stored access token works'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange railway-sync pull validate serve sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -220,6 +220,8 @@ pub enum Status {
     StaleCopy,
     /// `status --check`: a refresh is due or the token expired (exit 7).
     RefreshDue,
+    /// `railway-sync --check`: Railway's variables differ from the store (exit 8).
+    Drift,
     /// A deferred SIGINT/SIGTERM arrived; the set was saved first (128 + n).
     Signalled(i32),
     /// A report that carries its own error (`validate`: invalid, unknown)
@@ -233,6 +235,7 @@ impl Status {
             Status::Success => 0,
             Status::StaleCopy => 6,
             Status::RefreshDue => 7,
+            Status::Drift => 8,
             Status::Signalled(n) => u8::try_from(128 + n).unwrap_or(u8::MAX),
             Status::Failed(exit) => exit,
         }
@@ -295,6 +298,11 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
         exit: 7,
         codes: "REFRESH_DUE",
         meaning: "`status --check` only: a refresh is due or the token expired",
+    },
+    ExitStatusRow {
+        exit: 8,
+        codes: "DRIFT",
+        meaning: "`railway-sync --check` only: Railway's variables differ from the store (or one is missing); run `railway-sync`, or `pull --from railway` when Railway is newer",
     },
     ExitStatusRow {
         exit: 129,
@@ -438,12 +446,14 @@ mod tests {
         assert_eq!(Status::Success.exit_code(), 0);
         assert_eq!(Status::StaleCopy.exit_code(), 6);
         assert_eq!(Status::RefreshDue.exit_code(), 7);
+        assert_eq!(Status::Drift.exit_code(), 8);
         assert_eq!(Status::Signalled(15).exit_code(), 143);
         assert_eq!(Status::Signalled(2).exit_code(), 130);
         assert_eq!(Status::Success.worst(Status::StaleCopy), Status::StaleCopy);
         for status in [
             Status::StaleCopy,
             Status::RefreshDue,
+            Status::Drift,
             Status::Signalled(2),
             Status::Signalled(1),
         ] {

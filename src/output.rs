@@ -94,6 +94,10 @@ pub enum ReportOutcome {
     NotDue,
     AlreadyRefreshedByPeer,
     Pushed,
+    /// `pull`: Railway's newer set was imported into the store.
+    Pulled,
+    /// `pull`: the store's set is as new or newer, and was kept.
+    NotPulled,
 }
 
 impl ReportOutcome {
@@ -104,6 +108,8 @@ impl ReportOutcome {
             ReportOutcome::NotDue => "not due",
             ReportOutcome::AlreadyRefreshedByPeer => "already refreshed by peer",
             ReportOutcome::Pushed => "pushed",
+            ReportOutcome::Pulled => "pulled from Railway",
+            ReportOutcome::NotPulled => "not pulled (the store's set is as new or newer)",
         }
     }
 }
@@ -214,6 +220,27 @@ pub struct RailwayDiffReport {
     pub service_id: String,
     pub environment_id: String,
     pub variables: Vec<VariableDiff>,
+}
+
+/// One variable in `railway-sync --check`: `same`, `differs` or `missing`
+/// on Railway; tokens masked, times shown.
+#[derive(Debug, Serialize)]
+pub struct DriftVariable {
+    pub name: &'static str,
+    pub status: &'static str,
+    pub railway: Option<String>,
+    pub store: String,
+}
+
+/// What `railway-sync --check` reports.
+#[derive(Debug, Serialize)]
+pub struct DriftReport {
+    pub version: u32,
+    pub check: bool,
+    pub in_sync: bool,
+    pub variables: Vec<DriftVariable>,
+    /// Railway's `WITHINGS_TOKEN_LAST_REFRESHED` is later than the store's.
+    pub railway_newer: bool,
 }
 
 /// serde's derive takes a field spelled `&'static str` as borrowed from
@@ -407,6 +434,22 @@ impl Output {
         }
     }
 
+    /// The check's answer is the comparison, so `--quiet` keeps it; drift
+    /// is also said on stderr (exit 8) by the caller.
+    pub fn drift(&self, report: &DriftReport) -> Result<()> {
+        match self.options.format {
+            OutputFormat::Json => print_json(report),
+            _ => {
+                let mut table = new_table();
+                table.set_header(vec!["variable", "Railway", "stored", "status"]);
+                for v in &report.variables {
+                    table.add_row(vec![v.name, v.railway.as_deref().unwrap_or("-"), &v.store, v.status]);
+                }
+                write_stdout(&format!("{table}\n"))
+            }
+        }
+    }
+
     /// Reports a failure: human text on stderr, and with `--output json` the
     /// error object on stdout (best effort: stdout may be what failed).
     pub fn error(&self, error: &Error) {
@@ -491,7 +534,11 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
         ("user id", or_dash(&report.userid)),
         ("store", format!("{} (generation {})", report.store, report.generation)),
     ];
-    if report.outcome != ReportOutcome::Pushed {
+    let copies_only_railway = matches!(
+        report.outcome,
+        ReportOutcome::Pushed | ReportOutcome::Pulled | ReportOutcome::NotPulled
+    );
+    if !copies_only_railway {
         let env_file = match (&report.env_file_updated, report.env_file) {
             (Some(path), _) => path.clone(),
             (None, CopyStatus::Failed) => "failed".into(),

@@ -1,25 +1,32 @@
-//! `railway-sync`: push the stored set to Railway without refreshing.
+//! `railway-sync`: push the stored set to Railway without refreshing;
+//! `--dry-run` and `--check` read Railway's variables and compare them with
+//! the store (one comparison, [`compare`]), sending no mutation.
 
 use clap::Args;
 
 use crate::copies::{self, Deliveries, Delivery, Skip};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{JSON_VERSION, Output, RailwayDiffReport, ReportOutcome, VariableDiff};
-use crate::railway::RailwayClient;
+use crate::output::{DriftReport, DriftVariable, JSON_VERSION, Output, RailwayDiffReport, ReportOutcome, VariableDiff};
+use crate::railway::{RailwayClient, RailwayTarget};
 use crate::settings::Settings;
 use crate::store::FileStore;
-use crate::tokens::{TokenSet, TokenSource, mask, token_variables};
+use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, mask, token_variables};
 
 /// Push the stored tokens to the Railway service without refreshing
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  withings-token railway-sync\n  withings-token railway-sync --dry-run          # which variables would change (masked)\n  withings-token railway-sync --trigger-deployment"
+    after_help = "Examples:\n  withings-token railway-sync\n  withings-token railway-sync --dry-run          # which variables would change (masked)\n  withings-token railway-sync --check            # exit 8 (DRIFT) when Railway differs from the store\n  withings-token railway-sync --trigger-deployment"
 )]
 pub struct RailwaySyncArgs {
     /// Show which variables would change (values masked); send no mutation
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Compare Railway's variables with the store and send nothing: exit 0
+    /// when they agree, 8 (DRIFT) when one differs or is missing
+    #[arg(long, conflicts_with_all = ["dry_run", "trigger_deployment"])]
+    pub check: bool,
 
     /// After updating the variables, redeploy the service once
     #[arg(long)]
@@ -38,6 +45,9 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     let _spinner = out.spinner("talking to Railway…");
     if args.dry_run {
         return block_on(show_diff(settings, &http, &tokens, out))?;
+    }
+    if args.check {
+        return block_on(check_drift(settings, &http, &tokens, out))?;
     }
     let generation = state.tokens_generation;
     let pushed = block_on(copies::push(
@@ -84,15 +94,40 @@ fn nothing_to_push(store: &FileStore) -> Error {
     )
 }
 
-/// Reads the service's variables and compares them with the stored set;
-/// sends no mutation and shows no secret.
-async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<Status> {
+/// How one of the four variables on Railway compares with the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comparison {
+    Same,
+    Differs,
+    Missing,
+}
+
+/// One variable: Railway's value and the stored one, both as shown
+/// (tokens masked, times as they are).
+struct Compared {
+    name: &'static str,
+    comparison: Comparison,
+    railway: Option<String>,
+    store: String,
+}
+
+/// Reads the service's variables; sends no mutation. Railway's raw
+/// variables are returned too, for what needs the values (the times).
+async fn read_railway(
+    settings: &Settings,
+    http: &HttpClient,
+) -> Result<(RailwayTarget, std::collections::BTreeMap<String, String>)> {
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
     let target = client
         .resolve_target(&settings.railway)
         .await
         .or_else(|e| Err(keep_config(e)?))?;
     let current = client.variables(&target).await.or_else(|e| Err(keep_config(e)?))?;
+    Ok((target, current))
+}
+
+/// Compares the stored set's four variables with Railway's, showing no secret.
+fn compare(tokens: &TokenSet, current: &std::collections::BTreeMap<String, String>) -> Vec<Compared> {
     let shown = |name: &str, value: &str| {
         if name.ends_with("_TOKEN") {
             mask(&secrecy::SecretString::from(value.to_owned()))
@@ -100,21 +135,39 @@ async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, ou
             value.to_owned()
         }
     };
-    let variables = token_variables(tokens)
+    token_variables(tokens)
         .into_iter()
-        .map(|(name, new)| {
+        .map(|(name, stored)| {
             let now = current.get(name);
-            let status = match now {
-                None => "missing",
-                Some(v) if *v == new => "unchanged",
-                Some(_) => "would change",
+            let comparison = match now {
+                None => Comparison::Missing,
+                Some(v) if *v == stored => Comparison::Same,
+                Some(_) => Comparison::Differs,
             };
-            VariableDiff {
+            Compared {
                 name,
-                status,
-                current: now.map(|v| shown(name, v)),
-                new: shown(name, &new),
+                comparison,
+                railway: now.map(|v| shown(name, v)),
+                store: shown(name, &stored),
             }
+        })
+        .collect()
+}
+
+/// `--dry-run`: which variables a push would change.
+async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<Status> {
+    let (target, current) = read_railway(settings, http).await?;
+    let variables = compare(tokens, &current)
+        .into_iter()
+        .map(|c| VariableDiff {
+            name: c.name,
+            status: match c.comparison {
+                Comparison::Same => "unchanged",
+                Comparison::Differs => "would change",
+                Comparison::Missing => "missing",
+            },
+            current: c.railway,
+            new: c.store,
         })
         .collect();
     out.railway_diff(&RailwayDiffReport {
@@ -126,6 +179,66 @@ async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, ou
         variables,
     })?;
     Ok(Status::Success)
+}
+
+/// `--check`: exit 0 when Railway holds the stored set, else 8 (DRIFT)
+/// naming the variables that differ or are missing.
+async fn check_drift(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<Status> {
+    let (_, current) = read_railway(settings, http).await?;
+    let compared = compare(tokens, &current);
+    let drifted: Vec<&str> = compared
+        .iter()
+        .filter(|c| c.comparison != Comparison::Same)
+        .map(|c| c.name)
+        .collect();
+    let railway_newer = railway_is_newer(tokens, &current);
+    let variables = compared
+        .into_iter()
+        .map(|c| DriftVariable {
+            name: c.name,
+            status: match c.comparison {
+                Comparison::Same => "same",
+                Comparison::Differs => "differs",
+                Comparison::Missing => "missing",
+            },
+            railway: c.railway,
+            store: c.store,
+        })
+        .collect();
+    out.drift(&DriftReport {
+        version: JSON_VERSION,
+        check: true,
+        in_sync: drifted.is_empty(),
+        variables,
+        railway_newer,
+    })?;
+    if drifted.is_empty() {
+        return Ok(Status::Success);
+    }
+    let newer = if railway_newer { " (Railway's set is newer)" } else { "" };
+    out.status_line(
+        "DRIFT",
+        &format!(
+            "Railway's variables differ from the store: {}{newer}",
+            drifted.join(", ")
+        ),
+        "run `withings-token railway-sync` (or `withings-token pull --from railway` when Railway is newer)",
+    );
+    Ok(Status::Drift)
+}
+
+/// Whether Railway's `WITHINGS_TOKEN_LAST_REFRESHED` is later than the
+/// store's (an unreadable or missing time is not newer).
+fn railway_is_newer(tokens: &TokenSet, current: &std::collections::BTreeMap<String, String>) -> bool {
+    let railway = current
+        .get(TOKEN_KEYS[3])
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    match (railway, tokens.last_refreshed) {
+        (Some(railway), Some(stored)) => railway > stored,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// `railway-sync` rotates nothing, so a wrong setting is what it is (exit

@@ -1081,3 +1081,248 @@ fn a_slow_push_never_leaves_railway_with_an_older_set_than_the_store() {
         .collect();
     assert_eq!(statuses, ["unchanged"; 4], "{diff}");
 }
+
+// ---------------------------------------------------------------------------
+// Drift (`railway-sync --check`) and recovery (`pull --from railway`)
+// ---------------------------------------------------------------------------
+
+/// Railway's `variables` answer holding `pairs` (and one unrelated variable).
+fn railway_holds(peer: &Peer, pairs: &[(&str, Value)]) {
+    let mut variables = json!({ "OTHER_VARIABLE": "unrelated" });
+    for (name, value) in pairs {
+        variables[*name] = value.clone();
+    }
+    peer.mount(gql(VARIABLES).respond_with(data(json!({ VARIABLES: variables }))));
+    peer.railway_ok();
+}
+
+/// The four variables exactly as the store of `env` holds them.
+fn stored_variables(env: &TestEnv) -> Vec<(&'static str, Value)> {
+    let t = stored_tokens(env);
+    vec![
+        ("WITHINGS_ACCESS_TOKEN", t["access_token"].clone()),
+        ("WITHINGS_REFRESH_TOKEN", t["refresh_token"].clone()),
+        ("WITHINGS_TOKEN_EXPIRES_AT", t["expires_at"].clone()),
+        ("WITHINGS_TOKEN_LAST_REFRESHED", t["last_refreshed"].clone()),
+    ]
+}
+
+fn assert_no_mutation(peer: &Peer) {
+    for op in peer.operations() {
+        assert!(
+            op != UPSERT && op != REDEPLOY,
+            "a mutation was sent: {:?}",
+            peer.operations()
+        );
+    }
+}
+
+fn statuses(report: &Value) -> Vec<String> {
+    report["variables"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .map(|v| v["status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn railway_sync_check_in_sync_exits_0_and_sends_no_mutation() {
+    let peer = Peer::start();
+    let env = given_fresh_store_and_railway_service(&peer);
+    railway_holds(&peer, &stored_variables(&env));
+
+    let run = env.run_with(&["railway-sync", "--check", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["check"], true);
+    assert_eq!(report["in_sync"], true);
+    assert_eq!(report["railway_newer"], false);
+    assert_eq!(statuses(&report), ["same"; 4]);
+    let table = env.run_with(&["railway-sync", "--check"], &NO_RETRY_DELAY);
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(!table.stderr.contains("DRIFT"), "{table:?}");
+    assert_no_mutation(&peer);
+}
+
+#[test]
+fn railway_sync_check_with_a_differing_refresh_token_is_drift_8_naming_it_masked() {
+    let peer = Peer::start();
+    let env = given_fresh_store_and_railway_service(&peer);
+    let mut vars = stored_variables(&env);
+    vars[1].1 = json!("railway-other-refresh-qqq");
+    railway_holds(&peer, &vars);
+
+    let run = env.run_with(&["railway-sync", "--check"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 8, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "error: Railway's variables differ from the store: WITHINGS_REFRESH_TOKEN [DRIFT]\n  next: run `withings-token railway-sync` (or `withings-token pull --from railway` when Railway is newer)"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains("token_*****qqq") && run.stdout.contains("token_*****xyz"),
+        "{run:?}"
+    );
+    for secret in ["railway-other-refresh-qqq", "stored-refresh-xyz", "stored-access-abc"] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret}: {run:?}"
+        );
+    }
+    let json_run = env.run_with(&["railway-sync", "--check", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(json_run.code, 8, "{json_run:?}");
+    let report = json_run.json();
+    assert_eq!(report["in_sync"], false);
+    assert_eq!(statuses(&report), ["same", "differs", "same", "same"]);
+    assert_eq!(report["variables"][1]["railway"], "token_*****qqq");
+    assert_eq!(report["variables"][1]["store"], "token_*****xyz");
+    assert_no_mutation(&peer);
+}
+
+#[test]
+fn railway_sync_check_with_a_missing_variable_is_drift_8_and_says_when_railway_is_newer() {
+    let peer = Peer::start();
+    let env = given_fresh_store_and_railway_service(&peer);
+    let later = rfc3339(chrono::Utc::now() + chrono::Duration::hours(1));
+    let mut vars = stored_variables(&env);
+    vars[3].1 = json!(later);
+    vars.remove(0);
+    railway_holds(&peer, &vars);
+
+    let run = env.run_with(&["railway-sync", "--check", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 8, "{run:?}");
+    let report = run.json();
+    assert_eq!(statuses(&report), ["missing", "same", "same", "differs"]);
+    assert_eq!(report["variables"][0]["railway"], Value::Null);
+    assert_eq!(report["variables"][3]["railway"], later.as_str());
+    assert_eq!(report["railway_newer"], true);
+    assert!(
+        run.stderr.contains(
+            "differ from the store: WITHINGS_ACCESS_TOKEN, WITHINGS_TOKEN_LAST_REFRESHED (Railway's set is newer) [DRIFT]"
+        ),
+        "{run:?}"
+    );
+    assert_no_mutation(&peer);
+}
+
+/// Railway holding a whole set whose last refresh was `hours_from_now`.
+fn railway_set_refreshed(peer: &Peer, refresh: &str, hours_from_now: i64) -> String {
+    let refreshed = chrono::Utc::now() + chrono::Duration::hours(hours_from_now);
+    railway_holds(
+        peer,
+        &[
+            ("WITHINGS_ACCESS_TOKEN", json!("railway-access-aaa")),
+            ("WITHINGS_REFRESH_TOKEN", json!(refresh)),
+            (
+                "WITHINGS_TOKEN_EXPIRES_AT",
+                json!(rfc3339(refreshed + chrono::Duration::hours(3))),
+            ),
+            ("WITHINGS_TOKEN_LAST_REFRESHED", json!(rfc3339(refreshed))),
+        ],
+    );
+    rfc3339(refreshed)
+}
+
+/// A host with a stored set, Railway on `peer`, and Withings on `peer` too,
+/// so that any call to it would be seen.
+fn given_host_and_railway(peer: &Peer) -> TestEnv {
+    let mut env = given_fresh_store_and_railway_service(peer);
+    env.withings(&peer.withings_url());
+    env
+}
+
+#[test]
+fn pull_from_railway_imports_a_newer_set_keeping_the_store_token_as_previous() {
+    let peer = Peer::start();
+    let env = given_host_and_railway(&peer);
+    let refreshed = railway_set_refreshed(&peer, "railway-refresh-new-rrr", 1);
+
+    let run = env.run_with(&["pull", "--from", "railway", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["outcome"], "pulled");
+    assert_eq!(run.json()["refresh_token"], "token_*****rrr");
+    let store = env.store_json();
+    assert_eq!(store["tokens"]["refresh_token"], "railway-refresh-new-rrr");
+    assert_eq!(store["tokens"]["access_token"], "railway-access-aaa");
+    assert_eq!(store["tokens"]["last_refreshed"], refreshed.as_str());
+    assert_eq!(store["tokens"]["userid"], "363", "the account's id is kept");
+    assert_eq!(store["previous"]["refresh_token"], "stored-refresh-xyz");
+    assert!(!run.stdout.contains("railway-refresh-new-rrr") && !run.stderr.contains("railway-refresh-new-rrr"));
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+    assert_no_mutation(&peer);
+    // Railway now holds the stored set: the drift check agrees.
+    let check = env.run_with(&["railway-sync", "--check"], &NO_RETRY_DELAY);
+    assert_eq!(check.code, 0, "{check:?}");
+}
+
+#[test]
+fn pull_from_railway_into_an_empty_store_recovers_the_host() {
+    let peer = Peer::start();
+    let mut env = TestEnv::new();
+    configure_railway(&mut env, &peer);
+    env.withings(&peer.withings_url());
+    railway_set_refreshed(&peer, "railway-refresh-new-rrr", -1);
+
+    let run = env.run_with(&["pull", "--from", "railway"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("into an empty store"), "{run:?}");
+    assert_eq!(env.stored_refresh_token(), "railway-refresh-new-rrr");
+    assert_eq!(env.store_json()["previous"], Value::Null);
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+}
+
+#[test]
+fn pull_from_railway_never_replaces_a_newer_store_set_with_an_older_one() {
+    let peer = Peer::start();
+    let env = given_host_and_railway(&peer);
+    railway_set_refreshed(&peer, "railway-refresh-old-ooo", -2);
+    let before = env.store_bytes();
+
+    let run = env.run_with(&["pull", "--from", "railway"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("not pulled: the store's set"), "{run:?}");
+    assert_eq!(env.store_bytes(), before, "the store is untouched");
+    let json_run = env.run_with(&["pull", "--from", "railway", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(json_run.json()["outcome"], "not_pulled");
+    assert_eq!(env.store_bytes(), before);
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+}
+
+#[test]
+fn pull_from_railway_force_imports_an_older_set_with_a_warning() {
+    let peer = Peer::start();
+    let env = given_host_and_railway(&peer);
+    railway_set_refreshed(&peer, "railway-refresh-old-ooo", -2);
+
+    let run = env.run_with(&["pull", "--from", "railway", "--force"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("warning: --force"), "{run:?}");
+    assert_eq!(env.stored_refresh_token(), "railway-refresh-old-ooo");
+    assert_eq!(env.store_json()["previous"]["refresh_token"], "stored-refresh-xyz");
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+}
+
+#[test]
+fn pull_from_railway_without_a_refresh_token_is_exit_3_and_writes_nothing() {
+    let peer = Peer::start();
+    let env = given_host_and_railway(&peer);
+    let later = rfc3339(chrono::Utc::now() + chrono::Duration::hours(1));
+    railway_holds(
+        &peer,
+        &[
+            ("WITHINGS_ACCESS_TOKEN", json!("railway-access-aaa")),
+            ("WITHINGS_REFRESH_TOKEN", json!("   ")),
+            ("WITHINGS_TOKEN_LAST_REFRESHED", json!(later)),
+        ],
+    );
+    let before = env.store_bytes();
+
+    let run = env.run_with(&["pull", "--from", "railway"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("WITHINGS_REFRESH_TOKEN"), "{run:?}");
+    assert!(run.stderr.contains("[CONFIGURATION_ERROR]"), "{run:?}");
+    assert_eq!(env.store_bytes(), before, "the store is untouched");
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+}
