@@ -9,7 +9,7 @@ use crate::support::*;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command as StdCommand, Stdio};
+use std::process::Command as StdCommand;
 use std::time::Duration;
 
 /// The user root acts for in the ownership tests.
@@ -38,21 +38,7 @@ fn mkfifo(path: &Path) {
 /// address space capped at 2 GiB, so that a run that waits on a FIFO or
 /// reads a device without end fails the test instead of the machine.
 fn run_briefly(env: &TestEnv, args: &[&str]) -> Run {
-    let as_usual = env.std_cmd();
-    let mut cmd = StdCommand::new("/bin/sh");
-    cmd.args(["-c", r#"ulimit -v 2097152 && exec "$0" "$@""#, BIN])
-        .args(args)
-        .env_clear()
-        .current_dir(as_usual.get_current_dir().expect("work dir"))
-        .stdin(Stdio::null());
-    for (k, v) in as_usual.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    let mut cmd = assert_cmd::Command::from_std(cmd);
-    cmd.timeout(Duration::from_secs(10));
-    Run::of(&mut cmd)
+    env.run_under_sh("ulimit -v 2097152", args, Duration::from_secs(10))
 }
 
 // ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ use crate::support::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,21 +49,7 @@ fn given_a_set_not_due() -> (TestEnv, Arc<AtomicU64>, Upstream) {
 /// at 8 KiB (`ulimit -f 16` counts 512-byte blocks). SIGXFSZ is ignored, so
 /// an oversized write fails with EFBIG, as a full disk does.
 fn run_with_small_files(env: &TestEnv, args: &[&str]) -> Run {
-    let as_usual = env.std_cmd();
-    let mut cmd = StdCommand::new("/bin/sh");
-    cmd.args(["-c", r#"trap '' XFSZ; ulimit -f 16 && exec "$0" "$@""#, BIN])
-        .args(args)
-        .env_clear()
-        .current_dir(as_usual.get_current_dir().expect("work dir"))
-        .stdin(Stdio::null());
-    for (k, v) in as_usual.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
-    let mut cmd = assert_cmd::Command::from_std(cmd);
-    cmd.timeout(std::time::Duration::from_secs(60));
-    Run::of(&mut cmd)
+    env.run_under_sh("trap '' XFSZ; ulimit -f 16", args, std::time::Duration::from_secs(60))
 }
 
 #[test]

@@ -137,6 +137,27 @@ impl TestEnv {
         Run::of(self.cmd().args(args))
     }
 
+    /// Runs the binary with `args` as [`TestEnv::run`] does, but started by
+    /// `sh` after `prelude` (e.g. `ulimit -f 16`), and killed after `timeout`:
+    /// for limits a test imposes on the process (file size, memory).
+    pub fn run_under_sh(&self, prelude: &str, args: &[&str], timeout: Duration) -> Run {
+        let as_usual = self.std_cmd();
+        let mut cmd = StdCommand::new("/bin/sh");
+        cmd.args(["-c", &format!(r#"{prelude} && exec "$0" "$@""#), BIN])
+            .args(args)
+            .env_clear()
+            .current_dir(as_usual.get_current_dir().expect("work dir"))
+            .stdin(Stdio::null());
+        for (k, v) in as_usual.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let mut cmd = Command::from_std(cmd);
+        cmd.timeout(timeout);
+        Run::of(&mut cmd)
+    }
+
     /// Runs the binary with `args`, then [`FAST`].
     pub fn run_fast(&self, args: &[&str]) -> Run {
         self.run_with(args, &FAST)
