@@ -56,10 +56,22 @@ fn flags() -> Option<&'static Flags> {
         .as_ref()
 }
 
-/// The signal held in the current window, if one arrived.
+/// A stop that a process handling its own signals (`serve`) asked for.
+static STOP_REQUESTED: AtomicUsize = AtomicUsize::new(0);
+
+/// For a process that handles its own signals: no new attempt or backoff
+/// starts from now on; the request in flight still ends and is saved.
+pub fn request_stop(signal: i32) {
+    STOP_REQUESTED.store(usize::try_from(signal).unwrap_or(1), Ordering::SeqCst);
+}
+
+/// The signal held in the current window, or the stop asked for, if any.
 pub fn pending() -> Option<i32> {
-    let f = FLAGS.get()?.as_ref()?;
-    match f.arrived.load(Ordering::SeqCst) {
+    let held = FLAGS
+        .get()
+        .and_then(Option::as_ref)
+        .map_or(0, |f| f.arrived.load(Ordering::SeqCst));
+    match held.max(STOP_REQUESTED.load(Ordering::SeqCst)) {
         0 => None,
         n => i32::try_from(n).ok(),
     }

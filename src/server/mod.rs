@@ -137,6 +137,8 @@ pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration
     };
     tracing::info!("signal {signal}: stopping; a refresh in flight is finished first");
     state.stopping.store(true, Ordering::SeqCst);
+    // A refresh in flight finishes its request, but retries nothing more.
+    crate::signals::request_stop(signal);
     let _ = stop.send(true);
     tokio::select! {
         () = drain(&state, server, schedule) => {

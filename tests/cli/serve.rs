@@ -361,6 +361,36 @@ fn sigterm_lets_the_refresh_in_flight_finish_and_answer_then_exits_0() {
     withings.verify();
 }
 
+/// Review finding: a stopping server kept running the whole retry loop of
+/// a refresh in flight. It finishes the request already sent, retries
+/// nothing more, and exits 0 long before the backoff would have ended.
+#[test]
+fn sigterm_during_a_failing_refresh_sends_nothing_more_and_exits_0() {
+    let failing = ResponseTemplate::new(500).set_delay(Duration::from_millis(800));
+    let withings = withings_answering(failing).times(1);
+    let env = given_fresh_server_user(&withings.uri());
+    let before = env.store_bytes();
+    let mut server = env.serve(&["--retries", "5", "--retry-delay", "3s"]);
+    let started = std::thread::scope(|scope| {
+        let client = scope.spawn(|| server.admin_post("/admin/token/refresh", None));
+        let sent = wait_until(Duration::from_secs(10), || !withings.requests().is_empty());
+        assert!(sent, "the refresh never reached Withings:\n{}", server.log());
+        let started = Instant::now();
+        server.signal("-TERM");
+        let answer = client.join().expect("client");
+        assert_eq!(answer.status, 503, "{answer:?}");
+        started
+    });
+    let status = server.wait(Duration::from_secs(10)).expect("serve did not stop");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "no backoff after the signal"
+    );
+    assert_eq!(env.store_bytes(), before, "nothing was answered, nothing changed");
+    withings.verify();
+}
+
 #[test]
 fn sigterm_or_sigint_after_a_refresh_exits_0_promptly_even_with_an_idle_connection() {
     for signal in ["-TERM", "-INT"] {
