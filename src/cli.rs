@@ -40,6 +40,7 @@ pub enum Command {
     Exchange(commands::exchange::ExchangeArgs),
     RailwaySync(commands::railway_sync::RailwaySyncArgs),
     Pull(commands::pull::PullArgs),
+    Export(commands::export::ExportArgs),
     Validate(commands::validate::ValidateArgs),
     Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),

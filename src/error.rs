@@ -185,7 +185,7 @@ impl Error {
                 "the new set is safe in the store; fix the env file (permissions, disk), then run `withings-token refresh --if-needed` to bring it up to date without rotating (a token with a control character is never written to an env file: `withings-token status --json --reveal` shows it)".to_owned()
             }
             Error::OutputFailed { .. } => {
-                "the new set (if any) is safe in the store; if stdout was the problem, print it again with `withings-token status --output env` to a writable place (a value with a control character cannot be an env line at all: `withings-token status --json --reveal` shows it)".to_owned()
+                "the new set (if any) is safe in the store; if stdout was the problem, print it again with `withings-token export` to a writable place (a value with a control character cannot be an env line at all: `withings-token status --json --reveal` shows it)".to_owned()
             }
             Error::Interrupted { .. } => {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()

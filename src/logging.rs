@@ -103,6 +103,14 @@ pub fn user_line(level: Level, text: &str) {
     write_stderr(&line);
 }
 
+/// Text for stderr exactly as given, for a reader that is not a person
+/// (GitHub Actions' `::add-mask::` commands).
+pub fn raw_stderr(text: &str) {
+    if !text.is_empty() {
+        write_stderr(text);
+    }
+}
+
 /// The spinner on screen, if any: stderr lines are printed above it.
 static SPINNER: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
 

@@ -295,10 +295,16 @@ impl Output {
     /// Shows a secret as the contract allows: masked unless `--reveal`.
     pub fn secret(&self, secret: &SecretString) -> String {
         if self.options.reveal {
+            mask_in_ci_logs(&[secret.expose_secret()]);
             secret.expose_secret().to_owned()
         } else {
             mask(secret)
         }
+    }
+
+    /// The four env lines of `tokens`, whatever the format: `export`.
+    pub fn env(&self, tokens: &TokenSet) -> Result<()> {
+        env_lines(Some(tokens))
     }
 
     /// A spinner on stderr while we wait for the network; only for a person
@@ -597,6 +603,8 @@ fn dry_run_rows(report: &DryRunReport) -> Vec<(&'static str, String)> {
 /// value no reader could take back exactly prints nothing at all.
 fn env_lines(tokens: Option<&TokenSet>) -> Result<()> {
     let Some(tokens) = tokens else { return Ok(()) };
+    let secrets = [tokens.access_token.as_ref(), Some(&tokens.refresh_token)];
+    mask_in_ci_logs(&secrets.iter().flatten().map(|s| s.expose_secret()).collect::<Vec<_>>());
     let mut out = String::new();
     for (key, value) in token_variables(tokens) {
         let line = format_line(key, &value).map_err(|e| Error::OutputFailed { detail: e.to_string() })?;
@@ -622,6 +630,21 @@ fn print_table(rows: &[(&str, String)]) -> Result<()> {
 fn print_json<T: Serialize>(value: &T) -> Result<()> {
     let json = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.into()))?;
     write_stdout(&(json + "\n"))
+}
+
+/// Under GitHub Actions, asks the runner to mask each value in the log
+/// before it is printed: `::add-mask::` on stderr, so that stdout stays
+/// exactly the report (`>> "$GITHUB_ENV"` keeps working).
+fn mask_in_ci_logs(values: &[&str]) {
+    if !crate::settings::in_github_actions() {
+        return;
+    }
+    let lines: String = values
+        .iter()
+        .filter(|v| !v.is_empty() && !v.contains(['\n', '\r']))
+        .map(|v| format!("::add-mask::{v}\n"))
+        .collect();
+    crate::logging::raw_stderr(&lines);
 }
 
 /// Plain text for stdout (completion scripts, the sandbox's env lines).

@@ -349,6 +349,11 @@ impl Settings {
     }
 }
 
+/// Whether this runs as a GitHub Actions step (its runner masks values).
+pub fn in_github_actions() -> bool {
+    std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+}
+
 /// The label logs carry as `environment`.
 pub fn log_environment() -> String {
     std::env::var("RAILWAY_ENVIRONMENT_NAME")

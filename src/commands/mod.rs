@@ -9,6 +9,7 @@ pub mod auth_url;
 pub mod completions;
 pub mod demo;
 pub mod exchange;
+pub mod export;
 pub mod pull;
 pub mod railway_sync;
 pub mod refresh;
@@ -51,6 +52,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Exchange(args) => exchange::run(&args, settings, out),
         Command::RailwaySync(args) => railway_sync::run(&args, settings, out),
         Command::Pull(args) => pull::run(&args, settings, out),
+        Command::Export(args) => export::run(&args, settings, out),
         Command::Validate(args) => validate::run(&args, settings, out),
         Command::Serve(args) => serve::run(&args, settings),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {

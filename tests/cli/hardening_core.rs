@@ -49,7 +49,7 @@ fn a_full_disk_behind_output_env_is_output_failed_and_the_new_set_is_safe_in_the
         stderr.contains("the new set is saved in ") && stderr.contains("(generation 2)"),
         "the message says where the set is: {stderr}"
     );
-    assert!(stderr.contains("`withings-token status --output env`"), "{stderr}");
+    assert!(stderr.contains("`withings-token export`"), "{stderr}");
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
     assert!(!stderr.contains(NEW_REFRESH), "{stderr}");
 }
@@ -475,4 +475,50 @@ fn an_env_file_changed_during_the_refresh_is_left_as_it_is() {
     assert!(stderr.contains("[ENV_FILE_UPDATE_FAILED]"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&env_file).unwrap(), theirs, "their set is kept");
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "ours is in the store");
+}
+
+// ---------------------------------------------------------------------------
+// export, and GitHub Actions' masks (the repair named by OUTPUT_FAILED)
+
+#[test]
+fn export_prints_the_stored_set_as_the_four_env_lines_and_sends_nothing() {
+    let env = given_store_expiring_in(3 * 3600);
+    let store = env.store_json();
+
+    let out = env.run(&["export", "--quiet"]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    let tokens = &store["tokens"];
+    let expected = format!(
+        "WITHINGS_ACCESS_TOKEN={OLD_ACCESS}\nWITHINGS_REFRESH_TOKEN={OLD_REFRESH}\nWITHINGS_TOKEN_EXPIRES_AT={}\nWITHINGS_TOKEN_LAST_REFRESHED={}\n",
+        tokens["expires_at"].as_str().unwrap(),
+        tokens["last_refreshed"].as_str().unwrap()
+    );
+    assert_eq!(out.stdout, expected);
+    assert_eq!(env.store_json(), store, "nothing written");
+
+    let empty = TestEnv::new();
+    let out = empty.run(&["export"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("holds no token set to export"), "{out:?}");
+}
+
+#[test]
+fn under_github_actions_tokens_are_masked_on_stderr_and_stdout_keeps_the_four_lines() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.set("GITHUB_ACTIONS", "true");
+
+    let out = env.run_fast(&["refresh", "--output-env", "--no-env-file"]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 4, "{out:?}");
+    assert!(out.stdout.starts_with(&format!(
+        "WITHINGS_ACCESS_TOKEN={NEW_ACCESS}\nWITHINGS_REFRESH_TOKEN={NEW_REFRESH}\n"
+    )));
+    assert!(out.stderr.contains(&format!("::add-mask::{NEW_ACCESS}\n")), "{out:?}");
+    assert!(out.stderr.contains(&format!("::add-mask::{NEW_REFRESH}\n")), "{out:?}");
+    // Without GITHUB_ACTIONS there is no mask line.
+    let out = given_store_expiring_in(3600).run(&["export"]);
+    assert!(!out.stderr.contains("::add-mask::"), "{out:?}");
 }

@@ -1,0 +1,31 @@
+//! `export`: the stored set as the four env lines, offline.
+
+use clap::Args;
+
+use crate::error::{Error, Result, Status};
+use crate::output::Output;
+use crate::settings::Settings;
+
+/// Print the stored token set as the four env lines (prints secrets)
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints the tokens UNMASKED: exactly the four lines of `--output env`, from the store. Sends nothing and writes nothing; a backup before a big change, or the way to seed another machine.\n\
+Under GitHub Actions (GITHUB_ACTIONS=true) each token is first masked in the log with `::add-mask::` on stderr.\n\n\
+Examples:\n  withings-token export > backup.env            # protect the file: it holds secrets\n  withings-token export >> \"$GITHUB_ENV\"          # CI: the values are masked in the log"
+)]
+pub struct ExportArgs {}
+
+pub fn run(_args: &ExportArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let store = super::store_of(settings);
+    let tokens = store.load()?.tokens.ok_or_else(|| {
+        Error::config(
+            format!(
+                "the token store {} holds no token set to export",
+                store.path().display()
+            ),
+            "authorise once: run `withings-token auth-url`, then `withings-token exchange '<redirect URL>'`",
+        )
+    })?;
+    out.env(&tokens)?;
+    Ok(Status::Success)
+}
