@@ -16,6 +16,9 @@ _withings__token() {
             ",$1")
                 cmd="withings__token"
                 ;;
+            withings__token,access-token)
+                cmd="withings__token__subcmd__access__subcmd__token"
+                ;;
             withings__token,auth-url)
                 cmd="withings__token__subcmd__auth__subcmd__url"
                 ;;
@@ -54,6 +57,9 @@ _withings__token() {
                 ;;
             withings__token,validate)
                 cmd="withings__token__subcmd__validate"
+                ;;
+            withings__token__subcmd__help,access-token)
+                cmd="withings__token__subcmd__help__subcmd__access__subcmd__token"
                 ;;
             withings__token__subcmd__help,auth-url)
                 cmd="withings__token__subcmd__help__subcmd__auth__subcmd__url"
@@ -101,12 +107,70 @@ _withings__token() {
 
     case "${cmd}" in
         withings__token)
-            opts="-o -q -v -h -V --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --lock-timeout --help --version status refresh auth-url exchange railway-sync pull export validate serve sandbox demo completions help"
+            opts="-o -q -v -h -V --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --lock-timeout --help --version status refresh auth-url exchange railway-sync pull export access-token validate serve sandbox demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__access__subcmd__token)
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --lock-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --min-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --env-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -429,8 +493,22 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__help)
-            opts="status refresh auth-url exchange railway-sync pull export validate serve sandbox demo completions help"
+            opts="status refresh auth-url exchange railway-sync pull export access-token validate serve sandbox demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__help__subcmd__access__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

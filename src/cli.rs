@@ -41,6 +41,7 @@ pub enum Command {
     RailwaySync(commands::railway_sync::RailwaySyncArgs),
     Pull(commands::pull::PullArgs),
     Export(commands::export::ExportArgs),
+    AccessToken(commands::access_token::AccessTokenArgs),
     Validate(commands::validate::ValidateArgs),
     Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),

@@ -302,6 +302,22 @@ impl Output {
         }
     }
 
+    /// The access token alone, one line, whatever the format: `access-token`.
+    pub fn access_token(&self, tokens: &TokenSet) -> Result<()> {
+        let token = tokens
+            .access_token
+            .as_ref()
+            .map(|t| t.expose_secret())
+            .unwrap_or_default();
+        if token.is_empty() || token.chars().any(char::is_control) {
+            return Err(Error::OutputFailed {
+                detail: "the access token is empty or holds a control character; it is not printed".into(),
+            });
+        }
+        mask_in_ci_logs(&[token]);
+        write_stdout(&format!("{token}\n"))
+    }
+
     /// The four env lines of `tokens`, whatever the format: `export`.
     pub fn env(&self, tokens: &TokenSet) -> Result<()> {
         env_lines(Some(tokens))

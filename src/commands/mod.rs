@@ -5,6 +5,7 @@
 //! opens a file itself. Each returns the exit [`Status`] of a run that
 //! reached its end; errors travel as [`Error`].
 
+pub mod access_token;
 pub mod auth_url;
 pub mod completions;
 pub mod demo;
@@ -53,6 +54,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::RailwaySync(args) => railway_sync::run(&args, settings, out),
         Command::Pull(args) => pull::run(&args, settings, out),
         Command::Export(args) => export::run(&args, settings, out),
+        Command::AccessToken(args) => access_token::run(&args, settings, out),
         Command::Validate(args) => validate::run(&args, settings, out),
         Command::Serve(args) => serve::run(&args, settings),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
@@ -269,7 +271,17 @@ fn healed(deliveries: &Deliveries) -> Option<String> {
 /// hidden by `--quiet`); the exit status says whether all copies are fresh.
 /// stdout failing is one more stale copy, reported after the others.
 pub(crate) fn finish(out: &Output, report: &TokenReport, deliveries: &Deliveries, saved: &str) -> Result<Status> {
-    let printed = out.tokens(report);
+    finish_printed(out, out.tokens(report), deliveries, saved)
+}
+
+/// [`finish`] for a command that printed something else than the report
+/// (`access-token`): `printed` is how that went.
+pub(crate) fn finish_printed(
+    out: &Output,
+    printed: Result<()>,
+    deliveries: &Deliveries,
+    saved: &str,
+) -> Result<Status> {
     let mut status = Status::Success;
     for error in deliveries.failures() {
         out.stale_copy(error);

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod access_token;
 mod attack_files;
 mod attack_upstream;
 mod bad_input;

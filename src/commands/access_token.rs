@@ -1,0 +1,73 @@
+//! `access-token`: the access token alone on stdout, like `gh auth token`,
+//! refreshed first (the same transaction as `refresh`, copies included)
+//! when it has less than `--min-ttl` left. A fresh token costs one read of
+//! the store: no HTTP client is built.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::cli::{DeliveryArgs, parse_buffer};
+use crate::copies;
+use crate::error::{Error, Result, Status};
+use crate::http::{HttpClient, block_on};
+use crate::output::Output;
+use crate::rotation;
+use crate::settings::Settings;
+use crate::tokens::{Action, Policy, assess, now};
+
+/// Print the access token, refreshing first when it expires soon (prints a secret)
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints a SECRET: the access token alone, on one line. When it has less than --min-ttl left, \
+it refreshes first exactly as `refresh` does (store, env file, Railway unless --no-railway). Under GitHub Actions \
+the token is masked in the log first.\n\n\
+Examples:\n  curl -H \"Authorization: Bearer $(withings-token access-token)\" https://wbsapi.withings.net/v2/user\n  \
+withings-token access-token --min-ttl 30m --no-railway"
+)]
+pub struct AccessTokenArgs {
+    /// Refresh first when the access token has less than this left, at most 366d
+    #[arg(long, value_parser = parse_buffer, default_value = "5m", value_name = "DURATION")]
+    pub min_ttl: Duration,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let targets = copies::targets(settings, &args.delivery)?;
+    let store = super::store_of(settings);
+    let seen_before = store.load()?;
+    let min_ttl = chrono::Duration::from_std(args.min_ttl)
+        .map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
+    let policy = Policy {
+        buffer: Some(min_ttl),
+        force: false,
+    };
+    let seed = rotation::seed_for(settings, &seen_before);
+    let assessment = assess(seen_before.tokens.as_ref(), seed, None, now(), policy);
+    rotation::log_decision(&assessment);
+    let fresh = assessment.tokens.as_ref().filter(|t| t.access_token.is_some());
+    if let (Action::NotDue { .. }, Some(tokens)) = (assessment.action, fresh) {
+        out.access_token(tokens)?;
+        return Ok(Status::Success);
+    }
+    // A set without an access token (a bare seed) is rotated to get one.
+    let policy = Policy {
+        force: fresh.is_none(),
+        ..policy
+    };
+    let http = HttpClient::new(settings.http)?;
+    let client = super::withings_client(settings, &http, "access-token")?;
+    let _spinner = out.spinner("refreshing the Withings tokens…");
+    block_on(async {
+        let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
+        let tokens = rotation.tokens.clone();
+        match super::deliver_and_build_report(settings, &http, &store, &targets, rotation, out).await {
+            super::Ending::Interrupted { signal, saved } => Ok(super::interrupted(out, signal, &saved)),
+            super::Ending::Delivered(done) => {
+                super::finish_printed(out, out.access_token(&tokens), &done.deliveries, &done.saved)
+            }
+        }
+    })?
+}
