@@ -42,6 +42,7 @@ pub enum Command {
     Pull(commands::pull::PullArgs),
     Export(commands::export::ExportArgs),
     AccessToken(commands::access_token::AccessTokenArgs),
+    Exec(commands::exec::ExecArgs),
     Validate(commands::validate::ValidateArgs),
     Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),

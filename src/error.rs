@@ -83,6 +83,15 @@ pub enum Error {
     #[error("interrupted by signal {signal} before Withings answered; nothing more was sent")]
     Interrupted { signal: i32 },
 
+    /// `exec`'s command could not be started (exit 127 not found, 126 not
+    /// executable, as a shell says it).
+    #[error("cannot run `{program}`: {detail}")]
+    CommandNotStarted {
+        program: String,
+        detail: String,
+        not_found: bool,
+    },
+
     /// A `--server` answered with its JSON error object: the same code,
     /// message and action as a local run would give, and its exit code.
     #[error("{message}")]
@@ -132,6 +141,8 @@ impl Error {
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
             Error::OutputFailed { .. } => "OUTPUT_FAILED",
             Error::Interrupted { .. } => "INTERRUPTED",
+            Error::CommandNotStarted { not_found: true, .. } => "COMMAND_NOT_FOUND",
+            Error::CommandNotStarted { not_found: false, .. } => "COMMAND_NOT_EXECUTABLE",
             Error::Remote { code, .. } => code,
             Error::Internal(_) => "INTERNAL_ERROR",
         }
@@ -152,6 +163,8 @@ impl Error {
             | Error::StoreUnavailable { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
             Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
+            Error::CommandNotStarted { not_found: true, .. } => 127,
+            Error::CommandNotStarted { not_found: false, .. } => 126,
             Error::Remote { code, .. } => remote_exit_code(code),
         }
     }
@@ -189,6 +202,9 @@ impl Error {
             }
             Error::Interrupted { .. } => {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()
+            }
+            Error::CommandNotStarted { .. } => {
+                "check the command's name and PATH (or its execute permission); the token set is unchanged".to_owned()
             }
             Error::Remote { action, .. } => action.clone(),
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),
@@ -305,6 +321,16 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
         meaning: "`railway-sync --check` only: Railway's variables differ from the store (or one is missing); run `railway-sync`, or `pull --from railway` when Railway is newer",
     },
     ExitStatusRow {
+        exit: 126,
+        codes: "COMMAND_NOT_EXECUTABLE",
+        meaning: "`exec` only: the command exists but cannot be run",
+    },
+    ExitStatusRow {
+        exit: 127,
+        codes: "COMMAND_NOT_FOUND",
+        meaning: "`exec` only: the command was not found (otherwise `exec` exits with the command's own code)",
+    },
+    ExitStatusRow {
         exit: 129,
         codes: "INTERRUPTED",
         meaning: "SIGHUP; held like SIGINT",
@@ -405,6 +431,16 @@ mod tests {
             },
             Error::OutputFailed { detail: d() },
             Error::Interrupted { signal: 15 },
+            Error::CommandNotStarted {
+                program: "p".into(),
+                detail: d(),
+                not_found: true,
+            },
+            Error::CommandNotStarted {
+                program: "p".into(),
+                detail: d(),
+                not_found: false,
+            },
             Error::Remote {
                 code: "INVALID_REFRESH_TOKEN",
                 message: d(),

@@ -14,7 +14,7 @@ use crate::http::{HttpClient, block_on};
 use crate::output::Output;
 use crate::rotation;
 use crate::settings::Settings;
-use crate::tokens::{Action, Policy, assess, now};
+use crate::tokens::{Action, Policy, TokenSet, assess, now};
 
 /// Print the access token, refreshing first when it expires soon (prints a secret)
 #[derive(Debug, Args)]
@@ -35,11 +35,28 @@ pub struct AccessTokenArgs {
 }
 
 pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    let targets = copies::targets(settings, &args.delivery)?;
+    let (tokens, status) = fresh_tokens(args.min_ttl, &args.delivery, settings, out)?;
+    if let Status::Signalled(_) = status {
+        return Ok(status);
+    }
+    out.access_token(&tokens)?;
+    Ok(status)
+}
+
+/// A set whose access token has at least `min_ttl` left, refreshing first
+/// (store, then copies; a stale copy is reported on stderr and makes the
+/// status exit 6) when it has less. Shared with `exec`.
+pub fn fresh_tokens(
+    min_ttl: Duration,
+    delivery: &DeliveryArgs,
+    settings: &Settings,
+    out: &Output,
+) -> Result<(TokenSet, Status)> {
+    let targets = copies::targets(settings, delivery)?;
     let store = super::store_of(settings);
     let seen_before = store.load()?;
-    let min_ttl = chrono::Duration::from_std(args.min_ttl)
-        .map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
+    let min_ttl =
+        chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
     let policy = Policy {
         buffer: Some(min_ttl),
         force: false,
@@ -47,10 +64,9 @@ pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<
     let seed = rotation::seed_for(settings, &seen_before);
     let assessment = assess(seen_before.tokens.as_ref(), seed, None, now(), policy);
     rotation::log_decision(&assessment);
-    let fresh = assessment.tokens.as_ref().filter(|t| t.access_token.is_some());
-    if let (Action::NotDue { .. }, Some(tokens)) = (assessment.action, fresh) {
-        out.access_token(tokens)?;
-        return Ok(Status::Success);
+    let fresh = assessment.tokens.clone().filter(|t| t.access_token.is_some());
+    if let (Action::NotDue { .. }, Some(tokens)) = (assessment.action, &fresh) {
+        return Ok((tokens.clone(), Status::Success));
     }
     // A set without an access token (a bare seed) is rotated to get one.
     let policy = Policy {
@@ -64,9 +80,10 @@ pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<
         let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
         let tokens = rotation.tokens.clone();
         match super::deliver_and_build_report(settings, &http, &store, &targets, rotation, out).await {
-            super::Ending::Interrupted { signal, saved } => Ok(super::interrupted(out, signal, &saved)),
+            super::Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),
             super::Ending::Delivered(done) => {
-                super::finish_printed(out, out.access_token(&tokens), &done.deliveries, &done.saved)
+                let status = super::finish_printed(out, Ok(()), &done.deliveries, &done.saved)?;
+                Ok((tokens, status))
             }
         }
     })?

@@ -10,6 +10,7 @@ pub mod auth_url;
 pub mod completions;
 pub mod demo;
 pub mod exchange;
+pub mod exec;
 pub mod export;
 pub mod pull;
 pub mod railway_sync;
@@ -55,6 +56,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Pull(args) => pull::run(&args, settings, out),
         Command::Export(args) => export::run(&args, settings, out),
         Command::AccessToken(args) => access_token::run(&args, settings, out),
+        Command::Exec(args) => exec::run(&args, settings, out),
         Command::Validate(args) => validate::run(&args, settings, out),
         Command::Serve(args) => serve::run(&args, settings),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {

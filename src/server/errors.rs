@@ -113,9 +113,10 @@ pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
         | Error::LockTimeout { .. }
         | Error::StoreUnavailable { .. }
         | Error::Interrupted { .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_AFTER_SECS)),
-        Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } | Error::Internal(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, None)
-        }
+        Error::EnvFileUpdateFailed { .. }
+        | Error::OutputFailed { .. }
+        | Error::CommandNotStarted { .. }
+        | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
     }
 }
 

@@ -46,3 +46,57 @@ fn min_ttl_decides_when_a_refresh_comes_first() {
     assert_eq!(refreshed.stdout, format!("{NEW_ACCESS}\n"), "{refreshed:?}");
     withings.verify();
 }
+
+// ---------------------------------------------------------------------------
+// exec (issue 13, item 2)
+
+#[test]
+fn exec_gives_the_command_the_token_and_exits_with_its_code() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri());
+    let script =
+        r#"printf '%s|%s|%s' "$WITHINGS_ACCESS_TOKEN" "$WITHINGS_USERID" "${WITHINGS_TOKEN_EXPIRES_AT:+set}"; exit 3"#;
+
+    let out = env.run(&["exec", "--", "/bin/sh", "-c", script]);
+
+    assert_eq!(out.code, 3, "the command's own exit code: {out:?}");
+    assert_eq!(out.stdout, format!("{OLD_ACCESS}|363|set"));
+    withings.verify();
+}
+
+#[test]
+fn exec_refreshes_first_below_min_ttl() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let mut env = given_store_expiring_in(3 * 60);
+    env.withings(&withings.uri());
+
+    let out = env.run_fast(&[
+        "exec",
+        "--no-env-file",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf %s \"$WITHINGS_ACCESS_TOKEN\"",
+    ]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, NEW_ACCESS);
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
+}
+
+#[test]
+fn exec_says_127_for_a_missing_command_and_126_for_one_that_cannot_run() {
+    let env = given_store_expiring_in(3 * 3600);
+    let out = env.run(&["exec", "--", "no-such-command-withings-test"]);
+    assert_eq!(out.code, 127, "{out:?}");
+    assert!(out.stderr.contains("[COMMAND_NOT_FOUND]"), "{out:?}");
+
+    let not_executable = env.work_dir().join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\nexit 0\n").unwrap();
+    let out = env.run(&["exec", "--", &not_executable.display().to_string()]);
+    assert_eq!(out.code, 126, "{out:?}");
+    assert!(out.stderr.contains("[COMMAND_NOT_EXECUTABLE]"), "{out:?}");
+    assert!(!out.stderr.contains(OLD_ACCESS), "{out:?}");
+}
