@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= lock-timeout= h/help V/version
+    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -35,6 +35,8 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -71,6 +73,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
@@ -92,6 +96,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
@@ -117,6 +123,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
@@ -137,6 +145,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -159,6 +169,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l check -d 'Compare Railway\'s variables with the store and send nothing: exit 0 when they agree, 8 (DRIFT) when one differs or is missing'
@@ -182,6 +194,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l t
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l force -d 'Import even when the store\'s set is as new or newer (a warning says what was replaced)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l no-env-file -d 'Read no env file at all'
@@ -202,6 +216,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -222,6 +238,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -245,6 +263,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l t
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -267,6 +287,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l refresh-if-invalid -d 'When the token is refused, refresh once (as `refresh` does) and validate the new one'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
@@ -293,6 +315,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l metrics-auth -d 'Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
@@ -314,6 +338,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -333,6 +359,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l t
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -352,6 +380,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'

@@ -63,6 +63,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the Withings account is hosted: the EU/global hosts, or the US
+/// (HIPAA) ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Region {
+    Eu,
+    Us,
+}
+
 /// Options accepted before and after the subcommand.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -122,6 +130,10 @@ pub struct GlobalArgs {
     /// Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
+
+    /// Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]
+    #[arg(long, global = true, value_enum, value_name = "REGION")]
+    pub region: Option<Region>,
 
     /// How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)
     #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = "60s", value_name = "DURATION")]

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Url;
 use secrecy::SecretString;
 
-use crate::cli::{GlobalArgs, OutputFormat};
+use crate::cli::{GlobalArgs, OutputFormat, Region};
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
@@ -21,6 +21,9 @@ use crate::tokens::TokenSet;
 pub const DEFAULT_SCOPE: &str = "user.info,user.metrics,user.activity";
 pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://account.withings.com/oauth2_user/authorize2";
+/// US-hosted (HIPAA) accounts' hosts (`--region us`).
+pub const US_API_URL: &str = "https://wbsapi.us.withingsmed.net";
+pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_user/authorize2";
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
 /// Every variable read through the env file. A line setting one of these
@@ -34,6 +37,7 @@ pub const ENV_FILE_KEYS: &[&str] = &[
     "WITHINGS_SCOPE",
     "WITHINGS_API_URL",
     "WITHINGS_AUTHORIZE_URL",
+    "WITHINGS_REGION",
     "WITHINGS_REFRESH_BUFFER",
     "WITHINGS_TOKEN_STORE",
     "WITHINGS_REFRESH_TOKEN",
@@ -283,6 +287,7 @@ impl Settings {
             file: env_file.as_ref().map(|f| &f.file),
         };
         let seed_tokens = seed_tokens(&vars)?;
+        let region_hosts = region_hosts(global, &vars)?;
         Ok(Settings {
             output: OutputOptions {
                 format: global.output_format(),
@@ -301,8 +306,8 @@ impl Settings {
             client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
             redirect_uri: vars.get("WITHINGS_REDIRECT_URI"),
             scope: vars.get("WITHINGS_SCOPE").unwrap_or_else(|| DEFAULT_SCOPE.to_owned()),
-            api_url: UrlSetting::resolve(&vars, "WITHINGS_API_URL", DEFAULT_API_URL),
-            authorize_url: UrlSetting::resolve(&vars, "WITHINGS_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL),
+            api_url: UrlSetting::resolve(&vars, "WITHINGS_API_URL", region_hosts.0),
+            authorize_url: UrlSetting::resolve(&vars, "WITHINGS_AUTHORIZE_URL", region_hosts.1),
             buffer: buffer(buffer_flag, &vars)?,
             seed_tokens,
             railway: railway_settings(&vars),
@@ -347,6 +352,29 @@ impl Settings {
             .as_deref()
             .ok_or_else(|| Error::missing_setting("WITHINGS_REDIRECT_URI", needed_for))
     }
+}
+
+/// The default API and authorization URLs of the region: `--region`, else
+/// `WITHINGS_REGION`, else eu. Explicit URL settings still win.
+fn region_hosts(global: &GlobalArgs, vars: &Lookup) -> Result<(&'static str, &'static str)> {
+    let region = match (global.region, vars.get("WITHINGS_REGION")) {
+        (Some(region), _) => region,
+        (None, None) => Region::Eu,
+        (None, Some(text)) => match text.trim().to_ascii_lowercase().as_str() {
+            "eu" => Region::Eu,
+            "us" => Region::Us,
+            _ => {
+                return Err(Error::config(
+                    "WITHINGS_REGION must be `eu` or `us`",
+                    "set WITHINGS_REGION=eu (the default) or us (US-hosted HIPAA accounts), or remove it",
+                ));
+            }
+        },
+    };
+    Ok(match region {
+        Region::Eu => (DEFAULT_API_URL, DEFAULT_AUTHORIZE_URL),
+        Region::Us => (US_API_URL, US_AUTHORIZE_URL),
+    })
 }
 
 /// Whether this runs as a GitHub Actions step (its runner masks values).
@@ -574,6 +602,44 @@ mod tests {
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn the_region_picks_both_withings_hosts_and_explicit_urls_win() {
+        let us = Settings::resolve(
+            &global(&["--no-env-file", "--region", "us"]),
+            None,
+            &env(&[("HOME", "/h")]),
+        )
+        .unwrap();
+        assert_eq!(us.api_url().unwrap().as_str(), "https://wbsapi.us.withingsmed.net/");
+        assert_eq!(
+            us.authorize_url().unwrap().as_str(),
+            "https://account.us.withingsmed.com/oauth2_user/authorize2"
+        );
+        let by_env = Settings::resolve(
+            &global(&["--no-env-file"]),
+            None,
+            &env(&[("HOME", "/h"), ("WITHINGS_REGION", "US")]),
+        )
+        .unwrap();
+        assert_eq!(by_env.api_url().unwrap().as_str(), "https://wbsapi.us.withingsmed.net/");
+        let flag_wins = Settings::resolve(
+            &global(&["--no-env-file", "--region", "eu"]),
+            None,
+            &env(&[("HOME", "/h"), ("WITHINGS_REGION", "us")]),
+        )
+        .unwrap();
+        assert_eq!(flag_wins.api_url().unwrap().as_str(), "https://wbsapi.withings.net/");
+        let explicit = env(&[("HOME", "/h"), ("WITHINGS_API_URL", "https://proxy.example.com")]);
+        let explicit = Settings::resolve(&global(&["--no-env-file", "--region", "us"]), None, &explicit).unwrap();
+        assert_eq!(explicit.api_url().unwrap().as_str(), "https://proxy.example.com/");
+        let bad = Settings::resolve(
+            &global(&["--no-env-file"]),
+            None,
+            &env(&[("HOME", "/h"), ("WITHINGS_REGION", "mars")]),
+        );
+        assert_eq!(bad.err().map(|e| e.exit_code()), Some(3));
     }
 
     #[test]

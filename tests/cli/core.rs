@@ -1148,3 +1148,26 @@ fn refused_environment_token_falls_back_to_the_stores_own() {
     assert_eq!(env.store_json()["previous"]["refresh_token"], stored);
     assert_eq!(sandbox.stats()["refused"], 1);
 }
+
+/// Issue 13, item 7: `--region us` (or WITHINGS_REGION) picks both US hosts.
+#[test]
+fn region_us_picks_the_us_hosts() {
+    let mut env = TestEnv::new();
+    env.set("WITHINGS_CLIENT_ID", CLIENT_ID)
+        .set("WITHINGS_REDIRECT_URI", "https://example.com/callback");
+    let out = env.run(&["auth-url", "--json", "--region", "us"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let url = out.json()["authorization_url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with("https://account.us.withingsmed.com/oauth2_user/authorize2?"),
+        "{url}"
+    );
+    env.set("WITHINGS_REGION", "us");
+    let out = env.run(&["auth-url", "--json"]);
+    assert!(
+        out.json()["authorization_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://account.us.withingsmed.com/")
+    );
+}
