@@ -71,10 +71,10 @@ fn thirty_concurrent_if_needed_refreshes_make_exactly_one_upstream_call() {
     assert_all_succeeded(&outputs);
 
     let after = sandbox.stats();
-    let requests = stat(&after, "token_requests") - stat(&before, "token_requests");
-    let issued = stat(&after, "tokens_issued") - stat(&before, "tokens_issued");
-    let refused = stat(&after, "refused") - stat(&before, "refused");
-    let rate_limited = stat(&after, "rate_limited") - stat(&before, "rate_limited");
+    let requests = stat_delta(&before, &after, "token_requests");
+    let issued = stat_delta(&before, &after, "tokens_issued");
+    let refused = stat_delta(&before, &after, "refused");
+    let rate_limited = stat_delta(&before, &after, "rate_limited");
     let reports: Vec<Value> = outputs.iter().map(report_of).collect();
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for report in &reports {
@@ -130,10 +130,10 @@ fn ten_concurrent_forced_refreshes_serialise_and_end_with_the_last_token() {
     assert_all_succeeded(&outputs);
 
     let after = sandbox.stats();
-    let requests = stat(&after, "token_requests") - stat(&before, "token_requests");
-    let issued = stat(&after, "tokens_issued") - stat(&before, "tokens_issued");
-    let refused = stat(&after, "refused") - stat(&before, "refused");
-    let rate_limited = stat(&after, "rate_limited") - stat(&before, "rate_limited");
+    let requests = stat_delta(&before, &after, "token_requests");
+    let issued = stat_delta(&before, &after, "tokens_issued");
+    let refused = stat_delta(&before, &after, "refused");
+    let rate_limited = stat_delta(&before, &after, "rate_limited");
     eprintln!(
         "FIGURES forced refresh: processes={PROCESSES} upstream_token_requests={requests} tokens_issued={issued} \
          refused={refused} rate_limited={rate_limited} wall_time_ms={}",
@@ -170,7 +170,7 @@ fn ten_concurrent_forced_refreshes_serialise_and_end_with_the_last_token() {
     env.cmd().args(["refresh", "--no-railway"]).assert().success();
     let finally = sandbox.stats();
     assert_eq!(stat(&finally, "refused"), 0);
-    assert_eq!(stat(&finally, "tokens_issued") - stat(&after, "tokens_issued"), 1);
+    assert_eq!(stat_delta(&after, &finally, "tokens_issued"), 1);
 }
 
 /// Takes the store's lock the way a peer process would (flock on `<store>.lock`).

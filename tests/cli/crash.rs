@@ -95,7 +95,7 @@ fn sigkill_while_the_request_is_in_flight_leaves_the_store_intact() {
     assert!(out.stderr.contains(&format!("pid {}", child.id())), "{}", out.stderr);
     let after = sandbox.stats();
     assert_eq!(stat(&after, "refused"), 0);
-    assert_eq!(stat(&after, "tokens_issued") - stat(&before, "tokens_issued"), 1);
+    assert_eq!(stat_delta(&before, &after, "tokens_issued"), 1);
     assert_ne!(env.store_bytes(), stored);
     assert!(!env.journal_path().exists(), "journal not cleared");
     assert_eq!(env.store_temp_files(), Vec::<String>::new());

@@ -174,7 +174,7 @@ fn twenty_concurrent_admin_refreshes_are_serialised_and_never_refused_upstream()
             .entry(report["outcome"].as_str().unwrap().to_owned())
             .or_default() += 1;
     }
-    let delta = |key| stat(&after, key) - stat(&before, key);
+    let delta = |key| stat_delta(&before, &after, key);
     println!(
         "FIGURES 20 admin refreshes: outcomes {outcomes:?}, token requests {}",
         delta("token_requests")

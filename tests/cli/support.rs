@@ -599,6 +599,11 @@ pub fn stat(stats: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
 }
 
+/// How much a sandbox counter grew between two `stats()` readings.
+pub fn stat_delta(before: &Value, after: &Value, key: &str) -> u64 {
+    stat(after, key) - stat(before, key)
+}
+
 fn raw_request(addr: &str, method: &str, path: &str, body: Option<&str>) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect sandbox");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
