@@ -113,7 +113,7 @@ _withings__token() {
 
     case "${cmd}" in
         withings__token)
-            opts="-o -q -v -h -V --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help --version status refresh auth-url exchange railway-sync pull export access-token exec validate serve sandbox demo completions help"
+            opts="-o -q -v -h -V --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help --version status refresh auth-url exchange railway-sync pull export access-token exec validate serve sandbox demo completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -124,6 +124,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -171,7 +175,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__access__subcmd__token)
-            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +190,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -233,7 +241,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__auth__subcmd__url)
-            opts="-o -q -v -h --state --demo-account --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --state --demo-account --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +256,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -295,7 +307,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__completions)
-            opts="-o -q -v -h --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help bash elvish fish powershell zsh"
+            opts="-o -q -v -h --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,6 +318,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -353,7 +369,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__demo)
-            opts="-o -q -v -h --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -364,6 +380,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -411,7 +431,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__exchange)
-            opts="-o -q -v -h --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,6 +442,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -469,7 +493,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__exec)
-            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +508,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -531,7 +559,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__export)
-            opts="-o -q -v -h --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -542,6 +570,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -813,7 +845,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__pull)
-            opts="-o -q -v -h --from --force --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --from --force --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -828,6 +860,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -875,7 +911,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__railway__subcmd__sync)
-            opts="-o -q -v -h --dry-run --check --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --dry-run --check --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -886,6 +922,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -933,7 +973,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__refresh)
-            opts="-o -q -v -h --if-needed --dry-run --buffer --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --if-needed --dry-run --buffer --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -948,6 +988,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -995,7 +1039,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__sandbox)
-            opts="-o -q -v -h --listen --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --listen --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1010,6 +1054,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1057,7 +1105,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__serve)
-            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1080,6 +1128,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1127,7 +1179,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__status)
-            opts="-o -q -v -h --check --buffer --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --check --buffer --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1142,6 +1194,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1189,7 +1245,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__validate)
-            opts="-o -q -v -h --refresh-if-invalid --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --refresh-if-invalid --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1200,6 +1256,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

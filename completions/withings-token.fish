@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= h/help V/version
+    string join \n env-file= no-env-file store= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -25,7 +25,8 @@ function __fish_withings_token_using_subcommand
 end
 
 complete -c withings-token -n "__fish_withings_token_needs_command" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_needs_command" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_needs_command" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_needs_command" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -63,7 +64,8 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "compl
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -86,7 +88,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -113,7 +116,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l state -d 'Use this state instead of a random one' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -135,7 +139,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -159,7 +164,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -184,7 +190,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l from -d 'Where the set comes from' -r -f -a "railway\t'The four `WITHINGS_*` token variables of the Railway service'"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -206,7 +213,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s q
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -228,7 +236,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -253,7 +262,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -277,7 +287,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s q
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -305,7 +316,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l check-interval -d 'How often the store is checked for a refresh that is due, from 100ms to 1h' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l buffer -d 'How long before expiry the background refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -328,7 +340,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -349,7 +362,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"
@@ -370,7 +384,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s q
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store -d 'Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
 env\t''"

@@ -82,9 +82,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_env_file: bool,
 
-    /// Token store file [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub store: Option<PathBuf>,
+
+    /// Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]
+    #[arg(long, global = true, value_name = "KEY")]
+    pub store_key: Option<String>,
 
     /// Output format
     #[arg(short, long, global = true, value_enum, value_name = "FORMAT")]

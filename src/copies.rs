@@ -18,7 +18,7 @@ use crate::http::HttpClient;
 use crate::railway::{RailwayClient, RailwayTarget};
 use crate::rotation::Rotation;
 use crate::settings::{RailwayConfig, Settings};
-use crate::store::{FileStore, StoreLock, StoreState};
+use crate::store::{StoreLease, StoreState, TokenStore};
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, token_variables};
 use secrecy::ExposeSecret;
 
@@ -160,7 +160,7 @@ pub fn behind(state: &StoreState, key: &str) -> bool {
 pub async fn deliver(
     settings: &Settings,
     http: &HttpClient,
-    store: &FileStore,
+    store: &dyn TokenStore,
     targets: &Targets,
     rotation: Rotation,
 ) -> Deliveries {
@@ -173,14 +173,16 @@ pub async fn deliver(
         ..
     } = rotation;
     if signal.is_some() {
+        lock.release().await;
         return Deliveries::none(Skip::Interrupted);
     }
     if !outcome.rotated() && source != TokenSource::Store {
+        lock.release().await;
         return Deliveries::none(Skip::NotStored);
     }
     let read_at_start = settings.env_file.as_ref().map(|f| &f.file);
-    let env_file = deliver_env_file(&lock, &mut state, targets.env_file.as_ref(), read_at_start);
-    drop(lock);
+    let env_file = deliver_env_file(lock.as_ref(), &mut state, targets.env_file.as_ref(), read_at_start).await;
+    lock.release().await;
     let skipped = |why| Pushed {
         delivery: Delivery::Skipped(why),
         newer: None,
@@ -217,8 +219,8 @@ fn declined_or_absent(settings: &Settings) -> Skip {
 
 /// Rewrites the env file's token keys when it lacks the stored set, and
 /// records that it has it (one more small save under the same lock).
-fn deliver_env_file(
-    lock: &StoreLock,
+async fn deliver_env_file(
+    lock: &dyn StoreLease,
     state: &mut StoreState,
     path: Option<&PathBuf>,
     read_at_start: Option<&crate::envfile::EnvFile>,
@@ -244,16 +246,16 @@ fn deliver_env_file(
         return Delivery::Failed(as_env_file_failure(path, e));
     }
     let generation = state.tokens_generation;
-    record(lock, state, key, generation);
+    record(lock, state, key, generation).await;
     Delivery::Delivered { generation }
 }
 
 /// Saves a copy record; losing one only means a later run writes that copy
 /// again, so a failure is a warning.
-fn record(lock: &StoreLock, state: &mut StoreState, key: String, generation: u64) {
+async fn record(lock: &dyn StoreLease, state: &mut StoreState, key: String, generation: u64) {
     let mut next = state.clone();
     next.copies.insert(key, generation);
-    match lock.save(state.generation, &next) {
+    match lock.save(state.generation, &next).await {
         Ok(saved) => {
             *state = StoreState {
                 generation: saved,
@@ -296,7 +298,7 @@ pub fn as_railway_failure(e: Error) -> Error {
 pub async fn push(
     settings: &Settings,
     http: &HttpClient,
-    store: &FileStore,
+    store: &dyn TokenStore,
     tokens: &TokenSet,
     generation: u64,
     deploy: bool,
@@ -339,7 +341,7 @@ async fn push_newest(
     settings: &Settings,
     client: &RailwayClient,
     target: &RailwayTarget,
-    store: &FileStore,
+    store: &dyn TokenStore,
     mut tokens: TokenSet,
     mut generation: u64,
 ) -> Result<(TokenSet, u64)> {
@@ -353,7 +355,7 @@ async fn push_newest(
         );
         // Reads are whole files (atomic renames), so the re-check needs no
         // lock: a run that waits for one could report a set Railway lost.
-        let state = store.load()?;
+        let state = store.load().await?;
         match state.tokens {
             Some(newer) if state.tokens_generation > generation => {
                 tracing::info!(
@@ -363,7 +365,7 @@ async fn push_newest(
                 (tokens, generation) = (newer, state.tokens_generation);
             }
             _ => {
-                record_pushed(settings, store, generation);
+                record_pushed(settings, store, generation).await;
                 return Ok((tokens, generation));
             }
         }
@@ -377,17 +379,19 @@ async fn push_newest(
 
 /// Records that Railway holds `generation`, unless a newer record exists.
 /// Missing the record only means a later run pushes again.
-fn record_pushed(settings: &Settings, store: &FileStore, generation: u64) {
+async fn record_pushed(settings: &Settings, store: &dyn TokenStore, generation: u64) {
     let key = railway_key(settings);
-    let locked = store
-        .lock(settings.lock_timeout)
-        .and_then(|lock| Ok((lock.load()?, lock)));
+    let locked = match store.lock(settings.lock_timeout).await {
+        Ok(lock) => lock.load().await.map(|state| (state, lock)),
+        Err(e) => Err(e),
+    };
     match locked {
         Ok((mut state, lock)) => {
             let known = state.copies.get(&key).copied().unwrap_or(0);
             if known < generation && state.tokens_generation == generation {
-                record(&lock, &mut state, key, generation);
+                record(lock.as_ref(), &mut state, key, generation).await;
             }
+            lock.release().await;
         }
         Err(e) => {
             tracing::warn!("Railway is updated, but the store could not record it ({e}); a later run pushes again")

@@ -17,8 +17,8 @@ pub enum Error {
     Config { message: String, action: String },
 
     /// The store file exists but is not a store this binary can read.
-    #[error("token store {path} is unreadable: {reason}")]
-    CorruptStore { path: PathBuf, reason: String },
+    #[error("token store {place} is unreadable: {reason}")]
+    CorruptStore { place: String, reason: String },
 
     /// Withings refused the refresh token.
     #[error("Withings refused the refresh token: {detail}")]
@@ -58,8 +58,8 @@ pub enum Error {
     },
 
     /// Another process held the store lock for longer than `--lock-timeout`.
-    #[error("another withings-token process has held the lock on {path} for {waited_secs} s")]
-    LockTimeout { path: PathBuf, waited_secs: u64 },
+    #[error("another withings-token process has held the lock on {place} for {waited_secs} s")]
+    LockTimeout { place: String, waited_secs: u64 },
 
     /// The store (or its lease) cannot be reached; nothing was sent.
     #[error("the token store is unavailable: {detail}")]
@@ -173,9 +173,8 @@ impl Error {
     pub fn action(&self) -> String {
         match self {
             Error::Config { action, .. } => action.clone(),
-            Error::CorruptStore { path, .. } => format!(
-                "inspect or move {} aside (it was left untouched), then seed it again with `withings-token exchange` or WITHINGS_REFRESH_TOKEN",
-                path.display()
+            Error::CorruptStore { place, .. } => format!(
+                "inspect or move {place} aside (it was left untouched), then seed it again with `withings-token exchange` or WITHINGS_REFRESH_TOKEN"
             ),
             Error::InvalidRefreshToken { .. } | Error::InvalidCode { .. } => REAUTHORISE.to_owned(),
             Error::InvalidAccessToken { .. } => {
@@ -398,7 +397,7 @@ mod tests {
             Error::Internal(anyhow::anyhow!("x")),
             Error::config("m", "a"),
             Error::CorruptStore {
-                path: "p".into(),
+                place: "p".into(),
                 reason: d(),
             },
             Error::InvalidRefreshToken { detail: d() },
@@ -420,7 +419,7 @@ mod tests {
                 detail: d(),
             },
             Error::LockTimeout {
-                path: "p".into(),
+                place: "p".into(),
                 waited_secs: 1,
             },
             Error::StoreUnavailable { detail: d() },
@@ -470,7 +469,7 @@ mod tests {
     #[test]
     fn a_lock_timeout_does_not_claim_the_holder_is_refreshing() {
         let e = Error::LockTimeout {
-            path: "p".into(),
+            place: "p".into(),
             waited_secs: 60,
         };
         assert!(e.action().contains("may be refreshing or delivering"), "{}", e.action());

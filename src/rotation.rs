@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::signals::HeldSignals;
-use crate::store::{FileStore, PreviousToken, StoreLock, StoreState};
+use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
 use crate::tokens::{Action, Assessment, Policy, TokenSet, TokenSource, assess, now, rfc3339};
 use crate::withings::{Grant, WithingsClient};
 
@@ -56,7 +56,7 @@ pub struct Rotation {
     pub source: TokenSource,
     /// The store as it is now (after the save, when there was one).
     pub state: StoreState,
-    pub lock: StoreLock,
+    pub lock: Box<dyn StoreLease>,
     /// A SIGINT/SIGTERM held while the answer was being saved.
     pub signal: Option<i32>,
 }
@@ -72,14 +72,14 @@ pub fn no_tokens_error() -> Error {
 /// this run read from the store before it waited for the lock.
 pub async fn refresh(
     settings: &Settings,
-    store: &FileStore,
+    store: &dyn TokenStore,
     seen_before: &StoreState,
     client: &WithingsClient,
     policy: Policy,
 ) -> Result<Rotation> {
-    let lock = store.lock(settings.lock_timeout)?;
-    let state = lock.load()?;
-    report_interrupted(&lock, &state);
+    let lock = store.lock(settings.lock_timeout).await?;
+    let state = lock.load().await?;
+    report_interrupted(lock.as_ref(), &state).await;
     let seed = seed_for(settings, &state);
     let assessment = assess(
         state.tokens.as_ref(),
@@ -140,32 +140,37 @@ pub fn log_decision(assessment: &Assessment) {
 /// the journal written before anything is sent, and signals are held from
 /// the send until the save, so that an answer, once received, is kept.
 async fn rotate(
-    lock: StoreLock,
+    lock: Box<dyn StoreLease>,
     state: StoreState,
     tokens: &TokenSet,
     source: TokenSource,
     client: &WithingsClient,
 ) -> Result<Rotation> {
     // Writes the journal and reserves the save's space, before the send.
-    lock.begin_request(state.generation, "refresh_token")?;
+    lock.begin_request(state.generation, "refresh_token").await?;
     let held = HeldSignals::hold();
     let result = request_with_fallback(client, tokens, source, &state).await;
-    let saved = result.and_then(|(new, sent, via)| {
-        let new = carry_over(new, tokens);
-        // `sent` is the token that obtained the answer: Withings honours it
-        // for a while, so it is the one worth keeping as the previous one.
-        let previous = Some(PreviousToken {
-            refresh_token: sent,
-            rotated_at: now(),
-        });
-        let next = StoreState {
-            tokens: Some(new.clone()),
-            previous,
-            ..state.clone()
-        };
-        commit_new_set(&lock, &state, next).map(|saved| (new, saved, via))
-    });
-    lock.end_request();
+    let saved = match result {
+        Ok((new, sent, via)) => {
+            let new = carry_over(new, tokens);
+            // `sent` is the token that obtained the answer: Withings honours it
+            // for a while, so it is the one worth keeping as the previous one.
+            let previous = Some(PreviousToken {
+                refresh_token: sent,
+                rotated_at: now(),
+            });
+            let next = StoreState {
+                tokens: Some(new.clone()),
+                previous,
+                ..state.clone()
+            };
+            commit_new_set(lock.as_ref(), &state, next)
+                .await
+                .map(|saved| (new, saved, via))
+        }
+        Err(e) => Err(e),
+    };
+    lock.end_request().await;
     let signal = held.release();
     let (new, state, via) = saved?;
     Ok(Rotation {
@@ -181,30 +186,35 @@ async fn rotate(
 /// Trades an authorization code under the lock, after checking the state.
 pub async fn exchange(
     settings: &Settings,
-    store: &FileStore,
+    store: &dyn TokenStore,
     client: &WithingsClient,
     code: &str,
     url_state: Option<Option<&str>>,
 ) -> Result<Rotation> {
     let redirect_uri = settings.redirect_uri("exchange")?;
-    let lock = store.lock(settings.lock_timeout)?;
-    let state = lock.load()?;
-    report_interrupted(&lock, &state);
+    let lock = store.lock(settings.lock_timeout).await?;
+    let state = lock.load().await?;
+    report_interrupted(lock.as_ref(), &state).await;
     check_state(&state, url_state)?;
-    lock.begin_request(state.generation, "authorization_code")?;
+    lock.begin_request(state.generation, "authorization_code").await?;
     let held = HeldSignals::hold();
     let result = client.request_token(&Grant::Code { code, redirect_uri }).await;
     // The state stays: a second paste of the same redirect then reaches
     // Withings and is reported as what it is, a reused code.
-    let saved = result.and_then(|new| {
-        let next = StoreState {
-            tokens: Some(new.clone()),
-            previous: None,
-            ..state.clone()
-        };
-        commit_new_set(&lock, &state, next).map(|saved| (new, saved))
-    });
-    lock.end_request();
+    let saved = match result {
+        Ok(new) => {
+            let next = StoreState {
+                tokens: Some(new.clone()),
+                previous: None,
+                ..state.clone()
+            };
+            commit_new_set(lock.as_ref(), &state, next)
+                .await
+                .map(|saved| (new, saved))
+        }
+        Err(e) => Err(e),
+    };
+    lock.end_request().await;
     let signal = held.release();
     let (new, state) = saved?;
     let outcome = Outcome::Exchanged;
@@ -219,9 +229,9 @@ pub async fn exchange(
 }
 
 /// Keeps the pending `auth-url` state (for `exchange`) under the lock.
-pub fn remember_auth_state(settings: &Settings, store: &FileStore, state: &str) -> Result<()> {
-    let lock = store.lock(settings.lock_timeout)?;
-    let current = lock.load()?;
+pub async fn remember_auth_state(settings: &Settings, store: &dyn TokenStore, state: &str) -> Result<()> {
+    let lock = store.lock(settings.lock_timeout).await?;
+    let current = lock.load().await?;
     let next = StoreState {
         pending_auth: Some(crate::store::PendingAuth {
             state: state.to_owned(),
@@ -229,7 +239,9 @@ pub fn remember_auth_state(settings: &Settings, store: &FileStore, state: &str) 
         }),
         ..current.clone()
     };
-    lock.save(current.generation, &next).map(|_| ())
+    let saved = lock.save(current.generation, &next).await.map(|_| ());
+    lock.release().await;
+    saved
 }
 
 /// A redirect URL must carry the state `auth-url` issued. A bare code has
@@ -258,8 +270,8 @@ fn check_state(state: &StoreState, url_state: Option<Option<&str>>) -> Result<()
 /// Saves the new set into the space reserved before the request. A failure
 /// here is rare (the space was reserved), and must say the old token still
 /// works: nobody has used the new access token yet.
-fn commit_new_set(lock: &StoreLock, state: &StoreState, next: StoreState) -> Result<StoreState> {
-    match lock.save(state.generation, &next) {
+async fn commit_new_set(lock: &dyn StoreLease, state: &StoreState, next: StoreState) -> Result<StoreState> {
+    match lock.save(state.generation, &next).await {
         Ok(generation) => Ok(StoreState {
             generation,
             tokens_generation: generation,
@@ -347,8 +359,10 @@ fn carry_over(mut new: TokenSet, old: &TokenSet) -> TokenSet {
     new
 }
 
-fn report_interrupted(lock: &StoreLock, state: &StoreState) {
-    let Some(mark) = lock.interrupted_request() else { return };
+async fn report_interrupted(lock: &dyn StoreLease, state: &StoreState) {
+    let Some(mark) = lock.interrupted_request().await else {
+        return;
+    };
     let kept = if state.tokens.is_none() {
         "nothing was ever saved in this store; the token that was sent stays valid for a while, because the lost answer was never used".to_owned()
     } else if mark.generation < state.generation {
@@ -368,5 +382,5 @@ fn report_interrupted(lock: &StoreLock, state: &StoreState) {
         mark.grant,
         rfc3339(mark.started_at),
     );
-    lock.end_request();
+    lock.end_request().await;
 }

@@ -40,6 +40,8 @@ pub const ENV_FILE_KEYS: &[&str] = &[
     "WITHINGS_REGION",
     "WITHINGS_REFRESH_BUFFER",
     "WITHINGS_TOKEN_STORE",
+    "WITHINGS_TOKEN_STORE_KEY",
+    "WITHINGS_TOKEN_LEASE_TTL",
     "WITHINGS_REFRESH_TOKEN",
     "WITHINGS_ACCESS_TOKEN",
     "WITHINGS_TOKEN_EXPIRES_AT",
@@ -202,7 +204,9 @@ pub struct Settings {
     pub output: OutputOptions,
     pub http: HttpPolicy,
     pub lock_timeout: Duration,
-    pub store_path: PathBuf,
+    pub store: StoreLocation,
+    /// How long a Redis lease lives unless renewed (it is renewed while held).
+    pub lease_ttl: Duration,
     pub env_file: Option<LoadedEnvFile>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
@@ -301,7 +305,8 @@ impl Settings {
                 retry_delay: global.retry_delay,
             },
             lock_timeout: global.lock_timeout,
-            store_path: store_path(global, &vars)?,
+            store: store_location(global, &vars)?,
+            lease_ttl: lease_ttl(&vars)?,
             client_id: vars.get("WITHINGS_CLIENT_ID"),
             client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
             redirect_uri: vars.get("WITHINGS_REDIRECT_URI"),
@@ -446,12 +451,82 @@ fn warn_skipped_lines(path: &Path, lines: &[usize]) {
     );
 }
 
-fn store_path(global: &GlobalArgs, vars: &Lookup) -> Result<PathBuf> {
-    if let Some(path) = &global.store {
-        return Ok(path.clone());
+/// Where the token set lives.
+#[derive(Clone)]
+pub enum StoreLocation {
+    File(PathBuf),
+    /// The URL may carry a password, hence wrapped.
+    Redis {
+        url: SecretString,
+        key: String,
+    },
+}
+
+/// A Redis lease lives this long unless renewed; a holder that dies keeps
+/// the others waiting at most this long.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+
+fn store_location(global: &GlobalArgs, vars: &Lookup) -> Result<StoreLocation> {
+    let given = match &global.store {
+        Some(path) => Some(path.clone()),
+        None => vars.get("WITHINGS_TOKEN_STORE").map(PathBuf::from),
+    };
+    let redis_url = given
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .filter(|text| text.starts_with("redis://") || text.starts_with("rediss://"));
+    if let Some(url) = redis_url {
+        return Ok(StoreLocation::Redis {
+            url: SecretString::from(url.to_owned()),
+            key: store_key(global, vars)?,
+        });
     }
-    if let Some(path) = vars.get("WITHINGS_TOKEN_STORE") {
-        return Ok(PathBuf::from(path));
+    if global.store_key.is_some() {
+        return Err(Error::config(
+            "--store-key names a Redis key, but the store is a file",
+            "pass a redis:// URL to `--store` (or WITHINGS_TOKEN_STORE), or drop `--store-key`",
+        ));
+    }
+    store_path(given, vars).map(StoreLocation::File)
+}
+
+/// `--store-key`, else `WITHINGS_TOKEN_STORE_KEY`, else one key per app.
+fn store_key(global: &GlobalArgs, vars: &Lookup) -> Result<String> {
+    let key = global
+        .store_key
+        .clone()
+        .or_else(|| vars.get("WITHINGS_TOKEN_STORE_KEY"));
+    if let Some(key) = key {
+        return Ok(key);
+    }
+    match vars.get("WITHINGS_CLIENT_ID") {
+        Some(id) => Ok(format!("withings-token:{id}:tokens")),
+        None => Err(Error::config(
+            "a Redis store needs a key: by default `withings-token:<WITHINGS_CLIENT_ID>:tokens`, and WITHINGS_CLIENT_ID is not set",
+            "set WITHINGS_CLIENT_ID, or name the key with `--store-key` (or WITHINGS_TOKEN_STORE_KEY)",
+        )),
+    }
+}
+
+/// `WITHINGS_TOKEN_LEASE_TTL`, between 1 s and 10 min.
+fn lease_ttl(vars: &Lookup) -> Result<Duration> {
+    let Some(text) = vars.get("WITHINGS_TOKEN_LEASE_TTL") else {
+        return Ok(DEFAULT_LEASE_TTL);
+    };
+    crate::cli::parse_duration(&text)
+        .ok()
+        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(600)).contains(d))
+        .ok_or_else(|| {
+            Error::config(
+                format!("WITHINGS_TOKEN_LEASE_TTL is invalid: `{text}`"),
+                "set it between 1s and 10m, like `15s` (the default)",
+            )
+        })
+}
+
+fn store_path(given: Option<PathBuf>, vars: &Lookup) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
     }
     let state_home = (vars.process)("XDG_STATE_HOME")
         .filter(|v| Path::new(v).is_absolute())
@@ -592,12 +667,57 @@ fn railway_settings(vars: &Lookup) -> RailwaySettings {
 mod tests {
     use super::*;
     use clap::Parser;
+    use secrecy::ExposeSecret;
 
     fn global(args: &[&str]) -> GlobalArgs {
         let mut argv = vec!["withings-token"];
         argv.extend_from_slice(args);
         argv.push("status");
         crate::cli::Cli::parse_from(argv).global
+    }
+
+    fn file_of(s: &Settings) -> PathBuf {
+        match &s.store {
+            StoreLocation::File(path) => path.clone(),
+            StoreLocation::Redis { .. } => panic!("a Redis store"),
+        }
+    }
+
+    #[test]
+    fn a_redis_url_is_a_redis_store_keyed_by_the_client_id() {
+        let g = global(&["--no-env-file", "--store", "redis://:pw@127.0.0.1:6390/2"]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_CLIENT_ID", "abc")])).unwrap();
+        let StoreLocation::Redis { url, key } = &s.store else {
+            panic!("a file store")
+        };
+        assert_eq!(url.expose_secret(), "redis://:pw@127.0.0.1:6390/2");
+        assert_eq!(key, "withings-token:abc:tokens");
+        assert_eq!(s.lease_ttl, DEFAULT_LEASE_TTL);
+        let g = global(&["--no-env-file", "--store", "rediss://h", "--store-key", "k1"]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+        assert!(matches!(&s.store, StoreLocation::Redis { key, .. } if key == "k1"));
+    }
+
+    #[test]
+    fn a_redis_store_without_a_key_or_a_store_key_on_a_file_is_a_configuration_error() {
+        let g = global(&["--no-env-file", "--store", "redis://127.0.0.1"]);
+        let err = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).err().unwrap();
+        assert_eq!(err.code(), "CONFIGURATION_ERROR");
+        assert!(err.to_string().contains("WITHINGS_CLIENT_ID is not set"), "{err}");
+        let g = global(&["--no-env-file", "--store", "/f", "--store-key", "k"]);
+        let err = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).err().unwrap();
+        assert!(err.to_string().contains("the store is a file"), "{err}");
+    }
+
+    #[test]
+    fn the_lease_ttl_is_bounded() {
+        let g = global(&["--no-env-file"]);
+        let s = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_TOKEN_LEASE_TTL", "2s")])).unwrap();
+        assert_eq!(s.lease_ttl, Duration::from_secs(2));
+        for bad in [("WITHINGS_TOKEN_LEASE_TTL", "0s"), ("WITHINGS_TOKEN_LEASE_TTL", "11m")] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([("HOME", "/h"), bad]));
+            assert!(Settings::resolve(&g, None, &env(pairs)).is_err(), "{bad:?}");
+        }
     }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
@@ -668,19 +788,16 @@ mod tests {
     fn store_path_follows_xdg_then_home() {
         let g = global(&["--no-env-file"]);
         let s = Settings::resolve(&g, None, &env(&[("XDG_STATE_HOME", "/x"), ("HOME", "/h")])).unwrap();
-        assert_eq!(s.store_path, PathBuf::from("/x/withings-token/tokens.json"));
+        assert_eq!(file_of(&s), PathBuf::from("/x/withings-token/tokens.json"));
         let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
-        assert_eq!(
-            s.store_path,
-            PathBuf::from("/h/.local/state/withings-token/tokens.json")
-        );
+        assert_eq!(file_of(&s), PathBuf::from("/h/.local/state/withings-token/tokens.json"));
         let s = Settings::resolve(
             &global(&["--no-env-file", "--store", "/f"]),
             None,
             &env(&[("HOME", "/h")]),
         )
         .unwrap();
-        assert_eq!(s.store_path, PathBuf::from("/f"));
+        assert_eq!(file_of(&s), PathBuf::from("/f"));
     }
 
     #[test]

@@ -8,12 +8,13 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::{DeliveryArgs, parse_buffer};
-use crate::copies;
+use crate::copies::{self, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::Output;
 use crate::rotation;
 use crate::settings::Settings;
+use crate::store::TokenStore;
 use crate::tokens::{Action, Policy, TokenSet, assess, now};
 
 /// Print the access token, refreshing first when it expires soon (prints a secret)
@@ -53,8 +54,18 @@ pub fn fresh_tokens(
     out: &Output,
 ) -> Result<(TokenSet, Status)> {
     let targets = copies::targets(settings, delivery)?;
-    let store = super::store_of(settings);
-    let seen_before = store.load()?;
+    let store = super::store_of(settings)?;
+    block_on(fresh_from(store.as_ref(), &targets, min_ttl, settings, out))?
+}
+
+async fn fresh_from(
+    store: &dyn TokenStore,
+    targets: &Targets,
+    min_ttl: Duration,
+    settings: &Settings,
+    out: &Output,
+) -> Result<(TokenSet, Status)> {
+    let seen_before = store.load().await?;
     let min_ttl =
         chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
     let policy = Policy {
@@ -76,15 +87,13 @@ pub fn fresh_tokens(
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "access-token")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
-    block_on(async {
-        let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
-        let tokens = rotation.tokens.clone();
-        match super::deliver_and_build_report(settings, &http, &store, &targets, rotation, out).await {
-            super::Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),
-            super::Ending::Delivered(done) => {
-                let status = super::finish_printed(out, Ok(()), &done.deliveries, &done.saved)?;
-                Ok((tokens, status))
-            }
+    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy).await?;
+    let tokens = rotation.tokens.clone();
+    match super::deliver_and_build_report(settings, &http, store, targets, rotation, out).await {
+        super::Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),
+        super::Ending::Delivered(done) => {
+            let status = super::finish_printed(out, Ok(()), &done.deliveries, &done.saved)?;
+            Ok((tokens, status))
         }
-    })?
+    }
 }

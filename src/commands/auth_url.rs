@@ -7,6 +7,7 @@ use crate::error::{Error, Result, Status};
 use crate::output::{AuthUrlReport, JSON_VERSION, Output};
 use crate::rotation;
 use crate::settings::Settings;
+use crate::store::TokenStore;
 
 /// Print the Withings authorization URL to open in a browser
 #[derive(Debug, Args)]
@@ -28,12 +29,13 @@ pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Stat
     if let Some(server) = crate::server_client::ServerClient::of(settings, false)? {
         return super::remote::auth_url(&server, args, out);
     }
-    out.auth_url(&issue(args, settings)?)?;
+    let store = super::store_of(settings)?;
+    out.auth_url(&crate::http::block_on(issue(args, settings, store.as_ref()))??)?;
     Ok(Status::Success)
 }
 
 /// Makes the URL and keeps its state in the store.
-pub fn issue(args: &AuthUrlArgs, settings: &Settings) -> Result<AuthUrlReport> {
+pub async fn issue(args: &AuthUrlArgs, settings: &Settings, store: &dyn TokenStore) -> Result<AuthUrlReport> {
     let client_id = settings.client_id("auth-url")?;
     let redirect_uri = settings.redirect_uri("auth-url")?;
     let authorize_url = settings.authorize_url()?;
@@ -47,7 +49,7 @@ pub fn issue(args: &AuthUrlArgs, settings: &Settings) -> Result<AuthUrlReport> {
         Some(state) => state.clone(),
         None => crate::fsutil::random_hex(16).map_err(|e| Error::Internal(e.into()))?,
     };
-    rotation::remember_auth_state(settings, &super::store_of(settings), &state)?;
+    rotation::remember_auth_state(settings, store, &state).await?;
     let url = authorization_url(
         authorize_url,
         client_id,

@@ -45,12 +45,12 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
     check_redirect_base(&redirect, settings.redirect_uri("exchange")?)?;
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "exchange")?;
-    let store = super::store_of(settings);
+    let store = super::store_of(settings)?;
     let _spinner = out.spinner("exchanging the code with Withings…");
     block_on(async {
         let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
-        let rotation = rotation::exchange(settings, &store, &client, &redirect.code, url_state).await?;
-        super::deliver_and_report(settings, &http, &store, &targets, rotation, out).await
+        let rotation = rotation::exchange(settings, store.as_ref(), &client, &redirect.code, url_state).await?;
+        super::deliver_and_report(settings, &http, store.as_ref(), &targets, rotation, out).await
     })?
 }
 

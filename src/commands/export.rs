@@ -16,13 +16,11 @@ Examples:\n  withings-token export > backup.env            # protect the file: i
 pub struct ExportArgs {}
 
 pub fn run(_args: &ExportArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    let store = super::store_of(settings);
-    let tokens = store.load()?.tokens.ok_or_else(|| {
+    let store = super::store_of(settings)?;
+    let state = crate::http::block_on(store.load())??;
+    let tokens = state.tokens.ok_or_else(|| {
         Error::config(
-            format!(
-                "the token store {} holds no token set to export",
-                store.path().display()
-            ),
+            format!("the token store {} holds no token set to export", store.location()),
             "authorise once: run `withings-token auth-url`, then `withings-token exchange '<redirect URL>'`",
         )
     })?;

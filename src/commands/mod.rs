@@ -28,7 +28,7 @@ use crate::http::HttpClient;
 use crate::output::{CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, TokenReport};
 use crate::rotation::{Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
-use crate::store::FileStore;
+use crate::store::{self, TokenStore};
 use crate::tokens::{TokenSet, TokenSource, rfc3339};
 use crate::withings::WithingsClient;
 
@@ -75,8 +75,9 @@ pub fn buffer_flag(command: &Command) -> Option<std::time::Duration> {
     }
 }
 
-pub(crate) fn store_of(settings: &Settings) -> FileStore {
-    FileStore::new(settings.store_path.clone())
+/// The store the settings name (a file, or Redis); connects on first use.
+pub(crate) fn store_of(settings: &Settings) -> Result<std::sync::Arc<dyn TokenStore>> {
+    store::open(settings)
 }
 
 /// The Withings client for a network command; fails on missing credentials
@@ -94,7 +95,7 @@ pub(crate) struct Facts<'a> {
     pub tokens: &'a TokenSet,
     pub source: TokenSource,
     pub generation: u64,
-    pub store: &'a FileStore,
+    pub store: &'a dyn TokenStore,
     pub message: Option<String>,
 }
 
@@ -117,7 +118,7 @@ pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveri
         scope: tokens.scope.clone(),
         source: facts.source,
         generation: facts.generation,
-        store: facts.store.path().display().to_string(),
+        store: facts.store.location(),
         env_file_updated,
         env_file: copy_status(&deliveries.env_file),
         railway: copy_status(&deliveries.railway),
@@ -182,7 +183,7 @@ pub(crate) fn describe(outcome: &Outcome) -> (ReportOutcome, Option<Via>, Option
 pub(crate) async fn deliver_and_report(
     settings: &Settings,
     http: &HttpClient,
-    store: &FileStore,
+    store: &dyn TokenStore,
     targets: &Targets,
     rotation: Rotation,
     out: &Output,
@@ -213,7 +214,7 @@ pub(crate) struct Delivered {
 pub(crate) async fn deliver_and_build_report(
     settings: &Settings,
     http: &HttpClient,
-    store: &FileStore,
+    store: &dyn TokenStore,
     targets: &Targets,
     rotation: Rotation,
     out: &Output,
@@ -225,11 +226,9 @@ pub(crate) async fn deliver_and_build_report(
     } else {
         "the set in use"
     };
-    let saved = format!(
-        "{which} is saved in {} (generation {generation})",
-        store.path().display()
-    );
+    let saved = format!("{which} is saved in {} (generation {generation})", store.location());
     if let Some(signal) = rotation.signal {
+        rotation.lock.release().await;
         return Ending::Interrupted { signal, saved };
     }
     let rotated = rotation.outcome.rotated();

@@ -18,7 +18,7 @@ use crate::http::{HttpClient, block_on};
 use crate::output::{Output, ReportOutcome};
 use crate::railway::RailwayClient;
 use crate::settings::Settings;
-use crate::store::{FileStore, PreviousToken, StoreState};
+use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, now, rfc3339};
 
 /// Import the token set from the Railway service when it is newer than the store's
@@ -77,16 +77,20 @@ pub fn run(args: &PullArgs, settings: &Settings, out: &Output) -> Result<Status>
     if !settings.railway.is_configured() {
         return Err(crate::railway::not_configured(&settings.railway));
     }
-    let store = super::store_of(settings);
+    let store = super::store_of(settings)?;
+    block_on(pull(args, settings, store.as_ref(), out))?
+}
+
+async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out: &Output) -> Result<Status> {
     // A corrupt store is exit 3 before Railway is asked anything.
-    store.load()?;
+    store.load().await?;
     let http = HttpClient::new(settings.http)?;
     let variables = {
         let _spinner = out.spinner("reading Railway's variables…");
-        block_on(read_variables(settings, &http))??
+        read_variables(settings, &http).await?
     };
     let railway = railway_set(&variables)?;
-    let (decision, state, replaced) = import(settings, &store, railway, args.force)?;
+    let (decision, state, replaced) = import(settings, store, railway, args.force).await?;
     let tokens = state
         .tokens
         .clone()
@@ -101,7 +105,7 @@ pub fn run(args: &PullArgs, settings: &Settings, out: &Output) -> Result<Status>
         tokens: &tokens,
         source: TokenSource::Store,
         generation: state.tokens_generation,
-        store: &store,
+        store,
         message: Some(message),
     };
     let deliveries = Deliveries::none(Skip::NotConfigured);
@@ -168,14 +172,25 @@ pub fn railway_set(variables: &BTreeMap<String, String>) -> Result<TokenSet> {
 /// Decides again under the lock, on the store as it is now, and saves
 /// Railway's set when it is to be imported. Returns the store after, and
 /// the set that was replaced (if any).
-fn import(
+async fn import(
     settings: &Settings,
-    store: &FileStore,
+    store: &dyn TokenStore,
+    railway: TokenSet,
+    force: bool,
+) -> Result<(PullDecision, StoreState, Option<TokenSet>)> {
+    let lock = store.lock(settings.lock_timeout).await?;
+    let imported = import_under(settings, lock.as_ref(), railway, force).await;
+    lock.release().await;
+    imported
+}
+
+async fn import_under(
+    settings: &Settings,
+    lock: &dyn StoreLease,
     mut railway: TokenSet,
     force: bool,
 ) -> Result<(PullDecision, StoreState, Option<TokenSet>)> {
-    let lock = store.lock(settings.lock_timeout)?;
-    let state = lock.load()?;
+    let state = lock.load().await?;
     let decision = decide(state.tokens.as_ref(), &railway, force);
     if decision == PullDecision::Keep {
         return Ok((decision, state, None));
@@ -200,7 +215,7 @@ fn import(
     };
     // Railway holds exactly this set: no push is owed to it.
     next.copies.insert(railway_key(settings), state.generation + 1);
-    let generation = lock.save(state.generation, &next)?;
+    let generation = lock.save(state.generation, &next).await?;
     let saved = StoreState {
         generation,
         tokens_generation: generation,

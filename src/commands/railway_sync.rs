@@ -10,7 +10,7 @@ use crate::http::{HttpClient, block_on};
 use crate::output::{DriftReport, DriftVariable, JSON_VERSION, Output, RailwayDiffReport, ReportOutcome, VariableDiff};
 use crate::railway::{RailwayClient, RailwayTarget};
 use crate::settings::Settings;
-use crate::store::FileStore;
+use crate::store::TokenStore;
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, mask, token_variables};
 
 /// Push the stored tokens to the Railway service without refreshing
@@ -38,26 +38,23 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     if !railway.is_configured() {
         return Err(crate::railway::not_configured(railway));
     }
-    let store = super::store_of(settings);
-    let state = store.load()?;
-    let tokens = state.tokens.clone().ok_or_else(|| nothing_to_push(&store))?;
+    let store = super::store_of(settings)?;
+    block_on(sync(args, settings, store.as_ref(), out))?
+}
+
+async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStore, out: &Output) -> Result<Status> {
+    let state = store.load().await?;
+    let tokens = state.tokens.clone().ok_or_else(|| nothing_to_push(store))?;
     let http = HttpClient::new(settings.http)?;
     let _spinner = out.spinner("talking to Railway…");
     if args.dry_run {
-        return block_on(show_diff(settings, &http, &tokens, out))?;
+        return show_diff(settings, &http, &tokens, out).await;
     }
     if args.check {
-        return block_on(check_drift(settings, &http, &tokens, out))?;
+        return check_drift(settings, &http, &tokens, out).await;
     }
     let generation = state.tokens_generation;
-    let pushed = block_on(copies::push(
-        settings,
-        &http,
-        &store,
-        &tokens,
-        generation,
-        args.trigger_deployment,
-    ))?;
+    let pushed = copies::push(settings, &http, store, &tokens, generation, args.trigger_deployment).await;
     // Report the set Railway actually holds: a peer's newer one, if it was pushed too.
     let (tokens, generation) = pushed.newer.clone().unwrap_or((tokens, generation));
     let railway = match pushed.delivery {
@@ -71,7 +68,7 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     };
     let saved = format!(
         "the stored set is unchanged in {} (generation {generation})",
-        store.path().display()
+        store.location()
     );
     let facts = super::Facts {
         outcome: ReportOutcome::Pushed,
@@ -79,7 +76,7 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
         tokens: &tokens,
         source: TokenSource::Store,
         generation,
-        store: &store,
+        store,
         message: None,
     };
     let report = super::token_report(out, facts, &deliveries);
@@ -87,9 +84,9 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
 }
 
 /// The store holds no set, so there is nothing for Railway.
-fn nothing_to_push(store: &FileStore) -> Error {
+fn nothing_to_push(store: &dyn TokenStore) -> Error {
     Error::config(
-        format!("the token store {} holds no token set to push", store.path().display()),
+        format!("the token store {} holds no token set to push", store.location()),
         "run `withings-token refresh` or `withings-token exchange` first",
     )
 }

@@ -12,6 +12,7 @@ use crate::http::{HttpClient, block_on};
 use crate::output::{DryRunReport, JSON_VERSION, Output};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
+use crate::store::TokenStore;
 use crate::tokens::{Action, Policy, assess, now, rfc3339};
 
 /// Refresh the tokens: rotate, save to the store, update the env file and Railway
@@ -43,28 +44,37 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
         return super::remote::refresh(&server, args, out);
     }
     let targets = copies::targets(settings, &args.delivery)?;
-    let store = super::store_of(settings);
-    let seen_before = store.load()?;
+    let store = super::store_of(settings)?;
+    block_on(refresh(args, settings, store.as_ref(), &targets, out))?
+}
+
+async fn refresh(
+    args: &RefreshArgs,
+    settings: &Settings,
+    store: &dyn TokenStore,
+    targets: &Targets,
+    out: &Output,
+) -> Result<Status> {
+    let seen_before = store.load().await?;
     let policy = Policy {
         buffer: settings.buffer,
         force: !args.if_needed,
     };
     if args.dry_run {
-        return dry_run(settings, &seen_before, &targets, policy, out);
+        return dry_run(settings, &seen_before, store, targets, policy, out);
     }
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "refresh")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
-    block_on(async {
-        let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
-        super::deliver_and_report(settings, &http, &store, &targets, rotation, out).await
-    })?
+    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy).await?;
+    super::deliver_and_report(settings, &http, store, targets, rotation, out).await
 }
 
 /// Decides and reports; sends nothing and writes nothing.
 fn dry_run(
     settings: &Settings,
     state: &crate::store::StoreState,
+    store: &dyn TokenStore,
     targets: &Targets,
     policy: Policy,
     out: &Output,
@@ -102,7 +112,7 @@ fn dry_run(
         source: assessment.source,
         expires_at: tokens.expires_at.map(rfc3339),
         next_refresh_recommended: assessment.refresh_at().map(rfc3339),
-        store: super::store_of(settings).path().display().to_string(),
+        store: store.location(),
         env_file: targets.env_file.as_ref().map(|p| p.display().to_string()),
         deployment_would_trigger: would_refresh && targets.deploy && railway.is_some(),
         railway,

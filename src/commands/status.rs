@@ -31,9 +31,9 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
         return super::remote::status(&server, args.check, out);
     }
-    let store = super::store_of(settings);
-    let state = store.load()?;
-    let report = build_report(&state, settings, store.path().display().to_string());
+    let store = super::store_of(settings)?;
+    let state = crate::http::block_on(store.load())??;
+    let report = build_report(&state, settings, store.location());
     print_report(&report, args.check, out)
 }
 

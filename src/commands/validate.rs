@@ -40,13 +40,14 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
         .refresh_if_invalid
         .then(|| copies::targets(settings, &args.delivery))
         .transpose()?;
-    let store = super::store_of(settings);
-    let seen_before = store.load()?;
-    let tokens = tokens_in_use(settings, &seen_before)?;
-    let http = HttpClient::new(settings.http)?;
-    let client = super::withings_client(settings, &http, "validate")?;
-    let _spinner = out.spinner("asking Withings whether the access token works…");
+    let store = super::store_of(settings)?;
+    let store = store.as_ref();
     block_on(async {
+        let seen_before = store.load().await?;
+        let tokens = tokens_in_use(settings, &seen_before)?;
+        let http = HttpClient::new(settings.http)?;
+        let client = super::withings_client(settings, &http, "validate")?;
+        let _spinner = out.spinner("asking Withings whether the access token works…");
         let first = check(&client, &tokens).await;
         let Some(targets) = targets.filter(|_| is_invalid(&first)) else {
             let report = build_report(&first, &tokens, seen_before.tokens_generation, None);
@@ -57,8 +58,8 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
             buffer: settings.buffer,
             force: true,
         };
-        let rotation = rotation::refresh(settings, &store, &seen_before, &client, policy).await?;
-        let done = match super::deliver_and_build_report(settings, &http, &store, &targets, rotation, out).await {
+        let rotation = rotation::refresh(settings, store, &seen_before, &client, policy).await?;
+        let done = match super::deliver_and_build_report(settings, &http, store, &targets, rotation, out).await {
             super::Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
             super::Ending::Delivered(done) => done,
         };

@@ -84,7 +84,7 @@ struct Unhealthy {
 
 /// No credential: platforms probe it. 503 when the store cannot be read.
 async fn health(State(state): Shared) -> Response {
-    match state.store.load() {
+    match state.store.load().await {
         Ok(stored) => Json(Health {
             status: "ok",
             service: "withings-token",
@@ -105,8 +105,8 @@ async fn health(State(state): Shared) -> Response {
 
 /// The contract's `status --json`.
 async fn token_status(State(state): Shared) -> Result<Json<StatusReport>, ApiError> {
-    let stored = state.store.load()?;
-    let store = state.store.path().display().to_string();
+    let stored = state.store.load().await?;
+    let store = state.store.location();
     Ok(Json(build_report(&stored, &state.settings, store)))
 }
 
@@ -216,7 +216,7 @@ async fn validate(
     query: Result<Query<ValidateQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let stored = state.store.load()?;
+    let stored = state.store.load().await?;
     let tokens = validate::tokens_in_use(&state.settings, &stored)?;
     let first = validate::check(&state.withings, &tokens).await;
     let (report, result) = if query.refresh_if_invalid && validate::is_invalid(&first) {
@@ -257,7 +257,7 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
     }
     // An unreadable store leaves the timestamps as they were: a scrape
     // that fails would hide the counters that say why.
-    let stored = state.store.load().ok();
+    let stored = state.store.load().await.ok();
     let text = state.metrics.render(stored.as_ref())?;
     Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
 }
@@ -317,7 +317,7 @@ async fn broker_answer(
 /// otherwise the refresh job, whose waiters all get the one new set. The
 /// flag says whether the job ran.
 async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<(TokenSet, bool), ApiError> {
-    let stored = state.store.load()?;
+    let stored = state.store.load().await?;
     let policy = Policy {
         buffer: Some(min_ttl),
         force: false,

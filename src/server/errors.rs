@@ -178,7 +178,7 @@ mod tests {
             detail: "d".into(),
         };
         let lock = Error::LockTimeout {
-            path: "p".into(),
+            place: "p".into(),
             waited_secs: 60,
         };
         assert_eq!(status_of(limited), (503, Some(RETRY_AFTER_SECS)));
@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn a_corrupt_store_and_a_bug_are_500() {
         let corrupt = Error::CorruptStore {
-            path: "p".into(),
+            place: "p".into(),
             reason: "r".into(),
         };
         assert_eq!(status_of(corrupt), (500, None));
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn every_answer_is_the_error_object_with_its_headers() {
         let response = ApiError::Failed(Error::LockTimeout {
-            path: "p".into(),
+            place: "p".into(),
             waited_secs: 1,
         })
         .into_response();

@@ -83,11 +83,17 @@ pub async fn refresh(
     let started = std::time::Instant::now();
     let result = async {
         let targets = copies::targets(&state.settings, delivery)?;
-        let seen_before = state.store.load()?;
+        let seen_before = state.store.load().await?;
         transact(state, move |state| async move {
-            let policy = policy(&state, want, &seen_before)?;
-            let rotation =
-                rotation::refresh(&state.settings, &state.store, &seen_before, &state.withings, policy).await?;
+            let policy = policy(&state, want, &seen_before).await?;
+            let rotation = rotation::refresh(
+                &state.settings,
+                state.store.as_ref(),
+                &seen_before,
+                &state.withings,
+                policy,
+            )
+            .await?;
             deliver(&state, &targets, rotation).await
         })
         .await
@@ -104,12 +110,12 @@ pub async fn refresh(
 /// `Want::Rotate` forces, except when the store's set changed since
 /// `seen_before`: then `assess` calls it a peer's refresh, and the peer's
 /// set is returned without a second rotation.
-fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Result<Policy> {
+async fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Result<Policy> {
     let buffer = state.settings.buffer;
     match want {
         Want::IfDue { buffer } => Ok(Policy { buffer, force: false }),
         Want::Rotate => {
-            let now = state.store.load()?;
+            let now = state.store.load().await?;
             let unchanged = match (&now.tokens, &seen_before.tokens) {
                 (Some(now), Some(seen)) => now.refresh_token_equals(seen),
                 (None, None) => true,
@@ -131,7 +137,7 @@ pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, delivery: &Deli
         let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
         let rotation = rotation::exchange(
             &state.settings,
-            &state.store,
+            state.store.as_ref(),
             &state.withings,
             &redirect.code,
             url_state,
@@ -160,7 +166,7 @@ pub async fn authorization_url(state: &Arc<AppState>) -> Result<AuthUrlReport> {
             state: None,
             demo_account: false,
         };
-        auth_url::issue(&args, &state.settings)
+        auth_url::issue(&args, &state.settings, state.store.as_ref()).await
     })
     .await
 }
@@ -170,7 +176,7 @@ async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Res
     let ending = deliver_and_build_report(
         &state.settings,
         &state.http,
-        &state.store,
+        state.store.as_ref(),
         targets,
         rotation,
         &state.masked,

@@ -30,7 +30,7 @@ use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::Output;
 use crate::settings::{OutputOptions, Settings};
-use crate::store::FileStore;
+use crate::store::TokenStore;
 use crate::withings::WithingsClient;
 
 /// How long open connections get to finish after a signal. A transaction
@@ -43,7 +43,7 @@ const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// Everything a request or the schedule needs, built once at start.
 pub struct AppState {
     pub settings: Settings,
-    pub store: FileStore,
+    pub store: Arc<dyn TokenStore>,
     pub http: HttpClient,
     pub withings: WithingsClient,
     credentials: auth::Credentials,
@@ -77,7 +77,7 @@ impl AppState {
         // A half-configured Railway would fail every refresh: say so now.
         crate::copies::targets(&settings, &jobs::default_delivery())?;
         Ok(AppState {
-            store: crate::commands::store_of(&settings),
+            store: crate::commands::store_of(&settings)?,
             credentials: auth::Credentials {
                 admin,
                 reader: settings.server.reader_token.clone(),
@@ -118,7 +118,7 @@ pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration
     crate::logging::user_line(tracing::Level::INFO, &format!("listening on http://{local}"));
     tracing::info!(
         "token store {}; checked every {} ms",
-        state.store.path().display(),
+        state.store.location(),
         check_interval.as_millis()
     );
     let (stop, stopped) = watch::channel(false);

@@ -44,7 +44,7 @@ pub async fn run(state: Arc<AppState>, interval: Duration, mut stop: watch::Rece
 
 /// One check; returns how long to wait before the next one.
 async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -> Duration {
-    let stored = match state.store.load() {
+    let stored = match state.store.load().await {
         Ok(stored) => stored,
         Err(e) => {
             tracing::error!("cannot check the token store [{}]: {e}", e.code());

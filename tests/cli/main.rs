@@ -19,6 +19,7 @@ mod hardening_env;
 mod hardening_http;
 mod hardening_store;
 mod railway;
+mod redis_store;
 mod secrets;
 mod serve;
 mod validate;

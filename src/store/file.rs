@@ -1,4 +1,4 @@
-//! `FileStore`: the durable home of the token set.
+//! `FileStore`: the token set in one file, for one host.
 //!
 //! The store is one JSON file (mode 0600, directory 0700) with a `version`
 //! and a `generation` that grows by one on every save. Every change happens
@@ -33,25 +33,21 @@
 //!   was saved, and `copies` what each copy (env file, Railway) last got,
 //!   so saves that do not change the set do not make the copies look stale.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
+use super::{
+    InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore, parse_store,
+    serialize_store, tokens_generation_after,
+};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::tokens::TokenSet;
-
-/// The store format this binary writes; it reads this and older ones.
-pub const STORE_VERSION: u32 = 1;
-/// A store is a few hundred bytes; anything this large is not one.
-const MAX_STORE_BYTES: u64 = 1024 * 1024;
 /// A journal mark is under a hundred bytes.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024;
 /// The least space reserved for a save that follows a request: far above
@@ -66,84 +62,6 @@ const OWN_DIR_NAME: &str = "withings-token";
 /// Each warning is said once per process, however often the store is read.
 static READABLE_STORE_WARNING: Once = Once::new();
 static OPEN_DIR_WARNING: Once = Once::new();
-
-/// What the store holds, with secrets wrapped.
-#[derive(Debug, Clone, Default)]
-pub struct StoreState {
-    pub generation: u64,
-    pub tokens: Option<TokenSet>,
-    pub previous: Option<PreviousToken>,
-    pub pending_auth: Option<PendingAuth>,
-    /// The token-set generation (`tokens_generation`) each copy of the set
-    /// last received, keyed by a name the caller chooses
-    /// (`env_file:/abs/path/.env`, `railway:<service id>`).
-    pub copies: BTreeMap<String, u64>,
-    /// The store generation at which the current token set was saved (0
-    /// when there is none). A save sets it: to the new generation when the
-    /// set changed, else it is carried over; the value passed in is ignored.
-    pub tokens_generation: u64,
-}
-
-/// The refresh token of the generation before this one, kept because
-/// Withings honours it for a few hours after rotating it.
-#[derive(Debug, Clone)]
-pub struct PreviousToken {
-    pub refresh_token: SecretString,
-    pub rotated_at: DateTime<Utc>,
-}
-
-/// The state `auth-url` issued, for `exchange` to check.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PendingAuth {
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A request that was sent but whose transaction did not end (process died).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InFlight {
-    pub pid: u32,
-    pub started_at: DateTime<Utc>,
-    /// The store generation the request started from. 0 with a store that
-    /// holds no set means no set had ever been saved. For a mark that
-    /// cannot be read, the store's current generation.
-    pub generation: u64,
-    pub grant: String,
-}
-
-// No `deny_unknown_fields`: a binary that predates a field reads the file
-// and ignores it, which is why additive fields keep `version: 1`.
-#[derive(Serialize, Deserialize)]
-struct StoreFileV1 {
-    version: u32,
-    generation: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    tokens_generation: Option<u64>,
-    #[serde(default)]
-    tokens: Option<StoredTokens>,
-    #[serde(default)]
-    previous: Option<StoredPrevious>,
-    #[serde(default)]
-    pending_auth: Option<PendingAuth>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    copies: BTreeMap<String, u64>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredTokens {
-    access_token: Option<String>,
-    refresh_token: String,
-    expires_at: Option<DateTime<Utc>>,
-    last_refreshed: Option<DateTime<Utc>>,
-    userid: Option<String>,
-    scope: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredPrevious {
-    refresh_token: String,
-    rotated_at: DateTime<Utc>,
-}
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -203,7 +121,7 @@ impl FileStore {
                 "upgrade withings-token, or point `--store` at another file",
             ),
             ParseFailure::Corrupt(reason) => Error::CorruptStore {
-                path: self.path.clone(),
+                place: self.path.display().to_string(),
                 reason,
             },
         })
@@ -213,7 +131,7 @@ impl FileStore {
         let message = format!("cannot read token store {}: {e}", self.path.display());
         match e.kind() {
             std::io::ErrorKind::FileTooLarge => Error::CorruptStore {
-                path: self.path.clone(),
+                place: self.path.display().to_string(),
                 reason: e.to_string(),
             },
             // A FIFO, a device or a directory (see `fsutil::read_regular_file`).
@@ -262,7 +180,7 @@ impl FileStore {
             }
             if started.elapsed() >= timeout {
                 return Err(Error::LockTimeout {
-                    path: lock_path,
+                    place: lock_path.display().to_string(),
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
@@ -374,7 +292,7 @@ fn wait_for_lock(file: &File, started: Instant, timeout: Duration, lock_path: &P
         }
         if started.elapsed() >= timeout {
             return Err(Error::LockTimeout {
-                path: lock_path.to_path_buf(),
+                place: lock_path.display().to_string(),
                 waited_secs: started.elapsed().as_secs(),
             });
         }
@@ -490,7 +408,7 @@ impl StoreLock {
         self.check_base(on_disk.generation, base_generation)?;
         let generation = next_generation(base_generation, &self.store.path, "the stored tokens are unchanged")?;
         let tokens_generation = tokens_generation_after(&on_disk, next, generation);
-        let bytes = serialize_store(next, generation, tokens_generation)?;
+        let bytes = serialize_store(next, generation, tokens_generation, None)?;
         temp.fill(&bytes).map_err(|e| self.write_error(e))?;
         // Once more right before the rename: a lock re-taken now may have
         // let another run save in between, which the generation shows.
@@ -565,6 +483,7 @@ impl StoreLock {
             started_at: crate::tokens::now(),
             generation,
             grant: grant.to_owned(),
+            owner: None,
         };
         let bytes = serde_json::to_vec(&mark).map_err(anyhow::Error::from)?;
         fsutil::write_atomically(&self.store.journal_path(), &bytes).map_err(|e| {
@@ -607,6 +526,7 @@ impl StoreLock {
             // set is still the last one saved, so report its generation.
             generation: self.store.load().map(|s| s.generation).unwrap_or(0),
             grant: "unknown".into(),
+            owner: None,
         }))
     }
 }
@@ -628,143 +548,52 @@ fn next_generation(generation: u64, path: &Path, then: &str) -> Result<u64> {
     })
 }
 
-/// The generation that holds the token set after a save as `generation`:
-/// the new one when the set changed (or appeared), the old one when only
-/// other fields changed, 0 when there is no set.
-fn tokens_generation_after(on_disk: &StoreState, next: &StoreState, generation: u64) -> u64 {
-    match (&on_disk.tokens, &next.tokens) {
-        (_, None) => 0,
-        (Some(old), Some(new)) if same_pair(old, new) => on_disk.tokens_generation,
-        _ => generation,
+#[async_trait]
+impl TokenStore for FileStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn load(&self) -> Result<StoreState> {
+        FileStore::load(self)
+    }
+
+    async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
+        Ok(Box::new(FileStore::lock(self, timeout)?))
     }
 }
 
-fn same_pair(a: &TokenSet, b: &TokenSet) -> bool {
-    let same_access = match (&a.access_token, &b.access_token) {
-        (Some(x), Some(y)) => x.expose_secret() == y.expose_secret(),
-        (None, None) => true,
-        _ => false,
-    };
-    same_access && a.refresh_token_equals(b)
-}
-
-enum ParseFailure {
-    Newer(u32),
-    Corrupt(String),
-}
-
-fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
-    #[derive(Deserialize)]
-    struct VersionOnly {
-        version: u32,
+#[async_trait]
+impl StoreLease for StoreLock {
+    async fn load(&self) -> Result<StoreState> {
+        StoreLock::load(self)
     }
-    let version = serde_json::from_slice::<VersionOnly>(bytes)
-        .map_err(not_a_store)?
-        .version;
-    if version > STORE_VERSION {
-        return Err(ParseFailure::Newer(version));
+
+    async fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
+        StoreLock::save(self, base_generation, next)
     }
-    let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
-    refresh_tokens_must_not_be_empty(&file)?;
-    // A store written before `tokens_generation` existed: its set is as
-    // new as the store itself.
-    let tokens_generation = match (&file.tokens, file.tokens_generation) {
-        (None, _) => 0,
-        (Some(_), recorded) => recorded.unwrap_or(file.generation),
-    };
-    Ok(StoreState {
-        generation: file.generation,
-        tokens_generation,
-        copies: file.copies,
-        tokens: file.tokens.map(|t| TokenSet {
-            access_token: t.access_token.map(SecretString::from),
-            refresh_token: SecretString::from(t.refresh_token),
-            expires_at: t.expires_at,
-            last_refreshed: t.last_refreshed,
-            userid: t.userid,
-            scope: t.scope,
-        }),
-        previous: file.previous.map(|p| PreviousToken {
-            refresh_token: SecretString::from(p.refresh_token),
-            rotated_at: p.rotated_at,
-        }),
-        pending_auth: file.pending_auth,
-    })
-}
 
-/// An empty refresh token would be sent to Withings as it is. This tool never
-/// saves one (an answer without a token keeps the old one), so a store
-/// holding one was edited by hand and is reported, not used.
-fn refresh_tokens_must_not_be_empty(file: &StoreFileV1) -> Result<(), ParseFailure> {
-    let field = if file.tokens.as_ref().is_some_and(|t| t.refresh_token.is_empty()) {
-        "tokens.refresh_token"
-    } else if file.previous.as_ref().is_some_and(|p| p.refresh_token.is_empty()) {
-        "previous.refresh_token"
-    } else {
-        return Ok(());
-    };
-    Err(ParseFailure::Corrupt(format!("its field {field} is empty")))
-}
-
-/// serde quotes the offending value ("invalid type: string \"...\""), which
-/// in a hand-edited store can be a token: quoted strings are cut out.
-fn not_a_store(e: serde_json::Error) -> ParseFailure {
-    ParseFailure::Corrupt(format!(
-        "not a withings-token store ({})",
-        without_quoted_strings(&e.to_string())
-    ))
-}
-
-fn without_quoted_strings(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '"' {
-            out.push(c);
-            continue;
-        }
-        out.push_str("\"…\"");
-        let mut escaped = false;
-        for c in chars.by_ref() {
-            match c {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => break,
-                _ => escaped = false,
-            }
-        }
+    async fn begin_request(&self, generation: u64, grant: &str) -> Result<()> {
+        StoreLock::begin_request(self, generation, grant)
     }
-    out
-}
 
-/// The one place tokens leave their wrappers to reach the disk.
-fn serialize_store(state: &StoreState, generation: u64, tokens_generation: u64) -> Result<Vec<u8>> {
-    let file = StoreFileV1 {
-        version: STORE_VERSION,
-        generation,
-        tokens_generation: Some(tokens_generation),
-        copies: state.copies.clone(),
-        tokens: state.tokens.as_ref().map(|t| StoredTokens {
-            access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
-            refresh_token: t.refresh_token.expose_secret().to_owned(),
-            expires_at: t.expires_at,
-            last_refreshed: t.last_refreshed,
-            userid: t.userid.clone(),
-            scope: t.scope.clone(),
-        }),
-        previous: state.previous.as_ref().map(|p| StoredPrevious {
-            refresh_token: p.refresh_token.expose_secret().to_owned(),
-            rotated_at: p.rotated_at,
-        }),
-        pending_auth: state.pending_auth.clone(),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?;
-    bytes.push(b'\n');
-    Ok(bytes)
+    async fn end_request(&self) {
+        StoreLock::end_request(self)
+    }
+
+    async fn interrupted_request(&self) -> Option<InFlight> {
+        StoreLock::interrupted_request(self)
+    }
+
+    async fn release(self: Box<Self>) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::PendingAuth;
+    use crate::tokens::TokenSet;
+    use secrecy::{ExposeSecret, SecretString};
     use std::os::unix::fs::PermissionsExt;
 
     fn tokens(refresh: &str) -> TokenSet {

@@ -1,0 +1,309 @@
+//! The token store: where the one token set lives, behind one trait.
+//!
+//! [`TokenStore`] has two homes: [`FileStore`] (a JSON file under a file
+//! lock, for one host) and [`RedisStore`] (the same JSON under one Redis key,
+//! with a fenced lease, for many hosts). Commands and `serve` see only the
+//! trait: the refresh transaction (lock, reload, assess, call, save, copies)
+//! is written once, in `rotation.rs`, over [`StoreLease`].
+//!
+//! Both keep the same state: a `generation` that grows by one on every save
+//! (a save that does not start from the current generation is refused), the
+//! token set, the previous refresh token, the pending consent state, and the
+//! generation each copy (env file, Railway) last received.
+
+mod file;
+mod redis;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::settings::{Settings, StoreLocation};
+use crate::tokens::TokenSet;
+
+pub use file::{FileStore, Reservation, StoreLock};
+pub use redis::RedisStore;
+
+/// The store format this binary writes; it reads this and older ones.
+pub const STORE_VERSION: u32 = 1;
+/// A store is a few hundred bytes; anything this large is not one.
+pub(crate) const MAX_STORE_BYTES: u64 = 1024 * 1024;
+
+/// Where the token set lives. Reads need no lease: every save replaces
+/// the whole set at once, so a reader sees one whole generation.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Where it is, for messages and reports (a path, or a Redis URL
+    /// without its password, and the key).
+    fn location(&self) -> String;
+
+    /// The state as it is now. An empty store is generation 0.
+    async fn load(&self) -> Result<StoreState>;
+
+    /// Takes the exclusive lock (file) or lease (Redis), waiting at most
+    /// `timeout`; nothing may be sent to Withings without one.
+    async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>>;
+}
+
+/// The right to change the store, held from the reload to the last save.
+/// Dropping it releases it; [`StoreLease::release`] does so at once.
+#[async_trait]
+pub trait StoreLease: Send + Sync {
+    async fn load(&self) -> Result<StoreState>;
+
+    /// Saves `next` as generation `base_generation + 1`; refused unless the
+    /// store is still at `base_generation` (and, for Redis, unless this
+    /// lease is still the newest: fencing). Returns the new generation.
+    async fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64>;
+
+    /// Marks a Withings request as in flight, before it is sent; fails
+    /// (with nothing sent) when the save could not follow.
+    async fn begin_request(&self, generation: u64, grant: &str) -> Result<()>;
+
+    /// Ends the in-flight mark, after the answer was handled either way.
+    async fn end_request(&self);
+
+    /// A mark left by a process that died mid-request, if any.
+    async fn interrupted_request(&self) -> Option<InFlight>;
+
+    /// Releases the lock or lease now.
+    async fn release(self: Box<Self>);
+}
+
+/// The store the settings name: a file path or a `redis://` URL.
+pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
+    Ok(match &settings.store {
+        StoreLocation::File(path) => Arc::new(FileStore::new(path.clone())),
+        StoreLocation::Redis { url, key } => Arc::new(RedisStore::new(url, key.clone(), settings.lease_ttl)?),
+    })
+}
+
+/// What the store holds, with secrets wrapped.
+#[derive(Debug, Clone, Default)]
+pub struct StoreState {
+    pub generation: u64,
+    pub tokens: Option<TokenSet>,
+    pub previous: Option<PreviousToken>,
+    pub pending_auth: Option<PendingAuth>,
+    /// The token-set generation (`tokens_generation`) each copy of the set
+    /// last received, keyed by a name the caller chooses
+    /// (`env_file:/abs/path/.env`, `railway:<service id>`).
+    pub copies: BTreeMap<String, u64>,
+    /// The store generation at which the current token set was saved (0
+    /// when there is none). A save sets it: to the new generation when the
+    /// set changed, else it is carried over; the value passed in is ignored.
+    pub tokens_generation: u64,
+}
+
+/// The refresh token of the generation before this one, kept because
+/// Withings honours it for a few hours after rotating it.
+#[derive(Debug, Clone)]
+pub struct PreviousToken {
+    pub refresh_token: SecretString,
+    pub rotated_at: DateTime<Utc>,
+}
+
+/// The state `auth-url` issued, for `exchange` to check.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PendingAuth {
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A request that was sent but whose transaction did not end (process died).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InFlight {
+    pub pid: u32,
+    pub started_at: DateTime<Utc>,
+    /// The store generation the request started from. 0 with a store that
+    /// holds no set means no set had ever been saved. For a mark that
+    /// cannot be read, the store's current generation.
+    pub generation: u64,
+    pub grant: String,
+    /// `RedisStore`: the lease owner that wrote the mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+// No `deny_unknown_fields`: a binary that predates a field reads the file
+// and ignores it, which is why additive fields keep `version: 1`.
+#[derive(Serialize, Deserialize)]
+struct StoreFileV1 {
+    version: u32,
+    generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokens_generation: Option<u64>,
+    #[serde(default)]
+    tokens: Option<StoredTokens>,
+    #[serde(default)]
+    previous: Option<StoredPrevious>,
+    #[serde(default)]
+    pending_auth: Option<PendingAuth>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    copies: BTreeMap<String, u64>,
+    /// `RedisStore` only: the fence of the lease holder that saved this set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fence: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredTokens {
+    access_token: Option<String>,
+    refresh_token: String,
+    expires_at: Option<DateTime<Utc>>,
+    last_refreshed: Option<DateTime<Utc>>,
+    userid: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredPrevious {
+    refresh_token: String,
+    rotated_at: DateTime<Utc>,
+}
+
+/// The generation that holds the token set after a save as `generation`:
+/// the new one when the set changed (or appeared), the old one when only
+/// other fields changed, 0 when there is no set.
+pub(crate) fn tokens_generation_after(on_disk: &StoreState, next: &StoreState, generation: u64) -> u64 {
+    match (&on_disk.tokens, &next.tokens) {
+        (_, None) => 0,
+        (Some(old), Some(new)) if same_pair(old, new) => on_disk.tokens_generation,
+        _ => generation,
+    }
+}
+
+fn same_pair(a: &TokenSet, b: &TokenSet) -> bool {
+    let same_access = match (&a.access_token, &b.access_token) {
+        (Some(x), Some(y)) => x.expose_secret() == y.expose_secret(),
+        (None, None) => true,
+        _ => false,
+    };
+    same_access && a.refresh_token_equals(b)
+}
+
+pub(crate) enum ParseFailure {
+    Newer(u32),
+    Corrupt(String),
+}
+
+pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u32,
+    }
+    let version = serde_json::from_slice::<VersionOnly>(bytes)
+        .map_err(not_a_store)?
+        .version;
+    if version > STORE_VERSION {
+        return Err(ParseFailure::Newer(version));
+    }
+    let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
+    refresh_tokens_must_not_be_empty(&file)?;
+    // A store written before `tokens_generation` existed: its set is as
+    // new as the store itself.
+    let tokens_generation = match (&file.tokens, file.tokens_generation) {
+        (None, _) => 0,
+        (Some(_), recorded) => recorded.unwrap_or(file.generation),
+    };
+    Ok(StoreState {
+        generation: file.generation,
+        tokens_generation,
+        copies: file.copies,
+        tokens: file.tokens.map(|t| TokenSet {
+            access_token: t.access_token.map(SecretString::from),
+            refresh_token: SecretString::from(t.refresh_token),
+            expires_at: t.expires_at,
+            last_refreshed: t.last_refreshed,
+            userid: t.userid,
+            scope: t.scope,
+        }),
+        previous: file.previous.map(|p| PreviousToken {
+            refresh_token: SecretString::from(p.refresh_token),
+            rotated_at: p.rotated_at,
+        }),
+        pending_auth: file.pending_auth,
+    })
+}
+
+/// An empty refresh token would be sent to Withings as it is. This tool never
+/// saves one (an answer without a token keeps the old one), so a store
+/// holding one was edited by hand and is reported, not used.
+fn refresh_tokens_must_not_be_empty(file: &StoreFileV1) -> Result<(), ParseFailure> {
+    let field = if file.tokens.as_ref().is_some_and(|t| t.refresh_token.is_empty()) {
+        "tokens.refresh_token"
+    } else if file.previous.as_ref().is_some_and(|p| p.refresh_token.is_empty()) {
+        "previous.refresh_token"
+    } else {
+        return Ok(());
+    };
+    Err(ParseFailure::Corrupt(format!("its field {field} is empty")))
+}
+
+/// serde quotes the offending value ("invalid type: string \"...\""), which
+/// in a hand-edited store can be a token: quoted strings are cut out.
+fn not_a_store(e: serde_json::Error) -> ParseFailure {
+    ParseFailure::Corrupt(format!(
+        "not a withings-token store ({})",
+        without_quoted_strings(&e.to_string())
+    ))
+}
+
+fn without_quoted_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        out.push_str("\"…\"");
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => break,
+                _ => escaped = false,
+            }
+        }
+    }
+    out
+}
+
+/// The one place tokens leave their wrappers to reach the disk.
+pub(crate) fn serialize_store(
+    state: &StoreState,
+    generation: u64,
+    tokens_generation: u64,
+    fence: Option<u64>,
+) -> Result<Vec<u8>> {
+    let file = StoreFileV1 {
+        version: STORE_VERSION,
+        generation,
+        fence,
+        tokens_generation: Some(tokens_generation),
+        copies: state.copies.clone(),
+        tokens: state.tokens.as_ref().map(|t| StoredTokens {
+            access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
+            refresh_token: t.refresh_token.expose_secret().to_owned(),
+            expires_at: t.expires_at,
+            last_refreshed: t.last_refreshed,
+            userid: t.userid.clone(),
+            scope: t.scope.clone(),
+        }),
+        previous: state.previous.as_ref().map(|p| StoredPrevious {
+            refresh_token: p.refresh_token.expose_secret().to_owned(),
+            rotated_at: p.rotated_at,
+        }),
+        pending_auth: state.pending_auth.clone(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}

@@ -1,0 +1,410 @@
+//! Many hosts, one token set (issue 12): a real `redis-server` per test,
+//! "hosts" that share nothing but it (each its own HOME), and the sandbox,
+//! which refuses any refresh token it has rotated away. The lease keeps
+//! them to one Withings call; its fence keeps a paused holder from
+//! overwriting a newer set; an unreachable Redis sends nothing.
+//! `cargo test --features failpoints --test cli redis_store:: -- --nocapture`
+//! prints the figures each concurrency test observed (`FIGURES` lines).
+
+use crate::support::*;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `per_host` copies of `args` on every host at once; waits for all.
+fn run_on_every_host(envs: &[TestEnv], per_host: usize, args: &[&str]) -> (Vec<Output>, Duration) {
+    let started = Instant::now();
+    let children: Vec<Child> = (0..per_host)
+        .flat_map(|_| envs.iter())
+        .map(|env| {
+            env.std_cmd()
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn withings-token")
+        })
+        .collect();
+    let outputs = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    (outputs, started.elapsed())
+}
+
+fn report_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a JSON report ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn assert_all_succeeded(outputs: &[Output]) {
+    for (i, output) in outputs.iter().enumerate() {
+        assert!(
+            output.status.success(),
+            "process {i} exited {:?}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn twenty_four_if_needed_refreshes_on_three_hosts_make_exactly_one_upstream_call() {
+    const HOSTS: usize = 3;
+    const PER_HOST: usize = 8;
+    let (sandbox, redis, envs) = given_fleet(HOSTS);
+    redis.make_store_due();
+    let generation_before = redis.store_json()["generation"].as_u64().unwrap();
+    let before = sandbox.stats();
+
+    let args = ["refresh", "--if-needed", "--no-railway", "--json", "--reveal"];
+    let (outputs, wall) = run_on_every_host(&envs, PER_HOST, &args);
+    assert_all_succeeded(&outputs);
+
+    let after = sandbox.stats();
+    let reports: Vec<Value> = outputs.iter().map(report_of).collect();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for report in &reports {
+        *outcomes
+            .entry(report["outcome"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    eprintln!(
+        "FIGURES redis if-needed: hosts={HOSTS} processes={} upstream_token_requests={} refused={} outcomes={outcomes:?} wall_time_ms={}",
+        HOSTS * PER_HOST,
+        stat_delta(&before, &after, "token_requests"),
+        stat_delta(&before, &after, "refused"),
+        wall.as_millis()
+    );
+    assert_eq!(
+        stat_delta(&before, &after, "token_requests"),
+        1,
+        "exactly one upstream call"
+    );
+    assert_eq!(stat_delta(&before, &after, "refused"), 0);
+    assert_eq!(outcomes.get("refreshed"), Some(&1), "{outcomes:?}");
+    let refreshed = reports.iter().find(|r| r["outcome"] == "refreshed").unwrap();
+    let store = redis.store_json();
+    assert_eq!(store["generation"].as_u64().unwrap(), generation_before + 1);
+    assert_eq!(store["tokens"]["refresh_token"], refreshed["refresh_token"]);
+    for report in &reports {
+        assert_eq!(
+            report["refresh_token"], refreshed["refresh_token"],
+            "every host reports the saved set"
+        );
+    }
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:lease")]).as_deref(),
+        Some("0"),
+        "lease released"
+    );
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:journal")]).as_deref(),
+        Some("0")
+    );
+    for env in &envs {
+        assert!(!env.store_path().exists(), "no host wrote a local store file");
+    }
+}
+
+#[test]
+fn nine_forced_refreshes_across_hosts_are_never_refused_and_end_with_the_last_set() {
+    const HOSTS: usize = 3;
+    const PER_HOST: usize = 3;
+    let (sandbox, redis, envs) = given_fleet(HOSTS);
+    let generation_before = redis.store_json()["generation"].as_u64().unwrap();
+    let before = sandbox.stats();
+
+    let (outputs, wall) = run_on_every_host(&envs, PER_HOST, &["refresh", "--no-railway", "--json", "--reveal"]);
+    assert_all_succeeded(&outputs);
+
+    let after = sandbox.stats();
+    eprintln!(
+        "FIGURES redis forced: processes={} upstream_token_requests={} refused={} wall_time_ms={}",
+        HOSTS * PER_HOST,
+        stat_delta(&before, &after, "token_requests"),
+        stat_delta(&before, &after, "refused"),
+        wall.as_millis()
+    );
+    assert_eq!(stat_delta(&before, &after, "refused"), 0, "no refused grant");
+    assert_eq!(stat_delta(&before, &after, "token_requests"), (HOSTS * PER_HOST) as u64);
+    let reports: Vec<Value> = outputs.iter().map(report_of).collect();
+    let tokens: HashSet<&str> = reports.iter().map(|r| r["refresh_token"].as_str().unwrap()).collect();
+    assert_eq!(tokens.len(), HOSTS * PER_HOST, "every run got its own set");
+    let mut generations: Vec<u64> = reports.iter().map(|r| r["generation"].as_u64().unwrap()).collect();
+    generations.sort_unstable();
+    let expected: Vec<u64> = (1..=(HOSTS * PER_HOST) as u64).map(|i| generation_before + i).collect();
+    assert_eq!(generations, expected, "consecutive generations, none lost");
+    let last = reports
+        .iter()
+        .max_by_key(|r| r["generation"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(redis.store_json()["tokens"]["refresh_token"], last["refresh_token"]);
+
+    // The sandbox honours only the newest token: one more refresh proves it.
+    envs[1].cmd().args(["refresh", "--no-railway"]).assert().success();
+    assert_eq!(stat(&sandbox.stats(), "refused"), 0);
+}
+
+/// A holder paused (SIGSTOP) past its lease while Withings answers; another
+/// host takes the lease and saves; the paused one, resumed, must not write.
+#[test]
+fn a_holder_whose_lease_expired_mid_refresh_cannot_overwrite_the_newer_set() {
+    let redis = RedisServer::start();
+    let withings = Upstream::start();
+    // The first request is answered after 1.5 s (the paused holder's); later ones at once.
+    withings.mount(
+        token_request()
+            .respond_with(new_tokens("paused-access", "paused-refresh").set_delay(Duration::from_millis(1500)))
+            .up_to_n_times(1)
+            .expect(1),
+    );
+    withings.mount(
+        token_request()
+            .respond_with(new_tokens("peer-access", "peer-refresh"))
+            .expect(1),
+    );
+    let mut host_a = given_expired_store(&withings.uri());
+    host_a.on_redis(&redis).set("WITHINGS_TOKEN_LEASE_TTL", "1s");
+    let seed = host_a.store_json();
+    redis.write_store(&seed);
+    let mut host_b = TestEnv::new();
+    host_b
+        .withings(&withings.uri())
+        .on_redis(&redis)
+        .set("WITHINGS_TOKEN_LEASE_TTL", "1s");
+
+    let paused = host_a
+        .std_cmd()
+        .args(["refresh", "--no-railway", "--json", "--timeout", "10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
+        "A asked Withings"
+    );
+    signal(&paused, "STOP");
+    // Well past the 1 s lease: it expires, unrenewed.
+    std::thread::sleep(Duration::from_millis(2500));
+    let peer = host_b.run(&["refresh", "--no-railway", "--json", "--reveal", "--retry-delay", "0s"]);
+    assert_eq!(peer.code, 0, "{peer:?}");
+    assert_eq!(peer.json()["refresh_token"], "peer-refresh");
+    signal(&paused, "CONT");
+    let paused = paused.wait_with_output().expect("wait");
+
+    let stderr = String::from_utf8_lossy(&paused.stderr);
+    assert_eq!(paused.status.code(), Some(5), "stderr: {stderr}");
+    assert!(stderr.contains("[STORE_UNAVAILABLE]"), "{stderr}");
+    assert!(stderr.contains("ran out while this run held it"), "{stderr}");
+    assert!(stderr.contains("the newer set stays"), "{stderr}");
+    assert!(!stderr.contains("paused-refresh"), "no token in the error: {stderr}");
+    let store = redis.store_json();
+    assert_eq!(store["tokens"]["refresh_token"], "peer-refresh", "the newer set stays");
+    assert_eq!(store["generation"], 2);
+    withings.verify();
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn an_unreachable_redis_is_exit_5_and_sends_nothing() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri())
+        .set("WITHINGS_TOKEN_STORE", format!("redis://127.0.0.1:{}", free_port()));
+    for args in [vec!["refresh"], vec!["refresh", "--if-needed"], vec!["status"]] {
+        let out = env.run_fast(&args);
+        assert_eq!(out.code, 5, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("[STORE_UNAVAILABLE]"), "{out:?}");
+        assert!(
+            out.stderr.contains("cannot connect to Redis at redis://127.0.0.1:"),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains("nothing was sent to Withings"), "{out:?}");
+    }
+    withings.verify();
+}
+
+#[test]
+fn a_wrong_redis_password_is_a_configuration_error_that_never_shows_the_password() {
+    let redis = RedisServer::start_with(&["--requirepass", "right-pass-123"]);
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri()).set(
+        "WITHINGS_TOKEN_STORE",
+        format!("redis://:wrong-pass-456@127.0.0.1:{}", redis.port),
+    );
+    let out = env.run_fast(&["refresh", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "CONFIGURATION_ERROR");
+    let message = out.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with(&format!("Redis at redis://127.0.0.1:{}", redis.port)),
+        "{message}"
+    );
+    assert!(
+        !out.stdout.contains("wrong-pass-456") && !out.stderr.contains("wrong-pass-456"),
+        "{out:?}"
+    );
+
+    // With the right one, in the URL, the store works.
+    env.set(
+        "WITHINGS_TOKEN_STORE",
+        format!("redis://:right-pass-123@127.0.0.1:{}/3", redis.port),
+    )
+    .set("WITHINGS_REFRESH_TOKEN", "seed-refresh");
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    env.withings(&withings.uri());
+    let out = env.run_fast(&["refresh", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json()["store"],
+        format!("redis://127.0.0.1:{}/3 key {REDIS_KEY}", redis.port),
+        "the report names the store without its password"
+    );
+}
+
+#[test]
+fn a_lease_held_elsewhere_is_lock_timeout_with_nothing_sent() {
+    let redis = RedisServer::start();
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    redis.write_store(&env.store_json());
+    redis.command(&["SET", &format!("{REDIS_KEY}:lease"), "another-host", "PX", "60000"]);
+    let out = env.run_fast(&["refresh", "--lock-timeout", "300ms"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("[LOCK_TIMEOUT]"), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "the Redis lease {REDIS_KEY}:lease at redis://127.0.0.1:{}",
+            redis.port
+        )),
+        "{out:?}"
+    );
+    assert_eq!(redis.store_json()["generation"], 1, "unchanged");
+    assert_eq!(
+        redis.command(&["GET", &format!("{REDIS_KEY}:lease")]).as_deref(),
+        Some("another-host")
+    );
+    withings.verify();
+}
+
+#[test]
+fn status_export_and_auth_url_work_against_redis_as_against_a_file() {
+    let (_sandbox, redis, envs) = given_fleet(2);
+    let env = &envs[1];
+    let status = env.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let report = status.json();
+    assert_eq!(report["token_configured"], true);
+    assert_eq!(report["source"], "store");
+    assert_eq!(
+        report["store"],
+        format!("redis://127.0.0.1:{} key {REDIS_KEY}", redis.port)
+    );
+    let export = env.run(&["export"]);
+    assert_eq!(export.code, 0, "{export:?}");
+    let stored = redis.store_json();
+    let refresh = stored["tokens"]["refresh_token"].as_str().unwrap();
+    assert!(
+        export.stdout.contains(&format!("WITHINGS_REFRESH_TOKEN={refresh}\n")),
+        "{export:?}"
+    );
+
+    let auth = env.run(&["auth-url", "--json"]);
+    assert_eq!(auth.code, 0, "{auth:?}");
+    assert_eq!(redis.store_json()["pending_auth"]["state"], auth.json()["state"]);
+}
+
+#[test]
+fn a_killed_holder_keeps_others_waiting_no_longer_than_its_lease_and_is_reported() {
+    let redis = RedisServer::start();
+    let (withings, issued) = withings_always_rotating();
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis).set("WITHINGS_TOKEN_LEASE_TTL", "1s");
+    redis.write_store(&env.store_json());
+    // What a holder killed mid-request leaves: its lease and its mark.
+    redis.command(&["SET", &format!("{REDIS_KEY}:lease",), "dead-owner", "PX", "1000"]);
+    let mark = json!({"pid": 4242, "started_at": "2026-01-01T00:00:00Z", "generation": 1, "grant": "refresh_token", "owner": "dead-owner"});
+    redis.command(&["SET", &format!("{REDIS_KEY}:journal"), &mark.to_string()]);
+
+    let out = env.run_fast(&["refresh", "--lock-timeout", "10s", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("a previous run (pid 4242) died while asking Withings"),
+        "{out:?}"
+    );
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(redis.store_json()["generation"], 2);
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:journal")]).as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn a_corrupt_value_at_the_key_is_exit_3_and_left_untouched() {
+    let redis = RedisServer::start();
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri()).on_redis(&redis);
+    redis.command(&["SET", REDIS_KEY, "not json at all"]);
+    let out = env.run_fast(&["refresh"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "token store redis://127.0.0.1:{} key {REDIS_KEY} is unreadable",
+            redis.port
+        )),
+        "{out:?}"
+    );
+    assert_eq!(redis.command(&["GET", REDIS_KEY]).as_deref(), Some("not json at all"));
+    withings.verify();
+}
+
+#[test]
+fn a_refresh_that_fails_releases_the_lease_at_once() {
+    let redis = RedisServer::start();
+    let withings = withings_answering(refused_refresh()).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    redis.write_store(&env.store_json());
+    let out = env.run_fast(&["refresh", "--if-needed"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:lease")]).as_deref(),
+        Some("0"),
+        "released, not left to expire"
+    );
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:journal")]).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        redis.store_json()["tokens"]["refresh_token"],
+        OLD_REFRESH,
+        "the refused set is kept, never emptied"
+    );
+    // The fence counts every lease taken.
+    assert_eq!(
+        redis.command(&["GET", &format!("{REDIS_KEY}:fence")]).as_deref(),
+        Some("1")
+    );
+}
