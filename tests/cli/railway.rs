@@ -1326,3 +1326,62 @@ fn pull_from_railway_without_a_refresh_token_is_exit_3_and_writes_nothing() {
     assert_eq!(env.store_bytes(), before, "the store is untouched");
     assert_eq!(peer.token_requests(), 0, "no Withings call");
 }
+
+// ---------------------------------------------------------------------------
+// The same, with the set in a shared Redis store (issue 12)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn pull_from_railway_into_an_empty_redis_store_then_keeps_the_newer_set_it_refreshed() {
+    let redis = RedisServer::start();
+    let peer = Peer::start();
+    let mut env = TestEnv::new();
+    configure_railway(&mut env, &peer);
+    env.withings(&peer.withings_url()).on_redis(&redis);
+    railway_set_refreshed(&peer, "railway-refresh-new-rrr", -1);
+
+    let run = env.run_with(&["pull", "--from", "railway"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("into an empty store"), "{run:?}");
+    assert_eq!(redis.store_json()["tokens"]["refresh_token"], "railway-refresh-new-rrr");
+    assert!(!env.store_path().exists(), "nothing was written to a local file");
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+
+    // The store rotates past Railway's set; a second pull must keep the newer one.
+    let refresh = env.run_with(&["refresh", "--no-railway"], &NO_RETRY_DELAY);
+    assert_eq!(refresh.code, 0, "{refresh:?}");
+    let before = redis.store_json();
+    assert_eq!(before["tokens"]["refresh_token"], NEW_REFRESH);
+    let again = env.run_with(&["pull", "--from", "railway", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(again.json()["outcome"], "not_pulled");
+    assert_eq!(redis.store_json(), before, "the newer set stays, untouched");
+}
+
+#[test]
+fn railway_sync_check_against_a_redis_store_is_0_in_sync_and_8_on_drift() {
+    let redis = RedisServer::start();
+    let file_env = given_fresh_store_and_railway_service(&Peer::start());
+    redis.write_store(&file_env.store_json());
+    let on_redis = |peer: &Peer| {
+        let mut env = TestEnv::new();
+        configure_railway(&mut env, peer);
+        env.set("WITHINGS_CLIENT_ID", CLIENT_ID).on_redis(&redis);
+        env
+    };
+
+    let in_sync = Peer::start();
+    railway_holds(&in_sync, &stored_variables(&file_env));
+    let run = on_redis(&in_sync).run_with(&["railway-sync", "--check", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["in_sync"], true);
+
+    let drifted = Peer::start();
+    let mut vars = stored_variables(&file_env);
+    vars[1].1 = json!("railway-other-refresh-qqq");
+    railway_holds(&drifted, &vars);
+    let run = on_redis(&drifted).run_with(&["railway-sync", "--check", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 8, "{run:?}");
+    assert_eq!(statuses(&run.json()), ["same", "differs", "same", "same"]);
+    assert_no_mutation(&drifted);
+}

@@ -408,3 +408,37 @@ fn a_refresh_that_fails_releases_the_lease_at_once() {
         Some("1")
     );
 }
+
+/// `serve` on one host and the CLI on another share the Redis store: the
+/// broker hands out the set a CLI refresh saved, and a broker refresh is
+/// seen by the CLI, one upstream call each.
+#[test]
+fn serve_and_a_cli_on_another_host_share_one_redis_store() {
+    let redis = RedisServer::start();
+    let (withings, issued) = withings_always_rotating();
+    let mut service = given_store_expiring_in(120);
+    service.withings(&withings.uri()).on_redis(&redis).serve_credentials();
+    redis.write_store(&service.store_json());
+    std::fs::remove_file(service.store_path()).expect("no local store on the service host");
+    let mut cron_host = TestEnv::new();
+    cron_host.withings(&withings.uri()).on_redis(&redis);
+
+    let server = service.serve(&["--buffer", "1m"]);
+    let bearer = format!("Bearer {READER_TOKEN}");
+    // Two minutes left, below the broker's 5 min: the broker refreshes once.
+    let answer = server.get("/v1/access-token", &[("Authorization", &bearer)]);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json()["access_token"], "mock-access-1");
+    let status = cron_host.run(&["status", "--json", "--reveal"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert_eq!(redis.store_json()["tokens"]["refresh_token"], "mock-refresh-1");
+
+    // The cron host rotates; the broker answers with that set, sending nothing.
+    let refresh = cron_host.run_fast(&["refresh", "--json", "--reveal"]);
+    assert_eq!(refresh.code, 0, "{refresh:?}");
+    assert_eq!(refresh.json()["access_token"], "mock-access-2");
+    let answer = server.get("/v1/access-token", &[("Authorization", &bearer)]);
+    assert_eq!(answer.json()["access_token"], "mock-access-2");
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(!service.store_path().exists() && !cron_host.store_path().exists());
+}
