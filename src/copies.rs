@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::railway::{RailwayClient, RailwayTarget};
 use crate::rotation::Rotation;
-use crate::settings::{RailwayConfig, Settings};
+use crate::settings::{RailwayConfig, Settings, StoreLocation};
 use crate::store::{StoreLease, StoreState, TokenStore};
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, token_variables};
 use secrecy::ExposeSecret;
@@ -135,8 +135,22 @@ fn half_configured(missing: &[&str]) -> Error {
     )
 }
 
-pub fn env_file_key(path: &std::path::Path) -> String {
-    format!("env_file:{}", path.display())
+/// `env_file:PATH`; in a store shared by many hosts (Redis) each host has
+/// its own env file at what may be the same path: `env_file:HOST:PATH`.
+pub fn env_file_key(settings: &Settings, path: &std::path::Path) -> String {
+    match settings.store {
+        StoreLocation::File(_) => format!("env_file:{}", path.display()),
+        StoreLocation::Redis { .. } => format!("env_file:{}:{}", host_name(), path.display()),
+    }
+}
+
+/// This machine's name, as the kernel has it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
 /// `railway:PROJECT/SERVICE@ENVIRONMENT` (the environment's id, or its name).
@@ -181,7 +195,13 @@ pub async fn deliver(
         return Deliveries::none(Skip::NotStored);
     }
     let read_at_start = settings.env_file.as_ref().map(|f| &f.file);
-    let env_file = deliver_env_file(lock.as_ref(), &mut state, targets.env_file.as_ref(), read_at_start).await;
+    let env_file = match &targets.env_file {
+        Some(path) => {
+            let key = env_file_key(settings, path);
+            deliver_env_file(lock.as_ref(), &mut state, path, key, read_at_start).await
+        }
+        None => Delivery::Skipped(Skip::NotConfigured),
+    };
     lock.release().await;
     let skipped = |why| Pushed {
         delivery: Delivery::Skipped(why),
@@ -222,13 +242,13 @@ fn declined_or_absent(settings: &Settings) -> Skip {
 async fn deliver_env_file(
     lock: &dyn StoreLease,
     state: &mut StoreState,
-    path: Option<&PathBuf>,
+    path: &std::path::Path,
+    key: String,
     read_at_start: Option<&crate::envfile::EnvFile>,
 ) -> Delivery {
-    let (Some(path), Some(tokens)) = (path, state.tokens.as_ref()) else {
+    let Some(tokens) = state.tokens.as_ref() else {
         return Delivery::Skipped(Skip::NotConfigured);
     };
-    let key = env_file_key(path);
     if !behind(state, &key) {
         return Delivery::Skipped(Skip::UpToDate);
     }
@@ -396,5 +416,26 @@ async fn record_pushed(settings: &Settings, store: &dyn TokenStore, generation: 
         Err(e) => {
             tracing::warn!("Railway is updated, but the store could not record it ({e}); a later run pushes again")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(store: &str) -> Settings {
+        let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "--store", store, "status"]);
+        let vars = |name: &str| (name == "WITHINGS_CLIENT_ID").then(|| "id".to_owned());
+        Settings::resolve(&cli.global, None, &vars).unwrap()
+    }
+
+    #[test]
+    fn an_env_file_copy_in_a_shared_store_is_recorded_per_host() {
+        let path = std::path::Path::new("/app/.env");
+        assert_eq!(env_file_key(&settings("/s/tokens.json"), path), "env_file:/app/.env");
+        let shared = env_file_key(&settings("redis://127.0.0.1"), path);
+        assert_eq!(shared, format!("env_file:{}:/app/.env", host_name()));
+        assert!(!host_name().is_empty() && !host_name().contains('\n'));
     }
 }

@@ -96,7 +96,7 @@ fn copy_reports(state: &StoreState, settings: &Settings) -> Vec<CopyReport> {
         .env_file
         .as_ref()
         .filter(|f| f.file.holds_any(&crate::tokens::TOKEN_KEYS))
-        .map(|f| copies::env_file_key(&f.path));
+        .map(|f| copies::env_file_key(settings, &f.path));
     let railway = settings.railway.is_configured().then(|| copies::railway_key(settings));
     env_file
         .into_iter()
