@@ -23,6 +23,7 @@ use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, token_variables};
 use secrecy::ExposeSecret;
 
 const REFRESH_KEY: &str = TOKEN_KEYS[1];
+const ENV_FILE_PREFIX: &str = "env_file:";
 
 /// A peer saving newer sets without pause could keep us pushing forever.
 const MAX_PUSH_ROUNDS: usize = 3;
@@ -139,8 +140,8 @@ fn half_configured(missing: &[&str]) -> Error {
 /// its own env file at what may be the same path: `env_file:HOST:PATH`.
 pub fn env_file_key(settings: &Settings, path: &std::path::Path) -> String {
     match settings.store {
-        StoreLocation::File(_) => format!("env_file:{}", path.display()),
-        StoreLocation::Redis { .. } => format!("env_file:{}:{}", host_name(), path.display()),
+        StoreLocation::File(_) => format!("{ENV_FILE_PREFIX}{}", path.display()),
+        StoreLocation::Redis { .. } => format!("{ENV_FILE_PREFIX}{}:{}", host_name(), path.display()),
     }
 }
 
@@ -274,6 +275,14 @@ async fn deliver_env_file(
 /// again, so a failure is a warning.
 async fn record(lock: &dyn StoreLease, state: &mut StoreState, key: String, generation: u64) {
     let mut next = state.clone();
+    if key.starts_with(ENV_FILE_PREFIX) {
+        // Other env files lacking the set are rewritten by their own hosts
+        // whether their record says "behind" or is missing; dropping such
+        // records keeps a store shared by short-lived hosts from growing.
+        let current = state.tokens_generation;
+        next.copies
+            .retain(|other, got| !other.starts_with(ENV_FILE_PREFIX) || *got >= current);
+    }
     next.copies.insert(key, generation);
     match lock.save(state.generation, &next).await {
         Ok(saved) => {

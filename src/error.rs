@@ -65,6 +65,11 @@ pub enum Error {
     #[error("the token store is unavailable: {detail}")]
     StoreUnavailable { detail: String },
 
+    /// A shared store kept another run's set over this run's answer (this
+    /// run's lease had run out); the answer was never used.
+    #[error("this run's new set was not saved: {detail}")]
+    AnswerDropped { detail: String },
+
     /// New tokens are saved, but Railway did not take them.
     #[error("Railway was not updated: {detail}")]
     RailwayUpdateFailed { detail: String },
@@ -136,7 +141,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Upstream { .. } => "UPSTREAM_ERROR",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
-            Error::StoreUnavailable { .. } => "STORE_UNAVAILABLE",
+            Error::StoreUnavailable { .. } | Error::AnswerDropped { .. } => "STORE_UNAVAILABLE",
             Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
             Error::OutputFailed { .. } => "OUTPUT_FAILED",
@@ -160,7 +165,8 @@ impl Error {
             | Error::RateLimited { .. }
             | Error::Upstream { .. }
             | Error::LockTimeout { .. }
-            | Error::StoreUnavailable { .. } => 5,
+            | Error::StoreUnavailable { .. }
+            | Error::AnswerDropped { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
             Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
             Error::CommandNotStarted { not_found: true, .. } => 127,
@@ -184,6 +190,9 @@ impl Error {
                 "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
             }
             Error::Network { .. } | Error::Upstream { .. } | Error::StoreUnavailable { .. } => RETRY_LATER.to_owned(),
+            Error::AnswerDropped { .. } => {
+                "nothing to do: the store keeps the other run's set (`withings-token status` shows it), and this run's answer was never used, so no live token was lost".to_owned()
+            }
             Error::RateLimited { .. } => {
                 "wait as long as the message says, then retry; the stored tokens were not changed".to_owned()
             }
@@ -423,6 +432,7 @@ mod tests {
                 waited_secs: 1,
             },
             Error::StoreUnavailable { detail: d() },
+            Error::AnswerDropped { detail: d() },
             Error::RailwayUpdateFailed { detail: d() },
             Error::EnvFileUpdateFailed {
                 path: "p".into(),

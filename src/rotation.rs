@@ -149,7 +149,7 @@ async fn rotate(
     // Writes the journal and reserves the save's space, before the send.
     lock.begin_request(state.generation, "refresh_token").await?;
     let held = HeldSignals::hold();
-    let result = request_with_fallback(client, tokens, source, &state).await;
+    let result = request_with_fallback(client, tokens, source, &state, lock.as_ref()).await;
     let saved = match result {
         Ok((new, sent, via)) => {
             let new = carry_over(new, tokens);
@@ -312,6 +312,7 @@ async fn request_with_fallback(
     tokens: &TokenSet,
     source: TokenSource,
     state: &StoreState,
+    lease: &dyn StoreLease,
 ) -> Result<(TokenSet, SecretString, Via)> {
     let mut detail = match client.request_token(&Grant::Refresh(&tokens.refresh_token)).await {
         Err(Error::InvalidRefreshToken { detail }) => detail,
@@ -327,6 +328,11 @@ async fn request_with_fallback(
     let Some((fallback, via)) = fallback_token(tokens, source, state) else {
         return Err(Error::InvalidRefreshToken { detail });
     };
+    if lease.lost() {
+        // Another run may hold the lease now and be sending the same token.
+        detail.push_str(" (the fallback was not tried: this run's lease on the store ran out)");
+        return Err(Error::InvalidRefreshToken { detail });
+    }
     tracing::warn!(
         "Withings refused the refresh token in use; trying {}",
         describe_via(via)
@@ -376,8 +382,15 @@ async fn report_interrupted(lock: &dyn StoreLease, state: &StoreState) {
             state.generation
         )
     };
+    // A shared store's mark may be a live run's on another host, paused
+    // past its lease: it is not known to be dead.
+    let what = if mark.owner.is_some() {
+        "did not finish under its lease (it died, or paused past the lease)"
+    } else {
+        "died"
+    };
     tracing::warn!(
-        "a previous run (pid {}) died while asking Withings for a {} grant at {}; {kept}",
+        "a previous run (pid {}) {what} while asking Withings for a {} grant at {}; {kept}",
         mark.pid,
         mark.grant,
         rfc3339(mark.started_at),

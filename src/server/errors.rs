@@ -112,6 +112,7 @@ pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
         Error::RateLimited { .. }
         | Error::LockTimeout { .. }
         | Error::StoreUnavailable { .. }
+        | Error::AnswerDropped { .. }
         | Error::Interrupted { .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_AFTER_SECS)),
         Error::EnvFileUpdateFailed { .. }
         | Error::OutputFailed { .. }

@@ -173,7 +173,7 @@ fn refresh_result(result: std::result::Result<&TokenReport, &Error>) -> &'static
         },
         Err(Error::InvalidRefreshToken { .. }) => "refused",
         Err(Error::Network { .. } | Error::Upstream { .. } | Error::RateLimited { .. }) => "transient",
-        Err(Error::LockTimeout { .. } | Error::StoreUnavailable { .. }) => "busy",
+        Err(Error::LockTimeout { .. } | Error::StoreUnavailable { .. } | Error::AnswerDropped { .. }) => "busy",
         Err(_) => "error",
     }
 }

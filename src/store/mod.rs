@@ -72,6 +72,12 @@ pub trait StoreLease: Send + Sync {
     /// A mark left by a process that died mid-request, if any.
     async fn interrupted_request(&self) -> Option<InFlight>;
 
+    /// Whether the lease is known to be lost (its renewal found another
+    /// owner): nothing more may be sent. A file lock is never lost.
+    fn lost(&self) -> bool {
+        false
+    }
+
     /// Releases the lock or lease now.
     async fn release(self: Box<Self>);
 }

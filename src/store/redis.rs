@@ -3,32 +3,37 @@
 //! A file lock cannot keep two hosts apart; a lease in one Redis can, if it
 //! stays safe when its holder pauses (GC, suspend, a slow network) past its
 //! time to live. So (Kleppmann, "How to do distributed locking"):
-//! - the set is JSON (the file store's format, plus `fence`) under
-//!   `<key>`; the lease is `<key>:lease`, taken with `SET NX PX` by a random
-//!   owner, and taking it increments `<key>:fence`, the holder's fence;
-//! - a task renews the lease every third of its life while it is held,
-//!   through the whole Withings call; release is a compare-and-delete;
-//! - the request is marked in `<key>:journal` by a script that checks, at
-//!   that instant, that the lease is still ours and the set still the one
-//!   assessed: nothing is sent otherwise;
-//! - the save is a compare-and-set script: the generation must be the one
-//!   this run started from, the stored fence no newer than ours, and the
-//!   lease ours or untaken since. A holder whose lease ran out and was
-//!   taken over can never overwrite the newer set.
+//! - the set is JSON (the file store's format, plus `fence`) under `<key>`;
+//!   the lease is `<key>:lease`, taken with `SET NX PX` by a random owner,
+//!   and taking it increments `<key>:fence` (kept above any stored fence),
+//!   the holder's fence;
+//! - a task renews the lease every third of its life while it is held;
+//!   release is a compare-and-delete;
+//! - the request is marked in `<key>:journal` (with the owner) by a script
+//!   that checks, at that instant, that the lease is ours, no newer fence
+//!   saved, and the set is the one assessed: nothing is sent otherwise;
+//! - the save that follows a request is a compare-and-set: the generation
+//!   must be the one this run started from (or only non-token fields moved
+//!   on, and it is rebased), no newer fence saved, and the mark must still
+//!   be ours (or gone): a run that found this one's lease expired and sent a
+//!   request itself overwrote it. So a holder paused past its lease keeps
+//!   its answer when nobody else asked Withings meanwhile, and can never
+//!   overwrite a newer set. Other saves (copy records, consent state) need
+//!   the lease itself.
 //!
-//! Redis errors never reach Withings: a store that cannot be reached, or a
-//! lease not had within `--lock-timeout`, stops the run before anything is
-//! sent (exit 5).
+//! A connection that drops is replaced on the next call, and the save after
+//! a request is retried until the lease would have run out: a Withings
+//! answer is not given up for one lost packet. Before the request, any Redis
+//! failure stops the run with nothing sent (exit 5, or 3 for credentials).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use super::{
@@ -36,6 +41,7 @@ use super::{
     serialize_store, tokens_generation_after,
 };
 use crate::error::{Error, Result};
+use crate::tokens::TokenSet;
 
 /// A Redis round trip takes a millisecond; one this slow is an outage.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,29 +49,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_GENERATION: u64 = (1 << 53) - 1;
 /// How long a dropped lease's release may block.
 const DROP_RELEASE_TIMEOUT: Duration = Duration::from_millis(500);
-/// The longest pause between two tries for a taken lease.
+/// The longest pause between two tries for a taken lease, or a failed save.
 const MAX_POLL: Duration = Duration::from_millis(100);
-
-/// Takes the lease when free; returns the new fence, or 0 when taken.
-const TAKE: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return 0";
-
-/// Extends the lease only while it is ours.
-const RENEW: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0";
-
-/// Deletes the lease only while it is ours.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0";
+/// A peer saving copy records without pause could keep a save rebasing.
+const MAX_REBASES: usize = 3;
 
 /// The stored generation and fence (`-1` for a value that is not a store).
 const READ_STORED: &str = r"
@@ -75,40 +62,102 @@ local function stored(key)
   local ok, decoded = pcall(cjson.decode, current)
   if not ok or type(decoded) ~= 'table' then return -1, 0 end
   return tonumber(decoded.generation) or -1, tonumber(decoded.fence) or 0
-end";
+end
+";
+
+/// Takes the lease when free and returns the new fence (0 when taken). The
+/// counter is kept above the stored fence (a key copied without its
+/// counter), or every save would be refused as stale.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    with_stored(
+        r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+local _, stored_fence = stored(KEYS[3])
+local fence = redis.call('INCR', KEYS[2])
+if fence <= stored_fence then
+  fence = stored_fence + 1
+  redis.call('SET', KEYS[2], fence)
+end
+return fence",
+    )
+});
+
+/// Extends the lease only while it is ours.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0",
+    )
+});
+
+/// Deletes the lease only while it is ours.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0",
+    )
+});
 
 /// Marks the request in flight, and renews the lease for the call, only
-/// while the lease is ours and the set is the one assessed.
-const BEGIN: &str = r"
+/// while the lease is ours, no newer fence saved, and the set is the one
+/// assessed.
+static BEGIN: LazyLock<Script> = LazyLock::new(|| {
+    with_stored(
+        r"
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lease' end
-local generation = stored(KEYS[1])
+local generation, fence = stored(KEYS[1])
+if fence > tonumber(ARGV[5]) then return 'fence' end
 if generation ~= tonumber(ARGV[2]) then return 'generation' end
 redis.call('SET', KEYS[3], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 'ok'";
+return 'ok'",
+    )
+});
 
-/// The fenced compare-and-set.
-const SAVE: &str = r"
+/// The fenced compare-and-set (see the module doc). Saving the very value
+/// already stored is this save repeated after a lost reply: done.
+static SAVE: LazyLock<Script> = LazyLock::new(|| {
+    with_stored(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[4] then return 'ok' end
 local generation, fence = stored(KEYS[1])
 if generation == -1 then return 'corrupt' end
-local mine = tonumber(ARGV[2])
-if fence > mine then return 'fence' end
-local holder = redis.call('GET', KEYS[2])
-local latest = tonumber(redis.call('GET', KEYS[3]) or '0')
-if holder ~= ARGV[1] and latest ~= mine then return 'fence' end
+if fence > tonumber(ARGV[2]) then return 'fence' end
+if ARGV[5] == '1' then
+  local mark = redis.call('GET', KEYS[3])
+  if mark and not string.find(mark, ARGV[1], 1, true) then return 'overtaken' end
+elseif redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 'lease'
+end
 if generation ~= tonumber(ARGV[3]) then return 'generation' end
 redis.call('SET', KEYS[1], ARGV[4])
-return 'ok'";
+return 'ok'",
+    )
+});
 
 /// Clears the in-flight mark: any mark while the lease is ours (a dead
 /// run's included), else only our own.
-const END: &str = r"
+static END: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local mark = redis.call('GET', KEYS[2])
 if not mark then return 0 end
 if redis.call('GET', KEYS[1]) == ARGV[1] or string.find(mark, ARGV[1], 1, true) then
   return redis.call('DEL', KEYS[2])
 end
-return 0";
+return 0",
+    )
+});
+
+fn with_stored(body: &str) -> Script {
+    Script::new(&format!("{READ_STORED}{body}"))
+}
 
 /// The keys one token set uses.
 #[derive(Clone)]
@@ -122,12 +171,13 @@ struct Keys {
 /// Where the set is and how to talk to it; shared with the leases.
 struct Shared {
     client: Client,
-    /// The URL without its password, for every message.
+    /// The URL without its user and password, for every message.
     shown: String,
     /// Cut out of any error text that might echo it.
     password: Option<String>,
     keys: Keys,
-    connection: OnceCell<MultiplexedConnection>,
+    /// Dropped after an I/O failure, so the next call reconnects.
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 pub struct RedisStore {
@@ -140,8 +190,8 @@ impl RedisStore {
     pub fn new(url: &SecretString, key: String, lease_ttl: Duration) -> Result<Self> {
         let parsed = url::Url::parse(url.expose_secret()).map_err(|e| bad_url(&e.to_string()))?;
         let password = parsed.password().map(percent_decoded);
-        let client =
-            Client::open(url.expose_secret()).map_err(|e| bad_url(&scrub(&e.to_string(), password.as_deref())))?;
+        let client = Client::open(url.expose_secret())
+            .map_err(|e| bad_url(&scrub(&e.to_string(), &[password.as_deref(), Some(parsed.username())])))?;
         let keys = Keys {
             lease: format!("{key}:lease"),
             fence: format!("{key}:fence"),
@@ -154,7 +204,7 @@ impl RedisStore {
                 shown: shown_url(&parsed),
                 password,
                 keys,
-                connection: OnceCell::new(),
+                connection: tokio::sync::Mutex::new(None),
             }),
             lease_ttl,
         })
@@ -168,27 +218,49 @@ fn bad_url(why: &str) -> Error {
     )
 }
 
+/// `%XX` decoded as redis-rs decodes it (a `+` stays a `+`).
 fn percent_decoded(text: &str) -> String {
-    url::form_urlencoded::parse(format!("p={text}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| text.to_owned())
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `redis://user@host:port/db`, never the password.
+/// `redis://host:port/db`: neither the user (which may be the secret, in
+/// `redis://SECRET@host`) nor the password.
 fn shown_url(url: &url::Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_password(None);
+    let _ = shown.set_username("");
     shown.set_query(None);
     shown.set_fragment(None);
     shown.to_string()
 }
 
-fn scrub(text: &str, password: Option<&str>) -> String {
-    match password.filter(|p| !p.is_empty()) {
-        Some(p) => text.replace(p, "*****"),
-        None => text.to_owned(),
-    }
+fn scrub(text: &str, secrets: &[Option<&str>]) -> String {
+    secrets
+        .iter()
+        .flatten()
+        .filter(|s| s.len() >= 3)
+        .fold(text.to_owned(), |text, secret| text.replace(secret, "*****"))
+}
+
+/// Whether a failure is the connection's (drop it and reconnect).
+fn connection_failed(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal()
 }
 
 impl Shared {
@@ -197,47 +269,84 @@ impl Shared {
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection> {
+        let mut cached = self.connection.lock().await;
+        if let Some(connection) = cached.as_ref() {
+            return Ok(connection.clone());
+        }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT));
-        self.connection
-            .get_or_try_init(|| self.client.get_multiplexed_async_connection_with_config(&config))
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
             .await
-            .cloned()
-            .map_err(|e| self.unavailable("cannot connect to", &e))
+            .map_err(|e| self.failed("cannot connect to", &e))?;
+        *cached = Some(connection.clone());
+        Ok(connection)
     }
 
-    /// A failed call: wrong credentials are a configuration error, the
-    /// rest a store that cannot be reached. Either way nothing was sent.
-    fn unavailable(&self, what: &str, e: &RedisError) -> Error {
-        let text = scrub(&e.to_string(), self.password.as_deref());
-        let refused = matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
-            || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"));
-        if refused {
+    async fn forget_connection(&self) {
+        *self.connection.lock().await = None;
+    }
+
+    /// A failed call, as an error: wrong credentials are a configuration
+    /// error, the rest a store that cannot be reached. The caller says what
+    /// was (not) sent.
+    fn failed(&self, what: &str, e: &RedisError) -> Error {
+        let text = scrub(&e.to_string(), &[self.password.as_deref()]);
+        if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+            || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        {
             return Error::config(
                 format!("Redis at {} refused the credentials: {text}", self.shown),
                 "check the user and password in the redis:// URL (redis://[USER]:PASSWORD@HOST:PORT)",
             );
         }
+        if e.code() == Some("NOPERM") {
+            return Error::config(
+                format!(
+                    "Redis at {} denies this user a command the store needs: {text}",
+                    self.shown
+                ),
+                "allow the user GET, SET, DEL, INCR, PEXPIRE, EVAL and EVALSHA on the store's keys (ACL), or use another user",
+            );
+        }
         Error::StoreUnavailable {
-            detail: format!(
-                "{what} Redis at {}: {text}; nothing was sent to Withings and the stored tokens are unchanged",
-                self.shown
-            ),
+            detail: format!("{what} Redis at {}: {text}", self.shown),
         }
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let mut con = self.connection().await?;
-        redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut con)
-            .await
-            .map_err(|e| self.unavailable("cannot read from", &e))
+    /// Runs one command or script; a connection that failed is dropped so
+    /// the next call reconnects.
+    async fn call<T: redis::FromRedisValue>(&self, invocation: Invocation<'_>, what: &str) -> Result<T> {
+        let mut connection = self.connection().await?;
+        let result = match invocation {
+            Invocation::Script(script, keys, args) => {
+                let mut call = script.prepare_invoke();
+                keys.iter().for_each(|k| {
+                    call.key(*k);
+                });
+                args.iter().for_each(|a| {
+                    call.arg(*a);
+                });
+                call.invoke_async(&mut connection).await
+            }
+            Invocation::Get(key) => redis::cmd("GET").arg(key).query_async(&mut connection).await,
+        };
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                if connection_failed(&e) {
+                    self.forget_connection().await;
+                }
+                Err(self.failed(what, &e))
+            }
+        }
     }
 
     async fn load(&self) -> Result<StoreState> {
-        let Some(bytes) = self.get(&self.keys.data).await? else {
+        let bytes: Option<Vec<u8>> = self.call(Invocation::Get(&self.keys.data), "cannot read from").await?;
+        let Some(bytes) = bytes else {
             return Ok(StoreState::default());
         };
         let corrupt = |reason: String| Error::CorruptStore {
@@ -261,35 +370,22 @@ impl Shared {
             ParseFailure::Corrupt(reason) => corrupt(reason),
         })
     }
-
-    async fn run<T: redis::FromRedisValue>(&self, script: &str, keys: &[&str], args: &[&str], what: &str) -> Result<T> {
-        let mut con = self.connection().await?;
-        run_script(&mut con, script, keys, args)
-            .await
-            .map_err(|e| self.unavailable(what, &e))
-    }
 }
 
-async fn run_script<T: redis::FromRedisValue>(
-    con: &mut MultiplexedConnection,
-    script: &str,
-    keys: &[&str],
-    args: &[&str],
-) -> redis::RedisResult<T> {
-    let source = if script.contains("stored(") {
-        format!("{READ_STORED}\n{script}")
-    } else {
-        script.to_owned()
-    };
-    let script = Script::new(&source);
-    let mut invocation = script.prepare_invoke();
-    for key in keys {
-        invocation.key(*key);
+/// What [`Shared::call`] sends.
+enum Invocation<'a> {
+    Script(&'a Script, &'a [&'a str], &'a [&'a str]),
+    Get(&'a str),
+}
+
+/// Before a request, whatever failed: nothing was sent.
+fn nothing_sent(e: Error) -> Error {
+    match e {
+        Error::StoreUnavailable { detail } => Error::StoreUnavailable {
+            detail: format!("{detail}; nothing was sent to Withings and the stored tokens are unchanged"),
+        },
+        other => other,
     }
-    for arg in args {
-        invocation.arg(*arg);
-    }
-    invocation.invoke_async(con).await
 }
 
 #[async_trait]
@@ -299,7 +395,7 @@ impl TokenStore for RedisStore {
     }
 
     async fn load(&self) -> Result<StoreState> {
-        self.shared.load().await
+        self.shared.load().await.map_err(nothing_sent)
     }
 
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
@@ -309,15 +405,33 @@ impl TokenStore for RedisStore {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            let keys = [shared.keys.lease.as_str(), shared.keys.fence.as_str()];
-            let fence: u64 = shared
-                .run(TAKE, &keys, &[&owner, &ttl_ms], "cannot take the lease on")
-                .await?;
+            let keys = [
+                shared.keys.lease.as_str(),
+                shared.keys.fence.as_str(),
+                shared.keys.data.as_str(),
+            ];
+            let taken: Result<u64> = shared
+                .call(
+                    Invocation::Script(&TAKE, &keys, &[&owner, &ttl_ms]),
+                    "cannot take the lease on",
+                )
+                .await;
+            let fence = match taken {
+                Ok(fence) => fence,
+                Err(e) => {
+                    // The script may have run and only its reply been lost.
+                    release_now(shared, &owner);
+                    return Err(nothing_sent(e));
+                }
+            };
             if fence > 0 {
                 tracing::debug!("took the Redis lease {} with fence {fence}", shared.keys.lease);
-                return Ok(Box::new(
-                    RedisLease::start(shared.clone(), owner, fence, self.lease_ttl).await?,
-                ));
+                return Ok(Box::new(RedisLease::start(
+                    shared.clone(),
+                    owner,
+                    fence,
+                    self.lease_ttl,
+                )));
             }
             let waited = started.elapsed();
             if waited >= timeout {
@@ -348,6 +462,24 @@ fn jittered(pause: Duration) -> Duration {
     pause / 2 + pause * u32::from(byte[0]) / 512
 }
 
+/// Releases `owner`'s lease on a connection of its own, blocking at most
+/// [`DROP_RELEASE_TIMEOUT`] per step: for drops and error paths, where a
+/// task could die with the runtime and the next run would wait out the
+/// lease. After a failure the lease expires by itself.
+fn release_now(shared: &Shared, owner: &str) {
+    let released = shared
+        .client
+        .get_connection_with_timeout(DROP_RELEASE_TIMEOUT)
+        .and_then(|mut con| {
+            con.set_read_timeout(Some(DROP_RELEASE_TIMEOUT))?;
+            con.set_write_timeout(Some(DROP_RELEASE_TIMEOUT))?;
+            RELEASE.key(&shared.keys.lease).arg(owner).invoke::<i64>(&mut con)
+        });
+    if let Err(e) = released {
+        tracing::debug!("the lease will expire by itself: {:?}", e.kind());
+    }
+}
+
 /// A held lease; a task renews it until it is released or dropped.
 pub struct RedisLease {
     shared: Arc<Shared>,
@@ -355,80 +487,97 @@ pub struct RedisLease {
     fence: u64,
     ttl: Duration,
     renewer: JoinHandle<()>,
+    /// Set by the renewer when the lease turned out not to be ours.
+    lost: Arc<AtomicBool>,
+    /// Between `begin_request` and `end_request`: the save needs the mark.
+    requested: AtomicBool,
+    /// The state this lease last loaded, to rebase a save on.
+    loaded: Mutex<Option<StoreState>>,
     released: AtomicBool,
 }
 
 impl RedisLease {
-    async fn start(shared: Arc<Shared>, owner: String, fence: u64, ttl: Duration) -> Result<Self> {
-        let con = shared.connection().await?;
-        let renewer = tokio::spawn(renew(con, shared.keys.lease.clone(), owner.clone(), ttl));
-        Ok(RedisLease {
+    fn start(shared: Arc<Shared>, owner: String, fence: u64, ttl: Duration) -> Self {
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewer = tokio::spawn(renew(shared.clone(), owner.clone(), ttl, lost.clone()));
+        RedisLease {
             shared,
             owner,
             fence,
             ttl,
             renewer,
+            lost,
+            requested: AtomicBool::new(false),
+            loaded: Mutex::new(None),
             released: AtomicBool::new(false),
-        })
+        }
     }
 
     fn keys(&self) -> &Keys {
         &self.shared.keys
     }
 
-    /// Why a script refused: nothing of this run's was written.
-    fn refused(&self, verdict: &str, then: &str) -> Error {
-        let why = match verdict {
-            "lease" | "fence" => format!(
-                "the lease on {} ran out while this run held it (a pause longer than its {} s?) and another run took it",
-                self.shared.location(),
-                self.ttl.as_secs()
-            ),
-            "generation" => format!("another run saved {} meanwhile", self.shared.location()),
-            other => format!("Redis answered `{other}`"),
-        };
-        Error::StoreUnavailable {
-            detail: format!("{why}; {then}"),
+    /// When the lease would have run out, had it not been renewed.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.ttl
+    }
+
+    /// Why a script refused a save.
+    fn refused(&self, verdict: &str) -> Error {
+        let lapsed = format!(
+            "the lease on {} ran out while this run waited for Withings (paused for more than its {} s?)",
+            self.shared.location(),
+            self.ttl.as_secs()
+        );
+        match verdict {
+            "overtaken" => Error::AnswerDropped {
+                detail: format!(
+                    "{lapsed}, and another run sent its own request for the same set; its answer is the one kept"
+                ),
+            },
+            "fence" | "generation" => Error::AnswerDropped {
+                detail: format!("{lapsed}, and another run saved a newer set meanwhile, which stays"),
+            },
+            "lease" => Error::StoreUnavailable {
+                detail: format!(
+                    "the lease on {} ran out before this save; nothing of this run's was written",
+                    self.shared.location()
+                ),
+            },
+            other => Error::Internal(anyhow::anyhow!("Redis answered `{other}` to a save")),
         }
     }
 }
 
-/// Renews every third of the lease's life; stops when it is not ours.
-async fn renew(mut con: MultiplexedConnection, lease: String, owner: String, ttl: Duration) {
+/// Renews every third of the lease's life, each try bounded by that third,
+/// so one slow answer does not outlive the lease; stops when it is not ours.
+async fn renew(shared: Arc<Shared>, owner: String, ttl: Duration, lost: Arc<AtomicBool>) {
     let ttl_ms = ttl.as_millis().to_string();
+    let keys = [shared.keys.lease.as_str()];
+    let args = [owner.as_str(), ttl_ms.as_str()];
     loop {
         tokio::time::sleep(ttl / 3).await;
-        match run_script::<i64>(&mut con, RENEW, &[&lease], &[&owner, &ttl_ms]).await {
-            Ok(1) => {}
-            Ok(_) => {
+        let call = shared.call::<i64>(Invocation::Script(&RENEW, &keys, &args), "cannot renew the lease on");
+        match tokio::time::timeout(ttl / 3, call).await {
+            Ok(Ok(1)) => {}
+            Ok(Ok(_)) => {
+                lost.store(true, Ordering::SeqCst);
                 tracing::warn!(
-                    "the Redis lease {lease} ran out before it could be renewed; this run's save will be refused if another run took it"
+                    "the Redis lease {} ran out before it could be renewed; this run sends nothing more, and its save is refused if another run took over",
+                    shared.keys.lease
                 );
                 return;
             }
             // The next try may get through; the save's checks stay.
-            Err(e) => tracing::debug!("renewing the Redis lease failed: {:?}", e.kind()),
+            Ok(Err(e)) => tracing::warn!("renewing the Redis lease failed: {e}"),
+            Err(_) => tracing::warn!("renewing the Redis lease took longer than {} ms", (ttl / 3).as_millis()),
         }
     }
 }
 
-#[async_trait]
-impl StoreLease for RedisLease {
-    async fn load(&self) -> Result<StoreState> {
-        self.shared.load().await
-    }
-
-    async fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
-        const UNCHANGED: &str = "the stored tokens are unchanged";
-        if base_generation >= MAX_GENERATION {
-            return Err(Error::config(
-                format!(
-                    "token store {} is at generation {base_generation}, the largest a Redis store counts to; {UNCHANGED}",
-                    self.shared.location()
-                ),
-                "with no other withings-token run active, `export` the set, delete the key and seed it again",
-            ));
-        }
+impl RedisLease {
+    /// One try of the compare-and-set; the script's verdict.
+    async fn try_save(&self, base_generation: u64, next: &StoreState, after_request: bool) -> Result<(String, u64)> {
         let on_store = self.shared.load().await?;
         let generation = base_generation + 1;
         let tokens_generation = tokens_generation_after(&on_store, next, generation);
@@ -436,29 +585,123 @@ impl StoreLease for RedisLease {
         let json = String::from_utf8(bytes).map_err(anyhow::Error::from)?;
         let keys = self.keys();
         let (fence, base) = (self.fence.to_string(), base_generation.to_string());
+        let flag = if after_request { "1" } else { "0" };
         let verdict: String = self
             .shared
-            .run(
-                SAVE,
-                &[&keys.data, &keys.lease, &keys.fence],
-                &[&self.owner, &fence, &base, &json],
+            .call(
+                Invocation::Script(
+                    &SAVE,
+                    &[&keys.data, &keys.lease, &keys.journal],
+                    &[&self.owner, &fence, &base, &json, flag],
+                ),
                 "cannot save to",
             )
             .await?;
-        match verdict.as_str() {
-            "ok" => Ok(generation),
-            "corrupt" => Err(Error::CorruptStore {
-                place: self.shared.location(),
-                reason: "not a withings-token store (not JSON)".into(),
-            }),
-            other => Err(self.refused(other, "this run's save was refused, so the newer set stays")),
+        Ok((verdict, generation))
+    }
+
+    /// `next` moved onto the stored state, when only fields other than the
+    /// token set (copy records, consent state) changed since this run loaded
+    /// it: then nothing of the other run's is lost by saving over it.
+    async fn rebased(&self, next: &StoreState) -> Result<Option<(u64, StoreState)>> {
+        let current = self.shared.load().await?;
+        let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let unchanged = loaded.is_some_and(|l| same_set(l.tokens.as_ref(), current.tokens.as_ref()));
+        if !unchanged {
+            return Ok(None);
+        }
+        let rebased = StoreState {
+            tokens: next.tokens.clone(),
+            previous: next.previous.clone(),
+            ..current.clone()
+        };
+        Ok(Some((current.generation, rebased)))
+    }
+}
+
+fn same_set(a: Option<&TokenSet>, b: Option<&TokenSet>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.refresh_token_equals(b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// After Withings answered: the save could not be made.
+fn unsaved(e: Error) -> Error {
+    match e {
+        Error::StoreUnavailable { detail } => Error::StoreUnavailable {
+            detail: format!(
+                "{detail}; Withings answered, but the new set could not be saved: the stored refresh token stays valid for a few hours because the new one was never used"
+            ),
+        },
+        other => other,
+    }
+}
+
+#[async_trait]
+impl StoreLease for RedisLease {
+    async fn load(&self) -> Result<StoreState> {
+        let state = self.shared.load().await.map_err(nothing_sent)?;
+        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = Some(state.clone());
+        Ok(state)
+    }
+
+    async fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
+        if base_generation >= MAX_GENERATION {
+            return Err(Error::config(
+                format!(
+                    "token store {} is at generation {base_generation}, the largest a Redis store counts to; the stored tokens are unchanged",
+                    self.shared.location()
+                ),
+                "with no other withings-token run active, `export` the set, delete the key and seed it again",
+            ));
+        }
+        let after_request = self.requested.load(Ordering::SeqCst);
+        // A Withings answer is worth waiting for as long as the lease lives.
+        let deadline = self.deadline();
+        let (mut base, mut next) = (base_generation, next.clone());
+        let (mut rebases, mut pause) = (0, Duration::from_millis(10));
+        loop {
+            match self.try_save(base, &next, after_request).await {
+                Ok((verdict, generation)) if verdict == "ok" => return Ok(generation),
+                Ok((verdict, _)) if verdict == "generation" && after_request && rebases < MAX_REBASES => {
+                    let Some((rebased_base, rebased)) = self.rebased(&next).await.map_err(unsaved)? else {
+                        return Err(self.refused("generation"));
+                    };
+                    tracing::debug!("rebasing the save onto generation {rebased_base}: only other fields changed");
+                    (base, next, rebases) = (rebased_base, rebased, rebases + 1);
+                }
+                Ok((verdict, _)) if verdict == "corrupt" => {
+                    return Err(Error::CorruptStore {
+                        place: self.shared.location(),
+                        reason: "not a withings-token store (not JSON)".into(),
+                    });
+                }
+                Ok((verdict, _)) => return Err(self.refused(&verdict)),
+                Err(Error::StoreUnavailable { detail }) if after_request && Instant::now() < deadline => {
+                    tracing::warn!("saving the new set failed ({detail}); trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_POLL * 5);
+                }
+                Err(e) if after_request => return Err(unsaved(e)),
+                Err(e) => return Err(e),
+            }
         }
     }
 
     async fn begin_request(&self, generation: u64, grant: &str) -> Result<()> {
-        const NOTHING_SENT: &str = "nothing was sent to Withings";
+        let refused = |why: &str| Error::StoreUnavailable {
+            detail: format!("{why}; nothing was sent to Withings and the stored tokens are unchanged"),
+        };
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(refused(&format!("the lease on {} ran out", self.shared.location())));
+        }
         if generation >= MAX_GENERATION {
-            return Err(self.refused("generation", NOTHING_SENT));
+            return Err(refused(&format!(
+                "token store {} is at generation {generation}, the largest a Redis store counts to",
+                self.shared.location()
+            )));
         }
         let mark = InFlight {
             pid: std::process::id(),
@@ -469,41 +712,61 @@ impl StoreLease for RedisLease {
         };
         let mark = serde_json::to_string(&mark).map_err(anyhow::Error::from)?;
         let keys = self.keys();
-        let (generation, ttl_ms) = (generation.to_string(), self.ttl.as_millis().to_string());
+        let (generation, ttl_ms, fence) = (
+            generation.to_string(),
+            self.ttl.as_millis().to_string(),
+            self.fence.to_string(),
+        );
         let verdict: String = self
             .shared
-            .run(
-                BEGIN,
-                &[&keys.data, &keys.lease, &keys.journal],
-                &[&self.owner, &generation, &mark, &ttl_ms],
+            .call(
+                Invocation::Script(
+                    &BEGIN,
+                    &[&keys.data, &keys.lease, &keys.journal],
+                    &[&self.owner, &generation, &mark, &ttl_ms, &fence],
+                ),
                 "cannot mark the request in",
             )
-            .await?;
+            .await
+            .map_err(nothing_sent)?;
         match verdict.as_str() {
-            "ok" => Ok(()),
-            other => Err(self.refused(other, NOTHING_SENT)),
+            "ok" => {
+                self.requested.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            "lease" => Err(refused(&format!(
+                "the lease on {} ran out before the request",
+                self.shared.location()
+            ))),
+            _ => Err(refused(&format!(
+                "another run saved {} after this run read it; run the command again",
+                self.shared.location()
+            ))),
         }
     }
 
     async fn end_request(&self) {
+        self.requested.store(false, Ordering::SeqCst);
         let keys = self.keys();
         let result: Result<i64> = self
             .shared
-            .run(
-                END,
-                &[&keys.lease, &keys.journal],
-                &[&self.owner],
+            .call(
+                Invocation::Script(&END, &[&keys.lease, &keys.journal], &[&self.owner]),
                 "cannot clear the mark in",
             )
             .await;
         if let Err(e) = result {
-            tracing::debug!("the in-flight mark stays: {e}");
+            tracing::warn!("the in-flight mark stays (the next run reports it): {e}");
         }
     }
 
     async fn interrupted_request(&self) -> Option<InFlight> {
-        let bytes = self.shared.get(&self.keys().journal).await.ok()??;
-        Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| InFlight {
+        let bytes: Option<Vec<u8>> = self
+            .shared
+            .call(Invocation::Get(&self.keys().journal), "cannot read from")
+            .await
+            .ok()?;
+        Some(serde_json::from_slice(&bytes?).unwrap_or_else(|_| InFlight {
             pid: 0,
             started_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             generation: 0,
@@ -512,48 +775,32 @@ impl StoreLease for RedisLease {
         }))
     }
 
+    fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
     async fn release(self: Box<Self>) {
         self.renewer.abort();
         self.released.store(true, Ordering::SeqCst);
         let result: Result<i64> = self
             .shared
-            .run(
-                RELEASE,
-                &[&self.keys().lease],
-                &[&self.owner],
+            .call(
+                Invocation::Script(&RELEASE, &[&self.keys().lease], &[&self.owner]),
                 "cannot release the lease on",
             )
             .await;
-        if let Err(e) = result {
-            tracing::debug!("the lease will expire by itself: {e}");
+        if result.is_err() {
+            release_now(&self.shared, &self.owner);
         }
     }
 }
 
 impl Drop for RedisLease {
-    /// A lease dropped on an error path is released here, on a connection
-    /// of its own: a task could die with the runtime, and the next run
-    /// would wait for the lease to expire. Blocks for a round trip at most
-    /// [`DROP_RELEASE_TIMEOUT`]; after that the lease expires by itself.
+    /// A lease dropped on an error path is released here (see [`release_now`]).
     fn drop(&mut self) {
         self.renewer.abort();
-        if self.released.load(Ordering::SeqCst) {
-            return;
-        }
-        let released = self
-            .shared
-            .client
-            .get_connection_with_timeout(DROP_RELEASE_TIMEOUT)
-            .and_then(|mut con| {
-                con.set_read_timeout(Some(DROP_RELEASE_TIMEOUT))?;
-                con.set_write_timeout(Some(DROP_RELEASE_TIMEOUT))?;
-                Script::new(RELEASE)
-                    .key(&self.shared.keys.lease)
-                    .arg(&self.owner)
-                    .invoke::<i64>(&mut con)
-            });
-        if let Err(e) = released {
-            tracing::debug!("the lease will expire by itself: {:?}", e.kind());
+        if !self.released.load(Ordering::SeqCst) {
+            release_now(&self.shared, &self.owner);
         }
     }
 }
@@ -566,8 +813,13 @@ mod tests {
     fn the_shown_url_never_holds_the_password() {
         let url = url::Url::parse("redis://user:s3cr%40t@db.example:6380/2").unwrap();
         assert_eq!(shown_url(&url), "redis://user@db.example:6380/2");
-        assert_eq!(percent_decoded("s3cr%40t"), "s3cr@t");
-        assert_eq!(scrub("auth failed for s3cr@t", Some("s3cr@t")), "auth failed for *****");
+        assert_eq!(percent_decoded("s3cr%40t+x%2"), "s3cr@t+x%2");
+        assert_eq!(
+            scrub("auth failed for s3cr@t", &[Some("s3cr@t")]),
+            "auth failed for *****"
+        );
+        let url = url::Url::parse("redis://only-a-secret@db.example").unwrap();
+        assert_eq!(shown_url(&url), "redis://db.example");
     }
 
     #[test]

@@ -204,8 +204,15 @@ fn a_holder_whose_lease_expired_mid_refresh_cannot_overwrite_the_newer_set() {
     let stderr = String::from_utf8_lossy(&paused.stderr);
     assert_eq!(paused.status.code(), Some(5), "stderr: {stderr}");
     assert!(stderr.contains("[STORE_UNAVAILABLE]"), "{stderr}");
-    assert!(stderr.contains("ran out while this run held it"), "{stderr}");
-    assert!(stderr.contains("the newer set stays"), "{stderr}");
+    assert!(
+        stderr.contains("error: this run's new set was not saved: the lease on redis://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ran out while this run waited for Withings (paused for more than its 1 s?), and another run saved a newer set meanwhile, which stays [STORE_UNAVAILABLE]"), "{stderr}");
+    assert!(
+        stderr.contains("next: nothing to do: the store keeps the other run's set"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("paused-refresh"), "no token in the error: {stderr}");
     let store = redis.store_json();
     assert_eq!(store["tokens"]["refresh_token"], "peer-refresh", "the newer set stays");
@@ -348,7 +355,7 @@ fn a_killed_holder_keeps_others_waiting_no_longer_than_its_lease_and_is_reported
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr
-            .contains("a previous run (pid 4242) died while asking Withings"),
+            .contains("a previous run (pid 4242) did not finish under its lease (it died, or paused past the lease) while asking Withings"),
         "{out:?}"
     );
     assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -441,4 +448,114 @@ fn serve_and_a_cli_on_another_host_share_one_redis_store() {
     assert_eq!(answer.json()["access_token"], "mock-access-2");
     assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(!service.store_path().exists() && !cron_host.store_path().exists());
+}
+
+/// A paused holder (SIGSTOP) past its lease, while another host only looks
+/// (`--if-needed`, not due) and sends nothing: the paused holder's answer
+/// is the newest set there is, and it is kept.
+#[test]
+fn a_holder_whose_lease_lapsed_keeps_its_answer_when_nobody_else_asked_withings() {
+    let redis = RedisServer::start();
+    let withings = Upstream::start();
+    withings.mount(
+        token_request()
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1500)))
+            .expect(1),
+    );
+    let mut host_a = given_store_expiring_in(3 * 3600);
+    host_a
+        .withings(&withings.uri())
+        .on_redis(&redis)
+        .set("WITHINGS_TOKEN_LEASE_TTL", "1s");
+    redis.write_store(&host_a.store_json());
+    let mut host_b = TestEnv::new();
+    host_b.withings(&withings.uri()).on_redis(&redis);
+
+    let paused = host_a
+        .std_cmd()
+        .args(["refresh", "--no-railway", "--json", "--reveal", "--timeout", "10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
+        "A asked Withings"
+    );
+    signal(&paused, "STOP");
+    std::thread::sleep(Duration::from_millis(2500));
+    let look = host_b.run_fast(&["refresh", "--if-needed", "--no-railway", "--json"]);
+    assert_eq!(look.code, 0, "{look:?}");
+    assert_eq!(look.json()["outcome"], "not_due");
+    signal(&paused, "CONT");
+    let paused = paused.wait_with_output().expect("wait");
+
+    let stderr = String::from_utf8_lossy(&paused.stderr);
+    assert_eq!(paused.status.code(), Some(0), "stderr: {stderr}");
+    let store = redis.store_json();
+    assert_eq!(
+        store["tokens"]["refresh_token"], NEW_REFRESH,
+        "the fresh answer is kept"
+    );
+    assert_eq!(store["previous"]["refresh_token"], OLD_REFRESH);
+    assert_eq!(store["generation"], 2);
+    withings.verify();
+}
+
+/// The set copied to a new Redis without its fence counter (a migration):
+/// the counter is raised past the stored fence, so refreshes keep working.
+#[test]
+fn a_store_whose_fence_is_ahead_of_the_counter_still_refreshes() {
+    let redis = RedisServer::start();
+    let (withings, issued) = withings_always_rotating();
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    let mut store = env.store_json();
+    store["fence"] = json!(5);
+    redis.write_store(&store);
+    for round in 1..=2 {
+        let out = env.run_fast(&["refresh", "--json", "--reveal"]);
+        assert_eq!(out.code, 0, "round {round}: {out:?}");
+        assert_eq!(out.json()["refresh_token"], format!("mock-refresh-{round}"));
+    }
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 2, "no answer dropped");
+    assert_eq!(redis.store_json()["fence"], 7);
+}
+
+/// Redis drops every client connection while Withings is answering: the
+/// save reconnects and the rotated set is kept.
+#[test]
+fn a_redis_connection_dropped_mid_request_does_not_lose_the_answer() {
+    let redis = RedisServer::start();
+    let withings =
+        withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(800))).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    redis.write_store(&env.store_json());
+    let child = env
+        .std_cmd()
+        .args(["refresh", "--json", "--timeout", "10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
+        "request sent"
+    );
+    redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("saving the new set failed (cannot read from Redis at redis://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("trying again"), "{stderr}");
+    assert_eq!(redis.store_json()["tokens"]["refresh_token"], NEW_REFRESH);
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:lease")]).as_deref(),
+        Some("0")
+    );
+    withings.verify();
 }
