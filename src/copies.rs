@@ -165,6 +165,13 @@ pub fn railway_key(settings: &Settings) -> String {
     )
 }
 
+/// Whether every copy `targets` names holds the set `state` holds.
+pub fn none_behind(settings: &Settings, targets: &Targets, state: &StoreState) -> bool {
+    let env_file = targets.env_file.as_ref().map(|path| env_file_key(settings, path));
+    let railway = targets.railway.then(|| railway_key(settings));
+    env_file.iter().chain(railway.iter()).all(|key| !behind(state, key))
+}
+
 /// Whether the copy named `key` lacks the stored set.
 pub fn behind(state: &StoreState, key: &str) -> bool {
     state.copies.get(key).is_none_or(|got| *got < state.tokens_generation)
@@ -187,23 +194,30 @@ pub async fn deliver(
         signal,
         ..
     } = rotation;
-    if signal.is_some() {
-        lock.release().await;
-        return Deliveries::none(Skip::Interrupted);
-    }
-    if !outcome.rotated() && source != TokenSource::Store {
-        lock.release().await;
-        return Deliveries::none(Skip::NotStored);
-    }
-    let read_at_start = settings.env_file.as_ref().map(|f| &f.file);
-    let env_file = match &targets.env_file {
-        Some(path) => {
+    let stop = if signal.is_some() {
+        Some(Skip::Interrupted)
+    } else if !outcome.rotated() && source != TokenSource::Store {
+        Some(Skip::NotStored)
+    } else {
+        None
+    };
+    let env_file = match (stop, &targets.env_file, &lock) {
+        (Some(why), _, _) => Delivery::Skipped(why),
+        (None, None, _) => Delivery::Skipped(Skip::NotConfigured),
+        // Found current without the lock (see `rotation::refresh`).
+        (None, Some(_), None) => Delivery::Skipped(Skip::UpToDate),
+        (None, Some(path), Some(lock)) => {
             let key = env_file_key(settings, path);
+            let read_at_start = settings.env_file.as_ref().map(|f| &f.file);
             deliver_env_file(lock.as_ref(), &mut state, path, key, read_at_start).await
         }
-        None => Delivery::Skipped(Skip::NotConfigured),
     };
-    lock.release().await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    if let Some(why) = stop {
+        return Deliveries::none(why);
+    }
     let skipped = |why| Pushed {
         delivery: Delivery::Skipped(why),
         newer: None,

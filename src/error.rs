@@ -58,7 +58,7 @@ pub enum Error {
     },
 
     /// Another process held the store lock for longer than `--lock-timeout`.
-    #[error("another withings-token process has held the lock on {place} for {waited_secs} s")]
+    #[error("the lock on {place} was not free within {waited_secs} s: other withings-token runs held it")]
     LockTimeout { place: String, waited_secs: u64 },
 
     /// The store (or its lease) cannot be reached; nothing was sent.

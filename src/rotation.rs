@@ -56,7 +56,8 @@ pub struct Rotation {
     pub source: TokenSource,
     /// The store as it is now (after the save, when there was one).
     pub state: StoreState,
-    pub lock: Box<dyn StoreLease>,
+    /// `None` when the set was found not due without taking the lock.
+    pub lock: Option<Box<dyn StoreLease>>,
     /// A SIGINT/SIGTERM held while the answer was being saved.
     pub signal: Option<i32>,
 }
@@ -70,13 +71,19 @@ pub fn no_tokens_error() -> Error {
 
 /// Refreshes under the lock when `policy` says so. `seen_before` is what
 /// this run read from the store before it waited for the lock.
+/// `copies_current`: no copy lacks the set `seen_before` holds; then a set
+/// that is not due needs no lock at all (see [`not_due_without_lock`]).
 pub async fn refresh(
     settings: &Settings,
     store: &dyn TokenStore,
     seen_before: &StoreState,
     client: &WithingsClient,
     policy: Policy,
+    copies_current: bool,
 ) -> Result<Rotation> {
+    if copies_current && let Some(rotation) = not_due_without_lock(settings, seen_before, policy) {
+        return Ok(rotation);
+    }
     let lock = store.lock(settings.lock_timeout).await?;
     let state = lock.load().await?;
     report_interrupted(lock.as_ref(), &state).await;
@@ -104,7 +111,36 @@ pub async fn refresh(
         tokens,
         source,
         state,
-        lock,
+        lock: Some(lock),
+        signal: None,
+    })
+}
+
+/// A set that is not due, read without the lock, is not due: a peer that
+/// rotated meanwhile only made it fresher, and every save replaces the
+/// whole store. So cron's many `--if-needed` runs (and many hosts on one
+/// Redis) do not queue for the lock just to find nothing to do.
+fn not_due_without_lock(settings: &Settings, seen_before: &StoreState, policy: Policy) -> Option<Rotation> {
+    if policy.force {
+        return None;
+    }
+    let assessment = assess(
+        seen_before.tokens.as_ref(),
+        seed_for(settings, seen_before),
+        None,
+        now(),
+        policy,
+    );
+    let Action::NotDue { expires_at, refresh_at } = assessment.action else {
+        return None;
+    };
+    log_decision(&assessment);
+    Some(Rotation {
+        outcome: Outcome::NotDue { expires_at, refresh_at },
+        tokens: assessment.tokens?,
+        source: assessment.source,
+        state: seen_before.clone(),
+        lock: None,
         signal: None,
     })
 }
@@ -178,7 +214,7 @@ async fn rotate(
         tokens: new,
         source,
         state,
-        lock,
+        lock: Some(lock),
         signal,
     })
 }
@@ -223,7 +259,7 @@ pub async fn exchange(
         tokens: new,
         source: TokenSource::Store,
         state,
-        lock,
+        lock: Some(lock),
         signal,
     })
 }

@@ -87,7 +87,8 @@ async fn fresh_from(
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "access-token")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
-    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy).await?;
+    let current = copies::none_behind(settings, targets, &seen_before);
+    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
     let tokens = rotation.tokens.clone();
     match super::deliver_and_build_report(settings, &http, store, targets, rotation, out).await {
         super::Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),

@@ -228,7 +228,9 @@ pub(crate) async fn deliver_and_build_report(
     };
     let saved = format!("{which} is saved in {} (generation {generation})", store.location());
     if let Some(signal) = rotation.signal {
-        rotation.lock.release().await;
+        if let Some(lock) = rotation.lock {
+            lock.release().await;
+        }
         return Ending::Interrupted { signal, saved };
     }
     let rotated = rotation.outcome.rotated();

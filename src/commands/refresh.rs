@@ -66,7 +66,8 @@ async fn refresh(
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "refresh")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
-    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy).await?;
+    let current = copies::none_behind(settings, targets, &seen_before);
+    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
     super::deliver_and_report(settings, &http, store, targets, rotation, out).await
 }
 

@@ -58,7 +58,8 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
             buffer: settings.buffer,
             force: true,
         };
-        let rotation = rotation::refresh(settings, store, &seen_before, &client, policy).await?;
+        // Forced: the lock is always taken.
+        let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, false).await?;
         let done = match super::deliver_and_build_report(settings, &http, store, &targets, rotation, out).await {
             super::Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
             super::Ending::Delivered(done) => done,

@@ -92,6 +92,7 @@ pub async fn refresh(
                 &seen_before,
                 &state.withings,
                 policy,
+                copies::none_behind(&state.settings, &targets, &seen_before),
             )
             .await?;
             deliver(&state, &targets, rotation).await

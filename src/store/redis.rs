@@ -812,7 +812,7 @@ mod tests {
     #[test]
     fn the_shown_url_never_holds_the_password() {
         let url = url::Url::parse("redis://user:s3cr%40t@db.example:6380/2").unwrap();
-        assert_eq!(shown_url(&url), "redis://user@db.example:6380/2");
+        assert_eq!(shown_url(&url), "redis://db.example:6380/2");
         assert_eq!(percent_decoded("s3cr%40t+x%2"), "s3cr@t+x%2");
         assert_eq!(
             scrub("auth failed for s3cr@t", &[Some("s3cr@t")]),

@@ -162,7 +162,8 @@ fn withings_tokens_own_directory_is_made_private_and_it_is_said_once() {
     let dir = env.store_path().parent().unwrap().to_path_buf();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let out = env.run(&["refresh", "--if-needed", "--no-railway"]);
+    // `auth-url` takes the lock and saves (a set not due is read without it).
+    let out = env.run(&["auth-url"]);
     let stderr = &out.stderr;
     assert_eq!(out.code, 0, "{stderr}");
     assert_eq!(issued.load(Ordering::SeqCst), 0);
@@ -183,11 +184,43 @@ fn a_project_directory_holding_the_store_is_warned_about_once_and_left_as_it_is(
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let out = env.run(&["--store", "tokens.json", "refresh", "--if-needed", "--no-railway"]);
+    let out = env.run(&["--store", "tokens.json", "auth-url"]);
     let stderr = &out.stderr;
     assert_eq!(out.code, 0, "{stderr}");
     assert_eq!(issued.load(Ordering::SeqCst), 0);
     assert_eq!(file_mode(&project), 0o755, "a user's directory was chmod-ed");
     assert_eq!(stderr.matches("is open to group or others").count(), 1, "{stderr}");
     assert!(stderr.contains("chmod 700"), "{stderr}");
+}
+
+#[test]
+fn a_set_not_due_is_read_without_the_lock_and_nothing_is_written() {
+    let (env, issued, _withings) = given_a_set_not_due();
+    let before = env.store_bytes();
+    // Another run holds the lock: a run that finds nothing to do does not wait for it.
+    let lock_path = env.store_path().with_file_name("tokens.json.lock");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+    let out = env.run(&[
+        "refresh",
+        "--if-needed",
+        "--no-railway",
+        "--lock-timeout",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["outcome"], "not_due");
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+    assert_eq!(env.store_bytes(), before, "nothing written");
+    // A forced one does wait for it, and says so.
+    let forced = env.run(&["refresh", "--no-railway", "--lock-timeout", "0s"]);
+    assert_eq!(forced.code, 5, "{forced:?}");
+    assert!(forced.stderr.contains("[LOCK_TIMEOUT]"), "{forced:?}");
+    drop(held);
 }
