@@ -14,7 +14,7 @@ use crate::http::{HttpClient, block_on};
 use crate::output::Output;
 use crate::rotation;
 use crate::settings::Settings;
-use crate::store::TokenStore;
+use crate::store::{StoreState, TokenStore};
 use crate::tokens::{Action, Policy, TokenSet, assess, now};
 
 /// Print the access token, refreshing first when it expires soon (prints a secret)
@@ -55,35 +55,56 @@ pub fn fresh_tokens(
 ) -> Result<(TokenSet, Status)> {
     let targets = copies::targets(settings, delivery)?;
     let store = super::store_of(settings)?;
+    let min_ttl =
+        chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
+    // A fresh set in a file needs no runtime, client or lock at all.
+    if let Some(seen) = store.load_local()
+        && let Some(tokens) = fresh_enough(settings, &seen?, min_ttl)
+    {
+        return Ok((tokens, Status::Success));
+    }
     block_on(fresh_from(store.as_ref(), &targets, min_ttl, settings, out))?
+}
+
+/// The set in use when its access token lives at least `min_ttl` more.
+fn fresh_enough(settings: &Settings, seen: &StoreState, min_ttl: chrono::Duration) -> Option<TokenSet> {
+    let policy = Policy {
+        buffer: Some(min_ttl),
+        force: false,
+    };
+    let assessment = assess(
+        seen.tokens.as_ref(),
+        rotation::seed_for(settings, seen),
+        None,
+        now(),
+        policy,
+    );
+    rotation::log_decision(&assessment);
+    match assessment.action {
+        Action::NotDue { .. } => assessment.tokens.filter(|t| t.access_token.is_some()),
+        _ => None,
+    }
 }
 
 async fn fresh_from(
     store: &dyn TokenStore,
     targets: &Targets,
-    min_ttl: Duration,
+    min_ttl: chrono::Duration,
     settings: &Settings,
     out: &Output,
 ) -> Result<(TokenSet, Status)> {
     let seen_before = store.load().await?;
-    let min_ttl =
-        chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
-    let policy = Policy {
+    if let Some(tokens) = fresh_enough(settings, &seen_before, min_ttl) {
+        return Ok((tokens, Status::Success));
+    }
+    let mut policy = Policy {
         buffer: Some(min_ttl),
         force: false,
     };
     let seed = rotation::seed_for(settings, &seen_before);
-    let assessment = assess(seen_before.tokens.as_ref(), seed, None, now(), policy);
-    rotation::log_decision(&assessment);
-    let fresh = assessment.tokens.clone().filter(|t| t.access_token.is_some());
-    if let (Action::NotDue { .. }, Some(tokens)) = (assessment.action, &fresh) {
-        return Ok((tokens.clone(), Status::Success));
-    }
+    let in_use = assess(seen_before.tokens.as_ref(), seed, None, now(), policy);
     // A set without an access token (a bare seed) is rotated to get one.
-    let policy = Policy {
-        force: fresh.is_none(),
-        ..policy
-    };
+    policy.force = in_use.tokens.as_ref().is_none_or(|t| t.access_token.is_none());
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "access-token")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");

@@ -17,7 +17,7 @@ pub struct ExportArgs {}
 
 pub fn run(_args: &ExportArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let store = super::store_of(settings)?;
-    let state = crate::http::block_on(store.load())??;
+    let state = super::load_now(store.as_ref())?;
     let tokens = state.tokens.ok_or_else(|| {
         Error::config(
             format!("the token store {} holds no token set to export", store.location()),

@@ -80,6 +80,15 @@ pub(crate) fn store_of(settings: &Settings) -> Result<std::sync::Arc<dyn TokenSt
     store::open(settings)
 }
 
+/// The store as it is now: read directly from a file, on a runtime of one
+/// thread from Redis (for commands that need nothing else from one).
+pub(crate) fn load_now(store: &dyn TokenStore) -> Result<crate::store::StoreState> {
+    match store.load_local() {
+        Some(state) => state,
+        None => crate::http::block_on(store.load())?,
+    }
+}
+
 /// The Withings client for a network command; fails on missing credentials
 /// before anything is locked or sent.
 pub(crate) fn withings_client(settings: &Settings, http: &HttpClient, needed_for: &str) -> Result<WithingsClient> {

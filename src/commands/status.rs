@@ -32,7 +32,7 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
         return super::remote::status(&server, args.check, out);
     }
     let store = super::store_of(settings)?;
-    let state = crate::http::block_on(store.load())??;
+    let state = super::load_now(store.as_ref())?;
     let report = build_report(&state, settings, store.location());
     print_report(&report, args.check, out)
 }

@@ -558,6 +558,10 @@ impl TokenStore for FileStore {
         FileStore::load(self)
     }
 
+    fn load_local(&self) -> Option<Result<StoreState>> {
+        Some(FileStore::load(self))
+    }
+
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
         Ok(Box::new(FileStore::lock(self, timeout)?))
     }

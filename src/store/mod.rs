@@ -46,6 +46,12 @@ pub trait TokenStore: Send + Sync {
     /// The state as it is now. An empty store is generation 0.
     async fn load(&self) -> Result<StoreState>;
 
+    /// The same, read without an async runtime, when the store is local
+    /// (a file): offline commands then start none. `None` for Redis.
+    fn load_local(&self) -> Option<Result<StoreState>> {
+        None
+    }
+
     /// Takes the exclusive lock (file) or lease (Redis), waiting at most
     /// `timeout`; nothing may be sent to Withings without one.
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>>;
