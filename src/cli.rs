@@ -22,7 +22,7 @@ Withings rotates the refresh token on every refresh and the old one dies within 
 withings-token saves every new pair durably (and atomically, under a lock) before doing \
 anything else with it. Tokens live in a local store; they can also be written back to your \
 .env file and pushed to a Railway service's variables.",
-    after_help = "Examples:\n  withings-token demo                      # the whole flow against a built-in sandbox\n  withings-token status\n  withings-token refresh --if-needed\n  withings-token refresh --output-env > tokens.env\n\nExit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 grant refused, 5 network/upstream/lock, 6 new set saved but a copy (Railway, env file, stdout) stale, 7 refresh due (status --check), 8 Railway drifted from the store (railway-sync --check), 128+n signal."
+    after_help = "Examples:\n  withings-token demo                      # the whole flow against a built-in sandbox\n  withings-token status\n  withings-token refresh --if-needed\n  withings-token refresh --output-env > tokens.env\n\nExit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 grant refused, 5 network/upstream/lock/login timeout, 6 new set saved but a copy (Railway, env file, stdout) stale, 7 refresh due (status --check), 8 Railway drifted from the store (railway-sync --check), 128+n signal."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -38,6 +38,7 @@ pub enum Command {
     Refresh(commands::refresh::RefreshArgs),
     AuthUrl(commands::auth_url::AuthUrlArgs),
     Exchange(commands::exchange::ExchangeArgs),
+    Login(commands::login::LoginArgs),
     RailwaySync(commands::railway_sync::RailwaySyncArgs),
     Pull(commands::pull::PullArgs),
     Export(commands::export::ExportArgs),

@@ -69,6 +69,10 @@ pub enum Error {
     /// run's lease had run out); the answer was never used.
     #[error("this run's new set was not saved: {detail}")]
     AnswerDropped { detail: String },
+    /// `login`: no browser came back to the loopback callback within
+    /// `--wait`; nothing was sent to Withings.
+    #[error("no browser came back to {redirect_uri} within {waited}; nothing was sent to Withings")]
+    LoginTimeout { redirect_uri: String, waited: String },
 
     /// New tokens are saved, but Railway did not take them.
     #[error("Railway was not updated: {detail}")]
@@ -142,6 +146,7 @@ impl Error {
             Error::Upstream { .. } => "UPSTREAM_ERROR",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
             Error::StoreUnavailable { .. } | Error::AnswerDropped { .. } => "STORE_UNAVAILABLE",
+            Error::LoginTimeout { .. } => "LOGIN_TIMEOUT",
             Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
             Error::OutputFailed { .. } => "OUTPUT_FAILED",
@@ -166,7 +171,8 @@ impl Error {
             | Error::Upstream { .. }
             | Error::LockTimeout { .. }
             | Error::StoreUnavailable { .. }
-            | Error::AnswerDropped { .. } => 5,
+            | Error::AnswerDropped { .. }
+            | Error::LoginTimeout { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
             Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
             Error::CommandNotStarted { not_found: true, .. } => 127,
@@ -187,7 +193,7 @@ impl Error {
                 "run `withings-token refresh` for a new access token (or `withings-token validate --refresh-if-invalid`); re-authorise only if that refresh is refused".to_owned()
             }
             Error::InvalidState { .. } => {
-                "run `withings-token auth-url` again and use the redirect URL of that consent".to_owned()
+                "run `withings-token auth-url` again and use the redirect URL of that consent (or `withings-token login`, which does both)".to_owned()
             }
             Error::Network { .. } | Error::Upstream { .. } | Error::StoreUnavailable { .. } => RETRY_LATER.to_owned(),
             Error::AnswerDropped { .. } => {
@@ -198,6 +204,9 @@ impl Error {
             }
             Error::LockTimeout { .. } => {
                 "retry later, or raise `--lock-timeout`; the holder may be refreshing or delivering the same tokens, and nothing was sent".to_owned()
+            }
+            Error::LoginTimeout { .. } => {
+                "run `withings-token login` again and approve in the browser within `--wait` (or raise it); the stored tokens were not changed. If no browser can reach that address (a server, a container), use `withings-token auth-url`, then `withings-token exchange '<redirect URL>'`".to_owned()
             }
             Error::RailwayUpdateFailed { .. } => {
                 "the new set is safe in the store; fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID) if they are wrong, then run `withings-token railway-sync` (if Railway was only unavailable, the next `withings-token refresh --if-needed` catches up)".to_owned()
@@ -310,8 +319,8 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
     ExitStatusRow {
         exit: 5,
-        codes: "NETWORK_ERROR, RATE_LIMITED, UPSTREAM_ERROR, LOCK_TIMEOUT, STORE_UNAVAILABLE",
-        meaning: "no usable answer after the retries, or the store's lock could not be had; retry later, nothing was changed",
+        codes: "NETWORK_ERROR, RATE_LIMITED, UPSTREAM_ERROR, LOCK_TIMEOUT, STORE_UNAVAILABLE, LOGIN_TIMEOUT",
+        meaning: "no usable answer after the retries, the store's lock could not be had, or (`login`) no browser came back within `--wait`; retry later, nothing was changed",
     },
     ExitStatusRow {
         exit: 6,
@@ -433,6 +442,10 @@ mod tests {
             },
             Error::StoreUnavailable { detail: d() },
             Error::AnswerDropped { detail: d() },
+            Error::LoginTimeout {
+                redirect_uri: "http://127.0.0.1:8585/callback".into(),
+                waited: "300 s".into(),
+            },
             Error::RailwayUpdateFailed { detail: d() },
             Error::EnvFileUpdateFailed {
                 path: "p".into(),

@@ -22,7 +22,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "WITHINGS_REDIRECT_URI",
-        "the callback registered with Withings (auth-url, exchange)",
+        "the callback registered with Withings (auth-url, exchange; login listens on it when it is a loopback http:// URL, else on http://127.0.0.1:8585/callback)",
     ),
     (
         "WITHINGS_SCOPE",

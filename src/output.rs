@@ -350,6 +350,12 @@ impl Output {
         }
     }
 
+    /// A line the person must act on (`login`'s URL): without it the run
+    /// cannot end well, so `--quiet` does not hide it either.
+    pub fn instruction(&self, message: &str) {
+        crate::logging::user_line(tracing::Level::INFO, message);
+    }
+
     /// A note that `--quiet` does not hide: it belongs to a stale copy or
     /// an interrupted run.
     pub fn note_always(&self, message: &str) {

@@ -387,6 +387,15 @@ pub fn in_github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
 }
 
+/// Whether a browser can be shown here (`login`): macOS always has one; on
+/// other Unix systems a graphical session sets DISPLAY or WAYLAND_DISPLAY,
+/// and without either (ssh, a container) `xdg-open` would fail or start a
+/// text browser in this terminal.
+pub fn graphical_session() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    cfg!(target_os = "macos") || set("DISPLAY") || set("WAYLAND_DISPLAY")
+}
+
 /// The label logs carry as `environment`.
 pub fn log_environment() -> String {
     std::env::var("RAILWAY_ENVIRONMENT_NAME")

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod exchange;
 pub mod exec;
 pub mod export;
+pub mod login;
 pub mod pull;
 pub mod railway_sync;
 pub mod refresh;
@@ -52,6 +53,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Refresh(args) => refresh::run(&args, settings, out),
         Command::AuthUrl(args) => auth_url::run(&args, settings, out),
         Command::Exchange(args) => exchange::run(&args, settings, out),
+        Command::Login(args) => login::run(&args, settings, out),
         Command::RailwaySync(args) => railway_sync::run(&args, settings, out),
         Command::Pull(args) => pull::run(&args, settings, out),
         Command::Export(args) => export::run(&args, settings, out),

@@ -18,6 +18,7 @@ mod hardening_core;
 mod hardening_env;
 mod hardening_http;
 mod hardening_store;
+mod login;
 mod railway;
 mod redis_store;
 mod secrets;
