@@ -381,6 +381,49 @@ mod tests {
         }
     }
 
+    /// Every subcommand, at any depth, with clap's `help` left out and
+    /// help rendered unwrapped (the source's own line breaks).
+    fn every_subcommand() -> Vec<clap::Command> {
+        fn walk(cmd: &clap::Command, into: &mut Vec<clap::Command>) {
+            for sub in cmd.get_subcommands() {
+                into.push(sub.clone());
+                walk(sub, into);
+            }
+        }
+        let mut root = command().disable_help_subcommand(true).term_width(0);
+        root.build();
+        let mut all = Vec::new();
+        walk(&root, &mut all);
+        all
+    }
+
+    /// The house style: every subcommand's help ends with examples, so a
+    /// new one cannot forget them (its man page's EXAMPLES comes from there).
+    #[test]
+    fn every_subcommand_help_ends_with_examples() {
+        let all = every_subcommand();
+        assert!(all.len() >= 14, "{} subcommands", all.len());
+        for mut sub in all {
+            let name = sub.get_display_name().unwrap_or_default().to_owned();
+            let help = sub.render_long_help().to_string();
+            let last = help.trim_end().rsplit("\n\n").next().unwrap_or_default();
+            let examples = last
+                .strip_prefix("Examples:\n")
+                .unwrap_or_else(|| panic!("{name}: the help must end with an `Examples:` block:\n{help}"));
+            for line in examples.lines() {
+                assert!(
+                    line.starts_with("  ") && !line.trim().is_empty(),
+                    "{name}: an example is one indented command per line: {line:?}"
+                );
+            }
+            let typed = format!("withings-token {}", sub.get_name());
+            assert!(
+                examples.lines().any(|line| line.contains(&typed)),
+                "{name}: no example runs `{typed}`:\n{examples}"
+            );
+        }
+    }
+
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();

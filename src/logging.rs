@@ -2,7 +2,9 @@
 //! keys (`timestamp`, `level`, `logger`, `service`, `environment`,
 //! `message`). Only this crate's events are written: the HTTP stack's own
 //! trace output is not ours to vouch for. No call site logs a secret; the
-//! secrets-in-logs test holds that at `-vvv`.
+//! secrets-in-logs test holds that at `-vvv`. Lines are plain text, never
+//! coloured, so there is nothing for `NO_COLOR` to turn off and a log file
+//! gets no escape codes (`tests/cli/terminal.rs`).
 
 use std::io::Write;
 
@@ -121,6 +123,17 @@ pub fn set_spinner(bar: Option<indicatif::ProgressBar>) {
     }
 }
 
+/// Ends the spinner on screen, if any: the wait is over once the answer is
+/// printed. Called before every write to stdout, which shares the terminal:
+/// a spinner still ticking would glue the report's first line to its own and
+/// clear the line after it.
+pub fn finish_spinner() {
+    let spinner = SPINNER.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+}
+
 /// Every stderr line goes through here. A failed write to stderr has
 /// nowhere to be reported, so it is dropped.
 fn write_stderr(line: &str) {
@@ -172,6 +185,16 @@ pub fn init(global: &GlobalArgs) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printing_the_answer_ends_the_spinner() {
+        let bar = indicatif::ProgressBar::hidden();
+        set_spinner(Some(bar.clone()));
+        finish_spinner();
+        assert!(bar.is_finished());
+        assert!(SPINNER.lock().unwrap().is_none());
+        finish_spinner();
+    }
 
     #[test]
     fn verbosity_maps_to_levels() {

@@ -324,8 +324,11 @@ impl Output {
     }
 
     /// A spinner on stderr while we wait for the network; only for a person
-    /// at a terminal (not with `--quiet` or `--output json`). Log lines
-    /// written meanwhile are printed above it, not glued to it.
+    /// at a terminal (not with `--quiet` or `--output json`; indicatif also
+    /// draws nothing when `TERM` is unset or `dumb`). Its frames are the only
+    /// cursor codes this program writes, and it has no colour. Log lines
+    /// written meanwhile are printed above it, not glued to it; the first
+    /// write to stdout ends it.
     pub fn spinner(&self, message: &str) -> Option<Spinner> {
         use std::io::IsTerminal;
         if self.options.quiet || self.options.format == OutputFormat::Json || !std::io::stderr().is_terminal() {
@@ -635,9 +638,12 @@ fn env_lines(tokens: Option<&TokenSet>) -> Result<()> {
     write_stdout(&out)
 }
 
+/// Tables are never styled nor fitted to the terminal's width: the same
+/// bytes on a terminal as in a pipe or a file, with no colour for `NO_COLOR`
+/// to turn off.
 fn new_table() -> Table {
     let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.load_preset(presets::UTF8_FULL_CONDENSED).force_no_tty();
     table
 }
 
@@ -675,7 +681,9 @@ pub fn write_text(text: &str) -> Result<()> {
 }
 
 /// The one place stdout is written: whole text, flushed, every failure kept.
+/// A spinner still on stderr is cleared first (it shares the terminal).
 fn write_stdout(text: &str) -> Result<()> {
+    crate::logging::finish_spinner();
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

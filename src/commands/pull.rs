@@ -24,7 +24,8 @@ use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, now, rfc3339};
 /// Import the token set from the Railway service when it is newer than the store's
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  withings-token pull --from railway            # a fresh host, or a lost disk\n  withings-token pull --from railway --force    # even when the store's set is newer (warns)\n\nThe store's refresh token, when it differs, is kept as the previous one. Nothing is sent to Withings."
+    after_help = "The store's refresh token, when it differs, is kept as the previous one. Nothing is sent to Withings.\n\n\
+Examples:\n  withings-token pull --from railway            # a fresh host, or a lost disk\n  withings-token pull --from railway --force    # even when the store's set is newer (warns)"
 )]
 pub struct PullArgs {
     /// Where the set comes from

@@ -1,15 +1,14 @@
-//! The committed man page and completion scripts must match what the clap
-//! definition generates. Regenerate with:
-//!   WITHINGS_TOKEN_BLESS=1 cargo test --test cli generated::
+//! The committed man pages (withings-token(1) and one per subcommand) and
+//! completion scripts must match what the clap definition generates, and
+//! `man/` must hold no page for a command that is gone. Regenerate with:
+//!   WITHINGS_TOKEN_BLESS=1 cargo test --features failpoints --test cli generated::
 
 use crate::support::*;
 
 use std::path::Path;
 
 fn check(path: &Path, fresh: &[u8]) -> Option<String> {
-    #[allow(clippy::disallowed_methods)]
-    let bless = std::env::var_os("WITHINGS_TOKEN_BLESS").is_some();
-    if bless {
+    if bless() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, fresh).unwrap();
         return None;
@@ -21,22 +20,133 @@ fn check(path: &Path, fresh: &[u8]) -> Option<String> {
     }
 }
 
+fn bless() -> bool {
+    #[allow(clippy::disallowed_methods)]
+    std::env::var_os("WITHINGS_TOKEN_BLESS").is_some()
+}
+
+const REGENERATE: &str =
+    "regenerate with: WITHINGS_TOKEN_BLESS=1 cargo test --features failpoints --test cli generated::";
+
 #[test]
-fn committed_man_page_and_completions_are_fresh() {
+fn committed_man_pages_and_completions_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut stale = Vec::new();
-    stale.extend(check(
-        &root.join("man/withings-token.1"),
-        &withings_token::manpage::man_page().unwrap(),
-    ));
+    let pages = withings_token::manpage::man_pages().unwrap();
+    for (name, page) in &pages {
+        stale.extend(check(&root.join("man").join(name), page));
+    }
+    // A page left behind by a removed or renamed subcommand.
+    for entry in std::fs::read_dir(root.join("man")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if pages.iter().any(|(page, _)| *page == name) {
+            continue;
+        }
+        if bless() {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            stale.push(format!("{} documents no command: delete it", path.display()));
+        }
+    }
     for (name, script) in withings_token::manpage::completion_scripts() {
         stale.extend(check(&root.join("completions").join(&name), &script));
     }
-    assert!(
-        stale.is_empty(),
-        "{}\nregenerate with: WITHINGS_TOKEN_BLESS=1 cargo test --test cli generated::",
-        stale.join("\n")
-    );
+    assert!(stale.is_empty(), "{}\n{REGENERATE}", stale.join("\n"));
+}
+
+/// The subcommands a user can type, read from clap itself (not from the
+/// page generator), without clap's own `help`.
+fn subcommands() -> Vec<String> {
+    withings_token::cli::command()
+        .get_subcommands()
+        .filter(|sub| sub.get_name() != "help" && !sub.is_hide_set())
+        .map(|sub| sub.get_name().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_subcommand_has_its_own_man_page() {
+    let pages = withings_token::manpage::man_pages().unwrap();
+    let mut names: Vec<String> = pages.iter().map(|(name, _)| name.clone()).collect();
+    let mut expected: Vec<String> = std::iter::once("withings-token.1".to_owned())
+        .chain(subcommands().iter().map(|sub| format!("withings-token-{sub}.1")))
+        .collect();
+    names.sort();
+    expected.sort();
+    assert_eq!(names, expected);
+    for sub in subcommands() {
+        let name = format!("withings-token-{sub}.1");
+        let page = pages
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| String::from_utf8_lossy(p))
+            .unwrap();
+        let page_name = format!("withings\\-token\\-{}", sub.replace('-', "\\-"));
+        let typed = format!("\\fBwithings\\-token {}\\fR", sub.replace('-', "\\-"));
+        assert!(
+            page.starts_with(&format!(
+                ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n.TH withings-token-{sub} 1 "
+            )),
+            "{name}: title\n{page}"
+        );
+        assert!(
+            page.contains(&format!(".SH NAME\n{page_name} \\- ")),
+            "{name}: NAME\n{page}"
+        );
+        assert!(
+            page.contains(&format!(".SH SYNOPSIS\n{typed} ")),
+            "{name}: SYNOPSIS\n{page}"
+        );
+        assert!(page.contains(".SH EXAMPLES\n.nf\n"), "{name}: EXAMPLES\n{page}");
+        assert!(
+            page.contains(".SH \"EXIT STATUS\"\n.TP\n\\fB0\\fR SUCCESS"),
+            "{name}: EXIT STATUS\n{page}"
+        );
+        assert!(
+            page.ends_with(".SH \"SEE ALSO\"\n.BR \\%withings\\-token (1)\n"),
+            "{name}: SEE ALSO\n{page}"
+        );
+        // The global options are pointed at, not repeated.
+        assert!(
+            !page.contains("\\fB\\-\\-lock\\-timeout\\fR \\fI<DURATION>\\fR"),
+            "{name}"
+        );
+        assert!(page.contains(".SH \"GLOBAL OPTIONS\"\n"), "{name}");
+    }
+}
+
+/// withings-token(1)'s SEE ALSO and SUBCOMMANDS name exactly the pages
+/// that exist: one per subcommand, and none for clap's `help`.
+#[test]
+fn main_man_page_points_at_exactly_the_pages_that_exist() {
+    let page = String::from_utf8(withings_token::manpage::man_page().unwrap()).unwrap();
+    let see_also = page.split(".SH \"SEE ALSO\"\n").nth(1).expect("a SEE ALSO section");
+    let see_also = see_also.split("\n.SH ").next().unwrap();
+    let listed: Vec<String> = see_also
+        .lines()
+        .filter_map(|line| line.strip_prefix(".BR \\%"))
+        .map(|entry| entry.split(' ').next().unwrap().replace("\\-", "-") + ".1")
+        .collect();
+    let expected: Vec<String> = subcommands()
+        .iter()
+        .map(|sub| format!("withings-token-{sub}.1"))
+        .collect();
+    assert_eq!(listed, expected);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in &listed {
+        assert!(
+            root.join("man").join(name).is_file() || bless(),
+            "man/{name} is listed but missing\n{REGENERATE}"
+        );
+    }
+    assert!(!page.contains("withings\\-token\\-help"), "clap's `help` has no page");
+    for sub in subcommands() {
+        assert!(
+            page.contains(&format!(".TP\nwithings\\-token\\-{}(1)\n", sub.replace('-', "\\-"))),
+            "{sub}"
+        );
+    }
 }
 
 #[test]
@@ -73,10 +183,7 @@ fn readme_exit_code_table_is_generated_from_the_error_type() {
     let mut fresh = readme.clone();
     fresh.replace_range(start..end, &withings_token::error::exit_status_markdown());
     let stale = check(&path, fresh.as_bytes());
-    assert!(
-        stale.is_none(),
-        "README's exit-code table is stale\nregenerate with: WITHINGS_TOKEN_BLESS=1 cargo test --test cli generated::"
-    );
+    assert!(stale.is_none(), "README's exit-code table is stale\n{REGENERATE}");
     for row in withings_token::error::EXIT_STATUS_TABLE {
         assert!(
             readme.contains(&format!("| {} | {} |", row.exit, row.codes)),

@@ -23,4 +23,5 @@ mod railway;
 mod redis_store;
 mod secrets;
 mod serve;
+mod terminal;
 mod validate;
