@@ -45,6 +45,7 @@ pub enum Command {
     AccessToken(commands::access_token::AccessTokenArgs),
     Exec(commands::exec::ExecArgs),
     Validate(commands::validate::ValidateArgs),
+    Doctor(commands::doctor::DoctorArgs),
     Serve(commands::serve::ServeArgs),
     Sandbox(commands::sandbox::SandboxArgs),
     Demo(commands::demo::DemoArgs),

@@ -243,6 +243,52 @@ pub struct DriftReport {
     pub railway_newer: bool,
 }
 
+/// How one `doctor` check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckResult {
+    Ok,
+    /// Works for now, but needs attention.
+    Warn,
+    /// Something will not work until it is fixed.
+    Fail,
+}
+
+impl CheckResult {
+    fn word(self) -> &'static str {
+        match self {
+            CheckResult::Ok => "ok",
+            CheckResult::Warn => "warn",
+            CheckResult::Fail => "fail",
+        }
+    }
+}
+
+/// One line of `doctor`.
+#[derive(Debug, Serialize)]
+pub struct DoctorCheck {
+    pub name: &'static str,
+    pub result: CheckResult,
+    pub detail: String,
+    /// What to do: for `warn` and `fail` only.
+    pub action: Option<String>,
+}
+
+/// What `doctor` reports.
+#[derive(Debug, Serialize)]
+pub struct DoctorReport {
+    pub version: u32,
+    pub checks: Vec<DoctorCheck>,
+    /// No check failed (warnings allowed).
+    pub ok: bool,
+    /// Why not `ok`: the contract's error object, as `validate` carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// The width of the name column of `doctor`'s lines: the longest name.
+pub const CHECK_NAME_WIDTH: usize = 17;
+
 /// serde's derive takes a field spelled `&'static str` as borrowed from
 /// the input and then deserializes only from 'static data; through this
 /// alias (read with [`static_code`] / [`static_via`]) it does not.
@@ -481,6 +527,23 @@ impl Output {
         }
     }
 
+    /// `doctor`: one line per check. A clean report is a success report
+    /// (silenced by `--quiet`, warnings included); one with a failure is
+    /// printed whatever, and its error said on stderr.
+    pub fn doctor(&self, report: &DoctorReport) -> Result<()> {
+        let printed = match self.options.format {
+            _ if report.ok && !self.reports() => Ok(()),
+            OutputFormat::Json => print_json(report),
+            // No tokens to give: a comment keeps an env pipeline valid.
+            OutputFormat::Env => write_stdout(&format!("# doctor: {}\n", if report.ok { "ok" } else { "failed" })),
+            OutputFormat::Table => write_stdout(&doctor_lines(report)),
+        };
+        if let Some(error) = &report.error {
+            self.status_line(error.code, &error.message, &error.action);
+        }
+        printed
+    }
+
     /// Reports a failure: human text on stderr, and with `--output json` the
     /// error object on stdout (best effort: stdout may be what failed).
     pub fn error(&self, error: &Error) {
@@ -582,6 +645,25 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
         rows.push(("deployment", "triggered".into()));
     }
     rows
+}
+
+/// `RESULT  NAME  DETAIL`, aligned, and under a warning or failure an
+/// indented `next: ACTION` line; one check per line, for `grep`.
+fn doctor_lines(report: &DoctorReport) -> String {
+    const W: usize = CHECK_NAME_WIDTH;
+    let mut text = String::new();
+    for check in &report.checks {
+        text.push_str(&format!(
+            "{:<4}  {:<W$}  {}\n",
+            check.result.word(),
+            check.name,
+            check.detail
+        ));
+        if let Some(action) = &check.action {
+            text.push_str(&format!("{:<4}  {:<W$}  next: {action}\n", "", ""));
+        }
+    }
+    text
 }
 
 fn validation_rows(report: &ValidationReport) -> Vec<(&'static str, String)> {

@@ -19,6 +19,10 @@
 //! same). Only an answer with no usable refresh token is retried. The body
 //! is read as its first JSON value, after an optional UTF-8 BOM; bytes
 //! after that value are ignored.
+//!
+//! [`probe`] is `doctor --online`'s one request: a refresh with a made-up
+//! refresh token, which Withings refuses without rotating anything; any
+//! answer proves the host reachable, and its `Date` header shows the clock.
 
 use std::time::Duration;
 
@@ -110,21 +114,10 @@ impl WithingsClient {
     /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is
     /// appended to its path (a query it carries stays a query).
     pub fn new(http: HttpClient, api_url: &Url, client_id: &str, client_secret: &SecretString) -> Result<Self> {
-        if api_url.cannot_be_a_base() {
-            return Err(Error::config(
-                "WITHINGS_API_URL is not usable: it is not a base URL",
-                "set it to an https:// base URL",
-            ));
-        }
-        let base = api_url.path().trim_end_matches('/');
-        let mut token_url = api_url.clone();
-        token_url.set_path(&format!("{base}/v2/oauth2"));
-        let mut user_url = api_url.clone();
-        user_url.set_path(&format!("{base}/v2/user"));
         Ok(WithingsClient {
             http,
-            token_url,
-            user_url,
+            token_url: endpoint(api_url, "/v2/oauth2")?,
+            user_url: endpoint(api_url, "/v2/user")?,
             client_id: client_id.to_owned(),
             client_secret: client_secret.clone(),
         })
@@ -191,6 +184,108 @@ impl WithingsClient {
             }
         }
         form
+    }
+}
+
+/// `path` appended to the path of `api_url` (a query it carries stays a query).
+fn endpoint(api_url: &Url, path: &str) -> Result<Url> {
+    if api_url.cannot_be_a_base() {
+        return Err(Error::config(
+            "WITHINGS_API_URL is not usable: it is not a base URL",
+            "set it to an https:// base URL",
+        ));
+    }
+    let base = api_url.path().trim_end_matches('/');
+    let mut url = api_url.clone();
+    url.set_path(&format!("{base}{path}"));
+    Ok(url)
+}
+
+/// `doctor --online`'s request: a refresh with a refresh token that cannot
+/// exist, so that Withings refuses it and rotates nothing. The account's
+/// own tokens are never sent by it.
+const PROBE: Operation = Operation {
+    name: "requesttoken (probe)",
+    idempotent: true,
+    max_answer: 64 * 1024,
+    document: (),
+};
+
+/// The made-up refresh token the probe sends.
+pub const PROBE_REFRESH_TOKEN: &str = "withings-token-doctor-probe";
+
+/// What the probe learnt: Withings' reply, and the clocks of both sides.
+#[derive(Debug)]
+pub struct Probe {
+    pub reply: ProbeReply,
+    /// The answer's `Date` header, when it has a readable one.
+    pub server_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// This host's clock when the answer came (whole seconds, like `Date`).
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How Withings answered the probe.
+#[derive(Debug)]
+pub enum ProbeReply {
+    /// Withings' JSON, with its `status` (a refusal is what the probe
+    /// expects) and its text, scrubbed.
+    Answered { status: i64, message: String },
+    /// Withings named the app's credentials (client id or secret) as wrong.
+    CredentialsRefused(Error),
+    /// Something answered, but not with Withings' JSON (a proxy's HTML
+    /// page, HTTP 429, an empty body): the description says what.
+    Unusable(String),
+}
+
+/// Sends the probe once per attempt of `http`'s policy. `credentials`, when
+/// given, go along so that Withings can say whether it knows them. Only a
+/// request that got no answer at all is an error (`NETWORK_ERROR`).
+pub async fn probe(http: &HttpClient, api_url: &Url, credentials: Option<(&str, &SecretString)>) -> Result<Probe> {
+    let token_url = endpoint(api_url, "/v2/oauth2")?;
+    let mut form = vec![
+        ("action", "requesttoken"),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", PROBE_REFRESH_TOKEN),
+    ];
+    if let Some((id, secret)) = credentials {
+        form.extend([("client_id", id), ("client_secret", secret.expose_secret())]);
+    }
+    let sent: Vec<&str> = form
+        .iter()
+        .filter(|(name, _)| !PROTOCOL_FIELDS.contains(name))
+        .map(|(_, value)| *value)
+        .collect();
+    tracing::debug!("POST {} (probe)", shown_url(&token_url));
+    let attempt = || {
+        let build = |client: &reqwest::Client| client.post(token_url.clone()).form(&form);
+        let judge = |answer: &Answer| Verdict::Done(read_probe(answer, &sent, credentials.is_some()));
+        http.attempt(&PROBE, build, judge)
+    };
+    http.with_retries(WHAT, attempt).await
+}
+
+/// Judges the probe's answer: any answer is one (the probe only asks
+/// whether Withings is there and what its clock says).
+fn read_probe(answer: &Answer, sent: &[&str], sent_credentials: bool) -> Probe {
+    let received_at = now();
+    let server_time = answer
+        .headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|text| chrono::DateTime::parse_from_rfc2822(text.trim()).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    let reply = match read_envelope::<()>(answer, sent) {
+        Ok(Envelope { status, message, .. }) if sent_credentials && status != 0 && mentions_client(&message) => {
+            ProbeReply::CredentialsRefused(bad_credentials(status, &message))
+        }
+        Ok(Envelope { status, message, .. }) => ProbeReply::Answered { status, message },
+        Err(Verdict::Retry { detail, .. }) => ProbeReply::Unusable(detail),
+        Err(_) => ProbeReply::Unusable(scrub(&answer.describe(), sent)),
+    };
+    Probe {
+        reply,
+        server_time,
+        received_at,
     }
 }
 
@@ -506,6 +601,53 @@ mod tests {
     use serde_json::json;
 
     use crate::http::answer;
+
+    fn answer_with_date(status: u16, body: &str, date: &str) -> Answer {
+        let mut answer = answer(status, body);
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(date) {
+            answer.headers.insert(reqwest::header::DATE, value);
+        }
+        answer
+    }
+
+    #[test]
+    fn the_probe_reads_any_answer_and_the_date_header() {
+        let refused = r#"{"status":503,"body":{},"error":"Invalid Params: invalid refresh_token"}"#;
+        let probe = read_probe(
+            &answer_with_date(200, refused, "Tue, 15 Nov 1994 08:12:31 GMT"),
+            &[CLIENT_SECRET],
+            true,
+        );
+        assert!(
+            matches!(&probe.reply, ProbeReply::Answered { status: 503, message } if message == "Invalid Params: invalid refresh_token"),
+            "{probe:?}"
+        );
+        assert_eq!(
+            probe.server_time.map(crate::tokens::rfc3339).as_deref(),
+            Some("1994-11-15T08:12:31Z")
+        );
+        let garbled = read_probe(&answer_with_date(502, "<html>", "yesterday"), &[], true);
+        assert!(matches!(garbled.reply, ProbeReply::Unusable(_)), "{garbled:?}");
+        assert_eq!(garbled.server_time, None);
+    }
+
+    #[test]
+    fn the_probe_names_refused_credentials_only_when_it_sent_them() {
+        let body = r#"{"status":503,"body":{},"error":"Invalid Params: invalid client_id"}"#;
+        let with = read_probe(&answer(200, body), &[CLIENT_ID, CLIENT_SECRET], true);
+        match with.reply {
+            ProbeReply::CredentialsRefused(e) => {
+                assert_eq!(e.exit_code(), 3);
+                assert!(e.to_string().starts_with("Withings refused the app credentials"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let without = read_probe(&answer(200, body), &[], false);
+        assert!(
+            matches!(without.reply, ProbeReply::Answered { status: 503, .. }),
+            "{without:?}"
+        );
+    }
 
     fn refresh_grant() -> SecretString {
         SecretString::from("old-refresh-token")

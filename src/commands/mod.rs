@@ -9,6 +9,7 @@ pub mod access_token;
 pub mod auth_url;
 pub mod completions;
 pub mod demo;
+pub mod doctor;
 pub mod exchange;
 pub mod exec;
 pub mod export;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
         Command::Completions(args) => completions::run(&args),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Demo(args) => demo::run(&args, &global),
+        Command::Doctor(args) => doctor::run_from(&args, &global, out),
         command => {
             let settings = Settings::load(&global, buffer_flag(&command))?;
             execute(command, &settings, out)
@@ -60,6 +62,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::AccessToken(args) => access_token::run(&args, settings, out),
         Command::Exec(args) => exec::run(&args, settings, out),
         Command::Validate(args) => validate::run(&args, settings, out),
+        Command::Doctor(args) => doctor::run(&args, settings, out),
         Command::Serve(args) => serve::run(&args, settings),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
             Err(Error::Internal(anyhow::anyhow!("this command needs no settings")))

@@ -93,7 +93,7 @@ fn nothing_to_push(store: &dyn TokenStore) -> Error {
 
 /// How one of the four variables on Railway compares with the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Comparison {
+pub(crate) enum Comparison {
     Same,
     Differs,
     Missing,
@@ -101,11 +101,11 @@ enum Comparison {
 
 /// One variable: Railway's value and the stored one, both as shown
 /// (tokens masked, times as they are).
-struct Compared {
-    name: &'static str,
-    comparison: Comparison,
-    railway: Option<String>,
-    store: String,
+pub(crate) struct Compared {
+    pub name: &'static str,
+    pub comparison: Comparison,
+    pub railway: Option<String>,
+    pub store: String,
 }
 
 /// Reads the service's variables; sends no mutation. Railway's raw
@@ -123,8 +123,9 @@ async fn read_railway(
     Ok((target, current))
 }
 
-/// Compares the stored set's four variables with Railway's, showing no secret.
-fn compare(tokens: &TokenSet, current: &std::collections::BTreeMap<String, String>) -> Vec<Compared> {
+/// Compares the stored set's four variables with Railway's, showing no
+/// secret (`doctor --online` asks the same question).
+pub(crate) fn compare(tokens: &TokenSet, current: &std::collections::BTreeMap<String, String>) -> Vec<Compared> {
     let shown = |name: &str, value: &str| {
         if name.ends_with("_TOKEN") {
             mask(&secrecy::SecretString::from(value.to_owned()))

@@ -12,6 +12,7 @@ mod bad_input;
 mod concurrency;
 mod core;
 mod crash;
+mod doctor;
 mod fault_matrix;
 mod generated;
 mod hardening_core;
