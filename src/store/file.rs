@@ -366,7 +366,7 @@ impl StoreLock {
     pub fn reserve(&self) -> Result<Reservation<'_>> {
         Ok(Reservation {
             lock: self,
-            temp: self.reserve_space()?,
+            temp: self.reserve_space(None)?,
         })
     }
 
@@ -383,11 +383,16 @@ impl StoreLock {
         self.commit(temp, base_generation, next)
     }
 
-    fn reserve_space(&self) -> Result<fsutil::ReservedFile> {
+    /// `generation`: the one just read under this lock, when the caller
+    /// has it (saves a read); the save itself re-checks it anyway.
+    fn reserve_space(&self, generation: Option<u64>) -> Result<fsutil::ReservedFile> {
         const UNCHANGED: &str = "nothing was sent to Withings and the stored tokens are unchanged";
         self.ensure_lock_held()?;
-        let on_disk = self.store.load()?;
-        next_generation(on_disk.generation, &self.store.path, UNCHANGED)?;
+        let generation = match generation {
+            Some(generation) => generation,
+            None => self.store.load()?.generation,
+        };
+        next_generation(generation, &self.store.path, UNCHANGED)?;
         let current = fs::metadata(&self.store.path).map(|m| m.len()).unwrap_or(0);
         let size = current.saturating_mul(4).max(MIN_RESERVATION);
         fsutil::reserve(&self.store.path, size).map_err(|e| {
@@ -495,7 +500,7 @@ impl StoreLock {
                 "free disk space or fix the store directory's permissions",
             )
         })?;
-        match self.reserve_space() {
+        match self.reserve_space(Some(generation)) {
             Ok(temp) => {
                 *locked(&self.reserved) = Some(temp);
                 Ok(())
