@@ -14,45 +14,7 @@ use std::time::{Duration, Instant};
 /// Starts `n` copies of `args` at once (each its own process) and waits for
 /// all of them; returns their outputs and the wall time of the whole batch.
 fn run_concurrently(env: &TestEnv, n: usize, args: &[&str]) -> (Vec<Output>, Duration) {
-    let started = Instant::now();
-    let children: Vec<_> = (0..n)
-        .map(|_| {
-            env.std_cmd()
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn withings-token")
-        })
-        .collect();
-    let outputs: Vec<Output> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().expect("wait"))
-        .collect();
-    (outputs, started.elapsed())
-}
-
-fn report_of(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not a JSON report ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-fn assert_all_succeeded(outputs: &[Output]) {
-    for (i, output) in outputs.iter().enumerate() {
-        assert!(
-            output.status.success(),
-            "process {i} exited {:?}\nstdout: {}\nstderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    run_all_at_once(std::iter::repeat_n(env, n), args)
 }
 
 #[test]

@@ -10,49 +10,11 @@ use crate::support::*;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::{Child, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Starts `per_host` copies of `args` on every host at once; waits for all.
 fn run_on_every_host(envs: &[TestEnv], per_host: usize, args: &[&str]) -> (Vec<Output>, Duration) {
-    let started = Instant::now();
-    let children: Vec<Child> = (0..per_host)
-        .flat_map(|_| envs.iter())
-        .map(|env| {
-            env.std_cmd()
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn withings-token")
-        })
-        .collect();
-    let outputs = children
-        .into_iter()
-        .map(|c| c.wait_with_output().expect("wait"))
-        .collect();
-    (outputs, started.elapsed())
-}
-
-fn report_of(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not a JSON report ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
-fn assert_all_succeeded(outputs: &[Output]) {
-    for (i, output) in outputs.iter().enumerate() {
-        assert!(
-            output.status.success(),
-            "process {i} exited {:?}\nstderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    run_all_at_once((0..per_host).flat_map(|_| envs.iter()), args)
 }
 
 #[test]
@@ -181,20 +143,11 @@ fn a_holder_whose_lease_expired_mid_refresh_cannot_overwrite_the_newer_set() {
         .on_redis(&redis)
         .set("WITHINGS_TOKEN_LEASE_TTL", "1s");
 
-    let paused = host_a
-        .std_cmd()
-        .args(["refresh", "--no-railway", "--json", "--timeout", "10s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    assert!(
-        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
-        "A asked Withings"
+    let paused = pause_past_its_lease(
+        &host_a,
+        &["refresh", "--no-railway", "--json", "--timeout", "10s"],
+        &withings,
     );
-    signal(&paused, "STOP");
-    // Well past the 1 s lease: it expires, unrenewed.
-    std::thread::sleep(Duration::from_millis(2500));
     let peer = host_b.run(&["refresh", "--no-railway", "--json", "--reveal", "--retry-delay", "0s"]);
     assert_eq!(peer.code, 0, "{peer:?}");
     assert_eq!(peer.json()["refresh_token"], "peer-refresh");
@@ -218,6 +171,26 @@ fn a_holder_whose_lease_expired_mid_refresh_cannot_overwrite_the_newer_set() {
     assert_eq!(store["tokens"]["refresh_token"], "peer-refresh", "the newer set stays");
     assert_eq!(store["generation"], 2);
     withings.verify();
+}
+
+/// Starts `args` on `host`, waits until Withings got its request, then
+/// stops it (SIGSTOP) for 2.5 s: well past a 1 s lease, which expires
+/// unrenewed. Resume it with `signal(&child, "CONT")`.
+fn pause_past_its_lease(host: &TestEnv, args: &[&str], withings: &Upstream) -> Child {
+    let child = host
+        .std_cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
+        "the holder asked Withings"
+    );
+    signal(&child, "STOP");
+    std::thread::sleep(Duration::from_millis(2500));
+    child
 }
 
 fn signal(child: &Child, name: &str) {
@@ -471,19 +444,8 @@ fn a_holder_whose_lease_lapsed_keeps_its_answer_when_nobody_else_asked_withings(
     let mut host_b = TestEnv::new();
     host_b.withings(&withings.uri()).on_redis(&redis);
 
-    let paused = host_a
-        .std_cmd()
-        .args(["refresh", "--no-railway", "--json", "--reveal", "--timeout", "10s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    assert!(
-        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
-        "A asked Withings"
-    );
-    signal(&paused, "STOP");
-    std::thread::sleep(Duration::from_millis(2500));
+    let args = ["refresh", "--no-railway", "--json", "--reveal", "--timeout", "10s"];
+    let paused = pause_past_its_lease(&host_a, &args, &withings);
     let look = host_b.run_fast(&["refresh", "--if-needed", "--no-railway", "--json"]);
     assert_eq!(look.code, 0, "{look:?}");
     assert_eq!(look.json()["outcome"], "not_due");

@@ -1032,3 +1032,52 @@ pub fn given_fleet(hosts: usize) -> (SandboxProcess, RedisServer, Vec<TestEnv>) 
     sandbox.authorise(&envs[0]);
     (sandbox, redis, envs)
 }
+
+/// The JSON report a finished child printed on stdout.
+pub fn report_of(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a JSON report ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// Every child exited 0 (else the first failure's stderr).
+pub fn assert_all_succeeded(outputs: &[std::process::Output]) {
+    for (i, output) in outputs.iter().enumerate() {
+        assert!(
+            output.status.success(),
+            "process {i} exited {:?}\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// Starts `args` once per env given, all at once (each its own process),
+/// and waits for all; returns the outputs and the wall time of the batch.
+pub fn run_all_at_once<'a>(
+    envs: impl Iterator<Item = &'a TestEnv>,
+    args: &[&str],
+) -> (Vec<std::process::Output>, Duration) {
+    let started = Instant::now();
+    let children: Vec<Child> = envs
+        .map(|env| {
+            env.std_cmd()
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn withings-token")
+        })
+        .collect();
+    let outputs = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    (outputs, started.elapsed())
+}
