@@ -212,10 +212,10 @@ impl Error {
                 "the new set is safe in the store; fix the Railway token/ids (RAILWAY_TOKEN or RAILWAY_API_TOKEN, RAILWAY_PROJECT_ID, RAILWAY_SERVICE_ID) if they are wrong, then run `withings-token railway-sync` (if Railway was only unavailable, the next `withings-token refresh --if-needed` catches up)".to_owned()
             }
             Error::EnvFileUpdateFailed { .. } => {
-                "the new set is safe in the store; fix the env file (permissions, disk), then run `withings-token refresh --if-needed` to bring it up to date without rotating (a token with a control character is never written to an env file: `withings-token status --json --reveal` shows it)".to_owned()
+                "the new set is safe in the store; fix the env file (permissions, disk), then run `withings-token refresh --if-needed` to bring it up to date without rotating (a token with a control character is never written to an env file; it is kept, JSON-escaped, in the store `withings-token status` names)".to_owned()
             }
             Error::OutputFailed { .. } => {
-                "the new set (if any) is safe in the store; if stdout was the problem, print it again with `withings-token export` to a writable place (a value with a control character cannot be an env line at all: `withings-token status --json --reveal` shows it)".to_owned()
+                "the new set (if any) is safe in the store; if stdout was the problem, print it again with `withings-token export` to a writable place (a value with a control character cannot be an env line at all; it is kept, JSON-escaped, in the store `withings-token status` names)".to_owned()
             }
             Error::Interrupted { .. } => {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()

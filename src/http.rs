@@ -352,6 +352,19 @@ pub fn humanize(d: Duration) -> String {
     }
 }
 
+/// Secrets this process holds that a server could echo without being sent
+/// them (Railway keeps `WITHINGS_CLIENT_SECRET` among a service's
+/// variables): [`scrub`] removes them too.
+static KNOWN_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Adds `secret` to what [`scrub`] removes from every server's text.
+pub fn remember_secret(secret: &str) {
+    let mut known = KNOWN_SECRETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !known.iter().any(|k| k == secret) {
+        known.push(secret.to_owned());
+    }
+}
+
 /// Replaces every value in `sent` (of 6 characters or more: shorter ones
 /// would blank out ordinary words) wherever it occurs in `text`, also in
 /// its form- and JSON-encoded spellings. Servers quote their input in error
@@ -360,8 +373,10 @@ pub fn humanize(d: Duration) -> String {
 /// it from the match. The result is [`visible`]: the match runs on the
 /// server's own bytes, then its control characters are escaped.
 pub fn scrub(text: &str, sent: &[&str]) -> String {
+    let known = KNOWN_SECRETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let known = known.iter().map(String::as_str);
     let mut spellings: Vec<String> = Vec::new();
-    for value in sent.iter().filter(|v| v.chars().count() >= 6) {
+    for value in sent.iter().copied().chain(known).filter(|v| v.chars().count() >= 6) {
         let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
         let json = serde_json::to_string(value).unwrap_or_default();
         let json = json.trim_matches('"').to_owned();

@@ -44,6 +44,7 @@ use crate::settings::OutputOptions;
 /// Parses the command line, runs the command, reports any error and
 /// returns the documented exit code.
 pub fn run() -> ExitCode {
+    signals::survive_file_size_limits();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,

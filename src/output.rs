@@ -743,18 +743,26 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 /// Under GitHub Actions, asks the runner to mask each value in the log
-/// before it is printed: `::add-mask::` on stderr, so that stdout stays
-/// exactly the report (`>> "$GITHUB_ENV"` keeps working).
-fn mask_in_ci_logs(values: &[&str]) {
+/// before it is printed (or handed to a command, `exec`): `::add-mask::` on
+/// stderr, so that stdout stays exactly the report (`>> "$GITHUB_ENV"`
+/// keeps working).
+pub(crate) fn mask_in_ci_logs(values: &[&str]) {
     if !crate::settings::in_github_actions() {
         return;
     }
     let lines: String = values
         .iter()
-        .filter(|v| !v.is_empty() && !v.contains(['\n', '\r']))
-        .map(|v| format!("::add-mask::{v}\n"))
+        .filter(|v| !v.is_empty())
+        .map(|v| format!("::add-mask::{}\n", ci_command_data(v)))
         .collect();
     crate::logging::raw_stderr(&lines);
+}
+
+/// A workflow command's data as the runner decodes it: `%`, CR and LF are
+/// written `%25`, `%0D`, `%0A`, or the mask would be another value (and a
+/// newline would end the command early).
+fn ci_command_data(value: &str) -> String {
+    value.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Plain text for stdout (completion scripts, the sandbox's env lines).
@@ -796,5 +804,17 @@ fn source_name(source: TokenSource) -> &'static str {
         TokenSource::Store => "store",
         TokenSource::Env => "environment",
         TokenSource::None => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mask_is_written_as_the_runner_decodes_it() {
+        assert_eq!(ci_command_data("at%0Aabc"), "at%250Aabc");
+        assert_eq!(ci_command_data("a\r\nb"), "a%0D%0Ab");
+        assert_eq!(ci_command_data("plain-token"), "plain-token");
     }
 }

@@ -139,9 +139,9 @@ impl RailwayClient {
         ))
     }
 
-    /// The service's current variables (name → value), each value
-    /// [`visible`]: they are shown (`railway-sync --dry-run`) and compared
-    /// with ours, which never hold a control character.
+    /// The service's current variables (name → value), as Railway holds
+    /// them: `pull` imports them, so they must not be altered here. Callers
+    /// that show them pass them through [`visible`] (see [`shown_variables`]).
     pub async fn variables(&self, target: &RailwayTarget) -> Result<BTreeMap<String, String>> {
         #[derive(Deserialize)]
         struct Data {
@@ -161,7 +161,7 @@ impl RailwayClient {
                     Value::String(text) => text,
                     other => other.to_string(),
                 };
-                (name, visible(&text))
+                (name, text)
             })
             .collect())
     }
@@ -344,6 +344,16 @@ fn classify(answer: &Answer, operation: &str, sent: &[&str]) -> Verdict<Value> {
             detail: format!("{operation}: {described} without data"),
         }),
     }
+}
+
+/// `variables` as they may be shown and compared: a control character in a
+/// value (a pasted newline, an escape sequence) is written out, never acted
+/// on by a terminal. Ours never hold one, so they compare as different.
+pub fn shown_variables(variables: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    variables
+        .into_iter()
+        .map(|(name, value)| (name, visible(&value)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -405,6 +405,14 @@ async fn report_interrupted(lock: &dyn StoreLease, state: &StoreState) {
     let Some(mark) = lock.interrupted_request().await else {
         return;
     };
+    if mark.pid == 0 && mark.grant == "unknown" {
+        tracing::warn!(
+            "an in-flight mark that cannot be read was found (a run may have died while asking Withings); it is cleared, and the stored set (generation {}) is the last one saved",
+            state.generation
+        );
+        lock.end_request().await;
+        return;
+    }
     let kept = if state.tokens.is_none() {
         "nothing was ever saved in this store; the token that was sent stays valid for a while, because the lost answer was never used".to_owned()
     } else if mark.generation < state.generation {

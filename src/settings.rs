@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::Url;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::{GlobalArgs, OutputFormat, Region};
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
@@ -292,7 +292,7 @@ impl Settings {
         };
         let seed_tokens = seed_tokens(&vars)?;
         let region_hosts = region_hosts(global, &vars)?;
-        Ok(Settings {
+        let settings = Settings {
             output: OutputOptions {
                 format: global.output_format(),
                 explicit_format: global.explicit_format(),
@@ -323,7 +323,36 @@ impl Settings {
             },
             remote: remote_server(global, &vars),
             env_file,
-        })
+        };
+        settings.remember_secrets();
+        Ok(settings)
+    }
+
+    /// Every secret the settings hold is scrubbed from servers' texts,
+    /// whichever server echoes it (see `http::scrub`).
+    fn remember_secrets(&self) {
+        let railway = self.railway.auth.as_ref().map(|auth| match auth {
+            RailwayAuth::Project(token) | RailwayAuth::Account(token) => token,
+        });
+        let seeds = self
+            .seed_tokens
+            .iter()
+            .flat_map(|t| [Some(&t.refresh_token), t.access_token.as_ref()]);
+        let redis_url = match &self.store {
+            StoreLocation::Redis { url, .. } => Some(url),
+            StoreLocation::File(_) => None,
+        };
+        [
+            self.client_secret.as_ref(),
+            self.server.admin_token.as_ref(),
+            self.server.reader_token.as_ref(),
+            railway,
+            redis_url,
+        ]
+        .into_iter()
+        .chain(seeds)
+        .flatten()
+        .for_each(|secret| crate::http::remember_secret(secret.expose_secret()));
     }
 
     pub fn client_id(&self, needed_for: &str) -> Result<&str> {
@@ -480,13 +509,9 @@ fn store_location(global: &GlobalArgs, vars: &Lookup) -> Result<StoreLocation> {
         Some(path) => Some(path.clone()),
         None => vars.get("WITHINGS_TOKEN_STORE").map(PathBuf::from),
     };
-    let redis_url = given
-        .as_ref()
-        .and_then(|p| p.to_str())
-        .filter(|text| text.starts_with("redis://") || text.starts_with("rediss://"));
-    if let Some(url) = redis_url {
+    if let Some(url) = given.as_ref().and_then(|p| p.to_str()).and_then(store_url) {
         return Ok(StoreLocation::Redis {
-            url: SecretString::from(url.to_owned()),
+            url: SecretString::from(url?),
             key: store_key(global, vars)?,
         });
     }
@@ -497,6 +522,30 @@ fn store_location(global: &GlobalArgs, vars: &Lookup) -> Result<StoreLocation> {
         ));
     }
     store_path(given, vars).map(StoreLocation::File)
+}
+
+/// A store given as a URL: `redis://` or `rediss://` in any case and with
+/// the blanks a pasted secret brings; any other `scheme://` is refused, never
+/// taken for a file name (hosts would each fork the token chain, and the
+/// URL's password would be printed as the store's path). `None`: a path.
+fn store_url(text: &str) -> Option<Result<String>> {
+    let trimmed = text.trim();
+    let (scheme, _) = trimmed.split_once("://")?;
+    let is_scheme = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return None;
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme == "redis" || scheme == "rediss" {
+        return Some(Ok(format!("{scheme}{}", &trimmed[scheme.len()..])));
+    }
+    Some(Err(Error::config(
+        format!("the token store is a `{scheme}://` URL; only redis:// and rediss:// stores are supported"),
+        "pass a redis:// or rediss:// URL, or a file path, to `--store` (or WITHINGS_TOKEN_STORE)",
+    )))
 }
 
 /// `--store-key`, else `WITHINGS_TOKEN_STORE_KEY`, else one key per app.
@@ -716,6 +765,22 @@ mod tests {
         let g = global(&["--no-env-file", "--store", "/f", "--store-key", "k"]);
         let err = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).err().unwrap();
         assert!(err.to_string().contains("the store is a file"), "{err}");
+    }
+
+    #[test]
+    fn a_store_url_in_any_case_is_redis_and_another_scheme_is_refused_never_a_file() {
+        assert_eq!(
+            store_url(" REDIS://:pw@h:6379/0\n").unwrap().unwrap(),
+            "redis://:pw@h:6379/0"
+        );
+        assert_eq!(store_url("Rediss://h").unwrap().unwrap(), "rediss://h");
+        for other in ["unix:///run/redis.sock", "redis+unix:///s", "postgres://:pw@h/db"] {
+            let err = store_url(other).unwrap().err().unwrap();
+            assert_eq!(err.code(), "CONFIGURATION_ERROR");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+        assert!(store_url("/var/lib/tokens.json").is_none());
+        assert!(store_url("./dir with :// inside/tokens.json").is_none());
     }
 
     #[test]

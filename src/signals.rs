@@ -33,6 +33,17 @@ struct Flags {
 
 static FLAGS: OnceLock<Option<Flags>> = OnceLock::new();
 
+/// A file-size limit (`ulimit -f`) must fail a write with EFBIG, which is
+/// reported (and, after a rotation, leaves the set saved and says so),
+/// rather than kill the process silently with SIGXFSZ halfway through the
+/// copies. A handler (not SIG_IGN) so that `exec`'s command gets the
+/// default back.
+pub fn survive_file_size_limits() {
+    if let Err(e) = flag::register(signal_hook::consts::SIGXFSZ, Arc::new(AtomicBool::new(false))) {
+        tracing::debug!("SIGXFSZ stays fatal: {e}");
+    }
+}
+
 /// Installs the handlers once per process. Order matters: the default
 /// action is checked before the first signal arms it.
 fn flags() -> Option<&'static Flags> {

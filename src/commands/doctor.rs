@@ -525,7 +525,7 @@ async fn railway_checks(settings: &Settings, http: &HttpClient, stored: Option<&
 async fn read_railway(settings: &Settings, http: &HttpClient) -> Result<(RailwayTarget, BTreeMap<String, String>)> {
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
     let target = client.resolve_target(&settings.railway).await?;
-    let variables = client.variables(&target).await?;
+    let variables = crate::railway::shown_variables(client.variables(&target).await?);
     Ok((target, variables))
 }
 

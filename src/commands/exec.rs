@@ -59,6 +59,8 @@ pub fn run(args: &ExecArgs, settings: &Settings, out: &Output) -> Result<Status>
         .as_ref()
         .map(secrecy::ExposeSecret::expose_secret)
         .unwrap_or_default();
+    // Whatever the command logs (`set -x`, a debug print) stays masked.
+    crate::output::mask_in_ci_logs(&[access]);
     command.env("WITHINGS_ACCESS_TOKEN", access);
     command.env(
         "WITHINGS_TOKEN_EXPIRES_AT",

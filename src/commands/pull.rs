@@ -136,7 +136,19 @@ async fn read_variables(settings: &Settings, http: &HttpClient) -> Result<BTreeM
 /// token, or a time that does not parse, is exit 3 naming the variable
 /// (never its value: it may be a token put in the wrong place).
 pub fn railway_set(variables: &BTreeMap<String, String>) -> Result<TokenSet> {
+    // Whitespace around a value is a paste's, not the token's.
     let value = |name: &str| variables.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if let Some(name) = TOKEN_KEYS
+        .iter()
+        .find(|name| value(name).is_some_and(|v| v.chars().any(char::is_control)))
+    {
+        return Err(Error::config(
+            format!("the Railway service's {name} holds a control character inside it; nothing was written"),
+            format!(
+                "set {name} on Railway to the value alone (`withings-token railway-sync --dry-run` shows it with the character written out)"
+            ),
+        ));
+    }
     let Some(refresh) = value(TOKEN_KEYS[1]) else {
         return Err(Error::config(
             format!(

@@ -120,6 +120,7 @@ async fn read_railway(
         .await
         .or_else(|e| Err(keep_config(e)?))?;
     let current = client.variables(&target).await.or_else(|e| Err(keep_config(e)?))?;
+    let current = crate::railway::shown_variables(current);
     Ok((target, current))
 }
 

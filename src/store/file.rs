@@ -410,7 +410,15 @@ impl StoreLock {
     fn commit(&self, mut temp: fsutil::ReservedFile, base_generation: u64, next: &StoreState) -> Result<u64> {
         self.ensure_lock_held()?;
         let on_disk = self.store.load()?;
-        self.check_base(on_disk.generation, base_generation)?;
+        if on_disk.generation != base_generation && self.store_vanished() {
+            // Nothing newer to protect; after a request this answer is the only live pair.
+            tracing::warn!(
+                "the token store {} was deleted while this run held the lock; it is written again",
+                self.store.path.display()
+            );
+        } else {
+            self.check_base(on_disk.generation, base_generation)?;
+        }
         let generation = next_generation(base_generation, &self.store.path, "the stored tokens are unchanged")?;
         let tokens_generation = tokens_generation_after(&on_disk, next, generation);
         let bytes = serialize_store(next, generation, tokens_generation, None)?;
@@ -422,6 +430,10 @@ impl StoreLock {
         }
         temp.rename_into_place().map_err(|e| self.write_error(e))?;
         Ok(generation)
+    }
+
+    fn store_vanished(&self) -> bool {
+        matches!(fs::symlink_metadata(&self.store.path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
     }
 
     fn check_base(&self, on_disk: u64, base_generation: u64) -> Result<()> {

@@ -218,6 +218,16 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
     }
     let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
     refresh_tokens_must_not_be_empty(&file)?;
+    // A server may echo a stored token it was never sent (Railway holds the set).
+    let tokens = file
+        .tokens
+        .iter()
+        .flat_map(|t| [Some(&t.refresh_token), t.access_token.as_ref()]);
+    let previous = file.previous.iter().map(|p| Some(&p.refresh_token));
+    tokens
+        .chain(previous)
+        .flatten()
+        .for_each(|t| crate::http::remember_secret(t));
     // A store written before `tokens_generation` existed: its set is as
     // new as the store itself.
     let tokens_generation = match (&file.tokens, file.tokens_generation) {

@@ -54,25 +54,39 @@ const MAX_POLL: Duration = Duration::from_millis(100);
 /// A peer saving copy records without pause could keep a save rebasing.
 const MAX_REBASES: usize = 3;
 
-/// The stored generation and fence (`-1` for a value that is not a store).
+/// The stored generation and fence (`-1` for a value that is not a store,
+/// or whose numbers Lua cannot hold exactly: whole, from 0 to 2^53).
 const READ_STORED: &str = r"
+local function whole(v)
+  return type(v) == 'number' and v >= 0 and v < 9007199254740992 and v == math.floor(v)
+end
 local function stored(key)
   local current = redis.call('GET', key)
   if not current then return 0, 0 end
   local ok, decoded = pcall(cjson.decode, current)
   if not ok or type(decoded) ~= 'table' then return -1, 0 end
-  return tonumber(decoded.generation) or -1, tonumber(decoded.fence) or 0
+  local generation, fence = decoded.generation, decoded.fence or 0
+  if not whole(generation) or not whole(fence) then return -1, 0 end
+  return generation, fence
 end
 ";
 
-/// Takes the lease when free and returns the new fence (0 when taken). The
-/// counter is kept above the stored fence (a key copied without its
-/// counter), or every save would be refused as stale.
+/// Takes the lease when free and returns the new fence; 0 when taken, -1
+/// when the set is not a store, -2 when the lease key never expires (not
+/// one of ours), -3 when the counter is not a usable number. The counter is
+/// kept above the stored fence (a key copied without its counter), or
+/// every save would be refused as stale.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     with_stored(
         r"
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-local _, stored_fence = stored(KEYS[3])
+local generation, stored_fence = stored(KEYS[3])
+if generation == -1 then return -1 end
+local counter = tonumber(redis.call('GET', KEYS[2]) or '0')
+if not counter or counter < 0 or counter >= 9007199254740991 then return -3 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('PTTL', KEYS[1]) == -1 then return -2 end
+  return 0
+end
 local fence = redis.call('INCR', KEYS[2])
 if fence <= stored_fence then
   fence = stored_fence + 1
@@ -285,6 +299,34 @@ impl Shared {
         Ok(connection)
     }
 
+    /// What TAKE's negative answers mean; nothing was sent.
+    fn unusable_key(&self, code: i64) -> Error {
+        let keys = &self.keys;
+        match code {
+            -1 => Error::CorruptStore {
+                place: self.location(),
+                reason: "not a withings-token store (not JSON, or a generation or fence that is not a whole number below 2^53)".into(),
+            },
+            -2 => Error::config(
+                format!(
+                    "the lease key {} at {} exists and never expires: it is not a withings-token lease; nothing was sent",
+                    keys.lease, self.shown
+                ),
+                format!("delete it (`redis-cli DEL {}`) once no withings-token run is active", keys.lease),
+            ),
+            _ => Error::config(
+                format!(
+                    "the fence counter {} at {} is not a usable number; nothing was sent",
+                    keys.fence, self.shown
+                ),
+                format!(
+                    "with no withings-token run active, delete it (`redis-cli DEL {}`): the next run sets it again",
+                    keys.fence
+                ),
+            ),
+        }
+    }
+
     async fn forget_connection(&self) {
         *self.connection.lock().await = None;
     }
@@ -300,6 +342,24 @@ impl Shared {
             return Error::config(
                 format!("Redis at {} refused the credentials: {text}", self.shown),
                 "check the user and password in the redis:// URL (redis://[USER]:PASSWORD@HOST:PORT)",
+            );
+        }
+        if e.code() == Some("WRONGTYPE") {
+            return Error::config(
+                format!(
+                    "a key of the store {} holds another kind of value: {text}",
+                    self.location()
+                ),
+                format!(
+                    "check `redis-cli TYPE` of {}, {}, {} and {}, and delete the one that is not withings-token's",
+                    self.keys.data, self.keys.lease, self.keys.fence, self.keys.journal
+                ),
+            );
+        }
+        if matches!(e.kind(), redis::ErrorKind::InvalidClientConfig) {
+            return Error::config(
+                format!("the Redis store URL cannot be used: {text}"),
+                "fix the redis:// or rediss:// URL in `--store` or WITHINGS_TOKEN_STORE",
             );
         }
         if e.code() == Some("NOPERM") {
@@ -410,7 +470,7 @@ impl TokenStore for RedisStore {
                 shared.keys.fence.as_str(),
                 shared.keys.data.as_str(),
             ];
-            let taken: Result<u64> = shared
+            let taken: Result<i64> = shared
                 .call(
                     Invocation::Script(&TAKE, &keys, &[&owner, &ttl_ms]),
                     "cannot take the lease on",
@@ -426,12 +486,16 @@ impl TokenStore for RedisStore {
             };
             if fence > 0 {
                 tracing::debug!("took the Redis lease {} with fence {fence}", shared.keys.lease);
+                let fence = fence.unsigned_abs();
                 return Ok(Box::new(RedisLease::start(
                     shared.clone(),
                     owner,
                     fence,
                     self.lease_ttl,
                 )));
+            }
+            if fence < 0 {
+                return Err(shared.unusable_key(fence));
             }
             let waited = started.elapsed();
             if waited >= timeout {
@@ -605,6 +669,19 @@ impl RedisLease {
     /// it: then nothing of the other run's is lost by saving over it.
     async fn rebased(&self, next: &StoreState) -> Result<Option<(u64, StoreState)>> {
         let current = self.shared.load().await?;
+        if current.generation == 0 && current.tokens.is_none() {
+            // Nothing newer to protect, and this answer is the only live pair.
+            tracing::warn!(
+                "the store {} was emptied while Withings answered (FLUSHALL, an eviction, a restart without persistence?); the new set is saved into it",
+                self.shared.location()
+            );
+            let fresh = StoreState {
+                tokens: next.tokens.clone(),
+                previous: next.previous.clone(),
+                ..StoreState::default()
+            };
+            return Ok(Some((0, fresh)));
+        }
         let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let unchanged = loaded.is_some_and(|l| same_set(l.tokens.as_ref(), current.tokens.as_ref()));
         if !unchanged {

@@ -100,3 +100,40 @@ fn exec_says_127_for_a_missing_command_and_126_for_one_that_cannot_run() {
     assert!(out.stderr.contains("[COMMAND_NOT_EXECUTABLE]"), "{out:?}");
     assert!(!out.stderr.contains(OLD_ACCESS), "{out:?}");
 }
+
+#[test]
+fn exec_under_github_actions_masks_the_token_it_hands_to_the_command() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).set("GITHUB_ACTIONS", "true");
+    let out = env.run(&[
+        "exec",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo \"log: $WITHINGS_ACCESS_TOKEN\" >&2",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .ends_with(&format!("\n::add-mask::{OLD_ACCESS}\nlog: {OLD_ACCESS}\n")),
+        "masked before the command runs: {out:?}"
+    );
+}
+
+#[test]
+fn a_mask_is_escaped_as_the_runner_decodes_it() {
+    let env = TestEnv::new();
+    let now = chrono::Utc::now();
+    let store = json!({"version": 1, "generation": 1, "tokens": {
+        "access_token": "at%0Aabc", "refresh_token": "rt-plain-1",
+        "expires_at": rfc3339(now + chrono::Duration::hours(2)), "last_refreshed": rfc3339(now)}});
+    env.write_store_bytes(store.to_string().as_bytes());
+    let mut env = env;
+    env.set("GITHUB_ACTIONS", "true");
+    let out = env.run(&["access-token"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "at%0Aabc\n");
+    assert!(out.stderr.ends_with("\n::add-mask::at%250Aabc\n"), "{out:?}");
+    assert!(!out.stderr.contains("::add-mask::at%0Aabc"), "{out:?}");
+}

@@ -224,3 +224,57 @@ fn a_set_not_due_is_read_without_the_lock_and_nothing_is_written() {
     assert!(forced.stderr.contains("[LOCK_TIMEOUT]"), "{forced:?}");
     drop(held);
 }
+
+/// The store file deleted while Withings answers: the answer is the only
+/// live pair; the store is written again, never an internal error.
+#[test]
+fn a_store_deleted_while_withings_answers_is_written_again_with_the_new_set() {
+    let withings =
+        withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(std::time::Duration::from_millis(800)))
+            .times(1);
+    let env = given_expired_store(&withings.uri());
+    let child = env
+        .std_cmd()
+        .args(["refresh", "--timeout", "10s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(std::time::Duration::from_secs(10), || withings
+        .requests()
+        .len()
+        == 1));
+    std::fs::remove_file(env.store_path()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("was deleted while this run held the lock; it is written again"),
+        "{stderr}"
+    );
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
+}
+
+/// `ulimit -f` with SIGXFSZ left at its default: the write fails with a
+/// message (exit 6, the set saved), never a silent death by signal.
+#[test]
+fn a_file_size_limit_without_a_trap_is_a_reported_failure_not_a_signal() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let env = given_expired_store(&withings.uri());
+    let padding = format!("# {}\n", "x".repeat(20 * 1024));
+    let env_file = env.write_env_file(&format!("{padding}WITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"));
+    // 16 KiB: room for the store's reservation, not for the 20 KiB env file.
+    let out = env.run_under_sh(
+        "ulimit -f 32",
+        &["refresh", "--env-file", ".env"],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(out.stderr.contains("[ENV_FILE_UPDATE_FAILED]"), "{out:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the set is saved");
+    assert!(
+        std::fs::read_to_string(env_file).unwrap().contains(OLD_REFRESH),
+        "the env file is intact"
+    );
+}

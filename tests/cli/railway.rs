@@ -1385,3 +1385,74 @@ fn railway_sync_check_against_a_redis_store_is_0_in_sync_and_8_on_drift() {
     assert_eq!(statuses(&run.json()), ["same", "differs", "same", "same"]);
     assert_no_mutation(&drifted);
 }
+
+// ---------------------------------------------------------------------------
+// Found by the adversarial trial of the release binary
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_railway_error_quoting_the_withings_client_secret_never_shows_it() {
+    let peer = Peer::start();
+    peer.mount(gql(UPSERT).respond_with(graphql_error(
+        "denied; WITHINGS_CLIENT_SECRET=TopSecretClientValue is not allowed",
+    )));
+    let mut env = given_fresh_store_and_railway_service(&peer);
+    env.set("RAILWAY_ENVIRONMENT_ID", ENVIRONMENT)
+        .set("WITHINGS_CLIENT_SECRET", "TopSecretClientValue");
+    for args in [
+        vec!["railway-sync"],
+        vec!["railway-sync", "--json", "--log-format", "json"],
+    ] {
+        let run = env.run_with(&args, &NO_RETRY_DELAY);
+        assert_eq!(run.code, 6, "{run:?}");
+        assert!(
+            run.stderr.contains("[redacted] is not allowed") || run.stdout.contains("[redacted] is not allowed"),
+            "{run:?}"
+        );
+        assert!(
+            !run.stdout.contains("TopSecretClientValue") && !run.stderr.contains("TopSecretClientValue"),
+            "{run:?}"
+        );
+    }
+}
+
+#[test]
+fn pull_from_railway_takes_a_pasted_newline_off_and_refuses_a_control_character_inside() {
+    let peer = Peer::start();
+    let mut env = TestEnv::new();
+    configure_railway(&mut env, &peer);
+    let refreshed = rfc3339(chrono::Utc::now());
+    railway_holds(
+        &peer,
+        &[
+            ("WITHINGS_ACCESS_TOKEN", json!("railway-access-aaa")),
+            ("WITHINGS_REFRESH_TOKEN", json!("railway-refresh-rrr\n")),
+            ("WITHINGS_TOKEN_LAST_REFRESHED", json!(refreshed)),
+        ],
+    );
+    let run = env.run_with(&["pull", "--from", "railway"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        env.stored_refresh_token(),
+        "railway-refresh-rrr",
+        "the value itself, not a display form"
+    );
+
+    let inside = Peer::start();
+    let mut env = TestEnv::new();
+    configure_railway(&mut env, &inside);
+    railway_holds(
+        &inside,
+        &[("WITHINGS_REFRESH_TOKEN", json!("railway\u{1b}[31mrefresh"))],
+    );
+    let run = env.run_with(&["pull", "--from", "railway"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "the Railway service's WITHINGS_REFRESH_TOKEN holds a control character inside it; nothing was written"
+        ),
+        "{run:?}"
+    );
+    assert!(!env.store_path().exists());
+    assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
+}

@@ -521,3 +521,143 @@ fn a_redis_connection_dropped_mid_request_does_not_lose_the_answer() {
     );
     withings.verify();
 }
+
+// ---------------------------------------------------------------------------
+// Found by the adversarial trial of the release binary
+// ---------------------------------------------------------------------------
+
+/// Redis emptied (FLUSHALL, an eviction, a restart without persistence)
+/// while Withings answers: the answer is the only live pair, and is saved.
+#[test]
+fn a_store_emptied_while_withings_answers_gets_the_new_set() {
+    let redis = RedisServer::start();
+    let withings =
+        withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(800))).times(1);
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    redis.write_store(&env.store_json());
+    let child = env
+        .std_cmd()
+        .args(["refresh", "--json", "--timeout", "10s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
+        "request sent"
+    );
+    redis.command(&["FLUSHALL"]);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("was emptied while Withings answered"), "{stderr}");
+    let store = redis.store_json();
+    assert_eq!(store["tokens"]["refresh_token"], NEW_REFRESH);
+    assert_eq!(store["previous"]["refresh_token"], OLD_REFRESH);
+    withings.verify();
+}
+
+#[test]
+fn a_redis_url_in_capitals_or_with_blanks_is_redis_and_another_scheme_is_refused() {
+    let redis = RedisServer::start();
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri());
+    redis.write_store(&env.store_json());
+    std::fs::remove_file(env.store_path()).unwrap();
+    env.set("WITHINGS_TOKEN_STORE", format!(" REDIS://127.0.0.1:{}\n", redis.port));
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json()["store"],
+        format!("redis://127.0.0.1:{} key {REDIS_KEY}", redis.port)
+    );
+
+    env.set("WITHINGS_TOKEN_STORE", "unix://:MyRedisPassw0rd@/run/redis.sock");
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("the token store is a `unix://` URL; only redis:// and rediss:// stores are supported"),
+        "{out:?}"
+    );
+    assert!(
+        !out.stdout.contains("MyRedisPassw0rd") && !out.stderr.contains("MyRedisPassw0rd"),
+        "{out:?}"
+    );
+    assert!(
+        std::fs::read_dir(env.work_dir()).unwrap().next().is_none(),
+        "no file named after the URL"
+    );
+}
+
+/// Keys that are not the store's own: exit 3, nothing sent, nothing wedged.
+#[test]
+fn unusable_keys_are_exit_3_naming_the_key_and_send_nothing() {
+    let redis = RedisServer::start();
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    let lease = format!("{REDIS_KEY}:lease");
+    let fence = format!("{REDIS_KEY}:fence");
+    let mut huge = env.store_json();
+    huge["fence"] = json!(1u64 << 60);
+    type Arrange<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(Arrange, &str)> = vec![
+        (
+            Box::new(|| redis.write_store(&huge)),
+            "is unreadable: not a withings-token store",
+        ),
+        (
+            Box::new(|| {
+                redis.write_store(&env.store_json());
+                redis.command(&["HSET", &lease, "x", "y"]);
+            }),
+            "exists and never expires: it is not a withings-token lease",
+        ),
+        (
+            Box::new(|| {
+                redis.command(&["DEL", &lease]);
+                redis.command(&["RPUSH", &fence, "x"]);
+            }),
+            "holds another kind of value",
+        ),
+        (
+            Box::new(|| {
+                redis.command(&["DEL", &fence]);
+                redis.command(&["SET", &fence, "9007199254740995"]);
+            }),
+            "is not a usable number; nothing was sent",
+        ),
+    ];
+    for (arrange, expected) in cases {
+        arrange();
+        let out = env.run_fast(&["refresh"]);
+        assert_eq!(out.code, 3, "{expected}: {out:?}");
+        assert!(out.stderr.contains(expected), "{expected}: {out:?}");
+    }
+    withings.verify();
+}
+
+#[test]
+fn an_unreadable_journal_is_reported_as_such_and_cleared() {
+    let redis = RedisServer::start();
+    let (withings, issued) = withings_always_rotating();
+    let mut env = given_expired_store(&withings.uri());
+    env.on_redis(&redis);
+    redis.write_store(&env.store_json());
+    redis.command(&["SET", &format!("{REDIS_KEY}:journal"), "junk{"]);
+    let out = env.run_fast(&["refresh"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("an in-flight mark that cannot be read was found"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("1970"), "{out:?}");
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:journal")]).as_deref(),
+        Some("0")
+    );
+}
