@@ -201,7 +201,12 @@ fn ci_runs_the_readme_test_command() {
     let commands: Vec<&str> = block.lines().collect();
     assert_eq!(
         commands,
-        ["cargo run --release -- demo", "cargo test --features failpoints"]
+        ["cargo run --release -- demo", "bash .ci/test"]
+    );
+    let test = std::fs::read_to_string(root.join(".ci/test")).unwrap();
+    assert!(
+        test.lines().any(|l| l.trim() == r#"exec cargo test --features failpoints "$@""#),
+        ".ci/test must run the whole suite"
     );
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     assert!(
