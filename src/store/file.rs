@@ -503,7 +503,9 @@ impl StoreLock {
             owner: None,
         };
         let bytes = serde_json::to_vec(&mark).map_err(anyhow::Error::from)?;
-        fsutil::write_atomically(&self.store.journal_path(), &bytes).map_err(|e| {
+        // Not fsync-ed: the mark only lets a later run say that one died
+        // mid-request; the tokens' safety rests on the store's own save.
+        fsutil::write_atomically_unsynced(&self.store.journal_path(), &bytes).map_err(|e| {
             Error::config(
                 format!(
                     "cannot write the journal {}: {e}; nothing was sent to Withings and the stored tokens are unchanged",

@@ -199,13 +199,11 @@ fn ci_runs_the_readme_test_command() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let block = readme.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
     let commands: Vec<&str> = block.lines().collect();
-    assert_eq!(
-        commands,
-        ["cargo run --release -- demo", "bash .ci/test"]
-    );
+    assert_eq!(commands, ["cargo run --release -- demo", "bash .ci/test"]);
     let test = std::fs::read_to_string(root.join(".ci/test")).unwrap();
     assert!(
-        test.lines().any(|l| l.trim() == r#"exec cargo test --features failpoints "$@""#),
+        test.lines()
+            .any(|l| l.trim() == r#"exec cargo test --features failpoints "$@""#),
         ".ci/test must run the whole suite"
     );
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
