@@ -57,18 +57,27 @@ const O_NONBLOCK: i32 = if cfg!(all(
 /// `InvalidInput` before a byte is read; a larger file with `FileTooLarge`.
 /// Both messages read after "cannot read PATH: ".
 pub fn read_regular_file(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    read_regular_file_and_metadata(path, max_bytes).map(|(bytes, _)| bytes)
+}
+
+/// [`read_regular_file`], and the metadata of the file that was read (taken
+/// from the open handle, before reading): what a cache of its contents
+/// compares later (`store::FileStore::stamp`).
+pub fn read_regular_file_and_metadata(path: &Path, max_bytes: u64) -> std::io::Result<(Vec<u8>, fs::Metadata)> {
     // By path first: where O_NONBLOCK is unknown, opening a FIFO would block.
     check_regular(&fs::metadata(path)?, max_bytes)?;
     let file = OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path)?;
     // Then the handle: the file that is really read.
-    check_regular(&file.metadata()?, max_bytes)?;
-    let mut bytes = Vec::new();
+    let meta = file.metadata()?;
+    check_regular(&meta, max_bytes)?;
+    // Sized for the whole file and the read that finds its end.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
     // The file may grow after the check; never keep more than the cap.
     file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max_bytes {
         return Err(too_large(max_bytes));
     }
-    Ok(bytes)
+    Ok((bytes, meta))
 }
 
 fn check_regular(meta: &fs::Metadata, max_bytes: u64) -> std::io::Result<()> {
@@ -348,11 +357,9 @@ pub fn remove_stale_temps(target: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// True when group or others may read the file.
-pub fn readable_by_others(path: &Path) -> bool {
-    fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o077 != 0)
-        .unwrap_or(false)
+/// True when group or others may read the file `meta` describes.
+pub fn readable_by_others(meta: &fs::Metadata) -> bool {
+    meta.permissions().mode() & 0o077 != 0
 }
 
 fn random_suffix() -> String {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::Args;
 
 use crate::cli::parse_buffer;
@@ -10,7 +11,7 @@ use crate::error::{Result, Status};
 use crate::output::{CopyReport, JSON_VERSION, Output, StatusReport};
 use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{Policy, assess, now, rfc3339};
+use crate::tokens::{Assessment, Policy, TokenSet, assess, now, rfc3339};
 
 /// Report the stored token set without touching the network
 #[derive(Debug, Args)]
@@ -57,13 +58,35 @@ pub fn print_report(report: &StatusReport, check: bool, out: &Output) -> Result<
 
 pub fn build_report(state: &StoreState, settings: &Settings, store: String) -> StatusReport {
     let now = now();
+    let seed = crate::rotation::seed_for(settings, state);
+    let assessment = assess_status(state, seed, settings, now);
+    crate::rotation::log_decision(&assessment);
+    report_of(assessment, state, settings, store, now)
+}
+
+/// The decision `status` reports: the settings' buffer, nothing forced.
+pub fn assess_status(
+    state: &StoreState,
+    seed: Option<&TokenSet>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Assessment {
     let policy = Policy {
         buffer: settings.buffer,
         force: false,
     };
-    let seed = crate::rotation::seed_for(settings, state);
-    let assessment = assess(state.tokens.as_ref(), seed, None, now, policy);
-    crate::rotation::log_decision(&assessment);
+    assess(state.tokens.as_ref(), seed, None, now, policy)
+}
+
+/// The report of `assessment`, made at `now`. Pure: the same arguments give
+/// the same report, so `serve` renders it once per second at most.
+pub fn report_of(
+    assessment: Assessment,
+    state: &StoreState,
+    settings: &Settings,
+    store: String,
+    now: DateTime<Utc>,
+) -> StatusReport {
     let tokens = assessment.tokens.as_ref();
     let expires_at = tokens.and_then(|t| t.expires_at);
     StatusReport {
@@ -82,7 +105,7 @@ pub fn build_report(state: &StoreState, settings: &Settings, store: String) -> S
         previous_rotated_at: state.previous.as_ref().map(|p| rfc3339(p.rotated_at)),
         store,
         copies: copy_reports(state, settings),
-        tokens: assessment.tokens.clone(),
+        tokens: assessment.tokens,
     }
 }
 

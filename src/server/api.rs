@@ -13,23 +13,21 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::DeliveryArgs;
 use crate::commands::exchange::{Redirect, parse_code_or_url};
-use crate::commands::status::build_report;
 use crate::commands::validate;
 use crate::error::Error;
-use crate::output::{AuthUrlReport, ErrorBody, StatusReport, TokenReport};
+use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
 use crate::rotation::no_tokens_error;
-use crate::tokens::{Action, Policy, TokenSet, assess, now, rfc3339};
 
 use super::AppState;
 use super::errors::ApiError;
 use super::jobs::{self, Trigger, Want};
 use super::metrics::BrokerResult;
+use super::view::{Broker, access_token_body};
 
 /// The largest request body: the bodies here are a few dozen bytes.
 pub const MAX_BODY: usize = 4 * 1024;
@@ -84,12 +82,12 @@ struct Unhealthy {
 
 /// No credential: platforms probe it. 503 when the store cannot be read.
 async fn health(State(state): Shared) -> Response {
-    match state.store.load().await {
-        Ok(stored) => Json(Health {
+    match state.view.snapshot(&state.settings).await {
+        Ok(snapshot) => Json(Health {
             status: "ok",
             service: "withings-token",
             version: env!("CARGO_PKG_VERSION"),
-            token_configured: stored.tokens.is_some() || state.settings.seed_tokens.is_some(),
+            token_configured: snapshot.state.tokens.is_some() || state.settings.seed_tokens.is_some(),
         })
         .into_response(),
         Err(e) => (
@@ -103,11 +101,18 @@ async fn health(State(state): Shared) -> Response {
     }
 }
 
-/// The contract's `status --json`.
-async fn token_status(State(state): Shared) -> Result<Json<StatusReport>, ApiError> {
-    let stored = state.store.load().await?;
-    let store = state.store.location();
-    Ok(Json(build_report(&stored, &state.settings, store)))
+/// The contract's `status --json` (see `view`: rendered once per second
+/// of an unchanged store).
+async fn token_status(State(state): Shared) -> Result<Response, ApiError> {
+    let snapshot = state.view.snapshot(&state.settings).await?;
+    let body = snapshot.status_body(&state.settings, &state.location)?;
+    Ok(json_response(body))
+}
+
+/// A JSON body already rendered, with the header `Json` would give it.
+fn json_response(body: Bytes) -> Response {
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], body).into_response()
 }
 
 /// `POST /admin/token/refresh`: the origin's body, both keys optional.
@@ -257,28 +262,16 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
     }
     // An unreadable store leaves the timestamps as they were: a scrape
     // that fails would hide the counters that say why.
-    let stored = state.store.load().await.ok();
-    let text = state.metrics.render(stored.as_ref())?;
+    let snapshot = state.view.snapshot(&state.settings).await.ok();
+    let text = state.metrics.render(snapshot.as_ref().map(|s| &s.state))?;
     Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
 }
 
-/// What a consumer gets: the access token itself, unmasked.
-#[derive(Serialize)]
-struct AccessTokenAnswer {
-    access_token: String,
-    expires_at: Option<String>,
-    userid: Option<String>,
-    scope: Option<String>,
-}
-
 /// `GET /v1/access-token`: a token that lives at least `min_ttl` more,
-/// refreshed first (single flight) when the stored one does not.
-async fn access_token(
-    State(state): Shared,
-    headers: HeaderMap,
-    query: Result<Query<BrokerQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let answer = broker_answer(&state, &headers, query).await;
+/// refreshed first (single flight) when the stored one does not. The whole
+/// request is taken, not a copy of its headers.
+async fn access_token(State(state): Shared, request: Request) -> Result<Response, ApiError> {
+    let answer = broker_answer(&state, request).await;
     let result = match &answer {
         Ok((_, true)) => BrokerResult::Refreshed,
         Ok((_, false)) => BrokerResult::Served,
@@ -289,50 +282,33 @@ async fn access_token(
 }
 
 /// The broker's answer, and whether a refresh job ran for it.
-async fn broker_answer(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    query: Result<Query<BrokerQuery>, QueryRejection>,
-) -> Result<(Response, bool), ApiError> {
-    state.credentials.admit_reader(headers)?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+async fn broker_answer(state: &Arc<AppState>, request: Request) -> Result<(Response, bool), ApiError> {
+    state.credentials.admit_reader(request.headers())?;
+    let Query(query) =
+        Query::<BrokerQuery>::try_from_uri(request.uri()).map_err(|e| ApiError::bad_request(e.body_text()))?;
     let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
-    let (tokens, refreshed) = fresh_tokens(state, min_ttl).await?;
-    let access_token = tokens.access_token.as_ref().ok_or_else(no_tokens_error)?;
-    // The one place `serve` hands out a token; never logged.
-    let answer = AccessTokenAnswer {
-        access_token: access_token.expose_secret().to_owned(),
-        expires_at: tokens.expires_at.map(rfc3339),
-        userid: tokens.userid.clone(),
-        scope: tokens.scope.clone(),
-    };
-    let mut response = Json(answer).into_response();
+    let (body, refreshed) = fresh_token_body(state, min_ttl).await?;
+    let mut response = json_response(body);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok((response, refreshed))
 }
 
-/// The stored set when it lives `min_ttl` more (no lock, no queue);
-/// otherwise the refresh job, whose waiters all get the one new set. The
-/// flag says whether the job ran.
-async fn fresh_tokens(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<(TokenSet, bool), ApiError> {
-    let stored = state.store.load().await?;
-    let policy = Policy {
-        buffer: Some(min_ttl),
-        force: false,
+/// The answer for the stored set when it lives `min_ttl` more (no lock, no
+/// queue); otherwise for the set of the refresh job, whose waiters all get
+/// the one new set. The flag says whether the job ran.
+async fn fresh_token_body(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<(Bytes, bool), ApiError> {
+    let snapshot = state.view.snapshot(&state.settings).await?;
+    let want = match snapshot.broker(&state.settings, min_ttl)? {
+        Broker::Serve(body) => return Ok((body, false)),
+        Broker::NoTokens => return Err(no_tokens_error().into()),
+        Broker::Refresh(want) => want,
     };
-    let seed = crate::rotation::seed_for(&state.settings, &stored);
-    let assessment = assess(stored.tokens.as_ref(), seed, None, now(), policy);
-    let want = match (assessment.action, assessment.tokens) {
-        (Action::NoTokens, _) => return Err(no_tokens_error().into()),
-        (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => return Ok((tokens, false)),
-        // A seed without an access token: rotate to get one.
-        (Action::NotDue { .. }, _) => Want::Rotate,
-        _ => Want::IfDue { buffer: Some(min_ttl) },
-    };
+    // Not held through the refresh: it reads the store itself.
+    drop(snapshot);
     let done = jobs::refresh(state, Trigger::Broker, want, &jobs::default_delivery()).await?;
-    Ok((done.tokens, true))
+    Ok((access_token_body(&done.tokens)?, true))
 }
 
 /// `min_ttl`: the CLI's duration syntax, default 5m, at most 2h.

@@ -5,9 +5,10 @@
 //!
 //! One [`AppState`] holds the settings, the store, the one HTTP client and
 //! the flight mutex; every change to the store goes through `jobs`, one at
-//! a time. On SIGTERM/SIGINT the server stops accepting, lets a transaction
-//! in flight end (its save must happen), and returns; a second signal ends
-//! it at once.
+//! a time. The read-only endpoints see the store through `view`, which
+//! reads it again only when it changed. On SIGTERM/SIGINT the server stops
+//! accepting, lets a transaction in flight end (its save must happen), and
+//! returns; a second signal ends it at once.
 
 mod api;
 mod auth;
@@ -15,6 +16,7 @@ mod errors;
 mod jobs;
 mod metrics;
 mod schedule;
+mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +46,10 @@ const MIN_ADMIN_TOKEN_LEN: usize = 16;
 pub struct AppState {
     pub settings: Settings,
     pub store: Arc<dyn TokenStore>,
+    /// `store.location()`, said in every status report.
+    location: String,
+    /// The store as the read-only endpoints see it (see `view`).
+    view: view::StoreView,
     pub http: HttpClient,
     pub withings: WithingsClient,
     credentials: auth::Credentials,
@@ -76,8 +82,11 @@ impl AppState {
         let withings = crate::commands::withings_client(&settings, &http, "serve")?;
         // A half-configured Railway would fail every refresh: say so now.
         crate::copies::targets(&settings, &jobs::default_delivery())?;
+        let store = crate::commands::store_of(&settings)?;
         Ok(AppState {
-            store: crate::commands::store_of(&settings)?,
+            location: store.location(),
+            view: view::StoreView::new(Arc::clone(&store)),
+            store,
             credentials: auth::Credentials {
                 admin,
                 reader: settings.server.reader_token.clone(),

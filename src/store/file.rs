@@ -32,19 +32,24 @@
 //! - `tokens_generation` is the generation at which the current token set
 //!   was saved, and `copies` what each copy (env file, Railway) last got,
 //!   so saves that do not change the set do not make the copies look stale.
+//! - A reader that keeps a copy (`serve`) tells from one `stat` whether it
+//!   is still the store: [`FileStore::stamp`] is the file's device and
+//!   inode, size, and modification and change times to the nanosecond,
+//!   withheld while the file's last change is too recent to be told from
+//!   the next one ([`SETTLE`]).
 
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore, parse_store,
-    serialize_store, tokens_generation_after,
+    InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
+    parse_store, serialize_store, tokens_generation_after,
 };
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -98,12 +103,31 @@ impl FileStore {
     /// Reads the store without locking (writes are atomic renames, so a
     /// reader sees a whole file). Absent file → empty state, generation 0.
     pub fn load(&self) -> Result<StoreState> {
-        let bytes = match fsutil::read_regular_file(&self.path, MAX_STORE_BYTES) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StoreState::default()),
+        self.load_stamped().map(|(state, _)| state)
+    }
+
+    /// The file's stamp (see [`TokenStore::stamp`]): one `stat`.
+    pub fn stamp(&self) -> Option<StoreStamp> {
+        let looked_at = SystemTime::now();
+        match fs::metadata(&self.path) {
+            Ok(meta) => stamp_of(&meta, looked_at),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(StoreStamp(Stamped::Absent)),
+            Err(_) => None,
+        }
+    }
+
+    /// [`FileStore::load`], and the stamp of the very file read, taken
+    /// from its open handle.
+    pub fn load_stamped(&self) -> Result<(StoreState, Option<StoreStamp>)> {
+        let looked_at = SystemTime::now();
+        let (bytes, meta) = match fsutil::read_regular_file_and_metadata(&self.path, MAX_STORE_BYTES) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((StoreState::default(), Some(StoreStamp(Stamped::Absent))));
+            }
             Err(e) => return Err(self.unreadable(e)),
         };
-        if fsutil::readable_by_others(&self.path) {
+        if fsutil::readable_by_others(&meta) {
             READABLE_STORE_WARNING.call_once(|| {
                 tracing::warn!(
                     "token store {} is readable by group or others: run `chmod 600 {}` (the next save also rewrites it 0600)",
@@ -112,7 +136,7 @@ impl FileStore {
                 );
             });
         }
-        parse_store(&bytes).map_err(|reason| match reason {
+        let state = parse_store(&bytes).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
                     "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
@@ -124,7 +148,8 @@ impl FileStore {
                 place: self.path.display().to_string(),
                 reason,
             },
-        })
+        })?;
+        Ok((state, stamp_of(&meta, looked_at)))
     }
 
     fn unreadable(&self, e: std::io::Error) -> Error {
@@ -197,6 +222,48 @@ impl FileStore {
             "make the directory writable by this user, or choose another path with `--store` / WITHINGS_TOKEN_STORE",
         )
     }
+}
+
+/// How long after a store file last changed its change time is trusted to
+/// tell a later change from that one. Every write, rename, `touch` or
+/// `chmod` sets the change time (and nothing can set it back but the
+/// clock), but to the file system's clock tick, not the instant: ext4, xfs
+/// and tmpfs keep nanoseconds of the kernel's coarse clock (a few ms), ext3
+/// and HFS+ whole seconds, FAT two. So a second write in place, of the same
+/// size, within one tick of the first could leave every time as it was.
+/// Until a file's change time is this much older than the moment it is
+/// looked at, its stamp is `None` and it is read again each time (as git
+/// does with its "racily clean" entries); after that, any change moves it.
+/// A store replaced by rename (every save) is another inode, told apart at
+/// once; the cost of the window is reading it again for two seconds after
+/// each change. (A network file system whose server's clock runs behind
+/// this host's by more than the window defeats it, for edits in place.)
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// The stamp of the regular file `meta` describes, as looked at
+/// `looked_at`; `None` for anything else, or while it has not settled.
+fn stamp_of(meta: &fs::Metadata, looked_at: SystemTime) -> Option<StoreStamp> {
+    let changed = (meta.ctime(), meta.ctime_nsec());
+    let settled = meta.is_file() && has_settled(changed, looked_at);
+    settled.then_some(StoreStamp(Stamped::File {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.len(),
+        modified: (meta.mtime(), meta.mtime_nsec()),
+        changed,
+    }))
+}
+
+/// Whether a file last changed at `changed` (seconds and nanoseconds since
+/// the epoch) was at least [`SETTLE`] old at `looked_at`. A time ahead of
+/// the clock (a clock set back, a skewed server) never is.
+fn has_settled(changed: (i64, i64), looked_at: SystemTime) -> bool {
+    let Ok(now) = looked_at.duration_since(UNIX_EPOCH) else {
+        return false;
+    };
+    let changed = i128::from(changed.0) * 1_000_000_000 + i128::from(changed.1);
+    let now = i128::try_from(now.as_nanos()).unwrap_or(i128::MAX);
+    now.saturating_sub(changed) >= SETTLE.as_nanos() as i128
 }
 
 /// Follows `path` to the file that is really read and replaced: the whole
@@ -581,6 +648,14 @@ impl TokenStore for FileStore {
         Some(FileStore::load(self))
     }
 
+    fn stamp(&self) -> Option<StoreStamp> {
+        FileStore::stamp(self)
+    }
+
+    async fn load_stamped(&self) -> Result<(StoreState, Option<StoreStamp>)> {
+        FileStore::load_stamped(self)
+    }
+
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
         Ok(Box::new(FileStore::lock(self, timeout)?))
     }
@@ -628,6 +703,110 @@ mod tests {
             userid: Some("363".into()),
             scope: None,
         }
+    }
+
+    /// The stamp of `path` as if looked at an hour from now, when the file
+    /// has long settled.
+    fn settled_stamp(path: &Path) -> Option<StoreStamp> {
+        let meta = fs::metadata(path).unwrap();
+        stamp_of(&meta, SystemTime::now() + Duration::from_secs(3600))
+    }
+
+    fn set_mtime(path: &Path, at: SystemTime) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_store_file_has_no_stamp_until_its_last_change_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        assert_eq!(store.stamp(), Some(StoreStamp(Stamped::Absent)));
+        assert_eq!(store.load_stamped().unwrap().1, Some(StoreStamp(Stamped::Absent)));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &with_tokens("r1")).unwrap();
+        // Just written: its times cannot yet tell a second change from it.
+        assert_eq!(store.stamp(), None);
+        assert_eq!(store.load_stamped().unwrap().1, None);
+        // Even with its modification time set far back: the change time is now.
+        set_mtime(store.path(), SystemTime::now() - Duration::from_secs(3600));
+        assert_eq!(store.stamp(), None);
+        assert!(settled_stamp(store.path()).is_some());
+    }
+
+    #[test]
+    fn a_store_replaced_by_rename_with_the_same_size_and_mtime_has_another_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let then = SystemTime::now() - Duration::from_secs(3600);
+        fs::write(&path, "{\"version\": 1, \"generation\": 1}").unwrap();
+        set_mtime(&path, then);
+        let before = settled_stamp(&path).unwrap();
+        let next = dir.path().join("next.json");
+        fs::write(&next, "{\"version\": 1, \"generation\": 2}").unwrap();
+        set_mtime(&next, then);
+        fs::rename(&next, &path).unwrap();
+        let after = settled_stamp(&path).unwrap();
+        assert_ne!(before, after);
+        let (
+            Stamped::File {
+                ino: a,
+                size: sa,
+                modified: ma,
+                ..
+            },
+            Stamped::File {
+                ino: b,
+                size: sb,
+                modified: mb,
+                ..
+            },
+        ) = (before.0, after.0)
+        else {
+            panic!("{before:?} {after:?}");
+        };
+        assert_eq!((sa, ma), (sb, mb), "only the file's identity tells them apart");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_store_edited_in_place_keeping_size_and_mtime_has_another_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let then = SystemTime::now() - Duration::from_secs(3600);
+        fs::write(&path, "{\"version\": 1, \"generation\": 1}").unwrap();
+        set_mtime(&path, then);
+        let before = settled_stamp(&path).unwrap();
+        // Past one tick of the file system's clock (see SETTLE): the
+        // change time, which no one can set, moves.
+        std::thread::sleep(Duration::from_millis(50));
+        fs::write(&path, "{\"version\": 1, \"generation\": 2}").unwrap();
+        set_mtime(&path, then);
+        assert_ne!(settled_stamp(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_change_settles_after_the_window_and_never_from_the_future() {
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        assert!(!has_settled((1000, 0), at(1001)));
+        assert!(!has_settled((1000, 1), at(1002)));
+        assert!(has_settled((1000, 0), at(1002)));
+        assert!(has_settled((1000, 999_999_999), at(1003)));
+        assert!(!has_settled((5000, 0), at(1000)), "a change time ahead of the clock");
+        assert!(!has_settled((0, 0), UNIX_EPOCH - Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn only_a_regular_file_has_a_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("sub"));
+        fs::create_dir(store.path()).unwrap();
+        assert_eq!(settled_stamp(store.path()), None);
+        assert!(store.load_stamped().is_err());
     }
 
     #[test]

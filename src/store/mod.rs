@@ -52,9 +52,62 @@ pub trait TokenStore: Send + Sync {
         None
     }
 
+    /// What the store says of its state without reading it, far cheaper
+    /// than [`TokenStore::load`] (a file: one `stat`). When two calls, or a
+    /// [`TokenStore::load_stamped`] and a later call, give equal stamps, the
+    /// state did not change in between, so a copy read with the first is
+    /// still the state. `None` when the store cannot tell, and must be
+    /// loaded: always for Redis; for a file that cannot be looked at, or
+    /// that changed too recently for its times to tell a second change from
+    /// the first (see `FileStore`).
+    fn stamp(&self) -> Option<StoreStamp> {
+        None
+    }
+
+    /// [`TokenStore::load`], and the stamp of the state it read (`None` as
+    /// for [`TokenStore::stamp`]).
+    async fn load_stamped(&self) -> Result<(StoreState, Option<StoreStamp>)> {
+        Ok((self.load().await?, None))
+    }
+
     /// Takes the exclusive lock (file) or lease (Redis), waiting at most
     /// `timeout`; nothing may be sent to Withings without one.
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>>;
+}
+
+/// A store's word that its state has not changed (see [`TokenStore::stamp`]):
+/// only its equality means anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStamp(Stamped);
+
+#[cfg(test)]
+impl StoreStamp {
+    /// A test store's stamp: equal numbers, equal stamps.
+    pub(crate) fn numbered(n: u64) -> StoreStamp {
+        StoreStamp(Stamped::File {
+            dev: 0,
+            ino: n,
+            size: 0,
+            modified: (0, 0),
+            changed: (0, 0),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamped {
+    /// No store file: the empty state.
+    Absent,
+    /// A store file: which file (a replacement by rename is another inode),
+    /// its size, and its modification and change times to the nanosecond
+    /// (any write, `touch` or `chmod` moves the change time).
+    File {
+        dev: u64,
+        ino: u64,
+        size: u64,
+        modified: (i64, i64),
+        changed: (i64, i64),
+    },
 }
 
 /// The right to change the store, held from the reload to the last save.

@@ -419,6 +419,10 @@ fn serve_and_a_cli_on_another_host_share_one_redis_store() {
     assert_eq!(refresh.json()["access_token"], "mock-access-2");
     let answer = server.get("/v1/access-token", &[("Authorization", &bearer)]);
     assert_eq!(answer.json()["access_token"], "mock-access-2");
+    // The status too: a Redis store is read on every request.
+    let status = server.admin_get("/admin/token/status").json();
+    assert_eq!(status["generation"], redis.store_json()["generation"], "{status}");
+    assert_eq!(status["expires_at"], refresh.json()["expires_at"], "{status}");
     assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(!service.store_path().exists() && !cron_host.store_path().exists());
 }

@@ -690,3 +690,130 @@ fn server_errors_keep_their_exit_codes_and_a_wrong_admin_token_names_it() {
     let insecure = remote.run(&["--server", "http://example.com", "status"]);
     assert_eq!(insecure.code, 3, "{insecure:?}");
 }
+
+// --- the server's copy of the store (issue 14) ---
+
+/// The server keeps a copy of a file store once the store's last change is
+/// 2 s old (`store::file::SETTLE`); until then every request reads it. A
+/// test waits that long, so that its change replaces a copy in use, and so
+/// that a change is first looked at once settled, when only the file's
+/// identity, size and times can tell it.
+fn let_the_store_settle() {
+    std::thread::sleep(Duration::from_millis(2100));
+}
+
+/// `GET /admin/token/status` and `GET /v1/access-token`, as JSON.
+fn status_and_broker(server: &ServeProcess) -> (Value, Value) {
+    let status = server.admin_get("/admin/token/status");
+    assert_eq!(status.status, 200, "{status:?}");
+    let bearer = format!("Bearer {READER_TOKEN}");
+    let broker = server.get("/v1/access-token", &[("Authorization", &bearer)]);
+    assert_eq!(broker.status, 200, "{broker:?}");
+    (status.json(), broker.json())
+}
+
+/// The store's generation and access token, as the server answers them.
+fn generation_and_access_token(server: &ServeProcess) -> (Value, Value) {
+    let (status, broker) = status_and_broker(server);
+    (status["generation"].clone(), broker["access_token"].clone())
+}
+
+#[test]
+fn a_cli_refresh_is_what_the_very_next_status_and_broker_requests_answer() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let_the_store_settle();
+    let before = env.store_json();
+    for _ in 0..3 {
+        let (status, broker) = status_and_broker(&server);
+        assert_eq!(status["generation"], 1, "{status}");
+        assert_eq!(status["expires_at"], before["tokens"]["expires_at"]);
+        assert_eq!(broker["access_token"], OLD_ACCESS, "{broker}");
+    }
+    let refresh = env.run(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(refresh.code, 0, "{refresh:?}");
+    let after = env.store_json();
+    let expected_broker = json!({
+        "access_token": NEW_ACCESS,
+        "expires_at": after["tokens"]["expires_at"],
+        "userid": "363",
+        "scope": "user.info,user.metrics",
+    });
+    // At once, and again once the new file has settled.
+    for round in ["at once", "settled"] {
+        let (status, broker) = status_and_broker(&server);
+        assert_eq!(status["generation"], 2, "{round}: {status}");
+        assert_eq!(status["expires_at"], after["tokens"]["expires_at"], "{round}: {status}");
+        assert_eq!(
+            status["last_refreshed"], after["tokens"]["last_refreshed"],
+            "{round}: {status}"
+        );
+        assert_ne!(status["expires_at"], before["tokens"]["expires_at"], "{round}");
+        assert_eq!(broker, expected_broker, "{round}");
+        let_the_store_settle();
+    }
+    withings.verify();
+}
+
+/// Writes `store` at `path` (0600), in place when it exists, with the
+/// modification time `mtime`.
+fn write_store_dated(path: &std::path::Path, store: &Value, mtime: std::time::SystemTime) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("open store");
+    file.write_all(&serde_json::to_vec_pretty(store).expect("json"))
+        .expect("write store");
+    file.set_modified(mtime).expect("mtime");
+}
+
+/// Two changes that keep the old file's size and modification time (to the
+/// nanosecond): a new file renamed over the store (another inode) and an
+/// edit in place (only the change time moves). Each is seen by the very
+/// next request, and by the first request after it settled unseen.
+#[test]
+fn a_store_replaced_by_rename_or_edited_in_place_with_the_same_size_and_mtime_is_seen_at_once() {
+    use std::os::unix::fs::MetadataExt;
+    let withings = silent_withings();
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let path = env.store_path();
+    let_the_store_settle();
+    assert_eq!(generation_and_access_token(&server), (json!(1), json!(OLD_ACCESS)));
+
+    let old = std::fs::metadata(&path).expect("store");
+    let mtime = old.modified().expect("mtime");
+    let mut store = env.store_json();
+    store["generation"] = json!(2);
+    store["tokens"]["access_token"] = json!(NEW_ACCESS);
+    store["tokens"]["refresh_token"] = json!(NEW_REFRESH);
+    let next = path.with_file_name("tokens.json.next");
+    write_store_dated(&next, &store, mtime);
+    std::fs::rename(&next, &path).expect("rename");
+    let renamed = std::fs::metadata(&path).expect("store");
+    assert_eq!((renamed.len(), renamed.modified().ok()), (old.len(), Some(mtime)));
+    assert_ne!(renamed.ino(), old.ino());
+    assert_eq!(generation_and_access_token(&server), (json!(2), json!(NEW_ACCESS)));
+    let_the_store_settle();
+    assert_eq!(generation_and_access_token(&server), (json!(2), json!(NEW_ACCESS)));
+
+    store["generation"] = json!(3);
+    store["tokens"]["access_token"] = json!("hand-access-99");
+    write_store_dated(&path, &store, mtime);
+    let edited = std::fs::metadata(&path).expect("store");
+    assert_eq!(
+        (edited.ino(), edited.len(), edited.modified().ok()),
+        (renamed.ino(), renamed.len(), Some(mtime))
+    );
+    let hand = (json!(3), json!("hand-access-99"));
+    assert_eq!(generation_and_access_token(&server), hand);
+    let_the_store_settle();
+    assert_eq!(generation_and_access_token(&server), hand);
+    withings.verify();
+}

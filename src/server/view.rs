@@ -1,0 +1,419 @@
+//! What the read-only endpoints see of the store: the state as
+//! `TokenStore::load` would read it now, kept in memory while the store's
+//! stamp says it has not changed, and the answers of `GET
+//! /admin/token/status` and of the broker rendered from it at most once per
+//! second.
+//!
+//! Both are exact, not approximations:
+//! - A file store is looked at (one `stat`) on every request, and read
+//!   again when its stamp differs: another inode (a CLI `refresh`, another
+//!   server, a set this server saved: every save is a rename), another
+//!   size, modification or change time, or a file too recently changed for
+//!   its times to be trusted (see `store::FileStore`). So a change made
+//!   anywhere is seen by the very next request.
+//! - The status report and the broker's decision are pure functions of the
+//!   state, the settings and the time in whole seconds (`tokens::now`), so
+//!   what was rendered for this state in this second is what the request
+//!   would have built itself.
+//!
+//! A Redis store gives no stamp, so every request reads the key, as before.
+//! A copy kept for even a second could be one another host had already
+//! replaced: the status would lag, and the broker would hand out an access
+//! token just rotated away. That one stays usable until its expiry only if
+//! Withings does not revoke it on rotation, which nothing here checks; one
+//! `GET` per request is the price of never relying on it.
+//!
+//! The refresh jobs (`jobs`) never use this view: they read the store
+//! themselves, under the lock, as the CLI does.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use secrecy::zeroize::Zeroize;
+use serde::Serialize;
+
+use crate::commands::status::{assess_status, report_of};
+use crate::error::{Error, Result};
+use crate::rotation::no_tokens_error;
+use crate::settings::Settings;
+use crate::store::{StoreStamp, StoreState, TokenStore};
+use crate::tokens::{Action, Policy, TokenSet, assess, now, rfc3339};
+
+use super::jobs::Want;
+
+/// The latest state read, shared by every request while it is current.
+pub struct StoreView {
+    store: Arc<dyn TokenStore>,
+    latest: Mutex<Option<Arc<Snapshot>>>,
+}
+
+impl StoreView {
+    pub fn new(store: Arc<dyn TokenStore>) -> StoreView {
+        StoreView {
+            store,
+            latest: Mutex::new(None),
+        }
+    }
+
+    /// The state as the store holds it now: the one read before while the
+    /// stamp is the same, else read again (and kept, when it has a stamp).
+    pub async fn snapshot(&self, settings: &Settings) -> Result<Arc<Snapshot>> {
+        if let Some(stamp) = self.store.stamp() {
+            let latest = locked(&self.latest).clone();
+            if let Some(snapshot) = latest.filter(|s| s.stamp == Some(stamp)) {
+                return Ok(snapshot);
+            }
+        }
+        let (state, stamp) = self.store.load_stamped().await?;
+        let snapshot = Arc::new(Snapshot::new(state, stamp, settings));
+        if stamp.is_some() {
+            *locked(&self.latest) = Some(Arc::clone(&snapshot));
+        }
+        Ok(snapshot)
+    }
+}
+
+/// One state read from the store, and what was rendered from it.
+pub struct Snapshot {
+    pub state: StoreState,
+    stamp: Option<StoreStamp>,
+    /// Whether the environment's seed takes part in decisions (it does not
+    /// when the store says it was rotated away): decided, and said, once.
+    seed_in_use: bool,
+    rendered: Mutex<Rendered>,
+}
+
+/// Answers rendered from a snapshot, each for one second (Unix time).
+#[derive(Default)]
+struct Rendered {
+    status: Option<(i64, Bytes)>,
+    broker: Option<(i64, chrono::Duration, Broker)>,
+}
+
+/// What the broker does for one `min_ttl`.
+#[derive(Debug, Clone)]
+pub enum Broker {
+    /// The set in use lives `min_ttl` more: its answer, as sent.
+    Serve(Bytes),
+    /// It does not: this refresh job first.
+    Refresh(Want),
+    /// Neither the store nor the environment holds a set.
+    NoTokens,
+}
+
+impl Snapshot {
+    fn new(state: StoreState, stamp: Option<StoreStamp>, settings: &Settings) -> Snapshot {
+        let seed_in_use = crate::rotation::seed_for(settings, &state).is_some();
+        Snapshot {
+            state,
+            stamp,
+            seed_in_use,
+            rendered: Mutex::new(Rendered::default()),
+        }
+    }
+
+    fn seed<'a>(&self, settings: &'a Settings) -> Option<&'a TokenSet> {
+        settings.seed_tokens.as_ref().filter(|_| self.seed_in_use)
+    }
+
+    /// The body of `GET /admin/token/status` (the `status --json` report)
+    /// for a store at `store`, now.
+    pub fn status_body(&self, settings: &Settings, store: &str) -> Result<Bytes> {
+        self.status_body_at(settings, store, now())
+    }
+
+    fn status_body_at(&self, settings: &Settings, store: &str, now: DateTime<Utc>) -> Result<Bytes> {
+        let second = now.timestamp();
+        if let Some((at, body)) = &locked(&self.rendered).status
+            && *at == second
+        {
+            return Ok(body.clone());
+        }
+        let assessment = assess_status(&self.state, self.seed(settings), settings, now);
+        crate::rotation::log_decision(&assessment);
+        let report = report_of(assessment, &self.state, settings, store.to_owned(), now);
+        let body = Bytes::from(serde_json::to_vec(&report).map_err(|e| Error::Internal(e.into()))?);
+        locked(&self.rendered).status = Some((second, body.clone()));
+        Ok(body)
+    }
+
+    /// What the broker does now for a consumer asking for `min_ttl`.
+    pub fn broker(&self, settings: &Settings, min_ttl: chrono::Duration) -> Result<Broker> {
+        self.broker_at(settings, min_ttl, now())
+    }
+
+    fn broker_at(&self, settings: &Settings, min_ttl: chrono::Duration, now: DateTime<Utc>) -> Result<Broker> {
+        let second = now.timestamp();
+        if let Some((at, ttl, broker)) = &locked(&self.rendered).broker
+            && (*at, *ttl) == (second, min_ttl)
+        {
+            return Ok(broker.clone());
+        }
+        let policy = Policy {
+            buffer: Some(min_ttl),
+            force: false,
+        };
+        let assessment = assess(self.state.tokens.as_ref(), self.seed(settings), None, now, policy);
+        let broker = match (assessment.action, assessment.tokens) {
+            (Action::NoTokens, _) => Broker::NoTokens,
+            (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => {
+                Broker::Serve(access_token_body(&tokens)?)
+            }
+            // A seed without an access token: rotate to get one.
+            (Action::NotDue { .. }, _) => Broker::Refresh(Want::Rotate),
+            _ => Broker::Refresh(Want::IfDue { buffer: Some(min_ttl) }),
+        };
+        locked(&self.rendered).broker = Some((second, min_ttl, broker.clone()));
+        Ok(broker)
+    }
+}
+
+/// What a consumer gets: the access token itself, unmasked.
+#[derive(Serialize)]
+struct AccessTokenAnswer<'a> {
+    access_token: &'a str,
+    expires_at: Option<String>,
+    userid: Option<&'a str>,
+    scope: Option<&'a str>,
+}
+
+/// The broker's JSON answer for `tokens`; the one place `serve` hands out
+/// a token (never logged). The buffer is wiped when the last copy of the
+/// answer is dropped.
+pub fn access_token_body(tokens: &TokenSet) -> Result<Bytes> {
+    let access_token = tokens.access_token.as_ref().ok_or_else(no_tokens_error)?;
+    let answer = AccessTokenAnswer {
+        access_token: access_token.expose_secret(),
+        expires_at: tokens.expires_at.map(rfc3339),
+        userid: tokens.userid.as_deref(),
+        scope: tokens.scope.as_deref(),
+    };
+    // Sized so that it never grows (a grown buffer leaves a copy behind).
+    let mut body = Vec::with_capacity(256 + access_token.expose_secret().len());
+    serde_json::to_writer(&mut body, &answer).map_err(|e| Error::Internal(e.into()))?;
+    Ok(Bytes::from_owner(Wiped(body)))
+}
+
+/// Bytes that are zeroed when dropped.
+struct Wiped(Vec<u8>);
+
+impl AsRef<[u8]> for Wiped {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Wiped {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// A poisoned lock only means a request panicked while rendering; what it
+/// guards is whole either way.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use secrecy::SecretString;
+
+    use crate::store::StoreLease;
+
+    /// A store in memory whose stamp the test sets, counting its reads.
+    #[derive(Default)]
+    struct Memory {
+        /// The state and its stamp's number (`None`: the store gives none).
+        held: Mutex<(StoreState, Option<u64>)>,
+        loads: AtomicUsize,
+    }
+
+    impl Memory {
+        fn holding(tokens: Option<TokenSet>, stamp: Option<u64>) -> Arc<Memory> {
+            let memory = Arc::new(Memory::default());
+            memory.replace(tokens, stamp);
+            memory
+        }
+
+        fn replace(&self, tokens: Option<TokenSet>, stamp: Option<u64>) {
+            let mut held = locked(&self.held);
+            let generation = held.0.generation + 1;
+            *held = (
+                StoreState {
+                    generation,
+                    tokens,
+                    ..StoreState::default()
+                },
+                stamp,
+            );
+        }
+
+        fn loads(&self) -> usize {
+            self.loads.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl TokenStore for Memory {
+        fn location(&self) -> String {
+            "memory".into()
+        }
+
+        async fn load(&self) -> Result<StoreState> {
+            Ok(self.load_stamped().await?.0)
+        }
+
+        fn stamp(&self) -> Option<StoreStamp> {
+            locked(&self.held).1.map(StoreStamp::numbered)
+        }
+
+        async fn load_stamped(&self) -> Result<(StoreState, Option<StoreStamp>)> {
+            self.loads.fetch_add(1, Ordering::SeqCst);
+            let held = locked(&self.held);
+            Ok((held.0.clone(), held.1.map(StoreStamp::numbered)))
+        }
+
+        async fn lock(&self, _: Duration) -> Result<Box<dyn StoreLease>> {
+            unreachable!("the view never locks")
+        }
+    }
+
+    const HOUR: chrono::Duration = chrono::Duration::hours(1);
+
+    fn tokens(access: &str, expires_in: chrono::Duration) -> TokenSet {
+        let now = now();
+        TokenSet {
+            access_token: Some(SecretString::from(access)),
+            refresh_token: SecretString::from(format!("refresh-of-{access}")),
+            expires_at: Some(now + expires_in),
+            last_refreshed: Some(now + expires_in - HOUR * 3),
+            userid: Some("363".into()),
+            scope: Some("user.metrics".into()),
+        }
+    }
+
+    fn settings() -> Settings {
+        use clap::Parser;
+        let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "--store", "/unused", "serve"]);
+        Settings::resolve(&cli.global, None, &|_: &str| None).unwrap()
+    }
+
+    fn snapshot_of(view: &StoreView, settings: &Settings) -> Arc<Snapshot> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(view.snapshot(settings)).unwrap()
+    }
+
+    fn access_of(snapshot: &Snapshot) -> String {
+        let tokens = snapshot.state.tokens.as_ref().unwrap();
+        tokens.access_token.as_ref().unwrap().expose_secret().to_owned()
+    }
+
+    #[test]
+    fn a_store_is_read_again_only_when_its_stamp_changes() {
+        let store = Memory::holding(Some(tokens("first", HOUR * 3)), Some(1));
+        let view = StoreView::new(Arc::clone(&store) as Arc<dyn TokenStore>);
+        let settings = settings();
+        for _ in 0..5 {
+            assert_eq!(access_of(&snapshot_of(&view, &settings)), "first");
+        }
+        assert_eq!(store.loads(), 1);
+        store.replace(Some(tokens("second", HOUR * 3)), Some(2));
+        assert_eq!(access_of(&snapshot_of(&view, &settings)), "second");
+        assert_eq!(access_of(&snapshot_of(&view, &settings)), "second");
+        assert_eq!(store.loads(), 2);
+    }
+
+    #[test]
+    fn a_store_without_a_stamp_is_read_on_every_request() {
+        let store = Memory::holding(Some(tokens("first", HOUR * 3)), None);
+        let view = StoreView::new(Arc::clone(&store) as Arc<dyn TokenStore>);
+        let settings = settings();
+        for _ in 0..3 {
+            snapshot_of(&view, &settings);
+        }
+        assert_eq!(store.loads(), 3);
+        // Losing its stamp (a file just changed) drops what was kept.
+        store.replace(Some(tokens("stamped", HOUR * 3)), Some(7));
+        snapshot_of(&view, &settings);
+        store.replace(Some(tokens("changing", HOUR * 3)), None);
+        assert_eq!(access_of(&snapshot_of(&view, &settings)), "changing");
+        assert_eq!(store.loads(), 5);
+    }
+
+    #[test]
+    fn the_status_rendered_in_one_second_is_what_a_fresh_render_gives() {
+        let store = Memory::holding(Some(tokens("the-access", HOUR * 3)), Some(1));
+        let view = StoreView::new(store as Arc<dyn TokenStore>);
+        let settings = settings();
+        let snapshot = snapshot_of(&view, &settings);
+        let at = now();
+        let first = snapshot.status_body_at(&settings, "here", at).unwrap();
+        let again = snapshot.status_body_at(&settings, "here", at).unwrap();
+        assert_eq!(first.as_ptr(), again.as_ptr(), "one render per second");
+        let expected = report_of(
+            assess_status(&snapshot.state, None, &settings, at),
+            &snapshot.state,
+            &settings,
+            "here".into(),
+            at,
+        );
+        assert_eq!(first, serde_json::to_vec(&expected).unwrap());
+        // Another second is rendered again: `expires_in_hours` moves.
+        let later = snapshot
+            .status_body_at(&settings, "here", at + chrono::Duration::minutes(30))
+            .unwrap();
+        let later: serde_json::Value = serde_json::from_slice(&later).unwrap();
+        assert_eq!(later["expires_in_hours"], 2.5);
+    }
+
+    #[test]
+    fn the_broker_serves_a_set_that_lives_min_ttl_more_and_refreshes_one_that_does_not() {
+        let store = Memory::holding(Some(tokens("the-access", HOUR)), Some(1));
+        let view = StoreView::new(store as Arc<dyn TokenStore>);
+        let settings = settings();
+        let snapshot = snapshot_of(&view, &settings);
+        let at = now();
+        let five_minutes = chrono::Duration::minutes(5);
+        let Broker::Serve(body) = snapshot.broker_at(&settings, five_minutes, at).unwrap() else {
+            panic!("not served");
+        };
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "access_token": "the-access",
+                "expires_at": rfc3339(at + HOUR),
+                "userid": "363",
+                "scope": "user.metrics",
+            })
+        );
+        // The same second, another min_ttl: decided for that one.
+        let broker = snapshot.broker_at(&settings, HOUR * 2, at).unwrap();
+        assert!(
+            matches!(broker, Broker::Refresh(Want::IfDue { buffer: Some(b) }) if b == HOUR * 2),
+            "{broker:?}"
+        );
+        // Later, the same min_ttl: the set no longer lives long enough.
+        let later = at + chrono::Duration::minutes(56);
+        let broker = snapshot.broker_at(&settings, five_minutes, later).unwrap();
+        assert!(matches!(broker, Broker::Refresh(_)), "{broker:?}");
+    }
+
+    #[test]
+    fn an_empty_store_has_no_tokens_for_the_broker() {
+        let store = Memory::holding(None, Some(1));
+        let view = StoreView::new(store as Arc<dyn TokenStore>);
+        let settings = settings();
+        let snapshot = snapshot_of(&view, &settings);
+        let broker = snapshot.broker(&settings, chrono::Duration::minutes(5)).unwrap();
+        assert!(matches!(broker, Broker::NoTokens), "{broker:?}");
+    }
+}
