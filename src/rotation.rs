@@ -405,7 +405,7 @@ async fn report_interrupted(lock: &dyn StoreLease, state: &StoreState) {
     let Some(mark) = lock.interrupted_request().await else {
         return;
     };
-    if mark.pid == 0 && mark.grant == "unknown" {
+    if mark.is_unreadable() {
         tracing::warn!(
             "an in-flight mark that cannot be read was found (a run may have died while asking Withings); it is cleared, and the stored set (generation {}) is the last one saved",
             state.generation

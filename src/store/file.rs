@@ -45,7 +45,6 @@ use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
@@ -605,15 +604,11 @@ impl StoreLock {
         // Bounded and regular files only, as the store: a FIFO put there
         // must not hang every run.
         let bytes = fsutil::read_regular_file(&self.store.journal_path(), MAX_JOURNAL_BYTES).ok()?;
-        Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| InFlight {
-            pid: 0,
-            started_at: DateTime::<Utc>::UNIX_EPOCH,
-            // A mark that cannot be read says nothing itself; the stored
-            // set is still the last one saved, so report its generation.
-            generation: self.store.load().map(|s| s.generation).unwrap_or(0),
-            grant: "unknown".into(),
-            owner: None,
-        }))
+        // The stored set is still the last one saved: report its generation.
+        Some(
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| InFlight::unreadable(self.store.load().map(|s| s.generation).unwrap_or(0))),
+        )
     }
 }
 
@@ -691,6 +686,7 @@ mod tests {
     use super::*;
     use crate::store::PendingAuth;
     use crate::tokens::TokenSet;
+    use chrono::{DateTime, Utc};
     use secrecy::{ExposeSecret, SecretString};
     use std::os::unix::fs::PermissionsExt;
 

@@ -196,6 +196,27 @@ pub struct InFlight {
     pub owner: Option<String>,
 }
 
+/// What a mark that cannot be read says (nothing itself): both stores
+/// report one this way, and `rotation` recognises it by [`InFlight::is_unreadable`].
+const UNREADABLE_GRANT: &str = "unknown";
+
+impl InFlight {
+    /// A mark found but unreadable, at the store's current `generation`.
+    pub fn unreadable(generation: u64) -> InFlight {
+        InFlight {
+            pid: 0,
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            generation,
+            grant: UNREADABLE_GRANT.into(),
+            owner: None,
+        }
+    }
+
+    pub fn is_unreadable(&self) -> bool {
+        self.pid == 0 && self.grant == UNREADABLE_GRANT
+    }
+}
+
 // No `deny_unknown_fields`: a binary that predates a field reads the file
 // and ignores it, which is why additive fields keep `version: 1`.
 #[derive(Serialize, Deserialize)]

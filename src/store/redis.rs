@@ -843,13 +843,7 @@ impl StoreLease for RedisLease {
             .call(Invocation::Get(&self.keys().journal), "cannot read from")
             .await
             .ok()?;
-        Some(serde_json::from_slice(&bytes?).unwrap_or_else(|_| InFlight {
-            pid: 0,
-            started_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            generation: 0,
-            grant: "unknown".into(),
-            owner: None,
-        }))
+        Some(serde_json::from_slice(&bytes?).unwrap_or_else(|_| InFlight::unreadable(0)))
     }
 
     fn lost(&self) -> bool {
