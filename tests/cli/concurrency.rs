@@ -6,7 +6,7 @@
 
 use crate::support::*;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -38,12 +38,7 @@ fn thirty_concurrent_if_needed_refreshes_make_exactly_one_upstream_call() {
     let refused = stat_delta(&before, &after, "refused");
     let rate_limited = stat_delta(&before, &after, "rate_limited");
     let reports: Vec<Value> = outputs.iter().map(report_of).collect();
-    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-    for report in &reports {
-        *outcomes
-            .entry(report["outcome"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
+    let outcomes = outcome_counts(&reports);
     eprintln!(
         "FIGURES refresh --if-needed: processes={PROCESSES} upstream_token_requests={requests} tokens_issued={issued} \
          refused={refused} rate_limited={rate_limited} outcomes={outcomes:?} wall_time_ms={}",

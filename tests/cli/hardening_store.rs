@@ -233,19 +233,9 @@ fn a_store_deleted_while_withings_answers_is_written_again_with_the_new_set() {
         withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(std::time::Duration::from_millis(800)))
             .times(1);
     let env = given_expired_store(&withings.uri());
-    let child = env
-        .std_cmd()
-        .args(["refresh", "--timeout", "10s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_until(std::time::Duration::from_secs(10), || withings
-        .requests()
-        .len()
-        == 1));
-    std::fs::remove_file(env.store_path()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = while_withings_answers(&env, &["refresh", "--timeout", "10s"], &withings, || {
+        std::fs::remove_file(env.store_path()).unwrap();
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(

@@ -8,8 +8,8 @@
 
 use crate::support::*;
 
-use std::collections::{BTreeMap, HashSet};
-use std::process::{Child, Output, Stdio};
+use std::collections::HashSet;
+use std::process::{Child, Output};
 use std::time::Duration;
 
 /// Starts `per_host` copies of `args` on every host at once; waits for all.
@@ -32,12 +32,7 @@ fn twenty_four_if_needed_refreshes_on_three_hosts_make_exactly_one_upstream_call
 
     let after = sandbox.stats();
     let reports: Vec<Value> = outputs.iter().map(report_of).collect();
-    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-    for report in &reports {
-        *outcomes
-            .entry(report["outcome"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-    }
+    let outcomes = outcome_counts(&reports);
     eprintln!(
         "FIGURES redis if-needed: hosts={HOSTS} processes={} upstream_token_requests={} refused={} outcomes={outcomes:?} wall_time_ms={}",
         HOSTS * PER_HOST,
@@ -177,17 +172,8 @@ fn a_holder_whose_lease_expired_mid_refresh_cannot_overwrite_the_newer_set() {
 /// stops it (SIGSTOP) for 2.5 s: well past a 1 s lease, which expires
 /// unrenewed. Resume it with `signal(&child, "CONT")`.
 fn pause_past_its_lease(host: &TestEnv, args: &[&str], withings: &Upstream) -> Child {
-    let child = host
-        .std_cmd()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    assert!(
-        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
-        "the holder asked Withings"
-    );
+    let child = host.spawn(args);
+    until_asked(withings);
     signal(&child, "STOP");
     std::thread::sleep(Duration::from_millis(2500));
     child
@@ -498,19 +484,10 @@ fn a_redis_connection_dropped_mid_request_does_not_lose_the_answer() {
     let mut env = given_expired_store(&withings.uri());
     env.on_redis(&redis);
     redis.write_store(&env.store_json());
-    let child = env
-        .std_cmd()
-        .args(["refresh", "--json", "--timeout", "10s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    assert!(
-        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
-        "request sent"
-    );
-    redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
-    let out = child.wait_with_output().expect("wait");
+    let args = ["refresh", "--json", "--timeout", "10s"];
+    let out = while_withings_answers(&env, &args, &withings, || {
+        redis.command(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(
@@ -540,19 +517,10 @@ fn a_store_emptied_while_withings_answers_gets_the_new_set() {
     let mut env = given_expired_store(&withings.uri());
     env.on_redis(&redis);
     redis.write_store(&env.store_json());
-    let child = env
-        .std_cmd()
-        .args(["refresh", "--json", "--timeout", "10s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    assert!(
-        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
-        "request sent"
-    );
-    redis.command(&["FLUSHALL"]);
-    let out = child.wait_with_output().expect("wait");
+    let args = ["refresh", "--json", "--timeout", "10s"];
+    let out = while_withings_answers(&env, &args, &withings, || {
+        redis.command(&["FLUSHALL"]);
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.contains("was emptied while Withings answered"), "{stderr}");

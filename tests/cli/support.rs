@@ -1064,20 +1064,57 @@ pub fn run_all_at_once<'a>(
     args: &[&str],
 ) -> (Vec<std::process::Output>, Duration) {
     let started = Instant::now();
-    let children: Vec<Child> = envs
-        .map(|env| {
-            env.std_cmd()
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn withings-token")
-        })
-        .collect();
+    let children: Vec<Child> = envs.map(|env| env.spawn(args)).collect();
     let outputs = children
         .into_iter()
         .map(|c| c.wait_with_output().expect("wait"))
         .collect();
     (outputs, started.elapsed())
+}
+
+impl TestEnv {
+    /// `args` as a child process, stdout and stderr captured (for signals
+    /// and waits while it runs).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.std_cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn withings-token")
+    }
+}
+
+/// Waits (at most 10 s) until `withings` has received one request.
+pub fn until_asked(withings: &Upstream) {
+    assert!(
+        wait_until(Duration::from_secs(10), || withings.requests().len() == 1),
+        "the run asked Withings"
+    );
+}
+
+/// Runs `args` on `env` and, once `withings` (which must delay its answer)
+/// has the request, does `meanwhile`; returns the finished run.
+pub fn while_withings_answers(
+    env: &TestEnv,
+    args: &[&str],
+    withings: &Upstream,
+    meanwhile: impl FnOnce(),
+) -> std::process::Output {
+    let child = env.spawn(args);
+    until_asked(withings);
+    meanwhile();
+    child.wait_with_output().expect("wait")
+}
+
+/// How many of `reports` have each `outcome`.
+pub fn outcome_counts(reports: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for report in reports {
+        *counts
+            .entry(report["outcome"].as_str().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    counts
 }
