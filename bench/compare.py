@@ -47,6 +47,9 @@ import urllib.request
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp import Redis  # noqa: E402  (bench/resp.py, beside this file)
+
 CHECK_INTERVAL_S = 60  # serve's default --check-interval (src/commands/serve.rs)
 BURST_GAP_S = 5.0
 MB = 1_000_000
@@ -572,29 +575,6 @@ class Bench:
             print(f"note: {note}")
         for text in self.broken:
             print(f"broken: {text}")
-
-
-class Redis:
-    """Just enough RESP for PING, GET and SET."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.f = self.s.makefile("rb")
-
-    def call(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.s.sendall(out)
-        line = self.f.readline()
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.f.read(n + 2)[:-2]
-        raise OSError(f"redis answered {line!r}")
 
 
 def comparison_python():

@@ -130,6 +130,8 @@ timeout --kill-after=10 "$(( (ticks + 2) * (proc_timeout + 30) + 60 ))" \
 import json, os, resource, signal, socket, statistics, subprocess, sys, threading, time, urllib.request
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+sys.path.insert(0, "bench")  # this script runs from the repository's root
+from resp import Redis
 
 bin_, work, port, hosts, ticks, forced, proc_timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), *map(int, sys.argv[4:])
 live = set()
@@ -140,33 +142,6 @@ def stop(*_):
         except OSError: pass
     sys.exit(130)
 signal.signal(signal.SIGTERM, stop)
-
-class Redis:
-    """One RESP connection for the whole run, so the driver itself adds no
-    connection and no command but its own INFO/GET/SET to the counters."""
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.f = self.s.makefile("rb")
-    def call(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.s.sendall(out)
-        return self.read()
-    def read(self):
-        line = self.f.readline()
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+": return rest.decode()
-        if kind == b"-": raise RuntimeError(rest.decode())
-        if kind == b":": return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0: return None
-            data = self.f.read(n + 2)[:-2]
-            return data
-        if kind == b"*": return [self.read() for _ in range(int(rest))]
-        raise RuntimeError(f"unexpected reply {line!r}")
 
 def delay_proxy(upstream_port, one_way):
     """A loopback TCP proxy that delays every chunk by `one_way` seconds in
