@@ -359,7 +359,7 @@ static KNOWN_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec:
 
 /// Adds `secret` to what [`scrub`] removes from every server's text.
 pub fn remember_secret(secret: &str) {
-    let mut known = KNOWN_SECRETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut known = crate::locked(&KNOWN_SECRETS);
     if !known.iter().any(|k| k == secret) {
         known.push(secret.to_owned());
     }
@@ -373,7 +373,7 @@ pub fn remember_secret(secret: &str) {
 /// it from the match. The result is [`visible`]: the match runs on the
 /// server's own bytes, then its control characters are escaped.
 pub fn scrub(text: &str, sent: &[&str]) -> String {
-    let known = KNOWN_SECRETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let known = crate::locked(&KNOWN_SECRETS);
     let known = known.iter().map(String::as_str);
     let mut spellings: Vec<String> = Vec::new();
     for value in sent.iter().copied().chain(known).filter(|v| v.chars().count() >= 6) {

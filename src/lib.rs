@@ -41,6 +41,13 @@ use clap::Parser;
 use crate::output::{ErrorBody, ErrorReport, Output};
 use crate::settings::OutputOptions;
 
+/// A mutex whose holder panicked still guards whole data everywhere this
+/// crate uses one (a file, a cached snapshot, a list of secrets), each
+/// replaced in one assignment: take it rather than propagate the panic.
+pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Parses the command line, runs the command, reports any error and
 /// returns the documented exit code.
 pub fn run() -> ExitCode {

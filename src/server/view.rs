@@ -26,7 +26,7 @@
 //! The refresh jobs (`jobs`) never use this view: they read the store
 //! themselves, under the lock, as the CLI does.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,7 @@ use serde::Serialize;
 
 use crate::commands::status::{assess_status, report_of};
 use crate::error::{Error, Result};
+use crate::locked;
 use crate::rotation::no_tokens_error;
 use crate::settings::Settings;
 use crate::store::{StoreStamp, StoreState, TokenStore};
@@ -209,12 +210,6 @@ impl Drop for Wiped {
     fn drop(&mut self) {
         self.0.zeroize();
     }
-}
-
-/// A poisoned lock only means a request panicked while rendering; what it
-/// guards is whole either way.
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

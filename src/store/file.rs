@@ -41,7 +41,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -52,6 +52,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::locked;
 /// A journal mark is under a hundred bytes.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024;
 /// The least space reserved for a save that follows a request: far above
@@ -413,12 +414,6 @@ impl Reservation<'_> {
     pub fn commit(self, base_generation: u64, next: &StoreState) -> Result<u64> {
         self.lock.commit(self.temp, base_generation, next)
     }
-}
-
-/// A mutex whose holder panicked still guards valid data here (a file, an
-/// optional temp file): use it rather than propagate the panic.
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl StoreLock {

@@ -27,7 +27,7 @@
 //! failure stops the run with nothing sent (exit 5, or 3 for credentials).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -682,7 +682,7 @@ impl RedisLease {
             };
             return Ok(Some((0, fresh)));
         }
-        let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let loaded = crate::locked(&self.loaded).clone();
         let unchanged = loaded.is_some_and(|l| same_set(l.tokens.as_ref(), current.tokens.as_ref()));
         if !unchanged {
             return Ok(None);
@@ -720,7 +720,7 @@ fn unsaved(e: Error) -> Error {
 impl StoreLease for RedisLease {
     async fn load(&self) -> Result<StoreState> {
         let state = self.shared.load().await.map_err(nothing_sent)?;
-        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = Some(state.clone());
+        *crate::locked(&self.loaded) = Some(state.clone());
         Ok(state)
     }
 
