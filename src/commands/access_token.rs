@@ -57,13 +57,13 @@ pub fn fresh_tokens(
     let store = super::store_of(settings)?;
     let min_ttl =
         chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
-    // A fresh set in a file needs no runtime, client or lock at all.
-    if let Some(seen) = store.load_local()
-        && let Some(tokens) = fresh_enough(settings, &seen?, min_ttl)
-    {
+    // A file is read without a runtime: a fresh set in one then needs no
+    // runtime, client or lock at all.
+    let local = store.load_local().transpose()?;
+    if let Some(tokens) = local.as_ref().and_then(|seen| fresh_enough(settings, seen, min_ttl)) {
         return Ok((tokens, Status::Success));
     }
-    block_on(fresh_from(store.as_ref(), &targets, min_ttl, settings, out))?
+    block_on(fresh_from(store.as_ref(), local, &targets, min_ttl, settings, out))?
 }
 
 /// The set in use when its access token lives at least `min_ttl` more.
@@ -86,17 +86,26 @@ fn fresh_enough(settings: &Settings, seen: &StoreState, min_ttl: chrono::Duratio
     }
 }
 
+/// `read`: the store as `fresh_tokens` read it (a file), else it is read
+/// here, on the runtime (Redis), and may turn out fresh.
 async fn fresh_from(
     store: &dyn TokenStore,
+    read: Option<StoreState>,
     targets: &Targets,
     min_ttl: chrono::Duration,
     settings: &Settings,
     out: &Output,
 ) -> Result<(TokenSet, Status)> {
-    let seen_before = store.load().await?;
-    if let Some(tokens) = fresh_enough(settings, &seen_before, min_ttl) {
-        return Ok((tokens, Status::Success));
-    }
+    let seen_before = match read {
+        Some(seen) => seen,
+        None => {
+            let seen = store.load().await?;
+            if let Some(tokens) = fresh_enough(settings, &seen, min_ttl) {
+                return Ok((tokens, Status::Success));
+            }
+            seen
+        }
+    };
     let mut policy = Policy {
         buffer: Some(min_ttl),
         force: false,
