@@ -9,6 +9,8 @@ use std::path::PathBuf;
 const REAUTHORISE: &str =
     "re-authorise: run `withings-token auth-url`, open the URL, then `withings-token exchange '<redirect URL>'`";
 const RETRY_LATER: &str = "retry later (after 30 s or more); the stored tokens were not changed";
+/// The action for EMFILE/ENFILE: the limit is the fault, not the disk.
+pub const OUT_OF_DESCRIPTORS: &str = "raise the limit on open files (`ulimit -n 1024` in the shell, LimitNOFILE= in a systemd unit) and run the command again";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,8 +60,11 @@ pub enum Error {
     },
 
     /// Another process held the store lock for longer than `--lock-timeout`.
-    #[error("the lock on {place} was not free within {waited_secs} s: other withings-token runs held it")]
-    LockTimeout { place: String, waited_secs: u64 },
+    #[error("the lock on {place} was not free within {}: other withings-token runs held it", crate::http::humanize(*waited))]
+    LockTimeout {
+        place: String,
+        waited: std::time::Duration,
+    },
 
     /// The store (or its lease) cannot be reached; nothing was sent.
     #[error("the token store is unavailable: {detail}")]
@@ -438,7 +443,7 @@ mod tests {
             },
             Error::LockTimeout {
                 place: "p".into(),
-                waited_secs: 1,
+                waited: std::time::Duration::from_secs(1),
             },
             Error::StoreUnavailable { detail: d() },
             Error::AnswerDropped { detail: d() },
@@ -493,7 +498,7 @@ mod tests {
     fn a_lock_timeout_does_not_claim_the_holder_is_refreshing() {
         let e = Error::LockTimeout {
             place: "p".into(),
-            waited_secs: 60,
+            waited: std::time::Duration::from_secs(60),
         };
         assert!(e.action().contains("may be refreshing or delivering"), "{}", e.action());
         assert!(e.action().contains("nothing was sent"), "{}", e.action());

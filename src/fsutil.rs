@@ -80,6 +80,42 @@ pub fn read_regular_file_and_metadata(path: &Path, max_bytes: u64) -> std::io::R
     Ok((bytes, meta))
 }
 
+/// Opens `path` for writing, creating it (mode 0600) when missing, when it
+/// is a regular file: a FIFO (whose opening waits for a reader forever), a
+/// device or a directory is refused with `InvalidInput`, as for reading.
+/// `Ok((file, true))` when this call made the file.
+pub fn open_regular_for_writing(path: &Path) -> std::io::Result<(File, bool)> {
+    let made = OpenOptions::new().create_new(true).write(true).mode(0o600).open(path);
+    match made {
+        Ok(file) => return Ok((file, true)),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) => {}
+    }
+    // By path first: where O_NONBLOCK is unknown, opening a FIFO would block.
+    match fs::metadata(path) {
+        Ok(meta) => check_regular(&meta, u64::MAX)?,
+        // Vanished since: made below, without a new owner.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(O_NONBLOCK)
+        .open(path)?;
+    check_regular(&file.metadata()?, u64::MAX)?;
+    Ok((file, false))
+}
+
+/// Whether `e` is the process (or system) running out of file descriptors:
+/// the limit's fault, not the disk's or the permissions'.
+pub fn out_of_descriptors(e: &std::io::Error) -> bool {
+    // EMFILE (this process), ENFILE (the whole system).
+    matches!(e.raw_os_error(), Some(24 | 23))
+}
+
 fn check_regular(meta: &fs::Metadata, max_bytes: u64) -> std::io::Result<()> {
     let kind = meta.file_type();
     if kind.is_file() {

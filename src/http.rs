@@ -74,6 +74,12 @@ pub enum Verdict<T> {
     Unsure {
         detail: String,
     },
+    /// Stop now and report the failure as a transient one of `kind`: an
+    /// answer came but must not be asked for again in this run.
+    GiveUp {
+        kind: Transient,
+        detail: String,
+    },
 }
 
 /// One kind of request a client makes. `D` is whatever else the client
@@ -86,6 +92,11 @@ pub struct Operation<D = ()> {
     /// when its answer is lost. When false, a transport failure stops the
     /// retries instead of doing the thing twice.
     pub idempotent: bool,
+    /// Whether a request whose answer was over `max_answer` may be sent
+    /// again. Not for a refresh: the answer came, so Withings may have
+    /// rotated the token it carried, and the same token is not sent twice
+    /// in one run.
+    pub resend_oversized: bool,
     /// The most bytes of answer read. A token or GraphQL answer is small;
     /// a larger one is a broken or hostile peer, not worth the memory.
     pub max_answer: usize,
@@ -193,6 +204,12 @@ impl HttpClient {
         };
         match self.send_within(build(client), operation.max_answer).await {
             Ok(answer) => judge(&answer),
+            Err(SendFailure::TooLarge(detail)) if !operation.resend_oversized => Verdict::GiveUp {
+                kind: Transient::Upstream,
+                detail: format!(
+                    "{detail}; not sent again with the same token in this run (the answer may have carried a new set, and the token sent stays valid for a few hours because that set was never used)"
+                ),
+            },
             // An answer came, so the request was received; like any other
             // unusable answer, it is worth another try.
             Err(SendFailure::TooLarge(detail)) => Verdict::Retry {
@@ -295,6 +312,7 @@ impl HttpClient {
                 Verdict::Done(value) => return Ok(value),
                 Verdict::Stop(error) => return Err(error),
                 Verdict::Unsure { detail } => return Err(unsure_error(what, number, detail)),
+                Verdict::GiveUp { kind, detail } => return Err(final_error(what, kind, number, detail)),
                 Verdict::Retry { kind, detail, wait } => (kind, detail, wait),
             };
             if let Some(wait) = wait.filter(|w| *w > MAX_HONOURED_WAIT) {
@@ -344,11 +362,15 @@ fn byte_size(bytes: usize) -> String {
     crate::fsutil::byte_size(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
+/// `300 ms`, `2 s`, `1.5 s`: as the user would have written it.
 pub fn humanize(d: Duration) -> String {
     if d.as_millis() < 1000 && !d.is_zero() {
         format!("{} ms", d.as_millis())
-    } else {
+    } else if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
+    } else {
+        let text = format!("{:.3}", d.as_secs_f64());
+        format!("{} s", text.trim_end_matches('0'))
     }
 }
 
@@ -465,6 +487,14 @@ mod tests {
             retry_delay: Duration::ZERO,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn durations_read_as_the_user_wrote_them() {
+        let cases = [(300, "300 ms"), (500, "500 ms"), (2000, "2 s"), (1500, "1.5 s"), (0, "0 s"), (61_250, "61.25 s")];
+        for (ms, text) in cases {
+            assert_eq!(humanize(Duration::from_millis(ms)), text);
+        }
     }
 
     #[test]
@@ -640,6 +670,7 @@ mod tests {
         let (sent, err) = fail_every_transport(Operation {
             name: "variables",
             idempotent: true,
+            resend_oversized: true,
             max_answer: 1024,
             document: (),
         });
@@ -652,6 +683,7 @@ mod tests {
         let (sent, err) = fail_every_transport(Operation {
             name: "serviceInstanceRedeploy",
             idempotent: false,
+            resend_oversized: true,
             max_answer: 1024,
             document: (),
         });

@@ -32,12 +32,14 @@ const MAX_ANSWER: usize = 1024 * 1024;
 const ENVIRONMENTS: Graphql = Operation {
     name: "environments",
     idempotent: true,
+    resend_oversized: true,
     max_answer: MAX_ANSWER,
     document: "query environments($projectId: String!) { environments(projectId: $projectId) { edges { node { id name } } } }",
 };
 const VARIABLES: Graphql = Operation {
     name: "variables",
     idempotent: true,
+    resend_oversized: true,
     max_answer: MAX_ANSWER,
     document: "query variables($projectId: String!, $environmentId: String!, $serviceId: String) { variables(projectId: $projectId, environmentId: $environmentId, serviceId: $serviceId) }",
 };
@@ -46,6 +48,7 @@ const VARIABLES: Graphql = Operation {
 const UPSERT: Graphql = Operation {
     name: "variableCollectionUpsert",
     idempotent: true,
+    resend_oversized: true,
     max_answer: MAX_ANSWER,
     document: "mutation variableCollectionUpsert($input: VariableCollectionUpsertInput!) { variableCollectionUpsert(input: $input) }",
 };
@@ -53,6 +56,7 @@ const UPSERT: Graphql = Operation {
 const REDEPLOY: Graphql = Operation {
     name: "serviceInstanceRedeploy",
     idempotent: false,
+    resend_oversized: true,
     max_answer: MAX_ANSWER,
     document: "mutation serviceInstanceRedeploy($serviceId: String!, $environmentId: String!) { serviceInstanceRedeploy(serviceId: $serviceId, environmentId: $environmentId) }",
 };

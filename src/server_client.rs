@@ -27,6 +27,7 @@ const WHAT: &str = "the withings-token server";
 const READ: Operation = Operation {
     name: "admin read",
     idempotent: true,
+    resend_oversized: true,
     max_answer: 256 * 1024,
     document: (),
 };
@@ -36,6 +37,7 @@ const READ: Operation = Operation {
 const CHANGE: Operation = Operation {
     name: "admin change",
     idempotent: false,
+    resend_oversized: true,
     max_answer: 256 * 1024,
     document: (),
 };

@@ -49,8 +49,10 @@ const WHAT: &str = "Withings";
 const REQUEST_TOKEN: Operation = Operation {
     name: "requesttoken",
     idempotent: true,
-    // A token answer is under 2 KB.
-    max_answer: 64 * 1024,
+    resend_oversized: false,
+    // A token answer is under 2 KB, but one that carries a new set must
+    // not be thrown away for padding a proxy added: read up to 1 MiB.
+    max_answer: 1024 * 1024,
     document: (),
 };
 
@@ -59,6 +61,7 @@ const REQUEST_TOKEN: Operation = Operation {
 const GET_DEVICE: Operation = Operation {
     name: "getdevice",
     idempotent: true,
+    resend_oversized: true,
     max_answer: 256 * 1024,
     document: (),
 };
@@ -207,6 +210,7 @@ fn endpoint(api_url: &Url, path: &str) -> Result<Url> {
 const PROBE: Operation = Operation {
     name: "requesttoken (probe)",
     idempotent: true,
+    resend_oversized: true,
     max_answer: 64 * 1024,
     document: (),
 };
@@ -382,12 +386,14 @@ fn classify(
             detail: format!("Withings status 601 ({})", or_unknown(&message)),
             wait: wait_seconds(body.as_ref()),
         },
-        522 | 524 => Verdict::Retry {
+        // Timeout, bad state, wrong action, "an unknown error occurred":
+        // Withings' trouble, not a verdict on the grant.
+        522 | 524 | 2554 | 2555 => Verdict::Retry {
             kind: Transient::Upstream,
             detail: format!("Withings status {status} ({})", or_unknown(&message)),
             wait: None,
         },
-        100..=102 | 200 | 401 | 214 | 277 | 2553 | 2555 => refusal(grant, status, &message),
+        100..=102 | 200 | 401 | 214 | 277 | 2553 => refusal(grant, status, &message),
         201..=213 | 501..=511 => invalid_params(grant, status, &message),
         _ if answer.status.is_server_error() => garbled(answer, sent),
         _ => Verdict::Retry {
@@ -452,7 +458,7 @@ fn classify_check(answer: &Answer, sent: &[&str]) -> Verdict<AccessCheck> {
     let detail = format!("Withings status {status} ({})", or_unknown(&message));
     match status {
         0 => Verdict::Done(AccessCheck::Valid),
-        100..=102 | 200 | 401 | 214 | 277 | 2553 | 2555 => Verdict::Done(AccessCheck::Refused { detail }),
+        100..=102 | 200 | 401 | 214 | 277 | 2553 => Verdict::Done(AccessCheck::Refused { detail }),
         601 => Verdict::Retry {
             kind: Transient::RateLimited,
             detail,
@@ -667,7 +673,7 @@ mod tests {
         match verdict {
             Verdict::Done(_) => String::new(),
             Verdict::Stop(e) => format!("{e} {}", e.action()),
-            Verdict::Retry { detail, .. } | Verdict::Unsure { detail } => detail.clone(),
+            Verdict::Retry { detail, .. } | Verdict::Unsure { detail } | Verdict::GiveUp { detail, .. } => detail.clone(),
         }
     }
 
@@ -936,6 +942,8 @@ mod tests {
             (200, r#"{"status":0,"body":{"access_"#),
             (200, r#"{"status":522,"body":{}}"#),
             (200, r#"{"status":0,"body":{}}"#),
+            (200, r#"{"status":2554,"body":{}}"#),
+            (200, r#"{"status":2555,"body":{},"error":"An unknown error occurred"}"#),
         ] {
             assert!(matches!(judge(status, body), Verdict::Retry { .. }), "{status} {body}");
         }
@@ -951,7 +959,12 @@ mod tests {
             panic!("not refused")
         };
         assert_eq!(detail, "Withings status 401 (invalid_token: [redacted] is invalid)");
-        for (status, body) in [(200, r#"{"status":2554}"#), (502, "<html>"), (200, "")] {
+        for (status, body) in [
+            (200, r#"{"status":2554}"#),
+            (200, r#"{"status":2555}"#),
+            (502, "<html>"),
+            (200, ""),
+        ] {
             assert!(matches!(check(status, body), Verdict::Retry { .. }), "{body}");
         }
     }

@@ -182,7 +182,7 @@ mod tests {
         };
         let lock = Error::LockTimeout {
             place: "p".into(),
-            waited_secs: 60,
+            waited: std::time::Duration::from_secs(60),
         };
         assert_eq!(status_of(limited), (503, Some(RETRY_AFTER_SECS)));
         assert_eq!(status_of(lock), (503, Some(RETRY_AFTER_SECS)));
@@ -202,7 +202,7 @@ mod tests {
     fn every_answer_is_the_error_object_with_its_headers() {
         let response = ApiError::Failed(Error::LockTimeout {
             place: "p".into(),
-            waited_secs: 1,
+            waited: std::time::Duration::from_secs(1),
         })
         .into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

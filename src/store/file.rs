@@ -38,8 +38,8 @@
 //!   withheld while the file's last change is too recent to be told from
 //!   the next one ([`SETTLE`]).
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -50,7 +50,7 @@ use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
     parse_store, serialize_store, tokens_generation_after,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, OUT_OF_DESCRIPTORS, Result};
 use crate::fsutil;
 use crate::locked;
 /// A journal mark is under a hundred bytes.
@@ -198,7 +198,7 @@ impl FileStore {
         let dir = fsutil::parent_dir(&self.path);
         let started = Instant::now();
         loop {
-            let file = open_lock_file(&lock_path).map_err(|e| self.dir_error(dir, e))?;
+            let file = open_lock_file(&lock_path).map_err(|e| lock_file_error(&lock_path, e))?;
             wait_for_lock(&file, started, timeout, &lock_path)?;
             if fsutil::is_file_at(&file, &lock_path).map_err(|e| self.dir_error(dir, e))? {
                 return Ok(file);
@@ -206,7 +206,7 @@ impl FileStore {
             if started.elapsed() >= timeout {
                 return Err(Error::LockTimeout {
                     place: lock_path.display().to_string(),
-                    waited_secs: started.elapsed().as_secs(),
+                    waited: timeout,
                 });
             }
             tracing::debug!(
@@ -324,27 +324,30 @@ fn secure_store_dir(dir: &Path) {
 /// Opens the lock file, making it when missing. One this run makes goes to
 /// the directory's owner (root running on a user's store must leave a lock
 /// file the user's own runs can open); one that was there is left as it is,
-/// since it may be a link this run must not give away the target of.
+/// since it may be a link this run must not give away the target of. A lock
+/// path that is not a regular file (a FIFO would hang the open) is refused.
 fn open_lock_file(lock_path: &Path) -> std::io::Result<File> {
-    let made = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(lock_path);
-    match made {
-        Ok(file) => {
-            fsutil::give_to_directory_owner(&file, lock_path);
-            Ok(file)
-        }
-        // Also when it vanished since: then it is made without a new owner.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(lock_path),
-        Err(e) => Err(e),
+    let (file, made) = fsutil::open_regular_for_writing(lock_path)?;
+    if made {
+        fsutil::give_to_directory_owner(&file, lock_path);
     }
+    Ok(file)
+}
+
+/// Why the lock file cannot be used, naming it (not the store directory).
+fn lock_file_error(lock_path: &Path, e: std::io::Error) -> Error {
+    let message = format!("cannot use the lock file {}: {e}", lock_path.display());
+    let action = if fsutil::out_of_descriptors(&e) {
+        OUT_OF_DESCRIPTORS.to_owned()
+    } else if e.kind() == std::io::ErrorKind::InvalidInput {
+        format!(
+            "move {} aside (withings-token makes it again as a regular file), or choose another store with `--store`",
+            lock_path.display()
+        )
+    } else {
+        "make the store's directory writable by this user, or choose another store with `--store` / WITHINGS_TOKEN_STORE".to_owned()
+    };
+    Error::config(format!("{message}; nothing was sent to Withings"), action)
 }
 
 /// Waits for the lock on `file` until `timeout` after `started`.
@@ -360,7 +363,7 @@ fn wait_for_lock(file: &File, started: Instant, timeout: Duration, lock_path: &P
         if started.elapsed() >= timeout {
             return Err(Error::LockTimeout {
                 place: lock_path.display().to_string(),
-                waited_secs: started.elapsed().as_secs(),
+                waited: timeout,
             });
         }
         if !announced {
@@ -524,7 +527,7 @@ impl StoreLock {
         if fsutil::is_file_at(&held, &lock_path).map_err(io_error)? {
             return Ok(LockCheck::Held);
         }
-        let fresh = open_lock_file(&lock_path).map_err(io_error)?;
+        let fresh = open_lock_file(&lock_path).map_err(|e| lock_file_error(&lock_path, e))?;
         match fresh.try_lock() {
             Ok(()) if fsutil::is_file_at(&fresh, &lock_path).map_err(io_error)? => {
                 tracing::warn!(

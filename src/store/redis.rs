@@ -501,7 +501,7 @@ impl TokenStore for RedisStore {
             if waited >= timeout {
                 return Err(Error::LockTimeout {
                     place: format!("the Redis lease {} at {}", shared.keys.lease, shared.shown),
-                    waited_secs: waited.as_secs(),
+                    waited: timeout,
                 });
             }
             tokio::time::sleep(jittered(pause).min(timeout - waited)).await;

@@ -103,6 +103,46 @@ fn a_fifo_as_the_store_is_refused_not_waited_on() {
     withings.verify();
 }
 
+/// Issue 18, item 15: a FIFO where the lock file goes is refused at once,
+/// never waited on past `--lock-timeout`; nothing is sent.
+#[test]
+fn a_fifo_as_the_lock_file_is_refused_not_waited_on() {
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
+    let stored = env.store_bytes();
+    let lock = env.store_path().with_file_name("tokens.json.lock");
+    mkfifo(&lock);
+    let out = run_briefly(&env, &["refresh", "--no-railway", "--lock-timeout", "1s"]);
+    assert_refused(&out, "tokens.json.lock", "a named pipe (FIFO), not a regular file");
+    let said = format!(
+        "error: cannot use the lock file {}: it is a named pipe (FIFO), not a regular file; nothing was sent to Withings [CONFIGURATION_ERROR]",
+        lock.display()
+    );
+    assert!(out.stderr.lines().any(|l| l == said), "{out:?}");
+    assert!(out.stderr.contains(&format!("next: move {} aside", lock.display())), "{out:?}");
+    assert_eq!(env.store_bytes(), stored);
+    withings.verify();
+}
+
+/// Issue 18, item 16: a directory where the lock file goes is reported as
+/// the lock file, not as the store's directory.
+#[test]
+fn a_directory_as_the_lock_file_is_named_as_the_lock_file() {
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
+    let lock = env.store_path().with_file_name("tokens.json.lock");
+    std::fs::create_dir(&lock).expect("mkdir");
+    let out = run_briefly(&env, &["refresh", "--no-railway"]);
+    let said = format!(
+        "error: cannot use the lock file {}: it is a directory, not a regular file; nothing was sent to Withings [CONFIGURATION_ERROR]",
+        lock.display()
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.lines().any(|l| l == said), "{out:?}");
+    assert!(!out.stderr.contains("cannot use the token store directory"), "{out:?}");
+    withings.verify();
+}
+
 #[test]
 fn a_fifo_as_the_dot_env_in_the_working_directory_is_refused_not_waited_on() {
     let env = given_store_expiring_in(3600);

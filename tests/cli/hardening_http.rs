@@ -70,7 +70,7 @@ fn a_withings_error_text_quoting_the_refresh_token_and_client_secret_never_reach
     let echo = format!("Unauthorized: refresh token {OLD_REFRESH} refused for app secret {CLIENT_SECRET}");
     for mode in ["table", "json"] {
         let withings = withings_answering(
-            ResponseTemplate::new(200).set_body_json(json!({ "status": 2555, "body": {}, "error": echo })),
+            ResponseTemplate::new(200).set_body_json(json!({ "status": 401, "body": {}, "error": echo })),
         )
         .times(1);
         let env = given_expired_store(&withings.uri());
@@ -82,7 +82,7 @@ fn a_withings_error_text_quoting_the_refresh_token_and_client_secret_never_reach
         }
         let out = env.run_with(&args, &PACE);
 
-        // Status 2555 is a refused grant, as before the scrubbing: exit 4.
+        // Status 401 is a refused grant: exit 4, not retried.
         assert_eq!(out.code, 4, "{mode}: {out:?}");
         let message = if mode == "json" {
             let error = json_error(&out);
@@ -93,7 +93,7 @@ fn a_withings_error_text_quoting_the_refresh_token_and_client_secret_never_reach
         };
         assert_eq!(
             message,
-            "Withings refused the refresh token: status 2555: Unauthorized: refresh token [redacted] refused for app secret [redacted]"
+            "Withings refused the refresh token: status 401: Unauthorized: refresh token [redacted] refused for app secret [redacted]"
         );
         assert_no_leak(&out, &[OLD_REFRESH, CLIENT_SECRET, CLIENT_ID]);
         assert_eq!(env.store_bytes(), before, "a refusal leaves the store untouched");
@@ -103,6 +103,34 @@ fn a_withings_error_text_quoting_the_refresh_token_and_client_secret_never_reach
             "a refusal is not retried"
         );
     }
+}
+
+/// Issue 18, item 16: Withings' status 2555 ("an unknown error occurred")
+/// is its own trouble, not a verdict on the grant: retried, then exit 5
+/// with the stored token kept, never "re-authorise".
+#[test]
+fn withings_status_2555_is_a_retried_upstream_error_not_a_refused_grant() {
+    let echo = format!("An unknown error occurred for {OLD_REFRESH}");
+    let withings = withings_answering(
+        ResponseTemplate::new(200).set_body_json(json!({ "status": 2555, "body": {}, "error": echo })),
+    )
+    .times(3);
+    let env = given_expired_store(&withings.uri());
+    let before = env.store_bytes();
+
+    let out = env.run_with(&["refresh", "--json", "--retries", "2"], &PACE);
+
+    assert_eq!(out.code, 5, "{out:?}");
+    let error = json_error(&out);
+    assert_eq!(error["code"], "UPSTREAM_ERROR", "{out:?}");
+    assert_eq!(
+        error["message"],
+        "Withings gave no usable answer after 3 attempt(s): Withings status 2555 (An unknown error occurred for [redacted])"
+    );
+    assert!(!error["action"].as_str().unwrap_or_default().contains("re-authorise"), "{out:?}");
+    assert_no_leak(&out, &[OLD_REFRESH, CLIENT_SECRET]);
+    assert_eq!(env.store_bytes(), before);
+    assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 3);
 }
 
 // ---------------------------------------------------------------------------
@@ -115,9 +143,12 @@ fn huge_answer() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(body, "application/json")
 }
 
+/// Issue 18, item 7: past the 1 MiB cap the answer is not read, and the
+/// same refresh token is not sent again in this run (the answer may have
+/// rotated it).
 #[test]
-fn an_oversized_withings_answer_is_a_retried_upstream_error_naming_the_cap() {
-    let withings = withings_answering(huge_answer()).times(3);
+fn an_oversized_withings_answer_is_not_retried_with_the_same_token() {
+    let withings = withings_answering(huge_answer()).times(1);
     let env = given_expired_store(&withings.uri());
     let before = env.store_bytes();
 
@@ -128,15 +159,28 @@ fn an_oversized_withings_answer_is_a_retried_upstream_error_naming_the_cap() {
     assert_eq!(error["code"], "UPSTREAM_ERROR");
     assert_eq!(
         error["message"],
-        "Withings gave no usable answer after 3 attempt(s): HTTP 200 with an answer larger than 64 KiB"
+        "Withings gave no usable answer after 1 attempt(s): HTTP 200 with an answer larger than 1 MiB; not sent again with the same token in this run (the answer may have carried a new set, and the token sent stays valid for a few hours because that set was never used)"
     );
-    assert!(out.stderr.contains("Withings: attempt 1/3 failed"), "{}", out.stderr);
-    assert_eq!(
-        requests_to(&withings, "/v2/oauth2").len(),
-        3,
-        "retried like any unusable answer"
-    );
+    assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 1);
     assert_eq!(env.store_bytes(), before);
+}
+
+/// Issue 18, item 7: a valid token answer padded past the old 64 KiB cap
+/// (a proxy's trailer, a long scope) is read and saved, not thrown away.
+#[test]
+fn a_valid_token_answer_of_a_few_hundred_kib_is_saved() {
+    let mut body = token_body(NEW_ACCESS, NEW_REFRESH, 10800);
+    body["body"]["padding"] = json!("x".repeat(300 * 1024));
+    let withings =
+        withings_answering(ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json")).times(1);
+    let env = given_expired_store(&withings.uri());
+
+    let out = env.run_with(&["refresh", "--json", "--no-railway"], &PACE);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["outcome"], "refreshed");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 1);
 }
 
 #[test]
