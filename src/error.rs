@@ -61,10 +61,7 @@ pub enum Error {
 
     /// Another process held the store lock for longer than `--lock-timeout`.
     #[error("the lock on {place} was not free within {}: other withings-token runs held it", crate::http::humanize(*waited))]
-    LockTimeout {
-        place: String,
-        waited: std::time::Duration,
-    },
+    LockTimeout { place: String, waited: std::time::Duration },
 
     /// The store (or its lease) cannot be reached; nothing was sent.
     #[error("the token store is unavailable: {detail}")]

@@ -491,7 +491,14 @@ mod tests {
 
     #[test]
     fn durations_read_as_the_user_wrote_them() {
-        let cases = [(300, "300 ms"), (500, "500 ms"), (2000, "2 s"), (1500, "1.5 s"), (0, "0 s"), (61_250, "61.25 s")];
+        let cases = [
+            (300, "300 ms"),
+            (500, "500 ms"),
+            (2000, "2 s"),
+            (1500, "1.5 s"),
+            (0, "0 s"),
+            (61_250, "61.25 s"),
+        ];
         for (ms, text) in cases {
             assert_eq!(humanize(Duration::from_millis(ms)), text);
         }

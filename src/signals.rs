@@ -121,6 +121,29 @@ fn announce_once() {
     }
 }
 
+/// Blocks until SIGINT, SIGTERM or SIGHUP arrives and returns which: for a
+/// process that has something to clean up before it ends (`sandbox`'s own
+/// store). Never returns early; `None` when the handlers cannot be set.
+pub fn wait_for_stop() -> Option<i32> {
+    use std::io::Read;
+    let (mut woken, waker) = std::os::unix::net::UnixStream::pair().ok()?;
+    let arrived = Arc::new(AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        flag::register_usize(signal, Arc::clone(&arrived), signal as usize).ok()?;
+        signal_hook::low_level::pipe::register(signal, waker.try_clone().ok()?).ok()?;
+    }
+    let mut byte = [0u8; 1];
+    loop {
+        // EINTR (the signal itself) and the handler's byte both end a wait.
+        let _ = woken.read(&mut byte);
+        if let Ok(signal) = i32::try_from(arrived.load(Ordering::SeqCst))
+            && signal != 0
+        {
+            return Some(signal);
+        }
+    }
+}
+
 /// Turns `hold` into a no-op for this process, whose own handlers never
 /// end it in the middle of a save (`serve`). False when it is too late:
 /// a window was already opened and the handlers are installed.

@@ -673,7 +673,9 @@ mod tests {
         match verdict {
             Verdict::Done(_) => String::new(),
             Verdict::Stop(e) => format!("{e} {}", e.action()),
-            Verdict::Retry { detail, .. } | Verdict::Unsure { detail } | Verdict::GiveUp { detail, .. } => detail.clone(),
+            Verdict::Retry { detail, .. } | Verdict::Unsure { detail } | Verdict::GiveUp { detail, .. } => {
+                detail.clone()
+            }
         }
     }
 

@@ -251,7 +251,9 @@ fn railway_settings(settings: &Settings) -> DoctorCheck {
 /// The store's checks, and its state when it could be read.
 async fn store_checks(settings: &Settings) -> (Vec<DoctorCheck>, Option<StoreState>) {
     match &settings.store {
-        StoreLocation::File(path) => file_store_checks(&FileStore::new(path.clone())),
+        StoreLocation::File(path) => {
+            file_store_checks(&FileStore::new(path.clone()).for_client(settings.client_id.clone()))
+        }
         StoreLocation::Redis { .. } => {
             let loaded = async {
                 let store = super::store_of(settings)?;

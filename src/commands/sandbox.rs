@@ -4,12 +4,15 @@ use clap::Args;
 
 use crate::envfile::format_line;
 use crate::error::{Error, Result, Status};
+use crate::fsutil::ScratchDir;
 use crate::sandbox::Sandbox;
 
 /// Serve an emulation of Withings (and Railway) on loopback for trying the tool
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Prints the env lines that point withings-token at it, then serves until interrupted.\n\n\
+    after_help = "Prints the env lines that point withings-token at it, then serves until interrupted. \
+The lines name a token store of the sandbox's own (WITHINGS_TOKEN_STORE, in a private temporary \
+directory removed when the sandbox stops), so a sandbox token never lands in your real store.\n\n\
 Examples:\n  withings-token sandbox --listen 127.0.0.1:8788 > sandbox.env\n  withings-token --env-file sandbox.env auth-url"
 )]
 pub struct SandboxArgs {
@@ -25,20 +28,30 @@ pub fn run(args: &SandboxArgs) -> Result<Status> {
             "pass a free loopback address, e.g. `--listen 127.0.0.1:0`",
         )
     })?;
+    // Its tokens are the sandbox's alone: with the default store, a sandbox
+    // set would replace the user's real one (issue 18).
+    let scratch = ScratchDir::new("withings-token-sandbox").map_err(|e| {
+        Error::config(
+            format!("cannot make the sandbox's token store directory: {e}"),
+            "set TMPDIR to a writable directory",
+        )
+    })?;
+    let store = scratch.path().join("tokens.json");
     let mut lines = format!(
         "# withings-token sandbox on {} (fake credentials; nothing here is real)\n",
         sandbox.base_url()
     );
-    for (key, value) in sandbox.env_vars() {
-        // The sandbox's own values are plain ASCII: a refusal is a bug.
+    let mut vars = sandbox.env_vars();
+    vars.push(("WITHINGS_TOKEN_STORE", store.display().to_string()));
+    for (key, value) in vars {
         lines.push_str(&format_line(key, &value).map_err(|e| Error::Internal(e.into()))?);
     }
     crate::output::write_text(&lines)?;
     eprintln!(
-        "sandbox listening on {}; save the lines above as an env file and use `--env-file`. Ctrl-C stops it.",
+        "sandbox listening on {}; save the lines above as an env file and use `--env-file`. Ctrl-C stops it (and removes its store).",
         sandbox.base_url()
     );
-    loop {
-        std::thread::park();
-    }
+    let signal = crate::signals::wait_for_stop();
+    drop(scratch);
+    Ok(signal.map_or(Status::Success, Status::Signalled))
 }

@@ -71,6 +71,8 @@ static OPEN_DIR_WARNING: Once = Once::new();
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
+    /// The app whose store this must be (see `store::bind_to_client`).
+    client_id: Option<String>,
 }
 
 impl FileStore {
@@ -78,7 +80,14 @@ impl FileStore {
     pub fn new(path: PathBuf) -> Self {
         FileStore {
             path: resolve_store_path(&path),
+            client_id: None,
         }
+    }
+
+    /// The same store, used by the Withings app `client_id`: a set another
+    /// app obtained is refused on load.
+    pub fn for_client(self, client_id: Option<String>) -> Self {
+        FileStore { client_id, ..self }
     }
 
     /// The resolved path: the real file that is read and replaced.
@@ -123,7 +132,8 @@ impl FileStore {
         let (bytes, meta) = match fsutil::read_regular_file_and_metadata(&self.path, MAX_STORE_BYTES) {
             Ok(read) => read,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((StoreState::default(), Some(StoreStamp(Stamped::Absent))));
+                let empty = self.bound(StoreState::default())?;
+                return Ok((empty, Some(StoreStamp(Stamped::Absent))));
             }
             Err(e) => return Err(self.unreadable(e)),
         };
@@ -149,7 +159,11 @@ impl FileStore {
                 reason,
             },
         })?;
-        Ok((state, stamp_of(&meta, looked_at)))
+        Ok((self.bound(state)?, stamp_of(&meta, looked_at)))
+    }
+
+    fn bound(&self, state: StoreState) -> Result<StoreState> {
+        super::bind_to_client(state, self.client_id.as_deref(), &self.path.display().to_string())
     }
 
     fn unreadable(&self, e: std::io::Error) -> Error {

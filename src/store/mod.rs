@@ -144,8 +144,10 @@ pub trait StoreLease: Send + Sync {
 /// The store the settings name: a file path or a `redis://` URL.
 pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
     Ok(match &settings.store {
-        StoreLocation::File(path) => Arc::new(FileStore::new(path.clone())),
-        StoreLocation::Redis { url, key } => Arc::new(RedisStore::new(url, key.clone(), settings.lease_ttl)?),
+        StoreLocation::File(path) => Arc::new(FileStore::new(path.clone()).for_client(settings.client_id.clone())),
+        StoreLocation::Redis { url, key } => {
+            Arc::new(RedisStore::new(url, key.clone(), settings.lease_ttl)?.for_client(settings.client_id.clone()))
+        }
     })
 }
 
@@ -164,6 +166,10 @@ pub struct StoreState {
     /// when there is none). A save sets it: to the new generation when the
     /// set changed, else it is carried over; the value passed in is ignored.
     pub tokens_generation: u64,
+    /// The Withings app (client id) whose set this is: recorded on the
+    /// first save under a client id, and checked on every load (see
+    /// [`bind_to_client`]).
+    pub client_id: Option<String>,
 }
 
 /// The refresh token of the generation before this one, kept because
@@ -233,6 +239,8 @@ struct StoreFileV1 {
     pending_auth: Option<PendingAuth>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     copies: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
     /// `RedisStore` only: the fence of the lease holder that saved this set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fence: Option<u64>,
@@ -325,7 +333,33 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
             rotated_at: p.rotated_at,
         }),
         pending_auth: file.pending_auth,
+        client_id: file.client_id,
     })
+}
+
+/// A store belongs to one Withings app: a set another app's client id
+/// obtained (the sandbox's, a second app's) is refused before anything is
+/// sent with it, naming both, and a store that records none yet takes
+/// `expected`, which its next save writes. `location` names the store.
+pub(crate) fn bind_to_client(mut state: StoreState, expected: Option<&str>, location: &str) -> Result<StoreState> {
+    let Some(expected) = expected else {
+        return Ok(state);
+    };
+    match state.client_id.as_deref() {
+        Some(recorded) if recorded != expected => Err(crate::error::Error::config(
+            format!(
+                "token store {location} holds the set of Withings app (client id) {recorded}, but WITHINGS_CLIENT_ID is {expected}; nothing was sent"
+            ),
+            format!(
+                "point `--store` (or WITHINGS_TOKEN_STORE) at the store of app {expected}, or set WITHINGS_CLIENT_ID back to {recorded}; to start over with app {expected} here, move {location} aside and authorise again (`withings-token login`, or `auth-url` then `exchange`)"
+            ),
+        )),
+        Some(_) => Ok(state),
+        None => {
+            state.client_id = Some(expected.to_owned());
+            Ok(state)
+        }
+    }
 }
 
 /// An empty refresh token would be sent to Withings as it is. This tool never
@@ -385,6 +419,7 @@ pub(crate) fn serialize_store(
         fence,
         tokens_generation: Some(tokens_generation),
         copies: state.copies.clone(),
+        client_id: state.client_id.clone(),
         tokens: state.tokens.as_ref().map(|t| StoredTokens {
             access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
             refresh_token: t.refresh_token.expose_secret().to_owned(),

@@ -192,11 +192,26 @@ struct Shared {
     keys: Keys,
     /// Dropped after an I/O failure, so the next call reconnects.
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// The app whose store this must be (see `store::bind_to_client`).
+    client_id: Option<String>,
 }
 
 pub struct RedisStore {
     shared: Arc<Shared>,
     lease_ttl: Duration,
+}
+
+impl RedisStore {
+    /// The same store, used by the Withings app `client_id`: a set another
+    /// app obtained is refused on load (the default key names the app, a
+    /// key given by hand need not).
+    pub fn for_client(mut self, client_id: Option<String>) -> Self {
+        // Called on a store just made, whose `shared` no lease holds yet.
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.client_id = client_id;
+        }
+        self
+    }
 }
 
 impl RedisStore {
@@ -219,6 +234,7 @@ impl RedisStore {
                 password,
                 keys,
                 connection: tokio::sync::Mutex::new(None),
+                client_id: None,
             }),
             lease_ttl,
         })
@@ -407,7 +423,7 @@ impl Shared {
     async fn load(&self) -> Result<StoreState> {
         let bytes: Option<Vec<u8>> = self.call(Invocation::Get(&self.keys.data), "cannot read from").await?;
         let Some(bytes) = bytes else {
-            return Ok(StoreState::default());
+            return self.bound(StoreState::default());
         };
         let corrupt = |reason: String| Error::CorruptStore {
             place: self.location(),
@@ -419,7 +435,7 @@ impl Shared {
                 bytes.len()
             )));
         }
-        parse_store(&bytes).map_err(|reason| match reason {
+        let state = parse_store(&bytes).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
                     "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
@@ -428,7 +444,12 @@ impl Shared {
                 "upgrade withings-token on this host (every host sharing the store needs the newer one)",
             ),
             ParseFailure::Corrupt(reason) => corrupt(reason),
-        })
+        })?;
+        self.bound(state)
+    }
+
+    fn bound(&self, state: StoreState) -> Result<StoreState> {
+        super::bind_to_client(state, self.client_id.as_deref(), &self.location())
     }
 }
 
@@ -678,6 +699,7 @@ impl RedisLease {
             let fresh = StoreState {
                 tokens: next.tokens.clone(),
                 previous: next.previous.clone(),
+                client_id: next.client_id.clone(),
                 ..StoreState::default()
             };
             return Ok(Some((0, fresh)));

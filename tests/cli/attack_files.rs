@@ -119,7 +119,10 @@ fn a_fifo_as_the_lock_file_is_refused_not_waited_on() {
         lock.display()
     );
     assert!(out.stderr.lines().any(|l| l == said), "{out:?}");
-    assert!(out.stderr.contains(&format!("next: move {} aside", lock.display())), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("next: move {} aside", lock.display())),
+        "{out:?}"
+    );
     assert_eq!(env.store_bytes(), stored);
     withings.verify();
 }

@@ -127,7 +127,10 @@ fn withings_status_2555_is_a_retried_upstream_error_not_a_refused_grant() {
         error["message"],
         "Withings gave no usable answer after 3 attempt(s): Withings status 2555 (An unknown error occurred for [redacted])"
     );
-    assert!(!error["action"].as_str().unwrap_or_default().contains("re-authorise"), "{out:?}");
+    assert!(
+        !error["action"].as_str().unwrap_or_default().contains("re-authorise"),
+        "{out:?}"
+    );
     assert_no_leak(&out, &[OLD_REFRESH, CLIENT_SECRET]);
     assert_eq!(env.store_bytes(), before);
     assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 3);

@@ -479,7 +479,10 @@ pub fn gql(op: &str) -> MockBuilder {
 /// The built-in sandbox as a child process on a free loopback port.
 pub struct SandboxProcess {
     child: Child,
+    /// The settings it printed, but for its own store (tests keep theirs).
     pub env: HashMap<String, String>,
+    /// The store its lines name (`WITHINGS_TOKEN_STORE`).
+    pub own_store: PathBuf,
     addr: String,
 }
 
@@ -507,12 +510,28 @@ impl SandboxProcess {
             if let Some((k, v)) = line.split_once('=') {
                 env.insert(k.to_owned(), v.to_owned());
             }
-            if line.starts_with("RAILWAY_API_URL=") {
+            if line.starts_with("WITHINGS_TOKEN_STORE=") {
                 break;
             }
         }
+        let own_store = PathBuf::from(env.remove("WITHINGS_TOKEN_STORE").expect("the sandbox names its store"));
         let addr = env["WITHINGS_API_URL"].trim_start_matches("http://").to_owned();
-        SandboxProcess { child, env, addr }
+        SandboxProcess {
+            child,
+            env,
+            own_store,
+            addr,
+        }
+    }
+
+    /// Stops it as Ctrl-C would; its exit status (it has one, once stopped).
+    pub fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = StdCommand::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let stopped = wait_until(Duration::from_secs(10), || matches!(self.child.try_wait(), Ok(Some(_))));
+        assert!(stopped, "the sandbox did not stop on SIGINT");
+        self.child.wait().expect("wait")
     }
 
     /// Points `env` at this sandbox (Withings and Railway).
@@ -571,7 +590,15 @@ impl SandboxProcess {
 }
 
 impl Drop for SandboxProcess {
+    /// SIGTERM first, so that it removes its store directory; SIGKILL if
+    /// it has not stopped within a second.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = StdCommand::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            wait_until(Duration::from_secs(1), || !matches!(self.child.try_wait(), Ok(None)));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
