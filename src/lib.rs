@@ -14,6 +14,7 @@
 //! per subcommand, holding its arguments and the function that runs it.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod copies;
 pub mod envfile;

@@ -37,6 +37,9 @@ pub struct StatusReport {
     pub expires_at: Option<String>,
     pub expires_in_hours: Option<f64>,
     pub should_refresh: bool,
+    /// Why a refresh is due, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_reason: Option<String>,
     pub next_refresh_recommended: Option<String>,
     pub last_refreshed: Option<String>,
     pub refresh_buffer_minutes: Option<i64>,
@@ -597,7 +600,13 @@ fn status_rows(report: &StatusReport) -> Vec<(&'static str, String)> {
                 .map(|h| format!("{h:.1} h"))
                 .unwrap_or_else(|| "-".into()),
         ),
-        ("refresh due", yes_no(report.should_refresh)),
+        (
+            "refresh due",
+            match &report.refresh_reason {
+                Some(reason) if report.should_refresh => format!("yes: {reason}"),
+                _ => yes_no(report.should_refresh),
+            },
+        ),
         ("refresh recommended at", or_dash(&report.next_refresh_recommended)),
         ("last refreshed", or_dash(&report.last_refreshed)),
         ("user id", or_dash(&report.userid)),

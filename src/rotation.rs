@@ -195,11 +195,12 @@ async fn rotate(
                 refresh_token: sent,
                 rotated_at: now(),
             });
-            let next = StoreState {
+            let mut next = StoreState {
                 tokens: Some(new.clone()),
                 previous,
                 ..state.clone()
             };
+            crate::clock::record_into(&mut next.clock_lags);
             commit_new_set(lock.as_ref(), &state, next)
                 .await
                 .map(|saved| (new, saved, via))
@@ -239,11 +240,12 @@ pub async fn exchange(
     // Withings and is reported as what it is, a reused code.
     let saved = match result {
         Ok(new) => {
-            let next = StoreState {
+            let mut next = StoreState {
                 tokens: Some(new.clone()),
                 previous: None,
                 ..state.clone()
             };
+            crate::clock::record_into(&mut next.clock_lags);
             commit_new_set(lock.as_ref(), &state, next)
                 .await
                 .map(|saved| (new, saved))

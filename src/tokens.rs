@@ -2,7 +2,7 @@
 //! Nothing here does I/O: `decide` is tested with plain values, and the
 //! commands carry its answer out under the store lock.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Withings' access tokens live 3 hours; used when a set does not say.
@@ -45,11 +45,8 @@ impl TokenSet {
     }
 }
 
-/// Now, truncated to whole seconds: every time we store or print has no
-/// fraction, so the JSON, the env lines and the store agree to the letter.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(0)
-}
+/// Now, in whole seconds, on the clock every stored time comes from.
+pub use crate::clock::now;
 
 /// Formats a time the way the contract wants it: RFC 3339, UTC, `Z`, seconds.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -93,11 +90,16 @@ pub enum DueReason {
     WithinBuffer,
     UnknownExpiry,
     Forced,
+    /// The stored times lie too far ahead of the clock to be believed.
+    TimesAhead,
 }
 
 impl DueReason {
     pub fn describe(self) -> &'static str {
         match self {
+            DueReason::TimesAhead => {
+                "the stored times lie ahead of this host's clock by more than the token's lifetime (saved under a clock that ran ahead?), so its expiry cannot be trusted"
+            }
             DueReason::Expired => "the access token has expired",
             DueReason::WithinBuffer => "the access token expires within the refresh buffer",
             DueReason::UnknownExpiry => "the expiry time is unknown",
@@ -214,6 +216,9 @@ fn due_reason(
     let Some(expires_at) = tokens.expires_at else {
         return Ok(DueReason::UnknownExpiry);
     };
+    if times_ahead(tokens, now) {
+        return Ok(DueReason::TimesAhead);
+    }
     let refresh_at = saturating_sub(expires_at, buffer);
     if now >= expires_at {
         Ok(DueReason::Expired)
@@ -224,9 +229,25 @@ fn due_reason(
     }
 }
 
-/// How far in the future a seed's `WITHINGS_TOKEN_LAST_REFRESHED` may lie
-/// (clock skew between hosts) and still count as newer than the store.
-const SEED_CLOCK_SKEW: Duration = Duration::minutes(5);
+/// How far in the future a time saved elsewhere may lie (clock skew between
+/// hosts) and still be believed: a seed's `WITHINGS_TOKEN_LAST_REFRESHED`
+/// to count as newer than the store, a stored set's times to be trusted.
+const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Whether the set's times lie ahead of `now` beyond what a fresh set and
+/// clock skew explain: `last_refreshed` in the future, or an expiry later
+/// than now plus the token's lifetime. Such a set was saved under a clock
+/// that ran ahead, and its expiry says nothing (issue 18).
+fn times_ahead(tokens: &TokenSet, now: DateTime<Utc>) -> bool {
+    let lifetime = tokens.lifetime().unwrap_or(ASSUMED_LIFETIME);
+    let beyond = |t: Option<DateTime<Utc>>, allowed: Duration| {
+        let limit = now
+            .checked_add_signed(CLOCK_SKEW)
+            .and_then(|n| n.checked_add_signed(allowed));
+        matches!((t, limit), (Some(t), Some(limit)) if t > limit)
+    };
+    beyond(tokens.last_refreshed, Duration::zero()) || beyond(tokens.expires_at, lifetime)
+}
 
 /// The store wins; the environment's seed is used only when the store holds
 /// no set, or when the seed was refreshed later than the stored set (the user
@@ -243,7 +264,7 @@ fn choose_tokens(
         (Some(s), None) => (Some(s.clone()), TokenSource::Store),
         (None, Some(e)) => (Some(e.clone()), TokenSource::Env),
         (Some(s), Some(e)) => {
-            let plausible = |t: DateTime<Utc>| now.checked_add_signed(SEED_CLOCK_SKEW).is_none_or(|limit| t <= limit);
+            let plausible = |t: DateTime<Utc>| now.checked_add_signed(CLOCK_SKEW).is_none_or(|limit| t <= limit);
             let env_is_newer = matches!((e.last_refreshed, s.last_refreshed), (Some(env), Some(store)) if env > store && plausible(env));
             if env_is_newer && !s.refresh_token_equals(e) {
                 (Some(e.clone()), TokenSource::Env)
@@ -349,6 +370,30 @@ mod tests {
         );
         assert_eq!(action(&tokens, t(3), IF_NEEDED), Action::Refresh(DueReason::Expired));
         assert_eq!(action(&tokens, t(3), FORCE), Action::Refresh(DueReason::Expired));
+    }
+
+    #[test]
+    fn times_ahead_of_the_clock_beyond_the_lifetime_make_a_set_due() {
+        // Saved a year ahead: both times in the future.
+        let poisoned = set(Some(t(365 * 24 + 3)), Some(t(365 * 24)));
+        assert_eq!(
+            action(&poisoned, t(0), IF_NEEDED),
+            Action::Refresh(DueReason::TimesAhead)
+        );
+        // Only last_refreshed in the future (beyond skew): suspect too.
+        let refreshed_later = set(Some(t(2)), Some(t(1)));
+        assert_eq!(
+            action(&refreshed_later, t(0), IF_NEEDED),
+            Action::Refresh(DueReason::TimesAhead)
+        );
+        // An expiry beyond now + lifetime, with no last_refreshed (3 h assumed).
+        let far = set(Some(t(4)), None);
+        assert_eq!(action(&far, t(0), IF_NEEDED), Action::Refresh(DueReason::TimesAhead));
+        // A fresh set, and one a few minutes ahead (clock skew), are not.
+        let fresh = set(Some(t(3)), Some(t(0)));
+        assert!(matches!(action(&fresh, t(0), IF_NEEDED), Action::NotDue { .. }));
+        let skewed = set(Some(t(3) + Duration::minutes(4)), Some(t(0) + Duration::minutes(4)));
+        assert!(matches!(action(&skewed, t(0), IF_NEEDED), Action::NotDue { .. }));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url};
-use crate::tokens::{TokenSet, now};
+use crate::tokens::TokenSet;
 
 const WHAT: &str = "Withings";
 
@@ -141,7 +141,8 @@ impl WithingsClient {
         tracing::debug!("POST {} (grant {})", shown_url(&self.token_url), grant.param_name());
         let build = |client: &reqwest::Client| client.post(self.token_url.clone()).form(&form);
         let judge = |answer: &Answer| {
-            let received_at = now();
+            // Withings' own time when this host's clock is off (issue 18).
+            let received_at = crate::clock::received_at(date_of(answer));
             tracing::debug!("Withings answered {}", scrub(&answer.describe(), &sent));
             classify(answer, grant, &sent, received_at)
         };
@@ -271,13 +272,9 @@ pub async fn probe(http: &HttpClient, api_url: &Url, credentials: Option<(&str, 
 /// Judges the probe's answer: any answer is one (the probe only asks
 /// whether Withings is there and what its clock says).
 fn read_probe(answer: &Answer, sent: &[&str], sent_credentials: bool) -> Probe {
-    let received_at = now();
-    let server_time = answer
-        .headers
-        .get(reqwest::header::DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|text| chrono::DateTime::parse_from_rfc2822(text.trim()).ok())
-        .map(|t| t.with_timezone(&chrono::Utc));
+    // This host's own clock: the probe is what measures it.
+    let received_at = crate::clock::host_now();
+    let server_time = date_of(answer);
     let reply = match read_envelope::<()>(answer, sent) {
         Ok(Envelope { status, message, .. }) if sent_credentials && status != 0 && mentions_client(&message) => {
             ProbeReply::CredentialsRefused(bad_credentials(status, &message))
@@ -291,6 +288,13 @@ fn read_probe(answer: &Answer, sent: &[&str], sent_credentials: bool) -> Probe {
         server_time,
         received_at,
     }
+}
+
+/// The answer's `Date` header, when it has a readable one.
+fn date_of(answer: &Answer) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = answer.headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let date = chrono::DateTime::parse_from_rfc2822(text.trim()).ok()?;
+    Some(date.with_timezone(&chrono::Utc))
 }
 
 /// Withings' documented access-token lifetime, assumed when an answer
@@ -607,6 +611,7 @@ mod tests {
     use serde_json::json;
 
     use crate::http::answer;
+    use crate::tokens::now;
 
     fn answer_with_date(status: u16, body: &str, date: &str) -> Answer {
         let mut answer = answer(status, body);

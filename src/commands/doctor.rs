@@ -33,7 +33,7 @@ use crate::railway::{RailwayClient, RailwayTarget};
 use crate::server_client::ServerClient;
 use crate::settings::{HttpPolicy, RailwayAuth, RailwayConfig, Settings, StoreLocation, UrlSetting};
 use crate::store::{FileStore, StoreState};
-use crate::tokens::{Policy, TOKEN_KEYS, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{Action, DueReason, Policy, TOKEN_KEYS, TokenSet, TokenSource, assess, now, rfc3339};
 use crate::withings::{self, Probe, ProbeReply};
 
 /// A refresh token unused this long draws a warning ...
@@ -342,18 +342,47 @@ fn token_checks(settings: &Settings, state: &StoreState) -> Vec<DoctorCheck> {
     let Some(tokens) = &assessment.tokens else {
         return vec![failed("access token", &crate::rotation::no_tokens_error())];
     };
-    vec![
-        expiry_check(tokens, assessment.source, assessment.is_due(), now),
+    let due = match assessment.action {
+        Action::Refresh(reason) => Some(reason),
+        _ => None,
+    };
+    let mut checks = vec![
+        expiry_check(tokens, assessment.source, due, now),
         age_check(tokens, now),
-    ]
+    ];
+    checks.extend(recorded_lag_check(state));
+    checks
 }
 
-fn expiry_check(tokens: &TokenSet, source: TokenSource, due: bool, now: DateTime<Utc>) -> DoctorCheck {
+/// A lag this host's clock showed behind Withings' at its last refresh,
+/// which its judgements of expiry make up for (see `clock`).
+fn recorded_lag_check(state: &StoreState) -> Option<DoctorCheck> {
+    let lag = state.clock_lags.get(crate::clock::host_name())?;
+    Some(warn(
+        "clock",
+        format!(
+            "this host's clock was {} behind Withings' at its last refresh; expiry times are judged that much later",
+            crate::clock::span(chrono::Duration::seconds(*lag))
+        ),
+        "sync it (NTP, e.g. `timedatectl set-ntp true`); `withings-token doctor --online` compares it with Withings' now",
+    ))
+}
+
+fn expiry_check(tokens: &TokenSet, source: TokenSource, due: Option<DueReason>, now: DateTime<Utc>) -> DoctorCheck {
     const NAME: &str = "access token";
     let from = match source {
         TokenSource::Env => " (the environment's set, newer than the store's)",
         _ => "",
     };
+    if due == Some(DueReason::TimesAhead) {
+        let at = tokens.expires_at.map(rfc3339).unwrap_or_default();
+        return warn(
+            NAME,
+            format!("expires at {at}{from}, but {}", DueReason::TimesAhead.describe()),
+            "run `withings-token refresh`: the new set's times come from Withings' clock; and check this host's clock (`withings-token doctor --online`)",
+        );
+    }
+    let due = due.is_some();
     match tokens.expires_at {
         None => warn(
             NAME,

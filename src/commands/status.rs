@@ -11,7 +11,7 @@ use crate::error::{Result, Status};
 use crate::output::{CopyReport, JSON_VERSION, Output, StatusReport};
 use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{Assessment, Policy, TokenSet, assess, now, rfc3339};
+use crate::tokens::{Action, Assessment, DueReason, Policy, TokenSet, assess, now, rfc3339};
 
 /// Report the stored token set without touching the network
 #[derive(Debug, Args)]
@@ -48,7 +48,10 @@ pub fn print_report(report: &StatusReport, check: bool, out: &Output) -> Result<
     if !(check && report.should_refresh) {
         return Ok(Status::Success);
     }
+    // An expiry that cannot be trusted is not the one to name.
+    let untrusted = report.refresh_reason.as_deref() == Some(DueReason::TimesAhead.describe());
     let message = match &report.expires_at {
+        Some(_) if untrusted => format!("a refresh is due: {}", DueReason::TimesAhead.describe()),
         Some(at) => format!("a refresh is due: the access token expires at {at}"),
         None => "a refresh is due: the expiry time is unknown".into(),
     };
@@ -96,6 +99,10 @@ pub fn report_of(
         expires_at: expires_at.map(rfc3339),
         expires_in_hours: expires_at.map(|at| hours_one_decimal(at.signed_duration_since(now))),
         should_refresh: assessment.is_due(),
+        refresh_reason: match assessment.action {
+            Action::Refresh(reason) => Some(reason.describe().to_owned()),
+            _ => None,
+        },
         next_refresh_recommended: assessment.refresh_at().map(rfc3339),
         last_refreshed: tokens.and_then(|t| t.last_refreshed).map(rfc3339),
         refresh_buffer_minutes: assessment.buffer.map(|b| b.num_minutes()),

@@ -71,7 +71,7 @@ static OPEN_DIR_WARNING: Once = Once::new();
 #[derive(Debug, Clone)]
 pub struct FileStore {
     path: PathBuf,
-    /// The app whose store this must be (see `store::bind_to_client`).
+    /// The app whose store this must be (see `store::bind`).
     client_id: Option<String>,
 }
 
@@ -163,7 +163,7 @@ impl FileStore {
     }
 
     fn bound(&self, state: StoreState) -> Result<StoreState> {
-        super::bind_to_client(state, self.client_id.as_deref(), &self.path.display().to_string())
+        super::bind(state, self.client_id.as_deref(), &self.path.display().to_string())
     }
 
     fn unreadable(&self, e: std::io::Error) -> Error {

@@ -168,8 +168,11 @@ pub struct StoreState {
     pub tokens_generation: u64,
     /// The Withings app (client id) whose set this is: recorded on the
     /// first save under a client id, and checked on every load (see
-    /// [`bind_to_client`]).
+    /// [`bind`]).
     pub client_id: Option<String>,
+    /// Hosts whose clock was found behind Withings' at their last save,
+    /// and by how many seconds (see `clock`).
+    pub clock_lags: BTreeMap<String, i64>,
 }
 
 /// The refresh token of the generation before this one, kept because
@@ -241,6 +244,8 @@ struct StoreFileV1 {
     copies: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    clock_lags: BTreeMap<String, i64>,
     /// `RedisStore` only: the fence of the lease holder that saved this set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fence: Option<u64>,
@@ -334,14 +339,19 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         }),
         pending_auth: file.pending_auth,
         client_id: file.client_id,
+        clock_lags: file.clock_lags,
     })
 }
 
-/// A store belongs to one Withings app: a set another app's client id
-/// obtained (the sandbox's, a second app's) is refused before anything is
-/// sent with it, naming both, and a store that records none yet takes
-/// `expected`, which its next save writes. `location` names the store.
-pub(crate) fn bind_to_client(mut state: StoreState, expected: Option<&str>, location: &str) -> Result<StoreState> {
+/// What every load makes of the state it read, on this host, for the app
+/// `expected`: the clock takes this host's recorded lag (see `clock`), and
+/// the app is checked. A store belongs to one Withings app: a set another
+/// app's client id obtained (the sandbox's, a second app's) is refused
+/// before anything is sent with it, naming both, and a store that records
+/// none yet takes `expected`, which its next save writes. `location` names
+/// the store.
+pub(crate) fn bind(mut state: StoreState, expected: Option<&str>, location: &str) -> Result<StoreState> {
+    crate::clock::recall_from(&state.clock_lags);
     let Some(expected) = expected else {
         return Ok(state);
     };
@@ -420,6 +430,7 @@ pub(crate) fn serialize_store(
         tokens_generation: Some(tokens_generation),
         copies: state.copies.clone(),
         client_id: state.client_id.clone(),
+        clock_lags: state.clock_lags.clone(),
         tokens: state.tokens.as_ref().map(|t| StoredTokens {
             access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
             refresh_token: t.refresh_token.expose_secret().to_owned(),

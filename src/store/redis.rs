@@ -192,7 +192,7 @@ struct Shared {
     keys: Keys,
     /// Dropped after an I/O failure, so the next call reconnects.
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
-    /// The app whose store this must be (see `store::bind_to_client`).
+    /// The app whose store this must be (see `store::bind`).
     client_id: Option<String>,
 }
 
@@ -449,7 +449,7 @@ impl Shared {
     }
 
     fn bound(&self, state: StoreState) -> Result<StoreState> {
-        super::bind_to_client(state, self.client_id.as_deref(), &self.location())
+        super::bind(state, self.client_id.as_deref(), &self.location())
     }
 }
 
@@ -700,6 +700,7 @@ impl RedisLease {
                 tokens: next.tokens.clone(),
                 previous: next.previous.clone(),
                 client_id: next.client_id.clone(),
+                clock_lags: next.clock_lags.clone(),
                 ..StoreState::default()
             };
             return Ok(Some((0, fresh)));
@@ -712,6 +713,7 @@ impl RedisLease {
         let rebased = StoreState {
             tokens: next.tokens.clone(),
             previous: next.previous.clone(),
+            clock_lags: next.clock_lags.clone(),
             ..current.clone()
         };
         Ok(Some((current.generation, rebased)))

@@ -9,6 +9,7 @@ mod access_token;
 mod attack_files;
 mod attack_upstream;
 mod bad_input;
+mod clock;
 mod concurrency;
 mod core;
 mod crash;

@@ -158,6 +158,28 @@ impl TestEnv {
         Run::of(&mut cmd)
     }
 
+    /// Runs the binary with `args` under a clock moved by `offset` (as
+    /// Debian's `faketime -f` takes it: `+365d`, `-10m`), with [`FAST`].
+    /// `.ci/test` installs faketime.
+    pub fn run_with_clock(&self, offset: &str, args: &[&str]) -> Run {
+        let as_usual = self.std_cmd();
+        let mut cmd = StdCommand::new("faketime");
+        cmd.args(["-f", offset, BIN])
+            .args(args)
+            .args(FAST)
+            .env_clear()
+            .current_dir(as_usual.get_current_dir().expect("work dir"))
+            .stdin(Stdio::null());
+        for (k, v) in as_usual.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        let mut cmd = Command::from_std(cmd);
+        cmd.timeout(Duration::from_secs(60));
+        Run::of(&mut cmd)
+    }
+
     /// Runs the binary with `args`, then [`FAST`].
     pub fn run_fast(&self, args: &[&str]) -> Run {
         self.run_with(args, &FAST)
