@@ -67,6 +67,15 @@ pub enum Error {
     #[error("the token store is unavailable: {detail}")]
     StoreUnavailable { detail: String },
 
+    /// Withings answered, but the store could not take the new set: it was
+    /// kept in the rescue file `kept` (which the next run saves into the
+    /// store), or nowhere. Code and exit status are the cause's.
+    #[error("{cause}; {}", match kept {
+        Some(place) => format!("the new set is kept in {place}, and the next run saves it into the store"),
+        None => "the new set could not be kept anywhere either".to_owned(),
+    })]
+    NotSaved { cause: Box<Error>, kept: Option<String> },
+
     /// A shared store kept another run's set over this run's answer (this
     /// run's lease had run out); the answer was never used.
     #[error("this run's new set was not saved: {detail}")]
@@ -148,6 +157,7 @@ impl Error {
             Error::Upstream { .. } => "UPSTREAM_ERROR",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
             Error::StoreUnavailable { .. } | Error::AnswerDropped { .. } => "STORE_UNAVAILABLE",
+            Error::NotSaved { cause, .. } => cause.code(),
             Error::LoginTimeout { .. } => "LOGIN_TIMEOUT",
             Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
@@ -163,6 +173,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Internal(_) => 1,
+            Error::NotSaved { cause, .. } => cause.exit_code(),
             Error::Config { .. } | Error::CorruptStore { .. } => 3,
             Error::InvalidRefreshToken { .. }
             | Error::InvalidCode { .. }
@@ -187,6 +198,14 @@ impl Error {
     pub fn action(&self) -> String {
         match self {
             Error::Config { action, .. } => action.clone(),
+            Error::NotSaved { cause, kept: Some(place) } => format!(
+                "{}; then run `withings-token refresh --if-needed`, which saves the set kept in {place} into the store first (the stored refresh token stays valid meanwhile: the new set was never used)",
+                cause.action()
+            ),
+            Error::NotSaved { cause, kept: None } => format!(
+                "{}; the stored refresh token stays valid for about 8 hours because the new set was never used: run `withings-token refresh` again once that is fixed",
+                cause.action()
+            ),
             Error::CorruptStore { place, .. } => format!(
                 "inspect or move {place} aside (it was left untouched), then seed it again with `withings-token exchange` or WITHINGS_REFRESH_TOKEN"
             ),

@@ -3,8 +3,12 @@
 //! A write goes to a unique temporary file beside the target, created 0600,
 //! is fsync-ed, renamed over the target, and the directory is fsync-ed, so a
 //! crash at any instant leaves either the old or the new complete file.
-//! Callers hold a cross-process lock, which is also why any temporary file
-//! found beside the target belongs to a writer that died: it is removed.
+//! Callers hold a cross-process lock. Every temporary file is also locked
+//! (`flock`) by the process that made it for as long as it has it open, so
+//! one found beside the target and not locked belongs to a writer that
+//! died, and is removed; a live writer's never is (a peer that wrongly
+//! believes it holds the store lock, its lock file deleted, must not take
+//! away the space another run's answer is to be saved in).
 //!
 //! The temporary file can be made (and filled with real zero bytes, fsync-ed)
 //! before the new contents are known: [`reserve`]. The later write then
@@ -200,18 +204,54 @@ fn temp_path_for(target: &Path) -> PathBuf {
 
 /// Writes `bytes` to `target` atomically (never half-written) but not
 /// durably: for marks whose loss in a power cut costs only a message (the
-/// in-flight journal), saving two disk flushes per refresh.
-pub fn write_atomically_unsynced(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// in-flight journal), saving two disk flushes per refresh. Returns the
+/// file, still open and locked: while the caller keeps it, the mark is
+/// known to be a live process's (see [`is_locked_by_another`]).
+pub fn write_atomically_unsynced(target: &Path, bytes: &[u8]) -> std::io::Result<File> {
     let (path, mut file) = create_temp(target)?;
     let written = file.write_all(bytes).and_then(|()| {
         failpoint("after_temp_write", target);
         fs::rename(&path, target)
     });
-    if written.is_err() {
+    if let Err(e) = written {
         let _ = fs::remove_file(&path);
+        return Err(e);
     }
     failpoint("after_rename", target);
-    written
+    Ok(file)
+}
+
+/// Whether another open file (this process's or another's) holds a lock on
+/// the file `file` has open. A file that cannot be locked at all (a file
+/// system without locks) counts as not held.
+pub fn is_locked_by_another(file: &File) -> bool {
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
+}
+
+/// Reads the whole file `file` has open (from its start, whatever its
+/// position), up to `max_bytes`: a file opened before a request is read
+/// again after it without a new descriptor.
+pub fn read_open_file(file: &File, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = file.read_at(&mut chunk, bytes.len() as u64)?;
+        if n == 0 {
+            return Ok(bytes);
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > max_bytes {
+            return Err(too_large(max_bytes));
+        }
+    }
 }
 
 /// Writes `bytes` to `target` atomically and durably, mode 0600.
@@ -256,7 +296,8 @@ pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
 
 /// A new temporary file for `target` (mode 0600, `create_new`, so never a
 /// file someone else put there), owned as `target` is, or, when there is no
-/// target yet, as its directory is.
+/// target yet, as its directory is, and locked while it is open (see the
+/// module doc).
 fn create_temp(target: &Path) -> std::io::Result<(PathBuf, File)> {
     let path = temp_path_for(target);
     let file = OpenOptions::new()
@@ -264,6 +305,10 @@ fn create_temp(target: &Path) -> std::io::Result<(PathBuf, File)> {
         .create_new(true)
         .mode(0o600)
         .open(&path)?;
+    if let Err(e) = file.try_lock() {
+        // A file system without locks: the store lock still guards it.
+        tracing::debug!("{} is not locked ({e:?})", path.display());
+    }
     let owner = fs::metadata(target).or_else(|_| fs::metadata(parent_dir(target)));
     if let Ok(owner) = owner {
         give_to(&file, &path, owner.uid(), owner.gid());
@@ -328,7 +373,13 @@ impl ReservedFile {
     }
 
     /// Renames the filled file over the target and fsyncs the directory.
-    pub fn rename_into_place(mut self) -> std::io::Result<()> {
+    pub fn rename_into_place(self) -> std::io::Result<()> {
+        self.rename_into_place_in(None)
+    }
+
+    /// [`ReservedFile::rename_into_place`], syncing the directory through
+    /// `dir`, opened before (so that the save needs no new descriptor).
+    pub fn rename_into_place_in(mut self, dir: Option<&File>) -> std::io::Result<()> {
         // Only a peer that wrongly believed it held the lock removes our
         // temporary file; the contents are still here, so write them again.
         if !is_file_at(&self.file, &self.path)? {
@@ -340,7 +391,11 @@ impl ReservedFile {
         // The new content is in place: a failed directory fsync only weakens
         // durability across a power cut, and reporting the write as failed
         // would make a saved set look lost.
-        if let Err(e) = File::open(parent_dir(&self.target)).and_then(|dir| dir.sync_all()) {
+        let synced = match dir {
+            Some(dir) => dir.sync_all(),
+            None => File::open(parent_dir(&self.target)).and_then(|dir| dir.sync_all()),
+        };
+        if let Err(e) = synced {
             tracing::warn!(
                 "{} was written, but its directory could not be synced ({e})",
                 self.target.display()
@@ -378,8 +433,9 @@ pub fn is_file_at(file: &File, path: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Removes temporary files left beside `target` by a writer that was killed.
-/// Only call this while holding the lock that every writer of `target` takes.
+/// Removes temporary files left beside `target` by a writer that died:
+/// those no live process holds locked (see the module doc). Only call this
+/// while holding the lock that every writer of `target` takes.
 pub fn remove_stale_temps(target: &Path) -> Vec<PathBuf> {
     let prefix = temp_prefix(target);
     let Ok(entries) = fs::read_dir(parent_dir(target)) else {
@@ -389,8 +445,18 @@ pub fn remove_stale_temps(target: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .map(|e| e.path())
+        .filter(|p| !is_held_by_a_live_process(p))
         .filter(|p| fs::remove_file(p).is_ok())
         .collect()
+}
+
+/// Whether a live process holds the file at `path` open and locked (a
+/// temporary file, the journal). Opened without blocking (a FIFO put there).
+pub fn is_held_by_a_live_process(path: &Path) -> bool {
+    match OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path) {
+        Ok(file) => is_locked_by_another(&file),
+        Err(_) => false,
+    }
 }
 
 /// True when group or others may read the file `meta` describes.
@@ -514,12 +580,21 @@ mod tests {
     }
 
     #[test]
+    fn a_live_writers_reservation_is_never_taken_for_a_dead_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tokens.json");
+        let reserved = reserve(&target, 4096).unwrap();
+        assert_eq!(remove_stale_temps(&target), Vec::<PathBuf>::new());
+        assert!(reserved.path().exists());
+    }
+
+    #[test]
     fn a_reservation_removed_by_someone_else_is_written_again_not_lost() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("tokens.json");
         let mut reserved = reserve(&target, 4096).unwrap();
         reserved.fill(b"rotated pair").unwrap();
-        assert_eq!(remove_stale_temps(&target).len(), 1);
+        fs::remove_file(reserved.path()).unwrap();
         reserved.rename_into_place().unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"rotated pair");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);

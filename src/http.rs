@@ -113,12 +113,17 @@ pub enum SendFailure {
     Transport(String),
     /// The server answered with more than the cap; reading stopped there.
     TooLarge(String),
+    /// No connection could be opened: this process is out of file
+    /// descriptors (nothing was sent, and retrying now cannot help).
+    OutOfDescriptors(String),
 }
 
 impl fmt::Display for SendFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendFailure::Transport(detail) | SendFailure::TooLarge(detail) => f.write_str(detail),
+            SendFailure::Transport(detail) | SendFailure::TooLarge(detail) | SendFailure::OutOfDescriptors(detail) => {
+                f.write_str(detail)
+            }
         }
     }
 }
@@ -204,6 +209,10 @@ impl HttpClient {
         };
         match self.send_within(build(client), operation.max_answer).await {
             Ok(answer) => judge(&answer),
+            Err(SendFailure::OutOfDescriptors(detail)) => Verdict::Stop(Error::config(
+                format!("cannot open a connection for {}: {detail}; nothing was sent", operation.name),
+                crate::error::OUT_OF_DESCRIPTORS,
+            )),
             Err(SendFailure::TooLarge(detail)) if !operation.resend_oversized => Verdict::GiveUp {
                 kind: Transient::Upstream,
                 detail: format!(
@@ -241,7 +250,14 @@ impl HttpClient {
         request: RequestBuilder,
         max_answer: usize,
     ) -> std::result::Result<Answer, SendFailure> {
-        let transport = |e: reqwest::Error| SendFailure::Transport(self.describe_transport(&e));
+        let transport = |e: reqwest::Error| {
+            let detail = self.describe_transport(&e);
+            if out_of_descriptors(&e) {
+                SendFailure::OutOfDescriptors(detail)
+            } else {
+                SendFailure::Transport(detail)
+            }
+        };
         let mut response = request.send().await.map_err(transport)?;
         let status = response.status();
         let too_large = || {
@@ -334,6 +350,20 @@ impl HttpClient {
         }
         Err(Error::Internal(anyhow::anyhow!("retry loop ended without an answer")))
     }
+}
+
+/// Whether `e` comes from running out of file descriptors (EMFILE, ENFILE).
+fn out_of_descriptors(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && crate::fsutil::out_of_descriptors(io)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 fn final_error(what: &'static str, kind: Transient, attempts: u32, detail: String) -> Error {

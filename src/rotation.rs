@@ -81,12 +81,17 @@ pub async fn refresh(
     policy: Policy,
     copies_current: bool,
 ) -> Result<Rotation> {
-    if copies_current && let Some(rotation) = not_due_without_lock(settings, seen_before, policy) {
+    // A rescued set waiting is adopted under the lock, due or not.
+    if copies_current
+        && !store.rescue_waiting()
+        && let Some(rotation) = not_due_without_lock(settings, seen_before, policy)
+    {
         return Ok(rotation);
     }
     let lock = store.lock(settings.lock_timeout).await?;
     let state = lock.load().await?;
     report_interrupted(lock.as_ref(), &state).await;
+    let state = adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
     let seed = seed_for(settings, &state);
     let assessment = assess(
         state.tokens.as_ref(),
@@ -104,7 +109,7 @@ pub async fn refresh(
         Action::NoTokens => return Err(no_tokens_error()),
         Action::NotDue { expires_at, refresh_at } => Outcome::NotDue { expires_at, refresh_at },
         Action::RefreshedByPeer => Outcome::RefreshedByPeer,
-        Action::Refresh(_) => return rotate(lock, state, &tokens, source, client).await,
+        Action::Refresh(_) => return rotate(lock, &store.location(), state, &tokens, source, client).await,
     };
     Ok(Rotation {
         outcome,
@@ -177,6 +182,7 @@ pub fn log_decision(assessment: &Assessment) {
 /// the send until the save, so that an answer, once received, is kept.
 async fn rotate(
     lock: Box<dyn StoreLease>,
+    location: &str,
     state: StoreState,
     tokens: &TokenSet,
     source: TokenSource,
@@ -201,7 +207,7 @@ async fn rotate(
                 ..state.clone()
             };
             crate::clock::record_into(&mut next.clock_lags);
-            commit_new_set(lock.as_ref(), &state, next)
+            keep(lock.as_ref(), location, &state, next)
                 .await
                 .map(|saved| (new, saved, via))
         }
@@ -232,6 +238,7 @@ pub async fn exchange(
     let lock = store.lock(settings.lock_timeout).await?;
     let state = lock.load().await?;
     report_interrupted(lock.as_ref(), &state).await;
+    let state = adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
     check_state(&state, url_state)?;
     lock.begin_request(state.generation, "authorization_code").await?;
     let held = HeldSignals::hold();
@@ -246,7 +253,7 @@ pub async fn exchange(
                 ..state.clone()
             };
             crate::clock::record_into(&mut next.clock_lags);
-            commit_new_set(lock.as_ref(), &state, next)
+            keep(lock.as_ref(), &store.location(), &state, next)
                 .await
                 .map(|saved| (new, saved))
         }
@@ -303,6 +310,128 @@ fn check_state(state: &StoreState, url_state: Option<Option<&str>>) -> Result<()
             detail: "the redirect URL carries a state, but this store has no pending `auth-url` (it was never issued here or was already used); nothing was sent".into(),
         }),
     }
+}
+
+/// Saves the new set Withings just issued. When the store cannot take it,
+/// the set is kept in the rescue file (its space and descriptors were taken
+/// before the request), or, should even that fail, in this process's
+/// memory (`serve` saves it at its next transaction): never dropped while
+/// it may be the only live pair. A store that moved on to another run's
+/// set (that run's answer is kept) needs no rescue.
+async fn keep(lock: &dyn StoreLease, location: &str, state: &StoreState, next: StoreState) -> Result<StoreState> {
+    let cause = match commit_new_set(lock, state, next.clone()).await {
+        Ok(saved) => return Ok(saved),
+        Err(e @ Error::AnswerDropped { .. }) => return Err(e),
+        Err(e) => e,
+    };
+    let kept = match lock.rescue(state.generation, &next).await {
+        Ok(place) => Some(place),
+        Err(e) => {
+            tracing::error!("the new set could not be kept in the rescue file either: {e}; this process keeps it in memory");
+            remember_unsaved(location, state.generation, next);
+            None
+        }
+    };
+    Err(Error::NotSaved {
+        cause: Box::new(cause),
+        kept,
+    })
+}
+
+/// A set this process could not save anywhere, for the store at
+/// `location`, as the generation it should have been.
+struct Unsaved {
+    location: String,
+    set: StoreState,
+}
+
+static UNSAVED: std::sync::Mutex<Option<Unsaved>> = std::sync::Mutex::new(None);
+
+fn remember_unsaved(location: &str, base_generation: u64, next: StoreState) {
+    let set = StoreState {
+        generation: base_generation.saturating_add(1),
+        ..next
+    };
+    *crate::locked(&UNSAVED) = Some(Unsaved {
+        location: location.to_owned(),
+        set,
+    });
+}
+
+/// A set a previous run (or this process) could not save, adopted under
+/// the lock: saved into the store when the store is still at the
+/// generation that run started from (or empty: nothing newer to protect),
+/// dropped when the store moved on (another run saved a set of its own,
+/// from the same refresh token, which is the one kept). Returns the state
+/// to go on from.
+async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState) -> Result<StoreState> {
+    let in_memory = {
+        let mut unsaved = crate::locked(&UNSAVED);
+        match unsaved.take() {
+            Some(u) if u.location == location => Some(u.set),
+            other => {
+                *unsaved = other;
+                None
+            }
+        }
+    };
+    let from_memory = in_memory.is_some();
+    let rescued = match in_memory {
+        Some(set) => set,
+        None => match lock.rescued().await {
+            None => return Ok(state),
+            Some(Ok(set)) => set,
+            Some(Err(e)) => {
+                tracing::error!("{e}; it is left in place, and the stored set stays in use");
+                return Ok(state);
+            }
+        },
+    };
+    let fits = rescued.tokens.is_some() && (state.tokens.is_none() || rescued.generation == state.generation + 1);
+    if !fits {
+        let already = same_set(rescued.tokens.as_ref(), state.tokens.as_ref());
+        if !already {
+            tracing::warn!(
+                "a set a previous run could not save (as generation {}) is dropped: the store moved on to generation {} with a set of its own",
+                rescued.generation,
+                state.generation
+            );
+        }
+        lock.drop_rescue().await;
+        return Ok(state);
+    }
+    let next = StoreState {
+        tokens: rescued.tokens.clone(),
+        previous: rescued.previous.clone(),
+        clock_lags: rescued.clock_lags.clone(),
+        ..state.clone()
+    };
+    match lock.save(state.generation, &next).await {
+        Ok(generation) => {
+            lock.drop_rescue().await;
+            tracing::warn!(
+                "saved the set a previous run could not save into {location} (generation {generation}); it is the one in use now"
+            );
+            Ok(StoreState {
+                generation,
+                tokens_generation: generation,
+                ..next
+            })
+        }
+        Err(e) => {
+            if from_memory {
+                *crate::locked(&UNSAVED) = Some(Unsaved {
+                    location: location.to_owned(),
+                    set: rescued,
+                });
+            }
+            Err(e)
+        }
+    }
+}
+
+fn same_set(a: Option<&TokenSet>, b: Option<&TokenSet>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a.refresh_token_equals(b))
 }
 
 /// Saves the new set into the space reserved before the request. A failure

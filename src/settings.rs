@@ -497,6 +497,10 @@ pub enum StoreLocation {
     Redis {
         url: SecretString,
         key: String,
+        /// On this host, where a set Redis could not take is kept
+        /// (`$XDG_STATE_HOME/withings-token/redis-rescue`); `None` when
+        /// there is no state directory.
+        rescue_dir: Option<PathBuf>,
     },
 }
 
@@ -513,6 +517,7 @@ fn store_location(global: &GlobalArgs, vars: &Lookup) -> Result<StoreLocation> {
         return Ok(StoreLocation::Redis {
             url: SecretString::from(url?),
             key: store_key(global, vars)?,
+            rescue_dir: state_home(vars).map(|dir| dir.join("withings-token/redis-rescue")),
         });
     }
     if global.store_key.is_some() {
@@ -582,19 +587,23 @@ fn lease_ttl(vars: &Lookup) -> Result<Duration> {
         })
 }
 
-fn store_path(given: Option<PathBuf>, vars: &Lookup) -> Result<PathBuf> {
-    if let Some(path) = given {
-        return Ok(path);
-    }
-    let state_home = (vars.process)("XDG_STATE_HOME")
+/// `$XDG_STATE_HOME` (when absolute), else `$HOME/.local/state`.
+fn state_home(vars: &Lookup) -> Option<PathBuf> {
+    (vars.process)("XDG_STATE_HOME")
         .filter(|v| Path::new(v).is_absolute())
         .map(PathBuf::from)
         .or_else(|| {
             (vars.process)("HOME")
                 .filter(|v| !v.is_empty())
                 .map(|h| Path::new(&h).join(".local/state"))
-        });
-    state_home
+        })
+}
+
+fn store_path(given: Option<PathBuf>, vars: &Lookup) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    state_home(vars)
         .map(|dir| dir.join("withings-token/tokens.json"))
         .ok_or_else(|| {
             Error::config(
@@ -745,7 +754,7 @@ mod tests {
     fn a_redis_url_is_a_redis_store_keyed_by_the_client_id() {
         let g = global(&["--no-env-file", "--store", "redis://:pw@127.0.0.1:6390/2"]);
         let s = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_CLIENT_ID", "abc")])).unwrap();
-        let StoreLocation::Redis { url, key } = &s.store else {
+        let StoreLocation::Redis { url, key, .. } = &s.store else {
             panic!("a file store")
         };
         assert_eq!(url.expose_secret(), "redis://:pw@127.0.0.1:6390/2");

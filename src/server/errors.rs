@@ -99,6 +99,7 @@ fn body(code: &'static str, message: String, action: String) -> ErrorBody {
 /// `Retry-After` of the transient ones.
 pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
     match error {
+        Error::NotSaved { cause, .. } => http_status(cause),
         Error::InvalidRefreshToken { .. }
         | Error::InvalidCode { .. }
         | Error::InvalidState { .. }

@@ -46,6 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use super::rescue::{PreparedRescue, RescueFile};
 use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
     parse_store, serialize_store, tokens_generation_after,
@@ -107,6 +108,11 @@ impl FileStore {
 
     pub fn journal_path(&self) -> PathBuf {
         self.sibling(".journal")
+    }
+
+    /// Where a set this store could not take waits (see `store::rescue`).
+    pub fn rescue_file(&self) -> RescueFile {
+        RescueFile::new(self.sibling(".rescue"))
     }
 
     /// Reads the store without locking (writes are atomic renames, so a
@@ -190,18 +196,48 @@ impl FileStore {
         let dir = fsutil::parent_dir(&self.path);
         fsutil::create_private_dir(dir).map_err(|e| self.dir_error(dir, e))?;
         secure_store_dir(dir);
+        let started = Instant::now();
         let file = self.acquire(timeout)?;
-        // The journal is written the same way, so a killed writer can leave its temp file too.
+        self.wait_for_live_request(started, timeout)?;
+        // The journal and the rescue are written the same way, so a killed
+        // writer can leave their temp files too.
         let mut removed = fsutil::remove_stale_temps(&self.path);
         removed.extend(fsutil::remove_stale_temps(&self.journal_path()));
+        removed.extend(fsutil::remove_stale_temps(self.rescue_file().path()));
         if !removed.is_empty() {
             tracing::warn!("removed {} temporary file(s) left by a killed writer", removed.len());
         }
         Ok(StoreLock {
             store: self.clone(),
             file: Mutex::new(file),
-            reserved: Mutex::new(None),
+            request: Mutex::new(None),
         })
+    }
+
+    /// A journal some live process holds marks a request in flight, even
+    /// with the lock just taken (its lock file was deleted under it): that
+    /// run will save its answer, so wait for it rather than send the same
+    /// refresh token (issue 18).
+    fn wait_for_live_request(&self, started: Instant, timeout: Duration) -> Result<()> {
+        let journal = self.journal_path();
+        let mut announced = false;
+        while fsutil::is_held_by_a_live_process(&journal) {
+            if started.elapsed() >= timeout {
+                return Err(Error::LockTimeout {
+                    place: format!("{} (another run's request in flight)", journal.display()),
+                    waited: timeout,
+                });
+            }
+            if !announced {
+                tracing::warn!(
+                    "another withings-token run is asking Withings right now although this run holds the lock (was {} deleted?); waiting for it to save its answer",
+                    self.lock_path().display()
+                );
+                announced = true;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(timeout.saturating_sub(started.elapsed())));
+        }
+        Ok(())
     }
 
     /// Locks the file at the lock path. A file deleted (or replaced) between
@@ -406,6 +442,8 @@ enum LockCheck {
     Held,
     /// It had been deleted; the file now at the path was free and is locked.
     Retaken,
+    /// It had been deleted, and another run holds the file now there.
+    HeldByAnother,
 }
 
 /// Proof that this process holds the store lock; saving needs one.
@@ -414,8 +452,30 @@ pub struct StoreLock {
     store: FileStore,
     /// Swapped for the new lock file when the held one was deleted.
     file: Mutex<File>,
-    /// The space `begin_request` reserved, for the `save` that follows.
-    reserved: Mutex<Option<fsutil::ReservedFile>>,
+    /// Between `begin_request` and `end_request`.
+    request: Mutex<Option<Request>>,
+}
+
+/// What `begin_request` takes before anything is sent, so that the save
+/// after the answer needs no new descriptor and no new space (a process at
+/// its descriptor limit once lost the answer there), and what marks the
+/// request as a live one.
+struct Request {
+    /// The journal, open and locked: a run that finds it locked knows a
+    /// live run is asking Withings (even one whose lock file was deleted
+    /// under it), and waits instead of sending the same token.
+    journal: File,
+    /// The state the request started from: a save may move onto a store
+    /// whose other fields (copy records, consent state) changed meanwhile.
+    loaded: StoreState,
+    /// The store file the state was read from, read again through it.
+    store_file: Option<File>,
+    /// The store's directory, for the syncs.
+    dir: File,
+    /// The space the save is written into (taken by the save).
+    temp: Option<fsutil::ReservedFile>,
+    /// The space a rescue is written into, should the save fail.
+    rescue: Option<PreparedRescue>,
 }
 
 /// Space for one save of the store, taken while nothing has been sent yet.
@@ -433,6 +493,8 @@ impl Reservation<'_> {
     }
 }
 
+const UNCHANGED: &str = "nothing was sent to Withings and the stored tokens are unchanged";
+
 impl StoreLock {
     pub fn load(&self) -> Result<StoreState> {
         self.store.load()
@@ -442,54 +504,60 @@ impl StoreLock {
     /// fails (with nothing changed) when the disk is full, the directory is
     /// not writable, the generation cannot grow or the lock was lost.
     pub fn reserve(&self) -> Result<Reservation<'_>> {
+        self.ensure_lock_held_alone()?;
+        let generation = self.store.load()?.generation;
+        next_generation(generation, &self.store.path, UNCHANGED)?;
         Ok(Reservation {
             lock: self,
-            temp: self.reserve_space(None)?,
+            temp: self.reserve_space(self.reservation_size())?,
         })
     }
 
-    /// Saves `next` as generation `base.generation + 1`; refused unless the
-    /// file on disk is still at `base.generation`. Uses the space
-    /// `begin_request` reserved, if any; a small save without a request
-    /// before it (auth state, copy records) writes a fresh temporary file.
+    /// Saves `next` as generation `base.generation + 1`. After a request,
+    /// into the space `begin_request` took, and kept unless the store
+    /// really moved on (see [`StoreLock::commit_after_request`]); a small
+    /// save without a request (auth state, copy records) writes a fresh
+    /// temporary file and needs the store still at `base_generation`.
     pub fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
-        let reserved = locked(&self.reserved).take();
-        let temp = match reserved {
-            Some(temp) => temp,
-            None => fsutil::reserve(&self.store.path, 0).map_err(|e| self.write_error(e))?,
-        };
+        let mut request = locked(&self.request);
+        if let Some(request) = request.as_mut() {
+            return self.commit_after_request(request, base_generation, next);
+        }
+        drop(request);
+        let temp = fsutil::reserve(&self.store.path, 0).map_err(|e| self.write_error(e))?;
         self.commit(temp, base_generation, next)
     }
 
-    /// `generation`: the one just read under this lock, when the caller
-    /// has it (saves a read); the save itself re-checks it anyway.
-    fn reserve_space(&self, generation: Option<u64>) -> Result<fsutil::ReservedFile> {
-        const UNCHANGED: &str = "nothing was sent to Withings and the stored tokens are unchanged";
-        self.ensure_lock_held()?;
-        let generation = match generation {
-            Some(generation) => generation,
-            None => self.store.load()?.generation,
-        };
-        next_generation(generation, &self.store.path, UNCHANGED)?;
+    /// Four times the store, at least [`MIN_RESERVATION`].
+    fn reservation_size(&self) -> u64 {
         let current = fs::metadata(&self.store.path).map(|m| m.len()).unwrap_or(0);
-        let size = current.saturating_mul(4).max(MIN_RESERVATION);
-        fsutil::reserve(&self.store.path, size).map_err(|e| {
-            Error::config(
-                format!(
-                    "cannot reserve {size} bytes for saving the token store {}: {e}; {UNCHANGED}",
-                    self.store.path.display()
-                ),
-                "free some disk space (or make the store's directory writable) and run the command again",
-            )
-        })
+        current.saturating_mul(4).max(MIN_RESERVATION)
     }
 
-    /// The one writer: checks, fills the temporary file, renames it over the store.
+    fn reserve_space(&self, size: u64) -> Result<fsutil::ReservedFile> {
+        fsutil::reserve(&self.store.path, size).map_err(|e| self.cannot_prepare(&format!("reserve {size} bytes for saving"), e))
+    }
+
+    /// Why the save could not be prepared: nothing was sent.
+    fn cannot_prepare(&self, what: &str, e: std::io::Error) -> Error {
+        let action = if fsutil::out_of_descriptors(&e) {
+            OUT_OF_DESCRIPTORS
+        } else {
+            "free some disk space (or make the store's directory writable) and run the command again"
+        };
+        Error::config(
+            format!("cannot {what} the token store {}: {e}; {UNCHANGED}", self.store.path.display()),
+            action,
+        )
+    }
+
+    /// The one writer of a save without a request: checks, fills the
+    /// temporary file, renames it over the store.
     fn commit(&self, mut temp: fsutil::ReservedFile, base_generation: u64, next: &StoreState) -> Result<u64> {
-        self.ensure_lock_held()?;
+        self.ensure_lock_held_alone()?;
         let on_disk = self.store.load()?;
         if on_disk.generation != base_generation && self.store_vanished() {
-            // Nothing newer to protect; after a request this answer is the only live pair.
+            // Nothing newer to protect.
             tracing::warn!(
                 "the token store {} was deleted while this run held the lock; it is written again",
                 self.store.path.display()
@@ -503,11 +571,123 @@ impl StoreLock {
         temp.fill(&bytes).map_err(|e| self.write_error(e))?;
         // Once more right before the rename: a lock re-taken now may have
         // let another run save in between, which the generation shows.
-        if self.ensure_lock_held()? == LockCheck::Retaken {
+        if self.ensure_lock_held_alone()? == LockCheck::Retaken {
             self.check_base(self.store.load()?.generation, base_generation)?;
         }
         temp.rename_into_place().map_err(|e| self.write_error(e))?;
         Ok(generation)
+    }
+
+    /// The save of a Withings answer: into the space and through the
+    /// descriptors taken before the request, so that neither a full disk
+    /// nor a descriptor limit can stop it now. The answer is kept unless
+    /// the store really moved on: a lock file deleted under this run, even
+    /// with another run holding the new one, does not stop it (that run
+    /// sends nothing while this request is marked live), and a store whose
+    /// other fields changed gets this set on top of them.
+    fn commit_after_request(&self, request: &mut Request, base_generation: u64, next: &StoreState) -> Result<u64> {
+        if self.ensure_lock_held()? == LockCheck::HeldByAnother {
+            tracing::warn!(
+                "the lock file {} was deleted while this run asked Withings, and another run holds the new one; it has sent nothing (this run's request is marked live), so the answer is saved",
+                self.store.lock_path().display()
+            );
+        }
+        let on_disk = self.reload(request)?;
+        let (base, next) = self.onto(request, on_disk.clone(), base_generation, next)?;
+        let generation = next_generation(base, &self.store.path, "the stored tokens are unchanged")?;
+        let tokens_generation = tokens_generation_after(&on_disk, &next, generation);
+        let bytes = serialize_store(&next, generation, tokens_generation, None)?;
+        let mut temp = request.temp.take().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("the space reserved for the save was used already"))
+        })?;
+        temp.fill(&bytes).map_err(|e| self.write_error(e))?;
+        if self.ensure_lock_held()? != LockCheck::Held {
+            // Another run may have saved its own fields meanwhile.
+            let now = self.reload(request)?;
+            if now.generation != on_disk.generation {
+                return Err(self.moved_on(now.generation));
+            }
+        }
+        temp.rename_into_place_in(Some(&request.dir))
+            .map_err(|e| self.write_error(e))?;
+        Ok(generation)
+    }
+
+    /// The store as it is now, read through the descriptor opened before
+    /// the request while the path still names that file (every save
+    /// renames a new file over it, so another inode means a change).
+    fn reload(&self, request: &Request) -> Result<StoreState> {
+        let path = &self.store.path;
+        match &request.store_file {
+            Some(file) if fsutil::is_file_at(file, path).unwrap_or(false) => {
+                let bytes = fsutil::read_open_file(file, MAX_STORE_BYTES).map_err(|e| self.store.unreadable(e))?;
+                let state = parse_store(&bytes).map_err(|failure| match failure {
+                    ParseFailure::Newer(v) => Error::CorruptStore {
+                        place: path.display().to_string(),
+                        reason: format!("format version {v}, newer than this binary reads"),
+                    },
+                    ParseFailure::Corrupt(reason) => Error::CorruptStore {
+                        place: path.display().to_string(),
+                        reason,
+                    },
+                })?;
+                self.store.bound(state)
+            }
+            None if self.store_vanished() => self.store.bound(StoreState::default()),
+            _ => self.store.load(),
+        }
+    }
+
+    /// Where the answer goes: the base it started from when the store is
+    /// still there; the store's new generation when only fields other than
+    /// the token set changed (or the store was deleted: nothing newer to
+    /// protect); refused when another set was saved.
+    fn onto(
+        &self,
+        request: &Request,
+        on_disk: StoreState,
+        base_generation: u64,
+        next: &StoreState,
+    ) -> Result<(u64, StoreState)> {
+        if on_disk.generation == base_generation {
+            return Ok((base_generation, next.clone()));
+        }
+        if self.store_vanished() {
+            tracing::warn!(
+                "the token store {} was deleted while this run asked Withings; the new set is written again",
+                self.store.path.display()
+            );
+            return Ok((base_generation, next.clone()));
+        }
+        let same = match (&on_disk.tokens, &request.loaded.tokens) {
+            (Some(a), Some(b)) => a.refresh_token_equals(b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            return Err(self.moved_on(on_disk.generation));
+        }
+        tracing::debug!(
+            "saving onto generation {}: only fields other than the token set changed",
+            on_disk.generation
+        );
+        let generation = on_disk.generation;
+        let rebased = StoreState {
+            tokens: next.tokens.clone(),
+            previous: next.previous.clone(),
+            clock_lags: next.clock_lags.clone(),
+            ..on_disk
+        };
+        Ok((generation, rebased))
+    }
+
+    fn moved_on(&self, generation: u64) -> Error {
+        Error::AnswerDropped {
+            detail: format!(
+                "another run saved a set of its own in {} (now generation {generation}) while this run asked Withings, which stays",
+                self.store.path.display()
+            ),
+        }
     }
 
     fn store_vanished(&self) -> bool {
@@ -525,15 +705,44 @@ impl StoreLock {
     }
 
     fn write_error(&self, e: std::io::Error) -> Error {
+        let action = if fsutil::out_of_descriptors(&e) {
+            OUT_OF_DESCRIPTORS
+        } else {
+            "free disk space or fix permissions; the previous store file is intact"
+        };
         Error::config(
             format!("cannot write token store {}: {e}", self.store.path.display()),
-            "free disk space or fix permissions; the previous store file is intact",
+            action,
+        )
+    }
+
+    /// [`StoreLock::ensure_lock_held`], refusing when another run holds the
+    /// lock file now at the path: for everything but the save of an answer.
+    fn ensure_lock_held_alone(&self) -> Result<LockCheck> {
+        match self.ensure_lock_held()? {
+            LockCheck::HeldByAnother => Err(self.lock_taken()),
+            check => Ok(check),
+        }
+    }
+
+    fn lock_taken(&self) -> Error {
+        let lock_path = self.store.lock_path();
+        Error::config(
+            format!(
+                "the lock file {} was deleted while this run held it, and another withings-token run holds the new one; this run stops rather than overwrite {} under it",
+                lock_path.display(),
+                self.store.path.display()
+            ),
+            format!(
+                "never delete {} while withings-token runs; run the command again once the other run is done",
+                lock_path.display()
+            ),
         )
     }
 
     /// Checks that the locked file is still the one at the lock path. When
     /// it was deleted, a second run may have locked a new one and think it
-    /// is alone: lock that one too if it is free, else stop.
+    /// is alone: lock that one too if it is free.
     fn ensure_lock_held(&self) -> Result<LockCheck> {
         let lock_path = self.store.lock_path();
         let mut held = locked(&self.file);
@@ -551,28 +760,33 @@ impl StoreLock {
                 *held = fresh;
                 Ok(LockCheck::Retaken)
             }
-            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => Err(Error::config(
-                format!(
-                    "the lock file {} was deleted while this run held it, and another withings-token run holds the new one; this run stops rather than overwrite {} under it",
-                    lock_path.display(),
-                    self.store.path.display()
-                ),
-                format!(
-                    "never delete {} while withings-token runs; run the command again once the other run is done",
-                    lock_path.display()
-                ),
-            )),
+            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => Ok(LockCheck::HeldByAnother),
             Err(std::fs::TryLockError::Error(e)) => Err(io_error(e)),
         }
     }
 
-    /// Marks a Withings request as in flight and reserves the space its
-    /// answer will be saved in, both before it is sent. The journal comes
-    /// first, so it stays the first file a refresh writes.
+    /// Marks a Withings request as in flight and takes everything its save
+    /// (or, failing that, its rescue) needs, all before it is sent. The
+    /// journal comes first, so it stays the first file a refresh writes.
     pub fn begin_request(&self, generation: u64, grant: &str) -> Result<()> {
         // Before the journal: a run that lost its lock must not touch the
         // journal of the run that holds it now.
-        self.ensure_lock_held()?;
+        self.ensure_lock_held_alone()?;
+        let journal = self.write_journal(generation, grant)?;
+        match self.prepare(generation, journal) {
+            Ok(request) => {
+                *locked(&self.request) = Some(request);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_file(self.store.journal_path());
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the in-flight mark; returns it open and locked (see [`Request`]).
+    fn write_journal(&self, generation: u64, grant: &str) -> Result<File> {
         let mark = InFlight {
             pid: std::process::id(),
             started_at: crate::tokens::now(),
@@ -583,32 +797,71 @@ impl StoreLock {
         let bytes = serde_json::to_vec(&mark).map_err(anyhow::Error::from)?;
         // Not fsync-ed: the mark only lets a later run say that one died
         // mid-request; the tokens' safety rests on the store's own save.
-        fsutil::write_atomically_unsynced(&self.store.journal_path(), &bytes).map_err(|e| {
-            Error::config(
-                format!(
-                    "cannot write the journal {}: {e}; nothing was sent to Withings and the stored tokens are unchanged",
-                    self.store.journal_path().display()
+        fsutil::write_atomically_unsynced(&self.store.journal_path(), &bytes)
+            .map_err(|e| self.cannot_prepare(&format!("write the journal {} of", self.store.journal_path().display()), e))
+    }
+
+    /// The descriptors and space of [`Request`]; the store must still be at
+    /// `generation`.
+    fn prepare(&self, generation: u64, journal: File) -> Result<Request> {
+        next_generation(generation, &self.store.path, UNCHANGED)?;
+        let dir = File::open(fsutil::parent_dir(&self.store.path))
+            .map_err(|e| self.cannot_prepare("open the directory of", e))?;
+        let store_file = match File::open(&self.store.path) {
+            Ok(file) => Some(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(self.cannot_prepare("open", e)),
+        };
+        let mut request = Request {
+            journal,
+            loaded: StoreState::default(),
+            store_file,
+            dir,
+            temp: None,
+            rescue: None,
+        };
+        request.loaded = self.reload(&request)?;
+        if request.loaded.generation != generation {
+            return Err(Error::StoreUnavailable {
+                detail: format!(
+                    "another run saved {} after this run read it; {UNCHANGED}",
+                    self.store.path.display()
                 ),
-                "free disk space or fix the store directory's permissions",
-            )
-        })?;
-        match self.reserve_space(Some(generation)) {
-            Ok(temp) => {
-                *locked(&self.reserved) = Some(temp);
-                Ok(())
-            }
-            Err(e) => {
-                self.end_request();
-                Err(e)
-            }
+            });
         }
+        let size = self.reservation_size();
+        request.temp = Some(self.reserve_space(size)?);
+        let rescue = self.store.rescue_file();
+        request.rescue = Some(
+            rescue
+                .prepare(size)
+                .map_err(|e| self.cannot_prepare(&format!("reserve {} for", rescue.path().display()), e))?,
+        );
+        Ok(request)
     }
 
     /// Ends the in-flight mark (after the answer was handled, either way)
     /// and gives back any space reserved and not used.
     pub fn end_request(&self) {
-        let _ = fs::remove_file(self.store.journal_path());
-        locked(&self.reserved).take();
+        let Some(request) = locked(&self.request).take() else {
+            return;
+        };
+        // Only our own mark: a peer's, made after ours was deleted, stays.
+        let journal_path = self.store.journal_path();
+        if fsutil::is_file_at(&request.journal, &journal_path).unwrap_or(false) {
+            let _ = fs::remove_file(&journal_path);
+        }
+    }
+
+    /// Keeps `next` in the rescue file whose space `begin_request` took.
+    pub fn rescue(&self, base_generation: u64, next: &StoreState) -> Result<String> {
+        let prepared = locked(&self.request).as_mut().and_then(|r| r.rescue.take());
+        let rescue = self.store.rescue_file();
+        let prepared = prepared.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("no space was taken for {}", rescue.path().display()))
+        })?;
+        prepared.write(&rescue, base_generation, next)?;
+        Ok(rescue.path().display().to_string())
     }
 
     /// A mark left by a process that died mid-request, if any.
@@ -666,6 +919,10 @@ impl TokenStore for FileStore {
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
         Ok(Box::new(FileStore::lock(self, timeout)?))
     }
+
+    fn rescue_waiting(&self) -> bool {
+        self.rescue_file().waiting()
+    }
 }
 
 #[async_trait]
@@ -688,6 +945,19 @@ impl StoreLease for StoreLock {
 
     async fn interrupted_request(&self) -> Option<InFlight> {
         StoreLock::interrupted_request(self)
+    }
+
+    async fn rescue(&self, base_generation: u64, next: &StoreState) -> Result<String> {
+        StoreLock::rescue(self, base_generation, next)
+    }
+
+    async fn rescued(&self) -> Option<Result<StoreState>> {
+        let rescued = self.store.rescue_file().read()?;
+        Some(rescued.and_then(|state| self.store.bound(state)))
+    }
+
+    async fn drop_rescue(&self) {
+        self.store.rescue_file().remove();
     }
 
     async fn release(self: Box<Self>) {}
@@ -1086,8 +1356,9 @@ mod tests {
         let lock = store.lock(Duration::from_secs(1)).unwrap();
         lock.begin_request(0, "refresh_token").unwrap();
         let names = names_in(dir.path());
-        assert_eq!(names.len(), 3, "journal, lock and the reservation: {names:?}");
-        assert!(names[0].starts_with(".tokens.json.tmp."), "{names:?}");
+        assert_eq!(names.len(), 4, "journal, lock and the two reservations: {names:?}");
+        assert!(names[0].starts_with(".tokens.json.rescue.tmp."), "{names:?}");
+        assert!(names[1].starts_with(".tokens.json.tmp."), "{names:?}");
 
         lock.save(0, &with_tokens("r1")).unwrap();
         lock.end_request();

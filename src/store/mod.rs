@@ -13,6 +13,7 @@
 
 mod file;
 mod redis;
+mod rescue;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +74,13 @@ pub trait TokenStore: Send + Sync {
     /// Takes the exclusive lock (file) or lease (Redis), waiting at most
     /// `timeout`; nothing may be sent to Withings without one.
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>>;
+
+    /// Whether a set a run could not save waits to be adopted (see
+    /// `rescue`): one `stat`, so that a run finding its set not due still
+    /// takes the lock and adopts it.
+    fn rescue_waiting(&self) -> bool {
+        false
+    }
 }
 
 /// A store's word that its state has not changed (see [`TokenStore::stamp`]):
@@ -131,6 +139,18 @@ pub trait StoreLease: Send + Sync {
     /// A mark left by a process that died mid-request, if any.
     async fn interrupted_request(&self) -> Option<InFlight>;
 
+    /// Keeps `next`, a set Withings issued that `save` could not write, in
+    /// the rescue file whose space and descriptors `begin_request` took,
+    /// for the next run to adopt (see `rescue`); returns where it is.
+    async fn rescue(&self, base_generation: u64, next: &StoreState) -> Result<String>;
+
+    /// A set a previous run could not save, waiting to be adopted: the
+    /// store generation it should have been, with its set.
+    async fn rescued(&self) -> Option<Result<StoreState>>;
+
+    /// Removes the rescued set, once adopted or superseded.
+    async fn drop_rescue(&self);
+
     /// Whether the lease is known to be lost (its renewal found another
     /// owner): nothing more may be sent. A file lock is never lost.
     fn lost(&self) -> bool {
@@ -145,9 +165,11 @@ pub trait StoreLease: Send + Sync {
 pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
     Ok(match &settings.store {
         StoreLocation::File(path) => Arc::new(FileStore::new(path.clone()).for_client(settings.client_id.clone())),
-        StoreLocation::Redis { url, key } => {
-            Arc::new(RedisStore::new(url, key.clone(), settings.lease_ttl)?.for_client(settings.client_id.clone()))
-        }
+        StoreLocation::Redis { url, key, rescue_dir } => Arc::new(
+            RedisStore::new(url, key.clone(), settings.lease_ttl)?
+                .for_client(settings.client_id.clone())
+                .with_rescue_in(rescue_dir.as_deref()),
+        ),
     })
 }
 

@@ -36,6 +36,7 @@ use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
+use super::rescue::{PreparedRescue, RescueFile};
 use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore, parse_store,
     serialize_store, tokens_generation_after,
@@ -199,12 +200,26 @@ struct Shared {
 pub struct RedisStore {
     shared: Arc<Shared>,
     lease_ttl: Duration,
+    /// On this host: where an answer Redis could not take is kept.
+    rescue: Option<RescueFile>,
 }
 
 impl RedisStore {
     /// The same store, used by the Withings app `client_id`: a set another
     /// app obtained is refused on load (the default key names the app, a
     /// key given by hand need not).
+    /// The same store, keeping a set it could not take (Redis unreachable
+    /// after Withings answered) in a file under `dir` on this host, named
+    /// after the server and the key.
+    pub fn with_rescue_in(self, dir: Option<&std::path::Path>) -> Self {
+        let name: String = format!("{}-{}", self.shared.shown, self.shared.keys.data)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .collect();
+        let rescue = dir.map(|dir| RescueFile::new(dir.join(format!("{name}.json"))));
+        RedisStore { rescue, ..self }
+    }
+
     pub fn for_client(mut self, client_id: Option<String>) -> Self {
         // Called on a store just made, whose `shared` no lease holds yet.
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
@@ -237,6 +252,7 @@ impl RedisStore {
                 client_id: None,
             }),
             lease_ttl,
+            rescue: None,
         })
     }
 }
@@ -479,6 +495,10 @@ impl TokenStore for RedisStore {
         self.shared.load().await.map_err(nothing_sent)
     }
 
+    fn rescue_waiting(&self) -> bool {
+        self.rescue.as_ref().is_some_and(RescueFile::waiting)
+    }
+
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
         let shared = &self.shared;
         let owner = new_owner()?;
@@ -508,12 +528,9 @@ impl TokenStore for RedisStore {
             if fence > 0 {
                 tracing::debug!("took the Redis lease {} with fence {fence}", shared.keys.lease);
                 let fence = fence.unsigned_abs();
-                return Ok(Box::new(RedisLease::start(
-                    shared.clone(),
-                    owner,
-                    fence,
-                    self.lease_ttl,
-                )));
+                let mut lease = RedisLease::start(shared.clone(), owner, fence, self.lease_ttl);
+                lease.rescue = self.rescue.clone();
+                return Ok(Box::new(lease));
             }
             if fence < 0 {
                 return Err(shared.unusable_key(fence));
@@ -579,6 +596,10 @@ pub struct RedisLease {
     /// The state this lease last loaded, to rebase a save on.
     loaded: Mutex<Option<StoreState>>,
     released: AtomicBool,
+    /// Where an answer Redis could not take goes, and the space taken for
+    /// it before the request.
+    rescue: Option<RescueFile>,
+    prepared: Mutex<Option<PreparedRescue>>,
 }
 
 impl RedisLease {
@@ -595,6 +616,28 @@ impl RedisLease {
             requested: AtomicBool::new(false),
             loaded: Mutex::new(None),
             released: AtomicBool::new(false),
+            rescue: None,
+            prepared: Mutex::new(None),
+        }
+    }
+
+    /// Takes the space and descriptors for a rescue on this host before a
+    /// request. Best effort: a host that cannot keep one (no state
+    /// directory, a read-only one) still refreshes, and is told what it
+    /// risks.
+    fn prepare_rescue(&self) {
+        let Some(rescue) = &self.rescue else {
+            tracing::warn!(
+                "no rescue file on this host (neither XDG_STATE_HOME nor HOME is set): should Redis become unreachable after Withings answers, the answer is lost"
+            );
+            return;
+        };
+        match rescue.prepare(0) {
+            Ok(prepared) => *crate::locked(&self.prepared) = Some(prepared),
+            Err(e) => tracing::warn!(
+                "cannot prepare the rescue file {} ({e}): should Redis become unreachable after Withings answers, the answer is lost",
+                rescue.path().display()
+            ),
         }
     }
 
@@ -812,6 +855,7 @@ impl StoreLease for RedisLease {
             owner: Some(self.owner.clone()),
         };
         let mark = serde_json::to_string(&mark).map_err(anyhow::Error::from)?;
+        self.prepare_rescue();
         let keys = self.keys();
         let (generation, ttl_ms, fence) = (
             generation.to_string(),
@@ -848,6 +892,7 @@ impl StoreLease for RedisLease {
 
     async fn end_request(&self) {
         self.requested.store(false, Ordering::SeqCst);
+        crate::locked(&self.prepared).take();
         let keys = self.keys();
         let result: Result<i64> = self
             .shared
@@ -872,6 +917,29 @@ impl StoreLease for RedisLease {
 
     fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
+    }
+
+    async fn rescue(&self, base_generation: u64, next: &StoreState) -> Result<String> {
+        let prepared = crate::locked(&self.prepared).take();
+        let (Some(rescue), Some(prepared)) = (&self.rescue, prepared) else {
+            return Err(Error::config(
+                "no rescue file could be prepared on this host",
+                "set XDG_STATE_HOME or HOME to a writable directory",
+            ));
+        };
+        prepared.write(rescue, base_generation, next)?;
+        Ok(rescue.path().display().to_string())
+    }
+
+    async fn rescued(&self) -> Option<Result<StoreState>> {
+        let rescued = self.rescue.as_ref()?.read()?;
+        Some(rescued.and_then(|state| self.shared.bound(state)))
+    }
+
+    async fn drop_rescue(&self) {
+        if let Some(rescue) = &self.rescue {
+            rescue.remove();
+        }
     }
 
     async fn release(self: Box<Self>) {

@@ -330,9 +330,11 @@ mod failpoints {
         assert_eq!(issued.load(Ordering::SeqCst), 1, "Withings answered before the crash");
         assert_eq!(env.store_bytes(), stored, "the old store must stay complete");
         assert!(env.journal_path().exists(), "the journal marks the lost answer");
+        // The save's space, and the rescue's, both taken before the request.
         let temps = env.store_temp_files();
-        assert_eq!(temps.len(), 1, "{temps:?}");
-        assert!(temps[0].starts_with(".tokens.json.tmp."), "{temps:?}");
+        assert_eq!(temps.len(), 2, "{temps:?}");
+        assert!(temps[0].starts_with(".tokens.json.rescue.tmp."), "{temps:?}");
+        assert!(temps[1].starts_with(".tokens.json.tmp."), "{temps:?}");
 
         // Withings keeps the unused-rotation token valid, so the old set works.
         let stderr = next_run_recovers(&env);
@@ -359,7 +361,10 @@ mod failpoints {
             env.journal_path().exists(),
             "the crash came before the journal was cleared"
         );
-        assert_eq!(env.store_temp_files(), Vec::<String>::new());
+        // Only the rescue's unused space is left, for the next run to clear.
+        let temps = env.store_temp_files();
+        assert_eq!(temps.len(), 1, "{temps:?}");
+        assert!(temps[0].starts_with(".tokens.json.rescue.tmp."), "{temps:?}");
 
         // The sandbox refuses the old token: success proves the new one was saved whole.
         next_run_recovers(&env);

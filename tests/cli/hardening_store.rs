@@ -239,7 +239,7 @@ fn a_store_deleted_while_withings_answers_is_written_again_with_the_new_set() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("was deleted while this run held the lock; it is written again"),
+        stderr.contains("was deleted while this run asked Withings; the new set is written again"),
         "{stderr}"
     );
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);

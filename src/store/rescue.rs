@@ -1,0 +1,114 @@
+//! The rescue file: where a set Withings issued goes when the store cannot
+//! take it (issue 18: a descriptor limit, a disk error, a lock file deleted
+//! under the run, a Redis unreachable past the lease). Without it the
+//! answer would die with the process, and the chain with it whenever a
+//! consumer used the new access token meanwhile.
+//!
+//! The file is a store file (the same format and parser) holding the set
+//! as the generation it should have been. Its space and every descriptor
+//! its write needs are taken before the request is sent
+//! ([`RescueFile::prepare`]), like the store's own. The next run that takes
+//! the store's lock adopts it (`rotation`): saved into the store when the
+//! store is still at the generation the request started from (or empty),
+//! dropped when the store moved on, since then another run saved a set of
+//! its own. A file store keeps its rescue beside it (`tokens.json.rescue`),
+//! a Redis store on this host, under the state directory.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use super::{MAX_STORE_BYTES, StoreState, parse_store, serialize_store};
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// The least space held for a rescue: as for a save of the store.
+const MIN_RESERVATION: u64 = 16 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct RescueFile {
+    path: PathBuf,
+}
+
+/// Space and descriptors for one rescue, taken before a request.
+pub struct PreparedRescue {
+    temp: fsutil::ReservedFile,
+    dir: File,
+}
+
+impl RescueFile {
+    pub fn new(path: PathBuf) -> RescueFile {
+        RescueFile { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a rescued set waits here (one `stat`).
+    pub fn waiting(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok()
+    }
+
+    /// Takes what writing the rescue will need: its directory (made 0700
+    /// when missing), a temporary file holding `size` bytes, and the
+    /// directory open for the sync.
+    pub fn prepare(&self, size: u64) -> std::io::Result<PreparedRescue> {
+        let dir = fsutil::parent_dir(&self.path);
+        fsutil::create_private_dir(dir)?;
+        let dir_file = File::open(dir)?;
+        let temp = fsutil::reserve(&self.path, size.max(MIN_RESERVATION))?;
+        Ok(PreparedRescue { temp, dir: dir_file })
+    }
+
+    /// The rescued set, as the store generation it should have been; `None`
+    /// when there is none. An unreadable one is an error naming the file.
+    pub fn read(&self) -> Option<Result<StoreState>> {
+        let bytes = match fsutil::read_regular_file(&self.path, MAX_STORE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Err(self.unusable(&e.to_string()))),
+        };
+        Some(parse_store(&bytes).map_err(|failure| {
+            let reason = match failure {
+                super::ParseFailure::Newer(v) => format!("format version {v}, newer than this binary reads"),
+                super::ParseFailure::Corrupt(reason) => reason,
+            };
+            self.unusable(&reason)
+        }))
+    }
+
+    fn unusable(&self, why: &str) -> Error {
+        Error::CorruptStore {
+            place: format!("{} (a set a previous run could not save)", self.path.display()),
+            reason: why.to_owned(),
+        }
+    }
+
+    /// Removes it (adopted, or superseded).
+    pub fn remove(&self) {
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl PreparedRescue {
+    /// Writes `next` as generation `base_generation + 1` into the space
+    /// taken before the request, renames it into place and syncs it.
+    pub fn write(mut self, rescue: &RescueFile, base_generation: u64, next: &StoreState) -> Result<()> {
+        let generation = base_generation.saturating_add(1);
+        let bytes = serialize_store(next, generation, generation, None)?;
+        let written = self
+            .temp
+            .fill(&bytes)
+            .and_then(|()| self.temp.rename_into_place_in(Some(&self.dir)));
+        written.map_err(|e| {
+            Error::config(
+                format!("cannot write {}: {e}", rescue.path.display()),
+                "free disk space or fix the directory's permissions",
+            )
+        })
+    }
+}
