@@ -71,7 +71,7 @@ pub enum Error {
     /// kept in the rescue file `kept` (which the next run saves into the
     /// store), or nowhere. Code and exit status are the cause's.
     #[error("{cause}; {}", match kept {
-        Some(place) => format!("the new set is kept in {place}, and the next run saves it into the store"),
+        Some(place) => format!("the new set is kept in {place}, and the next refresh saves it into the store"),
         None => "the new set could not be kept anywhere either".to_owned(),
     })]
     NotSaved { cause: Box<Error>, kept: Option<String> },
@@ -202,10 +202,7 @@ impl Error {
                 "{}; then run `withings-token refresh --if-needed`, which saves the set kept in {place} into the store first (the stored refresh token stays valid meanwhile: the new set was never used)",
                 cause.action()
             ),
-            Error::NotSaved { cause, kept: None } => format!(
-                "{}; the stored refresh token stays valid for about 8 hours because the new set was never used: run `withings-token refresh` again once that is fixed",
-                cause.action()
-            ),
+            Error::NotSaved { cause, kept: None } => cause.action(),
             Error::CorruptStore { place, .. } => format!(
                 "inspect or move {place} aside (it was left untouched), then seed it again with `withings-token exchange` or WITHINGS_REFRESH_TOKEN"
             ),

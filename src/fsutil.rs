@@ -364,6 +364,7 @@ impl ReservedFile {
     /// Overwrites the reservation from offset 0 with `bytes`, cuts it to
     /// their length and fsyncs it.
     pub fn fill(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        injected_error("fill", &self.target)?;
         self.contents = bytes.to_vec();
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(bytes)?;
@@ -525,6 +526,42 @@ pub fn failpoint(name: &str, target: &Path) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn failpoint(_name: &str, _target: &Path) {}
+
+/// Test builds only: `WITHINGS_TOKEN_FAILPOINT=error:NAME[:FILE][#N]` makes
+/// the step NAME (`fill`) fail with an I/O error, for any file or only one
+/// of that name, the first N times or always: a disk that fails after
+/// Withings answered. Release builds compile this to nothing.
+#[cfg(feature = "failpoints")]
+pub fn injected_error(name: &str, target: &Path) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    #[allow(clippy::disallowed_methods)]
+    let Ok(wanted) = std::env::var("WITHINGS_TOKEN_FAILPOINT") else {
+        return Ok(());
+    };
+    let Some(spec) = wanted.strip_prefix("error:") else {
+        return Ok(());
+    };
+    let (spec, times) = match spec.split_once('#') {
+        Some((spec, n)) => (spec, n.parse::<u64>().ok()),
+        None => (spec, None),
+    };
+    let file = target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let hit = match spec.split_once(':') {
+        Some((point, only)) => point == name && only == file,
+        None => spec == name,
+    };
+    if hit && times.is_none_or(|n| HITS.fetch_add(1, Ordering::SeqCst) < n) {
+        return Err(std::io::Error::other("injected failure (WITHINGS_TOKEN_FAILPOINT)"));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn injected_error(_name: &str, _target: &Path) -> std::io::Result<()> {
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -38,11 +38,35 @@ pub const MAX_HONOURED_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs one future to completion on a single-threaded runtime.
 pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    check_runtime_descriptors()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| runtime_error(&e))?;
     Ok(runtime.block_on(future))
+}
+
+/// The descriptors an async runtime takes (its poller, its waker, and the
+/// socket pair tokio's signal handling makes once per process and clones,
+/// whose failure it cannot report: it panics), checked free before one is
+/// built, so that a process at its descriptor limit is told so.
+pub fn check_runtime_descriptors() -> Result<()> {
+    const NEEDED_PAIRS: usize = 3;
+    let mut held = Vec::with_capacity(NEEDED_PAIRS);
+    for _ in 0..NEEDED_PAIRS {
+        held.push(std::os::unix::net::UnixStream::pair().map_err(|e| runtime_error(&e))?);
+    }
+    Ok(())
+}
+
+fn runtime_error(e: &std::io::Error) -> Error {
+    if crate::fsutil::out_of_descriptors(e) {
+        return Error::config(
+            format!("cannot start: {e}; nothing was sent"),
+            crate::error::OUT_OF_DESCRIPTORS,
+        );
+    }
+    Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 /// Why an attempt should be tried again.
@@ -210,7 +234,10 @@ impl HttpClient {
         match self.send_within(build(client), operation.max_answer).await {
             Ok(answer) => judge(&answer),
             Err(SendFailure::OutOfDescriptors(detail)) => Verdict::Stop(Error::config(
-                format!("cannot open a connection for {}: {detail}; nothing was sent", operation.name),
+                format!(
+                    "cannot open a connection for {}: {detail}; nothing was sent",
+                    operation.name
+                ),
                 crate::error::OUT_OF_DESCRIPTORS,
             )),
             Err(SendFailure::TooLarge(detail)) if !operation.resend_oversized => Verdict::GiveUp {

@@ -277,6 +277,7 @@ pub async fn exchange(
 pub async fn remember_auth_state(settings: &Settings, store: &dyn TokenStore, state: &str) -> Result<()> {
     let lock = store.lock(settings.lock_timeout).await?;
     let current = lock.load().await?;
+    let current = adopt_unsaved(lock.as_ref(), &store.location(), current).await?;
     let next = StoreState {
         pending_auth: Some(crate::store::PendingAuth {
             state: state.to_owned(),
@@ -326,9 +327,15 @@ async fn keep(lock: &dyn StoreLease, location: &str, state: &StoreState, next: S
     };
     let kept = match lock.rescue(state.generation, &next).await {
         Ok(place) => Some(place),
-        Err(e) => {
-            tracing::error!("the new set could not be kept in the rescue file either: {e}; this process keeps it in memory");
+        Err(e) if KEEP_IN_MEMORY.load(std::sync::atomic::Ordering::SeqCst) => {
+            tracing::error!(
+                "the new set could not be kept in the rescue file either ({e}); this server keeps it in memory"
+            );
             remember_unsaved(location, state.generation, next);
+            Some("this server's memory".to_owned())
+        }
+        Err(e) => {
+            tracing::error!("the new set could not be kept in the rescue file either: {e}");
             None
         }
     };
@@ -336,6 +343,16 @@ async fn keep(lock: &dyn StoreLease, location: &str, state: &StoreState, next: S
         cause: Box::new(cause),
         kept,
     })
+}
+
+/// Whether a set that could be kept nowhere else is kept in memory: in a
+/// process that lives on to save it (`serve`), not in a CLI run.
+static KEEP_IN_MEMORY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For a long-running process: a set no file could take is kept in memory
+/// and saved at the next transaction.
+pub fn keep_unsaved_in_memory() {
+    KEEP_IN_MEMORY.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// A set this process could not save anywhere, for the store at
@@ -387,7 +404,10 @@ async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState)
             }
         },
     };
-    let fits = rescued.tokens.is_some() && (state.tokens.is_none() || rescued.generation == state.generation + 1);
+    // The rescued set came from the set the store held at the generation
+    // before it: it fits while the store's set is still that one (other
+    // fields, such as a consent state, may have moved on).
+    let fits = rescued.tokens.is_some() && (state.tokens.is_none() || state.tokens_generation < rescued.generation);
     if !fits {
         let already = same_set(rescued.tokens.as_ref(), state.tokens.as_ref());
         if !already {

@@ -49,7 +49,8 @@ pub struct Fault {
     #[serde(default = "default_target")]
     pub target: String,
     /// `http500`, `html502`, `html403`, `truncated`, `empty`, `status522`,
-    /// `status601`, `refuse`, `http429`, `graphql_error`, `slow`
+    /// `status601`, `refuse`, `http429`, `graphql_error`, `slow`; `delay`
+    /// answers as usual after `delay_ms`
     pub kind: String,
     #[serde(default = "one")]
     pub count: u32,
@@ -291,8 +292,13 @@ async fn callback() -> &'static str {
 
 async fn token_endpoint(State(shared): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     shared.world().stats.token_requests += 1;
-    if let Some(fault) = shared.take_fault("withings") {
-        return serve_fault(&fault).await;
+    match shared.take_fault("withings") {
+        // Answers as usual, only later: a request that is in flight for a while.
+        Some(fault) if fault.kind == "delay" => {
+            tokio::time::sleep(Duration::from_millis(fault.delay_ms.unwrap_or(1000))).await;
+        }
+        Some(fault) => return serve_fault(&fault).await,
+        None => {}
     }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if field("action") != "requesttoken" {

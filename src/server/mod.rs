@@ -116,6 +116,8 @@ impl AppState {
 /// the store every `check_interval`.
 pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration) -> Result<Status> {
     let state = Arc::new(state);
+    // This process lives on: a set no file could take waits in memory.
+    crate::rotation::keep_unsaved_in_memory();
     let mut signals = Signals::install()?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::config(

@@ -174,6 +174,9 @@ impl FileStore {
 
     fn unreadable(&self, e: std::io::Error) -> Error {
         let message = format!("cannot read token store {}: {e}", self.path.display());
+        if fsutil::out_of_descriptors(&e) {
+            return Error::config(message, OUT_OF_DESCRIPTORS);
+        }
         match e.kind() {
             std::io::ErrorKind::FileTooLarge => Error::CorruptStore {
                 place: self.path.display().to_string(),
@@ -535,7 +538,8 @@ impl StoreLock {
     }
 
     fn reserve_space(&self, size: u64) -> Result<fsutil::ReservedFile> {
-        fsutil::reserve(&self.store.path, size).map_err(|e| self.cannot_prepare(&format!("reserve {size} bytes for saving"), e))
+        fsutil::reserve(&self.store.path, size)
+            .map_err(|e| self.cannot_prepare(&format!("reserve {size} bytes for saving"), e))
     }
 
     /// Why the save could not be prepared: nothing was sent.
@@ -546,7 +550,10 @@ impl StoreLock {
             "free some disk space (or make the store's directory writable) and run the command again"
         };
         Error::config(
-            format!("cannot {what} the token store {}: {e}; {UNCHANGED}", self.store.path.display()),
+            format!(
+                "cannot {what} the token store {}: {e}; {UNCHANGED}",
+                self.store.path.display()
+            ),
             action,
         )
     }
@@ -597,9 +604,10 @@ impl StoreLock {
         let generation = next_generation(base, &self.store.path, "the stored tokens are unchanged")?;
         let tokens_generation = tokens_generation_after(&on_disk, &next, generation);
         let bytes = serialize_store(&next, generation, tokens_generation, None)?;
-        let mut temp = request.temp.take().ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("the space reserved for the save was used already"))
-        })?;
+        let mut temp = request
+            .temp
+            .take()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the space reserved for the save was used already")))?;
         temp.fill(&bytes).map_err(|e| self.write_error(e))?;
         if self.ensure_lock_held()? != LockCheck::Held {
             // Another run may have saved its own fields meanwhile.
@@ -797,8 +805,12 @@ impl StoreLock {
         let bytes = serde_json::to_vec(&mark).map_err(anyhow::Error::from)?;
         // Not fsync-ed: the mark only lets a later run say that one died
         // mid-request; the tokens' safety rests on the store's own save.
-        fsutil::write_atomically_unsynced(&self.store.journal_path(), &bytes)
-            .map_err(|e| self.cannot_prepare(&format!("write the journal {} of", self.store.journal_path().display()), e))
+        fsutil::write_atomically_unsynced(&self.store.journal_path(), &bytes).map_err(|e| {
+            self.cannot_prepare(
+                &format!("write the journal {} of", self.store.journal_path().display()),
+                e,
+            )
+        })
     }
 
     /// The descriptors and space of [`Request`]; the store must still be at
@@ -857,9 +869,8 @@ impl StoreLock {
     pub fn rescue(&self, base_generation: u64, next: &StoreState) -> Result<String> {
         let prepared = locked(&self.request).as_mut().and_then(|r| r.rescue.take());
         let rescue = self.store.rescue_file();
-        let prepared = prepared.ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("no space was taken for {}", rescue.path().display()))
-        })?;
+        let prepared = prepared
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no space was taken for {}", rescue.path().display())))?;
         prepared.write(&rescue, base_generation, next)?;
         Ok(rescue.path().display().to_string())
     }

@@ -214,7 +214,13 @@ impl RedisStore {
     pub fn with_rescue_in(self, dir: Option<&std::path::Path>) -> Self {
         let name: String = format!("{}-{}", self.shared.shown, self.shared.keys.data)
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let rescue = dir.map(|dir| RescueFile::new(dir.join(format!("{name}.json"))));
         RedisStore { rescue, ..self }

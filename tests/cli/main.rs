@@ -23,6 +23,7 @@ mod hardening_store;
 mod login;
 mod railway;
 mod redis_store;
+mod rescue;
 mod secrets;
 mod serve;
 mod store_identity;

@@ -1004,6 +1004,16 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Stops (`STOP`) or resumes (`CONT`) the server: a Redis that stops
+    /// answering without closing its connections.
+    pub fn signal(&self, name: &str) {
+        let status = StdCommand::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} redis-server");
+    }
+
     fn connection(&self) -> redis::Connection {
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection())
