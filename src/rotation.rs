@@ -83,7 +83,7 @@ pub async fn refresh(
 ) -> Result<Rotation> {
     // A rescued set waiting is adopted under the lock, due or not.
     if copies_current
-        && !store.rescue_waiting()
+        && store.waiting_rescue().is_none()
         && let Some(rotation) = not_due_without_lock(settings, seen_before, policy)
     {
         return Ok(rotation);

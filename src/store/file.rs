@@ -931,8 +931,9 @@ impl TokenStore for FileStore {
         Ok(Box::new(FileStore::lock(self, timeout)?))
     }
 
-    fn rescue_waiting(&self) -> bool {
-        self.rescue_file().waiting()
+    fn waiting_rescue(&self) -> Option<String> {
+        let rescue = self.rescue_file();
+        rescue.waiting().then(|| rescue.path().display().to_string())
     }
 }
 
@@ -1443,6 +1444,88 @@ mod tests {
         assert!(holder.begin_request(1, "refresh_token").is_err());
         assert!(store.journal_path().exists(), "the intruder's journal is left alone");
         assert_eq!(fs::read(store.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn a_holder_mid_request_saves_its_answer_even_while_another_run_holds_the_new_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let holder = store.lock(Duration::from_secs(1)).unwrap();
+        holder.save(0, &with_tokens("r1")).unwrap();
+        holder.begin_request(1, "refresh_token").unwrap();
+        fs::remove_file(store.lock_path()).unwrap();
+        // The run that gets the new lock file waits for the live request.
+        let err = store.lock(Duration::from_millis(100)).err().unwrap();
+        assert_eq!(err.code(), "LOCK_TIMEOUT");
+        assert!(err.to_string().contains("another run's request in flight"), "{err}");
+        let intruder = FileStore::new(store.path().to_path_buf());
+        let blocked = std::thread::spawn(move || intruder.lock(Duration::from_secs(5)).map(|lock| lock.load()));
+        std::thread::sleep(Duration::from_millis(100));
+
+        assert_eq!(holder.save(1, &with_tokens("r2")).unwrap(), 2);
+        holder.end_request();
+        let seen = blocked.join().unwrap().unwrap().unwrap();
+        assert_eq!(seen.tokens.unwrap().refresh_token.expose_secret(), "r2");
+    }
+
+    #[test]
+    fn a_save_after_a_request_moves_onto_a_store_whose_other_fields_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let holder = store.lock(Duration::from_secs(1)).unwrap();
+        holder.save(0, &with_tokens("r1")).unwrap();
+        holder.begin_request(1, "refresh_token").unwrap();
+        // A consent state saved beside it (a peer that got in: its lock file deleted).
+        let mut other = store.load().unwrap();
+        other.pending_auth = Some(PendingAuth {
+            state: "s".into(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        });
+        let bytes = serialize_store(&other, 2, 1, None).unwrap();
+        fsutil::write_atomically(store.path(), &bytes).unwrap();
+
+        assert_eq!(holder.save(1, &with_tokens("r2")).unwrap(), 3);
+        let saved = store.load().unwrap();
+        assert_eq!(saved.tokens.unwrap().refresh_token.expose_secret(), "r2");
+        assert_eq!(saved.pending_auth.unwrap().state, "s", "the peer's field stays");
+    }
+
+    #[test]
+    fn a_save_after_a_request_is_refused_when_another_set_was_saved_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let holder = store.lock(Duration::from_secs(1)).unwrap();
+        holder.save(0, &with_tokens("r1")).unwrap();
+        holder.begin_request(1, "refresh_token").unwrap();
+        let theirs = serialize_store(&with_tokens("theirs"), 2, 2, None).unwrap();
+        fsutil::write_atomically(store.path(), &theirs).unwrap();
+
+        let err = holder.save(1, &with_tokens("ours")).unwrap_err();
+        assert_eq!(err.code(), "STORE_UNAVAILABLE");
+        assert!(err.to_string().contains("another run saved a set of its own"), "{err}");
+        let kept = store.load().unwrap().tokens.unwrap();
+        assert_eq!(kept.refresh_token.expose_secret(), "theirs");
+    }
+
+    #[test]
+    fn a_rescue_is_written_into_the_space_taken_before_the_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("tokens.json"));
+        let lock = store.lock(Duration::from_secs(1)).unwrap();
+        lock.save(0, &with_tokens("r1")).unwrap();
+        lock.begin_request(1, "refresh_token").unwrap();
+        let place = lock.rescue(1, &with_tokens("r2")).unwrap();
+        lock.end_request();
+        assert_eq!(place, store.rescue_file().path().display().to_string());
+        let rescued = store.rescue_file().read().unwrap().unwrap();
+        assert_eq!(rescued.generation, 2);
+        assert_eq!(rescued.tokens.unwrap().refresh_token.expose_secret(), "r2");
+        assert_eq!(
+            names_in(dir.path()),
+            ["tokens.json", "tokens.json.lock", "tokens.json.rescue"],
+            "no temp left"
+        );
+        assert!(lock.rescue(1, &with_tokens("r3")).is_err(), "one rescue per request");
     }
 
     #[test]

@@ -75,11 +75,11 @@ pub trait TokenStore: Send + Sync {
     /// `timeout`; nothing may be sent to Withings without one.
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>>;
 
-    /// Whether a set a run could not save waits to be adopted (see
-    /// `rescue`): one `stat`, so that a run finding its set not due still
-    /// takes the lock and adopts it.
-    fn rescue_waiting(&self) -> bool {
-        false
+    /// Where a set a run could not save waits to be adopted (see
+    /// `rescue`), if one does: one `stat`, so that a run finding its set
+    /// not due still takes the lock and adopts it, and `status` says so.
+    fn waiting_rescue(&self) -> Option<String> {
+        None
     }
 }
 

@@ -501,8 +501,9 @@ impl TokenStore for RedisStore {
         self.shared.load().await.map_err(nothing_sent)
     }
 
-    fn rescue_waiting(&self) -> bool {
-        self.rescue.as_ref().is_some_and(RescueFile::waiting)
+    fn waiting_rescue(&self) -> Option<String> {
+        let rescue = self.rescue.as_ref().filter(|r| r.waiting())?;
+        Some(rescue.path().display().to_string())
     }
 
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {

@@ -100,6 +100,14 @@ fn a_store_that_fails_to_save_an_answer_keeps_it_in_a_rescue_file_the_next_run_a
     assert_eq!(env.store_bytes(), stored, "the store is as it was");
     assert_eq!(file_mode(&rescue), 0o600);
     assert_eq!(stat(&sandbox.stats(), "tokens_issued"), 2, "the answer came");
+    let status = env.run(&["status"]);
+    assert!(
+        status.stderr.contains(&format!(
+            "note: a set a previous run could not save waits in {}; the next `withings-token refresh --if-needed` saves it into the store",
+            rescue.display()
+        )),
+        "{status:?}"
+    );
 
     // The next run adopts it: the sandbox has already retired the stored token.
     let out = env.run(&["refresh", "--if-needed", "--no-railway", "--json"]);
