@@ -301,10 +301,11 @@ impl HttpClient {
                 return Err(Error::RateLimited {
                     what,
                     detail: format!("{detail}; asked to wait {}", humanize(wait)),
+                    wait: Some(wait),
                 });
             }
             if number == attempts {
-                return Err(final_error(what, kind, number, detail));
+                return Err(final_error(what, kind, number, detail, wait));
             }
             let pause = wait.unwrap_or(delay);
             tracing::warn!(
@@ -318,13 +319,16 @@ impl HttpClient {
     }
 }
 
-fn final_error(what: &'static str, kind: Transient, attempts: u32, detail: String) -> Error {
+/// `wait`: the last answer's wait hint, kept so that a caller with a
+/// schedule of its own (`serve`'s background refresh) can honour it.
+fn final_error(what: &'static str, kind: Transient, attempts: u32, detail: String, wait: Option<Duration>) -> Error {
     match kind {
         Transient::Network => Error::Network { what, attempts, detail },
         Transient::Upstream => Error::Upstream { what, attempts, detail },
         Transient::RateLimited => Error::RateLimited {
             what,
             detail: format!("{detail} (still limited after {attempts} attempt(s))"),
+            wait,
         },
     }
 }

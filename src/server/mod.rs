@@ -12,7 +12,9 @@
 
 mod api;
 mod auth;
+pub mod connections;
 mod errors;
+mod failures;
 mod jobs;
 mod metrics;
 mod schedule;
@@ -31,7 +33,7 @@ use crate::cli::OutputFormat;
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::Output;
-use crate::settings::{OutputOptions, Settings};
+use crate::settings::{HttpPolicy, OutputOptions, Settings};
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
 
@@ -52,6 +54,12 @@ pub struct AppState {
     view: view::StoreView,
     pub http: HttpClient,
     pub withings: WithingsClient,
+    /// The background refresh's client: one request per check, since the
+    /// loop's backoff is its retry (and says once what a retry loop would
+    /// say on every attempt).
+    schedule_withings: WithingsClient,
+    /// Refresh failures, shared with every caller they concern.
+    failures: failures::Failures,
     credentials: auth::Credentials,
     metrics: metrics::Metrics,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
@@ -80,6 +88,11 @@ impl AppState {
         }
         let http = HttpClient::new(settings.http)?;
         let withings = crate::commands::withings_client(&settings, &http, "serve")?;
+        let once = HttpClient::new(HttpPolicy {
+            retries: 0,
+            ..settings.http
+        })?;
+        let schedule_withings = crate::commands::withings_client(&settings, &once, "serve")?;
         // A half-configured Railway would fail every refresh: say so now.
         crate::copies::targets(&settings, &jobs::default_delivery())?;
         let store = crate::commands::store_of(&settings)?;
@@ -104,7 +117,16 @@ impl AppState {
             settings,
             http,
             withings,
+            schedule_withings,
+            failures: failures::Failures::default(),
         })
+    }
+
+    fn withings_for(&self, trigger: jobs::Trigger) -> &WithingsClient {
+        match trigger {
+            jobs::Trigger::Schedule => &self.schedule_withings,
+            jobs::Trigger::Admin | jobs::Trigger::Broker => &self.withings,
+        }
     }
 
     fn is_stopping(&self) -> bool {
@@ -112,9 +134,14 @@ impl AppState {
     }
 }
 
-/// Serves on `listen` until SIGTERM/SIGINT; the background refresh checks
-/// the store every `check_interval`.
-pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration) -> Result<Status> {
+/// Serves on `listen` within `limits` until SIGTERM/SIGINT; the background
+/// refresh checks the store every `check_interval`.
+pub async fn serve(
+    state: AppState,
+    listen: SocketAddr,
+    check_interval: Duration,
+    limits: connections::Limits,
+) -> Result<Status> {
     let state = Arc::new(state);
     let mut signals = Signals::install()?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
@@ -131,14 +158,8 @@ pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration
         check_interval.as_millis()
     );
     let (stop, stopped) = watch::channel(false);
-    let mut server = {
-        let mut stopped = stopped.clone();
-        let app = api::router(Arc::clone(&state));
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        });
-        tokio::spawn(async move { server.await })
-    };
+    let app = api::router(Arc::clone(&state));
+    let mut server = tokio::spawn(connections::serve(listener, app, limits, stopped.clone()));
     let schedule = tokio::spawn(schedule::run(Arc::clone(&state), check_interval, stopped));
     let signal = tokio::select! {
         signal = signals.next() => signal,
