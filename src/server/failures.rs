@@ -13,9 +13,11 @@
 //!   /admin/token/refresh` still sends it, once per call: an operator asking
 //!   explicitly may know that Withings' refusal was an incident of theirs.
 //!
-//! A set is told apart from another by its refresh token, the one thing
-//! Withings judges: a store rewritten with the same generation number but
-//! another token is another set.
+//! A set is told apart from another by the store's refresh token (the
+//! environment's seed when the store holds none): the one thing Withings
+//! judges, so a store rewritten with the same generation number but another
+//! token is another set. The seed cannot change while `serve` runs; the
+//! store can.
 
 use std::sync::Mutex;
 
@@ -24,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 use crate::locked;
-use crate::tokens::{TokenSet, now, rfc3339};
+use crate::tokens::{now, rfc3339};
 
 /// How many refreshes had ended when a request queued for the flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +75,10 @@ impl Failures {
         Ticket(locked(&self.inner).ended)
     }
 
-    /// The refusal of `in_use`'s refresh token, when Withings refused it.
-    pub fn refusal_of(&self, in_use: Option<&TokenSet>) -> Option<Error> {
+    /// The refusal of `token` (see the module doc), when Withings refused it.
+    pub fn refusal_of(&self, token: Option<&SecretString>) -> Option<Error> {
         let inner = locked(&self.inner);
         let refused = inner.refused.as_ref()?;
-        let token = in_use.map(|set| &set.refresh_token);
         same_token(Some(&refused.token), token).then(|| Error::InvalidRefreshToken {
             detail: format!(
                 "{} (at {}; it is not sent again until the store holds another set)",
@@ -88,18 +89,17 @@ impl Failures {
     }
 
     /// The failure of a refresh that ended after `ticket` was taken, when
-    /// it was the last one to end and started from the set in use now.
-    pub fn failure_since(&self, ticket: Ticket, in_use: Option<&TokenSet>) -> Option<Error> {
+    /// it was the last one to end and started from the set of `token`.
+    pub fn failure_since(&self, ticket: Ticket, token: Option<&SecretString>) -> Option<Error> {
         let inner = locked(&self.inner);
         let failure = inner.last_failure.as_ref().filter(|f| f.number > ticket.0)?;
-        let token = in_use.map(|set| &set.refresh_token);
         same_token(failure.token.as_ref(), token).then(|| failure.error.duplicate())
     }
 
-    /// Records how a refresh that started from `in_use` ended; says once
-    /// that a refresh token was refused.
-    pub fn end<T>(&self, in_use: Option<&TokenSet>, result: &Result<T>) {
-        let token = in_use.map(|set| set.refresh_token.clone());
+    /// Records how a refresh that started from the set of `token` ended;
+    /// says once that a refresh token was refused.
+    pub fn end<T>(&self, token: Option<&SecretString>, result: &Result<T>) {
+        let token = token.cloned();
         let mut inner = locked(&self.inner);
         inner.ended += 1;
         let number = inner.ended;
@@ -132,15 +132,8 @@ impl Failures {
 mod tests {
     use super::*;
 
-    fn set(refresh: &str) -> TokenSet {
-        TokenSet {
-            access_token: None,
-            refresh_token: SecretString::from(refresh),
-            expires_at: None,
-            last_refreshed: None,
-            userid: None,
-            scope: None,
-        }
+    fn token(refresh: &str) -> SecretString {
+        SecretString::from(refresh)
     }
 
     fn refused() -> Result<()> {
@@ -160,7 +153,7 @@ mod tests {
     #[test]
     fn a_waiter_gets_the_failure_of_the_refresh_it_queued_behind() {
         let failures = Failures::default();
-        let old = set("old-refresh");
+        let old = token("old-refresh");
         let waiting = failures.ticket();
         failures.end(Some(&old), &upstream());
         let shared = failures.failure_since(waiting, Some(&old)).expect("shared");
@@ -168,7 +161,7 @@ mod tests {
         // One who came after it ended starts a refresh of its own.
         assert!(failures.failure_since(failures.ticket(), Some(&old)).is_none());
         // So does one whose set changed meanwhile.
-        assert!(failures.failure_since(waiting, Some(&set("reauthorised"))).is_none());
+        assert!(failures.failure_since(waiting, Some(&token("reauthorised"))).is_none());
         // A success after the failure ends the sharing.
         failures.end(Some(&old), &Ok(()));
         assert!(failures.failure_since(waiting, Some(&old)).is_none());
@@ -177,13 +170,13 @@ mod tests {
     #[test]
     fn a_refused_token_is_remembered_until_the_set_in_use_is_another() {
         let failures = Failures::default();
-        let old = set("old-refresh");
+        let old = token("old-refresh");
         assert!(failures.refusal_of(Some(&old)).is_none());
         failures.end(Some(&old), &refused());
         let again = failures.refusal_of(Some(&old)).expect("remembered");
         assert_eq!(again.code(), "INVALID_REFRESH_TOKEN");
         assert!(again.to_string().contains("invalid refresh_token (at "), "{again}");
-        assert!(failures.refusal_of(Some(&set("reauthorised"))).is_none());
+        assert!(failures.refusal_of(Some(&token("reauthorised"))).is_none());
         assert!(failures.refusal_of(None).is_none());
         // A transient failure of the same set does not forget the refusal.
         failures.end(Some(&old), &upstream());

@@ -12,6 +12,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use secrecy::SecretString;
+
 use crate::cli::DeliveryArgs;
 use crate::commands::auth_url::{self, AuthUrlArgs};
 use crate::commands::exchange::{Redirect, check_redirect_base};
@@ -20,8 +22,9 @@ use crate::copies::{self, Targets};
 use crate::error::{Error, Result};
 use crate::output::{AuthUrlReport, ReportOutcome, TokenReport};
 use crate::rotation::{self, Rotation};
+use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{Policy, TokenSet, assess, now};
+use crate::tokens::{Policy, TokenSet};
 
 use super::AppState;
 
@@ -118,21 +121,21 @@ async fn run_refresh(
 ) -> std::result::Result<Refreshed, Failed> {
     let targets = copies::targets(&state.settings, delivery)?;
     let seen_before = state.store.load().await?;
-    if trigger != Trigger::Admin {
-        let in_use = tokens_in_use(&state.settings, &seen_before);
-        if let Some(refused) = state.failures.refusal_of(in_use.as_ref()) {
-            return Err(Failed::Remembered(refused));
-        }
+    // The admin endpoints send it anyway: an operator's explicit retry.
+    if trigger != Trigger::Admin
+        && let Some(refused) = state.failures.refusal_of(set_token(&state.settings, &seen_before))
+    {
+        return Err(Failed::Remembered(refused));
     }
     let ticket = state.failures.ticket();
     transact(state, move |state| async move {
         let current = state.store.load().await?;
-        let in_use = tokens_in_use(&state.settings, &current);
-        if let Some(failure) = state.failures.failure_since(ticket, in_use.as_ref()) {
+        let token = set_token(&state.settings, &current);
+        if let Some(failure) = state.failures.failure_since(ticket, token) {
             return Err(Failed::Remembered(failure));
         }
         let result = rotate_and_deliver(&state, trigger, want, &seen_before, &targets).await;
-        state.failures.end(in_use.as_ref(), &result);
+        state.failures.end(token, &result);
         Ok(result?)
     })
     .await
@@ -158,15 +161,10 @@ async fn rotate_and_deliver(
     deliver(state, targets, rotation).await
 }
 
-/// The set a refresh would send the refresh token of: the store's, or the
-/// environment's seed (as `assess` chooses).
-fn tokens_in_use(settings: &crate::settings::Settings, state: &StoreState) -> Option<TokenSet> {
-    let seed = rotation::seed_for(settings, state);
-    let policy = Policy {
-        buffer: None,
-        force: false,
-    };
-    assess(state.tokens.as_ref(), seed, None, now(), policy).tokens
+/// The refresh token that tells the set in use apart (see `failures`).
+fn set_token<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a SecretString> {
+    let set = state.tokens.as_ref().or(settings.seed_tokens.as_ref());
+    set.map(|set| &set.refresh_token)
 }
 
 /// `Want::Rotate` forces, except when the store's set changed since
