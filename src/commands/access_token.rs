@@ -27,7 +27,7 @@ Examples:\n  curl -H \"Authorization: Bearer $(withings-token access-token)\" ht
 withings-token access-token --min-ttl 30m --no-railway"
 )]
 pub struct AccessTokenArgs {
-    /// Refresh first when the access token has less than this left, at most 366d
+    /// Refresh first when the access token has less than this left, at most 366d (and at most half the token's lifetime: a longer one is capped, with a warning)
     #[arg(long, value_parser = parse_buffer, default_value = "5m", value_name = "DURATION")]
     pub min_ttl: Duration,
 

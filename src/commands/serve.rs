@@ -28,8 +28,14 @@ const MAX_WORKERS: usize = 2;
 GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE, GET /admin/token/validate; GET /metrics (Prometheus text, no auth unless --metrics-auth); \
 with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): GET /v1/access-token?min_ttl=5m, \
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
-ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due, under the same lock as \
-the CLI, so `withings-token refresh` and other servers can share the store. Logs are JSON lines on stderr unless \
+ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due (one request per check), \
+under the same lock as the CLI, so `withings-token refresh` and other servers can share the store. While Withings fails, \
+checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait), logged once when \
+they start failing and once when they work again. A refresh failure is the answer of every request that waited for it; \
+a refused refresh token is not sent again by the broker or the checks until the store holds another set (POST \
+/admin/token/refresh still tries it). A min_ttl longer than half the token's lifetime is capped to that half. \
+The soft open-files limit is raised to the hard one; at most --max-connections are served at once, and a connection \
+that sends no whole request head within --header-timeout is closed. Logs are JSON lines on stderr unless \
 `--log-format text`. SIGTERM/SIGINT: stop accepting, finish a refresh in flight, exit 0.\n\n\
 Examples:\n  ADMIN_API_TOKEN=$(openssl rand -hex 32) withings-token serve\n  withings-token serve --listen 0.0.0.0:8080 --check-interval 5m\n  \
 PORT=8080 withings-token serve          # Railway: listens on 0.0.0.0:$PORT\n  \
