@@ -8,6 +8,8 @@
 //! even when the request that asked for it is gone, because a rotated set
 //! that is not saved is a lost one. The file lock taken inside
 //! `rotation` serialises this process with CLI runs and other servers.
+//! A refresh that queued behind one that failed, or that would send a
+//! refused token again, is answered from `failures` instead of running.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -3,10 +3,12 @@
 //! all on the same store, lock, decision (`tokens::assess`) and rotation as
 //! the CLI, so the CLI and any number of servers can share one store.
 //!
-//! One [`AppState`] holds the settings, the store, the one HTTP client and
-//! the flight mutex; every change to the store goes through `jobs`, one at
-//! a time. The read-only endpoints see the store through `view`, which
-//! reads it again only when it changed. On SIGTERM/SIGINT the server stops
+//! One [`AppState`] holds the settings, the store, the one HTTP client, the
+//! flight mutex and the memory of failed refreshes (`failures`); every
+//! change to the store goes through `jobs`, one at a time. The read-only
+//! endpoints see the store through `view`, which reads it again only when
+//! it changed. `connections` takes connections within limits a stranger
+//! cannot exhaust. On SIGTERM/SIGINT the server stops
 //! accepting, lets a transaction in flight end (its save must happen), and
 //! returns; a second signal ends it at once.
 
