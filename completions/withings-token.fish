@@ -265,7 +265,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s h -l help -d 'Print help'
-complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d (and at most half the token\'s lifetime: a longer one is capped, with a warning)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
@@ -369,6 +369,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l check-interval -d 'How often the store is checked for a refresh that is due, from 100ms to 1h' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l buffer -d 'How long before expiry the background refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l max-connections -d 'The most connections served at once; more wait for one to close [default: 4096, fewer when the open-files limit leaves 64 free for the store and Withings]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l header-timeout -d 'Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), from 100ms to 10s' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r

@@ -49,7 +49,12 @@ pub enum Error {
 
     /// Withings (or Railway) asked us to slow down for longer than we wait.
     #[error("{what} is rate limiting this client: {detail}")]
-    RateLimited { what: &'static str, detail: String },
+    RateLimited {
+        what: &'static str,
+        detail: String,
+        /// How long the server asked us to wait, when it said.
+        wait: Option<std::time::Duration>,
+    },
 
     /// An answer came back but it was not a usable one.
     #[error("{what} gave no usable answer after {attempts} attempt(s): {detail}")]
@@ -142,6 +147,74 @@ impl Error {
             format!("{var} is not set ({needed_for} needs it)"),
             format!("set {var} in the environment or in the env file (`--env-file`, default ./.env)"),
         )
+    }
+
+    /// The same failure for another caller (`serve` answers every request
+    /// that waited for a failed refresh with its error): the same code,
+    /// message, action and exit code. A bug's cause chain becomes its text.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Config { message, action } => Error::config(message.clone(), action.clone()),
+            Error::CorruptStore { place, reason } => Error::CorruptStore {
+                place: place.clone(),
+                reason: reason.clone(),
+            },
+            Error::InvalidRefreshToken { detail } => Error::InvalidRefreshToken { detail: detail.clone() },
+            Error::InvalidCode { detail } => Error::InvalidCode { detail: detail.clone() },
+            Error::InvalidAccessToken { detail } => Error::InvalidAccessToken { detail: detail.clone() },
+            Error::InvalidState { detail } => Error::InvalidState { detail: detail.clone() },
+            Error::Network { what, attempts, detail } => Error::Network {
+                what,
+                attempts: *attempts,
+                detail: detail.clone(),
+            },
+            Error::RateLimited { what, detail, wait } => Error::RateLimited {
+                what,
+                detail: detail.clone(),
+                wait: *wait,
+            },
+            Error::Upstream { what, attempts, detail } => Error::Upstream {
+                what,
+                attempts: *attempts,
+                detail: detail.clone(),
+            },
+            Error::LockTimeout { place, waited } => Error::LockTimeout {
+                place: place.clone(),
+                waited: *waited,
+            },
+            Error::NotSaved { cause, kept } => Error::NotSaved {
+                cause: Box::new(cause.duplicate()),
+                kept: kept.clone(),
+            },
+            Error::StoreUnavailable { detail } => Error::StoreUnavailable { detail: detail.clone() },
+            Error::AnswerDropped { detail } => Error::AnswerDropped { detail: detail.clone() },
+            Error::LoginTimeout { redirect_uri, waited } => Error::LoginTimeout {
+                redirect_uri: redirect_uri.clone(),
+                waited: waited.clone(),
+            },
+            Error::RailwayUpdateFailed { detail } => Error::RailwayUpdateFailed { detail: detail.clone() },
+            Error::EnvFileUpdateFailed { path, detail } => Error::EnvFileUpdateFailed {
+                path: path.clone(),
+                detail: detail.clone(),
+            },
+            Error::OutputFailed { detail } => Error::OutputFailed { detail: detail.clone() },
+            Error::Interrupted { signal } => Error::Interrupted { signal: *signal },
+            Error::CommandNotStarted {
+                program,
+                detail,
+                not_found,
+            } => Error::CommandNotStarted {
+                program: program.clone(),
+                detail: detail.clone(),
+                not_found: *not_found,
+            },
+            Error::Remote { code, message, action } => Error::Remote {
+                code,
+                message: message.clone(),
+                action: action.clone(),
+            },
+            Error::Internal(e) => Error::Internal(anyhow::anyhow!("{e:#}")),
+        }
     }
 
     /// The stable, documented code that scripts match on.
@@ -418,6 +491,7 @@ mod tests {
             Error::RateLimited {
                 what: "Withings",
                 detail: "wait 188 s".into(),
+                wait: None,
             },
         ] {
             assert_eq!(e.exit_code(), 5);
@@ -448,6 +522,7 @@ mod tests {
             Error::RateLimited {
                 what: "Withings",
                 detail: d(),
+                wait: None,
             },
             Error::Upstream {
                 what: "Withings",
@@ -496,6 +571,17 @@ mod tests {
             let codes: Vec<&str> = row.codes.split(", ").collect();
             assert!(codes.contains(&e.code()), "{} not in row {}", e.code(), row.exit);
             assert!(!e.action().is_empty(), "{} has no action", e.code());
+        }
+    }
+
+    #[test]
+    fn a_duplicate_says_the_same_as_the_original() {
+        for e in every_variant() {
+            let copy = e.duplicate();
+            assert_eq!(
+                (copy.code(), copy.exit_code(), copy.to_string(), copy.action()),
+                (e.code(), e.exit_code(), e.to_string(), e.action())
+            );
         }
     }
 

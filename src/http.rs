@@ -355,17 +355,18 @@ impl HttpClient {
                 Verdict::Done(value) => return Ok(value),
                 Verdict::Stop(error) => return Err(error),
                 Verdict::Unsure { detail } => return Err(unsure_error(what, number, detail)),
-                Verdict::GiveUp { kind, detail } => return Err(final_error(what, kind, number, detail)),
+                Verdict::GiveUp { kind, detail } => return Err(final_error(what, kind, number, detail, None)),
                 Verdict::Retry { kind, detail, wait } => (kind, detail, wait),
             };
             if let Some(wait) = wait.filter(|w| *w > MAX_HONOURED_WAIT) {
                 return Err(Error::RateLimited {
                     what,
                     detail: format!("{detail}; asked to wait {}", humanize(wait)),
+                    wait: Some(wait),
                 });
             }
             if number == attempts {
-                return Err(final_error(what, kind, number, detail));
+                return Err(final_error(what, kind, number, detail, wait));
             }
             let pause = wait.unwrap_or(delay);
             tracing::warn!(
@@ -393,13 +394,16 @@ fn out_of_descriptors(e: &reqwest::Error) -> bool {
     false
 }
 
-fn final_error(what: &'static str, kind: Transient, attempts: u32, detail: String) -> Error {
+/// `wait`: the last answer's wait hint, kept so that a caller with a
+/// schedule of its own (`serve`'s background refresh) can honour it.
+fn final_error(what: &'static str, kind: Transient, attempts: u32, detail: String, wait: Option<Duration>) -> Error {
     match kind {
         Transient::Network => Error::Network { what, attempts, detail },
         Transient::Upstream => Error::Upstream { what, attempts, detail },
         Transient::RateLimited => Error::RateLimited {
             what,
             detail: format!("{detail} (still limited after {attempts} attempt(s))"),
+            wait,
         },
     }
 }

@@ -62,6 +62,92 @@ pub fn effective_buffer(tokens: &TokenSet, explicit: Option<Duration>) -> Durati
     })
 }
 
+/// A `min_ttl` (how long the access token must still live for a consumer:
+/// `access-token --min-ttl`, `exec`, the broker's `?min_ttl=`) as it is
+/// used for one set: at most half the set's lifetime (`expires_at -
+/// last_refreshed`, else Withings' 3 h). A longer one would find even a
+/// token just issued too short, so every call would rotate the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinTtl {
+    /// What was asked for.
+    pub asked: Duration,
+    /// What is used.
+    pub ttl: Duration,
+    /// The set's lifetime, when it capped `asked`.
+    pub capped_by: Option<Duration>,
+}
+
+impl MinTtl {
+    /// The warning when `asked` was capped; `name` is how it was asked
+    /// for (`--min-ttl`, `min_ttl`).
+    pub fn capped_note(&self, name: &str) -> Option<String> {
+        let lifetime = self.capped_by?;
+        Some(format!(
+            "{name} {} is more than half the token's lifetime ({}): {} is used, so that a token just issued is not refreshed again on every call",
+            spoken(self.asked),
+            spoken(lifetime),
+            spoken(self.ttl)
+        ))
+    }
+}
+
+/// `asked`, capped to half of `tokens`' lifetime (see [`MinTtl`]).
+pub fn min_ttl_for(tokens: &TokenSet, asked: Duration) -> MinTtl {
+    let lifetime = tokens.lifetime().unwrap_or(ASSUMED_LIFETIME);
+    let most = lifetime / 2;
+    if asked > most {
+        MinTtl {
+            asked,
+            ttl: most,
+            capped_by: Some(lifetime),
+        }
+    } else {
+        MinTtl {
+            asked,
+            ttl: asked,
+            capped_by: None,
+        }
+    }
+}
+
+/// [`assess`] for a consumer that needs the access token to live `min_ttl`
+/// more, capped for the set in use ([`min_ttl_for`]); the cap in force is
+/// returned beside it, to be passed on as the refresh's buffer.
+pub fn assess_for_min_ttl(
+    stored: Option<&TokenSet>,
+    seed: Option<&TokenSet>,
+    now: DateTime<Utc>,
+    min_ttl: Duration,
+) -> (Assessment, MinTtl) {
+    let (in_use, _) = choose_tokens(stored, seed, now);
+    let min_ttl = match &in_use {
+        Some(set) => min_ttl_for(set, min_ttl),
+        None => MinTtl {
+            asked: min_ttl,
+            ttl: min_ttl,
+            capped_by: None,
+        },
+    };
+    let policy = Policy {
+        buffer: Some(min_ttl.ttl),
+        force: false,
+    };
+    (assess(stored, seed, None, now, policy), min_ttl)
+}
+
+/// `1h30m`, `4m`, `45s`: the CLI's duration syntax, largest units first.
+fn spoken(d: Duration) -> String {
+    let total = d.num_seconds().max(0);
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    let mut text = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if n > 0 {
+            text.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if text.is_empty() { "0s".to_owned() } else { text }
+}
+
 /// The four env keys of a token set, in the contract's order.
 pub const TOKEN_KEYS: [&str; 4] = [
     "WITHINGS_ACCESS_TOKEN",
@@ -328,6 +414,55 @@ mod tests {
             effective_buffer(&tokens, Some(Duration::minutes(5))),
             Duration::minutes(5)
         );
+    }
+
+    #[test]
+    fn a_min_ttl_longer_than_half_the_lifetime_is_capped_to_half() {
+        // 3 h tokens, `--min-ttl 4h`: 1h30m, said.
+        let three_hours = set(Some(t(3)), Some(t(0)));
+        let capped = min_ttl_for(&three_hours, Duration::hours(4));
+        assert_eq!(
+            (capped.ttl, capped.capped_by),
+            (Duration::minutes(90), Some(Duration::hours(3)))
+        );
+        assert_eq!(
+            capped.capped_note("--min-ttl").unwrap(),
+            "--min-ttl 4h is more than half the token's lifetime (3h): 1h30m is used, so that a token just issued is not refreshed again on every call"
+        );
+        // Half exactly, and less: as asked, nothing said.
+        for asked in [Duration::minutes(90), Duration::minutes(5), Duration::zero()] {
+            let kept = min_ttl_for(&three_hours, asked);
+            assert_eq!((kept.ttl, kept.capped_by), (asked, None));
+            assert_eq!(kept.capped_note("--min-ttl"), None);
+        }
+        // 4-minute tokens, the broker's default 5m: 2m.
+        let short = set(Some(t(0) + Duration::minutes(4)), Some(t(0)));
+        let capped = min_ttl_for(&short, Duration::minutes(5));
+        assert_eq!(capped.ttl, Duration::minutes(2));
+        assert!(
+            capped
+                .capped_note("min_ttl")
+                .unwrap()
+                .starts_with("min_ttl 5m is more than half the token's lifetime (4m): 2m is used")
+        );
+        // Unknown lifetime: Withings' 3 h.
+        let undated = set(Some(t(3)), None);
+        assert_eq!(min_ttl_for(&undated, Duration::hours(4)).ttl, Duration::minutes(90));
+    }
+
+    #[test]
+    fn a_token_just_issued_meets_the_capped_min_ttl() {
+        // Issued now for 3 h; asked 4 h: not due (uncapped, it would be).
+        let fresh = set(Some(t(3)), Some(t(0)));
+        let (a, min_ttl) = assess_for_min_ttl(Some(&fresh), None, t(0), Duration::hours(4));
+        assert!(matches!(a.action, Action::NotDue { .. }), "{:?}", a.action);
+        assert_eq!(min_ttl.ttl, Duration::minutes(90));
+        // Once less than half is left, it is due.
+        let (a, _) = assess_for_min_ttl(Some(&fresh), None, t(2), Duration::hours(4));
+        assert_eq!(a.action, Action::Refresh(DueReason::WithinBuffer));
+        // No set: nothing to cap.
+        let (a, min_ttl) = assess_for_min_ttl(None, None, t(0), Duration::hours(4));
+        assert_eq!((a.action, min_ttl.ttl), (Action::NoTokens, Duration::hours(4)));
     }
 
     const IF_NEEDED: Policy = Policy {

@@ -15,7 +15,7 @@ use crate::output::Output;
 use crate::rotation;
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Policy, TokenSet, assess, now};
+use crate::tokens::{Action, Policy, TokenSet, assess, assess_for_min_ttl, now};
 
 /// Print the access token, refreshing first when it expires soon (prints a secret)
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ Examples:\n  curl -H \"Authorization: Bearer $(withings-token access-token)\" ht
 withings-token access-token --min-ttl 30m --no-railway"
 )]
 pub struct AccessTokenArgs {
-    /// Refresh first when the access token has less than this left, at most 366d
+    /// Refresh first when the access token has less than this left, at most 366d (and at most half the token's lifetime: a longer one is capped, with a warning)
     #[arg(long, value_parser = parse_buffer, default_value = "5m", value_name = "DURATION")]
     pub min_ttl: Duration,
 
@@ -60,50 +60,57 @@ pub fn fresh_tokens(
     // A file is read without a runtime: a fresh set in one then needs no
     // runtime, client or lock at all.
     let local = store.load_local().transpose()?;
-    if let Some(tokens) = local.as_ref().and_then(|seen| fresh_enough(settings, seen, min_ttl)) {
-        return Ok((tokens, Status::Success));
-    }
-    block_on(fresh_from(store.as_ref(), local, &targets, min_ttl, settings, out))?
-}
-
-/// The set in use when its access token lives at least `min_ttl` more.
-fn fresh_enough(settings: &Settings, seen: &StoreState, min_ttl: chrono::Duration) -> Option<TokenSet> {
-    let policy = Policy {
-        buffer: Some(min_ttl),
-        force: false,
+    let read = match local {
+        Some(seen) => match fresh_enough(settings, &seen, min_ttl, out) {
+            Fresh::Enough(tokens) => return Ok((tokens, Status::Success)),
+            Fresh::Not(min_ttl) => Some((seen, min_ttl)),
+        },
+        None => None,
     };
-    let assessment = assess(
-        seen.tokens.as_ref(),
-        rotation::seed_for(settings, seen),
-        None,
-        now(),
-        policy,
-    );
+    block_on(fresh_from(store.as_ref(), read, &targets, min_ttl, settings, out))?
+}
+
+/// Whether the set in use lives long enough.
+enum Fresh {
+    Enough(TokenSet),
+    /// It does not: refresh with this `min_ttl` (capped, see `tokens::MinTtl`).
+    Not(chrono::Duration),
+}
+
+/// The set in use when its access token lives at least `min_ttl` more,
+/// `min_ttl` capped to half the set's lifetime (and that said).
+fn fresh_enough(settings: &Settings, seen: &StoreState, min_ttl: chrono::Duration, out: &Output) -> Fresh {
+    let seed = rotation::seed_for(settings, seen);
+    let (assessment, min_ttl) = assess_for_min_ttl(seen.tokens.as_ref(), seed, now(), min_ttl);
+    if let Some(note) = min_ttl.capped_note("--min-ttl") {
+        out.note(&format!("warning: {note}"));
+    }
     rotation::log_decision(&assessment);
-    match assessment.action {
-        Action::NotDue { .. } => assessment.tokens.filter(|t| t.access_token.is_some()),
-        _ => None,
+    match (assessment.action, assessment.tokens) {
+        (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => Fresh::Enough(tokens),
+        _ => Fresh::Not(min_ttl.ttl),
     }
 }
 
-/// `read`: the store as `fresh_tokens` read it (a file), else it is read
-/// here, on the runtime (Redis), and may turn out fresh.
+/// `read`: the store as `fresh_tokens` read it (a file) and the `min_ttl`
+/// in force for it, else it is read here, on the runtime (Redis), and may
+/// turn out fresh.
 async fn fresh_from(
     store: &dyn TokenStore,
-    read: Option<StoreState>,
+    read: Option<(StoreState, chrono::Duration)>,
     targets: &Targets,
     min_ttl: chrono::Duration,
     settings: &Settings,
     out: &Output,
 ) -> Result<(TokenSet, Status)> {
-    let seen_before = match read {
-        Some(seen) => seen,
+    let (seen_before, min_ttl) = match read {
+        Some(read) => read,
         None => {
             let seen = store.load().await?;
-            if let Some(tokens) = fresh_enough(settings, &seen, min_ttl) {
-                return Ok((tokens, Status::Success));
+            match fresh_enough(settings, &seen, min_ttl, out) {
+                Fresh::Enough(tokens) => return Ok((tokens, Status::Success)),
+                Fresh::Not(min_ttl) => (seen, min_ttl),
             }
-            seen
         }
     };
     let mut policy = Policy {

@@ -15,6 +15,9 @@ use crate::settings::Settings;
 const DEFAULT_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 8080);
 const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// Below this a slow but honest client (a phone on a bad network) would
+/// lose its requests.
+const MIN_HEADER_TIMEOUT: Duration = Duration::from_millis(100);
 /// The most threads that serve requests (see [`worker_threads`]).
 const MAX_WORKERS: usize = 2;
 
@@ -25,8 +28,14 @@ const MAX_WORKERS: usize = 2;
 GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE, GET /admin/token/validate; GET /metrics (Prometheus text, no auth unless --metrics-auth); \
 with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): GET /v1/access-token?min_ttl=5m, \
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
-ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due, under the same lock as \
-the CLI, so `withings-token refresh` and other servers can share the store. Logs are JSON lines on stderr unless \
+ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due (one request per check), \
+under the same lock as the CLI, so `withings-token refresh` and other servers can share the store. While Withings fails, \
+checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait), logged once when \
+they start failing and once when they work again. A refresh failure is the answer of every request that waited for it; \
+a refused refresh token is not sent again by the broker or the checks until the store holds another set (POST \
+/admin/token/refresh still tries it). A min_ttl longer than half the token's lifetime is capped to that half. \
+The soft open-files limit is raised to the hard one; at most --max-connections are served at once, and a connection \
+that sends no whole request head within --header-timeout is closed. Logs are JSON lines on stderr unless \
 `--log-format text`. SIGTERM/SIGINT: stop accepting, finish a refresh in flight, exit 0.\n\n\
 Examples:\n  ADMIN_API_TOKEN=$(openssl rand -hex 32) withings-token serve\n  withings-token serve --listen 0.0.0.0:8080 --check-interval 5m\n  \
 PORT=8080 withings-token serve          # Railway: listens on 0.0.0.0:$PORT\n  \
@@ -48,6 +57,14 @@ pub struct ServeArgs {
     /// Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)
     #[arg(long)]
     pub metrics_auth: bool,
+
+    /// The most connections served at once; more wait for one to close [default: 4096, fewer when the open-files limit leaves 64 free for the store and Withings]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: Option<u32>,
+
+    /// Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), from 100ms to 10s
+    #[arg(long, value_parser = parse_header_timeout, default_value = "10s", value_name = "DURATION")]
+    pub header_timeout: Duration,
 }
 
 /// A service logs for collectors: the origin's JSON lines at info level,
@@ -75,7 +92,9 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
         .thread_name("serve")
         .build()
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
-    let status = runtime.block_on(server::serve(state, listen, args.check_interval));
+    let max_connections = args.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let limits = server::connections::limits(max_connections, args.header_timeout);
+    let status = runtime.block_on(server::serve(state, listen, args.check_interval, limits));
     // After a second signal a transaction may still run on a blocking
     // thread: do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -110,6 +129,14 @@ fn parse_check_interval(text: &str) -> std::result::Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_header_timeout(text: &str) -> std::result::Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < MIN_HEADER_TIMEOUT || d > server::connections::MAX_HEADER_TIMEOUT {
+        return Err(format!("`{}` is out of range: from 100ms to 10s", text.trim()));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +156,15 @@ mod tests {
         assert_eq!(parse_check_interval("1h"), Ok(Duration::from_secs(3600)));
         for bad in ["0s", "99ms", "61m", "2h", "x"] {
             assert!(parse_check_interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn header_timeout_is_at_most_ten_seconds() {
+        assert_eq!(parse_header_timeout("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_header_timeout("100ms"), Ok(Duration::from_millis(100)));
+        for bad in ["0s", "99ms", "11s", "1m", "x"] {
+            assert!(parse_header_timeout(bad).is_err(), "{bad}");
         }
     }
 }

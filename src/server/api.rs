@@ -300,7 +300,9 @@ async fn broker_answer(state: &Arc<AppState>, request: Request) -> Result<(Respo
 /// the one new set. The flag says whether the job ran.
 async fn fresh_token_body(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<(Bytes, bool), ApiError> {
     let snapshot = state.view.snapshot(&state.settings).await?;
-    let want = match snapshot.broker(&state.settings, min_ttl)? {
+    let (broker, in_force) = snapshot.broker(&state.settings, min_ttl)?;
+    state.view.say_capped(&in_force);
+    let want = match broker {
         Broker::Serve(body) => return Ok((body, false)),
         Broker::NoTokens => return Err(no_tokens_error().into()),
         Broker::Refresh(want) => want,

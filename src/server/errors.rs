@@ -110,6 +110,8 @@ pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
         Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } | Error::Remote { .. } => {
             (StatusCode::BAD_GATEWAY, None)
         }
+        // Withings' own wait, when it gave one, is the client's too.
+        Error::RateLimited { wait: Some(wait), .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(wait.as_secs().max(1))),
         Error::RateLimited { .. }
         | Error::LockTimeout { .. }
         | Error::StoreUnavailable { .. }
@@ -180,12 +182,19 @@ mod tests {
         let limited = Error::RateLimited {
             what: "Withings",
             detail: "d".into(),
+            wait: None,
         };
         let lock = Error::LockTimeout {
             place: "p".into(),
             waited: std::time::Duration::from_secs(60),
         };
         assert_eq!(status_of(limited), (503, Some(RETRY_AFTER_SECS)));
+        let limited_for = Error::RateLimited {
+            what: "Withings",
+            detail: "d".into(),
+            wait: Some(std::time::Duration::from_secs(120)),
+        };
+        assert_eq!(status_of(limited_for), (503, Some(120)));
         assert_eq!(status_of(lock), (503, Some(RETRY_AFTER_SECS)));
     }
 

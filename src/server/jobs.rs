@@ -8,9 +8,13 @@
 //! even when the request that asked for it is gone, because a rotated set
 //! that is not saved is a lost one. The file lock taken inside
 //! `rotation` serialises this process with CLI runs and other servers.
+//! A refresh that queued behind one that failed, or that would send a
+//! refused token again, is answered from `failures` instead of running.
 
 use std::future::Future;
 use std::sync::Arc;
+
+use secrecy::SecretString;
 
 use crate::cli::DeliveryArgs;
 use crate::commands::auth_url::{self, AuthUrlArgs};
@@ -20,6 +24,7 @@ use crate::copies::{self, Targets};
 use crate::error::{Error, Result};
 use crate::output::{AuthUrlReport, ReportOutcome, TokenReport};
 use crate::rotation::{self, Rotation};
+use crate::settings::Settings;
 use crate::store::StoreState;
 use crate::tokens::{Policy, TokenSet};
 
@@ -72,8 +77,24 @@ pub fn default_delivery() -> DeliveryArgs {
     }
 }
 
+/// Why a refresh job gave no set.
+enum Failed {
+    /// It ran and failed: logged and counted like any refresh.
+    Ran(Error),
+    /// It did not run: the answer is the failure a refresh of the same set
+    /// left (see `failures`).
+    Remembered(Error),
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Failed {
+        Failed::Ran(error)
+    }
+}
+
 /// The one refresh job. `seen_before` is read before waiting for the
-/// flight, so a set a peer saved meanwhile is recognised as the peer's.
+/// flight, so a set a peer saved meanwhile is recognised as the peer's; a
+/// request that waited behind a refresh that failed gets its failure.
 pub async fn refresh(
     state: &Arc<AppState>,
     trigger: Trigger,
@@ -81,31 +102,71 @@ pub async fn refresh(
     delivery: &DeliveryArgs,
 ) -> Result<Refreshed> {
     let started = std::time::Instant::now();
-    let result = async {
-        let targets = copies::targets(&state.settings, delivery)?;
-        let seen_before = state.store.load().await?;
-        transact(state, move |state| async move {
-            let policy = policy(&state, want, &seen_before).await?;
-            let rotation = rotation::refresh(
-                &state.settings,
-                state.store.as_ref(),
-                &seen_before,
-                &state.withings,
-                policy,
-                copies::none_behind(&state.settings, &targets, &seen_before),
-            )
-            .await?;
-            deliver(&state, &targets, rotation).await
-        })
-        .await
-    }
-    .await;
+    let result = match run_refresh(state, trigger, want, delivery).await {
+        Ok(done) => Ok(done),
+        Err(Failed::Ran(error)) => Err(error),
+        Err(Failed::Remembered(error)) => return Err(error),
+    };
     log_refresh(trigger, &result);
     let seconds = started.elapsed().as_secs_f64();
     state
         .metrics
         .record_refresh(result.as_ref().map(|done| &done.report), seconds);
     result
+}
+
+async fn run_refresh(
+    state: &Arc<AppState>,
+    trigger: Trigger,
+    want: Want,
+    delivery: &DeliveryArgs,
+) -> std::result::Result<Refreshed, Failed> {
+    let targets = copies::targets(&state.settings, delivery)?;
+    let seen_before = state.store.load().await?;
+    // The admin endpoints send it anyway: an operator's explicit retry.
+    if trigger != Trigger::Admin
+        && let Some(refused) = state.failures.refusal_of(set_token(&state.settings, &seen_before))
+    {
+        return Err(Failed::Remembered(refused));
+    }
+    let ticket = state.failures.ticket();
+    transact(state, move |state| async move {
+        let current = state.store.load().await?;
+        let token = set_token(&state.settings, &current);
+        if let Some(failure) = state.failures.failure_since(ticket, token) {
+            return Err(Failed::Remembered(failure));
+        }
+        let result = rotate_and_deliver(&state, trigger, want, &seen_before, &targets).await;
+        state.failures.end(token, &result);
+        Ok(result?)
+    })
+    .await
+}
+
+async fn rotate_and_deliver(
+    state: &AppState,
+    trigger: Trigger,
+    want: Want,
+    seen_before: &StoreState,
+    targets: &Targets,
+) -> Result<Refreshed> {
+    let policy = policy(state, want, seen_before).await?;
+    let rotation = rotation::refresh(
+        &state.settings,
+        state.store.as_ref(),
+        seen_before,
+        state.withings_for(trigger),
+        policy,
+        copies::none_behind(&state.settings, targets, seen_before),
+    )
+    .await?;
+    deliver(state, targets, rotation).await
+}
+
+/// The refresh token that tells the set in use apart (see `failures`).
+fn set_token<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a SecretString> {
+    let set = state.tokens.as_ref().or(settings.seed_tokens.as_ref());
+    set.map(|set| &set.refresh_token)
 }
 
 /// `Want::Rotate` forces, except when the store's set changed since
@@ -204,17 +265,19 @@ async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Res
 /// Runs `job` as the only store transaction of this process, on a
 /// blocking thread, to its end (see the module doc). Refused once the
 /// server is stopping, so that shutdown waits for one transaction at most.
-async fn transact<T, F, Fut>(state: &Arc<AppState>, job: F) -> Result<T>
+async fn transact<T, E, F, Fut>(state: &Arc<AppState>, job: F) -> std::result::Result<T, E>
 where
     T: Send + 'static,
+    E: From<Error> + Send + 'static,
     F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T>>,
+    Fut: Future<Output = std::result::Result<T, E>>,
 {
     let flight = Arc::clone(&state.flight).lock_owned().await;
     if state.is_stopping() {
         return Err(Error::StoreUnavailable {
             detail: "the server is shutting down; nothing was sent".into(),
-        });
+        }
+        .into());
     }
     let runtime = tokio::runtime::Handle::current();
     let state = Arc::clone(state);
@@ -229,17 +292,20 @@ where
 }
 
 /// One log line per refresh, in the origin service's words; never a token.
+/// The schedule's failures are its own to say (once per change, see
+/// `schedule`).
 fn log_refresh(trigger: Trigger, result: &Result<Refreshed>) {
-    let trigger = trigger.name();
     let report = match result {
         Ok(done) => &done.report,
+        Err(_) if trigger == Trigger::Schedule => return,
         Err(e) => {
-            tracing::error!("Token refresh failed ({trigger}) [{}]: {e}", e.code());
+            tracing::error!("Token refresh failed ({}) [{}]: {e}", trigger.name(), e.code());
             return;
         }
     };
     let expires = report.expires_at.as_deref().unwrap_or("unknown");
     let generation = report.generation;
+    let trigger = trigger.name();
     match report.outcome {
         ReportOutcome::Refreshed => {
             tracing::info!("Token refresh successful. Expires at: {expires} ({trigger}, generation {generation})")

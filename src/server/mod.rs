@@ -3,16 +3,20 @@
 //! all on the same store, lock, decision (`tokens::assess`) and rotation as
 //! the CLI, so the CLI and any number of servers can share one store.
 //!
-//! One [`AppState`] holds the settings, the store, the one HTTP client and
-//! the flight mutex; every change to the store goes through `jobs`, one at
-//! a time. The read-only endpoints see the store through `view`, which
-//! reads it again only when it changed. On SIGTERM/SIGINT the server stops
+//! One [`AppState`] holds the settings, the store, the one HTTP client, the
+//! flight mutex and the memory of failed refreshes (`failures`); every
+//! change to the store goes through `jobs`, one at a time. The read-only
+//! endpoints see the store through `view`, which reads it again only when
+//! it changed. `connections` takes connections within limits a stranger
+//! cannot exhaust. On SIGTERM/SIGINT the server stops
 //! accepting, lets a transaction in flight end (its save must happen), and
 //! returns; a second signal ends it at once.
 
 mod api;
 mod auth;
+pub mod connections;
 mod errors;
+mod failures;
 mod jobs;
 mod metrics;
 mod schedule;
@@ -31,7 +35,7 @@ use crate::cli::OutputFormat;
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::Output;
-use crate::settings::{OutputOptions, Settings};
+use crate::settings::{HttpPolicy, OutputOptions, Settings};
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
 
@@ -52,6 +56,12 @@ pub struct AppState {
     view: view::StoreView,
     pub http: HttpClient,
     pub withings: WithingsClient,
+    /// The background refresh's client: one request per check, since the
+    /// loop's backoff is its retry (and says once what a retry loop would
+    /// say on every attempt).
+    schedule_withings: WithingsClient,
+    /// Refresh failures, shared with every caller they concern.
+    failures: failures::Failures,
     credentials: auth::Credentials,
     metrics: metrics::Metrics,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
@@ -80,6 +90,11 @@ impl AppState {
         }
         let http = HttpClient::new(settings.http)?;
         let withings = crate::commands::withings_client(&settings, &http, "serve")?;
+        let once = HttpClient::new(HttpPolicy {
+            retries: 0,
+            ..settings.http
+        })?;
+        let schedule_withings = crate::commands::withings_client(&settings, &once, "serve")?;
         // A half-configured Railway would fail every refresh: say so now.
         crate::copies::targets(&settings, &jobs::default_delivery())?;
         let store = crate::commands::store_of(&settings)?;
@@ -104,7 +119,16 @@ impl AppState {
             settings,
             http,
             withings,
+            schedule_withings,
+            failures: failures::Failures::default(),
         })
+    }
+
+    fn withings_for(&self, trigger: jobs::Trigger) -> &WithingsClient {
+        match trigger {
+            jobs::Trigger::Schedule => &self.schedule_withings,
+            jobs::Trigger::Admin | jobs::Trigger::Broker => &self.withings,
+        }
     }
 
     fn is_stopping(&self) -> bool {
@@ -112,9 +136,14 @@ impl AppState {
     }
 }
 
-/// Serves on `listen` until SIGTERM/SIGINT; the background refresh checks
-/// the store every `check_interval`.
-pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration) -> Result<Status> {
+/// Serves on `listen` within `limits` until SIGTERM/SIGINT; the background
+/// refresh checks the store every `check_interval`.
+pub async fn serve(
+    state: AppState,
+    listen: SocketAddr,
+    check_interval: Duration,
+    limits: connections::Limits,
+) -> Result<Status> {
     let state = Arc::new(state);
     // This process lives on: a set no file could take waits in memory.
     crate::rotation::keep_unsaved_in_memory();
@@ -133,14 +162,8 @@ pub async fn serve(state: AppState, listen: SocketAddr, check_interval: Duration
         check_interval.as_millis()
     );
     let (stop, stopped) = watch::channel(false);
-    let mut server = {
-        let mut stopped = stopped.clone();
-        let app = api::router(Arc::clone(&state));
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        });
-        tokio::spawn(async move { server.await })
-    };
+    let app = api::router(Arc::clone(&state));
+    let mut server = tokio::spawn(connections::serve(listener, app, limits, stopped.clone()));
     let schedule = tokio::spawn(schedule::run(Arc::clone(&state), check_interval, stopped));
     let signal = tokio::select! {
         signal = signals.next() => signal,

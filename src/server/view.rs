@@ -40,7 +40,7 @@ use crate::locked;
 use crate::rotation::no_tokens_error;
 use crate::settings::Settings;
 use crate::store::{StoreStamp, StoreState, TokenStore};
-use crate::tokens::{Action, Policy, TokenSet, assess, now, rfc3339};
+use crate::tokens::{Action, MinTtl, TokenSet, assess_for_min_ttl, now, rfc3339};
 
 use super::jobs::Want;
 
@@ -48,13 +48,33 @@ use super::jobs::Want;
 pub struct StoreView {
     store: Arc<dyn TokenStore>,
     latest: Mutex<Option<Arc<Snapshot>>>,
+    /// The capped `min_ttl`s already said (see [`StoreView::say_capped`]).
+    capped_said: Mutex<Vec<MinTtl>>,
 }
+
+/// How many distinct capped `min_ttl`s are said; consumers asking for more
+/// kinds than this are not worth a line each.
+const CAPPED_SAID_MAX: usize = 16;
 
 impl StoreView {
     pub fn new(store: Arc<dyn TokenStore>) -> StoreView {
         StoreView {
             store,
             latest: Mutex::new(None),
+            capped_said: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Warns that a consumer's `min_ttl` was capped, once per asked value
+    /// and lifetime.
+    pub fn say_capped(&self, min_ttl: &MinTtl) {
+        let Some(note) = min_ttl.capped_note("min_ttl") else {
+            return;
+        };
+        let mut said = locked(&self.capped_said);
+        if said.len() < CAPPED_SAID_MAX && !said.contains(min_ttl) {
+            said.push(*min_ttl);
+            tracing::warn!("{note} (GET /v1/access-token)");
         }
     }
 
@@ -90,7 +110,7 @@ pub struct Snapshot {
 #[derive(Default)]
 struct Rendered {
     status: Option<(i64, Bytes)>,
-    broker: Option<(i64, chrono::Duration, Broker)>,
+    broker: Option<(i64, chrono::Duration, Broker, MinTtl)>,
 }
 
 /// What the broker does for one `min_ttl`.
@@ -140,23 +160,25 @@ impl Snapshot {
         Ok(body)
     }
 
-    /// What the broker does now for a consumer asking for `min_ttl`.
-    pub fn broker(&self, settings: &Settings, min_ttl: chrono::Duration) -> Result<Broker> {
+    /// What the broker does now for a consumer asking for `min_ttl`, and
+    /// the `min_ttl` in force (capped to half the set's lifetime).
+    pub fn broker(&self, settings: &Settings, min_ttl: chrono::Duration) -> Result<(Broker, MinTtl)> {
         self.broker_at(settings, min_ttl, now())
     }
 
-    fn broker_at(&self, settings: &Settings, min_ttl: chrono::Duration, now: DateTime<Utc>) -> Result<Broker> {
+    fn broker_at(
+        &self,
+        settings: &Settings,
+        min_ttl: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<(Broker, MinTtl)> {
         let second = now.timestamp();
-        if let Some((at, ttl, broker)) = &locked(&self.rendered).broker
+        if let Some((at, ttl, broker, in_force)) = &locked(&self.rendered).broker
             && (*at, *ttl) == (second, min_ttl)
         {
-            return Ok(broker.clone());
+            return Ok((broker.clone(), *in_force));
         }
-        let policy = Policy {
-            buffer: Some(min_ttl),
-            force: false,
-        };
-        let assessment = assess(self.state.tokens.as_ref(), self.seed(settings), None, now, policy);
+        let (assessment, in_force) = assess_for_min_ttl(self.state.tokens.as_ref(), self.seed(settings), now, min_ttl);
         let broker = match (assessment.action, assessment.tokens) {
             (Action::NoTokens, _) => Broker::NoTokens,
             (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => {
@@ -164,10 +186,12 @@ impl Snapshot {
             }
             // A seed without an access token: rotate to get one.
             (Action::NotDue { .. }, _) => Broker::Refresh(Want::Rotate),
-            _ => Broker::Refresh(Want::IfDue { buffer: Some(min_ttl) }),
+            _ => Broker::Refresh(Want::IfDue {
+                buffer: Some(in_force.ttl),
+            }),
         };
-        locked(&self.rendered).broker = Some((second, min_ttl, broker.clone()));
-        Ok(broker)
+        locked(&self.rendered).broker = Some((second, min_ttl, broker.clone(), in_force));
+        Ok((broker, in_force))
     }
 }
 
@@ -377,7 +401,7 @@ mod tests {
         let snapshot = snapshot_of(&view, &settings);
         let at = now();
         let five_minutes = chrono::Duration::minutes(5);
-        let Broker::Serve(body) = snapshot.broker_at(&settings, five_minutes, at).unwrap() else {
+        let (Broker::Serve(body), _) = snapshot.broker_at(&settings, five_minutes, at).unwrap() else {
             panic!("not served");
         };
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -390,15 +414,18 @@ mod tests {
                 "scope": "user.metrics",
             })
         );
-        // The same second, another min_ttl: decided for that one.
-        let broker = snapshot.broker_at(&settings, HOUR * 2, at).unwrap();
+        // The same second, another min_ttl: decided for that one, capped
+        // to half the set's 3 h lifetime.
+        let (broker, in_force) = snapshot.broker_at(&settings, HOUR * 2, at).unwrap();
+        let ninety_minutes = chrono::Duration::minutes(90);
         assert!(
-            matches!(broker, Broker::Refresh(Want::IfDue { buffer: Some(b) }) if b == HOUR * 2),
+            matches!(broker, Broker::Refresh(Want::IfDue { buffer: Some(b) }) if b == ninety_minutes),
             "{broker:?}"
         );
+        assert_eq!((in_force.asked, in_force.capped_by), (HOUR * 2, Some(HOUR * 3)));
         // Later, the same min_ttl: the set no longer lives long enough.
         let later = at + chrono::Duration::minutes(56);
-        let broker = snapshot.broker_at(&settings, five_minutes, later).unwrap();
+        let (broker, _) = snapshot.broker_at(&settings, five_minutes, later).unwrap();
         assert!(matches!(broker, Broker::Refresh(_)), "{broker:?}");
     }
 
@@ -408,7 +435,7 @@ mod tests {
         let view = StoreView::new(store as Arc<dyn TokenStore>);
         let settings = settings();
         let snapshot = snapshot_of(&view, &settings);
-        let broker = snapshot.broker(&settings, chrono::Duration::minutes(5)).unwrap();
+        let (broker, _) = snapshot.broker(&settings, chrono::Duration::minutes(5)).unwrap();
         assert!(matches!(broker, Broker::NoTokens), "{broker:?}");
     }
 }

@@ -36,12 +36,14 @@ fn a_token_with_less_than_min_ttl_left_is_refreshed_first() {
 #[test]
 fn min_ttl_decides_when_a_refresh_comes_first() {
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
-    let mut env = given_store_expiring_in(3 * 3600);
+    // An hour left of a 3 h set; a min_ttl up to half the lifetime (1h30m)
+    // is taken as given (beyond, it is capped: `serve_abuse`).
+    let mut env = given_store_expiring_in(3600);
     env.withings(&withings.uri());
 
-    let kept = env.run_fast(&["access-token", "--min-ttl", "2h"]);
+    let kept = env.run_fast(&["access-token", "--min-ttl", "50m"]);
     assert_eq!(kept.stdout, format!("{OLD_ACCESS}\n"), "{kept:?}");
-    let refreshed = env.run_fast(&["access-token", "--min-ttl", "4h"]);
+    let refreshed = env.run_fast(&["access-token", "--min-ttl", "90m"]);
     assert_eq!(refreshed.code, 0, "{refreshed:?}");
     assert_eq!(refreshed.stdout, format!("{NEW_ACCESS}\n"), "{refreshed:?}");
     withings.verify();

@@ -26,6 +26,7 @@ mod redis_store;
 mod rescue;
 mod secrets;
 mod serve;
+mod serve_abuse;
 mod store_identity;
 mod terminal;
 mod validate;

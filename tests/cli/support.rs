@@ -793,6 +793,25 @@ impl TestEnv {
     pub fn serve_with(&self, args: &[&str]) -> ServeProcess {
         ServeProcess::start(self.std_cmd().arg("serve").args(args))
     }
+
+    /// `serve --listen 127.0.0.1:0 ARGS` started by `sh` after `prelude`
+    /// (e.g. `ulimit -S -n 128`), once it listens: for limits a test
+    /// imposes on the server.
+    pub fn serve_under_sh(&self, prelude: &str, args: &[&str]) -> ServeProcess {
+        let as_usual = self.std_cmd();
+        let mut cmd = StdCommand::new("/bin/sh");
+        cmd.args(["-c", &format!(r#"{prelude} && exec "$0" "$@""#), BIN])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_clear()
+            .current_dir(as_usual.get_current_dir().expect("work dir"));
+        for (k, v) in as_usual.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        ServeProcess::start(&mut cmd)
+    }
 }
 
 /// A running `serve`: its address (from its `listening on` line) and
