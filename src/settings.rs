@@ -27,9 +27,9 @@ pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_us
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
 /// Every variable read through the env file. A line setting one of these
-/// must be valid; any other line dotenvy cannot read is skipped with a
-/// warning, since the file may belong to another app (`Lookup::get` asserts
-/// that this list is complete).
+/// must be valid; any other line that neither dotenvy nor python-dotenv can
+/// read is skipped with a warning, since the file may belong to another app
+/// (`Lookup::get` asserts that this list is complete).
 pub const ENV_FILE_KEYS: &[&str] = &[
     "WITHINGS_CLIENT_ID",
     "WITHINGS_CLIENT_SECRET",
@@ -483,7 +483,7 @@ fn warn_skipped_lines(path: &Path, lines: &[usize]) {
         listed.push(format!("and {} more", lines.len() - LISTED_SKIPPED_LINES));
     }
     tracing::warn!(
-        "ignored line(s) {} of {}: not KEY=value lines withings-token can read, and they set none of its settings",
+        "ignored line(s) {} of {}: not KEY=value lines that dotenv or python-dotenv can read, and they set none of withings-token's settings",
         listed.join(", "),
         path.display()
     );
