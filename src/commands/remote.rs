@@ -2,6 +2,7 @@
 //! the same reports, printed by the same output module, from a running
 //! `serve` (see `server_client`). Each command calls in here first.
 
+use crate::cli::DeliveryArgs;
 use crate::error::{Error, Result, Status};
 use crate::http::block_on;
 use crate::output::{Output, TokenReport};
@@ -28,11 +29,11 @@ pub fn refresh(server: &ServerClient, args: &super::refresh::RefreshArgs, out: &
 }
 
 /// `exchange` by the server, the code (or redirect URL) as given.
-pub fn exchange(server: &ServerClient, args: &super::exchange::ExchangeArgs, out: &Output) -> Result<Status> {
+pub fn exchange(server: &ServerClient, code_or_url: &str, delivery: &DeliveryArgs, out: &Output) -> Result<Status> {
     let body = ExchangeBody {
-        code: args.code_or_url.trim(),
-        update_railway: !args.delivery.no_railway,
-        trigger_deployment: args.delivery.trigger_deployment,
+        code: code_or_url.trim(),
+        update_railway: !delivery.no_railway,
+        trigger_deployment: delivery.trigger_deployment,
     };
     let report = block_on(server.exchange(&body))??;
     tokens(&report, out)

@@ -362,6 +362,91 @@ fn exchange_of_a_url_with_a_foreign_state_is_exit_4_and_sends_nothing() {
     assert_eq!(sandbox.stats()["tokens_issued"], 1);
 }
 
+/// Withings on wiremock answering one code exchange, and a consent issued
+/// by `auth-url`: the redirect URL that carries `code`.
+fn given_issued_consent(withings: &Upstream, code: &str) -> (TestEnv, String) {
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    let auth = env.run(&["auth-url", "--json"]);
+    assert_eq!(auth.code, 0, "{auth:?}");
+    let state = auth.json()["state"].as_str().expect("state").to_owned();
+    (env, format!("https://example.com/callback?code={code}&state={state}"))
+}
+
+/// The one request Withings got: it traded exactly `code`.
+fn assert_exchanged_once(withings: &Upstream, code: &str) {
+    let sent = withings.requests();
+    assert_eq!(sent.len(), 1, "one exchange: {sent:?}");
+    let form = form(&sent[0]);
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code"], code, "never `-`");
+}
+
+fn assert_store_holds_the_new_set(env: &TestEnv) {
+    let tokens = &env.store_json()["tokens"];
+    assert_eq!(tokens["access_token"], NEW_ACCESS);
+    assert_eq!(tokens["refresh_token"], NEW_REFRESH);
+    assert_eq!(tokens["userid"], "363");
+    assert_eq!(tokens["scope"], "user.info,user.metrics");
+}
+
+#[test]
+fn exchange_dash_reads_the_redirect_url_from_stdin_and_never_sends_a_dash() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let (env, redirect) = given_issued_consent(&withings, "stdin-code-42");
+
+    let out = Run::of(
+        env.cmd()
+            .args(["exchange", "-", "--no-railway", "--json"])
+            .write_stdin(format!("  {redirect}  \nsecond line ignored\n")),
+    );
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["outcome"], "exchanged");
+    assert_exchanged_once(&withings, "stdin-code-42");
+    assert_store_holds_the_new_set(&env);
+    assert!(!out.stderr.contains("stdin-code-42"), "{out:?}");
+    withings.verify();
+}
+
+#[test]
+fn exchange_without_an_argument_reads_a_piped_code() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+
+    let out = Run::of(
+        env.cmd()
+            .args(["exchange", "--no-railway", "--json"])
+            .write_stdin("piped-code-7\n"),
+    );
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_exchanged_once(&withings, "piped-code-7");
+    assert_store_holds_the_new_set(&env);
+    withings.verify();
+}
+
+#[test]
+fn exchange_dash_with_an_empty_stdin_is_exit_3_and_sends_nothing() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let (env, _redirect) = given_issued_consent(&withings, "unused");
+    let before = env.store_bytes();
+
+    for args in [&["exchange", "-", "--json"][..], &["exchange", "--json"]] {
+        let out = Run::of(env.cmd().args(args).write_stdin("\n"));
+        let (message, action) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
+        assert_eq!(
+            message, "stdin held no authorization code or redirect URL (its first line is empty)",
+            "{args:?}"
+        );
+        assert!(action.contains("| withings-token exchange -`"), "{action}");
+    }
+    assert!(withings.requests().is_empty(), "nothing was sent");
+    assert_eq!(env.store_bytes(), before);
+    withings.verify();
+}
+
 #[test]
 fn exchange_of_a_reused_code_is_exit_4_invalid_code() {
     let (sandbox, env) = given_sandbox();
