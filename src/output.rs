@@ -350,11 +350,12 @@ impl Output {
 
     /// The access token alone, one line, whatever the format: `access-token`.
     pub fn access_token(&self, tokens: &TokenSet) -> Result<()> {
-        let token = tokens
-            .access_token
-            .as_ref()
-            .map(|t| t.expose_secret())
-            .unwrap_or_default();
+        self.bare_access_token(tokens.access_token.as_ref())
+    }
+
+    /// [`Output::access_token`] of a token that came alone (`--server`'s broker).
+    pub fn bare_access_token(&self, token: Option<&SecretString>) -> Result<()> {
+        let token = token.map(|t| t.expose_secret()).unwrap_or_default();
         if token.is_empty() || token.chars().any(char::is_control) {
             return Err(Error::OutputFailed {
                 detail: "the access token is empty or holds a control character; it is not printed".into(),

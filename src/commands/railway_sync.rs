@@ -34,6 +34,11 @@ pub struct RailwaySyncArgs {
 }
 
 pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    super::remote::refuse(
+        settings,
+        "railway-sync",
+        "run `withings-token railway-sync` on the server's host, where its store is (the server pushes to Railway after each of its refreshes: `withings-token --server URL refresh`)",
+    )?;
     let railway = &settings.railway;
     if !railway.is_configured() {
         return Err(crate::railway::not_configured(railway));
