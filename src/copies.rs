@@ -33,6 +33,8 @@ const MAX_PUSH_ROUNDS: usize = 3;
 pub struct Targets {
     /// The env file the settings came from, when it holds token keys.
     pub env_file: Option<PathBuf>,
+    /// Why there is no `env_file` to write, when there is none.
+    pub env_file_skip: Skip,
     /// Railway is configured and not declined.
     pub railway: bool,
     pub deploy: bool,
@@ -41,8 +43,10 @@ pub struct Targets {
 /// Why a copy was not written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
-    /// Not set up (no env file with token keys, Railway not configured).
+    /// Not set up (no env file read, Railway not configured).
     NotConfigured,
+    /// The env file read holds none of the token keys, so it is not a copy.
+    NoTokenKeys,
     /// `--no-env-file-update` / `--no-railway`.
     Declined,
     /// It already holds the stored set.
@@ -68,6 +72,41 @@ impl Delivery {
             _ => None,
         }
     }
+
+    /// Why this copy was not written (a skip's reason, a failure's
+    /// detail), for the report; `None` when it was.
+    pub fn reason(&self, copy: CopyKind) -> Option<String> {
+        let why = match self {
+            Delivery::Delivered { .. } => return None,
+            Delivery::Failed(Error::EnvFileUpdateFailed { detail, .. } | Error::RailwayUpdateFailed { detail }) => {
+                return Some(detail.clone());
+            }
+            Delivery::Failed(e) => return Some(e.to_string()),
+            Delivery::Skipped(why) => why,
+        };
+        Some(
+            match (why, copy) {
+                (Skip::NotConfigured, CopyKind::EnvFile) => {
+                    "no env file was read (none given, no ./.env, or --no-env-file)"
+                }
+                (Skip::NotConfigured, CopyKind::Railway) => "Railway is not configured",
+                (Skip::NoTokenKeys, _) => "the env file read holds no WITHINGS_* token keys",
+                (Skip::Declined, CopyKind::EnvFile) => "skipped by --no-env-file-update",
+                (Skip::Declined, CopyKind::Railway) => "skipped by --no-railway",
+                (Skip::UpToDate, _) => "it already holds this set",
+                (Skip::NotStored, _) => "the set in use came from the environment and is not in the store",
+                (Skip::Interrupted, _) => "a signal ended the run right after the save",
+            }
+            .to_owned(),
+        )
+    }
+}
+
+/// Which copy a [`Delivery`] is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    EnvFile,
+    Railway,
 }
 
 /// Both copies, and what Railway ended up holding.
@@ -102,11 +141,12 @@ impl Deliveries {
 /// asked for without Railway, is a configuration error before anything is
 /// sent, so a typo never lets a refresh leave Railway silently behind.
 pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> {
-    let env_file = settings
-        .env_file
-        .as_ref()
-        .filter(|f| !delivery.no_env_file_update && f.file.holds_any(&TOKEN_KEYS))
-        .map(|f| f.path.clone());
+    let (env_file, env_file_skip) = match &settings.env_file {
+        None => (None, Skip::NotConfigured),
+        Some(f) if !f.file.holds_any(&TOKEN_KEYS) => (None, Skip::NoTokenKeys),
+        Some(_) if delivery.no_env_file_update => (None, Skip::Declined),
+        Some(f) => (Some(f.path.clone()), Skip::NotConfigured),
+    };
     let railway = match settings.railway.configuration() {
         _ if delivery.no_railway => false,
         RailwayConfig::Complete => true,
@@ -121,6 +161,7 @@ pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> 
     };
     Ok(Targets {
         env_file,
+        env_file_skip,
         railway,
         deploy: delivery.trigger_deployment,
     })
@@ -203,7 +244,7 @@ pub async fn deliver(
     };
     let env_file = match (stop, &targets.env_file, &lock) {
         (Some(why), _, _) => Delivery::Skipped(why),
-        (None, None, _) => Delivery::Skipped(Skip::NotConfigured),
+        (None, None, _) => Delivery::Skipped(targets.env_file_skip),
         // Found current without the lock (see `rotation::refresh`).
         (None, Some(_), None) => Delivery::Skipped(Skip::UpToDate),
         (None, Some(path), Some(lock)) => {
@@ -393,7 +434,7 @@ async fn push_newest(
             .upsert(target, &token_variables(&tokens).into_iter().collect())
             .await?;
         tracing::info!(
-            "Railway service {} now holds generation {generation}",
+            "Railway service {} now holds set generation {generation}",
             target.service_id
         );
         // Reads are whole files (atomic renames), so the re-check needs no
@@ -402,7 +443,7 @@ async fn push_newest(
         match state.tokens {
             Some(newer) if state.tokens_generation > generation => {
                 tracing::info!(
-                    "a peer saved generation {} meanwhile; pushing it too",
+                    "a peer saved set generation {} meanwhile; pushing it too",
                     state.tokens_generation
                 );
                 (tokens, generation) = (newer, state.tokens_generation);
@@ -415,7 +456,7 @@ async fn push_newest(
     }
     Err(Error::RailwayUpdateFailed {
         detail: format!(
-            "peers kept saving newer sets while this run pushed (last seen generation {generation}); the next push brings Railway up to date"
+            "peers kept saving newer sets while this run pushed (last seen set generation {generation}); the next push brings Railway up to date"
         ),
     })
 }

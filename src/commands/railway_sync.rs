@@ -72,7 +72,7 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         ..Deliveries::none(Skip::NotConfigured)
     };
     let saved = format!(
-        "the stored set is unchanged in {} (generation {generation})",
+        "the stored set is unchanged in {} (set generation {generation})",
         store.location()
     );
     let facts = super::Facts {

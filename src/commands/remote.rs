@@ -43,11 +43,16 @@ pub fn exchange(server: &ServerClient, code_or_url: &str, delivery: &DeliveryArg
 }
 
 /// `auth-url` by the server, which keeps the state in its store.
-pub fn auth_url(server: &ServerClient, args: &super::auth_url::AuthUrlArgs, out: &Output) -> Result<Status> {
+pub fn auth_url(
+    server: &ServerClient,
+    args: &super::auth_url::AuthUrlArgs,
+    next: Option<&str>,
+    out: &Output,
+) -> Result<Status> {
     if args.state.is_some() || args.demo_account {
         return Err(unsupported("--state and --demo-account"));
     }
-    out.auth_url(&block_on(server.authorization_url())??)?;
+    out.auth_url(&block_on(server.authorization_url())??, next)?;
     Ok(Status::Success)
 }
 

@@ -143,6 +143,7 @@ pub fn build_report(
         expires_at: tokens.expires_at.map(rfc3339),
         userid: tokens.userid.clone(),
         generation,
+        set_generation: generation,
         refreshed: false,
         refresh,
         error: result.as_ref().err().map(ErrorBody::of),

@@ -366,7 +366,14 @@ fn usage_errors_with_json_print_the_error_object_on_stdout() {
         let error = report["error"].as_object().expect("error object");
         assert_eq!(error.len(), 3, "{report}");
         assert_eq!(error["code"], "USAGE_ERROR");
-        assert_eq!(error["action"], "see `withings-token --help`");
+        let help = if args.contains(&"status") {
+            "see `withings-token status --help`"
+        } else if args.contains(&"refresh") {
+            "see `withings-token refresh --help`"
+        } else {
+            "see `withings-token --help`"
+        };
+        assert_eq!(error["action"], help, "{args:?}");
         let message = error["message"].as_str().expect("message");
         assert!(!message.is_empty() && !message.starts_with("error:"), "{message}");
         assert!(
