@@ -1057,19 +1057,20 @@ mod tests {
     }
 
     #[test]
-    fn env_file_lines_of_other_apps_are_skipped_and_ours_are_read() {
+    fn env_file_lines_of_other_apps_are_read_as_python_dotenv_reads_them_or_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.env");
         std::fs::write(
             &path,
-            "\u{feff}APP_NAME=My App\nWITHINGS_CLIENT_ID=abc\nRAILWAY_STATIC_URL=x y\n",
+            "\u{feff}APP_NAME=My App\nWITHINGS_CLIENT_ID=abc\nRAILWAY_STATIC_URL=x y\nNOTE=\"never closed\n",
         )
         .unwrap();
         let g = global(&["--env-file", path.to_str().unwrap()]);
         let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
         assert_eq!(s.client_id.as_deref(), Some("abc"));
         let loaded = s.env_file.unwrap();
-        assert_eq!(loaded.file.skipped_lines(), [1, 3]);
+        assert_eq!(loaded.file.get("APP_NAME"), Some("My App"));
+        assert_eq!(loaded.file.skipped_lines(), [4]);
     }
 
     #[test]

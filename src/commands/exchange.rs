@@ -218,7 +218,7 @@ mod tests {
             let e = read(empty).unwrap_err();
             assert_eq!(e.exit_code(), 3, "{empty:?}");
             assert!(e.to_string().contains("stdin held no"), "{e}");
-            assert!(e.action().contains("`withings-token exchange -`"), "{}", e.action());
+            assert!(e.action().contains("| withings-token exchange -`"), "{}", e.action());
         }
         let long = vec![b'a'; MAX_STDIN_LINE as usize + 1];
         assert!(read(&long).unwrap_err().to_string().contains("longer than 64 KiB"));
