@@ -59,7 +59,16 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         return check_drift(settings, &http, &tokens, out).await;
     }
     let generation = state.tokens_generation;
-    let pushed = copies::push(settings, &http, store, &tokens, generation, args.trigger_deployment).await;
+    let pushed = copies::push(
+        settings,
+        &http,
+        store,
+        copies::TargetFrom::Store(&state),
+        &tokens,
+        generation,
+        args.trigger_deployment,
+    )
+    .await;
     // Report the set Railway actually holds: a peer's newer one, if it was pushed too.
     let (tokens, generation) = pushed.newer.clone().unwrap_or((tokens, generation));
     let railway = match pushed.delivery {

@@ -8,8 +8,9 @@
 //!
 //! Both keep the same state: a `generation` that grows by one on every save
 //! (a save that does not start from the current generation is refused), the
-//! token set, the previous refresh token, the pending consent state, and the
-//! generation each copy (env file, Railway) last received.
+//! token set, the previous refresh token, the pending consent state, the
+//! generation each copy (env file, Railway) last received, and the Railway
+//! environment ids found by name.
 
 mod file;
 mod redis;
@@ -164,6 +165,10 @@ pub struct StoreState {
     /// when there is none). A save sets it: to the new generation when the
     /// set changed, else it is carried over; the value passed in is ignored.
     pub tokens_generation: u64,
+    /// Railway environment ids found by name, keyed as the Railway copy
+    /// record is (`railway:<project>/<service>@<name>`), so that a lookup is
+    /// made once per change of settings (see `copies::railway_target`).
+    pub railway_environments: BTreeMap<String, String>,
 }
 
 /// The refresh token of the generation before this one, kept because
@@ -233,6 +238,8 @@ struct StoreFileV1 {
     pending_auth: Option<PendingAuth>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     copies: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    railway_environments: BTreeMap<String, String>,
     /// `RedisStore` only: the fence of the lease holder that saved this set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fence: Option<u64>,
@@ -312,6 +319,7 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         generation: file.generation,
         tokens_generation,
         copies: file.copies,
+        railway_environments: file.railway_environments,
         tokens: file.tokens.map(|t| TokenSet {
             access_token: t.access_token.map(SecretString::from),
             refresh_token: SecretString::from(t.refresh_token),
@@ -385,6 +393,7 @@ pub(crate) fn serialize_store(
         fence,
         tokens_generation: Some(tokens_generation),
         copies: state.copies.clone(),
+        railway_environments: state.railway_environments.clone(),
         tokens: state.tokens.as_ref().map(|t| StoredTokens {
             access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
             refresh_token: t.refresh_token.expose_secret().to_owned(),
