@@ -35,7 +35,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_needs_command" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -76,7 +76,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -100,7 +100,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -128,7 +128,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -151,7 +151,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -178,7 +178,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -205,7 +205,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -231,7 +231,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -254,7 +254,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -277,7 +277,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -303,7 +303,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -328,7 +328,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -354,7 +354,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -382,7 +382,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -406,7 +406,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -428,7 +428,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
@@ -450,7 +450,7 @@ json\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r

@@ -133,7 +133,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = parse_retry_delay, default_value = "1s", value_name = "DURATION")]
     pub retry_delay: Duration,
 
-    /// Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]
+    /// Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
 
@@ -266,8 +266,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too long"))
 }
 
+/// The command tree: the derived one, with the global options hidden
+/// under `sandbox`, which reads none of them (clap propagates a global
+/// option to a subcommand only when it has no argument of that id, so each
+/// gets a hidden copy there; a value given still reaches [`GlobalArgs`]).
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    let root = <Cli as clap::CommandFactory>::command();
+    let globals: Vec<clap::Arg> = root.get_arguments().filter(|a| a.is_global_set()).cloned().collect();
+    // `mut_subcommands` keeps the order (`mut_subcommand` moves it last).
+    root.mut_subcommands(|sub| match sub.get_name() {
+        "sandbox" => globals.iter().fold(sub, |sub, arg| sub.arg(arg.clone().hide(true))),
+        _ => sub,
+    })
+}
+
+/// Parses `args` (the program name first) with [`command`]'s tree.
+pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    let mut root = command();
+    let mut matches = root.try_get_matches_from_mut(args)?;
+    <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut root))
 }
 
 #[cfg(test)]
@@ -428,6 +445,39 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn sandbox_help_lists_only_its_own_options_and_still_parses_global_ones() {
+        let options = |name: &str| {
+            let mut root = command().term_width(0);
+            root.build();
+            let help = root.find_subcommand_mut(name).unwrap().render_long_help().to_string();
+            help.split("Examples:").next().unwrap_or_default().to_owned()
+        };
+        let help = options("sandbox");
+        assert!(help.contains("--listen"), "{help}");
+        for global in [
+            "--env-file",
+            "--store",
+            "--json",
+            "--quiet",
+            "--timeout",
+            "--server",
+            "--lock-timeout",
+        ] {
+            assert!(!help.contains(global), "{global} in\n{help}");
+        }
+        let argv = |args: &[&str]| -> Vec<std::ffi::OsString> {
+            std::iter::once("withings-token")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect()
+        };
+        let cli = super::parse(&argv(&["sandbox", "--quiet", "--listen", "127.0.0.1:0"])).unwrap();
+        assert!(cli.global.quiet);
+        let status = options("status");
+        assert!(status.contains("--env-file"), "other commands keep them: {status}");
     }
 
     #[test]

@@ -33,16 +33,23 @@ const MAX_PUSH_ROUNDS: usize = 3;
 pub struct Targets {
     /// The env file the settings came from, when it holds token keys.
     pub env_file: Option<PathBuf>,
+    /// Why there is no `env_file` to write, when there is none.
+    pub env_file_skip: Skip,
     /// Railway is configured and not declined.
     pub railway: bool,
+    /// Railway's target when this run resolved it already (`refresh`, before
+    /// rotating); else the push resolves it.
+    pub railway_target: Option<Resolved>,
     pub deploy: bool,
 }
 
 /// Why a copy was not written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
-    /// Not set up (no env file with token keys, Railway not configured).
+    /// Not set up (no env file read, Railway not configured).
     NotConfigured,
+    /// The env file read holds none of the token keys, so it is not a copy.
+    NoTokenKeys,
     /// `--no-env-file-update` / `--no-railway`.
     Declined,
     /// It already holds the stored set.
@@ -68,6 +75,41 @@ impl Delivery {
             _ => None,
         }
     }
+
+    /// Why this copy was not written (a skip's reason, a failure's
+    /// detail), for the report; `None` when it was.
+    pub fn reason(&self, copy: CopyKind) -> Option<String> {
+        let why = match self {
+            Delivery::Delivered { .. } => return None,
+            Delivery::Failed(Error::EnvFileUpdateFailed { detail, .. } | Error::RailwayUpdateFailed { detail }) => {
+                return Some(detail.clone());
+            }
+            Delivery::Failed(e) => return Some(e.to_string()),
+            Delivery::Skipped(why) => why,
+        };
+        Some(
+            match (why, copy) {
+                (Skip::NotConfigured, CopyKind::EnvFile) => {
+                    "no env file was read (none given, no ./.env, or --no-env-file)"
+                }
+                (Skip::NotConfigured, CopyKind::Railway) => "Railway is not configured",
+                (Skip::NoTokenKeys, _) => "the env file read holds no WITHINGS_* token keys",
+                (Skip::Declined, CopyKind::EnvFile) => "skipped by --no-env-file-update",
+                (Skip::Declined, CopyKind::Railway) => "skipped by --no-railway",
+                (Skip::UpToDate, _) => "it already holds this set",
+                (Skip::NotStored, _) => "the set in use came from the environment and is not in the store",
+                (Skip::Interrupted, _) => "a signal ended the run right after the save",
+            }
+            .to_owned(),
+        )
+    }
+}
+
+/// Which copy a [`Delivery`] is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    EnvFile,
+    Railway,
 }
 
 /// Both copies, and what Railway ended up holding.
@@ -102,11 +144,12 @@ impl Deliveries {
 /// asked for without Railway, is a configuration error before anything is
 /// sent, so a typo never lets a refresh leave Railway silently behind.
 pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> {
-    let env_file = settings
-        .env_file
-        .as_ref()
-        .filter(|f| !delivery.no_env_file_update && f.file.holds_any(&TOKEN_KEYS))
-        .map(|f| f.path.clone());
+    let (env_file, env_file_skip) = match &settings.env_file {
+        None => (None, Skip::NotConfigured),
+        Some(f) if !f.file.holds_any(&TOKEN_KEYS) => (None, Skip::NoTokenKeys),
+        Some(_) if delivery.no_env_file_update => (None, Skip::Declined),
+        Some(f) => (Some(f.path.clone()), Skip::NotConfigured),
+    };
     let railway = match settings.railway.configuration() {
         _ if delivery.no_railway => false,
         RailwayConfig::Complete => true,
@@ -121,7 +164,9 @@ pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> 
     };
     Ok(Targets {
         env_file,
+        env_file_skip,
         railway,
+        railway_target: None,
         deploy: delivery.trigger_deployment,
     })
 }
@@ -203,7 +248,7 @@ pub async fn deliver(
     };
     let env_file = match (stop, &targets.env_file, &lock) {
         (Some(why), _, _) => Delivery::Skipped(why),
-        (None, None, _) => Delivery::Skipped(Skip::NotConfigured),
+        (None, None, _) => Delivery::Skipped(targets.env_file_skip),
         // Found current without the lock (see `rotation::refresh`).
         (None, Some(_), None) => Delivery::Skipped(Skip::UpToDate),
         (None, Some(path), Some(lock)) => {
@@ -227,7 +272,22 @@ pub async fn deliver(
         (false, _) => skipped(declined_or_absent(settings)),
         (true, None) => skipped(Skip::NotConfigured),
         (true, Some(_)) if !behind(&state, &railway_key(settings)) => skipped(Skip::UpToDate),
-        (true, Some(tokens)) => push(settings, http, store, tokens, state.tokens_generation, targets.deploy).await,
+        (true, Some(tokens)) => {
+            let from = match &targets.railway_target {
+                Some(resolved) => TargetFrom::Resolved(resolved),
+                None => TargetFrom::Store(&state),
+            };
+            push(
+                settings,
+                http,
+                store,
+                from,
+                tokens,
+                state.tokens_generation,
+                targets.deploy,
+            )
+            .await
+        }
     };
     let env_file_path = matches!(env_file, Delivery::Delivered { .. })
         .then(|| targets.env_file.clone())
@@ -336,20 +396,139 @@ pub fn as_railway_failure(e: Error) -> Error {
     }
 }
 
+/// Where the Railway service's environment id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetSource {
+    /// RAILWAY_ENVIRONMENT_ID: nothing to ask Railway.
+    Given,
+    /// The store's record of an earlier lookup with the same settings.
+    Recorded,
+    /// Looked up by name in this run: recorded with the next copy record.
+    LookedUp,
+}
+
+/// The Railway service the settings name, and how its environment was found.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub target: RailwayTarget,
+    pub source: TargetSource,
+}
+
+/// How a push finds its target.
+pub enum TargetFrom<'a> {
+    /// Resolved earlier in this run (`refresh`, before rotating).
+    Resolved(&'a Resolved),
+    /// From the store as read: its record, or a lookup.
+    Store(&'a StoreState),
+}
+
+/// The key of the environment id found for these settings: the Railway
+/// copy record's key and a digest of every setting the lookup depends on
+/// (endpoint, token, project, service, name), so that a change of any of
+/// them (a new token, another URL) is one more lookup, made before a
+/// refresh is sent, which finds a bad one before the token rotates. The
+/// digest is 64 bits of SipHash: it tells settings apart, and gives no way
+/// back to the token.
+fn environment_key(settings: &Settings) -> String {
+    use std::hash::{Hash, Hasher};
+    let railway = &settings.railway;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    railway
+        .api_url()
+        .map(|u| u.as_str())
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    match &railway.auth {
+        Some(crate::settings::RailwayAuth::Project(t)) => ("project", t.expose_secret()).hash(&mut hasher),
+        Some(crate::settings::RailwayAuth::Account(t)) => ("account", t.expose_secret()).hash(&mut hasher),
+        None => "none".hash(&mut hasher),
+    }
+    format!("{}#{:016x}", railway_key(settings), hasher.finish())
+}
+
+/// The Railway service the settings name. With RAILWAY_ENVIRONMENT_ID it
+/// is known at once; an environment named by RAILWAY_ENVIRONMENT_NAME is
+/// taken from the store's record (`known`: the store as read) when these
+/// settings found it before, else looked up (one `environments` call).
+/// Nothing is written here: a lookup is recorded with the copy record,
+/// after a push that worked (see [`record_pushed`]).
+pub async fn railway_target(settings: &Settings, client: &RailwayClient, known: &StoreState) -> Result<Resolved> {
+    let railway = &settings.railway;
+    if railway.environment_id.is_some() {
+        let target = client.resolve_target(railway).await?;
+        return Ok(Resolved {
+            target,
+            source: TargetSource::Given,
+        });
+    }
+    if let Some(id) = known.railway_environments.get(&environment_key(settings)) {
+        let mut recorded = railway.clone();
+        recorded.environment_id = Some(id.clone());
+        let target = client.resolve_target(&recorded).await?;
+        return Ok(Resolved {
+            target,
+            source: TargetSource::Recorded,
+        });
+    }
+    let target = client.resolve_target(railway).await?;
+    Ok(Resolved {
+        target,
+        source: TargetSource::LookedUp,
+    })
+}
+
+/// Before a refresh is sent to Withings: Railway's target, resolved as
+/// [`railway_target`] does, so that a setting Railway refuses stops the
+/// run before the token rotates (CONFIGURATION_ERROR, nothing sent). When
+/// Railway cannot be reached, that error (network, upstream, rate limit)
+/// is returned for the caller to weigh (see `refresh`).
+pub async fn railway_target_before_rotating(
+    settings: &Settings,
+    http: &HttpClient,
+    known: &StoreState,
+) -> Result<Resolved> {
+    let client = RailwayClient::new(http.clone(), &settings.railway)?;
+    let nothing_sent = "; nothing was sent to Withings";
+    match railway_target(settings, &client, known).await {
+        Ok(resolved) => Ok(resolved),
+        Err(e) if is_unreachable(&e) => Err(e),
+        Err(Error::Config { message, action }) => Err(Error::config(
+            format!("{message}{nothing_sent}"),
+            format!("{action}; or pass `--no-railway` to refresh without Railway"),
+        )),
+        Err(other) => Err(Error::config(
+            format!("Railway refused the lookup of the target service: {other}{nothing_sent}"),
+            "fix the Railway token (RAILWAY_TOKEN or RAILWAY_API_TOKEN), RAILWAY_PROJECT_ID and RAILWAY_ENVIRONMENT_NAME (or set RAILWAY_ENVIRONMENT_ID), or pass `--no-railway` to refresh without Railway",
+        )),
+    }
+}
+
+/// Railway gave no usable answer (as opposed to refusing a setting).
+pub fn is_unreachable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Network { .. } | Error::Upstream { .. } | Error::RateLimited { .. }
+    )
+}
+
 /// Pushes `tokens` (generation `generation`), re-checks (see the module
 /// doc), then redeploys once when asked.
 pub async fn push(
     settings: &Settings,
     http: &HttpClient,
     store: &dyn TokenStore,
+    from: TargetFrom<'_>,
     tokens: &TokenSet,
     generation: u64,
     deploy: bool,
 ) -> Pushed {
     let result = async {
         let client = RailwayClient::new(http.clone(), &settings.railway)?;
-        let target = client.resolve_target(&settings.railway).await?;
-        let newest = push_newest(settings, &client, &target, store, tokens.clone(), generation).await?;
+        let resolved = match from {
+            TargetFrom::Resolved(resolved) => resolved.clone(),
+            TargetFrom::Store(known) => railway_target(settings, &client, known).await?,
+        };
+        let (newest, target) = push_to(settings, &client, store, resolved, tokens, generation).await?;
         if deploy {
             client.redeploy(&target).await?;
             tracing::info!("Railway redeploy of service {} triggered", target.service_id);
@@ -380,20 +559,48 @@ pub struct Pushed {
     pub deployed: bool,
 }
 
+/// Pushes to the resolved target; when Railway refuses a recorded one,
+/// looks the name up once more (the environment may have been recreated
+/// under the same name) and pushes there if the id changed. Returns the
+/// set Railway holds and the target that took it.
+async fn push_to(
+    settings: &Settings,
+    client: &RailwayClient,
+    store: &dyn TokenStore,
+    resolved: Resolved,
+    tokens: &TokenSet,
+    generation: u64,
+) -> Result<((TokenSet, u64), RailwayTarget)> {
+    let pushed = push_newest(settings, client, &resolved, store, tokens.clone(), generation).await;
+    let refused_recorded =
+        resolved.source == TargetSource::Recorded && matches!(pushed, Err(Error::RailwayUpdateFailed { .. }));
+    if !refused_recorded {
+        return pushed.map(|newest| (newest, resolved.target));
+    }
+    let again = railway_target(settings, client, &StoreState::default()).await?;
+    if again.target == resolved.target {
+        return pushed.map(|newest| (newest, resolved.target));
+    }
+    tracing::info!("Railway's environment id for these settings changed; pushing to the new one");
+    let newest = push_newest(settings, client, &again, store, tokens.clone(), generation).await?;
+    Ok((newest, again.target))
+}
+
 async fn push_newest(
     settings: &Settings,
     client: &RailwayClient,
-    target: &RailwayTarget,
+    resolved: &Resolved,
     store: &dyn TokenStore,
     mut tokens: TokenSet,
     mut generation: u64,
 ) -> Result<(TokenSet, u64)> {
+    let target = &resolved.target;
     for _ in 0..MAX_PUSH_ROUNDS {
         client
             .upsert(target, &token_variables(&tokens).into_iter().collect())
             .await?;
         tracing::info!(
-            "Railway service {} now holds generation {generation}",
+            "Railway service {} now holds set generation {generation}",
             target.service_id
         );
         // Reads are whole files (atomic renames), so the re-check needs no
@@ -402,43 +609,58 @@ async fn push_newest(
         match state.tokens {
             Some(newer) if state.tokens_generation > generation => {
                 tracing::info!(
-                    "a peer saved generation {} meanwhile; pushing it too",
+                    "a peer saved set generation {} meanwhile; pushing it too",
                     state.tokens_generation
                 );
                 (tokens, generation) = (newer, state.tokens_generation);
             }
             _ => {
-                record_pushed(settings, store, generation).await;
+                let looked_up = (resolved.source == TargetSource::LookedUp).then_some(target.environment_id.as_str());
+                record_pushed(settings, store, generation, looked_up).await;
                 return Ok((tokens, generation));
             }
         }
     }
     Err(Error::RailwayUpdateFailed {
         detail: format!(
-            "peers kept saving newer sets while this run pushed (last seen generation {generation}); the next push brings Railway up to date"
+            "peers kept saving newer sets while this run pushed (last seen set generation {generation}); the next push brings Railway up to date"
         ),
     })
 }
 
-/// Records that Railway holds `generation`, unless a newer record exists.
-/// Missing the record only means a later run pushes again.
-async fn record_pushed(settings: &Settings, store: &dyn TokenStore, generation: u64) {
+/// Records that Railway holds `generation`, unless a newer record exists,
+/// and the environment id `looked_up` by name for these settings (replacing
+/// the records of their earlier versions), in one save. Missing the record
+/// only means a later run pushes, or looks up, again.
+async fn record_pushed(settings: &Settings, store: &dyn TokenStore, generation: u64, looked_up: Option<&str>) {
     let key = railway_key(settings);
-    let locked = match store.lock(settings.lock_timeout).await {
-        Ok(lock) => lock.load().await.map(|state| (state, lock)),
-        Err(e) => Err(e),
-    };
-    match locked {
-        Ok((mut state, lock)) => {
+    let recorded = async {
+        let lock = store.lock(settings.lock_timeout).await?;
+        let saved = async {
+            let state = lock.load().await?;
+            let mut next = state.clone();
             let known = state.copies.get(&key).copied().unwrap_or(0);
             if known < generation && state.tokens_generation == generation {
-                record(lock.as_ref(), &mut state, key, generation).await;
+                next.copies.insert(key.clone(), generation);
             }
-            lock.release().await;
+            if let Some(id) = looked_up {
+                let key = environment_key(settings);
+                let same_settings_before = format!("{}#", railway_key(settings));
+                next.railway_environments
+                    .retain(|other, _| !other.starts_with(&same_settings_before));
+                next.railway_environments.insert(key, id.to_owned());
+            }
+            if next.copies == state.copies && next.railway_environments == state.railway_environments {
+                return Ok(());
+            }
+            lock.save(state.generation, &next).await.map(|_| ())
         }
-        Err(e) => {
-            tracing::warn!("Railway is updated, but the store could not record it ({e}); a later run pushes again")
-        }
+        .await;
+        lock.release().await;
+        saved
+    };
+    if let Err(e) = recorded.await {
+        tracing::warn!("Railway is updated, but the store could not record it ({e}); a later run pushes again");
     }
 }
 
@@ -451,6 +673,28 @@ mod tests {
         let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "--store", store, "status"]);
         let vars = |name: &str| (name == "WITHINGS_CLIENT_ID").then(|| "id".to_owned());
         Settings::resolve(&cli.global, None, &vars).unwrap()
+    }
+
+    #[test]
+    fn the_recorded_environment_is_keyed_by_every_setting_its_lookup_depends_on() {
+        let with = |token: &str, url: &str| {
+            let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "status"]);
+            let vars = |name: &str| match name {
+                "HOME" => Some("/h".to_owned()),
+                "RAILWAY_TOKEN" => Some(token.to_owned()),
+                "RAILWAY_API_URL" => Some(url.to_owned()),
+                "RAILWAY_PROJECT_ID" => Some("p".to_owned()),
+                "RAILWAY_SERVICE_ID" => Some("s".to_owned()),
+                _ => None,
+            };
+            environment_key(&Settings::resolve(&cli.global, None, &vars).unwrap())
+        };
+        let key = with("t1", "https://railway.example/graphql");
+        assert!(key.starts_with("railway:p/s@production#"), "{key}");
+        assert!(!key.contains("t1"), "{key}");
+        assert_eq!(key, with("t1", "https://railway.example/graphql"));
+        assert_ne!(key, with("t2", "https://railway.example/graphql"));
+        assert_ne!(key, with("t1", "https://other.example/graphql"));
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! in place while keeping every other line, comment, blank line, `export`
 //! prefix, line ending and order exactly as they were.
 //!
-//! Reading is lenient about other programs' lines and strict about ours. The
-//! file is often shared with an app that reads it with python-dotenv, which
-//! accepts lines dotenvy (our syntax) refuses: `APP_NAME=My App`, `my-key=1`,
-//! a key with no `=`. A line that dotenvy cannot read and that sets none of
-//! the caller's keys is skipped and reported by its number; a bad line that
-//! sets one of them stops the command, named by its number and key. A value is
-//! never echoed: it may be a secret. A UTF-8 byte order mark is ignored.
+//! The file is often shared with an app that reads it with python-dotenv,
+//! which accepts lines dotenvy (our syntax) refuses: `APP_NAME=My App`,
+//! `my-key=1`, a key with no `=`. Such a line is read as python-dotenv reads
+//! it (an unquoted value is taken verbatim up to an inline ` #` comment, its
+//! trailing blanks trimmed), so both tools see the same settings. A line
+//! neither reads is skipped and reported by its number when it sets none of
+//! the caller's keys, and stops the command, named by its number and key,
+//! when it sets one (so does a caller's key with no `=`: it sets nothing). A
+//! value is never echoed: it may be a secret. A UTF-8 byte order mark is
+//! ignored.
 //!
 //! The reader and the rewriter cut the file into entries with the same
 //! function (`entries`), so they agree on which line assigns which key and
@@ -124,39 +127,49 @@ impl EnvFile {
     }
 
     /// Parses `text` with dotenvy's semantics but for repeated keys (the
-    /// last value wins), skipping the entries dotenvy cannot read unless
-    /// they set one of `own_keys`.
+    /// last value wins), reading the entries dotenvy refuses as python-dotenv
+    /// does, and skipping those neither reads unless they set one of
+    /// `own_keys`.
     pub fn parse(text: &str, own_keys: &[&str]) -> std::result::Result<EnvFile, ParseError> {
         let body = text.strip_prefix(BOM).unwrap_or(text);
+        let entries = entries(body);
         let mut readable = String::with_capacity(body.len());
         let mut skipped_lines = Vec::new();
         let mut assigned: Vec<RepeatedKey> = Vec::new();
-        for entry in entries(body) {
-            if entry.readable {
-                readable.push_str(entry.text);
-                if !entry.text.ends_with('\n') {
-                    readable.push('\n');
+        for entry in &entries {
+            let own_key = || line_key(entry.first_line).filter(|key| own_keys.contains(key));
+            match &entry.reading {
+                Reading::Dotenvy => {
+                    readable.push_str(entry.text);
+                    if !entry.text.ends_with('\n') {
+                        readable.push('\n');
+                    }
                 }
-                note_assignment(&mut assigned, &entry, own_keys);
-                continue;
-            }
-            match line_key(entry.first_line).filter(|key| own_keys.contains(key)) {
-                Some(key) => {
-                    return Err(ParseError::BadLine {
-                        line: entry.line,
-                        key: key.to_owned(),
-                    });
+                Reading::PythonDotenv { value: Some(_), .. } => {}
+                // A bare key sets nothing: one of ours meant to be set is a mistake.
+                Reading::PythonDotenv { value: None, .. } | Reading::Neither => {
+                    if let Some(key) = own_key() {
+                        return Err(ParseError::BadLine {
+                            line: entry.line,
+                            key: key.to_owned(),
+                        });
+                    }
+                    if entry.reading == Reading::Neither {
+                        skipped_lines.push(entry.line);
+                    }
+                    continue;
                 }
-                None => skipped_lines.push(entry.line),
             }
+            note_assignment(&mut assigned, entry, own_keys);
         }
-        // One parse of every readable entry, so that dotenvy's `$NAME`
+        // One parse of every dotenvy entry, so that dotenvy's `$NAME`
         // substitution across lines holds (it sees each key's latest value).
         let mut values = HashMap::new();
         for item in dotenvy::from_read_iter(readable.as_bytes()) {
             let (key, value) = item.map_err(|_| ParseError::Inconsistent)?;
             values.insert(key, value);
         }
+        values.extend(python_dotenv_values(&entries));
         assigned.retain(|a| a.lines.len() > 1);
         Ok(EnvFile {
             values,
@@ -200,6 +213,30 @@ fn note_assignment(assigned: &mut Vec<RepeatedKey>, entry: &Entry, own_keys: &[&
             lines: vec![entry.line],
         }),
     }
+}
+
+/// The values of the entries only python-dotenv reads that no later entry
+/// assigns again (the last assignment wins, whichever reader took it).
+fn python_dotenv_values(entries: &[Entry]) -> HashMap<String, String> {
+    let mut assigned_later: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut values = HashMap::new();
+    for entry in entries.iter().rev() {
+        let key = match &entry.reading {
+            Reading::PythonDotenv { key, value } => {
+                if let (Some(value), false) = (value, assigned_later.contains(key.as_str())) {
+                    values.insert(key.clone(), value.clone());
+                }
+                key.as_str()
+            }
+            Reading::Dotenvy => match parse_assignment(entry.first_line) {
+                Some(assignment) => assignment.key,
+                None => continue,
+            },
+            Reading::Neither => continue,
+        };
+        assigned_later.insert(key);
+    }
+    values
 }
 
 /// The file at `path` as text, read by [`fsutil::read_regular_file`]; the
@@ -373,16 +410,16 @@ fn check_same_entries(
     for (i, old) in before.iter().enumerate() {
         let kept = after.get(i).is_some_and(|new| {
             if updated(old) {
-                new.readable && !body(new).contains('\n')
+                new.reading == Reading::Dotenvy && !body(new).contains('\n')
             } else {
-                new.readable == old.readable && body(new) == body(old)
+                new.reading == old.reading && body(new) == body(old)
             }
         });
         if !kept {
             return Err(RewriteError::QuoteLeftOpen { line: old.line });
         }
     }
-    if after.len() != before.len() + appended || !after[before.len()..].iter().all(|e| e.readable) {
+    if after.len() != before.len() + appended || !after[before.len()..].iter().all(|e| e.reading == Reading::Dotenvy) {
         let line = before.last().map_or(1, |e| e.line);
         return Err(RewriteError::QuoteLeftOpen { line });
     }
@@ -409,8 +446,20 @@ struct Entry<'a> {
     first_line: &'a str,
     /// The whole entry with its line endings, as in the file.
     text: &'a str,
-    /// Whether dotenvy reads it.
-    readable: bool,
+    reading: Reading,
+}
+
+/// Which reader takes an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reading {
+    Dotenvy,
+    /// A line dotenvy refuses and python-dotenv reads: its key, and its
+    /// value (`None` for a bare `KEY`, which sets nothing).
+    PythonDotenv {
+        key: String,
+        value: Option<String>,
+    },
+    Neither,
 }
 
 /// Cuts `body` into entries. A value that opens a quote without closing it
@@ -437,11 +486,17 @@ fn entries(body: &str) -> Vec<Entry<'_>> {
             .filter(|&j| dotenvy_reads(span(i, j)));
         let end = last.unwrap_or(i);
         let text = span(i, end);
+        let reading = if last.is_some() || dotenvy_reads(text) {
+            Reading::Dotenvy
+        } else {
+            python_dotenv_binding(lines[i])
+                .map_or(Reading::Neither, |(key, value)| Reading::PythonDotenv { key, value })
+        };
         out.push(Entry {
             line: i + 1,
             first_line: lines[i],
             text,
-            readable: last.is_some() || dotenvy_reads(text),
+            reading,
         });
         i = end + 1;
     }
@@ -459,6 +514,111 @@ fn dotenvy_reads(entry: &str) -> bool {
         std::borrow::Cow::Owned(format!("{entry}\n"))
     };
     dotenvy::from_read_iter(text.as_bytes()).all(|item| item.is_ok())
+}
+
+/// What python-dotenv (`dotenv.parser.parse_binding`) makes of one line:
+/// its key and its value (`None` for a bare `KEY`), or `None` when it cannot
+/// read the line either. Values spanning lines are left to dotenvy, and
+/// `${NAME}` is not expanded.
+fn python_dotenv_binding(line: &str) -> Option<(String, Option<String>)> {
+    let rest = line.trim_end_matches(['\n', '\r']).trim_start();
+    if rest.is_empty() || rest.starts_with('#') {
+        return None;
+    }
+    let rest = rest
+        .strip_prefix("export")
+        .filter(|r| r.starts_with(char::is_whitespace))
+        .map_or(rest, str::trim_start);
+    let (key, rest) = match rest.strip_prefix('\'') {
+        Some(quoted) => {
+            let end = quoted.find('\'').filter(|&end| end > 0)?;
+            (&quoted[..end], &quoted[end + 1..])
+        }
+        None => {
+            let end = rest
+                .find(|c: char| c == '=' || c == '#' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            (rest.get(..end).filter(|k| !k.is_empty())?, &rest[end..])
+        }
+    };
+    let rest = rest.trim_start();
+    let (value, rest) = match rest.strip_prefix('=') {
+        Some(text) => {
+            let (value, rest) = python_dotenv_value(text.trim_start())?;
+            (Some(value), rest)
+        }
+        None => (None, rest),
+    };
+    let rest = rest.trim_start();
+    (rest.is_empty() || rest.starts_with('#')).then(|| (key.to_owned(), value))
+}
+
+/// A value as python-dotenv reads it, and what follows it on the line.
+fn python_dotenv_value(text: &str) -> Option<(String, &str)> {
+    match text.chars().next() {
+        Some(q @ ('\'' | '"')) => {
+            let (inner, rest) = python_dotenv_quoted(&text[1..], q)?;
+            let escapes: &[char] = if q == '\'' {
+                &['\\', '\'']
+            } else {
+                &['\\', '\'', '"', 'a', 'b', 'f', 'n', 'r', 't', 'v']
+            };
+            Some((python_dotenv_unescape(inner, escapes), rest))
+        }
+        // Verbatim up to the first `#` after a blank, trailing blanks trimmed.
+        _ => {
+            let comment = text
+                .char_indices()
+                .find(|&(i, c)| c == '#' && text[..i].ends_with(char::is_whitespace))
+                .map_or(text.len(), |(i, _)| i);
+            Some((text[..comment].trim_end().to_owned(), ""))
+        }
+    }
+}
+
+/// The text inside quotes `q` (python-dotenv's `q((?:\\q|[^q])*)q`): up to
+/// the first unescaped `q`; without one, the regex backtracks to the last
+/// escaped `q`, whose backslash then ends the value.
+fn python_dotenv_quoted(text: &str, q: char) -> Option<(&str, &str)> {
+    let mut last_escaped = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' && chars.peek().is_some_and(|&(_, next)| next == q) {
+            let (at, _) = chars.next()?;
+            last_escaped = Some(at);
+        } else if c == q {
+            return Some((&text[..i], &text[i + 1..]));
+        }
+    }
+    let end = last_escaped?;
+    Some((&text[..end], &text[end + 1..]))
+}
+
+/// python-dotenv's `decode_escapes`: `\` and one of `escapes` is one char.
+fn python_dotenv_unescape(text: &str, escapes: &[char]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escaped = match chars.peek() {
+            Some(&next) if c == '\\' && escapes.contains(&next) => next,
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        chars.next();
+        out.push(match escaped {
+            'a' => '\u{7}',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'v' => '\u{b}',
+            other => other,
+        });
+    }
+    out
 }
 
 struct Assignment<'a> {
@@ -707,21 +867,78 @@ mod tests {
     }
 
     #[test]
-    fn lines_dotenvy_refuses_are_skipped_by_number_when_they_set_none_of_our_keys() {
-        let text =
-            "\u{feff}APP_NAME=My App\nmy-key=1\nFLAG\nWITHINGS_CLIENT_ID=abc\nGREETING=\"tab\\there\"\nLAST=ok\n";
+    fn lines_neither_dotenv_reader_takes_are_skipped_by_number_when_they_set_none_of_our_keys() {
+        let text = "\u{feff}NOTE=\"never closed\nPAIR=\"x\" y\nWITHINGS_CLIENT_ID=abc\n'=1\nLAST=ok\n";
         let file = parse(text).unwrap();
         assert_eq!(file.get("WITHINGS_CLIENT_ID"), Some("abc"));
         assert_eq!(file.get("LAST"), Some("ok"));
-        assert_eq!(file.get("APP_NAME"), None);
-        assert_eq!(file.skipped_lines(), [1, 2, 3, 5]);
+        assert_eq!(file.get("NOTE"), None);
+        assert_eq!(file.skipped_lines(), [1, 2, 4]);
+    }
+
+    /// Each line and what python-dotenv 1.2 (`dotenv.parser.parse_stream`)
+    /// makes of it, where dotenvy refuses the line.
+    #[test]
+    fn lines_only_python_dotenv_reads_are_read_as_it_reads_them() {
+        for (line, key, value) in [
+            ("APP_NAME=My App", "APP_NAME", Some("My App")),
+            ("export  A = v v  ", "A", Some("v v")),
+            ("A=b c  # a comment", "A", Some("b c")),
+            ("A=b c#not a comment", "A", Some("b c#not a comment")),
+            ("APP=It's mine", "APP", Some("It's mine")),
+            ("my-key=1", "my-key", Some("1")),
+            ("'q k'=1", "q k", Some("1")),
+            ("FLAG", "FLAG", None),
+            ("FLAG # set elsewhere", "FLAG", None),
+            ("TAB=\"a\\tb\"", "TAB", Some("a\tb")),
+            ("ESC=\"a\\qb\"", "ESC", Some("a\\qb")),
+            ("Q='x\\'y z'", "Q", Some("x'y z")),
+            ("BACK='a\\'", "BACK", Some("a\\")),
+        ] {
+            assert_eq!(
+                python_dotenv_binding(line),
+                Some((key.to_owned(), value.map(str::to_owned))),
+                "{line}"
+            );
+            assert!(
+                !dotenvy_reads(line) || line.starts_with("export"),
+                "dotenvy reads {line}"
+            );
+            let file = parse(&format!("{line}\n")).unwrap();
+            assert_eq!(file.get(key), value, "{line}");
+            assert!(file.skipped_lines().is_empty(), "{line}");
+        }
+        for unreadable in ["A=\"x\" y", "NOTE=\"never closed", "'=1", "=1", "  # comment"] {
+            assert_eq!(python_dotenv_binding(unreadable), None, "{unreadable}");
+        }
+    }
+
+    #[test]
+    fn the_last_assignment_wins_whichever_reader_takes_it() {
+        let file = parse("A=x y\nA=z\nB=1\nB=two words\nC=$B\n").unwrap();
+        assert_eq!(file.get("A"), Some("z"));
+        assert_eq!(file.get("B"), Some("two words"));
+        let file = parse("WITHINGS_CLIENT_ID=a b\nWITHINGS_CLIENT_ID=c\n").unwrap();
+        assert_eq!(file.get("WITHINGS_CLIENT_ID"), Some("c"));
+        assert_eq!(file.repeated_keys()[0].lines, [1, 2]);
+    }
+
+    #[test]
+    fn lines_only_python_dotenv_reads_survive_a_rewrite_byte_for_byte() {
+        let text = "APP_NAME=My App\r\nexport GREETING = hello there   # hi\r\nFLAG\r\nWITHINGS_REFRESH_TOKEN=old\r\n";
+        let out = rewrite(text, &updates());
+        assert_eq!(
+            out,
+            "APP_NAME=My App\r\nexport GREETING = hello there   # hi\r\nFLAG\r\nWITHINGS_REFRESH_TOKEN=new-r\r\nWITHINGS_ACCESS_TOKEN=new-a\r\n"
+        );
+        assert_eq!(parse(&out).unwrap().get("GREETING"), Some("hello there"));
     }
 
     #[test]
     fn a_bad_line_setting_our_key_names_its_real_line_and_no_value() {
         for (text, line) in [
             ("A=1\n\n# c\nWITHINGS_REFRESH_TOKEN=\"s3cret-unterminated\nB=2\n", 4),
-            ("A=1\nexport WITHINGS_CLIENT_ID=s3cret two\n", 2),
+            ("A=1\nexport WITHINGS_CLIENT_ID=\"s3cret\" two\n", 2),
             ("\u{feff}WITHINGS_ACCESS_TOKEN='s3cret\n", 1),
             ("A=1\nWITHINGS_CLIENT_ID\n", 2),
         ] {
@@ -740,7 +957,8 @@ mod tests {
         let file = parse(text).unwrap();
         assert_eq!(file.get("WITHINGS_REFRESH_TOKEN"), Some("old"));
         assert_eq!(file.get("WITHINGS_ACCESS_TOKEN"), Some("a"));
-        assert_eq!(file.skipped_lines(), [1, 3]);
+        assert_eq!(file.get("APP"), Some("It's mine"), "as python-dotenv reads it");
+        assert_eq!(file.skipped_lines(), [1]);
         // The rewriter agrees: it replaces line 2 in place and appends nothing.
         let out = rewrite(text, &updates());
         assert_eq!(

@@ -39,6 +39,11 @@ pub enum Error {
     #[error("{detail}")]
     InvalidState { detail: String },
 
+    /// `login`: the store no longer holds the state this login issued
+    /// (another `auth-url` or `login` replaced it); nothing was sent.
+    #[error("{detail}")]
+    InvalidLoginState { detail: String },
+
     /// No answer at all after the retries (connection refused, timeouts).
     #[error("could not reach {what} after {attempts} attempt(s): {detail}")]
     Network {
@@ -163,6 +168,7 @@ impl Error {
             Error::InvalidCode { detail } => Error::InvalidCode { detail: detail.clone() },
             Error::InvalidAccessToken { detail } => Error::InvalidAccessToken { detail: detail.clone() },
             Error::InvalidState { detail } => Error::InvalidState { detail: detail.clone() },
+            Error::InvalidLoginState { detail } => Error::InvalidLoginState { detail: detail.clone() },
             Error::Network { what, attempts, detail } => Error::Network {
                 what,
                 attempts: *attempts,
@@ -224,7 +230,7 @@ impl Error {
             Error::InvalidRefreshToken { .. } => "INVALID_REFRESH_TOKEN",
             Error::InvalidCode { .. } => "INVALID_CODE",
             Error::InvalidAccessToken { .. } => "INVALID_ACCESS_TOKEN",
-            Error::InvalidState { .. } => "INVALID_STATE",
+            Error::InvalidState { .. } | Error::InvalidLoginState { .. } => "INVALID_STATE",
             Error::Network { .. } => "NETWORK_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Upstream { .. } => "UPSTREAM_ERROR",
@@ -251,6 +257,7 @@ impl Error {
             Error::InvalidRefreshToken { .. }
             | Error::InvalidCode { .. }
             | Error::InvalidState { .. }
+            | Error::InvalidLoginState { .. }
             | Error::InvalidAccessToken { .. } => 4,
             Error::Network { .. }
             | Error::RateLimited { .. }
@@ -285,6 +292,9 @@ impl Error {
             }
             Error::InvalidState { .. } => {
                 "run `withings-token auth-url` again and use the redirect URL of that consent (or `withings-token login`, which does both)".to_owned()
+            }
+            Error::InvalidLoginState { .. } => {
+                "run `withings-token login` again, and no other `auth-url` or `login` for this store until it ends; the stored tokens were not changed".to_owned()
             }
             Error::Network { .. } | Error::Upstream { .. } | Error::StoreUnavailable { .. } => RETRY_LATER.to_owned(),
             Error::AnswerDropped { .. } => {
@@ -514,6 +524,7 @@ mod tests {
             Error::InvalidCode { detail: d() },
             Error::InvalidAccessToken { detail: d() },
             Error::InvalidState { detail: d() },
+            Error::InvalidLoginState { detail: d() },
             Error::Network {
                 what: "Withings",
                 attempts: 1,

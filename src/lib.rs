@@ -37,8 +37,6 @@ pub mod withings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::output::{ErrorBody, ErrorReport, Output};
 use crate::settings::OutputOptions;
 
@@ -54,15 +52,20 @@ pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_
 pub fn run() -> ExitCode {
     signals::survive_file_size_limits();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mut cli = match cli::Cli::try_parse_from(&args) {
+    let mut cli = match cli::parse(&args) {
         Ok(cli) => cli,
-        Err(e) => {
-            // `--help` and `--version` are not errors (use_stderr is false).
-            if e.use_stderr() && cli::asks_for_json(&args) {
-                print_usage_error_json(&e);
-            }
+        // `--help` and `--version` are not errors (use_stderr is false).
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let action = usage_action(&args);
+            if cli::asks_for_json(&args) {
+                print_usage_error_json(&e, &action);
+            }
+            print_usage_error(&e, &action);
+            return ExitCode::from(2);
         }
     };
     if let cli::Command::Serve(_) = cli.command {
@@ -84,9 +87,44 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// What to do after a command line clap refused: the help of the
+/// subcommand it names (the first argument that is one), else the
+/// top-level help.
+fn usage_action(args: &[std::ffi::OsString]) -> String {
+    let root = cli::command();
+    let named = args.iter().skip(1).find_map(|arg| {
+        let arg = arg.to_str()?;
+        root.get_subcommands()
+            .find(|sub| sub.get_name() == arg && arg != "help")
+            .map(|sub| sub.get_name().to_owned())
+    });
+    match named {
+        Some(name) => format!("see `withings-token {name} --help`"),
+        None => "see `withings-token --help`".to_owned(),
+    }
+}
+
+/// clap's own text (its colours too, when stderr takes them), with the
+/// code on its `error:` line and a `next:` line after it, as every other
+/// error has. A bare `withings-token` shows the help, then both lines.
+fn print_usage_error(error: &clap::Error, action: &str) {
+    use std::io::Write;
+    let rendered = error.render();
+    let styled = rendered.ansi().to_string();
+    let text = if rendered.to_string().starts_with("error:") {
+        let (first, rest) = styled.split_once('\n').unwrap_or((&styled, ""));
+        format!("{first} [USAGE_ERROR]\n{rest}")
+    } else {
+        format!("{styled}\nerror: no subcommand given [USAGE_ERROR]\n")
+    };
+    let text = format!("{}\n  next: {action}\n", text.trim_end());
+    let mut stderr = anstream::AutoStream::new(std::io::stderr().lock(), anstream::ColorChoice::Auto);
+    let _ = stderr.write_all(text.as_bytes()).and_then(|()| stderr.flush());
+}
+
 /// The contract's JSON error object for a command line clap refused, on
 /// stdout; clap's own text still goes to stderr.
-fn print_usage_error_json(error: &clap::Error) {
+fn print_usage_error_json(error: &clap::Error, action: &str) {
     use std::io::Write;
     // clap's first line, without its `error: `: the rest is usage and tips.
     let rendered = error.to_string();
@@ -95,7 +133,7 @@ fn print_usage_error_json(error: &clap::Error) {
         error: ErrorBody {
             code: "USAGE_ERROR",
             message: first.strip_prefix("error: ").unwrap_or(first).to_owned(),
-            action: "see `withings-token --help`".to_owned(),
+            action: action.to_owned(),
         },
     };
     if let Ok(json) = serde_json::to_string_pretty(&report) {

@@ -24,7 +24,7 @@ pub const JSON_VERSION: u32 = 1;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CopyReport {
     pub copy: String,
-    /// The store generation of the set this copy last received.
+    /// The set generation (`set_generation`) this copy last received.
     pub received_generation: u64,
     pub behind: bool,
 }
@@ -45,7 +45,17 @@ pub struct StatusReport {
     pub refresh_buffer_minutes: Option<i64>,
     pub userid: Option<String>,
     pub scope: Option<String>,
+    /// The store generation: grows by one on every save (a new set, a copy
+    /// record, a consent state). Kept under this name for older scripts; the
+    /// same as `store_generation`.
     pub generation: u64,
+    /// The same as `generation`, by its full name.
+    #[serde(default)]
+    pub store_generation: u64,
+    /// The store generation at which the set in the store was saved: the
+    /// number a token report calls `set_generation` (0 without a set).
+    #[serde(default)]
+    pub set_generation: u64,
     pub previous_rotated_at: Option<String>,
     pub store: String,
     pub copies: Vec<CopyReport>,
@@ -132,12 +142,24 @@ pub struct TokenReport {
     pub userid: Option<String>,
     pub scope: Option<String>,
     pub source: TokenSource,
+    /// The set's generation (see `set_generation`); kept under this name for
+    /// older scripts.
     pub generation: u64,
+    /// The store generation at which this set was saved: `status` shows
+    /// the same number as `set_generation` while the set is current.
+    #[serde(default)]
+    pub set_generation: u64,
     pub store: String,
     /// The env file's path when it was rewritten, else null (see `env_file`).
     pub env_file_updated: Option<String>,
     pub env_file: CopyStatus,
+    /// Why the env file was not rewritten (a skip's reason, a failure's detail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_file_reason: Option<String>,
     pub railway: CopyStatus,
+    /// Why Railway was not updated, as `env_file_reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub railway_reason: Option<String>,
     pub deployment_triggered: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -171,7 +193,10 @@ pub struct ValidationReport {
     pub validation: Validation,
     pub expires_at: Option<String>,
     pub userid: Option<String>,
+    /// The set's generation (see `set_generation`); kept for older scripts.
     pub generation: u64,
+    /// The store generation at which the set checked was saved.
+    pub set_generation: u64,
     /// Whether `--refresh-if-invalid` refreshed before this answer.
     pub refreshed: bool,
     /// That refresh's own report, tokens masked unless `--reveal`.
@@ -353,11 +378,12 @@ impl Output {
 
     /// The access token alone, one line, whatever the format: `access-token`.
     pub fn access_token(&self, tokens: &TokenSet) -> Result<()> {
-        let token = tokens
-            .access_token
-            .as_ref()
-            .map(|t| t.expose_secret())
-            .unwrap_or_default();
+        self.bare_access_token(tokens.access_token.as_ref())
+    }
+
+    /// [`Output::access_token`] of a token that came alone (`--server`'s broker).
+    pub fn bare_access_token(&self, token: Option<&SecretString>) -> Result<()> {
+        let token = token.map(|t| t.expose_secret()).unwrap_or_default();
         if token.is_empty() || token.chars().any(char::is_control) {
             return Err(Error::OutputFailed {
                 detail: "the access token is empty or holds a control character; it is not printed".into(),
@@ -483,15 +509,19 @@ impl Output {
         printed
     }
 
-    /// The URL is what the command is for, so `--quiet` keeps it.
-    pub fn auth_url(&self, report: &AuthUrlReport) -> Result<()> {
+    /// The URL is what the command is for, so `--quiet` keeps it. `next`
+    /// is how the exchange that follows is written (see
+    /// `Settings::next_command`); `None`: the caller runs it itself.
+    pub fn auth_url(&self, report: &AuthUrlReport, next: Option<&str>) -> Result<()> {
         match self.options.format {
             OutputFormat::Json => print_json(report),
             _ => {
                 write_stdout(&format!("{}\n", report.authorization_url))?;
-                self.note(
-                    "Open the URL above, approve, then run:\n  withings-token exchange '<the URL you were redirected to>'\n(the code in it is valid for 30 seconds, once)",
-                );
+                if let Some(next) = next {
+                    self.note(&format!(
+                        "Open the URL above in a browser, approve, then run:\n  {next} exchange '<the URL you were redirected to>'\n(the code in it is valid for 30 seconds, once)"
+                    ));
+                }
                 Ok(())
             }
         }
@@ -611,13 +641,13 @@ fn status_rows(report: &StatusReport) -> Vec<(&'static str, String)> {
         ("last refreshed", or_dash(&report.last_refreshed)),
         ("user id", or_dash(&report.userid)),
         ("scope", or_dash(&report.scope)),
-        ("store generation", report.generation.to_string()),
+        ("set generation", report.set_generation.to_string()),
         ("store", report.store.clone()),
     ];
     for copy in report.copies.iter().filter(|c| c.behind) {
         let has = match copy.received_generation {
             0 => "never received the set".to_owned(),
-            n => format!("has generation {n}"),
+            n => format!("has set generation {n}"),
         };
         rows.push(("stale copy", format!("{} ({has})", copy.copy)));
     }
@@ -635,7 +665,10 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
         ("expires at", or_dash(&report.expires_at)),
         ("last refreshed", or_dash(&report.last_refreshed)),
         ("user id", or_dash(&report.userid)),
-        ("store", format!("{} (generation {})", report.store, report.generation)),
+        (
+            "store",
+            format!("{} (set generation {})", report.store, report.set_generation),
+        ),
     ];
     let copies_only_railway = matches!(
         report.outcome,
@@ -644,12 +677,16 @@ fn token_rows(report: &TokenReport) -> Vec<(&'static str, String)> {
     if !copies_only_railway {
         let env_file = match (&report.env_file_updated, report.env_file) {
             (Some(path), _) => path.clone(),
-            (None, CopyStatus::Failed) => "failed".into(),
-            (None, _) => "not updated".into(),
+            (None, CopyStatus::Failed) => with_reason("failed", &report.env_file_reason),
+            (None, _) => with_reason("not updated", &report.env_file_reason),
         };
         rows.push(("env file", env_file));
     }
-    rows.push(("railway", copy_word(report.railway).into()));
+    let railway = match report.railway {
+        CopyStatus::Updated => copy_word(report.railway).to_owned(),
+        other => with_reason(copy_word(other), &report.railway_reason),
+    };
+    rows.push(("railway", railway));
     if report.deployment_triggered {
         rows.push(("deployment", "triggered".into()));
     }
@@ -680,7 +717,7 @@ fn validation_rows(report: &ValidationReport) -> Vec<(&'static str, String)> {
         ("access token", validation_word(report.validation).to_owned()),
         ("expires at", or_dash(&report.expires_at)),
         ("user id", or_dash(&report.userid)),
-        ("store generation", report.generation.to_string()),
+        ("set generation", report.set_generation.to_string()),
     ];
     if report.refreshed {
         rows.push(("refreshed", "yes (the first token was refused)".into()));
@@ -790,6 +827,14 @@ fn write_stdout(text: &str) -> Result<()> {
         .map_err(|e| Error::OutputFailed {
             detail: format!("stdout: {e}"),
         })
+}
+
+/// `WORD: REASON`, or the word alone (a server that sends no reason).
+fn with_reason(word: &str, reason: &Option<String>) -> String {
+    match reason {
+        Some(reason) => format!("{word}: {reason}"),
+        None => word.to_owned(),
+    }
 }
 
 fn yes_no(value: bool) -> String {

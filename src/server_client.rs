@@ -8,12 +8,15 @@
 //!
 //! The admin API never sends a token unmasked, so what needs one
 //! (`--output env`, `--reveal`) is refused before anything is sent: the
-//! tokens leave the server only through the broker (`GET /v1/access-token`).
+//! tokens leave the server only through the broker (`GET /v1/access-token`),
+//! which `access-token` and `exec` ask with `WITHINGS_TOKEN_READER_TOKEN`
+//! (or the admin token) as a bearer.
 
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
@@ -45,7 +48,33 @@ const CHANGE: Operation = Operation {
 pub struct ServerClient {
     http: HttpClient,
     base: Url,
-    admin: SecretString,
+    credential: Credential,
+}
+
+/// What opens the server's door, and how it is sent.
+enum Credential {
+    /// `ADMIN_API_TOKEN`, as `X-Admin-Token`: the admin endpoints.
+    Admin(SecretString),
+    /// A bearer for the broker: `WITHINGS_TOKEN_READER_TOKEN`, else the
+    /// admin token (the server takes either there). `name` is its variable.
+    Bearer { token: SecretString, name: &'static str },
+}
+
+/// The broker's answer: an access token that lives at least `min_ttl` more.
+pub struct BrokeredToken {
+    pub access_token: SecretString,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub userid: Option<String>,
+}
+
+/// `GET /v1/access-token`'s JSON; the token is wrapped as soon as it is read.
+#[derive(Deserialize)]
+struct BrokerAnswer {
+    access_token: String,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    userid: Option<String>,
 }
 
 /// `POST /admin/token/refresh`'s body.
@@ -84,7 +113,57 @@ impl ServerClient {
             )
         })?;
         let http = HttpClient::new(settings.http)?;
-        Ok(Some(ServerClient { http, base, admin }))
+        Ok(Some(ServerClient {
+            http,
+            base,
+            credential: Credential::Admin(admin),
+        }))
+    }
+
+    /// The client of the broker when `--server` is given, with
+    /// `WITHINGS_TOKEN_READER_TOKEN`, else `ADMIN_API_TOKEN`.
+    pub fn broker(settings: &Settings) -> Result<Option<ServerClient>> {
+        let Some(remote) = &settings.remote else {
+            return Ok(None);
+        };
+        let base = remote.get()?.clone();
+        let server = &settings.server;
+        let credential = match (&server.reader_token, &server.admin_token) {
+            (Some(token), _) => Credential::Bearer {
+                token: token.clone(),
+                name: "WITHINGS_TOKEN_READER_TOKEN",
+            },
+            (None, Some(token)) => Credential::Bearer {
+                token: token.clone(),
+                name: "ADMIN_API_TOKEN",
+            },
+            (None, None) => {
+                return Err(Error::config(
+                    "neither WITHINGS_TOKEN_READER_TOKEN nor ADMIN_API_TOKEN is set (--server's GET /v1/access-token asks for one)",
+                    "set WITHINGS_TOKEN_READER_TOKEN (or ADMIN_API_TOKEN) to the value the server was started with",
+                ));
+            }
+        };
+        let http = HttpClient::new(settings.http)?;
+        Ok(Some(ServerClient { http, base, credential }))
+    }
+
+    /// An access token that lives at least `min_ttl` more, refreshed by the
+    /// server first when needed.
+    pub async fn access_token(&self, min_ttl: std::time::Duration) -> Result<BrokeredToken> {
+        let min_ttl = format!("{}ms", min_ttl.as_millis());
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("min_ttl", &min_ttl)
+            .finish();
+        let answer: BrokerAnswer = self
+            .call(Method::GET, &format!("/v1/access-token?{query}"), None::<&()>)
+            .await?;
+        crate::http::remember_secret(&answer.access_token);
+        Ok(BrokeredToken {
+            access_token: SecretString::from(answer.access_token),
+            expires_at: answer.expires_at,
+            userid: answer.userid,
+        })
     }
 
     pub async fn status(&self) -> Result<StatusReport> {
@@ -103,17 +182,23 @@ impl ServerClient {
         self.call(Method::POST, "/admin/token/exchange", Some(body)).await
     }
 
+    /// `path` may carry a query.
     async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T> {
+        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
         let mut url = self.base.clone();
         url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
+        url.set_query(query);
         let operation = if method == Method::GET { &READ } else { &CHANGE };
         tracing::debug!("{method} {}", shown_url(&url));
+        let judge = |answer: &Answer| judge(answer, self.credential.name());
         self.http
             .with_retries(WHAT, || {
                 let build = |client: &reqwest::Client| {
-                    let request = client
-                        .request(method.clone(), url.clone())
-                        .header("X-Admin-Token", self.admin.expose_secret());
+                    let request = client.request(method.clone(), url.clone());
+                    let request = match &self.credential {
+                        Credential::Admin(token) => request.header("X-Admin-Token", token.expose_secret()),
+                        Credential::Bearer { token, .. } => request.bearer_auth(token.expose_secret()),
+                    };
                     match body {
                         Some(body) => request.json(body),
                         None => request,
@@ -125,9 +210,20 @@ impl ServerClient {
     }
 }
 
+impl Credential {
+    /// Its variable, for a refusal.
+    fn name(&self) -> &'static str {
+        match self {
+            Credential::Admin(_) => "ADMIN_API_TOKEN",
+            Credential::Bearer { name, .. } => name,
+        }
+    }
+}
+
 /// A 2xx report is the answer; the JSON error object is the server's
-/// error, with its code; 5xx without one is retried.
-fn judge<T: DeserializeOwned>(answer: &Answer) -> Verdict<T> {
+/// error, with its code; 5xx without one is retried. `credential` names
+/// the variable whose token was sent.
+fn judge<T: DeserializeOwned>(answer: &Answer, credential: &str) -> Verdict<T> {
     if answer.status.is_success() {
         return match serde_json::from_slice(&answer.body) {
             Ok(report) => Verdict::Done(report),
@@ -140,8 +236,8 @@ fn judge<T: DeserializeOwned>(answer: &Answer) -> Verdict<T> {
     }
     if answer.status == StatusCode::UNAUTHORIZED {
         return Verdict::Stop(Error::config(
-            "the server refused ADMIN_API_TOKEN (401)",
-            "set ADMIN_API_TOKEN to the value the server was started with",
+            format!("the server refused {credential} (401)"),
+            format!("set {credential} to the value the server was started with"),
         ));
     }
     match serde_json::from_slice::<ErrorReport>(&answer.body) {

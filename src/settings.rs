@@ -27,9 +27,9 @@ pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_us
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
 /// Every variable read through the env file. A line setting one of these
-/// must be valid; any other line dotenvy cannot read is skipped with a
-/// warning, since the file may belong to another app (`Lookup::get` asserts
-/// that this list is complete).
+/// must be valid; any other line that neither dotenvy nor python-dotenv can
+/// read is skipped with a warning, since the file may belong to another app
+/// (`Lookup::get` asserts that this list is complete).
 pub const ENV_FILE_KEYS: &[&str] = &[
     "WITHINGS_CLIENT_ID",
     "WITHINGS_CLIENT_SECRET",
@@ -225,6 +225,11 @@ pub struct Settings {
     /// `--server` / `WITHINGS_TOKEN_SERVER`: a running `serve` to drive
     /// instead of Withings; checked on use like every URL.
     pub remote: Option<UrlSetting>,
+    /// How a hint writes the next command to run: `withings-token` and the
+    /// flags of this run that choose its files, store, server and hosts
+    /// (see [`next_command`]), so that the pasted command works on the same
+    /// ones. `None` where the caller runs the next step itself (`demo`).
+    pub next_command: Option<String>,
 }
 
 /// `serve`'s credentials and the port a platform (Railway) assigns.
@@ -322,6 +327,7 @@ impl Settings {
                 port: vars.get("PORT"),
             },
             remote: remote_server(global, &vars),
+            next_command: Some(next_command(global)),
             env_file,
         };
         settings.remember_secrets();
@@ -483,7 +489,7 @@ fn warn_skipped_lines(path: &Path, lines: &[usize]) {
         listed.push(format!("and {} more", lines.len() - LISTED_SKIPPED_LINES));
     }
     tracing::warn!(
-        "ignored line(s) {} of {}: not KEY=value lines withings-token can read, and they set none of its settings",
+        "ignored line(s) {} of {}: not KEY=value lines that dotenv or python-dotenv can read, and they set none of withings-token's settings",
         listed.join(", "),
         path.display()
     );
@@ -611,6 +617,44 @@ fn store_path(given: Option<PathBuf>, vars: &Lookup) -> Result<PathBuf> {
                 "pass `--store PATH` or set WITHINGS_TOKEN_STORE",
             )
         })
+}
+
+/// `withings-token` and the flags of `global` a next command needs to act
+/// on the same env file, store, server and Withings hosts (variables carry
+/// over by themselves). A value that would show a password (a Redis URL or
+/// server URL with one) is written as a placeholder.
+pub fn next_command(global: &GlobalArgs) -> String {
+    let shell = |text: &str| crate::envfile::format_value(text).unwrap_or_else(|_| "'…'".to_owned());
+    let hidden = |text: &str, placeholder: &str| {
+        let userinfo = text.split_once("://").is_some_and(|(_, rest)| {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            authority.contains('@')
+        });
+        if userinfo { placeholder.to_owned() } else { shell(text) }
+    };
+    let mut words = vec!["withings-token".to_owned()];
+    if let Some(path) = &global.env_file {
+        words.push(format!("--env-file {}", shell(&path.to_string_lossy())));
+    }
+    if global.no_env_file {
+        words.push("--no-env-file".to_owned());
+    }
+    if let Some(store) = &global.store {
+        words.push(format!(
+            "--store {}",
+            hidden(&store.to_string_lossy(), "'<your Redis URL>'")
+        ));
+    }
+    if let Some(key) = &global.store_key {
+        words.push(format!("--store-key {}", shell(key)));
+    }
+    if let Some(server) = &global.server {
+        words.push(format!("--server {}", hidden(server, "'<the server URL>'")));
+    }
+    if let Some(region) = global.region {
+        words.push(format!("--region {}", if region == Region::Us { "us" } else { "eu" }));
+    }
+    words.join(" ")
 }
 
 /// `--server`, else `WITHINGS_TOKEN_SERVER`; `None` when neither is set.
@@ -1022,19 +1066,20 @@ mod tests {
     }
 
     #[test]
-    fn env_file_lines_of_other_apps_are_skipped_and_ours_are_read() {
+    fn env_file_lines_of_other_apps_are_read_as_python_dotenv_reads_them_or_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.env");
         std::fs::write(
             &path,
-            "\u{feff}APP_NAME=My App\nWITHINGS_CLIENT_ID=abc\nRAILWAY_STATIC_URL=x y\n",
+            "\u{feff}APP_NAME=My App\nWITHINGS_CLIENT_ID=abc\nRAILWAY_STATIC_URL=x y\nNOTE=\"never closed\n",
         )
         .unwrap();
         let g = global(&["--env-file", path.to_str().unwrap()]);
         let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
         assert_eq!(s.client_id.as_deref(), Some("abc"));
         let loaded = s.env_file.unwrap();
-        assert_eq!(loaded.file.skipped_lines(), [1, 3]);
+        assert_eq!(loaded.file.get("APP_NAME"), Some("My App"));
+        assert_eq!(loaded.file.skipped_lines(), [4]);
     }
 
     #[test]

@@ -21,8 +21,9 @@ use crate::tokens::{Action, Policy, TokenSet, assess, assess_for_min_ttl, now};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Prints a SECRET: the access token alone, on one line. When it has less than --min-ttl left, \
-it refreshes first exactly as `refresh` does (store, env file, Railway unless --no-railway). Under GitHub Actions \
-the token is masked in the log first.\n\n\
+it refreshes first exactly as `refresh` does (store, env file, Railway unless --no-railway). With --server, the \
+server's broker (GET /v1/access-token, WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN) gives it, refreshing there. \
+Under GitHub Actions the token is masked in the log first.\n\n\
 Examples:\n  curl -H \"Authorization: Bearer $(withings-token access-token)\" https://wbsapi.withings.net/v2/user\n  \
 withings-token access-token --min-ttl 30m --no-railway"
 )]
@@ -36,6 +37,11 @@ pub struct AccessTokenArgs {
 }
 
 pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if let Some(server) = crate::server_client::ServerClient::broker(settings)? {
+        let brokered = super::remote::brokered(&server, args.min_ttl, &args.delivery, out)?;
+        out.bare_access_token(Some(&brokered.access_token))?;
+        return Ok(Status::Success);
+    }
     let (tokens, status) = fresh_tokens(args.min_ttl, &args.delivery, settings, out)?;
     if let Status::Signalled(_) = status {
         return Ok(status);

@@ -27,10 +27,11 @@ pub struct AuthUrlArgs {
 
 pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Status> {
     if let Some(server) = crate::server_client::ServerClient::of(settings, false)? {
-        return super::remote::auth_url(&server, args, out);
+        return super::remote::auth_url(&server, args, settings.next_command.as_deref(), out);
     }
     let store = super::store_of(settings)?;
-    out.auth_url(&crate::http::block_on(issue(args, settings, store.as_ref()))??)?;
+    let report = crate::http::block_on(issue(args, settings, store.as_ref()))??;
+    out.auth_url(&report, settings.next_command.as_deref())?;
     Ok(Status::Success)
 }
 

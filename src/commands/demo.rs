@@ -26,12 +26,14 @@ Examples:\n  withings-token demo"
 pub struct DemoArgs {}
 
 /// The steps; `<redirect URL>` is the sandbox's answer to the consent.
+/// Every copy is kept up to date (the sandbox plays Railway too), so no
+/// step reports a stale one: the demo shows the job going well.
 const STEPS: &[&str] = &[
     "withings-token auth-url",
-    "withings-token exchange '<redirect URL>' --no-railway --no-env-file-update",
+    "withings-token exchange '<redirect URL>'",
     "withings-token status",
-    "withings-token refresh --no-railway --no-env-file-update",
-    "withings-token refresh --no-railway --no-env-file-update",
+    "withings-token refresh",
+    "withings-token refresh",
     "withings-token status",
     "withings-token railway-sync",
     "withings-token railway-sync --dry-run",
@@ -84,7 +86,10 @@ fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArg
         .map_err(|e| Error::Internal(anyhow::anyhow!("demo step `{}`: {e}", argv.join(" "))))?;
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
-    let settings = Settings::resolve(&cli.global, super::buffer_flag(&cli.command), &lookup)?;
+    let mut settings = Settings::resolve(&cli.global, super::buffer_flag(&cli.command), &lookup)?;
+    // The demo plays the browser and runs the exchange itself: no step
+    // tells the person to do it.
+    settings.next_command = None;
     super::execute(cli.command, &settings, &Output::new(settings.output))
 }
 
@@ -107,7 +112,7 @@ fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
     );
     let redirect = crate::sandbox::approve_consent(&HttpClient::new(settings.http)?, url.as_str())?;
     write_text(&format!(
-        "(consent: the sandbox approved at once and redirected with a one-time code and state {state})\n"
+        "(the demo plays the browser: it opened the URL above in the sandbox, which approved at once and redirected with a one-time code and state {state}; step 2 exchanges it)\n"
     ))?;
     Ok(redirect)
 }

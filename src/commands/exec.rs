@@ -9,6 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use clap::Args;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::{DeliveryArgs, parse_buffer};
 use crate::error::{Error, Result, Status};
@@ -20,7 +21,8 @@ use crate::tokens::rfc3339;
 #[derive(Debug, Args)]
 #[command(
     after_help = "The command gets WITHINGS_ACCESS_TOKEN (a SECRET), WITHINGS_TOKEN_EXPIRES_AT and WITHINGS_USERID, \
-with at least --min-ttl left (refreshing first as `refresh` does). Its exit code is the exit code; \
+with at least --min-ttl left (refreshing first as `refresh` does; with --server, from the server's broker as \
+`access-token` gets it). Its exit code is the exit code; \
 127 when it is not found, 126 when it cannot be run.\n\n\
 Examples:\n  withings-token exec -- ./sync-weights.py\n  \
 withings-token exec --min-ttl 1h -- sh -c 'curl -H \"Authorization: Bearer $WITHINGS_ACCESS_TOKEN\" ...'"
@@ -44,29 +46,32 @@ pub struct ExecArgs {
 }
 
 pub fn run(args: &ExecArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    let (tokens, status) = super::access_token::fresh_tokens(args.min_ttl, &args.delivery, settings, out)?;
-    if let Status::Signalled(_) = status {
-        return Ok(status);
-    }
+    let (access, expires_at, userid) = match crate::server_client::ServerClient::broker(settings)? {
+        Some(server) => {
+            let brokered = super::remote::brokered(&server, args.min_ttl, &args.delivery, out)?;
+            (brokered.access_token, brokered.expires_at, brokered.userid)
+        }
+        None => {
+            let (tokens, status) = super::access_token::fresh_tokens(args.min_ttl, &args.delivery, settings, out)?;
+            if let Status::Signalled(_) = status {
+                return Ok(status);
+            }
+            let access = tokens.access_token.unwrap_or_else(|| SecretString::from(""));
+            (access, tokens.expires_at, tokens.userid)
+        }
+    };
     let (program, rest) = args
         .command
         .split_first()
         .ok_or_else(|| Error::config("no command given", "pass it after `--`"))?;
     let mut command = std::process::Command::new(program);
     command.args(rest);
-    let access = tokens
-        .access_token
-        .as_ref()
-        .map(secrecy::ExposeSecret::expose_secret)
-        .unwrap_or_default();
+    let access = access.expose_secret();
     // Whatever the command logs (`set -x`, a debug print) stays masked.
     crate::output::mask_in_ci_logs(&[access]);
     command.env("WITHINGS_ACCESS_TOKEN", access);
-    command.env(
-        "WITHINGS_TOKEN_EXPIRES_AT",
-        tokens.expires_at.map(rfc3339).unwrap_or_default(),
-    );
-    command.env("WITHINGS_USERID", tokens.userid.clone().unwrap_or_default());
+    command.env("WITHINGS_TOKEN_EXPIRES_AT", expires_at.map(rfc3339).unwrap_or_default());
+    command.env("WITHINGS_USERID", userid.unwrap_or_default());
     // Only returns when the command could not be started.
     let e = command.exec();
     Err(Error::CommandNotStarted {

@@ -16,6 +16,11 @@ Examples:\n  withings-token export > backup.env            # protect the file: i
 pub struct ExportArgs {}
 
 pub fn run(_args: &ExportArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    super::remote::refuse(
+        settings,
+        "export",
+        "run `withings-token export` on the server's host, where its store is (the admin API never sends the refresh token); for an access token, `withings-token --server URL access-token`",
+    )?;
     let store = super::store_of(settings)?;
     let state = super::load_now(store.as_ref())?;
     let tokens = state.tokens.ok_or_else(|| {

@@ -5,6 +5,12 @@
 //! before anything is sent, the same save, copies and report. The browser
 //! gets a short page that never carries a token or a code.
 //!
+//! Any page the browser shows can send it to the listener, so a request ends
+//! the login only when it carries the state this login issued (a declined
+//! consent included); any other gets an error page and the wait goes on. A
+//! request whose `Host` is not the listener's own address (DNS rebinding:
+//! a foreign name resolved to loopback) is refused before anything is read.
+//!
 //! Withings sends the browser only to a registered callback, so the one
 //! used here must be registered too; where it cannot be (a server without
 //! a browser), `auth-url` + `exchange` remain the way.
@@ -16,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 use reqwest::Url;
@@ -49,7 +55,8 @@ const LOGIN_AGAIN: &str = "run `withings-token login` again and approve the requ
     after_help = "Listens on loopback for Withings' redirect. The callback is WITHINGS_REDIRECT_URI when that is a loopback \
 http:// URL (http://127.0.0.1:P/..., http://localhost:P/...; its port and path are used), else \
 http://127.0.0.1:PORT/callback. Withings redirects only to a registered callback: register exactly that one with your \
-Withings app. The state is checked as `exchange` checks it (a foreign one is INVALID_STATE, nothing sent); then the \
+Withings app. Only a redirect carrying this login's state ends the wait: a request with another or no state, or naming \
+another Host than the listener's, gets an error page and the wait goes on. Then the \
 tokens are stored, the env file and Railway updated and the report printed as `exchange` does. No browser is opened \
 without DISPLAY or WAYLAND_DISPLAY (macOS: always). Not available with --server; there, or where no browser can \
 reach this machine, use `auth-url`, then `exchange`. Over ssh, forward the port from the laptop first \
@@ -203,7 +210,8 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
 }
 
 /// Binds first (a port in use fails before a state is stored or a browser
-/// opened), invites, waits, exchanges, answers the browser, delivers.
+/// opened), invites, waits for this login's redirect, exchanges, answers
+/// the browser, delivers.
 async fn flow(args: &LoginArgs, callback: &Callback, p: &Parties<'_>, out: &Output) -> Result<Status> {
     let listener = bind(callback).await?;
     let consent = AuthUrlArgs {
@@ -212,26 +220,65 @@ async fn flow(args: &LoginArgs, callback: &Callback, p: &Parties<'_>, out: &Outp
     };
     let auth = auth_url::issue(&consent, p.settings, p.store).await?;
     invite(out, &auth.authorization_url, callback, args.no_browser);
-    let mut server = CallbackServer::start(listener, &callback.path);
-    let arrived = {
+    let mut server = CallbackServer::start(listener, callback);
+    let waited = {
         let _spinner = out.spinner("waiting for the browser to come back…");
-        server.next(args.wait, callback).await
+        wait_for_ours(&mut server, args.wait, callback, &auth.state, out).await
     };
-    let arrival = match arrived {
-        Ok(arrival) => arrival,
+    let (arrival, url) = match waited {
+        Ok(ours) => ours,
         Err(e) => {
             server.stop().await;
             return Err(e);
         }
     };
-    let exchanged = {
-        let _spinner = out.spinner("exchanging the code with Withings…");
-        exchange_callback(p, callback, &arrival.query).await
+    let exchanged = match declined(&url) {
+        Some(declined) => Err(declined),
+        None => {
+            let _spinner = out.spinner("exchanging the code with Withings…");
+            exchange_callback(p, &url).await
+        }
     };
     // The set is saved by now: the browser hears first, the copies follow.
     let _ = arrival.reply.send(Page::of(&exchanged));
     server.stop().await;
     super::deliver_and_report(p.settings, p.http, p.store, p.targets, exchanged?, out).await
+}
+
+/// The first callback request that carries `state`, with its URL; every
+/// other one gets [`Page::not_this_login`] and the wait goes on, up to `wait`
+/// in all.
+async fn wait_for_ours(
+    server: &mut CallbackServer,
+    wait: Duration,
+    callback: &Callback,
+    state: &str,
+    out: &Output,
+) -> Result<(Arrival, Url)> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let arrival = server.next(deadline, wait, callback).await?;
+        match with_state(callback, &arrival.query, state)? {
+            Some(url) => return Ok((arrival, url)),
+            None => {
+                let _ = arrival.reply.send(Page::not_this_login());
+                out.note(
+                    "warning: a request to the callback without this login's state was refused (another page, an old tab?); still waiting for the redirect of this consent",
+                );
+            }
+        }
+    }
+}
+
+/// The callback URL with `query`, when the query carries exactly the state
+/// this login issued; `None` for anything else (no state, another state,
+/// two states), which did not come from this consent and ends nothing.
+fn with_state(callback: &Callback, query: &str, state: &str) -> Result<Option<Url>> {
+    let mut url = Url::parse(&callback.redirect_uri).map_err(|e| Error::Internal(e.into()))?;
+    url.set_query((!query.is_empty()).then_some(query));
+    let mut states = url.query_pairs().filter(|(k, _)| k == "state").map(|(_, v)| v);
+    let ours = states.next().is_some_and(|given| given == state) && states.next().is_none();
+    Ok(ours.then_some(url))
 }
 
 async fn bind(callback: &Callback) -> Result<TcpListener> {
@@ -295,20 +342,24 @@ fn invite(out: &Output, url: &str, callback: &Callback, no_browser: bool) {
     }
 }
 
-/// The callback's query, checked and exchanged as `exchange` does with a
+/// The callback's URL, checked and exchanged as `exchange` does with a
 /// pasted redirect URL (its base is ours: only the callback path gets here).
-async fn exchange_callback(p: &Parties<'_>, callback: &Callback, query: &str) -> Result<Rotation> {
-    let mut url = Url::parse(&callback.redirect_uri).map_err(|e| Error::Internal(e.into()))?;
-    url.set_query((!query.is_empty()).then_some(query));
-    if let Some(error) = declined(&url) {
-        return Err(error);
-    }
+async fn exchange_callback(p: &Parties<'_>, url: &Url) -> Result<Rotation> {
     let redirect = super::exchange::parse_code_or_url(url.as_str()).map_err(|e| match e {
         Error::Config { message, .. } => Error::config(message, LOGIN_AGAIN),
         other => other,
     })?;
     let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
-    rotation::exchange(p.settings, p.store, p.client, &redirect.code, url_state).await
+    rotation::exchange(p.settings, p.store, p.client, &redirect.code, url_state)
+        .await
+        .map_err(|e| match e {
+            // The redirect carries this login's state (checked on arrival):
+            // the store's was replaced meanwhile by another consent.
+            Error::InvalidState { .. } => Error::InvalidLoginState {
+                detail: "the store no longer holds this login's state: another `auth-url` or `login` replaced it while this one waited; nothing was sent".into(),
+            },
+            other => other,
+        })
 }
 
 /// Withings sends `error=access_denied` when the person declines (other
@@ -336,7 +387,34 @@ struct Arrival {
 #[derive(Clone)]
 struct Listening {
     path: Arc<str>,
+    /// The `Host` values that name this listener (see [`own_hosts`]).
+    hosts: Arc<[String]>,
     arrivals: mpsc::Sender<Arrival>,
+}
+
+/// The `Host` a browser sends to reach the listener: the callback's own
+/// (`localhost:P` for a `localhost` callback) and the address listened on,
+/// each without the port when it is 80.
+fn own_hosts(callback: &Callback) -> Vec<String> {
+    let port = callback.listen.port();
+    let ip = match callback.listen.ip() {
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    let named = Url::parse(&callback.redirect_uri)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
+    let mut hosts: Vec<String> = Vec::new();
+    for host in std::iter::once(ip).chain(named) {
+        let with_port = format!("{host}:{port}");
+        let forms = [Some(with_port), (port == 80).then_some(host)];
+        for form in forms.into_iter().flatten() {
+            if !hosts.contains(&form) {
+                hosts.push(form);
+            }
+        }
+    }
+    hosts
 }
 
 /// The listener, serving on its own task while the flow waits.
@@ -347,12 +425,13 @@ struct CallbackServer {
 }
 
 impl CallbackServer {
-    fn start(listener: TcpListener, path: &str) -> CallbackServer {
+    fn start(listener: TcpListener, callback: &Callback) -> CallbackServer {
         // One waits while the flow works; later ones get the "ended" page.
         let (sender, arrivals) = mpsc::channel(1);
         let (stop, stopped) = oneshot::channel::<()>();
         let state = Listening {
-            path: path.into(),
+            path: callback.path.as_str().into(),
+            hosts: own_hosts(callback).into(),
             arrivals: sender,
         };
         let app = Router::new().fallback(answer).with_state(state);
@@ -363,9 +442,10 @@ impl CallbackServer {
         CallbackServer { arrivals, stop, task }
     }
 
-    /// The first callback request, or LOGIN_TIMEOUT after `wait`.
-    async fn next(&mut self, wait: Duration, callback: &Callback) -> Result<Arrival> {
-        match tokio::time::timeout(wait, self.arrivals.recv()).await {
+    /// The next callback request, or LOGIN_TIMEOUT at `deadline` (`wait`
+    /// after the wait began).
+    async fn next(&mut self, deadline: tokio::time::Instant, wait: Duration, callback: &Callback) -> Result<Arrival> {
+        match tokio::time::timeout_at(deadline, self.arrivals.recv()).await {
             Ok(Some(arrival)) => Ok(arrival),
             Ok(None) => Err(Error::Internal(anyhow::anyhow!(
                 "the callback listener on {} stopped",
@@ -393,10 +473,19 @@ impl CallbackServer {
     }
 }
 
-/// Every request: a GET of the callback path goes to the flow; anything
-/// else (`/favicon.ico`) is a 404 and the wait goes on. The path is
-/// compared here, not routed: a route would read the user's path as syntax.
-async fn answer(State(listening): State<Listening>, method: Method, uri: Uri) -> Response {
+/// Every request: one naming another host is refused; a GET of the
+/// callback path goes to the flow; anything else (`/favicon.ico`) is a 404
+/// and the wait goes on. The path is compared here, not routed: a route
+/// would read the user's path as syntax.
+async fn answer(State(listening): State<Listening>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host.is_some_and(|host| listening.hosts.iter().any(|own| own.eq_ignore_ascii_case(host))) {
+        tracing::warn!(
+            "a request to the login listener naming another host ({}) was refused; still waiting",
+            host.map_or_else(|| "none".to_owned(), clip)
+        );
+        return Page::foreign_host().into_response();
+    }
     if uri.path() != &*listening.path {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     }
@@ -439,6 +528,24 @@ impl Page {
                 title: "Login failed",
                 text: format!("{e} [{}]. The terminal says what to do next.", e.code()),
             },
+        }
+    }
+
+    /// A callback without this login's state: not its redirect.
+    fn not_this_login() -> Page {
+        Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Not this login",
+            text: "This request does not carry the state of the login withings-token is waiting for, so it was ignored and nothing was sent. The login goes on waiting for the redirect of its own consent.".into(),
+        }
+    }
+
+    /// A request whose `Host` names something else than this listener.
+    fn foreign_host() -> Page {
+        Page {
+            status: StatusCode::MISDIRECTED_REQUEST,
+            title: "Wrong address",
+            text: "This withings-token login answers only requests to its own loopback address; this one named another host and was refused.".into(),
         }
     }
 
@@ -552,6 +659,33 @@ mod tests {
         assert!(e.action().contains("`withings-token login`"), "{}", e.action());
         let url = Url::parse("http://127.0.0.1:8585/callback?code=c&state=s").unwrap();
         assert!(declined(&url).is_none());
+    }
+
+    #[test]
+    fn only_the_state_this_login_issued_makes_a_request_its_redirect() {
+        let c = plan_callback(Some(8585), None).unwrap();
+        let ours = with_state(&c, "code=c&state=s1", "s1").unwrap().unwrap();
+        assert_eq!(ours.as_str(), "http://127.0.0.1:8585/callback?code=c&state=s1");
+        assert!(with_state(&c, "error=access_denied&state=s1", "s1").unwrap().is_some());
+        for foreign in [
+            "code=c",
+            "code=c&state=s2",
+            "error=x",
+            "",
+            "state=s1&state=s1",
+            "state=s1x",
+        ] {
+            assert!(with_state(&c, foreign, "s1").unwrap().is_none(), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn the_listener_answers_only_to_its_own_host_names() {
+        let hosts = |uri: &str| own_hosts(&plan_callback(None, Some(uri)).unwrap());
+        assert_eq!(hosts("https://example.com/cb"), ["127.0.0.1:8585"]);
+        assert_eq!(hosts("http://localhost:7777/cb"), ["127.0.0.1:7777", "localhost:7777"]);
+        assert_eq!(hosts("http://[::1]:7000/cb"), ["[::1]:7000"]);
+        assert_eq!(hosts("http://127.0.0.1/cb"), ["127.0.0.1:80", "127.0.0.1"]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod status;
 pub mod validate;
 
 use crate::cli::{Cli, Command};
-use crate::copies::{self, Deliveries, Delivery, Targets};
+use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::{CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, TokenReport};
@@ -132,10 +132,15 @@ pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveri
         scope: tokens.scope.clone(),
         source: facts.source,
         generation: facts.generation,
+        set_generation: facts.generation,
         store: facts.store.location(),
         env_file_updated,
         env_file: copy_status(&deliveries.env_file),
+        env_file_reason: (!railway_only(facts.outcome))
+            .then(|| deliveries.env_file.reason(CopyKind::EnvFile))
+            .flatten(),
         railway: copy_status(&deliveries.railway),
+        railway_reason: deliveries.railway.reason(CopyKind::Railway),
         deployment_triggered: deliveries.deployed,
         message: facts.message,
         error: deliveries.failures().next().map(ErrorBody::of),
@@ -143,6 +148,14 @@ pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveri
         railway_error: deliveries.railway.error().map(ErrorBody::of),
         tokens: Some(tokens.clone()),
     }
+}
+
+/// The outcomes of commands that write Railway only (`railway-sync`, `pull`).
+fn railway_only(outcome: ReportOutcome) -> bool {
+    matches!(
+        outcome,
+        ReportOutcome::Pushed | ReportOutcome::Pulled | ReportOutcome::NotPulled
+    )
 }
 
 fn copy_status(delivery: &Delivery) -> CopyStatus {
@@ -240,7 +253,7 @@ pub(crate) async fn deliver_and_build_report(
     } else {
         "the set in use"
     };
-    let saved = format!("{which} is saved in {} (generation {generation})", store.location());
+    let saved = format!("{which} is saved in {} (set generation {generation})", store.location());
     if let Some(signal) = rotation.signal {
         if let Some(lock) = rotation.lock {
             lock.release().await;

@@ -74,6 +74,11 @@ pub fn decide(stored: Option<&TokenSet>, railway: &TokenSet, force: bool) -> Pul
 }
 
 pub fn run(args: &PullArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    super::remote::refuse(
+        settings,
+        "pull",
+        "run `withings-token pull` on the server's host, where its store is",
+    )?;
     let PullSource::Railway = args.from;
     if !settings.railway.is_configured() {
         return Err(crate::railway::not_configured(&settings.railway));

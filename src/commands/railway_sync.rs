@@ -34,6 +34,11 @@ pub struct RailwaySyncArgs {
 }
 
 pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    super::remote::refuse(
+        settings,
+        "railway-sync",
+        "run `withings-token railway-sync` on the server's host, where its store is (the server pushes to Railway after each of its refreshes: `withings-token --server URL refresh`)",
+    )?;
     let railway = &settings.railway;
     if !railway.is_configured() {
         return Err(crate::railway::not_configured(railway));
@@ -54,7 +59,16 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         return check_drift(settings, &http, &tokens, out).await;
     }
     let generation = state.tokens_generation;
-    let pushed = copies::push(settings, &http, store, &tokens, generation, args.trigger_deployment).await;
+    let pushed = copies::push(
+        settings,
+        &http,
+        store,
+        copies::TargetFrom::Store(&state),
+        &tokens,
+        generation,
+        args.trigger_deployment,
+    )
+    .await;
     // Report the set Railway actually holds: a peer's newer one, if it was pushed too.
     let (tokens, generation) = pushed.newer.clone().unwrap_or((tokens, generation));
     let railway = match pushed.delivery {
@@ -67,7 +81,7 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         ..Deliveries::none(Skip::NotConfigured)
     };
     let saved = format!(
-        "the stored set is unchanged in {} (generation {generation})",
+        "the stored set is unchanged in {} (set generation {generation})",
         store.location()
     );
     let facts = super::Facts {

@@ -1,5 +1,11 @@
 //! `refresh`: rotate the token set under the store lock, then bring its
 //! copies up to date (also when nothing was due and a copy is behind).
+//!
+//! With Railway configured, its target is resolved before anything is sent
+//! to Withings (see `copies::railway_target_before_rotating`): a setting
+//! Railway refuses is exit 3 with the token untouched, instead of a rotation
+//! on every cron tick that Railway never receives. Railway that cannot be
+//! reached then is weighed by [`when_railway_is_unreachable`].
 
 use std::time::Duration;
 
@@ -7,19 +13,22 @@ use clap::Args;
 
 use crate::cli::{DeliveryArgs, parse_buffer};
 use crate::copies::{self, Targets};
-use crate::error::{Result, Status};
+use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::{DryRunReport, JSON_VERSION, Output};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
-use crate::store::TokenStore;
+use crate::store::{StoreState, TokenStore};
 use crate::tokens::{Action, Policy, assess, now, rfc3339};
 
 /// Refresh the tokens: rotate, save to the store, update the env file and Railway
 #[derive(Debug, Args)]
 #[command(
     after_help = "The new refresh token is saved to the store before anything else is attempted.\n\
-`--output env` prints the tokens unmasked; `--no-railway` is NOT a dry run (the token still rotates): use `--dry-run`.\n\n\
+`--output env` prints the tokens unmasked; `--no-railway` is NOT a dry run (the token still rotates): use `--dry-run`.\n\
+With Railway configured, its target is resolved before anything is sent: a setting Railway refuses is exit 3 and nothing \
+rotates; Railway unreachable then stops `--if-needed` while the token still works (exit 5), never a due refresh of an \
+expired one.\n\n\
 Examples:\n  withings-token refresh --if-needed             # cron: only when due\n  withings-token refresh --dry-run               # what would happen; sends and writes nothing\n  withings-token refresh --output-env > new.env  # prints secrets\n  withings-token refresh --no-railway --no-env-file-update"
 )]
 pub struct RefreshArgs {
@@ -66,9 +75,61 @@ async fn refresh(
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "refresh")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
+    let mut targets = targets.clone();
+    if targets.railway && would_send(settings, &seen_before, policy) {
+        match copies::railway_target_before_rotating(settings, &http, &seen_before).await {
+            Ok(resolved) => targets.railway_target = Some(resolved),
+            Err(e) => when_railway_is_unreachable(e, args.if_needed, &seen_before, out)?,
+        }
+    }
+    let targets = &targets;
     let current = copies::none_behind(settings, targets, &seen_before);
     let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
     super::deliver_and_report(settings, &http, store, targets, rotation, out).await
+}
+
+/// Whether a refresh would be sent, as the store read before the lock tells.
+fn would_send(settings: &Settings, seen: &StoreState, policy: Policy) -> bool {
+    let assessment = assess(
+        seen.tokens.as_ref(),
+        rotation::seed_for(settings, seen),
+        None,
+        now(),
+        policy,
+    );
+    matches!(assessment.action, Action::Refresh(_))
+}
+
+/// Railway could not be reached (or refused a setting) before a refresh.
+/// A refused setting stops the run: rotating would leave Railway behind on
+/// every run. Unreachable, the rule is: `--if-needed` with a token that
+/// has not expired yet does not rotate a set Railway could not receive
+/// (exit 5; the next run tries again, and the service on Railway keeps a
+/// working pair meanwhile); a plain `refresh`, or a token that has expired
+/// (or whose expiry is unknown), rotates anyway, since a due token must
+/// never be left to die waiting for Railway, and Railway is pushed after
+/// the save (exit 6 if it still fails, as any stale copy).
+fn when_railway_is_unreachable(e: Error, if_needed: bool, seen: &StoreState, out: &Output) -> Result<()> {
+    if !copies::is_unreachable(&e) {
+        return Err(e);
+    }
+    let valid_until = seen.tokens.as_ref().and_then(|t| t.expires_at).filter(|at| *at > now());
+    match (if_needed, valid_until) {
+        (true, Some(until)) => {
+            out.note_always(&format!(
+                "note: not refreshed: Railway could not be reached before rotating, and the token works until {}; `refresh --if-needed` does not rotate a set Railway cannot receive until the token expires (a plain `refresh`, or `--no-railway`, rotates now)",
+                rfc3339(until)
+            ));
+            Err(e)
+        }
+        _ => {
+            out.note(&format!(
+                "warning: Railway could not be reached before rotating ({e}); refreshing anyway (the token is due and {}), then pushing to Railway",
+                if if_needed { "has expired" } else { "a refresh was asked for" }
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// Decides and reports; sends nothing and writes nothing.

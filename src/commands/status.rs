@@ -114,6 +114,8 @@ pub fn report_of(
         userid: tokens.and_then(|t| t.userid.clone()),
         scope: tokens.and_then(|t| t.scope.clone()),
         generation: state.generation,
+        store_generation: state.generation,
+        set_generation: state.tokens_generation,
         previous_rotated_at: state.previous.as_ref().map(|p| rfc3339(p.rotated_at)),
         store,
         copies: copy_reports(state, settings),

@@ -36,6 +36,11 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    super::remote::refuse(
+        settings,
+        "validate",
+        "ask the server: `curl -H \"X-Admin-Token: $ADMIN_API_TOKEN\" URL/admin/token/validate`",
+    )?;
     let targets = args
         .refresh_if_invalid
         .then(|| copies::targets(settings, &args.delivery))
@@ -138,6 +143,7 @@ pub fn build_report(
         expires_at: tokens.expires_at.map(rfc3339),
         userid: tokens.userid.clone(),
         generation,
+        set_generation: generation,
         refreshed: false,
         refresh,
         error: result.as_ref().err().map(ErrorBody::of),

@@ -117,11 +117,12 @@ pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
         | Error::StoreUnavailable { .. }
         | Error::AnswerDropped { .. }
         | Error::Interrupted { .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(RETRY_AFTER_SECS)),
-        // `exec` and `login` are CLI-only: a server never meets these two.
+        // `exec` and `login` are CLI-only: a server never meets these.
         Error::EnvFileUpdateFailed { .. }
         | Error::OutputFailed { .. }
         | Error::CommandNotStarted { .. }
         | Error::LoginTimeout { .. }
+        | Error::InvalidLoginState { .. }
         | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
     }
 }

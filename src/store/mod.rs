@@ -8,8 +8,9 @@
 //!
 //! Both keep the same state: a `generation` that grows by one on every save
 //! (a save that does not start from the current generation is refused), the
-//! token set, the previous refresh token, the pending consent state, and the
-//! generation each copy (env file, Railway) last received.
+//! token set, the previous refresh token, the pending consent state, the
+//! generation each copy (env file, Railway) last received, and the Railway
+//! environment ids found by name.
 
 mod file;
 mod redis;
@@ -195,6 +196,10 @@ pub struct StoreState {
     /// Hosts whose clock was found behind Withings' at their last save,
     /// and by how many seconds (see `clock`).
     pub clock_lags: BTreeMap<String, i64>,
+    /// Railway environment ids found by name, keyed as the Railway copy
+    /// record is (`railway:<project>/<service>@<name>`), so that a lookup is
+    /// made once per change of settings (see `copies::railway_target`).
+    pub railway_environments: BTreeMap<String, String>,
 }
 
 /// The refresh token of the generation before this one, kept because
@@ -268,6 +273,8 @@ struct StoreFileV1 {
     client_id: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     clock_lags: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    railway_environments: BTreeMap<String, String>,
     /// `RedisStore` only: the fence of the lease holder that saved this set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     fence: Option<u64>,
@@ -347,6 +354,7 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         generation: file.generation,
         tokens_generation,
         copies: file.copies,
+        railway_environments: file.railway_environments,
         tokens: file.tokens.map(|t| TokenSet {
             access_token: t.access_token.map(SecretString::from),
             refresh_token: SecretString::from(t.refresh_token),
@@ -453,6 +461,7 @@ pub(crate) fn serialize_store(
         copies: state.copies.clone(),
         client_id: state.client_id.clone(),
         clock_lags: state.clock_lags.clone(),
+        railway_environments: state.railway_environments.clone(),
         tokens: state.tokens.as_ref().map(|t| StoredTokens {
             access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
             refresh_token: t.refresh_token.expose_secret().to_owned(),

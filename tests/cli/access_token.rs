@@ -139,3 +139,135 @@ fn a_mask_is_escaped_as_the_runner_decodes_it() {
     assert!(out.stderr.ends_with("\n::add-mask::at%250Aabc\n"), "{out:?}");
     assert!(!out.stderr.contains("::add-mask::at%0Aabc"), "{out:?}");
 }
+
+// ---------------------------------------------------------------------------
+// --server (issue 18, item 17): the broker, not the local store
+
+/// A `serve` whose store holds a set with `expires_in_secs` left, its
+/// Withings `withings`, and the loop idle for the test's length.
+fn given_server(withings: &Upstream, expires_in_secs: i64) -> (TestEnv, ServeProcess) {
+    let mut env = given_store_expiring_in(expires_in_secs);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--check-interval", "1h"]);
+    (env, server)
+}
+
+/// A user on another machine: no store, no Withings credentials, only the
+/// server (by WITHINGS_TOKEN_SERVER) and `token` as `variable`.
+fn given_server_reader(server: &ServeProcess, variable: &str, token: &str) -> TestEnv {
+    let mut env = TestEnv::new();
+    env.set("WITHINGS_TOKEN_SERVER", format!("http://{}", server.addr))
+        .set(variable, token);
+    env
+}
+
+#[test]
+fn access_token_with_server_prints_the_brokers_token_not_a_local_one() {
+    let withings = silent_withings();
+    let (_env, server) = given_server(&withings, 3 * 3600);
+
+    for (variable, token) in [
+        ("WITHINGS_TOKEN_READER_TOKEN", READER_TOKEN),
+        ("ADMIN_API_TOKEN", ADMIN_TOKEN),
+    ] {
+        let reader = given_server_reader(&server, variable, token);
+        let out = reader.run(&["access-token"]);
+        assert_eq!(out.code, 0, "{variable}: {out:?}");
+        assert_eq!(out.stdout, format!("{OLD_ACCESS}\n"), "{variable}");
+        assert!(!out.stderr.contains(OLD_ACCESS), "{out:?}");
+        assert!(!reader.store_path().exists(), "no local store was made");
+    }
+    withings.verify();
+}
+
+#[test]
+fn access_token_with_server_passes_min_ttl_and_the_server_refreshes_once() {
+    let withings = withings_rotating(OLD_REFRESH);
+    // 80 minutes left; a min_ttl is capped at half the 3 h lifetime.
+    let (env, server) = given_server(&withings, 80 * 60);
+    let reader = given_server_reader(&server, "WITHINGS_TOKEN_READER_TOKEN", READER_TOKEN);
+
+    let kept = reader.run(&["access-token", "--min-ttl", "60m"]);
+    assert_eq!(kept.stdout, format!("{OLD_ACCESS}\n"), "{kept:?}");
+    let refreshed = reader.run(&["access-token", "--min-ttl", "90m"]);
+
+    assert_eq!(refreshed.code, 0, "{refreshed:?}");
+    assert_eq!(refreshed.stdout, format!("{NEW_ACCESS}\n"), "{refreshed:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the server saved the new set");
+    withings.verify();
+}
+
+#[test]
+fn exec_with_server_runs_the_command_with_the_brokers_token() {
+    let withings = silent_withings();
+    let (_env, server) = given_server(&withings, 3 * 3600);
+    let reader = given_server_reader(&server, "WITHINGS_TOKEN_READER_TOKEN", READER_TOKEN);
+    let script = r#"printf '%s|%s|%s' "$WITHINGS_ACCESS_TOKEN" "$WITHINGS_USERID" "${WITHINGS_TOKEN_EXPIRES_AT:+set}""#;
+
+    let out = reader.run(&["exec", "--", "sh", "-c", script]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, format!("{OLD_ACCESS}|363|set"));
+    withings.verify();
+}
+
+#[test]
+fn a_reader_token_the_server_refuses_is_exit_3_naming_it() {
+    let withings = silent_withings();
+    let (_env, server) = given_server(&withings, 3 * 3600);
+    let reader = given_server_reader(&server, "WITHINGS_TOKEN_READER_TOKEN", "not-the-reader-token");
+
+    let out = reader.run(&["access-token", "--json"]);
+
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.stdout.lines().next(), Some("{"), "the JSON error object: {out:?}");
+    let error = &out.json()["error"];
+    assert_eq!(error["message"], "the server refused WITHINGS_TOKEN_READER_TOKEN (401)");
+    assert!(!out.stderr.contains("WITHINGS_CLIENT_ID"), "{out:?}");
+    withings.verify();
+}
+
+#[test]
+fn commands_that_need_the_local_store_refuse_server_naming_it() {
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.set("WITHINGS_TOKEN_SERVER", "http://127.0.0.1:9")
+        .set("RAILWAY_TOKEN", "t")
+        .set("RAILWAY_PROJECT_ID", "p")
+        .set("RAILWAY_SERVICE_ID", "s");
+    let before = env.store_bytes();
+
+    for args in [
+        &["export"][..],
+        &["railway-sync"],
+        &["pull", "--from", "railway"],
+        &["validate"],
+    ] {
+        let command = args[0];
+        let out = env.run(&[args, &["--json"]].concat());
+        assert_eq!(out.code, 3, "{command}: {out:?}");
+        let error = &out.json()["error"];
+        assert_eq!(error["code"], "CONFIGURATION_ERROR", "{command}");
+        assert_eq!(
+            error["message"],
+            format!(
+                "`{command}` is not available with --server (WITHINGS_TOKEN_SERVER is set or --server was given): it works on a local store, and the server keeps its own"
+            )
+        );
+        assert!(
+            error["action"]
+                .as_str()
+                .unwrap()
+                .contains("unset WITHINGS_TOKEN_SERVER"),
+            "{out:?}"
+        );
+        assert!(
+            !out.stdout.contains(OLD_ACCESS) && !out.stdout.contains(OLD_REFRESH),
+            "{out:?}"
+        );
+    }
+    env.set("WITHINGS_TOKEN_READER_TOKEN", READER_TOKEN);
+    let out = env.run(&["access-token", "--no-railway"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("not available with --server"), "{out:?}");
+    assert_eq!(env.store_bytes(), before);
+}

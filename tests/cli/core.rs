@@ -153,10 +153,33 @@ fn unknown_flag_is_a_usage_error_with_exit_2() {
     // With --json, a reader of stdout gets the error object too (issue 9, item 18).
     let error = &out.json()["error"];
     assert_eq!(error["code"], "USAGE_ERROR", "{out:?}");
-    assert_eq!(error["action"], "see `withings-token --help`", "{out:?}");
+    assert_eq!(error["action"], "see `withings-token refresh --help`", "{out:?}");
     assert!(out.stderr.contains("unexpected argument '--bogus'"), "{}", out.stderr);
     assert!(out.stderr.contains("--help"), "{}", out.stderr);
     assert!(!env.store_path().exists());
+}
+
+#[test]
+fn a_usage_error_in_text_carries_its_code_and_a_next_line_after_clap_s_own_text() {
+    let env = TestEnv::new();
+    let out = env.run(&["status", "--bogus"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: unexpected argument '--bogus' found [USAGE_ERROR]\n\nUsage: withings-token status [OPTIONS]\n\nFor more information, try '--help'.\n  next: see `withings-token status --help`\n"
+    );
+    let bare = env.run(&[]);
+    assert_eq!(bare.code, 2, "{bare:?}");
+    assert!(
+        bare.stderr.contains("Usage: withings-token"),
+        "clap's help first: {bare:?}"
+    );
+    assert!(
+        bare.stderr
+            .ends_with("error: no subcommand given [USAGE_ERROR]\n  next: see `withings-token --help`\n"),
+        "{bare:?}"
+    );
 }
 
 #[test]
@@ -360,6 +383,91 @@ fn exchange_of_a_url_with_a_foreign_state_is_exit_4_and_sends_nothing() {
     let out = env.run(&["exchange", &redirect, "--no-railway"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(sandbox.stats()["tokens_issued"], 1);
+}
+
+/// Withings on wiremock answering one code exchange, and a consent issued
+/// by `auth-url`: the redirect URL that carries `code`.
+fn given_issued_consent(withings: &Upstream, code: &str) -> (TestEnv, String) {
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    let auth = env.run(&["auth-url", "--json"]);
+    assert_eq!(auth.code, 0, "{auth:?}");
+    let state = auth.json()["state"].as_str().expect("state").to_owned();
+    (env, format!("https://example.com/callback?code={code}&state={state}"))
+}
+
+/// The one request Withings got: it traded exactly `code`.
+fn assert_exchanged_once(withings: &Upstream, code: &str) {
+    let sent = withings.requests();
+    assert_eq!(sent.len(), 1, "one exchange: {sent:?}");
+    let form = form(&sent[0]);
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["code"], code, "never `-`");
+}
+
+fn assert_store_holds_the_new_set(env: &TestEnv) {
+    let tokens = &env.store_json()["tokens"];
+    assert_eq!(tokens["access_token"], NEW_ACCESS);
+    assert_eq!(tokens["refresh_token"], NEW_REFRESH);
+    assert_eq!(tokens["userid"], "363");
+    assert_eq!(tokens["scope"], "user.info,user.metrics");
+}
+
+#[test]
+fn exchange_dash_reads_the_redirect_url_from_stdin_and_never_sends_a_dash() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let (env, redirect) = given_issued_consent(&withings, "stdin-code-42");
+
+    let out = Run::of(
+        env.cmd()
+            .args(["exchange", "-", "--no-railway", "--json"])
+            .write_stdin(format!("  {redirect}  \nsecond line ignored\n")),
+    );
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["outcome"], "exchanged");
+    assert_exchanged_once(&withings, "stdin-code-42");
+    assert_store_holds_the_new_set(&env);
+    assert!(!out.stderr.contains("stdin-code-42"), "{out:?}");
+    withings.verify();
+}
+
+#[test]
+fn exchange_without_an_argument_reads_a_piped_code() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+
+    let out = Run::of(
+        env.cmd()
+            .args(["exchange", "--no-railway", "--json"])
+            .write_stdin("piped-code-7\n"),
+    );
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_exchanged_once(&withings, "piped-code-7");
+    assert_store_holds_the_new_set(&env);
+    withings.verify();
+}
+
+#[test]
+fn exchange_dash_with_an_empty_stdin_is_exit_3_and_sends_nothing() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let (env, _redirect) = given_issued_consent(&withings, "unused");
+    let before = env.store_bytes();
+
+    for args in [&["exchange", "-", "--json"][..], &["exchange", "--json"]] {
+        let out = Run::of(env.cmd().args(args).write_stdin("\n"));
+        let (message, action) = assert_json_error(&out, 3, "CONFIGURATION_ERROR");
+        assert_eq!(
+            message, "stdin held no authorization code or redirect URL (its first line is empty)",
+            "{args:?}"
+        );
+        assert!(action.contains("| withings-token exchange -`"), "{action}");
+    }
+    assert!(withings.requests().is_empty(), "nothing was sent");
+    assert_eq!(env.store_bytes(), before);
+    withings.verify();
 }
 
 #[test]
@@ -1107,6 +1215,24 @@ fn demo_exits_0_with_an_empty_environment() {
 
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("demo finished"), "{}", out.stdout);
+    // A run that shows everything working warns of nothing, and tells the
+    // person to do nothing it does itself.
+    for misleading in ["stale copy", "is behind", "Open the URL above"] {
+        assert!(!out.stdout.contains(misleading), "{misleading}:\n{}", out.stdout);
+        assert!(!out.stderr.contains(misleading), "{misleading}:\n{}", out.stderr);
+    }
+    assert!(
+        out.stdout
+            .contains("(the demo plays the browser: it opened the URL above in the sandbox"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.matches("│ railway        ┆ updated").count(),
+        4,
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("step 8/8: withings-token railway-sync --dry-run"),
         "{}",
@@ -1170,4 +1296,103 @@ fn region_us_picks_the_us_hosts() {
             .unwrap()
             .starts_with("https://account.us.withingsmed.com/")
     );
+}
+
+// ---------------------------------------------------------------------------
+// words that say what happened (issue 18, item 16)
+
+#[test]
+fn auth_url_s_next_step_carries_the_env_file_store_and_region_flags_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = TestEnv::new();
+    let env_file = dir.path().join("my app.env");
+    std::fs::write(
+        &env_file,
+        "WITHINGS_CLIENT_ID=id\nWITHINGS_REDIRECT_URI=https://example.com/callback\n",
+    )
+    .unwrap();
+    let store = dir.path().join("tokens.json");
+    let (env_file, store) = (env_file.to_str().unwrap(), store.to_str().unwrap());
+
+    let out = env.run(&["--env-file", env_file, "auth-url", "--store", store, "--region", "us"]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "  withings-token --env-file '{env_file}' --store {store} --region us exchange '<the URL you were redirected to>'\n"
+        )),
+        "{out:?}"
+    );
+    // Without flags, the plain command.
+    let mut plain = TestEnv::new();
+    plain.withings("https://wbsapi.withings.net");
+    let out = plain.run(&["auth-url"]);
+    assert!(
+        out.stderr
+            .contains("\n  withings-token exchange '<the URL you were redirected to>'\n"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_refresh_says_why_the_env_file_and_railway_were_not_updated() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(3);
+    let env = given_expired_store(&withings.uri());
+    env.write_env_file(&format!("WITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"));
+
+    let declined = env.run_fast(&["refresh", "--no-env-file-update"]);
+    assert_eq!(declined.code, 0, "{declined:?}");
+    assert!(
+        declined
+            .stdout
+            .contains("│ env file       ┆ not updated: skipped by --no-env-file-update"),
+        "{}",
+        declined.stdout
+    );
+    assert!(
+        declined
+            .stdout
+            .contains("│ railway        ┆ skipped: Railway is not configured"),
+        "{}",
+        declined.stdout
+    );
+    let none = env.run_fast(&["refresh", "--no-env-file", "--json"]);
+    assert_eq!(none.code, 0, "{none:?}");
+    let report = none.json();
+    assert_eq!(report["env_file"], "skipped");
+    assert_eq!(
+        report["env_file_reason"],
+        "no env file was read (none given, no ./.env, or --no-env-file)"
+    );
+    assert_eq!(report["railway_reason"], "Railway is not configured");
+    env.write_env_file("APP=1\n");
+    let no_keys = env.run_fast(&["refresh", "--json"]);
+    assert_eq!(
+        no_keys.json()["env_file_reason"],
+        "the env file read holds no WITHINGS_* token keys"
+    );
+    withings.verify();
+}
+
+#[test]
+fn refresh_and_status_give_the_set_generation_one_name_and_the_same_number() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_expired_store(&withings.uri());
+    env.write_env_file(&format!("WITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"));
+
+    let refreshed = env.run_fast(&["refresh", "--json"]);
+    assert_eq!(refreshed.code, 0, "{refreshed:?}");
+    let status = env.run(&["status", "--json"]).json();
+    let table = env.run(&["status"]).stdout;
+
+    let set = refreshed.json()["set_generation"].as_u64().unwrap();
+    assert_eq!(set, 2, "the seeded store was at 1");
+    assert_eq!(refreshed.json()["generation"], set, "the old key keeps its meaning");
+    assert_eq!(status["set_generation"], set);
+    // The env file's copy record was one more save of the store.
+    assert_eq!(status["store_generation"], set + 1);
+    assert_eq!(status["generation"], set + 1, "the old key keeps its meaning");
+    assert!(table.contains(&format!("│ set generation         ┆ {set} ")), "{table}");
+    assert!(!table.contains("store generation"), "one number for people: {table}");
+    withings.verify();
 }

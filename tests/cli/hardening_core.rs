@@ -46,7 +46,7 @@ fn a_full_disk_behind_output_env_is_output_failed_and_the_new_set_is_safe_in_the
     );
     assert!(stderr.contains("[OUTPUT_FAILED]"), "{stderr}");
     assert!(
-        stderr.contains("the new set is saved in ") && stderr.contains("(generation 2)"),
+        stderr.contains("the new set is saved in ") && stderr.contains("(set generation 2)"),
         "the message says where the set is: {stderr}"
     );
     assert!(stderr.contains("`withings-token export`"), "{stderr}");
@@ -210,7 +210,7 @@ fn a_sigterm_while_withings_answers_is_held_until_the_new_set_is_saved() {
             "{signal}: the answer was saved"
         );
         assert!(stderr.contains("interrupted (signal"), "{signal}: {stderr}");
-        assert!(stderr.contains("(generation 2)"), "{signal}: {stderr}");
+        assert!(stderr.contains("(set generation 2)"), "{signal}: {stderr}");
         assert!(!env.journal_path().exists(), "{signal}: the transaction ended");
     }
 }

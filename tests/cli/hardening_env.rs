@@ -144,7 +144,7 @@ fn seed_lines() -> &'static str {
 }
 
 #[test]
-fn a_dot_env_written_for_python_dotenv_does_not_stop_status() {
+fn a_dot_env_written_for_python_dotenv_is_read_as_python_dotenv_reads_it_without_a_warning() {
     let env = TestEnv::new();
     let text = format!(
         "\u{feff}# the app's settings\nAPP_NAME=My Secret App\nmy-key=hunter2\nDEBUG\nGREETING=\"tab\\tzq9here\"\n{}",
@@ -156,16 +156,66 @@ fn a_dot_env_written_for_python_dotenv_does_not_stop_status() {
     let report = out.json();
     assert_eq!(report["source"], "env");
     assert_eq!(report["expires_at"], "2099-01-01T00:00:00Z");
+    assert_eq!(out.stderr, "", "python-dotenv reads every line: nothing to warn about");
+}
+
+#[test]
+fn a_setting_of_ours_written_unquoted_with_spaces_is_taken_verbatim_up_to_its_comment() {
+    let mut env = TestEnv::new();
+    env.set("RAILWAY_TOKEN", "t")
+        .set("RAILWAY_PROJECT_ID", "p")
+        .set("RAILWAY_SERVICE_ID", "s");
+    env.write_env_file(&format!(
+        "RAILWAY_ENVIRONMENT_NAME=pr 42 review   # the review app\n{}",
+        seed_lines()
+    ));
+    let out = env.run(&["refresh", "--dry-run", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json()["railway"],
+        "service s (project p, environment named pr 42 review)"
+    );
+    assert_eq!(out.stderr.matches("ignored line").count(), 0, "{out:?}");
+}
+
+#[test]
+fn lines_no_dotenv_reader_takes_are_skipped_with_one_warning_naming_their_numbers() {
+    let env = TestEnv::new();
+    let text = format!(
+        "APP_NAME=My App\nNOTE=\"zq9 never closed\nPAIR=\"x\" zq9y\n{}",
+        seed_lines()
+    );
+    env.write_env_file(&text);
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
     let warnings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("ignored line")).collect();
     assert_eq!(warnings.len(), 1, "one warning: {}", out.stderr);
-    assert!(warnings[0].contains("2, 3, 4, 5"), "{}", out.stderr);
-    for secret in ["My Secret App", "hunter2", "zq9here"] {
-        assert!(!out.stderr.contains(secret), "echoes no content: {}", out.stderr);
-    }
+    assert!(warnings[0].contains("line(s) 2, 3 of"), "{}", out.stderr);
+    assert!(!out.stderr.contains("zq9"), "echoes no content: {}", out.stderr);
     // `--quiet` silences the warning.
     let quiet = env.run(&["status", "--json", "--quiet"]);
     assert_eq!(quiet.code, 0);
     assert_eq!(quiet.stderr, "");
+}
+
+#[test]
+fn a_refresh_keeps_the_lines_only_python_dotenv_reads_byte_for_byte() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    let others = "APP_NAME=My App\r\nexport GREETING = hello there   # hi\r\nDEBUG\r\nmy-key=1\r\n";
+    let env_path = env.write_env_file(&format!("{others}WITHINGS_REFRESH_TOKEN={OLD_REFRESH}\r\n"));
+
+    let out = env.run(&["refresh", "--retries", "0"]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains("ignored line"), "{out:?}");
+    let text = std::fs::read_to_string(&env_path).expect("read .env");
+    assert!(
+        text.starts_with(&format!("{others}WITHINGS_REFRESH_TOKEN={NEW_REFRESH}\r\n")),
+        "{text:?}"
+    );
+    withings.verify();
 }
 
 #[test]
@@ -316,7 +366,14 @@ fn usage_errors_with_json_print_the_error_object_on_stdout() {
         let error = report["error"].as_object().expect("error object");
         assert_eq!(error.len(), 3, "{report}");
         assert_eq!(error["code"], "USAGE_ERROR");
-        assert_eq!(error["action"], "see `withings-token --help`");
+        let help = if args.contains(&"status") {
+            "see `withings-token status --help`"
+        } else if args.contains(&"refresh") {
+            "see `withings-token refresh --help`"
+        } else {
+            "see `withings-token --help`"
+        };
+        assert_eq!(error["action"], help, "{args:?}");
         let message = error["message"].as_str().expect("message");
         assert!(!message.is_empty() && !message.starts_with("error:"), "{message}");
         assert!(

@@ -219,8 +219,30 @@ fn without_a_loopback_redirect_uri_login_uses_the_default_callback_on_the_given_
 // ---------------------------------------------------------------------------
 // refusals
 
+/// `url` without its `key=value` parameter.
+fn without_param(url: &str, key: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("url");
+    let kept: Vec<(String, String)> = parsed.query_pairs().into_owned().filter(|(k, _)| k != key).collect();
+    parsed.query_pairs_mut().clear().extend_pairs(kept);
+    parsed.to_string()
+}
+
+/// The page a request that is not this login's redirect gets.
+fn assert_not_this_login(page: &Answer) {
+    assert_eq!(page.status, 400, "{page:?}");
+    assert!(page.body.contains("Not this login"), "{}", page.body);
+}
+
+/// The login ends well after all: exit 0, one exchange, a set stored.
+fn assert_logged_in(sandbox: &SandboxProcess, env: &TestEnv, page: &Answer, out: &Run) {
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(stat(&sandbox.stats(), "token_requests"), 1);
+    assert!(env.stored_refresh_token().starts_with("sbx_refresh_"));
+}
+
 #[test]
-fn a_callback_with_a_foreign_state_is_exit_4_sends_nothing_and_leaves_the_store() {
+fn a_foreign_state_keeps_login_waiting_and_its_own_redirect_still_logs_in() {
     let (sandbox, env, _port) = given_login_sandbox();
     let login = LoginProcess::start(&env, &["--no-browser", "--json"]);
     let url = login.authorization_url();
@@ -230,18 +252,112 @@ fn a_callback_with_a_foreign_state_is_exit_4_sends_nothing_and_leaves_the_store(
     assert_ne!(foreign, redirect);
     let before = env.store_bytes();
 
-    let page = browse(&foreign);
+    for other in [foreign, without_param(&redirect, "state")] {
+        assert_not_this_login(&browse(&other));
+    }
+    assert_eq!(stat(&sandbox.stats(), "token_requests"), 0, "nothing was sent");
+    assert_eq!(env.store_bytes(), before, "the store is as `auth-url` left it");
+    let page = browse(&redirect);
+    let out = login.finish();
+
+    assert_logged_in(&sandbox, &env, &page, &out);
+    assert_eq!(out.json()["outcome"], "exchanged");
+    assert_eq!(
+        out.stderr
+            .matches("warning: a request to the callback without this login's state was refused")
+            .count(),
+        2,
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_foreign_state_on_the_error_path_keeps_login_waiting() {
+    let (sandbox, env, port) = given_login_sandbox();
+    let login = LoginProcess::start(&env, &["--no-browser"]);
+    let url = login.authorization_url();
+
+    for forged in ["error=access_denied", "error=x&state=not-this-one"] {
+        assert_not_this_login(&browse(&format!("http://127.0.0.1:{port}/callback?{forged}")));
+    }
+    let page = browse(&sandbox.approve(&url));
+    let out = login.finish();
+
+    assert_logged_in(&sandbox, &env, &page, &out);
+    assert!(!out.stderr.contains("declined"), "{out:?}");
+}
+
+/// A GET of `path` on the listener at 127.0.0.1:`port`, naming `host` in
+/// its `Host` header, as a page of a rebound DNS name would send it.
+fn get_naming_host(port: u16, path: &str, host: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+#[test]
+fn a_request_naming_another_host_is_refused_and_login_keeps_waiting() {
+    let (sandbox, env, port) = given_login_sandbox();
+    let login = LoginProcess::start(&env, &["--no-browser"]);
+    let url = login.authorization_url();
+    let redirect = sandbox.approve(&url);
+    let path = redirect.trim_start_matches(&format!("http://127.0.0.1:{port}"));
+
+    for host in [
+        format!("rebound.example:{port}"),
+        "127.0.0.1:1".to_owned(),
+        String::new(),
+    ] {
+        let (status, response) = get_naming_host(port, path, &host);
+        assert_eq!(status, 421, "Host {host:?}: {response}");
+        assert!(response.contains("Wrong address"), "{response}");
+    }
+    assert_eq!(stat(&sandbox.stats(), "token_requests"), 0, "nothing was sent");
+    let page = browse(&redirect);
+    let out = login.finish();
+
+    assert_logged_in(&sandbox, &env, &page, &out);
+    assert!(
+        out.stderr
+            .contains("a request to the login listener naming another host (rebound.example:"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_state_replaced_while_login_waits_is_invalid_state_naming_login() {
+    let (sandbox, env, _port) = given_login_sandbox();
+    let login = LoginProcess::start(&env, &["--no-browser", "--json"]);
+    let url = login.authorization_url();
+    assert_eq!(
+        env.run(&["auth-url"]).code,
+        0,
+        "another consent replaces the pending state"
+    );
+
+    let page = browse(&sandbox.approve(&url));
     let out = login.finish();
 
     let (message, action) = json_error(&out, 4, "INVALID_STATE");
-    assert!(message.contains("does not match"), "{message}");
+    assert!(message.contains("no longer holds this login's state"), "{message}");
     assert!(message.contains("nothing was sent"), "{message}");
-    assert!(action.contains("`withings-token login`"), "{action}");
+    assert!(action.starts_with("run `withings-token login` again"), "{action}");
     assert_eq!(page.status, 400, "{page:?}");
-    assert!(page.body.contains("Login failed"), "{}", page.body);
     assert!(page.body.contains("INVALID_STATE"), "{}", page.body);
     assert_eq!(stat(&sandbox.stats(), "token_requests"), 0);
-    assert_eq!(env.store_bytes(), before, "the store is as the URL left it");
     assert!(env.store_json()["tokens"].is_null());
 }
 

@@ -292,31 +292,217 @@ fn unknown_environment_name_is_a_configuration_error_listing_the_names() {
     assert!(peer.bodies(UPSERT).is_empty());
 }
 
-#[test]
-fn unknown_environment_name_during_refresh_is_exit_6_with_the_new_set_saved() {
-    let peer = Peer::start();
-    peer.railway_ok();
-    let mut env = given_expired_store(&peer.withings_url());
-    env.set("RAILWAY_API_URL", peer.graphql_url())
+/// A user whose stored set is `expires_in_secs` from expiry, with Withings
+/// on `peer` and Railway at `railway_url` (project token, the environment
+/// looked up by `name`).
+fn given_store_and_railway_by_name(peer: &Peer, expires_in_secs: i64, railway_url: &str, name: &str) -> TestEnv {
+    let mut env = given_store_expiring_in(expires_in_secs);
+    env.withings(&peer.withings_url());
+    env.set("RAILWAY_API_URL", railway_url)
         .set("RAILWAY_TOKEN", PROJECT_TOKEN)
         .set("RAILWAY_PROJECT_ID", PROJECT)
         .set("RAILWAY_SERVICE_ID", SERVICE)
-        .set("RAILWAY_ENVIRONMENT_NAME", "prod");
+        .set("RAILWAY_ENVIRONMENT_NAME", name);
+    env
+}
 
-    let run = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
-    assert_eq!(run.code, 6, "the tokens rotated, so this is a Railway failure: {run:?}");
-    let report = run.json();
-    assert_eq!(report["railway"], "failed");
-    assert_eq!(report["error"]["code"], "RAILWAY_UPDATE_FAILED");
-    assert!(
-        report["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("production, staging"),
-        "{report}"
+#[test]
+fn a_wrong_environment_name_stops_refresh_before_withings_with_exit_3() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let env = given_store_and_railway_by_name(&peer, -60, &peer.graphql_url(), "prod");
+    let before = env.store_bytes();
+
+    for args in [&["refresh", "--json"][..], &["refresh", "--if-needed", "--json"]] {
+        let run = env.run_with(args, &NO_RETRY_DELAY);
+        assert_eq!(run.code, 3, "nothing rotated, so the setting is the error: {run:?}");
+        let error = &run.json()["error"];
+        assert_eq!(error["code"], "CONFIGURATION_ERROR");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("no environment named `prod`"), "{message}");
+        assert!(message.contains("production, staging"), "{message}");
+        assert!(message.ends_with("; nothing was sent to Withings"), "{message}");
+        assert!(
+            error["action"].as_str().unwrap().contains("RAILWAY_ENVIRONMENT_NAME"),
+            "{error}"
+        );
+    }
+    assert_eq!(peer.token_requests(), 0, "nothing was sent to Withings");
+    assert_eq!(
+        peer.operations(),
+        [ENVIRONMENTS, ENVIRONMENTS],
+        "one lookup per run, no mutation"
     );
+    assert_eq!(env.store_bytes(), before, "the store is unchanged");
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH);
+}
+
+#[test]
+fn an_environment_found_by_name_is_recorded_so_the_next_runs_do_not_look_it_up() {
+    let peer = Peer::start();
+    peer.railway_ok();
+    let mut env = given_store_and_railway_by_name(&peer, -60, &peer.graphql_url(), "production");
+
+    let first = env.run_with(&["refresh", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
+    let key = format!("railway:{PROJECT}/{SERVICE}@production");
+    let recorded = env.store_json()["railway_environments"].clone();
+    let entries: Vec<(&String, &Value)> = recorded.as_object().expect("a record").iter().collect();
+    assert_eq!(entries.len(), 1, "{recorded}");
+    let (production, id) = entries[0];
+    assert!(
+        production.starts_with(&format!("{key}#")),
+        "keyed as the copy record, and the settings: {production}"
+    );
+    assert_eq!(id, "env-prod-id");
+    assert_eq!(env.store_json()["copies"][&key], first.json()["set_generation"]);
+
+    // A cron tick with nothing due asks Railway nothing at all.
+    let idle = env.run_with(&["refresh", "--if-needed"], &NO_RETRY_DELAY);
+    assert_eq!(idle.code, 0, "{idle:?}");
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
+    // The next due refresh uses the recorded id: the upsert only.
+    env.make_store_due();
+    let second = env.run_with(&["refresh", "--if-needed"], &NO_RETRY_DELAY);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT, UPSERT]);
+    assert_eq!(
+        peer.bodies(UPSERT)[1]["variables"]["input"]["environmentId"],
+        "env-prod-id"
+    );
+    assert_eq!(peer.token_requests(), 2);
+
+    // Another name is another setting: one lookup, recorded beside the first.
+    env.set("RAILWAY_ENVIRONMENT_NAME", "staging");
+    env.make_store_due();
+    let third = env.run_with(&["refresh", "--if-needed"], &NO_RETRY_DELAY);
+    assert_eq!(third.code, 0, "{third:?}");
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT, UPSERT, ENVIRONMENTS, UPSERT]);
+    assert_eq!(
+        peer.bodies(UPSERT)[2]["variables"]["input"]["environmentId"],
+        "env-staging-id"
+    );
+    let recorded = env.store_json()["railway_environments"].clone();
+    assert_eq!(recorded.as_object().unwrap().len(), 2, "{recorded}");
+    assert_eq!(recorded[production.as_str()], "env-prod-id");
+    let staging = format!("railway:{PROJECT}/{SERVICE}@staging#");
+    assert!(
+        recorded
+            .as_object()
+            .unwrap()
+            .iter()
+            .any(|(k, v)| k.starts_with(&staging) && v == "env-staging-id"),
+        "{recorded}"
+    );
+    assert_eq!(peer.token_requests(), 3);
+}
+
+#[test]
+fn another_railway_token_is_another_setting_checked_before_rotating() {
+    let peer = Peer::start();
+    peer.mount(
+        gql(ENVIRONMENTS)
+            .and(header("Project-Access-Token", PROJECT_TOKEN))
+            .respond_with(environments()),
+    );
+    peer.mount(gql(ENVIRONMENTS).respond_with(graphql_error("Not Authorized")));
+    peer.mount(gql(UPSERT).respond_with(data(json!({ UPSERT: true }))));
+    let mut env = given_store_and_railway_by_name(&peer, -60, &peer.graphql_url(), "production");
+    assert_eq!(env.run_with(&["refresh"], &NO_RETRY_DELAY).code, 0);
+    assert_eq!(peer.operations(), [ENVIRONMENTS, UPSERT]);
+    let after_first = env.store_bytes();
+
+    env.set("RAILWAY_TOKEN", "a-token-railway-refuses");
+    env.make_store_due();
+    let due = env.store_bytes();
+    let run = env.run_with(&["refresh", "--if-needed"], &NO_RETRY_DELAY);
+
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("Not Authorized"), "{run:?}");
+    assert_eq!(
+        peer.operations(),
+        [ENVIRONMENTS, UPSERT, ENVIRONMENTS],
+        "looked up again, nothing pushed"
+    );
+    assert_eq!(peer.token_requests(), 1, "nothing more was sent to Withings");
+    assert_eq!(env.store_bytes(), due, "the store is unchanged");
+    assert_ne!(after_first, due);
+}
+
+#[test]
+fn railway_unreachable_before_rotating_keeps_a_live_token_under_if_needed_and_rotates_when_asked() {
+    let peer = Peer::start();
+    let unreachable = format!("{}{GRAPHQL}", closed_port_url());
+    // Due (a 3 h token is due in its last hour) but still working for 30 min.
+    let env = given_store_and_railway_by_name(&peer, 30 * 60, &unreachable, "production");
+    let before = env.store_bytes();
+
+    let cron = env.run_with(&["refresh", "--if-needed", "--retries", "0"], &NO_RETRY_DELAY);
+    assert_eq!(cron.code, 5, "{cron:?}");
+    assert!(cron.stderr.contains("[NETWORK_ERROR]"), "{cron:?}");
+    assert!(
+        cron.stderr
+            .contains("note: not refreshed: Railway could not be reached before rotating, and the token works until "),
+        "{cron:?}"
+    );
+    assert_eq!(peer.token_requests(), 0);
+    assert_eq!(env.store_bytes(), before);
+
+    // A plain refresh is asked for: it rotates, and Railway is stale (exit 6).
+    let asked = env.run_with(&["refresh", "--json", "--retries", "0"], &NO_RETRY_DELAY);
+    assert_eq!(asked.code, 6, "{asked:?}");
+    assert_eq!(asked.json()["railway"], "failed");
+    assert!(
+        asked
+            .stderr
+            .contains("warning: Railway could not be reached before rotating"),
+        "{asked:?}"
+    );
+    assert_eq!(peer.token_requests(), 1);
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
-    assert!(peer.bodies(UPSERT).is_empty());
+}
+
+#[test]
+fn railway_unreachable_never_keeps_an_expired_token_from_being_refreshed() {
+    let peer = Peer::start();
+    let unreachable = format!("{}{GRAPHQL}", closed_port_url());
+    let env = given_store_and_railway_by_name(&peer, -60, &unreachable, "production");
+
+    let cron = env.run_with(&["refresh", "--if-needed", "--json", "--retries", "0"], &NO_RETRY_DELAY);
+
+    assert_eq!(cron.code, 6, "the new set is saved, Railway is stale: {cron:?}");
+    let report = cron.json();
+    assert_eq!(report["outcome"], "refreshed");
+    assert_eq!(report["railway"], "failed");
+    assert_eq!(peer.token_requests(), 1);
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    assert!(
+        env.store_json()["railway_environments"].is_null(),
+        "nothing found, nothing recorded"
+    );
+}
+
+#[test]
+fn a_lookup_railway_refuses_stops_refresh_before_withings_with_exit_3() {
+    let peer = Peer::start();
+    peer.mount(gql(ENVIRONMENTS).respond_with(graphql_error("Not Authorized")));
+    let env = given_store_and_railway_by_name(&peer, -60, &peer.graphql_url(), "production");
+
+    let run = env.run_with(&["refresh"], &NO_RETRY_DELAY);
+
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("error: Railway refused the lookup of the target service: Railway was not updated: environments failed: Not Authorized"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("nothing was sent to Withings [CONFIGURATION_ERROR]"),
+        "{run:?}"
+    );
+    assert_eq!(peer.token_requests(), 0);
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH);
 }
 
 // ---------------------------------------------------------------------------
@@ -983,7 +1169,9 @@ fn sandbox_exchange_then_railway_sync_with_one_deployment() {
 
 #[test]
 fn sandbox_failure_path_exit_6_then_railway_sync_repairs() {
-    let (sandbox, env) = given_authorised_sandbox();
+    let (sandbox, mut env) = given_authorised_sandbox();
+    // The id given, no lookup comes first: the push itself is refused.
+    env.set("RAILWAY_ENVIRONMENT_ID", "sandbox-env-production");
     assert_eq!(
         sandbox.stats()["railway_requests"],
         0,

@@ -241,7 +241,7 @@ fn with_no_color_a_terminal_gets_plain_tables_logs_and_errors() {
     let table = run_on_terminal(&env, &[NO_COLOR, XTERM], &["status", "-vvv"], Terminal::Stdout);
     assert_eq!(table.code, 0, "{table:?}");
     assert!(
-        String::from_utf8_lossy(&table.terminal).contains("store generation"),
+        String::from_utf8_lossy(&table.terminal).contains("set generation"),
         "{table:?}"
     );
     assert_plain("the table on a terminal", &table.terminal);
