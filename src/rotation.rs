@@ -69,6 +69,20 @@ pub fn no_tokens_error() -> Error {
     )
 }
 
+/// Why there is no set to work with in `state`: nothing was ever saved, or
+/// (an error of its own) the store lost the set it held.
+pub fn no_tokens_error_for(state: &StoreState) -> Error {
+    let Some(place) = &state.lost else {
+        return no_tokens_error();
+    };
+    Error::config(
+        format!(
+            "the token store {place} lost its set: its key is gone although it held one (evicted under memory pressure, flushed, or Redis restarted without persistence); nothing was sent"
+        ),
+        "restore it: `withings-token pull --from railway` when Railway holds the set, or set WITHINGS_REFRESH_TOKEN from a copy (an env file) and run `withings-token refresh`, else re-authorise (`withings-token login`); then make Redis keep it (maxmemory-policy noeviction, appendonly yes), which `withings-token doctor` checks",
+    )
+}
+
 /// Refreshes under the lock when `policy` says so. `seen_before` is what
 /// this run read from the store before it waited for the lock.
 /// `copies_current`: no copy lacks the set `seen_before` holds; then a set
@@ -104,9 +118,9 @@ pub async fn refresh(
     let Assessment {
         tokens, source, action, ..
     } = assessment;
-    let tokens = tokens.ok_or_else(no_tokens_error)?;
+    let tokens = tokens.ok_or_else(|| no_tokens_error_for(&state))?;
     let outcome = match action {
-        Action::NoTokens => return Err(no_tokens_error()),
+        Action::NoTokens => return Err(no_tokens_error_for(&state)),
         Action::NotDue { expires_at, refresh_at } => Outcome::NotDue { expires_at, refresh_at },
         Action::RefreshedByPeer => Outcome::RefreshedByPeer,
         Action::Refresh(_) => return rotate(lock, &store.location(), state, &tokens, source, client).await,

@@ -32,7 +32,7 @@ use crate::output::{CheckResult, DoctorCheck, DoctorReport, ErrorBody, JSON_VERS
 use crate::railway::{RailwayClient, RailwayTarget};
 use crate::server_client::ServerClient;
 use crate::settings::{HttpPolicy, RailwayAuth, RailwayConfig, Settings, StoreLocation, UrlSetting};
-use crate::store::{FileStore, StoreState};
+use crate::store::{Durability, FileStore, StoreState};
 use crate::tokens::{Action, DueReason, Policy, TOKEN_KEYS, TokenSet, TokenSource, assess, now, rfc3339};
 use crate::withings::{self, Probe, ProbeReply};
 
@@ -258,16 +258,43 @@ async fn store_checks(settings: &Settings) -> (Vec<DoctorCheck>, Option<StoreSta
             let loaded = async {
                 let store = super::store_of(settings)?;
                 let state = store.load().await?;
-                Ok::<_, Error>((store.location(), state))
+                Ok::<_, Error>((store.location(), state, store.durability().await))
             };
             match loaded.await {
-                Ok((location, state)) => {
-                    let detail = format!("{location}, a Redis store (generation {})", state.generation);
-                    (vec![ok("store", detail)], Some(state))
+                Ok((location, state, durability)) => {
+                    let detail = format!("{location}, a Redis store (store generation {})", state.generation);
+                    let mut checks = vec![ok("store", detail)];
+                    checks.extend(durability.map(|d| durability_check(&d)));
+                    (checks, Some(state))
                 }
                 Err(e) => (vec![failed("store", &e)], None),
             }
         }
+    }
+}
+
+/// Whether the store keeps the set: Redis' eviction and persistence.
+fn durability_check(durability: &Durability) -> DoctorCheck {
+    const NAME: &str = "store durability";
+    let Some(worst) = durability.problems.iter().max_by_key(|p| p.fatal) else {
+        return ok(NAME, durability.summary.clone());
+    };
+    let detail = durability
+        .problems
+        .iter()
+        .map(|p| p.detail.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let actions = durability
+        .problems
+        .iter()
+        .map(|p| p.action.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if worst.fatal {
+        fail(NAME, detail, actions)
+    } else {
+        warn(NAME, detail, actions)
     }
 }
 

@@ -35,6 +35,9 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
     let store = super::store_of(settings)?;
     let state = super::load_now(store.as_ref())?;
     let report = build_report(&state, settings, store.location());
+    if !report.token_configured && state.lost.is_some() {
+        return Err(crate::rotation::no_tokens_error_for(&state));
+    }
     if let Some(rescue) = store.waiting_rescue() {
         out.note_always(&format!(
             "note: a set a previous run could not save waits in {rescue}; the next `withings-token refresh --if-needed` saves it into the store"

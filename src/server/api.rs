@@ -21,7 +21,7 @@ use crate::commands::exchange::{Redirect, parse_code_or_url};
 use crate::commands::validate;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
-use crate::rotation::no_tokens_error;
+use crate::rotation::no_tokens_error_for;
 
 use super::AppState;
 use super::errors::ApiError;
@@ -304,7 +304,7 @@ async fn fresh_token_body(state: &Arc<AppState>, min_ttl: chrono::Duration) -> R
     state.view.say_capped(&in_force);
     let want = match broker {
         Broker::Serve(body) => return Ok((body, false)),
-        Broker::NoTokens => return Err(no_tokens_error().into()),
+        Broker::NoTokens => return Err(no_tokens_error_for(&snapshot.state).into()),
         Broker::Refresh(want) => want,
     };
     // Not held through the refresh: it reads the store itself.

@@ -147,6 +147,7 @@ pub async fn serve(
     let state = Arc::new(state);
     // This process lives on: a set no file could take waits in memory.
     crate::rotation::keep_unsaved_in_memory();
+    warn_of_durability(state.store.as_ref()).await;
     let mut signals = Signals::install()?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::config(
@@ -183,6 +184,23 @@ pub async fn serve(
             tracing::warn!("second signal {second}: stopping at once");
             Ok(Status::Signalled(second))
         }
+    }
+}
+
+/// A shared store that can lose the set (Redis evicting it, or keeping it
+/// in memory only) is said at start, one line per problem; `doctor` fails
+/// on the same findings.
+async fn warn_of_durability(store: &dyn TokenStore) {
+    let Some(durability) = store.durability().await else {
+        return;
+    };
+    for problem in &durability.problems {
+        tracing::warn!(
+            "the token store {} may lose the set: {}; {}",
+            store.location(),
+            problem.detail,
+            problem.action
+        );
     }
 }
 

@@ -82,6 +82,88 @@ pub trait TokenStore: Send + Sync {
     fn waiting_rescue(&self) -> Option<String> {
         None
     }
+
+    /// What the store's own configuration says of keeping what it is given
+    /// (`doctor` checks it, `serve` warns at start); `None` when there is
+    /// nothing to ask (a file).
+    async fn durability(&self) -> Option<Durability> {
+        None
+    }
+}
+
+/// Whether a store keeps a set once saved: its settings in a few words,
+/// and what in them can lose the set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    pub summary: String,
+    pub problems: Vec<DurabilityProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurabilityProblem {
+    /// The set can be lost outright (an eviction, a restart), not merely
+    /// its last rotations.
+    pub fatal: bool,
+    pub detail: String,
+    pub action: String,
+}
+
+impl Durability {
+    /// Redis' `maxmemory-policy`, `appendonly`, `appendfsync` and `save`.
+    pub fn of_redis(policy: &str, appendonly: &str, appendfsync: &str, save: &str) -> Durability {
+        let mut problems = Vec::new();
+        let mut problem = |fatal, detail: String, action: &str| {
+            problems.push(DurabilityProblem {
+                fatal,
+                detail,
+                action: action.to_owned(),
+            })
+        };
+        // volatile-* evict only keys with a time to live: the set has none.
+        if policy.starts_with("allkeys-") {
+            problem(
+                true,
+                format!(
+                    "maxmemory-policy is {policy}: under memory pressure Redis may evict the store's key, and the set with it"
+                ),
+                "`redis-cli CONFIG SET maxmemory-policy noeviction` (and the same in redis.conf), or a volatile-* policy: the store's key never expires",
+            );
+        }
+        match (appendonly, save.trim()) {
+            ("no", "") => problem(
+                true,
+                "Redis persists nothing (appendonly no, no save points): a restart loses the set".to_owned(),
+                "`redis-cli CONFIG SET appendonly yes` (and the same in redis.conf)",
+            ),
+            ("no", points) => problem(
+                false,
+                format!("only snapshots (save {points}): a restart loses every rotation since the last one, and a rotated-away token cannot be brought back"),
+                "`redis-cli CONFIG SET appendonly yes` (and the same in redis.conf)",
+            ),
+            _ if appendfsync == "no" => problem(
+                false,
+                "appendfsync no: the system decides when the log reaches the disk, and a power cut may lose the last rotations".to_owned(),
+                "`redis-cli CONFIG SET appendfsync everysec` (or always), and the same in redis.conf",
+            ),
+            _ => {}
+        }
+        Durability {
+            summary: format!("maxmemory-policy {policy}, appendonly {appendonly}, appendfsync {appendfsync}"),
+            problems,
+        }
+    }
+
+    /// Redis would not say (CONFIG refused: a managed service, an ACL).
+    pub fn unknown(why: &str) -> Durability {
+        Durability {
+            summary: "unknown".to_owned(),
+            problems: vec![DurabilityProblem {
+                fatal: false,
+                detail: format!("Redis' eviction and persistence settings could not be read ({why})"),
+                action: "check them by hand: maxmemory-policy noeviction (or volatile-*), appendonly yes".to_owned(),
+            }],
+        }
+    }
 }
 
 /// A store's word that its state has not changed (see [`TokenStore::stamp`]):
@@ -196,6 +278,10 @@ pub struct StoreState {
     /// Hosts whose clock was found behind Withings' at their last save,
     /// and by how many seconds (see `clock`).
     pub clock_lags: BTreeMap<String, i64>,
+    /// Never saved: set on load, naming the store, when the store held a
+    /// set once and has lost it (a Redis key evicted or flushed). Such a
+    /// store has no set, and that is an error, not "not authorised yet".
+    pub lost: Option<String>,
     /// Railway environment ids found by name, keyed as the Railway copy
     /// record is (`railway:<project>/<service>@<name>`), so that a lookup is
     /// made once per change of settings (see `copies::railway_target`).
@@ -370,6 +456,7 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         pending_auth: file.pending_auth,
         client_id: file.client_id,
         clock_lags: file.clock_lags,
+        lost: None,
     })
 }
 
@@ -479,4 +566,49 @@ pub(crate) fn serialize_store(
     let mut bytes = serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fatal_and_warned(d: &Durability) -> (usize, usize) {
+        let fatal = d.problems.iter().filter(|p| p.fatal).count();
+        (fatal, d.problems.len() - fatal)
+    }
+
+    #[test]
+    fn a_redis_that_can_lose_the_set_is_told_apart_from_one_that_keeps_it() {
+        let keeps = Durability::of_redis("noeviction", "yes", "everysec", "3600 1");
+        assert_eq!(keeps.problems, vec![]);
+        assert_eq!(
+            keeps.summary,
+            "maxmemory-policy noeviction, appendonly yes, appendfsync everysec"
+        );
+        // Keys with a time to live only: the set has none.
+        assert_eq!(
+            fatal_and_warned(&Durability::of_redis("volatile-lru", "yes", "always", "")),
+            (0, 0)
+        );
+        assert_eq!(
+            fatal_and_warned(&Durability::of_redis("allkeys-lru", "yes", "everysec", "")),
+            (1, 0)
+        );
+        assert_eq!(
+            fatal_and_warned(&Durability::of_redis("noeviction", "no", "everysec", "")),
+            (1, 0)
+        );
+        assert_eq!(
+            fatal_and_warned(&Durability::of_redis("noeviction", "no", "everysec", "3600 1")),
+            (0, 1)
+        );
+        assert_eq!(
+            fatal_and_warned(&Durability::of_redis("noeviction", "yes", "no", "")),
+            (0, 1)
+        );
+        assert_eq!(
+            fatal_and_warned(&Durability::of_redis("allkeys-random", "no", "no", "")),
+            (2, 0)
+        );
+    }
 }

@@ -38,8 +38,8 @@ use tokio::task::JoinHandle;
 
 use super::rescue::{PreparedRescue, RescueFile};
 use super::{
-    InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore, parse_store,
-    serialize_store, tokens_generation_after,
+    Durability, InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore,
+    parse_store, serialize_store, tokens_generation_after,
 };
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
@@ -152,6 +152,7 @@ elseif redis.call('GET', KEYS[2]) ~= ARGV[1] then
 end
 if generation ~= tonumber(ARGV[3]) then return 'generation' end
 redis.call('SET', KEYS[1], ARGV[4])
+if ARGV[6] == '1' then redis.call('SET', KEYS[4], '1') end
 return 'ok'",
     )
 });
@@ -181,6 +182,10 @@ struct Keys {
     lease: String,
     fence: String,
     journal: String,
+    /// Set once a token set was saved: a store whose `data` is gone while
+    /// this remains lost its set (an eviction, a flush of that key), which
+    /// is an error, not "no token yet".
+    held: String,
 }
 
 /// Where the set is and how to talk to it; shared with the leases.
@@ -246,6 +251,7 @@ impl RedisStore {
             lease: format!("{key}:lease"),
             fence: format!("{key}:fence"),
             journal: format!("{key}:journal"),
+            held: format!("{key}:held"),
             data: key,
         };
         Ok(RedisStore {
@@ -430,6 +436,13 @@ impl Shared {
                 call.invoke_async(&mut connection).await
             }
             Invocation::Get(key) => redis::cmd("GET").arg(key).query_async(&mut connection).await,
+            Invocation::ConfigGet(name) => {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg(name)
+                    .query_async(&mut connection)
+                    .await
+            }
         };
         match result {
             Ok(value) => Ok(value),
@@ -445,7 +458,12 @@ impl Shared {
     async fn load(&self) -> Result<StoreState> {
         let bytes: Option<Vec<u8>> = self.call(Invocation::Get(&self.keys.data), "cannot read from").await?;
         let Some(bytes) = bytes else {
-            return self.bound(StoreState::default());
+            let held: Option<String> = self.call(Invocation::Get(&self.keys.held), "cannot read from").await?;
+            let lost = held.is_some().then(|| self.location());
+            return self.bound(StoreState {
+                lost,
+                ..StoreState::default()
+            });
         };
         let corrupt = |reason: String| Error::CorruptStore {
             place: self.location(),
@@ -479,6 +497,8 @@ impl Shared {
 enum Invocation<'a> {
     Script(&'a Script, &'a [&'a str], &'a [&'a str]),
     Get(&'a str),
+    /// `CONFIG GET name`.
+    ConfigGet(&'a str),
 }
 
 /// Before a request, whatever failed: nothing was sent.
@@ -504,6 +524,27 @@ impl TokenStore for RedisStore {
     fn waiting_rescue(&self) -> Option<String> {
         let rescue = self.rescue.as_ref().filter(|r| r.waiting())?;
         Some(rescue.path().display().to_string())
+    }
+
+    async fn durability(&self) -> Option<Durability> {
+        let mut values = std::collections::HashMap::new();
+        for name in ["maxmemory-policy", "appendonly", "appendfsync", "save"] {
+            let answer: Result<std::collections::HashMap<String, String>> = self
+                .shared
+                .call(Invocation::ConfigGet(name), "cannot read the configuration of")
+                .await;
+            match answer {
+                Ok(answer) => values.extend(answer),
+                Err(e) => return Some(Durability::unknown(&e.to_string())),
+            }
+        }
+        let value = |name: &str| values.get(name).map(String::as_str).unwrap_or("");
+        Some(Durability::of_redis(
+            value("maxmemory-policy"),
+            value("appendonly"),
+            value("appendfsync"),
+            value("save"),
+        ))
     }
 
     async fn lock(&self, timeout: Duration) -> Result<Box<dyn StoreLease>> {
@@ -721,13 +762,14 @@ impl RedisLease {
         let keys = self.keys();
         let (fence, base) = (self.fence.to_string(), base_generation.to_string());
         let flag = if after_request { "1" } else { "0" };
+        let holds_a_set = if next.tokens.is_some() { "1" } else { "0" };
         let verdict: String = self
             .shared
             .call(
                 Invocation::Script(
                     &SAVE,
-                    &[&keys.data, &keys.lease, &keys.journal],
-                    &[&self.owner, &fence, &base, &json, flag],
+                    &[&keys.data, &keys.lease, &keys.journal, &keys.held],
+                    &[&self.owner, &fence, &base, &json, flag, holds_a_set],
                 ),
                 "cannot save to",
             )

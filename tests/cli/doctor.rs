@@ -429,7 +429,8 @@ fn with_server_only_this_hosts_side_is_checked_and_online_asks_the_server() {
 
 #[test]
 fn a_redis_store_is_read_and_an_unreachable_one_fails() {
-    let redis = RedisServer::start();
+    // One that keeps what it is given (see `redis_store` for the others).
+    let redis = RedisServer::start_with(&["--appendonly", "yes"]);
     let withings = silent_withings();
     let mut env = TestEnv::new();
     env.withings(&withings.uri()).on_redis(&redis);
@@ -450,7 +451,7 @@ fn a_redis_store_is_read_and_an_unreachable_one_fails() {
     assert_eq!(
         check_of(&run, "store").0,
         format!(
-            "ok    store              {} key {REDIS_KEY}, a Redis store (generation 4)",
+            "ok    store              {} key {REDIS_KEY}, a Redis store (store generation 4)",
             redis.url()
         )
     );

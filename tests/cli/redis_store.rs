@@ -633,3 +633,108 @@ fn an_unreadable_journal_is_reported_as_such_and_cleared() {
         Some("0")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 18, item 6: a Redis that can lose the set
+
+/// `doctor`'s line for `name` (its result word and text).
+fn doctor_line(out: &Run, name: &str) -> String {
+    out.stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name) || l.contains(&format!(" {name} ")))
+        .unwrap_or_else(|| panic!("no `{name}` line: {out:?}"))
+        .to_owned()
+}
+
+#[test]
+fn doctor_fails_a_redis_that_evicts_or_persists_nothing_and_passes_one_that_keeps_the_set() {
+    let cases: [(&[&str], i32, &str); 3] = [
+        // The kit's default: no snapshots, no append-only file.
+        (
+            &[],
+            3,
+            "Redis persists nothing (appendonly no, no save points): a restart loses the set",
+        ),
+        (
+            &["--appendonly", "yes", "--maxmemory-policy", "allkeys-lru"],
+            3,
+            "maxmemory-policy is allkeys-lru: under memory pressure Redis may evict the store's key",
+        ),
+        (
+            &["--appendonly", "yes", "--maxmemory-policy", "noeviction"],
+            0,
+            "maxmemory-policy noeviction, appendonly yes, appendfsync everysec",
+        ),
+    ];
+    for (extra, code, said) in cases {
+        let redis = RedisServer::start_with(extra);
+        let mut env = given_store_expiring_in(3600);
+        env.withings("http://127.0.0.1:9").on_redis(&redis);
+        redis.write_store(&env.store_json());
+        let out = env.run(&["doctor"]);
+        assert_eq!(out.code, code, "{extra:?}: {out:?}");
+        let line = doctor_line(&out, "durability");
+        assert!(line.contains(said), "{extra:?}: {line}");
+        let word = if code == 0 { "ok" } else { "fail" };
+        assert!(line.trim_start().starts_with(word), "{extra:?}: {line}");
+    }
+}
+
+#[test]
+fn serve_warns_at_start_of_a_redis_that_can_evict_the_set() {
+    let redis = RedisServer::start_with(&["--appendonly", "yes", "--maxmemory-policy", "allkeys-lru"]);
+    let mut env = given_store_expiring_in(3600);
+    env.withings("http://127.0.0.1:9").on_redis(&redis).serve_credentials();
+    redis.write_store(&env.store_json());
+    let server = env.serve(&[]);
+    assert!(
+        wait_until(Duration::from_secs(10), || server
+            .log()
+            .contains("may lose the set: maxmemory-policy is allkeys-lru")),
+        "{}",
+        server.log()
+    );
+}
+
+/// The store's key evicted (or deleted) after it held a set: an error that
+/// says what happened, never "no token configured" with exit 0.
+#[test]
+fn a_redis_store_whose_key_vanished_after_holding_a_set_is_an_error_not_no_token() {
+    let (sandbox, redis, envs) = given_fleet(1);
+    let env = &envs[0];
+    assert_eq!(
+        redis.command(&["EXISTS", &format!("{REDIS_KEY}:held")]).as_deref(),
+        Some("1")
+    );
+    redis.command(&["DEL", REDIS_KEY]);
+    let said = "the token store redis://127.0.0.1:";
+    let what = format!(
+        "key {REDIS_KEY} lost its set: its key is gone although it held one (evicted under memory pressure, flushed, or Redis restarted without persistence); nothing was sent [CONFIGURATION_ERROR]"
+    );
+    let before = sandbox.stats();
+    for args in [
+        &["status"][..],
+        &["status", "--check"],
+        &["refresh", "--no-railway"],
+        &["access-token"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code, 3, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains(said) && out.stderr.contains(&what),
+            "{args:?}: {out:?}"
+        );
+        assert!(
+            out.stderr
+                .contains("next: restore it: `withings-token pull --from railway`"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(stat_delta(&before, &sandbox.stats(), "token_requests"), 0);
+
+    // Re-authorising brings it back.
+    sandbox.authorise(env);
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["token_configured"], true);
+}
