@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use crate::cli::DeliveryArgs;
+use crate::clock::host_name;
 use crate::envfile;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
@@ -188,15 +189,6 @@ pub fn env_file_key(settings: &Settings, path: &std::path::Path) -> String {
         StoreLocation::File(_) => format!("{ENV_FILE_PREFIX}{}", path.display()),
         StoreLocation::Redis { .. } => format!("{ENV_FILE_PREFIX}{}:{}", host_name(), path.display()),
     }
-}
-
-/// This machine's name, as the kernel has it.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_owned())
 }
 
 /// `railway:PROJECT/SERVICE@ENVIRONMENT` (the environment's id, or its name).

@@ -98,6 +98,7 @@ pub async fn refresh(
     // A rescued set waiting is adopted under the lock, due or not.
     if copies_current
         && store.waiting_rescue().is_none()
+        && !unsaved_waiting()
         && let Some(rotation) = not_due_without_lock(settings, seen_before, policy)
     {
         return Ok(rotation);
@@ -170,7 +171,11 @@ pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a To
     let seed = settings.seed_tokens.as_ref()?;
     let retired = state.previous.as_ref().map(|p| p.refresh_token.expose_secret());
     if retired == Some(seed.refresh_token.expose_secret()) {
-        tracing::info!("WITHINGS_REFRESH_TOKEN is the store's previous, already rotated token; it is ignored");
+        // Said once: `serve` asks on every check and every status read.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::info!("WITHINGS_REFRESH_TOKEN is the store's previous, already rotated token; it is ignored");
+        });
         return None;
     }
     Some(seed)
@@ -377,6 +382,11 @@ struct Unsaved {
 }
 
 static UNSAVED: std::sync::Mutex<Option<Unsaved>> = std::sync::Mutex::new(None);
+
+/// Whether this process holds a set it could not save (see [`keep`]).
+pub fn unsaved_waiting() -> bool {
+    crate::locked(&UNSAVED).is_some()
+}
 
 fn remember_unsaved(location: &str, base_generation: u64, next: StoreState) {
     let set = StoreState {

@@ -309,7 +309,10 @@ fn file_store_checks(store: &FileStore) -> (Vec<DoctorCheck>, Option<StoreState>
     }
     let loaded = store.load();
     let first = match &loaded {
-        Ok(state) => ok("store", format!("{} (generation {})", path.display(), state.generation)),
+        Ok(state) => ok(
+            "store",
+            format!("{} (store generation {})", path.display(), state.generation),
+        ),
         Err(e) => failed("store", e),
     };
     (vec![first, permissions(path)], loaded.ok())

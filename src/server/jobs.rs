@@ -308,10 +308,10 @@ fn log_refresh(trigger: Trigger, result: &Result<Refreshed>) {
     let trigger = trigger.name();
     match report.outcome {
         ReportOutcome::Refreshed => {
-            tracing::info!("Token refresh successful. Expires at: {expires} ({trigger}, generation {generation})")
+            tracing::info!("Token refresh successful. Expires at: {expires} ({trigger}, set generation {generation})")
         }
         ReportOutcome::AlreadyRefreshedByPeer => tracing::info!(
-            "Token already refreshed by a peer. Expires at: {expires} ({trigger}, generation {generation})"
+            "Token already refreshed by a peer. Expires at: {expires} ({trigger}, set generation {generation})"
         ),
         _ => tracing::debug!("Token not due. Expires at: {expires} ({trigger})"),
     }

@@ -130,11 +130,14 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
             }
             Checked::Worked(interval)
         }
-        Action::NotDue { refresh_at, .. } => {
+        // A set a run could not save waits: the job adopts it, due or not.
+        Action::NotDue { refresh_at, .. }
+            if state.store.waiting_rescue().is_none() && !crate::rotation::unsaved_waiting() =>
+        {
             let until_due = (refresh_at - now()).to_std().unwrap_or(Duration::ZERO);
             Checked::Worked(until_due.clamp(MIN_PAUSE, interval.max(MIN_PAUSE)))
         }
-        Action::Refresh(_) | Action::RefreshedByPeer => {
+        Action::NotDue { .. } | Action::Refresh(_) | Action::RefreshedByPeer => {
             let want = Want::IfDue { buffer: policy.buffer };
             match jobs::refresh(state, Trigger::Schedule, want, &jobs::default_delivery()).await {
                 Ok(_) => Checked::Worked(interval),

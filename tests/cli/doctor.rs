@@ -90,7 +90,7 @@ fn a_good_setup_passes_with_every_check_ok_and_sends_nothing() {
         "ok    credentials        WITHINGS_CLIENT_ID test-client-id, WITHINGS_CLIENT_SECRET set".to_owned(),
         "ok    redirect uri       https://example.com/callback".to_owned(),
         format!("ok    api url            {}/", withings.uri()),
-        format!("ok    store              {store} (generation 1)"),
+        format!("ok    store              {store} (store generation 1)"),
         "ok    store permissions  file 0600, directory 0700".to_owned(),
         format!("ok    access token       expires at {expires_at} (in 3.0 h)"),
         format!("ok    refresh token age  issued {issued}, 0 days ago (Withings drops one unused for a year)"),

@@ -301,3 +301,32 @@ fn an_answer_redis_cannot_take_is_kept_on_this_host_and_adopted_once_redis_is_ba
     assert_eq!(redis.store_json()["tokens"]["refresh_token"], "third-refresh");
     withings.verify();
 }
+
+/// `serve`'s background check adopts a rescued set without waiting for
+/// the stored one to be due.
+#[cfg(feature = "failpoints")]
+#[test]
+fn serve_adopts_a_waiting_rescue_at_its_next_check() {
+    let (sandbox, mut env) = given_authorised_sandbox();
+    let rescue = env.store_path().with_file_name("tokens.json.rescue");
+    let mut cmd = env.cmd();
+    cmd.args(["refresh", "--no-railway"])
+        .env("WITHINGS_TOKEN_FAILPOINT", "error:fill:tokens.json");
+    assert_eq!(Run::of(&mut cmd).code, 3);
+    assert!(rescue.exists());
+
+    env.serve_credentials();
+    let server = env.serve(&["--check-interval", "100ms"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || !rescue.exists()),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("saved the set a previous run could not save"),
+        "{}",
+        server.log()
+    );
+    drop(server);
+    assert_the_stored_token_is_live(&sandbox, &env);
+}
