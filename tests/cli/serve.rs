@@ -132,7 +132,7 @@ fn the_background_loop_refreshes_an_expired_set_once_and_not_again_while_fresh()
     withings.verify();
     let log = server.log();
     assert!(
-        log.contains("Token refresh successful. Expires at: ") && log.contains("(schedule, generation 2)"),
+        log.contains("Token refresh successful. Expires at: ") && log.contains("(schedule, set generation 2)"),
         "{log}"
     );
     for line in log.lines() {
