@@ -70,6 +70,16 @@ fn no_descriptor_limit_drops_an_answer_or_panics() {
 
 const KEPT: &str = "the new set is kept in ";
 
+/// A refresh whose write of the store fails (an injected I/O error) after
+/// Withings answered; the rescue file's write works.
+#[cfg(feature = "failpoints")]
+fn refresh_whose_save_fails(env: &TestEnv) -> Run {
+    let mut cmd = env.cmd();
+    cmd.args(["refresh", "--no-railway"])
+        .env("WITHINGS_TOKEN_FAILPOINT", "error:fill:tokens.json");
+    Run::of(&mut cmd)
+}
+
 /// Needs `--features failpoints` (the failure is injected).
 #[cfg(feature = "failpoints")]
 #[test]
@@ -78,12 +88,7 @@ fn a_store_that_fails_to_save_an_answer_keeps_it_in_a_rescue_file_the_next_run_a
     let stored = env.store_bytes();
     let rescue = env.store_path().with_file_name("tokens.json.rescue");
 
-    let out = {
-        let mut cmd = env.cmd();
-        cmd.args(["refresh", "--no-railway"])
-            .env("WITHINGS_TOKEN_FAILPOINT", "error:fill:tokens.json");
-        Run::of(&mut cmd)
-    };
+    let out = refresh_whose_save_fails(&env);
 
     assert_eq!(out.code, 3, "{out:?}");
     let said = format!(
@@ -128,10 +133,7 @@ fn a_store_that_fails_to_save_an_answer_keeps_it_in_a_rescue_file_the_next_run_a
 fn a_rescue_waiting_while_only_the_consent_state_moved_on_is_still_adopted() {
     let (sandbox, env) = given_authorised_sandbox();
     let rescue = env.store_path().with_file_name("tokens.json.rescue");
-    let mut cmd = env.cmd();
-    cmd.args(["refresh", "--no-railway"])
-        .env("WITHINGS_TOKEN_FAILPOINT", "error:fill:tokens.json");
-    assert_eq!(Run::of(&mut cmd).code, 3);
+    assert_eq!(refresh_whose_save_fails(&env).code, 3);
     // `auth-url` saves a consent state: the generation moves, the set does not.
     let out = env.run(&["auth-url"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -309,10 +311,7 @@ fn an_answer_redis_cannot_take_is_kept_on_this_host_and_adopted_once_redis_is_ba
 fn serve_adopts_a_waiting_rescue_at_its_next_check() {
     let (sandbox, mut env) = given_authorised_sandbox();
     let rescue = env.store_path().with_file_name("tokens.json.rescue");
-    let mut cmd = env.cmd();
-    cmd.args(["refresh", "--no-railway"])
-        .env("WITHINGS_TOKEN_FAILPOINT", "error:fill:tokens.json");
-    assert_eq!(Run::of(&mut cmd).code, 3);
+    assert_eq!(refresh_whose_save_fails(&env).code, 3);
     assert!(rescue.exists());
 
     env.serve_credentials();

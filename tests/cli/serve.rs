@@ -5,7 +5,6 @@ use crate::support::*;
 
 use std::collections::BTreeMap;
 use std::net::TcpStream;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Every admin endpoint, with its method.
@@ -18,22 +17,6 @@ const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
 
 /// The body of the origin guide's "recommended" refresh command.
 const ORIGIN_REFRESH_BODY: &str = r#"{"update_railway": true, "trigger_deployment": false}"#;
-
-/// Runs `n` copies of `work` at once (released together); their results in order.
-fn concurrently<T: Send>(n: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
-    let start = Barrier::new(n);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|_| {
-                scope.spawn(|| {
-                    start.wait();
-                    work()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
-    })
-}
 
 /// A user with a fresh set (3 h left), both serve credentials and a
 /// Withings at `withings_url`.

@@ -7,26 +7,10 @@ use crate::support::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wiremock::{Request, Respond};
-
-/// Runs `n` copies of `work` at once (released together); their results in order.
-fn concurrently<T: Send>(n: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
-    let start = Barrier::new(n);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..n)
-            .map(|_| {
-                scope.spawn(|| {
-                    start.wait();
-                    work()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
-    })
-}
 
 fn broker(server: &ServeProcess) -> Answer {
     server.get(

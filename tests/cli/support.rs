@@ -141,9 +141,17 @@ impl TestEnv {
     /// `sh` after `prelude` (e.g. `ulimit -f 16`), and killed after `timeout`:
     /// for limits a test imposes on the process (file size, memory).
     pub fn run_under_sh(&self, prelude: &str, args: &[&str], timeout: Duration) -> Run {
+        let launcher = ["-c", &format!(r#"{prelude} && exec "$0" "$@""#), BIN];
+        self.run_through("/bin/sh", &launcher, args, timeout)
+    }
+
+    /// Runs `program LAUNCHER... ARGS...`, where the launcher ends by
+    /// starting the binary, with this env's environment and working
+    /// directory, killed after `timeout`.
+    fn run_through(&self, program: &str, launcher: &[&str], args: &[&str], timeout: Duration) -> Run {
         let as_usual = self.std_cmd();
-        let mut cmd = StdCommand::new("/bin/sh");
-        cmd.args(["-c", &format!(r#"{prelude} && exec "$0" "$@""#), BIN])
+        let mut cmd = StdCommand::new(program);
+        cmd.args(launcher)
             .args(args)
             .env_clear()
             .current_dir(as_usual.get_current_dir().expect("work dir"))
@@ -162,22 +170,8 @@ impl TestEnv {
     /// Debian's `faketime -f` takes it: `+365d`, `-10m`), with [`FAST`].
     /// `.ci/test` installs faketime.
     pub fn run_with_clock(&self, offset: &str, args: &[&str]) -> Run {
-        let as_usual = self.std_cmd();
-        let mut cmd = StdCommand::new("faketime");
-        cmd.args(["-f", offset, BIN])
-            .args(args)
-            .args(FAST)
-            .env_clear()
-            .current_dir(as_usual.get_current_dir().expect("work dir"))
-            .stdin(Stdio::null());
-        for (k, v) in as_usual.get_envs() {
-            if let Some(v) = v {
-                cmd.env(k, v);
-            }
-        }
-        let mut cmd = Command::from_std(cmd);
-        cmd.timeout(Duration::from_secs(60));
-        Run::of(&mut cmd)
+        let args: Vec<&str> = args.iter().chain(FAST.iter()).copied().collect();
+        self.run_through("faketime", &["-f", offset, BIN], &args, Duration::from_secs(60))
     }
 
     /// Runs the binary with `args`, then [`FAST`].
@@ -1184,6 +1178,22 @@ pub fn while_withings_answers(
     until_asked(withings);
     meanwhile();
     child.wait_with_output().expect("wait")
+}
+
+/// Runs `n` copies of `work` at once (released together); their results in order.
+pub fn concurrently<T: Send>(n: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
+    let start = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    work()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    })
 }
 
 /// How many of `reports` have each `outcome`.
