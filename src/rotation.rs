@@ -433,7 +433,7 @@ async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState)
     // fields, such as a consent state, may have moved on).
     let fits = rescued.tokens.is_some() && (state.tokens.is_none() || state.tokens_generation < rescued.generation);
     if !fits {
-        let already = same_set(rescued.tokens.as_ref(), state.tokens.as_ref());
+        let already = crate::store::same_set(rescued.tokens.as_ref(), state.tokens.as_ref());
         if !already {
             tracing::warn!(
                 "a set a previous run could not save (as generation {}) is dropped: the store moved on to generation {} with a set of its own",
@@ -444,12 +444,7 @@ async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState)
         lock.drop_rescue().await;
         return Ok(state);
     }
-    let next = StoreState {
-        tokens: rescued.tokens.clone(),
-        previous: rescued.previous.clone(),
-        clock_lags: rescued.clock_lags.clone(),
-        ..state.clone()
-    };
+    let next = state.with_set_of(&rescued);
     match lock.save(state.generation, &next).await {
         Ok(generation) => {
             lock.drop_rescue().await;
@@ -472,10 +467,6 @@ async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState)
             Err(e)
         }
     }
-}
-
-fn same_set(a: Option<&TokenSet>, b: Option<&TokenSet>) -> bool {
-    matches!((a, b), (Some(a), Some(b)) if a.refresh_token_equals(b))
 }
 
 /// Saves the new set into the space reserved before the request. A failure

@@ -49,7 +49,7 @@ use async_trait::async_trait;
 use super::rescue::{PreparedRescue, RescueFile};
 use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
-    parse_store, serialize_store, tokens_generation_after,
+    parse_store, same_set, serialize_store, tokens_generation_after,
 };
 use crate::error::{Error, OUT_OF_DESCRIPTORS, Result};
 use crate::fsutil;
@@ -667,26 +667,14 @@ impl StoreLock {
             );
             return Ok((base_generation, next.clone()));
         }
-        let same = match (&on_disk.tokens, &request.loaded.tokens) {
-            (Some(a), Some(b)) => a.refresh_token_equals(b),
-            (None, None) => true,
-            _ => false,
-        };
-        if !same {
+        if !same_set(on_disk.tokens.as_ref(), request.loaded.tokens.as_ref()) {
             return Err(self.moved_on(on_disk.generation));
         }
         tracing::debug!(
             "saving onto generation {}: only fields other than the token set changed",
             on_disk.generation
         );
-        let generation = on_disk.generation;
-        let rebased = StoreState {
-            tokens: next.tokens.clone(),
-            previous: next.previous.clone(),
-            clock_lags: next.clock_lags.clone(),
-            ..on_disk
-        };
-        Ok((generation, rebased))
+        Ok((on_disk.generation, on_disk.with_set_of(next)))
     }
 
     fn moved_on(&self, generation: u64) -> Error {

@@ -288,6 +288,30 @@ pub struct StoreState {
     pub railway_environments: BTreeMap<String, String>,
 }
 
+impl StoreState {
+    /// This state with `from`'s token set and what belongs to it (the
+    /// previous refresh token, the clock lags): a set saved onto a store
+    /// whose other fields (copy records, consent state) moved on meanwhile.
+    pub fn with_set_of(&self, from: &StoreState) -> StoreState {
+        StoreState {
+            tokens: from.tokens.clone(),
+            previous: from.previous.clone(),
+            clock_lags: from.clock_lags.clone(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether two states hold the same token set (by its refresh token), or
+/// both none.
+pub(crate) fn same_set(a: Option<&TokenSet>, b: Option<&TokenSet>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.refresh_token_equals(b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// The refresh token of the generation before this one, kept because
 /// Withings honours it for a few hours after rotating it.
 #[derive(Debug, Clone)]

@@ -39,10 +39,9 @@ use tokio::task::JoinHandle;
 use super::rescue::{PreparedRescue, RescueFile};
 use super::{
     Durability, InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore,
-    parse_store, serialize_store, tokens_generation_after,
+    parse_store, same_set, serialize_store, tokens_generation_after,
 };
 use crate::error::{Error, Result};
-use crate::tokens::TokenSet;
 
 /// A Redis round trip takes a millisecond; one this slow is an outage.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -789,12 +788,10 @@ impl RedisLease {
                 self.shared.location()
             );
             let fresh = StoreState {
-                tokens: next.tokens.clone(),
-                previous: next.previous.clone(),
                 client_id: next.client_id.clone(),
-                clock_lags: next.clock_lags.clone(),
                 ..StoreState::default()
-            };
+            }
+            .with_set_of(next);
             return Ok(Some((0, fresh)));
         }
         let loaded = crate::locked(&self.loaded).clone();
@@ -802,21 +799,7 @@ impl RedisLease {
         if !unchanged {
             return Ok(None);
         }
-        let rebased = StoreState {
-            tokens: next.tokens.clone(),
-            previous: next.previous.clone(),
-            clock_lags: next.clock_lags.clone(),
-            ..current.clone()
-        };
-        Ok(Some((current.generation, rebased)))
-    }
-}
-
-fn same_set(a: Option<&TokenSet>, b: Option<&TokenSet>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a.refresh_token_equals(b),
-        (None, None) => true,
-        _ => false,
+        Ok(Some((current.generation, current.with_set_of(next))))
     }
 }
 
