@@ -270,6 +270,86 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+/// Parses the command line (`args`: the whole argv, program name first)
+/// exactly as [`Cli::try_parse_from`] does, without building the whole
+/// command tree when it can: clap copies each of the 17 global options into
+/// all 16 subcommands before it parses one, and drops the lot afterwards,
+/// over half of a `status` run's instructions (issue 18, item 20). So the
+/// first word that names a subcommand is tried alone first, under a root of
+/// the global options only. A success there is the full tree's answer: the
+/// root takes no positional, so every word before the subcommand is a
+/// global option or its value in both trees, and the subcommand is built
+/// by the same derive (`lone_subcommand_parses_like_the_whole_tree`).
+/// Anything else (a guess that was an option's value, `--help`, `--version`,
+/// any usage error) is parsed again with the whole tree, whose messages and
+/// help are the contract.
+pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    parse_lone(args).map_or_else(|| Cli::try_parse_from(args), Ok)
+}
+
+fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
+    use clap::FromArgMatches;
+    let name = args
+        .iter()
+        .skip(1)
+        .find_map(|a| a.to_str().filter(|a| SUBCOMMANDS.contains(a)))?;
+    let mut matches = lone_tree(name)?.try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches_mut(&mut matches).ok()
+}
+
+/// The name of every subcommand of [`Command`], as clap spells it.
+const SUBCOMMANDS: [&str; 16] = [
+    "status",
+    "refresh",
+    "auth-url",
+    "exchange",
+    "login",
+    "railway-sync",
+    "pull",
+    "export",
+    "access-token",
+    "exec",
+    "validate",
+    "doctor",
+    "serve",
+    "sandbox",
+    "demo",
+    "completions",
+];
+
+/// The global options and the subcommand called `name`, nothing else.
+fn lone_tree(name: &str) -> Option<clap::Command> {
+    let root = <GlobalArgs as Args>::augment_args(clap::Command::new("withings-token"));
+    Some(root.subcommand(lone_subcommand(name)?).subcommand_required(true))
+}
+
+/// The subcommand called `name` as the `Command` derive builds it, alone.
+fn lone_subcommand(name: &str) -> Option<clap::Command> {
+    fn of<A: Args>(name: &'static str) -> clap::Command {
+        A::augment_args(clap::Command::new(name))
+    }
+    use crate::commands::*;
+    Some(match name {
+        "status" => of::<status::StatusArgs>("status"),
+        "refresh" => of::<refresh::RefreshArgs>("refresh"),
+        "auth-url" => of::<auth_url::AuthUrlArgs>("auth-url"),
+        "exchange" => of::<exchange::ExchangeArgs>("exchange"),
+        "login" => of::<login::LoginArgs>("login"),
+        "railway-sync" => of::<railway_sync::RailwaySyncArgs>("railway-sync"),
+        "pull" => of::<pull::PullArgs>("pull"),
+        "export" => of::<export::ExportArgs>("export"),
+        "access-token" => of::<access_token::AccessTokenArgs>("access-token"),
+        "exec" => of::<exec::ExecArgs>("exec"),
+        "validate" => of::<validate::ValidateArgs>("validate"),
+        "doctor" => of::<doctor::DoctorArgs>("doctor"),
+        "serve" => of::<serve::ServeArgs>("serve"),
+        "sandbox" => of::<sandbox::SandboxArgs>("sandbox"),
+        "demo" => of::<demo::DemoArgs>("demo"),
+        "completions" => of::<completions::CompletionsArgs>("completions"),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +502,105 @@ mod tests {
                 examples.lines().any(|line| line.contains(&typed)),
                 "{name}: no example runs `{typed}`:\n{examples}"
             );
+        }
+    }
+
+    /// A subcommand built alone (the fast path of [`parse`]) is the one the
+    /// whole tree holds, down to every argument, once both are built.
+    #[test]
+    fn every_subcommand_is_built_alone_as_the_tree_builds_it() {
+        let mut tree = command();
+        tree.build();
+        let names: Vec<&str> = tree
+            .get_subcommands()
+            .map(|s| s.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        assert_eq!(names, SUBCOMMANDS);
+        for sub in tree.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut lone = lone_tree(sub.get_name()).unwrap();
+            lone.build();
+            // Its place in the root's list of commands is the one difference:
+            // that list is shown only by the whole tree's help.
+            let alone = lone.find_subcommand(sub.get_name()).unwrap().clone().display_order(0);
+            let sub = sub.clone().display_order(0);
+            assert_eq!(format!("{alone:?}"), format!("{sub:?}"), "{}", sub.get_name());
+        }
+    }
+
+    fn argv(words: &[&str]) -> Vec<std::ffi::OsString> {
+        std::iter::once("withings-token")
+            .chain(words.iter().copied())
+            .map(Into::into)
+            .collect()
+    }
+
+    /// `parse` answers what the whole tree answers: the same command line,
+    /// or the same refusal, help or version text.
+    fn assert_parses_like_the_whole_tree(words: &[&str]) {
+        let args = argv(words);
+        let whole = Cli::try_parse_from(&args);
+        if let Some(lone) = parse_lone(&args) {
+            let whole = whole
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{words:?}: only the lone tree accepts it: {e}"));
+            assert_eq!(format!("{lone:?}"), format!("{whole:?}"), "{words:?}");
+        }
+        match (super::parse(&args), whole) {
+            (Ok(ours), Ok(whole)) => assert_eq!(format!("{ours:?}"), format!("{whole:?}"), "{words:?}"),
+            (Err(ours), Err(whole)) => {
+                assert_eq!(ours.kind(), whole.kind(), "{words:?}");
+                assert_eq!(ours.to_string(), whole.to_string(), "{words:?}");
+            }
+            (ours, whole) => panic!("{words:?}: {ours:?} vs {whole:?}"),
+        }
+    }
+
+    #[test]
+    fn lone_subcommand_parses_like_the_whole_tree() {
+        for words in [
+            &["status"][..],
+            &["--json", "status", "--check", "--buffer", "30m"],
+            &["status", "-qojson", "--store", "/tmp/s.json", "--no-env-file"],
+            &["--store", "status", "refresh", "--if-needed"],
+            &["--store", "refresh", "status"],
+            &["--store=status", "status"],
+            &["exec", "--", "status", "--json"],
+            &["access-token", "--min-ttl", "4h"],
+            &["refresh", "--no-railway", "--trigger-deployment"],
+            &["status", "refresh"],
+            &["help", "status"],
+            &["status", "--help"],
+            &["--help"],
+            &["--version"],
+            &["-V", "status"],
+            &["status", "--bogus"],
+            &["statu"],
+            &[],
+            &["--timeout", "0", "status"],
+            &["--env-file", "x", "--no-env-file", "status"],
+            &["completions", "bash"],
+            &["serve", "--listen", "127.0.0.1:0"],
+        ] {
+            assert_parses_like_the_whole_tree(words);
+        }
+        assert!(
+            parse_lone(&argv(&["--json", "status"])).is_some(),
+            "the fast path is taken"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any sequence of words the command line knows, in any order.
+        #[test]
+        fn any_command_line_parses_like_the_whole_tree(
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "status", "refresh", "access-token", "exec", "serve", "help", "--", "-", "--json",
+                "--store", "-o", "json", "-q", "-v", "--check", "--buffer", "30m", "--if-needed",
+                "--min-ttl", "--help", "-V", "--timeout", "0", "1s", "x", "--no-env-file", "--region", "us",
+            ]), 0..7)
+        ) {
+            assert_parses_like_the_whole_tree(&words);
         }
     }
 

@@ -36,8 +36,6 @@ pub mod withings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::output::{ErrorBody, ErrorReport, Output};
 use crate::settings::OutputOptions;
 
@@ -53,7 +51,7 @@ pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_
 pub fn run() -> ExitCode {
     signals::survive_file_size_limits();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mut cli = match cli::Cli::try_parse_from(&args) {
+    let mut cli = match cli::parse(&args) {
         Ok(cli) => cli,
         Err(e) => {
             // `--help` and `--version` are not errors (use_stderr is false).
