@@ -326,7 +326,7 @@ const SUBCOMMANDS: [&str; 16] = [
 /// naming one that was not seen here is refused by the subcommand, and the
 /// whole tree parses the line again.
 fn lone_tree(name: &str, after: &[impl AsRef<str>]) -> Option<clap::Command> {
-    let root = <GlobalArgs as Args>::augment_args(clap::Command::new("withings-token")).mut_args(|a| a.global(false));
+    let root = <GlobalArgs as Args>::augment_args(clap::Command::new("withings-token"));
     let mut global: Vec<clap::Id> = Vec::new();
     for arg in root.get_arguments().filter(|a| may_name(after, a)) {
         global.push(arg.get_id().clone());
