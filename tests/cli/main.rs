@@ -24,5 +24,6 @@ mod railway;
 mod redis_store;
 mod secrets;
 mod serve;
+mod setup;
 mod terminal;
 mod validate;
