@@ -121,16 +121,16 @@ pub struct GlobalArgs {
     pub log_format: Option<LogFormat>,
 
     /// Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = DEFAULT_TIMEOUT, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)
-    #[arg(long, global = true, default_value_t = 3, value_name = "N",
+    #[arg(long, global = true, default_value_t = DEFAULT_RETRIES, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_RETRIES)))]
     pub retries: u32,
 
     /// First pause between attempts; doubles each time (0s allowed, at most 5m)
-    #[arg(long, global = true, value_parser = parse_retry_delay, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_retry_delay, default_value = DEFAULT_RETRY_DELAY, value_name = "DURATION")]
     pub retry_delay: Duration,
 
     /// Drive a running `withings-token serve` at URL instead of Withings (status, refresh, auth-url, exchange; needs ADMIN_API_TOKEN) [env: WITHINGS_TOKEN_SERVER]
@@ -142,7 +142,7 @@ pub struct GlobalArgs {
     pub region: Option<Region>,
 
     /// How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)
-    #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = "60s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     pub lock_timeout: Duration,
 }
 
@@ -177,6 +177,13 @@ pub struct DeliveryArgs {
     #[arg(long)]
     pub trigger_deployment: bool,
 }
+
+/// Defaults of the global options that have one (also read by
+/// [`parse_plain`], which builds `GlobalArgs` without clap).
+const DEFAULT_TIMEOUT: &str = "30s";
+const DEFAULT_RETRIES: u32 = 3;
+const DEFAULT_RETRY_DELAY: &str = "1s";
+const DEFAULT_LOCK_TIMEOUT: &str = "60s";
 
 /// Bounds of the duration and count flags. Beyond them a value is a typo
 /// (`--timeout 30d`), and the larger ones would overflow the time arithmetic
@@ -275,9 +282,10 @@ pub fn command() -> clap::Command {
 /// command tree when it can: clap copies each of the 17 global options into
 /// all 16 subcommands before it parses one, copies every global value back
 /// and forth between the levels after, and drops the lot: most of a
-/// `status` run's instructions (issue 18, item 20). So the first word that
-/// names a subcommand is tried alone first, under a root of the global
-/// options (see [`lone_tree`]). A success there is the whole tree's answer:
+/// `status` run's instructions (issue 18, item 20). So the commonest
+/// `status` lines are read without clap ([`parse_plain`]); for the others,
+/// the first word that names a subcommand is tried alone first, under a root
+/// of the global options (see [`lone_tree`]). A success there is the whole tree's answer:
 /// the root takes no positional, so every word before the subcommand is a
 /// global option or its value in both trees, and the subcommand is built by
 /// the same derive (`lone_subcommand_parses_like_the_whole_tree`). Anything
@@ -285,7 +293,87 @@ pub fn command() -> clap::Command {
 /// usage error) is parsed again with the whole tree, whose messages and help
 /// are the contract.
 pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
-    parse_lone(args).map_or_else(|| Cli::try_parse_from(args), Ok)
+    parse_plain(args)
+        .or_else(|| parse_lone(args))
+        .map_or_else(|| Cli::try_parse_from(args), Ok)
+}
+
+/// The `status` lines that scripts and cron run, read without clap at all:
+/// even the lone tree costs more than the rest of `status` (issue 18, item
+/// 20). Accepted: `status` with `--check` and `--buffer DURATION` after it,
+/// and `--no-env-file`, `--env-file PATH`, `--store PATH`, `--json`,
+/// `-q`/`--quiet` and `--reveal` anywhere, each once, values as the next
+/// word or after `=` (neither empty nor starting with `-`). Anything else,
+/// including a value clap would refuse, is left to clap: `None`. That these
+/// answers are clap's is pinned by `parse`'s tests, which compare them.
+fn parse_plain(args: &[std::ffi::OsString]) -> Option<Cli> {
+    let mut global = plain_global_args()?;
+    let mut status = crate::commands::status::StatusArgs {
+        check: false,
+        buffer: None,
+    };
+    let mut in_status = false;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        let word = word.to_str()?;
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (if word == "-q" { "--quiet" } else { word }, None),
+        };
+        if seen.contains(&name) {
+            return None;
+        }
+        seen.push(name);
+        let mut value = || {
+            let value = match inline {
+                Some(value) => value,
+                None => words.next()?.to_str()?,
+            };
+            (!value.is_empty() && !value.starts_with('-')).then_some(value)
+        };
+        match (name, inline) {
+            ("status", None) if !in_status => in_status = true,
+            ("--check", None) if in_status => status.check = true,
+            ("--buffer", _) if in_status => status.buffer = Some(parse_buffer(value()?).ok()?),
+            ("--no-env-file", None) => global.no_env_file = true,
+            ("--json", None) => global.json = true,
+            ("--quiet", None) => global.quiet = true,
+            ("--reveal", None) => global.reveal = true,
+            ("--store", _) => global.store = Some(PathBuf::from(value()?)),
+            ("--env-file", _) => global.env_file = Some(PathBuf::from(value()?)),
+            _ => return None,
+        }
+    }
+    // The one conflict among the accepted options: left to clap to word.
+    let conflict = global.no_env_file && global.env_file.is_some();
+    (in_status && !conflict).then_some(Cli {
+        global,
+        command: Command::Status(status),
+    })
+}
+
+/// The global options as clap gives them when none is on the command line.
+fn plain_global_args() -> Option<GlobalArgs> {
+    Some(GlobalArgs {
+        env_file: None,
+        no_env_file: false,
+        store: None,
+        store_key: None,
+        output: None,
+        output_env: false,
+        json: false,
+        reveal: false,
+        quiet: false,
+        verbose: 0,
+        log_format: None,
+        timeout: parse_timeout(DEFAULT_TIMEOUT).ok()?,
+        retries: DEFAULT_RETRIES,
+        retry_delay: parse_retry_delay(DEFAULT_RETRY_DELAY).ok()?,
+        server: None,
+        region: None,
+        lock_timeout: parse_lock_timeout(DEFAULT_LOCK_TIMEOUT).ok()?,
+    })
 }
 
 fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
@@ -576,11 +664,13 @@ mod tests {
     fn assert_parses_like_the_whole_tree(words: &[&str]) {
         let args = argv(words);
         let whole = Cli::try_parse_from(&args);
-        if let Some(lone) = parse_lone(&args) {
-            let whole = whole
-                .as_ref()
-                .unwrap_or_else(|e| panic!("{words:?}: only the lone tree accepts it: {e}"));
-            assert_eq!(format!("{lone:?}"), format!("{whole:?}"), "{words:?}");
+        for (path, answer) in [("plain", parse_plain(&args)), ("lone tree", parse_lone(&args))] {
+            if let Some(ours) = answer {
+                let whole = whole
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{words:?}: only the {path} path accepts it: {e}"));
+                assert_eq!(format!("{ours:?}"), format!("{whole:?}"), "{words:?} ({path})");
+            }
         }
         match (super::parse(&args), whole) {
             (Ok(ours), Ok(whole)) => assert_eq!(format!("{ours:?}"), format!("{whole:?}"), "{words:?}"),
@@ -630,6 +720,36 @@ mod tests {
         ] {
             assert_parses_like_the_whole_tree(words);
         }
+        let plain = |words: &[&str]| parse_plain(&argv(words)).is_some();
+        for taken in [
+            &["--no-env-file", "--store", "s.json", "status", "--json"][..],
+            &["status", "--check", "-q"],
+            &[
+                "--store=s.json",
+                "status",
+                "--buffer=2h",
+                "--reveal",
+                "--env-file",
+                ".env",
+            ],
+            &["--store", "status", "status"],
+        ] {
+            assert!(plain(taken), "the plain path takes {taken:?}");
+            assert_parses_like_the_whole_tree(taken);
+        }
+        for left_to_clap in [
+            &["-q", "status", "-q"][..],
+            &["--store", "a", "status", "--store", "b"],
+            &["--check", "status"],
+            &["status", "--buffer", "367d"],
+            &["status", "--store", "-"],
+            &["--no-env-file", "--env-file", "x", "status"],
+            &["status", "-v"],
+            &["refresh"],
+        ] {
+            assert!(!plain(left_to_clap), "the plain path leaves {left_to_clap:?} to clap");
+            assert_parses_like_the_whole_tree(left_to_clap);
+        }
         for taken in [
             &["--json", "status"][..],
             &["--no-env-file", "--store", "s.json", "status", "--json"],
@@ -674,11 +794,49 @@ mod tests {
             "0",
             "1s",
             "x",
+            "s.json",
+            "--store=s.json",
+            "--env-file=",
+            "--buffer=2h",
+            "--buffer=367d",
+            "status=x",
         ];
         globals.chain(others.iter().map(|w| w.to_string())).collect()
     }
 
+    /// The words of the lines `parse_plain` reads, and a few it must not.
+    const PLAIN_WORDS: &[&str] = &[
+        "status",
+        "status",
+        "--check",
+        "--buffer",
+        "30m",
+        "--buffer=2h",
+        "--buffer=",
+        "--no-env-file",
+        "--json",
+        "-q",
+        "--quiet",
+        "--reveal",
+        "--store",
+        "s.json",
+        "--store=s.json",
+        "--env-file",
+        ".env",
+        "--env-file=x",
+        "-",
+        "-v",
+    ];
+
     proptest::proptest! {
+        /// Any line of the words `parse_plain` reads: most are its to answer.
+        #[test]
+        fn any_plain_status_line_parses_like_the_whole_tree(
+            words in proptest::collection::vec(proptest::sample::select(PLAIN_WORDS), 0..8)
+        ) {
+            assert_parses_like_the_whole_tree(&words);
+        }
+
         /// Any sequence of words the command line knows, in any order.
         #[test]
         fn any_command_line_parses_like_the_whole_tree(
