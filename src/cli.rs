@@ -298,21 +298,19 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
         .map_or_else(|| Cli::try_parse_from(args), Ok)
 }
 
-/// The `status` lines that scripts and cron run, read without clap at all:
-/// even the lone tree costs more than the rest of `status` (issue 18, item
-/// 20). Accepted: `status` with `--check` and `--buffer DURATION` after it,
-/// and `--no-env-file`, `--env-file PATH`, `--store PATH`, `--json`,
-/// `-q`/`--quiet` and `--reveal` anywhere, each once, values as the next
-/// word or after `=` (neither empty nor starting with `-`). Anything else,
+/// The `status` and `access-token` lines that scripts, cron and consumers
+/// run, read without clap at all: even the lone tree costs more than the
+/// rest of `status` (issue 18, item 20). Accepted: `status` with `--check`
+/// and `--buffer DURATION` after it, `access-token` with `--min-ttl
+/// DURATION`, `--no-railway` and `--no-env-file-update` after it, and
+/// `--no-env-file`, `--env-file PATH`, `--store PATH`, `--json`,
+/// `-q`/`--quiet` and `--reveal` anywhere; each once, values after `=` or as
+/// the next word (neither empty nor starting with `-`). Anything else,
 /// including a value clap would refuse, is left to clap: `None`. That these
 /// answers are clap's is pinned by `parse`'s tests, which compare them.
 fn parse_plain(args: &[std::ffi::OsString]) -> Option<Cli> {
     let mut global = plain_global_args()?;
-    let mut status = crate::commands::status::StatusArgs {
-        check: false,
-        buffer: None,
-    };
-    let mut in_status = false;
+    let mut command: Option<Command> = None;
     let mut seen: Vec<&str> = Vec::new();
     let mut words = args.iter().skip(1);
     while let Some(word) = words.next() {
@@ -325,6 +323,13 @@ fn parse_plain(args: &[std::ffi::OsString]) -> Option<Cli> {
             return None;
         }
         seen.push(name);
+        if command.is_none()
+            && inline.is_none()
+            && let Some(plain) = plain_command(name)
+        {
+            command = Some(plain);
+            continue;
+        }
         let mut value = || {
             let value = match inline {
                 Some(value) => value,
@@ -332,25 +337,49 @@ fn parse_plain(args: &[std::ffi::OsString]) -> Option<Cli> {
             };
             (!value.is_empty() && !value.starts_with('-')).then_some(value)
         };
-        match (name, inline) {
-            ("status", None) if !in_status => in_status = true,
-            ("--check", None) if in_status => status.check = true,
-            ("--buffer", _) if in_status => status.buffer = Some(parse_buffer(value()?).ok()?),
-            ("--no-env-file", None) => global.no_env_file = true,
-            ("--json", None) => global.json = true,
-            ("--quiet", None) => global.quiet = true,
-            ("--reveal", None) => global.reveal = true,
-            ("--store", _) => global.store = Some(PathBuf::from(value()?)),
-            ("--env-file", _) => global.env_file = Some(PathBuf::from(value()?)),
+        match (name, inline, command.as_mut()) {
+            ("--check", None, Some(Command::Status(args))) => args.check = true,
+            ("--buffer", _, Some(Command::Status(args))) => args.buffer = Some(parse_buffer(value()?).ok()?),
+            ("--min-ttl", _, Some(Command::AccessToken(args))) => args.min_ttl = parse_buffer(value()?).ok()?,
+            ("--no-railway", None, Some(Command::AccessToken(args))) => args.delivery.no_railway = true,
+            ("--no-env-file-update", None, Some(Command::AccessToken(args))) => args.delivery.no_env_file_update = true,
+            ("--no-env-file", None, _) => global.no_env_file = true,
+            ("--json", None, _) => global.json = true,
+            ("--quiet", None, _) => global.quiet = true,
+            ("--reveal", None, _) => global.reveal = true,
+            ("--store", _, _) => global.store = Some(PathBuf::from(value()?)),
+            ("--env-file", _, _) => global.env_file = Some(PathBuf::from(value()?)),
             _ => return None,
         }
     }
     // The one conflict among the accepted options: left to clap to word.
     let conflict = global.no_env_file && global.env_file.is_some();
-    (in_status && !conflict).then_some(Cli {
+    Some(Cli {
         global,
-        command: Command::Status(status),
+        command: command?,
     })
+    .filter(|_| !conflict)
+}
+
+/// The subcommand `name` with clap's defaults, if `parse_plain` reads it.
+fn plain_command(name: &str) -> Option<Command> {
+    use crate::commands::{access_token::AccessTokenArgs, status::StatusArgs};
+    match name {
+        "status" => Some(Command::Status(StatusArgs {
+            check: false,
+            buffer: None,
+        })),
+        // access_token.rs's `--min-ttl` default; the tests compare the two.
+        "access-token" => Some(Command::AccessToken(AccessTokenArgs {
+            min_ttl: parse_buffer("5m").ok()?,
+            delivery: DeliveryArgs {
+                no_env_file_update: false,
+                no_railway: false,
+                trigger_deployment: false,
+            },
+        })),
+        _ => None,
+    }
 }
 
 /// The global options as clap gives them when none is on the command line.
@@ -733,6 +762,9 @@ mod tests {
                 ".env",
             ],
             &["--store", "status", "status"],
+            &["--no-env-file", "--store", "s.json", "access-token"],
+            &["access-token", "--min-ttl", "30m", "--no-railway", "-q"],
+            &["--json", "access-token", "--min-ttl=1h", "--no-env-file-update"],
         ] {
             assert!(plain(taken), "the plain path takes {taken:?}");
             assert_parses_like_the_whole_tree(taken);
@@ -746,6 +778,11 @@ mod tests {
             &["--no-env-file", "--env-file", "x", "status"],
             &["status", "-v"],
             &["refresh"],
+            &["access-token", "--trigger-deployment"],
+            &["access-token", "--check"],
+            &["status", "--min-ttl", "1h"],
+            &["--min-ttl", "1h", "access-token"],
+            &["status", "access-token"],
         ] {
             assert!(!plain(left_to_clap), "the plain path leaves {left_to_clap:?} to clap");
             assert_parses_like_the_whole_tree(left_to_clap);
@@ -826,12 +863,18 @@ mod tests {
         "--env-file=x",
         "-",
         "-v",
+        "access-token",
+        "--min-ttl",
+        "--min-ttl=1h",
+        "--no-railway",
+        "--no-env-file-update",
+        "--trigger-deployment",
     ];
 
     proptest::proptest! {
         /// Any line of the words `parse_plain` reads: most are its to answer.
         #[test]
-        fn any_plain_status_line_parses_like_the_whole_tree(
+        fn any_plain_line_parses_like_the_whole_tree(
             words in proptest::collection::vec(proptest::sample::select(PLAIN_WORDS), 0..8)
         ) {
             assert_parses_like_the_whole_tree(&words);
