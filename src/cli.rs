@@ -121,16 +121,16 @@ pub struct GlobalArgs {
     pub log_format: Option<LogFormat>,
 
     /// Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)
-    #[arg(long, global = true, value_parser = parse_timeout, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_timeout, default_value = DEFAULT_TIMEOUT, value_name = "DURATION")]
     pub timeout: Duration,
 
     /// Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)
-    #[arg(long, global = true, default_value_t = 3, value_name = "N",
+    #[arg(long, global = true, default_value_t = DEFAULT_RETRIES, value_name = "N",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_RETRIES)))]
     pub retries: u32,
 
     /// First pause between attempts; doubles each time (0s allowed, at most 5m)
-    #[arg(long, global = true, value_parser = parse_retry_delay, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_retry_delay, default_value = DEFAULT_RETRY_DELAY, value_name = "DURATION")]
     pub retry_delay: Duration,
 
     /// Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]
@@ -142,7 +142,7 @@ pub struct GlobalArgs {
     pub region: Option<Region>,
 
     /// How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)
-    #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = "60s", value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     pub lock_timeout: Duration,
 }
 
@@ -177,6 +177,13 @@ pub struct DeliveryArgs {
     #[arg(long)]
     pub trigger_deployment: bool,
 }
+
+/// Defaults of the global options that have one (also read by
+/// [`parse_plain`], which builds `GlobalArgs` without clap).
+const DEFAULT_TIMEOUT: &str = "30s";
+const DEFAULT_RETRIES: u32 = 3;
+const DEFAULT_RETRY_DELAY: &str = "1s";
+const DEFAULT_LOCK_TIMEOUT: &str = "60s";
 
 /// Bounds of the duration and count flags. Beyond them a value is a typo
 /// (`--timeout 30d`), and the larger ones would overflow the time arithmetic
@@ -271,20 +278,251 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// option to a subcommand only when it has no argument of that id, so each
 /// gets a hidden copy there; a value given still reaches [`GlobalArgs`]).
 pub fn command() -> clap::Command {
-    let root = <Cli as clap::CommandFactory>::command();
-    let globals: Vec<clap::Arg> = root.get_arguments().filter(|a| a.is_global_set()).cloned().collect();
+    hide_globals_under_sandbox(<Cli as clap::CommandFactory>::command())
+}
+
+/// `root` with hidden copies of every global option under `sandbox` (see
+/// [`command`]); the lone tree of `sandbox` gets the same.
+fn hide_globals_under_sandbox(root: clap::Command) -> clap::Command {
+    let globals: Vec<clap::Arg> = <GlobalArgs as Args>::augment_args(clap::Command::new("globals"))
+        .get_arguments()
+        .map(|a| a.clone().global(true).hide(true))
+        .collect();
     // `mut_subcommands` keeps the order (`mut_subcommand` moves it last).
     root.mut_subcommands(|sub| match sub.get_name() {
-        "sandbox" => globals.iter().fold(sub, |sub, arg| sub.arg(arg.clone().hide(true))),
+        "sandbox" => globals.iter().fold(sub, |sub, arg| sub.arg(arg.clone())),
         _ => sub,
     })
 }
 
-/// Parses `args` (the program name first) with [`command`]'s tree.
-pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+/// Parses `args` (the program name first) with [`command`]'s whole tree:
+/// what [`parse`] falls back on, whose messages and help are the contract.
+fn parse_whole(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     let mut root = command();
     let mut matches = root.try_get_matches_from_mut(args)?;
     <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut root))
+}
+
+/// Parses the command line (`args`: the whole argv, program name first)
+/// exactly as [`Cli::try_parse_from`] does, without building the whole
+/// command tree when it can: clap copies each of the 17 global options into
+/// all 16 subcommands before it parses one, copies every global value back
+/// and forth between the levels after, and drops the lot: most of a
+/// `status` run's instructions (issue 18, item 20). So the commonest
+/// `status` lines are read without clap ([`parse_plain`]); for the others,
+/// the first word that names a subcommand is tried alone first, under a root
+/// of the global options (see [`lone_tree`]). A success there is the whole tree's answer:
+/// the root takes no positional, so every word before the subcommand is a
+/// global option or its value in both trees, and the subcommand is built by
+/// the same derive (`lone_subcommand_parses_like_the_whole_tree`). Anything
+/// else (a guess that was an option's value, `--help`, `--version`, any
+/// usage error) is parsed again with the whole tree, whose messages and help
+/// are the contract.
+pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    parse_plain(args)
+        .or_else(|| parse_lone(args))
+        .map_or_else(|| parse_whole(args), Ok)
+}
+
+/// The `status` and `access-token` lines that scripts, cron and consumers
+/// run, read without clap at all: even the lone tree costs more than the
+/// rest of `status` (issue 18, item 20). Accepted: `status` with `--check`
+/// and `--buffer DURATION` after it, `access-token` with `--min-ttl
+/// DURATION`, `--no-railway` and `--no-env-file-update` after it, and
+/// `--no-env-file`, `--env-file PATH`, `--store PATH`, `--json`,
+/// `-q`/`--quiet` and `--reveal` anywhere; each once, values after `=` or as
+/// the next word (neither empty nor starting with `-`). Anything else,
+/// including a value clap would refuse, is left to clap: `None`. That these
+/// answers are clap's is pinned by `parse`'s tests, which compare them.
+fn parse_plain(args: &[std::ffi::OsString]) -> Option<Cli> {
+    let mut global = plain_global_args()?;
+    let mut command: Option<Command> = None;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        let word = word.to_str()?;
+        let (name, inline) = match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value)),
+            _ => (if word == "-q" { "--quiet" } else { word }, None),
+        };
+        if seen.contains(&name) {
+            return None;
+        }
+        seen.push(name);
+        if command.is_none()
+            && inline.is_none()
+            && let Some(plain) = plain_command(name)
+        {
+            command = Some(plain);
+            continue;
+        }
+        let mut value = || {
+            let value = match inline {
+                Some(value) => value,
+                None => words.next()?.to_str()?,
+            };
+            (!value.is_empty() && !value.starts_with('-')).then_some(value)
+        };
+        match (name, inline, command.as_mut()) {
+            ("--check", None, Some(Command::Status(args))) => args.check = true,
+            ("--buffer", _, Some(Command::Status(args))) => args.buffer = Some(parse_buffer(value()?).ok()?),
+            ("--min-ttl", _, Some(Command::AccessToken(args))) => args.min_ttl = parse_buffer(value()?).ok()?,
+            ("--no-railway", None, Some(Command::AccessToken(args))) => args.delivery.no_railway = true,
+            ("--no-env-file-update", None, Some(Command::AccessToken(args))) => args.delivery.no_env_file_update = true,
+            ("--no-env-file", None, _) => global.no_env_file = true,
+            ("--json", None, _) => global.json = true,
+            ("--quiet", None, _) => global.quiet = true,
+            ("--reveal", None, _) => global.reveal = true,
+            ("--store", _, _) => global.store = Some(PathBuf::from(value()?)),
+            ("--env-file", _, _) => global.env_file = Some(PathBuf::from(value()?)),
+            _ => return None,
+        }
+    }
+    // The one conflict among the accepted options: left to clap to word.
+    let conflict = global.no_env_file && global.env_file.is_some();
+    Some(Cli {
+        global,
+        command: command?,
+    })
+    .filter(|_| !conflict)
+}
+
+/// The subcommand `name` with clap's defaults, if `parse_plain` reads it.
+fn plain_command(name: &str) -> Option<Command> {
+    use crate::commands::{access_token::AccessTokenArgs, status::StatusArgs};
+    match name {
+        "status" => Some(Command::Status(StatusArgs {
+            check: false,
+            buffer: None,
+        })),
+        // access_token.rs's `--min-ttl` default; the tests compare the two.
+        "access-token" => Some(Command::AccessToken(AccessTokenArgs {
+            min_ttl: parse_buffer("5m").ok()?,
+            delivery: DeliveryArgs {
+                no_env_file_update: false,
+                no_railway: false,
+                trigger_deployment: false,
+            },
+        })),
+        _ => None,
+    }
+}
+
+/// The global options as clap gives them when none is on the command line.
+fn plain_global_args() -> Option<GlobalArgs> {
+    Some(GlobalArgs {
+        env_file: None,
+        no_env_file: false,
+        store: None,
+        store_key: None,
+        output: None,
+        output_env: false,
+        json: false,
+        reveal: false,
+        quiet: false,
+        verbose: 0,
+        log_format: None,
+        timeout: parse_timeout(DEFAULT_TIMEOUT).ok()?,
+        retries: DEFAULT_RETRIES,
+        retry_delay: parse_retry_delay(DEFAULT_RETRY_DELAY).ok()?,
+        server: None,
+        region: None,
+        lock_timeout: parse_lock_timeout(DEFAULT_LOCK_TIMEOUT).ok()?,
+    })
+}
+
+fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
+    use clap::FromArgMatches;
+    let words: Vec<std::borrow::Cow<str>> = args.iter().skip(1).map(|a| a.to_string_lossy()).collect();
+    let at = words.iter().position(|w| SUBCOMMANDS.contains(&w.as_ref()))?;
+    let mut matches = lone_tree(&words[at], &words[at + 1..])?
+        .try_get_matches_from(args)
+        .ok()?;
+    Cli::from_arg_matches_mut(&mut matches).ok()
+}
+
+/// The name of every subcommand of [`Command`], as clap spells it.
+const SUBCOMMANDS: [&str; 16] = [
+    "status",
+    "refresh",
+    "auth-url",
+    "exchange",
+    "login",
+    "railway-sync",
+    "pull",
+    "export",
+    "access-token",
+    "exec",
+    "validate",
+    "doctor",
+    "serve",
+    "sandbox",
+    "demo",
+    "completions",
+];
+
+/// The global options and the subcommand called `name`, nothing else. Of
+/// the global options, only those the words `after` the subcommand may name
+/// (and the options they conflict with) stay global; the others are the
+/// root's alone, where the whole tree's answer takes them from too (a global
+/// option's value below the root is the root's unless given there). A word
+/// naming one that was not seen here is refused by the subcommand, and the
+/// whole tree parses the line again.
+fn lone_tree(name: &str, after: &[impl AsRef<str>]) -> Option<clap::Command> {
+    let root = <GlobalArgs as Args>::augment_args(clap::Command::new("withings-token"));
+    let mut global: Vec<clap::Id> = Vec::new();
+    for arg in root.get_arguments().filter(|a| may_name(after, a)) {
+        global.push(arg.get_id().clone());
+        global.extend(root.get_arg_conflicts_with(arg).iter().map(|a| a.get_id().clone()));
+    }
+    let root = root.mut_args(|a| {
+        let keep = global.contains(a.get_id());
+        a.global(keep)
+    });
+    let tree = root.subcommand(lone_subcommand(name)?).subcommand_required(true);
+    Some(hide_globals_under_sandbox(tree))
+}
+
+/// Whether any of `words` may be `arg`: `--long`, `--long=…`, or a short
+/// cluster holding its letter (`-qv`, `-ojson`). A superset is harmless.
+fn may_name(words: &[impl AsRef<str>], arg: &clap::Arg) -> bool {
+    words
+        .iter()
+        .map(AsRef::as_ref)
+        .any(|word| match word.strip_prefix("--") {
+            Some(rest) => arg
+                .get_long()
+                .and_then(|long| rest.strip_prefix(long))
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('=')),
+            None => word.starts_with('-') && arg.get_short().is_some_and(|short| word[1..].contains(short)),
+        })
+}
+
+/// The subcommand called `name` as the `Command` derive builds it, alone.
+fn lone_subcommand(name: &str) -> Option<clap::Command> {
+    fn of<A: Args>(name: &'static str) -> clap::Command {
+        A::augment_args(clap::Command::new(name))
+    }
+    use crate::commands::*;
+    Some(match name {
+        "status" => of::<status::StatusArgs>("status"),
+        "refresh" => of::<refresh::RefreshArgs>("refresh"),
+        "auth-url" => of::<auth_url::AuthUrlArgs>("auth-url"),
+        "exchange" => of::<exchange::ExchangeArgs>("exchange"),
+        "login" => of::<login::LoginArgs>("login"),
+        "railway-sync" => of::<railway_sync::RailwaySyncArgs>("railway-sync"),
+        "pull" => of::<pull::PullArgs>("pull"),
+        "export" => of::<export::ExportArgs>("export"),
+        "access-token" => of::<access_token::AccessTokenArgs>("access-token"),
+        "exec" => of::<exec::ExecArgs>("exec"),
+        "validate" => of::<validate::ValidateArgs>("validate"),
+        "doctor" => of::<doctor::DoctorArgs>("doctor"),
+        "serve" => of::<serve::ServeArgs>("serve"),
+        "sandbox" => of::<sandbox::SandboxArgs>("sandbox"),
+        "demo" => of::<demo::DemoArgs>("demo"),
+        "completions" => of::<completions::CompletionsArgs>("completions"),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -439,6 +677,243 @@ mod tests {
                 examples.lines().any(|line| line.contains(&typed)),
                 "{name}: no example runs `{typed}`:\n{examples}"
             );
+        }
+    }
+
+    /// A subcommand built alone (the fast path of [`parse`]) is the one the
+    /// whole tree holds, down to every argument, once both are built.
+    #[test]
+    fn every_subcommand_is_built_alone_as_the_tree_builds_it() {
+        let mut tree = command();
+        tree.build();
+        let names: Vec<&str> = tree
+            .get_subcommands()
+            .map(|s| s.get_name())
+            .filter(|n| *n != "help")
+            .collect();
+        assert_eq!(names, SUBCOMMANDS);
+        let every_global: Vec<String> = tree
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .map(|long| format!("--{long}"))
+            .collect();
+        for sub in tree.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut lone = lone_tree(sub.get_name(), &every_global).unwrap();
+            lone.build();
+            // Its place in the root's list of commands is the one difference:
+            // that list is shown only by the whole tree's help.
+            let alone = lone.find_subcommand(sub.get_name()).unwrap().clone().display_order(0);
+            let sub = sub.clone().display_order(0);
+            assert_eq!(format!("{alone:?}"), format!("{sub:?}"), "{}", sub.get_name());
+        }
+    }
+
+    fn argv(words: &[&str]) -> Vec<std::ffi::OsString> {
+        std::iter::once("withings-token")
+            .chain(words.iter().copied())
+            .map(Into::into)
+            .collect()
+    }
+
+    /// `parse` answers what the whole tree answers: the same command line,
+    /// or the same refusal, help or version text.
+    fn assert_parses_like_the_whole_tree(words: &[&str]) {
+        let args = argv(words);
+        let whole = Cli::try_parse_from(&args);
+        for (path, answer) in [("plain", parse_plain(&args)), ("lone tree", parse_lone(&args))] {
+            if let Some(ours) = answer {
+                let whole = whole
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{words:?}: only the {path} path accepts it: {e}"));
+                assert_eq!(format!("{ours:?}"), format!("{whole:?}"), "{words:?} ({path})");
+            }
+        }
+        match (super::parse(&args), whole) {
+            (Ok(ours), Ok(whole)) => assert_eq!(format!("{ours:?}"), format!("{whole:?}"), "{words:?}"),
+            (Err(ours), Err(whole)) => {
+                assert_eq!(ours.kind(), whole.kind(), "{words:?}");
+                assert_eq!(ours.to_string(), whole.to_string(), "{words:?}");
+            }
+            (ours, whole) => panic!("{words:?}: {ours:?} vs {whole:?}"),
+        }
+    }
+
+    #[test]
+    fn lone_subcommand_parses_like_the_whole_tree() {
+        for words in [
+            &["status"][..],
+            &["--json", "status", "--check", "--buffer", "30m"],
+            &["status", "-qojson", "--store", "/tmp/s.json", "--no-env-file"],
+            &["--store", "status", "refresh", "--if-needed"],
+            &["--store", "refresh", "status"],
+            &["--store=status", "status"],
+            &["exec", "--", "status", "--json"],
+            &["access-token", "--min-ttl", "4h"],
+            &["refresh", "--no-railway", "--trigger-deployment"],
+            &["status", "refresh"],
+            &["help", "status"],
+            &["status", "--help"],
+            &["--help"],
+            &["--version"],
+            &["-V", "status"],
+            &["status", "--bogus"],
+            &["statu"],
+            &[],
+            &["--timeout", "0", "status"],
+            &["--env-file", "x", "--no-env-file", "status"],
+            &["completions", "bash"],
+            &["serve", "--listen", "127.0.0.1:0"],
+            &["-v", "status", "-vv"],
+            &["--json", "status", "-o", "env"],
+            &["-o", "json", "status", "--output-env"],
+            &["status", "--json", "--output-env"],
+            &["--store", "a", "status", "--store", "b"],
+            &["--store", "a", "--store", "b", "status"],
+            &["-q", "status", "-v"],
+            &["status", "-qv"],
+            &["--env-file", "x", "status", "--no-env-file"],
+            &["status", "--timeout=2s", "--retries", "11"],
+        ] {
+            assert_parses_like_the_whole_tree(words);
+        }
+        let plain = |words: &[&str]| parse_plain(&argv(words)).is_some();
+        for taken in [
+            &["--no-env-file", "--store", "s.json", "status", "--json"][..],
+            &["status", "--check", "-q"],
+            &[
+                "--store=s.json",
+                "status",
+                "--buffer=2h",
+                "--reveal",
+                "--env-file",
+                ".env",
+            ],
+            &["--store", "status", "status"],
+            &["--no-env-file", "--store", "s.json", "access-token"],
+            &["access-token", "--min-ttl", "30m", "--no-railway", "-q"],
+            &["--json", "access-token", "--min-ttl=1h", "--no-env-file-update"],
+        ] {
+            assert!(plain(taken), "the plain path takes {taken:?}");
+            assert_parses_like_the_whole_tree(taken);
+        }
+        for left_to_clap in [
+            &["-q", "status", "-q"][..],
+            &["--store", "a", "status", "--store", "b"],
+            &["--check", "status"],
+            &["status", "--buffer", "367d"],
+            &["status", "--store", "-"],
+            &["--no-env-file", "--env-file", "x", "status"],
+            &["status", "-v"],
+            &["refresh"],
+            &["access-token", "--trigger-deployment"],
+            &["access-token", "--check"],
+            &["status", "--min-ttl", "1h"],
+            &["--min-ttl", "1h", "access-token"],
+            &["status", "access-token"],
+        ] {
+            assert!(!plain(left_to_clap), "the plain path leaves {left_to_clap:?} to clap");
+            assert_parses_like_the_whole_tree(left_to_clap);
+        }
+        for taken in [
+            &["--json", "status"][..],
+            &["--no-env-file", "--store", "s.json", "status", "--json"],
+            &["-v", "status", "-vv"],
+            &["--store", "a", "status", "--store", "b"],
+            &["--json", "status", "-o", "env"],
+            &["exec", "--", "status", "--json"],
+        ] {
+            assert!(parse_lone(&argv(taken)).is_some(), "the fast path takes {taken:?}");
+        }
+    }
+
+    /// Words a command line may hold: every global option (long and
+    /// short, so a new one is covered), some subcommands and their options,
+    /// values, and words that look like neither.
+    fn vocabulary() -> Vec<String> {
+        let tree = command();
+        let globals = tree.get_arguments().flat_map(|a| {
+            let long = a.get_long().map(|l| format!("--{l}"));
+            let short = a.get_short().map(|c| format!("-{c}"));
+            long.into_iter().chain(short)
+        });
+        let others = [
+            "status",
+            "refresh",
+            "access-token",
+            "exec",
+            "serve",
+            "help",
+            "--",
+            "-",
+            "-qv",
+            "-ojson",
+            "--json=x",
+            "json",
+            "env",
+            "--check",
+            "--buffer",
+            "30m",
+            "--if-needed",
+            "--min-ttl",
+            "0",
+            "1s",
+            "x",
+            "s.json",
+            "--store=s.json",
+            "--env-file=",
+            "--buffer=2h",
+            "--buffer=367d",
+            "status=x",
+        ];
+        globals.chain(others.iter().map(|w| w.to_string())).collect()
+    }
+
+    /// The words of the lines `parse_plain` reads, and a few it must not.
+    const PLAIN_WORDS: &[&str] = &[
+        "status",
+        "status",
+        "--check",
+        "--buffer",
+        "30m",
+        "--buffer=2h",
+        "--buffer=",
+        "--no-env-file",
+        "--json",
+        "-q",
+        "--quiet",
+        "--reveal",
+        "--store",
+        "s.json",
+        "--store=s.json",
+        "--env-file",
+        ".env",
+        "--env-file=x",
+        "-",
+        "-v",
+        "access-token",
+        "--min-ttl",
+        "--min-ttl=1h",
+        "--no-railway",
+        "--no-env-file-update",
+        "--trigger-deployment",
+    ];
+
+    proptest::proptest! {
+        /// Any line of the words `parse_plain` reads: most are its to answer.
+        #[test]
+        fn any_plain_line_parses_like_the_whole_tree(
+            words in proptest::collection::vec(proptest::sample::select(PLAIN_WORDS), 0..8)
+        ) {
+            assert_parses_like_the_whole_tree(&words);
+        }
+
+        /// Any sequence of words the command line knows, in any order.
+        #[test]
+        fn any_command_line_parses_like_the_whole_tree(
+            words in proptest::collection::vec(proptest::sample::select(vocabulary()), 0..8)
+        ) {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            assert_parses_like_the_whole_tree(&words);
         }
     }
 

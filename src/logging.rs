@@ -10,15 +10,23 @@ use std::io::Write;
 
 use serde::Serialize;
 use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
 
 use crate::cli::{GlobalArgs, LogFormat};
 
-struct StderrLayer {
+/// The whole subscriber: events of this crate up to `max`, one line each.
+/// No span is recorded (none is made here, and no one else's event is
+/// written), so it keeps no per-span state: `tracing-subscriber`'s registry
+/// allocated and zeroed a 32 KiB table at every start for nothing (issue
+/// 18, item 20).
+struct StderrLog {
     max: Level,
     format: LogFormat,
     environment: String,
+    /// Span ids must be unique and non-zero, though nothing reads them.
+    next_span: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Serialize)]
@@ -48,10 +56,45 @@ impl Visit for Message {
     }
 }
 
-impl<S: Subscriber> Layer<S> for StderrLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl StderrLog {
+    fn writes(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() <= self.max && meta.target().starts_with("withings_token")
+    }
+}
+
+impl Subscriber for StderrLog {
+    /// Decided once per call site: the others cost nothing after that.
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.writes(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        self.writes(meta)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(self.max.into())
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        Id::from_u64(self.next_span.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
         let meta = event.metadata();
-        if *meta.level() > self.max || !meta.target().starts_with("withings_token") {
+        if !self.writes(meta) {
             return;
         }
         let mut message = Message::default();
@@ -171,15 +214,16 @@ pub fn level_for(quiet: bool, verbose: u8) -> Level {
 /// Installs the stderr logger for this process; a second call is a no-op.
 pub fn init(global: &GlobalArgs) {
     let format = global.log_format.unwrap_or(LogFormat::Text);
-    let layer = StderrLayer {
+    let log = StderrLog {
         max: level_for(global.quiet, global.verbose),
         format,
         environment: crate::settings::log_environment(),
+        next_span: std::sync::atomic::AtomicU64::new(1),
     };
     if format == LogFormat::Json {
-        let _ = JSON_ENVIRONMENT.set(layer.environment.clone());
+        let _ = JSON_ENVIRONMENT.set(log.environment.clone());
     }
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+    let _ = tracing::subscriber::set_global_default(log);
 }
 
 #[cfg(test)]

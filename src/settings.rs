@@ -89,14 +89,19 @@ pub enum RailwayAuth {
     Account(SecretString),
 }
 
-/// A URL setting, checked when the settings are read but reported only when
-/// a command uses it: `status` is offline and must not fail on a URL it
-/// never calls.
+/// A URL setting, checked and reported only when a command uses it:
+/// `status` is offline and must not fail on a URL it never calls, nor spend
+/// its start-up parsing four of them (issue 18, item 20).
 #[derive(Debug, Clone)]
 pub struct UrlSetting {
     name: &'static str,
-    /// The URL, or the whole message of the configuration error.
-    checked: std::result::Result<Url, String>,
+    /// How a bad value's message names the setting.
+    label: &'static str,
+    text: String,
+    /// How a bad value's message shows it.
+    shown: fn(&str) -> String,
+    /// The URL, or the whole message of the configuration error; once asked.
+    checked: std::sync::OnceLock<std::result::Result<Url, String>>,
 }
 
 /// A URL setting as an error may show it: no userinfo, query or fragment
@@ -119,14 +124,26 @@ fn shown_setting(text: &str) -> String {
 impl UrlSetting {
     fn resolve(vars: &Lookup, name: &'static str, default: &str) -> UrlSetting {
         let text = vars.get(name).unwrap_or_else(|| default.to_owned());
-        let checked =
-            checked_url(&text).map_err(|why| format!("{name} is not usable: {why} (`{}`)", shown_setting(&text)));
-        UrlSetting { name, checked }
+        UrlSetting::new(name, name, text, shown_setting)
+    }
+
+    fn new(name: &'static str, label: &'static str, text: String, shown: fn(&str) -> String) -> UrlSetting {
+        UrlSetting {
+            name,
+            label,
+            text,
+            shown,
+            checked: std::sync::OnceLock::new(),
+        }
     }
 
     /// The URL, or a CONFIGURATION_ERROR naming the variable.
     pub fn get(&self) -> Result<&Url> {
         self.checked
+            .get_or_init(|| {
+                checked_url(&self.text)
+                    .map_err(|why| format!("{} is not usable: {why} (`{}`)", self.label, (self.shown)(&self.text)))
+            })
             .as_ref()
             .map_err(|message| Error::config(message.clone(), format!("set {} to an https:// URL", self.name)))
     }
@@ -661,8 +678,12 @@ pub fn next_command(global: &GlobalArgs) -> String {
 fn remote_server(global: &GlobalArgs, vars: &Lookup) -> Option<UrlSetting> {
     const NAME: &str = "WITHINGS_TOKEN_SERVER";
     let text = global.server.clone().or_else(|| vars.get(NAME))?;
-    let checked = checked_url(&text).map_err(|why| format!("{NAME} (--server) is not usable: {why} (`{text}`)"));
-    Some(UrlSetting { name: NAME, checked })
+    Some(UrlSetting::new(
+        NAME,
+        "WITHINGS_TOKEN_SERVER (--server)",
+        text,
+        str::to_owned,
+    ))
 }
 
 /// `https://`, or `http://` for loopback peers only.

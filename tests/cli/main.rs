@@ -27,6 +27,7 @@ mod rescue;
 mod secrets;
 mod serve;
 mod serve_abuse;
+mod setup;
 mod store_identity;
 mod terminal;
 mod validate;

@@ -965,7 +965,11 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], b
 }
 
 // ---------------------------------------------------------------------------
-// A real Redis (Debian's `redis-server`, installed by `.ci/run`)
+// A real Redis (Debian's `redis-server`, installed by `bash .ci/test`)
+
+/// Why a Redis test fails where `redis-server` is missing: it fails, never
+/// passes by skipping, and says how to get one.
+pub const REDIS_SERVER_MISSING: &str = "redis-server is not installed: `bash .ci/test` installs it on Debian with root or sudo; else `sudo apt-get install redis-server` (Debian, Ubuntu) or `brew install redis` (macOS)";
 
 /// The key a Redis store of [`CLIENT_ID`]'s app uses by default.
 pub const REDIS_KEY: &str = "withings-token:test-client-id:tokens";
@@ -1004,7 +1008,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server is not installed: `.ci/run` installs it (apt-get install redis-server)");
+            .expect(REDIS_SERVER_MISSING);
         let server = RedisServer { child, port, _dir: dir };
         let up = wait_until(Duration::from_secs(10), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
