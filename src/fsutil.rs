@@ -270,6 +270,8 @@ pub struct ReservedFile {
     /// What `fill` wrote, kept in case the temporary file has to be made again.
     contents: Vec<u8>,
     renamed: bool,
+    /// Left in place when it is never renamed (see [`ReservedFile::keep_unless_renamed`]).
+    keep: bool,
 }
 
 /// Creates the temporary file for `target` (mode 0600, `create_new`) and
@@ -286,6 +288,7 @@ pub fn reserve(target: &Path, size: u64) -> std::io::Result<ReservedFile> {
         file,
         contents: Vec::new(),
         renamed: false,
+        keep: false,
     };
     if size > 0 {
         // Drop removes the partial file when this fails (ENOSPC, EFBIG).
@@ -361,6 +364,13 @@ impl ReservedFile {
         &self.path
     }
 
+    /// Keeps the file where it is should it never be renamed into place:
+    /// for contents that exist nowhere else (a Withings answer), which the
+    /// next run under the lock can still find (`store::FileStore`).
+    pub fn keep_unless_renamed(&mut self) {
+        self.keep = true;
+    }
+
     /// Overwrites the reservation from offset 0 with `bytes`, cuts it to
     /// their length and fsyncs it.
     pub fn fill(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -386,6 +396,7 @@ impl ReservedFile {
         if !is_file_at(&self.file, &self.path)? {
             self.recreate()?;
         }
+        injected_error("rename", &self.target)?;
         fs::rename(&self.path, &self.target)?;
         self.renamed = true;
         failpoint("after_rename", &self.target);
@@ -417,7 +428,7 @@ impl ReservedFile {
 
 impl Drop for ReservedFile {
     fn drop(&mut self) {
-        if !self.renamed {
+        if !self.renamed && !self.keep {
             let _ = fs::remove_file(&self.path);
         }
     }
@@ -438,6 +449,14 @@ pub fn is_file_at(file: &File, path: &Path) -> std::io::Result<bool> {
 /// those no live process holds locked (see the module doc). Only call this
 /// while holding the lock that every writer of `target` takes.
 pub fn remove_stale_temps(target: &Path) -> Vec<PathBuf> {
+    stale_temps(target)
+        .into_iter()
+        .filter(|p| fs::remove_file(p).is_ok())
+        .collect()
+}
+
+/// The temporary files beside `target` that no live process holds.
+pub fn stale_temps(target: &Path) -> Vec<PathBuf> {
     let prefix = temp_prefix(target);
     let Ok(entries) = fs::read_dir(parent_dir(target)) else {
         return Vec::new();
@@ -447,7 +466,6 @@ pub fn remove_stale_temps(target: &Path) -> Vec<PathBuf> {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .map(|e| e.path())
         .filter(|p| !is_held_by_a_live_process(p))
-        .filter(|p| fs::remove_file(p).is_ok())
         .collect()
 }
 
@@ -528,7 +546,7 @@ pub fn failpoint(name: &str, target: &Path) {
 pub fn failpoint(_name: &str, _target: &Path) {}
 
 /// Test builds only: `WITHINGS_TOKEN_FAILPOINT=error:NAME[:FILE][#N]` makes
-/// the step NAME (`fill`) fail with an I/O error, for any file or only one
+/// the step NAME (`fill`, `rename`) fail with an I/O error, for any file or only one
 /// of that name, the first N times or always: a disk that fails after
 /// Withings answered. Release builds compile this to nothing.
 #[cfg(feature = "failpoints")]

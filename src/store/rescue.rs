@@ -100,6 +100,7 @@ impl PreparedRescue {
     pub fn write(mut self, rescue: &RescueFile, base_generation: u64, next: &StoreState) -> Result<()> {
         let generation = base_generation.saturating_add(1);
         let bytes = serialize_store(next, generation, generation, None)?;
+        self.temp.keep_unless_renamed();
         let written = self
             .temp
             .fill(&bytes)

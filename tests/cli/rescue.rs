@@ -329,3 +329,42 @@ fn serve_adopts_a_waiting_rescue_at_its_next_check() {
     drop(server);
     assert_the_stored_token_is_live(&sandbox, &env);
 }
+
+/// Issue 18, the adversarial trial: the store's rename and the rescue's
+/// both fail after Withings answered (an immutable directory, a disk
+/// error). The filled temporary files are kept, and the next run finds the
+/// set in them instead of removing them as a dead writer's leftovers.
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_set_no_file_could_take_is_found_by_the_next_run_in_the_temporary_file_it_was_written_to() {
+    let (sandbox, env) = given_authorised_sandbox();
+    let stored = env.store_bytes();
+    let mut cmd = env.cmd();
+    cmd.args(["refresh", "--no-railway"])
+        .env("WITHINGS_TOKEN_FAILPOINT", "error:rename");
+    let out = Run::of(&mut cmd);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("the new set could not be kept anywhere either"),
+        "{out:?}"
+    );
+    assert_eq!(env.store_bytes(), stored);
+    assert!(
+        !env.store_temp_files().is_empty(),
+        "the answer's temporary files are kept"
+    );
+
+    let out = env.run(&["refresh", "--if-needed", "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("found a set a previous run received but did not save"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("saved the set a previous run could not save"),
+        "{out:?}"
+    );
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+    assert_the_stored_token_is_live(&sandbox, &env);
+}
