@@ -202,7 +202,7 @@ impl FileStore {
         let started = Instant::now();
         let file = self.acquire(timeout)?;
         self.wait_for_live_request(started, timeout)?;
-        self.salvage_answers();
+        self.rescue_file().salvage(&[&self.path]);
         // The journal and the rescue are written the same way, so a writer
         // that did not finish can leave their temp files too.
         let mut removed = fsutil::remove_stale_temps(&self.path);
@@ -219,40 +219,6 @@ impl FileStore {
             file: Mutex::new(file),
             request: Mutex::new(None),
         })
-    }
-
-    /// A temporary file left with a whole store in it holds a set a run
-    /// received and could not save (the rename failed, the run died after
-    /// filling it): the newest such set becomes the rescue file, which the
-    /// transaction adopts when it still fits (see `store::rescue`); the
-    /// store is never written from here.
-    fn salvage_answers(&self) {
-        let rescue = self.rescue_file();
-        let waiting = rescue.read().and_then(Result::ok).map_or(0, |s| s.generation);
-        let best = fsutil::stale_temps(&self.path)
-            .into_iter()
-            .chain(fsutil::stale_temps(rescue.path()))
-            .filter_map(|path| {
-                let bytes = fsutil::read_regular_file(&path, MAX_STORE_BYTES).ok()?;
-                let state = parse_store(&bytes).ok()?;
-                state.tokens.is_some().then_some((state.generation, path))
-            })
-            .max_by_key(|(generation, _)| *generation);
-        let Some((generation, path)) = best.filter(|(generation, _)| *generation > waiting) else {
-            return;
-        };
-        match fs::rename(&path, rescue.path()) {
-            Ok(()) => tracing::warn!(
-                "found a set a previous run received but did not save (generation {generation}) in {}; it is kept as {}",
-                path.display(),
-                rescue.path().display()
-            ),
-            Err(e) => tracing::warn!(
-                "found a set a previous run did not save in {}, but cannot keep it as {}: {e}",
-                path.display(),
-                rescue.path().display()
-            ),
-        }
     }
 
     /// A journal some live process holds marks a request in flight, even
@@ -647,7 +613,7 @@ impl StoreLock {
             .take()
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("the space reserved for the save was used already")))?;
         // Holding the answer, it outlives a failed save: the next run finds
-        // it (see `salvage_answers`) even when no rescue file is written.
+        // it (see `RescueFile::salvage`) even when no rescue file is written.
         temp.keep_unless_renamed();
         temp.fill(&bytes).map_err(|e| self.write_error(e))?;
         if self.ensure_lock_held()? != LockCheck::Held {
@@ -963,15 +929,7 @@ impl TokenStore for FileStore {
     /// The rescue file, or a temporary file a run left behind that may
     /// hold a set it could not save (the lock's holder salvages it).
     fn waiting_rescue(&self) -> Option<String> {
-        let rescue = self.rescue_file();
-        if rescue.waiting() {
-            return Some(rescue.path().display().to_string());
-        }
-        let left = fsutil::stale_temps(&self.path)
-            .into_iter()
-            .chain(fsutil::stale_temps(rescue.path()))
-            .next()?;
-        Some(left.display().to_string())
+        self.rescue_file().waiting(&[&self.path])
     }
 }
 

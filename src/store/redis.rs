@@ -521,8 +521,7 @@ impl TokenStore for RedisStore {
     }
 
     fn waiting_rescue(&self) -> Option<String> {
-        let rescue = self.rescue.as_ref().filter(|r| r.waiting())?;
-        Some(rescue.path().display().to_string())
+        self.rescue.as_ref()?.waiting(&[])
     }
 
     async fn durability(&self) -> Option<Durability> {
@@ -576,6 +575,10 @@ impl TokenStore for RedisStore {
                 tracing::debug!("took the Redis lease {} with fence {fence}", shared.keys.lease);
                 let fence = fence.unsigned_abs();
                 let mut lease = RedisLease::start(shared.clone(), owner, fence, self.lease_ttl);
+                if let Some(rescue) = &self.rescue {
+                    rescue.salvage(&[]);
+                    crate::fsutil::remove_stale_temps(rescue.path());
+                }
                 lease.rescue = self.rescue.clone();
                 return Ok(Box::new(lease));
             }
@@ -669,23 +672,24 @@ impl RedisLease {
     }
 
     /// Takes the space and descriptors for a rescue on this host before a
-    /// request. Best effort: a host that cannot keep one (no state
-    /// directory, a read-only one) still refreshes, and is told what it
-    /// risks.
-    fn prepare_rescue(&self) {
+    /// request, as a file store does beside itself: a host that could not
+    /// keep an answer Redis will not take sends nothing (issue 18).
+    fn prepare_rescue(&self) -> Result<()> {
+        const NOTHING: &str = "; nothing was sent to Withings and the stored tokens are unchanged";
         let Some(rescue) = &self.rescue else {
-            tracing::warn!(
-                "no rescue file on this host (neither XDG_STATE_HOME nor HOME is set): should Redis become unreachable after Withings answers, the answer is lost"
-            );
-            return;
+            return Err(Error::config(
+                format!("no rescue file can be kept on this host (neither XDG_STATE_HOME nor HOME is set){NOTHING}"),
+                "set XDG_STATE_HOME (or HOME) to a writable directory: a Redis store keeps there, on this host, an answer Redis cannot take",
+            ));
         };
-        match rescue.prepare(0) {
-            Ok(prepared) => *crate::locked(&self.prepared) = Some(prepared),
-            Err(e) => tracing::warn!(
-                "cannot prepare the rescue file {} ({e}): should Redis become unreachable after Withings answers, the answer is lost",
-                rescue.path().display()
-            ),
-        }
+        let prepared = rescue.prepare(0).map_err(|e| {
+            Error::config(
+                format!("cannot prepare the rescue file {}: {e}{NOTHING}", rescue.path().display()),
+                "make XDG_STATE_HOME (or HOME) a writable directory: a Redis store keeps there, on this host, an answer Redis cannot take",
+            )
+        })?;
+        *crate::locked(&self.prepared) = Some(prepared);
+        Ok(())
     }
 
     fn keys(&self) -> &Keys {
@@ -887,7 +891,7 @@ impl StoreLease for RedisLease {
             owner: Some(self.owner.clone()),
         };
         let mark = serde_json::to_string(&mark).map_err(anyhow::Error::from)?;
-        self.prepare_rescue();
+        self.prepare_rescue()?;
         let keys = self.keys();
         let (generation, ttl_ms, fence) = (
             generation.to_string(),

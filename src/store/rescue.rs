@@ -44,9 +44,56 @@ impl RescueFile {
         &self.path
     }
 
-    /// Whether a rescued set waits here (one `stat`).
-    pub fn waiting(&self) -> bool {
-        std::fs::symlink_metadata(&self.path).is_ok()
+    /// Where a rescued set waits: this file (one `stat`), else a temporary
+    /// file left by a run that did not finish, of this file or of one of
+    /// `also` (the store's own), which may hold one (see [`Self::salvage`]).
+    pub fn waiting(&self, also: &[&Path]) -> Option<String> {
+        if std::fs::symlink_metadata(&self.path).is_ok() {
+            return Some(self.path.display().to_string());
+        }
+        let left = self.stale_temps(also).into_iter().next()?;
+        Some(left.display().to_string())
+    }
+
+    fn stale_temps(&self, also: &[&Path]) -> Vec<PathBuf> {
+        also.iter()
+            .copied()
+            .chain([self.path.as_path()])
+            .flat_map(fsutil::stale_temps)
+            .collect()
+    }
+
+    /// A temporary file left with a whole store in it (of this file, or of
+    /// one of `also`) holds a set a run received and could not save: its
+    /// rename failed, or it died after filling it. The newest such set
+    /// becomes this rescue file, which the transaction adopts when it still
+    /// fits; nothing else is written from here. Call under the store's lock.
+    pub fn salvage(&self, also: &[&Path]) {
+        let waiting = self.read().and_then(Result::ok).map_or(0, |s| s.generation);
+        let best = self
+            .stale_temps(also)
+            .into_iter()
+            .filter_map(|path| {
+                let bytes = fsutil::read_regular_file(&path, MAX_STORE_BYTES).ok()?;
+                let state = parse_store(&bytes).ok()?;
+                state.tokens.is_some().then_some((state.generation, path))
+            })
+            .max_by_key(|(generation, _)| *generation);
+        let Some((generation, path)) = best.filter(|(generation, _)| *generation > waiting) else {
+            return;
+        };
+        match std::fs::rename(&path, &self.path) {
+            Ok(()) => tracing::warn!(
+                "found a set a previous run received but did not save (generation {generation}) in {}; it is kept as {}",
+                path.display(),
+                self.path.display()
+            ),
+            Err(e) => tracing::warn!(
+                "found a set a previous run did not save in {}, but cannot keep it as {}: {e}",
+                path.display(),
+                self.path.display()
+            ),
+        }
     }
 
     /// Takes what writing the rescue will need: its directory (made 0700

@@ -738,3 +738,29 @@ fn a_redis_store_whose_key_vanished_after_holding_a_set_is_an_error_not_no_token
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["token_configured"], true);
 }
+
+/// Issue 18, the adversarial trial: a host that could not keep an answer
+/// Redis will not take (no writable state directory) sends nothing, as a
+/// file store whose rescue cannot be reserved.
+#[test]
+fn a_redis_host_without_a_writable_state_directory_sends_nothing() {
+    let (sandbox, redis, mut envs) = given_fleet(1);
+    let env = &mut envs[0];
+    redis.make_store_due();
+    env.set("XDG_STATE_HOME", "/proc/1/no-such-dir");
+    let before = sandbox.stats();
+    let out = env.run(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("error: cannot prepare the rescue file /proc/1/no-such-dir/withings-token/redis-rescue/"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("nothing was sent to Withings"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("next: make XDG_STATE_HOME (or HOME) a writable directory"),
+        "{out:?}"
+    );
+    assert_eq!(stat_delta(&before, &sandbox.stats(), "token_requests"), 0);
+}
