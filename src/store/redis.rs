@@ -325,9 +325,13 @@ impl Shared {
         format!("{} key {}", self.shown, self.keys.data)
     }
 
+    /// The shared connection, made when there is none. The lock is not held
+    /// while connecting: against a Redis that stopped answering, callers
+    /// that queued behind one connect would each wait out its timeout in
+    /// turn (`serve`'s requests failed 5 s, 10 s, 15 s ... apart); each
+    /// makes its own try instead, and the last one made is kept.
     async fn connection(&self) -> Result<MultiplexedConnection> {
-        let mut cached = self.connection.lock().await;
-        if let Some(connection) = cached.as_ref() {
+        if let Some(connection) = self.connection.lock().await.as_ref() {
             return Ok(connection.clone());
         }
         let config = AsyncConnectionConfig::new()
@@ -338,7 +342,7 @@ impl Shared {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| self.failed("cannot connect to", &e))?;
-        *cached = Some(connection.clone());
+        *self.connection.lock().await = Some(connection.clone());
         Ok(connection)
     }
 

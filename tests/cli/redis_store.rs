@@ -764,3 +764,40 @@ fn a_redis_host_without_a_writable_state_directory_sends_nothing() {
     );
     assert_eq!(stat_delta(&before, &sandbox.stats(), "token_requests"), 0);
 }
+
+/// Issue 18, the adversarial trial: with Redis stopped, `serve`'s waiting
+/// requests each fail after one Redis timeout (5 s), not one after another
+/// (5 s, 10 s, ... 50 s). Every one of ten concurrent broker calls gets its
+/// 503 within a 20 s client timeout; queued behind each other, the last
+/// seven would not.
+#[test]
+fn a_stopped_redis_fails_concurrent_requests_together_not_one_after_another() {
+    let (_sandbox, redis, mut envs) = given_fleet(1);
+    let env = &mut envs[0];
+    env.serve_credentials();
+    let server = env.serve(&["--check-interval", "1h"]);
+    let broker = |timeout: Duration| {
+        let mut stream = std::net::TcpStream::connect(&server.addr).expect("connect");
+        stream.set_read_timeout(Some(timeout)).expect("timeout");
+        let head = format!(
+            "GET /v1/access-token HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {READER_TOKEN}\r\nConnection: close\r\n\r\n",
+            server.addr
+        );
+        std::io::Write::write_all(&mut stream, head.as_bytes()).expect("write");
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    assert!(broker(Duration::from_secs(20)).contains(" 200 "));
+
+    redis.signal("STOP");
+    assert!(
+        broker(Duration::from_secs(20)).contains(" 503 "),
+        "one request times out first"
+    );
+    let answers = concurrently(10, || broker(Duration::from_secs(20)));
+    redis.signal("CONT");
+    for status in &answers {
+        assert!(status.contains(" 503 "), "{answers:?}\n{}", server.log());
+    }
+}
