@@ -339,7 +339,23 @@ impl HttpClient {
     }
 
     /// Calls `attempt` until it is done, stops, or the retries run out.
-    pub async fn with_retries<T, F, Fut>(&self, what: &'static str, mut attempt: F) -> Result<T>
+    pub async fn with_retries<T, F, Fut>(&self, what: &'static str, attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Verdict<T>>,
+    {
+        self.with_retries_while(what, attempt, || Ok(())).await
+    }
+
+    /// [`HttpClient::with_retries`], asking `may_send` before every attempt
+    /// after the first: a refusal (the store's lease ran out, so another run
+    /// may be sending the same token) stops the retries with its error.
+    pub async fn with_retries_while<T, F, Fut>(
+        &self,
+        what: &'static str,
+        mut attempt: F,
+        may_send: impl Fn() -> Result<()>,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Verdict<T>>,
@@ -350,6 +366,9 @@ impl HttpClient {
             // A signal held since the last attempt: send nothing more.
             if let Some(signal) = crate::signals::pending() {
                 return Err(Error::Interrupted { signal });
+            }
+            if number > 1 {
+                may_send()?;
             }
             let (kind, detail, wait) = match crate::signals::announce_held(attempt()).await {
                 Verdict::Done(value) => return Ok(value),

@@ -234,12 +234,40 @@ async fn rotate(
     };
     lock.end_request().await;
     let signal = held.release();
-    let (new, state, via) = saved?;
+    let (new, state, via) = match saved {
+        Ok(saved) => saved,
+        Err(refused @ Error::InvalidRefreshToken { .. }) => {
+            return peer_saved_meanwhile(lock, &state, signal).await.ok_or(refused);
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Rotation {
         outcome: Outcome::Refreshed { via },
         tokens: new,
         source,
         state,
+        lock: Some(lock),
+        signal,
+    })
+}
+
+/// A token refused because another run rotated it meanwhile (this run's
+/// lease ran out, or its lock file was deleted) is no reason to
+/// re-authorise: the store holds that run's newer set, which is the answer.
+async fn peer_saved_meanwhile(lock: Box<dyn StoreLease>, before: &StoreState, signal: Option<i32>) -> Option<Rotation> {
+    let now = lock.load().await.ok()?;
+    let moved_on =
+        now.generation > before.generation && !crate::store::same_set(now.tokens.as_ref(), before.tokens.as_ref());
+    let tokens = now.tokens.clone().filter(|_| moved_on)?;
+    tracing::warn!(
+        "Withings refused the refresh token this run sent, but another run saved a newer set meanwhile (generation {}): that one is in use",
+        now.generation
+    );
+    Some(Rotation {
+        outcome: Outcome::RefreshedByPeer,
+        tokens,
+        source: TokenSource::Store,
+        state: now,
         lock: Some(lock),
         signal,
     })
@@ -516,7 +544,19 @@ async fn request_with_fallback(
     state: &StoreState,
     lease: &dyn StoreLease,
 ) -> Result<(TokenSet, SecretString, Via)> {
-    let mut detail = match client.request_token(&Grant::Refresh(&tokens.refresh_token)).await {
+    // No retry once the lease is known lost: another run may be sending now.
+    let may_send = || {
+        match lease.lost() {
+        false => Ok(()),
+        true => Err(Error::StoreUnavailable {
+            detail: "this run's lease on the store ran out while it retried; nothing more was sent, and another run may be refreshing now".into(),
+        }),
+    }
+    };
+    let mut detail = match client
+        .request_token_while(&Grant::Refresh(&tokens.refresh_token), may_send)
+        .await
+    {
         Err(Error::InvalidRefreshToken { detail }) => detail,
         other => return other.map(|set| (set, tokens.refresh_token.clone(), Via::Current)),
     };
@@ -539,7 +579,7 @@ async fn request_with_fallback(
         "Withings refused the refresh token in use; trying {}",
         describe_via(via)
     );
-    match client.request_token(&Grant::Refresh(fallback)).await {
+    match client.request_token_while(&Grant::Refresh(fallback), may_send).await {
         Ok(set) => Ok((set, fallback.clone(), via)),
         Err(Error::InvalidRefreshToken { .. }) => Err(Error::InvalidRefreshToken { detail }),
         // A transient failure of the second try is not a refusal: retry later.

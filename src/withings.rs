@@ -128,7 +128,15 @@ impl WithingsClient {
 
     /// Trades `grant` for a new token set, retrying transient failures.
     pub async fn request_token(&self, grant: &Grant<'_>) -> Result<TokenSet> {
-        self.http.with_retries(WHAT, || self.attempt(grant)).await
+        self.request_token_while(grant, || Ok(())).await
+    }
+
+    /// [`WithingsClient::request_token`], retrying only while `may_send`
+    /// agrees (see [`HttpClient::with_retries_while`]).
+    pub async fn request_token_while(&self, grant: &Grant<'_>, may_send: impl Fn() -> Result<()>) -> Result<TokenSet> {
+        self.http
+            .with_retries_while(WHAT, || self.attempt(grant), may_send)
+            .await
     }
 
     async fn attempt(&self, grant: &Grant<'_>) -> Verdict<TokenSet> {

@@ -801,3 +801,46 @@ fn a_stopped_redis_fails_concurrent_requests_together_not_one_after_another() {
         assert!(status.contains(" 503 "), "{answers:?}\n{}", server.log());
     }
 }
+
+/// Issue 18, the adversarial trial: a run whose lease is found lost while
+/// it waits to retry sends nothing more (it said so, and then sent).
+#[test]
+fn a_run_whose_lease_ran_out_between_attempts_sends_nothing_more() {
+    let (sandbox, redis, mut envs) = given_fleet(1);
+    let env = &mut envs[0];
+    env.set("WITHINGS_TOKEN_LEASE_TTL", "1s");
+    redis.make_store_due();
+    let stored = redis.store_json();
+    sandbox.fault(json!({"kind": "http500", "count": 1}));
+    let before = sandbox.stats();
+    let child = env.spawn(&["refresh", "--no-railway", "--retry-delay", "3s"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || stat_delta(
+            &before,
+            &sandbox.stats(),
+            "token_requests"
+        ) == 1),
+        "the first attempt never came"
+    );
+    redis.command(&["DEL", &format!("{REDIS_KEY}:lease")]);
+    let out = child.wait_with_output().expect("wait");
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("ran out before it could be renewed"), "{stderr}");
+    assert!(
+        stderr.contains("this run's lease on the store ran out while it retried; nothing more was sent, and another run may be refreshing now [STORE_UNAVAILABLE]"),
+        "{stderr}"
+    );
+    let after = sandbox.stats();
+    assert_eq!(
+        stat_delta(&before, &after, "token_requests"),
+        1,
+        "a second attempt was sent"
+    );
+    assert_eq!(redis.store_json()["tokens"], stored["tokens"]);
+    // The stored token is still the live one.
+    let out = env.run(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(stat_delta(&after, &sandbox.stats(), "refused"), 0);
+}

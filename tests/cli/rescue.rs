@@ -244,6 +244,38 @@ fn a_run_whose_lock_file_was_deleted_mid_request_saves_its_answer_and_the_next_r
     assert_the_stored_token_is_live(&sandbox, &env);
 }
 
+/// Issue 18, the adversarial trial: the lock file and the journal both
+/// deleted while a run waits for Withings: a second run gets in and
+/// rotates first. The first, refused, reports the other run's set, which
+/// the store holds, instead of "re-authorise".
+#[test]
+fn a_run_refused_because_a_run_beside_it_rotated_first_reports_that_set_not_reauthorise() {
+    let (sandbox, env) = given_authorised_sandbox();
+    env.make_store_due();
+    let before = sandbox.stats();
+    sandbox.fault(json!({"kind": "delay", "delay_ms": 1500}));
+    let first = env.spawn(&["refresh", "--no-railway", "--json", "--timeout", "10s"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || stat_delta(
+            &before,
+            &sandbox.stats(),
+            "token_requests"
+        ) == 1),
+        "the first run never asked"
+    );
+    std::fs::remove_file(env.store_path().with_file_name("tokens.json.lock")).expect("rm the lock file");
+    std::fs::remove_file(env.journal_path()).expect("rm the journal");
+    let second = env.run(&["refresh", "--no-railway", "--json"]);
+    assert_eq!(second.code, 0, "{second:?}");
+
+    let first = first.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert_eq!(report_of(&first)["outcome"], "already_refreshed_by_peer");
+    assert!(stderr.contains("another run saved a newer set meanwhile"), "{stderr}");
+    assert_the_stored_token_is_live(&sandbox, &env);
+}
+
 // ---------------------------------------------------------------------------
 // item 5: Redis unreachable after Withings answered
 
