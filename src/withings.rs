@@ -305,6 +305,9 @@ fn date_of(answer: &Answer) -> Option<chrono::DateTime<chrono::Utc>> {
     Some(date.with_timezone(&chrono::Utc))
 }
 
+/// The longest `expires_in` believed: a day (Withings documents 3 h).
+const MAX_BELIEVED_LIFETIME_SECS: i64 = 24 * 3600;
+
 /// Withings' documented access-token lifetime, assumed when an answer
 /// carrying a new refresh token gives no usable `expires_in`.
 const DOCUMENTED_LIFETIME_SECS: i64 = 3 * 3600;
@@ -588,6 +591,12 @@ fn lifetime(expires_in: Option<&Value>) -> Lifetime {
         // Beyond any clock (or `inf`, `NaN` from a string).
         Some(s) if !s.is_finite() || s >= i64::MAX as f64 => Lifetime::Assumed("expires_in is out of range"),
         Some(s) if s < 1.0 => Lifetime::Assumed("expires_in is not positive"),
+        // A lifetime far beyond the documented one would leave the set
+        // unrefreshed for as long, and a refresh token unused for a year
+        // dies: believing less only refreshes sooner.
+        Some(s) if s > MAX_BELIEVED_LIFETIME_SECS as f64 => {
+            Lifetime::Assumed("expires_in is more than a day, far beyond the documented 3 h")
+        }
         // Whole seconds: a fraction is dropped.
         Some(s) => Lifetime::Given(s as i64),
     }
@@ -812,6 +821,18 @@ mod tests {
             lifetime(Some(&json!(1e300))),
             Lifetime::Assumed("expires_in is out of range")
         );
+        assert_eq!(lifetime(Some(&json!(86_400))), Lifetime::Given(86_400));
+        for absurd in [
+            json!(86_401),
+            json!(1_000_000_000),
+            json!(4_611_686_018_427_387_904_u64),
+        ] {
+            assert_eq!(
+                lifetime(Some(&absurd)),
+                Lifetime::Assumed("expires_in is more than a day, far beyond the documented 3 h"),
+                "{absurd}"
+            );
+        }
     }
 
     #[test]
@@ -889,7 +910,10 @@ mod tests {
         let Verdict::Done(set) = judge(200, body) else {
             panic!("not done")
         };
-        assert!(set.expires_at.unwrap() - set.last_refreshed.unwrap() <= chrono::Duration::days(366));
+        assert_eq!(
+            set.expires_at.unwrap() - set.last_refreshed.unwrap(),
+            chrono::Duration::hours(3)
+        );
     }
 
     #[test]

@@ -240,3 +240,33 @@ fn a_redeploy_whose_answer_is_lost_is_not_sent_again() {
     assert_eq!(graphql_count(&peer, "serviceInstanceRedeploy"), 1, "never sent twice");
     assert_no_leak(&out, &[RAILWAY_TOKEN, OLD_REFRESH, OLD_ACCESS]);
 }
+
+/// Issue 18, the adversarial trial: an `expires_in` of years was believed
+/// (up to a year), so nothing refreshed and the refresh token, unused for a
+/// year, would die. Beyond a day the documented 3 h is assumed, and said.
+#[test]
+fn an_expires_in_of_years_is_not_believed() {
+    let withings = withings_answering(ResponseTemplate::new(200).set_body_json(token_body(
+        NEW_ACCESS,
+        NEW_REFRESH,
+        1_000_000_000,
+    )))
+    .times(1);
+    let env = given_expired_store(&withings.uri());
+
+    let out = env.run_with(&["refresh", "--no-railway"], &PACE);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "Withings gave no usable token lifetime (expires_in is more than a day, far beyond the documented 3 h); assumed the documented 3 h"
+        ),
+        "{out:?}"
+    );
+    let store = env.store_json();
+    let at = |key: &str| {
+        chrono::DateTime::parse_from_rfc3339(store["tokens"][key].as_str().expect("time")).expect("rfc3339")
+    };
+    assert_eq!(at("expires_at") - at("last_refreshed"), chrono::Duration::hours(3));
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+}
