@@ -7,79 +7,126 @@
 //! - when a Withings answer's `Date` differs from this host's clock by more
 //!   than [`TRUSTED_SKEW`], the new set's times are taken from that `Date`,
 //!   and the person is told;
-//! - a host found *behind* Withings records its lag in the store (one entry
-//!   per host name) and judges times that much later, so that Withings' own
-//!   times do not look to lie in the future on every run. A host found
-//!   *ahead* is not moved back: a lag remembered after the clock was fixed
-//!   would then make an expired token look fresh, while one moved forward
-//!   can only make a set due early (and the refresh that follows measures
-//!   the clock again and clears the entry);
+//! - the offset measured (Withings' minus this host's) is kept in the store,
+//!   one entry per host name, and judgements use this host's clock moved by
+//!   it. A host found *behind* is moved forward for as long as the entry
+//!   stays: an entry outliving the fix of its clock only makes a set due
+//!   early, and the refresh that follows measures again. A host found
+//!   *ahead* is moved back only for [`AHEAD_TRUSTED_FOR`] after the
+//!   measurement (by the process's own monotonic clock, or, across runs, by
+//!   this host's clock running forward from it): moved back after its
+//!   clock was fixed, it would make an expired token look fresh. Within
+//!   that window a clock set back by more than the window is seen (the
+//!   clock reads before the measurement), and one set back by less can
+//!   misjudge by less than the window. So a host hours ahead refreshes once
+//!   per window, not on every call;
 //! - a stored time that lies ahead of the clock by more than the token's
 //!   lifetime is suspect, and the set is due (`tokens::assess`).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Clocks of hosts kept in sync differ by well under this; beyond it a
 /// Withings answer's `Date` is believed over this host's clock.
 pub const TRUSTED_SKEW: Duration = Duration::minutes(1);
 
-/// Seconds this host's clock was found behind Withings' (never negative).
-static LAG_SECS: AtomicI64 = AtomicI64::new(0);
-/// Whether this process measured the lag itself (which beats a record).
-static MEASURED: AtomicBool = AtomicBool::new(false);
+/// How long after a measurement a clock found ahead is moved back.
+pub const AHEAD_TRUSTED_FOR: Duration = Duration::minutes(10);
+
+/// A measured offset, as a store keeps it for one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offset {
+    /// Withings' clock minus this host's, in seconds (positive: behind).
+    pub secs: i64,
+    /// This host's clock when it was measured.
+    pub at: DateTime<Utc>,
+}
+
+/// What this process knows of its clock.
+#[derive(Clone, Copy)]
+struct Known {
+    offset: Option<Offset>,
+    /// For an offset of a clock ahead: until when it may be used.
+    until: Option<Instant>,
+    /// Measured by this process (beats what a store recorded).
+    measured: bool,
+}
+
+static KNOWN: Mutex<Known> = Mutex::new(Known {
+    offset: None,
+    until: None,
+    measured: false,
+});
 
 /// Now, truncated to whole seconds (every time stored or printed has no
 /// fraction, so the JSON, the env lines and the store agree to the letter),
-/// moved forward by the lag this host's clock is known to have.
+/// moved by this host's offset from Withings' clock while it is in force.
 pub fn now() -> DateTime<Utc> {
     let host = host_now();
-    host.checked_add_signed(Duration::seconds(lag_secs())).unwrap_or(host)
+    host.checked_add_signed(Duration::seconds(offset_in_force()))
+        .unwrap_or(host)
 }
 
-/// This host's own clock, in whole seconds, with no lag applied: for
+/// This host's own clock, in whole seconds, with no offset applied: for
 /// comparing it with Withings' (`doctor --online`).
 pub fn host_now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-/// The known lag behind Withings' clock, in seconds (0 when none).
-pub fn lag_secs() -> i64 {
-    LAG_SECS.load(Ordering::SeqCst)
-}
-
-/// Takes the lag a store recorded for this host, unless this process has
-/// measured the clock itself since.
-fn recall(secs: i64) {
-    if !MEASURED.load(Ordering::SeqCst) {
-        LAG_SECS.store(secs.max(0), Ordering::SeqCst);
+/// The offset `now` applies, in seconds.
+fn offset_in_force() -> i64 {
+    let known = *crate::locked(&KNOWN);
+    match known.offset {
+        Some(offset) if offset.secs > 0 => offset.secs,
+        Some(offset) if known.until.is_some_and(|until| Instant::now() < until) => offset.secs,
+        _ => 0,
     }
 }
 
-/// Reads this host's entry of a store's `lags` (see the module doc).
-pub fn recall_from(lags: &BTreeMap<String, i64>) {
-    if lags.is_empty() {
+/// Takes this host's entry of a store's `offsets`, unless this process has
+/// measured the clock itself.
+pub fn recall_from(offsets: &BTreeMap<String, Offset>) {
+    if offsets.is_empty() {
         return;
     }
-    recall(lags.get(host_name()).copied().unwrap_or(0));
+    let mut known = crate::locked(&KNOWN);
+    if known.measured {
+        return;
+    }
+    let offset = offsets.get(host_name()).copied();
+    known.until = offset.and_then(|o| ahead_until(o, host_now()));
+    known.offset = offset;
 }
 
-/// Writes this host's entry into a store's `lags`: its lag, or none.
-pub fn record_into(lags: &mut BTreeMap<String, i64>) {
-    record(lags, lag_secs());
+/// For an offset of a clock ahead, read at `host` (this host's clock): the
+/// monotonic instant its window ends, when `host` lies inside it.
+fn ahead_until(offset: Offset, host: DateTime<Utc>) -> Option<Instant> {
+    let since = host.signed_duration_since(offset.at);
+    if offset.secs >= 0 || since < Duration::zero() || since > AHEAD_TRUSTED_FOR {
+        return None;
+    }
+    let left = (AHEAD_TRUSTED_FOR - since).to_std().ok()?;
+    Instant::now().checked_add(left)
 }
 
-fn record(lags: &mut BTreeMap<String, i64>, secs: i64) {
-    match secs {
-        0 if lags.is_empty() => {}
-        0 => {
-            lags.remove(host_name());
+/// Writes this host's entry into a store's `offsets`: its offset, or none.
+pub fn record_into(offsets: &mut BTreeMap<String, Offset>) {
+    let offset = crate::locked(&KNOWN).offset;
+    record(offsets, offset);
+}
+
+fn record(offsets: &mut BTreeMap<String, Offset>, offset: Option<Offset>) {
+    match offset {
+        Some(offset) if offset.secs != 0 => {
+            offsets.insert(host_name().to_owned(), offset);
         }
-        secs => {
-            lags.insert(host_name().to_owned(), secs);
+        _ if offsets.is_empty() => {}
+        _ => {
+            offsets.remove(host_name());
         }
     }
 }
@@ -87,19 +134,28 @@ fn record(lags: &mut BTreeMap<String, i64>, secs: i64) {
 /// The time to record for an answer received now, whose `Date` header said
 /// `server` (when it had a readable one): this host's time, or Withings'
 /// when the two differ by more than [`TRUSTED_SKEW`] (said once per
-/// process). Also measures the lag.
+/// process). Also measures the offset.
 pub fn received_at(server: Option<DateTime<Utc>>) -> DateTime<Utc> {
     let Some(server) = server else {
         return now();
     };
-    let reading = read(host_now(), server);
-    MEASURED.store(true, Ordering::SeqCst);
-    LAG_SECS.store(reading.lag_secs, Ordering::SeqCst);
-    static SAID: AtomicBool = AtomicBool::new(false);
-    if let Some(skew) = reading.skew
-        && !SAID.swap(true, Ordering::SeqCst)
+    let host = host_now();
+    let reading = read(host, server);
     {
-        tracing::warn!("{}", describe_skew(skew));
+        let mut known = crate::locked(&KNOWN);
+        let offset = Offset {
+            secs: reading.offset_secs,
+            at: host,
+        };
+        *known = Known {
+            offset: Some(offset),
+            until: ahead_until(offset, host),
+            measured: true,
+        };
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if let Some(skew) = reading.skew {
+        SAID.call_once(|| tracing::warn!("{}", describe_skew(skew)));
     }
     reading.time
 }
@@ -109,9 +165,9 @@ pub fn received_at(server: Option<DateTime<Utc>>) -> DateTime<Utc> {
 struct Reading {
     /// The time to record.
     time: DateTime<Utc>,
-    /// This host's lag behind Withings (0 when in step or ahead).
-    lag_secs: i64,
-    /// Withings' minus this host's, when beyond [`TRUSTED_SKEW`].
+    /// Withings' minus this host's, 0 when within [`TRUSTED_SKEW`].
+    offset_secs: i64,
+    /// The same, when beyond it.
     skew: Option<Duration>,
 }
 
@@ -120,13 +176,13 @@ fn read(host: DateTime<Utc>, server: DateTime<Utc>) -> Reading {
     if skew.abs() <= TRUSTED_SKEW {
         return Reading {
             time: host,
-            lag_secs: 0,
+            offset_secs: 0,
             skew: None,
         };
     }
     Reading {
         time: server,
-        lag_secs: skew.num_seconds().max(0),
+        offset_secs: skew.num_seconds(),
         skew: Some(skew),
     }
 }
@@ -141,7 +197,7 @@ fn describe_skew(skew: Duration) -> String {
     } else {
         (
             "ahead of",
-            "so this host sees the set as older than it is and refreshes it early",
+            "for 10 minutes this host judges expiry by Withings' clock, then sees the set as older than it is and refreshes it early",
         )
     };
     format!(
@@ -201,25 +257,49 @@ mod tests {
         assert!(ahead.contains("refreshes it early"), "{ahead}");
     }
 
-    #[test]
-    fn this_hosts_entry_is_written_only_while_it_lags() {
-        let mut lags = BTreeMap::from([("another-host".to_owned(), 90)]);
-        record(&mut lags, 600);
-        assert_eq!(lags.get(host_name()), Some(&600));
-        record(&mut lags, 0);
-        assert_eq!(lags, BTreeMap::from([("another-host".to_owned(), 90)]));
+    fn offset(secs: i64, at: DateTime<Utc>) -> Offset {
+        Offset { secs, at }
     }
 
     #[test]
-    fn withings_date_is_believed_only_beyond_a_minute_and_only_a_lag_moves_the_clock() {
+    fn this_hosts_entry_is_written_only_while_its_clock_is_off() {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let other = BTreeMap::from([("another-host".to_owned(), offset(90, at))]);
+        let mut offsets = other.clone();
+        record(&mut offsets, Some(offset(600, at)));
+        assert_eq!(offsets.get(host_name()), Some(&offset(600, at)));
+        record(&mut offsets, Some(offset(-600, at)));
+        assert_eq!(offsets.get(host_name()), Some(&offset(-600, at)));
+        record(&mut offsets, Some(offset(0, at)));
+        assert_eq!(offsets, other);
+        record(&mut offsets, None);
+        assert_eq!(offsets, other);
+    }
+
+    #[test]
+    fn withings_date_is_believed_only_beyond_a_minute() {
         let host = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
         let in_step = read(host, host + Duration::seconds(60));
-        assert_eq!((in_step.time, in_step.lag_secs, in_step.skew), (host, 0, None));
+        assert_eq!((in_step.time, in_step.offset_secs, in_step.skew), (host, 0, None));
         let behind = read(host, host + Duration::minutes(10));
         assert_eq!(behind.time, host + Duration::minutes(10));
-        assert_eq!((behind.lag_secs, behind.skew), (600, Some(Duration::minutes(10))));
+        assert_eq!((behind.offset_secs, behind.skew), (600, Some(Duration::minutes(10))));
         let ahead = read(host, host - Duration::days(365));
         assert_eq!(ahead.time, host - Duration::days(365));
-        assert_eq!(ahead.lag_secs, 0, "an ahead clock is never moved back");
+        assert_eq!(ahead.offset_secs, -365 * 86_400);
+    }
+
+    #[test]
+    fn a_clock_found_ahead_is_moved_back_only_within_its_window_after_the_measurement() {
+        let at = DateTime::<Utc>::UNIX_EPOCH + Duration::days(20_000);
+        let ahead = offset(-3 * 3600, at);
+        assert!(ahead_until(ahead, at).is_some());
+        assert!(ahead_until(ahead, at + Duration::minutes(9)).is_some());
+        assert!(ahead_until(ahead, at + Duration::minutes(11)).is_none(), "too old");
+        // This host's clock now reads before the measurement: it was set
+        // back, and the offset says nothing any more.
+        assert!(ahead_until(ahead, at - Duration::seconds(1)).is_none());
+        // A clock behind is moved forward without a window.
+        assert!(ahead_until(offset(600, at), at).is_none());
     }
 }

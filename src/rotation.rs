@@ -225,7 +225,7 @@ async fn rotate(
                 previous,
                 ..state.clone()
             };
-            crate::clock::record_into(&mut next.clock_lags);
+            crate::clock::record_into(&mut next.clock_offsets);
             keep(lock.as_ref(), location, &state, next)
                 .await
                 .map(|saved| (new, saved, via))
@@ -299,7 +299,7 @@ pub async fn exchange(
                 previous: None,
                 ..state.clone()
             };
-            crate::clock::record_into(&mut next.clock_lags);
+            crate::clock::record_into(&mut next.clock_offsets);
             keep(lock.as_ref(), &store.location(), &state, next)
                 .await
                 .map(|saved| (new, saved))

@@ -384,16 +384,24 @@ fn token_checks(settings: &Settings, state: &StoreState) -> Vec<DoctorCheck> {
     checks
 }
 
-/// A lag this host's clock showed behind Withings' at its last refresh,
-/// which its judgements of expiry make up for (see `clock`).
+/// The offset this host's clock showed from Withings' at its last
+/// refresh, which its judgements of expiry make up for (see `clock`).
 fn recorded_lag_check(state: &StoreState) -> Option<DoctorCheck> {
-    let lag = state.clock_lags.get(crate::clock::host_name())?;
+    let offset = state.clock_offsets.get(crate::clock::host_name())?;
+    let span = crate::clock::span(chrono::Duration::seconds(offset.secs.abs()));
+    let detail = if offset.secs > 0 {
+        format!(
+            "this host's clock was {span} behind Withings' at its last refresh; expiry times are judged that much later"
+        )
+    } else {
+        format!(
+            "this host's clock was {span} ahead of Withings' at its last refresh; for {} minutes after a refresh expiry is judged by Withings' clock, then this host refreshes early",
+            crate::clock::AHEAD_TRUSTED_FOR.num_minutes()
+        )
+    };
     Some(warn(
         "clock",
-        format!(
-            "this host's clock was {} behind Withings' at its last refresh; expiry times are judged that much later",
-            crate::clock::span(chrono::Duration::seconds(*lag))
-        ),
+        detail,
         "sync it (NTP, e.g. `timedatectl set-ntp true`); `withings-token doctor --online` compares it with Withings' now",
     ))
 }

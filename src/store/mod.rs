@@ -275,9 +275,9 @@ pub struct StoreState {
     /// first save under a client id, and checked on every load (see
     /// [`bind`]).
     pub client_id: Option<String>,
-    /// Hosts whose clock was found behind Withings' at their last save,
-    /// and by how many seconds (see `clock`).
-    pub clock_lags: BTreeMap<String, i64>,
+    /// Hosts whose clock was found off Withings' at their last save, by how
+    /// much and when (see `clock`).
+    pub clock_offsets: BTreeMap<String, crate::clock::Offset>,
     /// Never saved: set on load, naming the store, when the store held a
     /// set once and has lost it (a Redis key evicted or flushed). Such a
     /// store has no set, and that is an error, not "not authorised yet".
@@ -296,7 +296,7 @@ impl StoreState {
         StoreState {
             tokens: from.tokens.clone(),
             previous: from.previous.clone(),
-            clock_lags: from.clock_lags.clone(),
+            clock_offsets: from.clock_offsets.clone(),
             ..self.clone()
         }
     }
@@ -382,7 +382,7 @@ struct StoreFileV1 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    clock_lags: BTreeMap<String, i64>,
+    clock_offsets: BTreeMap<String, crate::clock::Offset>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     railway_environments: BTreeMap<String, String>,
     /// `RedisStore` only: the fence of the lease holder that saved this set.
@@ -479,7 +479,7 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
         }),
         pending_auth: file.pending_auth,
         client_id: file.client_id,
-        clock_lags: file.clock_lags,
+        clock_offsets: file.clock_offsets,
         lost: None,
     })
 }
@@ -492,7 +492,7 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
 /// none yet takes `expected`, which its next save writes. `location` names
 /// the store.
 pub(crate) fn bind(mut state: StoreState, expected: Option<&str>, location: &str) -> Result<StoreState> {
-    crate::clock::recall_from(&state.clock_lags);
+    crate::clock::recall_from(&state.clock_offsets);
     let Some(expected) = expected else {
         return Ok(state);
     };
@@ -571,7 +571,7 @@ pub(crate) fn serialize_store(
         tokens_generation: Some(tokens_generation),
         copies: state.copies.clone(),
         client_id: state.client_id.clone(),
-        clock_lags: state.clock_lags.clone(),
+        clock_offsets: state.clock_offsets.clone(),
         railway_environments: state.railway_environments.clone(),
         tokens: state.tokens.as_ref().map(|t| StoredTokens {
             access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),

@@ -132,13 +132,13 @@ fn a_host_ten_minutes_behind_records_its_lag_and_does_not_refresh_on_every_run()
         is_about_now(time_of(&store, "last_refreshed")),
         "Withings' time: {store}"
     );
-    let lag = store["clock_lags"]
+    let lag = store["clock_offsets"]
         .as_object()
         .expect("a lag recorded")
         .values()
         .next()
         .cloned();
-    let lag = lag.and_then(|v| v.as_i64()).expect("seconds");
+    let lag = lag.and_then(|v| v["secs"].as_i64()).expect("seconds");
     assert!((595..=605).contains(&lag), "{lag}");
 
     // The same host, still behind: the set is not due, nothing is sent
@@ -151,4 +151,26 @@ fn a_host_ten_minutes_behind_records_its_lag_and_does_not_refresh_on_every_run()
     assert!(doctor.stdout.contains("this host's clock was 10 min"), "{doctor:?}");
     withings.verify();
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+}
+
+/// Issue 18, the adversarial trial: a host hours ahead saw every set as
+/// expired and rotated on every call. It now judges expiry by Withings'
+/// clock for ten minutes after measuring it: five calls, one rotation.
+#[test]
+fn a_host_three_hours_ahead_does_not_rotate_on_every_call() {
+    let withings = withings_rotating(OLD_REFRESH);
+    let env = given_expired_store(&withings.uri());
+    for _ in 0..5 {
+        let out = env.run_with_clock("+3h", &["access-token"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout.trim(), NEW_ACCESS);
+    }
+    withings.verify();
+    let doctor = env.run_with_clock("+3h", &["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("this host's clock was 3 h 0 min ahead of Withings'"),
+        "{doctor:?}"
+    );
 }

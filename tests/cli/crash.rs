@@ -172,7 +172,9 @@ fn sigkill_at_any_instant_leaves_the_old_or_the_new_complete_store() {
     // Whatever was left behind, the next run cleans it up and succeeds.
     let old_generation = env.generation();
     env.cmd().args(["refresh", "--no-railway"]).assert().success();
-    assert_eq!(env.generation(), old_generation + 1);
+    // +2 when the last killed round had filled its temporary file.
+    let grew = env.generation() - old_generation;
+    assert!(grew == 1 || grew == 2, "{old_generation} + {grew}");
     assert!(!env.journal_path().exists());
     assert_eq!(env.store_temp_files(), Vec::<String>::new());
 }
