@@ -322,7 +322,7 @@ impl Error {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()
             }
             Error::CommandNotStarted { .. } => {
-                "check the command's name and PATH (or its execute permission); the token set is unchanged".to_owned()
+                "check the command's name and PATH (or its execute permission); the token set is safe in the store".to_owned()
             }
             Error::Remote { action, .. } => action.clone(),
             Error::Internal(_) => "this is a bug: report it with the command you ran and `-vvv` output".to_owned(),

@@ -103,6 +103,33 @@ fn exec_says_127_for_a_missing_command_and_126_for_one_that_cannot_run() {
     assert!(!out.stderr.contains(OLD_ACCESS), "{out:?}");
 }
 
+/// Issue 18, the adversarial trial: a mistyped command on a set that is
+/// due rotated the token first, then said "not found".
+#[test]
+fn exec_checks_the_command_before_refreshing_a_due_set() {
+    let withings = silent_withings();
+    let env = given_expired_store(&withings.uri());
+    let stored = env.store_bytes();
+    let not_executable = env.work_dir().join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\nexit 0\n").unwrap();
+    let not_executable = not_executable.display().to_string();
+    for (command, code) in [
+        ("/nonexistent/cmd", 127),
+        ("no-such-command-withings-test", 127),
+        (not_executable.as_str(), 126),
+    ] {
+        let out = env.run(&["exec", "--", command]);
+        assert_eq!(out.code, code, "{command}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!("error: cannot run `{command}`")),
+            "{out:?}"
+        );
+        assert!(out.stderr.contains("the token set is safe in the store"), "{out:?}");
+    }
+    assert_eq!(env.store_bytes(), stored, "nothing was refreshed");
+    withings.verify();
+}
+
 #[test]
 fn exec_under_github_actions_masks_the_token_it_hands_to_the_command() {
     let withings = silent_withings();
