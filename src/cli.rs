@@ -252,25 +252,48 @@ pub fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
     false
 }
 
-/// Parses `30s`, `500ms`, `90m`, `24h`, `2d` or a bare number of seconds.
+/// Parses `30s`, `500ms`, `90m`, `24h`, `2d`, a bare number of seconds, or
+/// parts of these one after another (`1h30m`, `4m57s`: as durations are
+/// printed).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; use e.g. 30s, 500ms, 90m, 24h"))?;
-    let per_unit_ms: u64 = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => return Err(format!("unknown unit `{other}` in `{text}`; use ms, s, m, h or d")),
-    };
-    n.checked_mul(per_unit_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{text}` is too long"))
+    let not_one = || format!("`{text}` is not a duration; use e.g. 30s, 500ms, 90m, 24h, 1h30m");
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = text.parse().map_err(|_| format!("`{text}` is too long"))?;
+        return secs
+            .checked_mul(1000)
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("`{text}` is too long"));
+    }
+    let mut rest = text;
+    let mut total_ms: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        let unit_len = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let n: u64 = number.parse().map_err(|_| not_one())?;
+        let per_unit_ms: u64 = match unit.trim() {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(not_one()),
+            other => return Err(format!("unknown unit `{other}` in `{text}`; use ms, s, m, h or d")),
+        };
+        let part = n
+            .checked_mul(per_unit_ms)
+            .ok_or_else(|| format!("`{text}` is too long"))?;
+        total_ms = total_ms
+            .checked_add(part)
+            .ok_or_else(|| format!("`{text}` is too long"))?;
+        rest = next;
+    }
+    if text.is_empty() {
+        return Err(not_one());
+    }
+    Ok(Duration::from_millis(total_ms))
 }
 
 /// The command tree: the derived one, with the global options hidden
@@ -537,11 +560,25 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86400)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        // As durations are printed (issue 18: `1h30m` was printed, and refused).
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("4m57s"), Ok(Duration::from_secs(297)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
     }
 
     #[test]
     fn malformed_durations_are_refused() {
-        for bad in ["", "s", "1y", "-1s", "1.5h", "abc"] {
+        for bad in [
+            "",
+            "s",
+            "1y",
+            "-1s",
+            "1.5h",
+            "abc",
+            "1h30",
+            "1h-5m",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

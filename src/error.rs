@@ -11,6 +11,18 @@ const REAUTHORISE: &str =
 const RETRY_LATER: &str = "retry later (after 30 s or more); the stored tokens were not changed";
 /// The action for EMFILE/ENFILE: the limit is the fault, not the disk.
 pub const OUT_OF_DESCRIPTORS: &str = "raise the limit on open files (`ulimit -n 1024` in the shell, LimitNOFILE= in a systemd unit) and run the command again";
+/// The action for EFBIG: the process's file-size limit, not the disk.
+pub const FILE_SIZE_LIMIT: &str = "raise the file-size limit (`ulimit -f unlimited` in the shell, LimitFSIZE= in a systemd unit) and run the command again";
+
+/// The action for an I/O error that a process limit caused (open files,
+/// file size) rather than the disk or the permissions, if it is one.
+pub fn limit_action(e: &std::io::Error) -> Option<&'static str> {
+    if crate::fsutil::out_of_descriptors(e) {
+        return Some(OUT_OF_DESCRIPTORS);
+    }
+    // EFBIG: `ulimit -f`.
+    (e.raw_os_error() == Some(27)).then_some(FILE_SIZE_LIMIT)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

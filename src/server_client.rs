@@ -251,13 +251,14 @@ fn judge<T: DeserializeOwned>(answer: &Answer, credential: &str) -> Verdict<T> {
             detail: answer.describe(),
             wait: answer.retry_after(),
         },
-        Err(_) => Verdict::Stop(Error::Upstream {
-            what: WHAT,
-            attempts: 1,
-            detail: format!(
-                "{} instead of a report (is --server a withings-token serve?)",
+        // A 4xx that is not a serve's error object: the URL names something
+        // else, which waiting will not change.
+        Err(_) => Verdict::Stop(Error::config(
+            format!(
+                "the server answered {} instead of a withings-token report",
                 answer.describe()
             ),
-        }),
+            "point --server (or WITHINGS_TOKEN_SERVER) at a running `withings-token serve`, e.g. http://127.0.0.1:8080",
+        )),
     }
 }

@@ -372,7 +372,8 @@ pub fn mask(secret: &SecretString) -> String {
             chars[chars.len() - 3..].iter().collect()
         }
     };
-    format!("token_*****{tail}")
+    // A server's token may hold control characters: shown escaped.
+    format!("token_*****{}", crate::http::visible(&tail))
 }
 
 #[cfg(test)]
@@ -630,6 +631,7 @@ mod tests {
     fn mask_keeps_only_the_last_three_characters() {
         assert_eq!(mask(&SecretString::from("f631236fabcxyz")), "token_*****xyz");
         assert_eq!(mask(&SecretString::from("short")), "token_*****");
+        assert_eq!(mask(&SecretString::from("abcdefg\u{0}x")), "token_*****g\\u{0}x");
     }
 
     mod no_panic {

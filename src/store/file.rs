@@ -51,7 +51,7 @@ use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
     parse_store, same_set, serialize_store, tokens_generation_after,
 };
-use crate::error::{Error, OUT_OF_DESCRIPTORS, Result};
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::locked;
 /// A journal mark is under a hundred bytes.
@@ -143,15 +143,6 @@ impl FileStore {
             }
             Err(e) => return Err(self.unreadable(e)),
         };
-        if fsutil::readable_by_others(&meta) {
-            READABLE_STORE_WARNING.call_once(|| {
-                tracing::warn!(
-                    "token store {} is readable by group or others: run `chmod 600 {}` (the next save also rewrites it 0600)",
-                    self.path.display(),
-                    self.path.display()
-                );
-            });
-        }
         let state = parse_store(&bytes).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
@@ -165,6 +156,17 @@ impl FileStore {
                 reason,
             },
         })?;
+        // Only once it is known to be a store: a link to another file
+        // (`/etc/passwd`) is not ours to tell to chmod.
+        if fsutil::readable_by_others(&meta) {
+            READABLE_STORE_WARNING.call_once(|| {
+                tracing::warn!(
+                    "token store {} is readable by group or others: run `chmod 600 {}` (the next save also rewrites it 0600)",
+                    self.path.display(),
+                    self.path.display()
+                );
+            });
+        }
         Ok((self.bound(state)?, stamp_of(&meta, looked_at)))
     }
 
@@ -174,8 +176,8 @@ impl FileStore {
 
     fn unreadable(&self, e: std::io::Error) -> Error {
         let message = format!("cannot read token store {}: {e}", self.path.display());
-        if fsutil::out_of_descriptors(&e) {
-            return Error::config(message, OUT_OF_DESCRIPTORS);
+        if let Some(action) = crate::error::limit_action(&e) {
+            return Error::config(message, action);
         }
         match e.kind() {
             std::io::ErrorKind::FileTooLarge => Error::CorruptStore {
@@ -394,8 +396,8 @@ fn open_lock_file(lock_path: &Path) -> std::io::Result<File> {
 /// Why the lock file cannot be used, naming it (not the store directory).
 fn lock_file_error(lock_path: &Path, e: std::io::Error) -> Error {
     let message = format!("cannot use the lock file {}: {e}", lock_path.display());
-    let action = if fsutil::out_of_descriptors(&e) {
-        OUT_OF_DESCRIPTORS.to_owned()
+    let action = if let Some(action) = crate::error::limit_action(&e) {
+        action.to_owned()
     } else if e.kind() == std::io::ErrorKind::InvalidInput {
         format!(
             "move {} aside (withings-token makes it again as a regular file), or choose another store with `--store`",
@@ -548,11 +550,8 @@ impl StoreLock {
 
     /// Why the save could not be prepared: nothing was sent.
     fn cannot_prepare(&self, what: &str, e: std::io::Error) -> Error {
-        let action = if fsutil::out_of_descriptors(&e) {
-            OUT_OF_DESCRIPTORS
-        } else {
-            "free some disk space (or make the store's directory writable) and run the command again"
-        };
+        let action = crate::error::limit_action(&e)
+            .unwrap_or("free some disk space (or make the store's directory writable) and run the command again");
         Error::config(
             format!(
                 "cannot {what} the token store {}: {e}; {UNCHANGED}",
@@ -708,11 +707,8 @@ impl StoreLock {
     }
 
     fn write_error(&self, e: std::io::Error) -> Error {
-        let action = if fsutil::out_of_descriptors(&e) {
-            OUT_OF_DESCRIPTORS
-        } else {
-            "free disk space or fix permissions; the previous store file is intact"
-        };
+        let action = crate::error::limit_action(&e)
+            .unwrap_or("free disk space or fix permissions; the previous store file is intact");
         Error::config(
             format!("cannot write token store {}: {e}", self.store.path.display()),
             action,

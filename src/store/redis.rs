@@ -418,6 +418,14 @@ impl Shared {
                 "allow the user GET, SET, DEL, INCR, PEXPIRE, EVAL and EVALSHA on the store's keys (ACL), or use another user",
             );
         }
+        // Redis' own words for a SELECT of a database it does not have: a
+        // setting to fix, not an outage to wait out.
+        if text.contains("DB index is out of range") {
+            return Error::config(
+                format!("Redis at {} has no such database: {text}", self.shown),
+                "name a database this Redis has (0 to 15 unless its `databases` setting says more) at the end of the redis:// URL",
+            );
+        }
         Error::StoreUnavailable {
             detail: format!("{what} Redis at {}: {text}", self.shown),
         }

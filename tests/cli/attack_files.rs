@@ -253,3 +253,21 @@ fn a_token_key_set_twice_in_the_env_file_uses_the_last_value_as_bash_does_and_wa
     );
     withings.verify();
 }
+
+/// Issue 18, the adversarial trial: a store path linked to a file that is
+/// not a store (`/etc/passwd`) is refused as such, without first telling
+/// the user to chmod that file.
+#[test]
+fn a_store_linked_to_a_file_that_is_not_a_store_is_refused_without_a_chmod_hint() {
+    let env = TestEnv::new();
+    let store = env.work_dir().join("tokens.json");
+    std::os::unix::fs::symlink("/etc/passwd", &store).expect("symlink");
+    let out = env.run(&["--store", "tokens.json", "status"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("token store /etc/passwd is unreadable: not a withings-token store"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("chmod"), "{out:?}");
+}

@@ -64,6 +64,11 @@ fn a_store_that_cannot_be_saved_fails_before_anything_is_sent() {
     assert!(stderr.contains("CONFIGURATION_ERROR"), "{stderr}");
     assert!(stderr.contains("cannot reserve"), "{stderr}");
     assert!(stderr.contains("nothing was sent to Withings"), "{stderr}");
+    // Issue 18, the trial: the limit is named, not the disk.
+    assert!(
+        stderr.contains("next: raise the file-size limit (`ulimit -f unlimited` in the shell"),
+        "{stderr}"
+    );
     assert_eq!(issued.load(Ordering::SeqCst), 0, "the request went out");
     assert_eq!(withings.requests().len(), 0);
     assert_eq!(env.store_bytes(), stored);

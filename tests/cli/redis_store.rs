@@ -844,3 +844,18 @@ fn a_run_whose_lease_ran_out_between_attempts_sends_nothing_more() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(stat_delta(&after, &sandbox.stats(), "refused"), 0);
 }
+
+/// Issue 18, the adversarial trial: a database number Redis does not have
+/// is a setting to fix (exit 3), not an outage to retry (exit 5).
+#[test]
+fn a_redis_database_that_does_not_exist_is_a_configuration_error() {
+    let redis = RedisServer::start();
+    let mut env = TestEnv::new();
+    env.withings("http://127.0.0.1:9")
+        .set("WITHINGS_TOKEN_STORE", format!("{}/99", redis.url()));
+    let out = env.run(&["status"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("has no such database"), "{out:?}");
+    assert!(out.stderr.contains("[CONFIGURATION_ERROR]"), "{out:?}");
+    assert!(out.stderr.contains("next: name a database this Redis has"), "{out:?}");
+}

@@ -674,6 +674,30 @@ fn server_errors_keep_their_exit_codes_and_a_wrong_admin_token_names_it() {
     assert_eq!(insecure.code, 3, "{insecure:?}");
 }
 
+/// Issue 18, the adversarial trial: a `--server` that answers, but is not
+/// a withings-token serve (a 404 page), is a setting to fix (exit 3), not
+/// an outage to retry later (exit 5).
+#[test]
+fn a_server_url_that_is_not_a_serve_is_a_configuration_error() {
+    let peer = Upstream::start();
+    peer.mount(
+        Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(404).set_body_string("Not Found")),
+    );
+    let mut remote = TestEnv::new();
+    remote
+        .set("WITHINGS_TOKEN_SERVER", peer.uri())
+        .set("ADMIN_API_TOKEN", ADMIN_TOKEN);
+    let out = remote.run(&["status"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    let said = "error: the server answered HTTP 404 with 9 bytes of text/plain instead of a withings-token report [CONFIGURATION_ERROR]";
+    assert!(out.stderr.lines().any(|l| l == said), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("next: point --server (or WITHINGS_TOKEN_SERVER) at a running `withings-token serve`"),
+        "{out:?}"
+    );
+}
+
 // --- the server's copy of the store (issue 14) ---
 
 /// The server keeps a copy of a file store once the store's last change is
