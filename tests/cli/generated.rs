@@ -203,7 +203,7 @@ fn ci_runs_the_readme_test_command() {
     let test = std::fs::read_to_string(root.join(".ci/test")).unwrap();
     assert!(
         test.lines()
-            .any(|l| l.trim() == r#"exec cargo test --features failpoints "$@""#),
+            .any(|l| l.trim() == r#"exec cargo test --features failpoints "$@" "${extra[@]}""#),
         ".ci/test must run the whole suite"
     );
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();

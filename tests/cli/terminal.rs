@@ -219,14 +219,13 @@ fn run_on_terminal(env: &TestEnv, vars: &[(&str, &str)], args: &[&str], on: Term
     }
 }
 
-/// util-linux `script` is in every Debian (bsdutils is essential); a
-/// machine without it skips the terminal tests, saying so.
-fn have_a_terminal() -> bool {
-    let found = Path::new(SCRIPT).exists();
-    if !found {
-        eprintln!("skipped: {SCRIPT} (util-linux) is not installed, so no pseudo-terminal");
-    }
-    found
+/// util-linux `script` is in every Debian (bsdutils is essential): the
+/// terminal tests need it, and fail saying so where it is missing.
+fn need_a_terminal() {
+    assert!(
+        Path::new(SCRIPT).exists(),
+        "{SCRIPT} (util-linux's `script`, Debian's bsdutils) is needed for a pseudo-terminal"
+    );
 }
 
 const NO_COLOR: (&str, &str) = ("NO_COLOR", "1");
@@ -234,9 +233,7 @@ const XTERM: (&str, &str) = ("TERM", "xterm-256color");
 
 #[test]
 fn with_no_color_a_terminal_gets_plain_tables_logs_and_errors() {
-    if !have_a_terminal() {
-        return;
-    }
+    need_a_terminal();
     let env = given_store_expiring_in(2 * 3600);
     let table = run_on_terminal(&env, &[NO_COLOR, XTERM], &["status", "-vvv"], Terminal::Stdout);
     assert_eq!(table.code, 0, "{table:?}");
@@ -272,9 +269,7 @@ fn with_no_color_a_terminal_gets_plain_tables_logs_and_errors() {
 /// errors; our tables, logs and error lines stay plain on a terminal.
 #[test]
 fn without_no_color_only_clap_colours_a_terminal() {
-    if !have_a_terminal() {
-        return;
-    }
+    need_a_terminal();
     let env = given_store_expiring_in(2 * 3600);
     let usage = run_on_terminal(&env, &[XTERM], &["status", "--no-such-flag"], Terminal::Stderr);
     assert_eq!(usage.code, 2, "{usage:?}");
@@ -308,9 +303,7 @@ fn without_no_color_only_clap_colours_a_terminal() {
 /// here) never gets any of it.
 #[test]
 fn the_spinner_is_the_only_code_on_a_terminal_and_is_cleared() {
-    if !have_a_terminal() {
-        return;
-    }
+    need_a_terminal();
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(SLOW)).times(1);
     let env = given_expired_store(&withings.uri());
     let args = [&["refresh"][..], &PATIENT].concat();
@@ -338,9 +331,7 @@ fn the_spinner_is_the_only_code_on_a_terminal_and_is_cleared() {
 /// own, never glued to a spinner frame.
 #[test]
 fn the_report_is_not_glued_to_the_spinner() {
-    if !have_a_terminal() {
-        return;
-    }
+    need_a_terminal();
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(SLOW)).times(1);
     let env = given_expired_store(&withings.uri());
     let args = [&["refresh"][..], &PATIENT].concat();
@@ -365,9 +356,7 @@ fn the_report_is_not_glued_to_the_spinner() {
 /// (`TERM=dumb`) get no spinner at all: stderr stays plain on a terminal.
 #[test]
 fn quiet_json_and_dumb_terminals_get_no_spinner() {
-    if !have_a_terminal() {
-        return;
-    }
+    need_a_terminal();
     /// (arguments, variables) of one run.
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
     let cases: [Case; 4] = [
