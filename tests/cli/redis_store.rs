@@ -814,14 +814,7 @@ fn a_run_whose_lease_ran_out_between_attempts_sends_nothing_more() {
     sandbox.fault(json!({"kind": "http500", "count": 1}));
     let before = sandbox.stats();
     let child = env.spawn(&["refresh", "--no-railway", "--retry-delay", "3s"]);
-    assert!(
-        wait_until(Duration::from_secs(10), || stat_delta(
-            &before,
-            &sandbox.stats(),
-            "token_requests"
-        ) == 1),
-        "the first attempt never came"
-    );
+    sandbox.until_asked(&before, 1);
     redis.command(&["DEL", &format!("{REDIS_KEY}:lease")]);
     let out = child.wait_with_output().expect("wait");
 

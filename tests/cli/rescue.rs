@@ -205,21 +205,22 @@ fn serve_keeps_a_set_it_could_save_nowhere_in_memory_and_saves_it_at_its_next_tr
 // ---------------------------------------------------------------------------
 // item 4: a lock file deleted while a run asks Withings
 
+/// A `refresh --json` whose request the sandbox answers 1.5 s late, once
+/// the sandbox has it.
+fn a_refresh_asking_a_slow_sandbox(sandbox: &SandboxProcess, env: &TestEnv) -> std::process::Child {
+    let before = sandbox.stats();
+    sandbox.fault(json!({"kind": "delay", "delay_ms": 1500}));
+    let child = env.spawn(&["refresh", "--no-railway", "--json", "--timeout", "10s"]);
+    sandbox.until_asked(&before, 1);
+    child
+}
+
 #[test]
 fn a_run_whose_lock_file_was_deleted_mid_request_saves_its_answer_and_the_next_run_waits() {
     let (sandbox, env) = given_authorised_sandbox();
     env.make_store_due();
     let before = sandbox.stats();
-    sandbox.fault(json!({"kind": "delay", "delay_ms": 1500}));
-    let first = env.spawn(&["refresh", "--no-railway", "--json", "--timeout", "10s"]);
-    assert!(
-        wait_until(Duration::from_secs(10), || stat_delta(
-            &before,
-            &sandbox.stats(),
-            "token_requests"
-        ) == 1),
-        "the first run never asked"
-    );
+    let first = a_refresh_asking_a_slow_sandbox(&sandbox, &env);
     std::fs::remove_file(env.store_path().with_file_name("tokens.json.lock")).expect("rm the lock file");
     let second = env.spawn(&["refresh", "--if-needed", "--no-railway", "--json"]);
 
@@ -252,17 +253,7 @@ fn a_run_whose_lock_file_was_deleted_mid_request_saves_its_answer_and_the_next_r
 fn a_run_refused_because_a_run_beside_it_rotated_first_reports_that_set_not_reauthorise() {
     let (sandbox, env) = given_authorised_sandbox();
     env.make_store_due();
-    let before = sandbox.stats();
-    sandbox.fault(json!({"kind": "delay", "delay_ms": 1500}));
-    let first = env.spawn(&["refresh", "--no-railway", "--json", "--timeout", "10s"]);
-    assert!(
-        wait_until(Duration::from_secs(10), || stat_delta(
-            &before,
-            &sandbox.stats(),
-            "token_requests"
-        ) == 1),
-        "the first run never asked"
-    );
+    let first = a_refresh_asking_a_slow_sandbox(&sandbox, &env);
     std::fs::remove_file(env.store_path().with_file_name("tokens.json.lock")).expect("rm the lock file");
     std::fs::remove_file(env.journal_path()).expect("rm the journal");
     let second = env.run(&["refresh", "--no-railway", "--json"]);

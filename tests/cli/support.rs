@@ -581,6 +581,14 @@ impl SandboxProcess {
         assert_eq!(status, 204, "fault not accepted");
     }
 
+    /// Waits (at most 10 s) until it has had `n` token requests since `before`.
+    pub fn until_asked(&self, before: &Value, n: u64) {
+        let asked = wait_until(Duration::from_secs(10), || {
+            stat_delta(before, &self.stats(), "token_requests") >= n
+        });
+        assert!(asked, "the sandbox never got {n} token request(s)");
+    }
+
     pub fn stats(&self) -> Value {
         let (status, body) = http(&self.addr, "GET", "/_sandbox/stats", None);
         assert_eq!(status, 200);
