@@ -8,7 +8,8 @@
 //! change to the store goes through `jobs`, one at a time. The read-only
 //! endpoints see the store through `view`, which reads it again only when
 //! it changed. `connections` takes connections within limits a stranger
-//! cannot exhaust. On SIGTERM/SIGINT the server stops
+//! cannot exhaust (`peers` shares them out by address, `stall` cuts an
+//! answer nobody reads). On SIGTERM/SIGINT the server stops
 //! accepting, lets a transaction in flight end (its save must happen), and
 //! returns; a second signal ends it at once.
 
@@ -19,7 +20,9 @@ mod errors;
 mod failures;
 mod jobs;
 mod metrics;
+mod peers;
 mod schedule;
+mod stall;
 mod view;
 
 use std::net::SocketAddr;
