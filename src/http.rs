@@ -349,7 +349,7 @@ impl HttpClient {
         for number in 1..=attempts {
             // A signal held since the last attempt: send nothing more.
             if let Some(signal) = crate::signals::pending() {
-                return Err(Error::Interrupted { signal });
+                return Err(Error::Interrupted { signal, what });
             }
             let (kind, detail, wait) = match crate::signals::announce_held(attempt()).await {
                 Verdict::Done(value) => return Ok(value),

@@ -30,10 +30,12 @@ with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): 
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
 ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due (one request per check), \
 under the same lock as the CLI, so `withings-token refresh` and other servers can share the store. While Withings fails, \
-checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait), logged once when \
-they start failing and once when they work again. A refresh failure is the answer of every request that waited for it; \
-a refused refresh token is not sent again by the broker or the checks until the store holds another set (POST \
-/admin/token/refresh still tries it). A min_ttl longer than half the token's lifetime is capped to that half. \
+checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait, up to 1h; never past \
+5m before the access token expires), logged once when they start failing and once when they work again. A refresh \
+failure is the answer of every request that waited for it; after Withings failed, the broker and the checks get that \
+failure at once (with Retry-After) until a short backoff ends (5-10s, doubling); a refused refresh token is not sent \
+again by the broker or the checks until the store holds another set (POST /admin/token/refresh still tries it, backoff \
+or not). A min_ttl longer than half the token's lifetime is capped to that half. \
 The soft open-files limit is raised to the hard one; at most --max-connections are served at once, at most \
 --max-connections-per-ip from one address, and beyond either the oldest connection that has not sent a whole request head \
 is closed to make room; a connection that sends no whole request head within --header-timeout, or whose answer makes no \
@@ -84,7 +86,7 @@ pub fn log_defaults(global: &mut GlobalArgs) {
 
 pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
     let listen = listen_address(args.listen, settings.server.port()?);
-    let mut state = AppState::new(settings.clone())?;
+    let mut state = AppState::new(settings.clone(), args.check_interval)?;
     state.metrics_auth = args.metrics_auth;
     // Before any refresh: this process stops on its own terms (see `signals`).
     if !crate::signals::leave_to_the_process() {

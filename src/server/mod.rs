@@ -79,7 +79,9 @@ pub struct AppState {
 impl AppState {
     /// Checks what `serve` cannot work without, before anything listens:
     /// `ADMIN_API_TOKEN`, the Withings app, a whole Railway configuration.
-    pub fn new(settings: Settings) -> Result<AppState> {
+    /// `check_interval` is the background refresh's (the backoff after a
+    /// failure starts from it).
+    pub fn new(settings: Settings, check_interval: Duration) -> Result<AppState> {
         let admin = settings.server.admin_token.clone().ok_or_else(|| {
             Error::config(
                 "ADMIN_API_TOKEN is not set (serve needs it: it guards the admin endpoints)",
@@ -123,7 +125,7 @@ impl AppState {
             http,
             withings,
             schedule_withings,
-            failures: failures::Failures::default(),
+            failures: failures::Failures::new(check_interval),
         })
     }
 

@@ -625,3 +625,177 @@ fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_n
     );
     withings.verify();
 }
+
+// --- B: a wait Withings asks for, against the token's expiry ---
+
+/// Withings' status 601 asking for a wait of `seconds`.
+fn asks_to_wait(seconds: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": 601,
+        "body": { "wait_seconds": seconds },
+        "error": "Same arguments in less than 10 seconds",
+    }))
+}
+
+const YEARS: u64 = 1_000_000_000_000;
+
+/// The trial: `wait_seconds: 10^12` made the loop say "next check in
+/// 3600 s, then less often while it fails (at most 16 s apart)" and sleep
+/// past the token's expiry. The set here expires in 5 min 15 s: the next
+/// check comes when 5 min are left, and the line says why it comes then.
+#[test]
+fn a_wait_withings_asks_for_never_puts_the_next_check_past_the_tokens_expiry() {
+    let withings = Upstream::start();
+    withings.mount(token_request().respond_with(asks_to_wait(YEARS)));
+    let mut env = given_store_expiring_in(5 * 60 + 15);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--buffer", "10m", "--check-interval", "1s"]);
+    let checked_again = wait_until(Duration::from_secs(40), || withings.requests().len() >= 2);
+    assert!(checked_again, "{}", server.log());
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("the background refresh failed [RATE_LIMITED]"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(&format!(
+            "Withings asked to wait {YEARS} s: cut to 300 s before the access token expires at "
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("next check in 3600 s"), "{line}");
+}
+
+/// The broker passed Withings' `Retry-After: 1000000000000` on to its
+/// consumers.
+#[test]
+fn the_broker_never_tells_a_consumer_to_wait_longer_than_an_hour() {
+    let withings = withings_answering(asks_to_wait(YEARS)).times(1);
+    let mut env = given_store_expiring_in(120);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--buffer", "1m", "--check-interval", "1h"]);
+    let answer = broker(&server);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (503, "RATE_LIMITED"),
+        "{answer:?}"
+    );
+    let retry_after: u64 = answer
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{answer:?}"));
+    assert!((1..=3600).contains(&retry_after), "Retry-After: {retry_after}");
+    withings.verify();
+}
+
+// --- C: broker refreshes back off with the loop ---
+
+/// The trial: while Withings answered 500, 300 broker calls in 30 s caused
+/// 20 Withings requests. After a failed refresh, callers get its error at
+/// once, with the time left of the backoff as `Retry-After`, until it
+/// ends; an operator's POST /admin/token/refresh is sent all the same.
+#[test]
+fn after_a_failed_refresh_broker_calls_get_its_error_at_once_until_the_backoff_ends() {
+    let withings = Upstream::start();
+    withings.mount(token_request().respond_with(ResponseTemplate::new(500)));
+    let mut env = given_store_expiring_in(120);
+    env.withings(&withings.uri()).serve_credentials();
+    let before = env.store_bytes();
+    let server = env.serve(&["--retries", "0", "--buffer", "1m", "--check-interval", "1h"]);
+
+    let first = broker(&server);
+    assert_eq!(
+        (first.status, first.error_code().as_str()),
+        (502, "UPSTREAM_ERROR"),
+        "{first:?}"
+    );
+    let held: Vec<Answer> = (0..20).map(|_| broker(&server)).collect();
+    for answer in &held {
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (502, "UPSTREAM_ERROR"),
+            "{answer:?}"
+        );
+        let retry_after: u64 = answer
+            .header("retry-after")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{answer:?}"));
+        assert!((1..=10).contains(&retry_after), "Retry-After: {retry_after}");
+        let message = answer.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains("not sent again before"), "{message}");
+    }
+    assert_eq!(withings.requests().len(), 1, "one refresh for 21 broker calls");
+    assert_eq!(env.store_bytes(), before);
+
+    // The operator's explicit retry is sent.
+    let retried = server.admin_post("/admin/token/refresh", None);
+    assert_eq!(retried.error_code(), "UPSTREAM_ERROR", "{retried:?}");
+    assert_eq!(withings.requests().len(), 2);
+
+    // Withings is back: once the backoff ends, a broker call refreshes.
+    withings.mount(
+        token_request()
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .with_priority(1)
+            .expect(1),
+    );
+    let refreshed = wait_until(Duration::from_secs(60), || {
+        std::thread::sleep(Duration::from_millis(250));
+        broker(&server).status == 200
+    });
+    assert!(refreshed, "{}", server.log());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
+}
+
+// --- D: a shutdown during the Railway push ---
+
+/// The trial: SIGTERM while a refresh was in flight left the Railway push
+/// after the save failing with "interrupted by signal 15 before Withings
+/// answered" (Withings had answered; the set was saved), and an action to
+/// fix Railway's ids.
+#[test]
+fn a_railway_push_cut_by_shutdown_says_the_set_is_saved_and_how_railway_catches_up() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1500));
+    let withings = withings_answering(slow).times(1);
+    withings.mount(
+        gql("variableCollectionUpsert")
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0),
+    );
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri())
+        .serve_credentials()
+        .set("RAILWAY_API_URL", format!("{}{GRAPHQL}", withings.uri()))
+        .set("RAILWAY_TOKEN", "project-token-secret-ppp")
+        .set("RAILWAY_PROJECT_ID", "proj-1111")
+        .set("RAILWAY_SERVICE_ID", "svc-2222")
+        .set("RAILWAY_ENVIRONMENT_ID", "env-3333");
+    let mut server = env.serve(&["--check-interval", "1h"]);
+    let answer = std::thread::scope(|scope| {
+        let client = scope.spawn(|| server.admin_post("/admin/token/refresh", None));
+        until_asked(&withings);
+        server.signal("-TERM");
+        client.join().expect("client")
+    });
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", server.log());
+    assert_eq!(answer.json()["outcome"], "refreshed");
+    let railway = &answer.json()["railway_error"];
+    assert_eq!(railway["code"], "INTERRUPTED", "{answer:?}");
+    assert_eq!(
+        railway["message"],
+        "interrupted by signal 15 before Railway answered (the token set is saved in the store); nothing more was sent to Railway"
+    );
+    assert_eq!(
+        railway["action"],
+        "nothing is lost: the next `withings-token refresh --if-needed` (or `withings-token railway-sync`) brings Railway up to date"
+    );
+    let status = server.wait(Duration::from_secs(10)).expect("serve did not stop");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the answer was saved");
+    assert!(!server.log().contains("RAILWAY_PROJECT_ID"), "{}", server.log());
+    withings.verify();
+}
