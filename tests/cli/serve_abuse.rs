@@ -536,12 +536,15 @@ fn health_on(mut stream: TcpStream) -> Result<String, String> {
     Ok(text.lines().next().unwrap_or_default().to_owned())
 }
 
-/// The trial's `loris2.py` in small: `count` connections from 127.0.0.1
+/// The trial's `loris2.py` in small: `count` connections from `source`
 /// that send part of a request head and no more, each reopened as soon as
 /// the server closes it, until `stop`. `opened` counts the first openings.
-fn flood(addr: &str, count: usize, stop: &AtomicBool, opened: &AtomicUsize) {
+fn flood(addr: &str, source: &str, count: usize, stop: &AtomicBool, opened: &AtomicUsize) {
     let open = || {
-        let stream = half_sent(addr);
+        let mut stream = connect_from(source, addr);
+        stream
+            .write_all(b"GET /v1/access-token HTTP/1.1\r\nHost: stranger\r\n")
+            .expect("write");
         stream.set_nonblocking(true).expect("non-blocking");
         stream
     };
@@ -587,7 +590,7 @@ fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_n
     let stop = AtomicBool::new(false);
     let opened = AtomicUsize::new(0);
     let (elsewhere, same_address) = std::thread::scope(|scope| {
-        scope.spawn(|| flood(&server.addr, 60, &stop, &opened));
+        scope.spawn(|| flood(&server.addr, "127.0.0.1", 60, &stop, &opened));
         let flooded = wait_until(Duration::from_secs(10), || opened.load(Ordering::SeqCst) == 60);
         let elsewhere = health_on(connect_from("127.0.0.2", &server.addr));
         let same_address = health_on(TcpStream::connect(&server.addr).expect("connect"));
@@ -621,6 +624,45 @@ fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_n
         ),
         1,
         "{}",
+        server.log()
+    );
+    withings.verify();
+}
+
+/// Floods from four addresses, each within its share, fill every slot:
+/// the oldest half-sent connection of any address makes room for a request
+/// from a fifth, instead of that request waiting for a header timeout.
+#[test]
+fn floods_from_several_addresses_that_fill_every_slot_still_let_a_request_in() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&[
+        "--max-connections",
+        "40",
+        "--header-timeout",
+        "10s",
+        "--check-interval",
+        "1h",
+    ]);
+    let sources = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    let stop = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    let answer = std::thread::scope(|scope| {
+        for source in sources {
+            let (addr, stop, opened) = (&server.addr, &stop, &opened);
+            scope.spawn(move || flood(addr, source, 12, stop, opened));
+        }
+        let flooded = wait_until(Duration::from_secs(20), || opened.load(Ordering::SeqCst) == 48);
+        let answer = health_on(connect_from("127.0.0.9", &server.addr));
+        stop.store(true, Ordering::SeqCst);
+        assert!(flooded, "the floods never opened their connections");
+        answer
+    });
+    assert_eq!(
+        answer,
+        Ok("HTTP/1.1 200 OK".to_owned()),
+        "from 127.0.0.9:\n{}",
         server.log()
     );
     withings.verify();
