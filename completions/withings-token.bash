@@ -1277,7 +1277,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__serve)
-            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --header-timeout --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
+            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1296,6 +1296,10 @@ _withings__token() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-ip)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -376,9 +376,10 @@ fn as_env_file_failure(path: &std::path::Path, e: Error) -> Error {
 }
 
 /// Railway's one error mapper: whatever stopped the push, the copy is stale.
+/// A signal (`serve` stopping) keeps its own words: no setting is wrong.
 pub fn as_railway_failure(e: Error) -> Error {
     match e {
-        Error::RailwayUpdateFailed { .. } => e,
+        Error::RailwayUpdateFailed { .. } | Error::Interrupted { .. } => e,
         Error::Config { message, action } => Error::RailwayUpdateFailed {
             detail: format!("{message} ({action})"),
         },

@@ -120,10 +120,24 @@ pub enum Error {
     #[error("the output could not be written: {detail}")]
     OutputFailed { detail: String },
 
-    /// A held SIGINT/SIGTERM/SIGHUP stopped the run before an answer came
-    /// (exit 128 + n); nothing was changed.
-    #[error("interrupted by signal {signal} before Withings answered; nothing more was sent")]
-    Interrupted { signal: i32 },
+    /// A held SIGINT/SIGTERM/SIGHUP (or `serve` stopping) stopped the run
+    /// before `what` answered (exit 128 + n). Withings: nothing was changed.
+    /// Railway: the set was saved first (a copy is written only after the
+    /// save), so only this copy of it is missing.
+    #[error("interrupted by signal {signal} before {what} answered{}", match *what {
+        "Withings" => "; nothing more was sent",
+        _ => " (the token set is saved in the store); nothing more was sent to Railway",
+    })]
+    Interrupted { signal: i32, what: &'static str },
+
+    /// `serve`: a refresh of the same set failed moments ago, and none is
+    /// sent again before its backoff ends, `retry_in` from now; `cause` is
+    /// that failure. Code and exit status are the cause's.
+    #[error("{cause}; not sent again before {} from now (the server backs off while Withings fails)", crate::http::humanize(*retry_in))]
+    HeldBack {
+        cause: Box<Error>,
+        retry_in: std::time::Duration,
+    },
 
     /// `exec`'s command could not be started (exit 127 not found, 126 not
     /// executable, as a shell says it).
@@ -216,7 +230,11 @@ impl Error {
                 detail: detail.clone(),
             },
             Error::OutputFailed { detail } => Error::OutputFailed { detail: detail.clone() },
-            Error::Interrupted { signal } => Error::Interrupted { signal: *signal },
+            Error::Interrupted { signal, what } => Error::Interrupted { signal: *signal, what },
+            Error::HeldBack { cause, retry_in } => Error::HeldBack {
+                cause: Box::new(cause.duplicate()),
+                retry_in: *retry_in,
+            },
             Error::CommandNotStarted {
                 program,
                 detail,
@@ -248,7 +266,7 @@ impl Error {
             Error::Upstream { .. } => "UPSTREAM_ERROR",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
             Error::StoreUnavailable { .. } | Error::AnswerDropped { .. } => "STORE_UNAVAILABLE",
-            Error::NotSaved { cause, .. } => cause.code(),
+            Error::NotSaved { cause, .. } | Error::HeldBack { cause, .. } => cause.code(),
             Error::LoginTimeout { .. } => "LOGIN_TIMEOUT",
             Error::RailwayUpdateFailed { .. } => "RAILWAY_UPDATE_FAILED",
             Error::EnvFileUpdateFailed { .. } => "ENV_FILE_UPDATE_FAILED",
@@ -264,7 +282,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Internal(_) => 1,
-            Error::NotSaved { cause, .. } => cause.exit_code(),
+            Error::NotSaved { cause, .. } | Error::HeldBack { cause, .. } => cause.exit_code(),
             Error::Config { .. } | Error::CorruptStore { .. } => 3,
             Error::InvalidRefreshToken { .. }
             | Error::InvalidCode { .. }
@@ -279,7 +297,7 @@ impl Error {
             | Error::AnswerDropped { .. }
             | Error::LoginTimeout { .. } => 5,
             Error::RailwayUpdateFailed { .. } | Error::EnvFileUpdateFailed { .. } | Error::OutputFailed { .. } => 6,
-            Error::Interrupted { signal } => Status::Signalled(*signal).exit_code(),
+            Error::Interrupted { signal, .. } => Status::Signalled(*signal).exit_code(),
             Error::CommandNotStarted { not_found: true, .. } => 127,
             Error::CommandNotStarted { not_found: false, .. } => 126,
             Error::Remote { code, .. } => remote_exit_code(code),
@@ -330,9 +348,16 @@ impl Error {
             Error::OutputFailed { .. } => {
                 "the new set (if any) is safe in the store; if stdout was the problem, print it again with `withings-token export` to a writable place (a value with a control character cannot be an env line at all; it is kept, JSON-escaped, in the store `withings-token status` names)".to_owned()
             }
-            Error::Interrupted { .. } => {
+            Error::Interrupted { what: "Withings", .. } => {
                 "the stored tokens were not changed (the request in flight got no usable answer); run the command again".to_owned()
             }
+            Error::Interrupted { .. } => {
+                "nothing is lost: the next `withings-token refresh --if-needed` (or `withings-token railway-sync`) brings Railway up to date".to_owned()
+            }
+            Error::HeldBack { retry_in, .. } => format!(
+                "retry in {} or later (the answer's `Retry-After`); the stored tokens were not changed",
+                crate::http::humanize(*retry_in)
+            ),
             Error::CommandNotStarted { .. } => {
                 "check the command's name and PATH (or its execute permission); the token set is safe in the store".to_owned()
             }
@@ -568,7 +593,22 @@ mod tests {
                 detail: d(),
             },
             Error::OutputFailed { detail: d() },
-            Error::Interrupted { signal: 15 },
+            Error::Interrupted {
+                signal: 15,
+                what: "Withings",
+            },
+            Error::Interrupted {
+                signal: 15,
+                what: "Railway",
+            },
+            Error::HeldBack {
+                cause: Box::new(Error::Upstream {
+                    what: "Withings",
+                    attempts: 1,
+                    detail: d(),
+                }),
+                retry_in: std::time::Duration::from_secs(7),
+            },
             Error::CommandNotStarted {
                 program: "p".into(),
                 detail: d(),
@@ -614,6 +654,58 @@ mod tests {
             assert!(e.action().starts_with("the new set"), "{}", e.action());
             assert!(e.action().contains("`withings-token "), "{}", e.action());
         }
+    }
+
+    #[test]
+    fn an_interruption_names_what_it_cut_and_railway_s_says_the_set_is_saved() {
+        let withings = Error::Interrupted {
+            signal: 15,
+            what: "Withings",
+        };
+        assert_eq!(
+            withings.to_string(),
+            "interrupted by signal 15 before Withings answered; nothing more was sent"
+        );
+        assert!(withings.action().contains("were not changed"), "{}", withings.action());
+        let railway = Error::Interrupted {
+            signal: 15,
+            what: "Railway",
+        };
+        assert!(
+            railway
+                .to_string()
+                .contains("before Railway answered (the token set is saved"),
+            "{railway}"
+        );
+        assert!(!railway.action().contains("RAILWAY_PROJECT_ID"), "{}", railway.action());
+        assert!(
+            railway.action().contains("`withings-token refresh --if-needed`"),
+            "{}",
+            railway.action()
+        );
+        assert!(
+            railway.action().contains("`withings-token railway-sync`"),
+            "{}",
+            railway.action()
+        );
+    }
+
+    #[test]
+    fn a_held_back_refresh_is_its_cause_with_when_to_retry() {
+        let held = Error::HeldBack {
+            cause: Box::new(Error::Upstream {
+                what: "Withings",
+                attempts: 1,
+                detail: "HTTP 500".into(),
+            }),
+            retry_in: std::time::Duration::from_secs(7),
+        };
+        assert_eq!((held.code(), held.exit_code()), ("UPSTREAM_ERROR", 5));
+        assert_eq!(
+            held.to_string(),
+            "Withings gave no usable answer after 1 attempt(s): HTTP 500; not sent again before 7 s from now (the server backs off while Withings fails)"
+        );
+        assert!(held.action().starts_with("retry in 7 s or later"), "{}", held.action());
     }
 
     #[test]

@@ -365,7 +365,7 @@ impl HttpClient {
         for number in 1..=attempts {
             // A signal held since the last attempt: send nothing more.
             if let Some(signal) = crate::signals::pending() {
-                return Err(Error::Interrupted { signal });
+                return Err(Error::Interrupted { signal, what });
             }
             if number > 1 {
                 may_send()?;

@@ -30,12 +30,16 @@ with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): 
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
 ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due (one request per check), \
 under the same lock as the CLI, so `withings-token refresh` and other servers can share the store. While Withings fails, \
-checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait), logged once when \
-they start failing and once when they work again. A refresh failure is the answer of every request that waited for it; \
-a refused refresh token is not sent again by the broker or the checks until the store holds another set (POST \
-/admin/token/refresh still tries it). A min_ttl longer than half the token's lifetime is capped to that half. \
-The soft open-files limit is raised to the hard one; at most --max-connections are served at once, and a connection \
-that sends no whole request head within --header-timeout is closed. Logs are JSON lines on stderr unless \
+checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait, up to 1h; never past \
+5m before the access token expires), logged once when they start failing and once when they work again. A refresh \
+failure is the answer of every request that waited for it; after Withings failed, the broker and the checks get that \
+failure at once (with Retry-After) until a short backoff ends (5-10s, doubling); a refused refresh token is not sent \
+again by the broker or the checks until the store holds another set (POST /admin/token/refresh still tries it, backoff \
+or not). A min_ttl longer than half the token's lifetime is capped to that half. \
+The soft open-files limit is raised to the hard one; at most --max-connections are served at once, at most \
+--max-connections-per-ip from one address, and beyond either the oldest connection that has not sent a whole request head \
+is closed to make room; a connection that sends no whole request head within --header-timeout, or whose answer makes no \
+progress for as long (a client that does not read), is closed. Logs are JSON lines on stderr unless \
 `--log-format text`. SIGTERM/SIGINT: stop accepting, finish a refresh in flight, exit 0.\n\n\
 Examples:\n  ADMIN_API_TOKEN=$(openssl rand -hex 32) withings-token serve\n  withings-token serve --listen 0.0.0.0:8080 --check-interval 5m\n  \
 PORT=8080 withings-token serve          # Railway: listens on 0.0.0.0:$PORT\n  \
@@ -58,11 +62,15 @@ pub struct ServeArgs {
     #[arg(long)]
     pub metrics_auth: bool,
 
-    /// The most connections served at once; more wait for one to close [default: 4096, fewer when the open-files limit leaves 64 free for the store and Withings]
+    /// The most connections served at once; beyond it, the oldest that has not sent a whole request head is closed, or a new one waits [default: 1024, fewer when the open-files limit leaves 64 free for the store and Withings]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub max_connections: Option<u32>,
 
-    /// Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), from 100ms to 10s
+    /// The most connections one address (an IPv4 address, an IPv6 /64) holds; beyond it, its oldest that has not sent a whole request head is closed [default: a quarter of --max-connections; behind a proxy, where every connection comes from it, set it to --max-connections]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections_per_ip: Option<u32>,
+
+    /// Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), or whose answer makes no progress for as long, from 100ms to 10s
     #[arg(long, value_parser = parse_header_timeout, default_value = "10s", value_name = "DURATION")]
     pub header_timeout: Duration,
 }
@@ -78,7 +86,7 @@ pub fn log_defaults(global: &mut GlobalArgs) {
 
 pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
     let listen = listen_address(args.listen, settings.server.port()?);
-    let mut state = AppState::new(settings.clone())?;
+    let mut state = AppState::new(settings.clone(), args.check_interval)?;
     state.metrics_auth = args.metrics_auth;
     // Before any refresh: this process stops on its own terms (see `signals`).
     if !crate::signals::leave_to_the_process() {
@@ -92,8 +100,12 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
         .thread_name("serve")
         .build()
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
-    let max_connections = args.max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    let limits = server::connections::limits(max_connections, args.header_timeout);
+    let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    let limits = server::connections::limits(
+        args.max_connections.map(count),
+        args.max_connections_per_ip.map(count),
+        args.header_timeout,
+    );
     let status = runtime.block_on(server::serve(state, listen, args.check_interval, limits));
     // After a second signal a transaction may still run on a blocking
     // thread: do not wait for it.

@@ -1,18 +1,27 @@
 //! How `serve` takes connections, so that a stranger who opens many and
-//! sends little (slowloris) cannot starve the broker, the admin API or a
-//! refresh (issue 18, item 8):
+//! sends little (slowloris), or asks much and reads nothing, cannot starve
+//! the broker, the admin API or a refresh (issue 18, item 8, and the trial
+//! after it, A):
 //!
 //! - the soft open-files limit is raised to the hard one at start;
 //! - at most [`Limits::max_connections`] connections are served at once,
 //!   fewer than the open-files limit by [`RESERVED_DESCRIPTORS`], which stay
 //!   free for the store, its lock and temp files, Withings, Railway and
-//!   Redis. One more waits in the kernel's listen backlog, where it holds no
-//!   descriptor of ours, until a served one closes;
+//!   Redis; one address holds at most [`Limits::per_peer`] of them, and
+//!   beyond either cap the oldest connection that has not sent a whole
+//!   request head makes room (see `peers`). A new connection that finds
+//!   none to close waits for a slot (the ones after it in the kernel's
+//!   listen backlog, where they hold no descriptor of ours);
 //! - a connection that has not sent a whole request head within
 //!   [`Limits::header_timeout`] is closed: a new one, and a kept-alive one
 //!   between two requests alike (hyper starts the head's clock when it
 //!   starts waiting for the next request), so the slots a stranger holds
-//!   come free within that time.
+//!   come free within that time;
+//! - an answer that makes no progress for as long is cut (see `stall`): a
+//!   client that pipelines requests and reads nothing holds nothing;
+//! - hyper's buffers are kept to [`MAX_BUFFER`] a connection (its default
+//!   lets a pipelining client make it hold about 800 KiB), so what a flood
+//!   can make the server allocate is about the cap times that.
 //!
 //! Request bodies need no clock of their own: only the admin endpoints read
 //! one, after the credential is checked, and at most 4 KiB of it.
@@ -23,35 +32,55 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
+use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+
+use super::peers::{Admitted, Closing, Peers};
+use super::stall::StallLimit;
 
 /// Open files kept out of the connection cap: the store (file, lock, temp
 /// file, directory, journal), the env file, pooled connections to Withings,
 /// Railway and Redis, name resolution, and the runtime's own (stdio, epoll,
 /// signal pipes); about 25 are used at the busiest moment of a refresh.
 pub const RESERVED_DESCRIPTORS: u64 = 64;
-/// The connection cap when the open-files limit allows more: beyond a few
-/// thousand, an idle connection's buffers cost more than a client gains.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-/// The longest a connection may take to send a request head (`--header-timeout`).
+/// The connection cap when the open-files limit allows more. A connection
+/// a flood holds costs about 28 KiB (hyper's buffers, the task, the socket):
+/// 6,000 half-sent heads from one address cost 35 MiB of RSS under a cap
+/// of 4,096 (its quarter, 1,024, held), 17 MiB under 1,024, and the
+/// allocator keeps that after the flood. A token broker has a handful of
+/// consumers, not thousands.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The longest a connection may take to send a request head, and an answer
+/// may make no progress (`--header-timeout`).
 pub const MAX_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// One address's share of the connections when `--max-connections-per-ip`
+/// does not say: a quarter, so that it takes four addresses to fill them.
+const DEFAULT_PEER_SHARE: usize = 4;
+/// hyper's read and write buffers, each, per connection: a request head
+/// (and the admin endpoints' bodies, at most 4 KiB) fits with room to spare,
+/// and the largest answer (`/metrics`) is written in a few turns.
+pub const MAX_BUFFER: usize = 16 * 1024;
 
 /// What a connection may hold, decided once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections: usize,
+    /// The most connections one address holds (see `peers`).
+    pub per_peer: usize,
     pub header_timeout: Duration,
 }
 
-/// Raises the open-files limit, decides the cap (`asked`: `--max-connections`)
-/// and says both in one log line.
-pub fn limits(asked: Option<usize>, header_timeout: Duration) -> Limits {
+/// Raises the open-files limit, decides the caps (`asked`:
+/// `--max-connections`; `asked_per_peer`: `--max-connections-per-ip`) and
+/// says them in one log line.
+pub fn limits(asked: Option<usize>, asked_per_peer: Option<usize>, header_timeout: Duration) -> Limits {
     let open_files = raise_open_files_limit();
     let cap = connection_cap(open_files.now, asked);
+    let per_peer = peer_share(cap, asked_per_peer);
     if let Some(asked) = asked.filter(|asked| *asked > cap) {
         tracing::warn!(
             "--max-connections {asked} is more than the open-files limit ({}) leaves after {RESERVED_DESCRIPTORS} kept for the store and Withings: {cap} are served at once",
@@ -68,13 +97,20 @@ pub fn limits(asked: Option<usize>, header_timeout: Duration) -> Limits {
         tracing::warn!("the open-files limit could not be raised to the hard limit: {why}");
     }
     tracing::info!(
-        "open files: limit {limit}; at most {cap} connections at once (more wait), the rest kept for the store and Withings; a request head must arrive within {}",
+        "open files: limit {limit}; at most {cap} connections at once, {per_peer} from one address (beyond that, the oldest that has not sent a whole request head is closed, or the new one waits), the rest kept for the store and Withings; a request head must arrive within {}, and an answer that makes no progress for as long is cut",
         crate::http::humanize(header_timeout)
     );
     Limits {
         max_connections: cap,
+        per_peer,
         header_timeout,
     }
+}
+
+/// One address's share: `asked`, else a [`DEFAULT_PEER_SHARE`]th of the
+/// cap; at least one, at most the cap.
+fn peer_share(cap: usize, asked: Option<usize>) -> usize {
+    asked.unwrap_or(cap / DEFAULT_PEER_SHARE).clamp(1, cap.max(1))
 }
 
 /// The soft open-files limit before and after raising it (`None`: unlimited).
@@ -137,22 +173,18 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let peers = Peers::new(limits.per_peer);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_BUFFER)
         .keep_alive(true);
     let mut connections = JoinSet::new();
     loop {
-        // Taken before `accept`: a connection beyond the cap stays in the
-        // backlog, costing no descriptor, instead of being accepted and shut.
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(io::Error::other)?,
-            () = stopping(&mut stop) => break,
-        };
-        let stream = tokio::select! {
+        let (stream, from) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     pause_after_accept_error(&e).await;
                     continue;
@@ -161,22 +193,73 @@ pub async fn serve(
             () = stopping(&mut stop) => break,
         };
         while connections.try_join_next().is_some() {}
-        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let mut stop = stop.clone();
-        connections.spawn(async move {
-            let _slot = slot;
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                () = stopping(&mut stop) => {}
-            }
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        });
+        // None: its address holds its share, all busy; dropped, so closed.
+        let Some((admitted, closing)) = peers.admit(from.ip()) else {
+            continue;
+        };
+        let slot = tokio::select! {
+            slot = slot_for(&slots, &peers) => slot?,
+            () = stopping(&mut stop) => break,
+        };
+        let connection = Connection {
+            stream,
+            admitted,
+            closing,
+            _slot: slot,
+        };
+        connections.spawn(connection.serve(builder.clone(), app.clone(), limits, stop.clone()));
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A free slot, after closing the oldest connection still waiting for its
+/// first head when there is none; else the first to come free.
+async fn slot_for(slots: &Arc<Semaphore>, peers: &Peers) -> io::Result<OwnedSemaphorePermit> {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        return Ok(slot);
+    }
+    peers.close_oldest();
+    Arc::clone(slots).acquire_owned().await.map_err(io::Error::other)
+}
+
+/// One accepted connection and what it holds until it ends.
+struct Connection {
+    stream: TcpStream,
+    admitted: Admitted,
+    closing: Closing,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    /// Serves it until the peer leaves, hyper ends it (a timeout, a broken
+    /// request), it is closed to make room, or the server stops (then its
+    /// request in flight is answered first).
+    async fn serve(self, builder: http1::Builder, app: Router, limits: Limits, mut stop: watch::Receiver<bool>) {
+        let Connection {
+            stream,
+            admitted,
+            mut closing,
+            _slot,
+        } = self;
+        let admitted = Arc::new(admitted);
+        let app = TowerToHyperService::new(app);
+        let service = hyper::service::service_fn(move |request| {
+            admitted.head_arrived();
+            app.call(request)
+        });
+        let io = TokioIo::new(StallLimit::new(stream, limits.header_timeout));
+        let connection = builder.serve_connection(io, service);
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            Ok(()) = &mut closing => return,
+            () = stopping(&mut stop) => {}
+        }
+        connection.as_mut().graceful_shutdown();
+        let _ = connection.await;
+    }
 }
 
 /// Returns once `stop` is true (its guard is not kept: it cannot cross an
@@ -203,11 +286,12 @@ mod tests {
 
     #[test]
     fn the_cap_keeps_descriptors_for_the_store_and_withings() {
-        // The default 1,024: the cap leaves 64 free.
+        // The default limit of 1,024: the cap leaves 64 free.
         assert_eq!(connection_cap(Some(1024), None), 960);
         // A large limit: the default cap.
         assert_eq!(connection_cap(Some(1 << 20), None), DEFAULT_MAX_CONNECTIONS);
         assert_eq!(connection_cap(None, None), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(20_000), None), 1024);
         // Asked for more than fits: what fits; for fewer: that.
         assert_eq!(connection_cap(Some(1024), Some(5000)), 960);
         assert_eq!(connection_cap(Some(1024), Some(10)), 10);
@@ -217,5 +301,17 @@ mod tests {
         assert_eq!(connection_cap(Some(128), None), 64);
         assert_eq!(connection_cap(Some(1), None), 1);
         assert_eq!(connection_cap(Some(0), None), 1);
+    }
+
+    #[test]
+    fn an_address_gets_a_quarter_of_the_connections_unless_told() {
+        assert_eq!(peer_share(4096, None), 1024);
+        assert_eq!(peer_share(40, None), 10);
+        assert_eq!(peer_share(3, None), 1);
+        assert_eq!(peer_share(1, None), 1);
+        // Behind a proxy every connection comes from it: the whole cap.
+        assert_eq!(peer_share(960, Some(960)), 960);
+        assert_eq!(peer_share(960, Some(5000)), 960);
+        assert_eq!(peer_share(960, Some(7)), 7);
     }
 }

@@ -13,6 +13,11 @@
 //! | `NETWORK_ERROR`, `UPSTREAM_ERROR`, `RAILWAY_UPDATE_FAILED` | 502 |
 //! | `RATE_LIMITED`, `LOCK_TIMEOUT`, `STORE_UNAVAILABLE` | 503 with `Retry-After` |
 //! | `CONFIGURATION_ERROR` for a corrupt store, `INTERNAL_ERROR`, others | 500 |
+//!
+//! A refresh held back by the backoff after a failure (`failures`) answers
+//! with its cause's status and the time left of the backoff as
+//! `Retry-After`. A `Retry-After` is never more than [`MAX_RETRY_AFTER`]
+//! (Withings once asked for 10^12 seconds).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -24,6 +29,8 @@ use crate::output::{ErrorBody, ErrorReport};
 /// What a client is told to wait before trying again (the CLI's action
 /// says "after 30 s or more" for the same failures).
 pub const RETRY_AFTER_SECS: u64 = 30;
+/// The longest `Retry-After` a client is told, whatever Withings asked.
+pub const MAX_RETRY_AFTER: u64 = 3600;
 
 /// A failure of one request.
 #[derive(Debug)]
@@ -98,8 +105,14 @@ fn body(code: &'static str, message: String, action: String) -> ErrorBody {
 /// The one mapping from the crate's errors to HTTP statuses, and the
 /// `Retry-After` of the transient ones.
 pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
+    let (status, retry_after) = uncapped(error);
+    (status, retry_after.map(|secs| secs.clamp(1, MAX_RETRY_AFTER)))
+}
+
+fn uncapped(error: &Error) -> (StatusCode, Option<u64>) {
     match error {
-        Error::NotSaved { cause, .. } => http_status(cause),
+        Error::NotSaved { cause, .. } => uncapped(cause),
+        Error::HeldBack { cause, retry_in } => (uncapped(cause).0, Some(retry_in.as_secs_f64().ceil() as u64)),
         Error::InvalidRefreshToken { .. }
         | Error::InvalidCode { .. }
         | Error::InvalidState { .. }
@@ -111,7 +124,7 @@ pub fn http_status(error: &Error) -> (StatusCode, Option<u64>) {
             (StatusCode::BAD_GATEWAY, None)
         }
         // Withings' own wait, when it gave one, is the client's too.
-        Error::RateLimited { wait: Some(wait), .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(wait.as_secs().max(1))),
+        Error::RateLimited { wait: Some(wait), .. } => (StatusCode::SERVICE_UNAVAILABLE, Some(wait.as_secs())),
         Error::RateLimited { .. }
         | Error::LockTimeout { .. }
         | Error::StoreUnavailable { .. }
@@ -196,7 +209,34 @@ mod tests {
             wait: Some(std::time::Duration::from_secs(120)),
         };
         assert_eq!(status_of(limited_for), (503, Some(120)));
+        let limited_for_years = Error::RateLimited {
+            what: "Withings",
+            detail: "d".into(),
+            wait: Some(std::time::Duration::from_secs(1_000_000_000_000)),
+        };
+        assert_eq!(status_of(limited_for_years), (503, Some(MAX_RETRY_AFTER)));
         assert_eq!(status_of(lock), (503, Some(RETRY_AFTER_SECS)));
+    }
+
+    #[test]
+    fn a_held_back_refresh_has_its_cause_s_status_and_the_rest_of_the_backoff() {
+        let held = |cause: Error, millis: u64| Error::HeldBack {
+            cause: Box::new(cause),
+            retry_in: std::time::Duration::from_millis(millis),
+        };
+        let upstream = Error::Upstream {
+            what: "Withings",
+            attempts: 1,
+            detail: "d".into(),
+        };
+        assert_eq!(status_of(held(upstream.duplicate(), 6_200)), (502, Some(7)));
+        assert_eq!(status_of(held(upstream, 10)), (502, Some(1)));
+        let limited = Error::RateLimited {
+            what: "Withings",
+            detail: "d".into(),
+            wait: Some(std::time::Duration::from_secs(1_000_000_000_000)),
+        };
+        assert_eq!(status_of(held(limited, 7_200_000)), (503, Some(MAX_RETRY_AFTER)));
     }
 
     #[test]

@@ -8,13 +8,13 @@
 //! even when the request that asked for it is gone, because a rotated set
 //! that is not saved is a lost one. The file lock taken inside
 //! `rotation` serialises this process with CLI runs and other servers.
-//! A refresh that queued behind one that failed, or that would send a
-//! refused token again, is answered from `failures` instead of running.
+//! A refresh that queued behind one that failed, that would send a refused
+//! token again, or that comes while the backoff after a failure of Withings
+//! is on, is answered from `failures` instead of running (not for the
+//! admin endpoints: an operator's explicit retry is sent).
 
 use std::future::Future;
 use std::sync::Arc;
-
-use secrecy::SecretString;
 
 use crate::cli::DeliveryArgs;
 use crate::commands::auth_url::{self, AuthUrlArgs};
@@ -123,24 +123,39 @@ async fn run_refresh(
 ) -> std::result::Result<Refreshed, Failed> {
     let targets = copies::targets(&state.settings, delivery)?;
     let seen_before = state.store.load().await?;
-    // The admin endpoints send it anyway: an operator's explicit retry.
-    if trigger != Trigger::Admin
-        && let Some(refused) = state.failures.refusal_of(set_token(&state.settings, &seen_before))
-    {
-        return Err(Failed::Remembered(refused));
+    if let Some(remembered) = remembered(state, trigger, &seen_before) {
+        return Err(Failed::Remembered(remembered));
     }
     let ticket = state.failures.ticket();
     transact(state, move |state| async move {
         let current = state.store.load().await?;
-        let token = set_token(&state.settings, &current);
+        if let Some(remembered) = remembered(&state, trigger, &current) {
+            return Err(Failed::Remembered(remembered));
+        }
+        let set = set_in_use(&state.settings, &current);
+        let token = set.map(|set| &set.refresh_token);
         if let Some(failure) = state.failures.failure_since(ticket, token) {
             return Err(Failed::Remembered(failure));
         }
         let result = rotate_and_deliver(&state, trigger, want, &seen_before, &targets).await;
-        state.failures.end(token, &result);
+        state.failures.end(token, &result, set.and_then(|set| set.expires_at));
         Ok(result?)
     })
     .await
+}
+
+/// The answer `failures` has for a refresh of the set in `store`: its
+/// refused token, or the failure whose backoff is still on. The admin
+/// endpoints send it anyway: an operator's explicit retry.
+fn remembered(state: &AppState, trigger: Trigger, store: &StoreState) -> Option<Error> {
+    if trigger == Trigger::Admin {
+        return None;
+    }
+    let token = set_in_use(&state.settings, store).map(|set| &set.refresh_token);
+    state
+        .failures
+        .refusal_of(token)
+        .or_else(|| state.failures.held_back(token))
 }
 
 async fn rotate_and_deliver(
@@ -163,10 +178,10 @@ async fn rotate_and_deliver(
     deliver(state, targets, rotation).await
 }
 
-/// The refresh token that tells the set in use apart (see `failures`).
-fn set_token<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a SecretString> {
-    let set = state.tokens.as_ref().or(settings.seed_tokens.as_ref());
-    set.map(|set| &set.refresh_token)
+/// The set in use: the store's, else the environment's seed. Its refresh
+/// token tells it apart from another (see `failures`).
+fn set_in_use<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a TokenSet> {
+    state.tokens.as_ref().or(settings.seed_tokens.as_ref())
 }
 
 /// `Want::Rotate` forces, except when the store's set changed since

@@ -8,7 +8,8 @@
 //! change to the store goes through `jobs`, one at a time. The read-only
 //! endpoints see the store through `view`, which reads it again only when
 //! it changed. `connections` takes connections within limits a stranger
-//! cannot exhaust. On SIGTERM/SIGINT the server stops
+//! cannot exhaust (`peers` shares them out by address, `stall` cuts an
+//! answer nobody reads). On SIGTERM/SIGINT the server stops
 //! accepting, lets a transaction in flight end (its save must happen), and
 //! returns; a second signal ends it at once.
 
@@ -19,7 +20,9 @@ mod errors;
 mod failures;
 mod jobs;
 mod metrics;
+mod peers;
 mod schedule;
+mod stall;
 mod view;
 
 use std::net::SocketAddr;
@@ -76,7 +79,9 @@ pub struct AppState {
 impl AppState {
     /// Checks what `serve` cannot work without, before anything listens:
     /// `ADMIN_API_TOKEN`, the Withings app, a whole Railway configuration.
-    pub fn new(settings: Settings) -> Result<AppState> {
+    /// `check_interval` is the background refresh's (the backoff after a
+    /// failure starts from it).
+    pub fn new(settings: Settings, check_interval: Duration) -> Result<AppState> {
         let admin = settings.server.admin_token.clone().ok_or_else(|| {
             Error::config(
                 "ADMIN_API_TOKEN is not set (serve needs it: it guards the admin endpoints)",
@@ -120,7 +125,7 @@ impl AppState {
             http,
             withings,
             schedule_withings,
-            failures: failures::Failures::default(),
+            failures: failures::Failures::new(check_interval),
         })
     }
 

@@ -7,19 +7,25 @@
 //! A check sends one request at most (see `AppState::schedule_withings`).
 //! While checks fail (Withings down, the store unreadable), the loop backs
 //! off ([`backoff`]) and honours a wait Withings asks for (`Retry-After`,
-//! status 601). It says so once when checks start failing (and when the
-//! failure changes), nothing while they go on failing the same way, and
-//! once when one works again. A refused refresh token is the `failures`
-//! memory's to say, and is not sent again.
+//! status 601) up to an hour, but never sleeps past [`EXPIRY_MARGIN`]
+//! before the stored access token expires (the trial after issue 18, B: a
+//! `wait_seconds` of 10^12 put the next check past the expiry); see
+//! [`pause_after_failure`]. It says so once when checks start failing (and
+//! when the failure changes), nothing while they go on failing the same
+//! way, and once when one works again. A refused refresh token is the
+//! `failures` memory's to say, and is not sent again; a check that comes
+//! while the broker's last refresh is still backing off (see `failures`)
+//! waits for the rest of that backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::error::Error;
 use crate::http::humanize;
-use crate::tokens::{Action, Policy, assess, now};
+use crate::tokens::{Action, Policy, assess, now, rfc3339};
 
 use super::AppState;
 use super::jobs::{self, Trigger, Want};
@@ -33,6 +39,14 @@ const BACKOFF_INTERVALS: u32 = 16;
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// The longest wait Withings may ask of the loop.
 const MAX_ASKED_WAIT: Duration = Duration::from_secs(3600);
+/// A pause after a failure ends this long before the stored access token
+/// expires, so that a check can still refresh it in time; the broker's
+/// default `min_ttl` is as long.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// Within [`EXPIRY_MARGIN`] of the expiry, failing checks come this far
+/// apart (or a base interval apart, when longer): often enough to catch a
+/// recovered Withings in time, not so often that a rate limit gets worse.
+const NEAR_EXPIRY_PAUSE: Duration = Duration::from_secs(10);
 
 /// What the loop remembers between checks.
 #[derive(Default)]
@@ -51,7 +65,11 @@ enum Checked {
     Worked(Duration),
     /// The refresh token in use was refused before (or now).
     Refused,
-    Failed(Error),
+    /// It failed; `expires_at`: when the stored access token expires, if known.
+    Failed {
+        error: Error,
+        expires_at: Option<DateTime<Utc>>,
+    },
 }
 
 /// Checks at once, then after each pause, until `stop` turns true. A check
@@ -69,7 +87,7 @@ pub async fn run(state: Arc<AppState>, interval: Duration, mut stop: watch::Rece
                 memory.said = None;
                 interval
             }
-            Checked::Failed(error) => memory.failed(&error, interval),
+            Checked::Failed { error, expires_at } => memory.failed(&error, interval, expires_at),
         };
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
@@ -91,19 +109,35 @@ impl Memory {
     }
 
     /// Counts the failure, says it when it is new, and returns the pause.
-    fn failed(&mut self, error: &Error, interval: Duration) -> Duration {
+    fn failed(&mut self, error: &Error, interval: Duration, expires_at: Option<DateTime<Utc>>) -> Duration {
         self.failures = self.failures.saturating_add(1);
-        let pause = backoff(self.failures, interval, asked_wait(error), jitter());
+        let pause = match error {
+            // The broker's refresh failed moments ago: the rest of its backoff.
+            Error::HeldBack { retry_in, .. } => Pause {
+                length: (*retry_in).max(MIN_PAUSE),
+                reason: Reason::HeldBack,
+            },
+            _ => pause_after_failure(
+                self.failures,
+                interval,
+                asked_wait(error),
+                jitter(),
+                expires_at.map(|at| (now(), at)),
+            ),
+        };
         if self.said != Some(error.code()) {
             tracing::error!(
-                "the background refresh failed [{}]: {error}; next check in {}, then less often while it fails (at most {} apart); this is said again only when the failure changes or ends",
+                "the background refresh failed [{}]: {error}; next check in {}: {}; while checks fail they come at most {} apart, or as long as Withings asks (up to {}), never past {} before the access token expires; this is said again only when the failure changes or ends",
                 error.code(),
-                humanize(pause),
-                humanize(backoff_cap(interval))
+                humanize(pause.length),
+                pause.reason.describe(self.failures),
+                humanize(backoff_cap(interval)),
+                humanize(MAX_ASKED_WAIT),
+                humanize(EXPIRY_MARGIN),
             );
             self.said = Some(error.code());
         }
-        pause
+        pause.length
     }
 }
 
@@ -111,8 +145,14 @@ impl Memory {
 async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -> Checked {
     let stored = match state.store.load().await {
         Ok(stored) => stored,
-        Err(e) => return Checked::Failed(e),
+        Err(error) => {
+            return Checked::Failed {
+                error,
+                expires_at: None,
+            };
+        }
     };
+    let expires_at = stored.tokens.as_ref().and_then(|tokens| tokens.expires_at);
     let policy = Policy {
         buffer: state.settings.buffer,
         force: false,
@@ -142,7 +182,7 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
             match jobs::refresh(state, Trigger::Schedule, want, &jobs::default_delivery()).await {
                 Ok(_) => Checked::Worked(interval),
                 Err(Error::InvalidRefreshToken { .. }) => Checked::Refused,
-                Err(e) => Checked::Failed(e),
+                Err(error) => Checked::Failed { error, expires_at },
             }
         }
     }
@@ -150,7 +190,7 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
 
 /// The wait Withings asked for, when it did (HTTP 429's `Retry-After`,
 /// status 601's `wait_seconds`).
-fn asked_wait(error: &Error) -> Option<Duration> {
+pub fn asked_wait(error: &Error) -> Option<Duration> {
     match error {
         Error::RateLimited { wait, .. } => *wait,
         _ => None,
@@ -180,9 +220,110 @@ pub fn backoff(failures: u32, interval: Duration, wait: Option<Duration>, jitter
     jittered.max(asked).max(MIN_PAUSE)
 }
 
+/// A pause after a failure, and why it is that long (for the log line).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pause {
+    pub length: Duration,
+    pub reason: Reason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reason {
+    /// The backoff for the failures so far.
+    Backoff,
+    /// The wait Withings asked for, up to [`MAX_ASKED_WAIT`].
+    Asked { asked: Duration },
+    /// Cut to end [`EXPIRY_MARGIN`] before the access token expires; the
+    /// wait Withings asked for, if that was the longer.
+    BeforeExpiry {
+        asked: Option<Duration>,
+        expires_at: DateTime<Utc>,
+    },
+    /// Within the margin of the expiry already: the near-expiry pace.
+    NearExpiry {
+        asked: Option<Duration>,
+        expires_at: DateTime<Utc>,
+    },
+    /// The rest of a backoff another caller's failure began (`failures`).
+    HeldBack,
+}
+
+impl Reason {
+    /// The words after "next check in N:", true to the number.
+    pub fn describe(&self, failures: u32) -> String {
+        let asked_words = |asked: &Option<Duration>| match asked {
+            Some(asked) => format!("Withings asked to wait {}", humanize(*asked)),
+            None => format!("the backoff after {failures} failure(s) in a row"),
+        };
+        match self {
+            Reason::Backoff => format!("the backoff after {failures} failure(s) in a row"),
+            Reason::Asked { asked } if *asked > MAX_ASKED_WAIT => format!(
+                "Withings asked to wait {}, honoured up to {}",
+                humanize(*asked),
+                humanize(MAX_ASKED_WAIT)
+            ),
+            Reason::Asked { asked } => format!("Withings asked to wait {}", humanize(*asked)),
+            Reason::BeforeExpiry { asked, expires_at } => format!(
+                "{}: cut to {} before the access token expires at {}",
+                asked_words(asked),
+                humanize(EXPIRY_MARGIN),
+                rfc3339(*expires_at)
+            ),
+            Reason::NearExpiry { asked, expires_at } => format!(
+                "{}, but the access token expires at {}, within {}: checks come this often until it is refreshed",
+                asked_words(asked),
+                rfc3339(*expires_at),
+                humanize(EXPIRY_MARGIN)
+            ),
+            Reason::HeldBack => "the rest of the backoff after the broker's refresh failed".to_owned(),
+        }
+    }
+}
+
+/// The pause after the `failures`-th failure in a row: [`backoff`] from
+/// `base`, or the wait Withings asked for (up to an hour) when longer; but
+/// while the access token is alive (`expiry`: now, its expiry), never past
+/// [`EXPIRY_MARGIN`] before it expires, and within that margin
+/// [`NEAR_EXPIRY_PAUSE`] (or `base`, when longer) at most.
+pub fn pause_after_failure(
+    failures: u32,
+    base: Duration,
+    asked: Option<Duration>,
+    jitter: f64,
+    expiry: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Pause {
+    let backed_off = backoff(failures, base, None, jitter);
+    let (wanted, reason) = match asked {
+        Some(asked) if asked.min(MAX_ASKED_WAIT) > backed_off => (asked.min(MAX_ASKED_WAIT), Reason::Asked { asked }),
+        _ => (backed_off, Reason::Backoff),
+    };
+    let asked = asked.filter(|_| matches!(reason, Reason::Asked { .. }));
+    let Some((now, expires_at)) = expiry.filter(|(now, expires_at)| now < expires_at) else {
+        return Pause { length: wanted, reason };
+    };
+    let until_margin = (expires_at - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .saturating_sub(EXPIRY_MARGIN);
+    let near_pace = base.max(NEAR_EXPIRY_PAUSE);
+    if until_margin >= wanted || wanted <= near_pace {
+        Pause { length: wanted, reason }
+    } else if until_margin > near_pace {
+        Pause {
+            length: until_margin,
+            reason: Reason::BeforeExpiry { asked, expires_at },
+        }
+    } else {
+        Pause {
+            length: near_pace,
+            reason: Reason::NearExpiry { asked, expires_at },
+        }
+    }
+}
+
 /// A random point from 0 to 1; the middle if the system has no randomness
 /// to give (the backoff still works, only in step with other servers).
-fn jitter() -> f64 {
+pub fn jitter() -> f64 {
     getrandom::u64().map_or(0.5, |n| (n >> 11) as f64 / (1u64 << 53) as f64)
 }
 
@@ -231,6 +372,71 @@ mod tests {
             wait: Some(MINUTE),
         };
         assert_eq!(asked_wait(&limited), Some(MINUTE));
+    }
+
+    fn at(seconds_from_now: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + seconds_from_now, 0).unwrap()
+    }
+
+    #[test]
+    fn a_wait_of_years_is_cut_to_five_minutes_before_the_expiry_and_says_so() {
+        let asked = Some(Duration::from_secs(1_000_000_000_000));
+        let second = Duration::from_secs(1);
+        // The token expires in 5 min 15 s: the next check in 15 s.
+        let pause = pause_after_failure(1, second, asked, 0.0, Some((at(0), at(315))));
+        assert_eq!(pause.length, Duration::from_secs(15));
+        assert_eq!(
+            pause.reason.describe(1),
+            "Withings asked to wait 1000000000000 s: cut to 300 s before the access token expires at 2027-01-15T08:05:15Z"
+        );
+        // Without a known expiry (the store unreadable): an hour at most.
+        let pause = pause_after_failure(1, second, asked, 0.0, None);
+        assert_eq!(pause.length, MAX_ASKED_WAIT);
+        assert_eq!(
+            pause.reason.describe(1),
+            "Withings asked to wait 1000000000000 s, honoured up to 3600 s"
+        );
+    }
+
+    #[test]
+    fn within_the_margin_checks_come_at_the_near_expiry_pace_never_in_a_spin() {
+        let asked = Some(MINUTE * 30);
+        for left in [299, 60, 1] {
+            let pause = pause_after_failure(3, Duration::from_secs(1), asked, 0.5, Some((at(0), at(left))));
+            assert_eq!(pause.length, NEAR_EXPIRY_PAUSE, "{left}");
+            assert!(matches!(pause.reason, Reason::NearExpiry { .. }), "{left}");
+        }
+        // A longer interval is the pace; a shorter backoff stays as it is.
+        let pause = pause_after_failure(1, MINUTE, asked, 0.0, Some((at(0), at(60))));
+        assert_eq!(pause.length, MINUTE);
+        let pause = pause_after_failure(1, Duration::from_millis(100), None, 0.0, Some((at(0), at(60))));
+        assert_eq!(pause.length, Duration::from_millis(100));
+        assert_eq!(pause.reason, Reason::Backoff);
+        // An expired token: the plain backoff (there is no expiry to keep).
+        let pause = pause_after_failure(1, MINUTE, asked, 0.0, Some((at(0), at(-10))));
+        assert_eq!(pause.length, MINUTE * 30);
+        // Far from the expiry: what was asked.
+        let pause = pause_after_failure(1, MINUTE, asked, 0.0, Some((at(0), at(3 * 3600))));
+        assert_eq!(
+            pause,
+            Pause {
+                length: MINUTE * 30,
+                reason: Reason::Asked { asked: MINUTE * 30 }
+            }
+        );
+    }
+
+    #[test]
+    fn the_backoff_alone_is_cut_before_the_expiry_too() {
+        // 10-minute interval, third failure: 40 min wanted, 20 min left.
+        let pause = pause_after_failure(3, MINUTE * 10, None, 0.0, Some((at(0), at(25 * 60))));
+        assert_eq!(pause.length, MINUTE * 20);
+        assert!(
+            pause
+                .reason
+                .describe(3)
+                .starts_with("the backoff after 3 failure(s) in a row: cut to")
+        );
     }
 
     #[test]

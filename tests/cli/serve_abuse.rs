@@ -1,12 +1,14 @@
-//! `serve` under abuse and storms (issue 18, items 8-11): a stranger holding
-//! half-sent requests, failures that every caller used to repeat, a loop
-//! that never backed off, and a `min_ttl` no token could meet.
+//! `serve` under abuse and storms (issue 18, items 8-11, and the trial after
+//! them, A-D): a stranger holding half-sent requests or never reading the
+//! answers, failures that every caller used to repeat, a loop that never
+//! backed off or slept past the token's expiry, a `min_ttl` no token could
+//! meet, and a shutdown that blamed Railway's ids.
 
 use crate::support::*;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -434,4 +436,408 @@ fn two_access_token_runs_with_a_min_ttl_beyond_the_lifetime_rotate_once() {
             "{run:?}"
         );
     }
+}
+
+// --- the trial after items 8-11, A: strangers who never finish or never read ---
+
+/// A client that pipelines `count` requests for `path` and reads nothing:
+/// the trial's `noread.py`. Its requests go out from another thread, which
+/// stops when the server stops reading or closes.
+fn pipelined_and_unread(addr: &str, path: &str, count: usize) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect serve");
+    let mut writer = stream.try_clone().expect("clone");
+    let requests = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(count);
+    std::thread::spawn(move || {
+        let _ = writer.write_all(requests.as_bytes());
+    });
+    stream
+}
+
+/// Reads `stream` until it ends (EOF or reset) or `deadline` passes with
+/// nothing new; how many answers came and whether it ended.
+fn answers_until_closed(stream: &mut TcpStream, deadline: Duration) -> (usize, bool) {
+    stream.set_read_timeout(Some(deadline)).expect("timeout");
+    let mut text = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let ended = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(n) => text.extend_from_slice(&buffer[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break false,
+            Err(_) => break true,
+        }
+    };
+    let answers = String::from_utf8_lossy(&text).matches("HTTP/1.1 200 OK").count();
+    (answers, ended)
+}
+
+/// The trial's `noread.py`: 2,000 pipelined `GET /metrics` per connection,
+/// never read, held the connection (and its buffers) for as long as the
+/// client liked. An answer that makes no progress for --header-timeout is
+/// cut: the client, reading at last, finds far fewer answers than it asked
+/// for, and the connection closed.
+#[test]
+fn a_client_that_never_reads_its_answers_is_cut_after_the_header_timeout() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--header-timeout", "1s", "--check-interval", "1h"]);
+    // Far more answer bytes than the kernel's buffers hold.
+    let asked = 20_000;
+    let mut stream = pipelined_and_unread(&server.addr, "/metrics", asked);
+    // Not reading for three header timeouts.
+    std::thread::sleep(Duration::from_secs(3));
+    let (answers, ended) = answers_until_closed(&mut stream, Duration::from_secs(20));
+    assert!(ended, "the connection is still open after {answers} answers");
+    assert!(
+        answers < asked,
+        "all {asked} answers were kept for a client that did not read them"
+    );
+    // The server itself is fine.
+    assert_eq!(server.get("/health", &[]).status, 200);
+    withings.verify();
+}
+
+/// Connects to `addr` from the loopback address `source` (Linux routes all
+/// of 127.0.0.0/8 on `lo`), as another host would.
+fn connect_from(source: &str, addr: &str) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let source: std::net::SocketAddr = format!("{source}:0").parse().expect("source");
+    let addr: std::net::SocketAddr = addr.parse().expect("addr");
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(source)?;
+            socket.connect(addr).await?.into_std()
+        })
+        .expect("connect from another loopback address");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+/// `GET /health` on `stream`: the status line, or why none came within 5 s
+/// (longer than a flood takes to be dealt with, half the header timeout
+/// that frees a stranger's slots by itself).
+fn health_on(mut stream: TcpStream) -> Result<String, String> {
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: serve\r\nConnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) if !answer.is_empty() => {}
+        Ok(_) => return Err("closed without an answer".into()),
+        Err(e) => return Err(format!("no answer within 5 s ({e})")),
+    }
+    let text = String::from_utf8_lossy(&answer);
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The trial's `loris2.py` in small: `count` connections from `source`
+/// that send part of a request head and no more, each reopened as soon as
+/// the server closes it, until `stop`. `opened` counts the first openings.
+fn flood(addr: &str, source: &str, count: usize, stop: &AtomicBool, opened: &AtomicUsize) {
+    let open = || {
+        let mut stream = connect_from(source, addr);
+        stream
+            .write_all(b"GET /v1/access-token HTTP/1.1\r\nHost: stranger\r\n")
+            .expect("write");
+        stream.set_nonblocking(true).expect("non-blocking");
+        stream
+    };
+    let mut strangers: Vec<TcpStream> = Vec::new();
+    for _ in 0..count {
+        strangers.push(open());
+        opened.fetch_add(1, Ordering::SeqCst);
+    }
+    let mut buffer = [0u8; 256];
+    while !stop.load(Ordering::SeqCst) {
+        for stranger in &mut strangers {
+            let closed = match stranger.read(&mut buffer) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != ErrorKind::WouldBlock,
+            };
+            if closed && !stop.load(Ordering::SeqCst) {
+                *stranger = open();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The trial's slowloris from one address (6,000 half-sent heads, each
+/// reopened when closed) kept `/health` from answering within 30 s. Here
+/// 60 from 127.0.0.1 against 40 connections (a quarter, 10, per address):
+/// a request from 127.0.0.2 gets in at once, and so does one from the
+/// flooding address itself (its oldest half-sent connection makes room).
+#[test]
+fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_nor_itself() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&[
+        "--max-connections",
+        "40",
+        "--header-timeout",
+        "10s",
+        "--check-interval",
+        "1h",
+    ]);
+    let stop = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    let (elsewhere, same_address) = std::thread::scope(|scope| {
+        scope.spawn(|| flood(&server.addr, "127.0.0.1", 60, &stop, &opened));
+        let flooded = wait_until(Duration::from_secs(10), || opened.load(Ordering::SeqCst) == 60);
+        let elsewhere = health_on(connect_from("127.0.0.2", &server.addr));
+        let same_address = health_on(TcpStream::connect(&server.addr).expect("connect"));
+        stop.store(true, Ordering::SeqCst);
+        assert!(flooded, "the flood never opened its connections");
+        (elsewhere, same_address)
+    });
+    assert_eq!(
+        elsewhere,
+        Ok("HTTP/1.1 200 OK".to_owned()),
+        "from 127.0.0.2:\n{}",
+        server.log()
+    );
+    assert_eq!(
+        same_address,
+        Ok("HTTP/1.1 200 OK".to_owned()),
+        "from 127.0.0.1:\n{}",
+        server.log()
+    );
+    assert!(
+        server
+            .log()
+            .contains("at most 40 connections at once, 10 from one address"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        lines_with(
+            &server.log(),
+            "127.0.0.1 holds 10 connections, its share: each new one closes its oldest that has not sent a whole request head"
+        ),
+        1,
+        "{}",
+        server.log()
+    );
+    withings.verify();
+}
+
+/// Floods from four addresses, each within its share, fill every slot:
+/// the oldest half-sent connection of any address makes room for a request
+/// from a fifth, instead of that request waiting for a header timeout.
+#[test]
+fn floods_from_several_addresses_that_fill_every_slot_still_let_a_request_in() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&[
+        "--max-connections",
+        "40",
+        "--header-timeout",
+        "10s",
+        "--check-interval",
+        "1h",
+    ]);
+    let sources = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    let stop = AtomicBool::new(false);
+    let opened = AtomicUsize::new(0);
+    let answer = std::thread::scope(|scope| {
+        for source in sources {
+            let (addr, stop, opened) = (&server.addr, &stop, &opened);
+            scope.spawn(move || flood(addr, source, 12, stop, opened));
+        }
+        let flooded = wait_until(Duration::from_secs(20), || opened.load(Ordering::SeqCst) == 48);
+        let answer = health_on(connect_from("127.0.0.9", &server.addr));
+        stop.store(true, Ordering::SeqCst);
+        assert!(flooded, "the floods never opened their connections");
+        answer
+    });
+    assert_eq!(
+        answer,
+        Ok("HTTP/1.1 200 OK".to_owned()),
+        "from 127.0.0.9:\n{}",
+        server.log()
+    );
+    withings.verify();
+}
+
+// --- B: a wait Withings asks for, against the token's expiry ---
+
+/// Withings' status 601 asking for a wait of `seconds`.
+fn asks_to_wait(seconds: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "status": 601,
+        "body": { "wait_seconds": seconds },
+        "error": "Same arguments in less than 10 seconds",
+    }))
+}
+
+const YEARS: u64 = 1_000_000_000_000;
+
+/// The trial: `wait_seconds: 10^12` made the loop say "next check in
+/// 3600 s, then less often while it fails (at most 16 s apart)" and sleep
+/// past the token's expiry. The set here expires in 5 min 15 s: the next
+/// check comes when 5 min are left, and the line says why it comes then.
+#[test]
+fn a_wait_withings_asks_for_never_puts_the_next_check_past_the_tokens_expiry() {
+    let withings = Upstream::start();
+    withings.mount(token_request().respond_with(asks_to_wait(YEARS)));
+    let mut env = given_store_expiring_in(5 * 60 + 15);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--buffer", "10m", "--check-interval", "1s"]);
+    let checked_again = wait_until(Duration::from_secs(40), || withings.requests().len() >= 2);
+    assert!(checked_again, "{}", server.log());
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("the background refresh failed [RATE_LIMITED]"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains(&format!(
+            "Withings asked to wait {YEARS} s: cut to 300 s before the access token expires at "
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("next check in 3600 s"), "{line}");
+}
+
+/// The broker passed Withings' `Retry-After: 1000000000000` on to its
+/// consumers.
+#[test]
+fn the_broker_never_tells_a_consumer_to_wait_longer_than_an_hour() {
+    let withings = withings_answering(asks_to_wait(YEARS)).times(1);
+    let mut env = given_store_expiring_in(120);
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--buffer", "1m", "--check-interval", "1h"]);
+    let answer = broker(&server);
+    assert_eq!(
+        (answer.status, answer.error_code().as_str()),
+        (503, "RATE_LIMITED"),
+        "{answer:?}"
+    );
+    let retry_after: u64 = answer
+        .header("retry-after")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{answer:?}"));
+    assert!((1..=3600).contains(&retry_after), "Retry-After: {retry_after}");
+    withings.verify();
+}
+
+// --- C: broker refreshes back off with the loop ---
+
+/// The trial: while Withings answered 500, 300 broker calls in 30 s caused
+/// 20 Withings requests. After a failed refresh, callers get its error at
+/// once, with the time left of the backoff as `Retry-After`, until it
+/// ends; an operator's POST /admin/token/refresh is sent all the same.
+#[test]
+fn after_a_failed_refresh_broker_calls_get_its_error_at_once_until_the_backoff_ends() {
+    let withings = Upstream::start();
+    withings.mount(token_request().respond_with(ResponseTemplate::new(500)));
+    let mut env = given_store_expiring_in(120);
+    env.withings(&withings.uri()).serve_credentials();
+    let before = env.store_bytes();
+    let server = env.serve(&["--retries", "0", "--buffer", "1m", "--check-interval", "1h"]);
+
+    let first = broker(&server);
+    assert_eq!(
+        (first.status, first.error_code().as_str()),
+        (502, "UPSTREAM_ERROR"),
+        "{first:?}"
+    );
+    let held: Vec<Answer> = (0..20).map(|_| broker(&server)).collect();
+    for answer in &held {
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (502, "UPSTREAM_ERROR"),
+            "{answer:?}"
+        );
+        let retry_after: u64 = answer
+            .header("retry-after")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{answer:?}"));
+        assert!((1..=10).contains(&retry_after), "Retry-After: {retry_after}");
+        let message = answer.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains("not sent again before"), "{message}");
+    }
+    assert_eq!(withings.requests().len(), 1, "one refresh for 21 broker calls");
+    assert_eq!(env.store_bytes(), before);
+
+    // The operator's explicit retry is sent.
+    let retried = server.admin_post("/admin/token/refresh", None);
+    assert_eq!(retried.error_code(), "UPSTREAM_ERROR", "{retried:?}");
+    assert_eq!(withings.requests().len(), 2);
+
+    // Withings is back: once the backoff ends, a broker call refreshes.
+    withings.mount(
+        token_request()
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .with_priority(1)
+            .expect(1),
+    );
+    let refreshed = wait_until(Duration::from_secs(60), || {
+        std::thread::sleep(Duration::from_millis(250));
+        broker(&server).status == 200
+    });
+    assert!(refreshed, "{}", server.log());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
+}
+
+// --- D: a shutdown during the Railway push ---
+
+/// The trial: SIGTERM while a refresh was in flight left the Railway push
+/// after the save failing with "interrupted by signal 15 before Withings
+/// answered" (Withings had answered; the set was saved), and an action to
+/// fix Railway's ids.
+#[test]
+fn a_railway_push_cut_by_shutdown_says_the_set_is_saved_and_how_railway_catches_up() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1500));
+    let withings = withings_answering(slow).times(1);
+    withings.mount(
+        gql("variableCollectionUpsert")
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0),
+    );
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri())
+        .serve_credentials()
+        .set("RAILWAY_API_URL", format!("{}{GRAPHQL}", withings.uri()))
+        .set("RAILWAY_TOKEN", "project-token-secret-ppp")
+        .set("RAILWAY_PROJECT_ID", "proj-1111")
+        .set("RAILWAY_SERVICE_ID", "svc-2222")
+        .set("RAILWAY_ENVIRONMENT_ID", "env-3333");
+    let mut server = env.serve(&["--check-interval", "1h"]);
+    let answer = std::thread::scope(|scope| {
+        let client = scope.spawn(|| server.admin_post("/admin/token/refresh", None));
+        until_asked(&withings);
+        server.signal("-TERM");
+        client.join().expect("client")
+    });
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", server.log());
+    assert_eq!(answer.json()["outcome"], "refreshed");
+    let railway = &answer.json()["railway_error"];
+    assert_eq!(railway["code"], "INTERRUPTED", "{answer:?}");
+    assert_eq!(
+        railway["message"],
+        "interrupted by signal 15 before Railway answered (the token set is saved in the store); nothing more was sent to Railway"
+    );
+    assert_eq!(
+        railway["action"],
+        "nothing is lost: the next `withings-token refresh --if-needed` (or `withings-token railway-sync`) brings Railway up to date"
+    );
+    let status = server.wait(Duration::from_secs(10)).expect("serve did not stop");
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the answer was saved");
+    assert!(!server.log().contains("RAILWAY_PROJECT_ID"), "{}", server.log());
+    withings.verify();
 }
