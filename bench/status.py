@@ -101,6 +101,8 @@ def report(store, path, now_ns, explicit_buffer_ns):
         "userid": None,
         "scope": None,
         "generation": store["generation"],
+        "store_generation": store["generation"],
+        "set_generation": store.get("tokens_generation", store["generation"]) if tokens is not None else 0,
         "previous_rotated_at": rfc3339(parse_time_ns(previous["rotated_at"])) if previous else None,
         "store": path,
         "copies": [],
@@ -125,6 +127,12 @@ def report(store, path, now_ns, explicit_buffer_ns):
         userid=tokens.get("userid"),
         scope=tokens.get("scope"),
     )
+    if expires is None:
+        out["refresh_reason"] = "the expiry time is unknown"
+    elif now_ns >= expires:
+        out["refresh_reason"] = "the access token has expired"
+    elif out["should_refresh"]:
+        out["refresh_reason"] = "the access token expires within the refresh buffer"
     return out
 
 
