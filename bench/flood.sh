@@ -19,41 +19,9 @@ noread_requests="${NOREAD_REQUESTS:-20000}"
 loris_conns="${LORIS_CONNS:-6000}"
 loris_secs="${LORIS_SECS:-40}"
 
-if [ -z "${BIN:-}" ]; then cargo build --release --quiet; fi
-bin="${BIN:-$PWD/target/release/withings-token}"
-work="$(mktemp -d)"
-cleanup() {
-  kill "${flood_pid:-}" "${serve_pid:-}" "${sandbox_pid:-}" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
-
-"$bin" sandbox --listen 127.0.0.1:0 >"$work/sandbox.env" 2>/dev/null &
-sandbox_pid=$!
-for _ in $(seq 100); do grep -q RAILWAY_API_URL "$work/sandbox.env" 2>/dev/null && break; sleep 0.05; done
-sandbox_url="$(sed -n 's/^WITHINGS_API_URL=//p' "$work/sandbox.env" | tr -d '"')"
-
-admin=bench-admin-token-0123456789abcdef
-reader=bench-reader-token-fedcba9876543210
-now=$(date -u +%s)
-python3 - "$work/tokens.json" "$now" <<'PY'
-import json, sys, datetime
-path, now = sys.argv[1], int(sys.argv[2])
-t = lambda s: datetime.datetime.fromtimestamp(now + s, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-json.dump({"version": 1, "generation": 1, "tokens": {
-    "access_token": "bench-access", "refresh_token": "bench-refresh",
-    "expires_at": t(3 * 3600), "last_refreshed": t(0),
-    "userid": "363", "scope": "user.info,user.metrics"}}, open(path, "w"), indent=2)
-PY
-chmod 600 "$work/tokens.json"
-
-env -i HOME="$work" PATH=/usr/bin:/bin ADMIN_API_TOKEN="$admin" WITHINGS_TOKEN_READER_TOKEN="$reader" \
-  WITHINGS_CLIENT_ID=bench WITHINGS_CLIENT_SECRET=bench-secret WITHINGS_API_URL="$sandbox_url" \
-  "$bin" --no-env-file --store "$work/tokens.json" serve --listen 127.0.0.1:0 ${SERVE_ARGS:-} 2>"$work/serve.log" &
-serve_pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$work/serve.log" 2>/dev/null && break; sleep 0.05; done
-addr="$(sed -n 's/.*listening on http:\/\/\([0-9.:]*\).*/\1/p' "$work/serve.log" | head -1)"
+# The binary, the sandbox, a fresh store and `serve` (see the file).
+source bench/serve_up.sh
 port="${addr##*:}"
 
 rss() { awk '$1 == "VmRSS:" {print $2 / 1024 " MiB"}' "/proc/$serve_pid/status"; }
@@ -75,6 +43,7 @@ echo "idle: VmRSS $(rss)"
 echo "never-reading clients: $noread_conns connections x $noread_requests pipelined GET /metrics, held ${noread_secs} s"
 python3 bench/flood.py noread "$port" "$noread_conns" "$noread_secs" "$noread_requests" >/dev/null &
 flood_pid=$!
+extra_pids+=("$flood_pid")
 for second in $(seq "$noread_secs"); do
   sleep 1
   if [ $((second % 5)) -eq 0 ] || [ "$second" -le 2 ]; then
@@ -88,6 +57,7 @@ echo "  after they left: $(conns) connections open, VmRSS $(rss), VmHWM $(hwm)"
 echo "slowloris from 127.0.0.1: $loris_conns half-sent heads, reopened when closed, ${loris_secs} s"
 python3 bench/flood.py loris "$port" "$loris_conns" "$loris_secs" 127.0.0.1 &
 flood_pid=$!
+extra_pids+=("$flood_pid")
 sleep 8
 echo "  8 s in: $(conns) connections open, VmRSS $(rss)"
 timed "GET /health from 127.0.0.2" --interface 127.0.0.2 "http://$addr/health"
