@@ -569,13 +569,9 @@ fn flood(addr: &str, source: &str, count: usize, stop: &AtomicBool, opened: &Ato
     }
 }
 
-/// The trial's slowloris from one address (6,000 half-sent heads, each
-/// reopened when closed) kept `/health` from answering within 30 s. Here
-/// 60 from 127.0.0.1 against 40 connections (a quarter, 10, per address):
-/// a request from 127.0.0.2 gets in at once, and so does one from the
-/// flooding address itself (its oldest half-sent connection makes room).
-#[test]
-fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_nor_itself() {
+/// `serve` on a fresh set, at most 40 connections (10 per address), a
+/// Withings that must not be asked.
+fn a_server_of_40_connections() -> (Upstream, TestEnv, ServeProcess) {
     let withings = silent_withings();
     let mut env = given_store_expiring_in(3 * 3600);
     env.withings(&withings.uri()).serve_credentials();
@@ -587,6 +583,17 @@ fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_n
         "--check-interval",
         "1h",
     ]);
+    (withings, env, server)
+}
+
+/// The trial's slowloris from one address (6,000 half-sent heads, each
+/// reopened when closed) kept `/health` from answering within 30 s. Here
+/// 60 from 127.0.0.1 against 40 connections (a quarter, 10, per address):
+/// a request from 127.0.0.2 gets in at once, and so does one from the
+/// flooding address itself (its oldest half-sent connection makes room).
+#[test]
+fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_nor_itself() {
+    let (withings, _env, server) = a_server_of_40_connections();
     let stop = AtomicBool::new(false);
     let opened = AtomicUsize::new(0);
     let (elsewhere, same_address) = std::thread::scope(|scope| {
@@ -634,17 +641,7 @@ fn a_flood_of_half_sent_heads_from_one_address_starves_neither_another_address_n
 /// from a fifth, instead of that request waiting for a header timeout.
 #[test]
 fn floods_from_several_addresses_that_fill_every_slot_still_let_a_request_in() {
-    let withings = silent_withings();
-    let mut env = given_store_expiring_in(3 * 3600);
-    env.withings(&withings.uri()).serve_credentials();
-    let server = env.serve(&[
-        "--max-connections",
-        "40",
-        "--header-timeout",
-        "10s",
-        "--check-interval",
-        "1h",
-    ]);
+    let (withings, _env, server) = a_server_of_40_connections();
     let sources = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
     let stop = AtomicBool::new(false);
     let opened = AtomicUsize::new(0);
