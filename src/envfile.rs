@@ -724,7 +724,7 @@ pub fn rewrite_file(
             "the store holds the new tokens; the env file was left as it was",
         )
     })?;
-    fsutil::remove_stale_temps(&real);
+    fsutil::remove_stale_temps(&[&real]);
     fsutil::write_atomically(&real, new_text.as_bytes()).map_err(|e| write_error(path, &e))?;
     Ok(real)
 }

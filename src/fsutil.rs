@@ -445,25 +445,32 @@ pub fn is_file_at(file: &File, path: &Path) -> std::io::Result<bool> {
     }
 }
 
-/// Removes temporary files left beside `target` by a writer that died:
+/// Removes temporary files left beside `targets` by a writer that died:
 /// those no live process holds locked (see the module doc). Only call this
-/// while holding the lock that every writer of `target` takes.
-pub fn remove_stale_temps(target: &Path) -> Vec<PathBuf> {
-    stale_temps(target)
+/// while holding the lock that every writer of them takes.
+pub fn remove_stale_temps(targets: &[&Path]) -> Vec<PathBuf> {
+    stale_temps(targets)
         .into_iter()
         .filter(|p| fs::remove_file(p).is_ok())
         .collect()
 }
 
-/// The temporary files beside `target` that no live process holds.
-pub fn stale_temps(target: &Path) -> Vec<PathBuf> {
-    let prefix = temp_prefix(target);
-    let Ok(entries) = fs::read_dir(parent_dir(target)) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+/// The temporary files beside `targets` that no live process holds; each
+/// directory is read once, however many of `targets` it holds (a store, its
+/// journal and its rescue: one `getdents` on the paths that run often).
+pub fn stale_temps(targets: &[&Path]) -> Vec<PathBuf> {
+    let mut dirs: Vec<&Path> = targets.iter().map(|t| parent_dir(t)).collect();
+    dirs.sort();
+    dirs.dedup();
+    let prefixes: Vec<String> = targets.iter().map(|t| temp_prefix(t)).collect();
+    dirs.into_iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+        })
         .map(|e| e.path())
         .filter(|p| !is_held_by_a_live_process(p))
         .collect()
@@ -639,7 +646,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("tokens.json");
         let reserved = reserve(&target, 4096).unwrap();
-        assert_eq!(remove_stale_temps(&target), Vec::<PathBuf>::new());
+        assert_eq!(remove_stale_temps(&[&target]), Vec::<PathBuf>::new());
         assert!(reserved.path().exists());
     }
 
@@ -809,7 +816,7 @@ mod tests {
         let target = dir.path().join("tokens.json");
         fs::write(dir.path().join(".tokens.json.tmp.123.abc"), "partial").unwrap();
         fs::write(dir.path().join("other.json"), "keep").unwrap();
-        assert_eq!(remove_stale_temps(&target).len(), 1);
+        assert_eq!(remove_stale_temps(&[&target]).len(), 1);
         assert!(dir.path().join("other.json").exists());
     }
 }

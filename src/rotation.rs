@@ -378,7 +378,11 @@ async fn keep(lock: &dyn StoreLease, location: &str, state: &StoreState, next: S
             tracing::error!(
                 "the new set could not be kept in the rescue file either ({e}); this server keeps it in memory"
             );
-            remember_unsaved(location, state.generation, next);
+            let set = StoreState {
+                generation: state.generation.saturating_add(1),
+                ..next
+            };
+            remember_unsaved(location, set);
             Some("this server's memory".to_owned())
         }
         Err(e) => {
@@ -416,11 +420,9 @@ pub fn unsaved_waiting() -> bool {
     crate::locked(&UNSAVED).is_some()
 }
 
-fn remember_unsaved(location: &str, base_generation: u64, next: StoreState) {
-    let set = StoreState {
-        generation: base_generation.saturating_add(1),
-        ..next
-    };
+/// Keeps `set` (as the generation it should have been) for the next
+/// transaction on the store at `location`.
+fn remember_unsaved(location: &str, set: StoreState) {
     *crate::locked(&UNSAVED) = Some(Unsaved {
         location: location.to_owned(),
         set,
@@ -428,11 +430,11 @@ fn remember_unsaved(location: &str, base_generation: u64, next: StoreState) {
 }
 
 /// A set a previous run (or this process) could not save, adopted under
-/// the lock: saved into the store when the store is still at the
-/// generation that run started from (or empty: nothing newer to protect),
-/// dropped when the store moved on (another run saved a set of its own,
-/// from the same refresh token, which is the one kept). Returns the state
-/// to go on from.
+/// the lock: saved into the store while the store's token set is still
+/// the one it came from (other fields may have moved on), or when the
+/// store is empty (nothing newer to protect); dropped when the store holds
+/// a newer set of its own, which is the one kept. Returns the state to go
+/// on from.
 async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState) -> Result<StoreState> {
     let in_memory = {
         let mut unsaved = crate::locked(&UNSAVED);
@@ -487,10 +489,7 @@ async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState)
         }
         Err(e) => {
             if from_memory {
-                *crate::locked(&UNSAVED) = Some(Unsaved {
-                    location: location.to_owned(),
-                    set: rescued,
-                });
+                remember_unsaved(location, rescued);
             }
             Err(e)
         }
@@ -546,12 +545,12 @@ async fn request_with_fallback(
 ) -> Result<(TokenSet, SecretString, Via)> {
     // No retry once the lease is known lost: another run may be sending now.
     let may_send = || {
-        match lease.lost() {
-        false => Ok(()),
-        true => Err(Error::StoreUnavailable {
+        if !lease.lost() {
+            return Ok(());
+        }
+        Err(Error::StoreUnavailable {
             detail: "this run's lease on the store ran out while it retried; nothing more was sent, and another run may be refreshing now".into(),
-        }),
-    }
+        })
     };
     let mut detail = match client
         .request_token_while(&Grant::Refresh(&tokens.refresh_token), may_send)

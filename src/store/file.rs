@@ -143,19 +143,7 @@ impl FileStore {
             }
             Err(e) => return Err(self.unreadable(e)),
         };
-        let state = parse_store(&bytes).map_err(|reason| match reason {
-            ParseFailure::Newer(v) => Error::config(
-                format!(
-                    "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
-                    self.path.display()
-                ),
-                "upgrade withings-token, or point `--store` at another file",
-            ),
-            ParseFailure::Corrupt(reason) => Error::CorruptStore {
-                place: self.path.display().to_string(),
-                reason,
-            },
-        })?;
+        let state = self.parse(&bytes)?;
         // Only once it is known to be a store: a link to another file
         // (`/etc/passwd`) is not ours to tell to chmod.
         if fsutil::readable_by_others(&meta) {
@@ -168,6 +156,23 @@ impl FileStore {
             });
         }
         Ok((self.bound(state)?, stamp_of(&meta, looked_at)))
+    }
+
+    /// The store in `bytes`, or why it is not one this binary reads.
+    fn parse(&self, bytes: &[u8]) -> Result<StoreState> {
+        parse_store(bytes).map_err(|reason| match reason {
+            ParseFailure::Newer(v) => Error::config(
+                format!(
+                    "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
+                    self.path.display()
+                ),
+                "upgrade withings-token, or point `--store` at another file",
+            ),
+            ParseFailure::Corrupt(reason) => Error::CorruptStore {
+                place: self.path.display().to_string(),
+                reason,
+            },
+        })
     }
 
     fn bound(&self, state: StoreState) -> Result<StoreState> {
@@ -207,9 +212,8 @@ impl FileStore {
         self.rescue_file().salvage(&[&self.path]);
         // The journal and the rescue are written the same way, so a writer
         // that did not finish can leave their temp files too.
-        let mut removed = fsutil::remove_stale_temps(&self.path);
-        removed.extend(fsutil::remove_stale_temps(&self.journal_path()));
-        removed.extend(fsutil::remove_stale_temps(self.rescue_file().path()));
+        let (journal, rescue) = (self.journal_path(), self.rescue_file());
+        let removed = fsutil::remove_stale_temps(&[&self.path, &journal, rescue.path()]);
         if !removed.is_empty() {
             tracing::warn!(
                 "removed {} temporary file(s) left by a run that did not finish",
@@ -635,17 +639,7 @@ impl StoreLock {
         match &request.store_file {
             Some(file) if fsutil::is_file_at(file, path).unwrap_or(false) => {
                 let bytes = fsutil::read_open_file(file, MAX_STORE_BYTES).map_err(|e| self.store.unreadable(e))?;
-                let state = parse_store(&bytes).map_err(|failure| match failure {
-                    ParseFailure::Newer(v) => Error::CorruptStore {
-                        place: path.display().to_string(),
-                        reason: format!("format version {v}, newer than this binary reads"),
-                    },
-                    ParseFailure::Corrupt(reason) => Error::CorruptStore {
-                        place: path.display().to_string(),
-                        reason,
-                    },
-                })?;
-                self.store.bound(state)
+                self.store.bound(self.store.parse(&bytes)?)
             }
             None if self.store_vanished() => self.store.bound(StoreState::default()),
             _ => self.store.load(),

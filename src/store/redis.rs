@@ -589,7 +589,7 @@ impl TokenStore for RedisStore {
                 let mut lease = RedisLease::start(shared.clone(), owner, fence, self.lease_ttl);
                 if let Some(rescue) = &self.rescue {
                     rescue.salvage(&[]);
-                    crate::fsutil::remove_stale_temps(rescue.path());
+                    crate::fsutil::remove_stale_temps(&[rescue.path()]);
                 }
                 lease.rescue = self.rescue.clone();
                 return Ok(Box::new(lease));

@@ -56,11 +56,8 @@ impl RescueFile {
     }
 
     fn stale_temps(&self, also: &[&Path]) -> Vec<PathBuf> {
-        also.iter()
-            .copied()
-            .chain([self.path.as_path()])
-            .flat_map(fsutil::stale_temps)
-            .collect()
+        let targets: Vec<&Path> = also.iter().copied().chain([self.path.as_path()]).collect();
+        fsutil::stale_temps(&targets)
     }
 
     /// A temporary file left with a whole store in it (of this file, or of
