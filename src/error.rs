@@ -1,6 +1,6 @@
 //! The one error type callers match on. Every variant knows its stable code,
 //! its exit code and the next thing a person (or an agent) should do; the
-//! exit-code table in the README and the man page is generated from the same
+//! exit-code table of docs/troubleshooting.md and the man page is generated from the same
 //! `match`es, so they cannot drift apart.
 
 use std::path::PathBuf;
@@ -422,7 +422,7 @@ impl Status {
     }
 }
 
-/// One row of the exit-code table, shared by the README test and the man page.
+/// One row of the exit-code table, shared by docs/troubleshooting.md and the man page.
 pub struct ExitStatusRow {
     pub exit: u8,
     pub codes: &'static str,
@@ -502,7 +502,7 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
 ];
 
-/// The README's exit-code table, generated from [`EXIT_STATUS_TABLE`].
+/// The exit-code table of docs/troubleshooting.md, generated from [`EXIT_STATUS_TABLE`].
 pub fn exit_status_markdown() -> String {
     let mut table = String::from("| exit | code | meaning |\n|---|---|---|\n");
     for row in EXIT_STATUS_TABLE {

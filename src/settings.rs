@@ -26,38 +26,15 @@ pub const US_API_URL: &str = "https://wbsapi.us.withingsmed.net";
 pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_user/authorize2";
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
-/// Every variable read through the env file. A line setting one of these
-/// must be valid; any other line that neither dotenvy nor python-dotenv can
-/// read is skipped with a warning, since the file may belong to another app
+mod table;
+pub use table::{SETTINGS, Setting, SettingDefault, SettingGroup, settings_markdown, settings_roff};
+
+/// Every variable read through the env file: the settings of [`SETTINGS`]
+/// an env file may set. A line setting one of these must be valid; any
+/// other line that neither dotenvy nor python-dotenv can read is skipped
+/// with a warning, since the file may belong to another app
 /// (`Lookup::get` asserts that this list is complete).
-pub const ENV_FILE_KEYS: &[&str] = &[
-    "WITHINGS_CLIENT_ID",
-    "WITHINGS_CLIENT_SECRET",
-    "WITHINGS_REDIRECT_URI",
-    "WITHINGS_SCOPE",
-    "WITHINGS_API_URL",
-    "WITHINGS_AUTHORIZE_URL",
-    "WITHINGS_REGION",
-    "WITHINGS_REFRESH_BUFFER",
-    "WITHINGS_TOKEN_STORE",
-    "WITHINGS_TOKEN_STORE_KEY",
-    "WITHINGS_TOKEN_LEASE_TTL",
-    "WITHINGS_REFRESH_TOKEN",
-    "WITHINGS_ACCESS_TOKEN",
-    "WITHINGS_TOKEN_EXPIRES_AT",
-    "WITHINGS_TOKEN_LAST_REFRESHED",
-    "RAILWAY_TOKEN",
-    "RAILWAY_API_TOKEN",
-    "RAILWAY_PROJECT_ID",
-    "RAILWAY_SERVICE_ID",
-    "RAILWAY_ENVIRONMENT_ID",
-    "RAILWAY_ENVIRONMENT_NAME",
-    "RAILWAY_API_URL",
-    "ADMIN_API_TOKEN",
-    "WITHINGS_TOKEN_READER_TOKEN",
-    "WITHINGS_TOKEN_SERVER",
-    "PORT",
-];
+pub const ENV_FILE_KEYS: &[&str] = &table::env_file_keys::<{ table::ENV_FILE_KEY_COUNT }>();
 
 /// At most this many skipped line numbers are listed in the warning.
 const LISTED_SKIPPED_LINES: usize = 10;

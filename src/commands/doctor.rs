@@ -45,7 +45,7 @@ const AGE_FAIL_DAYS: i64 = 365;
 const MAX_SKEW_SECS: i64 = 60;
 
 /// What to do when Railway holds a newer set than the store.
-const PULL_ACTION: &str = "run `withings-token pull --from railway`, then let one actor own the refresh (README, \"One owner of the refresh\")";
+const PULL_ACTION: &str = "run `withings-token pull --from railway`, then let one actor own the refresh (docs/railway.md, \"One owner of the refresh\")";
 
 /// Check the setup: settings, URLs, the store, the tokens, Railway (offline; --online also asks Withings and Railway)
 #[derive(Debug, Args)]

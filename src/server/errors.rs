@@ -87,7 +87,7 @@ impl ApiError {
                 body(
                     code,
                     message.clone(),
-                    "see the endpoint table in the README (`Running as a service`)".into(),
+                    "see the endpoint table in docs/serve.md (`Endpoints`)".into(),
                 ),
             ),
             ApiError::Failed(error) => {

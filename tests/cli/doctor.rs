@@ -285,7 +285,7 @@ fn online_with_railway_holding_a_newer_set_warns_that_someone_else_refreshes() {
         check_of(&run, "one owner"),
         (
             format!("warn  one owner          Railway holds a newer set (last refreshed {later}) than the store ({issued}): someone else is refreshing").as_str(),
-            Some("                         next: run `withings-token pull --from railway`, then let one actor own the refresh (README, \"One owner of the refresh\")")
+            Some("                         next: run `withings-token pull --from railway`, then let one actor own the refresh (docs/railway.md, \"One owner of the refresh\")")
         )
     );
     assert_eq!(

@@ -155,6 +155,15 @@ fn man_page_has_exit_status_and_environment() {
     assert!(page.contains(".SH \"EXIT STATUS\""));
     assert!(page.contains("RAILWAY\\_UPDATE\\_FAILED") || page.contains("RAILWAY_UPDATE_FAILED"));
     assert!(page.contains(".SH ENVIRONMENT"));
+    let environment = page.split(".SH ENVIRONMENT\n").nth(1).unwrap();
+    let environment = environment.split("\n.SH ").next().unwrap();
+    for setting in withings_token::settings::SETTINGS {
+        assert!(
+            environment.contains(&format!(".TP\n\\fB{}", setting.name)),
+            "{} is not in ENVIRONMENT",
+            setting.name
+        );
+    }
 }
 
 #[test]
@@ -170,26 +179,56 @@ fn completions_subcommand_prints_the_committed_script() {
     assert_eq!(out.stdout, committed);
 }
 
-/// The README's table under "## Exit codes" is generated from the one list
-/// of codes (`error::EXIT_STATUS_TABLE`), like the man page's EXIT STATUS.
+/// The troubleshooting page's table under "## Exit codes" is generated from
+/// the one list of codes (`error::EXIT_STATUS_TABLE`), like the man page's
+/// EXIT STATUS.
 #[test]
-fn readme_exit_code_table_is_generated_from_the_error_type() {
+fn troubleshooting_exit_code_table_is_generated_from_the_error_type() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
+    let path = root.join("docs/troubleshooting.md");
+    let page = std::fs::read_to_string(&path).unwrap();
     let heading = "## Exit codes\n\n";
-    let start = readme.find(heading).expect("README has an Exit codes section") + heading.len();
-    let end = start + readme[start..].find("\n\n").expect("the table ends with a blank line") + 1;
-    let mut fresh = readme.clone();
+    let start = page.find(heading).expect("the page has an Exit codes section") + heading.len();
+    let end = start + page[start..].find("\n\n").expect("the table ends with a blank line") + 1;
+    let mut fresh = page.clone();
     fresh.replace_range(start..end, &withings_token::error::exit_status_markdown());
     let stale = check(&path, fresh.as_bytes());
-    assert!(stale.is_none(), "README's exit-code table is stale\n{REGENERATE}");
+    assert!(
+        stale.is_none(),
+        "{}'s exit-code table is stale\n{REGENERATE}",
+        path.display()
+    );
     for row in withings_token::error::EXIT_STATUS_TABLE {
         assert!(
-            readme.contains(&format!("| {} | {} |", row.exit, row.codes)),
+            page.contains(&format!("| {} | {} |", row.exit, row.codes)),
             "{}",
             row.exit
         );
+    }
+}
+
+/// The configuration page's settings tables, between their markers, are
+/// generated from the one list of settings (`settings::SETTINGS`), like the
+/// man page's ENVIRONMENT.
+#[test]
+fn configuration_settings_tables_are_generated_from_the_settings_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("docs/configuration.md");
+    let page = std::fs::read_to_string(&path).unwrap();
+    let begin = "<!-- settings: generated from src/settings/table.rs -->\n";
+    let start = page.find(begin).expect("the page has the settings marker") + begin.len();
+    let end = page.find("<!-- end of settings -->").expect("the end marker");
+    let mut fresh = page.clone();
+    fresh.replace_range(start..end, &withings_token::settings::settings_markdown());
+    let stale = check(&path, fresh.as_bytes());
+    assert!(
+        stale.is_none(),
+        "{}'s settings tables are stale\n{REGENERATE}",
+        path.display()
+    );
+    // Every group has its table: no setting falls out of the page.
+    for setting in withings_token::settings::SETTINGS {
+        assert!(fresh.contains(&format!("| `{}` |", setting.name)), "{}", setting.name);
     }
 }
 
