@@ -309,7 +309,7 @@ fn healed(deliveries: &Deliveries) -> Option<String> {
 /// hidden by `--quiet`); the exit status says whether all copies are fresh.
 /// stdout failing is one more stale copy, reported after the others.
 pub(crate) fn finish(out: &Output, report: &TokenReport, deliveries: &Deliveries, saved: &str) -> Result<Status> {
-    finish_printed(out, out.tokens(report), deliveries, saved)
+    finish_printed(out, out.print(report), deliveries, saved)
 }
 
 /// [`finish`] for a command that printed something else than the report
