@@ -359,11 +359,6 @@ fn write_zeros(file: &mut File, size: u64) -> std::io::Result<()> {
 }
 
 impl ReservedFile {
-    /// The temporary file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Keeps the file where it is should it never be renamed into place:
     /// for contents that exist nowhere else (a Withings answer), which the
     /// next run under the lock can still find (`store::FileStore`).

@@ -14,7 +14,7 @@
 //!   and `.journal` sit beside it, so runs through a link and through the
 //!   real path exclude each other.
 //! - Space for the save is reserved before a request is sent
-//!   ([`StoreLock::begin_request`], [`StoreLock::reserve`]): a disk that is
+//!   ([`StoreLock::begin_request`]): a disk that is
 //!   full fails the run before Withings rotates anything, and one that fills
 //!   up while the request is out cannot stop the save (see `fsutil`).
 //! - The lock is on the file at the lock path. After locking, a run checks
@@ -491,39 +491,11 @@ struct Request {
     rescue: Option<PreparedRescue>,
 }
 
-/// Space for one save of the store, taken while nothing has been sent yet.
-/// Dropped without [`Reservation::commit`], its temporary file is removed.
-pub struct Reservation<'a> {
-    lock: &'a StoreLock,
-    temp: fsutil::ReservedFile,
-}
-
-impl Reservation<'_> {
-    /// Saves `next` as generation `base_generation + 1` into the reserved
-    /// space; refused unless the file on disk is still at `base_generation`.
-    pub fn commit(self, base_generation: u64, next: &StoreState) -> Result<u64> {
-        self.lock.commit(self.temp, base_generation, next)
-    }
-}
-
 const UNCHANGED: &str = "nothing was sent to Withings and the stored tokens are unchanged";
 
 impl StoreLock {
     pub fn load(&self) -> Result<StoreState> {
         self.store.load()
-    }
-
-    /// Reserves the space for the next save before anything is sent:
-    /// fails (with nothing changed) when the disk is full, the directory is
-    /// not writable, the generation cannot grow or the lock was lost.
-    pub fn reserve(&self) -> Result<Reservation<'_>> {
-        self.ensure_lock_held_alone()?;
-        let generation = self.store.load()?.generation;
-        next_generation(generation, &self.store.path, UNCHANGED)?;
-        Ok(Reservation {
-            lock: self,
-            temp: self.reserve_space(self.reservation_size())?,
-        })
     }
 
     /// Saves `next` as generation `base.generation + 1`. After a request,

@@ -349,11 +349,11 @@ fn a_store_path_under_missing_directories_is_kept_and_created() {
 // --- space reserved before the request ---
 
 #[test]
-fn a_reservation_committed_yields_the_store_0600_with_no_temp_left() {
+fn a_save_into_the_space_a_request_took_yields_the_store_0600_cut_to_length() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path().join("tokens.json"));
     let lock = store.lock(Duration::from_secs(1)).unwrap();
-    let reservation = lock.reserve().unwrap();
+    lock.begin_request(0, "refresh_token").unwrap();
     let temps: Vec<String> = names_in(dir.path())
         .into_iter()
         .filter(|n| n.starts_with(".tokens.json.tmp."))
@@ -361,7 +361,8 @@ fn a_reservation_committed_yields_the_store_0600_with_no_temp_left() {
     assert_eq!(temps.len(), 1, "{temps:?}");
     assert!(fs::metadata(dir.path().join(&temps[0])).unwrap().len() >= MIN_RESERVATION);
 
-    assert_eq!(reservation.commit(0, &with_tokens("r1")).unwrap(), 1);
+    assert_eq!(lock.save(0, &with_tokens("r1")).unwrap(), 1);
+    lock.end_request();
     let loaded = store.load().unwrap();
     assert_eq!(loaded.tokens.unwrap().refresh_token.expose_secret(), "r1");
     let text = fs::read_to_string(store.path()).unwrap();
@@ -371,13 +372,14 @@ fn a_reservation_committed_yields_the_store_0600_with_no_temp_left() {
 }
 
 #[test]
-fn a_dropped_reservation_leaves_the_store_as_it_was_and_no_temp() {
+fn a_request_that_ends_without_a_save_leaves_the_store_as_it_was_and_no_temp() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::new(dir.path().join("tokens.json"));
     let lock = store.lock(Duration::from_secs(1)).unwrap();
     lock.save(0, &with_tokens("r1")).unwrap();
     let before = fs::read(store.path()).unwrap();
-    drop(lock.reserve().unwrap());
+    lock.begin_request(1, "refresh_token").unwrap();
+    lock.end_request();
     assert_eq!(fs::read(store.path()).unwrap(), before);
     assert_eq!(names_in(dir.path()), ["tokens.json", "tokens.json.lock"]);
 }
@@ -460,7 +462,6 @@ fn a_holder_whose_lock_file_was_deleted_refuses_to_save_while_another_run_holds_
     let err = holder.save(1, &with_tokens("r2")).unwrap_err();
     assert_eq!(err.code(), "CONFIGURATION_ERROR");
     assert!(err.to_string().contains("was deleted while this run held it"), "{err}");
-    assert!(holder.reserve().is_err(), "nothing may be sent either");
     intruder.begin_request(1, "refresh_token").unwrap();
     assert!(holder.begin_request(1, "refresh_token").is_err());
     assert!(store.journal_path().exists(), "the intruder's journal is left alone");
@@ -599,7 +600,6 @@ fn a_store_at_the_largest_generation_is_refused_not_wrapped() {
     assert!(err.to_string().contains("largest"), "{err}");
     assert!(err.to_string().contains("nothing was sent"), "{err}");
     assert!(!store.journal_path().exists());
-    assert!(lock.reserve().is_err());
     let err = lock.save(state.generation, &state).unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
