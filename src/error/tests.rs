@@ -31,85 +31,116 @@ fn transient_failures_never_say_reauthorise() {
     }
 }
 
-/// Every variant, so a new one cannot miss the table (the match in
-/// `code()` makes the compiler list them when one is added).
+/// The examples listed under each pattern, checked to match it; the
+/// patterns also make a `match` that must name every variant, so a new
+/// variant does not compile until it has a row here.
+macro_rules! examples_of_every_variant {
+    ($($variant:pat => [$($example:expr),+ $(,)?]),+ $(,)?) => {{
+        // Never called: only the compiler's exhaustiveness check matters.
+        let _names_every_variant = |e: &Error| match e {
+            $($variant => ()),+
+        };
+        let mut all = Vec::new();
+        $(
+            for example in [$($example),+] {
+                assert!(matches!(example, $variant), "listed under another variant: {example:?}");
+                all.push(example);
+            }
+        )+
+        all
+    }};
+}
+
+/// Every variant (twice where a field changes the code or the action), so a
+/// new one cannot miss the table.
 fn every_variant() -> Vec<Error> {
     let d = || "d".to_owned();
-    vec![
-        Error::Internal(anyhow::anyhow!("x")),
-        Error::config("m", "a"),
-        Error::CorruptStore {
+    let upstream = || Error::Upstream {
+        what: "Withings",
+        attempts: 1,
+        detail: d(),
+    };
+    examples_of_every_variant! {
+        Error::Internal(_) => [Error::Internal(anyhow::anyhow!("x"))],
+        Error::Config { .. } => [Error::config("m", "a")],
+        Error::CorruptStore { .. } => [Error::CorruptStore {
             place: "p".into(),
             reason: d(),
-        },
-        Error::InvalidRefreshToken { detail: d() },
-        Error::InvalidCode { detail: d() },
-        Error::InvalidAccessToken { detail: d() },
-        Error::InvalidState { detail: d() },
-        Error::InvalidLoginState { detail: d() },
-        Error::Network {
+        }],
+        Error::InvalidRefreshToken { .. } => [Error::InvalidRefreshToken { detail: d() }],
+        Error::InvalidCode { .. } => [Error::InvalidCode { detail: d() }],
+        Error::InvalidAccessToken { .. } => [Error::InvalidAccessToken { detail: d() }],
+        Error::InvalidState { .. } => [Error::InvalidState { detail: d() }],
+        Error::InvalidLoginState { .. } => [Error::InvalidLoginState { detail: d() }],
+        Error::Network { .. } => [Error::Network {
             what: "Withings",
             attempts: 1,
             detail: d(),
-        },
-        Error::RateLimited {
+        }],
+        Error::RateLimited { .. } => [Error::RateLimited {
             what: "Withings",
             detail: d(),
             wait: None,
-        },
-        Error::Upstream {
-            what: "Withings",
-            attempts: 1,
-            detail: d(),
-        },
-        Error::LockTimeout {
+        }],
+        Error::Upstream { .. } => [upstream()],
+        Error::LockTimeout { .. } => [Error::LockTimeout {
             place: "p".into(),
             waited: std::time::Duration::from_secs(1),
-        },
-        Error::StoreUnavailable { detail: d() },
-        Error::AnswerDropped { detail: d() },
-        Error::LoginTimeout {
+        }],
+        Error::StoreUnavailable { .. } => [Error::StoreUnavailable { detail: d() }],
+        Error::NotSaved { .. } => [
+            Error::NotSaved {
+                cause: Box::new(Error::StoreUnavailable { detail: d() }),
+                kept: Some("p".into()),
+            },
+            Error::NotSaved {
+                cause: Box::new(Error::StoreUnavailable { detail: d() }),
+                kept: None,
+            },
+        ],
+        Error::AnswerDropped { .. } => [Error::AnswerDropped { detail: d() }],
+        Error::LoginTimeout { .. } => [Error::LoginTimeout {
             redirect_uri: "http://127.0.0.1:8585/callback".into(),
             waited: "300 s".into(),
-        },
-        Error::RailwayUpdateFailed { detail: d() },
-        Error::EnvFileUpdateFailed {
+        }],
+        Error::RailwayUpdateFailed { .. } => [Error::RailwayUpdateFailed { detail: d() }],
+        Error::EnvFileUpdateFailed { .. } => [Error::EnvFileUpdateFailed {
             path: "p".into(),
             detail: d(),
-        },
-        Error::OutputFailed { detail: d() },
-        Error::Interrupted {
-            signal: 15,
-            what: "Withings",
-        },
-        Error::Interrupted {
-            signal: 15,
-            what: "Railway",
-        },
-        Error::HeldBack {
-            cause: Box::new(Error::Upstream {
+        }],
+        Error::OutputFailed { .. } => [Error::OutputFailed { detail: d() }],
+        Error::Interrupted { .. } => [
+            Error::Interrupted {
+                signal: 15,
                 what: "Withings",
-                attempts: 1,
-                detail: d(),
-            }),
+            },
+            Error::Interrupted {
+                signal: 15,
+                what: "Railway",
+            },
+        ],
+        Error::HeldBack { .. } => [Error::HeldBack {
+            cause: Box::new(upstream()),
             retry_in: std::time::Duration::from_secs(7),
-        },
-        Error::CommandNotStarted {
-            program: "p".into(),
-            detail: d(),
-            not_found: true,
-        },
-        Error::CommandNotStarted {
-            program: "p".into(),
-            detail: d(),
-            not_found: false,
-        },
-        Error::Remote {
+        }],
+        Error::CommandNotStarted { .. } => [
+            Error::CommandNotStarted {
+                program: "p".into(),
+                detail: d(),
+                not_found: true,
+            },
+            Error::CommandNotStarted {
+                program: "p".into(),
+                detail: d(),
+                not_found: false,
+            },
+        ],
+        Error::Remote { .. } => [Error::Remote {
             code: "INVALID_REFRESH_TOKEN",
             message: d(),
             action: d(),
-        },
-    ]
+        }],
+    }
 }
 
 #[test]
