@@ -3,7 +3,7 @@
 //! Withings answers almost everything with HTTP 200 and a `status` inside the
 //! body, so the HTTP status alone means little. Tokens are read only from a
 //! `status: 0` answer; a refused grant stops at once (exit 4); anything
-//! garbled or overloaded is retried by the shared loop in `http.rs`. Withings
+//! garbled or overloaded is retried by the shared loop in `http`. Withings
 //! quotes its input in error texts, so every value we sent is scrubbed out of
 //! them before they reach an error or a log line.
 //!

@@ -771,7 +771,7 @@ mod no_panic {
     }
 
     proptest! {
-        /// Issue 9, item 13: whatever a hand-edited store holds, loading
+        /// Whatever a hand-edited store holds, loading
         /// it is a value or a clear error, never a panic.
         #[test]
         fn any_store_loads_or_is_refused_without_a_panic(

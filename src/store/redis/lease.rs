@@ -80,7 +80,7 @@ impl RedisLease {
 
     /// Takes the space and descriptors for a rescue on this host before a
     /// request, as a file store does beside itself: a host that could not
-    /// keep an answer Redis will not take sends nothing (issue 18).
+    /// keep an answer Redis will not take sends nothing.
     fn prepare_rescue(&self) -> Result<()> {
         const NOTHING: &str = "; nothing was sent to Withings and the stored tokens are unchanged";
         let Some(rescue) = &self.rescue else {
