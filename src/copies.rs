@@ -64,7 +64,7 @@ pub enum Skip {
 /// What happened to one copy.
 #[derive(Debug)]
 pub enum Delivery {
-    Delivered { generation: u64 },
+    Delivered,
     Skipped(Skip),
     Failed(Error),
 }
@@ -81,7 +81,7 @@ impl Delivery {
     /// detail), for the report; `None` when it was.
     pub fn reason(&self, copy: CopyKind) -> Option<String> {
         let why = match self {
-            Delivery::Delivered { .. } => return None,
+            Delivery::Delivered => return None,
             Delivery::Failed(Error::EnvFileUpdateFailed { detail, .. } | Error::RailwayUpdateFailed { detail }) => {
                 return Some(detail.clone());
             }
@@ -281,7 +281,7 @@ pub async fn deliver(
             .await
         }
     };
-    let env_file_path = matches!(env_file, Delivery::Delivered { .. })
+    let env_file_path = matches!(env_file, Delivery::Delivered)
         .then(|| targets.env_file.clone())
         .flatten();
     let railway_delivery = match railway.delivery {
@@ -334,7 +334,7 @@ async fn deliver_env_file(
     }
     let generation = state.tokens_generation;
     record(lock, state, key, generation).await;
-    Delivery::Delivered { generation }
+    Delivery::Delivered
 }
 
 /// Saves a copy record; losing one only means a later run writes that copy
@@ -530,7 +530,7 @@ pub async fn push(
     };
     match result.await {
         Ok((set, pushed)) => Pushed {
-            delivery: Delivery::Delivered { generation: pushed },
+            delivery: Delivery::Delivered,
             newer: (pushed != generation).then_some((set, pushed)),
             deployed: deploy,
         },

@@ -31,7 +31,7 @@ pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Stat
     }
     let store = super::store_of(settings)?;
     let report = crate::http::block_on(issue(args, settings, store.as_ref()))??;
-    out.auth_url(&report, settings.next_command.as_deref())?;
+    out.print(&report.with_next(settings.next_command.as_deref()))?;
     Ok(Status::Success)
 }
 

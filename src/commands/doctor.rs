@@ -98,7 +98,7 @@ fn finish(checks: Vec<DoctorCheck>, out: &Output) -> Result<Status> {
         checks,
         error: error.as_ref().map(ErrorBody::of),
     };
-    out.doctor(&report)?;
+    out.print(&report)?;
     Ok(status)
 }
 

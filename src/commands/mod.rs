@@ -125,7 +125,7 @@ pub(crate) struct Facts<'a> {
 pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveries) -> TokenReport {
     let tokens = facts.tokens;
     let env_file_updated = match &deliveries.env_file {
-        Delivery::Delivered { .. } => deliveries.env_file_path.as_ref().map(|p| p.display().to_string()),
+        Delivery::Delivered => deliveries.env_file_path.as_ref().map(|p| p.display().to_string()),
         _ => None,
     };
     TokenReport {
@@ -168,7 +168,7 @@ fn railway_only(outcome: ReportOutcome) -> bool {
 
 fn copy_status(delivery: &Delivery) -> CopyStatus {
     match delivery {
-        Delivery::Delivered { .. } => CopyStatus::Updated,
+        Delivery::Delivered => CopyStatus::Updated,
         Delivery::Skipped(_) => CopyStatus::Skipped,
         Delivery::Failed(_) => CopyStatus::Failed,
     }
@@ -299,7 +299,7 @@ pub(crate) async fn deliver_and_build_report(
 fn healed(deliveries: &Deliveries) -> Option<String> {
     let names: Vec<&str> = [(&deliveries.env_file, "the env file"), (&deliveries.railway, "Railway")]
         .into_iter()
-        .filter(|(d, _)| matches!(d, Delivery::Delivered { .. }))
+        .filter(|(d, _)| matches!(d, Delivery::Delivered))
         .map(|(_, name)| name)
         .collect();
     (!names.is_empty()).then(|| names.join(" and "))
@@ -309,7 +309,7 @@ fn healed(deliveries: &Deliveries) -> Option<String> {
 /// hidden by `--quiet`); the exit status says whether all copies are fresh.
 /// stdout failing is one more stale copy, reported after the others.
 pub(crate) fn finish(out: &Output, report: &TokenReport, deliveries: &Deliveries, saved: &str) -> Result<Status> {
-    finish_printed(out, out.tokens(report), deliveries, saved)
+    finish_printed(out, out.print(report), deliveries, saved)
 }
 
 /// [`finish`] for a command that printed something else than the report

@@ -116,7 +116,7 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
     };
     let deliveries = Deliveries::none(Skip::NotConfigured);
     let report = super::token_report(out, facts, &deliveries);
-    out.tokens(&report)?;
+    out.print(&report)?;
     Ok(Status::Success)
 }
 

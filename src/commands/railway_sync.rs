@@ -183,7 +183,7 @@ async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, ou
             new: c.store,
         })
         .collect();
-    out.railway_diff(&RailwayDiffReport {
+    out.print(&RailwayDiffReport {
         version: JSON_VERSION,
         dry_run: true,
         project_id: target.project_id,
@@ -218,7 +218,7 @@ async fn check_drift(settings: &Settings, http: &HttpClient, tokens: &TokenSet, 
             store: c.store,
         })
         .collect();
-    out.drift(&DriftReport {
+    out.print(&DriftReport {
         version: JSON_VERSION,
         check: true,
         in_sync: drifted.is_empty(),

@@ -166,7 +166,7 @@ fn dry_run(
         }
     }
     let railway = targets.railway.then(|| railway_target(settings));
-    out.dry_run(&DryRunReport {
+    out.print(&DryRunReport {
         version: JSON_VERSION,
         dry_run: true,
         would_refresh,

@@ -52,7 +52,7 @@ pub fn auth_url(
     if args.state.is_some() || args.demo_account {
         return Err(unsupported("--state and --demo-account"));
     }
-    out.auth_url(&block_on(server.authorization_url())??, next)?;
+    out.print(&block_on(server.authorization_url())??.with_next(next))?;
     Ok(Status::Success)
 }
 
@@ -92,7 +92,7 @@ pub fn refuse(settings: &Settings, command: &str, instead: &str) -> Result<()> {
 /// Prints a token report; a copy the server could not update is a stale
 /// copy here too (exit 6), its error on stderr as locally.
 fn tokens(report: &TokenReport, out: &Output) -> Result<Status> {
-    out.tokens(report)?;
+    out.print(report)?;
     let mut status = Status::Success;
     for error in [&report.env_file_error, &report.railway_error].into_iter().flatten() {
         out.status_line(error.code, &error.message, &error.action);

@@ -52,7 +52,7 @@ pub fn print_report(report: &StatusReport, check: bool, out: &Output) -> Result<
     if check && !report.token_configured {
         return Err(crate::rotation::no_tokens_error());
     }
-    out.status(report)?;
+    out.print(report)?;
     if !(check && report.should_refresh) {
         return Ok(Status::Success);
     }

@@ -89,7 +89,7 @@ async fn revalidate(client: &WithingsClient, refresh: TokenReport, out: &Output,
 
 /// Prints the report; a token that is not valid exits with its error's code.
 fn finish(out: &Output, report: &ValidationReport, result: &Result<()>, status: Status) -> Result<Status> {
-    out.validation(report)?;
+    out.print(report)?;
     Ok(match result {
         Ok(()) => status,
         Err(error) => Status::Failed(error.exit_code()).worst(status),

@@ -1,0 +1,126 @@
+//! The Lua scripts of the Redis store: each check and its write happen in
+//! one step on the server, so no other run can act between them.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The stored generation and fence (`-1` for a value that is not a store,
+/// or whose numbers Lua cannot hold exactly: whole, from 0 to 2^53).
+const READ_STORED: &str = r"
+local function whole(v)
+  return type(v) == 'number' and v >= 0 and v < 9007199254740992 and v == math.floor(v)
+end
+local function stored(key)
+  local current = redis.call('GET', key)
+  if not current then return 0, 0 end
+  local ok, decoded = pcall(cjson.decode, current)
+  if not ok or type(decoded) ~= 'table' then return -1, 0 end
+  local generation, fence = decoded.generation, decoded.fence or 0
+  if not whole(generation) or not whole(fence) then return -1, 0 end
+  return generation, fence
+end
+";
+
+/// Takes the lease when free and returns the new fence; 0 when taken, -1
+/// when the set is not a store, -2 when the lease key never expires (not
+/// one of ours), -3 when the counter is not a usable number. The counter is
+/// kept above the stored fence (a key copied without its counter), or
+/// every save would be refused as stale.
+pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    with_stored(
+        r"
+local generation, stored_fence = stored(KEYS[3])
+if generation == -1 then return -1 end
+local counter = tonumber(redis.call('GET', KEYS[2]) or '0')
+if not counter or counter < 0 or counter >= 9007199254740991 then return -3 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if redis.call('PTTL', KEYS[1]) == -1 then return -2 end
+  return 0
+end
+local fence = redis.call('INCR', KEYS[2])
+if fence <= stored_fence then
+  fence = stored_fence + 1
+  redis.call('SET', KEYS[2], fence)
+end
+return fence",
+    )
+});
+
+/// Extends the lease only while it is ours.
+pub(super) static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0",
+    )
+});
+
+/// Deletes the lease only while it is ours.
+pub(super) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0",
+    )
+});
+
+/// Marks the request in flight, and renews the lease for the call, only
+/// while the lease is ours, no newer fence saved, and the set is the one
+/// assessed.
+pub(super) static BEGIN: LazyLock<Script> = LazyLock::new(|| {
+    with_stored(
+        r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lease' end
+local generation, fence = stored(KEYS[1])
+if fence > tonumber(ARGV[5]) then return 'fence' end
+if generation ~= tonumber(ARGV[2]) then return 'generation' end
+redis.call('SET', KEYS[3], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 'ok'",
+    )
+});
+
+/// The fenced compare-and-set (see the module doc). Saving the very value
+/// already stored is this save repeated after a lost reply: done.
+pub(super) static SAVE: LazyLock<Script> = LazyLock::new(|| {
+    with_stored(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[4] then return 'ok' end
+local generation, fence = stored(KEYS[1])
+if generation == -1 then return 'corrupt' end
+if fence > tonumber(ARGV[2]) then return 'fence' end
+if ARGV[5] == '1' then
+  local mark = redis.call('GET', KEYS[3])
+  if mark and not string.find(mark, ARGV[1], 1, true) then return 'overtaken' end
+elseif redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 'lease'
+end
+if generation ~= tonumber(ARGV[3]) then return 'generation' end
+redis.call('SET', KEYS[1], ARGV[4])
+if ARGV[6] == '1' then redis.call('SET', KEYS[4], '1') end
+return 'ok'",
+    )
+});
+
+/// Clears the in-flight mark: any mark while the lease is ours (a dead
+/// run's included), else only our own.
+pub(super) static END: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local mark = redis.call('GET', KEYS[2])
+if not mark then return 0 end
+if redis.call('GET', KEYS[1]) == ARGV[1] or string.find(mark, ARGV[1], 1, true) then
+  return redis.call('DEL', KEYS[2])
+end
+return 0",
+    )
+});
+
+fn with_stored(body: &str) -> Script {
+    Script::new(&format!("{READ_STORED}{body}"))
+}
