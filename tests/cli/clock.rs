@@ -1,10 +1,9 @@
-//! A wrong clock never poisons the store (issue 18, item 2): a Withings
-//! answer's `Date` gives the new set's times when this host's clock is off
-//! by more than a minute; a stored time that lies ahead of the clock by
-//! more than the token's lifetime makes the set due; a host found behind
-//! records its lag and is not made to refresh on every run.
-//! Clocks are moved with Debian's `faketime` (installed by `.ci/test`).
-//! `cargo test --features failpoints --test cli clock::`
+//! A wrong clock never poisons the store: a Withings answer's `Date` gives
+//! the new set's times when this host's clock is off by more than a minute;
+//! a stored time that lies ahead of the clock by more than the token's
+//! lifetime makes the set due; a host found behind records its lag and is
+//! not made to refresh on every run. Clocks are moved with Debian's
+//! `faketime` (installed by `.ci/test`).
 
 use crate::support::*;
 
