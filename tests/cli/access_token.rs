@@ -39,7 +39,7 @@ fn a_token_with_less_than_min_ttl_left_is_refreshed_first() {
 fn min_ttl_decides_when_a_refresh_comes_first() {
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
     // An hour left of a 3 h set; a min_ttl up to half the lifetime (1h30m)
-    // is taken as given (beyond, it is capped: `serve_abuse`).
+    // is taken as given (beyond, it is capped: `serve_backoff`).
     let mut env = given_store_expiring_in(3600);
     env.withings(&withings.uri());
 

@@ -152,9 +152,9 @@ fn a_host_ten_minutes_behind_records_its_lag_and_does_not_refresh_on_every_run()
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
 }
 
-/// Issue 18, the adversarial trial: a host hours ahead saw every set as
-/// expired and rotated on every call. It now judges expiry by Withings'
-/// clock for ten minutes after measuring it: five calls, one rotation.
+/// A host hours ahead would see every set as expired and rotate on every
+/// call. It judges expiry by Withings' clock for ten minutes after
+/// measuring it: five calls, one rotation.
 #[test]
 fn a_host_three_hours_ahead_does_not_rotate_on_every_call() {
     let withings = withings_rotating(OLD_REFRESH);

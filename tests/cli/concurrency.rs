@@ -163,7 +163,7 @@ fn a_held_lock_times_out_with_exit_5_and_sends_nothing() {
         "FIGURES lock timeout: --lock-timeout=200ms process_wall_time_ms={}",
         waited.as_millis()
     );
-    // Issue 18, item 16: the wait is said as it was given, not as "0 s".
+    // The wait is said as it was given, not as "0 s".
     let lock_path = env.store_path().with_file_name("tokens.json.lock");
     let said = format!(
         "error: the lock on {} was not free within 200 ms: other withings-token runs held it [LOCK_TIMEOUT]",

@@ -93,7 +93,7 @@ fn auth_url_s_next_step_carries_the_env_file_store_and_region_flags_given() {
     );
 }
 
-/// Issue 13, item 7: `--region us` (or WITHINGS_REGION) picks both US hosts.
+/// `--region us` (or WITHINGS_REGION) picks both US hosts.
 #[test]
 fn region_us_picks_the_us_hosts() {
     let mut env = TestEnv::new();

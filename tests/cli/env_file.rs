@@ -487,8 +487,8 @@ fn a_failed_env_file_rewrite_is_exit_6_under_quiet_and_the_next_if_needed_heals_
     withings.verify();
 }
 
-/// Attack finding: a set authorised elsewhere and written into the env file
-/// while a refresh was in flight was overwritten, and then existed nowhere.
+/// A set authorised elsewhere and written into the env file while a
+/// refresh is in flight is theirs: overwriting it would leave it nowhere.
 #[test]
 fn an_env_file_changed_during_the_refresh_is_left_as_it_is() {
     let answer = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1200));

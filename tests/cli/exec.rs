@@ -58,8 +58,8 @@ fn exec_says_127_for_a_missing_command_and_126_for_one_that_cannot_run() {
     assert!(!out.stderr.contains(OLD_ACCESS), "{out:?}");
 }
 
-/// Issue 18, the adversarial trial: a mistyped command on a set that is
-/// due rotated the token first, then said "not found".
+/// A mistyped command on a set that is due is found out before the token
+/// is rotated: "not found", and nothing sent.
 #[test]
 fn exec_checks_the_command_before_refreshing_a_due_set() {
     let withings = silent_withings();

@@ -126,8 +126,7 @@ fn an_oversized_railway_answer_fails_the_push_naming_the_cap() {
     assert_eq!(graphql_count(&peer, "variableCollectionUpsert"), 2);
 }
 
-/// Issue 9, item 4: Railway down during a refresh (exit 6) is not left
-/// behind for hours: the next `refresh --if-needed` finds nothing due, and
+/// Railway down during a refresh (exit 6) is not left behind for hours: the next `refresh --if-needed` finds nothing due, and
 /// still pushes the stored set, without rotating; `status` shows it behind
 /// meanwhile; once Railway has it, nothing more is pushed.
 #[test]
@@ -305,7 +304,7 @@ fn a_redeploy_whose_answer_is_lost_is_not_sent_again() {
 // ---------------------------------------------------------------------------
 // half a configuration
 
-/// Issue 9, item 17: a half-configured Railway (a typo such as
+/// A half-configured Railway (a typo such as
 /// `RAILWAY_SERVICE` for `RAILWAY_SERVICE_ID`) must not let a refresh rotate
 /// the token and leave Railway behind with a warning `-q` hides.
 #[test]

@@ -102,8 +102,7 @@ fn a_redis_url_in_capitals_or_with_blanks_is_redis_and_another_scheme_is_refused
     );
 }
 
-/// Issue 18, the adversarial trial: a database number Redis does not have
-/// is a setting to fix (exit 3), not an outage to retry (exit 5).
+/// A database number Redis does not have is a setting to fix (exit 3), not an outage to retry (exit 5).
 #[test]
 fn a_redis_database_that_does_not_exist_is_a_configuration_error() {
     let redis = RedisServer::start();
@@ -358,8 +357,7 @@ fn a_redis_store_whose_key_vanished_after_holding_a_set_is_an_error_not_no_token
 // ---------------------------------------------------------------------------
 // answers Redis did not take
 
-/// Issue 18, the adversarial trial: a host that could not keep an answer
-/// Redis will not take (no writable state directory) sends nothing, as a
+/// A host that could not keep an answer Redis will not take (no writable state directory) sends nothing, as a
 /// file store whose rescue cannot be reserved.
 #[test]
 fn a_redis_host_without_a_writable_state_directory_sends_nothing() {

@@ -329,8 +329,8 @@ fn a_refresh_that_fails_releases_the_lease_at_once() {
     );
 }
 
-/// Issue 18, the adversarial trial: a run whose lease is found lost while
-/// it waits to retry sends nothing more (it said so, and then sent).
+/// A run whose lease is found lost while it waits to retry sends nothing
+/// more: saying so and then sending all the same would be two runs sending.
 #[test]
 fn a_run_whose_lease_ran_out_between_attempts_sends_nothing_more() {
     let (sandbox, redis, mut envs) = given_fleet(1);
@@ -365,7 +365,7 @@ fn a_run_whose_lease_ran_out_between_attempts_sends_nothing_more() {
     assert_eq!(stat_delta(&after, &sandbox.stats(), "refused"), 0);
 }
 
-/// Issue 18, the adversarial trial: with Redis stopped, `serve`'s waiting
+/// With Redis stopped, `serve`'s waiting
 /// requests each fail after one Redis timeout (5 s), not one after another
 /// (5 s, 10 s, ... 50 s). Every one of ten concurrent broker calls gets its
 /// 503 within a 20 s client timeout; queued behind each other, the last

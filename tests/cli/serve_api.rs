@@ -315,9 +315,9 @@ fn failures_are_the_error_object_with_their_http_status() {
     withings.verify();
 }
 
-/// Review finding: `serve` read its env file once, so from its second
-/// refresh on the file looked "changed" (it held what the server itself had
-/// written) and was left holding a token already rotated away.
+/// `serve` reads its env file again at every refresh: read once, from its
+/// second refresh on the file would look "changed" (it holds what the
+/// server itself wrote) and be left holding a token already rotated away.
 #[test]
 fn a_server_rewrites_its_env_file_on_every_refresh() {
     let (_sandbox, mut env) = given_authorised_sandbox();
@@ -496,7 +496,7 @@ fn server_errors_keep_their_exit_codes_and_a_wrong_admin_token_names_it() {
     assert_eq!(insecure.code, 3, "{insecure:?}");
 }
 
-/// Issue 18, the adversarial trial: a `--server` that answers, but is not
+/// A `--server` that answers, but is not
 /// a withings-token serve (a 404 page), is a setting to fix (exit 3), not
 /// an outage to retry later (exit 5).
 #[test]

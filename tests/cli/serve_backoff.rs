@@ -91,9 +91,10 @@ fn a_refused_token_is_sent_once_for_all_concurrent_broker_calls_and_not_again_un
     withings.verify();
 }
 
-/// The trial: Withings answering 500 made 5 consumers cause 23 requests,
-/// the slowest waiting 41.5 s. Four consumers arrive while the first one's
-/// refresh is failing; all five get its error, from one refresh's attempts.
+/// Consumers that arrive while a refresh is failing share its error: four
+/// arrive while the first one's refresh gets 500s, and all five get its
+/// error, from one refresh's attempts (not 23 requests, the slowest waiting
+/// 41.5 s, as each repeating the attempts would make).
 #[test]
 fn consumers_queued_behind_a_failing_refresh_get_its_error_without_sending_again() {
     let failing = ResponseTemplate::new(500).set_delay(Duration::from_millis(600));
@@ -141,8 +142,7 @@ fn consumers_queued_behind_a_failing_refresh_get_its_error_without_sending_again
     );
 }
 
-/// The trial: while Withings answered 500, 300 broker calls in 30 s caused
-/// 20 Withings requests. After a failed refresh, callers get its error at
+/// After a failed refresh, callers get its error at
 /// once, with the time left of the backoff as `Retry-After`, until it
 /// ends; an operator's POST /admin/token/refresh is sent all the same.
 #[test]
@@ -211,7 +211,7 @@ fn while_withings_fails_the_loop_backs_off_says_so_once_and_once_when_it_recover
     withings.mount(token_request().respond_with(ResponseTemplate::new(500)));
     let mut env = given_expired_store(&withings.uri());
     env.serve_credentials();
-    // The old loop: four requests and four lines per 100 ms tick.
+    // Without a back-off this would be four requests and four lines per 100 ms tick.
     let server = env.serve(&["--check-interval", "100ms", "--retry-delay", "0s"]);
     std::thread::sleep(Duration::from_secs(3));
     let calls = withings.requests().len();
@@ -244,8 +244,8 @@ fn while_withings_fails_the_loop_backs_off_says_so_once_and_once_when_it_recover
     withings.verify();
 }
 
-/// Withings' status 601 asks for a wait; longer than a run waits (60 s),
-/// the old loop retried it every tick.
+/// Withings' status 601 asks for a wait, here longer than a run waits
+/// (60 s): the loop waits that long instead of asking again every tick.
 #[test]
 fn the_loop_waits_as_long_as_withings_asks() {
     let slow_down = ResponseTemplate::new(200).set_body_json(json!({
@@ -280,10 +280,9 @@ fn asks_to_wait(seconds: u64) -> ResponseTemplate {
 
 const YEARS: u64 = 1_000_000_000_000;
 
-/// The trial: `wait_seconds: 10^12` made the loop say "next check in
-/// 3600 s, then less often while it fails (at most 16 s apart)" and sleep
-/// past the token's expiry. The set here expires in 5 min 15 s: the next
-/// check comes when 5 min are left, and the line says why it comes then.
+/// `wait_seconds: 10^12` never makes the loop sleep past the token's
+/// expiry. The set here expires in 5 min 15 s: the next check comes when
+/// 5 min are left, and the line says why it comes then.
 #[test]
 fn a_wait_withings_asks_for_never_puts_the_next_check_past_the_tokens_expiry() {
     let withings = Upstream::start();

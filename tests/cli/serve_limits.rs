@@ -58,10 +58,10 @@ fn keep_alive_request(addr: &str) -> (TcpStream, String) {
     (stream, String::from_utf8(answer).expect("utf-8"))
 }
 
-/// The trial: 1,100 half-sent requests against the default 1,024
-/// open files made every broker call time out. Here: a soft limit of 128
-/// (the hard one 256), and 230 half-sent requests, more than the old limit
-/// and more than the new cap (256 - 64 = 192).
+/// Half-sent requests beyond the open-file limit would make every broker
+/// call time out. Here: a soft limit of 128 (the hard one 256), and 230
+/// half-sent requests, more than the soft limit and more than the cap
+/// (256 - 64 = 192).
 #[test]
 fn half_sent_requests_beyond_the_cap_starve_neither_the_broker_nor_a_refresh() {
     let withings = withings_rotating(OLD_REFRESH);
@@ -107,8 +107,8 @@ fn half_sent_requests_beyond_the_cap_starve_neither_the_broker_nor_a_refresh() {
     );
 }
 
-/// A client that pipelines `count` requests for `path` and reads nothing:
-/// the trial's `noread.py`. Its requests go out from another thread, which
+/// A client that pipelines `count` requests for `path` and reads nothing.
+/// Its requests go out from another thread, which
 /// stops when the server stops reading or closes.
 fn pipelined_and_unread(addr: &str, path: &str, count: usize) -> TcpStream {
     let stream = TcpStream::connect(addr).expect("connect serve");
@@ -138,10 +138,9 @@ fn answers_until_closed(stream: &mut TcpStream, deadline: Duration) -> (usize, b
     (answers, ended)
 }
 
-/// The trial's `noread.py`: 2,000 pipelined `GET /metrics` per connection,
-/// never read, held the connection (and its buffers) for as long as the
-/// client liked. An answer that makes no progress for --header-timeout is
-/// cut: the client, reading at last, finds far fewer answers than it asked
+/// 2,000 pipelined `GET /metrics` per connection, never read, would hold
+/// the connection (and its buffers) for as long as the client liked. An
+/// answer that makes no progress for --header-timeout is cut: the client, reading at last, finds far fewer answers than it asked
 /// for, and the connection closed.
 #[test]
 fn a_client_that_never_reads_its_answers_is_cut_after_the_header_timeout() {
@@ -203,7 +202,7 @@ fn health_on(mut stream: TcpStream) -> Result<String, String> {
     Ok(text.lines().next().unwrap_or_default().to_owned())
 }
 
-/// The trial's `loris2.py` in small: `count` connections from `source`
+/// A slowloris in small: `count` connections from `source`
 /// that send part of a request head and no more, each reopened as soon as
 /// the server closes it, until `stop`. `opened` counts the first openings.
 fn flood(addr: &str, source: &str, count: usize, stop: &AtomicBool, opened: &AtomicUsize) {
@@ -253,9 +252,8 @@ fn a_server_of_40_connections() -> (Upstream, TestEnv, ServeProcess) {
     (withings, env, server)
 }
 
-/// The trial's slowloris from one address (6,000 half-sent heads, each
-/// reopened when closed) kept `/health` from answering within 30 s. Here
-/// 60 from 127.0.0.1 against 40 connections (a quarter, 10, per address):
+/// A slowloris from one address (half-sent heads, each reopened when
+/// closed) must not keep others out. Here 60 from 127.0.0.1 against 40 connections (a quarter, 10, per address):
 /// a request from 127.0.0.2 gets in at once, and so does one from the
 /// flooding address itself (its oldest half-sent connection makes room).
 #[test]

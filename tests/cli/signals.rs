@@ -143,9 +143,9 @@ fn sigterm_lets_the_refresh_in_flight_finish_and_answer_then_exits_0() {
     withings.verify();
 }
 
-/// Review finding: a stopping server kept running the whole retry loop of
-/// a refresh in flight. It finishes the request already sent, retries
-/// nothing more, and exits 0 long before the backoff would have ended.
+/// A stopping server does not run the whole retry loop of a refresh in
+/// flight: it finishes the request already sent, retries nothing more, and
+/// exits 0 long before the backoff would have ended.
 #[test]
 fn sigterm_during_a_failing_refresh_sends_nothing_more_and_exits_0() {
     let failing = ResponseTemplate::new(500).set_delay(Duration::from_millis(800));
@@ -196,10 +196,10 @@ fn sigterm_or_sigint_after_a_refresh_exits_0_promptly_even_with_an_idle_connecti
     }
 }
 
-/// The trial: SIGTERM while a refresh was in flight left the Railway push
-/// after the save failing with "interrupted by signal 15 before Withings
-/// answered" (Withings had answered; the set was saved), and an action to
-/// fix Railway's ids.
+/// SIGTERM while a refresh is in flight cuts the Railway push after the
+/// save: the report says the set is saved (Withings did answer) and how
+/// Railway catches up, never "interrupted before Withings answered" nor an
+/// action to fix Railway's ids.
 #[test]
 fn a_railway_push_cut_by_shutdown_says_the_set_is_saved_and_how_railway_catches_up() {
     let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(1500));

@@ -251,7 +251,7 @@ fn a_fifo_as_the_store_is_refused_not_waited_on() {
     withings.verify();
 }
 
-/// Issue 18, item 15: a FIFO where the lock file goes is refused at once,
+/// A FIFO where the lock file goes is refused at once,
 /// never waited on past `--lock-timeout`; nothing is sent.
 #[test]
 fn a_fifo_as_the_lock_file_is_refused_not_waited_on() {
@@ -275,7 +275,7 @@ fn a_fifo_as_the_lock_file_is_refused_not_waited_on() {
     withings.verify();
 }
 
-/// Issue 18, item 16: a directory where the lock file goes is reported as
+/// A directory where the lock file goes is reported as
 /// the lock file, not as the store's directory.
 #[test]
 fn a_directory_as_the_lock_file_is_named_as_the_lock_file() {
@@ -294,7 +294,7 @@ fn a_directory_as_the_lock_file_is_named_as_the_lock_file() {
     withings.verify();
 }
 
-/// Issue 18, the adversarial trial: a store path linked to a file that is
+/// A store path linked to a file that is
 /// not a store (`/etc/passwd`) is refused as such, without first telling
 /// the user to chmod that file.
 #[test]

@@ -30,7 +30,7 @@ fn assert_the_stored_token_is_live(sandbox: &SandboxProcess, env: &TestEnv) {
 }
 
 // ---------------------------------------------------------------------------
-// item 3: out of descriptors
+// out of descriptors
 
 /// `ulimit -n N` for every N from too few to start up to enough: each run
 /// either refreshes, or stops with nothing sent and says "Too many open
@@ -210,7 +210,7 @@ fn serve_keeps_a_set_it_could_save_nowhere_in_memory_and_saves_it_at_its_next_tr
 }
 
 // ---------------------------------------------------------------------------
-// item 4: a lock file deleted while a run asks Withings
+// a lock file deleted while a run asks Withings
 
 /// A `refresh --json` whose request the sandbox answers 1.5 s late, once
 /// the sandbox has it.
@@ -252,7 +252,7 @@ fn a_run_whose_lock_file_was_deleted_mid_request_saves_its_answer_and_the_next_r
     assert_the_stored_token_is_live(&sandbox, &env);
 }
 
-/// Issue 18, the adversarial trial: the lock file and the journal both
+/// The lock file and the journal both
 /// deleted while a run waits for Withings: a second run gets in and
 /// rotates first. The first, refused, reports the other run's set, which
 /// the store holds, instead of "re-authorise".
@@ -275,7 +275,7 @@ fn a_run_refused_because_a_run_beside_it_rotated_first_reports_that_set_not_reau
 }
 
 // ---------------------------------------------------------------------------
-// item 5: Redis unreachable after Withings answered
+// Redis unreachable after Withings answered
 
 #[test]
 fn an_answer_redis_cannot_take_is_kept_on_this_host_and_adopted_once_redis_is_back() {
@@ -358,7 +358,7 @@ fn serve_adopts_a_waiting_rescue_at_its_next_check() {
     assert_the_stored_token_is_live(&sandbox, &env);
 }
 
-/// Issue 18, the adversarial trial: the store's rename and the rescue's
+/// The store's rename and the rescue's
 /// both fail after Withings answered (an immutable directory, a disk
 /// error). The filled temporary files are kept, and the next run finds the
 /// set in them instead of removing them as a dead writer's leftovers.
@@ -419,7 +419,7 @@ fn a_store_that_cannot_be_saved_fails_before_anything_is_sent() {
     assert!(stderr.contains("CONFIGURATION_ERROR"), "{stderr}");
     assert!(stderr.contains("cannot reserve"), "{stderr}");
     assert!(stderr.contains("nothing was sent to Withings"), "{stderr}");
-    // Issue 18, the trial: the limit is named, not the disk.
+    // The limit is named, not the disk.
     assert!(
         stderr.contains("next: raise the file-size limit (`ulimit -f unlimited` in the shell"),
         "{stderr}"

@@ -155,8 +155,8 @@ fn a_refused_seed_with_an_empty_store_does_not_claim_the_store_is_older() {
     assert!(message.contains("the store holds no set to fall back on"), "{message}");
 }
 
-/// Attack finding: a future-dated WITHINGS_TOKEN_LAST_REFRESHED made a stale
-/// environment token win on every run, even one the store had rotated away.
+/// A future-dated WITHINGS_TOKEN_LAST_REFRESHED does not make a stale
+/// environment token win, nor one the store has rotated away.
 #[test]
 fn a_seed_dated_in_the_future_or_already_rotated_never_beats_the_store() {
     let withings = Upstream::start();

@@ -165,7 +165,7 @@ fn json_error(run: &Run) -> Value {
         .unwrap_or_else(|| panic!("no error object on stdout: {run:?}"))
 }
 
-/// Issue 18, item 16: Withings' status 2555 ("an unknown error occurred")
+/// Withings' status 2555 ("an unknown error occurred")
 /// is its own trouble, not a verdict on the grant: retried, then exit 5
 /// with the stored token kept, never "re-authorise".
 #[test]
@@ -395,7 +395,7 @@ fn a_withings_success_with_a_bom_trailing_bytes_and_odd_fields_is_saved_after_on
     withings.verify();
 }
 
-/// Issue 18, item 7: past the 1 MiB cap the answer is not read, and the
+/// Past the 1 MiB cap the answer is not read, and the
 /// same refresh token is not sent again in this run (the answer may have
 /// rotated it).
 #[test]
@@ -417,7 +417,7 @@ fn an_oversized_withings_answer_is_not_retried_with_the_same_token() {
     assert_eq!(env.store_bytes(), before);
 }
 
-/// Issue 18, item 7: a valid token answer padded past the old 64 KiB cap
+/// A valid token answer of a few hundred KiB
 /// (a proxy's trailer, a long scope) is read and saved, not thrown away.
 #[test]
 fn a_valid_token_answer_of_a_few_hundred_kib_is_saved() {
@@ -435,9 +435,9 @@ fn a_valid_token_answer_of_a_few_hundred_kib_is_saved() {
     assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 1);
 }
 
-/// Issue 18, the adversarial trial: an `expires_in` of years was believed
-/// (up to a year), so nothing refreshed and the refresh token, unused for a
-/// year, would die. Beyond a day the documented 3 h is assumed, and said.
+/// An `expires_in` of years is not believed: nothing would refresh and the
+/// refresh token, unused for a year, would die. Beyond a day the
+/// documented 3 h is assumed, and said.
 #[test]
 fn an_expires_in_of_years_is_not_believed() {
     let withings = withings_answering(ResponseTemplate::new(200).set_body_json(token_body(

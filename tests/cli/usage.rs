@@ -12,7 +12,7 @@ fn unknown_flag_is_a_usage_error_with_exit_2() {
     let env = TestEnv::new();
     let out = env.run(&["refresh", "--bogus", "--json"]);
     assert_eq!(out.code, 2, "{out:?}");
-    // With --json, a reader of stdout gets the error object too (issue 9, item 18).
+    // With --json, a reader of stdout gets the error object too.
     let error = &out.json()["error"];
     assert_eq!(error["code"], "USAGE_ERROR", "{out:?}");
     assert_eq!(error["action"], "see `withings-token refresh --help`", "{out:?}");
