@@ -11,14 +11,23 @@
 //! let out = env.run_fast(&["refresh", "--json"]);
 //! ```
 
+/// Checks of what a run said: error lines and objects, secrets, controls.
 mod checks;
+/// One user and one run: `TestEnv`, `Run`, the `given_*` stores.
 mod env;
+/// Permission bits, FIFOs, a tiny tmpfs.
 mod fs;
+/// Runs as child processes: at once, awaited, polled, their reports.
 mod process;
+/// A fake Railway (GraphQL on wiremock), alone or beside Withings.
 mod railway_mock;
+/// A real `redis-server` per test, and users on it.
 mod redis_server;
+/// The built-in sandbox as a child process.
 mod sandbox;
+/// `serve` as a child process, and a tiny HTTP client for it.
 mod serve;
+/// A fake Withings (wiremock) and the answers it gives.
 mod withings_mock;
 
 pub use checks::*;
