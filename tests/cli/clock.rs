@@ -1,10 +1,9 @@
-//! A wrong clock never poisons the store (issue 18, item 2): a Withings
-//! answer's `Date` gives the new set's times when this host's clock is off
-//! by more than a minute; a stored time that lies ahead of the clock by
-//! more than the token's lifetime makes the set due; a host found behind
-//! records its lag and is not made to refresh on every run.
-//! Clocks are moved with Debian's `faketime` (installed by `.ci/test`).
-//! `cargo test --features failpoints --test cli clock::`
+//! A wrong clock never poisons the store: a Withings answer's `Date` gives
+//! the new set's times when this host's clock is off by more than a minute;
+//! a stored time that lies ahead of the clock by more than the token's
+//! lifetime makes the set due; a host found behind records its lag and is
+//! not made to refresh on every run. Clocks are moved with Debian's
+//! `faketime` (installed by `.ci/test`).
 
 use crate::support::*;
 
@@ -153,9 +152,9 @@ fn a_host_ten_minutes_behind_records_its_lag_and_does_not_refresh_on_every_run()
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
 }
 
-/// Issue 18, the adversarial trial: a host hours ahead saw every set as
-/// expired and rotated on every call. It now judges expiry by Withings'
-/// clock for ten minutes after measuring it: five calls, one rotation.
+/// A host hours ahead would see every set as expired and rotate on every
+/// call. It judges expiry by Withings' clock for ten minutes after
+/// measuring it: five calls, one rotation.
 #[test]
 fn a_host_three_hours_ahead_does_not_rotate_on_every_call() {
     let withings = withings_rotating(OLD_REFRESH);

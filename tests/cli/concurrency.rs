@@ -1,14 +1,17 @@
-//! Many `withings-token` processes on one store at once (issue 5): the
-//! store lock serialises them, `--if-needed` peers do not refresh twice,
-//! forced refreshes each use the newest token, and nobody is ever refused.
-//! Run with `cargo test --test cli concurrency:: -- --nocapture` to see the
-//! figures each test observed (lines starting with `FIGURES`).
+//! Many `withings-token` processes on one store at once: the store lock
+//! serialises them, `--if-needed` peers do not refresh twice, forced
+//! refreshes each use the newest token, nobody is ever refused, a held lock
+//! times out (exit 5) and a set that is not due is read without the lock.
+//! Run with `cargo test --features failpoints --test cli concurrency:: --
+//! --nocapture` to see the figures each test observed (lines starting with
+//! `FIGURES`).
 
 use crate::support::*;
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::process::{Output, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Starts `n` copies of `args` at once (each its own process) and waits for
@@ -160,7 +163,7 @@ fn a_held_lock_times_out_with_exit_5_and_sends_nothing() {
         "FIGURES lock timeout: --lock-timeout=200ms process_wall_time_ms={}",
         waited.as_millis()
     );
-    // Issue 18, item 16: the wait is said as it was given, not as "0 s".
+    // The wait is said as it was given, not as "0 s".
     let lock_path = env.store_path().with_file_name("tokens.json.lock");
     let said = format!(
         "error: the lock on {} was not free within 200 ms: other withings-token runs held it [LOCK_TIMEOUT]",
@@ -210,25 +213,37 @@ fn a_refresh_waits_for_a_peer_holding_the_lock_then_proceeds() {
     withings.verify();
 }
 
-#[test]
-fn status_json_shows_generation_and_previous_rotated_at() {
-    let (_sandbox, env) = given_authorised_sandbox();
-    let status = |env: &TestEnv| -> Value {
-        let out = env.run(&["status", "--json"]);
-        assert_eq!(out.code, 0, "{out:?}");
-        out.json()
-    };
-    let first = status(&env);
-    let generation = first["generation"].as_u64().expect("generation is a number");
-    assert_eq!(generation, env.store_json()["generation"].as_u64().unwrap());
-    assert!(first["previous_rotated_at"].is_null(), "{first}");
+// ---------------------------------------------------------------------------
+// a set that is not due
 
-    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
-    env.cmd().args(["refresh", "--no-railway"]).assert().success();
-    let second = status(&env);
-    assert_eq!(second["generation"].as_u64().unwrap(), generation + 1);
-    let rotated_at = second["previous_rotated_at"].as_str().expect("previous_rotated_at");
-    let rotated_at = chrono::DateTime::parse_from_rfc3339(rotated_at).unwrap();
-    assert!(rotated_at >= started, "{rotated_at} is before the refresh");
-    assert!(rotated_at <= chrono::Utc::now());
+#[test]
+fn a_set_not_due_is_read_without_the_lock_and_nothing_is_written() {
+    let (env, issued, _withings) = given_a_set_not_due();
+    let before = env.store_bytes();
+    // Another run holds the lock: a run that finds nothing to do does not wait for it.
+    let lock_path = env.store_path().with_file_name("tokens.json.lock");
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+    let out = env.run(&[
+        "refresh",
+        "--if-needed",
+        "--no-railway",
+        "--lock-timeout",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["outcome"], "not_due");
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+    assert_eq!(env.store_bytes(), before, "nothing written");
+    // A forced one does wait for it, and says so.
+    let forced = env.run(&["refresh", "--no-railway", "--lock-timeout", "0s"]);
+    assert_eq!(forced.code, 5, "{forced:?}");
+    assert!(forced.stderr.contains("[LOCK_TIMEOUT]"), "{forced:?}");
+    drop(held);
 }

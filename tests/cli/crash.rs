@@ -1,9 +1,7 @@
-//! Crash safety and recovery (issue 5): a process killed at any instant
-//! leaves either the old or the new complete store, the next run cleans up
-//! and reports what was interrupted, and a refused current refresh token
-//! falls back to the previous generation's while Withings still honours it.
-//! The failpoint tests need `--features failpoints` (the release binary has
-//! no such switch): `cargo test --features failpoints --test cli crash::`.
+//! Crash safety and recovery: a process killed (SIGKILL) or aborted at any
+//! instant leaves either the old or the new complete store, and the next
+//! run cleans up and reports what was interrupted. The failpoint tests need
+//! `--features failpoints` (the release binary has no such switch).
 
 use crate::support::*;
 
@@ -14,6 +12,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 const SIGKILL: i32 = 9;
 
@@ -179,100 +179,6 @@ fn sigkill_at_any_instant_leaves_the_old_or_the_new_complete_store() {
     assert_eq!(env.store_temp_files(), Vec::<String>::new());
 }
 
-/// A user (Withings at `withings_url`) whose store's current refresh token,
-/// `dead-current`, is refused, and whose previous one, `valid-previous`, was
-/// rotated `previous_rotated_ago`.
-fn given_a_dead_current_token(withings_url: &str, previous_rotated_ago: chrono::Duration) -> TestEnv {
-    let mut env = TestEnv::new();
-    env.withings(withings_url);
-    let now = chrono::Utc::now();
-    let store = json!({
-        "version": 1,
-        "generation": 5,
-        "tokens": {
-            "access_token": "current-access",
-            "refresh_token": "dead-current",
-            "expires_at": rfc3339(now - chrono::Duration::minutes(1)),
-            "last_refreshed": rfc3339(now - chrono::Duration::hours(3)),
-            "userid": "363",
-            "scope": "user.info,user.metrics",
-        },
-        "previous": { "refresh_token": "valid-previous", "rotated_at": rfc3339(now - previous_rotated_ago) },
-    });
-    env.write_store_bytes(&serde_json::to_vec_pretty(&store).unwrap());
-    env
-}
-
-/// A Withings that refuses `dead-current` once and answers `valid-previous`
-/// with `previous_answer`, exactly `previous_calls` times.
-fn withings_refusing_the_current_token(previous_answer: ResponseTemplate, previous_calls: u64) -> Upstream {
-    let withings = Upstream::start();
-    withings.mount(refresh_of("dead-current").respond_with(refused_refresh()).expect(1));
-    withings.mount(
-        refresh_of("valid-previous")
-            .respond_with(previous_answer)
-            .expect(previous_calls),
-    );
-    withings
-}
-
-#[test]
-fn refused_current_token_recovers_with_the_previous_generation_in_grace() {
-    let withings = withings_refusing_the_current_token(new_tokens(NEW_ACCESS, NEW_REFRESH), 1);
-    let env = given_a_dead_current_token(&withings.uri(), chrono::Duration::hours(1));
-
-    let started = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let out = env.run(&["refresh", "--no-railway", "--json"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stderr.contains("previous generation"), "{}", out.stderr);
-    let report = out.json();
-    assert_eq!(report["outcome"], "refreshed");
-    assert!(
-        report["message"].as_str().unwrap().contains("previous generation"),
-        "{report}"
-    );
-
-    let store = env.store_json();
-    assert_eq!(store["generation"], 6);
-    assert_eq!(store["tokens"]["refresh_token"], NEW_REFRESH);
-    assert_eq!(store["tokens"]["access_token"], NEW_ACCESS);
-    // The token that was rotated (and is now in its grace period) is the previous one.
-    assert_eq!(store["previous"]["refresh_token"], "valid-previous");
-    let rotated_at = chrono::DateTime::parse_from_rfc3339(store["previous"]["rotated_at"].as_str().unwrap()).unwrap();
-    assert!(rotated_at >= started);
-    assert_eq!(withings.requests().len(), 2);
-    withings.verify();
-}
-
-#[test]
-fn previous_generation_rotated_more_than_8_hours_ago_is_not_tried() {
-    let withings = withings_refusing_the_current_token(new_tokens(NEW_ACCESS, NEW_REFRESH), 0);
-    let env = given_a_dead_current_token(&withings.uri(), chrono::Duration::hours(9));
-    let stored = env.store_bytes();
-
-    let out = env.run(&["refresh", "--no-railway"]);
-    assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("INVALID_REFRESH_TOKEN"), "{}", out.stderr);
-    assert_eq!(withings.requests().len(), 1, "exactly one request");
-    assert_eq!(env.store_bytes(), stored, "store touched");
-    withings.verify();
-}
-
-#[test]
-fn previous_generation_refused_too_is_exit_4_with_the_store_untouched() {
-    let withings = withings_refusing_the_current_token(refused_refresh(), 1);
-    let env = given_a_dead_current_token(&withings.uri(), chrono::Duration::hours(2));
-    let stored = env.store_bytes();
-
-    let out = env.run(&["refresh", "--no-railway"]);
-    assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("INVALID_REFRESH_TOKEN"), "{}", out.stderr);
-    assert_eq!(withings.requests().len(), 2);
-    assert_eq!(env.store_bytes(), stored, "store touched");
-    assert!(!env.journal_path().exists());
-    withings.verify();
-}
-
 /// Without `--features failpoints` (the release build) the variable is inert.
 #[cfg(not(feature = "failpoints"))]
 #[test]
@@ -427,4 +333,28 @@ mod failpoints {
         next_run_recovers(&env);
         assert_eq!(stat(&sandbox.stats(), "refused"), 0);
     }
+}
+
+// ---------------------------------------------------------------------------
+// what the next run says
+
+#[test]
+fn an_interrupted_request_on_an_empty_store_says_nothing_was_ever_saved() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri())
+        .set("WITHINGS_REFRESH_TOKEN", "seed-refresh-token");
+    let journal = env.journal_path();
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    let mark = serde_json::json!({"pid": 4242, "started_at": "2026-01-01T00:00:00Z", "generation": 0, "grant": "refresh_token"});
+    std::fs::write(&journal, mark.to_string()).unwrap();
+
+    let out = env.run_fast(&["refresh", "--no-env-file"]);
+
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("a previous run (pid 4242) died while asking Withings for a refresh_token grant at 2026-01-01T00:00:00Z; nothing was ever saved in this store"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("generation 0 is the last one saved"), "{out:?}");
 }

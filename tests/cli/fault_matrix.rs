@@ -10,6 +10,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+// ---------------------------------------------------------------------------
+// the matrix
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     Http500,
@@ -86,26 +89,6 @@ fn expected_requests(fault: Fault, cmd: Cmd) -> u64 {
     }
 }
 
-/// A peer that reads the request, promises 100 bytes, sends 10 and stalls.
-fn stalling_peer_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                read_request(&mut stream);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"status\":",
-                );
-                let _ = stream.flush();
-                std::thread::sleep(Duration::from_secs(10));
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// Reads one request (headers, then a Content-Length body) so that the
 /// client is waiting for the answer, not still sending.
 fn read_request(stream: &mut std::net::TcpStream) {
@@ -130,6 +113,26 @@ fn read_request(stream: &mut std::net::TcpStream) {
             return;
         }
     }
+}
+
+/// A peer that reads the request, promises 100 bytes, sends 10 and stalls.
+fn stalling_peer_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                read_request(&mut stream);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"status\":",
+                );
+                let _ = stream.flush();
+                std::thread::sleep(Duration::from_secs(10));
+            });
+        }
+    });
+    format!("http://{addr}")
 }
 
 /// The sandbox fault for this cell, aimed at `target`.

@@ -1,7 +1,7 @@
-//! End-to-end tests of `login` (issue 13 item 3): the real binary against
-//! the built-in sandbox, with the test playing the browser. It reads the
-//! URL the child prints on stderr, follows the sandbox's consent page, and
-//! brings the redirect back to the child's loopback listener. Loopback only.
+//! `login`: the real binary against the built-in sandbox, with the test
+//! playing the browser. It reads the URL the child prints on stderr,
+//! follows the sandbox's consent page, and brings the redirect back to the
+//! child's loopback listener. Loopback only.
 
 use crate::support::*;
 

@@ -1,33 +1,81 @@
 //! The one integration test binary (`cargo test --test cli`): the real
-//! `withings-token` against loopback peers, one module per topic, all built
+//! `withings-token` against loopback peers, one module per subject, all built
 //! on the kit in `support` (every module starts with `use crate::support::*;`).
-//! Run one topic with `cargo test --features failpoints --test cli core::`.
+//! Run one subject with `cargo test --features failpoints --test cli refresh::`.
 
 mod support;
 
+/// `access-token`, locally and with `--server`.
 mod access_token;
-mod attack_files;
-mod attack_upstream;
-mod bad_input;
+/// A wrong clock never poisons the store.
 mod clock;
+/// Many processes on one store: the lock, `--if-needed` peers.
 mod concurrency;
-mod core;
+/// `auth-url` and `exchange`: the URL, its state, the redirect, the code.
+mod consent;
+/// Killed or aborted at any instant: the old or the new complete store.
 mod crash;
+/// `demo` from an empty environment.
+mod demo;
+/// `doctor [--online]`.
 mod doctor;
+/// The env file: read as python-dotenv reads it, rewritten in place.
+mod env_file;
+/// `exec`: a command run with the access token.
+mod exec;
+/// Every upstream fault × every command that talks upstream.
 mod fault_matrix;
+/// The committed man pages and completions are what clap generates.
 mod generated;
-mod hardening_core;
-mod hardening_env;
-mod hardening_http;
-mod hardening_store;
+/// `login`: the loopback redirect, with the test playing the browser.
 mod login;
+/// Formats, `--quiet`, `-vv`, GitHub Actions' masks, a stdout that fails.
+mod output;
+/// Railway on `refresh`: the upsert, the environment, headers, redeploys.
 mod railway;
-mod redis_store;
-mod rescue;
+/// Railway failing: exit 6 keeps the new tokens, retries, half a setup.
+mod railway_failures;
+/// `pull --from railway`: a host recovered from Railway's copy.
+mod railway_pull;
+/// `railway-sync`: push, `--dry-run`, `--check` for drift.
+mod railway_sync;
+/// A Redis store: its URL, keys, errors and durability.
+mod redis;
+/// Many hosts on one Redis: the lease and its fence.
+mod redis_lease;
+/// `refresh`: a rotation saved, a refused grant, `--dry-run`, `--if-needed`.
+mod refresh;
+/// No secret reaches stderr, whatever the command and log format.
 mod secrets;
-mod serve;
-mod serve_abuse;
+/// `serve`'s admin API, metrics, and the CLI's `--server`.
+mod serve_api;
+/// `serve` while Withings fails or asks to wait: failures shared, back-off.
+mod serve_backoff;
+/// `serve`'s broker and background refresh, and the store's other writers.
+mod serve_broker;
+/// `serve` against clients that hold its connections.
+mod serve_limits;
+/// Settings a run cannot use: exit 3 naming the variable.
+mod settings;
+/// A new user's first steps: the README's install and test commands.
 mod setup;
+/// SIGTERM and SIGINT during a refresh and in `serve`.
+mod signals;
+/// `status`: offline, `--check`, the report.
+mod status;
+/// The store file: corrupt, not a file, linked, its permissions and owner.
+mod store_file;
+/// Whose set a store holds: the Withings app that saved it.
 mod store_identity;
+/// A Withings answer never lost because the store could not take it.
+mod store_save;
+/// Progress and terminals: plain text on pipes, the spinner on a terminal.
 mod terminal;
+/// Which refresh token a refresh sends: store, seed, previous generation.
+mod token_source;
+/// Withings' transient faults, rate limits and odd or hostile answers.
+mod upstream_faults;
+/// Command lines the binary cannot take: exit 2, and JSON usage errors.
+mod usage;
+/// `validate`: the access token tried once with Withings.
 mod validate;

@@ -324,7 +324,7 @@ fn every_subcommand(s: &mut Session) {
     s.run(&["refresh", "--no-railway", "--json"], 0);
     let wrong_railway = s.secret(&made_up("wrongrailway"));
     // Another token is another setting: the environment is looked up again
-    // before anything is sent, and the refusal is exit 3 (issue 18, item 14).
+    // before anything is sent, and the refusal is exit 3.
     s.run_with(&["refresh"], &[("RAILWAY_TOKEN", &wrong_railway)], &[], 3);
     s.run_with(&["refresh", "--json"], &[("RAILWAY_TOKEN", &wrong_railway)], &[], 3);
     s.run(&["refresh", "--trigger-deployment"], 0);

@@ -1,8 +1,7 @@
-//! Whose set a store holds (issue 18, item 1): the sandbox keeps its tokens
-//! in a store of its own, and a store records the Withings app (client id)
-//! that saved it, so a set of another app (the sandbox's, a second app's)
-//! is refused before anything is sent with it.
-//! `cargo test --features failpoints --test cli store_identity::`
+//! Whose set a store holds: the sandbox keeps its tokens in a store of its
+//! own, and a store records the Withings app (client id) that saved it, so
+//! a set of another app (the sandbox's, a second app's) is refused before
+//! anything is sent with it.
 
 use crate::support::*;
 

@@ -1,9 +1,9 @@
-//! Progress and terminals (issue 13 item 5). On pipes and files the output
-//! is plain text: no escape code and no carriage return, whatever `TERM`
-//! says. On a terminal, the spinner's frames (on stderr, only while the
-//! network is asked, never under `--quiet` or `--json`) are the only
-//! codes this program writes; colour comes only from clap's own help and
-//! usage errors, and `NO_COLOR` turns that off too.
+//! Progress and terminals. On pipes and files the output is plain text: no
+//! escape code and no carriage return, whatever `TERM` says. On a terminal,
+//! the spinner's frames (on stderr, only while the network is asked, never
+//! under `--quiet` or `--json`) are the only codes this program writes;
+//! colour comes only from clap's own help and usage errors, and `NO_COLOR`
+//! turns that off too.
 //!
 //! The terminal is a pseudo-terminal made by util-linux `script` (in
 //! Debian's base system, package bsdutils). Nothing here asserts timing:

@@ -1,5 +1,5 @@
-//! `validate` (issue 11 item 7): the access token is used once with
-//! Withings' `getdevice`; valid exits 0, invalid 4, unknown 5.
+//! `validate`: the access token is used once with Withings' `getdevice`;
+//! valid exits 0, invalid 4, unknown 5.
 
 use crate::support::*;
 

@@ -1,16 +1,23 @@
-//! A Withings answer is never dropped because the store could not take it
-//! (issue 18, items 3 to 5): every descriptor and byte the save needs is
-//! taken before the request; a save that fails all the same keeps the set
-//! in a rescue file (or, in `serve`, in memory) that the next run adopts;
-//! and a run whose lock file was deleted under it still saves its answer,
-//! while the run that got in beside it waits instead of sending the same
-//! token. The sandbox refuses a rotated token at once, so each test ends by
-//! proving the stored token is the live one.
-//! `cargo test --features failpoints --test cli rescue::`
+//! A Withings answer is never dropped because the store could not take it:
+//! every descriptor and byte the save needs is taken before the request (a
+//! store that cannot be saved, a full disk, a file size limit or the largest
+//! generation fail before anything is sent); a save that fails all the same
+//! keeps the set in a rescue file (or, in `serve`, in memory) that the next
+//! run adopts; a store deleted or a disk filled while Withings answers still
+//! ends with the new set saved; and a run whose lock file was deleted under
+//! it still saves its answer, while the run that got in beside it waits
+//! instead of sending the same token. The sandbox refuses a rotated token at
+//! once, so the sandbox tests end by proving the stored token is the live
+//! one.
 
 use crate::support::*;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use wiremock::{Request, Respond};
 
 /// A refresh the sandbox accepts: the stored token is the live one.
 fn assert_the_stored_token_is_live(sandbox: &SandboxProcess, env: &TestEnv) {
@@ -23,7 +30,7 @@ fn assert_the_stored_token_is_live(sandbox: &SandboxProcess, env: &TestEnv) {
 }
 
 // ---------------------------------------------------------------------------
-// item 3: out of descriptors
+// out of descriptors
 
 /// `ulimit -n N` for every N from too few to start up to enough: each run
 /// either refreshes, or stops with nothing sent and says "Too many open
@@ -203,7 +210,7 @@ fn serve_keeps_a_set_it_could_save_nowhere_in_memory_and_saves_it_at_its_next_tr
 }
 
 // ---------------------------------------------------------------------------
-// item 4: a lock file deleted while a run asks Withings
+// a lock file deleted while a run asks Withings
 
 /// A `refresh --json` whose request the sandbox answers 1.5 s late, once
 /// the sandbox has it.
@@ -245,7 +252,7 @@ fn a_run_whose_lock_file_was_deleted_mid_request_saves_its_answer_and_the_next_r
     assert_the_stored_token_is_live(&sandbox, &env);
 }
 
-/// Issue 18, the adversarial trial: the lock file and the journal both
+/// The lock file and the journal both
 /// deleted while a run waits for Withings: a second run gets in and
 /// rotates first. The first, refused, reports the other run's set, which
 /// the store holds, instead of "re-authorise".
@@ -268,11 +275,10 @@ fn a_run_refused_because_a_run_beside_it_rotated_first_reports_that_set_not_reau
 }
 
 // ---------------------------------------------------------------------------
-// item 5: Redis unreachable after Withings answered
+// Redis unreachable after Withings answered
 
 #[test]
 fn an_answer_redis_cannot_take_is_kept_on_this_host_and_adopted_once_redis_is_back() {
-    let redis = RedisServer::start();
     let withings = Upstream::start();
     withings.mount(
         refresh_of(OLD_REFRESH)
@@ -284,9 +290,8 @@ fn an_answer_redis_cannot_take_is_kept_on_this_host_and_adopted_once_redis_is_ba
             .respond_with(new_tokens("third-access", "third-refresh"))
             .expect(1),
     );
-    let mut env = given_expired_store(&withings.uri());
-    env.on_redis(&redis).set("WITHINGS_TOKEN_LEASE_TTL", "1s");
-    redis.write_store(&env.store_json());
+    let (redis, mut env) = given_expired_redis_store(&withings.uri());
+    env.set("WITHINGS_TOKEN_LEASE_TTL", "1s");
 
     let out = while_withings_answers(
         &env,
@@ -353,7 +358,7 @@ fn serve_adopts_a_waiting_rescue_at_its_next_check() {
     assert_the_stored_token_is_live(&sandbox, &env);
 }
 
-/// Issue 18, the adversarial trial: the store's rename and the rescue's
+/// The store's rename and the rescue's
 /// both fail after Withings answered (an immutable directory, a disk
 /// error). The filled temporary files are kept, and the next run finds the
 /// set in them instead of removing them as a dead writer's leftovers.
@@ -390,4 +395,152 @@ fn a_set_no_file_could_take_is_found_by_the_next_run_in_the_temporary_file_it_wa
     );
     assert_eq!(env.store_temp_files(), Vec::<String>::new());
     assert_the_stored_token_is_live(&sandbox, &env);
+}
+
+// ---------------------------------------------------------------------------
+// a disk that cannot take the set
+
+/// `args` run as `env.run` runs them, but started by `sh` with files capped
+/// at 8 KiB (`ulimit -f 16` counts 512-byte blocks). SIGXFSZ is ignored, so
+/// an oversized write fails with EFBIG, as a full disk does.
+fn run_with_small_files(env: &TestEnv, args: &[&str]) -> Run {
+    env.run_under_sh("trap '' XFSZ; ulimit -f 16", args, std::time::Duration::from_secs(60))
+}
+
+#[test]
+fn a_store_that_cannot_be_saved_fails_before_anything_is_sent() {
+    let (withings, issued) = withings_always_rotating();
+    let env = given_expired_store(&withings.uri());
+    let stored = env.store_bytes();
+
+    let out = run_with_small_files(&env, &["refresh", "--no-railway", "--retries", "0"]);
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 3, "{stderr}");
+    assert!(stderr.contains("CONFIGURATION_ERROR"), "{stderr}");
+    assert!(stderr.contains("cannot reserve"), "{stderr}");
+    assert!(stderr.contains("nothing was sent to Withings"), "{stderr}");
+    // The limit is named, not the disk.
+    assert!(
+        stderr.contains("next: raise the file-size limit (`ulimit -f unlimited` in the shell"),
+        "{stderr}"
+    );
+    assert_eq!(issued.load(Ordering::SeqCst), 0, "the request went out");
+    assert_eq!(withings.requests().len(), 0);
+    assert_eq!(env.store_bytes(), stored);
+    assert!(!env.journal_path().exists(), "journal left behind");
+    assert_eq!(env.store_temp_files(), Vec::<String>::new());
+
+    // With room again, the same store refreshes.
+    let out = env.run(&["refresh", "--no-railway"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(env.stored_refresh_token(), "mock-refresh-1");
+}
+
+/// Writes to `dir` until its file system is full.
+fn fill_disk(dir: &Path) {
+    use std::io::Write;
+    let Ok(mut filler) = std::fs::File::create(dir.join("filler")) else {
+        return;
+    };
+    while filler.write_all(&[1u8; 4096]).and_then(|()| filler.sync_all()).is_ok() {}
+}
+
+/// [`Rotating`], but it first fills the disk at `dir`, while the request is out.
+struct FillingTheDisk {
+    dir: PathBuf,
+    then: Rotating,
+}
+
+impl Respond for FillingTheDisk {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        fill_disk(&self.dir);
+        self.then.respond(request)
+    }
+}
+
+#[test]
+#[ignore = "needs root (mounts a tmpfs): `bash .ci/test` runs it as root"]
+fn a_disk_that_fills_up_while_withings_answers_does_not_lose_the_rotated_pair() {
+    let disk = TinyDisk::mount();
+    let withings = Upstream::start();
+    let issued = Arc::new(AtomicU64::new(0));
+    withings.mount(token_request().respond_with(FillingTheDisk {
+        dir: disk.root.clone(),
+        then: Rotating { issued: issued.clone() },
+    }));
+    let mut env = given_expired_store(&withings.uri());
+    let store = disk.root.join("tokens.json");
+    std::fs::copy(env.store_path(), &store).expect("store onto the tiny disk");
+    env.set("WITHINGS_TOKEN_STORE", store.display().to_string());
+
+    let out = env.run(&["refresh", "--no-railway", "--retries", "0"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(issued.load(Ordering::SeqCst), 1);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    assert_eq!(saved["tokens"]["refresh_token"], "mock-refresh-1");
+    assert_eq!(saved["previous"]["refresh_token"], OLD_REFRESH);
+    assert_eq!(saved["generation"], 2);
+}
+
+/// `ulimit -f` with SIGXFSZ left at its default: the write fails with a
+/// message (exit 6, the set saved), never a silent death by signal.
+#[test]
+fn a_file_size_limit_without_a_trap_is_a_reported_failure_not_a_signal() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    let env = given_expired_store(&withings.uri());
+    let padding = format!("# {}\n", "x".repeat(20 * 1024));
+    let env_file = env.write_env_file(&format!("{padding}WITHINGS_REFRESH_TOKEN={OLD_REFRESH}\n"));
+    // 16 KiB: room for the store's reservation, not for the 20 KiB env file.
+    let out = env.run_under_sh(
+        "ulimit -f 32",
+        &["refresh", "--env-file", ".env"],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(out.stderr.contains("[ENV_FILE_UPDATE_FAILED]"), "{out:?}");
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the set is saved");
+    assert!(
+        std::fs::read_to_string(env_file).unwrap().contains(OLD_REFRESH),
+        "the env file is intact"
+    );
+}
+
+#[test]
+fn a_store_at_the_largest_generation_is_refused_before_anything_is_sent() {
+    let (withings, issued) = withings_always_rotating();
+    let env = given_expired_store(&withings.uri());
+    let mut store = env.store_json();
+    store["generation"] = json!(u64::MAX);
+    env.write_store_bytes(&serde_json::to_vec_pretty(&store).unwrap());
+    let stored = env.store_bytes();
+
+    let out = env.run(&["refresh", "--no-railway"]);
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 3, "{stderr}");
+    assert!(stderr.contains("18446744073709551615"), "{stderr}");
+    assert!(stderr.contains("nothing was sent to Withings"), "{stderr}");
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+    assert_eq!(env.store_bytes(), stored, "the generation wrapped or the store changed");
+    assert!(!env.journal_path().exists());
+}
+
+/// The store file deleted while Withings answers: the answer is the only
+/// live pair; the store is written again, never an internal error.
+#[test]
+fn a_store_deleted_while_withings_answers_is_written_again_with_the_new_set() {
+    let withings =
+        withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(std::time::Duration::from_millis(800)))
+            .times(1);
+    let env = given_expired_store(&withings.uri());
+    let out = while_withings_answers(&env, &["refresh", "--timeout", "10s"], &withings, || {
+        std::fs::remove_file(env.store_path()).unwrap();
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("was deleted while this run asked Withings; the new set is written again"),
+        "{stderr}"
+    );
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    withings.verify();
 }
