@@ -429,7 +429,7 @@ fn with_server_only_this_hosts_side_is_checked_and_online_asks_the_server() {
 
 #[test]
 fn a_redis_store_is_read_and_an_unreachable_one_fails() {
-    // One that keeps what it is given (see `redis_store` for the others).
+    // One that keeps what it is given (see `redis` for the others).
     let redis = RedisServer::start_with(&["--appendonly", "yes"]);
     let withings = silent_withings();
     let mut env = TestEnv::new();
