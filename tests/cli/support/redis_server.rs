@@ -3,7 +3,6 @@
 
 use super::*;
 
-use std::net::TcpStream;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::Duration;
 
@@ -30,7 +29,19 @@ impl RedisServer {
     }
 
     /// With extra `redis-server` arguments, e.g. `["--requirepass", "pw"]`.
+    /// A free port can be taken by another test between `free_port` and
+    /// the bind: a server that exits is started again on another port, and
+    /// it counts as up only once it answers while still running.
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        for _ in 0..5 {
+            if let Some(server) = Self::try_start(extra) {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    fn try_start(extra: &[&str]) -> Option<RedisServer> {
         let dir = tempfile::tempdir().expect("redis dir");
         let port = free_port();
         let child = StdCommand::new("redis-server")
@@ -51,12 +62,33 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect(REDIS_SERVER_MISSING);
-        let server = RedisServer { child, port, _dir: dir };
+        let mut server = RedisServer { child, port, _dir: dir };
+        // Up means it answers PING (another test's listener on the port
+        // does not) or the process ended (the port was taken: try another).
+        let mut exited = false;
         let up = wait_until(Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
+            exited = !matches!(server.child.try_wait(), Ok(None));
+            exited || server.answers_ping()
         });
         assert!(up, "redis-server did not start on port {port}");
-        server
+        let running = !exited;
+        running.then_some(server)
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(client) = redis::Client::open(self.url()) else {
+            return false;
+        };
+        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+            return false;
+        };
+        let _ = connection.set_read_timeout(Some(Duration::from_millis(500)));
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query(&mut connection);
+        // A server started with --requirepass refuses PING with NOAUTH: still ours.
+        match pong {
+            Ok(_) => true,
+            Err(e) => e.code() == Some("NOAUTH"),
+        }
     }
 
     pub fn url(&self) -> String {
