@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod copies;
+pub mod duration;
 pub mod envfile;
 pub mod error;
 pub mod fsutil;
@@ -52,7 +53,7 @@ pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_
 pub fn run() -> ExitCode {
     signals::survive_file_size_limits();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mut cli = match cli::parse(&args) {
+    let mut cli = match commands::parse(&args) {
         Ok(cli) => cli,
         // `--help` and `--version` are not errors (use_stderr is false).
         Err(e) if !e.use_stderr() => {
@@ -68,7 +69,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let cli::Command::Serve(_) = cli.command {
+    if let commands::Command::Serve(_) = cli.command {
         commands::serve::log_defaults(&mut cli.global);
     }
     logging::init(&cli.global);
@@ -91,7 +92,7 @@ pub fn run() -> ExitCode {
 /// subcommand it names (the first argument that is one), else the
 /// top-level help.
 fn usage_action(args: &[std::ffi::OsString]) -> String {
-    let root = cli::command();
+    let root = commands::command();
     let named = args.iter().skip(1).find_map(|arg| {
         let arg = arg.to_str()?;
         root.get_subcommands()

@@ -12,10 +12,9 @@ use comfy_table::{Table, presets};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::cli::OutputFormat;
 use crate::envfile::format_line;
 use crate::error::{Error, Result};
-use crate::settings::OutputOptions;
+use crate::settings::{OutputFormat, OutputOptions};
 use crate::tokens::{TokenSet, TokenSource, mask, token_variables};
 
 pub const JSON_VERSION: u32 = 1;

@@ -379,7 +379,6 @@ mod tests {
     }
 
     fn client(auth: RailwayAuth) -> RailwayClient {
-        use clap::Parser;
         let http = HttpClient::new(crate::settings::HttpPolicy {
             timeout: std::time::Duration::from_secs(1),
             retries: 0,
@@ -391,9 +390,7 @@ mod tests {
             RailwayAuth::Account(t) => ("RAILWAY_API_TOKEN", t),
         };
         let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
-        let global = crate::cli::Cli::try_parse_from(["withings-token", "--no-env-file", "status"])
-            .unwrap()
-            .global;
+        let global = crate::cli::global_args(&["--no-env-file"]);
         let lookup = |name: &str| match name {
             "HOME" => Some("/home/test".to_owned()),
             _ if name == var => Some(token.clone()),

@@ -59,7 +59,7 @@ pub fn fresh_tokens(
     settings: &Settings,
     out: &Output,
 ) -> Result<(TokenSet, Status)> {
-    let targets = copies::targets(settings, delivery)?;
+    let targets = copies::targets(settings, delivery.choices())?;
     let store = super::store_of(settings)?;
     let min_ttl =
         chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use clap::{Args, Parser};
 
-use crate::cli::{Cli, GlobalArgs};
+use super::Cli;
+use crate::cli::GlobalArgs;
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::{Output, write_text};

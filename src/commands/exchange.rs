@@ -52,7 +52,7 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
         return super::remote::exchange(&server, &input, &args.delivery, out);
     }
     let redirect = parse_code_or_url(&input)?;
-    let targets = copies::targets(settings, &args.delivery)?;
+    let targets = copies::targets(settings, args.delivery.choices())?;
     check_redirect_base(&redirect, settings.redirect_uri("exchange")?)?;
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(settings, &http, "exchange")?;

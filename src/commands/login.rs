@@ -195,7 +195,7 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
     // `auth-url`'s URL and the code exchange both send this redirect URI.
     let mut settings = settings.clone();
     settings.redirect_uri = Some(callback.redirect_uri.clone());
-    let targets = copies::targets(&settings, &args.delivery)?;
+    let targets = copies::targets(&settings, args.delivery.choices())?;
     let http = HttpClient::new(settings.http)?;
     let client = super::withings_client(&settings, &http, "login")?;
     let store = super::store_of(&settings)?;

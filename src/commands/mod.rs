@@ -1,9 +1,11 @@
-//! One file per subcommand, holding its clap `Args` (whose doc comment is
-//! the help text) and the `run` that does the work; this module wires them
-//! to the parsed command line. Commands compose the store, the clients, the
-//! copies and the output module; none of them builds an HTTP request or
-//! opens a file itself. Each returns the exit [`Status`] of a run that
-//! reached its end; errors travel as [`Error`].
+//! The command line's face: the top-level [`Cli`], its subcommand list
+//! ([`Command`]) and its parser (`parse`), and one file per subcommand
+//! holding its clap `Args` (whose doc comment is the help text) and the
+//! `run` that parses, calls the core and hands the result to `Output`.
+//! Commands compose the store, the clients, the copies and the core
+//! operations (`consent`, `report`, `validation`); none of them builds an
+//! HTTP request or opens a file itself. Each returns the exit [`Status`] of
+//! a run that reached its end; errors travel as [`Error`].
 
 pub mod access_token;
 pub mod auth_url;
@@ -14,6 +16,7 @@ pub mod exchange;
 pub mod exec;
 pub mod export;
 pub mod login;
+mod parse;
 pub mod pull;
 pub mod railway_sync;
 pub mod refresh;
@@ -23,7 +26,9 @@ pub mod serve;
 pub mod status;
 pub mod validate;
 
-use crate::cli::{Cli, Command};
+use clap::{Parser, Subcommand};
+
+use crate::cli::GlobalArgs;
 use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
@@ -33,6 +38,48 @@ use crate::settings::Settings;
 use crate::store::{self, TokenStore};
 use crate::tokens::{TokenSet, TokenSource, rfc3339};
 use crate::withings::WithingsClient;
+
+pub use parse::{command, parse};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "withings-token",
+    version,
+    about = "Keep one Withings account's OAuth2 tokens alive: refresh, check, authorise, push to Railway",
+    long_about = "Keep one Withings account's OAuth2 tokens alive.\n\n\
+Withings rotates the refresh token on every refresh and the old one dies within hours, so \
+withings-token saves every new pair durably (and atomically, under a lock) before doing \
+anything else with it. Tokens live in a local store; they can also be written back to your \
+.env file and pushed to a Railway service's variables.",
+    after_help = "Examples:\n  withings-token demo                      # the whole flow against a built-in sandbox\n  withings-token status\n  withings-token refresh --if-needed\n  withings-token refresh --output-env > tokens.env\n\nExit codes: 0 ok, 1 bug, 2 usage, 3 configuration, 4 grant refused, 5 network/upstream/lock/login timeout, 6 new set saved but a copy (Railway, env file, stdout) stale, 7 refresh due (status --check), 8 Railway drifted from the store (railway-sync --check), 128+n signal."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Status(status::StatusArgs),
+    Refresh(refresh::RefreshArgs),
+    AuthUrl(auth_url::AuthUrlArgs),
+    Exchange(exchange::ExchangeArgs),
+    Login(login::LoginArgs),
+    RailwaySync(railway_sync::RailwaySyncArgs),
+    Pull(pull::PullArgs),
+    Export(export::ExportArgs),
+    AccessToken(access_token::AccessTokenArgs),
+    Exec(exec::ExecArgs),
+    Validate(validate::ValidateArgs),
+    Doctor(doctor::DoctorArgs),
+    Serve(serve::ServeArgs),
+    Sandbox(sandbox::SandboxArgs),
+    Demo(demo::DemoArgs),
+    Completions(completions::CompletionsArgs),
+}
 
 pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
     let Cli { global, command } = cli;
@@ -72,7 +119,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
 
 /// Runs one command out of line. Inlined into `execute`, every command's
 /// locals (the refresh and serve futures among them) made one 25 KiB stack
-/// frame, 6 fresh stack pages that every start touched (issue 18, item 20).
+/// frame, 6 fresh stack pages that every start touched.
 #[inline(never)]
 fn apart<T>(run: impl FnOnce() -> T) -> T {
     run()

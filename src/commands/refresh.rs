@@ -52,7 +52,7 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
         return super::remote::refresh(&server, args, out);
     }
-    let targets = copies::targets(settings, &args.delivery)?;
+    let targets = copies::targets(settings, args.delivery.choices())?;
     let store = super::store_of(settings)?;
     block_on(refresh(args, settings, store.as_ref(), &targets, out))?
 }

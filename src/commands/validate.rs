@@ -43,7 +43,7 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
     )?;
     let targets = args
         .refresh_if_invalid
-        .then(|| copies::targets(settings, &args.delivery))
+        .then(|| copies::targets(settings, args.delivery.choices()))
         .transpose()?;
     let store = super::store_of(settings)?;
     let store = store.as_ref();

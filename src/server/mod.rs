@@ -34,11 +34,10 @@ use secrecy::ExposeSecret;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::Output;
-use crate::settings::{HttpPolicy, OutputOptions, Settings};
+use crate::settings::{HttpPolicy, OutputFormat, OutputOptions, Settings};
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
 
@@ -101,7 +100,7 @@ impl AppState {
         })?;
         let schedule_withings = crate::commands::withings_client(&settings, &once, "serve")?;
         // A half-configured Railway would fail every refresh: say so now.
-        crate::copies::targets(&settings, &jobs::default_delivery())?;
+        crate::copies::targets(&settings, crate::copies::Choices::default())?;
         let store = crate::commands::store_of(&settings)?;
         Ok(AppState {
             location: store.location(),

@@ -23,6 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use crate::copies::Choices;
 use crate::error::Error;
 use crate::http::humanize;
 use crate::tokens::{Action, Policy, assess, now, rfc3339};
@@ -179,7 +180,7 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
         }
         Action::NotDue { .. } | Action::Refresh(_) | Action::RefreshedByPeer => {
             let want = Want::IfDue { buffer: policy.buffer };
-            match jobs::refresh(state, Trigger::Schedule, want, &jobs::default_delivery()).await {
+            match jobs::refresh(state, Trigger::Schedule, want, Choices::default()).await {
                 Ok(_) => Checked::Worked(interval),
                 Err(Error::InvalidRefreshToken { .. }) => Checked::Refused,
                 Err(error) => Checked::Failed { error, expires_at },

@@ -320,9 +320,8 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        use clap::Parser;
-        let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "--store", "/unused", "serve"]);
-        Settings::resolve(&cli.global, None, &|_: &str| None).unwrap()
+        let global = crate::cli::global_args(&["--no-env-file", "--store", "/unused"]);
+        Settings::resolve(&global, None, &|_: &str| None).unwrap()
     }
 
     fn snapshot_of(view: &StoreView, settings: &Settings) -> Arc<Snapshot> {
