@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod consent;
 pub mod copies;
 pub mod duration;
 pub mod envfile;
@@ -26,6 +27,7 @@ pub mod logging;
 pub mod manpage;
 pub mod output;
 pub mod railway;
+pub mod report;
 pub mod rotation;
 pub mod sandbox;
 pub mod server;
@@ -34,6 +36,7 @@ pub mod settings;
 pub mod signals;
 pub mod store;
 pub mod tokens;
+pub mod validation;
 pub mod withings;
 
 use std::process::ExitCode;

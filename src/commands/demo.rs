@@ -103,7 +103,7 @@ fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
     let global = Cli::try_parse_from(argv).map_err(|e| Error::Internal(e.into()))?.global;
     let settings = Settings::resolve(&global, None, &lookup)?;
     let state = store.load()?.pending_auth.map(|p| p.state).unwrap_or_default();
-    let url = super::auth_url::authorization_url(
+    let url = crate::consent::authorization_url(
         settings.authorize_url()?,
         settings.client_id("demo")?,
         &settings.scope,

@@ -256,7 +256,7 @@ async fn store_checks(settings: &Settings) -> (Vec<DoctorCheck>, Option<StoreSta
         }
         StoreLocation::Redis { .. } => {
             let loaded = async {
-                let store = super::store_of(settings)?;
+                let store = crate::store::open(settings)?;
                 let state = store.load().await?;
                 Ok::<_, Error>((store.location(), state, store.durability().await))
             };

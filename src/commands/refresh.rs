@@ -53,7 +53,7 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
         return super::remote::refresh(&server, args, out);
     }
     let targets = copies::targets(settings, args.delivery.choices())?;
-    let store = super::store_of(settings)?;
+    let store = crate::store::open(settings)?;
     block_on(refresh(args, settings, store.as_ref(), &targets, out))?
 }
 
@@ -73,7 +73,7 @@ async fn refresh(
         return dry_run(settings, &seen_before, store, targets, policy, out);
     }
     let http = HttpClient::new(settings.http)?;
-    let client = super::withings_client(settings, &http, "refresh")?;
+    let client = crate::withings::client_for(settings, &http, "refresh")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
     let mut targets = targets.clone();
     if targets.railway && would_send(settings, &seen_before, policy) {

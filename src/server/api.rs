@@ -16,12 +16,12 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::commands::exchange::{Redirect, parse_code_or_url};
-use crate::commands::validate;
+use crate::consent::{Redirect, parse_code_or_url};
 use crate::copies::Choices;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
 use crate::rotation::no_tokens_error_for;
+use crate::validation;
 
 use super::AppState;
 use super::errors::ApiError;
@@ -222,18 +222,18 @@ async fn validate(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let stored = state.store.load().await?;
-    let tokens = validate::tokens_in_use(&state.settings, &stored)?;
-    let first = validate::check(&state.withings, &tokens).await;
-    let (report, result) = if query.refresh_if_invalid && validate::is_invalid(&first) {
+    let tokens = validation::tokens_in_use(&state.settings, &stored)?;
+    let first = validation::check(&state.withings, &tokens).await;
+    let (report, result) = if query.refresh_if_invalid && validation::is_invalid(&first) {
         let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, Choices::default()).await?;
-        let second = validate::check(&state.withings, &done.tokens).await;
+        let second = validation::check(&state.withings, &done.tokens).await;
         let generation = done.report.generation;
-        let mut report = validate::build_report(&second, &done.tokens, generation, Some(done.report));
+        let mut report = validation::build_report(&second, &done.tokens, generation, Some(done.report));
         report.refreshed = true;
         (report, second)
     } else {
         (
-            validate::build_report(&first, &tokens, stored.tokens_generation, None),
+            validation::build_report(&first, &tokens, stored.tokens_generation, None),
             first,
         )
     };

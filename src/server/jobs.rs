@@ -16,12 +16,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::commands::auth_url::{self, AuthUrlArgs};
-use crate::commands::exchange::{Redirect, check_redirect_base};
-use crate::commands::{Delivered, Ending, deliver_and_build_report};
+use crate::consent::{self, AuthUrlRequest, Redirect, check_redirect_base};
 use crate::copies::{self, Choices, Targets};
 use crate::error::{Error, Result};
 use crate::output::{AuthUrlReport, ReportOutcome, TokenReport};
+use crate::report::{Delivered, Ending, deliver_and_build_report};
 use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
 use crate::store::StoreState;
@@ -195,15 +194,7 @@ pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, choices: Choice
     let targets = copies::targets(&state.settings, choices)?;
     check_redirect_base(&redirect, state.settings.redirect_uri("exchange")?)?;
     let result = transact(state, move |state| async move {
-        let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
-        let rotation = rotation::exchange(
-            &state.settings,
-            state.store.as_ref(),
-            &state.withings,
-            &redirect.code,
-            url_state,
-        )
-        .await?;
+        let rotation = consent::exchange(&state.settings, state.store.as_ref(), &state.withings, &redirect).await?;
         deliver(&state, &targets, rotation).await
     })
     .await;
@@ -223,11 +214,7 @@ pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, choices: Choice
 /// `auth-url`: a consent URL whose state is kept in the store.
 pub async fn authorization_url(state: &Arc<AppState>) -> Result<AuthUrlReport> {
     transact(state, |state| async move {
-        let args = AuthUrlArgs {
-            state: None,
-            demo_account: false,
-        };
-        auth_url::issue(&args, &state.settings, state.store.as_ref()).await
+        consent::issue(&AuthUrlRequest::default(), &state.settings, state.store.as_ref()).await
     })
     .await
 }

@@ -34,9 +34,9 @@ use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroize;
 use serde::Serialize;
 
-use crate::commands::status::{assess_status, report_of};
 use crate::error::{Error, Result};
 use crate::locked;
+use crate::report::{assess_status, status_report_of};
 use crate::rotation::no_tokens_error;
 use crate::settings::Settings;
 use crate::store::{StoreStamp, StoreState, TokenStore};
@@ -154,7 +154,7 @@ impl Snapshot {
         }
         let assessment = assess_status(&self.state, self.seed(settings), settings, now);
         crate::rotation::log_decision(&assessment);
-        let report = report_of(assessment, &self.state, settings, store.to_owned(), now);
+        let report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
         let body = Bytes::from(serde_json::to_vec(&report).map_err(|e| Error::Internal(e.into()))?);
         locked(&self.rendered).status = Some((second, body.clone()));
         Ok(body)
@@ -376,7 +376,7 @@ mod tests {
         let first = snapshot.status_body_at(&settings, "here", at).unwrap();
         let again = snapshot.status_body_at(&settings, "here", at).unwrap();
         assert_eq!(first.as_ptr(), again.as_ptr(), "one render per second");
-        let expected = report_of(
+        let expected = status_report_of(
             assess_status(&snapshot.state, None, &settings, at),
             &snapshot.state,
             &settings,
