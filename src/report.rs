@@ -10,10 +10,10 @@ use crate::http::HttpClient;
 use crate::output::{
     CopyReport, CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, StatusReport, TokenReport,
 };
-use crate::rotation::{Outcome, Rotation, Via, describe_via};
+use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, Policy, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339};
 
 /// How a transaction that saved (or kept) a set ended, before printing.
 pub(crate) enum Ending {
@@ -199,13 +199,13 @@ pub(crate) fn describe(outcome: &Outcome) -> (ReportOutcome, Option<Via>, Option
 /// logged (`-vv`).
 pub fn status_report(state: &StoreState, settings: &Settings, store: String) -> StatusReport {
     let now = now();
-    let seed = crate::rotation::seed_for(settings, state);
-    let assessment = assess_status(state, seed, settings, now);
-    crate::rotation::log_decision(&assessment);
+    let assessment = assess_status(state, rotation::seed_for(settings, state), settings, now);
     status_report_of(assessment, state, settings, store, now)
 }
 
-/// The decision `status` reports: the settings' buffer, nothing forced.
+/// The decision `status` reports, logged: the settings' buffer, nothing
+/// forced. `seed`: the environment's set when in use ([`rotation::seed_for`];
+/// `serve` keeps that answer with its snapshot of the store).
 pub fn assess_status(
     state: &StoreState,
     seed: Option<&TokenSet>,
@@ -216,7 +216,9 @@ pub fn assess_status(
         buffer: settings.buffer,
         force: false,
     };
-    assess(state.tokens.as_ref(), seed, None, now, policy)
+    let assessment = assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy);
+    rotation::log_decision(&assessment);
+    assessment
 }
 
 /// The report of `assessment`, made at `now`. Pure: the same arguments give

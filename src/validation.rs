@@ -8,7 +8,7 @@ use crate::output::{ErrorBody, JSON_VERSION, TokenReport, Validation, Validation
 use crate::rotation;
 use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{Policy, TokenSet, assess, now, rfc3339};
+use crate::tokens::{Policy, TokenSet, now, rfc3339};
 use crate::withings::{AccessCheck, WithingsClient};
 
 /// The set `status` would report (store, else the environment's seed).
@@ -17,8 +17,7 @@ pub fn tokens_in_use(settings: &Settings, state: &StoreState) -> Result<TokenSet
         buffer: settings.buffer,
         force: false,
     };
-    let seed = rotation::seed_for(settings, state);
-    assess(state.tokens.as_ref(), seed, None, now(), policy)
+    rotation::assess_in_use(settings, state, now(), policy)
         .tokens
         .ok_or_else(rotation::no_tokens_error)
 }

@@ -16,7 +16,7 @@ use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation;
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Policy, TokenSet, assess, assess_for_min_ttl, now};
+use crate::tokens::{Action, Policy, TokenSet, assess_for_min_ttl, now};
 
 /// Print the access token, refreshing first when it expires soon (prints a secret)
 #[derive(Debug, Args)]
@@ -124,8 +124,7 @@ async fn fresh_from(
         buffer: Some(min_ttl),
         force: false,
     };
-    let seed = rotation::seed_for(settings, &seen_before);
-    let in_use = assess(seen_before.tokens.as_ref(), seed, None, now(), policy);
+    let in_use = rotation::assess_in_use(settings, &seen_before, now(), policy);
     // A set without an access token (a bare seed) is rotated to get one.
     policy.force = in_use.tokens.as_ref().is_none_or(|t| t.access_token.is_none());
     let http = HttpClient::new(settings.http)?;

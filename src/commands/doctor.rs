@@ -33,7 +33,7 @@ use crate::railway::{RailwayClient, RailwayTarget};
 use crate::server_client::ServerClient;
 use crate::settings::{HttpPolicy, RailwayAuth, RailwayConfig, Settings, StoreLocation, UrlSetting};
 use crate::store::{Durability, FileStore, StoreState};
-use crate::tokens::{Action, DueReason, Policy, TOKEN_KEYS, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{Action, DueReason, Policy, TOKEN_KEYS, TokenSet, TokenSource, now, rfc3339};
 use crate::withings::{self, Probe, ProbeReply};
 
 /// A refresh token unused this long draws a warning ...
@@ -363,12 +363,11 @@ fn permissions(path: &Path) -> DoctorCheck {
 /// picks it): its expiry, and how old its refresh token is.
 fn token_checks(settings: &Settings, state: &StoreState) -> Vec<DoctorCheck> {
     let now = now();
-    let seed = crate::rotation::seed_for(settings, state);
     let policy = Policy {
         buffer: settings.buffer,
         force: false,
     };
-    let assessment = assess(state.tokens.as_ref(), seed, None, now, policy);
+    let assessment = crate::rotation::assess_in_use(settings, state, now, policy);
     let Some(tokens) = &assessment.tokens else {
         return vec![failed("access token", &crate::rotation::no_tokens_error())];
     };

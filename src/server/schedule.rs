@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::copies::Choices;
 use crate::error::Error;
 use crate::http::humanize;
-use crate::tokens::{Action, Policy, assess, now, rfc3339};
+use crate::tokens::{Action, Policy, now, rfc3339};
 
 use super::AppState;
 use super::jobs::{self, Trigger, Want};
@@ -158,8 +158,7 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
         buffer: state.settings.buffer,
         force: false,
     };
-    let seed = crate::rotation::seed_for(&state.settings, &stored);
-    let assessment = assess(stored.tokens.as_ref(), seed, None, now(), policy);
+    let assessment = crate::rotation::assess_in_use(&state.settings, &stored, now(), policy);
     memory.said_no_tokens &= assessment.action == Action::NoTokens;
     match assessment.action {
         Action::NoTokens => {

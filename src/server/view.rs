@@ -153,7 +153,6 @@ impl Snapshot {
             return Ok(body.clone());
         }
         let assessment = assess_status(&self.state, self.seed(settings), settings, now);
-        crate::rotation::log_decision(&assessment);
         let report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
         let body = Bytes::from(serde_json::to_vec(&report).map_err(|e| Error::Internal(e.into()))?);
         locked(&self.rendered).status = Some((second, body.clone()));
