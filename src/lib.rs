@@ -1,17 +1,21 @@
 //! withings-token: keeps one Withings account's OAuth2 tokens alive.
 //!
-//! `run()` is the whole program; `main.rs` only calls it. Modules: `cli`
-//! (the top-level command line, global options and value parsers),
-//! `settings` (flag > env > env file > default), `store` (the durable token
-//! store), `envfile`, `withings` and `railway` (the two outside parties),
-//! `tokens` (the token set and the one pure decision, `assess`),
-//! `rotation` (the one place a token set changes), `copies` (the env file
-//! and Railway, delivered from the store and healed when behind),
-//! `signals` (SIGINT/SIGTERM held while a new set is saved), `http` (the
-//! one HTTP stack and retry loop), `output` (stdout), `logging` (stderr),
-//! `error` (codes, exit statuses), `server` (the admin API, the token
-//! broker and the background refresh of `serve`), and `commands`: one file
-//! per subcommand, holding its arguments and the function that runs it.
+//! `run()` is the whole program; `main.rs` only calls it. Two faces sit on
+//! one core. The core: `settings` (flag > env > env file > default),
+//! `store` (the durable token store), `envfile`, `withings` and `railway`
+//! (the two outside parties), `tokens` (the token set and the one pure
+//! decision, `assess`), `rotation` (the one place a token set changes),
+//! `copies` (the env file and Railway, delivered from the store and healed
+//! when behind), `consent` (the authorization URL, the redirect and its
+//! exchange), `report` (the token and status reports), `validation` (the
+//! access token checked with Withings), `signals` (SIGINT/SIGTERM held
+//! while a new set is saved), `http` (the one HTTP stack and retry loop),
+//! `duration` (durations as people write them), `output` (stdout),
+//! `logging` (stderr) and `error` (codes, exit statuses). The faces:
+//! `commands`, the command line (its parser, and one file per subcommand
+//! holding its arguments and the `run` that calls the core), with `cli`
+//! (the global options and value parsers the commands share); and `server`
+//! (`serve`: the admin API, the token broker and the background refresh).
 
 pub mod cli;
 pub mod clock;
