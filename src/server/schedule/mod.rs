@@ -8,8 +8,8 @@
 //! While checks fail (Withings down, the store unreadable), the loop backs
 //! off ([`backoff`]) and honours a wait Withings asks for (`Retry-After`,
 //! status 601) up to an hour, but never sleeps past [`EXPIRY_MARGIN`]
-//! before the stored access token expires (the trial after issue 18, B: a
-//! `wait_seconds` of 10^12 put the next check past the expiry); see
+//! before the stored access token expires (a `wait_seconds` of 10^12
+//! would put the next check past the expiry); see
 //! [`pause_after_failure`]. It says so once when checks start failing (and
 //! when the failure changes), nothing while they go on failing the same
 //! way, and once when one works again. A refused refresh token is the

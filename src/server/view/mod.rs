@@ -16,7 +16,7 @@
 //!   what was rendered for this state in this second is what the request
 //!   would have built itself.
 //!
-//! A Redis store gives no stamp, so every request reads the key, as before.
+//! A Redis store gives no stamp, so every request reads the key.
 //! A copy kept for even a second could be one another host had already
 //! replaced: the status would lag, and the broker would hand out an access
 //! token just rotated away. That one stays usable until its expiry only if
