@@ -11,7 +11,6 @@
 
 use std::path::PathBuf;
 
-use crate::cli::DeliveryArgs;
 use crate::clock::host_name;
 use crate::envfile;
 use crate::error::{Error, Result};
@@ -141,20 +140,42 @@ impl Deliveries {
     }
 }
 
+/// Which copies a run asks for: the CLI's `--no-env-file-update`,
+/// `--no-railway` and `--trigger-deployment`, the API's `update_railway`
+/// and `trigger_deployment`. A copy asked for is written when configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choices {
+    pub env_file: bool,
+    pub railway: bool,
+    /// Redeploy the Railway service once after updating its variables.
+    pub deploy: bool,
+}
+
+impl Default for Choices {
+    /// Every configured copy, no redeploy.
+    fn default() -> Choices {
+        Choices {
+            env_file: true,
+            railway: true,
+            deploy: false,
+        }
+    }
+}
+
 /// The copies this run may write. Railway half configured, or a deploy
 /// asked for without Railway, is a configuration error before anything is
 /// sent, so a typo never lets a refresh leave Railway silently behind.
-pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> {
+pub fn targets(settings: &Settings, choices: Choices) -> Result<Targets> {
     let (env_file, env_file_skip) = match &settings.env_file {
         None => (None, Skip::NotConfigured),
         Some(f) if !f.file.holds_any(&TOKEN_KEYS) => (None, Skip::NoTokenKeys),
-        Some(_) if delivery.no_env_file_update => (None, Skip::Declined),
+        Some(_) if !choices.env_file => (None, Skip::Declined),
         Some(f) => (Some(f.path.clone()), Skip::NotConfigured),
     };
     let railway = match settings.railway.configuration() {
-        _ if delivery.no_railway => false,
+        _ if !choices.railway => false,
         RailwayConfig::Complete => true,
-        RailwayConfig::Absent if delivery.trigger_deployment => {
+        RailwayConfig::Absent if choices.deploy => {
             return Err(Error::config(
                 "--trigger-deployment needs Railway, which is not configured",
                 "set RAILWAY_TOKEN (or RAILWAY_API_TOKEN), RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID, or drop --trigger-deployment",
@@ -168,7 +189,7 @@ pub fn targets(settings: &Settings, delivery: &DeliveryArgs) -> Result<Targets> 
         env_file_skip,
         railway,
         railway_target: None,
-        deploy: delivery.trigger_deployment,
+        deploy: choices.deploy,
     })
 }
 
@@ -660,18 +681,17 @@ async fn record_pushed(settings: &Settings, store: &dyn TokenStore, generation: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn settings(store: &str) -> Settings {
-        let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "--store", store, "status"]);
+        let global = crate::cli::global_args(&["--no-env-file", "--store", store]);
         let vars = |name: &str| (name == "WITHINGS_CLIENT_ID").then(|| "id".to_owned());
-        Settings::resolve(&cli.global, None, &vars).unwrap()
+        Settings::resolve(&global, None, &vars).unwrap()
     }
 
     #[test]
     fn the_recorded_environment_is_keyed_by_every_setting_its_lookup_depends_on() {
         let with = |token: &str, url: &str| {
-            let cli = crate::cli::Cli::parse_from(["withings-token", "--no-env-file", "status"]);
+            let global = crate::cli::global_args(&["--no-env-file"]);
             let vars = |name: &str| match name {
                 "HOME" => Some("/h".to_owned()),
                 "RAILWAY_TOKEN" => Some(token.to_owned()),
@@ -680,7 +700,7 @@ mod tests {
                 "RAILWAY_SERVICE_ID" => Some("s".to_owned()),
                 _ => None,
             };
-            environment_key(&Settings::resolve(&cli.global, None, &vars).unwrap())
+            environment_key(&Settings::resolve(&global, None, &vars).unwrap())
         };
         let key = with("t1", "https://railway.example/graphql");
         assert!(key.starts_with("railway:p/s@production#"), "{key}");

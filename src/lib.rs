@@ -1,22 +1,28 @@
 //! withings-token: keeps one Withings account's OAuth2 tokens alive.
 //!
-//! `run()` is the whole program; `main.rs` only calls it. Modules: `cli`
-//! (the top-level command line, global options and value parsers),
-//! `settings` (flag > env > env file > default), `store` (the durable token
-//! store), `envfile`, `withings` and `railway` (the two outside parties),
-//! `tokens` (the token set and the one pure decision, `assess`),
-//! `rotation` (the one place a token set changes), `copies` (the env file
-//! and Railway, delivered from the store and healed when behind),
-//! `signals` (SIGINT/SIGTERM held while a new set is saved), `http` (the
-//! one HTTP stack and retry loop), `output` (stdout), `logging` (stderr),
-//! `error` (codes, exit statuses), `server` (the admin API, the token
-//! broker and the background refresh of `serve`), and `commands`: one file
-//! per subcommand, holding its arguments and the function that runs it.
+//! `run()` is the whole program; `main.rs` only calls it. Two faces sit on
+//! one core. The core: `settings` (flag > env > env file > default),
+//! `store` (the durable token store), `envfile`, `withings` and `railway`
+//! (the two outside parties), `tokens` (the token set and the one pure
+//! decision, `assess`), `rotation` (the one place a token set changes),
+//! `copies` (the env file and Railway, delivered from the store and healed
+//! when behind), `consent` (the authorization URL, the redirect and its
+//! exchange), `report` (the token and status reports), `validation` (the
+//! access token checked with Withings), `signals` (SIGINT/SIGTERM held
+//! while a new set is saved), `http` (the one HTTP stack and retry loop),
+//! `duration` (durations as people write them), `output` (stdout),
+//! `logging` (stderr) and `error` (codes, exit statuses). The faces:
+//! `commands`, the command line (its parser, and one file per subcommand
+//! holding its arguments and the `run` that calls the core), with `cli`
+//! (the global options and value parsers the commands share); and `server`
+//! (`serve`: the admin API, the token broker and the background refresh).
 
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod consent;
 pub mod copies;
+pub mod duration;
 pub mod envfile;
 pub mod error;
 pub mod fsutil;
@@ -25,6 +31,7 @@ pub mod logging;
 pub mod manpage;
 pub mod output;
 pub mod railway;
+pub mod report;
 pub mod rotation;
 pub mod sandbox;
 pub mod server;
@@ -33,6 +40,7 @@ pub mod settings;
 pub mod signals;
 pub mod store;
 pub mod tokens;
+pub mod validation;
 pub mod withings;
 
 use std::process::ExitCode;
@@ -52,7 +60,7 @@ pub(crate) fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_
 pub fn run() -> ExitCode {
     signals::survive_file_size_limits();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let mut cli = match cli::parse(&args) {
+    let mut cli = match commands::parse(&args) {
         Ok(cli) => cli,
         // `--help` and `--version` are not errors (use_stderr is false).
         Err(e) if !e.use_stderr() => {
@@ -68,7 +76,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let cli::Command::Serve(_) = cli.command {
+    if let commands::Command::Serve(_) = cli.command {
         commands::serve::log_defaults(&mut cli.global);
     }
     logging::init(&cli.global);
@@ -91,7 +99,7 @@ pub fn run() -> ExitCode {
 /// subcommand it names (the first argument that is one), else the
 /// top-level help.
 fn usage_action(args: &[std::ffi::OsString]) -> String {
-    let root = cli::command();
+    let root = commands::command();
     let named = args.iter().skip(1).find_map(|arg| {
         let arg = arg.to_str()?;
         root.get_subcommands()

@@ -20,7 +20,7 @@ fn escape(text: &str) -> String {
 /// typed (`withings-token status`), and without clap's `help` subcommand,
 /// which has no page.
 fn documented_command() -> Command {
-    let mut cmd = crate::cli::command().disable_help_subcommand(true);
+    let mut cmd = crate::commands::command().disable_help_subcommand(true);
     cmd.build();
     cmd
 }
@@ -232,7 +232,7 @@ pub fn completion_scripts() -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|shell| {
             let mut script = Vec::new();
-            let mut cmd = crate::cli::command();
+            let mut cmd = crate::commands::command();
             clap_complete::generate(shell, &mut cmd, "withings-token", &mut script);
             (shell.file_name("withings-token"), script)
         })

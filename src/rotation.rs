@@ -4,14 +4,14 @@
 //! copies (env file, Railway) are delivered from the set that was saved; see
 //! `copies.rs`. Nothing here prints: it returns what happened.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::signals::HeldSignals;
 use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, Policy, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339};
 use crate::withings::{Grant, WithingsClient};
 
 /// Withings keeps a rotated refresh token alive for about this long.
@@ -108,13 +108,8 @@ pub async fn refresh(
     report_interrupted(lock.as_ref(), &state).await;
     let state = adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
     let seed = seed_for(settings, &state);
-    let assessment = assess(
-        state.tokens.as_ref(),
-        seed,
-        Some(seen_before.tokens.as_ref()),
-        now(),
-        policy,
-    );
+    let seen = SeenBefore::found(seen_before.tokens.as_ref());
+    let assessment = assess(state.tokens.as_ref(), seed, seen, now(), policy);
     log_decision(&assessment);
     let Assessment {
         tokens, source, action, ..
@@ -144,13 +139,7 @@ fn not_due_without_lock(settings: &Settings, seen_before: &StoreState, policy: P
     if policy.force {
         return None;
     }
-    let assessment = assess(
-        seen_before.tokens.as_ref(),
-        seed_for(settings, seen_before),
-        None,
-        now(),
-        policy,
-    );
+    let assessment = assess_in_use(settings, seen_before, now(), policy);
     let Action::NotDue { expires_at, refresh_at } = assessment.action else {
         return None;
     };
@@ -179,6 +168,23 @@ pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a To
         return None;
     }
     Some(seed)
+}
+
+/// The decision about the set in use in `state` (the store's, else the
+/// environment's seed: [`seed_for`]) at `now`, logged: the one a run acts
+/// on or reports.
+pub fn decide(settings: &Settings, state: &StoreState, now: DateTime<Utc>, policy: Policy) -> Assessment {
+    let assessment = assess_in_use(settings, state, now, policy);
+    log_decision(&assessment);
+    assessment
+}
+
+/// [`decide`] without the log line: a look at the set in use ahead of the
+/// decision (which set, whether one would be sent), or a report of it
+/// other than `status`'s.
+pub fn assess_in_use(settings: &Settings, state: &StoreState, now: DateTime<Utc>, policy: Policy) -> Assessment {
+    let seed = seed_for(settings, state);
+    assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy)
 }
 
 /// `-vv` shows the decision and where the tokens came from.

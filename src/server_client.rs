@@ -18,11 +18,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, shown_url};
 use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, known_code};
-use crate::settings::Settings;
+use crate::settings::{OutputFormat, Settings};
 
 const WHAT: &str = "the withings-token server";
 

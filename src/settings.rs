@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{GlobalArgs, OutputFormat, Region};
+use crate::cli::GlobalArgs;
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
@@ -45,6 +45,23 @@ pub struct HttpPolicy {
     pub timeout: Duration,
     pub retries: u32,
     pub retry_delay: Duration,
+}
+
+/// How stdout shows a result (`--output`): a table for a person, JSON for
+/// a program, env lines (tokens unmasked) for a shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Env,
+}
+
+/// Where the Withings account is hosted: the EU/global hosts, or the US
+/// (HIPAA) ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Region {
+    Eu,
+    Us,
 }
 
 /// How results are shown.
@@ -576,7 +593,7 @@ fn lease_ttl(vars: &Lookup) -> Result<Duration> {
     let Some(text) = vars.get("WITHINGS_TOKEN_LEASE_TTL") else {
         return Ok(DEFAULT_LEASE_TTL);
     };
-    crate::cli::parse_duration(&text)
+    crate::duration::parse_duration(&text)
         .ok()
         .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(600)).contains(d))
         .ok_or_else(|| {
@@ -690,7 +707,7 @@ fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Durati
     let std_duration = match flag {
         Some(d) => Some(d),
         None => match vars.get("WITHINGS_REFRESH_BUFFER") {
-            Some(text) => Some(crate::cli::parse_buffer(&text).map_err(|why| {
+            Some(text) => Some(crate::duration::parse_buffer(&text).map_err(|why| {
                 Error::config(
                     format!("WITHINGS_REFRESH_BUFFER is invalid: {why}"),
                     "set it like `24h`, `90m` or `3600s` (at most 366d)",
@@ -704,7 +721,7 @@ fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Durati
     // for any future caller.
     chrono::Duration::from_std(d)
         .ok()
-        .filter(|_| d <= crate::cli::MAX_BUFFER)
+        .filter(|_| d <= crate::duration::MAX_BUFFER)
         .map(Some)
         .ok_or_else(|| Error::config("the refresh buffer is too long", "use at most 366d"))
 }
@@ -775,14 +792,10 @@ fn railway_settings(vars: &Lookup) -> RailwaySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
     use secrecy::ExposeSecret;
 
     fn global(args: &[&str]) -> GlobalArgs {
-        let mut argv = vec!["withings-token"];
-        argv.extend_from_slice(args);
-        argv.push("status");
-        crate::cli::Cli::parse_from(argv).global
+        crate::cli::global_args(args)
     }
 
     fn file_of(s: &Settings) -> PathBuf {

@@ -132,7 +132,7 @@ pub fn assess_for_min_ttl(
         buffer: Some(min_ttl.ttl),
         force: false,
     };
-    (assess(stored, seed, None, now, policy), min_ttl)
+    (assess(stored, seed, SeenBefore::NotLooked, now, policy), min_ttl)
 }
 
 /// `1h30m`, `4m`, `45s`: the CLI's duration syntax, largest units first.
@@ -227,8 +227,9 @@ pub enum Action {
     RefreshedByPeer,
 }
 
-/// The one decision `status`, `--dry-run`, `refresh` (and later `serve`'s
-/// loop and `access-token`) share: which set, from where, and what to do.
+/// The one decision `status`, `--dry-run`, `refresh`, `access-token`,
+/// `validate`, `doctor` and `serve` share: which set, from where, and what
+/// to do.
 #[derive(Debug, Clone)]
 pub struct Assessment {
     pub tokens: Option<TokenSet>,
@@ -250,13 +251,35 @@ impl Assessment {
     }
 }
 
+/// What a run saw in the store before it took the lock: a set there now
+/// that differs from it is a peer's refresh.
+#[derive(Debug, Clone, Copy)]
+pub enum SeenBefore<'a> {
+    /// The run did not look first (status, a dry run, a look without the
+    /// lock).
+    NotLooked,
+    /// The store held no set.
+    Nothing,
+    /// The store held this set.
+    Set(&'a TokenSet),
+}
+
+impl<'a> SeenBefore<'a> {
+    /// What a look that found `tokens` in the store saw.
+    pub fn found(tokens: Option<&'a TokenSet>) -> SeenBefore<'a> {
+        match tokens {
+            Some(set) => SeenBefore::Set(set),
+            None => SeenBefore::Nothing,
+        }
+    }
+}
+
 /// `stored`: the set under the lock (or as read); `seed`: the environment's;
-/// `seen_before`: for a run that looked at the store before taking the lock,
-/// what it saw then (`None` when it did not look: status, dry run).
+/// `seen_before`: what the run saw before it took the lock.
 pub fn assess(
     stored: Option<&TokenSet>,
     seed: Option<&TokenSet>,
-    seen_before: Option<Option<&TokenSet>>,
+    seen_before: SeenBefore<'_>,
     now: DateTime<Utc>,
     policy: Policy,
 ) -> Assessment {
@@ -271,8 +294,8 @@ pub fn assess(
     };
     let buffer = effective_buffer(&set, policy.buffer);
     let peer_rotated = match (seen_before, stored) {
-        (Some(Some(seen)), Some(now_stored)) => !seen.refresh_token_equals(now_stored),
-        (Some(None), Some(_)) => true,
+        (SeenBefore::Set(seen), Some(now_stored)) => !seen.refresh_token_equals(now_stored),
+        (SeenBefore::Nothing, Some(_)) => true,
         _ => false,
     };
     let action = match due_reason(&set, now, buffer) {
@@ -476,7 +499,7 @@ mod tests {
     };
 
     fn action(tokens: &TokenSet, now: DateTime<Utc>, policy: Policy) -> Action {
-        assess(Some(tokens), None, None, now, policy).action
+        assess(Some(tokens), None, SeenBefore::NotLooked, now, policy).action
     }
 
     #[test]
@@ -543,7 +566,7 @@ mod tests {
 
     #[test]
     fn nothing_anywhere_is_no_tokens() {
-        let a = assess(None, None, None, t(0), IF_NEEDED);
+        let a = assess(None, None, SeenBefore::NotLooked, t(0), IF_NEEDED);
         assert_eq!(
             (a.action, a.source, a.buffer),
             (Action::NoTokens, TokenSource::None, None)
@@ -556,8 +579,9 @@ mod tests {
         let store = set(Some(t(5)), Some(t(2)));
         let mut env = set(Some(t(3)), Some(t(0)));
         env.refresh_token = SecretString::from("dead-token-from-env");
-        let source =
-            |stored: Option<&TokenSet>, seed: Option<&TokenSet>| assess(stored, seed, None, t(10), IF_NEEDED).source;
+        let source = |stored: Option<&TokenSet>, seed: Option<&TokenSet>| {
+            assess(stored, seed, SeenBefore::NotLooked, t(10), IF_NEEDED).source
+        };
         // The store holds a set: it is used.
         assert_eq!(source(Some(&store), None), TokenSource::Store);
         // The store holds none: the environment seeds it.
@@ -590,22 +614,22 @@ mod tests {
             buffer: Some(Duration::hours(5)),
             force: false,
         };
-        let a = assess(Some(&rotated), None, Some(Some(&seen)), t(1), long);
+        let a = assess(Some(&rotated), None, SeenBefore::Set(&seen), t(1), long);
         assert_eq!(a.action, Action::RefreshedByPeer);
         // The store was empty before and holds a set now: a peer's exchange or refresh.
         assert_eq!(
-            assess(Some(&rotated), None, Some(None), t(1), long).action,
+            assess(Some(&rotated), None, SeenBefore::Nothing, t(1), long).action,
             Action::RefreshedByPeer
         );
         // Unchanged: the clock decides.
         assert_eq!(
-            assess(Some(&seen), None, Some(Some(&seen)), t(1), long).action,
+            assess(Some(&seen), None, SeenBefore::Set(&seen), t(1), long).action,
             Action::Refresh(DueReason::WithinBuffer)
         );
         // A forced refresh rotates anyway.
         let forced = Policy { force: true, ..long };
         assert_eq!(
-            assess(Some(&rotated), None, Some(Some(&seen)), t(1), forced).action,
+            assess(Some(&rotated), None, SeenBefore::Set(&seen), t(1), forced).action,
             Action::Refresh(DueReason::WithinBuffer)
         );
     }
@@ -621,7 +645,13 @@ mod tests {
         ] {
             let tokens = set(expires, refreshed);
             for buffer in [None, Some(Duration::MAX), Some(Duration::MIN), Some(Duration::zero())] {
-                let a = assess(Some(&tokens), None, None, t(0), Policy { buffer, force: false });
+                let a = assess(
+                    Some(&tokens),
+                    None,
+                    SeenBefore::NotLooked,
+                    t(0),
+                    Policy { buffer, force: false },
+                );
                 let _ = a.refresh_at();
             }
         }
@@ -662,7 +692,7 @@ mod tests {
             ) {
                 let tokens = set(expires, refreshed);
                 let now = now.unwrap_or_else(Utc::now);
-                let a = assess(Some(&tokens), Some(&tokens), Some(None), now, Policy { buffer, force });
+                let a = assess(Some(&tokens), Some(&tokens), SeenBefore::Nothing, now, Policy { buffer, force });
                 let _ = a.refresh_at();
                 let _ = expires.map(|at| at.signed_duration_since(now).num_seconds());
             }

@@ -12,10 +12,11 @@ use crate::copies::{self, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::Output;
+use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation;
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Policy, TokenSet, assess, assess_for_min_ttl, now};
+use crate::tokens::{Action, Policy, TokenSet, assess_for_min_ttl, now};
 
 /// Print the access token, refreshing first when it expires soon (prints a secret)
 #[derive(Debug, Args)]
@@ -59,8 +60,8 @@ pub fn fresh_tokens(
     settings: &Settings,
     out: &Output,
 ) -> Result<(TokenSet, Status)> {
-    let targets = copies::targets(settings, delivery)?;
-    let store = super::store_of(settings)?;
+    let targets = copies::targets(settings, delivery.choices())?;
+    let store = crate::store::open(settings)?;
     let min_ttl =
         chrono::Duration::from_std(min_ttl).map_err(|_| Error::config("--min-ttl is too long", "use at most 366d"))?;
     // A file is read without a runtime: a fresh set in one then needs no
@@ -123,19 +124,18 @@ async fn fresh_from(
         buffer: Some(min_ttl),
         force: false,
     };
-    let seed = rotation::seed_for(settings, &seen_before);
-    let in_use = assess(seen_before.tokens.as_ref(), seed, None, now(), policy);
+    let in_use = rotation::assess_in_use(settings, &seen_before, now(), policy);
     // A set without an access token (a bare seed) is rotated to get one.
     policy.force = in_use.tokens.as_ref().is_none_or(|t| t.access_token.is_none());
     let http = HttpClient::new(settings.http)?;
-    let client = super::withings_client(settings, &http, "access-token")?;
+    let client = crate::withings::client_for(settings, &http, "access-token")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
     let current = copies::none_behind(settings, targets, &seen_before);
     let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
     let tokens = rotation.tokens.clone();
-    match super::deliver_and_build_report(settings, &http, store, targets, rotation, out).await {
-        super::Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),
-        super::Ending::Delivered(done) => {
+    match deliver_and_build_report(settings, &http, store, targets, rotation, out).await {
+        Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),
+        Ending::Delivered(done) => {
             let status = super::finish_printed(out, Ok(()), &done.deliveries, &done.saved)?;
             Ok((tokens, status))
         }

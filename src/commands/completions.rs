@@ -17,7 +17,7 @@ pub struct CompletionsArgs {
 pub fn run(args: &CompletionsArgs) -> Result<Status> {
     // Generated into memory: clap_complete panics on a failed write.
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut crate::cli::command(), "withings-token", &mut script);
+    clap_complete::generate(args.shell, &mut super::command(), "withings-token", &mut script);
     crate::output::write_text(&String::from_utf8_lossy(&script))?;
     Ok(Status::Success)
 }

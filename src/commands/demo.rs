@@ -8,7 +8,8 @@ use std::path::Path;
 
 use clap::{Args, Parser};
 
-use crate::cli::{Cli, GlobalArgs};
+use super::Cli;
+use crate::cli::GlobalArgs;
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::{Output, write_text};
@@ -102,7 +103,7 @@ fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
     let global = Cli::try_parse_from(argv).map_err(|e| Error::Internal(e.into()))?.global;
     let settings = Settings::resolve(&global, None, &lookup)?;
     let state = store.load()?.pending_auth.map(|p| p.state).unwrap_or_default();
-    let url = super::auth_url::authorization_url(
+    let url = crate::consent::authorization_url(
         settings.authorize_url()?,
         settings.client_id("demo")?,
         &settings.scope,

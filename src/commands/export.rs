@@ -21,7 +21,7 @@ pub fn run(_args: &ExportArgs, settings: &Settings, out: &Output) -> Result<Stat
         "export",
         "run `withings-token export` on the server's host, where its store is (the admin API never sends the refresh token); for an access token, `withings-token --server URL access-token`",
     )?;
-    let store = super::store_of(settings)?;
+    let store = crate::store::open(settings)?;
     let state = super::load_now(store.as_ref())?;
     let tokens = state.tokens.ok_or_else(|| {
         Error::config(

@@ -29,13 +29,13 @@ use reqwest::Url;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use super::auth_url::{self, AuthUrlArgs};
 use crate::cli::{DeliveryArgs, parse_duration};
+use crate::consent::{self, AuthUrlRequest};
 use crate::copies::{self, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on, clip, humanize, visible};
 use crate::output::Output;
-use crate::rotation::{self, Rotation};
+use crate::rotation::Rotation;
 use crate::settings::Settings;
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
@@ -195,10 +195,10 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
     // `auth-url`'s URL and the code exchange both send this redirect URI.
     let mut settings = settings.clone();
     settings.redirect_uri = Some(callback.redirect_uri.clone());
-    let targets = copies::targets(&settings, &args.delivery)?;
+    let targets = copies::targets(&settings, args.delivery.choices())?;
     let http = HttpClient::new(settings.http)?;
-    let client = super::withings_client(&settings, &http, "login")?;
-    let store = super::store_of(&settings)?;
+    let client = crate::withings::client_for(&settings, &http, "login")?;
+    let store = crate::store::open(&settings)?;
     let parties = Parties {
         settings: &settings,
         http: &http,
@@ -214,11 +214,11 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
 /// the browser, delivers.
 async fn flow(args: &LoginArgs, callback: &Callback, p: &Parties<'_>, out: &Output) -> Result<Status> {
     let listener = bind(callback).await?;
-    let consent = AuthUrlArgs {
+    let request = AuthUrlRequest {
         state: None,
         demo_account: args.demo_account,
     };
-    let auth = auth_url::issue(&consent, p.settings, p.store).await?;
+    let auth = consent::issue(&request, p.settings, p.store).await?;
     invite(out, &auth.authorization_url, callback, args.no_browser);
     let mut server = CallbackServer::start(listener, callback);
     let waited = {
@@ -345,12 +345,11 @@ fn invite(out: &Output, url: &str, callback: &Callback, no_browser: bool) {
 /// The callback's URL, checked and exchanged as `exchange` does with a
 /// pasted redirect URL (its base is ours: only the callback path gets here).
 async fn exchange_callback(p: &Parties<'_>, url: &Url) -> Result<Rotation> {
-    let redirect = super::exchange::parse_code_or_url(url.as_str()).map_err(|e| match e {
+    let redirect = consent::parse_code_or_url(url.as_str()).map_err(|e| match e {
         Error::Config { message, .. } => Error::config(message, LOGIN_AGAIN),
         other => other,
     })?;
-    let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
-    rotation::exchange(p.settings, p.store, p.client, &redirect.code, url_state)
+    consent::exchange(p.settings, p.store, p.client, &redirect)
         .await
         .map_err(|e| match e {
             // The redirect carries this login's state (checked on arrival):

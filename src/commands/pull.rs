@@ -17,6 +17,7 @@ use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::{Output, ReportOutcome};
 use crate::railway::RailwayClient;
+use crate::report::{Facts, token_report};
 use crate::settings::Settings;
 use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, now, rfc3339};
@@ -83,7 +84,7 @@ pub fn run(args: &PullArgs, settings: &Settings, out: &Output) -> Result<Status>
     if !settings.railway.is_configured() {
         return Err(crate::railway::not_configured(&settings.railway));
     }
-    let store = super::store_of(settings)?;
+    let store = crate::store::open(settings)?;
     block_on(pull(args, settings, store.as_ref(), out))?
 }
 
@@ -105,7 +106,7 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
     if decision == PullDecision::ImportForced {
         out.note("warning: --force: the store's set was as new or newer than Railway's and was replaced by it; the store's refresh token is kept as the previous one");
     }
-    let facts = super::Facts {
+    let facts = Facts {
         outcome,
         via: None,
         tokens: &tokens,
@@ -115,7 +116,7 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
         message: Some(message),
     };
     let deliveries = Deliveries::none(Skip::NotConfigured);
-    let report = super::token_report(out, facts, &deliveries);
+    let report = token_report(out, facts, &deliveries);
     out.print(&report)?;
     Ok(Status::Success)
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::{DriftReport, DriftVariable, JSON_VERSION, Output, RailwayDiffReport, ReportOutcome, VariableDiff};
 use crate::railway::{RailwayClient, RailwayTarget};
+use crate::report::{Facts, token_report};
 use crate::settings::Settings;
 use crate::store::TokenStore;
 use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, mask, token_variables};
@@ -43,7 +44,7 @@ pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<
     if !railway.is_configured() {
         return Err(crate::railway::not_configured(railway));
     }
-    let store = super::store_of(settings)?;
+    let store = crate::store::open(settings)?;
     block_on(sync(args, settings, store.as_ref(), out))?
 }
 
@@ -84,7 +85,7 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         "the stored set is unchanged in {} (set generation {generation})",
         store.location()
     );
-    let facts = super::Facts {
+    let facts = Facts {
         outcome: ReportOutcome::Pushed,
         via: None,
         tokens: &tokens,
@@ -93,7 +94,7 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         store,
         message: None,
     };
-    let report = super::token_report(out, facts, &deliveries);
+    let report = token_report(out, facts, &deliveries);
     super::finish(out, &report, &deliveries, &saved)
 }
 

@@ -19,7 +19,7 @@ use crate::output::{DryRunReport, JSON_VERSION, Output};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Policy, assess, now, rfc3339};
+use crate::tokens::{Action, Policy, now, rfc3339};
 
 /// Refresh the tokens: rotate, save to the store, update the env file and Railway
 #[derive(Debug, Args)]
@@ -52,8 +52,8 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
         return super::remote::refresh(&server, args, out);
     }
-    let targets = copies::targets(settings, &args.delivery)?;
-    let store = super::store_of(settings)?;
+    let targets = copies::targets(settings, args.delivery.choices())?;
+    let store = crate::store::open(settings)?;
     block_on(refresh(args, settings, store.as_ref(), &targets, out))?
 }
 
@@ -73,7 +73,7 @@ async fn refresh(
         return dry_run(settings, &seen_before, store, targets, policy, out);
     }
     let http = HttpClient::new(settings.http)?;
-    let client = super::withings_client(settings, &http, "refresh")?;
+    let client = crate::withings::client_for(settings, &http, "refresh")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
     let mut targets = targets.clone();
     if targets.railway && would_send(settings, &seen_before, policy) {
@@ -90,13 +90,7 @@ async fn refresh(
 
 /// Whether a refresh would be sent, as the store read before the lock tells.
 fn would_send(settings: &Settings, seen: &StoreState, policy: Policy) -> bool {
-    let assessment = assess(
-        seen.tokens.as_ref(),
-        rotation::seed_for(settings, seen),
-        None,
-        now(),
-        policy,
-    );
+    let assessment = rotation::assess_in_use(settings, seen, now(), policy);
     matches!(assessment.action, Action::Refresh(_))
 }
 
@@ -141,14 +135,7 @@ fn dry_run(
     policy: Policy,
     out: &Output,
 ) -> Result<Status> {
-    let assessment = assess(
-        state.tokens.as_ref(),
-        rotation::seed_for(settings, state),
-        None,
-        now(),
-        policy,
-    );
-    rotation::log_decision(&assessment);
+    let assessment = rotation::decide(settings, state, now(), policy);
     let tokens = assessment.tokens.as_ref().ok_or_else(no_tokens_error)?;
     let (would_refresh, reason) = match assessment.action {
         Action::Refresh(reason) => (true, reason.describe().to_owned()),

@@ -8,14 +8,15 @@ use clap::Args;
 
 use crate::cli::DeliveryArgs;
 use crate::copies;
-use crate::error::{Error, Result, Status};
+use crate::error::{Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{ErrorBody, JSON_VERSION, Output, TokenReport, Validation, ValidationReport};
+use crate::output::{Output, TokenReport, ValidationReport};
+use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation;
 use crate::settings::Settings;
-use crate::store::StoreState;
-use crate::tokens::{Policy, TokenSet, assess, now, rfc3339};
-use crate::withings::{AccessCheck, WithingsClient};
+use crate::tokens::Policy;
+use crate::validation::{build_report, check, is_invalid, tokens_in_use};
+use crate::withings::WithingsClient;
 
 /// Check with Withings that the stored access token works
 #[derive(Debug, Args)]
@@ -43,15 +44,15 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
     )?;
     let targets = args
         .refresh_if_invalid
-        .then(|| copies::targets(settings, &args.delivery))
+        .then(|| copies::targets(settings, args.delivery.choices()))
         .transpose()?;
-    let store = super::store_of(settings)?;
+    let store = crate::store::open(settings)?;
     let store = store.as_ref();
     block_on(async {
         let seen_before = store.load().await?;
         let tokens = tokens_in_use(settings, &seen_before)?;
         let http = HttpClient::new(settings.http)?;
-        let client = super::withings_client(settings, &http, "validate")?;
+        let client = crate::withings::client_for(settings, &http, "validate")?;
         let _spinner = out.spinner("asking Withings whether the access token works…");
         let first = check(&client, &tokens).await;
         let Some(targets) = targets.filter(|_| is_invalid(&first)) else {
@@ -65,9 +66,9 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
         };
         // Forced: the lock is always taken.
         let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, false).await?;
-        let done = match super::deliver_and_build_report(settings, &http, store, &targets, rotation, out).await {
-            super::Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
-            super::Ending::Delivered(done) => done,
+        let done = match deliver_and_build_report(settings, &http, store, &targets, rotation, out).await {
+            Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
+            Ending::Delivered(done) => done,
         };
         let mut status = Status::Success;
         for error in done.deliveries.failures() {
@@ -94,58 +95,4 @@ fn finish(out: &Output, report: &ValidationReport, result: &Result<()>, status: 
         Ok(()) => status,
         Err(error) => Status::Failed(error.exit_code()).worst(status),
     })
-}
-
-/// The set `status` would report (store, else the environment's seed).
-pub fn tokens_in_use(settings: &Settings, state: &StoreState) -> Result<TokenSet> {
-    let policy = Policy {
-        buffer: settings.buffer,
-        force: false,
-    };
-    let seed = rotation::seed_for(settings, state);
-    assess(state.tokens.as_ref(), seed, None, now(), policy)
-        .tokens
-        .ok_or_else(rotation::no_tokens_error)
-}
-
-/// `Ok` when Withings took the token; `INVALID_ACCESS_TOKEN` when it refused
-/// it (or there is none to send); any other error when nothing could tell.
-pub async fn check(client: &WithingsClient, tokens: &TokenSet) -> Result<()> {
-    let Some(access_token) = &tokens.access_token else {
-        return Err(Error::InvalidAccessToken {
-            detail: "the token set holds no access token; nothing was sent".into(),
-        });
-    };
-    match client.check_access_token(access_token).await? {
-        AccessCheck::Valid => Ok(()),
-        AccessCheck::Refused { detail } => Err(Error::InvalidAccessToken { detail }),
-    }
-}
-
-pub fn is_invalid(result: &Result<()>) -> bool {
-    matches!(result, Err(Error::InvalidAccessToken { .. }))
-}
-
-pub fn build_report(
-    result: &Result<()>,
-    tokens: &TokenSet,
-    generation: u64,
-    refresh: Option<TokenReport>,
-) -> ValidationReport {
-    let validation = match result {
-        Ok(()) => Validation::Valid,
-        Err(Error::InvalidAccessToken { .. }) => Validation::Invalid,
-        Err(_) => Validation::Unknown,
-    };
-    ValidationReport {
-        version: JSON_VERSION,
-        validation,
-        expires_at: tokens.expires_at.map(rfc3339),
-        userid: tokens.userid.clone(),
-        generation,
-        set_generation: generation,
-        refreshed: false,
-        refresh,
-        error: result.as_ref().err().map(ErrorBody::of),
-    }
 }

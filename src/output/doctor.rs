@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::{Afterword, Env, ErrorBody, Human, Report};
-use crate::cli::OutputFormat;
+use crate::settings::OutputFormat;
 
 /// How one `doctor` check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

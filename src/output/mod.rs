@@ -29,8 +29,8 @@ pub use self::reports::{
     AuthUrlPrompt, AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport, ReportOutcome,
     StaticStr, StatusReport, TokenReport, Validation, ValidationReport, known_code,
 };
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result};
+use crate::settings::OutputFormat;
 use crate::settings::OutputOptions;
 use crate::tokens::{TokenSet, mask};
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Afterword, Human, Report};
-use crate::cli::OutputFormat;
+use crate::settings::OutputFormat;
 
 #[derive(Debug, Serialize)]
 pub struct VariableDiff {

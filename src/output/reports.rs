@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Afterword, Env, Human, Report};
-use crate::cli::OutputFormat;
 use crate::error::Error;
+use crate::settings::OutputFormat;
 use crate::tokens::{TokenSet, TokenSource};
 
 /// One copy of the set named in a status report, and how far behind it is.

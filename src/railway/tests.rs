@@ -15,7 +15,6 @@ fn errors_array_fails_even_on_http_200() {
 }
 
 fn client(auth: RailwayAuth) -> RailwayClient {
-    use clap::Parser;
     let http = HttpClient::new(crate::settings::HttpPolicy {
         timeout: std::time::Duration::from_secs(1),
         retries: 0,
@@ -27,9 +26,7 @@ fn client(auth: RailwayAuth) -> RailwayClient {
         RailwayAuth::Account(t) => ("RAILWAY_API_TOKEN", t),
     };
     let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
-    let global = crate::cli::Cli::try_parse_from(["withings-token", "--no-env-file", "status"])
-        .unwrap()
-        .global;
+    let global = crate::cli::global_args(&["--no-env-file"]);
     let lookup = |name: &str| match name {
         "HOME" => Some("/home/test".to_owned()),
         _ if name == var => Some(token.clone()),

@@ -16,12 +16,12 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::DeliveryArgs;
-use crate::commands::exchange::{Redirect, parse_code_or_url};
-use crate::commands::validate;
+use crate::consent::{Redirect, parse_code_or_url};
+use crate::copies::Choices;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
 use crate::rotation::no_tokens_error_for;
+use crate::validation;
 
 use super::AppState;
 use super::errors::ApiError;
@@ -132,21 +132,21 @@ fn yes() -> bool {
 async fn refresh(State(state): Shared, body: Result<Bytes, BytesRejection>) -> Result<Json<TokenReport>, ApiError> {
     let body: RefreshBody = parse_body(body)?;
     let delivery = delivery(body.update_railway, body.trigger_deployment)?;
-    let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, &delivery).await?;
+    let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, delivery).await?;
     Ok(Json(done.report))
 }
 
-/// The API's two switches as the CLI's delivery flags.
-fn delivery(update_railway: bool, trigger_deployment: bool) -> Result<DeliveryArgs, ApiError> {
+/// The copies the API's two switches ask for.
+fn delivery(update_railway: bool, trigger_deployment: bool) -> Result<Choices, ApiError> {
     if trigger_deployment && !update_railway {
         return Err(ApiError::bad_request(
             "trigger_deployment needs update_railway: a redeploy without new variables changes nothing",
         ));
     }
-    Ok(DeliveryArgs {
-        no_env_file_update: false,
-        no_railway: !update_railway,
-        trigger_deployment,
+    Ok(Choices {
+        env_file: true,
+        railway: update_railway,
+        deploy: trigger_deployment,
     })
 }
 
@@ -181,7 +181,7 @@ async fn exchange(
     let body: ExchangeBody = parse_body(body)?;
     let redirect = redirect_of(query, &body)?;
     let delivery = delivery(body.update_railway, body.trigger_deployment)?;
-    Ok(Json(jobs::exchange(&state, redirect, &delivery).await?))
+    Ok(Json(jobs::exchange(&state, redirect, delivery).await?))
 }
 
 /// The code (bare, or a whole redirect URL) from the query, else the body;
@@ -222,18 +222,18 @@ async fn validate(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let stored = state.store.load().await?;
-    let tokens = validate::tokens_in_use(&state.settings, &stored)?;
-    let first = validate::check(&state.withings, &tokens).await;
-    let (report, result) = if query.refresh_if_invalid && validate::is_invalid(&first) {
-        let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, &jobs::default_delivery()).await?;
-        let second = validate::check(&state.withings, &done.tokens).await;
+    let tokens = validation::tokens_in_use(&state.settings, &stored)?;
+    let first = validation::check(&state.withings, &tokens).await;
+    let (report, result) = if query.refresh_if_invalid && validation::is_invalid(&first) {
+        let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, Choices::default()).await?;
+        let second = validation::check(&state.withings, &done.tokens).await;
         let generation = done.report.generation;
-        let mut report = validate::build_report(&second, &done.tokens, generation, Some(done.report));
+        let mut report = validation::build_report(&second, &done.tokens, generation, Some(done.report));
         report.refreshed = true;
         (report, second)
     } else {
         (
-            validate::build_report(&first, &tokens, stored.tokens_generation, None),
+            validation::build_report(&first, &tokens, stored.tokens_generation, None),
             first,
         )
     };
@@ -309,7 +309,7 @@ async fn fresh_token_body(state: &Arc<AppState>, min_ttl: chrono::Duration) -> R
     };
     // Not held through the refresh: it reads the store itself.
     drop(snapshot);
-    let done = jobs::refresh(state, Trigger::Broker, want, &jobs::default_delivery()).await?;
+    let done = jobs::refresh(state, Trigger::Broker, want, Choices::default()).await?;
     Ok((access_token_body(&done.tokens)?, true))
 }
 
@@ -318,7 +318,7 @@ fn parse_min_ttl(text: Option<&str>) -> Result<chrono::Duration, ApiError> {
     let Some(text) = text else {
         return Ok(DEFAULT_MIN_TTL);
     };
-    let ttl = crate::cli::parse_duration(text).map_err(|why| ApiError::bad_request(format!("min_ttl: {why}")))?;
+    let ttl = crate::duration::parse_duration(text).map_err(|why| ApiError::bad_request(format!("min_ttl: {why}")))?;
     if ttl > MAX_MIN_TTL {
         return Err(ApiError::bad_request(
             "min_ttl is too long: at most 2h (a fresh Withings token lives 3h)",
@@ -387,8 +387,8 @@ mod tests {
         let b: RefreshBody = parse_body(body(r#"{"update_railway": false}"#)).unwrap();
         assert!(!b.update_railway);
         let d = delivery(true, true).unwrap();
-        assert!(!d.no_railway && d.trigger_deployment);
-        assert!(delivery(false, false).unwrap().no_railway);
+        assert!(d.railway && d.deploy);
+        assert!(!delivery(false, false).unwrap().railway);
     }
 
     #[test]

@@ -16,13 +16,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::cli::DeliveryArgs;
-use crate::commands::auth_url::{self, AuthUrlArgs};
-use crate::commands::exchange::{Redirect, check_redirect_base};
-use crate::commands::{Delivered, Ending, deliver_and_build_report};
-use crate::copies::{self, Targets};
+use crate::consent::{self, AuthUrlRequest, Redirect, check_redirect_base};
+use crate::copies::{self, Choices, Targets};
 use crate::error::{Error, Result};
 use crate::output::{AuthUrlReport, ReportOutcome, TokenReport};
+use crate::report::{Delivered, Ending, deliver_and_build_report};
 use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
 use crate::store::StoreState;
@@ -67,16 +65,6 @@ pub struct Refreshed {
     pub tokens: TokenSet,
 }
 
-/// The delivery a request without a body gets: the env file and Railway
-/// when configured, no redeploy (the admin API's defaults).
-pub fn default_delivery() -> DeliveryArgs {
-    DeliveryArgs {
-        no_env_file_update: false,
-        no_railway: false,
-        trigger_deployment: false,
-    }
-}
-
 /// Why a refresh job gave no set.
 enum Failed {
     /// It ran and failed: logged and counted like any refresh.
@@ -95,14 +83,9 @@ impl From<Error> for Failed {
 /// The one refresh job. `seen_before` is read before waiting for the
 /// flight, so a set a peer saved meanwhile is recognised as the peer's; a
 /// request that waited behind a refresh that failed gets its failure.
-pub async fn refresh(
-    state: &Arc<AppState>,
-    trigger: Trigger,
-    want: Want,
-    delivery: &DeliveryArgs,
-) -> Result<Refreshed> {
+pub async fn refresh(state: &Arc<AppState>, trigger: Trigger, want: Want, choices: Choices) -> Result<Refreshed> {
     let started = std::time::Instant::now();
-    let result = match run_refresh(state, trigger, want, delivery).await {
+    let result = match run_refresh(state, trigger, want, choices).await {
         Ok(done) => Ok(done),
         Err(Failed::Ran(error)) => Err(error),
         Err(Failed::Remembered(error)) => return Err(error),
@@ -119,9 +102,9 @@ async fn run_refresh(
     state: &Arc<AppState>,
     trigger: Trigger,
     want: Want,
-    delivery: &DeliveryArgs,
+    choices: Choices,
 ) -> std::result::Result<Refreshed, Failed> {
-    let targets = copies::targets(&state.settings, delivery)?;
+    let targets = copies::targets(&state.settings, choices)?;
     let seen_before = state.store.load().await?;
     if let Some(remembered) = remembered(state, trigger, &seen_before) {
         return Err(Failed::Remembered(remembered));
@@ -207,19 +190,11 @@ async fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Resul
 }
 
 /// Trades a code (state checked when given) and delivers the new set.
-pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, delivery: &DeliveryArgs) -> Result<TokenReport> {
-    let targets = copies::targets(&state.settings, delivery)?;
+pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, choices: Choices) -> Result<TokenReport> {
+    let targets = copies::targets(&state.settings, choices)?;
     check_redirect_base(&redirect, state.settings.redirect_uri("exchange")?)?;
     let result = transact(state, move |state| async move {
-        let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
-        let rotation = rotation::exchange(
-            &state.settings,
-            state.store.as_ref(),
-            &state.withings,
-            &redirect.code,
-            url_state,
-        )
-        .await?;
+        let rotation = consent::exchange(&state.settings, state.store.as_ref(), &state.withings, &redirect).await?;
         deliver(&state, &targets, rotation).await
     })
     .await;
@@ -239,11 +214,7 @@ pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, delivery: &Deli
 /// `auth-url`: a consent URL whose state is kept in the store.
 pub async fn authorization_url(state: &Arc<AppState>) -> Result<AuthUrlReport> {
     transact(state, |state| async move {
-        let args = AuthUrlArgs {
-            state: None,
-            demo_account: false,
-        };
-        auth_url::issue(&args, &state.settings, state.store.as_ref()).await
+        consent::issue(&AuthUrlRequest::default(), &state.settings, state.store.as_ref()).await
     })
     .await
 }

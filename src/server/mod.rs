@@ -34,11 +34,10 @@ use secrecy::ExposeSecret;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
-use crate::cli::OutputFormat;
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::Output;
-use crate::settings::{HttpPolicy, OutputOptions, Settings};
+use crate::settings::{HttpPolicy, OutputFormat, OutputOptions, Settings};
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
 
@@ -94,15 +93,15 @@ impl AppState {
             );
         }
         let http = HttpClient::new(settings.http)?;
-        let withings = crate::commands::withings_client(&settings, &http, "serve")?;
+        let withings = crate::withings::client_for(&settings, &http, "serve")?;
         let once = HttpClient::new(HttpPolicy {
             retries: 0,
             ..settings.http
         })?;
-        let schedule_withings = crate::commands::withings_client(&settings, &once, "serve")?;
+        let schedule_withings = crate::withings::client_for(&settings, &once, "serve")?;
         // A half-configured Railway would fail every refresh: say so now.
-        crate::copies::targets(&settings, &jobs::default_delivery())?;
-        let store = crate::commands::store_of(&settings)?;
+        crate::copies::targets(&settings, crate::copies::Choices::default())?;
+        let store = crate::store::open(&settings)?;
         Ok(AppState {
             location: store.location(),
             view: view::StoreView::new(Arc::clone(&store)),

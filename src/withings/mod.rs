@@ -113,6 +113,14 @@ pub struct WithingsClient {
     client_secret: SecretString,
 }
 
+/// The Withings client of `settings`' app; fails on missing credentials
+/// (naming `needed_for`) before anything is locked or sent.
+pub fn client_for(settings: &crate::settings::Settings, http: &HttpClient, needed_for: &str) -> Result<WithingsClient> {
+    let id = settings.client_id(needed_for)?;
+    let secret = settings.client_secret(needed_for)?;
+    WithingsClient::new(http.clone(), settings.api_url()?, id, secret)
+}
+
 impl WithingsClient {
     /// `api_url` is the base (`https://wbsapi.withings.net`); `/v2/oauth2` is
     /// appended to its path (a query it carries stays a query).

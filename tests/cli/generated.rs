@@ -58,7 +58,7 @@ fn committed_man_pages_and_completions_are_fresh() {
 /// The subcommands a user can type, read from clap itself (not from the
 /// page generator), without clap's own `help`.
 fn subcommands() -> Vec<String> {
-    withings_token::cli::command()
+    withings_token::commands::command()
         .get_subcommands()
         .filter(|sub| sub.get_name() != "help" && !sub.is_hide_set())
         .map(|sub| sub.get_name().to_owned())

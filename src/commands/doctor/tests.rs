@@ -1,0 +1,142 @@
+use super::*;
+use secrecy::SecretString;
+
+fn set(refresh: &str, last_refreshed: &str) -> TokenSet {
+    let at: DateTime<Utc> = last_refreshed.parse().unwrap_or_default();
+    TokenSet {
+        access_token: Some(SecretString::from(format!("access-of-{refresh}"))),
+        refresh_token: SecretString::from(refresh.to_owned()),
+        expires_at: Some(at + chrono::Duration::hours(3)),
+        last_refreshed: Some(at),
+        userid: None,
+        scope: None,
+    }
+}
+
+/// Railway's variables holding exactly `tokens`.
+fn holding(tokens: &TokenSet) -> BTreeMap<String, String> {
+    crate::tokens::token_variables(tokens)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+fn said(check: &DoctorCheck) -> (CheckResult, &str, Option<&str>) {
+    (check.result, check.detail.as_str(), check.action.as_deref())
+}
+
+#[test]
+fn one_owner_tells_same_older_and_newer_sets_apart() {
+    let stored = set("stored-refresh", "2026-01-02T00:00:00Z");
+    let same = owner_check(Some(&stored), &holding(&stored));
+    assert_eq!(
+        said(&same),
+        (
+            CheckResult::Ok,
+            "Railway holds the store's set (last refreshed 2026-01-02T00:00:00Z)",
+            None
+        )
+    );
+    let newer = owner_check(Some(&stored), &holding(&set("railway-refresh", "2026-01-03T00:00:00Z")));
+    assert_eq!(newer.result, CheckResult::Warn);
+    assert_eq!(
+        newer.detail,
+        "Railway holds a newer set (last refreshed 2026-01-03T00:00:00Z) than the store (2026-01-02T00:00:00Z): someone else is refreshing"
+    );
+    let action = newer.action.as_deref().unwrap_or_default();
+    assert!(action.contains("`withings-token pull --from railway`"), "{action}");
+    assert!(action.contains("\"One owner of the refresh\""), "{action}");
+    let older = owner_check(Some(&stored), &holding(&set("railway-refresh", "2026-01-01T00:00:00Z")));
+    assert_eq!(older.result, CheckResult::Warn);
+    assert!(
+        older.detail.starts_with("Railway holds an older set"),
+        "{}",
+        older.detail
+    );
+    assert!(
+        older
+            .action
+            .unwrap_or_default()
+            .contains("`withings-token railway-sync`")
+    );
+}
+
+#[test]
+fn one_owner_without_a_set_on_either_side() {
+    let stored = set("stored-refresh", "2026-01-02T00:00:00Z");
+    let nothing = BTreeMap::from([("OTHER".to_owned(), "x".to_owned())]);
+    assert_eq!(owner_check(None, &nothing).result, CheckResult::Ok);
+    let empty_railway = owner_check(Some(&stored), &nothing);
+    assert_eq!(empty_railway.result, CheckResult::Warn);
+    assert!(empty_railway.detail.contains("holds no WITHINGS_REFRESH_TOKEN"));
+    let empty_store = owner_check(None, &holding(&stored));
+    assert_eq!(empty_store.action.as_deref(), Some(PULL_ACTION));
+    let mut garbled = holding(&stored);
+    garbled.insert(TOKEN_KEYS[3].to_owned(), "yesterday".to_owned());
+    assert_eq!(owner_check(Some(&stored), &garbled).result, CheckResult::Warn);
+    let mut same_time = holding(&stored);
+    same_time.insert(TOKEN_KEYS[1].to_owned(), "other-refresh".to_owned());
+    let differs = owner_check(Some(&stored), &same_time);
+    assert_eq!(
+        differs.detail,
+        "Railway's WITHINGS_REFRESH_TOKEN differ from the store's, with the same refresh time"
+    );
+}
+
+#[test]
+fn refresh_token_age_warns_from_300_days_and_fails_from_365() {
+    let now: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap_or_default();
+    let age = |days: i64| {
+        let issued = rfc3339(now - chrono::Duration::days(days));
+        age_check(&set("r", &issued), now)
+    };
+    assert_eq!(age(0).result, CheckResult::Ok);
+    assert_eq!(age(299).result, CheckResult::Ok);
+    assert_eq!(age(300).result, CheckResult::Warn);
+    assert_eq!(age(364).result, CheckResult::Warn);
+    assert_eq!(age(365).result, CheckResult::Fail);
+    assert_eq!(
+        age(1).detail,
+        "issued 2026-05-31T00:00:00Z, 1 day ago (Withings drops one unused for a year)"
+    );
+    assert!(
+        age(365)
+            .action
+            .unwrap_or_default()
+            .contains("`withings-token auth-url`")
+    );
+    assert_eq!(age(-2).result, CheckResult::Warn);
+}
+
+#[test]
+fn a_clock_more_than_a_minute_off_is_a_warning() {
+    let at: DateTime<Utc> = "2026-06-01T00:00:00Z".parse().unwrap_or_default();
+    let probe = |skew: i64| Probe {
+        reply: ProbeReply::Answered {
+            status: 503,
+            message: String::new(),
+        },
+        server_time: Some(at + chrono::Duration::seconds(skew)),
+        received_at: at,
+    };
+    assert_eq!(clock_check(&probe(60)).result, CheckResult::Ok);
+    assert_eq!(clock_check(&probe(-60)).result, CheckResult::Ok);
+    let behind = clock_check(&probe(300));
+    assert_eq!(behind.result, CheckResult::Warn);
+    assert_eq!(
+        behind.detail,
+        "this host's clock is 300 s behind Withings' (its Date header)"
+    );
+    assert_eq!(
+        clock_check(&probe(-61)).detail,
+        "this host's clock is 61 s ahead of Withings' (its Date header)"
+    );
+}
+
+#[test]
+fn line_lists_and_plurals_read_naturally() {
+    assert_eq!(lines(&[3]), "line 3");
+    assert_eq!(lines(&[1, 3]), "lines 1, 3");
+    assert_eq!(plural(1, "day"), "1 day");
+    assert_eq!(plural(310, "day"), "310 days");
+}

@@ -1,0 +1,288 @@
+//! The reports both faces build. The token report of a transaction that
+//! saved (or kept) a set, once its copies are delivered; the status report
+//! of the set in use, with the decision `status` makes about it. The CLI
+//! prints them (`output`), `serve` answers with them.
+
+use chrono::{DateTime, Utc};
+
+use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
+use crate::http::HttpClient;
+use crate::output::{
+    CopyReport, CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, StatusReport, TokenReport,
+};
+use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
+use crate::settings::Settings;
+use crate::store::{StoreState, TokenStore};
+use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339};
+
+/// How a transaction that saved (or kept) a set ended, before printing.
+pub(crate) enum Ending {
+    /// A held signal ended the run right after the save; no copy was written.
+    Interrupted { signal: i32, saved: String },
+    /// The copies were brought up to date (or failed, each saying so).
+    Delivered(Box<Delivered>),
+}
+
+pub(crate) struct Delivered {
+    pub report: TokenReport,
+    pub deliveries: Deliveries,
+    /// Where the set is saved, for notes and errors.
+    pub saved: String,
+}
+
+/// Brings the copies of a saved (or kept) set up to date and builds its
+/// report, printing nothing: the CLI prints it, `serve` answers with it.
+/// A signal held during the save ends the transaction before the copies.
+pub(crate) async fn deliver_and_build_report(
+    settings: &Settings,
+    http: &HttpClient,
+    store: &dyn TokenStore,
+    targets: &Targets,
+    rotation: Rotation,
+    out: &Output,
+) -> Ending {
+    let (outcome, via, message) = describe(&rotation.outcome);
+    let generation = rotation.state.tokens_generation;
+    let which = if rotation.outcome.rotated() {
+        "the new set"
+    } else {
+        "the set in use"
+    };
+    let saved = format!("{which} is saved in {} (set generation {generation})", store.location());
+    if let Some(signal) = rotation.signal {
+        if let Some(lock) = rotation.lock {
+            lock.release().await;
+        }
+        return Ending::Interrupted { signal, saved };
+    }
+    let rotated = rotation.outcome.rotated();
+    let (tokens, source) = (rotation.tokens.clone(), rotation.source);
+    let deliveries = copies::deliver(settings, http, store, targets, rotation).await;
+    let message = match (rotated, healed(&deliveries)) {
+        (false, Some(healed)) => Some(format!(
+            "{}; brought {healed} up to date without rotating",
+            message.unwrap_or_default()
+        )),
+        _ => message,
+    };
+    let facts = Facts {
+        outcome,
+        via,
+        tokens: &tokens,
+        source,
+        generation,
+        store,
+        message,
+    };
+    let report = token_report(out, facts, &deliveries);
+    Ending::Delivered(Box::new(Delivered {
+        report,
+        deliveries,
+        saved,
+    }))
+}
+
+/// The copies a run that did not rotate brought up to date, for its note.
+fn healed(deliveries: &Deliveries) -> Option<String> {
+    let names: Vec<&str> = [(&deliveries.env_file, "the env file"), (&deliveries.railway, "Railway")]
+        .into_iter()
+        .filter(|(d, _)| matches!(d, Delivery::Delivered))
+        .map(|(_, name)| name)
+        .collect();
+    (!names.is_empty()).then(|| names.join(" and "))
+}
+
+/// The facts a token report is made of.
+pub(crate) struct Facts<'a> {
+    pub outcome: ReportOutcome,
+    pub via: Option<Via>,
+    pub tokens: &'a TokenSet,
+    pub source: TokenSource,
+    pub generation: u64,
+    pub store: &'a dyn TokenStore,
+    pub message: Option<String>,
+}
+
+/// The token report of `refresh`, `exchange`, `railway-sync`, `pull` and
+/// the API, tokens shown as `out` shows secrets.
+pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveries) -> TokenReport {
+    let tokens = facts.tokens;
+    let env_file_updated = match &deliveries.env_file {
+        Delivery::Delivered => deliveries.env_file_path.as_ref().map(|p| p.display().to_string()),
+        _ => None,
+    };
+    TokenReport {
+        version: JSON_VERSION,
+        outcome: facts.outcome,
+        via: facts.via.map(via_key),
+        access_token: tokens.access_token.as_ref().map(|t| out.secret(t)),
+        refresh_token: out.secret(&tokens.refresh_token),
+        expires_at: tokens.expires_at.map(rfc3339),
+        last_refreshed: tokens.last_refreshed.map(rfc3339),
+        userid: tokens.userid.clone(),
+        scope: tokens.scope.clone(),
+        source: facts.source,
+        generation: facts.generation,
+        set_generation: facts.generation,
+        store: facts.store.location(),
+        env_file_updated,
+        env_file: copy_status(&deliveries.env_file),
+        env_file_reason: (!railway_only(facts.outcome))
+            .then(|| deliveries.env_file.reason(CopyKind::EnvFile))
+            .flatten(),
+        railway: copy_status(&deliveries.railway),
+        railway_reason: deliveries.railway.reason(CopyKind::Railway),
+        deployment_triggered: deliveries.deployed,
+        message: facts.message,
+        error: deliveries.failures().next().map(ErrorBody::of),
+        env_file_error: deliveries.env_file.error().map(ErrorBody::of),
+        railway_error: deliveries.railway.error().map(ErrorBody::of),
+        tokens: Some(tokens.clone()),
+    }
+}
+
+/// The outcomes of commands that write Railway only (`railway-sync`, `pull`).
+fn railway_only(outcome: ReportOutcome) -> bool {
+    matches!(
+        outcome,
+        ReportOutcome::Pushed | ReportOutcome::Pulled | ReportOutcome::NotPulled
+    )
+}
+
+fn copy_status(delivery: &Delivery) -> CopyStatus {
+    match delivery {
+        Delivery::Delivered => CopyStatus::Updated,
+        Delivery::Skipped(_) => CopyStatus::Skipped,
+        Delivery::Failed(_) => CopyStatus::Failed,
+    }
+}
+
+fn via_key(via: Via) -> &'static str {
+    match via {
+        Via::Current => "current",
+        Via::Previous => "previous",
+        Via::StoreFallback => "store_fallback",
+    }
+}
+
+/// The report's `outcome` key and its note for a person.
+pub(crate) fn describe(outcome: &Outcome) -> (ReportOutcome, Option<Via>, Option<String>) {
+    match outcome {
+        Outcome::Refreshed { via: Via::Current } => (ReportOutcome::Refreshed, Some(Via::Current), None),
+        Outcome::Refreshed { via } => (
+            ReportOutcome::Refreshed,
+            Some(*via),
+            Some(format!(
+                "the refresh token in use was refused; recovered with {}",
+                describe_via(*via)
+            )),
+        ),
+        Outcome::Exchanged => (ReportOutcome::Exchanged, None, None),
+        Outcome::NotDue { expires_at, refresh_at } => (
+            ReportOutcome::NotDue,
+            None,
+            Some(format!(
+                "not refreshed: the token expires at {} and is due from {}",
+                rfc3339(*expires_at),
+                rfc3339(*refresh_at)
+            )),
+        ),
+        Outcome::RefreshedByPeer => (
+            ReportOutcome::AlreadyRefreshedByPeer,
+            None,
+            Some("not refreshed: another withings-token process refreshed it while this one waited".into()),
+        ),
+    }
+}
+
+/// The status report of the set in use in `state`, now, its decision
+/// logged (`-vv`).
+pub fn status_report(state: &StoreState, settings: &Settings, store: String) -> StatusReport {
+    let now = now();
+    let assessment = assess_status(state, rotation::seed_for(settings, state), settings, now);
+    status_report_of(assessment, state, settings, store, now)
+}
+
+/// The decision `status` reports, logged: the settings' buffer, nothing
+/// forced. `seed`: the environment's set when in use ([`rotation::seed_for`];
+/// `serve` keeps that answer with its snapshot of the store).
+pub fn assess_status(
+    state: &StoreState,
+    seed: Option<&TokenSet>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Assessment {
+    let policy = Policy {
+        buffer: settings.buffer,
+        force: false,
+    };
+    let assessment = assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy);
+    rotation::log_decision(&assessment);
+    assessment
+}
+
+/// The report of `assessment`, made at `now`. Pure: the same arguments give
+/// the same report, so `serve` renders it once a second at most.
+pub fn status_report_of(
+    assessment: Assessment,
+    state: &StoreState,
+    settings: &Settings,
+    store: String,
+    now: DateTime<Utc>,
+) -> StatusReport {
+    let tokens = assessment.tokens.as_ref();
+    let expires_at = tokens.and_then(|t| t.expires_at);
+    StatusReport {
+        version: JSON_VERSION,
+        token_configured: tokens.is_some(),
+        source: assessment.source,
+        expires_at: expires_at.map(rfc3339),
+        expires_in_hours: expires_at.map(|at| hours_one_decimal(at.signed_duration_since(now))),
+        should_refresh: assessment.is_due(),
+        refresh_reason: match assessment.action {
+            Action::Refresh(reason) => Some(reason.describe().to_owned()),
+            _ => None,
+        },
+        next_refresh_recommended: assessment.refresh_at().map(rfc3339),
+        last_refreshed: tokens.and_then(|t| t.last_refreshed).map(rfc3339),
+        refresh_buffer_minutes: assessment.buffer.map(|b| b.num_minutes()),
+        userid: tokens.and_then(|t| t.userid.clone()),
+        scope: tokens.and_then(|t| t.scope.clone()),
+        generation: state.generation,
+        store_generation: state.generation,
+        set_generation: state.tokens_generation,
+        previous_rotated_at: state.previous.as_ref().map(|p| rfc3339(p.rotated_at)),
+        store,
+        copies: copy_reports(state, settings),
+        tokens: assessment.tokens,
+    }
+}
+
+/// The copies this configuration keeps (env file with token keys, Railway),
+/// and whether each lacks the stored set.
+fn copy_reports(state: &StoreState, settings: &Settings) -> Vec<CopyReport> {
+    if state.tokens.is_none() {
+        return Vec::new();
+    }
+    let env_file = settings
+        .env_file
+        .as_ref()
+        .filter(|f| f.file.holds_any(&crate::tokens::TOKEN_KEYS))
+        .map(|f| copies::env_file_key(settings, &f.path));
+    let railway = settings.railway.is_configured().then(|| copies::railway_key(settings));
+    env_file
+        .into_iter()
+        .chain(railway)
+        .map(|key| CopyReport {
+            received_generation: state.copies.get(&key).copied().unwrap_or(0),
+            behind: copies::behind(state, &key),
+            copy: key,
+        })
+        .collect()
+}
+
+/// Hours with one decimal; never `-0.0`.
+fn hours_one_decimal(d: chrono::Duration) -> f64 {
+    let tenths = (d.num_seconds() as f64 / 360.0).round();
+    if tenths == 0.0 { 0.0 } else { tenths / 10.0 }
+}
