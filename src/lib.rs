@@ -17,31 +17,46 @@
 //! (the global options and value parsers the commands share); and `server`
 //! (`serve`: the admin API, the token broker and the background refresh).
 
-pub mod cli;
-pub mod clock;
-pub mod commands;
-pub mod consent;
-pub mod copies;
-pub mod duration;
-pub mod envfile;
-pub mod error;
-pub mod fsutil;
-pub mod http;
-pub mod logging;
-pub mod manpage;
-pub mod output;
-pub mod railway;
-pub mod report;
-pub mod rotation;
-pub mod sandbox;
-pub mod server;
-pub mod server_client;
-pub mod settings;
-pub mod signals;
-pub mod store;
-pub mod tokens;
-pub mod validation;
-pub mod withings;
+mod cli;
+mod clock;
+mod commands;
+mod consent;
+mod copies;
+mod duration;
+mod envfile;
+mod error;
+mod fsutil;
+mod http;
+mod logging;
+mod manpage;
+mod output;
+mod railway;
+mod report;
+mod rotation;
+mod sandbox;
+mod server;
+mod server_client;
+mod settings;
+mod signals;
+mod store;
+mod tokens;
+mod validation;
+mod withings;
+
+/// What the generated files are made of (the man pages, the completions, the
+/// exit-code and settings tables in `docs/`): `tests/cli/generated.rs`
+/// regenerates them and fails when a committed copy is stale.
+pub mod generated {
+    pub use crate::commands::command;
+    pub use crate::error::{EXIT_STATUS_TABLE, exit_status_markdown};
+    pub use crate::manpage::{completion_scripts, man_page, man_pages};
+    pub use crate::settings::{SETTINGS, settings_markdown};
+}
+
+/// The env file's quoting and the token keys, for the property tests that
+/// check what a dotenv reader takes back.
+pub use crate::envfile::format_value;
+pub use crate::tokens::TOKEN_KEYS;
 
 use std::process::ExitCode;
 

@@ -27,7 +27,7 @@ pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_us
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
 mod table;
-pub use table::{SETTINGS, Setting, SettingDefault, SettingGroup, settings_markdown, settings_roff};
+pub use table::{SETTINGS, settings_markdown, settings_roff};
 
 /// Every variable read through the env file: the settings of [`SETTINGS`]
 /// an env file may set. A line setting one of these must be valid; any

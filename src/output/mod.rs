@@ -26,8 +26,8 @@ use serde::Serialize;
 pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{
-    AuthUrlPrompt, AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport, ReportOutcome,
-    StaticStr, StatusReport, TokenReport, Validation, ValidationReport, known_code,
+    AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport, ReportOutcome, StatusReport,
+    TokenReport, Validation, ValidationReport, known_code,
 };
 use crate::error::{Error, Result};
 use crate::settings::OutputFormat;

@@ -29,7 +29,7 @@ use crate::error::Result;
 use crate::settings::{Settings, StoreLocation};
 use crate::tokens::TokenSet;
 
-pub use file::{FileStore, StoreLock};
+pub use file::FileStore;
 pub use redis::RedisStore;
 
 /// The store format this binary writes; it reads this and older ones.

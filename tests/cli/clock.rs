@@ -149,7 +149,10 @@ fn a_host_ten_minutes_behind_records_its_lag_and_does_not_refresh_on_every_run()
         assert_eq!(out.code, 0, "{args:?}: {out:?}");
     }
     let doctor = env.run_with_clock("-10m", &["doctor"]);
-    assert!(says_about_ten_minutes(&doctor.stdout, "this host's clock was"), "{doctor:?}");
+    assert!(
+        says_about_ten_minutes(&doctor.stdout, "this host's clock was"),
+        "{doctor:?}"
+    );
     withings.verify();
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
 }
@@ -157,7 +160,9 @@ fn a_host_ten_minutes_behind_records_its_lag_and_does_not_refresh_on_every_run()
 /// `text` says `lead` followed by a lag of 10 min, give or take the second
 /// that Withings' whole-second Date and the run itself take off it.
 fn says_about_ten_minutes(text: &str, lead: &str) -> bool {
-    [" 10 min", " 9 min 5"].iter().any(|lag| text.contains(&format!("{lead}{lag}")))
+    [" 10 min", " 9 min 5"]
+        .iter()
+        .any(|lag| text.contains(&format!("{lead}{lag}")))
 }
 
 /// A host hours ahead would see every set as expired and rotate on every

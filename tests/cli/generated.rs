@@ -32,7 +32,7 @@ const REGENERATE: &str =
 fn committed_man_pages_and_completions_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut stale = Vec::new();
-    let pages = withings_token::manpage::man_pages().unwrap();
+    let pages = withings_token::generated::man_pages().unwrap();
     for (name, page) in &pages {
         stale.extend(check(&root.join("man").join(name), page));
     }
@@ -49,7 +49,7 @@ fn committed_man_pages_and_completions_are_fresh() {
             stale.push(format!("{} documents no command: delete it", path.display()));
         }
     }
-    for (name, script) in withings_token::manpage::completion_scripts() {
+    for (name, script) in withings_token::generated::completion_scripts() {
         stale.extend(check(&root.join("completions").join(&name), &script));
     }
     assert!(stale.is_empty(), "{}\n{REGENERATE}", stale.join("\n"));
@@ -58,7 +58,7 @@ fn committed_man_pages_and_completions_are_fresh() {
 /// The subcommands a user can type, read from clap itself (not from the
 /// page generator), without clap's own `help`.
 fn subcommands() -> Vec<String> {
-    withings_token::commands::command()
+    withings_token::generated::command()
         .get_subcommands()
         .filter(|sub| sub.get_name() != "help" && !sub.is_hide_set())
         .map(|sub| sub.get_name().to_owned())
@@ -67,7 +67,7 @@ fn subcommands() -> Vec<String> {
 
 #[test]
 fn every_subcommand_has_its_own_man_page() {
-    let pages = withings_token::manpage::man_pages().unwrap();
+    let pages = withings_token::generated::man_pages().unwrap();
     let mut names: Vec<String> = pages.iter().map(|(name, _)| name.clone()).collect();
     let mut expected: Vec<String> = std::iter::once("withings-token.1".to_owned())
         .chain(subcommands().iter().map(|sub| format!("withings-token-{sub}.1")))
@@ -120,7 +120,7 @@ fn every_subcommand_has_its_own_man_page() {
 /// that exist: one per subcommand, and none for clap's `help`.
 #[test]
 fn main_man_page_points_at_exactly_the_pages_that_exist() {
-    let page = String::from_utf8(withings_token::manpage::man_page().unwrap()).unwrap();
+    let page = String::from_utf8(withings_token::generated::man_page().unwrap()).unwrap();
     let see_also = page.split(".SH \"SEE ALSO\"\n").nth(1).expect("a SEE ALSO section");
     let see_also = see_also.split("\n.SH ").next().unwrap();
     let listed: Vec<String> = see_also
@@ -151,13 +151,13 @@ fn main_man_page_points_at_exactly_the_pages_that_exist() {
 
 #[test]
 fn man_page_has_exit_status_and_environment() {
-    let page = String::from_utf8(withings_token::manpage::man_page().unwrap()).unwrap();
+    let page = String::from_utf8(withings_token::generated::man_page().unwrap()).unwrap();
     assert!(page.contains(".SH \"EXIT STATUS\""));
     assert!(page.contains("RAILWAY\\_UPDATE\\_FAILED") || page.contains("RAILWAY_UPDATE_FAILED"));
     assert!(page.contains(".SH ENVIRONMENT"));
     let environment = page.split(".SH ENVIRONMENT\n").nth(1).unwrap();
     let environment = environment.split("\n.SH ").next().unwrap();
-    for setting in withings_token::settings::SETTINGS {
+    for setting in withings_token::generated::SETTINGS {
         assert!(
             environment.contains(&format!(".TP\n\\fB{}", setting.name)),
             "{} is not in ENVIRONMENT",
@@ -191,14 +191,14 @@ fn troubleshooting_exit_code_table_is_generated_from_the_error_type() {
     let start = page.find(heading).expect("the page has an Exit codes section") + heading.len();
     let end = start + page[start..].find("\n\n").expect("the table ends with a blank line") + 1;
     let mut fresh = page.clone();
-    fresh.replace_range(start..end, &withings_token::error::exit_status_markdown());
+    fresh.replace_range(start..end, &withings_token::generated::exit_status_markdown());
     let stale = check(&path, fresh.as_bytes());
     assert!(
         stale.is_none(),
         "{}'s exit-code table is stale\n{REGENERATE}",
         path.display()
     );
-    for row in withings_token::error::EXIT_STATUS_TABLE {
+    for row in withings_token::generated::EXIT_STATUS_TABLE {
         assert!(
             page.contains(&format!("| {} | {} |", row.exit, row.codes)),
             "{}",
@@ -219,7 +219,7 @@ fn configuration_settings_tables_are_generated_from_the_settings_table() {
     let start = page.find(begin).expect("the page has the settings marker") + begin.len();
     let end = page.find("<!-- end of settings -->").expect("the end marker");
     let mut fresh = page.clone();
-    fresh.replace_range(start..end, &withings_token::settings::settings_markdown());
+    fresh.replace_range(start..end, &withings_token::generated::settings_markdown());
     let stale = check(&path, fresh.as_bytes());
     assert!(
         stale.is_none(),
@@ -227,7 +227,7 @@ fn configuration_settings_tables_are_generated_from_the_settings_table() {
         path.display()
     );
     // Every group has its table: no setting falls out of the page.
-    for setting in withings_token::settings::SETTINGS {
+    for setting in withings_token::generated::SETTINGS {
         assert!(fresh.contains(&format!("| `{}` |", setting.name)), "{}", setting.name);
     }
 }

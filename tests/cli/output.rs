@@ -10,7 +10,7 @@ use crate::support::*;
 use std::fs::File;
 use std::process::{Command as StdCommand, Output, Stdio};
 
-use withings_token::envfile::format_value;
+use withings_token::format_value;
 
 // ---------------------------------------------------------------------------
 // formats

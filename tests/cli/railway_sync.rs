@@ -143,7 +143,7 @@ fn railway_sync_dry_run_sends_no_mutation_and_prints_no_secret() {
             )
         })
         .collect();
-    let expected: Vec<(String, String)> = withings_token::tokens::TOKEN_KEYS
+    let expected: Vec<(String, String)> = withings_token::TOKEN_KEYS
         .iter()
         .zip(["unchanged", "would change", "unchanged", "missing"])
         .map(|(n, s)| ((*n).to_owned(), s.to_owned()))
