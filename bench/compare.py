@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The driver of bench/compare.sh (run that, not this): measures withings-token
-side by side with what issue 14 compares it to, in one run, on this machine,
+side by side with what it is measured against, in one run, on this machine,
 against the built-in sandbox on loopback, and prints one markdown table.
 
 compare.sh finds the binary, installs the tools and bounds this driver with a

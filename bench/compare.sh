@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# withings-token side by side with what it is measured against (issue 14), in
+# withings-token side by side with what it is measured against, in
 # one run, on this machine, against the built-in sandbox on loopback. Prints
 # one markdown table (figure, this tool, the comparison, ratio, goal, met?):
 #   - `status --json` vs the same in Python's stdlib (bench/status.py) and vs

@@ -3,8 +3,7 @@
   flood.py loris PORT CONNECTIONS SECONDS [SOURCE]
       opens CONNECTIONS non-blocking connections that send a partial request
       head and never finish it; reopens each one the server closes, until
-      SECONDS have passed (the trial's loris2.py, with a port and a source
-      address).
+      SECONDS have passed (a slowloris, from one source address).
   flood.py noread PORT CONNECTIONS SECONDS [REQUESTS]
       opens CONNECTIONS connections, each pipelining REQUESTS (default 2000)
       `GET /metrics` and never reading an answer, held for SECONDS (the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures `serve` (issue 14): requests/s and p99 of `GET /admin/token/status`
+# Measures `serve`: requests/s and p99 of `GET /admin/token/status`
 # and `GET /v1/access-token` (a fresh token: no refresh) at 64 connections,
 # the sandbox's trivial route as the floor, idle RSS and idle wakeups.
 # Needs wrk and strace. The load generator shares the machine: repeat runs

@@ -2,8 +2,8 @@
 //!
 //! Expiry times are judged against this host's clock, so a clock that is
 //! wrong when a set is saved, or when it is judged, could keep a dead token
-//! looking fresh (issue 18: one refresh under a clock a year ahead left
-//! times a year ahead, and nothing refreshed again). So:
+//! looking fresh (one refresh under a clock a year ahead would leave times
+//! a year ahead, and nothing would refresh again). So:
 //! - when a Withings answer's `Date` differs from this host's clock by more
 //!   than [`TRUSTED_SKEW`], the new set's times are taken from that `Date`,
 //!   and the person is told;

@@ -19,8 +19,7 @@ use crate::cli::{GlobalArgs, LogFormat};
 /// The whole subscriber: events of this crate up to `max`, one line each.
 /// No span is recorded (none is made here, and no one else's event is
 /// written), so it keeps no per-span state: `tracing-subscriber`'s registry
-/// allocated and zeroed a 32 KiB table at every start for nothing (issue
-/// 18, item 20).
+/// allocates and zeroes a 32 KiB table at every start for nothing.
 struct StderrLog {
     max: Level,
     format: LogFormat,

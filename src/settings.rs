@@ -85,7 +85,7 @@ pub enum RailwayAuth {
 
 /// A URL setting, checked and reported only when a command uses it:
 /// `status` is offline and must not fail on a URL it never calls, nor spend
-/// its start-up parsing four of them (issue 18, item 20).
+/// its start-up parsing four of them.
 #[derive(Debug, Clone)]
 pub struct UrlSetting {
     name: &'static str,

@@ -346,7 +346,7 @@ const CLOCK_SKEW: Duration = Duration::minutes(5);
 /// Whether the set's times lie ahead of `now` beyond what a fresh set and
 /// clock skew explain: `last_refreshed` in the future, or an expiry later
 /// than now plus the token's lifetime. Such a set was saved under a clock
-/// that ran ahead, and its expiry says nothing (issue 18).
+/// that ran ahead, and its expiry says nothing.
 fn times_ahead(tokens: &TokenSet, now: DateTime<Utc>) -> bool {
     let lifetime = tokens.lifetime().unwrap_or(ASSUMED_LIFETIME);
     let beyond = |t: Option<DateTime<Utc>>, allowed: Duration| {
@@ -679,8 +679,7 @@ mod tests {
         }
 
         proptest! {
-            /// Issue 9, item 13: no date a store can hold and no buffer a
-            /// flag can give makes the decision (or what status derives
+            /// No date a store can hold and no buffer a flag can give makes the decision (or what status derives
             /// from it) panic.
             #[test]
             fn assess_never_panics(

@@ -29,7 +29,7 @@ pub fn run(args: &SandboxArgs) -> Result<Status> {
         )
     })?;
     // Its tokens are the sandbox's alone: with the default store, a sandbox
-    // set would replace the user's real one (issue 18).
+    // set would replace the user's real one.
     let scratch = ScratchDir::new("withings-token-sandbox").map_err(|e| {
         Error::config(
             format!("cannot make the sandbox's token store directory: {e}"),

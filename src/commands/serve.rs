@@ -116,7 +116,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
 /// One per core, at most [`MAX_WORKERS`]. A request costs the server a
 /// `stat` and a copy of a rendered answer (see `server::view`): two workers
 /// keep up with a load generator on the same two cores, and one did about a
-/// tenth less (issue 14). Each more would keep an allocator arena of its own
+/// tenth less (bench/serve.sh). Each more would keep an allocator arena of its own
 /// (resident memory) on a large host, for nothing.
 fn worker_threads() -> usize {
     std::thread::available_parallelism()

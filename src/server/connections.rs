@@ -1,7 +1,6 @@
 //! How `serve` takes connections, so that a stranger who opens many and
 //! sends little (slowloris), or asks much and reads nothing, cannot starve
-//! the broker, the admin API or a refresh (issue 18, item 8, and the trial
-//! after it, A):
+//! the broker, the admin API or a refresh:
 //!
 //! - the soft open-files limit is raised to the hard one at start;
 //! - at most [`Limits::max_connections`] connections are served at once,

@@ -1,7 +1,6 @@
 //! What `serve` remembers of refreshes that failed, one memory shared by
-//! the background refresh, the broker and the admin endpoints (issue 18,
-//! item 9), so that a failure costs Withings one refresh, not one per
-//! caller:
+//! the background refresh, the broker and the admin endpoints, so that a
+//! failure costs Withings one refresh, not one per caller:
 //!
 //! - A request that queued behind a refresh that failed gets that failure
 //!   at once, as one that queued behind a success gets the new set, unless
@@ -14,8 +13,8 @@
 //!   explicitly may know that Withings' refusal was an incident of theirs.
 //! - After a transient failure of Withings (no answer, a 5xx, a rate
 //!   limit), a refresh of the same set is not sent again until a backoff
-//!   ends (the trial after issue 18, C: 300 broker calls in 30 s against a
-//!   failing Withings sent it 20 requests). The broker and the background
+//!   ends (without it, 300 broker calls in 30 s against a failing Withings
+//!   send it 20 requests). The broker and the background
 //!   refresh get the failure at once meanwhile, as `Error::HeldBack` with
 //!   the time left (the broker's `Retry-After`). The backoff is the loop's
 //!   ([`schedule::pause_after_failure`]) on a base of the check interval,

@@ -63,7 +63,7 @@ pub struct Metrics {
     /// The broker's counter of each result, taken from `broker` at its
     /// first use: every broker request counts, and then with one atomic
     /// add instead of the family's lock and lookup. (Not made up front:
-    /// a scrape shows only the results that happened, as before.)
+    /// a scrape shows only the results that happened.)
     broker_counters: [OnceLock<Counter>; 3],
 }
 

@@ -1,4 +1,4 @@
-//! `serve`: the admin API of the origin service (`admin-api.md`), a token
+//! `serve`: the admin API of the origin service (docs/serve.md), a token
 //! broker for consumers (`GET /v1/access-token`) and a background refresh,
 //! all on the same store, lock, decision (`tokens::assess`) and rotation as
 //! the CLI, so the CLI and any number of servers can share one store.

@@ -1,5 +1,4 @@
-//! A connection whose answer makes no progress is cut (the trial after
-//! issue 18, A): a client that pipelines requests and never reads the
+//! A connection whose answer makes no progress is cut: a client that pipelines requests and never reads the
 //! answers would otherwise hold its connection, and hyper's buffers for it,
 //! for as long as it likes; hyper's clock covers reading a request head,
 //! not writing an answer.

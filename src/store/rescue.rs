@@ -1,5 +1,5 @@
 //! The rescue file: where a set Withings issued goes when the store cannot
-//! take it (issue 18: a descriptor limit, a disk error, a lock file deleted
+//! take it (a descriptor limit, a disk error, a lock file deleted
 //! under the run, a Redis unreachable past the lease). Without it the
 //! answer would die with the process, and the chain with it whenever a
 //! consumer used the new access token meanwhile.

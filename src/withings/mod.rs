@@ -157,7 +157,7 @@ impl WithingsClient {
         tracing::debug!("POST {} (grant {})", shown_url(&self.token_url), grant.param_name());
         let build = |client: &reqwest::Client| client.post(self.token_url.clone()).form(&form);
         let judge = |answer: &Answer| {
-            // Withings' own time when this host's clock is off (issue 18).
+            // Withings' own time when this host's clock is off.
             let received_at = crate::clock::received_at(date_of(answer));
             tracing::debug!("Withings answered {}", scrub(&answer.describe(), &sent));
             classify(answer, grant, &sent, received_at)

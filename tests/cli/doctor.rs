@@ -1,4 +1,4 @@
-//! `doctor [--online]` (issue 13 items 6 and 10): one line per check, exit 0
+//! `doctor [--online]`: one line per check, exit 0
 //! when nothing fails (warnings allowed), 3 when something does. The online
 //! checks run against a wiremock server playing Withings' token endpoint and
 //! Railway's GraphQL endpoint at once; nothing here touches the internet.

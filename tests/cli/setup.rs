@@ -1,4 +1,4 @@
-//! A new user's first steps (issue 18, item 19): the README says how to
+//! A new user's first steps: the README says how to
 //! install the binary and which Rust it needs, and the README's test command
 //! (`.ci/test`) either gets `redis-server` or stops saying what to install;
 //! it never runs the suite without it. The command runs here on a PATH of

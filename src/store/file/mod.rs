@@ -230,7 +230,7 @@ impl FileStore {
     /// A journal some live process holds marks a request in flight, even
     /// with the lock just taken (its lock file was deleted under it): that
     /// run will save its answer, so wait for it rather than send the same
-    /// refresh token (issue 18).
+    /// refresh token.
     fn wait_for_live_request(&self, started: Instant, timeout: Duration) -> Result<()> {
         let journal = self.journal_path();
         let mut announced = false;
