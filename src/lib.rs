@@ -7,7 +7,8 @@
 //! decision, `assess`), `rotation` (the one place a token set changes),
 //! `copies` (the env file and Railway, delivered from the store and healed
 //! when behind), `consent` (the authorization URL, the redirect and its
-//! exchange), `report` (the token and status reports), `validation` (the
+//! exchange, and the loopback consent `login` runs: its callback, listener
+//! and page), `report` (the token and status reports), `validation` (the
 //! access token checked with Withings), `signals` (SIGINT/SIGTERM held
 //! while a new set is saved), `http` (the one HTTP stack and retry loop),
 //! `duration` (durations as people write them), `output` (stdout),
