@@ -11,6 +11,8 @@
 //! access token checked with Withings), `signals` (SIGINT/SIGTERM held
 //! while a new set is saved), `http` (the one HTTP stack and retry loop),
 //! `duration` (durations as people write them), `output` (stdout),
+//! `railway_copy` (Railway's variables compared with the store, pulled in),
+//! `diagnosis` (`doctor`'s checks of the setup, offline and online),
 //! `logging` (stderr) and `error` (codes, exit statuses). The faces:
 //! `commands`, the command line (its parser, and one file per subcommand
 //! holding its arguments and the `run` that calls the core), with `cli`
@@ -22,6 +24,7 @@ pub mod clock;
 pub mod commands;
 pub mod consent;
 pub mod copies;
+pub mod diagnosis;
 pub mod duration;
 pub mod envfile;
 pub mod error;
@@ -31,6 +34,7 @@ pub mod logging;
 pub mod manpage;
 pub mod output;
 pub mod railway;
+pub mod railway_copy;
 pub mod report;
 pub mod rotation;
 pub mod sandbox;
