@@ -12,6 +12,8 @@
 //! access token checked with Withings), `signals` (SIGINT/SIGTERM held
 //! while a new set is saved), `http` (the one HTTP stack and retry loop),
 //! `duration` (durations as people write them), `output` (stdout),
+//! `railway_copy` (Railway's variables compared with the store, pulled in),
+//! `diagnosis` (`doctor`'s checks of the setup, offline and online),
 //! `logging` (stderr) and `error` (codes, exit statuses). The faces:
 //! `commands`, the command line (its parser, and one file per subcommand
 //! holding its arguments and the `run` that calls the core), with `cli`
@@ -23,6 +25,7 @@ mod clock;
 mod commands;
 mod consent;
 mod copies;
+mod diagnosis;
 mod duration;
 mod envfile;
 mod error;
@@ -32,6 +35,7 @@ mod logging;
 mod manpage;
 mod output;
 mod railway;
+mod railway_copy;
 mod report;
 mod rotation;
 mod sandbox;

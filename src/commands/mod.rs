@@ -3,8 +3,9 @@
 //! holding its clap `Args` (whose doc comment is the help text) and the
 //! `run` that parses, calls the core and hands the result to `Output`.
 //! Commands compose the store, the clients, the copies and the core
-//! operations (`consent`, `report`, `validation`); none of them builds an
-//! HTTP request or opens a file itself. Each returns the exit [`Status`] of
+//! operations (`consent`, `report`, `validation`, `diagnosis`,
+//! `railway_copy`); none of them builds an HTTP request or opens a file
+//! itself. Each returns the exit [`Status`] of
 //! a run that reached its end; errors travel as [`Error`].
 
 pub mod access_token;

@@ -1,26 +1,20 @@
 //! `pull --from railway`: import the set held in the Railway service's
-//! variables into the store, when it is newer than the stored one (by
-//! `WITHINGS_TOKEN_LAST_REFRESHED`). This is how a fresh host or a lost disk
-//! recovers without re-authorising. The decision is [`decide`], pure; it is
-//! taken again under the store lock, on the set reloaded there, so a peer's
-//! refresh meanwhile is never replaced by Railway's older set. Nothing is
-//! sent to Withings.
+//! variables into the store, when it is newer than the stored one. This is
+//! how a fresh host or a lost disk recovers without re-authorising. The
+//! reading, the decision and the import are `railway_copy::pull`'s; this
+//! reports what they did.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use secrecy::{ExposeSecret, SecretString};
 
-use crate::copies::{Deliveries, Skip, railway_key};
+use crate::copies::{Deliveries, Skip};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{Output, ReportOutcome};
-use crate::railway::RailwayClient;
+use crate::output::Output;
+use crate::railway_copy::pull::{PullDecision, describe, import, railway_set, read_variables};
 use crate::report::{Facts, token_report};
 use crate::settings::Settings;
-use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
-use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, now, rfc3339};
+use crate::store::TokenStore;
+use crate::tokens::TokenSource;
 
 /// Import the token set from the Railway service when it is newer than the store's
 #[derive(Debug, Args)]
@@ -42,36 +36,6 @@ pub struct PullArgs {
 pub enum PullSource {
     /// The four `WITHINGS_*` token variables of the Railway service
     Railway,
-}
-
-/// What to do with Railway's set, given the store's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullDecision {
-    /// Railway's set is newer (or the store holds none).
-    Import,
-    /// The store's set is as new or newer, but `--force` was given.
-    ImportForced,
-    /// The store's set is as new or newer: it stays.
-    Keep,
-}
-
-/// Railway's set is imported only when it is strictly newer: a store with
-/// no set is older than anything; a set without a time is older than one
-/// with a time; equal times keep the store's.
-pub fn decide(stored: Option<&TokenSet>, railway: &TokenSet, force: bool) -> PullDecision {
-    let Some(stored) = stored else {
-        return PullDecision::Import;
-    };
-    let newer = match (railway.last_refreshed, stored.last_refreshed) {
-        (Some(railway), Some(stored)) => railway > stored,
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    match (newer, force) {
-        (true, _) => PullDecision::Import,
-        (false, true) => PullDecision::ImportForced,
-        (false, false) => PullDecision::Keep,
-    }
 }
 
 pub fn run(args: &PullArgs, settings: &Settings, out: &Output) -> Result<Status> {
@@ -119,223 +83,4 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
     let report = token_report(out, facts, &deliveries);
     out.print(&report)?;
     Ok(Status::Success)
-}
-
-/// The service's variables. Reading changes nothing, so a refusal is a
-/// setting to fix (exit 3), and a failure to get an answer is exit 5.
-async fn read_variables(settings: &Settings, http: &HttpClient) -> Result<BTreeMap<String, String>> {
-    let read = async {
-        let client = RailwayClient::new(http.clone(), &settings.railway)?;
-        let target = client.resolve_target(&settings.railway).await?;
-        client.variables(&target).await
-    };
-    read.await.map_err(|e| match e {
-        Error::RailwayUpdateFailed { detail } => Error::config(
-            format!("could not read the Railway service's variables: {detail}; nothing was written"),
-            "check RAILWAY_TOKEN (or RAILWAY_API_TOKEN), RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID, then run `withings-token pull --from railway` again",
-        ),
-        other => other,
-    })
-}
-
-/// Railway's four variables as a token set. A missing or blank refresh
-/// token, or a time that does not parse, is exit 3 naming the variable
-/// (never its value: it may be a token put in the wrong place).
-pub fn railway_set(variables: &BTreeMap<String, String>) -> Result<TokenSet> {
-    // Whitespace around a value is a paste's, not the token's.
-    let value = |name: &str| variables.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    if let Some(name) = TOKEN_KEYS
-        .iter()
-        .find(|name| value(name).is_some_and(|v| v.chars().any(char::is_control)))
-    {
-        return Err(Error::config(
-            format!("the Railway service's {name} holds a control character inside it; nothing was written"),
-            format!(
-                "set {name} on Railway to the value alone (`withings-token railway-sync --dry-run` shows it with the character written out)"
-            ),
-        ));
-    }
-    let Some(refresh) = value(TOKEN_KEYS[1]) else {
-        return Err(Error::config(
-            format!(
-                "the Railway service has no {} (missing or blank); nothing was written",
-                TOKEN_KEYS[1]
-            ),
-            "push a set to it first from a host that has one (`withings-token railway-sync`), or authorise this host: run `withings-token auth-url`, then `exchange`",
-        ));
-    };
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>> {
-        value(name)
-            .map(|text| {
-                DateTime::parse_from_rfc3339(text)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| {
-                        Error::config(
-                            format!("the Railway service's {name} is not an RFC 3339 time; nothing was written"),
-                            format!("set {name} on Railway like 2025-01-15T12:00:00Z (a `withings-token railway-sync` from a host with the set writes all four)"),
-                        )
-                    })
-            })
-            .transpose()
-    };
-    Ok(TokenSet {
-        access_token: value(TOKEN_KEYS[0]).map(|t| SecretString::from(t.to_owned())),
-        refresh_token: SecretString::from(refresh.to_owned()),
-        expires_at: time(TOKEN_KEYS[2])?,
-        last_refreshed: time(TOKEN_KEYS[3])?,
-        userid: None,
-        scope: None,
-    })
-}
-
-/// Decides again under the lock, on the store as it is now, and saves
-/// Railway's set when it is to be imported. Returns the store after, and
-/// the set that was replaced (if any).
-async fn import(
-    settings: &Settings,
-    store: &dyn TokenStore,
-    railway: TokenSet,
-    force: bool,
-) -> Result<(PullDecision, StoreState, Option<TokenSet>)> {
-    let lock = store.lock(settings.lock_timeout).await?;
-    let imported = import_under(settings, lock.as_ref(), railway, force).await;
-    lock.release().await;
-    imported
-}
-
-async fn import_under(
-    settings: &Settings,
-    lock: &dyn StoreLease,
-    mut railway: TokenSet,
-    force: bool,
-) -> Result<(PullDecision, StoreState, Option<TokenSet>)> {
-    let state = lock.load().await?;
-    let decision = decide(state.tokens.as_ref(), &railway, force);
-    if decision == PullDecision::Keep {
-        return Ok((decision, state, None));
-    }
-    let replaced = state.tokens.clone();
-    if let Some(old) = &replaced {
-        // Railway does not hold these; the account is the same.
-        railway.userid = old.userid.clone();
-        railway.scope = old.scope.clone();
-    }
-    let previous = match &replaced {
-        Some(old) if !old.refresh_token_equals(&railway) => Some(PreviousToken {
-            refresh_token: SecretString::from(old.refresh_token.expose_secret().to_owned()),
-            rotated_at: now(),
-        }),
-        _ => state.previous.clone(),
-    };
-    let mut next = StoreState {
-        tokens: Some(railway),
-        previous,
-        ..state.clone()
-    };
-    // Railway holds exactly this set: no push is owed to it.
-    next.copies.insert(railway_key(settings), state.generation + 1);
-    let generation = lock.save(state.generation, &next).await?;
-    let saved = StoreState {
-        generation,
-        tokens_generation: generation,
-        ..next
-    };
-    Ok((decision, saved, replaced))
-}
-
-/// The report's outcome and its note for a person.
-fn describe(decision: PullDecision, tokens: &TokenSet, replaced: Option<&TokenSet>) -> (ReportOutcome, String) {
-    let when = |t: &TokenSet| {
-        t.last_refreshed
-            .map(rfc3339)
-            .unwrap_or_else(|| "an unknown time".into())
-    };
-    match (decision, replaced) {
-        (PullDecision::Keep, _) => (
-            ReportOutcome::NotPulled,
-            format!(
-                "not pulled: the store's set (last refreshed {}) is as new as or newer than Railway's; nothing was written (`--force` imports Railway's anyway)",
-                when(tokens)
-            ),
-        ),
-        (_, None) => (
-            ReportOutcome::Pulled,
-            format!(
-                "pulled Railway's set (last refreshed {}) into an empty store",
-                when(tokens)
-            ),
-        ),
-        (_, Some(old)) => (
-            ReportOutcome::Pulled,
-            format!(
-                "pulled Railway's set (last refreshed {}), replacing the store's (last refreshed {})",
-                when(tokens),
-                when(old)
-            ),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn set(refresh: &str, last_refreshed: Option<&str>) -> TokenSet {
-        TokenSet {
-            access_token: None,
-            refresh_token: SecretString::from(refresh.to_owned()),
-            expires_at: None,
-            last_refreshed: last_refreshed.and_then(|t| t.parse().ok()),
-            userid: None,
-            scope: None,
-        }
-    }
-
-    #[test]
-    fn only_a_strictly_newer_set_is_imported_without_force() {
-        let stored = set("s", Some("2026-01-02T00:00:00Z"));
-        let older = set("r", Some("2026-01-01T00:00:00Z"));
-        let same = set("r", Some("2026-01-02T00:00:00Z"));
-        let newer = set("r", Some("2026-01-03T00:00:00Z"));
-        let untimed = set("r", None);
-        assert_eq!(decide(None, &older, false), PullDecision::Import);
-        assert_eq!(decide(Some(&stored), &newer, false), PullDecision::Import);
-        for railway in [&older, &same, &untimed] {
-            assert_eq!(decide(Some(&stored), railway, false), PullDecision::Keep);
-            assert_eq!(decide(Some(&stored), railway, true), PullDecision::ImportForced);
-        }
-        assert_eq!(decide(Some(&set("s", None)), &newer, false), PullDecision::Import);
-    }
-
-    #[test]
-    fn railway_variables_need_a_refresh_token_and_readable_times() {
-        let vars = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-        };
-        for blank in [vars(&[]), vars(&[("WITHINGS_REFRESH_TOKEN", "  ")])] {
-            let e = railway_set(&blank).err().map(|e| (e.exit_code(), e.to_string()));
-            assert!(
-                matches!(&e, Some((3, m)) if m.contains("WITHINGS_REFRESH_TOKEN")),
-                "{e:?}"
-            );
-        }
-        let bad_time = vars(&[
-            ("WITHINGS_REFRESH_TOKEN", "r"),
-            ("WITHINGS_TOKEN_LAST_REFRESHED", "yesterday-secret"),
-        ]);
-        let e = railway_set(&bad_time).err().map(|e| (e.exit_code(), e.to_string()));
-        assert!(
-            matches!(&e, Some((3, m)) if m.contains("WITHINGS_TOKEN_LAST_REFRESHED") && !m.contains("yesterday")),
-            "{e:?}"
-        );
-        let good = vars(&[
-            ("WITHINGS_REFRESH_TOKEN", "r"),
-            ("WITHINGS_TOKEN_LAST_REFRESHED", "2026-01-01T00:00:00Z"),
-        ]);
-        let tokens = railway_set(&good).ok();
-        assert_eq!(
-            tokens.and_then(|t| t.last_refreshed).map(rfc3339).as_deref(),
-            Some("2026-01-01T00:00:00Z")
-        );
-    }
 }

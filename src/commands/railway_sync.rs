@@ -1,18 +1,18 @@
 //! `railway-sync`: push the stored set to Railway without refreshing;
 //! `--dry-run` and `--check` read Railway's variables and compare them with
-//! the store (one comparison, [`compare`]), sending no mutation.
+//! the store (`railway_copy::drift`), sending no mutation.
 
 use clap::Args;
 
 use crate::copies::{self, Deliveries, Delivery, Skip};
-use crate::error::{Error, Result, Status};
+use crate::error::{Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{DriftReport, DriftVariable, JSON_VERSION, Output, RailwayDiffReport, ReportOutcome, VariableDiff};
-use crate::railway::{RailwayClient, RailwayTarget};
+use crate::output::{Output, ReportOutcome};
+use crate::railway_copy::drift::{self, keep_config, nothing_to_push, read_railway};
 use crate::report::{Facts, token_report};
 use crate::settings::Settings;
 use crate::store::TokenStore;
-use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, mask, token_variables};
+use crate::tokens::{TokenSet, TokenSource};
 
 /// Push the stored tokens to the Railway service without refreshing
 #[derive(Debug, Args)]
@@ -98,100 +98,10 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
     super::finish(out, &report, &deliveries, &saved)
 }
 
-/// The store holds no set, so there is nothing for Railway.
-fn nothing_to_push(store: &dyn TokenStore) -> Error {
-    Error::config(
-        format!("the token store {} holds no token set to push", store.location()),
-        "run `withings-token refresh` or `withings-token exchange` first",
-    )
-}
-
-/// How one of the four variables on Railway compares with the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Comparison {
-    Same,
-    Differs,
-    Missing,
-}
-
-/// One variable: Railway's value and the stored one, both as shown
-/// (tokens masked, times as they are).
-pub(crate) struct Compared {
-    pub name: &'static str,
-    pub comparison: Comparison,
-    pub railway: Option<String>,
-    pub store: String,
-}
-
-/// Reads the service's variables; sends no mutation. Railway's raw
-/// variables are returned too, for what needs the values (the times).
-async fn read_railway(
-    settings: &Settings,
-    http: &HttpClient,
-) -> Result<(RailwayTarget, std::collections::BTreeMap<String, String>)> {
-    let client = RailwayClient::new(http.clone(), &settings.railway)?;
-    let target = client
-        .resolve_target(&settings.railway)
-        .await
-        .or_else(|e| Err(keep_config(e)?))?;
-    let current = client.variables(&target).await.or_else(|e| Err(keep_config(e)?))?;
-    let current = crate::railway::shown_variables(current);
-    Ok((target, current))
-}
-
-/// Compares the stored set's four variables with Railway's, showing no
-/// secret (`doctor --online` asks the same question).
-pub(crate) fn compare(tokens: &TokenSet, current: &std::collections::BTreeMap<String, String>) -> Vec<Compared> {
-    let shown = |name: &str, value: &str| {
-        if name.ends_with("_TOKEN") {
-            mask(&secrecy::SecretString::from(value.to_owned()))
-        } else {
-            value.to_owned()
-        }
-    };
-    token_variables(tokens)
-        .into_iter()
-        .map(|(name, stored)| {
-            let now = current.get(name);
-            let comparison = match now {
-                None => Comparison::Missing,
-                Some(v) if *v == stored => Comparison::Same,
-                Some(_) => Comparison::Differs,
-            };
-            Compared {
-                name,
-                comparison,
-                railway: now.map(|v| shown(name, v)),
-                store: shown(name, &stored),
-            }
-        })
-        .collect()
-}
-
 /// `--dry-run`: which variables a push would change.
 async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<Status> {
     let (target, current) = read_railway(settings, http).await?;
-    let variables = compare(tokens, &current)
-        .into_iter()
-        .map(|c| VariableDiff {
-            name: c.name,
-            status: match c.comparison {
-                Comparison::Same => "unchanged",
-                Comparison::Differs => "would change",
-                Comparison::Missing => "missing",
-            },
-            current: c.railway,
-            new: c.store,
-        })
-        .collect();
-    out.print(&RailwayDiffReport {
-        version: JSON_VERSION,
-        dry_run: true,
-        project_id: target.project_id,
-        service_id: target.service_id,
-        environment_id: target.environment_id,
-        variables,
-    })?;
+    out.print(&drift::diff_report(target, tokens, &current))?;
     Ok(Status::Success)
 }
 
@@ -199,67 +109,23 @@ async fn show_diff(settings: &Settings, http: &HttpClient, tokens: &TokenSet, ou
 /// naming the variables that differ or are missing.
 async fn check_drift(settings: &Settings, http: &HttpClient, tokens: &TokenSet, out: &Output) -> Result<Status> {
     let (_, current) = read_railway(settings, http).await?;
-    let compared = compare(tokens, &current);
-    let drifted: Vec<&str> = compared
-        .iter()
-        .filter(|c| c.comparison != Comparison::Same)
-        .map(|c| c.name)
-        .collect();
-    let railway_newer = railway_is_newer(tokens, &current);
-    let variables = compared
-        .into_iter()
-        .map(|c| DriftVariable {
-            name: c.name,
-            status: match c.comparison {
-                Comparison::Same => "same",
-                Comparison::Differs => "differs",
-                Comparison::Missing => "missing",
-            },
-            railway: c.railway,
-            store: c.store,
-        })
-        .collect();
-    out.print(&DriftReport {
-        version: JSON_VERSION,
-        check: true,
-        in_sync: drifted.is_empty(),
-        variables,
-        railway_newer,
-    })?;
-    if drifted.is_empty() {
+    let drift = drift::drift(tokens, &current);
+    out.print(&drift.report)?;
+    if drift.drifted.is_empty() {
         return Ok(Status::Success);
     }
-    let newer = if railway_newer { " (Railway's set is newer)" } else { "" };
+    let newer = if drift.report.railway_newer {
+        " (Railway's set is newer)"
+    } else {
+        ""
+    };
     out.status_line(
         "DRIFT",
         &format!(
             "Railway's variables differ from the store: {}{newer}",
-            drifted.join(", ")
+            drift.drifted.join(", ")
         ),
         "run `withings-token railway-sync` (or `withings-token pull --from railway` when Railway is newer)",
     );
     Ok(Status::Drift)
-}
-
-/// Whether Railway's `WITHINGS_TOKEN_LAST_REFRESHED` is later than the
-/// store's (an unreadable or missing time is not newer).
-fn railway_is_newer(tokens: &TokenSet, current: &std::collections::BTreeMap<String, String>) -> bool {
-    let railway = current
-        .get(TOKEN_KEYS[3])
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
-        .map(|t| t.with_timezone(&chrono::Utc));
-    match (railway, tokens.last_refreshed) {
-        (Some(railway), Some(stored)) => railway > stored,
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
-}
-
-/// `railway-sync` rotates nothing, so a wrong setting is what it is (exit
-/// 3, returned as the error); anything else leaves Railway stale (exit 6).
-fn keep_config(e: Error) -> Result<Error> {
-    match e {
-        Error::Config { .. } => Err(e),
-        other => Ok(copies::as_railway_failure(other)),
-    }
 }

@@ -1,5 +1,15 @@
-use super::*;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+
+use super::railway::{PULL_ACTION, owner_check};
+use super::tokens::age_check;
+use super::withings::clock_check;
+use super::{lines, plural};
+use crate::output::{CheckResult, DoctorCheck};
+use crate::tokens::{TOKEN_KEYS, TokenSet, rfc3339};
+use crate::withings::{Probe, ProbeReply};
 
 fn set(refresh: &str, last_refreshed: &str) -> TokenSet {
     let at: DateTime<Utc> = last_refreshed.parse().unwrap_or_default();
