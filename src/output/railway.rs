@@ -49,21 +49,11 @@ pub struct DriftReport {
 /// A dry run's answer is the diff, so `--quiet` keeps it.
 impl Report for RailwayDiffReport {
     fn human(&self) -> Human {
-        Human::Table {
-            header: vec!["variable", "Railway now", "stored", "status"],
-            rows: self
-                .variables
-                .iter()
-                .map(|v| {
-                    vec![
-                        v.name.to_owned(),
-                        v.current.clone().unwrap_or_else(|| "-".into()),
-                        v.new.clone(),
-                        v.status.to_owned(),
-                    ]
-                })
-                .collect(),
-        }
+        let rows = self
+            .variables
+            .iter()
+            .map(|v| (v.name, v.current.as_deref(), v.new.as_str(), v.status));
+        variable_table("Railway now", rows)
     }
 
     fn hidden_by_quiet(&self) -> bool {
@@ -79,24 +69,35 @@ impl Report for RailwayDiffReport {
 /// also said on stderr (exit 8) by the caller.
 impl Report for DriftReport {
     fn human(&self) -> Human {
-        Human::Table {
-            header: vec!["variable", "Railway", "stored", "status"],
-            rows: self
-                .variables
-                .iter()
-                .map(|v| {
-                    vec![
-                        v.name.to_owned(),
-                        v.railway.clone().unwrap_or_else(|| "-".into()),
-                        v.store.clone(),
-                        v.status.to_owned(),
-                    ]
-                })
-                .collect(),
-        }
+        let rows = self
+            .variables
+            .iter()
+            .map(|v| (v.name, v.railway.as_deref(), v.store.as_str(), v.status));
+        variable_table("Railway", rows)
     }
 
     fn hidden_by_quiet(&self) -> bool {
         false
+    }
+}
+
+/// One row per variable: its name, Railway's value (`-` when it has none),
+/// the store's and their status.
+fn variable_table<'a>(
+    railway: &'static str,
+    rows: impl Iterator<Item = (&'a str, Option<&'a str>, &'a str, &'a str)>,
+) -> Human {
+    Human::Table {
+        header: vec!["variable", railway, "stored", "status"],
+        rows: rows
+            .map(|(name, on_railway, stored, status)| {
+                vec![
+                    name.to_owned(),
+                    on_railway.unwrap_or("-").to_owned(),
+                    stored.to_owned(),
+                    status.to_owned(),
+                ]
+            })
+            .collect(),
     }
 }
