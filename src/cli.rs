@@ -8,18 +8,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::copies::Choices;
 use crate::duration::bounded;
 pub use crate::duration::{parse_buffer, parse_duration};
-use crate::settings::{OutputFormat, Region};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::logging::LogFormat;
+use crate::settings::{HttpPolicy, OutputFormat, OutputOptions, Overrides, Region};
 
 /// Options accepted before and after the subcommand.
 #[derive(Debug, Args)]
@@ -97,6 +92,35 @@ pub struct GlobalArgs {
 impl GlobalArgs {
     pub fn explicit_format(&self) -> bool {
         self.output_env || self.json || self.output.is_some()
+    }
+
+    /// What these flags set above the environment and the env file.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            env_file: self.env_file.clone(),
+            no_env_file: self.no_env_file,
+            store: self.store.clone(),
+            store_key: self.store_key.clone(),
+            server: self.server.clone(),
+            region: self.region,
+            output: OutputOptions {
+                format: self.output_format(),
+                explicit_format: self.explicit_format(),
+                reveal: self.reveal,
+                quiet: self.quiet,
+            },
+            http: HttpPolicy {
+                timeout: self.timeout,
+                retries: self.retries,
+                retry_delay: self.retry_delay,
+            },
+            lock_timeout: self.lock_timeout,
+        }
+    }
+
+    /// Installs the stderr logger these flags ask for.
+    pub fn init_logging(&self) {
+        crate::logging::init(self.log_format.unwrap_or(LogFormat::Text), self.quiet, self.verbose);
     }
 
     pub fn output_format(&self) -> OutputFormat {
@@ -221,9 +245,15 @@ pub fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
     false
 }
 
-/// `args` (the global options alone, no program name) as clap parses them.
+/// What `args` (the global options alone, no program name) set, as clap
+/// parses them.
 #[cfg(test)]
-pub(crate) fn global_args(args: &[&str]) -> GlobalArgs {
+pub(crate) fn overrides(args: &[&str]) -> Overrides {
+    global_args(args).overrides()
+}
+
+#[cfg(test)]
+fn global_args(args: &[&str]) -> GlobalArgs {
     use clap::Parser;
     #[derive(Parser)]
     struct Globals {
@@ -236,6 +266,15 @@ pub(crate) fn global_args(args: &[&str]) -> GlobalArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_flag_sets_what_the_settings_take_by_default() {
+        let given = global_args(&[]).overrides();
+        let default = Overrides::default();
+        assert_eq!(format!("{given:?}"), format!("{default:?}"));
+        let fast = GlobalArgs::defaults().unwrap().overrides();
+        assert_eq!(format!("{fast:?}"), format!("{default:?}"));
+    }
 
     #[test]
     fn json_is_found_in_every_spelling_of_the_flag() {

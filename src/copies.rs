@@ -683,7 +683,7 @@ mod tests {
     use super::*;
 
     fn settings(store: &str) -> Settings {
-        let global = crate::cli::global_args(&["--no-env-file", "--store", store]);
+        let global = crate::cli::overrides(&["--no-env-file", "--store", store]);
         let vars = |name: &str| (name == "WITHINGS_CLIENT_ID").then(|| "id".to_owned());
         Settings::resolve(&global, None, &vars).unwrap()
     }
@@ -691,7 +691,7 @@ mod tests {
     #[test]
     fn the_recorded_environment_is_keyed_by_every_setting_its_lookup_depends_on() {
         let with = |token: &str, url: &str| {
-            let global = crate::cli::global_args(&["--no-env-file"]);
+            let global = crate::cli::overrides(&["--no-env-file"]);
             let vars = |name: &str| match name {
                 "HOME" => Some("/h".to_owned()),
                 "RAILWAY_TOKEN" => Some(token.to_owned()),

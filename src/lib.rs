@@ -99,7 +99,7 @@ pub fn run() -> ExitCode {
     if let commands::Command::Serve(_) = cli.command {
         commands::serve::log_defaults(&mut cli.global);
     }
-    logging::init(&cli.global);
+    cli.global.init_logging();
     let out = Output::new(OutputOptions {
         format: cli.global.output_format(),
         explicit_format: cli.global.explicit_format(),

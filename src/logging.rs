@@ -14,8 +14,6 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use crate::cli::{GlobalArgs, LogFormat};
-
 /// The whole subscriber: events of this crate up to `max`, one line each.
 /// No span is recorded (none is made here, and no one else's event is
 /// written), so it keeps no per-span state: `tracing-subscriber`'s registry
@@ -210,11 +208,18 @@ pub fn level_for(quiet: bool, verbose: u8) -> Level {
     }
 }
 
-/// Installs the stderr logger for this process; a second call is a no-op.
-pub fn init(global: &GlobalArgs) {
-    let format = global.log_format.unwrap_or(LogFormat::Text);
+/// Log line format on stderr (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the stderr logger for this process (`verbose`: how many `-v`);
+/// a second call is a no-op.
+pub fn init(format: LogFormat, quiet: bool, verbose: u8) {
     let log = StderrLog {
-        max: level_for(global.quiet, global.verbose),
+        max: level_for(quiet, verbose),
         format,
         environment: crate::settings::log_environment(),
         next_span: std::sync::atomic::AtomicU64::new(1),

@@ -14,7 +14,7 @@ use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
 use crate::output::{Output, write_text};
 use crate::sandbox::Sandbox;
-use crate::settings::Settings;
+use crate::settings::{Overrides, Settings};
 use crate::store::FileStore;
 use crate::tokens::mask;
 
@@ -87,7 +87,7 @@ fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArg
         .map_err(|e| Error::Internal(anyhow::anyhow!("demo step `{}`: {e}", argv.join(" "))))?;
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
-    let mut settings = Settings::resolve(&cli.global, super::buffer_flag(&cli.command), &lookup)?;
+    let mut settings = Settings::resolve(&cli.global.overrides(), super::buffer_flag(&cli.command), &lookup)?;
     // The demo plays the browser and runs the exchange itself: no step
     // tells the person to do it.
     settings.next_command = None;
@@ -98,10 +98,12 @@ fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArg
 fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
-    let store_path = store.path().display().to_string();
-    let argv = ["withings-token", "--no-env-file", "--store", &store_path, "status"];
-    let global = Cli::try_parse_from(argv).map_err(|e| Error::Internal(e.into()))?.global;
-    let settings = Settings::resolve(&global, None, &lookup)?;
+    let given = Overrides {
+        no_env_file: true,
+        store: Some(store.path().to_path_buf()),
+        ..Overrides::default()
+    };
+    let settings = Settings::resolve(&given, None, &lookup)?;
     let state = store.load()?.pending_auth.map(|p| p.state).unwrap_or_default();
     let url = crate::consent::authorization_url(
         settings.authorize_url()?,

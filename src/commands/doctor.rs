@@ -26,7 +26,7 @@ pub struct DoctorArgs {
 /// `doctor` from the command line: settings that do not load are its
 /// first failed check rather than a bare error.
 pub fn run_from(args: &DoctorArgs, global: &GlobalArgs, out: &Output) -> Result<Status> {
-    match Settings::load(global, None) {
+    match Settings::load(&global.overrides(), None) {
         Ok(settings) => run(args, &settings, out),
         Err(e) => finish(vec![diagnosis::failed("settings", &e)], out),
     }

@@ -89,7 +89,7 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
         Command::Demo(args) => demo::run(&args, &global),
         Command::Doctor(args) => doctor::run_from(&args, &global, out),
         command => {
-            let settings = Settings::load(&global, buffer_flag(&command))?;
+            let settings = Settings::load(&global.overrides(), buffer_flag(&command))?;
             execute(command, &settings, out)
         }
     }

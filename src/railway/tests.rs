@@ -26,7 +26,7 @@ fn client(auth: RailwayAuth) -> RailwayClient {
         RailwayAuth::Account(t) => ("RAILWAY_API_TOKEN", t),
     };
     let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
-    let global = crate::cli::global_args(&["--no-env-file"]);
+    let global = crate::cli::overrides(&["--no-env-file"]);
     let lookup = |name: &str| match name {
         "HOME" => Some("/home/test".to_owned()),
         _ if name == var => Some(token.clone()),

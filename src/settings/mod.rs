@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::GlobalArgs;
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
@@ -45,6 +44,51 @@ pub struct HttpPolicy {
     pub timeout: Duration,
     pub retries: u32,
     pub retry_delay: Duration,
+}
+
+/// What the caller sets above the process environment and the env file:
+/// the command line's global options (`cli::GlobalArgs::overrides`), or
+/// values a caller builds in code (`demo`'s browser step, tests).
+#[derive(Debug, Clone)]
+pub struct Overrides {
+    /// `--env-file`: read this env file (it must exist).
+    pub env_file: Option<PathBuf>,
+    /// `--no-env-file`: read none.
+    pub no_env_file: bool,
+    pub store: Option<PathBuf>,
+    pub store_key: Option<String>,
+    pub server: Option<String>,
+    pub region: Option<Region>,
+    pub output: OutputOptions,
+    pub http: HttpPolicy,
+    pub lock_timeout: Duration,
+}
+
+/// What a run without flags gets (the command line's defaults say the same:
+/// `cli`'s tests hold them together).
+impl Default for Overrides {
+    fn default() -> Overrides {
+        Overrides {
+            env_file: None,
+            no_env_file: false,
+            store: None,
+            store_key: None,
+            server: None,
+            region: None,
+            output: OutputOptions {
+                format: OutputFormat::Table,
+                explicit_format: false,
+                reveal: false,
+                quiet: false,
+            },
+            http: HttpPolicy {
+                timeout: Duration::from_secs(30),
+                retries: 3,
+                retry_delay: Duration::from_secs(1),
+            },
+            lock_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// How stdout shows a result (`--output`): a table for a person, JSON for
@@ -290,38 +334,29 @@ impl Lookup<'_> {
 
 impl Settings {
     /// Resolves settings from flags, the real environment and the env file.
-    pub fn load(global: &GlobalArgs, buffer_flag: Option<Duration>) -> Result<Settings> {
+    pub fn load(given: &Overrides, buffer_flag: Option<Duration>) -> Result<Settings> {
         let process = |name: &str| std::env::var(name).ok();
-        Settings::resolve(global, buffer_flag, &process)
+        Settings::resolve(given, buffer_flag, &process)
     }
 
     /// Same as `load`, with the process environment given (tests, demo).
     pub fn resolve(
-        global: &GlobalArgs,
+        given: &Overrides,
         buffer_flag: Option<Duration>,
         process: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings> {
-        let env_file = load_env_file(global, process)?;
+        let env_file = load_env_file(given, process)?;
         let vars = Lookup {
             process,
             file: env_file.as_ref().map(|f| &f.file),
         };
         let seed_tokens = seed_tokens(&vars)?;
-        let region_hosts = region_hosts(global, &vars)?;
+        let region_hosts = region_hosts(given, &vars)?;
         let settings = Settings {
-            output: OutputOptions {
-                format: global.output_format(),
-                explicit_format: global.explicit_format(),
-                reveal: global.reveal,
-                quiet: global.quiet,
-            },
-            http: HttpPolicy {
-                timeout: global.timeout,
-                retries: global.retries,
-                retry_delay: global.retry_delay,
-            },
-            lock_timeout: global.lock_timeout,
-            store: store_location(global, &vars)?,
+            output: given.output,
+            http: given.http,
+            lock_timeout: given.lock_timeout,
+            store: store_location(given, &vars)?,
             lease_ttl: lease_ttl(&vars)?,
             client_id: vars.get("WITHINGS_CLIENT_ID"),
             client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
@@ -337,8 +372,8 @@ impl Settings {
                 reader_token: vars.get("WITHINGS_TOKEN_READER_TOKEN").map(SecretString::from),
                 port: vars.get("PORT"),
             },
-            remote: remote_server(global, &vars),
-            next_command: Some(next_command(global)),
+            remote: remote_server(given, &vars),
+            next_command: Some(next_command(given)),
             env_file,
         };
         settings.remember_secrets();
@@ -407,8 +442,8 @@ impl Settings {
 
 /// The default API and authorization URLs of the region: `--region`, else
 /// `WITHINGS_REGION`, else eu. Explicit URL settings still win.
-fn region_hosts(global: &GlobalArgs, vars: &Lookup) -> Result<(&'static str, &'static str)> {
-    let region = match (global.region, vars.get("WITHINGS_REGION")) {
+fn region_hosts(given: &Overrides, vars: &Lookup) -> Result<(&'static str, &'static str)> {
+    let region = match (given.region, vars.get("WITHINGS_REGION")) {
         (Some(region), _) => region,
         (None, None) => Region::Eu,
         (None, Some(text)) => match text.trim().to_ascii_lowercase().as_str() {
@@ -450,16 +485,16 @@ pub fn log_environment() -> String {
         .unwrap_or_else(|| "local".into())
 }
 
-fn load_env_file(global: &GlobalArgs, process: &dyn Fn(&str) -> Option<String>) -> Result<Option<LoadedEnvFile>> {
-    if global.no_env_file {
+fn load_env_file(given: &Overrides, process: &dyn Fn(&str) -> Option<String>) -> Result<Option<LoadedEnvFile>> {
+    if given.no_env_file {
         return Ok(None);
     }
-    let explicit = global.env_file.clone().or_else(|| {
+    let explicit = given.env_file.clone().or_else(|| {
         process("WITHINGS_ENV_FILE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let (path, origin) = match (&global.env_file, explicit) {
+    let (path, origin) = match (&given.env_file, explicit) {
         (Some(path), _) => (path.clone(), EnvFileOrigin::Flag),
         (None, Some(path)) => (path, EnvFileOrigin::Variable),
         (None, None) => (PathBuf::from(".env"), EnvFileOrigin::WorkingDirectory),
@@ -525,25 +560,25 @@ pub enum StoreLocation {
 /// the others waiting at most this long.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
 
-fn store_location(global: &GlobalArgs, vars: &Lookup) -> Result<StoreLocation> {
-    let given = match &global.store {
+fn store_location(given: &Overrides, vars: &Lookup) -> Result<StoreLocation> {
+    let named = match &given.store {
         Some(path) => Some(path.clone()),
         None => vars.get("WITHINGS_TOKEN_STORE").map(PathBuf::from),
     };
-    if let Some(url) = given.as_ref().and_then(|p| p.to_str()).and_then(store_url) {
+    if let Some(url) = named.as_ref().and_then(|p| p.to_str()).and_then(store_url) {
         return Ok(StoreLocation::Redis {
             url: SecretString::from(url?),
-            key: store_key(global, vars)?,
+            key: store_key(given, vars)?,
             rescue_dir: state_home(vars).map(|dir| dir.join("withings-token/redis-rescue")),
         });
     }
-    if global.store_key.is_some() {
+    if given.store_key.is_some() {
         return Err(Error::config(
             "--store-key names a Redis key, but the store is a file",
             "pass a redis:// URL to `--store` (or WITHINGS_TOKEN_STORE), or drop `--store-key`",
         ));
     }
-    store_path(given, vars).map(StoreLocation::File)
+    store_path(named, vars).map(StoreLocation::File)
 }
 
 /// A store given as a URL: `redis://` or `rediss://` in any case and with
@@ -571,11 +606,8 @@ fn store_url(text: &str) -> Option<Result<String>> {
 }
 
 /// `--store-key`, else `WITHINGS_TOKEN_STORE_KEY`, else one key per app.
-fn store_key(global: &GlobalArgs, vars: &Lookup) -> Result<String> {
-    let key = global
-        .store_key
-        .clone()
-        .or_else(|| vars.get("WITHINGS_TOKEN_STORE_KEY"));
+fn store_key(given: &Overrides, vars: &Lookup) -> Result<String> {
+    let key = given.store_key.clone().or_else(|| vars.get("WITHINGS_TOKEN_STORE_KEY"));
     if let Some(key) = key {
         return Ok(key);
     }
@@ -630,11 +662,11 @@ fn store_path(given: Option<PathBuf>, vars: &Lookup) -> Result<PathBuf> {
         })
 }
 
-/// `withings-token` and the flags of `global` a next command needs to act
+/// `withings-token` and the flags of `given` a next command needs to act
 /// on the same env file, store, server and Withings hosts (variables carry
 /// over by themselves). A value that would show a password (a Redis URL or
 /// server URL with one) is written as a placeholder.
-pub fn next_command(global: &GlobalArgs) -> String {
+pub fn next_command(given: &Overrides) -> String {
     let shell = |text: &str| crate::envfile::format_value(text).unwrap_or_else(|_| "'…'".to_owned());
     let hidden = |text: &str, placeholder: &str| {
         let userinfo = text.split_once("://").is_some_and(|(_, rest)| {
@@ -644,34 +676,34 @@ pub fn next_command(global: &GlobalArgs) -> String {
         if userinfo { placeholder.to_owned() } else { shell(text) }
     };
     let mut words = vec!["withings-token".to_owned()];
-    if let Some(path) = &global.env_file {
+    if let Some(path) = &given.env_file {
         words.push(format!("--env-file {}", shell(&path.to_string_lossy())));
     }
-    if global.no_env_file {
+    if given.no_env_file {
         words.push("--no-env-file".to_owned());
     }
-    if let Some(store) = &global.store {
+    if let Some(store) = &given.store {
         words.push(format!(
             "--store {}",
             hidden(&store.to_string_lossy(), "'<your Redis URL>'")
         ));
     }
-    if let Some(key) = &global.store_key {
+    if let Some(key) = &given.store_key {
         words.push(format!("--store-key {}", shell(key)));
     }
-    if let Some(server) = &global.server {
+    if let Some(server) = &given.server {
         words.push(format!("--server {}", hidden(server, "'<the server URL>'")));
     }
-    if let Some(region) = global.region {
+    if let Some(region) = given.region {
         words.push(format!("--region {}", if region == Region::Us { "us" } else { "eu" }));
     }
     words.join(" ")
 }
 
 /// `--server`, else `WITHINGS_TOKEN_SERVER`; `None` when neither is set.
-fn remote_server(global: &GlobalArgs, vars: &Lookup) -> Option<UrlSetting> {
+fn remote_server(given: &Overrides, vars: &Lookup) -> Option<UrlSetting> {
     const NAME: &str = "WITHINGS_TOKEN_SERVER";
-    let text = global.server.clone().or_else(|| vars.get(NAME))?;
+    let text = given.server.clone().or_else(|| vars.get(NAME))?;
     Some(UrlSetting::new(
         NAME,
         "WITHINGS_TOKEN_SERVER (--server)",

@@ -1,8 +1,8 @@
 use super::*;
 use secrecy::ExposeSecret;
 
-fn global(args: &[&str]) -> GlobalArgs {
-    crate::cli::global_args(args)
+fn global(args: &[&str]) -> Overrides {
+    crate::cli::overrides(args)
 }
 
 fn file_of(s: &Settings) -> PathBuf {

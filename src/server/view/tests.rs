@@ -80,7 +80,7 @@ fn tokens(access: &str, expires_in: chrono::Duration) -> TokenSet {
 }
 
 fn settings() -> Settings {
-    let global = crate::cli::global_args(&["--no-env-file", "--store", "/unused"]);
+    let global = crate::cli::overrides(&["--no-env-file", "--store", "/unused"]);
     Settings::resolve(&global, None, &|_: &str| None).unwrap()
 }
 
