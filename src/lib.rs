@@ -32,7 +32,6 @@ mod error;
 mod fsutil;
 mod http;
 mod logging;
-mod manpage;
 mod output;
 mod railway;
 mod railway_copy;
@@ -53,8 +52,8 @@ mod withings;
 /// regenerates them and fails when a committed copy is stale.
 pub mod generated {
     pub use crate::commands::command;
+    pub use crate::commands::manpage::{completion_scripts, man_page, man_pages};
     pub use crate::error::{EXIT_STATUS_TABLE, exit_status_markdown};
-    pub use crate::manpage::{completion_scripts, man_page, man_pages};
     pub use crate::settings::{SETTINGS, settings_markdown};
 }
 

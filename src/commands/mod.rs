@@ -17,6 +17,7 @@ pub mod exchange;
 pub mod exec;
 pub mod export;
 pub mod login;
+pub mod manpage;
 mod parse;
 pub mod pull;
 pub mod railway_sync;

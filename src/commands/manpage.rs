@@ -1,7 +1,7 @@
 //! The man pages and the completion scripts, generated from the clap
 //! definition: withings-token(1) and one withings-token-<sub>(1) per
 //! subcommand clap knows (a new subcommand gets its page by being added to
-//! `cli::Command`). `tests/cli/generated.rs` fails when the committed copies
+//! `commands::Command`). `tests/cli/generated.rs` fails when the committed copies
 //! under `man/` and `completions/` are stale, missing or left over. The
 //! ENVIRONMENT section is the settings table (`settings::SETTINGS`).
 
@@ -20,7 +20,7 @@ fn escape(text: &str) -> String {
 /// typed (`withings-token status`), and without clap's `help` subcommand,
 /// which has no page.
 fn documented_command() -> Command {
-    let mut cmd = crate::commands::command().disable_help_subcommand(true);
+    let mut cmd = super::command().disable_help_subcommand(true);
     cmd.build();
     cmd
 }
@@ -232,7 +232,7 @@ pub fn completion_scripts() -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|shell| {
             let mut script = Vec::new();
-            let mut cmd = crate::commands::command();
+            let mut cmd = super::command();
             clap_complete::generate(shell, &mut cmd, "withings-token", &mut script);
             (shell.file_name("withings-token"), script)
         })
