@@ -289,7 +289,12 @@ async fn peer_saved_meanwhile(lock: Box<dyn StoreLease>, before: &StoreState, si
 /// memory (`serve` saves it at its next transaction): never dropped while
 /// it may be the only live pair. A store that moved on to another run's
 /// set (that run's answer is kept) needs no rescue.
-pub(crate) async fn keep(lock: &dyn StoreLease, location: &str, state: &StoreState, next: StoreState) -> Result<StoreState> {
+pub(crate) async fn keep(
+    lock: &dyn StoreLease,
+    location: &str,
+    state: &StoreState,
+    next: StoreState,
+) -> Result<StoreState> {
     let cause = match commit_new_set(lock, state, next.clone()).await {
         Ok(saved) => return Ok(saved),
         Err(e @ Error::AnswerDropped { .. }) => return Err(e),
