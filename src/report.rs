@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
 use crate::http::HttpClient;
 use crate::output::{
-    CopyReport, CopyStatus, ErrorBody, JSON_VERSION, Output, ReportOutcome, StatusReport, TokenReport,
+    CopyReport, CopyStatus, ErrorBody, JSON_VERSION, ReportOutcome, Secrets, StatusReport, TokenReport,
 };
 use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
@@ -39,7 +39,7 @@ pub(crate) async fn deliver_and_build_report(
     store: &dyn TokenStore,
     targets: &Targets,
     rotation: Rotation,
-    out: &Output,
+    secrets: Secrets,
 ) -> Ending {
     let (outcome, via, message) = describe(&rotation.outcome);
     let generation = rotation.state.tokens_generation;
@@ -74,7 +74,7 @@ pub(crate) async fn deliver_and_build_report(
         store,
         message,
     };
-    let report = token_report(out, facts, &deliveries);
+    let report = token_report(secrets, facts, &deliveries);
     Ending::Delivered(Box::new(Delivered {
         report,
         deliveries,
@@ -104,8 +104,8 @@ pub(crate) struct Facts<'a> {
 }
 
 /// The token report of `refresh`, `exchange`, `railway-sync`, `pull` and
-/// the API, tokens shown as `out` shows secrets.
-pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveries) -> TokenReport {
+/// the API, tokens shown as `secrets` says.
+pub(crate) fn token_report(secrets: Secrets, facts: Facts<'_>, deliveries: &Deliveries) -> TokenReport {
     let tokens = facts.tokens;
     let env_file_updated = match &deliveries.env_file {
         Delivery::Delivered => deliveries.env_file_path.as_ref().map(|p| p.display().to_string()),
@@ -115,8 +115,8 @@ pub(crate) fn token_report(out: &Output, facts: Facts<'_>, deliveries: &Deliveri
         version: JSON_VERSION,
         outcome: facts.outcome,
         via: facts.via.map(via_key),
-        access_token: tokens.access_token.as_ref().map(|t| out.secret(t)),
-        refresh_token: out.secret(&tokens.refresh_token),
+        access_token: tokens.access_token.as_ref().map(|t| secrets.show(t)),
+        refresh_token: secrets.show(&tokens.refresh_token),
         expires_at: tokens.expires_at.map(rfc3339),
         last_refreshed: tokens.last_refreshed.map(rfc3339),
         userid: tokens.userid.clone(),

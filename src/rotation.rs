@@ -1,8 +1,12 @@
-//! The one place a token set changes: take the store lock, reload, assess,
-//! reserve the save, mark the request in the journal, hold signals, ask
-//! Withings, save, release. The lock is handed back with the result so the
-//! copies (env file, Railway) are delivered from the set that was saved; see
-//! `copies.rs`. Nothing here prints: it returns what happened.
+//! The refresh rotation and the one save path of a new set. A refresh takes
+//! the store lock, reloads, assesses, reserves the save, marks the request in
+//! the journal, holds signals, asks Withings, saves, releases. Every new set
+//! (a refresh's, or consent's first one: `consent::transaction`) is saved by
+//! [`keep`], which falls back to the rescue file or memory, and a set a run
+//! could not save is adopted under the next lock ([`adopt_unsaved`]). The
+//! lock is handed back with the result so the copies (env file, Railway) are
+//! delivered from the set that was saved; see `copies.rs`. Nothing here
+//! prints: it returns what happened.
 
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -279,100 +283,18 @@ async fn peer_saved_meanwhile(lock: Box<dyn StoreLease>, before: &StoreState, si
     })
 }
 
-/// Trades an authorization code under the lock, after checking the state.
-pub async fn exchange(
-    settings: &Settings,
-    store: &dyn TokenStore,
-    client: &WithingsClient,
-    code: &str,
-    url_state: Option<Option<&str>>,
-) -> Result<Rotation> {
-    let redirect_uri = settings.redirect_uri("exchange")?;
-    let lock = store.lock(settings.lock_timeout).await?;
-    let state = lock.load().await?;
-    report_interrupted(lock.as_ref(), &state).await;
-    let state = adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
-    check_state(&state, url_state)?;
-    lock.begin_request(state.generation, "authorization_code").await?;
-    let held = HeldSignals::hold();
-    let result = client.request_token(&Grant::Code { code, redirect_uri }).await;
-    // The state stays: a second paste of the same redirect then reaches
-    // Withings and is reported as what it is, a reused code.
-    let saved = match result {
-        Ok(new) => {
-            let mut next = StoreState {
-                tokens: Some(new.clone()),
-                previous: None,
-                ..state.clone()
-            };
-            crate::clock::record_into(&mut next.clock_offsets);
-            keep(lock.as_ref(), &store.location(), &state, next)
-                .await
-                .map(|saved| (new, saved))
-        }
-        Err(e) => Err(e),
-    };
-    lock.end_request().await;
-    let signal = held.release();
-    let (new, state) = saved?;
-    let outcome = Outcome::Exchanged;
-    Ok(Rotation {
-        outcome,
-        tokens: new,
-        source: TokenSource::Store,
-        state,
-        lock: Some(lock),
-        signal,
-    })
-}
-
-/// Keeps the pending `auth-url` state (for `exchange`) under the lock.
-pub async fn remember_auth_state(settings: &Settings, store: &dyn TokenStore, state: &str) -> Result<()> {
-    let lock = store.lock(settings.lock_timeout).await?;
-    let current = lock.load().await?;
-    let current = adopt_unsaved(lock.as_ref(), &store.location(), current).await?;
-    let next = StoreState {
-        pending_auth: Some(crate::store::PendingAuth {
-            state: state.to_owned(),
-            created_at: now(),
-        }),
-        ..current.clone()
-    };
-    let saved = lock.save(current.generation, &next).await.map(|_| ());
-    lock.release().await;
-    saved
-}
-
-/// A redirect URL must carry the state `auth-url` issued. A bare code has
-/// none to check (the contract accepts it); a URL without one, while a
-/// consent is pending, would skip the check, so it is refused.
-fn check_state(state: &StoreState, url_state: Option<Option<&str>>) -> Result<()> {
-    let Some(given) = url_state else {
-        tracing::info!("a bare code carries no state; it is exchanged without a state check");
-        return Ok(());
-    };
-    match (&state.pending_auth, given) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(Error::InvalidState {
-            detail: "the redirect URL carries no state, but `auth-url` issued one; a URL without it may not come from that consent, so nothing was sent".into(),
-        }),
-        (Some(pending), Some(given)) if pending.state == given => Ok(()),
-        (Some(_), Some(_)) => Err(Error::InvalidState {
-            detail: "the redirect URL's state does not match the one `auth-url` issued; it may come from another consent or another person, so nothing was sent".into(),
-        }),
-        (None, Some(_)) => Err(Error::InvalidState {
-            detail: "the redirect URL carries a state, but this store has no pending `auth-url` (it was never issued here or was already used); nothing was sent".into(),
-        }),
-    }
-}
-
 /// Saves the new set Withings just issued. When the store cannot take it,
 /// the set is kept in the rescue file (its space and descriptors were taken
 /// before the request), or, should even that fail, in this process's
 /// memory (`serve` saves it at its next transaction): never dropped while
 /// it may be the only live pair. A store that moved on to another run's
 /// set (that run's answer is kept) needs no rescue.
-async fn keep(lock: &dyn StoreLease, location: &str, state: &StoreState, next: StoreState) -> Result<StoreState> {
+pub(crate) async fn keep(
+    lock: &dyn StoreLease,
+    location: &str,
+    state: &StoreState,
+    next: StoreState,
+) -> Result<StoreState> {
     let cause = match commit_new_set(lock, state, next.clone()).await {
         Ok(saved) => return Ok(saved),
         Err(e @ Error::AnswerDropped { .. }) => return Err(e),
@@ -441,7 +363,7 @@ fn remember_unsaved(location: &str, set: StoreState) {
 /// store is empty (nothing newer to protect); dropped when the store holds
 /// a newer set of its own, which is the one kept. Returns the state to go
 /// on from.
-async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState) -> Result<StoreState> {
+pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState) -> Result<StoreState> {
     let in_memory = {
         let mut unsaved = crate::locked(&UNSAVED);
         match unsaved.take() {
@@ -612,7 +534,9 @@ fn carry_over(mut new: TokenSet, old: &TokenSet) -> TokenSet {
     new
 }
 
-async fn report_interrupted(lock: &dyn StoreLease, state: &StoreState) {
+/// A mark left by a run that did not finish asking Withings (it died, or
+/// its lease ran out) is said, with what became of its answer, and cleared.
+pub(crate) async fn report_interrupted(lock: &dyn StoreLease, state: &StoreState) {
     let Some(mark) = lock.interrupted_request().await else {
         return;
     };

@@ -133,7 +133,7 @@ async fn fresh_from(
     let current = copies::none_behind(settings, targets, &seen_before);
     let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
     let tokens = rotation.tokens.clone();
-    match deliver_and_build_report(settings, &http, store, targets, rotation, out).await {
+    match deliver_and_build_report(settings, &http, store, targets, rotation, out.secrets()).await {
         Ending::Interrupted { signal, saved } => Ok((tokens, super::interrupted(out, signal, &saved))),
         Ending::Delivered(done) => {
             let status = super::finish_printed(out, Ok(()), &done.deliveries, &done.saved)?;

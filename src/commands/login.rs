@@ -18,11 +18,11 @@ use clap::Args;
 
 use crate::cli::{DeliveryArgs, parse_duration};
 use crate::consent::callback::{Callback, plan_callback};
-use crate::consent::loopback::{self, LoginRequest, Parties};
+use crate::consent::loopback::{self, LoginRequest, Parties, Progress};
 use crate::copies;
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on, visible};
-use crate::output::Output;
+use crate::output::{Output, Spinner};
 use crate::settings::Settings;
 
 /// A person approves within minutes; beyond an hour `--wait` is a typo.
@@ -144,6 +144,20 @@ fn invite(out: &Output, url: &str, callback: &Callback, no_browser: bool) {
                 }
             });
         }
+    }
+}
+
+/// A login's waits are spinners (for a person at a terminal), its notes
+/// the output's notes.
+impl Progress for Output {
+    type Waiting = Option<Spinner>;
+
+    fn waiting(&self, what: &str) -> Option<Spinner> {
+        self.spinner(what)
+    }
+
+    fn tell(&self, line: &str) {
+        self.note(line);
     }
 }
 

@@ -156,7 +156,7 @@ pub(crate) async fn deliver_and_report(
     rotation: Rotation,
     out: &Output,
 ) -> Result<Status> {
-    match deliver_and_build_report(settings, http, store, targets, rotation, out).await {
+    match deliver_and_build_report(settings, http, store, targets, rotation, out.secrets()).await {
         Ending::Interrupted { signal, saved } => Ok(interrupted(out, signal, &saved)),
         Ending::Delivered(done) => finish(out, &done.report, &done.deliveries, &done.saved),
     }

@@ -80,7 +80,7 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
         message: Some(message),
     };
     let deliveries = Deliveries::none(Skip::NotConfigured);
-    let report = token_report(out, facts, &deliveries);
+    let report = token_report(out.secrets(), facts, &deliveries);
     out.print(&report)?;
     Ok(Status::Success)
 }

@@ -94,7 +94,7 @@ async fn sync(args: &RailwaySyncArgs, settings: &Settings, store: &dyn TokenStor
         store,
         message: None,
     };
-    let report = token_report(out, facts, &deliveries);
+    let report = token_report(out.secrets(), facts, &deliveries);
     super::finish(out, &report, &deliveries, &saved)
 }
 

@@ -66,7 +66,7 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
         };
         // Forced: the lock is always taken.
         let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, false).await?;
-        let done = match deliver_and_build_report(settings, &http, store, &targets, rotation, out).await {
+        let done = match deliver_and_build_report(settings, &http, store, &targets, rotation, out.secrets()).await {
             Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
             Ending::Delivered(done) => done,
         };

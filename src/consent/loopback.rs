@@ -27,7 +27,6 @@ use super::page::Page;
 use super::{AuthUrlRequest, exchange, issue, parse_code_or_url};
 use crate::error::{Error, Result};
 use crate::http::{clip, humanize};
-use crate::output::Output;
 use crate::rotation::Rotation;
 use crate::settings::Settings;
 use crate::store::TokenStore;
@@ -46,6 +45,19 @@ pub(crate) struct LoginRequest {
     pub wait: Duration,
 }
 
+/// What the person waiting on a login is shown, by the face that runs it
+/// (the command line: a spinner on a terminal, a line on stderr).
+pub(crate) trait Progress {
+    /// Shown while it lives: dropping it ends the wait's display.
+    type Waiting;
+
+    /// A wait begins (for the browser, for Withings), described by `what`.
+    fn waiting(&self, what: &str) -> Self::Waiting;
+
+    /// A line for the person while the wait goes on.
+    fn tell(&self, line: &str);
+}
+
 /// The outside parties of one login, resolved before anything is bound.
 pub(crate) struct Parties<'a> {
     pub settings: &'a Settings,
@@ -62,7 +74,7 @@ pub(crate) async fn login(
     callback: &Callback,
     p: &Parties<'_>,
     invite: impl FnOnce(&str),
-    out: &Output,
+    progress: &impl Progress,
 ) -> Result<Rotation> {
     let listener = bind(callback).await?;
     let auth_request = AuthUrlRequest {
@@ -73,8 +85,8 @@ pub(crate) async fn login(
     invite(&auth.authorization_url);
     let mut server = CallbackServer::start(listener, callback);
     let waited = {
-        let _spinner = out.spinner("waiting for the browser to come back…");
-        wait_for_ours(&mut server, request.wait, callback, &auth.state, out).await
+        let _waiting = progress.waiting("waiting for the browser to come back…");
+        wait_for_ours(&mut server, request.wait, callback, &auth.state, progress).await
     };
     let (arrival, url) = match waited {
         Ok(ours) => ours,
@@ -86,7 +98,7 @@ pub(crate) async fn login(
     let exchanged = match declined(&url) {
         Some(declined) => Err(declined),
         None => {
-            let _spinner = out.spinner("exchanging the code with Withings…");
+            let _waiting = progress.waiting("exchanging the code with Withings…");
             exchange_callback(p, &url).await
         }
     };
@@ -104,7 +116,7 @@ async fn wait_for_ours(
     wait: Duration,
     callback: &Callback,
     state: &str,
-    out: &Output,
+    progress: &impl Progress,
 ) -> Result<(Arrival, Url)> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -113,7 +125,7 @@ async fn wait_for_ours(
             Some(url) => return Ok((arrival, url)),
             None => {
                 let _ = arrival.reply.send(Page::not_this_login());
-                out.note(
+                progress.tell(
                     "warning: a request to the callback without this login's state was refused (another page, an old tab?); still waiting for the redirect of this consent",
                 );
             }

@@ -2,7 +2,8 @@
 //! the authorization URL and the state kept for it in the store, the
 //! redirect (a bare code or the whole redirect URL) parsed and checked
 //! against the registered callback, and the exchange of its code for the
-//! first token set. For a person at a machine with a browser, the
+//! first token set under the store lock (`transaction`, saving through
+//! rotation's save path). For a person at a machine with a browser, the
 //! loopback consent: where the browser comes back (`callback`), the
 //! listener that waits for this consent's redirect and exchanges it
 //! (`loopback`), and the page the browser is shown (`page`).
@@ -10,15 +11,16 @@
 pub(crate) mod callback;
 pub(crate) mod loopback;
 pub(crate) mod page;
+mod transaction;
 
 use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::output::{AuthUrlReport, JSON_VERSION};
-use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
 use crate::store::TokenStore;
-use crate::withings::WithingsClient;
+
+pub(crate) use self::transaction::exchange;
 
 /// What an authorization URL is asked with (`auth-url --state`,
 /// `--demo-account`; `login`; the API asks with the defaults).
@@ -45,7 +47,7 @@ pub async fn issue(request: &AuthUrlRequest, settings: &Settings, store: &dyn To
         Some(state) => state.clone(),
         None => crate::fsutil::random_hex(16).map_err(|e| Error::Internal(e.into()))?,
     };
-    rotation::remember_auth_state(settings, store, &state).await?;
+    transaction::remember_auth_state(settings, store, &state).await?;
     let url = authorization_url(
         authorize_url,
         client_id,
@@ -82,14 +84,26 @@ pub fn authorization_url(base: &Url, client_id: &str, scope: &str, redirect_uri:
     url
 }
 
-/// The code and, when a whole redirect URL was given, that URL's state.
+/// The code and the state that came with it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Redirect {
     pub code: String,
-    /// `None` for a bare code; `Some(state)` for a redirect URL.
-    pub url_state: Option<Option<String>>,
+    pub state: RedirectState,
     /// The URL without its query, to compare with `WITHINGS_REDIRECT_URI`.
     pub url_base: Option<String>,
+}
+
+/// What a redirect says of the consent it comes from, checked against the
+/// state `auth-url` kept in the store before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectState {
+    /// A bare code: nothing to check (the contract accepts it).
+    BareCode,
+    /// A redirect URL without a state: refused while a consent is pending.
+    Missing,
+    /// The state the redirect URL carries (or the API was given beside the
+    /// code): it must be the pending one.
+    Given(String),
 }
 
 /// A redirect URL must be the registered callback: a code carried by any
@@ -129,7 +143,7 @@ pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
         check_code(input)?;
         return Ok(Redirect {
             code: input.to_owned(),
-            url_state: None,
+            state: RedirectState::BareCode,
             url_base: None,
         });
     }
@@ -159,7 +173,7 @@ pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
     check_code(&code)?;
     Ok(Redirect {
         code,
-        url_state: Some(single(&url, "state")?),
+        state: single(&url, "state")?.map_or(RedirectState::Missing, RedirectState::Given),
         // Only the query was pasted: there is no callback to compare.
         url_base: absolute.then(|| without_query(&url)),
     })
@@ -187,19 +201,6 @@ fn check_code(code: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Trades the redirect's code for the first token set, saved in the store
-/// (its state checked against the store's when the redirect carries one).
-/// Check its base first ([`check_redirect_base`]).
-pub async fn exchange(
-    settings: &Settings,
-    store: &dyn TokenStore,
-    client: &WithingsClient,
-    redirect: &Redirect,
-) -> Result<Rotation> {
-    let url_state = redirect.url_state.as_ref().map(|s| s.as_deref());
-    rotation::exchange(settings, store, client, &redirect.code, url_state).await
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ fn bare_code_and_url_are_both_accepted() {
         parse_code_or_url(" abc123 ").unwrap(),
         Redirect {
             code: "abc123".into(),
-            url_state: None,
+            state: RedirectState::BareCode,
             url_base: None,
         }
     );
@@ -15,7 +15,7 @@ fn bare_code_and_url_are_both_accepted() {
         r,
         Redirect {
             code: "abc".into(),
-            url_state: Some(Some("xyz".into())),
+            state: RedirectState::Given("xyz".into()),
             url_base: Some("https://example.com/cb".into()),
         }
     );
@@ -46,7 +46,7 @@ fn repeated_or_hidden_parameters_never_skip_the_state_check() {
     assert_eq!(parse_code_or_url(two_codes).unwrap_err().code(), "INVALID_STATE");
     // A query pasted without its `?` is still a query, with its state.
     let r = parse_code_or_url("code=C11&state=BAD").unwrap();
-    assert_eq!(r.url_state, Some(Some("BAD".into())));
+    assert_eq!(r.state, RedirectState::Given("BAD".into()));
     // A NUL in the code (percent-encoded) is refused before sending.
     assert_eq!(
         parse_code_or_url("https://example.com/cb?code=C8%00x&state=s")

@@ -98,18 +98,39 @@ pub struct Output {
     options: OutputOptions,
 }
 
+/// How a report shows a secret: masked, or as it is (`--reveal`). The CLI's
+/// follows `--reveal` ([`Output::secrets`]); `serve`'s answers always mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Masked,
+    Revealed,
+}
+
+impl Secrets {
+    /// `secret` as this policy shows it; a revealed one is first masked in
+    /// a CI runner's log.
+    pub fn show(self, secret: &SecretString) -> String {
+        match self {
+            Secrets::Revealed => {
+                mask_in_ci_logs(&[secret.expose_secret()]);
+                secret.expose_secret().to_owned()
+            }
+            Secrets::Masked => mask(secret),
+        }
+    }
+}
+
 impl Output {
     pub fn new(options: OutputOptions) -> Output {
         Output { options }
     }
 
-    /// Shows a secret as the contract allows: masked unless `--reveal`.
-    pub fn secret(&self, secret: &SecretString) -> String {
+    /// How the reports printed here show secrets: masked unless `--reveal`.
+    pub fn secrets(&self) -> Secrets {
         if self.options.reveal {
-            mask_in_ci_logs(&[secret.expose_secret()]);
-            secret.expose_secret().to_owned()
+            Secrets::Revealed
         } else {
-            mask(secret)
+            Secrets::Masked
         }
     }
 

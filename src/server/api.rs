@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::consent::{Redirect, parse_code_or_url};
+use crate::consent::{Redirect, RedirectState, parse_code_or_url};
 use crate::copies::Choices;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
@@ -194,14 +194,14 @@ fn redirect_of(query: ExchangeQuery, body: &ExchangeBody) -> Result<Redirect, Ap
     })?;
     let mut redirect = parse_code_or_url(&code)?;
     if let Some(given) = query.state.or_else(|| body.state.clone()) {
-        match &redirect.url_state {
-            Some(Some(in_url)) if *in_url != given => {
+        match &redirect.state {
+            RedirectState::Given(in_url) if *in_url != given => {
                 return Err(Error::InvalidState {
                     detail: "the state given differs from the one in the redirect URL; nothing was sent".into(),
                 }
                 .into());
             }
-            _ => redirect.url_state = Some(Some(given)),
+            _ => redirect.state = RedirectState::Given(given),
         }
     }
     Ok(redirect)
@@ -427,10 +427,10 @@ mod tests {
             state: None,
         };
         let r = redirect_of(query, &none).unwrap();
-        assert_eq!((r.code.as_str(), r.url_state), ("abc", None));
+        assert_eq!((r.code.as_str(), r.state), ("abc", RedirectState::BareCode));
         let b = exchange_body(r#"{"code": "https://example.com/cb?code=c&state=s"}"#);
         let r = redirect_of(ExchangeQuery::default(), &b).unwrap();
-        assert_eq!((r.code.as_str(), r.url_state), ("c", Some(Some("s".into()))));
+        assert_eq!((r.code.as_str(), r.state), ("c", RedirectState::Given("s".into())));
         assert!(redirect_of(ExchangeQuery::default(), &none).is_err());
     }
 
@@ -438,7 +438,7 @@ mod tests {
     fn a_state_given_beside_the_code_is_checked() {
         let b = exchange_body(r#"{"code": "c", "state": "s"}"#);
         let r = redirect_of(ExchangeQuery::default(), &b).unwrap();
-        assert_eq!(r.url_state, Some(Some("s".into())));
+        assert_eq!(r.state, RedirectState::Given("s".into()));
         let b = exchange_body(r#"{"code": "https://example.com/cb?code=c&state=s", "state": "other"}"#);
         let err = redirect_of(ExchangeQuery::default(), &b).unwrap_err();
         assert!(matches!(err, ApiError::Failed(Error::InvalidState { .. })));

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::consent::{self, AuthUrlRequest, Redirect, check_redirect_base};
 use crate::copies::{self, Choices, Targets};
 use crate::error::{Error, Result};
-use crate::output::{AuthUrlReport, ReportOutcome, TokenReport};
+use crate::output::{AuthUrlReport, ReportOutcome, Secrets, TokenReport};
 use crate::report::{Delivered, Ending, deliver_and_build_report};
 use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
@@ -227,7 +227,8 @@ async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Res
         state.store.as_ref(),
         targets,
         rotation,
-        &state.masked,
+        // `serve`'s reports mask tokens, whatever `--reveal` says.
+        Secrets::Masked,
     )
     .await;
     match ending {

@@ -36,8 +36,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
-use crate::output::Output;
-use crate::settings::{HttpPolicy, OutputFormat, OutputOptions, Settings};
+use crate::settings::{HttpPolicy, Settings};
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
 
@@ -68,8 +67,6 @@ pub struct AppState {
     metrics: metrics::Metrics,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
     pub metrics_auth: bool,
-    /// Builds reports with tokens masked, whatever `--reveal` says.
-    masked: Output,
     /// One store transaction at a time in this process (single flight).
     flight: Arc<Mutex<()>>,
     stopping: AtomicBool,
@@ -112,12 +109,6 @@ impl AppState {
             },
             metrics: metrics::Metrics::new(),
             metrics_auth: false,
-            masked: Output::new(OutputOptions {
-                format: OutputFormat::Json,
-                explicit_format: false,
-                reveal: false,
-                quiet: true,
-            }),
             flight: Arc::new(Mutex::new(())),
             stopping: AtomicBool::new(false),
             settings,
