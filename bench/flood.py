@@ -1,4 +1,4 @@
-"""Floods `serve` the way the issue-18 trial did (bench/flood.sh drives it).
+"""Floods `serve` with clients that hold its connections (bench/flood.sh drives it).
 
   flood.py loris PORT CONNECTIONS SECONDS [SOURCE]
       opens CONNECTIONS non-blocking connections that send a partial request
@@ -6,8 +6,7 @@
       SECONDS have passed (a slowloris, from one source address).
   flood.py noread PORT CONNECTIONS SECONDS [REQUESTS]
       opens CONNECTIONS connections, each pipelining REQUESTS (default 2000)
-      `GET /metrics` and never reading an answer, held for SECONDS (the
-      trial's noread.py).
+      `GET /metrics` and never reading an answer, held for SECONDS.
 Loopback only; every loop is bounded by SECONDS.
 """
 import errno

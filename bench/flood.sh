@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Floods `serve` as the issue-18 trial did and prints what it cost
+# Floods `serve` with clients that hold its connections and prints what it cost
 # (bench/flood.py does the flooding; loopback only, bounded in time):
 #  1. never-reading clients: NOREAD_CONNS connections pipelining NOREAD_REQUESTS
 #     (20000) `GET /metrics` each and reading nothing, for NOREAD_SECS; the server's

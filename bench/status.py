@@ -2,8 +2,8 @@
 """`withings-token status --json`, in Python's standard library only.
 
 The comparison for bench/compare.sh: it reads the same store file and prints
-the same JSON report, with the same rules (src/commands/status.rs,
-src/tokens.rs):
+the same JSON report, with the same rules (src/report.rs,
+src/tokens/mod.rs):
 
 - the refresh buffer is WITHINGS_REFRESH_BUFFER (or --buffer) when set, else
   min(24h, lifetime / 3), the lifetime being expires_at - last_refreshed (3 h

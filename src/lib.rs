@@ -2,23 +2,30 @@
 //!
 //! `run()` is the whole program; `main.rs` only calls it. Two faces sit on
 //! one core. The core: `settings` (flag > env > env file > default),
-//! `store` (the durable token store), `envfile`, `withings` and `railway`
-//! (the two outside parties), `tokens` (the token set and the one pure
-//! decision, `assess`), `rotation` (the one place a token set changes),
-//! `copies` (the env file and Railway, delivered from the store and healed
-//! when behind), `consent` (the authorization URL, the redirect and its
-//! exchange, and the loopback consent `login` runs: its callback, listener
-//! and page), `report` (the token and status reports), `validation` (the
-//! access token checked with Withings), `signals` (SIGINT/SIGTERM held
-//! while a new set is saved), `http` (the one HTTP stack and retry loop),
-//! `duration` (durations as people write them), `output` (stdout),
-//! `railway_copy` (Railway's variables compared with the store, pulled in),
-//! `diagnosis` (`doctor`'s checks of the setup, offline and online),
-//! `logging` (stderr) and `error` (codes, exit statuses). The faces:
-//! `commands`, the command line (its parser, and one file per subcommand
-//! holding its arguments and the `run` that calls the core), with `cli`
-//! (the global options and value parsers the commands share); and `server`
-//! (`serve`: the admin API, the token broker and the background refresh).
+//! `store` (the durable token store), `fsutil` (the file operations:
+//! durable writes and guarded reads for the store and the env file, the
+//! PATH search of `exec`), `envfile`,
+//! `withings` and `railway` (the two outside parties), `tokens` (the token
+//! set and the one pure decision, `assess`), `clock` (the one clock, moved
+//! by the offset measured against Withings), `rotation` (the one place a
+//! token set changes), `copies` (the env file and Railway, delivered from the
+//! store and healed when behind), `consent` (the authorization URL, the
+//! redirect and its exchange, and the loopback consent `login` runs: its
+//! callback, listener and page), `report` (the token and status reports),
+//! `validation` (the access token checked with Withings), `signals`
+//! (SIGINT/SIGTERM held while a new set is saved), `http` (the one HTTP
+//! stack and retry loop), `duration` (durations as people write them),
+//! `output` (stdout), `railway_copy` (Railway's variables compared with the
+//! store, pulled in), `diagnosis` (`doctor`'s checks of the setup, offline
+//! and online), `logging` (stderr) and `error` (codes, exit statuses). The
+//! faces: `commands`, the command line (its parser, and one file per
+//! subcommand holding its arguments and the `run` that calls the core), with
+//! `cli` (the global options and value parsers the commands share) and
+//! `server_client` (the client of a running `serve` that `--server` makes
+//! the commands use); and `server` (`serve`: the admin API, the token broker
+//! and the background refresh). Beside them: `sandbox` (Withings and Railway
+//! emulated on loopback, for `sandbox`, `demo` and the tests) and `manpage`
+//! (the man pages and completions, generated from the command line).
 
 mod cli;
 mod clock;

@@ -39,7 +39,7 @@ pub struct AccessTokenArgs {
 
 pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<Status> {
     if let Some(server) = crate::server_client::ServerClient::broker(settings)? {
-        let brokered = super::remote::brokered(&server, args.min_ttl, &args.delivery, out)?;
+        let brokered = super::via_server::brokered(&server, args.min_ttl, &args.delivery, out)?;
         out.bare_access_token(Some(&brokered.access_token))?;
         return Ok(Status::Success);
     }

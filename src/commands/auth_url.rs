@@ -5,6 +5,7 @@ use clap::Args;
 use crate::consent::{self, AuthUrlRequest};
 use crate::error::{Result, Status};
 use crate::output::Output;
+use crate::server_client::ServerClient;
 use crate::settings::Settings;
 
 /// Print the Withings authorization URL to open in a browser
@@ -24,8 +25,8 @@ pub struct AuthUrlArgs {
 }
 
 pub fn run(args: &AuthUrlArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    if let Some(server) = crate::server_client::ServerClient::of(settings, false)? {
-        return super::remote::auth_url(&server, args, settings.next_command.as_deref(), out);
+    if let Some(server) = ServerClient::of(settings, false)? {
+        return by_server(&server, args, settings.next_command.as_deref(), out);
     }
     let store = crate::store::open(settings)?;
     let report = crate::http::block_on(consent::issue(&args.request(), settings, store.as_ref()))??;
@@ -41,4 +42,13 @@ impl AuthUrlArgs {
             demo_account: self.demo_account,
         }
     }
+}
+
+/// `auth-url` by the server, which keeps the state in its store.
+fn by_server(server: &ServerClient, args: &AuthUrlArgs, next: Option<&str>, out: &Output) -> Result<Status> {
+    if args.state.is_some() || args.demo_account {
+        return Err(super::via_server::unsupported("--state and --demo-account"));
+    }
+    out.print(&crate::http::block_on(server.authorization_url())??.with_next(next))?;
+    Ok(Status::Success)
 }

@@ -51,10 +51,10 @@ pub fn run(args: &ExecArgs, settings: &Settings, out: &Output) -> Result<Status>
         .split_first()
         .ok_or_else(|| Error::config("no command given", "pass it after `--`"))?;
     // Before any refresh: a typo must not rotate the token for nothing.
-    find_program(program).map_err(|e| not_started(program, &e))?;
+    crate::fsutil::find_program(program).map_err(|e| not_started(program, &e))?;
     let (access, expires_at, userid) = match crate::server_client::ServerClient::broker(settings)? {
         Some(server) => {
-            let brokered = super::remote::brokered(&server, args.min_ttl, &args.delivery, out)?;
+            let brokered = super::via_server::brokered(&server, args.min_ttl, &args.delivery, out)?;
             (brokered.access_token, brokered.expires_at, brokered.userid)
         }
         None => {
@@ -85,35 +85,4 @@ fn not_started(program: &std::ffi::OsStr, e: &std::io::Error) -> Error {
         not_found: e.kind() == std::io::ErrorKind::NotFound,
         detail: e.to_string(),
     }
-}
-
-/// Whether exec(2) would find `program`, as it searches: a name with a
-/// slash is a path, any other is looked for in each PATH directory. The
-/// error is the one exec would give (not found, or not executable).
-fn find_program(program: &std::ffi::OsStr) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable = |path: &std::path::Path| {
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let candidates: Vec<std::path::PathBuf> = if program.as_encoded_bytes().contains(&b'/') {
-        vec![program.into()]
-    } else {
-        // The one door to the environment is `settings`; PATH is exec's own.
-        #[allow(clippy::disallowed_methods)]
-        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
-        std::env::split_paths(&path).map(|dir| dir.join(program)).collect()
-    };
-    if candidates.iter().any(|c| runnable(c)) {
-        return Ok(());
-    }
-    if candidates.iter().any(|c| c.exists()) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "it exists but is not an executable file",
-        ));
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        "not found (nothing was refreshed)",
-    ))
 }

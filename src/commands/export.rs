@@ -16,7 +16,7 @@ Examples:\n  withings-token export > backup.env            # protect the file: i
 pub struct ExportArgs {}
 
 pub fn run(_args: &ExportArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    super::remote::refuse(
+    super::via_server::refuse(
         settings,
         "export",
         "run `withings-token export` on the server's host, where its store is (the admin API never sends the refresh token); for an access token, `withings-token --server URL access-token`",

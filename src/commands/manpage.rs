@@ -170,8 +170,8 @@ fn see_also_section(pages: &[&str]) -> String {
 }
 
 /// A command's `after_help`, as its page shows it: the `Examples:` block
-/// (which ends every subcommand's help; `cli.rs` tests that) becomes the
-/// EXAMPLES section, every other paragraph ends the DESCRIPTION.
+/// (which ends every subcommand's help, as `commands/parse/tests.rs` checks)
+/// becomes the EXAMPLES section, every other paragraph ends the DESCRIPTION.
 struct AfterHelp {
     notes: Vec<String>,
     examples: Vec<String>,

@@ -1,7 +1,8 @@
 //! The command line's face: the top-level [`Cli`], its subcommand list
-//! ([`Command`]) and its parser (`parse`), and one file per subcommand
-//! holding its clap `Args` (whose doc comment is the help text) and the
-//! `run` that parses, calls the core and hands the result to `Output`.
+//! ([`Command`]) and its parser (`parse`), one file per subcommand holding
+//! its clap `Args` (whose doc comment is the help text) and the `run` that
+//! parses, calls the core and hands the result to `Output`, and
+//! `via_server`, the `--server` plumbing several subcommands share.
 //! Commands compose the store, the clients, the copies and the core
 //! operations (`consent`, `report`, `validation`, `diagnosis`,
 //! `railway_copy`); none of them builds an HTTP request or opens a file
@@ -22,11 +23,11 @@ mod parse;
 pub mod pull;
 pub mod railway_sync;
 pub mod refresh;
-pub mod remote;
 pub mod sandbox;
 pub mod serve;
 pub mod status;
 pub mod validate;
+pub mod via_server;
 
 use clap::{Parser, Subcommand};
 

@@ -39,7 +39,7 @@ pub enum PullSource {
 }
 
 pub fn run(args: &PullArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    super::remote::refuse(
+    super::via_server::refuse(
         settings,
         "pull",
         "run `withings-token pull` on the server's host, where its store is",

@@ -35,7 +35,7 @@ pub struct RailwaySyncArgs {
 }
 
 pub fn run(args: &RailwaySyncArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    super::remote::refuse(
+    super::via_server::refuse(
         settings,
         "railway-sync",
         "run `withings-token railway-sync` on the server's host, where its store is (the server pushes to Railway after each of its refreshes: `withings-token --server URL refresh`)",

@@ -50,7 +50,7 @@ pub struct RefreshArgs {
 
 pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
-        return super::remote::refresh(&server, args, out);
+        return by_server(&server, args, out);
     }
     let targets = copies::targets(settings, args.delivery.choices())?;
     let store = crate::store::open(settings)?;
@@ -180,4 +180,18 @@ fn railway_target(settings: &Settings) -> String {
         railway.service_id.as_deref().unwrap_or_default(),
         railway.project_id.as_deref().unwrap_or_default()
     )
+}
+
+/// `refresh` by the server (it always rotates, or returns a peer's set).
+fn by_server(server: &crate::server_client::ServerClient, args: &RefreshArgs, out: &Output) -> Result<Status> {
+    if args.if_needed || args.dry_run {
+        return Err(super::via_server::unsupported("--if-needed and --dry-run"));
+    }
+    let body = crate::server_client::RefreshBody {
+        update_railway: !args.delivery.no_railway,
+        trigger_deployment: args.delivery.trigger_deployment,
+    };
+    let _spinner = out.spinner("asking the server to refresh…");
+    let report = block_on(server.refresh(&body))??;
+    super::via_server::print_token_report(&report, out)
 }

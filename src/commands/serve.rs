@@ -75,7 +75,7 @@ pub struct ServeArgs {
     pub header_timeout: Duration,
 }
 
-/// A service logs for collectors: the origin's JSON lines at info level,
+/// A service logs for collectors: the MCP service's JSON lines at info level,
 /// unless `--log-format`, `-q` or `-v` say otherwise.
 pub fn log_defaults(global: &mut GlobalArgs) {
     global.log_format.get_or_insert(LogFormat::Json);

@@ -6,8 +6,10 @@ use clap::Args;
 
 use crate::cli::parse_buffer;
 use crate::error::{Result, Status};
+use crate::http::block_on;
 use crate::output::{Output, StatusReport};
 use crate::report::status_report;
+use crate::server_client::ServerClient;
 use crate::settings::Settings;
 use crate::tokens::DueReason;
 
@@ -27,8 +29,8 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
-        return super::remote::status(&server, args.check, out);
+    if let Some(server) = ServerClient::of(settings, true)? {
+        return by_server(&server, args.check, out);
     }
     let store = crate::store::open(settings)?;
     let state = super::load_now(store.as_ref())?;
@@ -44,9 +46,15 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
     print_report(&report, args.check, out)
 }
 
+/// `status` from the server; `--check` as locally.
+fn by_server(server: &ServerClient, check: bool, out: &Output) -> Result<Status> {
+    let report = block_on(server.status())??;
+    print_report(&report, check, out)
+}
+
 /// Prints a status report (local or a server's); `check` turns it into
 /// the exit code.
-pub fn print_report(report: &StatusReport, check: bool, out: &Output) -> Result<Status> {
+fn print_report(report: &StatusReport, check: bool, out: &Output) -> Result<Status> {
     if check && !report.token_configured {
         return Err(crate::rotation::no_tokens_error());
     }

@@ -37,7 +37,7 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Status> {
-    super::remote::refuse(
+    super::via_server::refuse(
         settings,
         "validate",
         "ask the server: `curl -H \"X-Admin-Token: $ADMIN_API_TOKEN\" URL/admin/token/validate`",

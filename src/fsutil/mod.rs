@@ -492,6 +492,35 @@ fn random_suffix() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether exec(2) would find `program`, as it searches: a name with a
+/// slash is a path, any other is looked for in each PATH directory. The
+/// error is the one exec would give (not found, or not executable), worded
+/// for the `exec` command, which asks before it refreshes anything.
+pub fn find_program(program: &std::ffi::OsStr) -> std::io::Result<()> {
+    let runnable = |path: &Path| fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let candidates: Vec<PathBuf> = if program.as_encoded_bytes().contains(&b'/') {
+        vec![program.into()]
+    } else {
+        // The one door to the environment is `settings`; PATH is exec's own.
+        #[allow(clippy::disallowed_methods)]
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+        std::env::split_paths(&path).map(|dir| dir.join(program)).collect()
+    };
+    if candidates.iter().any(|c| runnable(c)) {
+        return Ok(());
+    }
+    if candidates.iter().any(|c| c.exists()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "it exists but is not an executable file",
+        ));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "not found (nothing was refreshed)",
+    ))
+}
+
 /// A hex string of `len` random bytes (states, temporary names).
 pub fn random_hex(len: usize) -> std::io::Result<String> {
     let mut bytes = vec![0u8; len];

@@ -115,7 +115,7 @@ fn json_response(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, json)], body).into_response()
 }
 
-/// `POST /admin/token/refresh`: the origin's body, both keys optional.
+/// `POST /admin/token/refresh`: the MCP service's body, both keys optional.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {

@@ -278,7 +278,7 @@ where
         .map_err(|e| Error::Internal(anyhow::anyhow!("the store transaction stopped: {e}")))?
 }
 
-/// One log line per refresh, in the origin service's words; never a token.
+/// One log line per refresh, in the MCP service's words; never a token.
 /// The schedule's failures are its own to say (once per change, see
 /// `schedule`).
 fn log_refresh(trigger: Trigger, result: &Result<Refreshed>) {

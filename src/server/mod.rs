@@ -1,7 +1,9 @@
-//! `serve`: the admin API of the origin service (docs/serve.md), a token
-//! broker for consumers (`GET /v1/access-token`) and a background refresh,
-//! all on the same store, lock, decision (`tokens::assess`) and rotation as
-//! the CLI, so the CLI and any number of servers can share one store.
+//! `serve`: the admin API of the Withings MCP service this tool grew from
+//! (same paths, bodies and keys; docs/serve.md says what that service is), a
+//! token broker for consumers (`GET /v1/access-token`) and a background
+//! refresh, all on the same store, lock, decision (`tokens::assess`) and
+//! rotation as the CLI, so the CLI and any number of servers can share one
+//! store.
 //!
 //! One [`AppState`] holds the settings, the store, the one HTTP client, the
 //! flight mutex and the memory of failed refreshes (`failures`); every
@@ -44,7 +46,7 @@ use crate::withings::WithingsClient;
 /// in flight is waited for beyond it: its answer must be saved.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Shorter admin tokens are accepted (the origin's may be), with a warning.
+/// Shorter admin tokens are accepted (the MCP service's may be), with a warning.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Everything a request or the schedule needs, built once at start.

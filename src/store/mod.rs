@@ -3,8 +3,9 @@
 //! [`TokenStore`] has two homes: [`FileStore`] (a JSON file under a file
 //! lock, for one host) and [`RedisStore`] (the same JSON under one Redis key,
 //! with a fenced lease, for many hosts). Commands and `serve` see only the
-//! trait: the refresh transaction (lock, reload, assess, call, save, copies)
-//! is written once, in `rotation.rs`, over [`StoreLease`].
+//! trait: the refresh transaction (lock, reload, assess, call, save) is
+//! written once, in `rotation.rs`, over [`StoreLease`]; the copies of the
+//! saved set are delivered after it by `report.rs` through `copies.rs`.
 //!
 //! Both keep the same state: a `generation` that grows by one on every save
 //! (a save that does not start from the current generation is refused), the

@@ -23,26 +23,24 @@ mod doctor;
 mod env_file;
 /// `exec`: a command run with the access token.
 mod exec;
-/// Every upstream fault × every command that talks upstream.
-mod fault_matrix;
 /// The committed man pages and completions are what clap generates.
 mod generated;
 /// `login`: the loopback redirect, with the test playing the browser.
 mod login;
 /// Formats, `--quiet`, `-vv`, GitHub Actions' masks, a stdout that fails.
 mod output;
-/// Railway on `refresh`: the upsert, the environment, headers, redeploys.
-mod railway;
 /// Railway failing: exit 6 keeps the new tokens, retries, half a setup.
 mod railway_failures;
 /// `pull --from railway`: a host recovered from Railway's copy.
 mod railway_pull;
+/// Railway on `refresh`: the push (upsert), the environment, headers, redeploys.
+mod railway_push;
 /// `railway-sync`: push, `--dry-run`, `--check` for drift.
 mod railway_sync;
-/// A Redis store: its URL, keys, errors and durability.
-mod redis;
 /// Many hosts on one Redis: the lease and its fence.
 mod redis_lease;
+/// A Redis store: its URL, keys, errors and durability.
+mod redis_store;
 /// `refresh`: a rotation saved, a refused grant, `--dry-run`, `--if-needed`.
 mod refresh;
 /// No secret reaches stderr, whatever the command and log format.
@@ -57,7 +55,8 @@ mod serve_broker;
 mod serve_limits;
 /// Settings a run cannot use: exit 3 naming the variable.
 mod settings;
-/// A new user's first steps: the README's install and test commands.
+/// A new user's first steps: the README's install, sandbox walk-through and
+/// test commands.
 mod setup;
 /// SIGTERM and SIGINT during a refresh and in `serve`.
 mod signals;
@@ -73,6 +72,8 @@ mod store_save;
 mod terminal;
 /// Which refresh token a refresh sends: store, seed, previous generation.
 mod token_source;
+/// Every upstream fault × every command that talks upstream.
+mod upstream_fault_matrix;
 /// Withings' transient faults, rate limits and odd or hostile answers.
 mod upstream_faults;
 /// Command lines the binary cannot take: exit 2, and JSON usage errors.

@@ -37,7 +37,7 @@ const ADMIN_ENDPOINTS: [(&str, &str); 4] = [
     ("POST", "/admin/token/exchange?code=some-code"),
 ];
 
-/// The body of the origin guide's "recommended" refresh command.
+/// The body of the MCP service guide's "recommended" refresh command.
 const ORIGIN_REFRESH_BODY: &str = r#"{"update_railway": true, "trigger_deployment": false}"#;
 
 #[test]

@@ -1,15 +1,20 @@
-//! A new user's first steps: the README says how to
-//! install the binary and which Rust it needs, and the README's test command
-//! (`.ci/test`) either gets `redis-server` or stops saying what to install;
-//! it never runs the suite without it. The command runs here on a PATH of
-//! stand-ins (`sudo`, `apt-get`, `cargo` as small scripts), so nothing is
-//! installed and no test suite is started.
+//! A new user's first steps: the README says how to install the binary and
+//! which Rust it needs; its sandbox walk-through runs as written (with bash,
+//! in an empty directory) and leaves no store and no setting behind; and the
+//! README's test command (`.ci/test`) either gets `redis-server`, `faketime`
+//! and `curl` or stops saying what to install; it never runs the suite
+//! without them. That command runs here on a PATH of stand-ins (`sudo`,
+//! `apt-get`, `cargo` as small scripts), so nothing is installed and no test
+//! suite is started.
 //! `cargo test --features failpoints --test cli setup::`
 
 use crate::support::*;
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::time::Duration;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,6 +44,116 @@ fn the_readme_says_how_to_install_and_which_rust_it_needs() {
     assert!(part.contains("cargo install --locked --path ."), "{part}");
     let rust = format!("Rust {}", rust_version());
     assert!(part.contains(&rust), "names {rust} (Cargo.toml's rust-version): {part}");
+}
+
+/// The README's sandbox walk-through: the `sh` block under its heading.
+fn sandbox_walk_through(readme: &str) -> &str {
+    let part = &readme[readme.find("## Try it: the sandbox").expect("the sandbox part")..];
+    let start = part.find("```sh\n").expect("an sh block") + "```sh\n".len();
+    let end = start + part[start..].find("```").expect("the block's end");
+    &part[start..end]
+}
+
+/// The PATH this test runs with (clippy.toml's ban is for the binary).
+#[allow(clippy::disallowed_methods)]
+fn test_path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_default()
+}
+
+/// Whether `program` is on the test's own PATH.
+fn on_path(program: &str) -> bool {
+    std::env::split_paths(&test_path()).any(|dir| dir.join(program).is_file())
+}
+
+/// Kills a process group when dropped: whatever a script left running.
+struct ProcessGroup(u32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let _ = StdCommand::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn the_readme_sandbox_walk_through_runs_as_written_and_leaves_nothing_behind() {
+    assert!(
+        on_path("curl"),
+        "the README's sandbox walk-through needs curl, which is not on PATH: \
+         `bash .ci/test` installs it; else `sudo apt-get install curl` or `brew install curl`"
+    );
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let env = TestEnv::new();
+    let tmp = env.home().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // As written, under `-e`: the first command that fails stops it. The last
+    // line shows whether the walk-through left the sandbox's settings set.
+    let script = format!(
+        "{}echo \"after the walk-through: WITHINGS_ENV_FILE=${{WITHINGS_ENV_FILE-unset}}\"\n",
+        sandbox_walk_through(&readme)
+    );
+    std::fs::write(env.home().join("walk-through.sh"), script).unwrap();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path =
+        std::env::join_paths(std::iter::once(bin_dir.to_owned()).chain(std::env::split_paths(&test_path()))).unwrap();
+    let (stdout, stderr) = (env.home().join("stdout"), env.home().join("stderr"));
+    // Its own process group, so that a sandbox a failed run left serving is
+    // killed with it; files, not pipes, so that nothing waits on the sandbox.
+    let mut child = StdCommand::new("bash")
+        .args(["-euo", "pipefail"])
+        .arg(env.home().join("walk-through.sh"))
+        .current_dir(env.work_dir())
+        .env_clear()
+        .env("HOME", env.home())
+        .env("TMPDIR", &tmp)
+        .env("PATH", path)
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let _group = ProcessGroup(child.id());
+    let ended = wait_until(Duration::from_secs(60), || matches!(child.try_wait(), Ok(Some(_))));
+    let said = || {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            std::fs::read_to_string(&stdout).unwrap(),
+            std::fs::read_to_string(&stderr).unwrap()
+        )
+    };
+    assert!(ended, "the walk-through did not end within 60 s; {}", said());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", said());
+    assert!(
+        said().contains("after the walk-through: WITHINGS_ENV_FILE=unset"),
+        "{}",
+        said()
+    );
+
+    let settings = std::fs::read_to_string(env.work_dir().join("sandbox.env")).unwrap();
+    let store = settings
+        .lines()
+        .find_map(|l| l.strip_prefix("WITHINGS_TOKEN_STORE="))
+        .map(PathBuf::from)
+        .expect("the sandbox names its store");
+    assert!(
+        store.starts_with(&tmp),
+        "its store is in the temporary directory: {settings}"
+    );
+    assert!(
+        said().contains(&store.display().to_string()),
+        "the tables name the sandbox's store: {}",
+        said()
+    );
+    let store_dir = store.parent().unwrap().to_owned();
+    assert!(
+        wait_until(Duration::from_secs(10), || !store_dir.exists()),
+        "the stopped sandbox removes its store: {} remains",
+        store_dir.display()
+    );
+    assert!(!env.store_path().exists(), "the user's own store was never written");
 }
 
 /// A directory to run `.ci/test` with as its whole PATH: the system tools it
@@ -92,12 +207,15 @@ const TOOLS: &[&str] = &["bash", "dirname", "id", "env", "mktemp", "tail", "rm"]
 
 fn assert_says_what_to_install(out: &Run) {
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("the tests need redis-server faketime"), "{out:?}");
     assert!(
-        out.stderr.contains("`sudo apt-get install redis-server faketime`"),
+        out.stderr.contains("the tests need redis-server faketime curl"),
         "{out:?}"
     );
-    assert!(out.stderr.contains("`brew install redis libfaketime`"), "{out:?}");
+    assert!(
+        out.stderr.contains("`sudo apt-get install redis-server faketime curl`"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("`brew install redis libfaketime curl`"), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
 }
 
@@ -134,13 +252,12 @@ fn a_failing_apt_get_is_shown_and_the_test_command_stops() {
 fn once_apt_get_installs_redis_server_the_test_command_runs_the_whole_suite() {
     let path = FakePath::with_tools(TOOLS);
     path.script("sudo", "[ \"$1\" = -n ] && shift; \"$@\"");
-    let (redis, faketime) = (path.dir.path().join("redis-server"), path.dir.path().join("faketime"));
+    let tools = ["redis-server", "faketime", "curl"].map(|t| path.dir.path().join(t).display().to_string());
     path.script(
         "apt-get",
         &format!(
-            "[ \"$1\" = install ] && for p in {0} {1}; do printf '#!/bin/sh\\n' > $p && /bin/chmod 755 $p; done",
-            redis.display(),
-            faketime.display()
+            "[ \"$1\" = install ] && for p in {}; do printf '#!/bin/sh\\n' > $p && /bin/chmod 755 $p; done",
+            tools.join(" ")
         ),
     );
     path.script("service", "exit 0");

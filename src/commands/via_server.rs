@@ -1,35 +1,20 @@
-//! The `--server` branch of `status`, `refresh`, `auth-url` and `exchange`:
-//! the same reports, printed by the same output module, from a running
-//! `serve` (see `server_client`); `access-token` and `exec` ask its broker.
-//! Each command calls in here first; a command that cannot work through a
-//! server says so ([`refuse`]) rather than use the local store.
+//! The `--server` plumbing the commands share: with `--server` (or
+//! WITHINGS_TOKEN_SERVER) a command asks a running `serve` (through
+//! `server_client`) instead of the local store, and prints the same report
+//! through the same output module, so outputs and exit codes are the local
+//! ones. `status`, `refresh` and `auth-url` keep their own few lines for it;
+//! here are what several share: the exchange (`exchange`, `login` refuses),
+//! the broker (`access-token`, `exec`), the printing of a token report with
+//! its stale copies, the refusal of flags the server has no switch for
+//! ([`unsupported`]), and of commands that work on the local store only
+//! ([`refuse`]).
 
 use crate::cli::DeliveryArgs;
 use crate::error::{Error, Result, Status};
 use crate::http::block_on;
 use crate::output::{Output, TokenReport};
-use crate::server_client::{BrokeredToken, ExchangeBody, RefreshBody, ServerClient};
+use crate::server_client::{BrokeredToken, ExchangeBody, ServerClient};
 use crate::settings::Settings;
-
-/// `status` from the server; `--check` as locally.
-pub fn status(server: &ServerClient, check: bool, out: &Output) -> Result<Status> {
-    let report = block_on(server.status())??;
-    super::status::print_report(&report, check, out)
-}
-
-/// `refresh` by the server (it always rotates, or returns a peer's set).
-pub fn refresh(server: &ServerClient, args: &super::refresh::RefreshArgs, out: &Output) -> Result<Status> {
-    if args.if_needed || args.dry_run {
-        return Err(unsupported("--if-needed and --dry-run"));
-    }
-    let body = RefreshBody {
-        update_railway: !args.delivery.no_railway,
-        trigger_deployment: args.delivery.trigger_deployment,
-    };
-    let _spinner = out.spinner("asking the server to refresh…");
-    let report = block_on(server.refresh(&body))??;
-    tokens(&report, out)
-}
 
 /// `exchange` by the server, the code (or redirect URL) as given.
 pub fn exchange(server: &ServerClient, code_or_url: &str, delivery: &DeliveryArgs, out: &Output) -> Result<Status> {
@@ -39,21 +24,7 @@ pub fn exchange(server: &ServerClient, code_or_url: &str, delivery: &DeliveryArg
         trigger_deployment: delivery.trigger_deployment,
     };
     let report = block_on(server.exchange(&body))??;
-    tokens(&report, out)
-}
-
-/// `auth-url` by the server, which keeps the state in its store.
-pub fn auth_url(
-    server: &ServerClient,
-    args: &super::auth_url::AuthUrlArgs,
-    next: Option<&str>,
-    out: &Output,
-) -> Result<Status> {
-    if args.state.is_some() || args.demo_account {
-        return Err(unsupported("--state and --demo-account"));
-    }
-    out.print(&block_on(server.authorization_url())??.with_next(next))?;
-    Ok(Status::Success)
+    print_token_report(&report, out)
 }
 
 /// `access-token` and `exec`: a token from the server's broker that lives
@@ -91,7 +62,7 @@ pub fn refuse(settings: &Settings, command: &str, instead: &str) -> Result<()> {
 
 /// Prints a token report; a copy the server could not update is a stale
 /// copy here too (exit 6), its error on stderr as locally.
-fn tokens(report: &TokenReport, out: &Output) -> Result<Status> {
+pub fn print_token_report(report: &TokenReport, out: &Output) -> Result<Status> {
     out.print(report)?;
     let mut status = Status::Success;
     for error in [&report.env_file_error, &report.railway_error].into_iter().flatten() {
@@ -101,7 +72,8 @@ fn tokens(report: &TokenReport, out: &Output) -> Result<Status> {
     Ok(status)
 }
 
-fn unsupported(flags: &str) -> Error {
+/// `flags` given with `--server`, which has no such switch.
+pub fn unsupported(flags: &str) -> Error {
     Error::config(
         format!("{flags} are not available with --server (the server has no such switch)"),
         "run without them, or run the command where the store is",

@@ -1,4 +1,4 @@
-//! The fault matrix: every upstream fault × every command that talks
+//! The upstream fault matrix: every upstream fault × every command that talks
 //! upstream, end to end against the sandbox (or a dead port, or a peer that
 //! stalls mid-body). Each cell pins the exit code, the error code and the
 //! store: byte-identical unless a new set was obtained, with no journal or
