@@ -67,6 +67,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total_ms))
 }
 
+/// `300 ms`, `2 s`, `1.5 s`: as the user would have written it.
+pub fn humanize(d: Duration) -> String {
+    if d.as_millis() < 1000 && !d.is_zero() {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        let text = format!("{:.3}", d.as_secs_f64());
+        format!("{} s", text.trim_end_matches('0'))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +111,21 @@ mod tests {
             "99999999999999999999d",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_read_as_the_user_wrote_them() {
+        let cases = [
+            (300, "300 ms"),
+            (500, "500 ms"),
+            (2000, "2 s"),
+            (1500, "1.5 s"),
+            (0, "0 s"),
+            (61_250, "61.25 s"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(humanize(Duration::from_millis(ms)), text);
         }
     }
 }

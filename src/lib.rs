@@ -42,6 +42,7 @@ mod logging;
 mod output;
 mod railway;
 mod railway_copy;
+mod redact;
 mod report;
 mod rotation;
 mod sandbox;

@@ -19,8 +19,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, shown_url};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
 use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, known_code};
+use crate::redact::{clip, shown_url};
 use crate::settings::{OutputFormat, Settings};
 
 const WHAT: &str = "the withings-token server";
@@ -157,7 +158,7 @@ impl ServerClient {
         let answer: BrokerAnswer = self
             .call(Method::GET, &format!("/v1/access-token?{query}"), None::<&()>)
             .await?;
-        crate::http::remember_secret(&answer.access_token);
+        crate::redact::remember_secret(&answer.access_token);
         Ok(BrokeredToken {
             access_token: SecretString::from(answer.access_token),
             expires_at: answer.expires_at,

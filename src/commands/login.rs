@@ -21,8 +21,9 @@ use crate::consent::callback::{Callback, plan_callback};
 use crate::consent::loopback::{self, LoginRequest, Parties, Progress};
 use crate::copies;
 use crate::error::{Error, Result, Status};
-use crate::http::{HttpClient, block_on, visible};
+use crate::http::{HttpClient, block_on};
 use crate::output::{Output, Spinner};
+use crate::redact::visible;
 use crate::settings::Settings;
 
 /// A person approves within minutes; beyond an hour `--wait` is a typo.

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use reqwest::Url;
 
 use crate::error::{Error, Result};
-use crate::http::visible;
+use crate::redact::visible;
 
 /// The default callback is `http://127.0.0.1:8585/callback`.
 pub const DEFAULT_PORT: u16 = 8585;

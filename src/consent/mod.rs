@@ -159,7 +159,7 @@ pub fn parse_code_or_url(input: &str) -> Result<Redirect> {
         return Err(Error::config(
             format!(
                 "the consent was not given (Withings answered error={})",
-                crate::http::clip(&error)
+                crate::redact::clip(&error)
             ),
             "run `withings-token auth-url` again and approve the request",
         ));

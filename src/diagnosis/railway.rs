@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use super::{fail, ok, unreachable_or_failed, warn, when};
 use crate::error::{Error, Result};
-use crate::http::{HttpClient, visible};
+use crate::http::HttpClient;
 use crate::output::DoctorCheck;
 use crate::railway::{RailwayClient, RailwayTarget};
 use crate::railway_copy::drift::{Comparison, compare};
 use crate::railway_copy::pull::{PullDecision, decide, railway_set};
+use crate::redact::visible;
 use crate::settings::Settings;
 use crate::tokens::{TOKEN_KEYS, TokenSet};
 

@@ -3,8 +3,9 @@
 use super::setup::env_file;
 use super::{fail, failed, ok, unreachable_or_failed, warn};
 use crate::error::{Error, Result};
-use crate::http::{block_on, shown_url};
+use crate::http::block_on;
 use crate::output::{CheckResult, DoctorCheck};
+use crate::redact::shown_url;
 use crate::server_client::ServerClient;
 use crate::settings::{Settings, UrlSetting};
 

@@ -6,8 +6,8 @@ use reqwest::Url;
 use super::{fail, failed, lines, ok, warn};
 use crate::envfile::RepeatedKey;
 use crate::error::Result;
-use crate::http::{shown_url, visible};
 use crate::output::DoctorCheck;
+use crate::redact::{shown_url, visible};
 use crate::settings::{RailwayAuth, RailwayConfig, Settings};
 
 pub(super) fn env_file(settings: &Settings) -> DoctorCheck {

@@ -3,8 +3,9 @@
 //! Withings' `Date` header.
 
 use super::{fail, failed, ok, unreachable_or_failed, warn};
-use crate::http::{HttpClient, shown_url};
+use crate::http::HttpClient;
 use crate::output::DoctorCheck;
+use crate::redact::shown_url;
 use crate::settings::Settings;
 use crate::withings::{self, Probe, ProbeReply};
 

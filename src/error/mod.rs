@@ -82,7 +82,7 @@ pub enum Error {
     },
 
     /// Another process held the store lock for longer than `--lock-timeout`.
-    #[error("the lock on {place} was not free within {}: other withings-token runs held it", crate::http::humanize(*waited))]
+    #[error("the lock on {place} was not free within {}: other withings-token runs held it", crate::duration::humanize(*waited))]
     LockTimeout { place: String, waited: std::time::Duration },
 
     /// The store (or its lease) cannot be reached; nothing was sent.
@@ -133,7 +133,7 @@ pub enum Error {
     /// `serve`: a refresh of the same set failed moments ago, and none is
     /// sent again before its backoff ends, `retry_in` from now; `cause` is
     /// that failure. Code and exit status are the cause's.
-    #[error("{cause}; not sent again before {} from now (the server backs off while Withings fails)", crate::http::humanize(*retry_in))]
+    #[error("{cause}; not sent again before {} from now (the server backs off while Withings fails)", crate::duration::humanize(*retry_in))]
     HeldBack {
         cause: Box<Error>,
         retry_in: std::time::Duration,
@@ -356,7 +356,7 @@ impl Error {
             }
             Error::HeldBack { retry_in, .. } => format!(
                 "retry in {} or later (the answer's `Retry-After`); the stored tokens were not changed",
-                crate::http::humanize(*retry_in)
+                crate::duration::humanize(*retry_in)
             ),
             Error::CommandNotStarted { .. } => {
                 "check the command's name and PATH (or its execute permission); the token set is safe in the store".to_owned()

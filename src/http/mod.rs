@@ -24,9 +24,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode, Url};
+use reqwest::{RequestBuilder, StatusCode};
 
+use crate::duration::humanize;
 use crate::error::{Error, Result};
+use crate::redact::{shown_url, visible};
 use crate::settings::HttpPolicy;
 
 /// The answer cap of a call that names none (the sandbox's consent page).
@@ -440,106 +442,6 @@ fn unsure_error(what: &'static str, attempts: u32, detail: String) -> Error {
 /// `64 KiB`, `1 MiB`: caps are round numbers, so they read best that way.
 fn byte_size(bytes: usize) -> String {
     crate::fsutil::byte_size(u64::try_from(bytes).unwrap_or(u64::MAX))
-}
-
-/// `300 ms`, `2 s`, `1.5 s`: as the user would have written it.
-pub fn humanize(d: Duration) -> String {
-    if d.as_millis() < 1000 && !d.is_zero() {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        let text = format!("{:.3}", d.as_secs_f64());
-        format!("{} s", text.trim_end_matches('0'))
-    }
-}
-
-/// Secrets this process holds that a server could echo without being sent
-/// them (Railway keeps `WITHINGS_CLIENT_SECRET` among a service's
-/// variables): [`scrub`] removes them too.
-static KNOWN_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// Adds `secret` to what [`scrub`] removes from every server's text.
-pub fn remember_secret(secret: &str) {
-    let mut known = crate::locked(&KNOWN_SECRETS);
-    if !known.iter().any(|k| k == secret) {
-        known.push(secret.to_owned());
-    }
-}
-
-/// Replaces every value in `sent` (of 6 characters or more: shorter ones
-/// would blank out ordinary words) wherever it occurs in `text`, also in
-/// its form- and JSON-encoded spellings. Servers quote their input in error
-/// texts; no value we sent may reach an error, a log line or the output
-/// through them. Scrub before [`clip`]: a cut could halve a value and hide
-/// it from the match. The result is [`visible`]: the match runs on the
-/// server's own bytes, then its control characters are escaped.
-pub fn scrub(text: &str, sent: &[&str]) -> String {
-    let known = crate::locked(&KNOWN_SECRETS);
-    let known = known.iter().map(String::as_str);
-    let mut spellings: Vec<String> = Vec::new();
-    for value in sent.iter().copied().chain(known).filter(|v| v.chars().count() >= 6) {
-        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        let json = serde_json::to_string(value).unwrap_or_default();
-        let json = json.trim_matches('"').to_owned();
-        spellings.extend([(*value).to_owned(), form, json]);
-    }
-    // Longest first, so that a value containing another goes whole.
-    spellings.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    spellings.dedup();
-    let scrubbed = spellings
-        .iter()
-        .filter(|v| !v.is_empty())
-        .fold(text.to_owned(), |text, value| {
-            text.replace(value.as_str(), "[redacted]")
-        });
-    visible(&scrubbed)
-}
-
-/// Cuts a server's message to a readable length on a character boundary,
-/// [`visible`] (trimmed first, so that a trailing newline goes, not shown).
-pub fn clip(text: &str) -> String {
-    const MAX: usize = 200;
-    let text = visible(text.trim());
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
-}
-
-/// A URL as logs and messages show it: scheme, host, port and path. The
-/// userinfo (`user:password@`), the query (`?token=`) and the fragment are
-/// left out: settings such as `WITHINGS_API_URL` may carry a credential
-/// there, and none may reach a log line or an error.
-pub fn shown_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    // Both fail only for a URL without a host, which has no userinfo.
-    let _ = shown.set_password(None);
-    let _ = shown.set_username("");
-    shown.set_query(None);
-    shown.set_fragment(None);
-    visible(shown.as_str())
-}
-
-/// `text` with every character a terminal or a log reader would act on
-/// written as a Rust escape (`\u{1b}`): the C0 controls (CR and LF too:
-/// one message stays one line), DEL, the C1 controls, the line and
-/// paragraph separators, and the bidi embeddings, overrides and isolates
-/// (U+202A–U+202E, U+2066–U+2069). Everything else is shown as it is.
-pub fn visible(text: &str) -> String {
-    let acted_on = |c: char| c.is_control() || matches!(c, '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(acted_on) {
-        return text.to_owned();
-    }
-    let mut shown = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if acted_on(c) {
-            shown.extend(c.escape_unicode());
-        } else {
-            shown.push(c);
-        }
-    }
-    shown
 }
 
 /// A whole answer for the clients' unit tests of `classify`.

@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url, visible};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
+use crate::redact::{clip, scrub, shown_url, visible};
 use crate::settings::{RailwayAuth, RailwaySettings};
 
 const WHAT: &str = "Railway";

@@ -97,7 +97,7 @@ pub fn limits(asked: Option<usize>, asked_per_peer: Option<usize>, header_timeou
     }
     tracing::info!(
         "open files: limit {limit}; at most {cap} connections at once, {per_peer} from one address (beyond that, the oldest that has not sent a whole request head is closed, or the new one waits), the rest kept for the store and Withings; a request head must arrive within {}, and an answer that makes no progress for as long is cut",
-        crate::http::humanize(header_timeout)
+        crate::duration::humanize(header_timeout)
     );
     Limits {
         max_connections: cap,

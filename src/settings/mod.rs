@@ -146,17 +146,17 @@ pub struct UrlSetting {
 /// (they can carry a password), and no control characters.
 fn shown_setting(text: &str) -> String {
     if !text.contains(['@', '?', '#']) {
-        return crate::http::visible(text);
+        return crate::redact::visible(text);
     }
     if let Ok(url) = Url::parse(text) {
-        return crate::http::shown_url(&url);
+        return crate::redact::shown_url(&url);
     }
     let cut = text.find(['?', '#']).map_or(text, |at| &text[..at]);
     let cut = match (cut.find("://"), cut.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &cut[..scheme], &cut[at + 1..]),
         _ => cut.to_owned(),
     };
-    crate::http::visible(&cut)
+    crate::redact::visible(&cut)
 }
 
 impl UrlSetting {
@@ -404,7 +404,7 @@ impl Settings {
         .into_iter()
         .chain(seeds)
         .flatten()
-        .for_each(|secret| crate::http::remember_secret(secret.expose_secret()));
+        .for_each(|secret| crate::redact::remember_secret(secret.expose_secret()));
     }
 
     pub fn client_id(&self, needed_for: &str) -> Result<&str> {

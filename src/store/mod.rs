@@ -454,7 +454,7 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
     tokens
         .chain(previous)
         .flatten()
-        .for_each(|t| crate::http::remember_secret(t));
+        .for_each(|t| crate::redact::remember_secret(t));
     // A store written before `tokens_generation` existed: its set is as
     // new as the store itself.
     let tokens_generation = match (&file.tokens, file.tokens_generation) {

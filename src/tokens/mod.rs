@@ -396,7 +396,7 @@ pub fn mask(secret: &SecretString) -> String {
         }
     };
     // A server's token may hold control characters: shown escaped.
-    format!("token_*****{}", crate::http::visible(&tail))
+    format!("token_*****{}", crate::redact::visible(&tail))
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::http::{Answer, HttpClient, Operation, Transient, Verdict, clip, scrub, shown_url};
+use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
+use crate::redact::{clip, scrub, shown_url};
 use crate::tokens::TokenSet;
 
 const WHAT: &str = "Withings";

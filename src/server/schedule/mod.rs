@@ -24,8 +24,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::copies::Choices;
+use crate::duration::humanize;
 use crate::error::Error;
-use crate::http::humanize;
 use crate::tokens::{Action, Policy, now, rfc3339};
 
 use super::AppState;
