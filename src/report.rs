@@ -13,7 +13,7 @@ use crate::output::{
 use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, now, rfc3339};
 
 /// How a transaction that saved (or kept) a set ended, before printing.
 pub(crate) enum Ending {
@@ -216,9 +216,7 @@ pub fn assess_status(
         buffer: settings.buffer,
         force: false,
     };
-    let assessment = assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy);
-    rotation::log_decision(&assessment);
-    assessment
+    rotation::decide(state, seed, SeenBefore::NotLooked, now, policy)
 }
 
 /// The report of `assessment`, made at `now`. Pure: the same arguments give
