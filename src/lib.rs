@@ -20,6 +20,7 @@
 //! (the global options and value parsers the commands share); and `server`
 //! (`serve`: the admin API, the token broker and the background refresh).
 
+mod broker;
 mod cli;
 mod clock;
 mod commands;
