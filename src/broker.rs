@@ -93,7 +93,12 @@ pub enum Fresh {
 
 /// A set whose access token has at least `min_ttl` left, refreshing first
 /// (store, then the copies `choices` keep) when it has less.
-pub fn fresh_tokens(min_ttl: std::time::Duration, choices: Choices, settings: &Settings, out: &Output) -> Result<Fresh> {
+pub fn fresh_tokens(
+    min_ttl: std::time::Duration,
+    choices: Choices,
+    settings: &Settings,
+    out: &Output,
+) -> Result<Fresh> {
     let targets = copies::targets(settings, choices)?;
     let store = crate::store::open(settings)?;
     let min_ttl =
@@ -192,16 +197,24 @@ mod tests {
     #[test]
     fn a_set_is_fresh_only_with_an_access_token_that_lives_min_ttl_more() {
         let five = Duration::minutes(5);
-        assert!(matches!(decide_for(Some(set(true, Duration::hours(2))), five), Freshness::Fresh(_)));
+        assert!(matches!(
+            decide_for(Some(set(true, Duration::hours(2))), five),
+            Freshness::Fresh(_)
+        ));
         assert!(matches!(
             decide_for(Some(set(true, Duration::minutes(3))), five),
             Freshness::Due { has_access_token: true }
         ));
         assert!(matches!(
             decide_for(Some(set(false, Duration::minutes(3))), five),
-            Freshness::Due { has_access_token: false }
+            Freshness::Due {
+                has_access_token: false
+            }
         ));
-        assert!(matches!(decide_for(Some(set(false, Duration::hours(2))), five), Freshness::NoAccessToken));
+        assert!(matches!(
+            decide_for(Some(set(false, Duration::hours(2))), five),
+            Freshness::NoAccessToken
+        ));
         assert!(matches!(decide_for(None, five), Freshness::NoTokens));
     }
 
@@ -210,7 +223,9 @@ mod tests {
         let ttl = Duration::minutes(5);
         let forced = |f: Freshness| f.refresh_policy(ttl).force;
         assert!(!forced(Freshness::Due { has_access_token: true }));
-        assert!(forced(Freshness::Due { has_access_token: false }));
+        assert!(forced(Freshness::Due {
+            has_access_token: false
+        }));
         assert!(forced(Freshness::NoAccessToken));
         assert!(forced(Freshness::NoTokens));
         assert_eq!(Freshness::NoTokens.refresh_policy(ttl).buffer, Some(ttl));

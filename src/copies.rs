@@ -561,7 +561,11 @@ pub async fn railway_before_rotating(
         Err(e) if !is_unreachable(&e) => return Err(e),
         Err(e) => e,
     };
-    let valid_until = seen_before.tokens.as_ref().and_then(|t| t.expires_at).filter(|at| *at > now());
+    let valid_until = seen_before
+        .tokens
+        .as_ref()
+        .and_then(|t| t.expires_at)
+        .filter(|at| *at > now());
     Ok(match (policy.force, valid_until) {
         (false, Some(until)) => RailwayFirst::Wait { error, until },
         _ => RailwayFirst::Anyway { targets, error },

@@ -30,6 +30,18 @@ pub(crate) struct Delivered {
     pub saved: String,
 }
 
+impl Delivered {
+    /// The newest set this transaction knows of: a newer one a peer saved
+    /// meanwhile, which the push to Railway took instead, else the one
+    /// reported.
+    pub fn newest(&self) -> Option<TokenSet> {
+        match &self.deliveries.pushed {
+            Some((newer, _)) => Some(newer.clone()),
+            None => self.report.tokens.clone(),
+        }
+    }
+}
+
 /// Brings the copies of a saved (or kept) set up to date and builds its
 /// report, printing nothing: the CLI prints it, `serve` answers with it.
 /// A signal held during the save ends the transaction before the copies.

@@ -29,8 +29,8 @@ pub mod validate;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::GlobalArgs;
 use crate::broker::Fresh;
+use crate::cli::GlobalArgs;
 use crate::copies::{Deliveries, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;

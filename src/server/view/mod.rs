@@ -34,13 +34,13 @@ use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroize;
 use serde::Serialize;
 
+use crate::broker::{self, Freshness, Log};
 use crate::error::{Error, Result};
 use crate::locked;
 use crate::report::{assess_status, status_report_of};
 use crate::rotation::no_tokens_error;
 use crate::settings::Settings;
 use crate::store::{StoreStamp, StoreState, TokenStore};
-use crate::broker::{self, Freshness, Log};
 use crate::tokens::{MinTtl, TokenSet, now, rfc3339};
 
 use super::jobs::Want;
