@@ -9,8 +9,10 @@
 //! when behind), `consent` (the authorization URL, the redirect and its
 //! exchange, and the loopback consent `login` runs: its callback, listener
 //! and page), `report` (the token and status reports), `validation` (the
-//! access token checked with Withings), `signals` (SIGINT/SIGTERM held
-//! while a new set is saved), `http` (the one HTTP stack and retry loop),
+//! access token checked with Withings, refreshed once when refused),
+//! `broker` (a fresh access token for a consumer: the set in use, or a
+//! refresh first), `signals` (SIGINT/SIGTERM held while a new set is
+//! saved), `http` (the one HTTP stack and retry loop),
 //! `duration` (durations as people write them), `output` (stdout),
 //! `railway_copy` (Railway's variables compared with the store, pulled in),
 //! `diagnosis` (`doctor`'s checks of the setup, offline and online),
