@@ -19,7 +19,8 @@ use crate::railway::{RailwayClient, RailwayTarget};
 use crate::rotation::Rotation;
 use crate::settings::{RailwayConfig, Settings, StoreLocation};
 use crate::store::{StoreLease, StoreState, TokenStore};
-use crate::tokens::{TOKEN_KEYS, TokenSet, TokenSource, token_variables};
+use crate::tokens::{Action, Policy, TOKEN_KEYS, TokenSet, TokenSource, now, token_variables};
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
 const REFRESH_KEY: &str = TOKEN_KEYS[1];
@@ -515,6 +516,66 @@ pub async fn railway_target_before_rotating(
             "fix the Railway token (RAILWAY_TOKEN or RAILWAY_API_TOKEN), RAILWAY_PROJECT_ID and RAILWAY_ENVIRONMENT_NAME (or set RAILWAY_ENVIRONMENT_ID), or pass `--no-railway` to refresh without Railway",
         )),
     }
+}
+
+/// What a refresh about to be sent learnt of Railway first (see
+/// [`railway_before_rotating`]).
+pub enum RailwayFirst {
+    /// Railway's target is resolved, or there was none to resolve (Railway
+    /// is not a target, or nothing would be sent): rotate, then deliver to
+    /// these targets.
+    Ready(Targets),
+    /// Railway could not be reached (`error`) and the token works until
+    /// `until`: a refresh that was not forced does not rotate a set Railway
+    /// could not receive (the next run tries again; the service on Railway
+    /// keeps a working pair meanwhile).
+    Wait { error: Error, until: DateTime<Utc> },
+    /// Railway could not be reached (`error`), but the token has expired
+    /// (or its expiry is unknown) or the refresh was forced: rotate anyway,
+    /// since a due token must never be left to die waiting for Railway;
+    /// Railway is pushed after the save (a stale copy if it still fails).
+    Anyway { targets: Targets, error: Error },
+}
+
+/// Before a refresh is sent: Railway's target, resolved when Railway is a
+/// target and `policy` would send one for the set `seen_before` holds
+/// ([`railway_target_before_rotating`]). A setting Railway refuses is the
+/// error: rotating would leave Railway behind on every run. Railway that
+/// cannot be reached is weighed as [`RailwayFirst`] says.
+pub async fn railway_before_rotating(
+    settings: &Settings,
+    http: &HttpClient,
+    seen_before: &StoreState,
+    policy: Policy,
+    targets: &Targets,
+) -> Result<RailwayFirst> {
+    let mut targets = targets.clone();
+    if !targets.railway || !would_send(settings, seen_before, policy) {
+        return Ok(RailwayFirst::Ready(targets));
+    }
+    let error = match railway_target_before_rotating(settings, http, seen_before).await {
+        Ok(resolved) => {
+            targets.railway_target = Some(resolved);
+            return Ok(RailwayFirst::Ready(targets));
+        }
+        Err(e) if !is_unreachable(&e) => return Err(e),
+        Err(e) => e,
+    };
+    let valid_until = seen_before
+        .tokens
+        .as_ref()
+        .and_then(|t| t.expires_at)
+        .filter(|at| *at > now());
+    Ok(match (policy.force, valid_until) {
+        (false, Some(until)) => RailwayFirst::Wait { error, until },
+        _ => RailwayFirst::Anyway { targets, error },
+    })
+}
+
+/// Whether a refresh would be sent, as the store read before the lock tells.
+fn would_send(settings: &Settings, seen: &StoreState, policy: Policy) -> bool {
+    let assessment = crate::rotation::assess_in_use(settings, seen, now(), policy);
+    matches!(assessment.action, Action::Refresh(_))
 }
 
 /// Railway gave no usable answer (as opposed to refusing a setting).

@@ -27,6 +27,7 @@
 //! emulated on loopback, for `sandbox`, `demo` and the tests) and `manpage`
 //! (the man pages and completions, generated from the command line).
 
+mod broker;
 mod cli;
 mod clock;
 mod commands;
@@ -40,6 +41,7 @@ mod fsutil;
 mod http;
 mod logging;
 mod output;
+mod progress;
 mod railway;
 mod railway_copy;
 mod redact;

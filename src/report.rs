@@ -13,7 +13,7 @@ use crate::output::{
 use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, now, rfc3339};
 
 /// How a transaction that saved (or kept) a set ended, before printing.
 pub(crate) enum Ending {
@@ -28,6 +28,18 @@ pub(crate) struct Delivered {
     pub deliveries: Deliveries,
     /// Where the set is saved, for notes and errors.
     pub saved: String,
+}
+
+impl Delivered {
+    /// The newest set this transaction knows of: a newer one a peer saved
+    /// meanwhile, which the push to Railway took instead, else the one
+    /// reported.
+    pub fn newest(&self) -> Option<TokenSet> {
+        match &self.deliveries.pushed {
+            Some((newer, _)) => Some(newer.clone()),
+            None => self.report.tokens.clone(),
+        }
+    }
 }
 
 /// Brings the copies of a saved (or kept) set up to date and builds its
@@ -216,9 +228,7 @@ pub fn assess_status(
         buffer: settings.buffer,
         force: false,
     };
-    let assessment = assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy);
-    rotation::log_decision(&assessment);
-    assessment
+    rotation::decide(state, seed, SeenBefore::NotLooked, now, policy)
 }
 
 /// The report of `assessment`, made at `now`. Pure: the same arguments give

@@ -111,10 +111,8 @@ pub async fn refresh(
     let state = lock.load().await?;
     report_interrupted(lock.as_ref(), &state).await;
     let state = adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
-    let seed = seed_for(settings, &state);
     let seen = SeenBefore::found(seen_before.tokens.as_ref());
-    let assessment = assess(state.tokens.as_ref(), seed, seen, now(), policy);
-    log_decision(&assessment);
+    let assessment = decide(&state, seed_for(settings, &state), seen, now(), policy);
     let Assessment {
         tokens, source, action, ..
     } = assessment;
@@ -147,6 +145,8 @@ fn not_due_without_lock(settings: &Settings, seen_before: &StoreState, policy: P
     let Action::NotDue { expires_at, refresh_at } = assessment.action else {
         return None;
     };
+    // Logged only when it is the decision this run acts on; otherwise the
+    // one under the lock is.
     log_decision(&assessment);
     Some(Rotation {
         outcome: Outcome::NotDue { expires_at, refresh_at },
@@ -174,18 +174,25 @@ pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a To
     Some(seed)
 }
 
-/// The decision about the set in use in `state` (the store's, else the
-/// environment's seed: [`seed_for`]) at `now`, logged: the one a run acts
-/// on or reports.
-pub fn decide(settings: &Settings, state: &StoreState, now: DateTime<Utc>, policy: Policy) -> Assessment {
-    let assessment = assess_in_use(settings, state, now, policy);
+/// The decision about the set in use in `state` (the store's, else `seed`,
+/// the environment's set as [`seed_for`] gives it) at `now`, for a run that
+/// saw `seen_before` before it took the lock, logged (`-vv`): the one a run
+/// acts on or reports.
+pub fn decide(
+    state: &StoreState,
+    seed: Option<&TokenSet>,
+    seen_before: SeenBefore<'_>,
+    now: DateTime<Utc>,
+    policy: Policy,
+) -> Assessment {
+    let assessment = assess(state.tokens.as_ref(), seed, seen_before, now, policy);
     log_decision(&assessment);
     assessment
 }
 
-/// [`decide`] without the log line: a look at the set in use ahead of the
-/// decision (which set, whether one would be sent), or a report of it
-/// other than `status`'s.
+/// [`decide`] without the log line, for a run that did not look before: a
+/// look at the set in use ahead of the decision (which set, whether one
+/// would be sent), or a report of it other than `status`'s.
 pub fn assess_in_use(settings: &Settings, state: &StoreState, now: DateTime<Utc>, policy: Policy) -> Assessment {
     let seed = seed_for(settings, state);
     assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy)

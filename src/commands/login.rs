@@ -18,11 +18,11 @@ use clap::Args;
 
 use crate::cli::{DeliveryArgs, parse_duration};
 use crate::consent::callback::{Callback, plan_callback};
-use crate::consent::loopback::{self, LoginRequest, Parties, Progress};
+use crate::consent::loopback::{self, LoginRequest, Parties};
 use crate::copies;
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{Output, Spinner};
+use crate::output::Output;
 use crate::redact::visible;
 use crate::settings::Settings;
 
@@ -150,18 +150,6 @@ fn invite(out: &Output, url: &str, callback: &Callback, no_browser: bool) {
 
 /// A login's waits are spinners (for a person at a terminal), its notes
 /// the output's notes.
-impl Progress for Output {
-    type Waiting = Option<Spinner>;
-
-    fn waiting(&self, what: &str) -> Option<Spinner> {
-        self.spinner(what)
-    }
-
-    fn tell(&self, line: &str) {
-        self.note(line);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,15 +31,18 @@ pub mod via_server;
 
 use clap::{Parser, Subcommand};
 
+use crate::broker::Fresh;
 use crate::cli::GlobalArgs;
 use crate::copies::{Deliveries, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::HttpClient;
-use crate::output::{Output, TokenReport};
+use crate::output::{Output, Spinner, TokenReport};
+use crate::progress::Progress;
 use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation::Rotation;
 use crate::settings::Settings;
 use crate::store::TokenStore;
+use crate::tokens::TokenSet;
 
 pub use parse::{command, parse};
 
@@ -163,6 +166,21 @@ pub(crate) async fn deliver_and_report(
     }
 }
 
+/// The set `broker::fresh_tokens` gave (`access-token`, `exec`) and the
+/// status of the run so far: a refresh's stale copies said on stderr
+/// (exit 6), or the signal that ended it right after the save.
+pub(crate) fn fresh_status(out: &Output, fresh: Fresh) -> Result<(TokenSet, Status)> {
+    let (tokens, ending) = match fresh {
+        Fresh::InUse(tokens) => return Ok((tokens, Status::Success)),
+        Fresh::Refreshed(tokens, ending) => (tokens, ending),
+    };
+    let status = match ending {
+        Ending::Interrupted { signal, saved } => interrupted(out, signal, &saved),
+        Ending::Delivered(done) => finish_printed(out, Ok(()), &done.deliveries, &done.saved)?,
+    };
+    Ok((tokens, status))
+}
+
 /// Prints the report, then every stale copy's error on stderr (never
 /// hidden by `--quiet`); the exit status says whether all copies are fresh.
 /// stdout failing is one more stale copy, reported after the others.
@@ -178,11 +196,7 @@ pub(crate) fn finish_printed(
     deliveries: &Deliveries,
     saved: &str,
 ) -> Result<Status> {
-    let mut status = Status::Success;
-    for error in deliveries.failures() {
-        out.stale_copy(error);
-        status = Status::StaleCopy;
-    }
+    let status = say_stale_copies(out, deliveries);
     printed.map_err(|e| match e {
         Error::OutputFailed { detail } => Error::OutputFailed {
             detail: format!("{detail}; {saved}"),
@@ -195,10 +209,35 @@ pub(crate) fn finish_printed(
     Ok(status)
 }
 
+/// Every stale copy's error on stderr (never hidden by `--quiet`); exit 6
+/// when there is one.
+pub(crate) fn say_stale_copies(out: &Output, deliveries: &Deliveries) -> Status {
+    let mut status = Status::Success;
+    for error in deliveries.failures() {
+        out.stale_copy(error);
+        status = Status::StaleCopy;
+    }
+    status
+}
+
 /// A run that a held signal ended right after the save.
 pub(crate) fn interrupted(out: &Output, signal: i32, saved: &str) -> Status {
     out.note_always(&format!(
         "note: interrupted (signal {signal}) while the new set was being saved: {saved}; copies catch up on the next `withings-token refresh --if-needed`"
     ));
     Status::Signalled(signal)
+}
+
+/// The command line shows a wait as a spinner on a terminal (a line on
+/// stderr otherwise) and tells the person on stderr.
+impl Progress for Output {
+    type Waiting = Option<Spinner>;
+
+    fn waiting(&self, what: &str) -> Option<Spinner> {
+        self.spinner(what)
+    }
+
+    fn tell(&self, line: &str) {
+        self.note(line);
+    }
 }

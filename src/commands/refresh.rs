@@ -2,24 +2,25 @@
 //! copies up to date (also when nothing was due and a copy is behind).
 //!
 //! With Railway configured, its target is resolved before anything is sent
-//! to Withings (see `copies::railway_target_before_rotating`): a setting
-//! Railway refuses is exit 3 with the token untouched, instead of a rotation
-//! on every cron tick that Railway never receives. Railway that cannot be
-//! reached then is weighed by [`when_railway_is_unreachable`].
+//! to Withings (see `copies::railway_before_rotating`): a setting Railway
+//! refuses is exit 3 with the token untouched, instead of a rotation on
+//! every cron tick that Railway never receives. Railway that cannot be
+//! reached then stops `--if-needed` while the token still works, and is
+//! said and pushed after the save otherwise.
 
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::cli::{DeliveryArgs, parse_buffer};
-use crate::copies::{self, Targets};
-use crate::error::{Error, Result, Status};
+use crate::copies::{self, RailwayFirst, Targets};
+use crate::error::{Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::{DryRunReport, JSON_VERSION, Output};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
-use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Policy, now, rfc3339};
+use crate::store::TokenStore;
+use crate::tokens::{Action, Policy, SeenBefore, now, rfc3339};
 
 /// Refresh the tokens: rotate, save to the store, update the env file and Railway
 #[derive(Debug, Args)]
@@ -75,53 +76,32 @@ async fn refresh(
     let http = HttpClient::new(settings.http)?;
     let client = crate::withings::client_for(settings, &http, "refresh")?;
     let _spinner = out.spinner("refreshing the Withings tokens…");
-    let mut targets = targets.clone();
-    if targets.railway && would_send(settings, &seen_before, policy) {
-        match copies::railway_target_before_rotating(settings, &http, &seen_before).await {
-            Ok(resolved) => targets.railway_target = Some(resolved),
-            Err(e) => when_railway_is_unreachable(e, args.if_needed, &seen_before, out)?,
-        }
-    }
-    let targets = &targets;
+    let first = copies::railway_before_rotating(settings, &http, &seen_before, policy, targets).await?;
+    let targets = &say_railway_first(first, args.if_needed, out)?;
     let current = copies::none_behind(settings, targets, &seen_before);
     let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
     super::deliver_and_report(settings, &http, store, targets, rotation, out).await
 }
 
-/// Whether a refresh would be sent, as the store read before the lock tells.
-fn would_send(settings: &Settings, seen: &StoreState, policy: Policy) -> bool {
-    let assessment = rotation::assess_in_use(settings, seen, now(), policy);
-    matches!(assessment.action, Action::Refresh(_))
-}
-
-/// Railway could not be reached (or refused a setting) before a refresh.
-/// A refused setting stops the run: rotating would leave Railway behind on
-/// every run. Unreachable, the rule is: `--if-needed` with a token that
-/// has not expired yet does not rotate a set Railway could not receive
-/// (exit 5; the next run tries again, and the service on Railway keeps a
-/// working pair meanwhile); a plain `refresh`, or a token that has expired
-/// (or whose expiry is unknown), rotates anyway, since a due token must
-/// never be left to die waiting for Railway, and Railway is pushed after
-/// the save (exit 6 if it still fails, as any stale copy).
-fn when_railway_is_unreachable(e: Error, if_needed: bool, seen: &StoreState, out: &Output) -> Result<()> {
-    if !copies::is_unreachable(&e) {
-        return Err(e);
-    }
-    let valid_until = seen.tokens.as_ref().and_then(|t| t.expires_at).filter(|at| *at > now());
-    match (if_needed, valid_until) {
-        (true, Some(until)) => {
+/// The targets to deliver to once Railway was asked before rotating, and
+/// what a person is told when it could not be reached: `--if-needed` with
+/// a token that still works stops (exit 5), anything else rotates anyway.
+fn say_railway_first(first: RailwayFirst, if_needed: bool, out: &Output) -> Result<Targets> {
+    match first {
+        RailwayFirst::Ready(targets) => Ok(targets),
+        RailwayFirst::Wait { error, until } => {
             out.note_always(&format!(
                 "note: not refreshed: Railway could not be reached before rotating, and the token works until {}; `refresh --if-needed` does not rotate a set Railway cannot receive until the token expires (a plain `refresh`, or `--no-railway`, rotates now)",
                 rfc3339(until)
             ));
-            Err(e)
+            Err(error)
         }
-        _ => {
+        RailwayFirst::Anyway { targets, error } => {
             out.note(&format!(
-                "warning: Railway could not be reached before rotating ({e}); refreshing anyway (the token is due and {}), then pushing to Railway",
+                "warning: Railway could not be reached before rotating ({error}); refreshing anyway (the token is due and {}), then pushing to Railway",
                 if if_needed { "has expired" } else { "a refresh was asked for" }
             ));
-            Ok(())
+            Ok(targets)
         }
     }
 }
@@ -135,7 +115,8 @@ fn dry_run(
     policy: Policy,
     out: &Output,
 ) -> Result<Status> {
-    let assessment = rotation::decide(settings, state, now(), policy);
+    let seed = rotation::seed_for(settings, state);
+    let assessment = rotation::decide(state, seed, SeenBefore::NotLooked, now(), policy);
     let tokens = assessment.tokens.as_ref().ok_or_else(no_tokens_error)?;
     let (would_refresh, reason) = match assessment.action {
         Action::Refresh(reason) => (true, reason.describe().to_owned()),

@@ -2,7 +2,10 @@
 //! Withings (`getdevice`), not just that it has not expired. `valid` exits
 //! 0, `invalid` (Withings refused it) 4, `unknown` (no answer could tell) 5.
 //! `--refresh-if-invalid` runs the same transaction as `refresh` once (the
-//! store, then the copies) and asks again with the new token.
+//! store, then the copies) and asks again with the new token
+//! (`validation::validate`).
+
+use std::ops::ControlFlow;
 
 use clap::Args;
 
@@ -10,13 +13,12 @@ use crate::cli::DeliveryArgs;
 use crate::copies;
 use crate::error::{Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{Output, TokenReport, ValidationReport};
+use crate::output::Output;
 use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation;
 use crate::settings::Settings;
 use crate::tokens::Policy;
-use crate::validation::{build_report, check, is_invalid, tokens_in_use};
-use crate::withings::WithingsClient;
+use crate::validation::{Checked, Recheck, Refreshed, tokens_in_use, validate};
 
 /// Check with Withings that the stored access token works
 #[derive(Debug, Args)]
@@ -54,44 +56,45 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
         let http = HttpClient::new(settings.http)?;
         let client = crate::withings::client_for(settings, &http, "validate")?;
         let _spinner = out.spinner("asking Withings whether the access token works…");
-        let first = check(&client, &tokens).await;
-        let Some(targets) = targets.filter(|_| is_invalid(&first)) else {
-            let report = build_report(&first, &tokens, seen_before.tokens_generation, None);
-            return finish(out, &report, &first, Status::Success);
-        };
-        out.note("the access token was refused: refreshing once");
-        let policy = Policy {
-            buffer: settings.buffer,
-            force: true,
-        };
-        // Forced: the lock is always taken.
-        let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, false).await?;
-        let done = match deliver_and_build_report(settings, &http, store, &targets, rotation, out.secrets()).await {
-            Ending::Interrupted { signal, saved } => return Ok(super::interrupted(out, signal, &saved)),
-            Ending::Delivered(done) => done,
-        };
+        let (seen_before, http, client) = (&seen_before, &http, &client);
         let mut status = Status::Success;
-        for error in done.deliveries.failures() {
-            out.stale_copy(error);
-            status = Status::StaleCopy;
+        let copies = &mut status;
+        let refresh = targets.map(|targets| {
+            async move || -> Result<ControlFlow<Status, Refreshed>> {
+                out.note("the access token was refused: refreshing once");
+                let policy = Policy {
+                    buffer: settings.buffer,
+                    force: true,
+                };
+                // Forced: the lock is always taken.
+                let rotation = rotation::refresh(settings, store, seen_before, client, policy, false).await?;
+                let done =
+                    match deliver_and_build_report(settings, http, store, &targets, rotation, out.secrets()).await {
+                        Ending::Interrupted { signal, saved } => {
+                            return Ok(ControlFlow::Break(super::interrupted(out, signal, &saved)));
+                        }
+                        Ending::Delivered(done) => done,
+                    };
+                *copies = super::say_stale_copies(out, &done.deliveries);
+                let newest = done.newest();
+                Ok(ControlFlow::Continue(Refreshed {
+                    report: done.report,
+                    newest,
+                }))
+            }
+        });
+        let generation = seen_before.tokens_generation;
+        match validate(client, &tokens, generation, refresh, Recheck::Saved).await? {
+            ControlFlow::Break(ended) => Ok(ended),
+            ControlFlow::Continue(checked) => finish(out, &checked, status),
         }
-        revalidate(&client, done.report, out, status).await
     })?
 }
 
-/// The second check, on the set the refresh left in the store.
-async fn revalidate(client: &WithingsClient, refresh: TokenReport, out: &Output, status: Status) -> Result<Status> {
-    let tokens = refresh.tokens.clone().ok_or_else(rotation::no_tokens_error)?;
-    let second = check(client, &tokens).await;
-    let mut report = build_report(&second, &tokens, refresh.generation, Some(refresh));
-    report.refreshed = true;
-    finish(out, &report, &second, status)
-}
-
 /// Prints the report; a token that is not valid exits with its error's code.
-fn finish(out: &Output, report: &ValidationReport, result: &Result<()>, status: Status) -> Result<Status> {
-    out.print(report)?;
-    Ok(match result {
+fn finish(out: &Output, checked: &Checked, status: Status) -> Result<Status> {
+    out.print(&checked.report)?;
+    Ok(match &checked.result {
         Ok(()) => status,
         Err(error) => Status::Failed(error.exit_code()).worst(status),
     })

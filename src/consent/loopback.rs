@@ -27,6 +27,7 @@ use super::page::Page;
 use super::{AuthUrlRequest, exchange, issue, parse_code_or_url};
 use crate::duration::humanize;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::redact::clip;
 use crate::rotation::Rotation;
 use crate::settings::Settings;
@@ -44,19 +45,6 @@ pub(crate) struct LoginRequest {
     pub demo_account: bool,
     /// How long to wait for the browser to come back.
     pub wait: Duration,
-}
-
-/// What the person waiting on a login is shown, by the face that runs it
-/// (the command line: a spinner on a terminal, a line on stderr).
-pub(crate) trait Progress {
-    /// Shown while it lives: dropping it ends the wait's display.
-    type Waiting;
-
-    /// A wait begins (for the browser, for Withings), described by `what`.
-    fn waiting(&self, what: &str) -> Self::Waiting;
-
-    /// A line for the person while the wait goes on.
-    fn tell(&self, line: &str);
 }
 
 /// The outside parties of one login, resolved before anything is bound.

@@ -3,6 +3,8 @@
 //! object (`errors`). Request bodies are small JSON objects, capped at
 //! [`MAX_BODY`]; an empty body means the defaults.
 
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -21,7 +23,7 @@ use crate::copies::Choices;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
 use crate::rotation::no_tokens_error_for;
-use crate::validation;
+use crate::validation::{self, Checked, Recheck, Refreshed};
 
 use super::AppState;
 use super::errors::ApiError;
@@ -223,20 +225,17 @@ async fn validate(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let stored = state.store.load().await?;
     let tokens = validation::tokens_in_use(&state.settings, &stored)?;
-    let first = validation::check(&state.withings, &tokens).await;
-    let (report, result) = if query.refresh_if_invalid && validation::is_invalid(&first) {
+    let refresh = query.refresh_if_invalid.then_some(async || {
         let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, Choices::default()).await?;
-        let second = validation::check(&state.withings, &done.tokens).await;
-        let generation = done.report.generation;
-        let mut report = validation::build_report(&second, &done.tokens, generation, Some(done.report));
-        report.refreshed = true;
-        (report, second)
-    } else {
-        (
-            validation::build_report(&first, &tokens, stored.tokens_generation, None),
-            first,
-        )
-    };
+        let newest = Some(done.tokens);
+        Ok(ControlFlow::<Infallible, _>::Continue(Refreshed {
+            report: done.report,
+            newest,
+        }))
+    });
+    let generation = stored.tokens_generation;
+    let validated = validation::validate(&state.withings, &tokens, generation, refresh, Recheck::Newest).await?;
+    let ControlFlow::Continue(Checked { report, result }) = validated;
     let (status, retry_after) = match &result {
         Ok(()) => (StatusCode::OK, None),
         Err(error) => super::errors::http_status(error),

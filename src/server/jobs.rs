@@ -20,7 +20,7 @@ use crate::consent::{self, AuthUrlRequest, Redirect, check_redirect_base};
 use crate::copies::{self, Choices, Targets};
 use crate::error::{Error, Result};
 use crate::output::{AuthUrlReport, ReportOutcome, Secrets, TokenReport};
-use crate::report::{Delivered, Ending, deliver_and_build_report};
+use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
 use crate::store::StoreState;
@@ -233,13 +233,11 @@ async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Res
     .await;
     match ending {
         Ending::Delivered(done) => {
-            let Delivered { report, deliveries, .. } = *done;
-            let tokens = match (deliveries.pushed, &report.tokens) {
-                (Some((newer, _)), _) => newer,
-                (None, Some(tokens)) => tokens.clone(),
-                (None, None) => return Err(rotation::no_tokens_error()),
-            };
-            Ok(Refreshed { report, tokens })
+            let tokens = done.newest().ok_or_else(rotation::no_tokens_error)?;
+            Ok(Refreshed {
+                report: done.report,
+                tokens,
+            })
         }
         // `serve` leaves signals to its own handlers (see `signals`), so
         // no window holds one; should it happen, the set is still saved.

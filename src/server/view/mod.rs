@@ -34,13 +34,14 @@ use secrecy::ExposeSecret;
 use secrecy::zeroize::Zeroize;
 use serde::Serialize;
 
+use crate::broker::{self, Freshness, Log};
 use crate::error::{Error, Result};
 use crate::locked;
 use crate::report::{assess_status, status_report_of};
 use crate::rotation::no_tokens_error;
 use crate::settings::Settings;
 use crate::store::{StoreStamp, StoreState, TokenStore};
-use crate::tokens::{Action, MinTtl, TokenSet, assess_for_min_ttl, now, rfc3339};
+use crate::tokens::{MinTtl, TokenSet, now, rfc3339};
 
 use super::jobs::Want;
 
@@ -177,15 +178,12 @@ impl Snapshot {
         {
             return Ok((broker.clone(), *in_force));
         }
-        let (assessment, in_force) = assess_for_min_ttl(self.state.tokens.as_ref(), self.seed(settings), now, min_ttl);
-        let broker = match (assessment.action, assessment.tokens) {
-            (Action::NoTokens, _) => Broker::NoTokens,
-            (Action::NotDue { .. }, Some(tokens)) if tokens.access_token.is_some() => {
-                Broker::Serve(access_token_body(&tokens)?)
-            }
-            // A seed without an access token: rotate to get one.
-            (Action::NotDue { .. }, _) => Broker::Refresh(Want::Rotate),
-            _ => Broker::Refresh(Want::IfDue {
+        let (freshness, in_force) = broker::decide(&self.state, self.seed(settings), now, min_ttl, Log::Quiet);
+        let broker = match freshness {
+            Freshness::NoTokens => Broker::NoTokens,
+            Freshness::Fresh(tokens) => Broker::Serve(access_token_body(&tokens)?),
+            Freshness::NoAccessToken => Broker::Refresh(Want::Rotate),
+            Freshness::Due { .. } => Broker::Refresh(Want::IfDue {
                 buffer: Some(in_force.ttl),
             }),
         };
