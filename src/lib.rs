@@ -1,31 +1,41 @@
 //! withings-token: keeps one Withings account's OAuth2 tokens alive.
 //!
 //! `run()` is the whole program; `main.rs` only calls it. Two faces sit on
-//! one core. The core: `settings` (flag > env > env file > default),
-//! `store` (the durable token store), `fsutil` (the file operations:
-//! durable writes and guarded reads for the store and the env file, the
-//! PATH search of `exec`), `envfile`,
-//! `withings` and `railway` (the two outside parties), `tokens` (the token
-//! set and the one pure decision, `assess`), `clock` (the one clock, moved
-//! by the offset measured against Withings), `rotation` (the one place a
-//! token set changes), `copies` (the env file and Railway, delivered from the
-//! store and healed when behind), `consent` (the authorization URL, the
-//! redirect and its exchange, and the loopback consent `login` runs: its
-//! callback, listener and page), `report` (the token and status reports),
-//! `validation` (the access token checked with Withings), `signals`
-//! (SIGINT/SIGTERM held while a new set is saved), `http` (the one HTTP
-//! stack and retry loop), `duration` (durations as people write them),
-//! `output` (stdout), `railway_copy` (Railway's variables compared with the
-//! store, pulled in), `diagnosis` (`doctor`'s checks of the setup, offline
-//! and online), `logging` (stderr) and `error` (codes, exit statuses). The
-//! faces: `commands`, the command line (its parser, and one file per
-//! subcommand holding its arguments and the `run` that calls the core), with
-//! `cli` (the global options and value parsers the commands share) and
-//! `server_client` (the client of a running `serve` that `--server` makes
-//! the commands use); and `server` (`serve`: the admin API, the token broker
-//! and the background refresh). Beside them: `sandbox` (Withings and Railway
-//! emulated on loopback, for `sandbox`, `demo` and the tests) and `manpage`
-//! (the man pages and completions, generated from the command line).
+//! one core and never import each other.
+//!
+//! The faces:
+//! - `commands`: the command line. Its subcommand list and parser, one file
+//!   per subcommand (its clap `Args` and the `run` that calls the core and
+//!   hands the result to `output`), `via_server` (the `--server` plumbing)
+//!   and `manpage` (man pages and completions made from the clap tree).
+//!   `cli` holds the global options and value parsers it shares.
+//! - `server`: `serve`, the admin API, the token broker, the background
+//!   refresh and the metrics.
+//!
+//! The operations both faces call:
+//! - `rotation`: the one place a token set changes (lock, read, decide,
+//!   request, save); `consent`: the authorization URL, the redirect, its
+//!   exchange and the loopback consent `login` runs; `broker`: a token that
+//!   lives long enough, refreshed first when it does not; `validation`: the
+//!   access token checked with Withings; `report`: the copies delivered and
+//!   the token and status reports; `railway_copy`: Railway's variables
+//!   compared with the store and pulled in; `diagnosis`: `doctor`'s checks.
+//! - `tokens`: the token set and the one pure decision, `assess`; `clock`:
+//!   the one clock, moved by the offset measured against Withings.
+//!
+//! What they stand on:
+//! - `store` (the durable token store, a file or Redis), `envfile`,
+//!   `copies` (the env file and Railway, delivered from the store and healed
+//!   when behind), `fsutil` (durable writes and guarded reads).
+//! - `withings`, `railway` and `server_client` (the outside parties),
+//!   `http` (the one HTTP stack and retry loop).
+//! - `settings` (flag > env > env file > default), `output` (stdout: one
+//!   report trait, one file per format), `progress` (what a waiting person
+//!   is shown), `logging` (stderr), `signals` (SIGINT/SIGTERM held while a
+//!   new set is saved), `redact` (secrets scrubbed from outside text),
+//!   `duration`, and `error` (codes, exit statuses, actions).
+//! - `sandbox`: Withings and Railway emulated on loopback, for `sandbox`,
+//!   `demo` and the tests.
 
 mod broker;
 mod cli;

@@ -1,13 +1,14 @@
 //! The command line's face: the top-level [`Cli`], its subcommand list
-//! ([`Command`]) and its parser (`parse`), one file per subcommand holding
+//! ([`Command`]) and its parser (`parse`); one file per subcommand holding
 //! its clap `Args` (whose doc comment is the help text) and the `run` that
-//! parses, calls the core and hands the result to `Output`, and
-//! `via_server`, the `--server` plumbing several subcommands share.
-//! Commands compose the store, the clients, the copies and the core
-//! operations (`consent`, `report`, `validation`, `diagnosis`,
-//! `railway_copy`); none of them builds an HTTP request or opens a file
-//! itself. Each returns the exit [`Status`] of
-//! a run that reached its end; errors travel as [`Error`].
+//! parses, calls the core and hands the result to `Output`; `via_server`,
+//! the `--server` plumbing several subcommands share; and `manpage`, the
+//! man pages and completions made from the clap tree. Commands compose the
+//! store, the clients and the core operations (`rotation`, `consent`,
+//! `broker`, `validation`, `report`, `diagnosis`, `railway_copy`); none of
+//! them builds an HTTP request or opens a file itself. Each returns the
+//! exit [`Status`] of a run that reached its end; errors travel as
+//! [`Error`].
 
 pub mod access_token;
 pub mod auth_url;
