@@ -174,7 +174,7 @@ impl Sandbox {
 /// Plays the browser on the sandbox's consent page: follows the
 /// authorization URL and returns the redirect URL carrying the code.
 pub fn approve_consent(http: &crate::http::HttpClient, authorization_url: &str) -> crate::error::Result<String> {
-    let internal = |message: String| crate::error::Error::Internal(anyhow::anyhow!(message));
+    let internal = |message: String| crate::error::Error::internal(anyhow::anyhow!(message));
     let answer = crate::http::block_on(http.send(http.inner()?.get(authorization_url)))?
         .map_err(|e| internal(format!("the sandbox consent page did not answer: {e}")))?;
     answer

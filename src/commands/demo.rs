@@ -42,9 +42,9 @@ const STEPS: &[&str] = &[
 
 pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into())
-        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the in-process sandbox: {e}")))?;
+        .map_err(|e| Error::internal(anyhow::anyhow!("cannot start the in-process sandbox: {e}")))?;
     let scratch = crate::fsutil::ScratchDir::new("withings-token-demo")
-        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot make a temporary directory: {e}")))?;
+        .map_err(|e| Error::internal(anyhow::anyhow!("cannot make a temporary directory: {e}")))?;
     let store = FileStore::new(scratch.path().join("tokens.json"));
     write_text(&format!(
         "withings-token demo: the whole job against a built-in sandbox at {}\n(fake Withings and Railway on loopback; throw-away store {})\n",
@@ -84,7 +84,7 @@ fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArg
         full.push("--quiet".into());
     }
     let cli = Cli::try_parse_from(&full)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("demo step `{}`: {e}", argv.join(" "))))?;
+        .map_err(|e| Error::internal(anyhow::anyhow!("demo step `{}`: {e}", argv.join(" "))))?;
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
     let mut settings = Settings::resolve(&cli.global.overrides(), super::buffer_flag(&cli.command), &lookup)?;

@@ -118,7 +118,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Doctor(args) => apart(|| doctor::run(&args, settings, out)),
         Command::Serve(args) => apart(|| serve::run(&args, settings)),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
-            Err(Error::Internal(anyhow::anyhow!("this command needs no settings")))
+            Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
     }
 }

@@ -65,7 +65,7 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
     let tokens = state
         .tokens
         .clone()
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the store holds no set after a pull")))?;
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("the store holds no set after a pull")))?;
     let (outcome, message) = describe(decision, &tokens, replaced.as_ref());
     if decision == PullDecision::ImportForced {
         out.note("warning: --force: the store's set was as new or newer than Railway's and was replaced by it; the store's refresh token is kept as the previous one");

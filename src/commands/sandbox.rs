@@ -44,7 +44,7 @@ pub fn run(args: &SandboxArgs) -> Result<Status> {
     let mut vars = sandbox.env_vars();
     vars.push(("WITHINGS_TOKEN_STORE", store.display().to_string()));
     for (key, value) in vars {
-        lines.push_str(&format_line(key, &value).map_err(|e| Error::Internal(e.into()))?);
+        lines.push_str(&format_line(key, &value).map_err(Error::internal)?);
     }
     crate::output::write_text(&lines)?;
     eprintln!(

@@ -90,7 +90,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
     state.metrics_auth = args.metrics_auth;
     // Before any refresh: this process stops on its own terms (see `signals`).
     if !crate::signals::leave_to_the_process() {
-        return Err(Error::Internal(anyhow::anyhow!(
+        return Err(Error::internal(anyhow::anyhow!(
             "signal handling was set up before serve started"
         )));
     }
@@ -99,7 +99,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
         .enable_all()
         .thread_name("serve")
         .build()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::internal(anyhow::anyhow!("cannot start the async runtime: {e}")))?;
     let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
     let limits = server::connections::limits(
         args.max_connections.map(count),

@@ -126,7 +126,7 @@ async fn wait_for_ours(
 /// this login issued; `None` for anything else (no state, another state,
 /// two states), which did not come from this consent and ends nothing.
 fn with_state(callback: &Callback, query: &str, state: &str) -> Result<Option<Url>> {
-    let mut url = Url::parse(&callback.redirect_uri).map_err(|e| Error::Internal(e.into()))?;
+    let mut url = Url::parse(&callback.redirect_uri).map_err(Error::internal)?;
     url.set_query((!query.is_empty()).then_some(query));
     let mut states = url.query_pairs().filter(|(k, _)| k == "state").map(|(_, v)| v);
     let ours = states.next().is_some_and(|given| given == state) && states.next().is_none();
@@ -260,7 +260,7 @@ impl CallbackServer {
     async fn next(&mut self, deadline: tokio::time::Instant, wait: Duration, callback: &Callback) -> Result<Arrival> {
         match tokio::time::timeout_at(deadline, self.arrivals.recv()).await {
             Ok(Some(arrival)) => Ok(arrival),
-            Ok(None) => Err(Error::Internal(anyhow::anyhow!(
+            Ok(None) => Err(Error::internal(anyhow::anyhow!(
                 "the callback listener on {} stopped",
                 callback.listen
             ))),

@@ -45,7 +45,7 @@ pub async fn issue(request: &AuthUrlRequest, settings: &Settings, store: &dyn To
             ));
         }
         Some(state) => state.clone(),
-        None => crate::fsutil::random_hex(16).map_err(|e| Error::Internal(e.into()))?,
+        None => crate::fsutil::random_hex(16).map_err(Error::internal)?,
     };
     transaction::remember_auth_state(settings, store, &state).await?;
     let url = authorization_url(

@@ -44,7 +44,7 @@ fn server_answers(settings: &Settings) -> DoctorCheck {
     once.http.retries = 0;
     let asked = || -> Result<crate::output::StatusReport> {
         let client =
-            ServerClient::of(&once, false)?.ok_or_else(|| Error::Internal(anyhow::anyhow!("no --server to ask")))?;
+            ServerClient::of(&once, false)?.ok_or_else(|| Error::internal(anyhow::anyhow!("no --server to ask")))?;
         block_on(client.status())?
     };
     match asked() {

@@ -24,7 +24,7 @@ pub fn limit_action(e: &std::io::Error) -> Option<&'static str> {
     (e.raw_os_error() == Some(27)).then_some(FILE_SIZE_LIMIT)
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A setting is missing or invalid, or a file cannot be used.
     #[error("{message}")]
@@ -159,12 +159,25 @@ pub enum Error {
 
     /// A bug: something that should not happen did.
     #[error("internal error: {0:#}")]
-    Internal(#[from] anyhow::Error),
+    Internal(std::sync::Arc<anyhow::Error>),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A bug's cause is shared, not copied: `serve` answers every request that
+/// waited for a failed refresh with a clone of its error.
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Error {
+        Error::Internal(std::sync::Arc::new(e))
+    }
+}
+
 impl Error {
+    /// A bug: `cause` should not have happened.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Error::from(cause.into())
+    }
+
     pub fn config(message: impl Into<String>, action: impl Into<String>) -> Self {
         Error::Config {
             message: message.into(),
@@ -178,79 +191,6 @@ impl Error {
             format!("{var} is not set ({needed_for} needs it)"),
             format!("set {var} in the environment or in the env file (`--env-file`, default ./.env)"),
         )
-    }
-
-    /// The same failure for another caller (`serve` answers every request
-    /// that waited for a failed refresh with its error): the same code,
-    /// message, action and exit code. A bug's cause chain becomes its text.
-    pub fn duplicate(&self) -> Error {
-        match self {
-            Error::Config { message, action } => Error::config(message.clone(), action.clone()),
-            Error::CorruptStore { place, reason } => Error::CorruptStore {
-                place: place.clone(),
-                reason: reason.clone(),
-            },
-            Error::InvalidRefreshToken { detail } => Error::InvalidRefreshToken { detail: detail.clone() },
-            Error::InvalidCode { detail } => Error::InvalidCode { detail: detail.clone() },
-            Error::InvalidAccessToken { detail } => Error::InvalidAccessToken { detail: detail.clone() },
-            Error::InvalidState { detail } => Error::InvalidState { detail: detail.clone() },
-            Error::InvalidLoginState { detail } => Error::InvalidLoginState { detail: detail.clone() },
-            Error::Network { what, attempts, detail } => Error::Network {
-                what,
-                attempts: *attempts,
-                detail: detail.clone(),
-            },
-            Error::RateLimited { what, detail, wait } => Error::RateLimited {
-                what,
-                detail: detail.clone(),
-                wait: *wait,
-            },
-            Error::Upstream { what, attempts, detail } => Error::Upstream {
-                what,
-                attempts: *attempts,
-                detail: detail.clone(),
-            },
-            Error::LockTimeout { place, waited } => Error::LockTimeout {
-                place: place.clone(),
-                waited: *waited,
-            },
-            Error::NotSaved { cause, kept } => Error::NotSaved {
-                cause: Box::new(cause.duplicate()),
-                kept: kept.clone(),
-            },
-            Error::StoreUnavailable { detail } => Error::StoreUnavailable { detail: detail.clone() },
-            Error::AnswerDropped { detail } => Error::AnswerDropped { detail: detail.clone() },
-            Error::LoginTimeout { redirect_uri, waited } => Error::LoginTimeout {
-                redirect_uri: redirect_uri.clone(),
-                waited: waited.clone(),
-            },
-            Error::RailwayUpdateFailed { detail } => Error::RailwayUpdateFailed { detail: detail.clone() },
-            Error::EnvFileUpdateFailed { path, detail } => Error::EnvFileUpdateFailed {
-                path: path.clone(),
-                detail: detail.clone(),
-            },
-            Error::OutputFailed { detail } => Error::OutputFailed { detail: detail.clone() },
-            Error::Interrupted { signal, what } => Error::Interrupted { signal: *signal, what },
-            Error::HeldBack { cause, retry_in } => Error::HeldBack {
-                cause: Box::new(cause.duplicate()),
-                retry_in: *retry_in,
-            },
-            Error::CommandNotStarted {
-                program,
-                detail,
-                not_found,
-            } => Error::CommandNotStarted {
-                program: program.clone(),
-                detail: detail.clone(),
-                not_found: *not_found,
-            },
-            Error::Remote { code, message, action } => Error::Remote {
-                code,
-                message: message.clone(),
-                action: action.clone(),
-            },
-            Error::Internal(e) => Error::Internal(anyhow::anyhow!("{e:#}")),
-        }
     }
 
     /// The stable, documented code that scripts match on.

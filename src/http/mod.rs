@@ -68,7 +68,7 @@ fn runtime_error(e: &std::io::Error) -> Error {
             crate::error::OUT_OF_DESCRIPTORS,
         );
     }
-    Error::Internal(anyhow::anyhow!("cannot start the async runtime: {e}"))
+    Error::internal(anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
 /// Why an attempt should be tried again.
@@ -216,7 +216,7 @@ impl HttpClient {
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))
         });
-        built.as_ref().map_err(|e| Error::Internal(anyhow::anyhow!("{e}")))
+        built.as_ref().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
     }
 
     /// One try of `operation`: `build` makes the request on the shared
@@ -397,7 +397,7 @@ impl HttpClient {
             crate::signals::sleep_unless_held(pause).await;
             delay = delay.saturating_mul(2);
         }
-        Err(Error::Internal(anyhow::anyhow!("retry loop ended without an answer")))
+        Err(Error::internal(anyhow::anyhow!("retry loop ended without an answer")))
     }
 }
 

@@ -229,7 +229,7 @@ mod tests {
             attempts: 1,
             detail: "d".into(),
         };
-        assert_eq!(status_of(held(upstream.duplicate(), 6_200)), (502, Some(7)));
+        assert_eq!(status_of(held(upstream.clone(), 6_200)), (502, Some(7)));
         assert_eq!(status_of(held(upstream, 10)), (502, Some(1)));
         let limited = Error::RateLimited {
             what: "Withings",
@@ -246,7 +246,7 @@ mod tests {
             reason: "r".into(),
         };
         assert_eq!(status_of(corrupt), (500, None));
-        assert_eq!(status_of(Error::Internal(anyhow::anyhow!("x"))), (500, None));
+        assert_eq!(status_of(Error::internal(anyhow::anyhow!("x"))), (500, None));
     }
 
     #[test]

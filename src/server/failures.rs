@@ -131,7 +131,7 @@ impl Failures {
         let left = backoff.until.checked_duration_since(Instant::now())?;
         let retry_in = Duration::from_secs(left.as_secs_f64().ceil() as u64);
         (!retry_in.is_zero()).then(|| Error::HeldBack {
-            cause: Box::new(backoff.error.duplicate()),
+            cause: Box::new(backoff.error.clone()),
             retry_in,
         })
     }
@@ -159,7 +159,7 @@ impl Failures {
     pub fn failure_since(&self, ticket: Ticket, token: Option<&SecretString>) -> Option<Error> {
         let inner = locked(&self.inner);
         let failure = inner.last_failure.as_ref().filter(|f| f.number > ticket.0)?;
-        same_token(failure.token.as_ref(), token).then(|| failure.error.duplicate())
+        same_token(failure.token.as_ref(), token).then(|| failure.error.clone())
     }
 
     /// Records how a refresh that started from the set of `token` (whose
@@ -192,7 +192,7 @@ impl Failures {
         inner.last_failure = Some(Failure {
             number,
             token,
-            error: error.duplicate(),
+            error: error.clone(),
         });
     }
 
@@ -220,7 +220,7 @@ impl Failures {
             in_a_row,
             token,
             until: Instant::now() + pause.length,
-            error: error.duplicate(),
+            error: error.clone(),
         }
     }
 }

@@ -241,7 +241,7 @@ async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Res
         }
         // `serve` leaves signals to its own handlers (see `signals`), so
         // no window holds one; should it happen, the set is still saved.
-        Ending::Interrupted { signal, saved } => Err(Error::Internal(anyhow::anyhow!(
+        Ending::Interrupted { signal, saved } => Err(Error::internal(anyhow::anyhow!(
             "signal {signal} arrived while the set was saved: {saved}"
         ))),
     }
@@ -273,7 +273,7 @@ where
     });
     blocking
         .await
-        .map_err(|e| Error::Internal(anyhow::anyhow!("the store transaction stopped: {e}")))?
+        .map_err(|e| Error::internal(anyhow::anyhow!("the store transaction stopped: {e}")))?
 }
 
 /// One log line per refresh, in the MCP service's words; never a token.

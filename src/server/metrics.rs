@@ -168,7 +168,7 @@ impl Metrics {
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("cannot encode the metrics: {e}")))?;
+            .map_err(|e| Error::internal(anyhow::anyhow!("cannot encode the metrics: {e}")))?;
         Ok(text)
     }
 }

@@ -152,7 +152,7 @@ pub async fn serve(
             "pass a free address with `--listen ADDR` (or set PORT)",
         )
     })?;
-    let local = listener.local_addr().map_err(|e| Error::Internal(e.into()))?;
+    let local = listener.local_addr().map_err(Error::internal)?;
     crate::logging::user_line(tracing::Level::INFO, &format!("listening on http://{local}"));
     tracing::info!(
         "token store {}; checked every {} ms",
@@ -218,7 +218,7 @@ fn server_ended(ended: std::result::Result<std::io::Result<()>, tokio::task::Joi
         Ok(Err(e)) => e.to_string(),
         Err(e) => e.to_string(),
     };
-    Error::Internal(anyhow::anyhow!("the HTTP server ended: {why}"))
+    Error::internal(anyhow::anyhow!("the HTTP server ended: {why}"))
 }
 
 /// SIGTERM (platforms stopping a service) and SIGINT (Ctrl-C).
@@ -231,7 +231,7 @@ impl Signals {
     fn install() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         let install =
-            |kind| signal(kind).map_err(|e| Error::Internal(anyhow::anyhow!("cannot handle SIGTERM/SIGINT: {e}")));
+            |kind| signal(kind).map_err(|e| Error::internal(anyhow::anyhow!("cannot handle SIGTERM/SIGINT: {e}")));
         Ok(Signals {
             term: install(SignalKind::terminate())?,
             int: install(SignalKind::interrupt())?,

@@ -155,7 +155,7 @@ impl Snapshot {
         }
         let assessment = assess_status(&self.state, self.seed(settings), settings, now);
         let report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
-        let body = Bytes::from(serde_json::to_vec(&report).map_err(|e| Error::Internal(e.into()))?);
+        let body = Bytes::from(serde_json::to_vec(&report).map_err(Error::internal)?);
         locked(&self.rendered).status = Some((second, body.clone()));
         Ok(body)
     }
@@ -214,7 +214,7 @@ pub fn access_token_body(tokens: &TokenSet) -> Result<Bytes> {
     };
     // Sized so that it never grows (a grown buffer leaves a copy behind).
     let mut body = Vec::with_capacity(256 + access_token.expose_secret().len());
-    serde_json::to_writer(&mut body, &answer).map_err(|e| Error::Internal(e.into()))?;
+    serde_json::to_writer(&mut body, &answer).map_err(Error::internal)?;
     Ok(Bytes::from_owner(Wiped(body)))
 }
 

@@ -586,7 +586,7 @@ impl StoreLock {
         let mut temp = request
             .temp
             .take()
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the space reserved for the save was used already")))?;
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("the space reserved for the save was used already")))?;
         // Holding the answer, it outlives a failed save: the next run finds
         // it (see `RescueFile::salvage`) even when no rescue file is written.
         temp.keep_unless_renamed();
@@ -666,7 +666,7 @@ impl StoreLock {
         if on_disk == base_generation {
             return Ok(());
         }
-        Err(Error::Internal(anyhow::anyhow!(
+        Err(Error::internal(anyhow::anyhow!(
             "store {} moved from generation {base_generation} to {on_disk} under the lock; refusing to overwrite it",
             self.store.path.display()
         )))
@@ -827,7 +827,7 @@ impl StoreLock {
         let prepared = locked(&self.request).as_mut().and_then(|r| r.rescue.take());
         let rescue = self.store.rescue_file();
         let prepared = prepared
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("no space was taken for {}", rescue.path().display())))?;
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("no space was taken for {}", rescue.path().display())))?;
         prepared.write(&rescue, base_generation, next)?;
         Ok(rescue.path().display().to_string())
     }

@@ -130,7 +130,7 @@ impl RedisLease {
                     self.shared.location()
                 ),
             },
-            other => Error::Internal(anyhow::anyhow!("Redis answered `{other}` to a save")),
+            other => Error::internal(anyhow::anyhow!("Redis answered `{other}` to a save")),
         }
     }
 }

@@ -492,7 +492,7 @@ impl TokenStore for RedisStore {
 fn new_owner() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("no randomness for the lease owner: {e}")))?;
+        .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for the lease owner: {e}")))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!("{}-{hex}", std::process::id()))
 }
