@@ -277,32 +277,7 @@ pub async fn deliver(
     if let Some(why) = stop {
         return Deliveries::none(why);
     }
-    let skipped = |why| Pushed {
-        delivery: Delivery::Skipped(why),
-        newer: None,
-        deployed: false,
-    };
-    let railway = match (targets.railway, &state.tokens) {
-        (false, _) => skipped(declined_or_absent(settings)),
-        (true, None) => skipped(Skip::NotConfigured),
-        (true, Some(_)) if !behind(&state, &railway_key(settings)) => skipped(Skip::UpToDate),
-        (true, Some(tokens)) => {
-            let from = match &targets.railway_target {
-                Some(resolved) => TargetFrom::Resolved(resolved),
-                None => TargetFrom::Store(&state),
-            };
-            push(
-                settings,
-                http,
-                store,
-                from,
-                tokens,
-                state.tokens_generation,
-                targets.deploy,
-            )
-            .await
-        }
-    };
+    let railway = deliver_railway(settings, http, store, targets, &state).await;
     let env_file_path = matches!(env_file, Delivery::Delivered)
         .then(|| targets.env_file.clone())
         .flatten();
@@ -316,6 +291,43 @@ pub async fn deliver(
         deployed: railway.deployed,
         pushed: railway.newer,
         env_file_path,
+    }
+}
+
+/// Railway's copy, after the env file's and outside the lock: pushed when
+/// Railway is a target and behind the store.
+async fn deliver_railway(
+    settings: &Settings,
+    http: &HttpClient,
+    store: &dyn TokenStore,
+    targets: &Targets,
+    state: &StoreState,
+) -> Pushed {
+    let skipped = |why| Pushed {
+        delivery: Delivery::Skipped(why),
+        newer: None,
+        deployed: false,
+    };
+    match (targets.railway, &state.tokens) {
+        (false, _) => skipped(declined_or_absent(settings)),
+        (true, None) => skipped(Skip::NotConfigured),
+        (true, Some(_)) if !behind(state, &railway_key(settings)) => skipped(Skip::UpToDate),
+        (true, Some(tokens)) => {
+            let from = match &targets.railway_target {
+                Some(resolved) => TargetFrom::Resolved(resolved),
+                None => TargetFrom::Store(state),
+            };
+            push(
+                settings,
+                http,
+                store,
+                from,
+                tokens,
+                state.tokens_generation,
+                targets.deploy,
+            )
+            .await
+        }
     }
 }
 
