@@ -9,7 +9,7 @@ use super::{fail, ok, unreachable_or_failed, warn, when};
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::output::DoctorCheck;
-use crate::railway::{RailwayClient, RailwayTarget};
+use crate::railway::RailwayTarget;
 use crate::railway_copy::drift::{Comparison, compare};
 use crate::railway_copy::pull::{PullDecision, decide, railway_set};
 use crate::redact::visible;
@@ -56,10 +56,8 @@ pub(super) async fn railway_checks(
 
 /// The service and its variables; a read, no mutation.
 async fn read_railway(settings: &Settings, http: &HttpClient) -> Result<(RailwayTarget, BTreeMap<String, String>)> {
-    let client = RailwayClient::new(http.clone(), &settings.railway)?;
-    let target = client.resolve_target(&settings.railway).await?;
-    let variables = crate::railway::shown_variables(client.variables(&target).await?);
-    Ok((target, variables))
+    let (target, variables) = crate::railway_copy::read_variables(settings, http).await?;
+    Ok((target, crate::railway::shown_variables(variables)))
 }
 
 /// "One owner": does Railway hold the store's set, an older one

@@ -6,7 +6,7 @@ use crate::copies;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::output::{DriftReport, DriftVariable, JSON_VERSION, RailwayDiffReport, VariableDiff};
-use crate::railway::{RailwayClient, RailwayTarget};
+use crate::railway::RailwayTarget;
 use crate::settings::Settings;
 use crate::store::TokenStore;
 use crate::tokens::{TOKEN_KEYS, TokenSet, mask, token_variables};
@@ -42,14 +42,10 @@ pub(crate) async fn read_railway(
     settings: &Settings,
     http: &HttpClient,
 ) -> Result<(RailwayTarget, std::collections::BTreeMap<String, String>)> {
-    let client = RailwayClient::new(http.clone(), &settings.railway)?;
-    let target = client
-        .resolve_target(&settings.railway)
+    let (target, current) = super::read_variables(settings, http)
         .await
         .or_else(|e| Err(keep_config(e)?))?;
-    let current = client.variables(&target).await.or_else(|e| Err(keep_config(e)?))?;
-    let current = crate::railway::shown_variables(current);
-    Ok((target, current))
+    Ok((target, crate::railway::shown_variables(current)))
 }
 
 /// Compares the stored set's four variables with Railway's, showing no

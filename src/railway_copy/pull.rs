@@ -14,7 +14,6 @@ use crate::copies::railway_key;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::output::ReportOutcome;
-use crate::railway::RailwayClient;
 use crate::settings::Settings;
 use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
 use crate::tokens::{TOKEN_KEYS, TokenSet, now, rfc3339};
@@ -52,12 +51,10 @@ pub(crate) fn decide(stored: Option<&TokenSet>, railway: &TokenSet, force: bool)
 /// The service's variables. Reading changes nothing, so a refusal is a
 /// setting to fix (exit 3), and a failure to get an answer is exit 5.
 pub(crate) async fn read_variables(settings: &Settings, http: &HttpClient) -> Result<BTreeMap<String, String>> {
-    let read = async {
-        let client = RailwayClient::new(http.clone(), &settings.railway)?;
-        let target = client.resolve_target(&settings.railway).await?;
-        client.variables(&target).await
-    };
-    read.await.map_err(|e| match e {
+    let read = super::read_variables(settings, http)
+        .await
+        .map(|(_, variables)| variables);
+    read.map_err(|e| match e {
         Error::RailwayUpdateFailed { detail } => Error::config(
             format!("could not read the Railway service's variables: {detail}; nothing was written"),
             "check RAILWAY_TOKEN (or RAILWAY_API_TOKEN), RAILWAY_PROJECT_ID and RAILWAY_SERVICE_ID, then run `withings-token pull --from railway` again",
