@@ -13,7 +13,6 @@
 use crate::support::*;
 
 use std::path::Path;
-use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
 /// How long the fake Withings takes to answer on the spinner tests: long
@@ -183,7 +182,6 @@ fn shell_quote(word: &str) -> String {
 /// env's variables plus `vars`. `stty -onlcr` first: the CRs left in the
 /// capture are the program's own, not the tty's translation of LF.
 fn run_on_terminal(env: &TestEnv, vars: &[(&str, &str)], args: &[&str], on: Terminal) -> TerminalRun {
-    let as_usual = env.std_cmd();
     let file = env.home().join("not-the-terminal");
     let mut line = format!("stty -onlcr 2>/dev/null; exec {}", shell_quote(BIN));
     for arg in args {
@@ -196,16 +194,8 @@ fn run_on_terminal(env: &TestEnv, vars: &[(&str, &str)], args: &[&str], on: Term
         Terminal::Stderr => line.push_str(&format!(" >{quoted_file}")),
         Terminal::Both => {}
     }
-    let mut cmd = StdCommand::new(SCRIPT);
-    cmd.args(["-qfec", &line, "/dev/null"])
-        .env_clear()
-        .current_dir(as_usual.get_current_dir().expect("work dir"))
-        .stdin(Stdio::null());
-    for (k, v) in as_usual.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
-        }
-    }
+    let mut cmd = env.std_cmd_of(SCRIPT);
+    cmd.args(["-qfec", &line, "/dev/null"]);
     for (k, v) in vars {
         cmd.env(k, v);
     }

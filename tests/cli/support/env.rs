@@ -122,11 +122,19 @@ impl TestEnv {
     /// starting the binary, with this env's environment and working
     /// directory, killed after `timeout`.
     fn run_through(&self, program: &str, launcher: &[&str], args: &[&str], timeout: Duration) -> Run {
+        let mut cmd = self.std_cmd_of(program);
+        cmd.args(launcher).args(args);
+        let mut cmd = Command::from_std(cmd);
+        cmd.timeout(timeout);
+        Run::of(&mut cmd)
+    }
+
+    /// `program` (not the binary) with this env's environment and working
+    /// directory and no stdin, for a test that starts the binary through it.
+    pub fn std_cmd_of(&self, program: &str) -> StdCommand {
         let as_usual = self.std_cmd();
         let mut cmd = StdCommand::new(program);
-        cmd.args(launcher)
-            .args(args)
-            .env_clear()
+        cmd.env_clear()
             .current_dir(as_usual.get_current_dir().expect("work dir"))
             .stdin(Stdio::null());
         for (k, v) in as_usual.get_envs() {
@@ -134,9 +142,7 @@ impl TestEnv {
                 cmd.env(k, v);
             }
         }
-        let mut cmd = Command::from_std(cmd);
-        cmd.timeout(timeout);
-        Run::of(&mut cmd)
+        cmd
     }
 
     /// Runs the binary with `args` under a clock moved by `offset` (as
