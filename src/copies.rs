@@ -59,6 +59,8 @@ pub enum Skip {
     NotStored,
     /// A held signal ended the run right after the save.
     Interrupted,
+    /// `pull`: the set was read from Railway, and only the store takes it.
+    PulledFrom,
 }
 
 /// What happened to one copy.
@@ -100,6 +102,8 @@ impl Delivery {
                 (Skip::UpToDate, _) => "it already holds this set",
                 (Skip::NotStored, _) => "the set in use came from the environment and is not in the store",
                 (Skip::Interrupted, _) => "a signal ended the run right after the save",
+                (Skip::PulledFrom, CopyKind::Railway) => "the set was read from it",
+                (Skip::PulledFrom, CopyKind::EnvFile) => "pull writes only the store",
             }
             .to_owned(),
         )

@@ -79,7 +79,7 @@ async fn pull(args: &PullArgs, settings: &Settings, store: &dyn TokenStore, out:
         store,
         message: Some(message),
     };
-    let deliveries = Deliveries::none(Skip::NotConfigured);
+    let deliveries = Deliveries::none(Skip::PulledFrom);
     let report = token_report(out.secrets(), facts, &deliveries);
     out.print(&report)?;
     Ok(Status::Success)

@@ -46,6 +46,8 @@ fn pull_from_railway_imports_a_newer_set_keeping_the_store_token_as_previous() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["outcome"], "pulled");
     assert_eq!(run.json()["refresh_token"], "token_*****rrr");
+    assert_eq!(run.json()["railway"], "skipped");
+    assert_eq!(run.json()["railway_reason"], "the set was read from it");
     let store = env.store_json();
     assert_eq!(store["tokens"]["refresh_token"], "railway-refresh-new-rrr");
     assert_eq!(store["tokens"]["access_token"], "railway-access-aaa");
