@@ -166,7 +166,12 @@ fn railway_target(settings: &Settings) -> String {
 /// `refresh` by the server (it always rotates, or returns a peer's set).
 fn by_server(server: &crate::server_client::ServerClient, args: &RefreshArgs, out: &Output) -> Result<Status> {
     if args.if_needed || args.dry_run {
-        return Err(super::via_server::unsupported("--if-needed and --dry-run"));
+        // Dropping the flags would rotate on every cron tick: say what
+        // answers "is one due?" through a server instead.
+        return Err(crate::error::Error::config(
+            "--if-needed and --dry-run are not available with --server: the server refreshes on its own schedule, and its refresh always rotates",
+            "to see whether a refresh is due, run `withings-token status --check` (exit 7 when due); to rotate now, run `withings-token refresh` without them; or run `refresh --if-needed` where the store is",
+        ));
     }
     let body = crate::server_client::RefreshBody {
         update_railway: !args.delivery.no_railway,

@@ -107,6 +107,30 @@ fn a_reader_token_the_server_refuses_is_exit_3_naming_it() {
 }
 
 #[test]
+fn refresh_if_needed_through_a_server_is_refused_pointing_at_status_check() {
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.set("WITHINGS_TOKEN_SERVER", "http://127.0.0.1:9")
+        .set("ADMIN_API_TOKEN", "admin-token-value");
+    let before = env.store_bytes();
+
+    for flag in ["--if-needed", "--dry-run"] {
+        let out = env.run(&["refresh", flag, "--json"]);
+        assert_eq!(out.code, 3, "{flag}: {out:?}");
+        let error = &out.json()["error"];
+        assert_eq!(error["code"], "CONFIGURATION_ERROR");
+        assert_eq!(
+            error["message"],
+            "--if-needed and --dry-run are not available with --server: the server refreshes on its own schedule, and its refresh always rotates"
+        );
+        assert_eq!(
+            error["action"],
+            "to see whether a refresh is due, run `withings-token status --check` (exit 7 when due); to rotate now, run `withings-token refresh` without them; or run `refresh --if-needed` where the store is"
+        );
+    }
+    assert_eq!(env.store_bytes(), before);
+}
+
+#[test]
 fn commands_that_need_the_local_store_refuse_server_naming_it() {
     let mut env = given_store_expiring_in(3 * 3600);
     env.set("WITHINGS_TOKEN_SERVER", "http://127.0.0.1:9")
