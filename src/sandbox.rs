@@ -7,7 +7,10 @@
 //! request repeated within 10 s gets status 601 with `wait_seconds`; errors
 //! come back as HTTP 200 with a non-zero `status`, as the real one does.
 //! `getdevice` on `/v2/user` answers status 0 for the access token issued
-//! last and status 401 for any other, as Withings does for a dead token.
+//! last to each user and status 401 for any other, as Withings does for a
+//! dead token. Two people use the app: the consent page logs in as user 1
+//! ([`USERS`]`[0]`), or as user 2 when its URL carries `sandbox_user=2`
+//! (a household's second account); each refresh token stays its user's.
 //! Railway: `environments`, `variables`, `variableCollectionUpsert`
 //! (honouring `skipDeploys` and `replace`) and `serviceInstanceRedeploy`,
 //! with both header kinds and `Not Authorized` for a wrong token.
@@ -37,7 +40,8 @@ pub const ENVIRONMENTS: [(&str, &str); 2] = [
     ("sandbox-env-production", "production"),
     ("sandbox-env-staging", "staging"),
 ];
-const USER_ID: &str = "31415926";
+/// The Withings `userid`s of the sandbox's two people.
+pub const USERS: [&str; 2] = ["31415926", "27182818"];
 const CODE_LIFETIME: Duration = Duration::from_secs(30);
 const SAME_ARGUMENTS_WINDOW: Duration = Duration::from_secs(10);
 const ACCESS_LIFETIME_SECS: u64 = 10_800;
@@ -82,12 +86,14 @@ pub struct Stats {
 
 #[derive(Default)]
 struct World {
-    codes: HashMap<String, (Instant, String)>,
-    /// refresh token → still valid?
-    refresh_tokens: HashMap<String, bool>,
+    /// code → (issued at, scope, userid)
+    codes: HashMap<String, (Instant, String, &'static str)>,
+    /// refresh token → (still valid?, userid)
+    refresh_tokens: HashMap<String, (bool, &'static str)>,
     last_refresh_request: Option<(String, Instant)>,
-    /// The access token issued last: the only one `getdevice` accepts.
-    current_access: Option<String>,
+    /// userid → the access token issued last to that user: the only ones
+    /// `getdevice` accepts.
+    current_access: HashMap<&'static str, String>,
     faults: VecDeque<Fault>,
     stats: Stats,
     railway_variables: HashMap<String, BTreeMap<String, String>>,
@@ -257,6 +263,8 @@ struct AuthorizeQuery {
     redirect_uri: Option<String>,
     scope: Option<String>,
     state: Option<String>,
+    /// `2` logs in as the sandbox's second person; anything else, the first.
+    sandbox_user: Option<String>,
 }
 
 /// The consent page: approves at once and redirects with a fresh code.
@@ -277,7 +285,12 @@ async fn authorize(State(shared): State<Shared>, Query(q): Query<AuthorizeQuery>
     };
     let code = random_token("code_");
     let scope = q.scope.unwrap_or_else(|| crate::settings::DEFAULT_SCOPE.into());
-    shared.world().codes.insert(code.clone(), (Instant::now(), scope));
+    let user = if q.sandbox_user.as_deref() == Some("2") {
+        USERS[1]
+    } else {
+        USERS[0]
+    };
+    shared.world().codes.insert(code.clone(), (Instant::now(), scope, user));
     let mut location = redirect;
     location.query_pairs_mut().append_pair("code", &code);
     if let Some(state) = q.state {
@@ -351,8 +364,10 @@ async fn user_endpoint(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let world = shared.world();
-    match (bearer, &world.current_access) {
-        (Some(given), Some(current)) if given == current => withings(0, json!({ "devices": [] }), None),
+    match bearer {
+        Some(given) if world.current_access.values().any(|current| current == given) => {
+            withings(0, json!({ "devices": [] }), None)
+        }
         _ => withings(
             401,
             json!({}),
@@ -363,7 +378,7 @@ async fn user_endpoint(
 
 fn exchange_code(world: &mut World, code: &str) -> Result<Value, Refusal> {
     match world.codes.remove(code) {
-        Some((issued, scope)) if issued.elapsed() <= CODE_LIFETIME => Ok(issue(world, &scope)),
+        Some((issued, scope, user)) if issued.elapsed() <= CODE_LIFETIME => Ok(issue(world, &scope, user)),
         _ => Err(Refusal::new(503, "Invalid Params: invalid code")),
     }
 }
@@ -383,21 +398,22 @@ fn rotate(world: &mut World, refresh_token: &str) -> Result<Value, Refusal> {
     }
     world.last_refresh_request = Some((refresh_token.to_owned(), now));
     match world.refresh_tokens.get_mut(refresh_token) {
-        Some(valid) if *valid => {
+        Some((valid, user)) if *valid => {
             *valid = false;
-            Ok(issue(world, crate::settings::DEFAULT_SCOPE))
+            let user = *user;
+            Ok(issue(world, crate::settings::DEFAULT_SCOPE, user))
         }
         _ => Err(Refusal::new(503, "Invalid Params: invalid refresh_token")),
     }
 }
 
-fn issue(world: &mut World, scope: &str) -> Value {
+fn issue(world: &mut World, scope: &str, user: &'static str) -> Value {
     let refresh = random_token("sbx_refresh_");
-    world.refresh_tokens.insert(refresh.clone(), true);
+    world.refresh_tokens.insert(refresh.clone(), (true, user));
     let access = random_token("sbx_access_");
-    world.current_access = Some(access.clone());
+    world.current_access.insert(user, access.clone());
     json!({
-        "userid": USER_ID,
+        "userid": user,
         "access_token": access,
         "refresh_token": refresh,
         "expires_in": ACCESS_LIFETIME_SECS,

@@ -11,6 +11,37 @@ use std::collections::HashMap;
 // ---------------------------------------------------------------------------
 // auth-url, then exchange
 
+/// The sandbox plays a household: its consent page logs in as its second
+/// person when the URL asks (`sandbox_user=2`), and each person's chain
+/// rotates on its own, as two Withings users of one app do.
+#[test]
+fn the_sandbox_logs_in_as_its_second_person_when_asked_and_keeps_each_chain_apart() {
+    let (sandbox, first) = given_sandbox();
+    let mut second = TestEnv::new();
+    sandbox.configure(&mut second);
+
+    sandbox.authorise(&first);
+    let Consent { auth, .. } = sandbox.consent(&second);
+    let url = format!("{}&sandbox_user=2", auth["authorization_url"].as_str().unwrap());
+    let redirect = sandbox.approve(&url);
+    let out = second.run(&["exchange", &redirect, "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(first.store_json()["tokens"]["userid"], "31415926");
+    assert_eq!(second.store_json()["tokens"]["userid"], "27182818");
+
+    for env in [&first, &second, &first] {
+        let out = env.run(&["refresh", "--no-railway", "--json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let userid = env.store_json()["tokens"]["userid"].clone();
+        assert_eq!(out.json()["userid"], userid);
+    }
+    for env in [&first, &second] {
+        let out = env.run(&["validate", "--json"]);
+        assert_eq!(out.code, 0, "each person's newest access token is live: {out:?}");
+        assert_eq!(out.json()["validation"], "valid");
+    }
+}
+
 #[test]
 fn auth_url_then_exchange_of_the_redirect_url_stores_the_first_set() {
     let (sandbox, env) = given_sandbox();
