@@ -80,11 +80,7 @@ fn main_page(root: &Command) -> std::io::Result<Vec<u8>> {
     let help = AfterHelp::of(root);
     let man = clap_mangen::Man::new(root.clone());
     let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    help.render_notes(&mut page)?;
+    render_head(&man, &help, &mut page)?;
     man.render_options_section(&mut page)?;
     man.render_subcommands_section(&mut page)?;
     page.extend_from_slice(crate::settings::settings_roff(escape).as_bytes());
@@ -97,6 +93,16 @@ fn main_page(root: &Command) -> std::io::Result<Vec<u8>> {
     page.extend_from_slice(see_also_section(&others).as_bytes());
     man.render_version_section(&mut page)?;
     Ok(page)
+}
+
+/// Every page's head: title, NAME, SYNOPSIS, DESCRIPTION and the notes of
+/// its after-help.
+fn render_head(man: &clap_mangen::Man, help: &AfterHelp, page: &mut Vec<u8>) -> std::io::Result<()> {
+    man.render_title(page)?;
+    man.render_name_section(page)?;
+    man.render_synopsis_section(page)?;
+    man.render_description_section(page)?;
+    help.render_notes(page)
 }
 
 /// `withings-token-<sub>(1)`: NAME and SYNOPSIS as typed
@@ -113,11 +119,7 @@ fn subcommand_page(root: &Command, sub: &Documented<'_>) -> std::io::Result<Vec<
     let source = format!("{} {}", root.get_name(), root.get_version().unwrap_or_default());
     let man = clap_mangen::Man::new(own.clone()).source(source);
     let mut page = Vec::new();
-    man.render_title(&mut page)?;
-    man.render_name_section(&mut page)?;
-    man.render_synopsis_section(&mut page)?;
-    man.render_description_section(&mut page)?;
-    help.render_notes(&mut page)?;
+    render_head(&man, &help, &mut page)?;
     if own.get_arguments().any(|arg| !arg.is_hide_set()) {
         man.render_options_section(&mut page)?;
     }
