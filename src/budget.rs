@@ -126,7 +126,8 @@ impl UpstreamBudget {
         }
         let Some(shared) = shared else { return Ok(()) };
         while let Some(wait) = shared.take(self.per_minute).await? {
-            self.wait_or_refuse(wait, deadline, "all hosts sharing the store").await?;
+            self.wait_or_refuse(wait, deadline, "all hosts sharing the store")
+                .await?;
         }
         Ok(())
     }

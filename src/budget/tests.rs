@@ -72,7 +72,12 @@ async fn a_spent_budget_whose_next_unit_is_far_refuses_with_nothing_to_wait_for(
     budget.take(None).await.unwrap();
     let refused = budget.take(None).await.unwrap_err();
     assert_eq!(refused.code(), "RATE_LIMITED");
-    assert!(refused.to_string().contains("the 1 token requests a minute allowed for app app"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("the 1 token requests a minute allowed for app app"),
+        "{refused}"
+    );
     let Error::RateLimited { wait: Some(wait), .. } = &refused else {
         panic!("{refused:?}")
     };
