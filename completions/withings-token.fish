@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= h/help V/version
+    string join \n env-file= no-env-file store= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -39,6 +39,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -l server -d
 complete -c withings-token -n "__fish_withings_token_needs_command" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l json -d 'Same as `--output json`'
@@ -80,6 +81,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -104,6 +106,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
@@ -132,6 +135,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -155,6 +159,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -182,6 +187,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l no-browser -d 'Do not open a browser; only print the URL to open'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
@@ -209,6 +215,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l check -d 'Compare Railway\'s variables with the store and send nothing: exit 0 when they agree, 8 (DRIFT) when one differs or is missing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
@@ -235,6 +242,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l s
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l force -d 'Import even when the store\'s set is as new or newer (a warning says what was replaced)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -258,6 +266,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l json -d 'Same as `--output json`'
@@ -281,6 +290,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -307,6 +317,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l s
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -332,6 +343,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l refresh-if-invalid -d 'When the token is refused, refresh once (as `refresh` does) and validate the new one'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -358,6 +370,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l online -d 'Also ask Withings (reachable, clock) and Railway (token, ids, which set it holds); sends no token of the account'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -387,6 +400,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l metrics-auth -d 'Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -411,6 +425,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l json -d 'Same as `--output json`'
@@ -433,6 +448,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l s
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l json -d 'Same as `--output json`'
@@ -455,6 +471,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l json -d 'Same as `--output json`'

@@ -166,7 +166,7 @@ async fn fresh_from(
         }
     };
     let http = HttpClient::new(settings.http)?;
-    let client = crate::withings::client_for(settings, &http, "access-token")?;
+    let client = crate::withings::client_for(settings, &http, "access-token")?.sharing_budget_through(store);
     let _waiting = progress.waiting("refreshing the Withings tokens…");
     let current = copies::none_behind(settings, targets, &seen_before);
     let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;

@@ -87,6 +87,11 @@ pub struct GlobalArgs {
     /// How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)
     #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     pub lock_timeout: Duration,
+
+    /// Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(i64::from(crate::budget::MIN_PER_MINUTE)..=i64::from(crate::budget::MAX_PER_MINUTE)))]
+    pub upstream_budget: Option<u32>,
 }
 
 impl GlobalArgs {
@@ -115,6 +120,7 @@ impl GlobalArgs {
                 retry_delay: self.retry_delay,
             },
             lock_timeout: self.lock_timeout,
+            upstream_budget: self.upstream_budget,
         }
     }
 
@@ -154,6 +160,7 @@ impl GlobalArgs {
             server: None,
             region: None,
             lock_timeout: parse_lock_timeout(DEFAULT_LOCK_TIMEOUT).ok()?,
+            upstream_budget: None,
         })
     }
 }

@@ -29,7 +29,9 @@
 //!   when behind), `fsutil` (durable writes and guarded reads).
 //! - `withings`, `railway` and `server_client` (the outside parties),
 //!   `http` (the one HTTP stack and retry loop).
-//! - `settings` (flag > env > env file > default), `output` (stdout: one
+//! - `budget` (the requests to Withings' token endpoint one app may send
+//!   a minute, shared by a process's clients and, through Redis, by hosts),
+//!   `settings` (flag > env > env file > default), `output` (stdout: one
 //!   report trait, one file per format), `progress` (what a waiting person
 //!   is shown), `logging` (stderr), `signals` (SIGINT/SIGTERM held while a
 //!   new set is saved), `redact` (secrets scrubbed from outside text),
@@ -38,6 +40,7 @@
 //!   `demo` and the tests.
 
 mod broker;
+mod budget;
 mod cli;
 mod clock;
 mod commands;

@@ -46,6 +46,7 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
     let http = HttpClient::new(settings.http)?;
     let client = crate::withings::client_for(settings, &http, "exchange")?;
     let store = crate::store::open(settings)?;
+    let client = client.sharing_budget_through(store.as_ref());
     let _spinner = out.spinner("exchanging the code with Withings…");
     block_on(async {
         let rotation = consent::exchange(settings, store.as_ref(), &client, &redirect).await?;

@@ -94,6 +94,7 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
     let http = HttpClient::new(settings.http)?;
     let client = crate::withings::client_for(&settings, &http, "login")?;
     let store = crate::store::open(&settings)?;
+    let client = client.sharing_budget_through(store.as_ref());
     let parties = Parties {
         settings: &settings,
         client: &client,

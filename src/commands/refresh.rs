@@ -74,7 +74,7 @@ async fn refresh(
         return dry_run(settings, &seen_before, store, targets, policy, out);
     }
     let http = HttpClient::new(settings.http)?;
-    let client = crate::withings::client_for(settings, &http, "refresh")?;
+    let client = crate::withings::client_for(settings, &http, "refresh")?.sharing_budget_through(store);
     let _spinner = out.spinner("refreshing the Withings tokens…");
     let first = copies::railway_before_rotating(settings, &http, &seen_before, policy, targets).await?;
     let targets = &say_railway_first(first, args.if_needed, out)?;

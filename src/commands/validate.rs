@@ -54,7 +54,7 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
         let seen_before = store.load().await?;
         let tokens = tokens_in_use(settings, &seen_before)?;
         let http = HttpClient::new(settings.http)?;
-        let client = crate::withings::client_for(settings, &http, "validate")?;
+        let client = crate::withings::client_for(settings, &http, "validate")?.sharing_budget_through(store);
         let _spinner = out.spinner("asking Withings whether the access token works…");
         let (seen_before, http, client) = (&seen_before, &http, &client);
         let mut status = Status::Success;

@@ -270,6 +270,14 @@ impl Error {
             Error::AnswerDropped { .. } => {
                 "nothing to do: the store keeps the other run's set (`withings-token status` shows it), and this run's answer was never used, so no live token was lost".to_owned()
             }
+            Error::RateLimited {
+                what: crate::budget::WHAT,
+                wait,
+                ..
+            } => format!(
+                "retry in {} or later; if Withings allows your app more than 120 requests a minute, raise `--upstream-budget` (WITHINGS_TOKEN_UPSTREAM_BUDGET); the stored tokens were not changed",
+                crate::duration::humanize(wait.unwrap_or(crate::budget::MAX_WAIT))
+            ),
             Error::RateLimited { .. } => {
                 "wait as long as the message says, then retry; the stored tokens were not changed".to_owned()
             }

@@ -101,6 +101,9 @@ impl AppState {
         // A half-configured Railway would fail every refresh: say so now.
         crate::copies::targets(&settings, crate::copies::Choices::default())?;
         let store = crate::store::open(&settings)?;
+        // Both clients take from the app's one budget in this process.
+        let withings = withings.sharing_budget_through(store.as_ref());
+        let schedule_withings = schedule_withings.sharing_budget_through(store.as_ref());
         Ok(AppState {
             location: store.location(),
             view: view::StoreView::new(Arc::clone(&store)),

@@ -62,6 +62,8 @@ pub struct Overrides {
     pub output: OutputOptions,
     pub http: HttpPolicy,
     pub lock_timeout: Duration,
+    /// `--upstream-budget`: token requests a minute for the app.
+    pub upstream_budget: Option<u32>,
 }
 
 /// What a run without flags gets (the command line's defaults say the same:
@@ -87,6 +89,7 @@ impl Default for Overrides {
                 retry_delay: Duration::from_secs(1),
             },
             lock_timeout: Duration::from_secs(60),
+            upstream_budget: None,
         }
     }
 }
@@ -262,6 +265,8 @@ pub struct Settings {
     pub store: StoreLocation,
     /// How long a Redis lease lives unless renewed (it is renewed while held).
     pub lease_ttl: Duration,
+    /// Token requests a minute to Withings for the app (see `budget`).
+    pub upstream_budget: u32,
     pub env_file: Option<LoadedEnvFile>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
@@ -358,6 +363,7 @@ impl Settings {
             lock_timeout: given.lock_timeout,
             store: store_location(given, &vars)?,
             lease_ttl: lease_ttl(&vars)?,
+            upstream_budget: upstream_budget(given, &vars)?,
             client_id: vars.get("WITHINGS_CLIENT_ID"),
             client_secret: vars.get("WITHINGS_CLIENT_SECRET").map(SecretString::from),
             redirect_uri: vars.get("WITHINGS_REDIRECT_URI"),
@@ -618,6 +624,28 @@ fn store_key(given: &Overrides, vars: &Lookup) -> Result<String> {
             "set WITHINGS_CLIENT_ID, or name the key with `--store-key` (or WITHINGS_TOKEN_STORE_KEY)",
         )),
     }
+}
+
+/// `--upstream-budget`, else `WITHINGS_TOKEN_UPSTREAM_BUDGET`, else
+/// Withings' own 120 a minute; within the budget's bounds.
+fn upstream_budget(given: &Overrides, vars: &Lookup) -> Result<u32> {
+    use crate::budget::{DEFAULT_PER_MINUTE, MAX_PER_MINUTE, MIN_PER_MINUTE};
+    if let Some(n) = given.upstream_budget {
+        return Ok(n);
+    }
+    let Some(text) = vars.get("WITHINGS_TOKEN_UPSTREAM_BUDGET") else {
+        return Ok(DEFAULT_PER_MINUTE);
+    };
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (MIN_PER_MINUTE..=MAX_PER_MINUTE).contains(n))
+        .ok_or_else(|| {
+            Error::config(
+                format!("WITHINGS_TOKEN_UPSTREAM_BUDGET is invalid: `{text}`"),
+                format!("set it to a number of requests a minute from {MIN_PER_MINUTE} to {MAX_PER_MINUTE}, like {DEFAULT_PER_MINUTE} (the default, Withings' own limit)"),
+            )
+        })
 }
 
 /// `WITHINGS_TOKEN_LEASE_TTL`, between 1 s and 10 min.

@@ -131,6 +131,8 @@ pub const SETTINGS: &[Setting] = &[
         .means("the Redis key of the set, with a Redis store"),
     setting(Store, "WITHINGS_TOKEN_LEASE_TTL", Value("15s"))
         .means("how long a Redis lease lives unless renewed (it is renewed every third of it while held): `1s` to `10m`"),
+    setting(Store, "WITHINGS_TOKEN_UPSTREAM_BUDGET", Value("120")).flag("--upstream-budget")
+        .means("token requests a minute the app may send to Withings (`1` to `10000`), shared by every refresh of a process and, with a Redis store, of every host; one over it waits up to 5 s or fails with `RATE_LIMITED`, nothing sent"),
     setting(Store, "WITHINGS_REFRESH_BUFFER", Text("`min(24h, lifetime / 3)`: 1 h for Withings' 3 h tokens")).flag("--buffer")
         .means("how long before expiry a refresh is due: `24h`, `90m`, `3600s`, at most `366d`"),
     setting(Railway, "RAILWAY_TOKEN", Text("none"))

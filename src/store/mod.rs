@@ -84,6 +84,13 @@ pub trait TokenStore: Send + Sync {
         None
     }
 
+    /// The upstream budget every host of this store shares (see `budget`);
+    /// `None` for a store no other host shares (a file), where the
+    /// process's own bucket is the budget.
+    fn shared_budget(&self) -> Option<Arc<dyn crate::budget::SharedBudget>> {
+        None
+    }
+
     /// What the store's own configuration says of keeping what it is given
     /// (`doctor` checks it, `serve` warns at start); `None` when there is
     /// nothing to ask (a file).

@@ -24,15 +24,18 @@
 //! refresh token, which Withings refuses without rotating anything; any
 //! answer proves the host reachable, and its `Date` header shows the clock.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use crate::budget::{SharedBudget, UpstreamBudget};
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
 use crate::redact::{clip, scrub, shown_url};
+use crate::store::TokenStore;
 use crate::tokens::TokenSet;
 
 const WHAT: &str = "Withings";
@@ -112,14 +115,22 @@ pub struct WithingsClient {
     user_url: Url,
     client_id: String,
     client_secret: SecretString,
+    /// Taken before every token request; `None` for a client built
+    /// without settings (tests), which sends unbudgeted.
+    budget: Option<Arc<UpstreamBudget>>,
+    /// The store whose hosts share the budget, when it is shared.
+    shared_budget: Option<Arc<dyn SharedBudget>>,
 }
 
-/// The Withings client of `settings`' app; fails on missing credentials
-/// (naming `needed_for`) before anything is locked or sent.
+/// The Withings client of `settings`' app, under the app's upstream budget
+/// in this process; fails on missing credentials (naming `needed_for`)
+/// before anything is locked or sent.
 pub fn client_for(settings: &crate::settings::Settings, http: &HttpClient, needed_for: &str) -> Result<WithingsClient> {
     let id = settings.client_id(needed_for)?;
     let secret = settings.client_secret(needed_for)?;
-    WithingsClient::new(http.clone(), settings.api_url()?, id, secret)
+    let mut client = WithingsClient::new(http.clone(), settings.api_url()?, id, secret)?;
+    client.budget = Some(crate::budget::for_client(id, settings.upstream_budget));
+    Ok(client)
 }
 
 impl WithingsClient {
@@ -132,7 +143,16 @@ impl WithingsClient {
             user_url: endpoint(api_url, "/v2/user")?,
             client_id: client_id.to_owned(),
             client_secret: client_secret.clone(),
+            budget: None,
+            shared_budget: None,
         })
+    }
+
+    /// Takes the budget through `store` as well, which every host using it
+    /// shares (a file store shares nothing: see `TokenStore::take_shared_budget`).
+    pub fn sharing_budget_through(mut self, store: &dyn TokenStore) -> Self {
+        self.shared_budget = store.shared_budget();
+        self
     }
 
     /// Trades `grant` for a new token set, retrying transient failures.
@@ -149,6 +169,14 @@ impl WithingsClient {
     }
 
     async fn attempt(&self, grant: &Grant<'_>) -> Verdict<TokenSet> {
+        // Every attempt is a request Withings counts. A refusal stops the
+        // retries with nothing sent; the caller's in-flight mark is ended
+        // as after any failure.
+        if let Some(budget) = &self.budget
+            && let Err(refused) = budget.take(self.shared_budget.as_deref()).await
+        {
+            return Verdict::Stop(refused);
+        }
         let form = self.form(grant);
         let sent: Vec<&str> = form
             .iter()

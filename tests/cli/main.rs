@@ -72,6 +72,8 @@ mod store_save;
 mod terminal;
 /// Which refresh token a refresh sends: store, seed, previous generation.
 mod token_source;
+/// The upstream budget: a process's, a run's retries', and hosts' on Redis.
+mod upstream_budget;
 /// Every upstream fault × every command that talks upstream.
 mod upstream_fault_matrix;
 /// Withings' transient faults, rate limits and odd or hostile answers.

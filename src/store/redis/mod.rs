@@ -400,10 +400,56 @@ fn nothing_sent(e: Error) -> Error {
     }
 }
 
+/// The upstream budget of the app in this Redis: a fixed one-minute window
+/// counted under `withings-token:<client_id>:budget:<minute>`, the minute
+/// by this host's clock (hosts whose clocks differ by a second share all
+/// but that second of a window).
+struct RedisBudget {
+    shared: Arc<Shared>,
+    prefix: String,
+}
+
+/// How long a window's counter outlives its minute: long enough for a
+/// host whose clock lags to still count in it.
+const BUDGET_KEY_SLACK_SECS: u64 = 60;
+
+#[async_trait]
+impl crate::budget::SharedBudget for RedisBudget {
+    async fn take(&self, per_minute: u32) -> Result<Option<Duration>> {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let window = since_epoch.as_secs() / 60;
+        let key = format!("{}{window}", self.prefix);
+        let (limit, ttl) = (per_minute.to_string(), (60 + BUDGET_KEY_SLACK_SECS).to_string());
+        let taken: i64 = self
+            .shared
+            .call(
+                Invocation::Script(&scripts::TAKE_BUDGET, &[&key], &[&limit, &ttl]),
+                "cannot count the upstream budget in",
+            )
+            .await
+            .map_err(nothing_sent)?;
+        if taken == 1 {
+            return Ok(None);
+        }
+        let window_end = Duration::from_secs((window + 1) * 60);
+        Ok(Some(window_end.saturating_sub(since_epoch)))
+    }
+}
+
 #[async_trait]
 impl TokenStore for RedisStore {
     fn location(&self) -> String {
         self.shared.location()
+    }
+
+    fn shared_budget(&self) -> Option<Arc<dyn crate::budget::SharedBudget>> {
+        let client_id = self.shared.client_id.as_deref()?;
+        Some(Arc::new(RedisBudget {
+            shared: Arc::clone(&self.shared),
+            prefix: format!("withings-token:{client_id}:budget:"),
+        }))
     }
 
     async fn load(&self) -> Result<StoreState> {

@@ -124,3 +124,17 @@ return 0",
 fn with_stored(body: &str) -> Script {
     Script::new(&format!("{READ_STORED}{body}"))
 }
+
+/// Counts one request in a window of the upstream budget (`KEYS[1]`, which
+/// outlives its minute by `ARGV[2]` seconds): 1 when within `ARGV[1]`, 0
+/// when the window's requests are spent. The count and its expiry are set
+/// in one step, so a key can never be left without one.
+pub(super) static TAKE_BUDGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if count > tonumber(ARGV[1]) then return 0 end
+return 1",
+    )
+});
