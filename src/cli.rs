@@ -31,6 +31,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH|URL")]
     pub store: Option<PathBuf>,
 
+    /// The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub account: Option<String>,
+
     /// Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]
     #[arg(long, global = true, value_name = "KEY")]
     pub store_key: Option<String>,
@@ -121,6 +125,7 @@ impl GlobalArgs {
             },
             lock_timeout: self.lock_timeout,
             upstream_budget: self.upstream_budget,
+            account: self.account.clone(),
         }
     }
 
@@ -146,6 +151,7 @@ impl GlobalArgs {
             env_file: None,
             no_env_file: false,
             store: None,
+            account: None,
             store_key: None,
             output: None,
             output_env: false,

@@ -39,6 +39,7 @@
 //! - `sandbox`: Withings and Railway emulated on loopback, for `sandbox`,
 //!   `demo` and the tests.
 
+mod accounts;
 mod broker;
 mod budget;
 mod cli;

@@ -32,6 +32,7 @@ pub mod via_server;
 
 use clap::{Parser, Subcommand};
 
+use crate::accounts::Purpose;
 use crate::broker::Fresh;
 use crate::cli::GlobalArgs;
 use crate::copies::{Deliveries, Targets};
@@ -103,6 +104,14 @@ pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
 
 /// Runs a command that works from settings (the demo calls this too).
 pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<Status> {
+    let chosen;
+    let settings = match account_purpose(&command) {
+        Some(purpose) if settings.remote.is_none() => {
+            chosen = one_account(settings, purpose)?;
+            &chosen
+        }
+        _ => settings,
+    };
     match command {
         Command::Status(args) => apart(|| status::run(&args, settings, out)),
         Command::Refresh(args) => apart(|| refresh::run(&args, settings, out)),
@@ -120,6 +129,25 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
             Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
+    }
+}
+
+/// Whether a command acts on one account, and how; `None` for those that
+/// act on all of them or on none.
+fn account_purpose(command: &Command) -> Option<Purpose> {
+    match command {
+        Command::AuthUrl(_) | Command::Exchange(_) | Command::Login(_) => Some(Purpose::Create),
+        Command::Serve(_) | Command::Doctor(_) => None,
+        _ => Some(Purpose::Use),
+    }
+}
+
+/// The settings of the one account a command acts on: from the files
+/// without a runtime, from Redis on a runtime of one thread.
+pub(crate) fn one_account(settings: &Settings, purpose: Purpose) -> Result<Settings> {
+    match crate::accounts::choose_local(settings, purpose) {
+        Some(chosen) => chosen,
+        None => crate::http::block_on(crate::accounts::choose(settings, purpose))?,
     }
 }
 

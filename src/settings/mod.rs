@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::accounts::AccountName;
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
@@ -64,6 +65,8 @@ pub struct Overrides {
     pub lock_timeout: Duration,
     /// `--upstream-budget`: token requests a minute for the app.
     pub upstream_budget: Option<u32>,
+    /// `--account`: the account to act on (checked by `Settings::resolve`).
+    pub account: Option<String>,
 }
 
 /// What a run without flags gets (the command line's defaults say the same:
@@ -90,6 +93,7 @@ impl Default for Overrides {
             },
             lock_timeout: Duration::from_secs(60),
             upstream_budget: None,
+            account: None,
         }
     }
 }
@@ -262,7 +266,17 @@ pub struct Settings {
     pub output: OutputOptions,
     pub http: HttpPolicy,
     pub lock_timeout: Duration,
+    /// The store of the account acted on (see [`Settings::for_account`]).
     pub store: StoreLocation,
+    /// The deployment's store: the `default` account's, beside which every
+    /// other account's lives (see `accounts`).
+    pub deployment_store: StoreLocation,
+    /// The account named (`--account`, `WITHINGS_TOKEN_ACCOUNT`) or, after
+    /// `accounts::choose`, chosen; `None`: not yet chosen.
+    pub account: Option<AccountName>,
+    /// The prefix of the variables the account's copies (env file, Railway)
+    /// are written under: empty for `default` (the `WITHINGS_*` names).
+    pub variable_prefix: String,
     /// How long a Redis lease lives unless renewed (it is renewed while held).
     pub lease_ttl: Duration,
     /// Token requests a minute to Withings for the app (see `budget`).
@@ -276,6 +290,8 @@ pub struct Settings {
     api_url: UrlSetting,
     authorize_url: UrlSetting,
     pub buffer: Option<chrono::Duration>,
+    /// When else than near expiry the account is refreshed.
+    pub policy: RefreshPolicy,
     /// Token set given by `WITHINGS_*` variables, if any.
     pub seed_tokens: Option<TokenSet>,
     /// Whether the seed tokens were read from the env file (not the process).
@@ -297,8 +313,12 @@ pub struct Settings {
 pub struct ServerSettings {
     /// `ADMIN_API_TOKEN`: opens the admin endpoints (and the broker).
     pub admin_token: Option<SecretString>,
-    /// `WITHINGS_TOKEN_READER_TOKEN`: opens only `/v1/access-token`.
+    /// `WITHINGS_TOKEN_READER_TOKEN`: opens only `/v1/access-token`, for
+    /// every account.
     pub reader_token: Option<SecretString>,
+    /// Named readers from the config file (`[reader.NAME]`), each opening
+    /// `/v1/access-token` for its accounts only.
+    pub readers: Vec<ReaderGrant>,
     /// `PORT`, as given; checked on use by [`ServerSettings::port`].
     port: Option<String>,
 }
@@ -315,6 +335,28 @@ impl ServerSettings {
             )
         })
     }
+}
+
+/// A named reader credential (`[reader.NAME]` in the config file): the
+/// SHA-256 of its token, never the token, and the accounts it may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderGrant {
+    pub name: String,
+    /// Lower-case hex, 64 characters.
+    pub sha256: String,
+    pub accounts: Vec<AccountName>,
+}
+
+/// How an account's refreshes are timed, beyond the buffer before expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefreshPolicy {
+    /// Refresh an idle account at least this often (its refresh token
+    /// then never ages toward Withings' one-year limit); `None`: never
+    /// for that reason alone.
+    pub refresh_at_least: Option<Duration>,
+    /// Up to this much earlier than due, chosen per account, so that a
+    /// fleet's or a household's refreshes spread out.
+    pub jitter: Duration,
 }
 
 /// Where a value was found.
@@ -357,11 +399,15 @@ impl Settings {
         };
         let seed_tokens = seed_tokens(&vars)?;
         let region_hosts = region_hosts(given, &vars)?;
+        let store = store_location(given, &vars)?;
         let settings = Settings {
             output: given.output,
             http: given.http,
             lock_timeout: given.lock_timeout,
-            store: store_location(given, &vars)?,
+            deployment_store: store.clone(),
+            store,
+            account: account(given, &vars)?,
+            variable_prefix: String::new(),
             lease_ttl: lease_ttl(&vars)?,
             upstream_budget: upstream_budget(given, &vars)?,
             client_id: vars.get("WITHINGS_CLIENT_ID"),
@@ -371,11 +417,13 @@ impl Settings {
             api_url: UrlSetting::resolve(&vars, "WITHINGS_API_URL", region_hosts.0),
             authorize_url: UrlSetting::resolve(&vars, "WITHINGS_AUTHORIZE_URL", region_hosts.1),
             buffer: buffer(buffer_flag, &vars)?,
+            policy: RefreshPolicy::default(),
             seed_tokens,
             railway: railway_settings(&vars),
             server: ServerSettings {
                 admin_token: vars.get("ADMIN_API_TOKEN").map(SecretString::from),
                 reader_token: vars.get("WITHINGS_TOKEN_READER_TOKEN").map(SecretString::from),
+                readers: Vec::new(),
                 port: vars.get("PORT"),
             },
             remote: remote_server(given, &vars),
@@ -411,6 +459,26 @@ impl Settings {
         .chain(seeds)
         .flatten()
         .for_each(|secret| crate::redact::remember_secret(secret.expose_secret()));
+    }
+
+    /// These settings for `account`: its store beside the deployment's,
+    /// its variable names. Only `default` takes seed tokens from the
+    /// `WITHINGS_*` variables: another account seeded from them would fork
+    /// `default`'s token chain.
+    pub fn for_account(&self, account: &AccountName) -> Result<Settings> {
+        let mut settings = self.clone();
+        settings.store = crate::accounts::location_of(&self.deployment_store, account);
+        settings.variable_prefix = account.default_variable_prefix();
+        if !account.is_default() {
+            settings.seed_tokens = None;
+        }
+        settings.account = Some(account.clone());
+        Ok(settings)
+    }
+
+    /// The account acted on, for messages: `default` until one is chosen.
+    pub fn account_name(&self) -> AccountName {
+        self.account.clone().unwrap_or_else(AccountName::default_account)
     }
 
     pub fn client_id(&self, needed_for: &str) -> Result<&str> {
@@ -646,6 +714,16 @@ fn upstream_budget(given: &Overrides, vars: &Lookup) -> Result<u32> {
                 format!("set it to a number of requests a minute from {MIN_PER_MINUTE} to {MAX_PER_MINUTE}, like {DEFAULT_PER_MINUTE} (the default, Withings' own limit)"),
             )
         })
+}
+
+/// `--account`, else `WITHINGS_TOKEN_ACCOUNT`: a checked name, or none.
+fn account(given: &Overrides, vars: &Lookup) -> Result<Option<AccountName>> {
+    given
+        .account
+        .clone()
+        .or_else(|| vars.get("WITHINGS_TOKEN_ACCOUNT"))
+        .map(|text| AccountName::parse(text.trim()))
+        .transpose()
 }
 
 /// `WITHINGS_TOKEN_LEASE_TTL`, between 1 s and 10 min.

@@ -125,6 +125,8 @@ pub const SETTINGS: &[Setting] = &[
         .means("RFC 3339 UTC time the seed tokens were issued; decides whether they are newer than the store's"),
     setting(Store, "WITHINGS_ENV_FILE", Text("`./.env` when it exists")).flag("--env-file").process_only()
         .means("the env file to read (and whose token keys are rewritten); `--no-env-file` reads none"),
+    setting(Store, "WITHINGS_TOKEN_ACCOUNT", Text("the only account in the store (`default` while there is none)")).flag("--account")
+        .means("the account (one Withings user of the app) a command acts on; with several in the store, a command that needs one and is given none fails with exit 3 listing them"),
     setting(Store, "WITHINGS_TOKEN_STORE", Text("`$XDG_STATE_HOME/withings-token/tokens.json`, else `~/.local/state/withings-token/tokens.json`")).flag("--store")
         .means("the token store: a file path, or a `redis://` / `rediss://` URL shared by many hosts"),
     setting(Store, "WITHINGS_TOKEN_STORE_KEY", Value("withings-token:<WITHINGS_CLIENT_ID>:tokens")).flag("--store-key")

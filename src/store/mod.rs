@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountName;
 use crate::error::Result;
 use crate::settings::{Settings, StoreLocation};
 use crate::tokens::TokenSet;
@@ -256,12 +257,38 @@ pub trait StoreLease: Send + Sync {
 pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
     Ok(match &settings.store {
         StoreLocation::File(path) => Arc::new(FileStore::new(path.clone()).for_client(settings.client_id.clone())),
-        StoreLocation::Redis { url, key, rescue_dir } => Arc::new(
-            RedisStore::new(url, key.clone(), settings.lease_ttl)?
+        StoreLocation::Redis { url, key, rescue_dir } => {
+            let mut store = RedisStore::new(url, key.clone(), settings.lease_ttl)?
                 .for_client(settings.client_id.clone())
-                .with_rescue_in(rescue_dir.as_deref()),
-        ),
+                .with_rescue_in(rescue_dir.as_deref());
+            if let (StoreLocation::Redis { key: base, .. }, Some(account)) =
+                (&settings.deployment_store, &settings.account)
+            {
+                store = store.listed_in(crate::accounts::redis_index_key(base), account.to_string());
+            }
+            Arc::new(store)
+        }
     })
+}
+
+/// The accounts a Redis deployment keeps: those its index lists, and
+/// `default` when its key holds a set (or once did), sorted, `default` first.
+pub async fn redis_account_names(settings: &Settings) -> Result<Vec<AccountName>> {
+    let StoreLocation::Redis { url, key, .. } = &settings.deployment_store else {
+        return Ok(Vec::new());
+    };
+    let base = RedisStore::new(url, key.clone(), settings.lease_ttl)?;
+    let (listed, default_present) = base.listed_accounts(&crate::accounts::redis_index_key(key)).await?;
+    let mut named: Vec<AccountName> = listed
+        .iter()
+        .filter_map(|n| AccountName::parse(n).ok())
+        .filter(|n| !n.is_default())
+        .collect();
+    named.sort();
+    named.dedup();
+    let default = (default_present || listed.iter().any(|n| n == crate::accounts::DEFAULT_ACCOUNT))
+        .then(AccountName::default_account);
+    Ok(default.into_iter().chain(named).collect())
 }
 
 /// What the store holds, with secrets wrapped.

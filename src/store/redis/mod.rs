@@ -77,6 +77,9 @@ struct Shared {
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     /// The app whose store this must be (see `store::bind`).
     client_id: Option<String>,
+    /// The set listing the deployment's accounts and this store's name in
+    /// it (see `accounts`): joined on every save.
+    index: Option<(String, String)>,
 }
 
 pub struct RedisStore {
@@ -115,6 +118,49 @@ impl RedisStore {
         }
         self
     }
+
+    /// The same store, the account `name` of the deployment whose accounts
+    /// the set `index_key` lists: every save keeps the name in it.
+    pub fn listed_in(mut self, index_key: String, name: String) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.index = Some((index_key, name));
+        }
+        self
+    }
+
+    /// The names the deployment's index lists, and whether this store (the
+    /// `default` account's key) holds a set or once did.
+    pub async fn listed_accounts(&self, index_key: &str) -> Result<(Vec<String>, bool)> {
+        let shared = &self.shared;
+        let names: Vec<String> = shared
+            .call(
+                Invocation::Command(&["SMEMBERS", index_key]),
+                "cannot list the accounts in",
+            )
+            .await?;
+        let keys = [shared.keys.data.as_str(), shared.keys.held.as_str()];
+        let present: i64 = shared
+            .call(Invocation::Command(&["EXISTS", keys[0], keys[1]]), "cannot read from")
+            .await?;
+        Ok((names, present > 0))
+    }
+}
+
+impl Shared {
+    /// Keeps this account's name in the deployment's index after a save; a
+    /// failure only delays its listing to the next save.
+    pub(super) async fn join_index(&self) {
+        let Some((index, name)) = &self.index else { return };
+        let joined: Result<i64> = self
+            .call(
+                Invocation::Command(&["SADD", index, name]),
+                "cannot list the account in",
+            )
+            .await;
+        if let Err(e) = joined {
+            tracing::warn!("the account {name} is saved but not yet listed in {index}: {e}");
+        }
+    }
 }
 
 impl RedisStore {
@@ -139,6 +185,7 @@ impl RedisStore {
                 keys,
                 connection: tokio::sync::Mutex::new(None),
                 client_id: None,
+                index: None,
             }),
             lease_ttl,
             rescue: None,
@@ -325,6 +372,13 @@ impl Shared {
                 call.invoke_async(&mut connection).await
             }
             Invocation::Get(key) => redis::cmd("GET").arg(key).query_async(&mut connection).await,
+            Invocation::Command(words) => {
+                let mut command = redis::cmd(words[0]);
+                words[1..].iter().for_each(|w| {
+                    command.arg(*w);
+                });
+                command.query_async(&mut connection).await
+            }
             Invocation::ConfigGet(name) => {
                 redis::cmd("CONFIG")
                     .arg("GET")
@@ -386,6 +440,8 @@ impl Shared {
 enum Invocation<'a> {
     Script(&'a Script, &'a [&'a str], &'a [&'a str]),
     Get(&'a str),
+    /// A plain command, its name first.
+    Command(&'a [&'a str]),
     /// `CONFIG GET name`.
     ConfigGet(&'a str),
 }

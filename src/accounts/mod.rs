@@ -1,0 +1,203 @@
+//! Accounts: the Withings users one app's deployment keeps tokens for, each
+//! under a name, each with a store of its own.
+//!
+//! An account is one person (the `userid` Withings returns) under one app.
+//! A deployment that never named one has one account, `default`, kept where
+//! the store always was: a store written before accounts existed is that
+//! account as it is, nothing moved, nothing sent. Another account `NAME`
+//! lives beside it, so that its lock (or lease) is its own and a refresh
+//! of one never waits for another's:
+//! - a file store `DIR/tokens.json`: `DIR/tokens.accounts/NAME.json`;
+//! - a Redis store under the default key `withings-token:<client id>:tokens`:
+//!   `withings-token:<client id>:NAME:tokens` (a key `K` given by hand:
+//!   `K:account:NAME`), the names listed in the set
+//!   `withings-token:<client id>:accounts` (`K:accounts`).
+//!
+//! Which account a command acts on ([`choose`]): the one named
+//! (`--account`, `WITHINGS_TOKEN_ACCOUNT`); else the only one there is
+//! (`default` while there is none); with several and none named, exit 3
+//! listing them, before anything is sent.
+
+mod names;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::settings::{Settings, StoreLocation};
+
+pub use names::AccountName;
+
+/// The account of a deployment that never named one.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// The store location of `account` in the deployment whose store is `base`
+/// (the `default` account's).
+pub fn location_of(base: &StoreLocation, account: &AccountName) -> StoreLocation {
+    if account.is_default() {
+        return base.clone();
+    }
+    match base {
+        StoreLocation::File(path) => StoreLocation::File(accounts_dir(path).join(format!("{account}.json"))),
+        StoreLocation::Redis { url, key, rescue_dir } => StoreLocation::Redis {
+            url: url.clone(),
+            key: redis_key_of(key, account),
+            rescue_dir: rescue_dir.clone(),
+        },
+    }
+}
+
+/// Where a file store keeps its accounts other than `default`: beside it,
+/// in a directory named after it (`tokens.json` → `tokens.accounts/`).
+pub fn accounts_dir(base: &Path) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tokens".to_owned());
+    base.with_file_name(format!("{stem}.accounts"))
+}
+
+/// The Redis key of a named account's set, from the deployment's key.
+fn redis_key_of(base_key: &str, account: &AccountName) -> String {
+    match base_key
+        .strip_suffix(":tokens")
+        .filter(|p| p.starts_with("withings-token:"))
+    {
+        Some(app) => format!("{app}:{account}:tokens"),
+        None => format!("{base_key}:account:{account}"),
+    }
+}
+
+/// The Redis set that lists a deployment's accounts.
+pub fn redis_index_key(base_key: &str) -> String {
+    match base_key
+        .strip_suffix(":tokens")
+        .filter(|p| p.starts_with("withings-token:"))
+    {
+        Some(app) => format!("{app}:accounts"),
+        None => format!("{base_key}:accounts"),
+    }
+}
+
+/// The accounts of a file-store deployment, sorted, `default` first when
+/// its store exists: one `stat` and one directory listing.
+pub fn names_in_files(base: &Path) -> Result<Vec<AccountName>> {
+    let mut names = Vec::new();
+    if std::fs::symlink_metadata(base).is_ok() {
+        names.push(AccountName::default_account());
+    }
+    let dir = accounts_dir(base);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => {
+            return Err(Error::config(
+                format!("cannot list the accounts in {}: {e}", dir.display()),
+                format!("make {} readable by this user, or pass `--account NAME`", dir.display()),
+            ));
+        }
+    };
+    let mut named: Vec<AccountName> = entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let file = entry.file_name();
+            let stem = file.to_str()?.strip_suffix(".json")?;
+            AccountName::parse(stem).ok().filter(|n| !n.is_default())
+        })
+        .collect();
+    named.sort();
+    names.extend(named);
+    Ok(names)
+}
+
+/// The accounts of the deployment `settings` name, from the store itself.
+pub async fn names(settings: &Settings) -> Result<Vec<AccountName>> {
+    match &settings.deployment_store {
+        StoreLocation::File(path) => names_in_files(path),
+        StoreLocation::Redis { .. } => crate::store::redis_account_names(settings).await,
+    }
+}
+
+/// [`names`] without a runtime, for a file store (offline commands start
+/// none); `None` for Redis.
+pub fn names_local(settings: &Settings) -> Option<Result<Vec<AccountName>>> {
+    match &settings.deployment_store {
+        StoreLocation::File(path) => Some(names_in_files(path)),
+        StoreLocation::Redis { .. } => None,
+    }
+}
+
+/// What a command does with the account it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Reads or refreshes a set: a named account must exist (`default`
+    /// may be empty: it is seeded from the `WITHINGS_*` variables).
+    Use,
+    /// Gives it a set (consent): a new name creates the account.
+    Create,
+}
+
+/// The settings of the account a command acts on (see the module's
+/// comment), with the account's store, variables and table.
+pub async fn choose(settings: &Settings, purpose: Purpose) -> Result<Settings> {
+    let present = names(settings).await?;
+    chosen(settings, present, purpose)
+}
+
+/// [`choose`] without a runtime, for a file store; `None` for Redis.
+pub fn choose_local(settings: &Settings, purpose: Purpose) -> Option<Result<Settings>> {
+    let present = names_local(settings)?;
+    Some(present.and_then(|present| chosen(settings, present, purpose)))
+}
+
+fn chosen(settings: &Settings, present: Vec<AccountName>, purpose: Purpose) -> Result<Settings> {
+    let name = match &settings.account {
+        Some(named) if purpose == Purpose::Create || named.is_default() || present.contains(named) => named.clone(),
+        Some(named) => return Err(no_such_account(named, &present)),
+        None => only_one(present, settings)?,
+    };
+    settings.for_account(&name)
+}
+
+fn no_such_account(named: &AccountName, present: &[AccountName]) -> Error {
+    let listed = match present {
+        [] => "none yet".to_owned(),
+        _ => present.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", "),
+    };
+    Error::config(
+        format!("there is no account {named} in this store (accounts: {listed}); nothing was sent"),
+        format!(
+            "check the name (`withings-token accounts` lists them), or create it: `withings-token login --account {named}`"
+        ),
+    )
+}
+
+/// The only account present (`default` when there is none); several: the
+/// error that lists them.
+fn only_one(mut present: Vec<AccountName>, settings: &Settings) -> Result<AccountName> {
+    match present.len() {
+        0 => Ok(AccountName::default_account()),
+        1 => Ok(present.remove(0)),
+        _ => Err(several_accounts(&present, settings)),
+    }
+}
+
+fn several_accounts(present: &[AccountName], settings: &Settings) -> Error {
+    let listed = present.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+    let example = settings
+        .next_command
+        .clone()
+        .unwrap_or_else(|| "withings-token".to_owned());
+    Error::config(
+        format!(
+            "this store keeps {} accounts ({listed}) and none was named; nothing was sent",
+            present.len()
+        ),
+        format!(
+            "name one with `--account NAME` (or WITHINGS_TOKEN_ACCOUNT), e.g. `{example} --account {}`; `withings-token accounts` lists them",
+            present[0]
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+//! An account's name: what a person types after `--account`, and a part of
+//! a file name, a Redis key, a variable prefix and a metrics label, so it is
+//! kept to characters every one of those takes as they are.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Long enough for a name, short enough for a label and a file name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A checked account name: ASCII letters, digits, `_` and `-`, starting
+/// with a letter or digit, at most [`MAX_NAME_LEN`] characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountName(String);
+
+impl AccountName {
+    pub fn parse(text: &str) -> Result<AccountName> {
+        let ok = !text.is_empty()
+            && text.len() <= MAX_NAME_LEN
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if ok {
+            return Ok(AccountName(text.to_owned()));
+        }
+        let shown: String = text.chars().take(MAX_NAME_LEN).flat_map(char::escape_debug).collect();
+        Err(Error::config(
+            format!("`{shown}` is not an account name"),
+            format!(
+                "use letters, digits, `_` and `-` (starting with a letter or digit, at most {MAX_NAME_LEN}), like `alice` or `home-2`"
+            ),
+        ))
+    }
+
+    pub fn default_account() -> AccountName {
+        AccountName(super::DEFAULT_ACCOUNT.to_owned())
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == super::DEFAULT_ACCOUNT
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix of the variables this account's copies are written under
+    /// by default: none for `default` (the `WITHINGS_*` names), else the
+    /// name in capitals with `_` for `-` (`home-2` → `HOME_2_`).
+    pub fn default_variable_prefix(&self) -> String {
+        if self.is_default() {
+            return String::new();
+        }
+        let upper: String = self
+            .0
+            .chars()
+            .map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() })
+            .collect();
+        format!("{upper}_")
+    }
+}
+
+impl fmt::Display for AccountName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
