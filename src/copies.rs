@@ -19,7 +19,7 @@ use crate::railway::{RailwayClient, RailwayTarget};
 use crate::rotation::Rotation;
 use crate::settings::{RailwayConfig, Settings, StoreLocation};
 use crate::store::{StoreLease, StoreState, TokenStore};
-use crate::tokens::{Action, Policy, TOKEN_KEYS, TokenSet, TokenSource, now, token_variables};
+use crate::tokens::{Action, Policy, TOKEN_KEYS, TokenSet, TokenSource, now, prefixed_keys, prefixed_variables};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 
@@ -42,6 +42,8 @@ pub struct Targets {
     /// rotating); else the push resolves it.
     pub railway_target: Option<Resolved>,
     pub deploy: bool,
+    /// The prefix of the account's variables in its copies.
+    pub variable_prefix: String,
 }
 
 /// Why a copy was not written.
@@ -167,13 +169,20 @@ impl Default for Choices {
     }
 }
 
+/// Whether an env file holds one of the account's token keys: only then
+/// is it the account's copy to rewrite.
+pub fn holds_token_keys(file: &crate::envfile::EnvFile, prefix: &str) -> bool {
+    let keys = prefixed_keys(prefix);
+    file.holds_any(&keys.each_ref().map(String::as_str))
+}
+
 /// The copies this run may write. Railway half configured, or a deploy
 /// asked for without Railway, is a configuration error before anything is
 /// sent, so a typo never lets a refresh leave Railway silently behind.
 pub fn targets(settings: &Settings, choices: Choices) -> Result<Targets> {
     let (env_file, env_file_skip) = match &settings.env_file {
         None => (None, Skip::NotConfigured),
-        Some(f) if !f.file.holds_any(&TOKEN_KEYS) => (None, Skip::NoTokenKeys),
+        Some(f) if !holds_token_keys(&f.file, &settings.variable_prefix) => (None, Skip::NoTokenKeys),
         Some(_) if !choices.env_file => (None, Skip::Declined),
         Some(f) => (Some(f.path.clone()), Skip::NotConfigured),
     };
@@ -195,6 +204,7 @@ pub fn targets(settings: &Settings, choices: Choices) -> Result<Targets> {
         railway,
         railway_target: None,
         deploy: choices.deploy,
+        variable_prefix: settings.variable_prefix.clone(),
     })
 }
 
@@ -272,7 +282,14 @@ pub async fn deliver(
         (None, Some(path), Some(lock)) => {
             let key = env_file_key(settings, path);
             let read_at_start = settings.env_file.as_ref().map(|f| &f.file);
-            deliver_env_file(lock.as_ref(), &mut state, path, key, read_at_start).await
+            deliver_env_file(
+                lock.as_ref(),
+                &mut state,
+                (path, &targets.variable_prefix),
+                key,
+                read_at_start,
+            )
+            .await
         }
     };
     if let Some(lock) = lock {
@@ -347,7 +364,7 @@ fn declined_or_absent(settings: &Settings) -> Skip {
 async fn deliver_env_file(
     lock: &dyn StoreLease,
     state: &mut StoreState,
-    path: &std::path::Path,
+    (path, prefix): (&std::path::Path, &str),
     key: String,
     read_at_start: Option<&crate::envfile::EnvFile>,
 ) -> Delivery {
@@ -357,16 +374,18 @@ async fn deliver_env_file(
     if !behind(state, &key) {
         return Delivery::Skipped(Skip::UpToDate);
     }
-    let updates: Vec<(&str, String)> = token_variables(tokens).into_iter().collect();
+    let variables = prefixed_variables(tokens, prefix);
+    let updates: Vec<(&str, String)> = variables.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let refresh_key = format!("{prefix}{REFRESH_KEY}");
     // The file is ours to rewrite while its refresh token is one this tool
     // knows it holds: as read at start, the one just rotated away, or the
     // stored one (a long-running `serve` wrote the last two itself).
     let known = [
-        read_at_start.and_then(|f| f.get(REFRESH_KEY)),
+        read_at_start.and_then(|f| f.get(&refresh_key)),
         state.previous.as_ref().map(|p| p.refresh_token.expose_secret()),
         Some(tokens.refresh_token.expose_secret()),
     ];
-    let still_ours = |now: &crate::envfile::EnvFile| known.contains(&now.get(REFRESH_KEY));
+    let still_ours = |now: &crate::envfile::EnvFile| known.contains(&now.get(&refresh_key));
     if let Err(e) = envfile::rewrite_file(path, &updates, Some(&still_ours)) {
         return Delivery::Failed(as_env_file_failure(path, e));
     }
@@ -688,7 +707,13 @@ async fn push_newest(
     let target = &resolved.target;
     for _ in 0..MAX_PUSH_ROUNDS {
         client
-            .upsert(target, &token_variables(&tokens).into_iter().collect())
+            .upsert(
+                target,
+                &prefixed_variables(&tokens, &settings.variable_prefix)
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect(),
+            )
             .await?;
         tracing::info!(
             "Railway service {} now holds set generation {generation}",

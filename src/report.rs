@@ -277,7 +277,7 @@ fn copy_reports(state: &StoreState, settings: &Settings) -> Vec<CopyReport> {
     let env_file = settings
         .env_file
         .as_ref()
-        .filter(|f| f.file.holds_any(&crate::tokens::TOKEN_KEYS))
+        .filter(|f| copies::holds_token_keys(&f.file, &settings.variable_prefix))
         .map(|f| copies::env_file_key(settings, &f.path));
     let railway = settings.railway.is_configured().then(|| copies::railway_key(settings));
     env_file

@@ -28,6 +28,10 @@ pub struct ExchangeArgs {
     #[arg(value_name = "CODE_OR_URL")]
     pub code_or_url: Option<String>,
 
+    /// Save the set even when it is another Withings user's than the account holds, or one another account holds (says what it replaced)
+    #[arg(long)]
+    pub replace: bool,
+
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 }
@@ -49,9 +53,17 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
     let client = client.sharing_budget_through(store.as_ref());
     let _spinner = out.spinner("exchanging the code with Withings…");
     block_on(async {
-        let rotation = consent::exchange(settings, store.as_ref(), &client, &redirect).await?;
+        let rotation = consent::exchange(settings, store.as_ref(), &client, &redirect, replace(args.replace)).await?;
         super::deliver_and_report(settings, &http, store.as_ref(), &targets, rotation, out).await
     })?
+}
+
+/// `--replace` as the consent's choice.
+pub(crate) fn replace(given: bool) -> consent::Replace {
+    match given {
+        true => consent::Replace::Allow,
+        false => consent::Replace::Refuse,
+    }
 }
 
 /// The argument, or the first line of stdin for `-` and for no argument

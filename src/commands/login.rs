@@ -60,6 +60,10 @@ pub struct LoginArgs {
     #[arg(long)]
     pub demo_account: bool,
 
+    /// Save the set even when it is another Withings user's than the account holds, or one another account holds (says what it replaced)
+    #[arg(long)]
+    pub replace: bool,
+
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 }
@@ -103,6 +107,7 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
     let request = LoginRequest {
         demo_account: args.demo_account,
         wait: args.wait,
+        replace: super::exchange::replace(args.replace),
     };
     let shown = |url: &str| invite(out, url, &callback, args.no_browser);
     block_on(async {

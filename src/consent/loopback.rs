@@ -22,6 +22,7 @@ use reqwest::Url;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::binding::Replace;
 use super::callback::Callback;
 use super::page::Page;
 use super::{AuthUrlRequest, exchange, issue, parse_code_or_url};
@@ -45,6 +46,8 @@ pub(crate) struct LoginRequest {
     pub demo_account: bool,
     /// How long to wait for the browser to come back.
     pub wait: Duration,
+    /// Whether the consent may replace another person's set (`--replace`).
+    pub replace: Replace,
 }
 
 /// The outside parties of one login, resolved before anything is bound.
@@ -88,7 +91,7 @@ pub(crate) async fn login(
         Some(declined) => Err(declined),
         None => {
             let _waiting = progress.waiting("exchanging the code with Withings…");
-            exchange_callback(p, &url).await
+            exchange_callback(p, &url, request.replace).await
         }
     };
     // The set is saved by now: the browser hears first, the copies follow.
@@ -158,12 +161,12 @@ async fn bind(callback: &Callback) -> Result<TcpListener> {
 
 /// The callback's URL, checked and exchanged as `exchange` does with a
 /// pasted redirect URL (its base is ours: only the callback path gets here).
-async fn exchange_callback(p: &Parties<'_>, url: &Url) -> Result<Rotation> {
+async fn exchange_callback(p: &Parties<'_>, url: &Url, replace: Replace) -> Result<Rotation> {
     let redirect = parse_code_or_url(url.as_str()).map_err(|e| match e {
         Error::Config { message, .. } => Error::config(message, LOGIN_AGAIN),
         other => other,
     })?;
-    exchange(p.settings, p.store, p.client, &redirect)
+    exchange(p.settings, p.store, p.client, &redirect, replace)
         .await
         .map_err(|e| match e {
             // The redirect carries this login's state (checked on arrival):

@@ -8,6 +8,7 @@
 //! listener that waits for this consent's redirect and exchanges it
 //! (`loopback`), and the page the browser is shown (`page`).
 
+mod binding;
 pub(crate) mod callback;
 pub(crate) mod loopback;
 pub(crate) mod page;
@@ -20,6 +21,7 @@ use crate::output::{AuthUrlReport, JSON_VERSION};
 use crate::settings::Settings;
 use crate::store::TokenStore;
 
+pub(crate) use self::binding::Replace;
 pub(crate) use self::transaction::exchange;
 
 /// What an authorization URL is asked with (`auth-url --state`,

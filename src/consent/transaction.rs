@@ -5,6 +5,7 @@
 //! the rescue file, or memory, when the store cannot take it), as a
 //! refreshed set is.
 
+use super::binding::Replace;
 use super::{Redirect, RedirectState};
 use crate::error::{Error, Result};
 use crate::rotation::{self, Outcome, Rotation};
@@ -22,6 +23,7 @@ pub(crate) async fn exchange(
     store: &dyn TokenStore,
     client: &WithingsClient,
     redirect: &Redirect,
+    replace: Replace,
 ) -> Result<Rotation> {
     let code = redirect.code.as_str();
     let redirect_uri = settings.redirect_uri("exchange")?;
@@ -36,17 +38,20 @@ pub(crate) async fn exchange(
     // The state stays: a second paste of the same redirect then reaches
     // Withings and is reported as what it is, a reused code.
     let saved = match result {
-        Ok(new) => {
-            let mut next = StoreState {
-                tokens: Some(new.clone()),
-                previous: None,
-                ..state.clone()
-            };
-            crate::clock::record_into(&mut next.clock_offsets);
-            rotation::keep(lock.as_ref(), &store.location(), &state, next)
-                .await
-                .map(|saved| (new, saved))
-        }
+        Ok(new) => match super::binding::check(settings, &state, &new, replace).await {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let mut next = StoreState {
+                    tokens: Some(new.clone()),
+                    previous: None,
+                    ..state.clone()
+                };
+                crate::clock::record_into(&mut next.clock_offsets);
+                rotation::keep(lock.as_ref(), &store.location(), &state, next)
+                    .await
+                    .map(|saved| (new, saved))
+            }
+        },
         Err(e) => Err(e),
     };
     lock.end_request().await;

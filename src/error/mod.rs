@@ -51,6 +51,11 @@ pub enum Error {
     #[error("{detail}")]
     InvalidState { detail: String },
 
+    /// A consent's set belongs to another Withings user than the account
+    /// holds, or to one another account holds; it was not saved.
+    #[error("{detail}")]
+    AccountMismatch { detail: String, action: String },
+
     /// `login`: the store no longer holds the state this login issued
     /// (another `auth-url` or `login` replaced it); nothing was sent.
     #[error("{detail}")]
@@ -201,6 +206,7 @@ impl Error {
             Error::InvalidCode { .. } => "INVALID_CODE",
             Error::InvalidAccessToken { .. } => "INVALID_ACCESS_TOKEN",
             Error::InvalidState { .. } | Error::InvalidLoginState { .. } => "INVALID_STATE",
+            Error::AccountMismatch { .. } => "ACCOUNT_MISMATCH",
             Error::Network { .. } => "NETWORK_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Upstream { .. } => "UPSTREAM_ERROR",
@@ -228,6 +234,7 @@ impl Error {
             | Error::InvalidCode { .. }
             | Error::InvalidState { .. }
             | Error::InvalidLoginState { .. }
+            | Error::AccountMismatch { .. }
             | Error::InvalidAccessToken { .. } => 4,
             Error::Network { .. }
             | Error::RateLimited { .. }
@@ -247,7 +254,7 @@ impl Error {
     /// What to do next, naming the command in backticks.
     pub fn action(&self) -> String {
         match self {
-            Error::Config { action, .. } => action.clone(),
+            Error::Config { action, .. } | Error::AccountMismatch { action, .. } => action.clone(),
             Error::NotSaved { cause, kept: Some(place) } => format!(
                 "{}; then run `withings-token refresh --if-needed`, which saves the set kept in {place} into the store first (the stored refresh token stays valid meanwhile: the new set was never used)",
                 cause.action()

@@ -72,6 +72,10 @@ fn every_variant() -> Vec<Error> {
         Error::InvalidAccessToken { .. } => [Error::InvalidAccessToken { detail: d() }],
         Error::InvalidState { .. } => [Error::InvalidState { detail: d() }],
         Error::InvalidLoginState { .. } => [Error::InvalidLoginState { detail: d() }],
+        Error::AccountMismatch { .. } => [Error::AccountMismatch {
+            detail: d(),
+            action: "a".into(),
+        }],
         Error::Network { .. } => [Error::Network {
             what: "Withings",
             attempts: 1,

@@ -23,7 +23,7 @@ pub(crate) async fn read_variables(
     let client = RailwayClient::new(http.clone(), &settings.railway)?;
     let target = client.resolve_target(&settings.railway).await?;
     let variables = client.variables(&target).await?;
-    Ok((target, variables))
+    Ok((target, crate::tokens::unprefixed(variables, &settings.variable_prefix)))
 }
 
 #[cfg(test)]

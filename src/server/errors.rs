@@ -118,6 +118,8 @@ fn uncapped(error: &Error) -> (StatusCode, Option<u64>) {
         | Error::InvalidState { .. }
         | Error::InvalidAccessToken { .. } => (StatusCode::BAD_REQUEST, None),
         Error::Config { .. } => (StatusCode::BAD_REQUEST, None),
+        // The account is someone else's: the request must say `replace`.
+        Error::AccountMismatch { .. } => (StatusCode::CONFLICT, None),
         // The server's own file is broken: no request can fix that.
         Error::CorruptStore { .. } => (StatusCode::INTERNAL_SERVER_ERROR, None),
         Error::Network { .. } | Error::Upstream { .. } | Error::RailwayUpdateFailed { .. } | Error::Remote { .. } => {

@@ -194,7 +194,14 @@ pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, choices: Choice
     let targets = copies::targets(&state.settings, choices)?;
     check_redirect_base(&redirect, state.settings.redirect_uri("exchange")?)?;
     let result = transact(state, move |state| async move {
-        let rotation = consent::exchange(&state.settings, state.store.as_ref(), &state.withings, &redirect).await?;
+        let rotation = consent::exchange(
+            &state.settings,
+            state.store.as_ref(),
+            &state.withings,
+            &redirect,
+            consent::Replace::Refuse,
+        )
+        .await?;
         deliver(&state, &targets, rotation).await
     })
     .await;

@@ -169,6 +169,41 @@ pub fn token_variables(tokens: &TokenSet) -> [(&'static str, String); 4] {
     ]
 }
 
+/// The names an account's copies (env file, Railway) hold its set under:
+/// [`TOKEN_KEYS`] after the account's prefix (none for `default`), so that
+/// two accounts' copies can share a file or a service.
+pub fn prefixed_keys(prefix: &str) -> [String; 4] {
+    TOKEN_KEYS.map(|key| format!("{prefix}{key}"))
+}
+
+/// [`token_variables`] under an account's prefix.
+pub fn prefixed_variables(tokens: &TokenSet, prefix: &str) -> Vec<(String, String)> {
+    token_variables(tokens)
+        .into_iter()
+        .map(|(key, value)| (format!("{prefix}{key}"), value))
+        .collect()
+}
+
+/// A copy's variables as one account sees them: its prefixed names under
+/// [`TOKEN_KEYS`], and no other account's token variables, so a
+/// comparison or an import reads the account's own set.
+pub fn unprefixed(
+    variables: std::collections::BTreeMap<String, String>,
+    prefix: &str,
+) -> std::collections::BTreeMap<String, String> {
+    if prefix.is_empty() {
+        return variables;
+    }
+    let mut own = variables.clone();
+    for key in TOKEN_KEYS {
+        own.remove(key);
+        if let Some(value) = variables.get(&format!("{prefix}{key}")) {
+            own.insert(key.to_owned(), value.clone());
+        }
+    }
+    own
+}
+
 /// Why a refresh is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DueReason {

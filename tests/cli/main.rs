@@ -7,12 +7,14 @@ mod support;
 
 /// `access-token`, locally and with `--server`.
 mod access_token;
+mod account_copies;
 /// A wrong clock never poisons the store.
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.
 mod concurrency;
 /// `auth-url` and `exchange`: the URL, its state, the redirect, the code.
 mod consent;
+mod consent_binding;
 /// Killed or aborted at any instant: the old or the new complete store.
 mod crash;
 /// `demo` from an empty environment.
