@@ -40,6 +40,7 @@ mod railway_push;
 /// `railway-sync`: push, `--dry-run`, `--check` for drift.
 mod railway_sync;
 /// Many hosts on one Redis: the lease and its fence.
+mod redis_accounts;
 mod redis_lease;
 /// A Redis store: its URL, keys, errors and durability.
 mod redis_store;
