@@ -49,6 +49,7 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from resp import Redis  # noqa: E402  (bench/resp.py, beside this file)
+import accounts  # noqa: E402  (bench/accounts.py: the rows with many accounts)
 
 CHECK_INTERVAL_S = 60  # serve's default --check-interval (src/commands/serve.rs)
 BURST_GAP_S = 5.0
@@ -664,6 +665,13 @@ def main():
         )
         bench.step(["`refresh --if-needed` not due: Redis vs file"], bench.redis_rows)
         bench.step(["processes on hosts at once: upstream calls"], bench.fleet_row)
+        bench.step(
+            [f"`status --json`, {accounts.ACCOUNTS} accounts", f"`accounts --json`, {accounts.ACCOUNTS} accounts",
+             f"`refresh --if-needed --all`, {accounts.ACCOUNTS} accounts, none due",
+             f"`serve` idle RSS, {accounts.ACCOUNTS} accounts", "`serve` broker, one account of many",
+             f"{accounts.ACCOUNTS} accounts due at once"],
+            lambda: accounts.scale_rows(bench),
+        )
     except Broken as e:
         bench.broken.append(str(e))
     finally:
