@@ -66,8 +66,9 @@ def write_all(bench, base, refresh_tokens, expires_at):
         os.chmod(path, 0o600)
 
 
-def scale_rows(bench):
-    from compare import Broken, ms, mb, free_port, vm_rss  # noqa: E402  (the driver beside this file)
+def scale_rows(bench, kit):
+    """`kit`: the driver's module (its Broken, ms, mb, free_port, vm_rss)."""
+    Broken, ms, mb, free_port, vm_rss = kit.Broken, kit.ms, kit.mb, kit.free_port, kit.vm_rss
 
     n = ACCOUNTS
     base = os.path.join(bench.home, "many", "tokens.json")

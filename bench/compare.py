@@ -670,7 +670,7 @@ def main():
              f"`refresh --if-needed --all`, {accounts.ACCOUNTS} accounts, none due",
              f"`serve` idle RSS, {accounts.ACCOUNTS} accounts", "`serve` broker, one account of many",
              f"{accounts.ACCOUNTS} accounts due at once"],
-            lambda: accounts.scale_rows(bench),
+            lambda: accounts.scale_rows(bench, sys.modules[__name__]),
         )
     except Broken as e:
         bench.broken.append(str(e))
