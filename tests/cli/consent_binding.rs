@@ -4,6 +4,7 @@
 //! ACCOUNT_MISMATCH, the action naming `--replace`); `--replace` saves it
 //! and says what it replaced. The sandbox's consent page logs in as its
 //! second person (userid 27182818) when the URL asks (`sandbox_user=2`).
+//! Each account is its own store with its own lock.
 
 use crate::support::*;
 
@@ -142,4 +143,51 @@ fn two_accounts_refresh_on_their_own_and_several_without_a_name_is_exit_3_listin
         out.json()["error"]["message"],
         "there is no account nobody in this store (accounts: default, bob); nothing was sent"
     );
+}
+
+/// Each account has its own lock: a refresh of one goes on while another
+/// account's lock is held by a peer (flock on `<store>.lock`), and the
+/// held account's own refresh waits for its lock and times out, nothing sent.
+#[test]
+fn an_account_refreshes_while_another_accounts_lock_is_held() {
+    let (sandbox, env) = given_sandbox();
+    sandbox.authorise(&env);
+    let redirect = redirect_as(&sandbox, &env, "bob", 2);
+    assert_eq!(
+        env.run(&["exchange", &redirect, "--account", "bob", "--no-railway"])
+            .code,
+        0
+    );
+    let lock_path = account_store(&env, "bob").with_file_name("bob.json.lock");
+    let held = std::fs::OpenOptions::new().write(true).open(&lock_path).unwrap();
+    held.lock().unwrap();
+    let before = sandbox.stats();
+
+    let out = env.run(&[
+        "refresh",
+        "--account",
+        "default",
+        "--no-railway",
+        "--lock-timeout",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = env.run(&[
+        "refresh",
+        "--account",
+        "bob",
+        "--no-railway",
+        "--lock-timeout",
+        "0s",
+        "--json",
+    ]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "LOCK_TIMEOUT");
+    assert_eq!(
+        stat_delta(&before, &sandbox.stats(), "token_requests"),
+        1,
+        "default's refresh only"
+    );
+    drop(held);
 }
