@@ -26,6 +26,14 @@ pub(super) async fn withings_checks(settings: &Settings, http: &HttpClient) -> V
     };
     let credentials = settings.client_id.as_deref().zip(settings.client_secret.as_ref());
     let host = shown_url(api_url);
+    // The probe is a token request in the app's name: it spends the app's
+    // budget like a refresh (this process's share of it).
+    if let Some((client_id, _)) = credentials {
+        let budget = crate::budget::for_client(client_id, settings.upstream_budget);
+        if let Err(e) = budget.take(None).await {
+            return vec![unreachable_or_failed(NAME, &e, "the app's upstream budget (`--upstream-budget`)")];
+        }
+    }
     match withings::probe(http, api_url, credentials).await {
         Ok(probe) => vec![reply_check(&probe, &host), clock_check(&probe)],
         Err(e) => vec![unreachable_or_failed(
