@@ -407,8 +407,8 @@ pub const EXIT_STATUS_TABLE: &[ExitStatusRow] = &[
     },
     ExitStatusRow {
         exit: 4,
-        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE, INVALID_ACCESS_TOKEN",
-        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange` (`validate`: the access token was refused; run `refresh`)",
+        codes: "INVALID_REFRESH_TOKEN, INVALID_CODE, INVALID_STATE, INVALID_ACCESS_TOKEN, ACCOUNT_MISMATCH",
+        meaning: "Withings refused the grant; re-authorise with `auth-url`, then `exchange` (`validate`: the access token was refused; run `refresh`; ACCOUNT_MISMATCH: the consent was another person's than the account's, nothing saved; `--replace` to mean it)",
     },
     ExitStatusRow {
         exit: 5,
