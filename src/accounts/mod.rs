@@ -88,11 +88,28 @@ pub fn names_in_files(base: &Path) -> Result<Vec<AccountName>> {
     let dir = accounts_dir(base);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        // No directory, or a path through a file: no other account (the
+        // store's own open says what is wrong with its path).
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(names);
+        }
         Err(e) => {
             return Err(Error::config(
-                format!("cannot list the accounts in {}: {e}", dir.display()),
-                format!("make {} readable by this user, or pass `--account NAME`", dir.display()),
+                format!(
+                    "cannot list the accounts of the token store {} (in {}): {e}",
+                    base.display(),
+                    dir.display()
+                ),
+                format!(
+                    "make {} and {} readable by this user (`ls -ld` shows their owner and mode), or pass `--account NAME`",
+                    base.parent().unwrap_or(base).display(),
+                    dir.display()
+                ),
             ));
         }
     };

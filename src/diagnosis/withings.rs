@@ -31,7 +31,11 @@ pub(super) async fn withings_checks(settings: &Settings, http: &HttpClient) -> V
     if let Some((client_id, _)) = credentials {
         let budget = crate::budget::for_client(client_id, settings.upstream_budget);
         if let Err(e) = budget.take(None).await {
-            return vec![unreachable_or_failed(NAME, &e, "the app's upstream budget (`--upstream-budget`)")];
+            return vec![unreachable_or_failed(
+                NAME,
+                &e,
+                "the app's upstream budget (`--upstream-budget`)",
+            )];
         }
     }
     match withings::probe(http, api_url, credentials).await {

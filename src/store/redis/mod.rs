@@ -137,11 +137,13 @@ impl RedisStore {
                 Invocation::Command(&["SMEMBERS", index_key]),
                 "cannot list the accounts in",
             )
-            .await?;
+            .await
+            .map_err(nothing_sent)?;
         let keys = [shared.keys.data.as_str(), shared.keys.held.as_str()];
         let present: i64 = shared
             .call(Invocation::Command(&["EXISTS", keys[0], keys[1]]), "cannot read from")
-            .await?;
+            .await
+            .map_err(nothing_sent)?;
         Ok((names, present > 0))
     }
 }
