@@ -227,6 +227,7 @@ pub fn assess_status(
     let policy = Policy {
         buffer: settings.buffer,
         force: false,
+        cadence: settings.cadence(),
     };
     rotation::decide(state, seed, SeenBefore::NotLooked, now, policy)
 }

@@ -18,6 +18,7 @@
 //! (`default` while there is none); with several and none named, exit 3
 //! listing them, before anything is sent.
 
+mod cadence;
 mod names;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::settings::{Settings, StoreLocation};
 
+pub use cadence::cadence_for;
 pub use names::AccountName;
 
 /// The account of a deployment that never named one.

@@ -69,6 +69,7 @@ async fn refresh(
     let policy = Policy {
         buffer: settings.buffer,
         force: !args.if_needed,
+        cadence: settings.cadence(),
     };
     if args.dry_run {
         return dry_run(settings, &seen_before, store, targets, policy, out);
