@@ -223,7 +223,7 @@ pub struct Policy {
 
 /// An account's refresh policy beyond the buffer, as one set is judged by
 /// it: `Settings::cadence` makes it from the settings' `RefreshPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cadence {
     /// Due once the set was last refreshed this long ago; `None`: never
     /// for that reason alone.
@@ -232,6 +232,12 @@ pub struct Cadence {
     /// both before expiry and by `refresh_at_least`. Fixed per account, so
     /// a household spreads out and a run never flaps.
     pub early_by: Duration,
+}
+
+impl Default for Cadence {
+    fn default() -> Cadence {
+        Cadence::EXPIRY_ONLY
+    }
 }
 
 impl Cadence {
