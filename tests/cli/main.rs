@@ -7,6 +7,8 @@ mod support;
 
 /// `access-token`, locally and with `--server`.
 mod access_token;
+/// Several accounts: `accounts`, `status` rows, `refresh --all`, rename, remove.
+mod accounts;
 /// A wrong clock never poisons the store.
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.
