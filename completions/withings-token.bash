@@ -19,6 +19,9 @@ _withings__token() {
             withings__token,access-token)
                 cmd="withings__token__subcmd__access__subcmd__token"
                 ;;
+            withings__token,accounts)
+                cmd="withings__token__subcmd__accounts"
+                ;;
             withings__token,auth-url)
                 cmd="withings__token__subcmd__auth__subcmd__url"
                 ;;
@@ -67,8 +70,29 @@ _withings__token() {
             withings__token,validate)
                 cmd="withings__token__subcmd__validate"
                 ;;
+            withings__token__subcmd__accounts,help)
+                cmd="withings__token__subcmd__accounts__subcmd__help"
+                ;;
+            withings__token__subcmd__accounts,remove)
+                cmd="withings__token__subcmd__accounts__subcmd__remove"
+                ;;
+            withings__token__subcmd__accounts,rename)
+                cmd="withings__token__subcmd__accounts__subcmd__rename"
+                ;;
+            withings__token__subcmd__accounts__subcmd__help,help)
+                cmd="withings__token__subcmd__accounts__subcmd__help__subcmd__help"
+                ;;
+            withings__token__subcmd__accounts__subcmd__help,remove)
+                cmd="withings__token__subcmd__accounts__subcmd__help__subcmd__remove"
+                ;;
+            withings__token__subcmd__accounts__subcmd__help,rename)
+                cmd="withings__token__subcmd__accounts__subcmd__help__subcmd__rename"
+                ;;
             withings__token__subcmd__help,access-token)
                 cmd="withings__token__subcmd__help__subcmd__access__subcmd__token"
+                ;;
+            withings__token__subcmd__help,accounts)
+                cmd="withings__token__subcmd__help__subcmd__accounts"
                 ;;
             withings__token__subcmd__help,auth-url)
                 cmd="withings__token__subcmd__help__subcmd__auth__subcmd__url"
@@ -118,6 +142,12 @@ _withings__token() {
             withings__token__subcmd__help,validate)
                 cmd="withings__token__subcmd__help__subcmd__validate"
                 ;;
+            withings__token__subcmd__help__subcmd__accounts,remove)
+                cmd="withings__token__subcmd__help__subcmd__accounts__subcmd__remove"
+                ;;
+            withings__token__subcmd__help__subcmd__accounts,rename)
+                cmd="withings__token__subcmd__help__subcmd__accounts__subcmd__rename"
+                ;;
             *)
                 ;;
         esac
@@ -125,7 +155,7 @@ _withings__token() {
 
     case "${cmd}" in
         withings__token)
-            opts="-o -q -v -h -V --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help --version status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help"
+            opts="-o -q -v -h -V --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help --version status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -136,6 +166,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -191,7 +225,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__access__subcmd__token)
-            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,6 +240,276 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -W "eu us" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts)
+            opts="-o -q -v -h --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help rename remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -W "eu us" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts__subcmd__help)
+            opts="rename remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts__subcmd__help__subcmd__rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts__subcmd__remove)
+            opts="-o -q -v -h --yes --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -W "eu us" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__accounts__subcmd__rename)
+            opts="-o -q -v -h --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -261,7 +565,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__auth__subcmd__url)
-            opts="-o -q -v -h --state --demo-account --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --state --demo-account --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,6 +580,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -331,7 +639,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__completions)
-            opts="-o -q -v -h --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help bash elvish fish powershell zsh"
+            opts="-o -q -v -h --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,6 +650,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -397,7 +709,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__demo)
-            opts="-o -q -v -h --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,6 +720,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -463,7 +779,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__doctor)
-            opts="-o -q -v -h --online --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --online --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +790,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -529,7 +849,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__exchange)
-            opts="-o -q -v -h --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -540,6 +860,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -595,7 +919,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__exec)
-            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -610,6 +934,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -665,7 +993,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__export)
-            opts="-o -q -v -h --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -676,6 +1004,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -731,7 +1063,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__help)
-            opts="status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help"
+            opts="status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -747,6 +1079,48 @@ _withings__token() {
         withings__subcmd__token__subcmd__help__subcmd__access__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__help__subcmd__accounts)
+            opts="rename remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__help__subcmd__accounts__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__help__subcmd__accounts__subcmd__rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -983,7 +1357,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__login)
-            opts="-o -q -v -h --port --no-browser --wait --demo-account --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --port --no-browser --wait --demo-account --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1002,6 +1376,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1057,7 +1435,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__pull)
-            opts="-o -q -v -h --from --force --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --from --force --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1072,6 +1450,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1127,7 +1509,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__railway__subcmd__sync)
-            opts="-o -q -v -h --dry-run --check --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --dry-run --check --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1138,6 +1520,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1193,7 +1579,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__refresh)
-            opts="-o -q -v -h --if-needed --dry-run --buffer --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --if-needed --dry-run --buffer --all --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1208,6 +1594,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1263,7 +1653,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__sandbox)
-            opts="-o -q -v -h --listen --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --listen --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1278,6 +1668,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1333,7 +1727,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__serve)
-            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1368,6 +1762,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1423,7 +1821,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__status)
-            opts="-o -q -v -h --check --buffer --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --check --buffer --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1438,6 +1836,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1493,7 +1895,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__validate)
-            opts="-o -q -v -h --refresh-if-invalid --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --refresh-if-invalid --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1504,6 +1906,10 @@ _withings__token() {
                     return 0
                     ;;
                 --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= h/help V/version
+    string join \n env-file= no-env-file store= account= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c withings-token -n "__fish_withings_token_needs_command" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_needs_command" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_needs_command" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -64,10 +65,12 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "serve
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "accounts" -d 'List the accounts (one Withings user each) with their expiry, refresh-token age and stale copies; rename or remove one'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -93,6 +96,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -109,6 +113,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l all -d 'Every account in turn, each under its own lock; exit: the most serious account\'s (not with --account, --server)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -122,6 +127,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l state -d 'Use this state instead of a random one' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -146,6 +152,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -174,6 +181,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l wait -d 'How long to wait for the browser to come back (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -202,6 +210,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -229,6 +238,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l from -d 'Where the set comes from' -r -f -a "railway\t'The four `WITHINGS_*` token variables of the Railway service'"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -253,6 +263,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s v
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -277,6 +288,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d (and at most half the token\'s lifetime: a longer one is capped, with a warning)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -304,6 +316,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -330,6 +343,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s v
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -357,6 +371,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -387,6 +402,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l header-timeout -d 'Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), or whose answer makes no progress for as long, from 100ms to 10s' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -412,6 +428,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s 
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -435,6 +452,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -458,6 +476,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s v
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -479,20 +498,102 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "status" -d 'Report the stored token set without touching the network'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "login" -d 'Log in from this machine: open the consent page, catch the redirect on loopback, store the tokens'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "pull" -d 'Import the token set from the Railway service when it is newer than the store\'s'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "export" -d 'Print the stored token set as the four env lines (prints secrets)'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "access-token" -d 'Print the access token, refreshing first when it expires soon (prints a secret)'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "exec" -d 'Run a command with a fresh access token in its environment (passes a secret)'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "validate" -d 'Check with Withings that the stored access token works'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "doctor" -d 'Check the setup: settings, URLs, the store, the tokens, Railway (offline; --online also asks Withings and Railway)'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -f -a "rename" -d 'Give an account another name (its store moves; nothing is sent)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -f -a "remove" -d 'Delete an account\'s local token set (the consent at Withings remains)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format' -r -f -a "table\t''
+json\t''
+env\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l log-format -d 'Log line format on stderr [default: text; json under `serve`]' -r -f -a "text\t''
+json\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l timeout -d 'Time limit for each HTTP request, e.g. 30s, 500ms, 2m (more than 0, at most 1h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l retries -d 'Extra attempts after a retryable failure (5xx, timeout, rate limit, garbled answer; at most 10)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l retry-delay -d 'First pause between attempts; doubles each time (0s allowed, at most 5m)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l server -d 'Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l region -d 'Withings hosts: eu (wbsapi.withings.net) or us (the withingsmed HIPAA hosts); explicit URLs win [env: WITHINGS_REGION] [default: eu]' -r -f -a "eu\t''
+us\t''"
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l yes -d 'Remove it: without this flag, say what would be removed and exit 2'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l no-env-file -d 'Read no env file at all'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l json -d 'Same as `--output json`'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l reveal -d 'Show tokens unmasked in table and JSON output'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only errors on stderr'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "rename" -d 'Give an account another name (its store moves; nothing is sent)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete an account\'s local token set (the consent at Withings remains)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "status" -d 'Report the stored token set without touching the network'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "auth-url" -d 'Print the Withings authorization URL to open in a browser'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "exchange" -d 'Trade an authorization code (or the whole redirect URL) for tokens'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "login" -d 'Log in from this machine: open the consent page, catch the redirect on loopback, store the tokens'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "railway-sync" -d 'Push the stored tokens to the Railway service without refreshing'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "pull" -d 'Import the token set from the Railway service when it is newer than the store\'s'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "export" -d 'Print the stored token set as the four env lines (prints secrets)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "access-token" -d 'Print the access token, refreshing first when it expires soon (prints a secret)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "exec" -d 'Run a command with a fresh access token in its environment (passes a secret)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "validate" -d 'Check with Withings that the stored access token works'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "doctor" -d 'Check the setup: settings, URLs, the store, the tokens, Railway (offline; --online also asks Withings and Railway)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "serve" -d 'Run as a service: the admin API, a token broker and a background refresh'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "completions" -d 'Print a shell completion script'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "accounts" -d 'List the accounts (one Withings user each) with their expiry, refresh-token age and stale copies; rename or remove one'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "rename" -d 'Give an account another name (its store moves; nothing is sent)'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "remove" -d 'Delete an account\'s local token set (the consent at Withings remains)'

@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::AccountRow;
 use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
 use crate::http::HttpClient;
-use crate::accounts::AccountRow;
 use crate::output::{
     AccountEntry, AccountStatus, AccountsReport, CopyReport, CopyStatus, ErrorBody, JSON_VERSION, ReportOutcome,
     Secrets, StatusReport, StatusRowsReport, TokenReport,

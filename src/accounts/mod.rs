@@ -156,7 +156,7 @@ pub fn choose_local(settings: &Settings, purpose: Purpose) -> Option<Result<Sett
 /// What a command that can act on every account (`status`) acts on.
 pub enum Choice {
     /// The account named, or the only one: as [`choose`] gives it.
-    One(Settings),
+    One(Box<Settings>),
     /// Several accounts and none named: all of them.
     Every,
 }
@@ -178,7 +178,7 @@ fn chosen_or_every(settings: &Settings, present: Vec<AccountName>, purpose: Purp
     if settings.account.is_none() && present.len() > 1 {
         return Ok(Choice::Every);
     }
-    chosen(settings, present, purpose).map(Choice::One)
+    chosen(settings, present, purpose).map(|one| Choice::One(Box::new(one)))
 }
 
 fn chosen(settings: &Settings, present: Vec<AccountName>, purpose: Purpose) -> Result<Settings> {

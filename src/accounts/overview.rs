@@ -39,7 +39,9 @@ pub fn overview_local(settings: &Settings) -> Option<Result<Vec<AccountRow>>> {
     let rows = names
         .into_iter()
         .map(|name| {
-            let status = read_status(settings, &name, |store| store.load_local().transpose().map(Option::unwrap_or_default));
+            let status = read_status(settings, &name, |store| {
+                store.load_local().transpose().map(Option::unwrap_or_default)
+            });
             AccountRow { name, status }
         })
         .collect();

@@ -96,9 +96,20 @@ fn an_accounts_jitter_offset_is_fixed_by_its_name_and_within_the_jitter() {
         .map(|n| cadence_for(&policy, &name(n)).early_by.num_seconds())
         .collect();
     // FNV-1a of each name, modulo 601 s: the same on every run and host.
-    assert_eq!(offsets, [fnv_mod("default", 601), fnv_mod("alice", 601), fnv_mod("bob", 601), fnv_mod("home-2", 601)]);
+    assert_eq!(
+        offsets,
+        [
+            fnv_mod("default", 601),
+            fnv_mod("alice", 601),
+            fnv_mod("bob", 601),
+            fnv_mod("home-2", 601)
+        ]
+    );
     assert!(offsets.iter().all(|o| (0..=600).contains(o)));
-    assert!(offsets.windows(2).any(|w| w[0] != w[1]), "a household spreads out: {offsets:?}");
+    assert!(
+        offsets.windows(2).any(|w| w[0] != w[1]),
+        "a household spreads out: {offsets:?}"
+    );
     let alice = cadence_for(&policy, &name("alice"));
     assert_eq!(alice.refresh_at_least, Some(chrono::Duration::days(7)));
     let none = cadence_for(&crate::settings::RefreshPolicy::default(), &name("alice"));

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::accounts::AccountName;
 use crate::cli::{DeliveryArgs, parse_buffer};
 use crate::copies::{self, RailwayFirst, Targets};
-use crate::accounts::AccountName;
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
 use crate::output::{AccountRefresh, DryRunReport, ErrorBody, JSON_VERSION, Output, RefreshAllReport};
@@ -130,7 +130,9 @@ fn refuse_one_with_all(settings: &Settings) -> Result<()> {
     }
     if let Some(named) = &settings.account {
         return Err(Error::config(
-            format!("--all refreshes every account, but --account (or WITHINGS_TOKEN_ACCOUNT) names {named}; nothing was sent"),
+            format!(
+                "--all refreshes every account, but --account (or WITHINGS_TOKEN_ACCOUNT) names {named}; nothing was sent"
+            ),
             format!("drop one: `withings-token refresh --all`, or `withings-token refresh --account {named}`"),
         ));
     }

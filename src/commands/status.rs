@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::accounts::{Choice, Purpose};
 use crate::cli::parse_buffer;
 use crate::error::{Result, Status};
 use crate::http::block_on;
 use crate::output::{Output, StatusReport};
-use crate::accounts::{Choice, Purpose};
 use crate::report::{status_report, status_rows_report};
 use crate::server_client::ServerClient;
 use crate::settings::Settings;

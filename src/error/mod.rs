@@ -393,7 +393,10 @@ fn severity_rank(exit: u8) -> usize {
     match exit {
         0 => SEVERITY.len() + 1,
         128.. => 0,
-        exit => SEVERITY.iter().position(|e| *e == exit).map_or(SEVERITY.len(), |at| at + 1),
+        exit => SEVERITY
+            .iter()
+            .position(|e| *e == exit)
+            .map_or(SEVERITY.len(), |at| at + 1),
     }
 }
 

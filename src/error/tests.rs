@@ -258,6 +258,9 @@ fn several_accounts_end_with_the_most_serious_exit_not_the_largest() {
     assert_eq!(of(&[0, 6]), 6);
     assert_eq!(of(&[4, 1]), 1);
     assert_eq!(of(&[0, 0]), 0);
-    assert_eq!(Status::Failed(4).most_serious(Status::Signalled(15)), Status::Signalled(15));
+    assert_eq!(
+        Status::Failed(4).most_serious(Status::Signalled(15)),
+        Status::Signalled(15)
+    );
     assert_eq!(Status::RefreshDue.most_serious(Status::StaleCopy), Status::StaleCopy);
 }

@@ -128,7 +128,12 @@ impl Report for StatusRowsReport {
         let behind = self
             .accounts
             .iter()
-            .filter_map(|a| a.status.as_ref().filter(|s| s.copies.iter().any(|c| c.behind)).map(|_| a.account.as_str()))
+            .filter_map(|a| {
+                a.status
+                    .as_ref()
+                    .filter(|s| s.copies.iter().any(|c| c.behind))
+                    .map(|_| a.account.as_str())
+            })
             .collect::<Vec<_>>();
         (!behind.is_empty()).then(|| {
             Afterword::Note(
@@ -216,7 +221,11 @@ impl Report for AccountChangeReport {
 
 fn stale_copies(s: &StatusReport) -> String {
     let behind: Vec<&str> = s.copies.iter().filter(|c| c.behind).map(|c| c.copy.as_str()).collect();
-    if behind.is_empty() { "none".to_owned() } else { behind.join(", ") }
+    if behind.is_empty() {
+        "none".to_owned()
+    } else {
+        behind.join(", ")
+    }
 }
 
 fn due(should: bool, reason: &Option<String>) -> String {

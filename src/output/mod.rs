@@ -25,7 +25,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 pub use self::accounts::{
-    AccountChangeReport, AccountEntry, AccountRefresh, AccountStatus, AccountsReport, RefreshAllReport, StatusRowsReport,
+    AccountChangeReport, AccountEntry, AccountRefresh, AccountStatus, AccountsReport, RefreshAllReport,
+    StatusRowsReport,
 };
 pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};

@@ -11,7 +11,9 @@ const ALICE_REFRESH: &str = "alice-refresh-abc";
 
 /// Where the account `name` of `env`'s default store lives.
 fn account_store(env: &TestEnv, name: &str) -> std::path::PathBuf {
-    env.store_path().with_file_name("tokens.accounts").join(format!("{name}.json"))
+    env.store_path()
+        .with_file_name("tokens.accounts")
+        .join(format!("{name}.json"))
 }
 
 /// Writes the store of account `name` as `seed_store` writes the default
@@ -85,7 +87,11 @@ fn a_store_written_before_accounts_is_the_default_account_and_nothing_is_sent() 
 #[test]
 fn refresh_all_refreshes_each_account_with_its_own_token() {
     let withings = Upstream::start();
-    withings.mount(refresh_of(OLD_REFRESH).respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH)).expect(1));
+    withings.mount(
+        refresh_of(OLD_REFRESH)
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .expect(1),
+    );
     withings.mount(
         refresh_of(ALICE_REFRESH)
             .respond_with(new_tokens("alice-access-new", "alice-refresh-new"))
@@ -164,7 +170,10 @@ fn several_accounts_and_none_named_is_exit_3_listing_them_with_nothing_sent() {
     }
     let out = env.run_fast(&["refresh", "--all", "--account", "alice"]);
     assert_eq!(out.code, 3, "{out:?}");
-    assert!(out.stderr.contains("--all refreshes every account, but --account"), "{out:?}");
+    assert!(
+        out.stderr.contains("--all refreshes every account, but --account"),
+        "{out:?}"
+    );
     withings.verify();
 }
 
@@ -195,7 +204,10 @@ fn status_shows_a_row_per_account_and_check_exits_7_when_any_is_due() {
 
     let check = env.run_fast(&["status", "--check"]);
     assert_eq!(check.code, 7, "{check:?}");
-    assert!(check.stderr.contains("a refresh is due for bob [REFRESH_DUE]"), "{check:?}");
+    assert!(
+        check.stderr.contains("a refresh is due for bob [REFRESH_DUE]"),
+        "{check:?}"
+    );
     let table_rows: Vec<&str> = check.stdout.lines().filter(|l| l.starts_with("│ ")).collect();
     assert_eq!(table_rows.len(), 4, "a header and a row each:\n{}", check.stdout);
     assert!(table_rows[3].starts_with("│ bob "), "{}", check.stdout);
@@ -215,7 +227,10 @@ fn rename_moves_an_accounts_store_and_refuses_a_name_in_use() {
 
     let out = env.run_fast(&["accounts", "rename", "alice", "default"]);
     assert_eq!(out.code, 3, "{out:?}");
-    assert!(out.stderr.contains("holds a token set already; nothing was moved"), "{out:?}");
+    assert!(
+        out.stderr.contains("holds a token set already; nothing was moved"),
+        "{out:?}"
+    );
     assert_eq!(std::fs::read(account_store(&env, "alice")).unwrap(), alice);
 
     let out = env.run_fast(&["accounts", "rename", "alice", "carol", "--json"]);
@@ -230,7 +245,12 @@ fn rename_moves_an_accounts_store_and_refuses_a_name_in_use() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(!env.store_path().exists());
     let listed = env.run_fast(&["accounts", "--json"]).json();
-    let names: Vec<&Value> = listed["accounts"].as_array().unwrap().iter().map(|a| &a["account"]).collect();
+    let names: Vec<&Value> = listed["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["account"])
+        .collect();
     assert_eq!(names, [&json!("carol"), &json!("dave")]);
 
     let out = env.run_fast(&["accounts", "rename", "nobody", "x"]);
@@ -248,7 +268,9 @@ fn remove_needs_yes_and_says_the_consent_at_withings_remains() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
         out.stderr.contains("would delete the token set of account alice in")
-            && out.stderr.contains("run `withings-token accounts remove alice --yes` to remove it"),
+            && out
+                .stderr
+                .contains("run `withings-token accounts remove alice --yes` to remove it"),
         "{out:?}"
     );
     assert!(alice.exists());

@@ -16,7 +16,11 @@ impl FileStore {
     /// never wait for each other. Refused, with nothing moved, when `to`
     /// holds a store already.
     pub fn move_to(&self, to: &FileStore, timeout: Duration) -> Result<()> {
-        let (first, second) = if self.path() <= to.path() { (self, to) } else { (to, self) };
+        let (first, second) = if self.path() <= to.path() {
+            (self, to)
+        } else {
+            (to, self)
+        };
         let _first = first.lock(timeout)?;
         let _second = second.lock(timeout)?;
         if fs::symlink_metadata(to.path()).is_ok() {
@@ -28,7 +32,10 @@ impl FileStore {
         let moves = [
             (self.path().to_path_buf(), to.path().to_path_buf()),
             (self.journal_path(), to.journal_path()),
-            (self.rescue_file().path().to_path_buf(), to.rescue_file().path().to_path_buf()),
+            (
+                self.rescue_file().path().to_path_buf(),
+                to.rescue_file().path().to_path_buf(),
+            ),
         ];
         for (from, into) in &moves {
             match fs::rename(from, into) {

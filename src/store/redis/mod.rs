@@ -157,7 +157,14 @@ impl RedisStore {
             .call(
                 Invocation::Script(
                     &scripts::FORGET,
-                    &[&keys.data, &keys.lease, &keys.fence, &keys.journal, &keys.held, index_key],
+                    &[
+                        &keys.data,
+                        &keys.lease,
+                        &keys.fence,
+                        &keys.journal,
+                        &keys.held,
+                        index_key,
+                    ],
                     &[name],
                 ),
                 "cannot remove the account from",
