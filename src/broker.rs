@@ -13,7 +13,7 @@ use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation;
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, MinTtl, Policy, TokenSet, assess_for_min_ttl, now};
+use crate::tokens::{Action, Assessment, Cadence, MinTtl, Policy, TokenSet, assess_for_min_ttl, now};
 
 /// What a consumer that needs the access token to live `min_ttl` more gets
 /// from the set in use.
@@ -43,15 +43,18 @@ pub enum Log {
 /// The decision for a consumer asking for `asked`, about the set in use in
 /// `state` (the store's, else `seed`: `rotation::seed_for`) at `now`, and
 /// the `min_ttl` in force (capped to half the set's lifetime:
-/// `tokens::MinTtl`), to be said by the caller when capped.
+/// `tokens::MinTtl`), to be said by the caller when capped. `cadence`: the
+/// account's (`Settings::cadence`); an idle set is refreshed for a consumer
+/// too, but without jitter (see [`Cadence::without_jitter`]).
 pub fn decide(
     state: &StoreState,
     seed: Option<&TokenSet>,
     now: chrono::DateTime<chrono::Utc>,
-    asked: chrono::Duration,
+    (asked, cadence): (chrono::Duration, Cadence),
     log: Log,
 ) -> (Freshness, MinTtl) {
-    let (assessment, min_ttl) = assess_for_min_ttl(state.tokens.as_ref(), seed, now, asked);
+    let cadence = cadence.without_jitter();
+    let (assessment, min_ttl) = assess_for_min_ttl(state.tokens.as_ref(), seed, now, asked, cadence);
     if log == Log::Decision {
         rotation::log_decision(&assessment);
     }
@@ -75,10 +78,11 @@ impl Freshness {
     /// (or there is none to look at yet). `serve`'s broker forces only a set
     /// that is not due (`Want::Rotate`), so that a peer's set saved while it
     /// waited is taken instead of rotated again.
-    fn refresh_policy(&self, min_ttl: chrono::Duration) -> Policy {
+    fn refresh_policy(&self, min_ttl: chrono::Duration, cadence: Cadence) -> Policy {
         Policy {
             buffer: Some(min_ttl),
             force: !matches!(self, Freshness::Due { has_access_token: true }),
+            cadence: cadence.without_jitter(),
         }
     }
 }
@@ -134,13 +138,14 @@ fn fresh_enough(
     progress: &impl Progress,
 ) -> std::result::Result<TokenSet, Policy> {
     let seed = rotation::seed_for(settings, seen);
-    let (freshness, min_ttl) = decide(seen, seed, now(), min_ttl, Log::Decision);
+    let cadence = settings.cadence();
+    let (freshness, min_ttl) = decide(seen, seed, now(), (min_ttl, cadence), Log::Decision);
     if let Some(note) = min_ttl.capped_note("--min-ttl") {
         progress.tell(&format!("warning: {note}"));
     }
     match freshness {
         Freshness::Fresh(tokens) => Ok(tokens),
-        other => Err(other.refresh_policy(min_ttl.ttl)),
+        other => Err(other.refresh_policy(min_ttl.ttl, cadence)),
     }
 }
 
@@ -199,7 +204,7 @@ mod tests {
             ..StoreState::default()
         };
         let at = Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap();
-        decide(&state, None, at, asked, Log::Quiet).0
+        decide(&state, None, at, (asked, Cadence::default()), Log::Quiet).0
     }
 
     #[test]
@@ -229,13 +234,16 @@ mod tests {
     #[test]
     fn the_command_line_forces_a_refresh_of_a_set_without_an_access_token() {
         let ttl = Duration::minutes(5);
-        let forced = |f: Freshness| f.refresh_policy(ttl).force;
+        let forced = |f: Freshness| f.refresh_policy(ttl, Cadence::default()).force;
         assert!(!forced(Freshness::Due { has_access_token: true }));
         assert!(forced(Freshness::Due {
             has_access_token: false
         }));
         assert!(forced(Freshness::NoAccessToken));
         assert!(forced(Freshness::NoTokens));
-        assert_eq!(Freshness::NoTokens.refresh_policy(ttl).buffer, Some(ttl));
+        assert_eq!(
+            Freshness::NoTokens.refresh_policy(ttl, Cadence::default()).buffer,
+            Some(ttl)
+        );
     }
 }

@@ -8,14 +8,16 @@ use url::Url;
 
 /// Secrets this process holds that a server could echo without being sent
 /// them (Railway keeps `WITHINGS_CLIENT_SECRET` among a service's
-/// variables): [`scrub`] removes them too.
-static KNOWN_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// variables): [`scrub`] removes them too. A set: `accounts` reads a
+/// thousand stores, each adding its tokens.
+static KNOWN_SECRETS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Adds `secret` to what [`scrub`] removes from every server's text.
 pub fn remember_secret(secret: &str) {
     let mut known = crate::locked(&KNOWN_SECRETS);
-    if !known.iter().any(|k| k == secret) {
-        known.push(secret.to_owned());
+    if !known.contains(secret) {
+        known.insert(secret.to_owned());
     }
 }
 

@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::AccountRow;
 use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
 use crate::http::HttpClient;
 use crate::output::{
-    CopyReport, CopyStatus, ErrorBody, JSON_VERSION, ReportOutcome, Secrets, StatusReport, TokenReport,
+    AccountEntry, AccountStatus, AccountsReport, CopyReport, CopyStatus, ErrorBody, JSON_VERSION, ReportOutcome,
+    Secrets, StatusReport, StatusRowsReport, TokenReport,
 };
 use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
@@ -227,6 +229,7 @@ pub fn assess_status(
     let policy = Policy {
         buffer: settings.buffer,
         force: false,
+        cadence: settings.cadence(),
     };
     rotation::decide(state, seed, SeenBefore::NotLooked, now, policy)
 }
@@ -289,6 +292,65 @@ fn copy_reports(state: &StoreState, settings: &Settings) -> Vec<CopyReport> {
             copy: key,
         })
         .collect()
+}
+
+/// `accounts`' list of `rows` (see `accounts::overview`), made at `now`:
+/// `serve`'s `GET /admin/accounts` can answer with the same.
+pub fn accounts_report(rows: &[AccountRow], now: DateTime<Utc>) -> AccountsReport {
+    let accounts = rows
+        .iter()
+        .map(|row| {
+            let age = row.refresh_token_age(now).map(hours_one_decimal);
+            match &row.status {
+                Ok(s) => AccountEntry {
+                    account: row.name.to_string(),
+                    userid: s.userid.clone(),
+                    expires_at: s.expires_at.clone(),
+                    refresh_token_age_hours: age,
+                    copies_behind: s.copies.iter().filter(|c| c.behind).map(|c| c.copy.clone()).collect(),
+                    should_refresh: s.should_refresh,
+                    refresh_reason: s.refresh_reason.clone(),
+                    error: None,
+                },
+                Err(e) => AccountEntry {
+                    account: row.name.to_string(),
+                    userid: None,
+                    expires_at: None,
+                    refresh_token_age_hours: None,
+                    copies_behind: Vec::new(),
+                    should_refresh: false,
+                    refresh_reason: None,
+                    error: Some(ErrorBody::of(e)),
+                },
+            }
+        })
+        .collect();
+    AccountsReport {
+        version: JSON_VERSION,
+        accounts,
+    }
+}
+
+/// `status`' report of several accounts: each account's own status report.
+pub fn status_rows_report(rows: Vec<AccountRow>) -> StatusRowsReport {
+    let accounts = rows
+        .into_iter()
+        .map(|row| {
+            let (status, error) = match row.status {
+                Ok(status) => (Some(status), None),
+                Err(e) => (None, Some(ErrorBody::of(&e))),
+            };
+            AccountStatus {
+                account: row.name.to_string(),
+                status,
+                error,
+            }
+        })
+        .collect();
+    StatusRowsReport {
+        version: JSON_VERSION,
+        accounts,
+    }
 }
 
 /// Hours with one decimal; never `-0.0`.

@@ -20,6 +20,7 @@ pub fn tokens_in_use(settings: &Settings, state: &StoreState) -> Result<TokenSet
     let policy = Policy {
         buffer: settings.buffer,
         force: false,
+        cadence: settings.cadence(),
     };
     rotation::assess_in_use(settings, state, now(), policy)
         .tokens

@@ -18,14 +18,18 @@
 //! (`default` while there is none); with several and none named, exit 3
 //! listing them, before anything is sent.
 
+mod cadence;
 mod names;
+mod overview;
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::settings::{Settings, StoreLocation};
 
+pub use cadence::cadence_for;
 pub use names::AccountName;
+pub use overview::{AccountRow, overview, overview_local};
 
 /// The account of a deployment that never named one.
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -164,6 +168,34 @@ pub async fn choose(settings: &Settings, purpose: Purpose) -> Result<Settings> {
 pub fn choose_local(settings: &Settings, purpose: Purpose) -> Option<Result<Settings>> {
     let present = names_local(settings)?;
     Some(present.and_then(|present| chosen(settings, present, purpose)))
+}
+
+/// What a command that can act on every account (`status`) acts on.
+pub enum Choice {
+    /// The account named, or the only one: as [`choose`] gives it.
+    One(Box<Settings>),
+    /// Several accounts and none named: all of them.
+    Every,
+}
+
+/// [`choose`] for a command that acts on every account when there are
+/// several and none is named.
+pub async fn choose_or_every(settings: &Settings, purpose: Purpose) -> Result<Choice> {
+    let present = names(settings).await?;
+    chosen_or_every(settings, present, purpose)
+}
+
+/// [`choose_or_every`] without a runtime, for a file store; `None` for Redis.
+pub fn choose_or_every_local(settings: &Settings, purpose: Purpose) -> Option<Result<Choice>> {
+    let present = names_local(settings)?;
+    Some(present.and_then(|present| chosen_or_every(settings, present, purpose)))
+}
+
+fn chosen_or_every(settings: &Settings, present: Vec<AccountName>, purpose: Purpose) -> Result<Choice> {
+    if settings.account.is_none() && present.len() > 1 {
+        return Ok(Choice::Every);
+    }
+    chosen(settings, present, purpose).map(|one| Choice::One(Box::new(one)))
 }
 
 fn chosen(settings: &Settings, present: Vec<AccountName>, purpose: Purpose) -> Result<Settings> {

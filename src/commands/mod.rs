@@ -11,6 +11,7 @@
 //! [`Error`].
 
 pub mod access_token;
+pub mod accounts;
 pub mod auth_url;
 pub mod completions;
 pub mod demo;
@@ -86,6 +87,7 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     Demo(demo::DemoArgs),
     Completions(completions::CompletionsArgs),
+    Accounts(accounts::AccountsArgs),
 }
 
 pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
@@ -126,6 +128,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Validate(args) => apart(|| validate::run(&args, settings, out)),
         Command::Doctor(args) => apart(|| doctor::run(&args, settings, out)),
         Command::Serve(args) => apart(|| serve::run(&args, settings)),
+        Command::Accounts(args) => apart(|| accounts::run(&args, settings, out)),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
             Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
@@ -137,8 +140,21 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
 fn account_purpose(command: &Command) -> Option<Purpose> {
     match command {
         Command::AuthUrl(_) | Command::Exchange(_) | Command::Login(_) => Some(Purpose::Create),
-        Command::Serve(_) | Command::Doctor(_) => None,
+        // `status` shows every account when there are several and none is
+        // named; `accounts` and `refresh --all` act on all of them.
+        Command::Serve(_) | Command::Doctor(_) | Command::Status(_) | Command::Accounts(_) => None,
+        Command::Refresh(args) if args.all => None,
         _ => Some(Purpose::Use),
+    }
+}
+
+/// The one account a command acts on, or every account when there are
+/// several and none is named (`status`): from the files without a runtime,
+/// from Redis on a runtime of one thread.
+pub(crate) fn one_or_every(settings: &Settings, purpose: Purpose) -> Result<crate::accounts::Choice> {
+    match crate::accounts::choose_or_every_local(settings, purpose) {
+        Some(chosen) => chosen,
+        None => crate::http::block_on(crate::accounts::choose_or_every(settings, purpose))?,
     }
 }
 

@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::accounts::AccountName;
 use crate::cli::{DeliveryArgs, parse_buffer};
 use crate::copies::{self, RailwayFirst, Targets};
-use crate::error::{Result, Status};
+use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
-use crate::output::{DryRunReport, JSON_VERSION, Output};
+use crate::output::{AccountRefresh, DryRunReport, ErrorBody, JSON_VERSION, Output, RefreshAllReport};
+use crate::report::{Delivered, Ending, deliver_and_build_report};
 use crate::rotation::{self, no_tokens_error};
 use crate::settings::Settings;
 use crate::store::TokenStore;
@@ -30,7 +32,10 @@ use crate::tokens::{Action, Policy, SeenBefore, now, rfc3339};
 With Railway configured, its target is resolved before anything is sent: a setting Railway refuses is exit 3 and nothing \
 rotates; Railway unreachable then stops `--if-needed` while the token still works (exit 5), never a due refresh of an \
 expired one.\n\n\
-Examples:\n  withings-token refresh --if-needed             # cron: only when due\n  withings-token refresh --dry-run               # what would happen; sends and writes nothing\n  withings-token refresh --output-env > new.env  # prints secrets\n  withings-token refresh --no-railway --no-env-file-update"
+`--all` refreshes every account in turn (one's failure does not stop the others; each account's lock is its own), \
+prints one report per account, and exits with the most serious of their exits: 1, then 4 (a grant refused), 3, 2, \
+5, 6, in that order, else 0.\n\n\
+Examples:\n  withings-token refresh --if-needed             # cron: only when due\n  withings-token refresh --if-needed --all       # cron: every account of the household\n  withings-token refresh --dry-run               # what would happen; sends and writes nothing\n  withings-token refresh --output-env > new.env  # prints secrets\n  withings-token refresh --no-railway --no-env-file-update"
 )]
 pub struct RefreshArgs {
     /// Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why
@@ -45,13 +50,23 @@ pub struct RefreshArgs {
     #[arg(long, value_parser = parse_buffer, value_name = "DURATION")]
     pub buffer: Option<Duration>,
 
+    /// Every account in turn, each under its own lock; exit: the most serious account's (not with --account, --server)
+    #[arg(long, conflicts_with = "dry_run")]
+    pub all: bool,
+
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 }
 
 pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if args.all {
+        refuse_one_with_all(settings)?;
+    }
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
         return by_server(&server, args, out);
+    }
+    if args.all {
+        return every_account(args, settings, out);
     }
     let targets = copies::targets(settings, args.delivery.choices())?;
     let store = crate::store::open(settings)?;
@@ -66,21 +81,139 @@ async fn refresh(
     out: &Output,
 ) -> Result<Status> {
     let seen_before = store.load().await?;
-    let policy = Policy {
-        buffer: settings.buffer,
-        force: !args.if_needed,
-    };
+    let policy = policy_of(args, settings);
     if args.dry_run {
         return dry_run(settings, &seen_before, store, targets, policy, out);
     }
     let http = HttpClient::new(settings.http)?;
-    let client = crate::withings::client_for(settings, &http, "refresh")?.sharing_budget_through(store);
+    let (targets, rotation) = rotate(args, settings, (store, &http), targets, &seen_before, out).await?;
+    super::deliver_and_report(settings, &http, store, &targets, rotation, out).await
+}
+
+/// The rotation `refresh` carries out (or finds not due), and the targets
+/// its copies go to once Railway was asked.
+async fn rotate(
+    args: &RefreshArgs,
+    settings: &Settings,
+    (store, http): (&dyn TokenStore, &HttpClient),
+    targets: &Targets,
+    seen_before: &crate::store::StoreState,
+    out: &Output,
+) -> Result<(Targets, rotation::Rotation)> {
+    let policy = policy_of(args, settings);
+    let client = crate::withings::client_for(settings, http, "refresh")?.sharing_budget_through(store);
     let _spinner = out.spinner("refreshing the Withings tokens…");
-    let first = copies::railway_before_rotating(settings, &http, &seen_before, policy, targets).await?;
-    let targets = &say_railway_first(first, args.if_needed, out)?;
-    let current = copies::none_behind(settings, targets, &seen_before);
-    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
-    super::deliver_and_report(settings, &http, store, targets, rotation, out).await
+    let first = copies::railway_before_rotating(settings, http, seen_before, policy, targets).await?;
+    let targets = say_railway_first(first, args.if_needed, out)?;
+    let current = copies::none_behind(settings, &targets, seen_before);
+    let rotation = rotation::refresh(settings, store, seen_before, &client, policy, current).await?;
+    Ok((targets, rotation))
+}
+
+fn policy_of(args: &RefreshArgs, settings: &Settings) -> Policy {
+    Policy {
+        buffer: settings.buffer,
+        force: !args.if_needed,
+        cadence: settings.cadence(),
+    }
+}
+
+/// `--all` names every account: a server (`--server`), which refreshes
+/// its accounts on its own schedule, or one account named beside it
+/// (global options, checked here rather than by the parser) is refused.
+fn refuse_one_with_all(settings: &Settings) -> Result<()> {
+    if settings.remote.is_some() {
+        return Err(Error::config(
+            "--all is not available with --server (WITHINGS_TOKEN_SERVER): the server refreshes its accounts on its own schedule; nothing was sent",
+            "run `withings-token refresh --if-needed --all` where the store is, or drop --server",
+        ));
+    }
+    if let Some(named) = &settings.account {
+        return Err(Error::config(
+            format!(
+                "--all refreshes every account, but --account (or WITHINGS_TOKEN_ACCOUNT) names {named}; nothing was sent"
+            ),
+            format!("drop one: `withings-token refresh --all`, or `withings-token refresh --account {named}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// `--all`: each account in turn on one runtime and one HTTP client, a
+/// failure reported and the next account refreshed; a signal held during a
+/// save ends the run there.
+fn every_account(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let mut names = match crate::accounts::names_local(settings) {
+        Some(names) => names?,
+        None => block_on(crate::accounts::names(settings))??,
+    };
+    // None yet: `default`, which the environment's seed may hold.
+    if names.is_empty() {
+        names.push(AccountName::default_account());
+    }
+    let http = HttpClient::new(settings.http)?;
+    let (accounts, status) = block_on(async {
+        let mut accounts = Vec::new();
+        let mut status = Status::Success;
+        for name in names {
+            let (row, exit) = match refresh_account(args, settings, &name, &http, out).await {
+                Ok(Ending::Interrupted { signal, saved }) => {
+                    status = status.most_serious(super::interrupted(out, signal, &saved));
+                    break;
+                }
+                Ok(Ending::Delivered(done)) => delivered(name, *done, out),
+                Err(e) => failed(name, &e, out),
+            };
+            accounts.push(row);
+            status = status.most_serious(exit);
+        }
+        (accounts, status)
+    })?;
+    out.print(&RefreshAllReport {
+        version: JSON_VERSION,
+        accounts,
+    })?;
+    Ok(status)
+}
+
+async fn refresh_account(
+    args: &RefreshArgs,
+    settings: &Settings,
+    name: &AccountName,
+    http: &HttpClient,
+    out: &Output,
+) -> Result<Ending> {
+    let settings = &settings.for_account(name)?;
+    let targets = copies::targets(settings, args.delivery.choices())?;
+    let store = crate::store::open(settings)?;
+    let seen_before = store.load().await?;
+    let (targets, rotation) = rotate(args, settings, (store.as_ref(), http), &targets, &seen_before, out).await?;
+    Ok(deliver_and_build_report(settings, http, store.as_ref(), &targets, rotation, out.secrets()).await)
+}
+
+/// An account's report once its copies were delivered; a stale copy is
+/// said on stderr (exit 6 for it).
+fn delivered(name: AccountName, done: Delivered, out: &Output) -> (AccountRefresh, Status) {
+    let status = super::say_stale_copies(out, &done.deliveries);
+    let row = AccountRefresh {
+        account: name.to_string(),
+        exit: status.exit_code(),
+        report: Some(done.report),
+        error: None,
+    };
+    (row, status)
+}
+
+/// An account whose refresh failed: said on stderr, and its row.
+fn failed(name: AccountName, error: &Error, out: &Output) -> (AccountRefresh, Status) {
+    out.status_line(error.code(), &format!("account {name}: {error}"), &error.action());
+    let row = AccountRefresh {
+        account: name.to_string(),
+        exit: error.exit_code(),
+        report: None,
+        error: Some(ErrorBody::of(error)),
+    };
+    (row, Status::Failed(error.exit_code()))
 }
 
 /// The targets to deliver to once Railway was asked before rotating, and

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::accounts::{Choice, Purpose};
 use crate::cli::parse_buffer;
 use crate::error::{Result, Status};
 use crate::http::block_on;
 use crate::output::{Output, StatusReport};
-use crate::report::status_report;
+use crate::report::{status_report, status_rows_report};
 use crate::server_client::ServerClient;
 use crate::settings::Settings;
 use crate::tokens::DueReason;
@@ -16,7 +17,9 @@ use crate::tokens::DueReason;
 /// Report the stored token set without touching the network
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  withings-token status\n  withings-token status --json\n  withings-token status --check || withings-token refresh   # exit 7 when due\n  withings-token status --buffer 30m"
+    after_help = "With several accounts and none named (`--account`, WITHINGS_TOKEN_ACCOUNT), one row per account \
+(JSON: `accounts`, each with its `account` and the keys of its own report); `--check` exits 7 when any is due.\n\n\
+Examples:\n  withings-token status\n  withings-token status --json\n  withings-token status --check || withings-token refresh   # exit 7 when due\n  withings-token status --buffer 30m\n  withings-token status --account alice"
 )]
 pub struct StatusArgs {
     /// Exit 7 (REFRESH_DUE) when a refresh is due or the token expired
@@ -32,6 +35,14 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
     if let Some(server) = ServerClient::of(settings, true)? {
         return by_server(&server, args.check, out);
     }
+    match super::one_or_every(settings, Purpose::Use)? {
+        Choice::One(account) => one(args, &account, out),
+        Choice::Every => every(args, settings, out),
+    }
+}
+
+/// One account's status: the set in use and its decision.
+fn one(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let store = crate::store::open(settings)?;
     let state = super::load_now(store.as_ref())?;
     let report = status_report(&state, settings, store.location());
@@ -44,6 +55,38 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
         ));
     }
     print_report(&report, args.check, out)
+}
+
+/// Several accounts' status, a row each; `--check`: exit 7 when any is
+/// due (or holds no set). A store that could not be read is said on stderr
+/// and is the exit code, after the rows.
+fn every(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let rows = match crate::accounts::overview_local(settings) {
+        Some(rows) => rows?,
+        None => block_on(crate::accounts::overview(settings))??,
+    };
+    let mut status = Status::Success;
+    for row in &rows {
+        if let Err(e) = &row.status {
+            out.status_line(e.code(), &format!("account {}: {e}", row.name), &e.action());
+            status = status.most_serious(Status::Failed(e.exit_code()));
+        }
+    }
+    let due: Vec<String> = rows
+        .iter()
+        .filter(|r| r.status.as_ref().is_ok_and(|s| s.should_refresh || !s.token_configured))
+        .map(|r| r.name.to_string())
+        .collect();
+    out.print(&status_rows_report(rows))?;
+    if args.check && !due.is_empty() {
+        out.status_line(
+            "REFRESH_DUE",
+            &format!("a refresh is due for {}", due.join(", ")),
+            "run `withings-token refresh --if-needed --all`",
+        );
+        status = status.most_serious(Status::RefreshDue);
+    }
+    Ok(status)
 }
 
 /// `status` from the server; `--check` as locally.

@@ -65,6 +65,7 @@ pub fn run(args: &ValidateArgs, settings: &Settings, out: &Output) -> Result<Sta
                 let policy = Policy {
                     buffer: settings.buffer,
                     force: true,
+                    cadence: settings.cadence(),
                 };
                 // Forced: the lock is always taken.
                 let rotation = rotation::refresh(settings, store, seen_before, client, policy, false).await?;

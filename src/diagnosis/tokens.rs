@@ -21,6 +21,7 @@ pub(super) fn token_checks(settings: &Settings, state: &StoreState) -> Vec<Docto
     let policy = Policy {
         buffer: settings.buffer,
         force: false,
+        cadence: settings.cadence(),
     };
     let assessment = crate::rotation::assess_in_use(settings, state, now, policy);
     let Some(tokens) = &assessment.tokens else {

@@ -367,6 +367,17 @@ impl Status {
         }
     }
 
+    /// The more serious of the statuses of two accounts' runs, by
+    /// [`SEVERITY`] (not by the larger number: a refused grant, which needs
+    /// a person, outranks a stale copy).
+    pub fn most_serious(self, other: Status) -> Status {
+        if severity_rank(other.exit_code()) < severity_rank(self.exit_code()) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// The more serious of two statuses (a stale copy beats success).
     pub fn worst(self, other: Status) -> Status {
         if other.exit_code() > self.exit_code() {
@@ -374,6 +385,25 @@ impl Status {
         } else {
             self
         }
+    }
+}
+
+/// The exit codes from most to least serious, for a run over several
+/// accounts (`refresh --all`, `status` of every account), whose exit is
+/// its most serious account's: a signal (128+n) first, then a bug, a
+/// refused grant (someone must re-authorise), configuration, usage,
+/// the transient failures (retry later), a stale copy, a refresh due, a
+/// drift, and success last.
+pub const SEVERITY: [u8; 8] = [1, 4, 3, 2, 5, 6, 7, 8];
+
+fn severity_rank(exit: u8) -> usize {
+    match exit {
+        0 => SEVERITY.len() + 1,
+        128.. => 0,
+        exit => SEVERITY
+            .iter()
+            .position(|e| *e == exit)
+            .map_or(SEVERITY.len(), |at| at + 1),
     }
 }
 

@@ -246,3 +246,25 @@ fn statuses_have_their_documented_codes() {
         assert!(EXIT_STATUS_TABLE.iter().any(|r| r.exit == status.exit_code()));
     }
 }
+
+#[test]
+fn several_accounts_end_with_the_most_serious_exit_not_the_largest() {
+    let of = |exits: &[u8]| {
+        exits
+            .iter()
+            .fold(Status::Success, |worst, exit| worst.most_serious(Status::Failed(*exit)))
+            .exit_code()
+    };
+    assert_eq!(of(&[0, 4, 0]), 4);
+    assert_eq!(of(&[6, 4]), 4);
+    assert_eq!(of(&[5, 3, 6]), 3);
+    assert_eq!(of(&[6, 5]), 5);
+    assert_eq!(of(&[0, 6]), 6);
+    assert_eq!(of(&[4, 1]), 1);
+    assert_eq!(of(&[0, 0]), 0);
+    assert_eq!(
+        Status::Failed(4).most_serious(Status::Signalled(15)),
+        Status::Signalled(15)
+    );
+    assert_eq!(Status::RefreshDue.most_serious(Status::StaleCopy), Status::StaleCopy);
+}

@@ -10,6 +10,7 @@
 //! `--output json` the error object is also written to stdout. Tokens are
 //! masked everywhere except the env format and `--reveal`.
 
+mod accounts;
 mod doctor;
 mod env;
 mod json;
@@ -23,6 +24,10 @@ use std::io::Write;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+pub use self::accounts::{
+    AccountChangeReport, AccountEntry, AccountRefresh, AccountStatus, AccountsReport, RefreshAllReport,
+    StatusRowsReport,
+};
 pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{

@@ -105,6 +105,13 @@ pub enum ReportOutcome {
     NotPulled,
 }
 
+impl TokenReport {
+    /// The outcome as the table says it.
+    pub fn outcome_words(&self) -> &'static str {
+        self.outcome.words()
+    }
+}
+
 impl ReportOutcome {
     fn words(self) -> &'static str {
         match self {

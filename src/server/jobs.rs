@@ -173,7 +173,11 @@ fn set_in_use<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a T
 async fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Result<Policy> {
     let buffer = state.settings.buffer;
     match want {
-        Want::IfDue { buffer } => Ok(Policy { buffer, force: false }),
+        Want::IfDue { buffer } => Ok(Policy {
+            buffer,
+            force: false,
+            cadence: state.settings.cadence(),
+        }),
         Want::Rotate => {
             let now = state.store.load().await?;
             let unchanged = match (&now.tokens, &seen_before.tokens) {
@@ -184,6 +188,7 @@ async fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Resul
             Ok(Policy {
                 buffer,
                 force: unchanged,
+                cadence: state.settings.cadence(),
             })
         }
     }

@@ -481,6 +481,11 @@ impl Settings {
         self.account.clone().unwrap_or_else(AccountName::default_account)
     }
 
+    /// The refresh policy as this account's sets are judged by it.
+    pub fn cadence(&self) -> crate::tokens::Cadence {
+        crate::accounts::cadence_for(&self.policy, &self.account_name())
+    }
+
     pub fn client_id(&self, needed_for: &str) -> Result<&str> {
         self.client_id
             .as_deref()

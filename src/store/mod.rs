@@ -271,6 +271,53 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
     })
 }
 
+/// Moves the store of the account `from` names to the place of the one
+/// `to` names (a file store: `accounts rename`), under both locks, refused
+/// when `to`'s exists. A Redis store is refused: a lease, a fence and a
+/// journal move with a key, and that is not done by halves.
+pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
+    match (&from.store, &to.store) {
+        (StoreLocation::File(old), StoreLocation::File(new)) => {
+            let target = FileStore::new(new.clone());
+            FileStore::new(old.clone()).move_to(&target, from.lock_timeout)?;
+            Ok(target.path().display().to_string())
+        }
+        _ => Err(crate::error::Error::config(
+            "`accounts rename` is not available with a Redis store; nothing was changed",
+            format!(
+                "authorise the new name instead (`withings-token login --account {}`), then `withings-token accounts remove {} --yes`",
+                to.account_name(),
+                from.account_name()
+            ),
+        )),
+    }
+}
+
+/// Removes the store of the account `settings` names (`accounts remove`),
+/// under its lock (file) or lease (Redis); a Redis account also leaves the
+/// deployment's index. Returns where it was.
+pub async fn remove_account(settings: &Settings) -> Result<String> {
+    match &settings.store {
+        StoreLocation::File(path) => {
+            let store = FileStore::new(path.clone());
+            store.remove_whole(settings.lock_timeout)?;
+            Ok(store.path().display().to_string())
+        }
+        StoreLocation::Redis { url, key, .. } => {
+            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?;
+            let lease = store.lock(settings.lock_timeout).await?;
+            let index = match &settings.deployment_store {
+                StoreLocation::Redis { key: base, .. } => crate::accounts::redis_index_key(base),
+                StoreLocation::File(_) => crate::accounts::redis_index_key(key),
+            };
+            let removed = store.remove_account(&index, settings.account_name().as_str()).await;
+            lease.release().await;
+            removed?;
+            Ok(store.location())
+        }
+    }
+}
+
 /// The accounts a Redis deployment keeps: those its index lists, and
 /// `default` when its key holds a set (or once did), sorted, `default` first.
 pub async fn redis_account_names(settings: &Settings) -> Result<Vec<AccountName>> {

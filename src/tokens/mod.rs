@@ -118,6 +118,7 @@ pub fn assess_for_min_ttl(
     seed: Option<&TokenSet>,
     now: DateTime<Utc>,
     min_ttl: Duration,
+    cadence: Cadence,
 ) -> (Assessment, MinTtl) {
     let (in_use, _) = choose_tokens(stored, seed, now);
     let min_ttl = match &in_use {
@@ -131,6 +132,7 @@ pub fn assess_for_min_ttl(
     let policy = Policy {
         buffer: Some(min_ttl.ttl),
         force: false,
+        cadence,
     };
     (assess(stored, seed, SeenBefore::NotLooked, now, policy), min_ttl)
 }
@@ -213,6 +215,10 @@ pub enum DueReason {
     Forced,
     /// The stored times lie too far ahead of the clock to be believed.
     TimesAhead,
+    /// The set was last refreshed longer ago than the account's
+    /// `refresh_at_least` (less its jitter): an idle account's refresh
+    /// token must not age toward Withings' one-year limit.
+    Idle,
 }
 
 impl DueReason {
@@ -225,6 +231,7 @@ impl DueReason {
             DueReason::WithinBuffer => "the access token expires within the refresh buffer",
             DueReason::UnknownExpiry => "the expiry time is unknown",
             DueReason::Forced => "a refresh was asked for",
+            DueReason::Idle => "the set was last refreshed longer ago than the account's refresh_at_least",
         }
     }
 }
@@ -245,6 +252,51 @@ pub struct Policy {
     pub buffer: Option<Duration>,
     /// `refresh` without `--if-needed`: rotate even when not due.
     pub force: bool,
+    /// When else than near expiry the account is due.
+    pub cadence: Cadence,
+}
+
+/// An account's refresh policy beyond the buffer, as one set is judged by
+/// it: `Settings::cadence` makes it from the settings' `RefreshPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Due once the set was last refreshed this long ago; `None`: never
+    /// for that reason alone.
+    pub refresh_at_least: Option<Duration>,
+    /// This account's share of the jitter: it is due this much earlier,
+    /// both before expiry and by `refresh_at_least`. Fixed per account, so
+    /// a household spreads out and a run never flaps.
+    pub early_by: Duration,
+}
+
+impl Default for Cadence {
+    fn default() -> Cadence {
+        Cadence::EXPIRY_ONLY
+    }
+}
+
+impl Cadence {
+    /// Due only by the buffer before expiry, as before policies existed.
+    pub const EXPIRY_ONLY: Cadence = Cadence {
+        refresh_at_least: None,
+        early_by: Duration::zero(),
+    };
+
+    /// The same cadence without jitter: a consumer's `min_ttl` is its own
+    /// need, not a schedule to spread out.
+    pub fn without_jitter(self) -> Cadence {
+        Cadence {
+            early_by: Duration::zero(),
+            ..self
+        }
+    }
+
+    /// When a set last refreshed at `last_refreshed` falls due by
+    /// `refresh_at_least`, when both are known.
+    fn idle_due_at(&self, last_refreshed: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        let at = last_refreshed?.checked_add_signed(self.refresh_at_least?)?;
+        Some(saturating_sub(at, self.early_by))
+    }
 }
 
 /// What to do with the set in use, decided without any I/O.
@@ -270,8 +322,11 @@ pub struct Assessment {
     pub tokens: Option<TokenSet>,
     pub source: TokenSource,
     pub action: Action,
-    /// The buffer in force for this set, when there is a set.
+    /// The buffer in force for this set (the account's jitter included),
+    /// when there is a set.
     pub buffer: Option<Duration>,
+    /// When the set falls due by the account's `refresh_at_least`, if ever.
+    pub idle_due_at: Option<DateTime<Utc>>,
 }
 
 impl Assessment {
@@ -279,10 +334,12 @@ impl Assessment {
         matches!(self.action, Action::Refresh(_))
     }
 
-    /// `expires_at - buffer`, when both are known (saturating, never a panic).
+    /// `expires_at - buffer`, when both are known (saturating, never a
+    /// panic), or the idle due time when that comes first.
     pub fn refresh_at(&self) -> Option<DateTime<Utc>> {
         let expires_at = self.tokens.as_ref()?.expires_at?;
-        Some(saturating_sub(expires_at, self.buffer?))
+        let by_expiry = saturating_sub(expires_at, self.buffer?);
+        Some(self.idle_due_at.map_or(by_expiry, |idle| idle.min(by_expiry)))
     }
 }
 
@@ -325,15 +382,17 @@ pub fn assess(
             source,
             action: Action::NoTokens,
             buffer: None,
+            idle_due_at: None,
         };
     };
-    let buffer = effective_buffer(&set, policy.buffer);
+    let buffer = effective_buffer(&set, policy.buffer) + policy.cadence.early_by;
+    let idle_due_at = policy.cadence.idle_due_at(set.last_refreshed);
     let peer_rotated = match (seen_before, stored) {
         (SeenBefore::Set(seen), Some(now_stored)) => !seen.refresh_token_equals(now_stored),
         (SeenBefore::Nothing, Some(_)) => true,
         _ => false,
     };
-    let action = match due_reason(&set, now, buffer) {
+    let action = match due_reason(&set, now, buffer, idle_due_at) {
         _ if peer_rotated && !policy.force => Action::RefreshedByPeer,
         Ok(reason) => Action::Refresh(reason),
         Err(_) if policy.force => Action::Refresh(DueReason::Forced),
@@ -344,6 +403,7 @@ pub fn assess(
         source,
         action,
         buffer: Some(buffer),
+        idle_due_at,
     }
 }
 
@@ -351,11 +411,13 @@ fn saturating_sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// `Ok(reason)` when a refresh is due by the clock, else `Err((expires_at, refresh_at))`.
+/// `Ok(reason)` when a refresh is due by the clock, else `Err((expires_at,
+/// refresh_at))`, `refresh_at` the earlier of the buffer's and `idle_due_at`.
 fn due_reason(
     tokens: &TokenSet,
     now: DateTime<Utc>,
     buffer: Duration,
+    idle_due_at: Option<DateTime<Utc>>,
 ) -> Result<DueReason, (DateTime<Utc>, DateTime<Utc>)> {
     let Some(expires_at) = tokens.expires_at else {
         return Ok(DueReason::UnknownExpiry);
@@ -369,7 +431,11 @@ fn due_reason(
     } else if now >= refresh_at {
         Ok(DueReason::WithinBuffer)
     } else {
-        Err((expires_at, refresh_at))
+        match idle_due_at {
+            Some(idle) if now >= idle => Ok(DueReason::Idle),
+            Some(idle) => Err((expires_at, idle.min(refresh_at))),
+            None => Err((expires_at, refresh_at)),
+        }
     }
 }
 

@@ -75,24 +75,26 @@ fn a_min_ttl_longer_than_half_the_lifetime_is_capped_to_half() {
 fn a_token_just_issued_meets_the_capped_min_ttl() {
     // Issued now for 3 h; asked 4 h: not due (uncapped, it would be).
     let fresh = set(Some(t(3)), Some(t(0)));
-    let (a, min_ttl) = assess_for_min_ttl(Some(&fresh), None, t(0), Duration::hours(4));
+    let (a, min_ttl) = assess_for_min_ttl(Some(&fresh), None, t(0), Duration::hours(4), Cadence::EXPIRY_ONLY);
     assert!(matches!(a.action, Action::NotDue { .. }), "{:?}", a.action);
     assert_eq!(min_ttl.ttl, Duration::minutes(90));
     // Once less than half is left, it is due.
-    let (a, _) = assess_for_min_ttl(Some(&fresh), None, t(2), Duration::hours(4));
+    let (a, _) = assess_for_min_ttl(Some(&fresh), None, t(2), Duration::hours(4), Cadence::EXPIRY_ONLY);
     assert_eq!(a.action, Action::Refresh(DueReason::WithinBuffer));
     // No set: nothing to cap.
-    let (a, min_ttl) = assess_for_min_ttl(None, None, t(0), Duration::hours(4));
+    let (a, min_ttl) = assess_for_min_ttl(None, None, t(0), Duration::hours(4), Cadence::EXPIRY_ONLY);
     assert_eq!((a.action, min_ttl.ttl), (Action::NoTokens, Duration::hours(4)));
 }
 
 const IF_NEEDED: Policy = Policy {
     buffer: Some(Duration::hours(1)),
     force: false,
+    cadence: Cadence::EXPIRY_ONLY,
 };
 const FORCE: Policy = Policy {
     buffer: Some(Duration::hours(1)),
     force: true,
+    cadence: Cadence::EXPIRY_ONLY,
 };
 
 fn action(tokens: &TokenSet, now: DateTime<Utc>, policy: Policy) -> Action {
@@ -210,6 +212,7 @@ fn a_peer_rotation_while_waiting_counts_as_done_for_if_needed_only() {
     let long = Policy {
         buffer: Some(Duration::hours(5)),
         force: false,
+        cadence: Cadence::EXPIRY_ONLY,
     };
     let a = assess(Some(&rotated), None, SeenBefore::Set(&seen), t(1), long);
     assert_eq!(a.action, Action::RefreshedByPeer);
@@ -247,7 +250,11 @@ fn extreme_times_and_buffers_never_panic() {
                 None,
                 SeenBefore::NotLooked,
                 t(0),
-                Policy { buffer, force: false },
+                Policy {
+                    buffer,
+                    force: false,
+                    cadence: Cadence::EXPIRY_ONLY,
+                },
             );
             let _ = a.refresh_at();
         }
@@ -288,9 +295,80 @@ mod no_panic {
         ) {
             let tokens = set(expires, refreshed);
             let now = now.unwrap_or_else(Utc::now);
-            let a = assess(Some(&tokens), Some(&tokens), SeenBefore::Nothing, now, Policy { buffer, force });
+            let a = assess(Some(&tokens), Some(&tokens), SeenBefore::Nothing, now, Policy {
+                buffer,
+                force,
+                cadence: Cadence::EXPIRY_ONLY,
+            });
             let _ = a.refresh_at();
             let _ = expires.map(|at| at.signed_duration_since(now).num_seconds());
         }
     }
+}
+
+fn cadence(refresh_at_least_h: Option<i64>, early_by_min: i64) -> Policy {
+    Policy {
+        cadence: Cadence {
+            refresh_at_least: refresh_at_least_h.map(Duration::hours),
+            early_by: Duration::minutes(early_by_min),
+        },
+        ..IF_NEEDED
+    }
+}
+
+#[test]
+fn an_idle_set_falls_due_by_refresh_at_least_and_says_so() {
+    // A long-lived set (as a sandbox or a hand-made one may be): its expiry
+    // is far, its last refresh 48 h ago.
+    let tokens = set(Some(t(100)), Some(t(0)));
+    let daily = cadence(Some(24), 0);
+    assert_eq!(action(&tokens, t(48), daily), Action::Refresh(DueReason::Idle));
+    let a = assess(Some(&tokens), None, SeenBefore::NotLooked, t(12), daily);
+    assert_eq!(
+        a.action,
+        Action::NotDue {
+            expires_at: t(100),
+            refresh_at: t(24)
+        }
+    );
+    assert_eq!(a.refresh_at(), Some(t(24)));
+    // Expiry still names itself first.
+    assert_eq!(action(&tokens, t(100), daily), Action::Refresh(DueReason::Expired));
+    // Without a last refresh time the age is unknown: not due for it.
+    assert_eq!(
+        action(&set(Some(t(50)), None), t(48), daily),
+        Action::NotDue {
+            expires_at: t(50),
+            refresh_at: t(49)
+        }
+    );
+    assert_eq!(
+        DueReason::Idle.describe(),
+        "the set was last refreshed longer ago than the account's refresh_at_least"
+    );
+}
+
+#[test]
+fn jitter_makes_a_set_due_earlier_by_its_offset_both_ways() {
+    let tokens = set(Some(t(3)), Some(t(0)));
+    // The 1 h buffer and 30 min earlier: due from 1:30.
+    let early = cadence(None, 30);
+    let a = assess(Some(&tokens), None, SeenBefore::NotLooked, t(1), early);
+    assert_eq!(
+        a.action,
+        Action::NotDue {
+            expires_at: t(3),
+            refresh_at: t(1) + Duration::minutes(30)
+        }
+    );
+    assert_eq!(a.buffer, Some(Duration::minutes(90)));
+    assert_eq!(
+        action(&tokens, t(1) + Duration::minutes(31), early),
+        Action::Refresh(DueReason::WithinBuffer)
+    );
+    let long_lived = set(Some(t(100)), Some(t(0)));
+    assert_eq!(
+        action(&long_lived, t(24) - Duration::minutes(30), cadence(Some(24), 30)),
+        Action::Refresh(DueReason::Idle)
+    );
 }

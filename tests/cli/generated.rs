@@ -55,14 +55,28 @@ fn committed_man_pages_and_completions_are_fresh() {
     assert!(stale.is_empty(), "{}\n{REGENERATE}", stale.join("\n"));
 }
 
-/// The subcommands a user can type, read from clap itself (not from the
-/// page generator), without clap's own `help`.
+/// The subcommands a user can type, at any depth (parents first, joined
+/// by `-`: `accounts-rename`), read from clap itself (not from the page
+/// generator), without clap's own `help`.
 fn subcommands() -> Vec<String> {
-    withings_token::generated::command()
-        .get_subcommands()
-        .filter(|sub| sub.get_name() != "help" && !sub.is_hide_set())
-        .map(|sub| sub.get_name().to_owned())
-        .collect()
+    typed_subcommands().into_iter().map(|words| words.join("-")).collect()
+}
+
+/// [`subcommands`] as typed, a word each.
+fn typed_subcommands() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, above: &[String], into: &mut Vec<Vec<String>>) {
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+        {
+            let words: Vec<String> = above.iter().cloned().chain([sub.get_name().to_owned()]).collect();
+            into.push(words.clone());
+            walk(sub, &words, into);
+        }
+    }
+    let mut all = Vec::new();
+    walk(&withings_token::generated::command(), &[], &mut all);
+    all
 }
 
 #[test]
@@ -75,7 +89,8 @@ fn every_subcommand_has_its_own_man_page() {
     names.sort();
     expected.sort();
     assert_eq!(names, expected);
-    for sub in subcommands() {
+    for words in typed_subcommands() {
+        let sub = words.join("-");
         let name = format!("withings-token-{sub}.1");
         let page = pages
             .iter()
@@ -83,7 +98,7 @@ fn every_subcommand_has_its_own_man_page() {
             .map(|(_, p)| String::from_utf8_lossy(p))
             .unwrap();
         let page_name = format!("withings\\-token\\-{}", sub.replace('-', "\\-"));
-        let typed = format!("\\fBwithings\\-token {}\\fR", sub.replace('-', "\\-"));
+        let typed = format!("\\fBwithings\\-token {}\\fR", words.join(" ").replace('-', "\\-"));
         assert!(
             page.starts_with(&format!(
                 ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n.TH withings-token-{sub} 1 "
@@ -103,8 +118,12 @@ fn every_subcommand_has_its_own_man_page() {
             page.contains(".SH \"EXIT STATUS\"\n.TP\n\\fB0\\fR SUCCESS"),
             "{name}: EXIT STATUS\n{page}"
         );
+        // The pages above it: withings-token(1), then each parent's.
+        let parents: String = (1..words.len())
+            .map(|n| format!(",\n.BR \\%withings\\-token\\-{} (1)", words[..n].join("\\-")))
+            .collect();
         assert!(
-            page.ends_with(".SH \"SEE ALSO\"\n.BR \\%withings\\-token (1)\n"),
+            page.ends_with(&format!(".SH \"SEE ALSO\"\n.BR \\%withings\\-token (1){parents}\n")),
             "{name}: SEE ALSO\n{page}"
         );
         // The global options are pointed at, not repeated.
@@ -141,7 +160,12 @@ fn main_man_page_points_at_exactly_the_pages_that_exist() {
         );
     }
     assert!(!page.contains("withings\\-token\\-help"), "clap's `help` has no page");
-    for sub in subcommands() {
+    // SUBCOMMANDS lists the top level; a nested page is its parent's.
+    for sub in typed_subcommands()
+        .iter()
+        .filter(|words| words.len() == 1)
+        .map(|w| &w[0])
+    {
         assert!(
             page.contains(&format!(".TP\nwithings\\-token\\-{}(1)\n", sub.replace('-', "\\-"))),
             "{sub}"

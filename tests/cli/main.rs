@@ -7,13 +7,17 @@ mod support;
 
 /// `access-token`, locally and with `--server`.
 mod access_token;
+/// Each account's copies under its own variable names.
 mod account_copies;
+/// Several accounts: `accounts`, `status` rows, `refresh --all`, rename, remove.
+mod accounts;
 /// A wrong clock never poisons the store.
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.
 mod concurrency;
 /// `auth-url` and `exchange`: the URL, its state, the redirect, the code.
 mod consent;
+/// Consent binds an account to one person (`--replace`); each account's own lock.
 mod consent_binding;
 /// Killed or aborted at any instant: the old or the new complete store.
 mod crash;
@@ -40,6 +44,7 @@ mod railway_push;
 /// `railway-sync`: push, `--dry-run`, `--check` for drift.
 mod railway_sync;
 /// Many hosts on one Redis: the lease and its fence.
+/// Accounts in a Redis store: own keys, own leases, one index.
 mod redis_accounts;
 mod redis_lease;
 /// A Redis store: its URL, keys, errors and durability.

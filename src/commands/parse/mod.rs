@@ -64,7 +64,7 @@ pub fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
 /// rest of `status`. Accepted: `status` with `--check`
 /// and `--buffer DURATION` after it, `access-token` with `--min-ttl
 /// DURATION`, `--no-railway` and `--no-env-file-update` after it, and
-/// `--no-env-file`, `--env-file PATH`, `--store PATH`, `--json`,
+/// `--no-env-file`, `--env-file PATH`, `--store PATH`, `--account NAME`, `--json`,
 /// `-q`/`--quiet` and `--reveal` anywhere; each once, values after `=` or as
 /// the next word (neither empty nor starting with `-`). Anything else,
 /// including a value clap would refuse, is left to clap: `None`. That these
@@ -109,6 +109,7 @@ fn parse_plain(args: &[std::ffi::OsString]) -> Option<Cli> {
             ("--quiet", None, _) => global.quiet = true,
             ("--reveal", None, _) => global.reveal = true,
             ("--store", _, _) => global.store = Some(PathBuf::from(value()?)),
+            ("--account", _, _) => global.account = Some(value()?.to_owned()),
             ("--env-file", _, _) => global.env_file = Some(PathBuf::from(value()?)),
             _ => return None,
         }
@@ -154,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 16] = [
+const SUBCOMMANDS: [&str; 17] = [
     "status",
     "refresh",
     "auth-url",
@@ -171,6 +172,7 @@ const SUBCOMMANDS: [&str; 16] = [
     "sandbox",
     "demo",
     "completions",
+    "accounts",
 ];
 
 /// The global options and the subcommand called `name`, nothing else. Of
@@ -233,6 +235,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "sandbox" => of::<sandbox::SandboxArgs>("sandbox"),
         "demo" => of::<demo::DemoArgs>("demo"),
         "completions" => of::<completions::CompletionsArgs>("completions"),
+        "accounts" => of::<accounts::AccountsArgs>("accounts"),
         _ => return None,
     })
 }

@@ -97,7 +97,9 @@ fn every_subcommand_help_ends_with_examples() {
                 "{name}: an example is one indented command per line: {line:?}"
             );
         }
-        let typed = format!("withings-token {}", sub.get_name());
+        // As it is typed, parents included (`withings-token accounts rename`).
+        let typed = sub.get_bin_name().unwrap_or_default().to_owned();
+        assert!(typed.starts_with("withings-token "), "{name}: typed as {typed:?}");
         assert!(
             examples.lines().any(|line| line.contains(&typed)),
             "{name}: no example runs `{typed}`:\n{examples}"
@@ -217,6 +219,9 @@ fn lone_subcommand_parses_like_the_whole_tree() {
         &["--no-env-file", "--store", "s.json", "access-token"],
         &["access-token", "--min-ttl", "30m", "--no-railway", "-q"],
         &["--json", "access-token", "--min-ttl=1h", "--no-env-file-update"],
+        &["--account", "alice", "status", "--json"],
+        &["status", "--account=home-2", "--check"],
+        &["access-token", "--account", "alice", "--min-ttl", "30m"],
     ] {
         assert!(plain(taken), "the plain path takes {taken:?}");
         assert_parses_like_the_whole_tree(taken);
@@ -235,6 +240,9 @@ fn lone_subcommand_parses_like_the_whole_tree() {
         &["status", "--min-ttl", "1h"],
         &["--min-ttl", "1h", "access-token"],
         &["status", "access-token"],
+        &["status", "--account", "-x"],
+        &["--account", "a", "status", "--account", "b"],
+        &["accounts", "--account", "a"],
     ] {
         assert!(!plain(left_to_clap), "the plain path leaves {left_to_clap:?} to clap");
         assert_parses_like_the_whole_tree(left_to_clap);
@@ -289,6 +297,12 @@ fn vocabulary() -> Vec<String> {
         "--buffer=2h",
         "--buffer=367d",
         "status=x",
+        "accounts",
+        "rename",
+        "remove",
+        "--yes",
+        "--all",
+        "alice",
     ];
     globals.chain(others.iter().map(|w| w.to_string())).collect()
 }
@@ -321,6 +335,10 @@ const PLAIN_WORDS: &[&str] = &[
     "--no-railway",
     "--no-env-file-update",
     "--trigger-deployment",
+    "--account",
+    "alice",
+    "--account=bob",
+    "accounts",
 ];
 
 proptest::proptest! {

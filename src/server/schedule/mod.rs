@@ -157,6 +157,7 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
     let policy = Policy {
         buffer: state.settings.buffer,
         force: false,
+        cadence: state.settings.cadence(),
     };
     let assessment = crate::rotation::assess_in_use(&state.settings, &stored, now(), policy);
     memory.said_no_tokens &= assessment.action == Action::NoTokens;

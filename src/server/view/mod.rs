@@ -178,7 +178,13 @@ impl Snapshot {
         {
             return Ok((broker.clone(), *in_force));
         }
-        let (freshness, in_force) = broker::decide(&self.state, self.seed(settings), now, min_ttl, Log::Quiet);
+        let (freshness, in_force) = broker::decide(
+            &self.state,
+            self.seed(settings),
+            now,
+            (min_ttl, settings.cadence()),
+            Log::Quiet,
+        );
         let broker = match freshness {
             Freshness::NoTokens => Broker::NoTokens,
             Freshness::Fresh(tokens) => Broker::Serve(access_token_body(&tokens)?),

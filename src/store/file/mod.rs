@@ -54,6 +54,8 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::locked;
+
+mod moves;
 /// A journal mark is under a hundred bytes.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024;
 /// The least space reserved for a save that follows a request: far above

@@ -148,6 +148,34 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Deletes this account's keys (the set, its lease, fence, journal and
+    /// held mark) and its name from the deployment's index `index_key`, in
+    /// one transaction: `accounts remove`.
+    pub async fn remove_account(&self, index_key: &str, name: &str) -> Result<()> {
+        let keys = &self.shared.keys;
+        let _: () = self
+            .shared
+            .call(
+                Invocation::Script(
+                    &scripts::FORGET,
+                    &[
+                        &keys.data,
+                        &keys.lease,
+                        &keys.fence,
+                        &keys.journal,
+                        &keys.held,
+                        index_key,
+                    ],
+                    &[name],
+                ),
+                "cannot remove the account from",
+            )
+            .await?;
+        Ok(())
+    }
+}
+
 impl Shared {
     /// Keeps this account's name in the deployment's index after a save; a
     /// failure only delays its listing to the next save.

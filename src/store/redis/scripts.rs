@@ -138,3 +138,15 @@ if count > tonumber(ARGV[1]) then return 0 end
 return 1",
     )
 });
+
+/// Deletes an account's keys (`KEYS[1..5]`: the set, lease, fence, journal,
+/// held mark) and its name `ARGV[1]` from the index `KEYS[6]`, at once.
+pub(super) static FORGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('SREM', KEYS[6], ARGV[1])
+return 0
+",
+    )
+});
