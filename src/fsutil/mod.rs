@@ -25,10 +25,12 @@
 //! Reading goes through [`read_regular_file`]: a FIFO or a device in place
 //! of a file is refused before a byte is read, and size is capped.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 const TEMP_MARK: &str = ".tmp.";
 
@@ -459,16 +461,65 @@ pub fn stale_temps(targets: &[&Path]) -> Vec<PathBuf> {
     dirs.dedup();
     let prefixes: Vec<String> = targets.iter().map(|t| temp_prefix(t)).collect();
     dirs.into_iter()
-        .filter_map(|dir| fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.flatten())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+        .flat_map(|dir| {
+            dot_names(dir)
+                .iter()
+                .filter(|name| {
+                    let name = name.to_string_lossy();
+                    prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+                })
+                .map(|name| dir.join(name))
+                .collect::<Vec<_>>()
         })
-        .map(|e| e.path())
         .filter(|p| !is_held_by_a_live_process(p))
         .collect()
+}
+
+/// A directory's hidden names (temporary files are), as listed when its
+/// change time was `changed`; `settled`: that time was over a second old
+/// when listed, so any later change moves it (times are coarser than a
+/// rename), and the listing stands while it stays.
+struct DotNames {
+    changed: (i64, i64),
+    settled: bool,
+    names: Arc<Vec<std::ffi::OsString>>,
+}
+
+/// Listings kept per directory: `refresh --all` over a thousand accounts
+/// beside one another asks of their one directory a thousand times.
+static DOT_NAMES: LazyLock<Mutex<HashMap<PathBuf, DotNames>>> = LazyLock::new(Default::default);
+
+fn dot_names(dir: &Path) -> Arc<Vec<std::ffi::OsString>> {
+    let Ok(meta) = fs::metadata(dir) else {
+        return Arc::default();
+    };
+    let changed = (meta.mtime(), meta.mtime_nsec());
+    if let Some(kept) = crate::locked(&DOT_NAMES).get(dir)
+        && kept.settled
+        && kept.changed == changed
+    {
+        return Arc::clone(&kept.names);
+    }
+    let settled = meta
+        .modified()
+        .ok()
+        .and_then(|m| std::time::SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(1));
+    let names: Arc<Vec<std::ffi::OsString>> = Arc::new(match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|name| name.as_encoded_bytes().first() == Some(&b'.'))
+            .collect(),
+        Err(_) => Vec::new(),
+    });
+    let kept = DotNames {
+        changed,
+        settled,
+        names: Arc::clone(&names),
+    };
+    crate::locked(&DOT_NAMES).insert(dir.to_path_buf(), kept);
+    names
 }
 
 /// Whether a live process holds the file at `path` open and locked (a
