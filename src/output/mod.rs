@@ -23,7 +23,7 @@ use std::io::Write;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport};
+pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport, SettingOrigin};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{
     AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport, ReportOutcome, StatusReport,
