@@ -6,7 +6,12 @@ use crate::output::SettingOrigin;
 use crate::redact::visible;
 use crate::settings::{Settings, Source, StoreLocation};
 
+/// None with `--server`: the values that matter are the server's, and
+/// `doctor` on its host shows them.
 pub(crate) fn origins(settings: &Settings) -> Vec<SettingOrigin> {
+    if settings.remote.is_some() {
+        return Vec::new();
+    }
     let mut shown = vec![config_file(settings)];
     shown.extend(settings.origins.iter().map(|origin| {
         let mut row = row(origin.setting, origin.variable, value_of(settings, origin.variable));

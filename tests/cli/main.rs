@@ -11,6 +11,8 @@ mod access_token;
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.
 mod concurrency;
+/// The config file: where it is found, its precedence, its errors' lines.
+mod config_file;
 /// `auth-url` and `exchange`: the URL, its state, the redirect, the code.
 mod consent;
 /// Killed or aborted at any instant: the old or the new complete store.
