@@ -55,9 +55,15 @@ fn a_value_is_the_account_tables_else_the_tops_with_its_line() {
 #[test]
 fn a_relative_store_or_env_file_is_taken_from_the_files_directory() {
     let config = parsed("store = \"tokens.json\"\nenv_file = \".env\"\n[account.a]\nenv_file = \"/abs/.env\"\n");
-    assert_eq!(config.value("WITHINGS_TOKEN_STORE", None).unwrap().0, "/etc/wt/tokens.json");
+    assert_eq!(
+        config.value("WITHINGS_TOKEN_STORE", None).unwrap().0,
+        "/etc/wt/tokens.json"
+    );
     assert_eq!(config.value("WITHINGS_ENV_FILE", None).unwrap().0, "/etc/wt/.env");
-    assert_eq!(config.value("WITHINGS_ENV_FILE", Some(&name("a"))).unwrap().0, "/abs/.env");
+    assert_eq!(
+        config.value("WITHINGS_ENV_FILE", Some(&name("a"))).unwrap().0,
+        "/abs/.env"
+    );
     let redis = parsed("store = \"redis://h:6379/0\"\n");
     assert_eq!(redis.value("WITHINGS_TOKEN_STORE", None).unwrap().0, "redis://h:6379/0");
 }
@@ -165,7 +171,9 @@ fn bad_tables_names_and_readers_are_refused_with_their_line() {
         "/etc/wt/config.toml:1: [reader.r] has no `accounts`"
     );
     assert_eq!(
-        refused(&format!("[reader.r]\nsha256 = \"{digest}\"\naccounts = [\n  \"a\",\n  \"b c\",\n]\n")),
+        refused(&format!(
+            "[reader.r]\nsha256 = \"{digest}\"\naccounts = [\n  \"a\",\n  \"b c\",\n]\n"
+        )),
         "/etc/wt/config.toml:5: `accounts` in [reader.r]: `b c` is not an account name"
     );
     assert_eq!(
@@ -284,7 +292,10 @@ fn remove_drops_the_table_and_the_readers_name_keeping_the_rest_byte_for_byte() 
     let (_dir, path) = config_file(COMMENTED, 0o600);
     assert!(remove_account(&path, &name("alice")).unwrap());
     let expected = COMMENTED
-        .replace("# Alice, upstairs.\n[account.alice]\nbuffer = \"1h\"   # she travels\njitter = \"5m\"\n\n", "")
+        .replace(
+            "# Alice, upstairs.\n[account.alice]\nbuffer = \"1h\"   # she travels\njitter = \"5m\"\n\n",
+            "",
+        )
         .replace("[\"bob\", \"alice\"]", "[\"bob\"]");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
 }
@@ -294,6 +305,9 @@ fn an_invalid_file_is_not_rewritten() {
     let text = "client_id = \"x\"\nbufer = \"1h\"\n[account.alice]\n";
     let (_dir, path) = config_file(text, 0o600);
     let err = remove_account(&path, &name("alice")).err().unwrap();
-    assert_eq!(err.to_string(), format!("{}:2: unknown key `bufer` at the top of the file", path.display()));
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2: unknown key `bufer` at the top of the file", path.display())
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }

@@ -586,6 +586,8 @@ impl Settings {
             .and_then(|c| c.account(account))
             .and_then(|t| t.variable_prefix.as_ref())
             .map(|(prefix, _)| prefix.clone());
+        // What the caller decided after resolving stays (`demo` drops the hints).
+        settings.next_command.clone_from(&self.next_command);
         settings.deployment_store = self.deployment_store.clone();
         settings.store = crate::accounts::location_of(&self.deployment_store, account);
         settings.variable_prefix = prefix.clone().unwrap_or_else(|| account.default_variable_prefix());

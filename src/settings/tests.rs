@@ -375,7 +375,12 @@ fn account(text: &str) -> AccountName {
 
 /// The source of `variable` among the settings' origins.
 fn source_of(s: &Settings, variable: &str) -> Source {
-    s.origins.iter().find(|o| o.variable == variable).unwrap().source.clone()
+    s.origins
+        .iter()
+        .find(|o| o.variable == variable)
+        .unwrap()
+        .source
+        .clone()
 }
 
 fn in_file(line: usize, account: Option<&str>) -> Source {
@@ -401,7 +406,11 @@ fn each_layer_wins_over_the_ones_below_it() {
     assert_eq!(source_of(&s, "WITHINGS_REFRESH_BUFFER"), Source::Environment);
     assert_eq!(s.policy.jitter, Duration::from_secs(180), "the account's table");
     assert_eq!(source_of(&s, "WITHINGS_TOKEN_JITTER"), in_file(7, Some("alice")));
-    assert_eq!(s.policy.refresh_at_least, Some(Duration::from_secs(4 * 86_400)), "the top");
+    assert_eq!(
+        s.policy.refresh_at_least,
+        Some(Duration::from_secs(4 * 86_400)),
+        "the top"
+    );
     assert_eq!(source_of(&s, "WITHINGS_TOKEN_REFRESH_AT_LEAST"), in_file(4, None));
     assert_eq!(s.upstream_budget, 55, "the env file");
     assert_eq!(source_of(&s, "WITHINGS_TOKEN_UPSTREAM_BUDGET"), Source::EnvFile);
@@ -424,20 +433,36 @@ fn for_account_reads_that_accounts_table() {
 
     let alice = s.for_account(&account("alice")).unwrap();
     assert_eq!(alice.buffer, Some(chrono::Duration::hours(3)));
-    assert_eq!(alice.env_file.as_ref().unwrap().path, dir.path().join("app.env").canonicalize().unwrap());
+    assert_eq!(
+        alice.env_file.as_ref().unwrap().path,
+        dir.path().join("app.env").canonicalize().unwrap()
+    );
     assert_eq!(alice.client_id.as_deref(), Some("from-alices-file"));
     assert_eq!(alice.railway.service_id.as_deref(), Some("svc-alice"));
     assert_eq!(alice.variable_prefix, "AL_");
     let seed = alice.seed_tokens.as_ref().unwrap();
-    assert_eq!(seed.refresh_token.expose_secret(), "alice-seed", "its own seed, never default's");
-    assert_eq!(file_of(&alice), PathBuf::from("/h/.local/state/withings-token/tokens.accounts/alice.json"));
+    assert_eq!(
+        seed.refresh_token.expose_secret(),
+        "alice-seed",
+        "its own seed, never default's"
+    );
+    assert_eq!(
+        file_of(&alice),
+        PathBuf::from("/h/.local/state/withings-token/tokens.accounts/alice.json")
+    );
 
     let bob = s.for_account(&account("bob")).unwrap();
-    assert_eq!((bob.buffer, bob.policy.jitter), (Some(chrono::Duration::hours(4)), Duration::from_secs(60)));
+    assert_eq!(
+        (bob.buffer, bob.policy.jitter),
+        (Some(chrono::Duration::hours(4)), Duration::from_secs(60))
+    );
     assert_eq!(bob.variable_prefix, "BOB_");
     assert!(bob.seed_tokens.is_none(), "no prefix given: no seed");
     let default = s.for_account(&AccountName::default_account()).unwrap();
-    assert_eq!(default.seed_tokens.unwrap().refresh_token.expose_secret(), "default-seed");
+    assert_eq!(
+        default.seed_tokens.unwrap().refresh_token.expose_secret(),
+        "default-seed"
+    );
 }
 
 #[test]
@@ -477,5 +502,8 @@ fn the_refresh_policy_is_read_without_a_config_file_too() {
     let err = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_TOKEN_JITTER", "2d")]))
         .err()
         .unwrap();
-    assert_eq!(err.to_string(), "WITHINGS_TOKEN_JITTER is invalid: `2d` is not a duration of at most 1d");
+    assert_eq!(
+        err.to_string(),
+        "WITHINGS_TOKEN_JITTER is invalid: `2d` is not a duration of at most 1d"
+    );
 }

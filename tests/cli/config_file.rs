@@ -60,7 +60,14 @@ fn doctor_says_where_each_value_came_from() {
     let env_file = env.write_env_file("WITHINGS_REDIRECT_URI=https://example.com/from-env-file\n");
     env.set("WITHINGS_TOKEN_UPSTREAM_BUDGET", "90");
 
-    let run = env.run(&["doctor", "--json", "--account", "alice", "--store", &env.store_path().display().to_string()]);
+    let run = env.run(&[
+        "doctor",
+        "--json",
+        "--account",
+        "alice",
+        "--store",
+        &env.store_path().display().to_string(),
+    ]);
     let file = config.display().to_string();
     let env_file = env_file.canonicalize().expect("env file").display().to_string();
     assert_eq!(
@@ -100,7 +107,10 @@ fn doctor_says_where_each_value_came_from() {
 #[test]
 fn an_unknown_key_is_exit_3_naming_the_file_the_line_and_the_key() {
     let env = TestEnv::new();
-    let config = write_default_config(&env, "client_id = \"x\"\n\n[account.alice]\nbuffer = \"1h\"\nbufer = \"2h\"\n");
+    let config = write_default_config(
+        &env,
+        "client_id = \"x\"\n\n[account.alice]\nbuffer = \"1h\"\nbufer = \"2h\"\n",
+    );
     for command in [&["status"][..], &["refresh", "--dry-run"], &["doctor"]] {
         let run = env.run(command);
         assert_eq!(run.code, 3, "{command:?}: {run:?}");

@@ -100,8 +100,16 @@ fn a_good_setup_passes_with_every_check_ok_and_sends_nothing() {
     for line in &expected {
         assert!(run.stdout.lines().any(|l| l == line), "missing `{line}`:\n{run:?}");
     }
-    assert_eq!(run.stdout.lines().filter(|l| !l.starts_with("from  ")).count(), 11, "{run:?}");
-    assert_eq!(run.stdout.lines().filter(|l| l.starts_with("from  ")).count(), 10, "{run:?}");
+    assert_eq!(
+        run.stdout.lines().filter(|l| !l.starts_with("from  ")).count(),
+        11,
+        "{run:?}"
+    );
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.starts_with("from  ")).count(),
+        10,
+        "{run:?}"
+    );
     withings.verify();
 }
 
