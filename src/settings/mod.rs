@@ -389,6 +389,16 @@ struct Inputs {
     config: Config,
 }
 
+impl Inputs {
+    /// A variable of the process environment, as it was.
+    fn variable(&self, name: &str) -> Option<String> {
+        self.environment
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    }
+}
+
 /// Where a value is looked up, in the order of precedence (flags are the
 /// callers' to check first).
 struct Lookup<'a> {
@@ -478,13 +488,7 @@ impl Settings {
 
     /// The settings from `inputs`, with `account`'s table of the config file.
     fn resolve_with_config(inputs: &Arc<Inputs>, account: Option<&AccountName>) -> Result<Settings> {
-        let process = |name: &str| {
-            inputs
-                .environment
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.clone())
-        };
+        let process = |name: &str| inputs.variable(name);
         let config = Some((&inputs.config, account));
         let mut settings = Settings::resolve_from(&inputs.given, inputs.buffer_flag, &process, config)?;
         settings.server.readers = inputs.config.readers.clone();
@@ -572,10 +576,11 @@ impl Settings {
 
     /// These settings for `account`: its store beside the deployment's,
     /// its variable names, and with a config file, its table's values (its
-    /// env file, Railway service, refresh policy...). Only `default` takes
-    /// seed tokens from the `WITHINGS_*` variables: another account seeded
-    /// from them would fork `default`'s token chain; one whose table gives a
-    /// `variable_prefix` takes them from the variables under that prefix.
+    /// env file, Railway service, refresh policy...). An account whose table
+    /// gives a `variable_prefix` takes its seed tokens from the variables
+    /// under it; else only `default` takes them, from the `WITHINGS_*`
+    /// variables: another account seeded from those would fork `default`'s
+    /// token chain.
     pub fn for_account(&self, account: &AccountName) -> Result<Settings> {
         let mut settings = match &self.inputs {
             Some(inputs) => Settings::resolve_with_config(inputs, Some(account))?,
@@ -591,12 +596,13 @@ impl Settings {
         settings.deployment_store = self.deployment_store.clone();
         settings.store = crate::accounts::location_of(&self.deployment_store, account);
         settings.variable_prefix = prefix.clone().unwrap_or_else(|| account.default_variable_prefix());
-        if !account.is_default() {
-            settings.seed_tokens = match prefix.filter(|p| !p.is_empty()) {
-                Some(prefix) => settings.prefixed_seed_tokens(&prefix)?,
-                None => None,
-            };
-            settings.remember_secrets();
+        match prefix.filter(|p| !p.is_empty()) {
+            Some(prefix) => {
+                settings.seed_tokens = settings.prefixed_seed_tokens(&prefix)?;
+                settings.remember_secrets();
+            }
+            None if !account.is_default() => settings.seed_tokens = None,
+            None => {}
         }
         settings.account = Some(account.clone());
         Ok(settings)
@@ -605,15 +611,7 @@ impl Settings {
     /// The seed tokens under `prefix` (`ALICE_WITHINGS_REFRESH_TOKEN`...),
     /// from the process environment or the env file.
     fn prefixed_seed_tokens(&self, prefix: &str) -> Result<Option<TokenSet>> {
-        let inputs = self.inputs.as_ref();
-        let process = |name: &str| {
-            inputs.and_then(|i| {
-                i.environment
-                    .iter()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.clone())
-            })
-        };
+        let process = |name: &str| self.inputs.as_ref().and_then(|inputs| inputs.variable(name));
         let vars = Lookup {
             process: &process,
             config: None,

@@ -507,3 +507,20 @@ fn the_refresh_policy_is_read_without_a_config_file_too() {
         "WITHINGS_TOKEN_JITTER is invalid: `2d` is not a duration of at most 1d"
     );
 }
+
+#[test]
+fn a_variable_prefix_on_default_moves_its_seed_too() {
+    let (_dir, path) = config_dir("[account.default]\nvariable_prefix = \"HOME_\"\n", "");
+    let vars = env(&[
+        ("HOME", "/h"),
+        ("WITHINGS_REFRESH_TOKEN", "plain-seed"),
+        ("HOME_WITHINGS_REFRESH_TOKEN", "prefixed-seed"),
+    ]);
+    let s = Settings::resolve(&global(&["--config", &path]), None, &vars).unwrap();
+    let default = s.for_account(&AccountName::default_account()).unwrap();
+    assert_eq!(default.variable_prefix, "HOME_");
+    assert_eq!(
+        default.seed_tokens.unwrap().refresh_token.expose_secret(),
+        "prefixed-seed"
+    );
+}
