@@ -27,6 +27,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_env_file: bool,
 
+    /// Read settings from this config file (TOML: the deployment's at the top, each account's in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]
     #[arg(long, global = true, value_name = "PATH|URL")]
     pub store: Option<PathBuf>,
@@ -126,6 +130,7 @@ impl GlobalArgs {
             lock_timeout: self.lock_timeout,
             upstream_budget: self.upstream_budget,
             account: self.account.clone(),
+            config: self.config.clone(),
         }
     }
 
@@ -150,6 +155,7 @@ impl GlobalArgs {
         Some(GlobalArgs {
             env_file: None,
             no_env_file: false,
+            config: None,
             store: None,
             account: None,
             store_key: None,

@@ -67,6 +67,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total_ms))
 }
 
+/// `7d`, `1h30m`, `0s`: as [`parse_duration`] reads it (whole seconds).
+pub fn spelled(d: Duration) -> String {
+    let mut left = d.as_secs();
+    if left == 0 {
+        return "0s".to_owned();
+    }
+    let mut text = String::new();
+    for (unit, secs) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if left >= secs {
+            text.push_str(&format!("{}{unit}", left / secs));
+            left %= secs;
+        }
+    }
+    text
+}
+
 /// `300 ms`, `2 s`, `1.5 s`: as the user would have written it.
 pub fn humanize(d: Duration) -> String {
     if d.as_millis() < 1000 && !d.is_zero() {

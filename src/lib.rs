@@ -45,6 +45,7 @@ mod budget;
 mod cli;
 mod clock;
 mod commands;
+mod config;
 mod consent;
 mod copies;
 mod diagnosis;

@@ -93,7 +93,9 @@ fn rename(settings: &Settings, old: &str, new: &str, out: &Output) -> Result<Sta
     }
     let to = settings.for_account(&new)?;
     let store = crate::store::move_account(&from, &to)?;
-    // config: rename the [account.OLD] table here
+    let store = with_config_change(settings, store, |path| {
+        crate::config::rename_account(path, &from.account_name(), &new)
+    })?;
     out.print(&AccountChangeReport {
         version: JSON_VERSION,
         change: "renamed",
@@ -106,6 +108,30 @@ fn rename(settings: &Settings, old: &str, new: &str, out: &Output) -> Result<Sta
         ),
     })?;
     Ok(Status::Success)
+}
+
+/// What was changed, with the config file's table when it had one: the
+/// store moved first, so a failure here leaves a table to fix by hand, never
+/// a set without its name.
+fn with_config_change(
+    settings: &Settings,
+    store: String,
+    change: impl FnOnce(&std::path::Path) -> Result<bool>,
+) -> Result<String> {
+    let Some(path) = settings.config_file() else {
+        return Ok(store);
+    };
+    match change(path) {
+        Ok(true) => Ok(format!("{store}; the account's table in {}", path.display())),
+        Ok(false) => Ok(store),
+        Err(e) => Err(Error::config(
+            format!("the token set was changed ({store}), but the config file was not: {e}"),
+            format!(
+                "edit {} by hand: rename or remove the account's `[account.NAME]` table and its name in readers' `accounts`",
+                path.display()
+            ),
+        )),
+    }
 }
 
 fn remove(settings: &Settings, name: &str, yes: bool, out: &Output) -> Result<Status> {
@@ -126,7 +152,7 @@ fn remove(settings: &Settings, name: &str, yes: bool, out: &Output) -> Result<St
         return Ok(Status::Failed(2));
     }
     let store = block_on(crate::store::remove_account(&account))??;
-    // config: remove the [account.NAME] table here
+    let store = with_config_change(settings, store, |path| crate::config::remove_account(path, &name))?;
     out.print(&AccountChangeReport {
         version: JSON_VERSION,
         change: "removed",

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::cli::GlobalArgs;
 use crate::diagnosis::{self, diagnose};
 use crate::error::{Error, Result, Status};
-use crate::output::{CheckResult, DoctorCheck, DoctorReport, ErrorBody, JSON_VERSION, Output};
+use crate::output::{CheckResult, DoctorCheck, DoctorReport, ErrorBody, JSON_VERSION, Output, SettingOrigin};
 use crate::settings::Settings;
 
 /// Check the setup: settings, URLs, the store, the tokens, Railway (offline; --online also asks Withings and Railway)
@@ -28,18 +28,18 @@ pub struct DoctorArgs {
 pub fn run_from(args: &DoctorArgs, global: &GlobalArgs, out: &Output) -> Result<Status> {
     match Settings::load(&global.overrides(), None) {
         Ok(settings) => run(args, &settings, out),
-        Err(e) => finish(vec![diagnosis::failed("settings", &e)], out),
+        Err(e) => finish(vec![diagnosis::failed("settings", &e)], Vec::new(), out),
     }
 }
 
 pub fn run(args: &DoctorArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let checks = diagnose(settings, args.online)?;
-    finish(checks, out)
+    finish(checks, diagnosis::origins(settings), out)
 }
 
 /// Prints the report; any failure is exit 3 with the contract's error
 /// line, whose action is the first failure's.
-fn finish(checks: Vec<DoctorCheck>, out: &Output) -> Result<Status> {
+fn finish(checks: Vec<DoctorCheck>, sources: Vec<SettingOrigin>, out: &Output) -> Result<Status> {
     let failures: Vec<&DoctorCheck> = checks.iter().filter(|c| c.result == CheckResult::Fail).collect();
     let error = failures.first().map(|first| {
         let names: Vec<&str> = failures.iter().map(|c| c.name).collect();
@@ -58,6 +58,7 @@ fn finish(checks: Vec<DoctorCheck>, out: &Output) -> Result<Status> {
         version: JSON_VERSION,
         ok: error.is_none(),
         checks,
+        sources,
         error: error.as_ref().map(ErrorBody::of),
     };
     out.print(&report)?;

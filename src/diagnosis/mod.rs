@@ -12,6 +12,7 @@
 //! refreshing). Each request is sent once: a check reports what it finds,
 //! it does not insist.
 
+mod origins;
 mod railway;
 mod remote;
 mod setup;
@@ -24,6 +25,8 @@ use crate::http::{HttpClient, block_on};
 use crate::output::{CheckResult, DoctorCheck};
 use crate::settings::{HttpPolicy, Settings};
 use crate::tokens::{TokenSet, rfc3339};
+
+pub(crate) use origins::origins;
 
 /// The checks `doctor` reports: with `--server`, this host's side only;
 /// else everything that can be checked on this host.

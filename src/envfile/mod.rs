@@ -38,6 +38,8 @@ pub enum EnvFileOrigin {
     Flag,
     /// `WITHINGS_ENV_FILE`.
     Variable,
+    /// `env_file` in the config file.
+    ConfigFile,
     /// `./.env`, read because it is in the working directory.
     WorkingDirectory,
 }
@@ -47,6 +49,9 @@ impl EnvFileOrigin {
         match self {
             EnvFileOrigin::Flag => format!("env file {} (given with `--env-file`)", path.display()),
             EnvFileOrigin::Variable => format!("env file {} (named by WITHINGS_ENV_FILE)", path.display()),
+            EnvFileOrigin::ConfigFile => {
+                format!("env file {} (named by `env_file` in the config file)", path.display())
+            }
             EnvFileOrigin::WorkingDirectory => "./.env (found in the working directory)".to_owned(),
         }
     }
@@ -55,7 +60,7 @@ impl EnvFileOrigin {
     fn or_skip(self) -> &'static str {
         match self {
             EnvFileOrigin::Flag => "or leave out `--env-file`",
-            EnvFileOrigin::Variable => "or pass `--no-env-file`",
+            EnvFileOrigin::Variable | EnvFileOrigin::ConfigFile => "or pass `--no-env-file`",
             EnvFileOrigin::WorkingDirectory => {
                 "or pass `--env-file PATH` to read another file, or `--no-env-file` to read none (./.env is read because it is in the working directory)"
             }
@@ -67,6 +72,7 @@ impl EnvFileOrigin {
         match self {
             EnvFileOrigin::Flag => "fix the path given with `--env-file`, or pass `--no-env-file`",
             EnvFileOrigin::Variable => "fix WITHINGS_ENV_FILE, or pass `--no-env-file`",
+            EnvFileOrigin::ConfigFile => "fix `env_file` in the config file, or pass `--no-env-file`",
             EnvFileOrigin::WorkingDirectory => {
                 "./.env is read because it is in the working directory: pass `--env-file PATH` to read another file, or `--no-env-file` to read none"
             }

@@ -368,6 +368,12 @@ impl ReservedFile {
         self.keep = true;
     }
 
+    /// Gives the file `mode` instead of 0600: for a file that replaces one
+    /// whose mode its owner chose (the config file).
+    pub fn set_mode(&self, mode: u32) -> std::io::Result<()> {
+        self.file.set_permissions(fs::Permissions::from_mode(mode))
+    }
+
     /// Overwrites the reservation from offset 0 with `bytes`, cuts it to
     /// their length and fsyncs it.
     pub fn fill(&mut self, bytes: &[u8]) -> std::io::Result<()> {

@@ -36,11 +36,55 @@ pub struct DoctorCheck {
     pub action: Option<String>,
 }
 
+/// A setting as `doctor` shows it: its value and where that came from.
+#[derive(Debug, Serialize)]
+pub struct SettingOrigin {
+    /// As people call it: `client id`, `store`.
+    pub setting: &'static str,
+    pub variable: &'static str,
+    /// As shown (no password); `None`: unset.
+    pub value: Option<String>,
+    /// `flag`, `environment`, `config file`, `env file` or `default`.
+    pub from: &'static str,
+    /// The flag, when `from` is `flag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<&'static str>,
+    /// The file, when `from` is `config file` or `env file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The config file's line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The config file's table: `account.NAME`; none at its top.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+impl SettingOrigin {
+    /// `config file /x/config.toml:7 [account.alice]`, `flag --store`.
+    fn source(&self) -> String {
+        let mut text = self.from.to_owned();
+        for part in [self.flag.map(str::to_owned), self.file.clone()].into_iter().flatten() {
+            text.push(' ');
+            text.push_str(&part);
+        }
+        if let Some(line) = self.line {
+            text.push_str(&format!(":{line}"));
+        }
+        if let Some(table) = &self.table {
+            text.push_str(&format!(" [{table}]"));
+        }
+        text
+    }
+}
+
 /// What `doctor` reports.
 #[derive(Debug, Serialize)]
 pub struct DoctorReport {
     pub version: u32,
     pub checks: Vec<DoctorCheck>,
+    /// The settings' values and where each came from.
+    pub sources: Vec<SettingOrigin>,
     /// No check failed (warnings allowed).
     pub ok: bool,
     /// Why not `ok`: the contract's error object, as `validate` carries it.
@@ -91,6 +135,16 @@ fn doctor_lines(report: &DoctorReport) -> String {
         if let Some(action) = &check.action {
             text.push_str(&format!("{:<4}  {:<W$}  next: {action}\n", "", ""));
         }
+    }
+    for origin in &report.sources {
+        let value = origin.value.as_deref().unwrap_or("unset");
+        text.push_str(&format!(
+            "{:<4}  {:<W$}  {} ({})\n",
+            "from",
+            origin.setting,
+            value,
+            origin.source()
+        ));
     }
     text
 }

@@ -28,7 +28,7 @@ pub use self::accounts::{
     AccountChangeReport, AccountEntry, AccountRefresh, AccountStatus, AccountsReport, RefreshAllReport,
     StatusRowsReport,
 };
-pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport};
+pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport, SettingOrigin};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{
     AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport, ReportOutcome, StatusReport,

@@ -1,12 +1,15 @@
 //! Settings: the one door through which configuration enters.
 //!
 //! Precedence, highest first: command-line flag > process environment >
+//! the account's table of the config file > the top of the config file >
 //! env file > built-in default. The env file never overrides a variable set
 //! in the process environment. This is the only module that reads
-//! `std::env` (clippy.toml bans it elsewhere).
+//! `std::env` (clippy.toml bans it elsewhere). Where each value came from is
+//! kept for `doctor` ([`Settings::origins`]).
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +17,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::AccountName;
+use crate::config::Config;
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
@@ -26,8 +30,12 @@ pub const US_API_URL: &str = "https://wbsapi.us.withingsmed.net";
 pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_user/authorize2";
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
+mod sources;
 mod table;
-pub use table::{SETTINGS, settings_markdown, settings_roff};
+mod values;
+pub use sources::{Origin, Source};
+pub use table::{ConfigKey, SETTINGS, settings_markdown, settings_roff};
+pub use values::value_problem;
 
 /// Every variable read through the env file: the settings of [`SETTINGS`]
 /// an env file may set. A line setting one of these must be valid; any
@@ -67,6 +75,8 @@ pub struct Overrides {
     pub upstream_budget: Option<u32>,
     /// `--account`: the account to act on (checked by `Settings::resolve`).
     pub account: Option<String>,
+    /// `--config`: read this config file (it must exist).
+    pub config: Option<PathBuf>,
 }
 
 /// What a run without flags gets (the command line's defaults say the same:
@@ -94,6 +104,7 @@ impl Default for Overrides {
             lock_timeout: Duration::from_secs(60),
             upstream_budget: None,
             account: None,
+            config: None,
         }
     }
 }
@@ -258,6 +269,8 @@ impl RailwaySettings {
 pub struct LoadedEnvFile {
     pub path: PathBuf,
     pub file: EnvFile,
+    /// What named it.
+    pub origin: EnvFileOrigin,
 }
 
 /// Everything a command may need, resolved once.
@@ -298,6 +311,12 @@ pub struct Settings {
     pub railway: RailwaySettings,
     /// What only `serve` reads.
     pub server: ServerSettings,
+    /// Where the settings `doctor` shows came from.
+    pub origins: Vec<Origin>,
+    /// What these settings were resolved from, when a config file is in
+    /// use: [`Settings::for_account`] resolves them again with the
+    /// account's table.
+    inputs: Option<Arc<Inputs>>,
     /// `--server` / `WITHINGS_TOKEN_SERVER`: a running `serve` to drive
     /// instead of Withings; checked on use like every URL.
     pub remote: Option<UrlSetting>,
@@ -345,6 +364,8 @@ pub struct ReaderGrant {
     /// Lower-case hex, 64 characters.
     pub sha256: String,
     pub accounts: Vec<AccountName>,
+    /// `"*"` was listed: every account, present and future.
+    pub every_account: bool,
 }
 
 /// How an account's refreshes are timed, beyond the buffer before expiry.
@@ -359,45 +380,135 @@ pub struct RefreshPolicy {
     pub jitter: Duration,
 }
 
-/// Where a value was found.
+/// What the settings were resolved from, kept when a config file is in use.
+struct Inputs {
+    given: Overrides,
+    buffer_flag: Option<Duration>,
+    /// The process environment's variables the settings read, as they were.
+    environment: Vec<(String, String)>,
+    config: Config,
+}
+
+impl Inputs {
+    /// A variable of the process environment, as it was.
+    fn variable(&self, name: &str) -> Option<String> {
+        self.environment
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    }
+}
+
+/// Where a value is looked up, in the order of precedence (flags are the
+/// callers' to check first).
 struct Lookup<'a> {
     process: &'a dyn Fn(&str) -> Option<String>,
+    /// The config file, and the account whose table is read before its top.
+    config: Option<(&'a Config, Option<&'a AccountName>)>,
     file: Option<&'a EnvFile>,
 }
 
 impl Lookup<'_> {
-    /// Process environment first, then the env file; empty counts as unset.
+    /// Process environment first, then the config file, then the env file;
+    /// empty counts as unset.
     fn get(&self, name: &str) -> Option<String> {
+        self.found(name).map(|(value, _)| value)
+    }
+
+    /// The value of `name` and where it was found.
+    fn found(&self, name: &str) -> Option<(String, Source)> {
         debug_assert!(ENV_FILE_KEYS.contains(&name), "{name} is missing from ENV_FILE_KEYS");
-        let non_empty = |v: String| (!v.trim().is_empty()).then_some(v);
-        (self.process)(name).and_then(non_empty).or_else(|| {
-            self.file
-                .and_then(|f| f.get(name))
-                .map(str::to_owned)
-                .and_then(non_empty)
-        })
+        let set = |v: &str| !v.trim().is_empty();
+        if let Some(value) = (self.process)(name).filter(|v| set(v)) {
+            return Some((value, Source::Environment));
+        }
+        if let Some((config, account)) = self.config
+            && let Some((value, place)) = config.value(name, account).filter(|(v, _)| set(v))
+        {
+            return Some((value.to_owned(), Source::ConfigFile(place)));
+        }
+        let value = self.file.and_then(|f| f.get(name)).filter(|v| set(v))?;
+        Some((value.to_owned(), Source::EnvFile))
+    }
+
+    /// A seed variable `name` under `prefix`, with its full name: from the
+    /// process environment or the env file, never the config file (a seed
+    /// rotates; the tool never writes it there).
+    fn seed(&self, prefix: &str, name: &str) -> (String, Option<String>) {
+        if prefix.is_empty() {
+            return (name.to_owned(), self.get(name));
+        }
+        let full = format!("{prefix}{name}");
+        let set = |v: &String| !v.trim().is_empty();
+        let value = (self.process)(&full)
+            .filter(set)
+            .or_else(|| self.file.and_then(|f| f.get(&full)).map(str::to_owned).filter(set));
+        (full, value)
+    }
+
+    /// Where the value of `name` comes from (`Default` when unset).
+    fn source(&self, name: &str) -> Source {
+        self.found(name).map_or(Source::Default, |(_, source)| source)
     }
 }
 
 impl Settings {
-    /// Resolves settings from flags, the real environment and the env file.
+    /// Resolves settings from flags, the real environment, the config file
+    /// and the env file.
     pub fn load(given: &Overrides, buffer_flag: Option<Duration>) -> Result<Settings> {
         let process = |name: &str| std::env::var(name).ok();
         Settings::resolve(given, buffer_flag, &process)
     }
 
     /// Same as `load`, with the process environment given (tests, demo).
+    /// Without a config file this reads as it always did; with one, the
+    /// account named by `--account` or `WITHINGS_TOKEN_ACCOUNT` reads its
+    /// table (another chosen later: [`Settings::for_account`]).
     pub fn resolve(
         given: &Overrides,
         buffer_flag: Option<Duration>,
         process: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings> {
-        let env_file = load_env_file(given, process)?;
+        let Some(config) = Config::find(given.config.as_deref(), process)? else {
+            return Settings::resolve_from(given, buffer_flag, process, None);
+        };
+        let named = given
+            .account
+            .clone()
+            .or_else(|| process("WITHINGS_TOKEN_ACCOUNT"))
+            .and_then(|text| AccountName::parse(text.trim()).ok());
+        let inputs = Arc::new(Inputs {
+            environment: environment_read(process, &config),
+            given: given.clone(),
+            buffer_flag,
+            config,
+        });
+        Settings::resolve_with_config(&inputs, named.as_ref())
+    }
+
+    /// The settings from `inputs`, with `account`'s table of the config file.
+    fn resolve_with_config(inputs: &Arc<Inputs>, account: Option<&AccountName>) -> Result<Settings> {
+        let process = |name: &str| inputs.variable(name);
+        let config = Some((&inputs.config, account));
+        let mut settings = Settings::resolve_from(&inputs.given, inputs.buffer_flag, &process, config)?;
+        settings.server.readers = inputs.config.readers.clone();
+        settings.inputs = Some(Arc::clone(inputs));
+        Ok(settings)
+    }
+
+    fn resolve_from(
+        given: &Overrides,
+        buffer_flag: Option<Duration>,
+        process: &dyn Fn(&str) -> Option<String>,
+        config: Option<(&Config, Option<&AccountName>)>,
+    ) -> Result<Settings> {
+        let env_file = load_env_file(given, process, config)?;
         let vars = Lookup {
             process,
+            config,
             file: env_file.as_ref().map(|f| &f.file),
         };
-        let seed_tokens = seed_tokens(&vars)?;
+        let seed_tokens = seed_tokens(&vars, "")?;
         let region_hosts = region_hosts(given, &vars)?;
         let store = store_location(given, &vars)?;
         let settings = Settings {
@@ -417,7 +528,7 @@ impl Settings {
             api_url: UrlSetting::resolve(&vars, "WITHINGS_API_URL", region_hosts.0),
             authorize_url: UrlSetting::resolve(&vars, "WITHINGS_AUTHORIZE_URL", region_hosts.1),
             buffer: buffer(buffer_flag, &vars)?,
-            policy: RefreshPolicy::default(),
+            policy: policy(&vars)?,
             seed_tokens,
             railway: railway_settings(&vars),
             server: ServerSettings {
@@ -428,6 +539,8 @@ impl Settings {
             },
             remote: remote_server(given, &vars),
             next_command: Some(next_command(given)),
+            origins: sources::origins(given, buffer_flag, &vars, env_file.as_ref()),
+            inputs: None,
             env_file,
         };
         settings.remember_secrets();
@@ -462,18 +575,59 @@ impl Settings {
     }
 
     /// These settings for `account`: its store beside the deployment's,
-    /// its variable names. Only `default` takes seed tokens from the
-    /// `WITHINGS_*` variables: another account seeded from them would fork
-    /// `default`'s token chain.
+    /// its variable names, and with a config file, its table's values (its
+    /// env file, Railway service, refresh policy...). An account whose table
+    /// gives a `variable_prefix` takes its seed tokens from the variables
+    /// under it; else only `default` takes them, from the `WITHINGS_*`
+    /// variables: another account seeded from those would fork `default`'s
+    /// token chain.
     pub fn for_account(&self, account: &AccountName) -> Result<Settings> {
-        let mut settings = self.clone();
+        let mut settings = match &self.inputs {
+            Some(inputs) => Settings::resolve_with_config(inputs, Some(account))?,
+            None => self.clone(),
+        };
+        let prefix = self
+            .config()
+            .and_then(|c| c.account(account))
+            .and_then(|t| t.variable_prefix.as_ref())
+            .map(|(prefix, _)| prefix.clone());
+        // What the caller decided after resolving stays (`demo` drops the hints).
+        settings.next_command.clone_from(&self.next_command);
+        settings.deployment_store = self.deployment_store.clone();
         settings.store = crate::accounts::location_of(&self.deployment_store, account);
-        settings.variable_prefix = account.default_variable_prefix();
-        if !account.is_default() {
-            settings.seed_tokens = None;
+        settings.variable_prefix = prefix.clone().unwrap_or_else(|| account.default_variable_prefix());
+        match prefix.filter(|p| !p.is_empty()) {
+            Some(prefix) => {
+                settings.seed_tokens = settings.prefixed_seed_tokens(&prefix)?;
+                settings.remember_secrets();
+            }
+            None if !account.is_default() => settings.seed_tokens = None,
+            None => {}
         }
         settings.account = Some(account.clone());
         Ok(settings)
+    }
+
+    /// The seed tokens under `prefix` (`ALICE_WITHINGS_REFRESH_TOKEN`...),
+    /// from the process environment or the env file.
+    fn prefixed_seed_tokens(&self, prefix: &str) -> Result<Option<TokenSet>> {
+        let process = |name: &str| self.inputs.as_ref().and_then(|inputs| inputs.variable(name));
+        let vars = Lookup {
+            process: &process,
+            config: None,
+            file: self.env_file.as_ref().map(|f| &f.file),
+        };
+        seed_tokens(&vars, prefix)
+    }
+
+    /// The config file in use, if any.
+    pub fn config(&self) -> Option<&Config> {
+        self.inputs.as_ref().map(|inputs| &inputs.config)
+    }
+
+    /// The config file these settings were read with, if any.
+    pub fn config_file(&self) -> Option<&Path> {
+        self.inputs.as_ref().map(|inputs| inputs.config.path.as_path())
     }
 
     /// The account acted on, for messages: `default` until one is chosen.
@@ -525,16 +679,8 @@ fn region_hosts(given: &Overrides, vars: &Lookup) -> Result<(&'static str, &'sta
     let region = match (given.region, vars.get("WITHINGS_REGION")) {
         (Some(region), _) => region,
         (None, None) => Region::Eu,
-        (None, Some(text)) => match text.trim().to_ascii_lowercase().as_str() {
-            "eu" => Region::Eu,
-            "us" => Region::Us,
-            _ => {
-                return Err(Error::config(
-                    "WITHINGS_REGION must be `eu` or `us`",
-                    "set WITHINGS_REGION=eu (the default) or us (US-hosted HIPAA accounts), or remove it",
-                ));
-            }
-        },
+        (None, Some(text)) => values::parse_region(&text)
+            .map_err(|refused| Error::config(format!("WITHINGS_REGION {}", refused.why), refused.action))?,
     };
     Ok(match region {
         Region::Eu => (DEFAULT_API_URL, DEFAULT_AUTHORIZE_URL),
@@ -564,20 +710,62 @@ pub fn log_environment() -> String {
         .unwrap_or_else(|| "local".into())
 }
 
-fn load_env_file(given: &Overrides, process: &dyn Fn(&str) -> Option<String>) -> Result<Option<LoadedEnvFile>> {
+/// The process environment's variables settings may read, as they are now,
+/// for [`Settings::for_account`] to resolve again: every setting, and the
+/// seed variables under the config file's variable prefixes.
+fn environment_read(process: &dyn Fn(&str) -> Option<String>, config: &Config) -> Vec<(String, String)> {
+    let prefixed = config
+        .accounts()
+        .iter()
+        .filter_map(|t| t.variable_prefix.as_ref())
+        .filter(|(prefix, _)| !prefix.is_empty())
+        .flat_map(|(prefix, _)| SEED_VARIABLES.iter().map(move |name| format!("{prefix}{name}")));
+    SETTINGS
+        .iter()
+        .map(|s| s.name.to_owned())
+        .chain(prefixed)
+        .filter_map(|name| process(&name).map(|value| (name, value)))
+        .collect()
+}
+
+/// The variables of a seed token set.
+const SEED_VARIABLES: [&str; 4] = [
+    "WITHINGS_REFRESH_TOKEN",
+    "WITHINGS_ACCESS_TOKEN",
+    "WITHINGS_TOKEN_EXPIRES_AT",
+    "WITHINGS_TOKEN_LAST_REFRESHED",
+];
+
+/// The env file to read and why: `--env-file`, else `WITHINGS_ENV_FILE`,
+/// else the config file's `env_file` (the account's, else the top's), else
+/// `./.env` when it exists.
+fn env_file_named(
+    given: &Overrides,
+    process: &dyn Fn(&str) -> Option<String>,
+    config: Option<(&Config, Option<&AccountName>)>,
+) -> (PathBuf, EnvFileOrigin) {
+    if let Some(path) = &given.env_file {
+        return (path.clone(), EnvFileOrigin::Flag);
+    }
+    if let Some(path) = process("WITHINGS_ENV_FILE").filter(|v| !v.is_empty()) {
+        return (PathBuf::from(path), EnvFileOrigin::Variable);
+    }
+    let configured = config.and_then(|(config, account)| config.value("WITHINGS_ENV_FILE", account));
+    match configured.filter(|(path, _)| !path.is_empty()) {
+        Some((path, _)) => (PathBuf::from(path), EnvFileOrigin::ConfigFile),
+        None => (PathBuf::from(".env"), EnvFileOrigin::WorkingDirectory),
+    }
+}
+
+fn load_env_file(
+    given: &Overrides,
+    process: &dyn Fn(&str) -> Option<String>,
+    config: Option<(&Config, Option<&AccountName>)>,
+) -> Result<Option<LoadedEnvFile>> {
     if given.no_env_file {
         return Ok(None);
     }
-    let explicit = given.env_file.clone().or_else(|| {
-        process("WITHINGS_ENV_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
-    let (path, origin) = match (&given.env_file, explicit) {
-        (Some(path), _) => (path.clone(), EnvFileOrigin::Flag),
-        (None, Some(path)) => (path, EnvFileOrigin::Variable),
-        (None, None) => (PathBuf::from(".env"), EnvFileOrigin::WorkingDirectory),
-    };
+    let (path, origin) = env_file_named(given, process, config);
     if origin == EnvFileOrigin::WorkingDirectory && !path.exists() {
         return Ok(None);
     }
@@ -586,7 +774,7 @@ fn load_env_file(given: &Overrides, process: &dyn Fn(&str) -> Option<String>) ->
     let path = path.canonicalize().unwrap_or(path);
     warn_skipped_lines(&path, file.skipped_lines());
     warn_repeated_keys(&path, file.repeated_keys());
-    Ok(Some(LoadedEnvFile { path, file }))
+    Ok(Some(LoadedEnvFile { path, file, origin }))
 }
 
 /// One warning per setting of ours assigned more than once, by line number
@@ -702,23 +890,14 @@ fn store_key(given: &Overrides, vars: &Lookup) -> Result<String> {
 /// `--upstream-budget`, else `WITHINGS_TOKEN_UPSTREAM_BUDGET`, else
 /// Withings' own 120 a minute; within the budget's bounds.
 fn upstream_budget(given: &Overrides, vars: &Lookup) -> Result<u32> {
-    use crate::budget::{DEFAULT_PER_MINUTE, MAX_PER_MINUTE, MIN_PER_MINUTE};
+    const NAME: &str = "WITHINGS_TOKEN_UPSTREAM_BUDGET";
     if let Some(n) = given.upstream_budget {
         return Ok(n);
     }
-    let Some(text) = vars.get("WITHINGS_TOKEN_UPSTREAM_BUDGET") else {
-        return Ok(DEFAULT_PER_MINUTE);
-    };
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|n| (MIN_PER_MINUTE..=MAX_PER_MINUTE).contains(n))
-        .ok_or_else(|| {
-            Error::config(
-                format!("WITHINGS_TOKEN_UPSTREAM_BUDGET is invalid: `{text}`"),
-                format!("set it to a number of requests a minute from {MIN_PER_MINUTE} to {MAX_PER_MINUTE}, like {DEFAULT_PER_MINUTE} (the default, Withings' own limit)"),
-            )
-        })
+    match vars.get(NAME) {
+        Some(text) => values::parse_budget(&text).map_err(|refused| refused.of_variable(NAME)),
+        None => Ok(crate::budget::DEFAULT_PER_MINUTE),
+    }
 }
 
 /// `--account`, else `WITHINGS_TOKEN_ACCOUNT`: a checked name, or none.
@@ -733,18 +912,29 @@ fn account(given: &Overrides, vars: &Lookup) -> Result<Option<AccountName>> {
 
 /// `WITHINGS_TOKEN_LEASE_TTL`, between 1 s and 10 min.
 fn lease_ttl(vars: &Lookup) -> Result<Duration> {
-    let Some(text) = vars.get("WITHINGS_TOKEN_LEASE_TTL") else {
-        return Ok(DEFAULT_LEASE_TTL);
+    const NAME: &str = "WITHINGS_TOKEN_LEASE_TTL";
+    match vars.get(NAME) {
+        Some(text) => values::parse_lease_ttl(&text).map_err(|refused| refused.of_variable(NAME)),
+        None => Ok(DEFAULT_LEASE_TTL),
+    }
+}
+
+/// `WITHINGS_TOKEN_REFRESH_AT_LEAST` and `WITHINGS_TOKEN_JITTER`.
+fn policy(vars: &Lookup) -> Result<RefreshPolicy> {
+    const AT_LEAST: &str = "WITHINGS_TOKEN_REFRESH_AT_LEAST";
+    const JITTER: &str = "WITHINGS_TOKEN_JITTER";
+    let refresh_at_least = match vars.get(AT_LEAST) {
+        Some(text) => values::parse_refresh_at_least(&text).map_err(|refused| refused.of_variable(AT_LEAST))?,
+        None => Some(values::DEFAULT_REFRESH_AT_LEAST),
     };
-    crate::duration::parse_duration(&text)
-        .ok()
-        .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(600)).contains(d))
-        .ok_or_else(|| {
-            Error::config(
-                format!("WITHINGS_TOKEN_LEASE_TTL is invalid: `{text}`"),
-                "set it between 1s and 10m, like `15s` (the default)",
-            )
-        })
+    let jitter = match vars.get(JITTER) {
+        Some(text) => values::parse_jitter(&text).map_err(|refused| refused.of_variable(JITTER))?,
+        None => Duration::ZERO,
+    };
+    Ok(RefreshPolicy {
+        refresh_at_least,
+        jitter,
+    })
 }
 
 /// `$XDG_STATE_HOME` (when absolute), else `$HOME/.local/state`.
@@ -787,6 +977,9 @@ pub fn next_command(given: &Overrides) -> String {
         if userinfo { placeholder.to_owned() } else { shell(text) }
     };
     let mut words = vec!["withings-token".to_owned()];
+    if let Some(path) = &given.config {
+        words.push(format!("--config {}", shell(&path.to_string_lossy())));
+    }
     if let Some(path) = &given.env_file {
         words.push(format!("--env-file {}", shell(&path.to_string_lossy())));
     }
@@ -850,12 +1043,9 @@ fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Durati
     let std_duration = match flag {
         Some(d) => Some(d),
         None => match vars.get("WITHINGS_REFRESH_BUFFER") {
-            Some(text) => Some(crate::duration::parse_buffer(&text).map_err(|why| {
-                Error::config(
-                    format!("WITHINGS_REFRESH_BUFFER is invalid: {why}"),
-                    "set it like `24h`, `90m` or `3600s` (at most 366d)",
-                )
-            })?),
+            Some(text) => {
+                Some(values::parse_buffer(&text).map_err(|refused| refused.of_variable("WITHINGS_REFRESH_BUFFER"))?)
+            }
             None => None,
         },
     };
@@ -869,8 +1059,9 @@ fn buffer(flag: Option<Duration>, vars: &Lookup) -> Result<Option<chrono::Durati
         .ok_or_else(|| Error::config("the refresh buffer is too long", "use at most 366d"))
 }
 
-fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
-    let Some(text) = vars.get(name) else { return Ok(None) };
+fn time_var(vars: &Lookup, prefix: &str, name: &str) -> Result<Option<DateTime<Utc>>> {
+    let (name, found) = vars.seed(prefix, name);
+    let Some(text) = found else { return Ok(None) };
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| Some(t.with_timezone(&Utc)))
         .map_err(|e| {
@@ -884,8 +1075,9 @@ fn time_var(vars: &Lookup, name: &str) -> Result<Option<DateTime<Utc>>> {
 /// A token variable, refused when it holds a control character (a NUL, a
 /// stray newline or CR): it would be sent to Withings as it is, and could not
 /// be written back into an env file. The error names the variable only.
-fn token_var(vars: &Lookup, name: &str) -> Result<Option<String>> {
-    let Some(value) = vars.get(name) else { return Ok(None) };
+fn token_var(vars: &Lookup, prefix: &str, name: &str) -> Result<Option<String>> {
+    let (name, found) = vars.seed(prefix, name);
+    let Some(value) = found else { return Ok(None) };
     if !value.chars().any(char::is_control) {
         return Ok(Some(value));
     }
@@ -895,14 +1087,16 @@ fn token_var(vars: &Lookup, name: &str) -> Result<Option<String>> {
     ))
 }
 
-fn seed_tokens(vars: &Lookup) -> Result<Option<TokenSet>> {
-    let expires_at = time_var(vars, "WITHINGS_TOKEN_EXPIRES_AT")?;
-    let last_refreshed = time_var(vars, "WITHINGS_TOKEN_LAST_REFRESHED")?;
-    let Some(refresh) = token_var(vars, "WITHINGS_REFRESH_TOKEN")? else {
+/// The seed tokens of the variables under `prefix` (none: the
+/// `WITHINGS_*` names themselves).
+fn seed_tokens(vars: &Lookup, prefix: &str) -> Result<Option<TokenSet>> {
+    let expires_at = time_var(vars, prefix, "WITHINGS_TOKEN_EXPIRES_AT")?;
+    let last_refreshed = time_var(vars, prefix, "WITHINGS_TOKEN_LAST_REFRESHED")?;
+    let Some(refresh) = token_var(vars, prefix, "WITHINGS_REFRESH_TOKEN")? else {
         return Ok(None);
     };
     let tokens = TokenSet {
-        access_token: token_var(vars, "WITHINGS_ACCESS_TOKEN")?.map(SecretString::from),
+        access_token: token_var(vars, prefix, "WITHINGS_ACCESS_TOKEN")?.map(SecretString::from),
         refresh_token: SecretString::from(refresh),
         expires_at,
         last_refreshed,

@@ -4,6 +4,7 @@
 //! are generated from [`SETTINGS`], and the env file's keys
 //! ([`super::ENV_FILE_KEYS`]) are taken from it, so the three cannot
 //! disagree. `tests/cli/generated.rs` fails when the committed page is stale.
+//! The config file's keys are taken from it too ([`Setting::config`]).
 
 use super::{DEFAULT_API_URL, DEFAULT_AUTHORIZE_URL, DEFAULT_RAILWAY_API_URL, DEFAULT_SCOPE};
 
@@ -61,6 +62,30 @@ pub struct Setting {
     /// Read from the env file as well as the process environment: a line
     /// of the env file setting it must be valid (see `envfile`).
     pub in_env_file: bool,
+    /// Its key in the config file, and where it may be set there.
+    pub config: ConfigKey,
+}
+
+/// Where a setting may be given in the config file (see `config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigKey {
+    /// Not at all: a seed token rotates, and the process's own variables
+    /// describe the machine, not the deployment.
+    None,
+    /// At the top only: what every account of the deployment shares (the
+    /// app, the store, `serve`).
+    Top(&'static str),
+    /// At the top (every account's default) or in an `[account.NAME]` table.
+    Account(&'static str),
+}
+
+impl ConfigKey {
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            ConfigKey::None => None,
+            ConfigKey::Top(key) | ConfigKey::Account(key) => Some(key),
+        }
+    }
 }
 
 /// A setting of `group`; its meaning is given by [`Setting::means`].
@@ -71,6 +96,7 @@ const fn setting(group: SettingGroup, name: &'static str, default: SettingDefaul
         default,
         meaning: "",
         in_env_file: !matches!(group, SettingGroup::Process),
+        config: ConfigKey::None,
         group,
     }
 }
@@ -88,6 +114,22 @@ impl Setting {
         }
     }
 
+    /// Set at the top of the config file as `key`.
+    const fn top(self, key: &'static str) -> Setting {
+        Setting {
+            config: ConfigKey::Top(key),
+            ..self
+        }
+    }
+
+    /// Set at the top of the config file or in an account's table as `key`.
+    const fn per_account(self, key: &'static str) -> Setting {
+        Setting {
+            config: ConfigKey::Account(key),
+            ..self
+        }
+    }
+
     /// Read from the process environment only, whatever its group.
     const fn process_only(self) -> Setting {
         Setting {
@@ -101,19 +143,19 @@ use SettingDefault::{Text, Value};
 use SettingGroup::{App, Process, Railway, Seed, Serve, Store};
 
 pub const SETTINGS: &[Setting] = &[
-    setting(App, "WITHINGS_CLIENT_ID", Text("required by the commands that call Withings"))
+    setting(App, "WITHINGS_CLIENT_ID", Text("required by the commands that call Withings")).top("client_id")
         .means("the Withings app's client id; a store records the app that saved it and refuses another (exit 3)"),
-    setting(App, "WITHINGS_CLIENT_SECRET", Text("required by the commands that call Withings"))
+    setting(App, "WITHINGS_CLIENT_SECRET", Text("required by the commands that call Withings")).top("client_secret")
         .means("the Withings app's client secret"),
-    setting(App, "WITHINGS_REDIRECT_URI", Text("required by `auth-url`, `exchange`; `login`: `http://127.0.0.1:8585/callback`"))
+    setting(App, "WITHINGS_REDIRECT_URI", Text("required by `auth-url`, `exchange`; `login`: `http://127.0.0.1:8585/callback`")).top("redirect_uri")
         .means("the callback registered with Withings; `login` listens on it when it is a loopback `http://` URL"),
-    setting(App, "WITHINGS_SCOPE", Value(DEFAULT_SCOPE))
+    setting(App, "WITHINGS_SCOPE", Value(DEFAULT_SCOPE)).per_account("scope")
         .means("comma-separated scopes asked for at consent"),
-    setting(App, "WITHINGS_REGION", Value("eu")).flag("--region")
+    setting(App, "WITHINGS_REGION", Value("eu")).flag("--region").top("region")
         .means("`eu` or `us`: the default hosts of the two URLs below; `us` is `wbsapi.us.withingsmed.net` and `account.us.withingsmed.com` (US-hosted HIPAA accounts); explicit URLs still win"),
-    setting(App, "WITHINGS_API_URL", Value(DEFAULT_API_URL))
+    setting(App, "WITHINGS_API_URL", Value(DEFAULT_API_URL)).top("api_url")
         .means("base of the token API (`/v2/oauth2` is appended)"),
-    setting(App, "WITHINGS_AUTHORIZE_URL", Value(DEFAULT_AUTHORIZE_URL))
+    setting(App, "WITHINGS_AUTHORIZE_URL", Value(DEFAULT_AUTHORIZE_URL)).top("authorize_url")
         .means("the authorization (consent) page"),
     setting(Seed, "WITHINGS_REFRESH_TOKEN", Text("none"))
         .means("seeds the store when it holds none; wins over the store's set only when dated newer (`WITHINGS_TOKEN_LAST_REFRESHED`)"),
@@ -123,44 +165,52 @@ pub const SETTINGS: &[Setting] = &[
         .means("RFC 3339 UTC expiry of the seed access token"),
     setting(Seed, "WITHINGS_TOKEN_LAST_REFRESHED", Text("none"))
         .means("RFC 3339 UTC time the seed tokens were issued; decides whether they are newer than the store's"),
-    setting(Store, "WITHINGS_ENV_FILE", Text("`./.env` when it exists")).flag("--env-file").process_only()
+    setting(Store, "WITHINGS_TOKEN_CONFIG", Text("`$XDG_CONFIG_HOME/withings-token/config.toml`, else `~/.config/withings-token/config.toml`, when it exists")).flag("--config").process_only()
+        .means("the config file (TOML): settings shared by the deployment at the top, per-account ones in `[account.NAME]` tables, named readers in `[reader.NAME]` tables; one named by the flag or the variable must exist"),
+    setting(Store, "WITHINGS_ENV_FILE", Text("`./.env` when it exists")).flag("--env-file").process_only().per_account("env_file")
         .means("the env file to read (and whose token keys are rewritten); `--no-env-file` reads none"),
     setting(Store, "WITHINGS_TOKEN_ACCOUNT", Text("the only account in the store (`default` while there is none)")).flag("--account")
         .means("the account (one Withings user of the app) a command acts on; with several in the store, a command that needs one and is given none fails with exit 3 listing them"),
-    setting(Store, "WITHINGS_TOKEN_STORE", Text("`$XDG_STATE_HOME/withings-token/tokens.json`, else `~/.local/state/withings-token/tokens.json`")).flag("--store")
+    setting(Store, "WITHINGS_TOKEN_STORE", Text("`$XDG_STATE_HOME/withings-token/tokens.json`, else `~/.local/state/withings-token/tokens.json`")).flag("--store").top("store")
         .means("the token store: a file path, or a `redis://` / `rediss://` URL shared by many hosts"),
-    setting(Store, "WITHINGS_TOKEN_STORE_KEY", Value("withings-token:<WITHINGS_CLIENT_ID>:tokens")).flag("--store-key")
+    setting(Store, "WITHINGS_TOKEN_STORE_KEY", Value("withings-token:<WITHINGS_CLIENT_ID>:tokens")).flag("--store-key").top("store_key")
         .means("the Redis key of the set, with a Redis store"),
-    setting(Store, "WITHINGS_TOKEN_LEASE_TTL", Value("15s"))
+    setting(Store, "WITHINGS_TOKEN_LEASE_TTL", Value("15s")).top("lease_ttl")
         .means("how long a Redis lease lives unless renewed (it is renewed every third of it while held): `1s` to `10m`"),
-    setting(Store, "WITHINGS_TOKEN_UPSTREAM_BUDGET", Value("120")).flag("--upstream-budget")
+    setting(Store, "WITHINGS_TOKEN_UPSTREAM_BUDGET", Value("120")).flag("--upstream-budget").top("upstream_budget")
         .means("token requests a minute the app may send to Withings (`1` to `10000`), shared by every refresh of a process and, with a Redis store, of every host; one over it waits up to 5 s or fails with `RATE_LIMITED`, nothing sent"),
-    setting(Store, "WITHINGS_REFRESH_BUFFER", Text("`min(24h, lifetime / 3)`: 1 h for Withings' 3 h tokens")).flag("--buffer")
+    setting(Store, "WITHINGS_REFRESH_BUFFER", Text("`min(24h, lifetime / 3)`: 1 h for Withings' 3 h tokens")).flag("--buffer").per_account("buffer")
         .means("how long before expiry a refresh is due: `24h`, `90m`, `3600s`, at most `366d`"),
-    setting(Railway, "RAILWAY_TOKEN", Text("none"))
+    setting(Store, "WITHINGS_TOKEN_REFRESH_AT_LEAST", Value("7d")).per_account("refresh_at_least")
+        .means("refresh an account at least this often even when its access token is far from expiry, so that an idle account's refresh token never ages toward Withings' one-year limit: `1h` to `300d`, or `0s` for never"),
+    setting(Store, "WITHINGS_TOKEN_JITTER", Value("0s")).per_account("jitter")
+        .means("refresh up to this much earlier than due, by an amount fixed per account, so that a household's or a fleet's refreshes spread out: at most `1d`"),
+    setting(Railway, "RAILWAY_TOKEN", Text("none")).per_account("railway_token")
         .means("Railway project token, sent as `Project-Access-Token` (wins when both tokens are set)"),
-    setting(Railway, "RAILWAY_API_TOKEN", Text("none"))
+    setting(Railway, "RAILWAY_API_TOKEN", Text("none")).per_account("railway_api_token")
         .means("Railway account or team token, sent as `Authorization: Bearer`"),
-    setting(Railway, "RAILWAY_PROJECT_ID", Text("none"))
+    setting(Railway, "RAILWAY_PROJECT_ID", Text("none")).per_account("railway_project_id")
         .means("the project of the Railway service that holds the tokens"),
-    setting(Railway, "RAILWAY_SERVICE_ID", Text("none"))
+    setting(Railway, "RAILWAY_SERVICE_ID", Text("none")).per_account("railway_service_id")
         .means("the Railway service that holds the tokens"),
-    setting(Railway, "RAILWAY_ENVIRONMENT_ID", Text("looked up by `RAILWAY_ENVIRONMENT_NAME`"))
+    setting(Railway, "RAILWAY_ENVIRONMENT_ID", Text("looked up by `RAILWAY_ENVIRONMENT_NAME`")).per_account("railway_environment_id")
         .means("the service's environment"),
-    setting(Railway, "RAILWAY_ENVIRONMENT_NAME", Value("production"))
+    setting(Railway, "RAILWAY_ENVIRONMENT_NAME", Value("production")).per_account("railway_environment_name")
         .means("the environment looked up when `RAILWAY_ENVIRONMENT_ID` is unset; also the `environment` of JSON log lines (`local` when unset)"),
-    setting(Railway, "RAILWAY_API_URL", Value(DEFAULT_RAILWAY_API_URL))
+    setting(Railway, "RAILWAY_API_URL", Value(DEFAULT_RAILWAY_API_URL)).top("railway_api_url")
         .means("Railway's GraphQL endpoint"),
-    setting(Serve, "ADMIN_API_TOKEN", Text("required by `serve` and `--server`"))
+    setting(Serve, "ADMIN_API_TOKEN", Text("required by `serve` and `--server`")).top("admin_api_token")
         .means("the `X-Admin-Token` that opens `serve`'s admin endpoints (and its broker); `--server` sends it"),
-    setting(Serve, "WITHINGS_TOKEN_READER_TOKEN", Text("none (then only the admin token opens the broker)"))
+    setting(Serve, "WITHINGS_TOKEN_READER_TOKEN", Text("none (then only the admin token opens the broker)")).top("reader_token")
         .means("the bearer credential that opens only `GET /v1/access-token`; `access-token` and `exec` with `--server` send it"),
-    setting(Serve, "PORT", Text("none (`127.0.0.1:8080`)")).flag("--listen")
+    setting(Serve, "PORT", Text("none (`127.0.0.1:8080`)")).flag("--listen").top("port")
         .means("`serve` listens on `0.0.0.0:$PORT` when `--listen` is not given (Railway sets it)"),
-    setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server")
+    setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server").top("server")
         .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token` and `exec` ask instead of Withings and the local store"),
     setting(Process, "HOME", Text("none"))
         .means("the default store lives under `$HOME/.local/state` when `XDG_STATE_HOME` is unset"),
+    setting(Process, "XDG_CONFIG_HOME", Value("$HOME/.config"))
+        .means("the config directory (when absolute): the default config file"),
     setting(Process, "XDG_STATE_HOME", Value("$HOME/.local/state"))
         .means("the state directory (when absolute): the default store, and a Redis store's rescue files"),
     setting(Process, "GITHUB_ACTIONS", Text("none"))
@@ -217,6 +267,16 @@ fn default_text(default: SettingDefault, code: fn(&str) -> String) -> String {
     }
 }
 
+/// A setting's config key: `key` at the top of the file, `key` (also
+/// per account) where an `[account.NAME]` table may set it too.
+fn config_text(config: ConfigKey, code: fn(&str) -> String) -> String {
+    match config {
+        ConfigKey::None => String::new(),
+        ConfigKey::Top(key) => code(key),
+        ConfigKey::Account(key) => format!("{} (also per account)", code(key)),
+    }
+}
+
 fn in_backticks(text: &str) -> String {
     format!("`{text}`")
 }
@@ -226,14 +286,15 @@ pub fn settings_markdown() -> String {
     let mut page = String::new();
     for group in SettingGroup::ALL {
         page.push_str(&format!(
-            "### {}\n\n| variable | flag | default | meaning |\n|---|---|---|---|\n",
+            "### {}\n\n| variable | flag | config key | default | meaning |\n|---|---|---|---|---|\n",
             group.heading()
         ));
         for setting in SETTINGS.iter().filter(|s| s.group == group) {
             page.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
+                "| `{}` | {} | {} | {} | {} |\n",
                 setting.name,
                 setting.flag.map(in_backticks).unwrap_or_default(),
+                config_text(setting.config, in_backticks),
                 default_text(setting.default, in_backticks),
                 setting.meaning
             ));
@@ -255,8 +316,12 @@ pub fn settings_roff(escape: fn(&str) -> String) -> String {
                 Text("none") => String::new(),
                 other => format!(" (default: {})", plain(&default_text(other, str::to_owned))),
             };
+            let config = match setting.config {
+                ConfigKey::None => String::new(),
+                other => format!(" Config file: {}.", plain(&config_text(other, str::to_owned))),
+            };
             section.push_str(&format!(
-                ".TP\n\\fB{}\\fR\n{}{default}\n",
+                ".TP\n\\fB{}\\fR\n{}{default}{config}\n",
                 plain(&name_and_flag(setting, str::to_owned)),
                 plain(setting.meaning),
             ));

@@ -356,3 +356,171 @@ fn buffer_flag_beats_variable() {
     let s = Settings::resolve(&g, None, &vars).unwrap();
     assert_eq!(s.buffer, Some(chrono::Duration::hours(2)));
 }
+
+// ---------------------------------------------------------------------------
+// The config file
+
+/// A config file `text` beside an env file `env_text` (named `app.env`).
+fn config_dir(text: &str, env_text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::write(dir.path().join("app.env"), env_text).unwrap();
+    (dir, path.to_string_lossy().into_owned())
+}
+
+fn account(text: &str) -> AccountName {
+    AccountName::parse(text).unwrap()
+}
+
+/// The source of `variable` among the settings' origins.
+fn source_of(s: &Settings, variable: &str) -> Source {
+    s.origins
+        .iter()
+        .find(|o| o.variable == variable)
+        .unwrap()
+        .source
+        .clone()
+}
+
+fn in_file(line: usize, account: Option<&str>) -> Source {
+    Source::ConfigFile(crate::config::Place {
+        line,
+        account: account.map(|a| AccountName::parse(a).unwrap()),
+    })
+}
+
+#[test]
+fn each_layer_wins_over_the_ones_below_it() {
+    let (_dir, path) = config_dir(
+        "env_file = \"app.env\"\nbuffer = \"4h\"\njitter = \"4m\"\nrefresh_at_least = \"4d\"\n[account.alice]\nbuffer = \"3h\"\njitter = \"3m\"\n",
+        "WITHINGS_REFRESH_BUFFER=5h\nWITHINGS_TOKEN_JITTER=5m\nWITHINGS_TOKEN_REFRESH_AT_LEAST=5d\nWITHINGS_TOKEN_UPSTREAM_BUDGET=55\n",
+    );
+    let g = global(&["--config", &path, "--account", "alice"]);
+    let vars = env(&[("HOME", "/h"), ("WITHINGS_REFRESH_BUFFER", "2h")]);
+    let s = Settings::resolve(&g, Some(Duration::from_secs(3600)), &vars).unwrap();
+    assert_eq!(s.buffer, Some(chrono::Duration::hours(1)), "the flag");
+    assert_eq!(source_of(&s, "WITHINGS_REFRESH_BUFFER"), Source::Flag("--buffer"));
+    let s = Settings::resolve(&g, None, &vars).unwrap();
+    assert_eq!(s.buffer, Some(chrono::Duration::hours(2)), "the environment");
+    assert_eq!(source_of(&s, "WITHINGS_REFRESH_BUFFER"), Source::Environment);
+    assert_eq!(s.policy.jitter, Duration::from_secs(180), "the account's table");
+    assert_eq!(source_of(&s, "WITHINGS_TOKEN_JITTER"), in_file(7, Some("alice")));
+    assert_eq!(
+        s.policy.refresh_at_least,
+        Some(Duration::from_secs(4 * 86_400)),
+        "the top"
+    );
+    assert_eq!(source_of(&s, "WITHINGS_TOKEN_REFRESH_AT_LEAST"), in_file(4, None));
+    assert_eq!(s.upstream_budget, 55, "the env file");
+    assert_eq!(source_of(&s, "WITHINGS_TOKEN_UPSTREAM_BUDGET"), Source::EnvFile);
+    assert_eq!(source_of(&s, "WITHINGS_ENV_FILE"), in_file(1, None));
+    assert_eq!(s.lease_ttl, DEFAULT_LEASE_TTL, "the default");
+    assert_eq!(source_of(&s, "WITHINGS_CLIENT_ID"), Source::Default);
+}
+
+#[test]
+fn for_account_reads_that_accounts_table() {
+    let (dir, path) = config_dir(
+        "buffer = \"4h\"\n[account.alice]\nenv_file = \"app.env\"\nbuffer = \"3h\"\nrailway_service_id = \"svc-alice\"\nvariable_prefix = \"AL_\"\n[account.bob]\njitter = \"1m\"\n",
+        "WITHINGS_CLIENT_ID=from-alices-file\nAL_WITHINGS_REFRESH_TOKEN=alice-seed\n",
+    );
+    let g = global(&["--config", &path]);
+    let vars = env(&[("HOME", "/h"), ("WITHINGS_REFRESH_TOKEN", "default-seed")]);
+    let s = Settings::resolve(&g, None, &vars).unwrap();
+    assert_eq!((s.account.clone(), s.buffer), (None, Some(chrono::Duration::hours(4))));
+    assert!(s.env_file.is_none() && s.railway.service_id.is_none());
+
+    let alice = s.for_account(&account("alice")).unwrap();
+    assert_eq!(alice.buffer, Some(chrono::Duration::hours(3)));
+    assert_eq!(
+        alice.env_file.as_ref().unwrap().path,
+        dir.path().join("app.env").canonicalize().unwrap()
+    );
+    assert_eq!(alice.client_id.as_deref(), Some("from-alices-file"));
+    assert_eq!(alice.railway.service_id.as_deref(), Some("svc-alice"));
+    assert_eq!(alice.variable_prefix, "AL_");
+    let seed = alice.seed_tokens.as_ref().unwrap();
+    assert_eq!(
+        seed.refresh_token.expose_secret(),
+        "alice-seed",
+        "its own seed, never default's"
+    );
+    assert_eq!(
+        file_of(&alice),
+        PathBuf::from("/h/.local/state/withings-token/tokens.accounts/alice.json")
+    );
+
+    let bob = s.for_account(&account("bob")).unwrap();
+    assert_eq!(
+        (bob.buffer, bob.policy.jitter),
+        (Some(chrono::Duration::hours(4)), Duration::from_secs(60))
+    );
+    assert_eq!(bob.variable_prefix, "BOB_");
+    assert!(bob.seed_tokens.is_none(), "no prefix given: no seed");
+    let default = s.for_account(&AccountName::default_account()).unwrap();
+    assert_eq!(
+        default.seed_tokens.unwrap().refresh_token.expose_secret(),
+        "default-seed"
+    );
+}
+
+#[test]
+fn readers_come_from_the_config_file() {
+    let digest = "A".repeat(64);
+    let (_dir, path) = config_dir(&format!("[reader.r]\nsha256 = \"{digest}\"\naccounts = [\"*\"]\n"), "");
+    let s = Settings::resolve(&global(&["--config", &path]), None, &env(&[("HOME", "/h")])).unwrap();
+    assert_eq!(s.server.readers.len(), 1);
+    assert_eq!(s.server.readers[0].sha256, "a".repeat(64));
+    assert!(s.server.readers[0].every_account);
+}
+
+#[test]
+fn the_refresh_policy_is_read_without_a_config_file_too() {
+    let g = global(&["--no-env-file"]);
+    let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+    assert_eq!(
+        s.policy,
+        RefreshPolicy {
+            refresh_at_least: Some(Duration::from_secs(7 * 86_400)),
+            jitter: Duration::ZERO
+        }
+    );
+    let vars = env(&[
+        ("HOME", "/h"),
+        ("WITHINGS_TOKEN_REFRESH_AT_LEAST", "0s"),
+        ("WITHINGS_TOKEN_JITTER", "10m"),
+    ]);
+    let s = Settings::resolve(&g, None, &vars).unwrap();
+    assert_eq!(
+        s.policy,
+        RefreshPolicy {
+            refresh_at_least: None,
+            jitter: Duration::from_secs(600)
+        }
+    );
+    let err = Settings::resolve(&g, None, &env(&[("HOME", "/h"), ("WITHINGS_TOKEN_JITTER", "2d")]))
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "WITHINGS_TOKEN_JITTER is invalid: `2d` is not a duration of at most 1d"
+    );
+}
+
+#[test]
+fn a_variable_prefix_on_default_moves_its_seed_too() {
+    let (_dir, path) = config_dir("[account.default]\nvariable_prefix = \"HOME_\"\n", "");
+    let vars = env(&[
+        ("HOME", "/h"),
+        ("WITHINGS_REFRESH_TOKEN", "plain-seed"),
+        ("HOME_WITHINGS_REFRESH_TOKEN", "prefixed-seed"),
+    ]);
+    let s = Settings::resolve(&global(&["--config", &path]), None, &vars).unwrap();
+    let default = s.for_account(&AccountName::default_account()).unwrap();
+    assert_eq!(default.variable_prefix, "HOME_");
+    assert_eq!(
+        default.seed_tokens.unwrap().refresh_token.expose_secret(),
+        "prefixed-seed"
+    );
+}

@@ -15,6 +15,8 @@ mod accounts;
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.
 mod concurrency;
+/// The config file: where it is found, its precedence, its errors' lines.
+mod config_file;
 /// `auth-url` and `exchange`: the URL, its state, the redirect, the code.
 mod consent;
 /// Consent binds an account to one person (`--replace`); each account's own lock.
