@@ -49,6 +49,8 @@ mod secrets;
 mod serve_api;
 /// `serve` while Withings fails or asks to wait: failures shared, back-off.
 mod serve_backoff;
+/// `serve` with several accounts: the loop, `?account=`, listing, metrics, named readers.
+mod serve_accounts;
 /// `serve`'s broker and background refresh, and the store's other writers.
 mod serve_broker;
 /// `serve` against clients that hold its connections.
