@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file store= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= h/help V/version
+    string join \n env-file= no-env-file store= account= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c withings-token -n "__fish_withings_token_needs_command" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_needs_command" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_needs_command" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -68,6 +69,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "help"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -93,6 +95,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -122,6 +125,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l state -d 'Use this state instead of a random one' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -146,6 +150,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -174,6 +179,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l wait -d 'How long to wait for the browser to come back (more than 0, at most 1h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -202,6 +208,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -229,6 +236,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l from -d 'Where the set comes from' -r -f -a "railway\t'The four `WITHINGS_*` token variables of the Railway service'"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -253,6 +261,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s v
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -277,6 +286,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d (and at most half the token\'s lifetime: a longer one is capped, with a warning)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -304,6 +314,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -330,6 +341,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s v
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -357,6 +369,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -387,6 +400,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l header-timeout -d 'Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), or whose answer makes no progress for as long, from 100ms to 10s' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -412,6 +426,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s 
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -435,6 +450,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''
@@ -458,6 +474,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s v
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l account -d 'The account to act on: one Withings user of the app, by name [env: WITHINGS_TOKEN_ACCOUNT] [default: the only one in the store]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l store-key -d 'Redis key of the token set (with a Redis --store) [env: WITHINGS_TOKEN_STORE_KEY] [default: withings-token:<WITHINGS_CLIENT_ID>:tokens]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s o -l output -d 'Output format' -r -f -a "table\t''
 json\t''

@@ -313,6 +313,9 @@ mod tests {
             "http://h:1/base/v1/access-token?min_ttl=300000ms&account=alice"
         );
         let none = client("http://h:1", None);
-        assert_eq!(none.url_of("/admin/token/status").as_str(), "http://h:1/admin/token/status");
+        assert_eq!(
+            none.url_of("/admin/token/status").as_str(),
+            "http://h:1/admin/token/status"
+        );
     }
 }

@@ -333,7 +333,9 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
         let snapshot = account.view.snapshot(&account.settings).await.ok();
         stored.push((&account.name, snapshot));
     }
-    let readable = stored.iter().map(|(name, snapshot)| (*name, snapshot.as_ref().map(|s| &s.state)));
+    let readable = stored
+        .iter()
+        .map(|(name, snapshot)| (*name, snapshot.as_ref().map(|s| &s.state)));
     let text = state.metrics.render(readable)?;
     Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
 }

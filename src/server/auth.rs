@@ -155,9 +155,11 @@ impl Credentials {
         };
         match self.identify(given) {
             Presented::Admin | Presented::Reader => Ok(Caller::Everything),
-            Presented::Scoped(index) => self.readers.get(index).map(Caller::Scoped).ok_or_else(|| {
-                ApiError::Failed(Error::internal(anyhow::anyhow!("reader {index} vanished")))
-            }),
+            Presented::Scoped(index) => self
+                .readers
+                .get(index)
+                .map(Caller::Scoped)
+                .ok_or_else(|| ApiError::Failed(Error::internal(anyhow::anyhow!("reader {index} vanished")))),
             Presented::Unknown => Err(unauthorized(
                 "the bearer token is neither a reader's token (WITHINGS_TOKEN_READER_TOKEN, a [reader.NAME] of the config file) nor ADMIN_API_TOKEN",
             )),
@@ -307,10 +309,17 @@ mod tests {
         let caller_of = |token: &str| {
             let headers = headers(&[("authorization", &format!("Bearer {token}"))]);
             let caller = c.admit_reader(&headers).ok()?;
-            Some((caller.reader_name().map(str::to_owned), caller.may_read(&account("alice")), caller.may_read(&account("bob"))))
+            Some((
+                caller.reader_name().map(str::to_owned),
+                caller.may_read(&account("alice")),
+                caller.may_read(&account("bob")),
+            ))
         };
         assert_eq!(caller_of("alice-token"), Some((Some("mcp-alice".into()), true, false)));
-        assert_eq!(caller_of("house-token"), Some((Some("mcp-household".into()), true, true)));
+        assert_eq!(
+            caller_of("house-token"),
+            Some((Some("mcp-household".into()), true, true))
+        );
         assert_eq!(caller_of("ops-token"), Some((Some("ops".into()), true, true)));
         assert_eq!(caller_of("nobody-token"), Some((Some("nobody".into()), false, false)));
         // The broker's token and the admin's read every account.
@@ -335,13 +344,18 @@ mod tests {
             ..grant("r", "t", &[], false)
         })
         .unwrap();
-        assert_eq!(parsed.digest.as_slice(), ring::digest::digest(&ring::digest::SHA256, b"t").as_ref());
+        assert_eq!(
+            parsed.digest.as_slice(),
+            ring::digest::digest(&ring::digest::SHA256, b"t").as_ref()
+        );
         for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63), &"a".repeat(65)] {
             let grant = ReaderGrant {
                 sha256: bad.to_owned(),
                 ..grant("r", "t", &[], false)
             };
-            let Err(e) = ScopedReader::of(&grant) else { panic!("{bad}") };
+            let Err(e) = ScopedReader::of(&grant) else {
+                panic!("{bad}")
+            };
             assert_eq!(e.code(), "CONFIGURATION_ERROR");
             assert!(e.to_string().contains("[reader.r]"), "{e}");
         }

@@ -208,8 +208,7 @@ pub async fn exchange(
     let targets = copies::targets(&account.settings, choices)?;
     check_redirect_base(&redirect, account.settings.redirect_uri("exchange")?)?;
     let result = transact(state, account, move |state, account| async move {
-        let rotation =
-            consent::exchange(&account.settings, account.store.as_ref(), &state.withings, &redirect).await?;
+        let rotation = consent::exchange(&account.settings, account.store.as_ref(), &state.withings, &redirect).await?;
         deliver(&state, &account, &targets, rotation).await
     })
     .await;

@@ -220,7 +220,9 @@ impl Metrics {
                 CopyStatus::Skipped => continue,
             };
             let account = account_label(account);
-            self.copy_pushes.get_or_create(&CopyLabels { account, copy, result }).inc();
+            self.copy_pushes
+                .get_or_create(&CopyLabels { account, copy, result })
+                .inc();
         }
     }
 
@@ -247,7 +249,10 @@ impl Metrics {
     /// The text of one scrape; the timestamps come from each account's
     /// store as read now (`None`: unreadable, its timestamps stay as they
     /// were). Accounts no longer listed lose theirs.
-    pub fn render<'a>(&self, stored: impl Iterator<Item = (&'a AccountName, Option<&'a StoreState>)>) -> Result<String> {
+    pub fn render<'a>(
+        &self,
+        stored: impl Iterator<Item = (&'a AccountName, Option<&'a StoreState>)>,
+    ) -> Result<String> {
         self.stamps.take_in(stored);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
@@ -305,13 +310,16 @@ impl Collector for Stamps {
             ),
         ];
         for (name, help, value) in gauges {
-            let mut metric = encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+            let mut metric =
+                encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
             for (account, stamp) in by_account.iter() {
                 let Some(value) = value(stamp) else { continue };
                 match account {
                     // `default`: no label at all, as before accounts.
                     None => metric.encode_gauge(&value)?,
-                    Some(account) => metric.encode_family(&[("account", account.as_str())])?.encode_gauge(&value)?,
+                    Some(account) => metric
+                        .encode_family(&[("account", account.as_str())])?
+                        .encode_gauge(&value)?,
                 }
             }
         }

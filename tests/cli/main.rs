@@ -45,12 +45,12 @@ mod redis_store;
 mod refresh;
 /// No secret reaches stderr, whatever the command and log format.
 mod secrets;
+/// `serve` with several accounts: the loop, `?account=`, listing, metrics, named readers.
+mod serve_accounts;
 /// `serve`'s admin API, metrics, and the CLI's `--server`.
 mod serve_api;
 /// `serve` while Withings fails or asks to wait: failures shared, back-off.
 mod serve_backoff;
-/// `serve` with several accounts: the loop, `?account=`, listing, metrics, named readers.
-mod serve_accounts;
 /// `serve`'s broker and background refresh, and the store's other writers.
 mod serve_broker;
 /// `serve` against clients that hold its connections.

@@ -121,7 +121,13 @@ fn the_loop_refreshes_each_account_once_and_the_broker_answers_each_its_own() {
     let log = server.log();
     assert_eq!(lines_with(&log, "account bob: Token refresh successful."), 1, "{log}");
     assert_eq!(lines_with(&log, "Token refresh successful."), 2, "{log}");
-    for secret in [OLD_REFRESH, NEW_REFRESH, BOB_OLD_REFRESH, BOB_NEW_REFRESH, BOB_NEW_ACCESS] {
+    for secret in [
+        OLD_REFRESH,
+        NEW_REFRESH,
+        BOB_OLD_REFRESH,
+        BOB_NEW_REFRESH,
+        BOB_NEW_ACCESS,
+    ] {
         assert!(!log.contains(secret), "a secret was logged:\n{log}");
     }
 }
@@ -186,7 +192,11 @@ fn admin_refresh_of_one_account_leaves_the_other_alone() {
     let refreshed = server.admin_post("/admin/token/refresh?account=bob", Some(r#"{"update_railway": false}"#));
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     assert_eq!(stored_refresh_token_of(&env, "bob"), BOB_NEW_REFRESH);
-    assert_eq!(env.store_bytes(), default_before, "the default account's store is untouched");
+    assert_eq!(
+        env.store_bytes(),
+        default_before,
+        "the default account's store is untouched"
+    );
     withings.verify();
 }
 
@@ -208,8 +218,15 @@ fn an_account_created_while_serve_runs_is_served_and_refreshed() {
         stored_refresh_token_of(&env, "bob") == BOB_NEW_REFRESH
     });
     assert!(refreshed, "the new account was never refreshed:\n{}", server.log());
-    assert_eq!(broker_of(&server, "?account=bob").json()["access_token"], BOB_NEW_ACCESS);
-    assert_eq!(env.stored_refresh_token(), OLD_REFRESH, "the fresh default set is not refreshed");
+    assert_eq!(
+        broker_of(&server, "?account=bob").json()["access_token"],
+        BOB_NEW_ACCESS
+    );
+    assert_eq!(
+        env.stored_refresh_token(),
+        OLD_REFRESH,
+        "the fresh default set is not refreshed"
+    );
     withings.verify();
 }
 
@@ -237,7 +254,10 @@ fn admin_accounts_lists_every_account_and_its_set() {
     let withings = silent_withings();
     let env = given_a_household(&withings.uri(), 3 * 3600);
     let server = env.serve(&["--check-interval", "1h"]);
-    let refused = server.get("/admin/accounts", &[("Authorization", &format!("Bearer {READER_TOKEN}"))]);
+    let refused = server.get(
+        "/admin/accounts",
+        &[("Authorization", &format!("Bearer {READER_TOKEN}"))],
+    );
     assert_eq!(refused.status, 401, "{refused:?}");
     let listed = server.admin_get("/admin/accounts");
     assert_eq!(listed.status, 200, "{listed:?}");
@@ -281,7 +301,9 @@ fn metrics_carry_the_account_label_and_none_for_default() {
     let expiry = samples(&metrics, "withings_token_access_expiry_timestamp_seconds");
     assert_eq!(expiry.len(), 2, "{metrics}");
     assert!(
-        expiry.iter().any(|l| l.starts_with("withings_token_access_expiry_timestamp_seconds ")),
+        expiry
+            .iter()
+            .any(|l| l.starts_with("withings_token_access_expiry_timestamp_seconds ")),
         "{metrics}"
     );
     assert!(
@@ -305,7 +327,11 @@ fn server_clients_name_the_account_with_account() {
     reader.set("ADMIN_API_TOKEN", ADMIN_TOKEN);
 
     let token = reader.run(&["access-token", "--account", "bob"]);
-    assert_eq!((token.code, token.stdout.as_str()), (0, "bob-access-000\n"), "{token:?}");
+    assert_eq!(
+        (token.code, token.stdout.as_str()),
+        (0, "bob-access-000\n"),
+        "{token:?}"
+    );
     let status = reader.run(&["status", "--json", "--account", "bob"]);
     assert_eq!(status.code, 0, "{status:?}");
     let store = status.json()["store"].as_str().unwrap_or_default().to_owned();
@@ -314,12 +340,17 @@ fn server_clients_name_the_account_with_account() {
     let unnamed = reader.run(&["access-token"]);
     assert_eq!(unnamed.code, 3, "{unnamed:?}");
     assert!(
-        unnamed.stderr.contains("this server keeps several accounts (default, bob) and none was named"),
+        unnamed
+            .stderr
+            .contains("this server keeps several accounts (default, bob) and none was named"),
         "{unnamed:?}"
     );
     let unknown = reader.run(&["status", "--account", "carol"]);
     assert_eq!(unknown.code, 3, "{unknown:?}");
-    assert!(unknown.stderr.contains("there is no account carol on this server"), "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("there is no account carol on this server"),
+        "{unknown:?}"
+    );
     assert!(!reader.store_path().exists(), "no local store was made");
     withings.verify();
 }
@@ -337,7 +368,12 @@ fn sha256_hex(token: &str) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("sha256sum");
-    child.stdin.take().expect("stdin").write_all(token.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(token.as_bytes())
+        .expect("write");
     let out = child.wait_with_output().expect("sha256sum");
     String::from_utf8(out.stdout).expect("utf-8")[..64].to_owned()
 }
@@ -347,7 +383,13 @@ fn sha256_hex(token: &str) -> String {
 fn a_named_reader_reads_its_account_and_is_refused_and_counted_on_another() {
     let withings = silent_withings();
     let mut env = given_store_expiring_in(3 * 3600);
-    seed_account(&env, "alice", ("alice-access-000", "alice-refresh-000"), 3 * 3600, "365");
+    seed_account(
+        &env,
+        "alice",
+        ("alice-access-000", "alice-refresh-000"),
+        3 * 3600,
+        "365",
+    );
     env.withings(&withings.uri()).serve_credentials();
     let config = env.home().join("config.toml");
     let text = format!(

@@ -154,7 +154,10 @@ async fn list(state: &AppState) -> Arc<super::accounts::Map> {
     match state.accounts.list(false).await {
         Ok(accounts) => accounts,
         Err(e) => {
-            tracing::warn!("cannot list the accounts [{}]: {e}; the known ones are checked", e.code());
+            tracing::warn!(
+                "cannot list the accounts [{}]: {e}; the known ones are checked",
+                e.code()
+            );
             state.accounts.all()
         }
     }
@@ -228,13 +231,7 @@ impl Memory {
     }
 
     /// Counts the failure, says it when it is new, and returns the pause.
-    fn failed(
-        &mut self,
-        said: &str,
-        error: &Error,
-        interval: Duration,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Duration {
+    fn failed(&mut self, said: &str, error: &Error, interval: Duration, expires_at: Option<DateTime<Utc>>) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let pause = match error {
             // The broker's refresh failed moments ago: the rest of its backoff.
