@@ -294,22 +294,30 @@ impl Stamps {
     }
 }
 
+/// One gauge [`Stamps`] writes: its name, help, and value for an account.
+struct StampGauge {
+    name: &'static str,
+    help: &'static str,
+    value: fn(&Stamp) -> Option<i64>,
+}
+
+const STAMP_GAUGES: [StampGauge; 2] = [
+    StampGauge {
+        name: "withings_token_access_expiry_timestamp_seconds",
+        help: "Unix time at which the stored access token expires",
+        value: |s| s.expires_at,
+    },
+    StampGauge {
+        name: "withings_token_last_refresh_success_timestamp_seconds",
+        help: "Unix time of the stored set's last successful refresh or exchange",
+        value: |s| s.last_success,
+    },
+];
+
 impl Collector for Stamps {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let by_account = locked(&self.by_account);
-        let gauges: [(&str, &str, fn(&Stamp) -> Option<i64>); 2] = [
-            (
-                "withings_token_access_expiry_timestamp_seconds",
-                "Unix time at which the stored access token expires",
-                |s| s.expires_at,
-            ),
-            (
-                "withings_token_last_refresh_success_timestamp_seconds",
-                "Unix time of the stored set's last successful refresh or exchange",
-                |s| s.last_success,
-            ),
-        ];
-        for (name, help, value) in gauges {
+        for StampGauge { name, help, value } in STAMP_GAUGES {
             let mut metric =
                 encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
             for (account, stamp) in by_account.iter() {
