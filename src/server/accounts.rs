@@ -153,7 +153,7 @@ impl Accounts {
     pub async fn find(
         &self,
         requested: Option<&str>,
-        visible: impl Fn(&AccountName) -> bool,
+        visible: &(dyn Fn(&AccountName) -> bool + Sync),
     ) -> std::result::Result<Arc<Account>, ApiError> {
         let Some(text) = requested else {
             return self.only(visible);
@@ -165,16 +165,16 @@ impl Accounts {
         let map = self.list_for_a_miss().await;
         map.get(&name)
             .cloned()
-            .ok_or_else(|| no_such_account(&name, &listed(&map, &visible)))
+            .ok_or_else(|| no_such_account(&name, &listed(&map, visible)))
     }
 
     /// [`Accounts::find`], or the account `requested` names created when
     /// the store does not hold it yet (consent gives it its first set).
     pub async fn find_or_create(&self, requested: Option<&str>) -> std::result::Result<Arc<Account>, ApiError> {
         let Some(text) = requested else {
-            return self.only(|_| true);
+            return self.only(&|_| true);
         };
-        match self.find(Some(text), |_| true).await {
+        match self.find(Some(text), &|_| true).await {
             Err(ApiError::Refused {
                 status: StatusCode::NOT_FOUND,
                 ..
@@ -193,14 +193,14 @@ impl Accounts {
         Ok(account)
     }
 
-    fn only(&self, visible: impl Fn(&AccountName) -> bool) -> std::result::Result<Arc<Account>, ApiError> {
+    fn only(&self, visible: &dyn Fn(&AccountName) -> bool) -> std::result::Result<Arc<Account>, ApiError> {
         let map = self.all();
         if map.len() == 1
             && let Some(only) = map.values().next()
         {
             return Ok(Arc::clone(only));
         }
-        Err(several_accounts(&listed(&map, &visible)))
+        Err(several_accounts(&listed(&map, visible)))
     }
 
     async fn list_for_a_miss(&self) -> Arc<Map> {
@@ -221,7 +221,7 @@ impl Accounts {
     }
 }
 
-fn listed(map: &Map, visible: &impl Fn(&AccountName) -> bool) -> Vec<String> {
+fn listed(map: &Map, visible: &dyn Fn(&AccountName) -> bool) -> Vec<String> {
     in_order(map)
         .filter(|a| visible(&a.name))
         .map(|a| a.name.to_string())
@@ -326,26 +326,29 @@ mod tests {
         let accounts = Accounts::new(settings_in(dir.path()), Duration::from_secs(60));
         let map = accounts.list(true).await.unwrap();
         assert_eq!(map.keys().map(|n| n.as_str()).collect::<Vec<_>>(), ["default"]);
-        let only = accounts.find(None, |_| true).await.unwrap();
+        let only = accounts.find(None, &|_| true).await.unwrap();
         assert_eq!(only.name.as_str(), "default");
         let named_dir = dir.path().join("tokens.accounts");
         std::fs::create_dir_all(&named_dir).unwrap();
         std::fs::write(named_dir.join("bob.json"), b"{}").unwrap();
         std::fs::write(dir.path().join("tokens.json"), b"{}").unwrap();
         accounts.list(true).await.unwrap();
-        let several = accounts.find(None, |_| true).await.err().unwrap();
+        let several = accounts.find(None, &|_| true).await.err().unwrap();
         let ApiError::Refused { status, message, .. } = several else {
             panic!()
         };
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(message.contains("(default, bob)"), "{message}");
         // A caller who sees one of them is told of that one only.
-        let Err(ApiError::Refused { message, .. }) = accounts.find(None, |n| n.as_str() == "bob").await else {
+        let Err(ApiError::Refused { message, .. }) = accounts.find(None, &|n| n.as_str() == "bob").await else {
             panic!()
         };
         assert!(message.contains("(bob)"), "{message}");
-        assert_eq!(accounts.find(Some("bob"), |_| true).await.unwrap().name.as_str(), "bob");
-        let missing = accounts.find(Some("carol"), |_| true).await.err().unwrap();
+        assert_eq!(
+            accounts.find(Some("bob"), &|_| true).await.unwrap().name.as_str(),
+            "bob"
+        );
+        let missing = accounts.find(Some("carol"), &|_| true).await.err().unwrap();
         assert!(matches!(
             missing,
             ApiError::Refused {
@@ -353,7 +356,7 @@ mod tests {
                 ..
             }
         ));
-        let bad = accounts.find(Some("../x"), |_| true).await.err().unwrap();
+        let bad = accounts.find(Some("../x"), &|_| true).await.err().unwrap();
         assert!(matches!(
             bad,
             ApiError::Rejected {
@@ -370,7 +373,7 @@ mod tests {
         accounts.list(true).await.unwrap();
         let carol = accounts.find_or_create(Some("carol")).await.unwrap();
         assert_eq!(carol.name.as_str(), "carol");
-        let again = accounts.find(Some("carol"), |_| true).await.unwrap();
+        let again = accounts.find(Some("carol"), &|_| true).await.unwrap();
         assert!(Arc::ptr_eq(&carol, &again));
     }
 }

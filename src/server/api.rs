@@ -130,7 +130,7 @@ async fn admin_account(
     query: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Result<Arc<Account>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    state.accounts.find(query.account.as_deref(), |_| true).await
+    state.accounts.find(query.account.as_deref(), &|_| true).await
 }
 
 /// The contract's `status --json` of one account (see `view`: rendered
@@ -287,7 +287,7 @@ async fn validate(
     query: Result<Query<ValidateQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let account = state.accounts.find(query.account.as_deref(), |_| true).await?;
+    let account = state.accounts.find(query.account.as_deref(), &|_| true).await?;
     let stored = account.store.load().await?;
     let tokens = validation::tokens_in_use(&account.settings, &stored)?;
     let refresh = query.refresh_if_invalid.then_some(async || {
@@ -407,7 +407,7 @@ async fn readable_account(
             return Err(refuse(state, caller, existing, &name));
         }
     }
-    let account = state.accounts.find(requested, |name| caller.may_read(name)).await?;
+    let account = state.accounts.find(requested, &|name| caller.may_read(name)).await?;
     if !caller.may_read(&account.name) {
         return Err(refuse(state, caller, Some(&account.name), &account.name));
     }
