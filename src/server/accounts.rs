@@ -255,11 +255,14 @@ fn several_accounts(listed: &[String]) -> ApiError {
     }
 }
 
+/// The most names an error lists: a fleet's would fill pages.
+const MAX_LISTED: usize = 20;
+
 fn or_none(listed: &[String]) -> String {
-    if listed.is_empty() {
-        "none you may read".to_owned()
-    } else {
-        listed.join(", ")
+    match listed.len() {
+        0 => "none you may read".to_owned(),
+        n if n > MAX_LISTED => format!("{}, and {} more", listed[..MAX_LISTED].join(", "), n - MAX_LISTED),
+        _ => listed.join(", "),
     }
 }
 
