@@ -102,7 +102,7 @@ pub async fn refresh(
     // A rescued set waiting is adopted under the lock, due or not.
     if copies_current
         && store.waiting_rescue().is_none()
-        && !unsaved_waiting()
+        && !unsaved_waiting(&store.location())
         && let Some(rotation) = not_due_without_lock(settings, seen_before, policy)
     {
         return Ok(rotation);
@@ -348,17 +348,22 @@ struct Unsaved {
     set: StoreState,
 }
 
-static UNSAVED: std::sync::Mutex<Option<Unsaved>> = std::sync::Mutex::new(None);
+/// One set at most per store: `serve` keeps every account's store, and one
+/// account's unsaved set must never push out another's.
+static UNSAVED: std::sync::Mutex<Vec<Unsaved>> = std::sync::Mutex::new(Vec::new());
 
-/// Whether this process holds a set it could not save (see [`keep`]).
-pub fn unsaved_waiting() -> bool {
-    crate::locked(&UNSAVED).is_some()
+/// Whether this process holds a set it could not save for the store at
+/// `location` (see [`keep`]).
+pub fn unsaved_waiting(location: &str) -> bool {
+    crate::locked(&UNSAVED).iter().any(|u| u.location == location)
 }
 
 /// Keeps `set` (as the generation it should have been) for the next
-/// transaction on the store at `location`.
+/// transaction on the store at `location`, in place of an older one for it.
 fn remember_unsaved(location: &str, set: StoreState) {
-    *crate::locked(&UNSAVED) = Some(Unsaved {
+    let mut unsaved = crate::locked(&UNSAVED);
+    unsaved.retain(|u| u.location != location);
+    unsaved.push(Unsaved {
         location: location.to_owned(),
         set,
     });
@@ -373,13 +378,8 @@ fn remember_unsaved(location: &str, set: StoreState) {
 pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState) -> Result<StoreState> {
     let in_memory = {
         let mut unsaved = crate::locked(&UNSAVED);
-        match unsaved.take() {
-            Some(u) if u.location == location => Some(u.set),
-            other => {
-                *unsaved = other;
-                None
-            }
-        }
+        let at = unsaved.iter().position(|u| u.location == location);
+        at.map(|at| unsaved.swap_remove(at).set)
     };
     let from_memory = in_memory.is_some();
     let rescued = match in_memory {

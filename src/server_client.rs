@@ -6,6 +6,10 @@
 //! and a refused `X-Admin-Token` is a configuration error naming
 //! `ADMIN_API_TOKEN` (exit 3).
 //!
+//! `--account NAME` (or WITHINGS_TOKEN_ACCOUNT) goes to the server as
+//! `?account=NAME` on every call; without it the server acts on its only
+//! account, and says which to name when it keeps several.
+//!
 //! The admin API never sends a token unmasked, so what needs one
 //! (`--output env`, `--reveal`) is refused before anything is sent: the
 //! tokens leave the server only through the broker (`GET /v1/access-token`),
@@ -18,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountName;
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
 use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, known_code};
@@ -49,6 +54,8 @@ pub struct ServerClient {
     http: HttpClient,
     base: Url,
     credential: Credential,
+    /// The account named, sent as `?account=`.
+    account: Option<AccountName>,
 }
 
 /// What opens the server's door, and how it is sent.
@@ -90,6 +97,9 @@ pub struct ExchangeBody<'a> {
     pub code: &'a str,
     pub update_railway: bool,
     pub trigger_deployment: bool,
+    /// Sent only when set, so an older server's strict body still parses.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replace: bool,
 }
 
 impl ServerClient {
@@ -117,6 +127,7 @@ impl ServerClient {
             http,
             base,
             credential: Credential::Admin(admin),
+            account: settings.account.clone(),
         }))
     }
 
@@ -145,7 +156,12 @@ impl ServerClient {
             }
         };
         let http = HttpClient::new(settings.http)?;
-        Ok(Some(ServerClient { http, base, credential }))
+        Ok(Some(ServerClient {
+            http,
+            base,
+            credential,
+            account: settings.account.clone(),
+        }))
     }
 
     /// An access token that lives at least `min_ttl` more, refreshed by the
@@ -182,12 +198,9 @@ impl ServerClient {
         self.call(Method::POST, "/admin/token/exchange", Some(body)).await
     }
 
-    /// `path` may carry a query.
+    /// `path` may carry a query; the account named is added to it.
     async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T> {
-        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
-        let mut url = self.base.clone();
-        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
-        url.set_query(query);
+        let url = self.url_of(path);
         let operation = if method == Method::GET { &READ } else { &CHANGE };
         tracing::debug!("{method} {}", shown_url(&url));
         let judge = |answer: &Answer| judge(answer, self.credential.name());
@@ -207,6 +220,21 @@ impl ServerClient {
                 self.http.attempt(operation, build, judge)
             })
             .await
+    }
+}
+
+impl ServerClient {
+    /// The server's URL of `path` (which may carry a query), with
+    /// `account=NAME` when an account is named.
+    fn url_of(&self, path: &str) -> Url {
+        let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+        let mut url = self.base.clone();
+        url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
+        url.set_query(query);
+        if let Some(account) = &self.account {
+            url.query_pairs_mut().append_pair("account", account.as_str());
+        }
+        url
     }
 }
 
@@ -260,5 +288,37 @@ fn judge<T: DeserializeOwned>(answer: &Answer, credential: &str) -> Verdict<T> {
             ),
             "point --server (or WITHINGS_TOKEN_SERVER) at a running `withings-token serve`, e.g. http://127.0.0.1:8080",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str, account: Option<&str>) -> ServerClient {
+        ServerClient {
+            http: HttpClient::new(crate::settings::Overrides::default().http).unwrap(),
+            base: Url::parse(base).unwrap(),
+            credential: Credential::Admin(SecretString::from("a")),
+            account: account.map(|a| AccountName::parse(a).unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_account_named_goes_with_every_call() {
+        let named = client("http://h:1/base/", Some("alice"));
+        assert_eq!(
+            named.url_of("/admin/token/status").as_str(),
+            "http://h:1/base/admin/token/status?account=alice"
+        );
+        assert_eq!(
+            named.url_of("/v1/access-token?min_ttl=300000ms").as_str(),
+            "http://h:1/base/v1/access-token?min_ttl=300000ms&account=alice"
+        );
+        let none = client("http://h:1", None);
+        assert_eq!(
+            none.url_of("/admin/token/status").as_str(),
+            "http://h:1/admin/token/status"
+        );
     }
 }

@@ -42,7 +42,7 @@ const MAX_STDIN_LINE: u64 = 64 * 1024;
 pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let input = code_or_url(args)?;
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
-        return super::via_server::exchange(&server, &input, &args.delivery, out);
+        return super::via_server::exchange(&server, &input, (&args.delivery, args.replace), out);
     }
     let redirect = parse_code_or_url(&input)?;
     let targets = copies::targets(settings, args.delivery.choices())?;

@@ -28,7 +28,10 @@ const MAX_WORKERS: usize = 2;
 GET /admin/token/status, POST /admin/token/refresh, GET /admin/authorization-url, POST /admin/token/exchange?code=CODE, GET /admin/token/validate; GET /metrics (Prometheus text, no auth unless --metrics-auth); \
 with `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (or the admin token): GET /v1/access-token?min_ttl=5m, \
 which answers the access token UNMASKED (a secret: serve it over TLS or loopback only).\n\
-ADMIN_API_TOKEN is required. Every --check-interval the store is checked and refreshed when due (one request per check), \
+Every account of the store is served (no flag): each of those endpoints takes ?account=NAME (without it: the only account; \
+several and none named: 400 listing them; unknown: 404), GET /admin/accounts lists them, and a [reader.NAME] of the config file \
+reads only its accounts with GET /v1/access-token (403 on another, counted in /metrics).\n\
+ADMIN_API_TOKEN is required. Every --check-interval each account's store is checked (four at a time) and refreshed when due (one request per check), \
 under the same lock as the CLI, so `withings-token refresh` and other servers can share the store. While Withings fails, \
 checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait, up to 1h; never past \
 5m before the access token expires), logged once when they start failing and once when they work again. A refresh \

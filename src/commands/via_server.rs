@@ -17,11 +17,17 @@ use crate::server_client::{BrokeredToken, ExchangeBody, ServerClient};
 use crate::settings::Settings;
 
 /// `exchange` by the server, the code (or redirect URL) as given.
-pub fn exchange(server: &ServerClient, code_or_url: &str, delivery: &DeliveryArgs, out: &Output) -> Result<Status> {
+pub fn exchange(
+    server: &ServerClient,
+    code_or_url: &str,
+    (delivery, replace): (&DeliveryArgs, bool),
+    out: &Output,
+) -> Result<Status> {
     let body = ExchangeBody {
         code: code_or_url.trim(),
         update_railway: !delivery.no_railway,
         trigger_deployment: delivery.trigger_deployment,
+        replace,
     };
     let report = block_on(server.exchange(&body))??;
     print_token_report(&report, out)

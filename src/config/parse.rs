@@ -300,7 +300,7 @@ fn reader(source: &Source, name: &str, table: &dyn TableLike, line: usize) -> Re
         name: name.to_owned(),
         sha256,
         accounts,
-        every_account,
+        all_accounts: every_account,
     })
 }
 

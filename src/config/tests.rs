@@ -78,13 +78,13 @@ fn readers_have_a_lower_case_digest_and_their_accounts_or_every_account() {
                 name: "mcp-alice".to_owned(),
                 sha256: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789".to_owned(),
                 accounts: vec![name("alice")],
-                every_account: false,
+                all_accounts: false,
             },
             ReaderGrant {
                 name: "home".to_owned(),
                 sha256: "0".repeat(64),
                 accounts: vec![name("bob")],
-                every_account: true,
+                all_accounts: true,
             },
         ]
     );

@@ -1,6 +1,7 @@
 //! The routes of `serve` and their handlers. Handlers parse, check the
-//! credential and call `jobs`; every failure answers with the JSON error
-//! object (`errors`). Request bodies are small JSON objects, capped at
+//! credential, find the account (`?account=NAME`; none named: the only
+//! one) and call `jobs`; every failure answers with the JSON error object
+//! (`errors`). Request bodies are small JSON objects, capped at
 //! [`MAX_BODY`]; an empty body means the defaults.
 
 use std::convert::Infallible;
@@ -18,6 +19,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountName;
 use crate::consent::{Redirect, RedirectState, parse_code_or_url};
 use crate::copies::Choices;
 use crate::error::Error;
@@ -26,6 +28,8 @@ use crate::rotation::no_tokens_error_for;
 use crate::validation::{self, Checked, Recheck, Refreshed};
 
 use super::AppState;
+use super::accounts::{Account, AccountRow, AccountsReport, in_order};
+use super::auth::Caller;
 use super::errors::ApiError;
 use super::jobs::{self, Trigger, Want};
 use super::metrics::BrokerResult;
@@ -48,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/authorization-url", get(authorization_url))
         .route("/admin/token/exchange", post(exchange))
         .route("/admin/token/validate", get(validate))
+        .route("/admin/accounts", get(accounts))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_admin));
     Router::new()
         .route("/admin/health", get(health))
@@ -82,14 +87,15 @@ struct Unhealthy {
     error: ErrorBody,
 }
 
-/// No credential: platforms probe it. 503 when the store cannot be read.
+/// No credential: platforms probe it. 503 when a store cannot be read;
+/// `token_configured`: some account holds a set (or the environment one).
 async fn health(State(state): Shared) -> Response {
-    match state.view.snapshot(&state.settings).await {
-        Ok(snapshot) => Json(Health {
+    match token_configured(&state).await {
+        Ok(configured) => Json(Health {
             status: "ok",
             service: "withings-token",
             version: env!("CARGO_PKG_VERSION"),
-            token_configured: snapshot.state.tokens.is_some() || state.settings.seed_tokens.is_some(),
+            token_configured: configured || state.settings.seed_tokens.is_some(),
         })
         .into_response(),
         Err(e) => (
@@ -103,12 +109,54 @@ async fn health(State(state): Shared) -> Response {
     }
 }
 
-/// The contract's `status --json` (see `view`: rendered once per second
-/// of an unchanged store).
-async fn token_status(State(state): Shared) -> Result<Response, ApiError> {
-    let snapshot = state.view.snapshot(&state.settings).await?;
-    let body = snapshot.status_body(&state.settings, &state.location)?;
+async fn token_configured(state: &AppState) -> crate::error::Result<bool> {
+    for account in state.accounts.all().values() {
+        if account.view.snapshot(&account.settings).await?.state.tokens.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `?account=NAME` on every endpoint that acts on one account.
+#[derive(Debug, Default, Deserialize)]
+struct AccountQuery {
+    account: Option<String>,
+}
+
+/// The account an admin request names (none: the only one).
+async fn admin_account(
+    state: &AppState,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<Arc<Account>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    state.accounts.find(query.account.as_deref(), &|_| true).await
+}
+
+/// The contract's `status --json` of one account (see `view`: rendered
+/// once per second of an unchanged store).
+async fn token_status(
+    State(state): Shared,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let account = admin_account(&state, query).await?;
+    let snapshot = account.view.snapshot(&account.settings).await?;
+    let body = snapshot.status_body(&account.settings, &account.location)?;
     Ok(json_response(body))
+}
+
+/// `GET /admin/accounts`: the accounts as the store lists them now, and
+/// the state of each one's set.
+async fn accounts(State(state): Shared) -> Result<Json<AccountsReport>, ApiError> {
+    let accounts = state.accounts.list(false).await?;
+    let mut rows = Vec::with_capacity(accounts.len());
+    for account in in_order(&accounts) {
+        rows.push(AccountRow::of(account).await);
+    }
+    Ok(Json(AccountsReport {
+        version: 1,
+        accounts: rows,
+    }))
 }
 
 /// A JSON body already rendered, with the header `Json` would give it.
@@ -131,10 +179,15 @@ fn yes() -> bool {
     true
 }
 
-async fn refresh(State(state): Shared, body: Result<Bytes, BytesRejection>) -> Result<Json<TokenReport>, ApiError> {
+async fn refresh(
+    State(state): Shared,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<TokenReport>, ApiError> {
     let body: RefreshBody = parse_body(body)?;
     let delivery = delivery(body.update_railway, body.trigger_deployment)?;
-    let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, delivery).await?;
+    let account = admin_account(&state, query).await?;
+    let done = jobs::refresh(&state, &account, Trigger::Admin, Want::Rotate, delivery).await?;
     Ok(Json(done.report))
 }
 
@@ -152,14 +205,22 @@ fn delivery(update_railway: bool, trigger_deployment: bool) -> Result<Choices, A
     })
 }
 
-async fn authorization_url(State(state): Shared) -> Result<Json<AuthUrlReport>, ApiError> {
-    Ok(Json(jobs::authorization_url(&state).await?))
+/// `GET /admin/authorization-url`: `?account=NAME` of an account the store
+/// does not hold yet creates it (its consent gives it its first set).
+async fn authorization_url(
+    State(state): Shared,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<Json<AuthUrlReport>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let account = state.accounts.find_or_create(query.account.as_deref()).await?;
+    Ok(Json(jobs::authorization_url(&state, &account).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct ExchangeQuery {
     code: Option<String>,
     state: Option<String>,
+    account: Option<String>,
 }
 
 /// `POST /admin/token/exchange` with a JSON body instead of the query.
@@ -172,6 +233,10 @@ struct ExchangeBody {
     update_railway: bool,
     #[serde(default)]
     trigger_deployment: bool,
+    /// Save the set even when it is another Withings user's than the
+    /// account holds, or one another account holds (`exchange --replace`).
+    #[serde(default)]
+    replace: bool,
 }
 
 async fn exchange(
@@ -179,11 +244,19 @@ async fn exchange(
     query: Result<Query<ExchangeQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TokenReport>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Query(mut query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let body: ExchangeBody = parse_body(body)?;
+    let named = query.account.take();
     let redirect = redirect_of(query, &body)?;
     let delivery = delivery(body.update_railway, body.trigger_deployment)?;
-    Ok(Json(jobs::exchange(&state, redirect, delivery).await?))
+    let account = state.accounts.find_or_create(named.as_deref()).await?;
+    let replace = match body.replace {
+        true => crate::consent::Replace::Allow,
+        false => crate::consent::Replace::Refuse,
+    };
+    Ok(Json(
+        jobs::exchange(&state, &account, redirect, delivery, replace).await?,
+    ))
 }
 
 /// The code (bare, or a whole redirect URL) from the query, else the body;
@@ -213,6 +286,7 @@ fn redirect_of(query: ExchangeQuery, body: &ExchangeBody) -> Result<Redirect, Ap
 struct ValidateQuery {
     #[serde(default)]
     refresh_if_invalid: bool,
+    account: Option<String>,
 }
 
 /// `GET /admin/token/validate`: the body is always the validation report,
@@ -223,10 +297,11 @@ async fn validate(
     query: Result<Query<ValidateQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let stored = state.store.load().await?;
-    let tokens = validation::tokens_in_use(&state.settings, &stored)?;
+    let account = state.accounts.find(query.account.as_deref(), &|_| true).await?;
+    let stored = account.store.load().await?;
+    let tokens = validation::tokens_in_use(&account.settings, &stored)?;
     let refresh = query.refresh_if_invalid.then_some(async || {
-        let done = jobs::refresh(&state, Trigger::Admin, Want::Rotate, Choices::default()).await?;
+        let done = jobs::refresh(&state, &account, Trigger::Admin, Want::Rotate, Choices::default()).await?;
         let newest = Some(done.tokens);
         Ok(ControlFlow::<Infallible, _>::Continue(Refreshed {
             report: done.report,
@@ -252,6 +327,7 @@ async fn validate(
 #[derive(Debug, Default, Deserialize)]
 struct BrokerQuery {
     min_ttl: Option<String>,
+    account: Option<String>,
 }
 
 /// `GET /metrics`: open unless `--metrics-auth` (then the admin token).
@@ -259,10 +335,18 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
     if state.metrics_auth {
         state.credentials.admit_admin(&headers)?;
     }
-    // An unreadable store leaves the timestamps as they were: a scrape
+    // An unreadable store leaves its timestamps as they were: a scrape
     // that fails would hide the counters that say why.
-    let snapshot = state.view.snapshot(&state.settings).await.ok();
-    let text = state.metrics.render(snapshot.as_ref().map(|s| &s.state))?;
+    let accounts = state.accounts.all();
+    let mut stored = Vec::with_capacity(accounts.len());
+    for account in accounts.values() {
+        let snapshot = account.view.snapshot(&account.settings).await.ok();
+        stored.push((&account.name, snapshot));
+    }
+    let readable = stored
+        .iter()
+        .map(|(name, snapshot)| (*name, snapshot.as_ref().map(|s| &s.state)));
+    let text = state.metrics.render(readable)?;
     Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
 }
 
@@ -282,11 +366,12 @@ async fn access_token(State(state): Shared, request: Request) -> Result<Response
 
 /// The broker's answer, and whether a refresh job ran for it.
 async fn broker_answer(state: &Arc<AppState>, request: Request) -> Result<(Response, bool), ApiError> {
-    state.credentials.admit_reader(request.headers())?;
+    let caller = state.credentials.admit_reader(request.headers())?;
     let Query(query) =
         Query::<BrokerQuery>::try_from_uri(request.uri()).map_err(|e| ApiError::bad_request(e.body_text()))?;
     let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
-    let (body, refreshed) = fresh_token_body(state, min_ttl).await?;
+    let account = readable_account(state, caller, query.account.as_deref()).await?;
+    let (body, refreshed) = fresh_token_body(state, &account, min_ttl).await?;
     let mut response = json_response(body);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -297,10 +382,14 @@ async fn broker_answer(state: &Arc<AppState>, request: Request) -> Result<(Respo
 /// The answer for the stored set when it lives `min_ttl` more (no lock, no
 /// queue); otherwise for the set of the refresh job, whose waiters all get
 /// the one new set. The flag says whether the job ran.
-async fn fresh_token_body(state: &Arc<AppState>, min_ttl: chrono::Duration) -> Result<(Bytes, bool), ApiError> {
-    let snapshot = state.view.snapshot(&state.settings).await?;
-    let (broker, in_force) = snapshot.broker(&state.settings, min_ttl)?;
-    state.view.say_capped(&in_force);
+async fn fresh_token_body(
+    state: &Arc<AppState>,
+    account: &Arc<Account>,
+    min_ttl: chrono::Duration,
+) -> Result<(Bytes, bool), ApiError> {
+    let snapshot = account.view.snapshot(&account.settings).await?;
+    let (broker, in_force) = snapshot.broker(&account.settings, min_ttl)?;
+    account.view.say_capped(&in_force);
     let want = match broker {
         Broker::Serve(body) => return Ok((body, false)),
         Broker::NoTokens => return Err(no_tokens_error_for(&snapshot.state).into()),
@@ -308,8 +397,46 @@ async fn fresh_token_body(state: &Arc<AppState>, min_ttl: chrono::Duration) -> R
     };
     // Not held through the refresh: it reads the store itself.
     drop(snapshot);
-    let done = jobs::refresh(state, Trigger::Broker, want, Choices::default()).await?;
+    let done = jobs::refresh(state, account, Trigger::Broker, want, Choices::default()).await?;
     Ok((access_token_body(&done.tokens)?, true))
+}
+
+/// The account a broker request names (none: the only one the caller may
+/// read), when the caller may read it. A named reader asking for another
+/// account is refused before any lookup, and counted: by reader, and by
+/// account when that account exists (never a name only a request said).
+async fn readable_account(
+    state: &AppState,
+    caller: Caller<'_>,
+    requested: Option<&str>,
+) -> Result<Arc<Account>, ApiError> {
+    if let Some(text) = requested {
+        let name = AccountName::parse(text).map_err(|e| ApiError::bad_request(format!("account: {e}")))?;
+        if !caller.may_read(&name) {
+            let existing = state.accounts.all().contains_key(&name).then_some(&name);
+            return Err(refuse(state, caller, existing, &name));
+        }
+    }
+    let account = state.accounts.find(requested, &|name| caller.may_read(name)).await?;
+    if !caller.may_read(&account.name) {
+        return Err(refuse(state, caller, Some(&account.name), &account.name));
+    }
+    Ok(account)
+}
+
+/// The 403 of a named reader on an account not its own, counted.
+fn refuse(state: &AppState, caller: Caller<'_>, existing: Option<&AccountName>, asked: &AccountName) -> ApiError {
+    let reader = caller.reader_name().unwrap_or_default();
+    state.metrics.record_refusal(reader, existing);
+    tracing::warn!("the reader {reader} was refused account {asked} (GET /v1/access-token)");
+    ApiError::Refused {
+        status: StatusCode::FORBIDDEN,
+        code: "FORBIDDEN",
+        message: format!("the reader {reader} may not read account {asked}"),
+        action: format!(
+            "ask with the token of a reader of {asked}, or add it to `accounts` under [reader.{reader}] in the config file"
+        ),
+    }
 }
 
 /// `min_ttl`: the CLI's duration syntax, default 5m, at most 2h.
@@ -423,7 +550,7 @@ mod tests {
         let none = exchange_body("");
         let query = ExchangeQuery {
             code: Some("abc".into()),
-            state: None,
+            ..ExchangeQuery::default()
         };
         let r = redirect_of(query, &none).unwrap();
         assert_eq!((r.code.as_str(), r.state), ("abc", RedirectState::BareCode));

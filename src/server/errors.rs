@@ -8,8 +8,8 @@
 //! | `CONFIGURATION_ERROR` (a missing setting, a malformed code, no token) | 400 |
 //! | `BAD_REQUEST` (a body or query that does not parse; 413 when too large) | 400 |
 //! | `UNAUTHORIZED` (credential missing or wrong) | 401 |
-//! | `FORBIDDEN` (the reader credential on an admin endpoint) | 403 |
-//! | `NOT_FOUND`, `METHOD_NOT_ALLOWED` | 404, 405 |
+//! | `FORBIDDEN` (a reader credential on an admin endpoint, a named reader on another account) | 403 |
+//! | `NOT_FOUND` (no such endpoint, no such account), `METHOD_NOT_ALLOWED` | 404, 405 |
 //! | `NETWORK_ERROR`, `UPSTREAM_ERROR`, `RAILWAY_UPDATE_FAILED` | 502 |
 //! | `RATE_LIMITED`, `LOCK_TIMEOUT`, `STORE_UNAVAILABLE` | 503 with `Retry-After` |
 //! | `CONFIGURATION_ERROR` for a corrupt store, `INTERNAL_ERROR`, others | 500 |
@@ -44,6 +44,14 @@ pub enum ApiError {
         status: StatusCode,
         code: &'static str,
         message: String,
+    },
+    /// Refused for what the request names (an account it may not read, or
+    /// that does not exist), with its own words.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        action: String,
     },
     /// The work failed; the crate's error says why and what to do.
     Failed(Error),
@@ -90,6 +98,12 @@ impl ApiError {
                     "see the endpoint table in docs/serve.md (`Endpoints`)".into(),
                 ),
             ),
+            ApiError::Refused {
+                status,
+                code,
+                message,
+                action,
+            } => (*status, None, body(code, message.clone(), action.clone())),
             ApiError::Failed(error) => {
                 let (status, retry_after) = http_status(error);
                 (status, retry_after, ErrorBody::of(error))

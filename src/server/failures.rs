@@ -56,6 +56,8 @@ pub struct Failures {
     inner: Mutex<Inner>,
     /// The backoff's base (see the module doc).
     base: Duration,
+    /// What its log lines start with: the account's name, but for `default`.
+    said: String,
 }
 
 #[derive(Default)]
@@ -114,12 +116,13 @@ fn backs_off(error: &Error) -> bool {
 }
 
 impl Failures {
-    /// The memory of a server whose background refresh checks every
-    /// `check_interval`.
-    pub fn new(check_interval: Duration) -> Failures {
+    /// The memory of one account (its log lines start with `said`) of a
+    /// server whose background refresh checks every `check_interval`.
+    pub fn new(check_interval: Duration, said: String) -> Failures {
         Failures {
             inner: Mutex::new(Inner::default()),
             base: check_interval.min(MAX_HOLD_BASE),
+            said,
         }
     }
 
@@ -180,7 +183,8 @@ impl Failures {
             let known = inner.refused.as_ref().map(|r| &r.token);
             if !same_token(known, Some(token)) {
                 tracing::error!(
-                    "Withings refused the refresh token in use: the broker and the background refresh do not send it again until the store holds another set (re-authorise: GET /admin/authorization-url, then POST /admin/token/exchange)"
+                    "{}Withings refused the refresh token in use: the broker and the background refresh do not send it again until the store holds another set (re-authorise: GET /admin/authorization-url, then POST /admin/token/exchange)",
+                    self.said
                 );
             }
             inner.refused = Some(Refusal {
@@ -249,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_waiter_gets_the_failure_of_the_refresh_it_queued_behind() {
-        let failures = Failures::new(Duration::from_secs(60));
+        let failures = Failures::new(Duration::from_secs(60), String::new());
         let old = token("old-refresh");
         let waiting = failures.ticket();
         failures.end(Some(&old), &upstream(), None);
@@ -266,7 +270,7 @@ mod tests {
 
     #[test]
     fn after_a_transient_failure_callers_are_held_back_for_the_backoff() {
-        let failures = Failures::new(Duration::from_secs(60));
+        let failures = Failures::new(Duration::from_secs(60), String::new());
         let old = token("old-refresh");
         assert!(failures.held_back(Some(&old)).is_none());
         failures.end(Some(&old), &upstream(), None);
@@ -288,7 +292,7 @@ mod tests {
 
     #[test]
     fn the_backoff_doubles_with_failures_in_a_row_but_ends_before_the_expiry() {
-        let failures = Failures::new(Duration::from_secs(60));
+        let failures = Failures::new(Duration::from_secs(60), String::new());
         let old = token("old-refresh");
         for _ in 0..3 {
             failures.end(Some(&old), &upstream(), None);
@@ -312,7 +316,7 @@ mod tests {
         };
         assert!((29..=30).contains(&retry_in.as_secs()), "{retry_in:?}");
         // The store or the lock failing is not Withings failing.
-        let fresh = Failures::new(Duration::from_secs(60));
+        let fresh = Failures::new(Duration::from_secs(60), String::new());
         let store = Error::StoreUnavailable { detail: "d".into() };
         fresh.end::<()>(Some(&old), &Err(store), None);
         assert!(fresh.held_back(Some(&old)).is_none());
@@ -320,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_refused_token_is_remembered_until_the_set_in_use_is_another() {
-        let failures = Failures::new(Duration::from_secs(60));
+        let failures = Failures::new(Duration::from_secs(60), String::new());
         let old = token("old-refresh");
         assert!(failures.refusal_of(Some(&old)).is_none());
         failures.end(Some(&old), &refused(), None);

@@ -1,9 +1,9 @@
 //! The store transactions of `serve`: a refresh (for the admin endpoint,
 //! the schedule and the broker alike), an exchange and an `auth-url`.
 //!
-//! Each runs through [`transact`]: one at a time in this process (the
-//! flight mutex: concurrent callers queue instead of each taking the file
-//! lock), on a blocking thread (the store lock is waited for by sleeping,
+//! Each runs through [`transact`]: one at a time per account in this
+//! process (the account's flight mutex: concurrent callers queue instead of
+//! each taking the file lock; another account's never wait for it), on a blocking thread (the store lock is waited for by sleeping,
 //! which must not stall the threads that serve requests), and to its end
 //! even when the request that asked for it is gone, because a rotated set
 //! that is not saved is a lost one. The file lock taken inside
@@ -27,6 +27,7 @@ use crate::store::StoreState;
 use crate::tokens::{Policy, TokenSet};
 
 use super::AppState;
+use super::accounts::Account;
 
 /// What asked for a refresh; logs name it (and metrics may count by it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,45 +84,52 @@ impl From<Error> for Failed {
 /// The one refresh job. `seen_before` is read before waiting for the
 /// flight, so a set a peer saved meanwhile is recognised as the peer's; a
 /// request that waited behind a refresh that failed gets its failure.
-pub async fn refresh(state: &Arc<AppState>, trigger: Trigger, want: Want, choices: Choices) -> Result<Refreshed> {
+pub async fn refresh(
+    state: &Arc<AppState>,
+    account: &Arc<Account>,
+    trigger: Trigger,
+    want: Want,
+    choices: Choices,
+) -> Result<Refreshed> {
     let started = std::time::Instant::now();
-    let result = match run_refresh(state, trigger, want, choices).await {
+    let result = match run_refresh(state, account, trigger, want, choices).await {
         Ok(done) => Ok(done),
         Err(Failed::Ran(error)) => Err(error),
         Err(Failed::Remembered(error)) => return Err(error),
     };
-    log_refresh(trigger, &result);
+    log_refresh(account, trigger, &result);
     let seconds = started.elapsed().as_secs_f64();
     state
         .metrics
-        .record_refresh(result.as_ref().map(|done| &done.report), seconds);
+        .record_refresh(&account.name, result.as_ref().map(|done| &done.report), seconds);
     result
 }
 
 async fn run_refresh(
     state: &Arc<AppState>,
+    account: &Arc<Account>,
     trigger: Trigger,
     want: Want,
     choices: Choices,
 ) -> std::result::Result<Refreshed, Failed> {
-    let targets = copies::targets(&state.settings, choices)?;
-    let seen_before = state.store.load().await?;
-    if let Some(remembered) = remembered(state, trigger, &seen_before) {
+    let targets = copies::targets(&account.settings, choices)?;
+    let seen_before = account.store.load().await?;
+    if let Some(remembered) = remembered(account, trigger, &seen_before) {
         return Err(Failed::Remembered(remembered));
     }
-    let ticket = state.failures.ticket();
-    transact(state, move |state| async move {
-        let current = state.store.load().await?;
-        if let Some(remembered) = remembered(&state, trigger, &current) {
+    let ticket = account.failures.ticket();
+    transact(state, account, move |state, account| async move {
+        let current = account.store.load().await?;
+        if let Some(remembered) = remembered(&account, trigger, &current) {
             return Err(Failed::Remembered(remembered));
         }
-        let set = set_in_use(&state.settings, &current);
+        let set = set_in_use(&account.settings, &current);
         let token = set.map(|set| &set.refresh_token);
-        if let Some(failure) = state.failures.failure_since(ticket, token) {
+        if let Some(failure) = account.failures.failure_since(ticket, token) {
             return Err(Failed::Remembered(failure));
         }
-        let result = rotate_and_deliver(&state, trigger, want, &seen_before, &targets).await;
-        state.failures.end(token, &result, set.and_then(|set| set.expires_at));
+        let result = rotate_and_deliver(&state, &account, trigger, want, &seen_before, &targets).await;
+        account.failures.end(token, &result, set.and_then(|set| set.expires_at));
         Ok(result?)
     })
     .await
@@ -130,35 +138,36 @@ async fn run_refresh(
 /// The answer `failures` has for a refresh of the set in `store`: its
 /// refused token, or the failure whose backoff is still on. The admin
 /// endpoints send it anyway: an operator's explicit retry.
-fn remembered(state: &AppState, trigger: Trigger, store: &StoreState) -> Option<Error> {
+fn remembered(account: &Account, trigger: Trigger, store: &StoreState) -> Option<Error> {
     if trigger == Trigger::Admin {
         return None;
     }
-    let token = set_in_use(&state.settings, store).map(|set| &set.refresh_token);
-    state
+    let token = set_in_use(&account.settings, store).map(|set| &set.refresh_token);
+    account
         .failures
         .refusal_of(token)
-        .or_else(|| state.failures.held_back(token))
+        .or_else(|| account.failures.held_back(token))
 }
 
 async fn rotate_and_deliver(
     state: &AppState,
+    account: &Account,
     trigger: Trigger,
     want: Want,
     seen_before: &StoreState,
     targets: &Targets,
 ) -> Result<Refreshed> {
-    let policy = policy(state, want, seen_before).await?;
+    let policy = policy(account, want, seen_before).await?;
     let rotation = rotation::refresh(
-        &state.settings,
-        state.store.as_ref(),
+        &account.settings,
+        account.store.as_ref(),
         seen_before,
         state.withings_for(trigger),
         policy,
-        copies::none_behind(&state.settings, targets, seen_before),
+        copies::none_behind(&account.settings, targets, seen_before),
     )
     .await?;
-    deliver(state, targets, rotation).await
+    deliver(state, account, targets, rotation).await
 }
 
 /// The set in use: the store's, else the environment's seed. Its refresh
@@ -170,16 +179,16 @@ fn set_in_use<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a T
 /// `Want::Rotate` forces, except when the store's set changed since
 /// `seen_before`: then `assess` calls it a peer's refresh, and the peer's
 /// set is returned without a second rotation.
-async fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Result<Policy> {
-    let buffer = state.settings.buffer;
+async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Result<Policy> {
+    let buffer = account.settings.buffer;
     match want {
         Want::IfDue { buffer } => Ok(Policy {
             buffer,
             force: false,
-            cadence: state.settings.cadence(),
+            cadence: account.settings.cadence(),
         }),
         Want::Rotate => {
-            let now = state.store.load().await?;
+            let now = account.store.load().await?;
             let unchanged = match (&now.tokens, &seen_before.tokens) {
                 (Some(now), Some(seen)) => now.refresh_token_equals(seen),
                 (None, None) => true,
@@ -188,55 +197,62 @@ async fn policy(state: &AppState, want: Want, seen_before: &StoreState) -> Resul
             Ok(Policy {
                 buffer,
                 force: unchanged,
-                cadence: state.settings.cadence(),
+                cadence: account.settings.cadence(),
             })
         }
     }
 }
 
 /// Trades a code (state checked when given) and delivers the new set.
-pub async fn exchange(state: &Arc<AppState>, redirect: Redirect, choices: Choices) -> Result<TokenReport> {
-    let targets = copies::targets(&state.settings, choices)?;
-    check_redirect_base(&redirect, state.settings.redirect_uri("exchange")?)?;
-    let result = transact(state, move |state| async move {
+pub async fn exchange(
+    state: &Arc<AppState>,
+    account: &Arc<Account>,
+    redirect: Redirect,
+    choices: Choices,
+    replace: consent::Replace,
+) -> Result<TokenReport> {
+    let targets = copies::targets(&account.settings, choices)?;
+    check_redirect_base(&redirect, account.settings.redirect_uri("exchange")?)?;
+    let result = transact(state, account, move |state, account| async move {
         let rotation = consent::exchange(
-            &state.settings,
-            state.store.as_ref(),
+            &account.settings,
+            account.store.as_ref(),
             &state.withings,
             &redirect,
-            consent::Replace::Refuse,
+            replace,
         )
         .await?;
-        deliver(&state, &targets, rotation).await
+        deliver(&state, &account, &targets, rotation).await
     })
     .await;
     if let Ok(done) = &result {
-        state.metrics.record_copies(&done.report);
+        state.metrics.record_copies(&account.name, &done.report);
     }
+    let said = account.said();
     match &result {
         Ok(done) => tracing::info!(
-            "Token exchange successful. Expires at: {}",
+            "{said}Token exchange successful. Expires at: {}",
             done.report.expires_at.as_deref().unwrap_or("unknown")
         ),
-        Err(e) => tracing::error!("Token exchange failed [{}]: {e}", e.code()),
+        Err(e) => tracing::error!("{said}Token exchange failed [{}]: {e}", e.code()),
     }
     result.map(|done| done.report)
 }
 
-/// `auth-url`: a consent URL whose state is kept in the store.
-pub async fn authorization_url(state: &Arc<AppState>) -> Result<AuthUrlReport> {
-    transact(state, |state| async move {
-        consent::issue(&AuthUrlRequest::default(), &state.settings, state.store.as_ref()).await
+/// `auth-url`: a consent URL whose state is kept in the account's store.
+pub async fn authorization_url(state: &Arc<AppState>, account: &Arc<Account>) -> Result<AuthUrlReport> {
+    transact(state, account, |_, account| async move {
+        consent::issue(&AuthUrlRequest::default(), &account.settings, account.store.as_ref()).await
     })
     .await
 }
 
 /// Brings the copies up to date and builds the report, as the CLI does.
-async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Result<Refreshed> {
+async fn deliver(state: &AppState, account: &Account, targets: &Targets, rotation: Rotation) -> Result<Refreshed> {
     let ending = deliver_and_build_report(
-        &state.settings,
+        &account.settings,
         &state.http,
-        state.store.as_ref(),
+        account.store.as_ref(),
         targets,
         rotation,
         // `serve`'s reports mask tokens, whatever `--reveal` says.
@@ -259,17 +275,18 @@ async fn deliver(state: &AppState, targets: &Targets, rotation: Rotation) -> Res
     }
 }
 
-/// Runs `job` as the only store transaction of this process, on a
-/// blocking thread, to its end (see the module doc). Refused once the
-/// server is stopping, so that shutdown waits for one transaction at most.
-async fn transact<T, E, F, Fut>(state: &Arc<AppState>, job: F) -> std::result::Result<T, E>
+/// Runs `job` as the only store transaction of `account` in this process,
+/// on a blocking thread, to its end (see the module doc). Refused once the
+/// server is stopping, so that shutdown waits for one transaction per
+/// account at most.
+async fn transact<T, E, F, Fut>(state: &Arc<AppState>, account: &Arc<Account>, job: F) -> std::result::Result<T, E>
 where
     T: Send + 'static,
     E: From<Error> + Send + 'static,
-    F: FnOnce(Arc<AppState>) -> Fut + Send + 'static,
+    F: FnOnce(Arc<AppState>, Arc<Account>) -> Fut + Send + 'static,
     Fut: Future<Output = std::result::Result<T, E>>,
 {
-    let flight = Arc::clone(&state.flight).lock_owned().await;
+    let flight = Arc::clone(&account.flight).lock_owned().await;
     if state.is_stopping() {
         return Err(Error::StoreUnavailable {
             detail: "the server is shutting down; nothing was sent".into(),
@@ -278,10 +295,11 @@ where
     }
     let runtime = tokio::runtime::Handle::current();
     let state = Arc::clone(state);
+    let account = Arc::clone(account);
     let blocking = tokio::task::spawn_blocking(move || {
         // Held until the transaction ends, even if the request is dropped.
         let _flight = flight;
-        runtime.block_on(job(state))
+        runtime.block_on(job(state, account))
     });
     blocking
         .await
@@ -291,12 +309,13 @@ where
 /// One log line per refresh, in the MCP service's words; never a token.
 /// The schedule's failures are its own to say (once per change, see
 /// `schedule`).
-fn log_refresh(trigger: Trigger, result: &Result<Refreshed>) {
+fn log_refresh(account: &Account, trigger: Trigger, result: &Result<Refreshed>) {
+    let said = account.said();
     let report = match result {
         Ok(done) => &done.report,
         Err(_) if trigger == Trigger::Schedule => return,
         Err(e) => {
-            tracing::error!("Token refresh failed ({}) [{}]: {e}", trigger.name(), e.code());
+            tracing::error!("{said}Token refresh failed ({}) [{}]: {e}", trigger.name(), e.code());
             return;
         }
     };
@@ -305,23 +324,25 @@ fn log_refresh(trigger: Trigger, result: &Result<Refreshed>) {
     let trigger = trigger.name();
     match report.outcome {
         ReportOutcome::Refreshed => {
-            tracing::info!("Token refresh successful. Expires at: {expires} ({trigger}, set generation {generation})")
+            tracing::info!(
+                "{said}Token refresh successful. Expires at: {expires} ({trigger}, set generation {generation})"
+            )
         }
         ReportOutcome::AlreadyRefreshedByPeer => tracing::info!(
-            "Token already refreshed by a peer. Expires at: {expires} ({trigger}, set generation {generation})"
+            "{said}Token already refreshed by a peer. Expires at: {expires} ({trigger}, set generation {generation})"
         ),
-        _ => tracing::debug!("Token not due. Expires at: {expires} ({trigger})"),
+        _ => tracing::debug!("{said}Token not due. Expires at: {expires} ({trigger})"),
     }
     if let Some(error) = &report.railway_error {
         tracing::warn!(
-            "the set is saved, but Railway was not updated [{}]: {}",
+            "{said}the set is saved, but Railway was not updated [{}]: {}",
             error.code,
             error.message
         );
     }
     if let Some(error) = &report.env_file_error {
         tracing::warn!(
-            "the set is saved, but the env file was not updated [{}]: {}",
+            "{said}the set is saved, but the env file was not updated [{}]: {}",
             error.code,
             error.message
         );

@@ -4,21 +4,32 @@
 //! counters, base units in `_seconds`); every label has a handful of fixed
 //! values, and no metric ever carries a token or a user id.
 //!
-//! Counters and the histogram are this process's; the two timestamps are
-//! read from the store at each scrape, so a refresh made by a CLI run or
-//! another server sharing the store shows too.
+//! The series of one account carry its name as the `account` label, but
+//! the `default` account's carry none: a deployment of one account reads
+//! exactly as before accounts existed, and `{account=""}` selects it. The
+//! names come from the store's listing, never from a request, so there are
+//! as many as accounts. Reader refusals count by the named reader (from the
+//! config file) and by the account refused, when it exists (`default`
+//! included, by name: a refusal without the label asked for no account).
+//!
+//! Counters and the histogram are this process's; the timestamps are read
+//! from each account's store at each scrape, so a refresh made by a CLI
+//! run or another server sharing the store shows too.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::accounts::AccountName;
 use crate::error::{Error, Result};
+use crate::locked;
 use crate::output::{CopyStatus, ReportOutcome, TokenReport};
 use crate::store::StoreState;
 
@@ -30,10 +41,69 @@ struct ResultLabel {
     result: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// The `account` label: `None` for `default` (see the module doc).
+type AccountLabel = Option<String>;
+
+fn account_label(name: &AccountName) -> AccountLabel {
+    (!name.is_default()).then(|| name.to_string())
+}
+
+/// Writes `account` when there is one, then the other labels.
+fn encode_labels(
+    encoder: &mut LabelSetEncoder,
+    account: &AccountLabel,
+    others: &[(&'static str, &str)],
+) -> std::fmt::Result {
+    if let Some(account) = account {
+        EncodeLabel::encode(&("account", account.as_str()), encoder.encode_label())?;
+    }
+    for label in others {
+        EncodeLabel::encode(label, encoder.encode_label())?;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct RefreshLabels {
+    account: AccountLabel,
+    result: &'static str,
+}
+
+impl EncodeLabelSet for RefreshLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        encode_labels(encoder, &self.account, &[("result", self.result)])
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct CopyLabels {
+    account: AccountLabel,
     copy: &'static str,
     result: &'static str,
+}
+
+impl EncodeLabelSet for CopyLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        encode_labels(encoder, &self.account, &[("copy", self.copy), ("result", self.result)])
+    }
+}
+
+/// A refusal: `account` only when the account refused exists, `default`
+/// by name too.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct RefusalLabels {
+    reader: String,
+    account: Option<String>,
+}
+
+impl EncodeLabelSet for RefusalLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        EncodeLabel::encode(&("reader", self.reader.as_str()), encoder.encode_label())?;
+        if let Some(account) = &self.account {
+            EncodeLabel::encode(&("account", account.as_str()), encoder.encode_label())?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,11 +124,12 @@ pub enum BrokerResult {
 
 pub struct Metrics {
     registry: Registry,
-    refreshes: Family<ResultLabel, Counter>,
+    refreshes: Family<RefreshLabels, Counter>,
     refresh_seconds: Histogram,
-    expiry: Gauge,
-    last_success: Gauge,
+    /// Each account's timestamps, as the last scrape read them.
+    stamps: Arc<Stamps>,
     copy_pushes: Family<CopyLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
     broker: Family<ResultLabel, Counter>,
     /// The broker's counter of each result, taken from `broker` at its
     /// first use: every broker request counts, and then with one atomic
@@ -70,11 +141,12 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let refreshes = Family::<ResultLabel, Counter>::default();
+        let refreshes = Family::<RefreshLabels, Counter>::default();
         // 50 ms to ~26 s: a Withings call, its retries and the lock wait.
         let refresh_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 10));
-        let (expiry, last_success) = (Gauge::default(), Gauge::default());
+        let stamps = Arc::new(Stamps::default());
         let copy_pushes = Family::<CopyLabels, Counter>::default();
+        let refusals = Family::<RefusalLabels, Counter>::default();
         let broker = Family::<ResultLabel, Counter>::default();
         registry.register(
             "withings_token_refresh",
@@ -86,20 +158,16 @@ impl Metrics {
             "Time of the refresh jobs that asked Withings (lock wait and retries included)",
             refresh_seconds.clone(),
         );
-        registry.register(
-            "withings_token_access_expiry_timestamp_seconds",
-            "Unix time at which the stored access token expires",
-            expiry.clone(),
-        );
-        registry.register(
-            "withings_token_last_refresh_success_timestamp_seconds",
-            "Unix time of the stored set's last successful refresh or exchange",
-            last_success.clone(),
-        );
+        registry.register_collector(Box::new(Arc::clone(&stamps)));
         registry.register(
             "withings_token_copy_push",
             "Pushes of a new set to a copy (railway, env_file) by result (updated, failed)",
             copy_pushes.clone(),
+        );
+        registry.register(
+            "withings_token_reader_refusals",
+            "GET /v1/access-token requests of a named reader for an account not its own, by reader (and account, when it exists)",
+            refusals.clone(),
         );
         registry.register(
             "withings_token_broker_requests",
@@ -114,36 +182,57 @@ impl Metrics {
             registry,
             refreshes,
             refresh_seconds,
-            expiry,
-            last_success,
+            stamps,
             copy_pushes,
+            refusals,
             broker,
             broker_counters: Default::default(),
         }
     }
 
-    /// Counts one refresh job and, when it asked Withings, its time.
-    pub fn record_refresh(&self, result: std::result::Result<&TokenReport, &Error>, seconds: f64) {
+    /// Counts one refresh job of `account` and, when it asked Withings, its time.
+    pub fn record_refresh(
+        &self,
+        account: &AccountName,
+        result: std::result::Result<&TokenReport, &Error>,
+        seconds: f64,
+    ) {
         let label = refresh_result(result);
-        self.refreshes.get_or_create(&ResultLabel { result: label }).inc();
+        let labels = RefreshLabels {
+            account: account_label(account),
+            result: label,
+        };
+        self.refreshes.get_or_create(&labels).inc();
         if matches!(label, "success" | "refused" | "transient") {
             self.refresh_seconds.observe(seconds);
         }
         if let Ok(report) = result {
-            self.record_copies(report);
+            self.record_copies(account, report);
         }
     }
 
     /// Counts the pushes a report says were made or failed (skips are not pushes).
-    pub fn record_copies(&self, report: &TokenReport) {
+    pub fn record_copies(&self, account: &AccountName, report: &TokenReport) {
         for (copy, status) in [("env_file", report.env_file), ("railway", report.railway)] {
             let result = match status {
                 CopyStatus::Updated => "updated",
                 CopyStatus::Failed => "failed",
                 CopyStatus::Skipped => continue,
             };
-            self.copy_pushes.get_or_create(&CopyLabels { copy, result }).inc();
+            let account = account_label(account);
+            self.copy_pushes
+                .get_or_create(&CopyLabels { account, copy, result })
+                .inc();
         }
+    }
+
+    /// Counts a named reader refused `account` (when it exists).
+    pub fn record_refusal(&self, reader: &str, account: Option<&AccountName>) {
+        let labels = RefusalLabels {
+            reader: reader.to_owned(),
+            account: account.map(|a| a.to_string()),
+        };
+        self.refusals.get_or_create(&labels).inc();
     }
 
     pub fn record_broker(&self, result: BrokerResult) {
@@ -157,19 +246,92 @@ impl Metrics {
         counter.inc();
     }
 
-    /// The text of one scrape; the timestamps come from `stored`.
-    pub fn render(&self, stored: Option<&StoreState>) -> Result<String> {
-        let tokens = stored.and_then(|s| s.tokens.as_ref());
-        if let Some(at) = tokens.and_then(|t| t.expires_at) {
-            self.expiry.set(at.timestamp());
-        }
-        if let Some(at) = tokens.and_then(|t| t.last_refreshed) {
-            self.last_success.set(at.timestamp());
-        }
+    /// The text of one scrape; the timestamps come from each account's
+    /// store as read now (`None`: unreadable, its timestamps stay as they
+    /// were). Accounts no longer listed lose theirs.
+    pub fn render<'a>(
+        &self,
+        stored: impl Iterator<Item = (&'a AccountName, Option<&'a StoreState>)>,
+    ) -> Result<String> {
+        self.stamps.take_in(stored);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| Error::internal(anyhow::anyhow!("cannot encode the metrics: {e}")))?;
         Ok(text)
+    }
+}
+
+/// The two timestamps of each account, written as gauges at each scrape.
+#[derive(Debug, Default)]
+struct Stamps {
+    by_account: Mutex<BTreeMap<AccountLabel, Stamp>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Stamp {
+    expires_at: Option<i64>,
+    last_success: Option<i64>,
+}
+
+impl Stamps {
+    fn take_in<'a>(&self, stored: impl Iterator<Item = (&'a AccountName, Option<&'a StoreState>)>) {
+        let mut by_account = locked(&self.by_account);
+        let before = std::mem::take(&mut *by_account);
+        for (name, state) in stored {
+            let label = account_label(name);
+            let stamp = match state {
+                Some(state) => {
+                    let tokens = state.tokens.as_ref();
+                    Stamp {
+                        expires_at: tokens.and_then(|t| t.expires_at).map(|at| at.timestamp()),
+                        last_success: tokens.and_then(|t| t.last_refreshed).map(|at| at.timestamp()),
+                    }
+                }
+                None => before.get(&label).copied().unwrap_or_default(),
+            };
+            by_account.insert(label, stamp);
+        }
+    }
+}
+
+/// One gauge [`Stamps`] writes: its name, help, and value for an account.
+struct StampGauge {
+    name: &'static str,
+    help: &'static str,
+    value: fn(&Stamp) -> Option<i64>,
+}
+
+const STAMP_GAUGES: [StampGauge; 2] = [
+    StampGauge {
+        name: "withings_token_access_expiry_timestamp_seconds",
+        help: "Unix time at which the stored access token expires",
+        value: |s| s.expires_at,
+    },
+    StampGauge {
+        name: "withings_token_last_refresh_success_timestamp_seconds",
+        help: "Unix time of the stored set's last successful refresh or exchange",
+        value: |s| s.last_success,
+    },
+];
+
+impl Collector for Stamps {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let by_account = locked(&self.by_account);
+        for StampGauge { name, help, value } in STAMP_GAUGES {
+            let mut metric =
+                encoder.encode_descriptor(name, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+            for (account, stamp) in by_account.iter() {
+                let Some(value) = value(stamp) else { continue };
+                match account {
+                    // `default`: no label at all, as before accounts.
+                    None => metric.encode_gauge(&value)?,
+                    Some(account) => metric
+                        .encode_family(&[("account", account.as_str())])?
+                        .encode_gauge(&value)?,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -195,10 +357,11 @@ mod tests {
     #[test]
     fn a_scrape_names_every_metric_and_counts_by_result() {
         let metrics = Metrics::new();
-        metrics.record_refresh(Err(&Error::InvalidRefreshToken { detail: "d".into() }), 0.2);
+        let default = AccountName::default_account();
+        metrics.record_refresh(&default, Err(&Error::InvalidRefreshToken { detail: "d".into() }), 0.2);
         metrics.record_broker(BrokerResult::Served);
         metrics.record_broker(BrokerResult::Served);
-        let text = metrics.render(None).unwrap();
+        let text = metrics.render(std::iter::empty()).unwrap();
         for line in [
             "withings_token_refresh_total{result=\"refused\"} 1",
             "withings_token_refresh_duration_seconds_count 1",

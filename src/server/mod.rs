@@ -5,16 +5,20 @@
 //! rotation as the CLI, so the CLI and any number of servers can share one
 //! store.
 //!
-//! One [`AppState`] holds the settings, the store, the one HTTP client, the
-//! flight mutex and the memory of failed refreshes (`failures`); every
-//! change to the store goes through `jobs`, one at a time. The read-only
-//! endpoints see the store through `view`, which reads it again only when
-//! it changed. `connections` takes connections within limits a stranger
+//! `serve` serves every account of the deployment (`accounts`): one
+//! [`AppState`] holds what they share (the settings, the one HTTP client,
+//! the Withings clients and their budget, the credentials, the metrics),
+//! and each account its store, view, flight mutex and memory of failed
+//! refreshes (`failures`); every change to an account's store goes through
+//! `jobs`, one at a time per account. The read-only endpoints see a store
+//! through `view`, which reads it again only when it changed. `connections`
+//! takes connections within limits a stranger
 //! cannot exhaust (`peers` shares them out by address, `stall` cuts an
 //! answer nobody reads). On SIGTERM/SIGINT the server stops
 //! accepting, lets a transaction in flight end (its save must happen), and
 //! returns; a second signal ends it at once.
 
+mod accounts;
 mod api;
 mod auth;
 pub mod connections;
@@ -33,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result, Status};
@@ -51,34 +55,29 @@ const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Everything a request or the schedule needs, built once at start.
 pub struct AppState {
+    /// The deployment's settings (each account's are in `accounts`).
     pub settings: Settings,
-    pub store: Arc<dyn TokenStore>,
-    /// `store.location()`, said in every status report.
-    location: String,
-    /// The store as the read-only endpoints see it (see `view`).
-    view: view::StoreView,
+    /// The deployment's store (the `default` account's), for the log.
+    deployment_location: String,
+    accounts: accounts::Accounts,
     pub http: HttpClient,
     pub withings: WithingsClient,
     /// The background refresh's client: one request per check, since the
     /// loop's backoff is its retry (and says once what a retry loop would
     /// say on every attempt).
     schedule_withings: WithingsClient,
-    /// Refresh failures, shared with every caller they concern.
-    failures: failures::Failures,
     credentials: auth::Credentials,
     metrics: metrics::Metrics,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
     pub metrics_auth: bool,
-    /// One store transaction at a time in this process (single flight).
-    flight: Arc<Mutex<()>>,
     stopping: AtomicBool,
 }
 
 impl AppState {
     /// Checks what `serve` cannot work without, before anything listens:
-    /// `ADMIN_API_TOKEN`, the Withings app, a whole Railway configuration.
-    /// `check_interval` is the background refresh's (the backoff after a
-    /// failure starts from it).
+    /// `ADMIN_API_TOKEN`, the Withings app, a whole Railway configuration,
+    /// the named readers' digests. `check_interval` is the background
+    /// refresh's (the backoff after a failure starts from it).
     pub fn new(settings: Settings, check_interval: Duration) -> Result<AppState> {
         let admin = settings.server.admin_token.clone().ok_or_else(|| {
             Error::config(
@@ -91,6 +90,12 @@ impl AppState {
                 "ADMIN_API_TOKEN is shorter than {MIN_ADMIN_TOKEN_LEN} characters: anyone who can reach the server may guess it (`openssl rand -hex 32` makes a good one)"
             );
         }
+        let readers = settings
+            .server
+            .readers
+            .iter()
+            .map(auth::ScopedReader::of)
+            .collect::<Result<Vec<_>>>()?;
         let http = HttpClient::new(settings.http)?;
         let withings = crate::withings::client_for(&settings, &http, "serve")?;
         let once = HttpClient::new(HttpPolicy {
@@ -98,29 +103,27 @@ impl AppState {
             ..settings.http
         })?;
         let schedule_withings = crate::withings::client_for(&settings, &once, "serve")?;
-        // A half-configured Railway would fail every refresh: say so now.
         crate::copies::targets(&settings, crate::copies::Choices::default())?;
-        let store = crate::store::open(&settings)?;
-        // Both clients take from the app's one budget in this process.
-        let withings = withings.sharing_budget_through(store.as_ref());
-        let schedule_withings = schedule_withings.sharing_budget_through(store.as_ref());
+        // Every account's refreshes take from the app's one budget: a
+        // shared store (Redis) shares it with other hosts too.
+        let deployment = crate::store::open(&settings)?;
+        let withings = withings.sharing_budget_through(deployment.as_ref());
+        let schedule_withings = schedule_withings.sharing_budget_through(deployment.as_ref());
         Ok(AppState {
-            location: store.location(),
-            view: view::StoreView::new(Arc::clone(&store)),
-            store,
+            deployment_location: deployment.location(),
+            accounts: accounts::Accounts::new(settings.clone(), check_interval),
             credentials: auth::Credentials {
                 admin,
                 reader: settings.server.reader_token.clone(),
+                readers,
             },
             metrics: metrics::Metrics::new(),
             metrics_auth: false,
-            flight: Arc::new(Mutex::new(())),
             stopping: AtomicBool::new(false),
             settings,
             http,
             withings,
             schedule_withings,
-            failures: failures::Failures::new(check_interval),
         })
     }
 
@@ -147,7 +150,10 @@ pub async fn serve(
     let state = Arc::new(state);
     // This process lives on: a set no file could take waits in memory.
     crate::rotation::keep_unsaved_in_memory();
-    warn_of_durability(state.store.as_ref()).await;
+    let accounts = state.accounts.list(true).await?;
+    if let Some(account) = accounts.values().next() {
+        warn_of_durability(account.store.as_ref()).await;
+    }
     let mut signals = Signals::install()?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::config(
@@ -157,11 +163,14 @@ pub async fn serve(
     })?;
     let local = listener.local_addr().map_err(Error::internal)?;
     crate::logging::user_line(tracing::Level::INFO, &format!("listening on http://{local}"));
+    let names: Vec<&str> = accounts.keys().map(|n| n.as_str()).collect();
     tracing::info!(
-        "token store {}; checked every {} ms",
-        state.store.location(),
+        "token store {}; accounts: {}; checked every {} ms",
+        state.deployment_location,
+        names.join(", "),
         check_interval.as_millis()
     );
+    drop(accounts);
     let (stop, stopped) = watch::channel(false);
     let app = api::router(Arc::clone(&state));
     let mut server = tokio::spawn(connections::serve(listener, app, limits, stopped.clone()));
@@ -205,14 +214,17 @@ async fn warn_of_durability(store: &dyn TokenStore) {
 }
 
 /// Waits for open connections (up to [`DRAIN_TIMEOUT`]), the schedule, and
-/// a transaction still in flight (taking the flight means none is).
+/// the transactions still in flight (taking an account's flight means none
+/// of its is).
 async fn drain(state: &AppState, mut server: JoinHandle<std::io::Result<()>>, schedule: JoinHandle<()>) {
     if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
         tracing::warn!("connections still open after {} s are closed", DRAIN_TIMEOUT.as_secs());
         server.abort();
     }
     let _ = schedule.await;
-    let _ = state.flight.lock().await;
+    for account in state.accounts.all().values() {
+        let _ = account.flight.lock().await;
+    }
 }
 
 fn server_ended(ended: std::result::Result<std::io::Result<()>, tokio::task::JoinError>) -> Error {

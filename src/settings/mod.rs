@@ -358,14 +358,14 @@ impl ServerSettings {
 
 /// A named reader credential (`[reader.NAME]` in the config file): the
 /// SHA-256 of its token, never the token, and the accounts it may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReaderGrant {
     pub name: String,
     /// Lower-case hex, 64 characters.
     pub sha256: String,
     pub accounts: Vec<AccountName>,
-    /// `"*"` was listed: every account, present and future.
-    pub every_account: bool,
+    /// `accounts = ["*"]`: every account, those created later too.
+    pub all_accounts: bool,
 }
 
 /// How an account's refreshes are timed, beyond the buffer before expiry.

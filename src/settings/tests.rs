@@ -472,7 +472,7 @@ fn readers_come_from_the_config_file() {
     let s = Settings::resolve(&global(&["--config", &path]), None, &env(&[("HOME", "/h")])).unwrap();
     assert_eq!(s.server.readers.len(), 1);
     assert_eq!(s.server.readers[0].sha256, "a".repeat(64));
-    assert!(s.server.readers[0].every_account);
+    assert!(s.server.readers[0].all_accounts);
 }
 
 #[test]

@@ -55,6 +55,8 @@ mod redis_store;
 mod refresh;
 /// No secret reaches stderr, whatever the command and log format.
 mod secrets;
+/// `serve` with several accounts: the loop, `?account=`, listing, metrics, named readers.
+mod serve_accounts;
 /// `serve`'s admin API, metrics, and the CLI's `--server`.
 mod serve_api;
 /// `serve` while Withings fails or asks to wait: failures shared, back-off.

@@ -23,12 +23,22 @@ fn two_hosts_on_one_redis_keep_two_accounts_under_their_own_keys() {
     assert_eq!(redis.store_json()["tokens"]["userid"], "31415926");
     assert_eq!(redis.command(&["SISMEMBER", &index, "bob"]).as_deref(), Some("1"));
 
-    let out = second.run(&["status", "--json"]);
+    let out = second.run(&["refresh", "--no-railway", "--json"]);
     assert_eq!(out.code, 3, "the other host sees both accounts: {out:?}");
     assert_eq!(
         out.json()["error"]["message"],
         "this store keeps 2 accounts (default, bob) and none was named; nothing was sent"
     );
+    let out = second.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let status = out.json();
+    let rows: Vec<&str> = status["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows, ["default", "bob"]);
     let out = second.run(&["refresh", "--account", "bob", "--no-railway", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["userid"], "27182818");

@@ -1,8 +1,10 @@
-//! The background refresh: the store is assessed with the same decision and
-//! buffer as `refresh --if-needed`, and refreshed through the same job when
-//! due. Between checks it sleeps until the set is due, but never longer
-//! than `--check-interval` (pizauth's `MAX_WAIT_SECS`): a suspended host, a
-//! jumped clock or a set a peer changed is noticed within one interval.
+//! The background refresh: each account's store is assessed with the same
+//! decision and buffer as `refresh --if-needed`, and refreshed through the
+//! same job when due. Between checks of an account it sleeps until its set
+//! is due, but never longer than `--check-interval` (pizauth's
+//! `MAX_WAIT_SECS`): a suspended host, a jumped clock or a set a peer
+//! changed is noticed within one interval. Each account has its own pace,
+//! backoff and memory below; a few are checked at once ([`run`]).
 //!
 //! A check sends one request at most (see `AppState::schedule_withings`).
 //! While checks fail (Withings down, the store unreadable), the loop backs
@@ -17,18 +19,23 @@
 //! while the broker's last refresh is still backing off (see `failures`)
 //! waits for the rest of that backoff.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
+use crate::accounts::AccountName;
 use crate::copies::Choices;
 use crate::duration::humanize;
 use crate::error::Error;
 use crate::tokens::{Action, Policy, now, rfc3339};
 
 use super::AppState;
+use super::accounts::{Account, said_of};
 use super::jobs::{self, Trigger, Want};
 
 /// The shortest pause, so that a clock at the due instant never spins.
@@ -48,8 +55,18 @@ pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// apart (or a base interval apart, when longer): often enough to catch a
 /// recovered Withings in time, not so often that a rate limit gets worse.
 const NEAR_EXPIRY_PAUSE: Duration = Duration::from_secs(10);
+/// Accounts checked at once: a household's all at once, a fleet's few at
+/// a time (the upstream budget paces their requests anyway).
+const CONCURRENT_CHECKS: usize = 4;
+/// The accounts are listed again at a wake of the loop at most this often.
+const LIST_EVERY: Duration = Duration::from_secs(1);
+/// Accounts due within this much of a wake (or a quarter interval, when
+/// shorter) are checked at that wake: a thousand accounts wake the loop
+/// about once a second, not once per account. A check a little early is
+/// still right: it decides from the set it reads.
+const COALESCE: Duration = Duration::from_secs(1);
 
-/// What the loop remembers between checks.
+/// What the loop remembers of one account between its checks.
 #[derive(Default)]
 struct Memory {
     /// Checks that failed in a row.
@@ -60,10 +77,20 @@ struct Memory {
     said_no_tokens: bool,
 }
 
+/// One account in the loop: its memory and when it is checked next.
+struct Slot {
+    memory: Memory,
+    next: Instant,
+    /// A check of it is running (then it is not started again).
+    checking: bool,
+}
+
 /// How one check ended.
 enum Checked {
     /// It worked (refreshed, or nothing was due): the next check after this.
     Worked(Duration),
+    /// The store holds no set (nor the environment).
+    NoTokens,
     /// The refresh token in use was refused before (or now).
     Refused,
     /// It failed; `expires_at`: when the stored access token expires, if known.
@@ -73,35 +100,135 @@ enum Checked {
     },
 }
 
-/// Checks at once, then after each pause, until `stop` turns true. A check
-/// in progress (a refresh included) is finished before it returns.
+/// Checks every account at once, then each after its own pause, until
+/// `stop` turns true; at most [`CONCURRENT_CHECKS`] at a time, each on its
+/// own, so that one account's slow or failing check delays no other's.
+/// Accounts are listed again at each wake (at most once a second), so one
+/// created meanwhile (a `login --account` on this host) is checked at the
+/// next. The checks in progress (refreshes included) are finished before it
+/// returns.
 pub async fn run(state: Arc<AppState>, interval: Duration, mut stop: watch::Receiver<bool>) {
-    let mut memory = Memory::default();
+    let mut slots: HashMap<AccountName, Slot> = HashMap::new();
+    let mut checks: JoinSet<(AccountName, Checked)> = JoinSet::new();
+    let permits = Arc::new(Semaphore::new(CONCURRENT_CHECKS));
+    let mut listed: Option<Instant> = None;
     loop {
-        let pause = match check(&state, interval, &mut memory).await {
+        let accounts = if listed.is_none_or(|at| at.elapsed() >= LIST_EVERY) {
+            listed = Some(Instant::now());
+            list(&state).await
+        } else {
+            state.accounts.all()
+        };
+        slots.retain(|name, _| accounts.contains_key(name));
+        let now = Instant::now();
+        let soon = now + COALESCE.min(interval / 4);
+        for (name, account) in accounts.iter() {
+            let slot = slots.entry(name.clone()).or_insert_with(|| Slot {
+                memory: Memory::default(),
+                next: now,
+                checking: false,
+            });
+            if !slot.checking && slot.next <= soon {
+                slot.checking = true;
+                checks.spawn(check_when_permitted(
+                    Arc::clone(&state),
+                    Arc::clone(account),
+                    interval,
+                    Arc::clone(&permits),
+                ));
+            }
+        }
+        let next = slots.values().filter(|s| !s.checking).map(|s| s.next).min();
+        let wake = next.unwrap_or(now + interval).min(now + interval);
+        tokio::select! {
+            () = tokio::time::sleep_until(wake) => {}
+            Some(ended) = checks.join_next(), if !checks.is_empty() => {
+                if let Ok((name, checked)) = ended
+                    && let Some(slot) = slots.get_mut(&name)
+                {
+                    slot.after(&name, checked, interval);
+                }
+            }
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
+    }
+    while checks.join_next().await.is_some() {}
+}
+
+/// The accounts as the store lists them now; as before when it cannot say.
+async fn list(state: &AppState) -> Arc<super::accounts::Map> {
+    match state.accounts.list(false).await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            tracing::warn!(
+                "cannot list the accounts [{}]: {e}; the known ones are checked",
+                e.code()
+            );
+            state.accounts.all()
+        }
+    }
+}
+
+async fn check_when_permitted(
+    state: Arc<AppState>,
+    account: Arc<Account>,
+    interval: Duration,
+    permits: Arc<Semaphore>,
+) -> (AccountName, Checked) {
+    // The semaphore is never closed; were it, the check runs unbounded.
+    let _permit = permits.acquire_owned().await.ok();
+    let checked = check(&state, &account, interval).await;
+    (account.name.clone(), checked)
+}
+
+impl Slot {
+    /// Takes in how a check ended and says when the next one comes.
+    fn after(&mut self, name: &AccountName, checked: Checked, interval: Duration) {
+        let said = said_of(name);
+        self.checking = false;
+        let memory = &mut self.memory;
+        memory.said_no_tokens &= matches!(checked, Checked::NoTokens);
+        let pause = match checked {
             Checked::Worked(pause) => {
-                memory.worked();
+                memory.worked(&said);
                 pause
+            }
+            Checked::NoTokens => {
+                memory.worked(&said);
+                if !memory.said_no_tokens {
+                    tracing::warn!(
+                        "{said}no token set yet: authorise with GET /admin/authorization-url, then POST /admin/token/exchange{}",
+                        consent_query(name)
+                    );
+                    memory.said_no_tokens = true;
+                }
+                interval
             }
             Checked::Refused => {
                 memory.failures = 0;
                 memory.said = None;
                 interval
             }
-            Checked::Failed { error, expires_at } => memory.failed(&error, interval, expires_at),
+            Checked::Failed { error, expires_at } => memory.failed(&said, &error, interval, expires_at),
         };
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
+        self.next = Instant::now() + pause;
+    }
+}
+
+/// The query that names a named account's consent.
+fn consent_query(name: &AccountName) -> String {
+    if name.is_default() {
+        String::new()
+    } else {
+        format!(" (both with ?account={name})")
     }
 }
 
 impl Memory {
-    fn worked(&mut self) {
+    fn worked(&mut self, said: &str) {
         if self.failures > 0 {
             tracing::info!(
-                "the background refresh works again, after {} failed check(s)",
+                "{said}the background refresh works again, after {} failed check(s)",
                 self.failures
             );
         }
@@ -110,7 +237,7 @@ impl Memory {
     }
 
     /// Counts the failure, says it when it is new, and returns the pause.
-    fn failed(&mut self, error: &Error, interval: Duration, expires_at: Option<DateTime<Utc>>) -> Duration {
+    fn failed(&mut self, said: &str, error: &Error, interval: Duration, expires_at: Option<DateTime<Utc>>) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let pause = match error {
             // The broker's refresh failed moments ago: the rest of its backoff.
@@ -128,7 +255,7 @@ impl Memory {
         };
         if self.said != Some(error.code()) {
             tracing::error!(
-                "the background refresh failed [{}]: {error}; next check in {}: {}; while checks fail they come at most {} apart, or as long as Withings asks (up to {}), never past {} before the access token expires; this is said again only when the failure changes or ends",
+                "{said}the background refresh failed [{}]: {error}; next check in {}: {}; while checks fail they come at most {} apart, or as long as Withings asks (up to {}), never past {} before the access token expires; this is said again only when the failure changes or ends",
                 error.code(),
                 humanize(pause.length),
                 pause.reason.describe(self.failures),
@@ -142,9 +269,9 @@ impl Memory {
     }
 }
 
-/// One check.
-async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -> Checked {
-    let stored = match state.store.load().await {
+/// One check of one account.
+async fn check(state: &Arc<AppState>, account: &Arc<Account>, interval: Duration) -> Checked {
+    let stored = match account.store.load().await {
         Ok(stored) => stored,
         Err(error) => {
             return Checked::Failed {
@@ -155,32 +282,23 @@ async fn check(state: &Arc<AppState>, interval: Duration, memory: &mut Memory) -
     };
     let expires_at = stored.tokens.as_ref().and_then(|tokens| tokens.expires_at);
     let policy = Policy {
-        buffer: state.settings.buffer,
+        buffer: account.settings.buffer,
         force: false,
         cadence: state.settings.cadence(),
     };
-    let assessment = crate::rotation::assess_in_use(&state.settings, &stored, now(), policy);
-    memory.said_no_tokens &= assessment.action == Action::NoTokens;
+    let assessment = crate::rotation::assess_in_use(&account.settings, &stored, now(), policy);
     match assessment.action {
-        Action::NoTokens => {
-            if !memory.said_no_tokens {
-                tracing::warn!(
-                    "no token set yet: authorise with GET /admin/authorization-url, then POST /admin/token/exchange"
-                );
-                memory.said_no_tokens = true;
-            }
-            Checked::Worked(interval)
-        }
+        Action::NoTokens => Checked::NoTokens,
         // A set a run could not save waits: the job adopts it, due or not.
         Action::NotDue { refresh_at, .. }
-            if state.store.waiting_rescue().is_none() && !crate::rotation::unsaved_waiting() =>
+            if account.store.waiting_rescue().is_none() && !crate::rotation::unsaved_waiting(&account.location) =>
         {
             let until_due = (refresh_at - now()).to_std().unwrap_or(Duration::ZERO);
             Checked::Worked(until_due.clamp(MIN_PAUSE, interval.max(MIN_PAUSE)))
         }
         Action::NotDue { .. } | Action::Refresh(_) | Action::RefreshedByPeer => {
             let want = Want::IfDue { buffer: policy.buffer };
-            match jobs::refresh(state, Trigger::Schedule, want, Choices::default()).await {
+            match jobs::refresh(state, account, Trigger::Schedule, want, Choices::default()).await {
                 Ok(_) => Checked::Worked(interval),
                 Err(Error::InvalidRefreshToken { .. }) => Checked::Refused,
                 Err(error) => Checked::Failed { error, expires_at },
