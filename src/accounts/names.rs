@@ -9,8 +9,10 @@ use crate::error::{Error, Result};
 /// Long enough for a name, short enough for a label and a file name.
 pub const MAX_NAME_LEN: usize = 64;
 
-/// A checked account name: ASCII letters, digits, `_` and `-`, starting
-/// with a letter or digit, at most [`MAX_NAME_LEN`] characters.
+/// A checked account name: lower-case ASCII letters, digits and `-`,
+/// starting with a letter or digit, at most [`MAX_NAME_LEN`] characters.
+/// One case and no `_`, so that two names never share a file on a
+/// case-blind disk, nor a variable prefix (`home-2` → `HOME_2_`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AccountName(String);
 
@@ -18,8 +20,10 @@ impl AccountName {
     pub fn parse(text: &str) -> Result<AccountName> {
         let ok = !text.is_empty()
             && text.len() <= MAX_NAME_LEN
-            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if ok {
             return Ok(AccountName(text.to_owned()));
         }
@@ -27,7 +31,7 @@ impl AccountName {
         Err(Error::config(
             format!("`{shown}` is not an account name"),
             format!(
-                "use letters, digits, `_` and `-` (starting with a letter or digit, at most {MAX_NAME_LEN}), like `alice` or `home-2`"
+                "use lower-case letters, digits and `-` (starting with a letter or digit, at most {MAX_NAME_LEN}), like `alice` or `home-2`"
             ),
         ))
     }

@@ -38,6 +38,12 @@ const STEPS: &[&str] = &[
     "withings-token status",
     "withings-token railway-sync",
     "withings-token railway-sync --dry-run",
+    // A household: a second person joins as account `partner`.
+    "withings-token auth-url --account partner",
+    "withings-token exchange '<redirect URL>' --account partner",
+    "withings-token accounts",
+    "withings-token refresh --all",
+    "withings-token status",
 ];
 
 pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
@@ -61,10 +67,10 @@ pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
             return Ok(status);
         }
         if argv.get(1).map(String::as_str) == Some("auth-url") {
-            redirect = consent(&sandbox, &store)?;
+            redirect = consent(&sandbox, &account_store(&store, &argv))?;
         }
         let after = stored_refresh_token(&store)?;
-        if argv.get(1).map(String::as_str) == Some("refresh") {
+        if argv.get(1).map(String::as_str) == Some("refresh") && !argv.iter().any(|a| a == "--all") {
             write_text(&format!(
                 "rotated: refresh token {before} -> {after}; the sandbox now refuses {before}\n"
             ))?;
@@ -94,7 +100,20 @@ fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArg
     super::execute(cli.command, &settings, &Output::new(settings.output))
 }
 
-/// The browser's part: the sandbox approves at once and redirects.
+/// The store of the account a step names (`--account NAME`), else `store`.
+fn account_store(store: &FileStore, argv: &[String]) -> FileStore {
+    let named = argv.iter().position(|a| a == "--account").and_then(|i| argv.get(i + 1));
+    match named.and_then(|n| crate::accounts::AccountName::parse(n).ok()) {
+        Some(name) if !name.is_default() => {
+            FileStore::new(crate::accounts::accounts_dir(store.path()).join(format!("{name}.json")))
+        }
+        _ => FileStore::new(store.path().to_path_buf()),
+    }
+}
+
+/// The browser's part: the sandbox approves at once and redirects, logged
+/// in as its first person, or its second for an account other than
+/// `default` (each account is one person).
 fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
     let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
@@ -113,9 +132,22 @@ fn consent(sandbox: &Sandbox, store: &FileStore) -> Result<String> {
         &state,
         false,
     );
-    let redirect = crate::sandbox::approve_consent(&HttpClient::new(settings.http)?, url.as_str())?;
+    let second = store
+        .path()
+        .parent()
+        .is_some_and(|dir| dir.ends_with("tokens.accounts"));
+    let url = match second {
+        true => format!("{url}&sandbox_user=2"),
+        false => url.to_string(),
+    };
+    let redirect = crate::sandbox::approve_consent(&HttpClient::new(settings.http)?, &url)?;
+    let who = if second {
+        "its second person"
+    } else {
+        "its first person"
+    };
     write_text(&format!(
-        "(the demo plays the browser: it opened the URL above in the sandbox, which approved at once and redirected with a one-time code and state {state}; step 2 exchanges it)\n"
+        "(the demo plays the browser: it opened the URL above in the sandbox, which logged in as {who}, approved at once and redirected with a one-time code and state {state}; the next step exchanges it)\n"
     ))?;
     Ok(redirect)
 }

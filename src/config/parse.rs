@@ -262,7 +262,7 @@ fn reader_tables(source: &Source, item: &Item, line: usize) -> Result<Vec<Reader
                     "[reader.{name}]: `{}` is not a reader name",
                     crate::redact::visible(name)
                 ),
-                "use letters, digits, `_` and `-` (starting with a letter or digit, at most 64), like `mcp-alice`",
+                "use lower-case letters, digits and `-` (starting with a letter or digit, at most 64), like `mcp-alice`",
             ));
         }
         readers.push(reader(source, name, table, at)?);

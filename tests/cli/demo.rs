@@ -43,15 +43,29 @@ fn demo_exits_0_with_an_empty_environment() {
     );
     assert_eq!(
         out.stdout.matches("│ railway        ┆ updated").count(),
-        4,
+        5,
         "{}",
         out.stdout
     );
     assert!(
-        out.stdout.contains("step 8/8: withings-token railway-sync --dry-run"),
+        out.stdout.contains("step 8/13: withings-token railway-sync --dry-run"),
         "{}",
         out.stdout
     );
+    // The household: a second person's account, then one refresh of both.
+    let household = out
+        .stdout
+        .split("step 11/13: withings-token accounts")
+        .nth(1)
+        .unwrap_or_default();
+    for row in [
+        "│ default ┆ 31415926 ┆",
+        "│ partner ┆ 27182818 ┆",
+        "│ default ┆ refreshed ┆",
+        "│ partner ┆ refreshed ┆",
+    ] {
+        assert!(household.contains(row), "{row}:\n{}", out.stdout);
+    }
     assert!(
         !out.stdout.contains("sbx_refresh_"),
         "demo must mask tokens:\n{}",
