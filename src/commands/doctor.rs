@@ -32,7 +32,20 @@ pub fn run_from(args: &DoctorArgs, global: &GlobalArgs, out: &Output) -> Result<
     }
 }
 
+/// With an account named (`--account`), its store, tokens and sources are
+/// checked; else the deployment's (`default`'s store).
 pub fn run(args: &DoctorArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    let named;
+    let settings = match &settings.account {
+        Some(name) if settings.remote.is_none() => match settings.for_account(name) {
+            Ok(account) => {
+                named = account;
+                &named
+            }
+            Err(e) => return finish(vec![diagnosis::failed("settings", &e)], Vec::new(), out),
+        },
+        _ => settings,
+    };
     let checks = diagnose(settings, args.online)?;
     finish(checks, diagnosis::origins(settings), out)
 }

@@ -461,9 +461,10 @@ impl Settings {
     }
 
     /// Same as `load`, with the process environment given (tests, demo).
-    /// Without a config file this reads as it always did; with one, the
-    /// account named by `--account` or `WITHINGS_TOKEN_ACCOUNT` reads its
-    /// table (another chosen later: [`Settings::for_account`]).
+    /// Without a config file this reads as it always did; with one, these
+    /// are the deployment's settings (the top of the file): an account's
+    /// table is read when the account is chosen ([`Settings::for_account`]),
+    /// and never moves what the whole deployment shares.
     pub fn resolve(
         given: &Overrides,
         buffer_flag: Option<Duration>,
@@ -472,18 +473,13 @@ impl Settings {
         let Some(config) = Config::find(given.config.as_deref(), process)? else {
             return Settings::resolve_from(given, buffer_flag, process, None);
         };
-        let named = given
-            .account
-            .clone()
-            .or_else(|| process("WITHINGS_TOKEN_ACCOUNT"))
-            .and_then(|text| AccountName::parse(text.trim()).ok());
         let inputs = Arc::new(Inputs {
             environment: environment_read(process, &config),
             given: given.clone(),
             buffer_flag,
             config,
         });
-        Settings::resolve_with_config(&inputs, named.as_ref())
+        Settings::resolve_with_config(&inputs, None)
     }
 
     /// The settings from `inputs`, with `account`'s table of the config file.
@@ -591,9 +587,12 @@ impl Settings {
             .and_then(|c| c.account(account))
             .and_then(|t| t.variable_prefix.as_ref())
             .map(|(prefix, _)| prefix.clone());
-        // What the caller decided after resolving stays (`demo` drops the hints).
+        // What the caller decided after resolving stays (`demo` drops the
+        // hints), and what the deployment shares is the deployment's: an
+        // account's env file cannot move the store, change the app or its
+        // budget, or open `serve` to other credentials.
         settings.next_command.clone_from(&self.next_command);
-        settings.deployment_store = self.deployment_store.clone();
+        settings.keep_deployment_of(self);
         settings.store = crate::accounts::location_of(&self.deployment_store, account);
         settings.variable_prefix = prefix.clone().unwrap_or_else(|| account.default_variable_prefix());
         match prefix.filter(|p| !p.is_empty()) {
@@ -606,6 +605,20 @@ impl Settings {
         }
         settings.account = Some(account.clone());
         Ok(settings)
+    }
+
+    fn keep_deployment_of(&mut self, deployment: &Settings) {
+        self.deployment_store = deployment.deployment_store.clone();
+        self.lease_ttl = deployment.lease_ttl;
+        self.upstream_budget = deployment.upstream_budget;
+        self.client_id.clone_from(&deployment.client_id);
+        self.client_secret.clone_from(&deployment.client_secret);
+        self.redirect_uri.clone_from(&deployment.redirect_uri);
+        self.scope.clone_from(&deployment.scope);
+        self.api_url = deployment.api_url.clone();
+        self.authorize_url = deployment.authorize_url.clone();
+        self.server = deployment.server.clone();
+        self.remote.clone_from(&deployment.remote);
     }
 
     /// The seed tokens under `prefix` (`ALICE_WITHINGS_REFRESH_TOKEN`...),

@@ -402,6 +402,12 @@ fn each_layer_wins_over_the_ones_below_it() {
     assert_eq!(s.buffer, Some(chrono::Duration::hours(1)), "the flag");
     assert_eq!(source_of(&s, "WITHINGS_REFRESH_BUFFER"), Source::Flag("--buffer"));
     let s = Settings::resolve(&g, None, &vars).unwrap();
+    assert_eq!(
+        s.policy.jitter,
+        Duration::from_secs(240),
+        "the deployment's, until the account is chosen"
+    );
+    let s = s.for_account(&account("alice")).unwrap();
     assert_eq!(s.buffer, Some(chrono::Duration::hours(2)), "the environment");
     assert_eq!(source_of(&s, "WITHINGS_REFRESH_BUFFER"), Source::Environment);
     assert_eq!(s.policy.jitter, Duration::from_secs(180), "the account's table");
@@ -437,7 +443,10 @@ fn for_account_reads_that_accounts_table() {
         alice.env_file.as_ref().unwrap().path,
         dir.path().join("app.env").canonicalize().unwrap()
     );
-    assert_eq!(alice.client_id.as_deref(), Some("from-alices-file"));
+    assert_eq!(
+        alice.client_id, s.client_id,
+        "the app is the deployment's: an account's env file cannot change it"
+    );
     assert_eq!(alice.railway.service_id.as_deref(), Some("svc-alice"));
     assert_eq!(alice.variable_prefix, "AL_");
     let seed = alice.seed_tokens.as_ref().unwrap();

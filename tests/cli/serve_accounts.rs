@@ -132,6 +132,38 @@ fn the_loop_refreshes_each_account_once_and_the_broker_answers_each_its_own() {
     }
 }
 
+/// The loop judges each account by its own refresh policy: bob's table
+/// says `refresh_at_least = "1h"` and his set is two hours old, so bob is
+/// refreshed; the default account (7 days) is not.
+#[test]
+fn the_loop_refreshes_an_account_by_its_own_policy() {
+    let withings = Upstream::start();
+    let mut bob = token_body(BOB_NEW_ACCESS, BOB_NEW_REFRESH, 10800);
+    bob["body"]["userid"] = json!("364");
+    withings.mount(
+        refresh_of(BOB_OLD_REFRESH)
+            .respond_with(ResponseTemplate::new(200).set_body_json(bob))
+            .expect(1)
+            .named("bob's refresh"),
+    );
+    let mut env = given_store_expiring_in(3600);
+    seed_account(&env, "bob", (BOB_OLD_ACCESS, BOB_OLD_REFRESH), 3600, "364");
+    env.withings(&withings.uri()).serve_credentials();
+    let config = env.home().join("config.toml");
+    std::fs::write(&config, "buffer = \"10m\"\n[account.bob]\nrefresh_at_least = \"1h\"\n").expect("config");
+    env.set("WITHINGS_TOKEN_CONFIG", config.display().to_string());
+    let default_before = env.stored_refresh_token();
+
+    let server = env.serve(&["--check-interval", "100ms"]);
+    let refreshed = wait_until(Duration::from_secs(10), || {
+        stored_refresh_token_of(&env, "bob") == BOB_NEW_REFRESH
+    });
+    assert!(refreshed, "bob was not refreshed:\n{}", server.log());
+    std::thread::sleep(Duration::from_millis(500));
+    withings.verify();
+    assert_eq!(env.stored_refresh_token(), default_before, "{}", server.log());
+}
+
 #[test]
 fn with_two_accounts_a_request_must_name_one_that_exists() {
     let withings = silent_withings();

@@ -284,7 +284,7 @@ async fn check(state: &Arc<AppState>, account: &Arc<Account>, interval: Duration
     let policy = Policy {
         buffer: account.settings.buffer,
         force: false,
-        cadence: state.settings.cadence(),
+        cadence: account.settings.cadence(),
     };
     let assessment = crate::rotation::assess_in_use(&account.settings, &stored, now(), policy);
     match assessment.action {
