@@ -80,6 +80,19 @@ pub struct AccountTable {
     entries: Vec<Entry>,
     /// `variable_prefix`, with its line.
     pub variable_prefix: Option<(String, usize)>,
+    /// The line of its `[account.NAME]`.
+    pub line: usize,
+}
+
+impl AccountTable {
+    /// The prefix the account's copies are written under: the table's, else
+    /// its name's.
+    pub fn prefix(&self) -> String {
+        match &self.variable_prefix {
+            Some((prefix, _)) => prefix.clone(),
+            None => self.name.default_variable_prefix(),
+        }
+    }
 }
 
 /// Where in the file a value was found.
@@ -146,6 +159,12 @@ impl Config {
                 account: None,
             },
         ))
+    }
+
+    /// The account whose copies the file puts under `prefix`, if any (an
+    /// account without a table takes its name's prefix; see `AccountName`).
+    pub fn prefix_owner(&self, prefix: &str) -> Option<&AccountName> {
+        self.accounts.iter().find(|t| t.prefix() == prefix).map(|t| &t.name)
     }
 
     /// The `[account.NAME]` table of `name`, if the file has one.

@@ -125,13 +125,38 @@ fn account_tables(source: &Source, item: &Item, line: usize) -> Result<Vec<Accou
                 entries.push(entry(source, Scope::Account(name), key, value, line)?);
             }
         }
-        accounts.push(AccountTable {
+        let table = AccountTable {
             name: account,
             entries,
             variable_prefix,
-        });
+            line: at,
+        };
+        if let Some(other) = accounts.iter().find(|t: &&AccountTable| t.prefix() == table.prefix()) {
+            return Err(shared_prefix(source, &table, &other.name));
+        }
+        accounts.push(table);
+    }
+    let default_is_free = |t: &AccountTable| t.name.is_default() || !t.prefix().is_empty();
+    let default_unlisted = !accounts.iter().any(|t| t.name.is_default());
+    if let Some(table) = accounts.iter().find(|t| default_unlisted && !default_is_free(t)) {
+        return Err(shared_prefix(source, table, &AccountName::default_account()));
     }
     Ok(accounts)
+}
+
+/// Two accounts whose copies would be written under the same names would
+/// overwrite each other's tokens in a shared env file or service.
+fn shared_prefix(source: &Source, table: &AccountTable, other: &AccountName) -> Error {
+    let line = table.variable_prefix.as_ref().map_or(table.line, |(_, line)| *line);
+    source.error(
+        line,
+        format!(
+            "[account.{}] would write its copies under the variable names of account {other} (prefix `{}`)",
+            table.name,
+            table.prefix()
+        ),
+        "give each account a `variable_prefix` of its own (`default` alone may have none)",
+    )
 }
 
 /// `variable_prefix`: letters, digits and `_`, what a variable name takes

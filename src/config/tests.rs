@@ -311,3 +311,24 @@ fn an_invalid_file_is_not_rewritten() {
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
 }
+
+#[test]
+fn no_two_accounts_write_their_copies_under_the_same_names() {
+    assert_eq!(
+        refused("[account.alice]\nvariable_prefix = \"BOB_\"\n[account.bob]\nbuffer = \"1h\"\n"),
+        "/etc/wt/config.toml:3: [account.bob] would write its copies under the variable names of account alice (prefix `BOB_`)"
+    );
+    assert_eq!(
+        refused("[account.alice]\nvariable_prefix = \"\"\n"),
+        "/etc/wt/config.toml:2: [account.alice] would write its copies under the variable names of account default (prefix ``)"
+    );
+    assert_eq!(
+        refused("[account.a]\nvariable_prefix = \"X_\"\n[account.b]\nvariable_prefix = \"X_\"\n"),
+        "/etc/wt/config.toml:4: [account.b] would write its copies under the variable names of account a (prefix `X_`)"
+    );
+    // `default` may give its names away, and then another may take them.
+    let config = parsed("[account.default]\nvariable_prefix = \"HOME_\"\n[account.alice]\nvariable_prefix = \"\"\n");
+    assert_eq!(config.prefix_owner(""), Some(&name("alice")));
+    assert_eq!(config.prefix_owner("HOME_"), Some(&name("default")));
+    assert_eq!(parsed("[account.alice]\nvariable_prefix = \"MCP_ALICE_\"\n").prefix_owner("ALICE_"), None);
+}

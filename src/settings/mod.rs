@@ -595,6 +595,18 @@ impl Settings {
         settings.keep_deployment_of(self);
         settings.store = crate::accounts::location_of(&self.deployment_store, account);
         settings.variable_prefix = prefix.clone().unwrap_or_else(|| account.default_variable_prefix());
+        if let Some(owner) = self.config().and_then(|c| c.prefix_owner(&settings.variable_prefix))
+            && owner != account
+        {
+            return Err(Error::config(
+                format!(
+                    "account {account} would write its copies under the variable names of account {owner} (prefix `{}`, set in {}); nothing was sent",
+                    settings.variable_prefix,
+                    self.config_file().map(|p| p.display().to_string()).unwrap_or_default()
+                ),
+                format!("give account {owner} another `variable_prefix`, or give [account.{account}] one of its own"),
+            ));
+        }
         match prefix.filter(|p| !p.is_empty()) {
             Some(prefix) => {
                 settings.seed_tokens = settings.prefixed_seed_tokens(&prefix)?;
