@@ -160,7 +160,7 @@ fn remove(settings: &Settings, name: &str, yes: bool, out: &Output) -> Result<St
         new_name: None,
         store,
         message: format!(
-            "the local token set of {name} is deleted; the consent given at Withings remains: revoke it in the Withings app (Settings > Connected apps) if it should end"
+            "the local token set of {name} is deleted; the consent given at Withings remains: revoke it in the Withings app (Settings > Connected apps) if it should end; a running `serve` keeps the readers it started with: restart it"
         ),
     })?;
     Ok(Status::Success)

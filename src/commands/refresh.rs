@@ -136,6 +136,12 @@ fn refuse_one_with_all(settings: &Settings) -> Result<()> {
             format!("drop one: `withings-token refresh --all`, or `withings-token refresh --account {named}`"),
         ));
     }
+    if settings.output.format == crate::settings::OutputFormat::Env {
+        return Err(Error::config(
+            "--all refreshes several accounts, whose sets cannot be one set of env lines; nothing was sent",
+            "use `--json` (one row per account), or `withings-token refresh --account NAME --output env`",
+        ));
+    }
     Ok(())
 }
 

@@ -330,5 +330,8 @@ fn no_two_accounts_write_their_copies_under_the_same_names() {
     let config = parsed("[account.default]\nvariable_prefix = \"HOME_\"\n[account.alice]\nvariable_prefix = \"\"\n");
     assert_eq!(config.prefix_owner(""), Some(&name("alice")));
     assert_eq!(config.prefix_owner("HOME_"), Some(&name("default")));
-    assert_eq!(parsed("[account.alice]\nvariable_prefix = \"MCP_ALICE_\"\n").prefix_owner("ALICE_"), None);
+    assert_eq!(
+        parsed("[account.alice]\nvariable_prefix = \"MCP_ALICE_\"\n").prefix_owner("ALICE_"),
+        None
+    );
 }

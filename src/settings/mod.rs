@@ -1020,6 +1020,9 @@ pub fn next_command(given: &Overrides) -> String {
     if let Some(key) = &given.store_key {
         words.push(format!("--store-key {}", shell(key)));
     }
+    if let Some(account) = &given.account {
+        words.push(format!("--account {}", shell(account.trim())));
+    }
     if let Some(server) = &given.server {
         words.push(format!("--server {}", hidden(server, "'<the server URL>'")));
     }

@@ -385,7 +385,10 @@ pub fn assess(
             idle_due_at: None,
         };
     };
-    let buffer = effective_buffer(&set, policy.buffer) + policy.cadence.early_by;
+    // The jitter spreads refreshes out; a jitter as long as the token's life
+    // would make every run due, so its share is at most a third of it.
+    let lifetime = set.lifetime().unwrap_or(ASSUMED_LIFETIME);
+    let buffer = effective_buffer(&set, policy.buffer) + policy.cadence.early_by.min(lifetime / 3);
     let idle_due_at = policy.cadence.idle_due_at(set.last_refreshed);
     let peer_rotated = match (seen_before, stored) {
         (SeenBefore::Set(seen), Some(now_stored)) => !seen.refresh_token_equals(now_stored),

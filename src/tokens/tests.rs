@@ -372,3 +372,18 @@ fn jitter_makes_a_set_due_earlier_by_its_offset_both_ways() {
         Action::Refresh(DueReason::Idle)
     );
 }
+
+#[test]
+fn a_jitter_longer_than_the_token_lives_takes_at_most_a_third_of_its_life() {
+    let tokens = set(Some(t(3)), Some(t(0)));
+    // A day of jitter on a 3 h token: the 1 h buffer and 1 h more, never
+    // due on every run.
+    let a = assess(Some(&tokens), None, SeenBefore::NotLooked, t(0), cadence(None, 24 * 60));
+    assert_eq!(
+        a.action,
+        Action::NotDue {
+            expires_at: t(3),
+            refresh_at: t(1)
+        }
+    );
+}

@@ -9,6 +9,8 @@ mod support;
 mod access_token;
 /// Each account's copies under its own variable names.
 mod account_copies;
+/// Hints and refusals that keep the account in view.
+mod account_hints;
 /// Several accounts: `accounts`, `status` rows, `refresh --all`, rename, remove.
 mod accounts;
 /// A wrong clock never poisons the store.
