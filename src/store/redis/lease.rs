@@ -173,13 +173,19 @@ impl RedisLease {
         let (fence, base) = (self.fence.to_string(), base_generation.to_string());
         let flag = if after_request { "1" } else { "0" };
         let holds_a_set = if next.tokens.is_some() { "1" } else { "0" };
+        // The account joins the deployment's index in the save itself, so a
+        // saved account is never one that no listing finds.
+        let (index, name) = match &self.shared.index {
+            Some((index, name)) => (index.as_str(), name.as_str()),
+            None => (keys.data.as_str(), ""),
+        };
         let verdict: String = self
             .shared
             .call(
                 Invocation::Script(
                     &SAVE,
-                    &[&keys.data, &keys.lease, &keys.journal, &keys.held],
-                    &[&self.owner, &fence, &base, &json, flag, holds_a_set],
+                    &[&keys.data, &keys.lease, &keys.journal, &keys.held, index],
+                    &[&self.owner, &fence, &base, &json, flag, holds_a_set, name],
                 ),
                 "cannot save to",
             )
@@ -251,10 +257,7 @@ impl StoreLease for RedisLease {
         let (mut rebases, mut pause) = (0, Duration::from_millis(10));
         loop {
             match self.try_save(base, &next, after_request).await {
-                Ok((verdict, generation)) if verdict == "ok" => {
-                    self.shared.join_index().await;
-                    return Ok(generation);
-                }
+                Ok((verdict, generation)) if verdict == "ok" => return Ok(generation),
                 Ok((verdict, _)) if verdict == "generation" && after_request && rebases < MAX_REBASES => {
                     let Some((rebased_base, rebased)) = self.rebased(&next).await.map_err(unsaved)? else {
                         return Err(self.refused("generation"));

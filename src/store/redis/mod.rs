@@ -78,7 +78,7 @@ struct Shared {
     /// The app whose store this must be (see `store::bind`).
     client_id: Option<String>,
     /// The set listing the deployment's accounts and this store's name in
-    /// it (see `accounts`): joined on every save.
+    /// it (see `accounts`): joined by every save (the `SAVE` script).
     index: Option<(String, String)>,
 }
 
@@ -173,23 +173,6 @@ impl RedisStore {
             )
             .await?;
         Ok(())
-    }
-}
-
-impl Shared {
-    /// Keeps this account's name in the deployment's index after a save; a
-    /// failure only delays its listing to the next save.
-    pub(super) async fn join_index(&self) {
-        let Some((index, name)) = &self.index else { return };
-        let joined: Result<i64> = self
-            .call(
-                Invocation::Command(&["SADD", index, name]),
-                "cannot list the account in",
-            )
-            .await;
-        if let Err(e) = joined {
-            tracing::warn!("the account {name} is saved but not yet listed in {index}: {e}");
-        }
     }
 }
 

@@ -103,6 +103,7 @@ end
 if generation ~= tonumber(ARGV[3]) then return 'generation' end
 redis.call('SET', KEYS[1], ARGV[4])
 if ARGV[6] == '1' then redis.call('SET', KEYS[4], '1') end
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[5], ARGV[7]) end
 return 'ok'",
     )
 });
