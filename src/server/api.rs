@@ -87,7 +87,9 @@ struct Unhealthy {
     error: ErrorBody,
 }
 
-/// No credential: platforms probe it. 503 when a store cannot be read;
+/// No credential: platforms probe it. 503 when no account's store can be
+/// read (one account's broken store must not make the platform restart
+/// the service of every other: `/admin/accounts` names it);
 /// `token_configured`: some account holds a set (or the environment one).
 async fn health(State(state): Shared) -> Response {
     match token_configured(&state).await {
@@ -110,12 +112,18 @@ async fn health(State(state): Shared) -> Response {
 }
 
 async fn token_configured(state: &AppState) -> crate::error::Result<bool> {
+    let (mut read, mut failure) = (false, None);
     for account in state.accounts.all().values() {
-        if account.view.snapshot(&account.settings).await?.state.tokens.is_some() {
-            return Ok(true);
+        match account.view.snapshot(&account.settings).await {
+            Ok(view) if view.state.tokens.is_some() => return Ok(true),
+            Ok(_) => read = true,
+            Err(e) => failure = failure.or(Some(e)),
         }
     }
-    Ok(false)
+    match failure {
+        Some(e) if !read => Err(e),
+        _ => Ok(false),
+    }
 }
 
 /// `?account=NAME` on every endpoint that acts on one account.

@@ -309,6 +309,36 @@ fn admin_accounts_lists_every_account_and_its_set() {
     withings.verify();
 }
 
+/// One account's broken store does not make `/health` fail for the whole
+/// household (a platform would restart the service of every account):
+/// `/admin/accounts` names it.
+#[test]
+fn one_accounts_corrupt_store_leaves_health_ok_and_is_named_in_the_listing() {
+    let withings = silent_withings();
+    let env = given_a_household(&withings.uri(), 3 * 3600);
+    std::fs::write(account_store_path(&env, "bob"), "not a store").expect("corrupt bob");
+    let server = env.serve(&["--check-interval", "1h"]);
+    let health = server.get("/health", &[]);
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.json()["token_configured"], true, "{health:?}");
+    let listed = server.admin_get("/admin/accounts").json();
+    let bob = listed["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["name"] == "bob")
+        .cloned()
+        .expect("bob listed");
+    assert_eq!(bob["error"]["code"], "CONFIGURATION_ERROR", "{listed}");
+    assert!(
+        bob["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("bob.json is unreadable")),
+        "{listed}"
+    );
+    withings.verify();
+}
+
 #[test]
 fn metrics_carry_the_account_label_and_none_for_default() {
     let withings = withings_for_the_household();
