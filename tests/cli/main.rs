@@ -9,6 +9,9 @@ mod support;
 mod access_token;
 /// Each account's copies under its own variable names.
 mod account_copies;
+/// One account's tokens never reach another: seeds, pulls, shared env
+/// files, links in the store, rename's order, rescues of removed accounts.
+mod account_safety;
 /// Several accounts: `accounts`, `status` rows, `refresh --all`, rename, remove.
 mod accounts;
 /// A wrong clock never poisons the store.

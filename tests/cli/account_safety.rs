@@ -1,0 +1,111 @@
+//! What keeps one account's tokens from reaching another: a seed or a
+//! Railway copy that is another account's token is refused before anything
+//! is sent or saved; accounts sharing an env file keep each one's lines;
+//! `accounts remove`/`rename` never act through a link, and check the
+//! config file before moving anything; a rescued set does not outlive its
+//! account.
+
+use crate::support::*;
+
+/// Where the account `name` of `env`'s default store lives.
+fn account_store(env: &TestEnv, name: &str) -> std::path::PathBuf {
+    env.store_path()
+        .with_file_name("tokens.accounts")
+        .join(format!("{name}.json"))
+}
+
+/// Writes the store of account `name` holding `refresh` (not due for two
+/// hours), for Withings user `userid`.
+fn seed_account(env: &TestEnv, name: &str, refresh: &str, userid: &str) {
+    let now = chrono::Utc::now();
+    let store = json!({
+        "version": 1,
+        "generation": 1,
+        "tokens": {
+            "access_token": format!("{name}-access"),
+            "refresh_token": refresh,
+            "expires_at": rfc3339(now + chrono::Duration::hours(2)),
+            "last_refreshed": rfc3339(now - chrono::Duration::hours(1)),
+            "userid": userid,
+            "scope": "user.info,user.metrics",
+        },
+    });
+    let path = account_store(env, name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&store).unwrap()).unwrap();
+}
+
+#[test]
+fn a_seed_left_after_rename_is_refused_for_the_emptied_account_with_nothing_sent() {
+    let withings = Upstream::start();
+    withings.mount(
+        refresh_of(OLD_REFRESH)
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .expect(1)
+            .named("bob's own refresh, once"),
+    );
+    let mut env = given_store_expiring_in(-60);
+    env.withings(&withings.uri());
+    env.set("WITHINGS_REFRESH_TOKEN", OLD_REFRESH);
+    let renamed = env.run_fast(&["accounts", "rename", "default", "bob"]);
+    assert_eq!(renamed.code, 0, "{renamed:?}");
+    let bob = account_store(&env, "bob");
+    let before = std::fs::read(&bob).unwrap();
+
+    // The seed is bob's current token.
+    let out = env.run_fast(&["refresh", "--account", "default", "--json"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "ACCOUNT_MISMATCH");
+    assert_eq!(
+        out.json()["error"]["message"],
+        "the refresh token in WITHINGS_REFRESH_TOKEN (the environment or the env file) is account bob's (its store holds it); using it as account default's would fork bob's token chain; nothing was sent or saved"
+    );
+    assert_eq!(
+        out.json()["error"]["action"],
+        "remove or replace the stale WITHINGS_* lines (the env file, the process environment), or authorise this account: `withings-token login --account default`; to act on that account, name it: `--account bob`"
+    );
+    assert_eq!(std::fs::read(&bob).unwrap(), before);
+    assert!(!env.store_path().exists(), "nothing saved for default");
+
+    // Bob refreshes his own; the seed is now his previous token: refused too.
+    let own = env.run_fast(&["refresh", "--account", "bob", "--json"]);
+    assert_eq!(own.code, 0, "{own:?}");
+    let out = env.run_fast(&["refresh", "--if-needed", "--account", "default", "--json"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(out.json()["error"]["code"], "ACCOUNT_MISMATCH");
+    assert!(!env.store_path().exists(), "nothing saved for default");
+    withings.verify();
+}
+
+#[test]
+fn pull_refuses_a_railway_set_another_account_holds() {
+    let peer = Peer::start();
+    let mut env = given_fresh_store_and_railway_service(&peer);
+    env.withings(&peer.withings_url());
+    seed_account(&env, "alice", "alice-refresh-aaa", "271");
+    let refreshed = chrono::Utc::now() + chrono::Duration::hours(1);
+    railway_holds(
+        &peer,
+        &[
+            ("WITHINGS_ACCESS_TOKEN", json!("alice-access")),
+            ("WITHINGS_REFRESH_TOKEN", json!("alice-refresh-aaa")),
+            (
+                "WITHINGS_TOKEN_EXPIRES_AT",
+                json!(rfc3339(refreshed + chrono::Duration::hours(3))),
+            ),
+            ("WITHINGS_TOKEN_LAST_REFRESHED", json!(rfc3339(refreshed))),
+        ],
+    );
+    let before = env.store_bytes();
+
+    let run = env.run_with(&["pull", "--from", "railway", "--account", "default", "--json"], &NO_RETRY_DELAY);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert_eq!(run.json()["error"]["code"], "ACCOUNT_MISMATCH");
+    assert_eq!(
+        run.json()["error"]["message"],
+        "the refresh token in the Railway service's variables is account alice's (its store holds it); using it as account default's would fork alice's token chain; nothing was sent or saved"
+    );
+    assert_eq!(env.store_bytes(), before);
+    assert_eq!(peer.token_requests(), 0, "no Withings call");
+    assert_no_mutation(&peer);
+}
