@@ -109,3 +109,42 @@ fn pull_refuses_a_railway_set_another_account_holds() {
     assert_eq!(peer.token_requests(), 0, "no Withings call");
     assert_no_mutation(&peer);
 }
+
+/// The value of `key` in the env file `text`.
+fn env_value(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        .trim_matches('\'')
+        .to_owned()
+}
+
+#[test]
+fn two_accounts_refreshed_at_once_keep_each_ones_lines_in_a_shared_env_file() {
+    let (withings, _issued) = withings_always_rotating();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    seed_account(&env, "alice", "alice-refresh-0", "271");
+    seed_account(&env, "bob", "bob-refresh-0", "314");
+    let path = env.write_env_file(
+        "# the household\nALICE_WITHINGS_REFRESH_TOKEN=alice-refresh-0\nBOB_WITHINGS_REFRESH_TOKEN=bob-refresh-0\nOTHER=kept\n",
+    );
+
+    for round in 0..20 {
+        let alice = env.spawn(&["refresh", "--account", "alice", "--no-railway", "--json"]);
+        let bob = env.spawn(&["refresh", "--account", "bob", "--no-railway", "--json"]);
+        let outputs = [alice, bob].map(|child| child.wait_with_output().unwrap());
+        assert_all_succeeded(&outputs);
+        let text = std::fs::read_to_string(&path).unwrap();
+        for name in ["alice", "bob"] {
+            let stored: Value = serde_json::from_slice(&std::fs::read(account_store(&env, name)).unwrap()).unwrap();
+            let variable = format!("{}_WITHINGS_REFRESH_TOKEN", name.to_uppercase());
+            assert_eq!(
+                env_value(&text, &variable),
+                stored["tokens"]["refresh_token"].as_str().unwrap(),
+                "round {round}: {variable} is {name}'s stored token in {text}"
+            );
+        }
+        assert!(text.starts_with("# the household\n") && text.contains("\nOTHER=kept\n"), "{text}");
+    }
+}
