@@ -278,6 +278,8 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
 pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
     match (&from.store, &to.store) {
         (StoreLocation::File(old), StoreLocation::File(new)) => {
+            FileStore::refuse_links(old, !from.account_name().is_default())?;
+            FileStore::refuse_links(new, !to.account_name().is_default())?;
             let target = FileStore::new(new.clone());
             FileStore::new(old.clone()).move_to(&target, from.lock_timeout)?;
             Ok(target.path().display().to_string())
@@ -299,6 +301,7 @@ pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
 pub async fn remove_account(settings: &Settings) -> Result<String> {
     match &settings.store {
         StoreLocation::File(path) => {
+            FileStore::refuse_links(path, !settings.account_name().is_default())?;
             let store = FileStore::new(path.clone());
             store.remove_whole(settings.lock_timeout)?;
             Ok(store.path().display().to_string())

@@ -148,3 +148,71 @@ fn two_accounts_refreshed_at_once_keep_each_ones_lines_in_a_shared_env_file() {
         assert!(text.starts_with("# the household\n") && text.contains("\nOTHER=kept\n"), "{text}");
     }
 }
+
+/// An account `evil` whose store is a link to `outside/precious.txt`, in a
+/// deployment whose default store holds a set; returns the outside file.
+fn given_an_account_linked_outside(env: &TestEnv) -> std::path::PathBuf {
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, 7200);
+    let outside = env.home().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let precious = outside.join("precious.txt");
+    std::fs::write(&precious, "not a token store\n").unwrap();
+    let link = account_store(env, "evil");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("../../../outside/precious.txt", &link).unwrap();
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "not a token store\n");
+    precious
+}
+
+#[test]
+fn remove_and_rename_refuse_an_account_whose_store_is_a_link() {
+    let withings = silent_withings();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    let precious = given_an_account_linked_outside(&env);
+    let link = account_store(&env, "evil");
+
+    let out = env.run_fast(&["accounts", "remove", "evil", "--yes", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(
+        out.json()["error"]["message"],
+        format!(
+            "{} is a symbolic link; an account's store is never moved or removed through a link, so nothing was changed",
+            link.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "not a token store\n");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+
+    let out = env.run_fast(&["accounts", "rename", "evil", "mine"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("is a symbolic link"), "{out:?}");
+    assert!(!account_store(&env, "mine").exists(), "nothing copied in");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "not a token store\n");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    withings.verify();
+}
+
+#[test]
+fn remove_refuses_an_accounts_directory_that_is_a_link() {
+    let withings = silent_withings();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    env.seed_store(OLD_ACCESS, OLD_REFRESH, 7200);
+    let outside = env.home().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let elsewhere = outside.join("bob.json");
+    std::fs::write(&elsewhere, "someone else's file\n").unwrap();
+    let dir = account_store(&env, "bob").parent().unwrap().to_path_buf();
+    std::os::unix::fs::symlink("../../outside", &dir).unwrap();
+
+    let out = env.run_fast(&["accounts", "remove", "bob", "--yes"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("{} is a symbolic link", dir.display())),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "someone else's file\n");
+    withings.verify();
+}
