@@ -216,3 +216,61 @@ fn remove_refuses_an_accounts_directory_that_is_a_link() {
     assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "someone else's file\n");
     withings.verify();
 }
+
+/// Writes the default config file of this HOME; returns its path.
+fn write_default_config(env: &TestEnv, text: &str) -> std::path::PathBuf {
+    let path = env.home().join(".config/withings-token/config.toml");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn rename_to_a_name_the_config_file_has_a_table_for_moves_nothing() {
+    let withings = silent_withings();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    seed_account(&env, "alice", "alice-refresh-aaa", "271");
+    let config = "[account.bob]\nbuffer = \"1h\"\n";
+    let path = write_default_config(&env, config);
+    let alice = std::fs::read(account_store(&env, "alice")).unwrap();
+
+    let out = env.run_fast(&["accounts", "rename", "alice", "bob", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(
+        out.json()["error"]["message"],
+        format!(
+            "config file {} already has an [account.bob] table; nothing was changed",
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::read(account_store(&env, "alice")).unwrap(), alice);
+    assert!(!account_store(&env, "bob").exists(), "nothing moved");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), config);
+    withings.verify();
+}
+
+#[test]
+fn rename_says_the_copies_change_variable_names_unless_the_table_fixes_them() {
+    let withings = silent_withings();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri());
+    seed_account(&env, "alice", "alice-refresh-aaa", "271");
+    seed_account(&env, "dave", "dave-refresh-ddd", "272");
+    write_default_config(&env, "[account.dave]\nvariable_prefix = \"DAVE_\"\n");
+
+    let out = env.run_fast(&["accounts", "rename", "alice", "bob", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json()["message"],
+        "the account alice is now bob: use `--account bob` (the set, its userid and consent are as they were; nothing was sent); its copies are now written as BOB_WITHINGS_* (they were ALICE_WITHINGS_*): the old lines stay in the env file and on Railway and are no longer updated (delete them); to keep the old names, set `variable_prefix = \"ALICE_\"` in its [account.bob] table"
+    );
+
+    let out = env.run_fast(&["accounts", "rename", "dave", "erin", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.json()["message"],
+        "the account dave is now erin: use `--account erin` (the set, its userid and consent are as they were; nothing was sent)"
+    );
+    withings.verify();
+}
