@@ -394,6 +394,12 @@ fn remember_unsaved(location: &str, set: StoreState) {
     });
 }
 
+/// Drops a set this process could not save for the store at `location`:
+/// its account was removed, and the set goes with it.
+pub fn forget_unsaved(location: &str) {
+    crate::locked(&UNSAVED).retain(|u| u.location != location);
+}
+
 /// A set a previous run (or this process) could not save, adopted under
 /// the lock: saved into the store while the store's token set is still
 /// the one it came from (other fields may have moved on), or when the
@@ -422,6 +428,13 @@ pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: 
     // before it: it fits while the store's set is still that one (other
     // fields, such as a consent state, may have moved on).
     let fits = rescued.tokens.is_some() && (state.tokens.is_none() || state.tokens_generation < rescued.generation);
+    if let Some((theirs, ours)) = other_persons(&rescued, &state) {
+        tracing::warn!(
+            "a set a previous run could not save for {location} is Withings user {theirs}'s, and the store holds user {ours}'s (the account was removed and its name given to another person); it is dropped, and the stored set stays in use"
+        );
+        lock.drop_rescue().await;
+        return Ok(state);
+    }
     if !fits {
         let already = crate::store::same_set(rescued.tokens.as_ref(), state.tokens.as_ref());
         if !already {
@@ -454,6 +467,14 @@ pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: 
             Err(e)
         }
     }
+}
+
+/// The Withings users of a rescued set and of the stored one, when both
+/// are known and differ: a rescue is never another person's set to adopt.
+fn other_persons<'a>(rescued: &'a StoreState, state: &'a StoreState) -> Option<(&'a str, &'a str)> {
+    let user = |s: &'a StoreState| s.tokens.as_ref().and_then(|t| t.userid.as_deref());
+    let (theirs, ours) = (user(rescued)?, user(state)?);
+    (theirs != ours).then_some((theirs, ours))
 }
 
 /// Saves the new set into the space reserved before the request. A failure

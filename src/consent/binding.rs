@@ -105,9 +105,7 @@ pub(crate) async fn refuse_another_accounts_token(
         detail: format!(
             "the refresh token {whence} is account {holder}'s (its store holds it); using it as account {account}'s would fork {holder}'s token chain; nothing was sent or saved"
         ),
-        action: format!(
-            "{remedy}; to act on that account, name it: `--account {holder}`"
-        ),
+        action: format!("{remedy}; to act on that account, name it: `--account {holder}`"),
     })
 }
 

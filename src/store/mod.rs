@@ -299,6 +299,9 @@ pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
 /// under its lock (file) or lease (Redis); a Redis account also leaves the
 /// deployment's index. Returns where it was.
 pub async fn remove_account(settings: &Settings) -> Result<String> {
+    // A set this process could not save for the account is its too: a
+    // later account of the name (another person, perhaps) must not adopt it.
+    crate::rotation::forget_unsaved(&open(settings)?.location());
     match &settings.store {
         StoreLocation::File(path) => {
             FileStore::refuse_links(path, !settings.account_name().is_default())?;
@@ -306,14 +309,19 @@ pub async fn remove_account(settings: &Settings) -> Result<String> {
             store.remove_whole(settings.lock_timeout)?;
             Ok(store.path().display().to_string())
         }
-        StoreLocation::Redis { url, key, .. } => {
-            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?;
+        StoreLocation::Redis { url, key, rescue_dir } => {
+            // With its rescue file on this host, named as `open` names it,
+            // which goes with the keys.
+            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?.with_rescue_in(rescue_dir.as_deref());
             let lease = store.lock(settings.lock_timeout).await?;
             let index = match &settings.deployment_store {
                 StoreLocation::Redis { key: base, .. } => crate::accounts::redis_index_key(base),
                 StoreLocation::File(_) => crate::accounts::redis_index_key(key),
             };
             let removed = store.remove_account(&index, settings.account_name().as_str()).await;
+            if removed.is_ok() {
+                lease.drop_rescue().await;
+            }
             lease.release().await;
             removed?;
             Ok(store.location())

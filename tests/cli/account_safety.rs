@@ -98,7 +98,10 @@ fn pull_refuses_a_railway_set_another_account_holds() {
     );
     let before = env.store_bytes();
 
-    let run = env.run_with(&["pull", "--from", "railway", "--account", "default", "--json"], &NO_RETRY_DELAY);
+    let run = env.run_with(
+        &["pull", "--from", "railway", "--account", "default", "--json"],
+        &NO_RETRY_DELAY,
+    );
     assert_eq!(run.code, 4, "{run:?}");
     assert_eq!(run.json()["error"]["code"], "ACCOUNT_MISMATCH");
     assert_eq!(
@@ -145,7 +148,10 @@ fn two_accounts_refreshed_at_once_keep_each_ones_lines_in_a_shared_env_file() {
                 "round {round}: {variable} is {name}'s stored token in {text}"
             );
         }
-        assert!(text.starts_with("# the household\n") && text.contains("\nOTHER=kept\n"), "{text}");
+        assert!(
+            text.starts_with("# the household\n") && text.contains("\nOTHER=kept\n"),
+            "{text}"
+        );
     }
 }
 
@@ -209,8 +215,7 @@ fn remove_refuses_an_accounts_directory_that_is_a_link() {
     let out = env.run_fast(&["accounts", "remove", "bob", "--yes"]);
     assert_eq!(out.code, 3, "{out:?}");
     assert!(
-        out.stderr
-            .contains(&format!("{} is a symbolic link", dir.display())),
+        out.stderr.contains(&format!("{} is a symbolic link", dir.display())),
         "{out:?}"
     );
     assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "someone else's file\n");
@@ -272,5 +277,100 @@ fn rename_says_the_copies_change_variable_names_unless_the_table_fixes_them() {
         out.json()["message"],
         "the account dave is now erin: use `--account erin` (the set, its userid and consent are as they were; nothing was sent)"
     );
+    withings.verify();
+}
+
+/// A whole store holding `refresh` for Withings user `userid`, not due for
+/// two hours, at `generation`.
+fn store_of(refresh: &str, userid: &str, generation: u64) -> Value {
+    let now = chrono::Utc::now();
+    json!({
+        "version": 1,
+        "generation": generation,
+        "tokens": {
+            "access_token": format!("{refresh}-access"),
+            "refresh_token": refresh,
+            "expires_at": rfc3339(now + chrono::Duration::hours(2)),
+            "last_refreshed": rfc3339(now - chrono::Duration::hours(1)),
+            "userid": userid,
+            "scope": "user.info,user.metrics",
+        },
+    })
+}
+
+#[test]
+fn removing_a_redis_account_removes_its_rescue_so_a_new_account_of_the_name_never_adopts_it() {
+    let withings = silent_withings();
+    let redis = RedisServer::start();
+    let mut env = TestEnv::new();
+    env.withings(&withings.uri()).on_redis(&redis);
+    let app = REDIS_KEY.trim_end_matches(":tokens");
+    let bob_key = format!("{app}:bob:tokens");
+    let index = format!("{app}:accounts");
+    let set_bob = |store: &Value| {
+        redis.command(&["SET", &bob_key, &store.to_string()]).unwrap();
+        redis.command(&["SADD", &index, "bob"]).unwrap();
+    };
+    set_bob(&store_of("old-bob-refresh", "314", 1));
+    // The rescue of a set old bob's run could not save, named as the store
+    // names it (server and key, other characters as `_`).
+    let name: String = format!("{}-{bob_key}", redis.url())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let rescue = env
+        .home()
+        .join("state/withings-token/redis-rescue")
+        .join(format!("{name}.json"));
+    std::fs::create_dir_all(rescue.parent().unwrap()).unwrap();
+    std::fs::write(&rescue, store_of("old-bob-rescued", "314", 7).to_string()).unwrap();
+    let status = env.run_fast(&["status", "--account", "bob"]);
+    assert!(
+        status.stderr.contains(&format!("waits in {}", rescue.display())),
+        "{status:?}"
+    );
+
+    let out = env.run_fast(&["accounts", "remove", "bob", "--yes"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!rescue.exists(), "the rescue went with the account");
+
+    // Another person under the name: their own set stays theirs.
+    set_bob(&store_of("new-bob-refresh", "999", 1));
+    let out = env.run_fast(&["refresh", "--if-needed", "--account", "bob", "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let stored: Value = serde_json::from_str(&redis.command(&["GET", &bob_key]).unwrap()).unwrap();
+    assert_eq!(stored["tokens"]["refresh_token"], "new-bob-refresh");
+    assert_eq!(stored["tokens"]["userid"], "999");
+    withings.verify();
+}
+
+#[test]
+fn a_rescued_set_of_another_withings_user_is_never_adopted() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(2 * 3600);
+    env.withings(&withings.uri());
+    let before = env.store_json();
+    assert_eq!(before["tokens"]["userid"], "363");
+    let rescue = env.store_path().with_file_name("tokens.json.rescue");
+    std::fs::write(&rescue, store_of("another-persons-refresh", "999", 9).to_string()).unwrap();
+
+    let out = env.run_fast(&["refresh", "--if-needed", "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "a set a previous run could not save for {} is Withings user 999's, and the store holds user 363's",
+            env.store_path().display()
+        )),
+        "{out:?}"
+    );
+    assert!(!rescue.exists());
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH);
+    assert_eq!(env.store_json()["tokens"]["userid"], "363");
     withings.verify();
 }
