@@ -117,6 +117,9 @@ pub async fn refresh(
         tokens, source, action, ..
     } = assessment;
     let tokens = tokens.ok_or_else(|| no_tokens_error_for(&state))?;
+    if source == TokenSource::Env {
+        refuse_another_accounts_seed(settings, &tokens).await?;
+    }
     let outcome = match action {
         Action::NoTokens => return Err(no_tokens_error_for(&state)),
         Action::NotDue { expires_at, refresh_at } => Outcome::NotDue { expires_at, refresh_at },
@@ -145,6 +148,10 @@ fn not_due_without_lock(settings: &Settings, seen_before: &StoreState, policy: P
     let Action::NotDue { expires_at, refresh_at } = assessment.action else {
         return None;
     };
+    if assessment.source == TokenSource::Env {
+        // A seed is checked against the other accounts, under the lock.
+        return None;
+    }
     // Logged only when it is the decision this run acts on; otherwise the
     // one under the lock is.
     log_decision(&assessment);
@@ -172,6 +179,24 @@ pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a To
         return None;
     }
     Some(seed)
+}
+
+/// Refuses the environment's seed when another account holds its refresh
+/// token (a seed left in place after `accounts rename`): checked only when
+/// a seed is in use, which is rare, so the normal refresh lists no accounts.
+async fn refuse_another_accounts_seed(settings: &Settings, seed: &TokenSet) -> Result<()> {
+    let variable = format!("{}WITHINGS_REFRESH_TOKEN", settings.variable_prefix);
+    crate::consent::refuse_another_accounts_token(
+        settings,
+        seed,
+        &format!("in {variable} (the environment or the env file)"),
+        &format!(
+            "remove or replace the stale {}WITHINGS_* lines (the env file, the process environment), or authorise this account: `withings-token login --account {}`",
+            settings.variable_prefix,
+            settings.account_name()
+        ),
+    )
+    .await
 }
 
 /// The decision about the set in use in `state` (the store's, else `seed`,
@@ -369,6 +394,12 @@ fn remember_unsaved(location: &str, set: StoreState) {
     });
 }
 
+/// Drops a set this process could not save for the store at `location`:
+/// its account was removed, and the set goes with it.
+pub fn forget_unsaved(location: &str) {
+    crate::locked(&UNSAVED).retain(|u| u.location != location);
+}
+
 /// A set a previous run (or this process) could not save, adopted under
 /// the lock: saved into the store while the store's token set is still
 /// the one it came from (other fields may have moved on), or when the
@@ -397,6 +428,13 @@ pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: 
     // before it: it fits while the store's set is still that one (other
     // fields, such as a consent state, may have moved on).
     let fits = rescued.tokens.is_some() && (state.tokens.is_none() || state.tokens_generation < rescued.generation);
+    if let Some((theirs, ours)) = other_persons(&rescued, &state) {
+        tracing::warn!(
+            "a set a previous run could not save for {location} is Withings user {theirs}'s, and the store holds user {ours}'s (the account was removed and its name given to another person); it is dropped, and the stored set stays in use"
+        );
+        lock.drop_rescue().await;
+        return Ok(state);
+    }
     if !fits {
         let already = crate::store::same_set(rescued.tokens.as_ref(), state.tokens.as_ref());
         if !already {
@@ -429,6 +467,14 @@ pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: 
             Err(e)
         }
     }
+}
+
+/// The Withings users of a rescued set and of the stored one, when both
+/// are known and differ: a rescue is never another person's set to adopt.
+fn other_persons<'a>(rescued: &'a StoreState, state: &'a StoreState) -> Option<(&'a str, &'a str)> {
+    let user = |s: &'a StoreState| s.tokens.as_ref().and_then(|t| t.userid.as_deref());
+    let (theirs, ours) = (user(rescued)?, user(state)?);
+    (theirs != ours).then_some((theirs, ours))
 }
 
 /// Saves the new set into the space reserved before the request. A failure

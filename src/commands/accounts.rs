@@ -91,6 +91,7 @@ fn rename(settings: &Settings, old: &str, new: &str, out: &Output) -> Result<Sta
             "give another name",
         ));
     }
+    refuse_a_table_for(settings, &new)?;
     let to = settings.for_account(&new)?;
     let store = crate::store::move_account(&from, &to)?;
     let store = with_config_change(settings, store, |path| {
@@ -103,11 +104,48 @@ fn rename(settings: &Settings, old: &str, new: &str, out: &Output) -> Result<Sta
         new_name: Some(new.to_string()),
         store,
         message: format!(
-            "the account {} is now {new}: use `--account {new}` (the set, its userid and consent are as they were; nothing was sent)",
-            from.account_name()
+            "the account {} is now {new}: use `--account {new}` (the set, its userid and consent are as they were; nothing was sent){}",
+            from.account_name(),
+            renamed_variables(settings, &from, &new)
         ),
     })?;
     Ok(Status::Success)
+}
+
+/// Refuses a new name the config file has a table for, before anything
+/// moves: a rename that failed on the table after the store moved would
+/// leave the set under a name whose table is another's.
+fn refuse_a_table_for(settings: &Settings, new: &AccountName) -> Result<()> {
+    let Some(path) = settings.config_file() else {
+        return Ok(());
+    };
+    if settings.config().and_then(|c| c.account(new)).is_none() {
+        return Ok(());
+    }
+    Err(Error::config(
+        format!(
+            "config file {} already has an [account.{new}] table; nothing was changed",
+            path.display()
+        ),
+        format!("merge or delete [account.{new}] in it first, or choose another name than `{new}`"),
+    ))
+}
+
+/// What the rename does to the copies' variable names: they follow the
+/// name unless the account's table fixes them (`variable_prefix`).
+fn renamed_variables(settings: &Settings, from: &Settings, new: &AccountName) -> String {
+    let old = from.account_name();
+    let fixed = settings
+        .config()
+        .and_then(|c| c.account(&old))
+        .is_some_and(|t| t.variable_prefix.is_some());
+    let (was, now) = (from.variable_prefix.clone(), new.default_variable_prefix());
+    if fixed || was == now {
+        return String::new();
+    }
+    format!(
+        "; its copies are now written as {now}WITHINGS_* (they were {was}WITHINGS_*): the old lines stay in the env file and on Railway and are no longer updated (delete them); to keep the old names, set `variable_prefix = \"{was}\"` in its [account.{new}] table"
+    )
 }
 
 /// What was changed, with the config file's table when it had one: the

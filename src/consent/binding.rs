@@ -5,6 +5,8 @@
 //! data for another's, so it is refused before anything is saved unless
 //! the consent says `--replace`.
 
+use secrecy::ExposeSecret;
+
 use crate::accounts::AccountName;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
@@ -69,19 +71,70 @@ fn verdict(replace: Replace, refused: String, replaced: String, account: &Accoun
 /// The account other than `except` whose stored set is Withings user
 /// `user`'s, if any. Reads without locks: each store is read whole.
 async fn holder_of(settings: &Settings, user: &str, except: &AccountName) -> Result<Option<AccountName>> {
+    other_account_where(settings, except, "its Withings user", |state| {
+        state.tokens.as_ref().and_then(|t| t.userid.as_deref()) == Some(user)
+    })
+    .await
+}
+
+/// Refuses a set about to be adopted from outside the store (the
+/// environment's seed, Railway's copy) into the account `settings` act on
+/// when another account holds its refresh token, as its current or its
+/// previous one: a seed left over from before an `accounts rename`, or a
+/// copy of another account's, would send that person's token under this
+/// name, forking their chain (their next refresh is refused). `whence`
+/// names where the set came from; `remedy` what to do about it.
+pub(crate) async fn refuse_another_accounts_token(
+    settings: &Settings,
+    set: &TokenSet,
+    whence: &str,
+    remedy: &str,
+) -> Result<()> {
+    let account = settings.account_name();
+    let token = set.refresh_token.expose_secret();
+    let holder = other_account_where(settings, &account, "its refresh token", |state| {
+        let current = state.tokens.as_ref().map(|t| t.refresh_token.expose_secret());
+        let previous = state.previous.as_ref().map(|p| p.refresh_token.expose_secret());
+        current == Some(token) || previous == Some(token)
+    })
+    .await?;
+    let Some(holder) = holder else {
+        return Ok(());
+    };
+    Err(Error::AccountMismatch {
+        detail: format!(
+            "the refresh token {whence} is account {holder}'s (its store holds it); using it as account {account}'s would fork {holder}'s token chain; nothing was sent or saved"
+        ),
+        action: format!("{remedy}; to act on that account, name it: `--account {holder}`"),
+    })
+}
+
+/// The first account other than `except` whose store, read whole and
+/// without its lock, satisfies `holds`. Each store is opened at its place
+/// in the deployment, not through its config table: another account's
+/// broken table must not stop this check. A store that cannot be read is
+/// said (`what` it was read for) and passed over.
+async fn other_account_where(
+    settings: &Settings,
+    except: &AccountName,
+    what: &str,
+    holds: impl Fn(&StoreState) -> bool,
+) -> Result<Option<AccountName>> {
     for name in crate::accounts::names(settings).await? {
         if name == *except {
             continue;
         }
-        let store = crate::store::open(&settings.for_account(&name)?)?;
-        let state = match store.load().await {
+        let mut other = settings.clone();
+        other.store = crate::accounts::location_of(&settings.deployment_store, &name);
+        other.account = Some(name.clone());
+        let state = match crate::store::open(&other)?.load().await {
             Ok(state) => state,
             Err(e) => {
-                tracing::warn!("could not read account {name} to compare its Withings user: {e}");
+                tracing::warn!("could not read account {name} to compare {what}: {e}");
                 continue;
             }
         };
-        if state.tokens.and_then(|t| t.userid).as_deref() == Some(user) {
+        if holds(&state) {
             return Ok(Some(name));
         }
     }

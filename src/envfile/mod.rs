@@ -711,6 +711,7 @@ pub fn rewrite_file(
 ) -> Result<PathBuf> {
     // Write through a symlink to the real file rather than replacing the link.
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let _rewriting = lock_dir_of(&real);
     let text = read_text(&real).map_err(|why| write_error(path, &why))?;
     if let Some(still_ours) = still_ours {
         let keys: Vec<&str> = updates.iter().map(|(k, _)| *k).collect();
@@ -733,6 +734,26 @@ pub fn rewrite_file(
     fsutil::remove_stale_temps(&[&real]);
     fsutil::write_atomically(&real, new_text.as_bytes()).map_err(|e| write_error(path, &e))?;
     Ok(real)
+}
+
+/// Holds an exclusive lock on the directory of the env file at `real`
+/// until dropped. Accounts with stores (and store locks) of their own may
+/// share one env file: each rewrite reads the file, changes its own lines
+/// and replaces it whole, so two at once would each put back the other's
+/// old lines. The directory, not the file, is locked, because the file is
+/// replaced (a lock on it would stay with the old inode). A directory that
+/// cannot be opened or locked (a file system without locks) is rewritten
+/// as before, unserialised.
+fn lock_dir_of(real: &Path) -> Option<std::fs::File> {
+    let dir = fsutil::parent_dir(real);
+    let locked = std::fs::File::open(dir).and_then(|handle| handle.lock().map(|()| handle));
+    match locked {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::debug!("the env file's directory {} is not locked ({e})", dir.display());
+            None
+        }
+    }
 }
 
 fn write_error(path: &Path, e: &dyn std::fmt::Display) -> Error {

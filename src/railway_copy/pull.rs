@@ -139,6 +139,19 @@ async fn import_under(
     if decision == PullDecision::Keep {
         return Ok((decision, state, None));
     }
+    let ours = state.tokens.as_ref().is_some_and(|t| t.refresh_token_equals(&railway));
+    if !ours {
+        crate::consent::refuse_another_accounts_token(
+            settings,
+            &railway,
+            "in the Railway service's variables",
+            &format!(
+                "point this account at its own Railway service (`railway_service_id` in its `[account.{}]` table), or replace the service's WITHINGS_* variables with this account's set",
+                settings.account_name()
+            ),
+        )
+        .await?;
+    }
     let replaced = state.tokens.clone();
     if let Some(old) = &replaced {
         // Railway does not hold these; the account is the same.

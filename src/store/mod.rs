@@ -278,6 +278,8 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
 pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
     match (&from.store, &to.store) {
         (StoreLocation::File(old), StoreLocation::File(new)) => {
+            FileStore::refuse_links(old, !from.account_name().is_default())?;
+            FileStore::refuse_links(new, !to.account_name().is_default())?;
             let target = FileStore::new(new.clone());
             FileStore::new(old.clone()).move_to(&target, from.lock_timeout)?;
             Ok(target.path().display().to_string())
@@ -297,20 +299,29 @@ pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
 /// under its lock (file) or lease (Redis); a Redis account also leaves the
 /// deployment's index. Returns where it was.
 pub async fn remove_account(settings: &Settings) -> Result<String> {
+    // A set this process could not save for the account is its too: a
+    // later account of the name (another person, perhaps) must not adopt it.
+    crate::rotation::forget_unsaved(&open(settings)?.location());
     match &settings.store {
         StoreLocation::File(path) => {
+            FileStore::refuse_links(path, !settings.account_name().is_default())?;
             let store = FileStore::new(path.clone());
             store.remove_whole(settings.lock_timeout)?;
             Ok(store.path().display().to_string())
         }
-        StoreLocation::Redis { url, key, .. } => {
-            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?;
+        StoreLocation::Redis { url, key, rescue_dir } => {
+            // With its rescue file on this host, named as `open` names it,
+            // which goes with the keys.
+            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?.with_rescue_in(rescue_dir.as_deref());
             let lease = store.lock(settings.lock_timeout).await?;
             let index = match &settings.deployment_store {
                 StoreLocation::Redis { key: base, .. } => crate::accounts::redis_index_key(base),
                 StoreLocation::File(_) => crate::accounts::redis_index_key(key),
             };
             let removed = store.remove_account(&index, settings.account_name().as_str()).await;
+            if removed.is_ok() {
+                lease.drop_rescue().await;
+            }
             lease.release().await;
             removed?;
             Ok(store.location())

@@ -11,6 +11,9 @@ mod access_token;
 mod account_copies;
 /// Hints and refusals that keep the account in view.
 mod account_hints;
+/// One account's tokens never reach another: seeds, pulls, shared env
+/// files, links in the store, rename's order, rescues of removed accounts.
+mod account_safety;
 /// Several accounts: `accounts`, `status` rows, `refresh --all`, rename, remove.
 mod accounts;
 /// A wrong clock never poisons the store.

@@ -63,6 +63,35 @@ impl FileStore {
     }
 }
 
+impl FileStore {
+    /// Refuses to move or remove the store of an account at `path` (as
+    /// the deployment places it, before any link is followed) when it, or
+    /// for a named account the accounts directory it is in, is a symbolic
+    /// link: whatever the link points to is not the account's to delete,
+    /// and a file linked in from elsewhere is not its set to take along.
+    /// A link as the `default` store's own directory is the user's choice
+    /// of where the store lives, and stays allowed.
+    pub fn refuse_links(path: &Path, named: bool) -> Result<()> {
+        let accounts_dir = named.then(|| fsutil::parent_dir(path));
+        for place in std::iter::once(path).chain(accounts_dir) {
+            let linked = fs::symlink_metadata(place).is_ok_and(|m| m.file_type().is_symlink());
+            if linked {
+                return Err(Error::config(
+                    format!(
+                        "{} is a symbolic link; an account's store is never moved or removed through a link, so nothing was changed",
+                        place.display()
+                    ),
+                    format!(
+                        "look at where it points (`ls -l {}`) and remove the link by hand (`rm` of the link removes the link alone), then run the command again",
+                        place.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn remove_if_present(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
