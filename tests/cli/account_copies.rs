@@ -5,21 +5,6 @@
 
 use crate::support::*;
 
-fn redirect_as(sandbox: &SandboxProcess, env: &TestEnv, account: &str, user: u8) -> String {
-    let out = env.run(&["auth-url", "--account", account, "--json"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    let url = out.json()["authorization_url"].as_str().unwrap().to_owned();
-    sandbox.approve(&format!("{url}&sandbox_user={user}"))
-}
-
-fn env_value(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {text}"))
-        .trim_matches('\'')
-        .to_owned()
-}
-
 #[test]
 fn two_accounts_share_an_env_file_each_under_its_own_names() {
     let (sandbox, env) = given_sandbox();

@@ -7,32 +7,16 @@
 
 use crate::support::*;
 
-/// Where the account `name` of `env`'s default store lives.
-fn account_store(env: &TestEnv, name: &str) -> std::path::PathBuf {
-    env.store_path()
-        .with_file_name("tokens.accounts")
-        .join(format!("{name}.json"))
-}
-
 /// Writes the store of account `name` holding `refresh` (not due for two
 /// hours), for Withings user `userid`.
-fn seed_account(env: &TestEnv, name: &str, refresh: &str, userid: &str) {
-    let now = chrono::Utc::now();
-    let store = json!({
-        "version": 1,
-        "generation": 1,
-        "tokens": {
-            "access_token": format!("{name}-access"),
-            "refresh_token": refresh,
-            "expires_at": rfc3339(now + chrono::Duration::hours(2)),
-            "last_refreshed": rfc3339(now - chrono::Duration::hours(1)),
-            "userid": userid,
-            "scope": "user.info,user.metrics",
-        },
-    });
-    let path = account_store(env, name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_json::to_vec_pretty(&store).unwrap()).unwrap();
+fn seed_refresh(env: &TestEnv, name: &str, refresh: &str, userid: &str) {
+    seed_account(env, name, (&format!("{name}-access"), refresh), 2 * 3600, userid);
+}
+
+/// A whole store holding `refresh` for Withings user `userid`, not due for
+/// two hours, at `generation`.
+fn store_of(refresh: &str, userid: &str, generation: u64) -> Value {
+    account_set((&format!("{refresh}-access"), refresh), 2 * 3600, userid, generation)
 }
 
 #[test]
@@ -82,7 +66,7 @@ fn pull_refuses_a_railway_set_another_account_holds() {
     let peer = Peer::start();
     let mut env = given_fresh_store_and_railway_service(&peer);
     env.withings(&peer.withings_url());
-    seed_account(&env, "alice", "alice-refresh-aaa", "271");
+    seed_refresh(&env, "alice", "alice-refresh-aaa", "271");
     let refreshed = chrono::Utc::now() + chrono::Duration::hours(1);
     railway_holds(
         &peer,
@@ -113,22 +97,13 @@ fn pull_refuses_a_railway_set_another_account_holds() {
     assert_no_mutation(&peer);
 }
 
-/// The value of `key` in the env file `text`.
-fn env_value(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("no {key} in {text}"))
-        .trim_matches('\'')
-        .to_owned()
-}
-
 #[test]
 fn two_accounts_refreshed_at_once_keep_each_ones_lines_in_a_shared_env_file() {
     let (withings, _issued) = withings_always_rotating();
     let mut env = TestEnv::new();
     env.withings(&withings.uri());
-    seed_account(&env, "alice", "alice-refresh-0", "271");
-    seed_account(&env, "bob", "bob-refresh-0", "314");
+    seed_refresh(&env, "alice", "alice-refresh-0", "271");
+    seed_refresh(&env, "bob", "bob-refresh-0", "314");
     let path = env.write_env_file(
         "# the household\nALICE_WITHINGS_REFRESH_TOKEN=alice-refresh-0\nBOB_WITHINGS_REFRESH_TOKEN=bob-refresh-0\nOTHER=kept\n",
     );
@@ -235,7 +210,7 @@ fn rename_to_a_name_the_config_file_has_a_table_for_moves_nothing() {
     let withings = silent_withings();
     let mut env = TestEnv::new();
     env.withings(&withings.uri());
-    seed_account(&env, "alice", "alice-refresh-aaa", "271");
+    seed_refresh(&env, "alice", "alice-refresh-aaa", "271");
     let config = "[account.bob]\nbuffer = \"1h\"\n";
     let path = write_default_config(&env, config);
     let alice = std::fs::read(account_store(&env, "alice")).unwrap();
@@ -260,8 +235,8 @@ fn rename_says_the_copies_change_variable_names_unless_the_table_fixes_them() {
     let withings = silent_withings();
     let mut env = TestEnv::new();
     env.withings(&withings.uri());
-    seed_account(&env, "alice", "alice-refresh-aaa", "271");
-    seed_account(&env, "dave", "dave-refresh-ddd", "272");
+    seed_refresh(&env, "alice", "alice-refresh-aaa", "271");
+    seed_refresh(&env, "dave", "dave-refresh-ddd", "272");
     write_default_config(&env, "[account.dave]\nvariable_prefix = \"DAVE_\"\n");
 
     let out = env.run_fast(&["accounts", "rename", "alice", "bob", "--json"]);
@@ -278,24 +253,6 @@ fn rename_says_the_copies_change_variable_names_unless_the_table_fixes_them() {
         "the account dave is now erin: use `--account erin` (the set, its userid and consent are as they were; nothing was sent)"
     );
     withings.verify();
-}
-
-/// A whole store holding `refresh` for Withings user `userid`, not due for
-/// two hours, at `generation`.
-fn store_of(refresh: &str, userid: &str, generation: u64) -> Value {
-    let now = chrono::Utc::now();
-    json!({
-        "version": 1,
-        "generation": generation,
-        "tokens": {
-            "access_token": format!("{refresh}-access"),
-            "refresh_token": refresh,
-            "expires_at": rfc3339(now + chrono::Duration::hours(2)),
-            "last_refreshed": rfc3339(now - chrono::Duration::hours(1)),
-            "userid": userid,
-            "scope": "user.info,user.metrics",
-        },
-    })
 }
 
 #[test]

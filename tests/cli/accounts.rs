@@ -9,35 +9,6 @@ use crate::support::*;
 const ALICE_ACCESS: &str = "alice-access-000";
 const ALICE_REFRESH: &str = "alice-refresh-abc";
 
-/// Where the account `name` of `env`'s default store lives.
-fn account_store(env: &TestEnv, name: &str) -> std::path::PathBuf {
-    env.store_path()
-        .with_file_name("tokens.accounts")
-        .join(format!("{name}.json"))
-}
-
-/// Writes the store of account `name` as `seed_store` writes the default
-/// one, for user `userid`.
-fn seed_account(env: &TestEnv, name: &str, (access, refresh): (&str, &str), expires_in_secs: i64, userid: &str) {
-    let now = chrono::Utc::now();
-    let expires = now + chrono::Duration::seconds(expires_in_secs);
-    let store = json!({
-        "version": 1,
-        "generation": 1,
-        "tokens": {
-            "access_token": access,
-            "refresh_token": refresh,
-            "expires_at": rfc3339(expires),
-            "last_refreshed": rfc3339(expires - chrono::Duration::hours(3)),
-            "userid": userid,
-            "scope": "user.info,user.metrics",
-        },
-    });
-    let path = account_store(env, name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_json::to_vec_pretty(&store).unwrap()).unwrap();
-}
-
 fn stored_refresh_of(path: &std::path::Path) -> String {
     let store: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     store["tokens"]["refresh_token"].as_str().unwrap().to_owned()

@@ -8,24 +8,6 @@
 
 use crate::support::*;
 
-/// A redirect from the sandbox's consent page for `env`'s `account`,
-/// logged in as the sandbox's person `user` (1 or 2).
-fn redirect_as(sandbox: &SandboxProcess, env: &TestEnv, account: &str, user: u8) -> String {
-    let out = env.run(&["auth-url", "--account", account, "--json"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    let url = out.json()["authorization_url"].as_str().unwrap().to_owned();
-    sandbox.approve(&format!("{url}&sandbox_user={user}"))
-}
-
-fn account_store(env: &TestEnv, account: &str) -> std::path::PathBuf {
-    env.store_path()
-        .with_file_name(format!("tokens.accounts/{account}.json"))
-}
-
-fn stored(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
 #[test]
 fn another_persons_consent_for_an_account_is_refused_and_nothing_saved_until_replace() {
     let (sandbox, env) = given_sandbox();
@@ -77,13 +59,13 @@ fn a_second_account_for_a_person_another_account_holds_is_refused_until_replace(
         out.json()["error"]["message"],
         "Withings user 31415926 is already account default; this consent for account bob would keep a second token chain for the same person; nothing was saved"
     );
-    let bob = stored(&account_store(&env, "bob"));
+    let bob = stored_at(&account_store(&env, "bob"));
     assert!(bob["tokens"].is_null(), "only the consent state was kept: {bob}");
 
     let redirect = redirect_as(&sandbox, &env, "bob", 2);
     let out = env.run(&["exchange", &redirect, "--account", "bob", "--no-railway", "--json"]);
     assert_eq!(out.code, 0, "another person is a new account: {out:?}");
-    assert_eq!(stored(&account_store(&env, "bob"))["tokens"]["userid"], "27182818");
+    assert_eq!(stored_at(&account_store(&env, "bob"))["tokens"]["userid"], "27182818");
     assert_eq!(env.store_json()["tokens"]["userid"], "31415926");
 
     let redirect = redirect_as(&sandbox, &env, "carol", 1);
@@ -121,14 +103,14 @@ fn two_accounts_refresh_on_their_own_and_several_without_a_name_is_exit_3_listin
         out.json()["error"]["message"],
         "this store keeps 2 accounts (default, bob) and none was named; nothing was sent"
     );
-    let bob_before = stored(&account_store(&env, "bob"))["tokens"]["refresh_token"].clone();
+    let bob_before = stored_at(&account_store(&env, "bob"))["tokens"]["refresh_token"].clone();
     let default_before = env.stored_refresh_token();
 
     let out = env.run(&["refresh", "--account", "bob", "--no-railway", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["userid"], "27182818");
     assert_ne!(
-        stored(&account_store(&env, "bob"))["tokens"]["refresh_token"],
+        stored_at(&account_store(&env, "bob"))["tokens"]["refresh_token"],
         bob_before
     );
     assert_eq!(env.stored_refresh_token(), default_before, "default was not touched");

@@ -8,7 +8,6 @@
 
 use crate::support::*;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 const BOB_OLD_ACCESS: &str = "bob-access-000";
@@ -16,34 +15,8 @@ const BOB_OLD_REFRESH: &str = "bob-refresh-000";
 const BOB_NEW_ACCESS: &str = "bob-access-111";
 const BOB_NEW_REFRESH: &str = "bob-refresh-111";
 
-/// The store file of account `name` beside `env`'s (the `default` one's).
-fn account_store_path(env: &TestEnv, name: &str) -> PathBuf {
-    env.store_path().with_file_name(format!("tokens.accounts/{name}.json"))
-}
-
-/// Writes account `name`'s store, in the store's format, holding `access` /
-/// `refresh` that expire `expires_in_secs` from now, for Withings user `userid`.
-fn seed_account(env: &TestEnv, name: &str, (access, refresh): (&str, &str), expires_in_secs: i64, userid: &str) {
-    let expires = chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs);
-    let store = json!({
-        "version": 1,
-        "generation": 1,
-        "tokens": {
-            "access_token": access,
-            "refresh_token": refresh,
-            "expires_at": rfc3339(expires),
-            "last_refreshed": rfc3339(expires - chrono::Duration::hours(3)),
-            "userid": userid,
-            "scope": "user.info,user.metrics",
-        },
-    });
-    let path = account_store_path(env, name);
-    std::fs::create_dir_all(path.parent().expect("parent")).expect("accounts dir");
-    std::fs::write(&path, serde_json::to_vec_pretty(&store).expect("json")).expect("write store");
-}
-
 fn stored_refresh_token_of(env: &TestEnv, name: &str) -> String {
-    let bytes = std::fs::read(account_store_path(env, name)).unwrap_or_default();
+    let bytes = std::fs::read(account_store(env, name)).unwrap_or_default();
     let store: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     store["tokens"]["refresh_token"].as_str().unwrap_or_default().to_owned()
 }
@@ -316,7 +289,7 @@ fn admin_accounts_lists_every_account_and_its_set() {
 fn one_accounts_corrupt_store_leaves_health_ok_and_is_named_in_the_listing() {
     let withings = silent_withings();
     let env = given_a_household(&withings.uri(), 3 * 3600);
-    std::fs::write(account_store_path(&env, "bob"), "not a store").expect("corrupt bob");
+    std::fs::write(account_store(&env, "bob"), "not a store").expect("corrupt bob");
     let server = env.serve(&["--check-interval", "1h"]);
     let health = server.get("/health", &[]);
     assert_eq!(health.status, 200, "{health:?}");

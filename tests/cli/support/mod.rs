@@ -11,6 +11,8 @@
 //! let out = env.run_fast(&["refresh", "--json"]);
 //! ```
 
+/// Several accounts: their stores, sets written by hand, consents as one person.
+mod accounts;
 /// Checks of what a run said: error lines and objects, secrets, controls.
 mod checks;
 /// One user and one run: `TestEnv`, `Run`, the `given_*` stores.
@@ -30,6 +32,7 @@ mod serve;
 /// A fake Withings (wiremock) and the answers it gives.
 mod withings_mock;
 
+pub use accounts::*;
 pub use checks::*;
 pub use env::*;
 pub use fs::*;
