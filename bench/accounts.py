@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 
 ACCOUNTS = 1000
@@ -67,8 +66,8 @@ def write_all(bench, base, refresh_tokens, expires_at):
 
 
 def scale_rows(bench, kit):
-    """`kit`: the driver's module (its Broken, ms, mb, free_port, vm_rss)."""
-    Broken, ms, mb, free_port, vm_rss = kit.Broken, kit.ms, kit.mb, kit.free_port, kit.vm_rss
+    """`kit`: the driver's module (its Broken, ms, mb, vm_rss)."""
+    Broken, ms, mb, vm_rss = kit.Broken, kit.ms, kit.mb, kit.vm_rss
 
     n = ACCOUNTS
     base = os.path.join(bench.home, "many", "tokens.json")
@@ -94,28 +93,12 @@ def scale_rows(bench, kit):
     bench.row(f"`refresh --if-needed --all`, {n} accounts, none due", ms(times[2]), per(times[2]), "", "≤ 100 ms",
               times[2] <= 0.100)
 
-    serve_rows(bench, base, n, Broken, ms, mb, free_port, vm_rss)
+    serve_rows(bench, base, n, ms, mb, vm_rss)
     all_due_row(bench, base, tokens, Broken, ms)
 
 
-def serve_rows(bench, base, n, Broken, ms, mb, free_port, vm_rss):
-    admin, reader = secrets.token_hex(32), secrets.token_hex(32)
-    port = free_port()
-    serve = bench.start(
-        bench.wt(base, "serve", "--listen", f"127.0.0.1:{port}"),
-        "serve-accounts.log",
-        env=bench.env(ADMIN_API_TOKEN=admin, WITHINGS_TOKEN_READER_TOKEN=reader),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2).read()
-            break
-        except OSError:
-            if serve.poll() is not None or time.monotonic() > deadline:
-                raise Broken("serve did not start: " + open(os.path.join(bench.work, "serve-accounts.log")).read()[-300:])
-            time.sleep(0.05)
+def serve_rows(bench, base, n, ms, mb, vm_rss):
+    serve, url, _admin, reader = bench.start_serve(base, "serve-accounts.log", timeout=30)
     time.sleep(1 if bench.smoke else 3)
     rss = vm_rss(serve.pid)
     bench.row(f"`serve` idle RSS, {n} accounts", mb(rss), f"{(rss / n):,.0f} B/account", "", "≤ 30 MB",

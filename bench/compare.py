@@ -407,26 +407,31 @@ class Bench:
         self.row("peak RSS of one `refresh --no-railway`", mb(ours), f"curl POST: {mb(theirs)}", "", "≤ 8 MB",
                  ours <= 8 * MB)
 
-    def serve_rows(self):
-        store = os.path.join(self.home, "serve.json")
-        self.authorise(store)
+    def start_serve(self, store, log, timeout=15):
+        """`serve` on `store` on a free port, once it answers /health:
+        (process, base URL, admin token, reader token)."""
         admin, reader = secrets.token_hex(32), secrets.token_hex(32)
         port = free_port()
         serve = self.start(
             self.wt(store, "serve", "--listen", f"127.0.0.1:{port}"),
-            "serve.log",
+            log,
             env=self.env(ADMIN_API_TOKEN=admin, WITHINGS_TOKEN_READER_TOKEN=reader),
         )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 urllib.request.urlopen(base + "/health", timeout=2).read()
-                break
+                return serve, base, admin, reader
             except OSError:
                 if serve.poll() is not None or time.monotonic() > deadline:
-                    raise Broken("serve did not start: " + open(os.path.join(self.work, "serve.log")).read()[-300:])
+                    raise Broken("serve did not start: " + open(os.path.join(self.work, log)).read()[-300:])
                 time.sleep(0.05)
+
+    def serve_rows(self):
+        store = os.path.join(self.home, "serve.json")
+        self.authorise(store)
+        serve, base, admin, reader = self.start_serve(store, "serve.log")
         try:
             self.load_rows(base, admin, reader)
             time.sleep(2)  # the load is over; let the last connections close
