@@ -168,6 +168,7 @@ fn every_account(args: &RefreshArgs, settings: &Settings, out: &Output) -> Resul
                     break;
                 }
                 Ok(Ending::Delivered(done)) => delivered(name, *done, out),
+                Err(Error::Config { .. }) if awaiting_consent(settings, &name).await => awaiting(name),
                 Err(e) => failed(name, &e, out),
             };
             accounts.push(row);
@@ -197,12 +198,42 @@ async fn refresh_account(
     Ok(deliver_and_build_report(settings, http, store.as_ref(), &targets, rotation, out.secrets()).await)
 }
 
+/// Whether `name` holds no set yet, only a consent `auth-url` began (or
+/// one that was refused): nothing to refresh, and not a failure of the
+/// household's cron line. A set that was lost is not this.
+async fn awaiting_consent(settings: &Settings, name: &AccountName) -> bool {
+    let Ok(settings) = settings.for_account(name) else {
+        return false;
+    };
+    let Ok(store) = crate::store::open(&settings) else {
+        return false;
+    };
+    match store.load().await {
+        Ok(state) => {
+            state.tokens.is_none() && state.lost.is_none() && settings.seed_tokens.is_none() && !name.is_default()
+        }
+        Err(_) => false,
+    }
+}
+
+fn awaiting(name: AccountName) -> (AccountRefresh, Status) {
+    let row = AccountRefresh {
+        account: name.to_string(),
+        outcome: Some("awaiting_consent"),
+        report: None,
+        error: None,
+        exit: 0,
+    };
+    (row, Status::Success)
+}
+
 /// An account's report once its copies were delivered; a stale copy is
 /// said on stderr (exit 6 for it).
 fn delivered(name: AccountName, done: Delivered, out: &Output) -> (AccountRefresh, Status) {
     let status = super::say_stale_copies(out, &done.deliveries);
     let row = AccountRefresh {
         account: name.to_string(),
+        outcome: None,
         exit: status.exit_code(),
         report: Some(done.report),
         error: None,
@@ -215,6 +246,7 @@ fn failed(name: AccountName, error: &Error, out: &Output) -> (AccountRefresh, St
     out.status_line(error.code(), &format!("account {name}: {error}"), &error.action());
     let row = AccountRefresh {
         account: name.to_string(),
+        outcome: None,
         exit: error.exit_code(),
         report: None,
         error: Some(ErrorBody::of(error)),

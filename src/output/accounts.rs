@@ -157,6 +157,11 @@ pub struct RefreshAllReport {
 #[derive(Debug, Serialize)]
 pub struct AccountRefresh {
     pub account: String,
+    /// `awaiting_consent`: the account holds no set yet (only a consent
+    /// begun with `auth-url`), so there is nothing to refresh; otherwise
+    /// the report's own `outcome`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub report: Option<TokenReport>,
     /// The refresh's error, or (with a report) its first stale copy's.
@@ -172,9 +177,10 @@ impl Report for RefreshAllReport {
             .accounts
             .iter()
             .map(|a| {
-                let (outcome, expires) = match &a.report {
-                    Some(r) => (r.outcome_words().to_owned(), dash(&r.expires_at)),
-                    None => ("failed".to_owned(), "-".to_owned()),
+                let (outcome, expires) = match (&a.report, a.outcome) {
+                    (Some(r), _) => (r.outcome_words().to_owned(), dash(&r.expires_at)),
+                    (None, Some(_)) => ("awaiting consent".to_owned(), "-".to_owned()),
+                    (None, None) => ("failed".to_owned(), "-".to_owned()),
                 };
                 let error = a
                     .error

@@ -30,3 +30,26 @@ fn refresh_all_with_env_lines_is_refused_before_anything_is_sent() {
     assert_eq!(out.stdout, "");
     withings.verify();
 }
+
+/// An account whose consent was begun (or refused) holds no set: `refresh
+/// --all` says it awaits consent and the household's cron line still
+/// exits 0.
+#[test]
+fn refresh_all_passes_over_an_account_awaiting_consent() {
+    let (sandbox, env) = given_sandbox();
+    sandbox.authorise(&env);
+    let out = env.run(&["auth-url", "--account", "carol"]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let out = env.run(&["refresh", "--all", "--no-railway", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let rows = out.json()["accounts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "{out:?}");
+    assert_eq!(rows[0]["account"], "default");
+    assert_eq!(rows[0]["outcome"], "refreshed");
+    assert_eq!(
+        rows[1],
+        json!({"account": "carol", "outcome": "awaiting_consent", "exit": 0})
+    );
+    assert_eq!(out.stderr, "", "{out:?}");
+}
