@@ -118,7 +118,7 @@ pub async fn refresh(
     } = assessment;
     let tokens = tokens.ok_or_else(|| no_tokens_error_for(&state))?;
     if source == TokenSource::Env {
-        refuse_another_accounts_seed(settings, &tokens).await?;
+        crate::consent::refuse_another_accounts_seed(settings, &tokens).await?;
     }
     let outcome = match action {
         Action::NoTokens => return Err(no_tokens_error_for(&state)),
@@ -179,24 +179,6 @@ pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a To
         return None;
     }
     Some(seed)
-}
-
-/// Refuses the environment's seed when another account holds its refresh
-/// token (a seed left in place after `accounts rename`): checked only when
-/// a seed is in use, which is rare, so the normal refresh lists no accounts.
-async fn refuse_another_accounts_seed(settings: &Settings, seed: &TokenSet) -> Result<()> {
-    let variable = format!("{}WITHINGS_REFRESH_TOKEN", settings.variable_prefix);
-    crate::consent::refuse_another_accounts_token(
-        settings,
-        seed,
-        &format!("in {variable} (the environment or the env file)"),
-        &format!(
-            "remove or replace the stale {}WITHINGS_* lines (the env file, the process environment), or authorise this account: `withings-token login --account {}`",
-            settings.variable_prefix,
-            settings.account_name()
-        ),
-    )
-    .await
 }
 
 /// The decision about the set in use in `state` (the store's, else `seed`,

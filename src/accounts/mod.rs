@@ -202,9 +202,13 @@ fn chosen(settings: &Settings, present: Vec<AccountName>, purpose: Purpose) -> R
     let name = match &settings.account {
         Some(named) if purpose == Purpose::Create || named.is_default() || present.contains(named) => named.clone(),
         Some(named) => return Err(no_such_account(named, &present)),
-        None => only_one(present, settings)?,
+        None => only_one(present.clone(), settings)?,
     };
-    settings.for_account(&name)
+    let mut chosen = settings.for_account(&name)?;
+    // A seed among several accounts may be another's token: vetted before
+    // use (`consent::vet_seed`); one account alone costs nothing more.
+    chosen.seed_to_vet = chosen.seed_tokens.is_some() && present.iter().any(|n| *n != name);
+    Ok(chosen)
 }
 
 fn no_such_account(named: &AccountName, present: &[AccountName]) -> Error {

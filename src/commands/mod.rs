@@ -161,10 +161,14 @@ pub(crate) fn one_or_every(settings: &Settings, purpose: Purpose) -> Result<crat
 /// The settings of the one account a command acts on: from the files
 /// without a runtime, from Redis on a runtime of one thread.
 pub(crate) fn one_account(settings: &Settings, purpose: Purpose) -> Result<Settings> {
-    match crate::accounts::choose_local(settings, purpose) {
-        Some(chosen) => chosen,
-        None => crate::http::block_on(crate::accounts::choose(settings, purpose))?,
+    let chosen = match crate::accounts::choose_local(settings, purpose) {
+        Some(chosen) => chosen?,
+        None => crate::http::block_on(crate::accounts::choose(settings, purpose))??,
+    };
+    if chosen.seed_to_vet {
+        crate::http::block_on(crate::consent::vet_seed(&chosen))??;
     }
+    Ok(chosen)
 }
 
 /// Runs one command out of line. Inlined into `execute`, every command's

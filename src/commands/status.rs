@@ -43,6 +43,9 @@ pub fn run(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Statu
 
 /// One account's status: the set in use and its decision.
 fn one(args: &StatusArgs, settings: &Settings, out: &Output) -> Result<Status> {
+    if settings.seed_to_vet {
+        block_on(crate::consent::vet_seed(settings))??;
+    }
     let store = crate::store::open(settings)?;
     let state = super::load_now(store.as_ref())?;
     let report = status_report(&state, settings, store.location());

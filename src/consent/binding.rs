@@ -109,6 +109,48 @@ pub(crate) async fn refuse_another_accounts_token(
     })
 }
 
+/// A seed (`WITHINGS_*` variables, or the account's prefixed ones) that is
+/// another account's current or previous refresh token is refused before
+/// the set is used at all, not only before it is sent: its access token
+/// would otherwise be handed out (`access-token`, `exec`, the broker) as
+/// this account's. Only a deployment of several accounts is scanned.
+pub(crate) async fn vet_seed(settings: &Settings) -> Result<()> {
+    let Some(seed) = settings.seed_tokens.as_ref() else {
+        return Ok(());
+    };
+    let account = settings.account_name();
+    let stored = crate::store::open(settings)?.load().await?;
+    if !crate::tokens::seed_in_use(stored.tokens.as_ref(), seed, crate::tokens::now()) {
+        return Ok(());
+    }
+    let others = crate::accounts::names(settings)
+        .await?
+        .into_iter()
+        .any(|n| n != account);
+    if !others {
+        return Ok(());
+    }
+    refuse_another_accounts_seed(settings, seed).await
+}
+
+/// Refuses the environment's seed when another account holds its refresh
+/// token (a seed left in place after `accounts rename`): checked only when
+/// a seed is in use, which is rare, so the normal refresh lists no accounts.
+pub(crate) async fn refuse_another_accounts_seed(settings: &Settings, seed: &TokenSet) -> Result<()> {
+    let variable = format!("{}WITHINGS_REFRESH_TOKEN", settings.variable_prefix);
+    refuse_another_accounts_token(
+        settings,
+        seed,
+        &format!("in {variable} (the environment or the env file)"),
+        &format!(
+            "remove or replace the stale {}WITHINGS_* lines (the env file, the process environment), or authorise this account: `withings-token login --account {}`",
+            settings.variable_prefix,
+            settings.account_name()
+        ),
+    )
+    .await
+}
+
 /// The first account other than `except` whose store, read whole and
 /// without its lock, satisfies `holds`. Each store is opened at its place
 /// in the deployment, not through its config table: another account's

@@ -21,7 +21,7 @@ use crate::output::{AuthUrlReport, JSON_VERSION};
 use crate::settings::Settings;
 use crate::store::TokenStore;
 
-pub(crate) use self::binding::{Replace, refuse_another_accounts_token};
+pub(crate) use self::binding::{Replace, refuse_another_accounts_seed, refuse_another_accounts_token, vet_seed};
 pub(crate) use self::transaction::exchange;
 
 /// What an authorization URL is asked with (`auth-url --state`,

@@ -74,6 +74,25 @@ impl Account {
     }
 }
 
+/// The account, without its seed when that is another account's token
+/// (`consent::vet_seed`): the broker would hand out another person's
+/// access token under this name. Said once, as the account is listed.
+async fn without_anothers_seed(mut account: Account) -> Account {
+    if account.settings.seed_tokens.is_none() {
+        return account;
+    }
+    if let Err(e) = crate::consent::vet_seed(&account.settings).await {
+        tracing::error!(
+            "{}the seed tokens are not used: {e} [{}]; {}",
+            account.said(),
+            e.code(),
+            e.action()
+        );
+        account.settings.seed_tokens = None;
+    }
+    account
+}
+
 /// What log lines about the account `name` start with (see [`Account::said`]).
 pub fn said_of(name: &AccountName) -> String {
     if name.is_default() {
@@ -130,7 +149,7 @@ impl Accounts {
             let account = match current.get(&name) {
                 Some(kept) => Arc::clone(kept),
                 None => match Account::open(&self.base, &name, self.check_interval) {
-                    Ok(opened) => Arc::new(opened),
+                    Ok(opened) => Arc::new(without_anothers_seed(opened).await),
                     Err(e) if strict => return Err(e),
                     Err(e) => {
                         if locked(&self.said_broken).insert(name.clone()) {

@@ -307,6 +307,10 @@ pub struct Settings {
     pub policy: RefreshPolicy,
     /// Token set given by `WITHINGS_*` variables, if any.
     pub seed_tokens: Option<TokenSet>,
+    /// The seed must be checked against the other accounts' stores before
+    /// it is used (see `consent::vet_seed`): set by `accounts::choose` when
+    /// the deployment holds several.
+    pub seed_to_vet: bool,
     /// Whether the seed tokens were read from the env file (not the process).
     pub railway: RailwaySettings,
     /// What only `serve` reads.
@@ -526,6 +530,7 @@ impl Settings {
             buffer: buffer(buffer_flag, &vars)?,
             policy: policy(&vars)?,
             seed_tokens,
+            seed_to_vet: false,
             railway: railway_settings(&vars),
             server: ServerSettings {
                 admin_token: vars.get("ADMIN_API_TOKEN").map(SecretString::from),

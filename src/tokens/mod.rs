@@ -467,6 +467,12 @@ fn times_ahead(tokens: &TokenSet, now: DateTime<Utc>) -> bool {
 /// re-authorised elsewhere). A rotated token is never read back from a stale
 /// environment: a seed of unknown age never beats the store, and neither does
 /// one dated in the future (a typo would otherwise win on every run).
+/// Whether `seed` is the set a run would use over `stored` (see
+/// [`assess`]): the store holds none, or the seed is a newer set.
+pub fn seed_in_use(stored: Option<&TokenSet>, seed: &TokenSet, now: DateTime<Utc>) -> bool {
+    choose_tokens(stored, Some(seed), now).1 == TokenSource::Env
+}
+
 fn choose_tokens(
     stored: Option<&TokenSet>,
     seed: Option<&TokenSet>,

@@ -61,6 +61,63 @@ fn a_seed_left_after_rename_is_refused_for_the_emptied_account_with_nothing_sent
     withings.verify();
 }
 
+/// Not only before it is sent: a seed that is another account's token is
+/// never used at all, so its still fresh access token is not handed out as
+/// this account's (`access-token`, `exec`, the broker).
+#[test]
+fn a_seed_that_is_another_accounts_token_is_not_handed_out_as_an_access_token() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    env.withings(&withings.uri()).serve_credentials();
+    let stored = env.store_json();
+    env.set("WITHINGS_REFRESH_TOKEN", OLD_REFRESH)
+        .set("WITHINGS_ACCESS_TOKEN", OLD_ACCESS)
+        .set(
+            "WITHINGS_TOKEN_EXPIRES_AT",
+            stored["tokens"]["expires_at"].as_str().unwrap(),
+        )
+        .set(
+            "WITHINGS_TOKEN_LAST_REFRESHED",
+            stored["tokens"]["last_refreshed"].as_str().unwrap(),
+        );
+    assert_eq!(env.run_fast(&["accounts", "rename", "default", "bob"]).code, 0);
+
+    for args in [
+        &["access-token", "--account", "default"][..],
+        &["exec", "--account", "default", "--", "true"],
+        &["status", "--account", "default"],
+    ] {
+        let out = env.run_fast(args);
+        assert_eq!(out.code, 4, "{args:?}: {out:?}");
+        assert!(out.stderr.contains("[ACCOUNT_MISMATCH]"), "{out:?}");
+        assert!(!out.stdout.contains(OLD_ACCESS), "{out:?}");
+    }
+    let bob = env.run_fast(&["access-token", "--account", "bob"]);
+    assert_eq!((bob.code, bob.stdout.trim()), (0, OLD_ACCESS), "{bob:?}");
+
+    // The broker: `default` holds another person's set, older than the
+    // seed, so the seed (bob's) would be the one in use.
+    let older = account_set(("carol-access", "carol-refresh"), 2 * 3600, "999", 1);
+    std::fs::write(env.store_path(), serde_json::to_vec(&older).unwrap()).unwrap();
+    let server = env.serve(&["--check-interval", "1h"]);
+    let answer = server.get(
+        "/v1/access-token?account=default",
+        &[("Authorization", &format!("Bearer {READER_TOKEN}"))],
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        answer.json()["access_token"],
+        "carol-access",
+        "default's own set, not bob's"
+    );
+    assert!(
+        server.log().contains("the seed tokens are not used"),
+        "{}",
+        server.log()
+    );
+    withings.verify();
+}
+
 #[test]
 fn pull_refuses_a_railway_set_another_account_holds() {
     let peer = Peer::start();
