@@ -110,7 +110,7 @@ pub async fn refresh(
     let lock = store.lock(settings.lock_timeout).await?;
     let state = lock.load().await?;
     report_interrupted(lock.as_ref(), &state).await;
-    let state = adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
+    let state = adopt_unsaved(settings, lock.as_ref(), &store.location(), state).await?;
     let seen = SeenBefore::found(seen_before.tokens.as_ref());
     let assessment = decide(&state, seed_for(settings, &state), seen, now(), policy);
     let Assessment {
@@ -388,7 +388,31 @@ pub fn forget_unsaved(location: &str) {
 /// store is empty (nothing newer to protect); dropped when the store holds
 /// a newer set of its own, which is the one kept. Returns the state to go
 /// on from.
-pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: StoreState) -> Result<StoreState> {
+/// Whether the person of a rescued set, adopted into an empty store, is
+/// another account's: one person per account, as consent says. The rescue
+/// is kept, not used, for a person to look at.
+async fn held_by_another_account(settings: &Settings, rescued: &StoreState) -> bool {
+    let Some(user) = rescued.tokens.as_ref().and_then(|t| t.userid.as_deref()) else {
+        return false;
+    };
+    match crate::consent::holder_of(settings, user, &settings.account_name()).await {
+        Ok(Some(holder)) => {
+            tracing::error!(
+                "a set a previous run could not save for account {} is Withings user {user}'s, whom account {holder} holds; it is not used (it stays where it waits), and the store stays empty",
+                settings.account_name()
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+pub(crate) async fn adopt_unsaved(
+    settings: &Settings,
+    lock: &dyn StoreLease,
+    location: &str,
+    state: StoreState,
+) -> Result<StoreState> {
     let in_memory = {
         let mut unsaved = crate::locked(&UNSAVED);
         let at = unsaved.iter().position(|u| u.location == location);
@@ -415,6 +439,12 @@ pub(crate) async fn adopt_unsaved(lock: &dyn StoreLease, location: &str, state: 
             "a set a previous run could not save for {location} is Withings user {theirs}'s, and the store holds user {ours}'s (the account was removed and its name given to another person); it is dropped, and the stored set stays in use"
         );
         lock.drop_rescue().await;
+        return Ok(state);
+    }
+    if fits && state.tokens.is_none() && held_by_another_account(settings, &rescued).await {
+        if from_memory {
+            remember_unsaved(location, rescued);
+        }
         return Ok(state);
     }
     if !fits {

@@ -70,7 +70,7 @@ fn verdict(replace: Replace, refused: String, replaced: String, account: &Accoun
 
 /// The account other than `except` whose stored set is Withings user
 /// `user`'s, if any. Reads without locks: each store is read whole.
-async fn holder_of(settings: &Settings, user: &str, except: &AccountName) -> Result<Option<AccountName>> {
+pub(crate) async fn holder_of(settings: &Settings, user: &str, except: &AccountName) -> Result<Option<AccountName>> {
     other_account_where(settings, except, "its Withings user", |state| {
         state.tokens.as_ref().and_then(|t| t.userid.as_deref()) == Some(user)
     })

@@ -21,7 +21,9 @@ use crate::output::{AuthUrlReport, JSON_VERSION};
 use crate::settings::Settings;
 use crate::store::TokenStore;
 
-pub(crate) use self::binding::{Replace, refuse_another_accounts_seed, refuse_another_accounts_token, vet_seed};
+pub(crate) use self::binding::{
+    Replace, holder_of, refuse_another_accounts_seed, refuse_another_accounts_token, vet_seed,
+};
 pub(crate) use self::transaction::exchange;
 
 /// What an authorization URL is asked with (`auth-url --state`,

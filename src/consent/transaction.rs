@@ -30,7 +30,7 @@ pub(crate) async fn exchange(
     let lock = store.lock(settings.lock_timeout).await?;
     let state = lock.load().await?;
     rotation::report_interrupted(lock.as_ref(), &state).await;
-    let state = rotation::adopt_unsaved(lock.as_ref(), &store.location(), state).await?;
+    let state = rotation::adopt_unsaved(settings, lock.as_ref(), &store.location(), state).await?;
     check_state(&state, &redirect.state)?;
     lock.begin_request(state.generation, "authorization_code").await?;
     let held = HeldSignals::hold();
@@ -72,7 +72,7 @@ pub(crate) async fn exchange(
 pub(crate) async fn remember_auth_state(settings: &Settings, store: &dyn TokenStore, state: &str) -> Result<()> {
     let lock = store.lock(settings.lock_timeout).await?;
     let current = lock.load().await?;
-    let current = rotation::adopt_unsaved(lock.as_ref(), &store.location(), current).await?;
+    let current = rotation::adopt_unsaved(settings, lock.as_ref(), &store.location(), current).await?;
     let next = StoreState {
         pending_auth: Some(crate::store::PendingAuth {
             state: state.to_owned(),

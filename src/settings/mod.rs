@@ -1111,6 +1111,9 @@ fn time_var(vars: &Lookup, prefix: &str, name: &str) -> Result<Option<DateTime<U
 fn token_var(vars: &Lookup, prefix: &str, name: &str) -> Result<Option<String>> {
     let (name, found) = vars.seed(prefix, name);
     let Some(value) = found else { return Ok(None) };
+    // Blanks around a token are a paste's (quoted, dotenv keeps them): the
+    // token is what is between, as Withings and every comparison see it.
+    let value = value.trim_matches(' ').to_owned();
     if !value.chars().any(char::is_control) {
         return Ok(Some(value));
     }

@@ -533,3 +533,16 @@ fn a_variable_prefix_on_default_moves_its_seed_too() {
         "prefixed-seed"
     );
 }
+
+#[test]
+fn blanks_around_a_seed_token_are_a_pastes_not_the_tokens() {
+    let vars = env(&[
+        ("HOME", "/h"),
+        ("WITHINGS_REFRESH_TOKEN", "  r-123 "),
+        ("WITHINGS_ACCESS_TOKEN", " a-456"),
+    ]);
+    let s = Settings::resolve(&global(&["--no-env-file"]), None, &vars).unwrap();
+    let seed = s.seed_tokens.unwrap();
+    assert_eq!(seed.refresh_token.expose_secret(), "r-123");
+    assert_eq!(seed.access_token.unwrap().expose_secret(), "a-456");
+}

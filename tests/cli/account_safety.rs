@@ -388,3 +388,31 @@ fn a_rescued_set_of_another_withings_user_is_never_adopted() {
     assert_eq!(env.store_json()["tokens"]["userid"], "363");
     withings.verify();
 }
+
+/// A rescued set waiting for an account whose store is empty is still one
+/// person's: when another account holds that Withings user, it is not
+/// adopted (it stays where it waits), so that account's chain is not forked.
+#[test]
+fn a_rescue_of_a_person_another_account_holds_is_not_adopted_into_an_empty_account() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(2 * 3600);
+    env.withings(&withings.uri());
+    assert_eq!(env.run_fast(&["accounts", "rename", "default", "alice"]).code, 0);
+    let rescue = env.store_path().with_file_name("tokens.json.rescue");
+    std::fs::write(&rescue, store_of(OLD_REFRESH, "363", 2).to_string()).unwrap();
+
+    let out = env.run_fast(&["refresh", "--account", "default", "--no-railway", "--json"]);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("is Withings user 363's, whom account alice holds; it is not used"),
+        "{out:?}"
+    );
+    assert!(rescue.exists(), "kept for a person to look at");
+    assert!(!env.store_path().exists(), "default stays empty");
+    assert_eq!(
+        stored_at(&account_store(&env, "alice"))["tokens"]["refresh_token"],
+        OLD_REFRESH
+    );
+    withings.verify();
+}
