@@ -214,9 +214,10 @@ impl Accounts {
 
     fn only(&self, visible: &dyn Fn(&AccountName) -> bool) -> std::result::Result<Arc<Account>, ApiError> {
         let map = self.all();
-        if map.len() == 1
-            && let Some(only) = map.values().next()
-        {
+        // The only account there is, or the only one this caller may see
+        // (a reader scoped to one person's account needs no `?account=`).
+        let mut seen = map.iter().filter(|(name, _)| map.len() == 1 || visible(name));
+        if let (Some((_, only)), None) = (seen.next(), seen.next()) {
             return Ok(Arc::clone(only));
         }
         Err(several_accounts(&listed(&map, visible)))
