@@ -388,6 +388,27 @@ pub fn forget_unsaved(location: &str) {
 /// store is empty (nothing newer to protect); dropped when the store holds
 /// a newer set of its own, which is the one kept. Returns the state to go
 /// on from.
+/// The set waiting to be adopted for `location`: this process's own
+/// unsaved one (`true`), else the rescue file's (`false`); an unreadable
+/// rescue file is said and left in place.
+async fn waiting_set(lock: &dyn StoreLease, location: &str) -> Option<(StoreState, bool)> {
+    let in_memory = {
+        let mut unsaved = crate::locked(&UNSAVED);
+        let at = unsaved.iter().position(|u| u.location == location);
+        at.map(|at| unsaved.swap_remove(at).set)
+    };
+    if let Some(set) = in_memory {
+        return Some((set, true));
+    }
+    match lock.rescued().await? {
+        Ok(set) => Some((set, false)),
+        Err(e) => {
+            tracing::error!("{e}; it is left in place, and the stored set stays in use");
+            None
+        }
+    }
+}
+
 /// Whether the person of a rescued set, adopted into an empty store, is
 /// another account's: one person per account, as consent says. The rescue
 /// is kept, not used, for a person to look at.
@@ -413,22 +434,8 @@ pub(crate) async fn adopt_unsaved(
     location: &str,
     state: StoreState,
 ) -> Result<StoreState> {
-    let in_memory = {
-        let mut unsaved = crate::locked(&UNSAVED);
-        let at = unsaved.iter().position(|u| u.location == location);
-        at.map(|at| unsaved.swap_remove(at).set)
-    };
-    let from_memory = in_memory.is_some();
-    let rescued = match in_memory {
-        Some(set) => set,
-        None => match lock.rescued().await {
-            None => return Ok(state),
-            Some(Ok(set)) => set,
-            Some(Err(e)) => {
-                tracing::error!("{e}; it is left in place, and the stored set stays in use");
-                return Ok(state);
-            }
-        },
+    let Some((rescued, from_memory)) = waiting_set(lock, location).await else {
+        return Ok(state);
     };
     // The rescued set came from the set the store held at the generation
     // before it: it fits while the store's set is still that one (other
