@@ -27,11 +27,11 @@ pub const MAX_PER_MINUTE: u32 = 10_000;
 
 /// The longest a request waits for a unit: a refresh that waits longer
 /// would keep the store lock (and a caller) waiting for nothing it needs.
-pub const MAX_WAIT: Duration = Duration::from_secs(5);
+pub const MAX_WAIT: Duration = crate::error::BUDGET_MAX_WAIT;
 
 /// The `what` of a budget refusal, which [`Error::action`] tells apart from
 /// Withings' own rate limiting.
-pub const WHAT: &str = "this tool's upstream budget";
+pub const WHAT: &str = crate::error::UPSTREAM_BUDGET;
 
 /// A token bucket at one instant: `available` units (never negative, never
 /// above the capacity) as of `at`.

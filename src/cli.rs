@@ -136,7 +136,12 @@ impl GlobalArgs {
 
     /// Installs the stderr logger these flags ask for.
     pub fn init_logging(&self) {
-        crate::logging::init(self.log_format.unwrap_or(LogFormat::Text), self.quiet, self.verbose);
+        crate::logging::init(
+            self.log_format.unwrap_or(LogFormat::Text),
+            self.quiet,
+            self.verbose,
+            crate::settings::log_environment(),
+        );
     }
 
     pub fn output_format(&self) -> OutputFormat {

@@ -215,13 +215,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the stderr logger for this process (`verbose`: how many `-v`);
+/// Installs the stderr logger for this process (`verbose`: how many `-v`;
+/// `environment`: the deployment's name in JSON lines, from the settings);
 /// a second call is a no-op.
-pub fn init(format: LogFormat, quiet: bool, verbose: u8) {
+pub fn init(format: LogFormat, quiet: bool, verbose: u8, environment: String) {
     let log = StderrLog {
         max: level_for(quiet, verbose),
         format,
-        environment: crate::settings::log_environment(),
+        environment,
         next_span: std::sync::atomic::AtomicU64::new(1),
     };
     if format == LogFormat::Json {

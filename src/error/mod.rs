@@ -24,6 +24,13 @@ pub fn limit_action(e: &std::io::Error) -> Option<&'static str> {
     (e.raw_os_error() == Some(27)).then_some(FILE_SIZE_LIMIT)
 }
 
+/// The `what` of a refusal by this tool's own upstream budget (`budget`),
+/// which [`Error::action`] tells apart from Withings' rate limiting; here,
+/// with the errors, so that they need not import the budget.
+pub const UPSTREAM_BUDGET: &str = "this tool's upstream budget";
+/// The longest a request waits for the upstream budget before that refusal.
+pub const BUDGET_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A setting is missing or invalid, or a file cannot be used.
@@ -278,12 +285,12 @@ impl Error {
                 "nothing to do: the store keeps the other run's set (`withings-token status` shows it), and this run's answer was never used, so no live token was lost".to_owned()
             }
             Error::RateLimited {
-                what: crate::budget::WHAT,
+                what: UPSTREAM_BUDGET,
                 wait,
                 ..
             } => format!(
                 "retry in {} or later; if Withings allows your app more than 120 requests a minute, raise `--upstream-budget` (WITHINGS_TOKEN_UPSTREAM_BUDGET); the stored tokens were not changed",
-                crate::duration::humanize(wait.unwrap_or(crate::budget::MAX_WAIT))
+                crate::duration::humanize(wait.unwrap_or(BUDGET_MAX_WAIT))
             ),
             Error::RateLimited { .. } => {
                 "wait as long as the message says, then retry; the stored tokens were not changed".to_owned()
