@@ -1,4 +1,4 @@
-//! withings-token: keeps one Withings account's OAuth2 tokens alive.
+//! withings-token: keeps Withings accounts' OAuth2 tokens alive.
 //!
 //! `run()` is the whole program; `main.rs` only calls it. Two faces sit on
 //! one core and never import each other.
@@ -19,7 +19,9 @@
 //!   lives long enough, refreshed first when it does not; `validation`: the
 //!   access token checked with Withings; `report`: the copies delivered and
 //!   the token and status reports; `railway_copy`: Railway's variables
-//!   compared with the store and pulled in; `diagnosis`: `doctor`'s checks.
+//!   compared with the store and pulled in; `diagnosis`: `doctor`'s checks;
+//!   `accounts`: which account a command acts on, and every account's
+//!   overview.
 //! - `tokens`: the token set and the one pure decision, `assess`; `clock`:
 //!   the one clock, moved by the offset measured against Withings.
 //!
@@ -29,9 +31,12 @@
 //!   when behind), `fsutil` (durable writes and guarded reads).
 //! - `withings`, `railway` and `server_client` (the outside parties),
 //!   `http` (the one HTTP stack and retry loop).
+//! - `account_name` (an account's checked name, and where its set lives
+//!   beside the deployment's store: a file's directory, a Redis key).
 //! - `budget` (the requests to Withings' token endpoint one app may send
 //!   a minute, shared by a process's clients and, through Redis, by hosts),
-//!   `settings` (flag > env > env file > default), `output` (stdout: one
+//!   `settings` (flag > env > account table > config file > env file >
+//!   default), `config` (the config file, read and edited), `output` (stdout: one
 //!   report trait, one file per format), `progress` (what a waiting person
 //!   is shown), `logging` (stderr), `signals` (SIGINT/SIGTERM held while a
 //!   new set is saved), `redact` (secrets scrubbed from outside text),
@@ -39,6 +44,7 @@
 //! - `sandbox`: Withings and Railway emulated on loopback, for `sandbox`,
 //!   `demo` and the tests.
 
+mod account_name;
 mod accounts;
 mod broker;
 mod budget;

@@ -18,68 +18,20 @@
 //! (`default` while there is none); with several and none named, exit 3
 //! listing them, before anything is sent.
 
-mod cadence;
-mod names;
 mod overview;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::settings::{Settings, StoreLocation};
 
-pub use cadence::cadence_for;
-pub use names::AccountName;
+pub use crate::account_name::{AccountName, accounts_dir};
 pub use overview::{AccountRow, overview, overview_local};
 
-/// The account of a deployment that never named one.
-pub const DEFAULT_ACCOUNT: &str = "default";
-
 /// The store location of `account` in the deployment whose store is `base`
-/// (the `default` account's).
+/// (the `default` account's): see [`StoreLocation::of_account`].
 pub fn location_of(base: &StoreLocation, account: &AccountName) -> StoreLocation {
-    if account.is_default() {
-        return base.clone();
-    }
-    match base {
-        StoreLocation::File(path) => StoreLocation::File(accounts_dir(path).join(format!("{account}.json"))),
-        StoreLocation::Redis { url, key, rescue_dir } => StoreLocation::Redis {
-            url: url.clone(),
-            key: redis_key_of(key, account),
-            rescue_dir: rescue_dir.clone(),
-        },
-    }
-}
-
-/// Where a file store keeps its accounts other than `default`: beside it,
-/// in a directory named after it (`tokens.json` → `tokens.accounts/`).
-pub fn accounts_dir(base: &Path) -> PathBuf {
-    let stem = base
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tokens".to_owned());
-    base.with_file_name(format!("{stem}.accounts"))
-}
-
-/// The Redis key of a named account's set, from the deployment's key.
-fn redis_key_of(base_key: &str, account: &AccountName) -> String {
-    match base_key
-        .strip_suffix(":tokens")
-        .filter(|p| p.starts_with("withings-token:"))
-    {
-        Some(app) => format!("{app}:{account}:tokens"),
-        None => format!("{base_key}:account:{account}"),
-    }
-}
-
-/// The Redis set that lists a deployment's accounts.
-pub fn redis_index_key(base_key: &str) -> String {
-    match base_key
-        .strip_suffix(":tokens")
-        .filter(|p| p.starts_with("withings-token:"))
-    {
-        Some(app) => format!("{app}:accounts"),
-        None => format!("{base_key}:accounts"),
-    }
+    base.of_account(account)
 }
 
 /// The accounts of a file-store deployment, sorted, `default` first when

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use secrecy::SecretString;
 
 use super::*;
+use crate::account_name::redis_index_key;
 
 fn name(text: &str) -> AccountName {
     AccountName::parse(text).unwrap()
@@ -95,45 +96,4 @@ fn a_file_deployment_lists_default_first_then_the_named_accounts_sorted() {
     }
     let listed: Vec<String> = names_in_files(&base).unwrap().iter().map(|n| n.to_string()).collect();
     assert_eq!(listed, ["default", "bob", "zoe"]);
-}
-
-#[test]
-fn an_accounts_jitter_offset_is_fixed_by_its_name_and_within_the_jitter() {
-    use std::time::Duration;
-    let policy = crate::settings::RefreshPolicy {
-        refresh_at_least: Some(Duration::from_secs(7 * 86_400)),
-        jitter: Duration::from_secs(600),
-    };
-    let offsets: Vec<i64> = ["default", "alice", "bob", "home-2"]
-        .iter()
-        .map(|n| cadence_for(&policy, &name(n)).early_by.num_seconds())
-        .collect();
-    // FNV-1a of each name, modulo 601 s: the same on every run and host.
-    assert_eq!(
-        offsets,
-        [
-            fnv_mod("default", 601),
-            fnv_mod("alice", 601),
-            fnv_mod("bob", 601),
-            fnv_mod("home-2", 601)
-        ]
-    );
-    assert!(offsets.iter().all(|o| (0..=600).contains(o)));
-    assert!(
-        offsets.windows(2).any(|w| w[0] != w[1]),
-        "a household spreads out: {offsets:?}"
-    );
-    let alice = cadence_for(&policy, &name("alice"));
-    assert_eq!(alice.refresh_at_least, Some(chrono::Duration::days(7)));
-    let none = cadence_for(&crate::settings::RefreshPolicy::default(), &name("alice"));
-    assert_eq!(none, crate::tokens::Cadence::EXPIRY_ONLY);
-}
-
-fn fnv_mod(text: &str, m: u64) -> i64 {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    (hash % m) as i64
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use toml_edit::{DocumentMut, Item, TableLike, Value};
 
 use super::MAX_CONFIG_BYTES;
-use crate::accounts::AccountName;
+use crate::account_name::AccountName;
 use crate::error::{Error, Result};
 
 /// Renames `old`'s `[account.OLD]` table to `[account.NEW]` in place, and

@@ -26,7 +26,7 @@ mod parse;
 
 use std::path::{Path, PathBuf};
 
-use crate::accounts::AccountName;
+use crate::account_name::AccountName;
 use crate::error::{Error, Result};
 use crate::settings::ReaderGrant;
 

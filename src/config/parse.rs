@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Document, Item, TableLike, Value};
 
 use super::{AccountTable, Config, ConfigOrigin, Entry, VARIABLE_PREFIX_KEY};
-use crate::accounts::AccountName;
+use crate::account_name::AccountName;
 use crate::error::{Error, Result};
 use crate::settings::{ConfigKey, ReaderGrant, SETTINGS};
 

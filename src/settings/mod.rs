@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::accounts::AccountName;
+use crate::account_name::AccountName;
 use crate::config::Config;
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
@@ -30,6 +30,7 @@ pub const US_API_URL: &str = "https://wbsapi.us.withingsmed.net";
 pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_user/authorize2";
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
+mod cadence;
 mod sources;
 mod table;
 mod values;
@@ -598,7 +599,7 @@ impl Settings {
         // budget, or open `serve` to other credentials.
         settings.next_command.clone_from(&self.next_command);
         settings.keep_deployment_of(self);
-        settings.store = crate::accounts::location_of(&self.deployment_store, account);
+        settings.store = self.deployment_store.of_account(account);
         settings.variable_prefix = prefix.clone().unwrap_or_else(|| account.default_variable_prefix());
         if let Some(owner) = self.config().and_then(|c| c.prefix_owner(&settings.variable_prefix))
             && owner != account
@@ -667,7 +668,7 @@ impl Settings {
 
     /// The refresh policy as this account's sets are judged by it.
     pub fn cadence(&self) -> crate::tokens::Cadence {
-        crate::accounts::cadence_for(&self.policy, &self.account_name())
+        cadence::cadence_for(&self.policy, &self.account_name())
     }
 
     pub fn client_id(&self, needed_for: &str) -> Result<&str> {
@@ -851,6 +852,28 @@ pub enum StoreLocation {
         /// there is no state directory.
         rescue_dir: Option<PathBuf>,
     },
+}
+
+impl StoreLocation {
+    /// Where `account` of the deployment whose store this is (the `default`
+    /// account's) keeps its set: the same for `default`; beside it in
+    /// `tokens.accounts/NAME.json` for a file; under its own key in Redis
+    /// (see `accounts`).
+    pub fn of_account(&self, account: &AccountName) -> StoreLocation {
+        if account.is_default() {
+            return self.clone();
+        }
+        match self {
+            StoreLocation::File(path) => {
+                StoreLocation::File(crate::account_name::accounts_dir(path).join(format!("{account}.json")))
+            }
+            StoreLocation::Redis { url, key, rescue_dir } => StoreLocation::Redis {
+                url: url.clone(),
+                key: crate::account_name::redis_key_of(key, account),
+                rescue_dir: rescue_dir.clone(),
+            },
+        }
+    }
 }
 
 /// A Redis lease lives this long unless renewed; a holder that dies keeps

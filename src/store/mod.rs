@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::AccountName;
+use crate::account_name::AccountName;
 use crate::error::Result;
 use crate::settings::{Settings, StoreLocation};
 use crate::tokens::TokenSet;
@@ -264,7 +264,7 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
             if let (StoreLocation::Redis { key: base, .. }, Some(account)) =
                 (&settings.deployment_store, &settings.account)
             {
-                store = store.listed_in(crate::accounts::redis_index_key(base), account.to_string());
+                store = store.listed_in(crate::account_name::redis_index_key(base), account.to_string());
             }
             Arc::new(store)
         }
@@ -315,8 +315,8 @@ pub async fn remove_account(settings: &Settings) -> Result<String> {
             let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?.with_rescue_in(rescue_dir.as_deref());
             let lease = store.lock(settings.lock_timeout).await?;
             let index = match &settings.deployment_store {
-                StoreLocation::Redis { key: base, .. } => crate::accounts::redis_index_key(base),
-                StoreLocation::File(_) => crate::accounts::redis_index_key(key),
+                StoreLocation::Redis { key: base, .. } => crate::account_name::redis_index_key(base),
+                StoreLocation::File(_) => crate::account_name::redis_index_key(key),
             };
             let removed = store.remove_account(&index, settings.account_name().as_str()).await;
             if removed.is_ok() {
@@ -336,7 +336,7 @@ pub async fn redis_account_names(settings: &Settings) -> Result<Vec<AccountName>
         return Ok(Vec::new());
     };
     let base = RedisStore::new(url, key.clone(), settings.lease_ttl)?;
-    let (listed, default_present) = base.listed_accounts(&crate::accounts::redis_index_key(key)).await?;
+    let (listed, default_present) = base.listed_accounts(&crate::account_name::redis_index_key(key)).await?;
     let mut named: Vec<AccountName> = listed
         .iter()
         .filter_map(|n| AccountName::parse(n).ok())
@@ -344,7 +344,7 @@ pub async fn redis_account_names(settings: &Settings) -> Result<Vec<AccountName>
         .collect();
     named.sort();
     named.dedup();
-    let default = (default_present || listed.iter().any(|n| n == crate::accounts::DEFAULT_ACCOUNT))
+    let default = (default_present || listed.iter().any(|n| n == crate::account_name::DEFAULT_ACCOUNT))
         .then(AccountName::default_account);
     Ok(default.into_iter().chain(named).collect())
 }

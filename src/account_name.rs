@@ -3,8 +3,12 @@
 //! kept to characters every one of those takes as they are.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// The account of a deployment that never named one.
+pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// Long enough for a name, short enough for a label and a file name.
 pub const MAX_NAME_LEN: usize = 64;
@@ -37,11 +41,11 @@ impl AccountName {
     }
 
     pub fn default_account() -> AccountName {
-        AccountName(super::DEFAULT_ACCOUNT.to_owned())
+        AccountName(DEFAULT_ACCOUNT.to_owned())
     }
 
     pub fn is_default(&self) -> bool {
-        self.0 == super::DEFAULT_ACCOUNT
+        self.0 == DEFAULT_ACCOUNT
     }
 
     pub fn as_str(&self) -> &str {
@@ -67,5 +71,37 @@ impl AccountName {
 impl fmt::Display for AccountName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Where a file store keeps its accounts other than `default`: beside it,
+/// in a directory named after it (`tokens.json` → `tokens.accounts/`).
+pub fn accounts_dir(base: &Path) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tokens".to_owned());
+    base.with_file_name(format!("{stem}.accounts"))
+}
+
+/// The Redis key of a named account's set, from the deployment's key.
+pub fn redis_key_of(base_key: &str, account: &AccountName) -> String {
+    match base_key
+        .strip_suffix(":tokens")
+        .filter(|p| p.starts_with("withings-token:"))
+    {
+        Some(app) => format!("{app}:{account}:tokens"),
+        None => format!("{base_key}:account:{account}"),
+    }
+}
+
+/// The Redis set that lists a deployment's accounts.
+pub fn redis_index_key(base_key: &str) -> String {
+    match base_key
+        .strip_suffix(":tokens")
+        .filter(|p| p.starts_with("withings-token:"))
+    {
+        Some(app) => format!("{app}:accounts"),
+        None => format!("{base_key}:accounts"),
     }
 }
