@@ -86,10 +86,7 @@ pub fn accounts_dir(base: &Path) -> PathBuf {
 
 /// The Redis key of a named account's set, from the deployment's key.
 pub fn redis_key_of(base_key: &str, account: &AccountName) -> String {
-    match base_key
-        .strip_suffix(":tokens")
-        .filter(|p| p.starts_with("withings-token:"))
-    {
+    match app_of(base_key) {
         Some(app) => format!("{app}:{account}:tokens"),
         None => format!("{base_key}:account:{account}"),
     }
@@ -97,11 +94,16 @@ pub fn redis_key_of(base_key: &str, account: &AccountName) -> String {
 
 /// The Redis set that lists a deployment's accounts.
 pub fn redis_index_key(base_key: &str) -> String {
-    match base_key
-        .strip_suffix(":tokens")
-        .filter(|p| p.starts_with("withings-token:"))
-    {
+    match app_of(base_key) {
         Some(app) => format!("{app}:accounts"),
         None => format!("{base_key}:accounts"),
     }
+}
+
+/// `withings-token:<client id>` of the default key
+/// `withings-token:<client id>:tokens`; `None` for a key given by hand.
+fn app_of(base_key: &str) -> Option<&str> {
+    base_key
+        .strip_suffix(":tokens")
+        .filter(|p| p.starts_with("withings-token:"))
 }

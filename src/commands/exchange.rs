@@ -53,17 +53,16 @@ pub fn run(args: &ExchangeArgs, settings: &Settings, out: &Output) -> Result<Sta
     let client = client.sharing_budget_through(store.as_ref());
     let _spinner = out.spinner("exchanging the code with Withings…");
     block_on(async {
-        let rotation = consent::exchange(settings, store.as_ref(), &client, &redirect, replace(args.replace)).await?;
+        let rotation = consent::exchange(
+            settings,
+            store.as_ref(),
+            &client,
+            &redirect,
+            consent::Replace::when(args.replace),
+        )
+        .await?;
         super::deliver_and_report(settings, &http, store.as_ref(), &targets, rotation, out).await
     })?
-}
-
-/// `--replace` as the consent's choice.
-pub(crate) fn replace(given: bool) -> consent::Replace {
-    match given {
-        true => consent::Replace::Allow,
-        false => consent::Replace::Refuse,
-    }
 }
 
 /// The argument, or the first line of stdin for `-` and for no argument

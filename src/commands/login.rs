@@ -107,7 +107,7 @@ pub fn run(args: &LoginArgs, settings: &Settings, out: &Output) -> Result<Status
     let request = LoginRequest {
         demo_account: args.demo_account,
         wait: args.wait,
-        replace: super::exchange::replace(args.replace),
+        replace: crate::consent::Replace::when(args.replace),
     };
     let shown = |url: &str| invite(out, url, &callback, args.no_browser);
     block_on(async {

@@ -21,6 +21,13 @@ pub enum Replace {
     Allow,
 }
 
+impl Replace {
+    /// `--replace` (the CLI) or `"replace": true` (the admin exchange).
+    pub fn when(given: bool) -> Replace {
+        if given { Replace::Allow } else { Replace::Refuse }
+    }
+}
+
 /// Refuses `new` for the account `settings` act on when it is another
 /// person's than the one the account holds, or one another account holds;
 /// with [`Replace::Allow`], says what it replaces instead.

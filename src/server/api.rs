@@ -258,10 +258,7 @@ async fn exchange(
     let redirect = redirect_of(query, &body)?;
     let delivery = delivery(body.update_railway, body.trigger_deployment)?;
     let account = state.accounts.find_or_create(named.as_deref()).await?;
-    let replace = match body.replace {
-        true => crate::consent::Replace::Allow,
-        false => crate::consent::Replace::Refuse,
-    };
+    let replace = crate::consent::Replace::when(body.replace);
     Ok(Json(
         jobs::exchange(&state, &account, redirect, delivery, replace).await?,
     ))
