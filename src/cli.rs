@@ -100,6 +100,22 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(i64::from(crate::budget::MIN_PER_MINUTE)..=i64::from(crate::budget::MAX_PER_MINUTE)))]
     pub upstream_budget: Option<u32>,
+
+    /// Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]
+    #[arg(long, global = true, value_name = "CMD")]
+    pub on_event: Vec<String>,
+
+    /// POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub webhook_url: Vec<String>,
+
+    /// Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub ping_url: Vec<String>,
+
+    /// Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]
+    #[arg(long, global = true, value_parser = parse_notify_timeout, value_name = "DURATION")]
+    pub notify_timeout: Option<Duration>,
 }
 
 impl GlobalArgs {
@@ -131,6 +147,10 @@ impl GlobalArgs {
             upstream_budget: self.upstream_budget,
             account: self.account.clone(),
             config: self.config.clone(),
+            on_event: self.on_event.clone(),
+            webhook_urls: self.webhook_url.clone(),
+            ping_urls: self.ping_url.clone(),
+            notify_timeout: self.notify_timeout,
         }
     }
 
@@ -178,6 +198,10 @@ impl GlobalArgs {
             region: None,
             lock_timeout: parse_lock_timeout(DEFAULT_LOCK_TIMEOUT).ok()?,
             upstream_budget: None,
+            on_event: Vec::new(),
+            webhook_url: Vec::new(),
+            ping_url: Vec::new(),
+            notify_timeout: None,
         })
     }
 }
@@ -235,6 +259,10 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 
 fn parse_retry_delay(text: &str) -> Result<Duration, String> {
     bounded(text, MAX_RETRY_DELAY, "5m")
+}
+
+fn parse_notify_timeout(text: &str) -> Result<Duration, String> {
+    crate::settings::parse_notify_timeout_flag(text)
 }
 
 fn parse_lock_timeout(text: &str) -> Result<Duration, String> {

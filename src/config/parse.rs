@@ -209,6 +209,7 @@ fn text_of(source: &Source, scope: Scope, key: &str, item: &Item, line: usize) -
     let text = match item.as_value() {
         Some(Value::String(s)) => s.value().clone(),
         Some(Value::Integer(i)) => i.value().to_string(),
+        Some(Value::Array(items)) if SEVERAL_KEYS.contains(&key) => return several(source, scope, key, items, line),
         _ => {
             return Err(source.error(
                 line,
@@ -228,6 +229,33 @@ fn text_of(source: &Source, scope: Scope, key: &str, item: &Item, line: usize) -
         ));
     }
     Ok(text)
+}
+
+/// The keys that may hold several values: an array of strings, read as
+/// the variable's one-per-line form.
+const SEVERAL_KEYS: [&str; 3] = ["on_event", "webhook_url", "ping_url"];
+
+fn several(source: &Source, scope: Scope, key: &str, items: &toml_edit::Array, line: usize) -> Result<String> {
+    let mut texts = Vec::new();
+    for item in items.iter() {
+        let Value::String(text) = item else {
+            return Err(source.error(
+                line,
+                format!("`{key}` {} must be an array of strings", scope.shown()),
+                format!("quote each value: `{key} = [\"...\", \"...\"]`"),
+            ));
+        };
+        let text = text.value();
+        if text.chars().any(char::is_control) {
+            return Err(source.error(
+                line,
+                format!("`{key}` {} holds a control character (such as a line break)", scope.shown()),
+                format!("give each of `{key}`'s values on one line, without control characters"),
+            ));
+        }
+        texts.push(text.clone());
+    }
+    Ok(texts.join("\n"))
 }
 
 fn kind_of(item: &Item) -> &'static str {

@@ -31,12 +31,14 @@ pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_us
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
 mod cadence;
+mod events;
 mod sources;
 mod table;
 mod values;
 pub use sources::{Origin, Source};
 pub use table::{ConfigKey, SETTINGS, settings_markdown, settings_roff};
-pub use values::value_problem;
+pub use events::{DEFAULT_NOTIFY_TIMEOUT, EventSettings, WebhookFormat};
+pub use values::{parse_notify_timeout_flag, value_problem};
 
 /// Every variable read through the env file: the settings of [`SETTINGS`]
 /// an env file may set. A line setting one of these must be valid; any
@@ -78,6 +80,13 @@ pub struct Overrides {
     pub account: Option<String>,
     /// `--config`: read this config file (it must exist).
     pub config: Option<PathBuf>,
+    /// `--on-event`, `--webhook-url`, `--ping-url` (any number of each):
+    /// replace the variables' and the config file's.
+    pub on_event: Vec<String>,
+    pub webhook_urls: Vec<String>,
+    pub ping_urls: Vec<String>,
+    /// `--notify-timeout`.
+    pub notify_timeout: Option<Duration>,
 }
 
 /// What a run without flags gets (the command line's defaults say the same:
@@ -106,6 +115,10 @@ impl Default for Overrides {
             upstream_budget: None,
             account: None,
             config: None,
+            on_event: Vec::new(),
+            webhook_urls: Vec::new(),
+            ping_urls: Vec::new(),
+            notify_timeout: None,
         }
     }
 }
@@ -316,6 +329,8 @@ pub struct Settings {
     pub railway: RailwaySettings,
     /// What only `serve` reads.
     pub server: ServerSettings,
+    /// Where events go (commands, webhooks, pings) and `serve`'s public address.
+    pub events: EventSettings,
     /// Where the settings `doctor` shows came from.
     pub origins: Vec<Origin>,
     /// What these settings were resolved from, when a config file is in
@@ -539,6 +554,7 @@ impl Settings {
                 readers: Vec::new(),
                 port: vars.get("PORT"),
             },
+            events: events::event_settings(given, &vars)?,
             remote: remote_server(given, &vars),
             next_command: Some(next_command(given)),
             origins: sources::origins(given, buffer_flag, &vars, env_file.as_ref()),
@@ -563,6 +579,13 @@ impl Settings {
             StoreLocation::Redis { url, .. } => Some(url),
             StoreLocation::File(_) => None,
         };
+        let sinks = self
+            .events
+            .webhook_urls
+            .iter()
+            .chain(&self.events.ping_urls)
+            .chain(&self.events.webhook_secret)
+            .map(Some);
         [
             self.client_secret.as_ref(),
             self.server.admin_token.as_ref(),
@@ -572,6 +595,7 @@ impl Settings {
         ]
         .into_iter()
         .chain(seeds)
+        .chain(sinks)
         .flatten()
         .for_each(|secret| crate::redact::remember_secret(secret.expose_secret()));
     }

@@ -17,16 +17,18 @@ pub enum SettingGroup {
     Store,
     Railway,
     Serve,
+    Events,
     Process,
 }
 
 impl SettingGroup {
-    pub const ALL: [SettingGroup; 6] = [
+    pub const ALL: [SettingGroup; 7] = [
         SettingGroup::App,
         SettingGroup::Seed,
         SettingGroup::Store,
         SettingGroup::Railway,
         SettingGroup::Serve,
+        SettingGroup::Events,
         SettingGroup::Process,
     ];
 
@@ -37,6 +39,7 @@ impl SettingGroup {
             SettingGroup::Store => "Store, env file and refresh",
             SettingGroup::Railway => "Railway",
             SettingGroup::Serve => "serve and --server",
+            SettingGroup::Events => "Events and alerts",
             SettingGroup::Process => "The process environment (never read from the env file)",
         }
     }
@@ -140,7 +143,7 @@ impl Setting {
 }
 
 use SettingDefault::{Text, Value};
-use SettingGroup::{App, Process, Railway, Seed, Serve, Store};
+use SettingGroup::{App, Events, Process, Railway, Seed, Serve, Store};
 
 pub const SETTINGS: &[Setting] = &[
     setting(App, "WITHINGS_CLIENT_ID", Text("required by the commands that call Withings")).top("client_id")
@@ -207,6 +210,22 @@ pub const SETTINGS: &[Setting] = &[
         .means("`serve` listens on `0.0.0.0:$PORT` when `--listen` is not given (Railway sets it)"),
     setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server").top("server")
         .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token` and `exec` ask instead of Withings and the local store"),
+    setting(Events, "WITHINGS_TOKEN_ON_EVENT", Text("none")).flag("--on-event").per_account("on_event")
+        .means("a shell command run for every event (the event as JSON on stdin and as `WITHINGS_TOKEN_EVENT_*` variables), one at a time, killed after 10 s; several: one per line, `--on-event` again, or an array in the config file"),
+    setting(Events, "WITHINGS_TOKEN_WEBHOOK_URL", Text("none")).flag("--webhook-url").per_account("webhook_url")
+        .means("a URL every event is POSTed to (signed as Standard Webhooks say when `WITHINGS_TOKEN_WEBHOOK_SECRET` is set), retried on network errors, 5xx and 429; several: separated by blanks, `--webhook-url` again, or an array; never printed whole"),
+    setting(Events, "WITHINGS_TOKEN_WEBHOOK_SECRET", Text("none (unsigned)")).per_account("webhook_secret")
+        .means("the signing secret of the webhooks: `whsec_` and base64 (as Svix and Standard Webhooks issue them), or any other text used as it is"),
+    setting(Events, "WITHINGS_TOKEN_WEBHOOK_FORMAT", Value("json")).per_account("webhook_format")
+        .means("the webhooks' body: `json` (the event), `slack` or `discord` (an incoming webhook's message), `text` (one plain line, for ntfy and the like)"),
+    setting(Events, "WITHINGS_TOKEN_PING_URL", Text("none")).flag("--ping-url").per_account("ping_url")
+        .means("a dead-man check for cron (healthchecks.io's convention): `refresh` requests `URL/start`, then `URL` on success or `URL/fail` with the report; `serve` pings after each scheduled check"),
+    setting(Events, "WITHINGS_TOKEN_NOTIFY_TIMEOUT", Value("5s")).flag("--notify-timeout").top("notify_timeout")
+        .means("how long a CLI run waits for its deliveries before it exits (what is not delivered stays in the outbox for the next run); never changes the exit code"),
+    setting(Events, "WITHINGS_TOKEN_PUBLIC_URL", Text("none (no re-consent link in events)")).top("public_url")
+        .means("the address people reach `serve` at (`https://tokens.example.com`): `reauthorization_required` carries a one-time link to `/auth/start` there"),
+    setting(Events, "WITHINGS_TOKEN_REFRESH_TOKEN_AGING", Value("300d")).per_account("refresh_token_aging")
+        .means("`refresh_token_aging` is sent once the refresh token in use is this old (Withings ends one unused for a year)"),
     setting(Process, "HOME", Text("none"))
         .means("the default store lives under `$HOME/.local/state` when `XDG_STATE_HOME` is unset"),
     setting(Process, "XDG_CONFIG_HOME", Value("$HOME/.config"))

@@ -38,6 +38,9 @@ pub fn value_problem(variable: &str, text: &str) -> Option<(String, String)> {
         "WITHINGS_REGION" => parse_region(text).err(),
         "WITHINGS_TOKEN_REFRESH_AT_LEAST" => parse_refresh_at_least(text).err(),
         "WITHINGS_TOKEN_JITTER" => parse_jitter(text).err(),
+        "WITHINGS_TOKEN_WEBHOOK_FORMAT" => parse_webhook_format(text).err(),
+        "WITHINGS_TOKEN_NOTIFY_TIMEOUT" => parse_notify_timeout(text).err(),
+        "WITHINGS_TOKEN_REFRESH_TOKEN_AGING" => parse_aging_after(text).err(),
         _ => None,
     }?;
     Some((refused.why, refused.action))
@@ -130,6 +133,56 @@ pub(super) fn parse_jitter(text: &str) -> Result<Duration, Refused> {
             Refused::new(
                 format!("`{}` is not a duration of at most 1d", text.trim()),
                 "set it like `10m`, or `0s` (the default) for none",
+            )
+        })
+}
+
+/// `WITHINGS_TOKEN_WEBHOOK_FORMAT`: what a webhook's body is.
+pub(super) fn parse_webhook_format(text: &str) -> Result<super::WebhookFormat, Refused> {
+    use super::WebhookFormat;
+    match text.trim().to_ascii_lowercase().as_str() {
+        "json" => Ok(WebhookFormat::Json),
+        "slack" => Ok(WebhookFormat::Slack),
+        "discord" => Ok(WebhookFormat::Discord),
+        "text" => Ok(WebhookFormat::Text),
+        _ => Err(Refused::new(
+            format!("`{}` is not `json`, `slack`, `discord` or `text`", crate::redact::visible(text.trim())),
+            "set it to `json` (the default: the event itself), `slack` or `discord` (an incoming webhook's message), or `text` (ntfy and the like)",
+        )),
+    }
+}
+
+/// The longest a CLI run may be told to wait for its deliveries.
+const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `--notify-timeout`, by the variable's rule, as clap takes an error.
+pub fn parse_notify_timeout_flag(text: &str) -> Result<Duration, String> {
+    parse_notify_timeout(text).map_err(|refused| refused.why)
+}
+
+/// `WITHINGS_TOKEN_NOTIFY_TIMEOUT` (and `--notify-timeout`): 0 s to 2 min.
+pub(super) fn parse_notify_timeout(text: &str) -> Result<Duration, Refused> {
+    crate::duration::parse_duration(text)
+        .ok()
+        .filter(|d| *d <= MAX_NOTIFY_TIMEOUT)
+        .ok_or_else(|| {
+            Refused::new(
+                format!("`{}` is not a duration of at most 2m", crate::redact::visible(text.trim())),
+                "set it like `5s` (the default), or `0s` to leave undelivered events for the next run",
+            )
+        })
+}
+
+/// `WITHINGS_TOKEN_REFRESH_TOKEN_AGING`: 1 d to 360 d (Withings ends a
+/// refresh token after a year).
+pub(super) fn parse_aging_after(text: &str) -> Result<Duration, Refused> {
+    crate::duration::parse_duration(text)
+        .ok()
+        .filter(|d| (Duration::from_secs(86_400)..=Duration::from_secs(360 * 86_400)).contains(d))
+        .ok_or_else(|| {
+            Refused::new(
+                format!("`{}` is not a duration from 1d to 360d", crate::redact::visible(text.trim())),
+                "set it like `300d` (the default) or `180d`",
             )
         })
 }

@@ -98,7 +98,25 @@ pub trait TokenStore: Send + Sync {
     async fn durability(&self) -> Option<Durability> {
         None
     }
+
+    /// The account's event record (`events`: its alert state and outbox),
+    /// as stored beside the set; `None` when there is none yet.
+    async fn load_events(&self) -> Result<Option<Vec<u8>>>;
+
+    /// [`TokenStore::load_events`] without a runtime (a file); `None` for
+    /// Redis.
+    fn load_events_local(&self) -> Option<Result<Option<Vec<u8>>>> {
+        None
+    }
+
+    /// Replaces the event record with `next` if it still is `expected`
+    /// (compare-and-set, so two runs never lose each other's events);
+    /// `false` when another run changed it first. Never touches the set.
+    async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool>;
 }
+
+/// The largest event record read (an outbox of 100 events is ~100 kB).
+pub(crate) const MAX_EVENTS_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Whether a store keeps a set once saved: its settings in a few words,
 /// and what in them can lose the set.

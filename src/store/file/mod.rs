@@ -55,6 +55,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::locked;
 
+mod events;
 mod moves;
 /// A journal mark is under a hundred bytes.
 const MAX_JOURNAL_BYTES: u64 = 64 * 1024;
@@ -894,6 +895,18 @@ impl TokenStore for FileStore {
     /// hold a set it could not save (the lock's holder salvages it).
     fn waiting_rescue(&self) -> Option<String> {
         self.rescue_file().waiting(&[&self.path])
+    }
+
+    async fn load_events(&self) -> Result<Option<Vec<u8>>> {
+        self.load_events_file()
+    }
+
+    fn load_events_local(&self) -> Option<Result<Option<Vec<u8>>>> {
+        Some(self.load_events_file())
+    }
+
+    async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
+        self.swap_events_file(expected, next)
     }
 }
 

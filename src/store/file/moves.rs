@@ -1,6 +1,6 @@
 //! Moving and removing a file store whole, for `accounts rename` and
 //! `accounts remove`: the store file and the siblings that belong to it
-//! (journal, rescue, lock), under the lock.
+//! (journal, rescue, event record, lock), under the lock.
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -36,6 +36,7 @@ impl FileStore {
                 self.rescue_file().path().to_path_buf(),
                 to.rescue_file().path().to_path_buf(),
             ),
+            (self.events_path(), to.events_path()),
         ];
         for (from, into) in &moves {
             match fs::rename(from, into) {
@@ -55,6 +56,7 @@ impl FileStore {
             self.path().to_path_buf(),
             self.journal_path(),
             self.rescue_file().path().to_path_buf(),
+            self.events_path(),
         ] {
             remove_if_present(&path)?;
         }

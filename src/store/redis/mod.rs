@@ -63,6 +63,8 @@ struct Keys {
     /// this remains lost its set (an eviction, a flush of that key), which
     /// is an error, not "no token yet".
     held: String,
+    /// The account's event record (see `events`), apart from the set.
+    events: String,
 }
 
 /// Where the set is and how to talk to it; shared with the leases.
@@ -166,6 +168,7 @@ impl RedisStore {
                         &keys.journal,
                         &keys.held,
                         index_key,
+                        &keys.events,
                     ],
                     &[name],
                 ),
@@ -188,6 +191,7 @@ impl RedisStore {
             fence: format!("{key}:fence"),
             journal: format!("{key}:journal"),
             held: format!("{key}:held"),
+            events: format!("{key}:events"),
             data: key,
         };
         Ok(RedisStore {
@@ -527,6 +531,29 @@ impl TokenStore for RedisStore {
 
     fn waiting_rescue(&self) -> Option<String> {
         self.rescue.as_ref()?.waiting(&[])
+    }
+
+    async fn load_events(&self) -> Result<Option<Vec<u8>>> {
+        let key = self.shared.keys.events.as_str();
+        self.shared.call(Invocation::Get(key), "cannot read the event record from").await
+    }
+
+    async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
+        let key = self.shared.keys.events.as_str();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let (present, expected) = match expected {
+            Some(bytes) => ("1", text(bytes)),
+            None => ("0", String::new()),
+        };
+        let next = text(next);
+        let swapped: i64 = self
+            .shared
+            .call(
+                Invocation::Script(&scripts::SWAP_EVENTS, &[key], &[present, &expected, &next]),
+                "cannot write the event record to",
+            )
+            .await?;
+        Ok(swapped == 1)
     }
 
     async fn durability(&self) -> Option<Durability> {

@@ -141,13 +141,32 @@ return 1",
 });
 
 /// Deletes an account's keys (`KEYS[1..5]`: the set, lease, fence, journal,
-/// held mark) and its name `ARGV[1]` from the index `KEYS[6]`, at once.
+/// held mark), its event record `KEYS[7]` and its name `ARGV[1]` from the
+/// index `KEYS[6]`, at once.
 pub(super) static FORGET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7])
 redis.call('SREM', KEYS[6], ARGV[1])
 return 0
+",
+    )
+});
+
+/// Replaces the event record `KEYS[1]` with `ARGV[3]` when it still is
+/// `ARGV[2]` (`ARGV[1]` is `1`) or still absent (`ARGV[1]` is `0`): 1 when
+/// replaced, 0 when another run changed it first.
+pub(super) static SWAP_EVENTS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
 ",
     )
 });

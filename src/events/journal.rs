@@ -1,0 +1,52 @@
+//! What this process observed and has not settled yet. The core notes here
+//! where it learns a fact (`rotation`, `consent`, `copies`), so that no
+//! caller has to carry observations back through its results; `notify`
+//! takes them (at the end of a CLI run, or on `serve`'s next turn) and
+//! turns them into events. Noting is cheap and never fails.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use super::Observation;
+use crate::account_name::AccountName;
+use crate::error::Error;
+
+/// Notes beyond this many are dropped until the next settle: a process that
+/// never settles (a test harness) must not grow without bound.
+const MAX_NOTES: usize = 10_000;
+
+static NOTES: Mutex<Vec<Noted>> = Mutex::new(Vec::new());
+
+/// An observation of an account, at the time it was made.
+#[derive(Debug, Clone)]
+pub struct Noted {
+    pub account: AccountName,
+    pub at: DateTime<Utc>,
+    pub observation: Observation,
+}
+
+/// Notes what was seen of `account`.
+pub fn note(account: &AccountName, observation: Observation) {
+    let mut notes = crate::locked(&NOTES);
+    if notes.len() < MAX_NOTES {
+        notes.push(Noted {
+            account: account.clone(),
+            at: crate::tokens::now(),
+            observation,
+        });
+    }
+}
+
+/// Notes what `error`, ending a refresh of the set of `generation`, says
+/// about `account` (nothing for most errors).
+pub fn note_error(account: &AccountName, error: &Error, generation: u64) {
+    if let Some(observation) = super::observation_of(error, generation) {
+        note(account, observation);
+    }
+}
+
+/// Every note so far, oldest first; the journal is left empty.
+pub fn take_notes() -> Vec<Noted> {
+    std::mem::take(&mut *crate::locked(&NOTES))
+}

@@ -1,0 +1,108 @@
+//! The sinks events go to, from the settings: commands and webhooks, each
+//! with a stable id (its kind and a digest of its setting, so an outbox
+//! entry owed to a sink follows that sink across runs and is forgotten
+//! when the sink is removed), and how each is shown (a webhook's URL only
+//! as scheme and host: its path is often its credential).
+
+use std::time::{Duration, Instant};
+
+use super::command::CommandSink;
+use super::webhook::Webhook;
+use crate::error::Result;
+use crate::events::Event;
+use crate::http::HttpClient;
+use crate::settings::Settings;
+
+/// How one delivery try ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Delivered,
+    /// Worth another try later (network, 5xx, 429, a command that failed
+    /// or timed out, the deadline): the event stays owed.
+    Retry { after: Option<Duration>, why: String },
+    /// Never worth another try (a webhook's 4xx other than 429): the sink
+    /// is no longer owed the event.
+    Refused { why: String },
+}
+
+/// A sink as `doctor` and `notify --test` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkInfo {
+    pub id: String,
+    /// `command`, `webhook`.
+    pub kind: &'static str,
+    pub shown: String,
+}
+
+pub struct Sinks {
+    commands: Vec<CommandSink>,
+    webhooks: Vec<Webhook>,
+}
+
+impl Sinks {
+    /// The sinks `settings` configure; a webhook URL that is not one is a
+    /// configuration error (exit 3).
+    pub fn of(settings: &Settings) -> Result<Sinks> {
+        let events = &settings.events;
+        let commands = events.commands.iter().map(|c| CommandSink::new(c)).collect();
+        let webhooks = events
+            .webhook_urls
+            .iter()
+            .map(|url| Webhook::new(url, events.webhook_secret.as_ref(), events.webhook_format))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Sinks { commands, webhooks })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.webhooks.is_empty()
+    }
+
+    /// Every sink's id, commands first, in the order configured.
+    pub fn ids(&self) -> Vec<String> {
+        self.describe().into_iter().map(|info| info.id).collect()
+    }
+
+    pub fn describe(&self) -> Vec<SinkInfo> {
+        let commands = self.commands.iter().map(CommandSink::info);
+        commands.chain(self.webhooks.iter().map(Webhook::info)).collect()
+    }
+
+    /// How the sink `id` is shown (an unknown id as itself).
+    pub fn shown(&self, id: &str) -> String {
+        self.describe()
+            .into_iter()
+            .find(|info| info.id == id)
+            .map_or_else(|| id.to_owned(), |info| format!("{} {}", info.kind, info.shown))
+    }
+
+    /// One try (a webhook retries within it) to give `event` to the sink
+    /// `id`, ending by `deadline`.
+    pub async fn send(&self, id: &str, event: &Event, http: &HttpClient, deadline: Instant) -> Sent {
+        if let Some(command) = self.commands.iter().find(|c| c.id() == id) {
+            return command.run(event, deadline).await;
+        }
+        if let Some(webhook) = self.webhooks.iter().find(|w| w.id() == id) {
+            return webhook.send(event, http, deadline).await;
+        }
+        Sent::Refused {
+            why: "no such sink is configured any more".to_owned(),
+        }
+    }
+}
+
+/// A URL as messages may show it: scheme and host (and port), never its
+/// path, query or credentials.
+pub fn shown_url(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}/…", url.scheme()),
+        None => format!("{}://{host}/…", url.scheme()),
+    }
+}
+
+/// `kind:` and the first 12 hex digits of the SHA-256 of `setting`.
+pub(super) fn sink_id(kind: &str, setting: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, setting.as_bytes());
+    let hex: String = digest.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{kind}:{hex}")
+}
