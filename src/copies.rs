@@ -306,6 +306,13 @@ pub async fn deliver(
         Delivery::Failed(e) => Delivery::Failed(as_railway_failure(e)),
         other => other,
     };
+    let account = settings.account_name();
+    if let Some(path) = &targets.env_file {
+        note_copy(&account, env_file_key(settings, path), &env_file);
+    }
+    if targets.railway {
+        note_copy(&account, railway_key(settings), &railway_delivery);
+    }
     Deliveries {
         env_file,
         railway: railway_delivery,
@@ -313,6 +320,21 @@ pub async fn deliver(
         pushed: railway.newer,
         env_file_path,
     }
+}
+
+/// Notes for the account's events whether the copy `key` holds the set
+/// (delivered now, or already) or failed to take it.
+fn note_copy(account: &crate::account_name::AccountName, key: String, delivery: &Delivery) {
+    use crate::events::{Observation, Problem};
+    let observation = match delivery {
+        Delivery::Delivered | Delivery::Skipped(Skip::UpToDate) => Observation::CopyDelivered { copy: key },
+        Delivery::Failed(e) => Observation::CopyFailed {
+            copy: key,
+            problem: Problem::of(e),
+        },
+        Delivery::Skipped(_) => return,
+    };
+    crate::events::note(account, observation);
 }
 
 /// Railway's copy, after the env file's and outside the lock: pushed when

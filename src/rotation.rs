@@ -91,7 +91,26 @@ pub fn no_tokens_error_for(state: &StoreState) -> Error {
 /// this run read from the store before it waited for the lock.
 /// `copies_current`: no copy lacks the set `seen_before` holds; then a set
 /// that is not due needs no lock at all (see [`not_due_without_lock`]).
+/// What happened is noted for the account's events (`events`): a set in
+/// use, or what the failure says about the account.
 pub async fn refresh(
+    settings: &Settings,
+    store: &dyn TokenStore,
+    seen_before: &StoreState,
+    client: &WithingsClient,
+    policy: Policy,
+    copies_current: bool,
+) -> Result<Rotation> {
+    let result = refresh_unnoted(settings, store, seen_before, client, policy, copies_current).await;
+    let account = settings.account_name();
+    match &result {
+        Ok(rotation) => crate::events::note_in_use(&account, &rotation.state, rotation.outcome.rotated()),
+        Err(e) => crate::events::note_error(&account, e, seen_before.tokens_generation),
+    }
+    result
+}
+
+async fn refresh_unnoted(
     settings: &Settings,
     store: &dyn TokenStore,
     seen_before: &StoreState,

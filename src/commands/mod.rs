@@ -114,6 +114,30 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         }
         _ => settings,
     };
+    let result = run_command(command, settings, out);
+    if let Err(e @ (Error::StoreUnavailable { .. } | Error::LockTimeout { .. })) = &result {
+        // Before any rotation noted it: the store itself did not answer.
+        crate::events::note_error(&settings.account_name(), e, 0);
+    }
+    settle_events(settings);
+    result
+}
+
+/// What this run noted for the accounts' events is recorded and delivered
+/// before the process exits, for at most `--notify-timeout`; a delivery
+/// that fails is said on stderr and kept for the next run, and never
+/// changes the exit code.
+fn settle_events(settings: &Settings) {
+    if !crate::events::has_notes() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + settings.events.notify_timeout;
+    if let Err(e) = crate::http::block_on(crate::notify::settle(settings, deadline)) {
+        tracing::warn!("the events of this run were not recorded: {e}");
+    }
+}
+
+fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<Status> {
     match command {
         Command::Status(args) => apart(|| status::run(&args, settings, out)),
         Command::Refresh(args) => apart(|| refresh::run(&args, settings, out)),

@@ -17,6 +17,7 @@ use crate::cli::{DeliveryArgs, parse_buffer};
 use crate::copies::{self, RailwayFirst, Targets};
 use crate::error::{Error, Result, Status};
 use crate::http::{HttpClient, block_on};
+use crate::notify::PingStage;
 use crate::output::{AccountRefresh, DryRunReport, ErrorBody, JSON_VERSION, Output, RefreshAllReport};
 use crate::report::{Delivered, Ending, deliver_and_build_report};
 use crate::rotation::{self, no_tokens_error};
@@ -65,6 +66,37 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
     if let Some(server) = crate::server_client::ServerClient::of(settings, true)? {
         return by_server(&server, args, out);
     }
+    if settings.events.ping_urls.is_empty() || args.dry_run {
+        return refresh_here(args, settings, out);
+    }
+    ping(settings, PingStage::Start, "");
+    let result = refresh_here(args, settings, out);
+    match &result {
+        Ok(status) if status.exit_code() == 0 => ping(settings, PingStage::Success, "withings-token refresh: ok"),
+        Ok(status) => ping(
+            settings,
+            PingStage::Fail,
+            &format!("withings-token refresh ended with exit {}", status.exit_code()),
+        ),
+        Err(e) => ping(
+            settings,
+            PingStage::Fail,
+            &format!("withings-token refresh failed: {e} [{}]\nnext: {}", e.code(), e.action()),
+        ),
+    }
+    result
+}
+
+/// The dead-man check of a cron `refresh` (`--ping-url`): best effort,
+/// within the notify timeout.
+fn ping(settings: &Settings, stage: PingStage, body: &str) {
+    let deadline = std::time::Instant::now() + settings.events.notify_timeout;
+    if let Err(e) = block_on(crate::notify::ping(settings, stage, body, deadline)) {
+        tracing::warn!("the ping was not sent: {e}");
+    }
+}
+
+fn refresh_here(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Status> {
     if args.all {
         return every_account(args, settings, out);
     }

@@ -57,6 +57,7 @@ pub(crate) async fn exchange(
     lock.end_request().await;
     let signal = held.release();
     let (new, state) = saved?;
+    crate::events::note_consented(&settings.account_name(), &state);
     let outcome = Outcome::Exchanged;
     Ok(Rotation {
         outcome,

@@ -46,6 +46,38 @@ pub fn note_error(account: &AccountName, error: &Error, generation: u64) {
     }
 }
 
+/// Notes that `account` has a set in use, `state`'s (`rotated`: this run
+/// got it from Withings), and a store that answered.
+pub fn note_in_use(account: &AccountName, state: &crate::store::StoreState, rotated: bool) {
+    note(account, Observation::StoreAvailable);
+    let Some(tokens) = &state.tokens else { return };
+    let age = tokens.last_refreshed.map(|at| crate::tokens::now() - at);
+    note(
+        account,
+        Observation::Checked {
+            generation: state.tokens_generation,
+            rotated,
+            refresh_token_age: age,
+        },
+    );
+}
+
+/// Notes that `account` got a set by new consent, `state`'s.
+pub fn note_consented(account: &AccountName, state: &crate::store::StoreState) {
+    note(account, Observation::StoreAvailable);
+    note(
+        account,
+        Observation::Consented {
+            generation: state.tokens_generation,
+        },
+    );
+}
+
+/// Whether anything was noted since the last [`take_notes`].
+pub fn has_notes() -> bool {
+    !crate::locked(&NOTES).is_empty()
+}
+
 /// Every note so far, oldest first; the journal is left empty.
 pub fn take_notes() -> Vec<Noted> {
     std::mem::take(&mut *crate::locked(&NOTES))

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub use self::journal::{Noted, note, note_error, take_notes};
+pub use self::journal::{Noted, has_notes, note, note_consented, note_error, note_in_use, take_notes};
 pub use self::record::{EventRecord, Health, MAX_OUTBOX, Pending};
 
 /// Every kind of event, as its `type` is spelled in a payload.
@@ -165,7 +165,7 @@ impl Event {
 
 /// `msg_` and 32 random hex digits (the Standard Webhooks id's shape).
 fn new_id() -> String {
-    let random = crate::fsutil::random_hex(32).unwrap_or_else(|_| {
+    let random = crate::fsutil::random_hex(16).unwrap_or_else(|_| {
         // No randomness: still unique within this process and time.
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         format!("{:016x}{:016x}", nanos, u64::from(std::process::id()))

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::account_name::AccountName;
 use crate::error::{Error, Result};
-use crate::events::{Context, Event, EventRecord, Noted, Observation};
+use crate::events::{Context, Event, EventRecord, Noted};
 use crate::http::HttpClient;
 use crate::settings::Settings;
 use crate::store::TokenStore;
@@ -86,16 +86,66 @@ pub async fn settle_account(
 ) -> Result<Settled> {
     let sinks = Sinks::of(settings)?;
     let store = crate::store::open(settings)?;
-    let queued = record(settings, store.as_ref(), account, notes, &sinks).await?;
+    let queued = match record_notes(settings, store.as_ref(), account, notes, &sinks).await {
+        Ok(queued) => queued,
+        Err(e) if matches!(e, Error::StoreUnavailable { .. }) => {
+            return Ok(deliver_unrecorded(settings, account, notes, &sinks, deadline).await);
+        }
+        Err(e) => return Err(e),
+    };
     let mut settled = deliver_outbox(settings, store.as_ref(), &sinks, deadline).await?;
     settled.queued = queued;
     Ok(settled)
 }
 
+/// With the store unreachable the record cannot be read or kept: the
+/// events `notes` cause from a fresh record go straight to the sinks (so
+/// an unreachable store is still said), undeduplicated and unkept.
+async fn deliver_unrecorded(
+    settings: &Settings,
+    account: &AccountName,
+    notes: &[Noted],
+    sinks: &Sinks,
+    deadline: Instant,
+) -> Settled {
+    let mut record = EventRecord::default();
+    let none = || None;
+    let events: Vec<Event> = notes
+        .iter()
+        .flat_map(|noted| {
+            let cx = Context {
+                account: account.as_str(),
+                now: noted.at,
+                aging_after: chrono::Duration::MAX,
+                reconsent_link: &none,
+            };
+            record.observe(&noted.observation, &cx)
+        })
+        .collect();
+    let Ok(http) = HttpClient::new(settings.http) else {
+        return Settled::default();
+    };
+    let mut settled = Settled::default();
+    for event in &events {
+        log_event(event);
+        for sink in sinks.ids() {
+            match sinks.send(&sink, event, &http, deadline).await {
+                Sent::Delivered => settled.delivered += 1,
+                Sent::Retry { why, .. } | Sent::Refused { why } => tracing::warn!(
+                    "the {} event was not delivered to {} ({why}); the store is unreachable, so it is not kept",
+                    event.kind.as_str(),
+                    sinks.shown(&sink)
+                ),
+            }
+        }
+    }
+    settled
+}
+
 /// Moves the account's record by `notes`, queueing the events that causes
 /// for `sinks`. Returns how many were queued; writes nothing when nothing
 /// changed.
-async fn record(
+pub async fn record_notes(
     settings: &Settings,
     store: &dyn TokenStore,
     account: &AccountName,
@@ -152,8 +202,11 @@ pub async fn deliver_outbox(
     deadline: Instant,
 ) -> Result<Settled> {
     let record = load_record(store).await?.0;
-    if record.outbox.is_empty() {
-        return Ok(Settled::default());
+    if record.outbox.is_empty() || Instant::now() >= deadline {
+        return Ok(Settled {
+            waiting: record.outbox.len(),
+            ..Settled::default()
+        });
     }
     let http = HttpClient::new(settings.http)?;
     let mut outcomes: Vec<(String, String, Sent)> = Vec::new();
@@ -257,16 +310,5 @@ pub async fn swap_record(store: &dyn TokenStore, mut change: impl FnMut(&mut Eve
             "the event record in {} kept changing under {SWAP_TRIES} tries",
             store.location()
         ),
-    })
-}
-
-/// Notes a successful transaction of `account` whose set is `state`'s.
-pub fn observation_checked(state: &crate::store::StoreState, rotated: bool) -> Option<Observation> {
-    let tokens = state.tokens.as_ref()?;
-    let age = tokens.last_refreshed.map(|at| crate::tokens::now() - at);
-    Some(Observation::Checked {
-        generation: state.tokens_generation,
-        rotated,
-        refresh_token_age: age,
     })
 }

@@ -26,6 +26,7 @@ mod errors;
 mod failures;
 mod jobs;
 mod metrics;
+mod outbox;
 mod peers;
 mod schedule;
 mod stall;
@@ -174,7 +175,8 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(false);
     let app = api::router(Arc::clone(&state));
     let mut server = tokio::spawn(connections::serve(listener, app, limits, stopped.clone()));
-    let schedule = tokio::spawn(schedule::run(Arc::clone(&state), check_interval, stopped));
+    let schedule = tokio::spawn(schedule::run(Arc::clone(&state), check_interval, stopped.clone()));
+    let outbox = tokio::spawn(outbox::run(Arc::clone(&state), check_interval, stopped));
     let signal = tokio::select! {
         signal = signals.next() => signal,
         ended = &mut server => return Err(server_ended(ended)),
@@ -185,7 +187,7 @@ pub async fn serve(
     crate::signals::request_stop(signal);
     let _ = stop.send(true);
     tokio::select! {
-        () = drain(&state, server, schedule) => {
+        () = drain(&state, server, schedule, outbox) => {
             tracing::info!("stopped");
             Ok(Status::Success)
         }
@@ -216,7 +218,12 @@ async fn warn_of_durability(store: &dyn TokenStore) {
 /// Waits for open connections (up to [`DRAIN_TIMEOUT`]), the schedule, and
 /// the transactions still in flight (taking an account's flight means none
 /// of its is).
-async fn drain(state: &AppState, mut server: JoinHandle<std::io::Result<()>>, schedule: JoinHandle<()>) {
+async fn drain(
+    state: &AppState,
+    mut server: JoinHandle<std::io::Result<()>>,
+    schedule: JoinHandle<()>,
+    outbox: JoinHandle<()>,
+) {
     if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
         tracing::warn!("connections still open after {} s are closed", DRAIN_TIMEOUT.as_secs());
         server.abort();
@@ -225,6 +232,8 @@ async fn drain(state: &AppState, mut server: JoinHandle<std::io::Result<()>>, sc
     for account in state.accounts.all().values() {
         let _ = account.flight.lock().await;
     }
+    // Records the last notes (delivery is left to the next run or start).
+    let _ = outbox.await;
 }
 
 fn server_ended(ended: std::result::Result<std::io::Result<()>, tokio::task::JoinError>) -> Error {

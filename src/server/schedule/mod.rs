@@ -274,6 +274,7 @@ async fn check(state: &Arc<AppState>, account: &Arc<Account>, interval: Duration
     let stored = match account.store.load().await {
         Ok(stored) => stored,
         Err(error) => {
+            crate::events::note_error(&account.name, &error, 0);
             return Checked::Failed {
                 error,
                 expires_at: None,

@@ -1,0 +1,142 @@
+//! `serve`'s events: what this process noted (the schedule's refreshes, the
+//! broker's, the admin API's, a consent) is recorded in each account's
+//! event record at the next turn (half a second), and every account's
+//! outbox is offered to its sinks in the background, so no delivery ever
+//! holds up a refresh or an answer. Events a CLI run on this store left
+//! undelivered are picked up by the sweep, once a minute. A sink that
+//! fails is tried again after a pause that doubles (up to ten minutes).
+//! With `ping_url`, the dead-man check is pinged once a check interval
+//! (at least a minute): success while every account works, else `/fail`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::AppState;
+use super::accounts::Account;
+use crate::account_name::AccountName;
+use crate::events::{Health, Noted};
+use crate::notify::{PingStage, Sinks};
+
+/// How often the notes are taken.
+const TURN: Duration = Duration::from_millis(500);
+/// How often every account's outbox is looked at, noted or not.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How long one account's deliveries may take at one turn.
+const DELIVERY_WINDOW: Duration = Duration::from_secs(30);
+/// The longest pause before a failed sink is tried again.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(600);
+
+/// An account whose deliveries failed: not before `next`.
+struct Backoff {
+    next: Instant,
+    failures: u32,
+}
+
+pub async fn run(state: Arc<AppState>, check_interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut backoff: HashMap<AccountName, Backoff> = HashMap::new();
+    let mut swept = Instant::now();
+    let ping_every = check_interval.max(Duration::from_secs(60));
+    let mut pinged: Option<Instant> = None;
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(TURN) => false,
+            _ = stop.wait_for(|stop| *stop) => true,
+        };
+        let accounts = state.accounts.all();
+        let mut due = record_notes(&accounts).await;
+        if stopping {
+            break;
+        }
+        if swept.elapsed() >= SWEEP_EVERY {
+            swept = Instant::now();
+            due.extend(accounts.keys().cloned());
+        }
+        for name in due {
+            let Some(account) = accounts.get(&name) else { continue };
+            if backoff.get(&name).is_some_and(|b| Instant::now() < b.next) {
+                continue;
+            }
+            deliver(account, &mut backoff).await;
+        }
+        if !state.settings.events.ping_urls.is_empty() && pinged.is_none_or(|at| at.elapsed() >= ping_every) {
+            pinged = Some(Instant::now());
+            ping(&state, &accounts).await;
+        }
+    }
+}
+
+/// Records this process's notes in their accounts' records; returns the
+/// accounts noted (their outboxes may have grown).
+async fn record_notes(accounts: &super::accounts::Map) -> Vec<AccountName> {
+    let mut by_account: BTreeMap<AccountName, Vec<Noted>> = BTreeMap::new();
+    for noted in crate::events::take_notes() {
+        by_account.entry(noted.account.clone()).or_default().push(noted);
+    }
+    let mut noted = Vec::new();
+    for (name, notes) in by_account {
+        let Some(account) = accounts.get(&name) else {
+            tracing::debug!("events of account {name}, which this server does not serve, are not recorded");
+            continue;
+        };
+        let recorded = match Sinks::of(&account.settings) {
+            Ok(sinks) => {
+                crate::notify::record_notes(&account.settings, account.store.as_ref(), &name, &notes, &sinks).await
+            }
+            Err(e) => Err(e),
+        };
+        match recorded {
+            Ok(_) => noted.push(name),
+            Err(e) => tracing::warn!("events of account {name} not recorded [{}]: {e}", e.code()),
+        }
+    }
+    noted
+}
+
+/// Offers one account's outbox to its sinks; a failure pauses it.
+async fn deliver(account: &Account, backoff: &mut HashMap<AccountName, Backoff>) {
+    let deadline = Instant::now() + DELIVERY_WINDOW;
+    let delivered = match Sinks::of(&account.settings) {
+        Ok(sinks) => crate::notify::deliver_outbox(&account.settings, account.store.as_ref(), &sinks, deadline).await,
+        Err(e) => Err(e),
+    };
+    match delivered {
+        Ok(settled) if settled.waiting == 0 => {
+            backoff.remove(&account.name);
+        }
+        Ok(_) | Err(_) => {
+            if let Err(e) = &delivered {
+                tracing::warn!("events of account {} not delivered [{}]: {e}", account.name, e.code());
+            }
+            let entry = backoff.entry(account.name.clone()).or_insert(Backoff {
+                next: Instant::now(),
+                failures: 0,
+            });
+            entry.failures = entry.failures.saturating_add(1);
+            let pause = Duration::from_secs(5).saturating_mul(1 << entry.failures.min(8));
+            entry.next = Instant::now() + pause.min(MAX_RETRY_PAUSE);
+        }
+    }
+}
+
+/// The dead-man ping: success while every account's record says it works.
+async fn ping(state: &AppState, accounts: &super::accounts::Map) {
+    let mut failing = Vec::new();
+    for (name, account) in accounts.iter() {
+        if let Ok((record, _)) = crate::notify::load_record(account.store.as_ref()).await
+            && record.health != Health::Healthy
+        {
+            failing.push(name.to_string());
+        }
+    }
+    let deadline = Instant::now() + state.settings.events.notify_timeout.max(Duration::from_secs(5));
+    if failing.is_empty() {
+        crate::notify::ping(&state.settings, PingStage::Success, "withings-token serve: every account works", deadline)
+            .await;
+    } else {
+        let body = format!("withings-token serve: failing accounts: {}", failing.join(", "));
+        crate::notify::ping(&state.settings, PingStage::Fail, &body, deadline).await;
+    }
+}
