@@ -50,6 +50,7 @@ from datetime import datetime, timedelta, timezone
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from resp import Redis  # noqa: E402  (bench/resp.py, beside this file)
 import accounts  # noqa: E402  (bench/accounts.py: the rows with many accounts)
+import events  # noqa: E402  (bench/events.py: refresh with event sinks)
 
 CHECK_INTERVAL_S = 60  # serve's default --check-interval (src/commands/serve.rs)
 BURST_GAP_S = 5.0
@@ -667,6 +668,11 @@ def main():
              "`serve` GET /v1/access-token: requests/s", "`serve` GET /v1/access-token: p99",
              "`serve` idle RSS", "`serve` idle wakeups"],
             bench.serve_rows,
+        )
+        bench.step(
+            ["`refresh` with a webhook answering at once vs without a sink",
+             "`refresh` with a webhook answering in 2 s: beyond the notify timeout"],
+            lambda: events.event_rows(bench, sys.modules[__name__]),
         )
         bench.step(["`refresh --if-needed` not due: Redis vs file"], bench.redis_rows)
         bench.step(["processes on hosts at once: upstream calls"], bench.fleet_row)

@@ -4,7 +4,8 @@
 # one markdown table (figure, this tool, the comparison, ratio, goal, met?):
 #   - `status --json` vs the same in Python's stdlib (bench/status.py) and vs
 #     a hello-world Rust binary built here with `rustc -O`;
-#   - `refresh --no-railway` vs a bare `curl` POST of the same form;
+#   - `refresh --no-railway` vs a bare `curl` POST of the same form, and
+#     with a webhook sink (answering at once; answering in 2 s) vs without;
 #   - `access-token` with a fresh token vs `status`;
 #   - the binary's size, and the peak RSS of one `refresh`;
 #   - `serve` under `wrk -t2 -c64` (admin status, broker; the sandbox's

@@ -21,7 +21,9 @@
 //!   the token and status reports; `railway_copy`: Railway's variables
 //!   compared with the store and pulled in; `diagnosis`: `doctor`'s checks;
 //!   `accounts`: which account a command acts on, and every account's
-//!   overview.
+//!   overview; `notify`: the events a run noted recorded in each
+//!   account's event record, its outbox delivered to the sinks (commands,
+//!   webhooks) and the dead-man ping.
 //! - `tokens`: the token set and the one pure decision, `assess`; `clock`:
 //!   the one clock, moved by the offset measured against Withings.
 //!
@@ -31,6 +33,9 @@
 //!   when behind), `fsutil` (durable writes and guarded reads).
 //! - `withings`, `railway` and `server_client` (the outside parties),
 //!   `http` (the one HTTP stack and retry loop).
+//! - `events` (what happened to an account, as typed events, and the
+//!   record that sends each once per change of state; the one-time
+//!   re-consent links).
 //! - `account_name` (an account's checked name, and where its set lives
 //!   beside the deployment's store: a file's directory, a Redis key).
 //! - `budget` (the requests to Withings' token endpoint one app may send

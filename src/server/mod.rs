@@ -14,7 +14,8 @@
 //! through `view`, which reads it again only when it changed. `connections`
 //! takes connections within limits a stranger
 //! cannot exhaust (`peers` shares them out by address, `stall` cuts an
-//! answer nobody reads). On SIGTERM/SIGINT the server stops
+//! answer nobody reads). `outbox` records the events the refreshes noted
+//! and delivers them in the background. On SIGTERM/SIGINT the server stops
 //! accepting, lets a transaction in flight end (its save must happen), and
 //! returns; a second signal ends it at once.
 

@@ -34,6 +34,8 @@ mod demo;
 mod doctor;
 /// The env file: read as python-dotenv reads it, rewritten in place.
 mod env_file;
+/// Events: once per change of state, kept until delivered, never a secret.
+mod events;
 /// `exec`: a command run with the access token.
 mod exec;
 /// The committed man pages and completions are what clap generates.
