@@ -128,7 +128,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
 /// that fails is said on stderr and kept for the next run, and never
 /// changes the exit code.
 fn settle_events(settings: &Settings) {
-    if !crate::events::has_notes() {
+    if !crate::events::has_notes() || crate::notify::settled_without_change(settings) {
         return;
     }
     let deadline = std::time::Instant::now() + settings.events.notify_timeout;

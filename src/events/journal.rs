@@ -73,6 +73,13 @@ pub fn note_consented(account: &AccountName, state: &crate::store::StoreState) {
     );
 }
 
+/// Puts back notes taken but not settled, before any noted since.
+pub fn restore_notes(mut taken: Vec<Noted>) {
+    let mut notes = crate::locked(&NOTES);
+    taken.append(&mut notes);
+    *notes = taken;
+}
+
 /// Whether anything was noted since the last [`take_notes`].
 pub fn has_notes() -> bool {
     !crate::locked(&NOTES).is_empty()

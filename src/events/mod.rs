@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub use self::journal::{Noted, has_notes, note, note_consented, note_error, note_in_use, take_notes};
+pub use self::journal::{
+    Noted, has_notes, note, note_consented, note_error, note_in_use, restore_notes, take_notes,
+};
 pub use self::record::{EventRecord, Health, MAX_OUTBOX, Pending};
 
 /// Every kind of event, as its `type` is spelled in a payload.

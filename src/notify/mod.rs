@@ -69,6 +69,38 @@ pub async fn settle(settings: &Settings, deadline: Instant) -> Settled {
     total
 }
 
+/// Settles without a runtime when it can: every account noted has a file
+/// store whose record the notes leave as it is, with nothing waiting (a
+/// cron `refresh --if-needed` that found nothing due). Returns whether it
+/// did; otherwise the notes are left for [`settle`].
+pub fn settled_without_change(settings: &Settings) -> bool {
+    let notes = crate::events::take_notes();
+    let unchanged = notes.iter().all(|noted| {
+        let Ok(account_settings) = settings_of(settings, &noted.account) else {
+            return false;
+        };
+        let Ok(store) = crate::store::open(&account_settings) else {
+            return false;
+        };
+        let Some(Ok(record)) = load_record_local(store.as_ref()) else {
+            return false;
+        };
+        let mut moved = record.clone();
+        let none = || None;
+        let cx = Context {
+            account: noted.account.as_str(),
+            now: noted.at,
+            aging_after: chrono::Duration::from_std(account_settings.events.aging_after).unwrap_or(chrono::Duration::MAX),
+            reconsent_link: &none,
+        };
+        moved.observe(&noted.observation, &cx).is_empty() && moved == record && record.outbox.is_empty()
+    });
+    if !unchanged {
+        crate::events::restore_notes(notes);
+    }
+    unchanged
+}
+
 /// The settings of `account`: the run's own when they are its.
 fn settings_of(settings: &Settings, account: &AccountName) -> Result<Settings> {
     if settings.account.as_ref() == Some(account) || (settings.account.is_none() && account.is_default()) {

@@ -119,7 +119,7 @@ fn an_unknown_key_is_exit_3_naming_the_file_the_line_and_the_key() {
             let line = format!("fail  settings           {message}");
             assert!(run.stdout.lines().any(|l| l == line), "{run:?}");
         } else {
-            let action = "fix or delete it; an [account.NAME] table takes scope, env_file, buffer, refresh_at_least, jitter, railway_token, railway_api_token, railway_project_id, railway_service_id, railway_environment_id, railway_environment_name, variable_prefix";
+            let action = "fix or delete it; an [account.NAME] table takes scope, env_file, buffer, refresh_at_least, jitter, railway_token, railway_api_token, railway_project_id, railway_service_id, railway_environment_id, railway_environment_name, on_event, webhook_url, webhook_secret, webhook_format, ping_url, refresh_token_aging, variable_prefix";
             assert_stderr_error(&run.stderr, "CONFIGURATION_ERROR", &message, action);
         }
     }

@@ -89,7 +89,7 @@ fn refused_refresh_is_exit_4_sends_one_request_and_leaves_the_store_byte_identic
     assert!(action.contains("`withings-token exchange"), "{action}");
     assert_no_secrets(&out, &[OLD_REFRESH, OLD_ACCESS]);
     assert_eq!(env.store_bytes(), before);
-    assert_eq!(env.store_dir_entries(), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(env.store_dir_entries(), STORE_WITH_ALERT_STATE);
     let sent = withings.requests();
     assert_eq!(sent.len(), 1, "a refused grant must not be retried");
     assert_eq!(form(&sent[0])["refresh_token"], OLD_REFRESH);

@@ -49,7 +49,7 @@ fn retries_beyond_the_budget_are_not_sent_and_leave_the_store_unchanged() {
     assert!(action.contains("the stored tokens were not changed"), "{action}");
     assert_eq!(withings.requests().len(), 2, "the third attempt is over the budget");
     assert_eq!(env.store_bytes(), before);
-    assert_eq!(env.store_dir_entries(), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(env.store_dir_entries(), STORE_WITH_ALERT_STATE);
     withings.verify();
 }
 

@@ -68,7 +68,7 @@ fn fault_exhausts_the_retries(fault: ResponseTemplate, code: &str) -> String {
         "retry later (after 30 s or more); the stored tokens were not changed"
     );
     assert_eq!(env.store_bytes(), before);
-    assert_eq!(env.store_dir_entries(), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(env.store_dir_entries(), STORE_WITH_ALERT_STATE);
     assert_eq!(withings.requests().len(), 3);
     withings.verify();
     message

@@ -313,3 +313,8 @@ pub fn given_a_set_not_due() -> (TestEnv, Arc<AtomicU64>, Upstream) {
 pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// A store after a failed refresh: the set and its lock, untouched, and
+/// the account's event record (its alert state) with its own lock.
+pub const STORE_WITH_ALERT_STATE: [&str; 4] =
+    ["tokens.events.json", "tokens.events.json.lock", "tokens.json", "tokens.json.lock"];
