@@ -47,7 +47,7 @@ pub fn issue(public_url: &str, admin_token: &SecretString, account: &AccountName
         )
     })?;
     let expires = (now + LINK_LIFETIME).timestamp().to_string();
-    let nonce = crate::fsutil::random_hex(32).map_err(Error::internal)?;
+    let nonce = crate::fsutil::random_hex(16).map_err(Error::internal)?;
     let sig = signature(admin_token, account.as_str(), &expires, &nonce);
     let base = url.path().trim_end_matches('/').to_owned();
     url.set_path(&format!("{base}{START_PATH}"));
