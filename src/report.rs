@@ -267,6 +267,9 @@ pub fn status_report_of(
         previous_rotated_at: state.previous.as_ref().map(|p| rfc3339(p.rotated_at)),
         store,
         copies: copy_reports(state, settings),
+        // The event record's to say (`StatusReport::say_reauthorization`).
+        needs_reauthorization: false,
+        needs_reauthorization_since: None,
         tokens: assessment.tokens,
     }
 }

@@ -14,8 +14,11 @@
 //! Railway: `environments`, `variables`, `variableCollectionUpsert`
 //! (honouring `skipDeploys` and `replace`) and `serviceInstanceRedeploy`,
 //! with both header kinds and `Not Authorized` for a wrong token.
-//! Tests queue faults with `POST /_sandbox/faults` and read counters from
-//! `GET /_sandbox/stats`.
+//! Tests queue faults with `POST /_sandbox/faults`, read counters from
+//! `GET /_sandbox/stats`, and play a person revoking the app in Withings'
+//! settings with `POST /_sandbox/revoke`: every refresh token issued so far
+//! is refused from then on (as a rotated one is), and no access token
+//! passes `getdevice`, until new consent.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -208,6 +211,7 @@ fn router() -> Router {
         .route("/graphql/v2", post(graphql))
         .route("/_sandbox/faults", post(add_fault))
         .route("/_sandbox/stats", get(stats))
+        .route("/_sandbox/revoke", post(revoke))
         .with_state(shared)
 }
 
@@ -254,6 +258,17 @@ async fn add_fault(State(shared): State<Shared>, Json(fault): Json<Fault>) -> St
 
 async fn stats(State(shared): State<Shared>) -> Json<Stats> {
     Json(shared.world().stats.clone())
+}
+
+/// The app's access revoked by both people: every refresh token issued so
+/// far is refused as a rotated one is, and every access token is dead.
+async fn revoke(State(shared): State<Shared>) -> StatusCode {
+    let mut world = shared.world();
+    for (valid, _) in world.refresh_tokens.values_mut() {
+        *valid = false;
+    }
+    world.current_access.clear();
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

@@ -51,8 +51,24 @@ pub struct StatusReport {
     pub previous_rotated_at: Option<String>,
     pub store: String,
     pub copies: Vec<CopyReport>,
+    /// Withings refused the refresh token: only new consent helps (from
+    /// the account's event record).
+    #[serde(default)]
+    pub needs_reauthorization: bool,
+    /// Since when (RFC 3339), or null.
+    #[serde(default)]
+    pub needs_reauthorization_since: Option<String>,
     #[serde(skip)]
     pub tokens: Option<TokenSet>,
+}
+
+impl StatusReport {
+    /// Says that the account needs new consent since `since` (`None`: it
+    /// does not), as its event record says.
+    pub fn say_reauthorization(&mut self, since: Option<chrono::DateTime<chrono::Utc>>) {
+        self.needs_reauthorization = since.is_some();
+        self.needs_reauthorization_since = since.map(crate::tokens::rfc3339);
+    }
 }
 
 /// A copy's part in a token report.

@@ -302,7 +302,12 @@ pub struct AccountRow {
     pub expires_at: Option<String>,
     pub last_refreshed: Option<String>,
     pub generation: Option<u64>,
-    /// Set when its store cannot be read.
+    /// Withings refused the refresh token: only new consent helps (from
+    /// the account's event record).
+    pub needs_reauthorization: bool,
+    /// Since when (RFC 3339), or null.
+    pub needs_reauthorization_since: Option<String>,
+    /// Set when its store (or its event record) cannot be read.
     pub error: Option<ErrorBody>,
 }
 
@@ -316,6 +321,8 @@ impl AccountRow {
             expires_at: None,
             last_refreshed: None,
             generation: None,
+            needs_reauthorization: false,
+            needs_reauthorization_since: None,
             error: None,
         };
         match account.view.snapshot(&account.settings).await {
@@ -328,6 +335,13 @@ impl AccountRow {
                 row.generation = Some(snapshot.state.generation);
             }
             Err(e) => row.error = Some(ErrorBody::of(&e)),
+        }
+        match account.view.needs_reauthorization_since().await {
+            Ok(since) => {
+                row.needs_reauthorization = since.is_some();
+                row.needs_reauthorization_since = since.map(rfc3339);
+            }
+            Err(e) => row.error = row.error.take().or_else(|| Some(ErrorBody::of(&e))),
         }
         row
     }

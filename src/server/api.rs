@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountName;
-use crate::consent::{Redirect, RedirectState, parse_code_or_url};
+use crate::consent::{AuthUrlRequest, Redirect, RedirectState, parse_code_or_url};
 use crate::copies::Choices;
 use crate::error::Error;
 use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
@@ -32,7 +32,7 @@ use super::accounts::{Account, AccountRow, AccountsReport, in_order};
 use super::auth::Caller;
 use super::errors::ApiError;
 use super::jobs::{self, Trigger, Want};
-use super::metrics::BrokerResult;
+use super::metrics::{BrokerResult, Scraped};
 use super::view::{Broker, access_token_body};
 
 /// The largest request body: the bodies here are a few dozen bytes.
@@ -60,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/access-token", get(access_token))
         .route("/metrics", get(metrics))
         .merge(admin)
+        .merge(super::reconsent::routes(&state.settings))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -149,7 +150,8 @@ async fn token_status(
 ) -> Result<Response, ApiError> {
     let account = admin_account(&state, query).await?;
     let snapshot = account.view.snapshot(&account.settings).await?;
-    let body = snapshot.status_body(&account.settings, &account.location)?;
+    let reauthorization = account.view.needs_reauthorization_since().await?;
+    let body = snapshot.status_body(&account.settings, &account.location, reauthorization)?;
     Ok(json_response(body))
 }
 
@@ -221,7 +223,9 @@ async fn authorization_url(
 ) -> Result<Json<AuthUrlReport>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let account = state.accounts.find_or_create(query.account.as_deref()).await?;
-    Ok(Json(jobs::authorization_url(&state, &account).await?))
+    Ok(Json(
+        jobs::authorization_url(&state, &account, AuthUrlRequest::default()).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -340,18 +344,21 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
     if state.metrics_auth {
         state.credentials.admit_admin(&headers)?;
     }
-    // An unreadable store leaves its timestamps as they were: a scrape
-    // that fails would hide the counters that say why.
+    // An unreadable store leaves its gauges as they were: a scrape that
+    // fails would hide the counters that say why.
     let accounts = state.accounts.all();
-    let mut stored = Vec::with_capacity(accounts.len());
+    let mut read = Vec::with_capacity(accounts.len());
     for account in accounts.values() {
         let snapshot = account.view.snapshot(&account.settings).await.ok();
-        stored.push((&account.name, snapshot));
+        let reauthorization = account.view.needs_reauthorization_since().await.ok();
+        read.push((&account.name, snapshot, reauthorization));
     }
-    let readable = stored
-        .iter()
-        .map(|(name, snapshot)| (*name, snapshot.as_ref().map(|s| &s.state)));
-    let text = state.metrics.render(readable)?;
+    let scraped = read.iter().map(|(name, snapshot, reauthorization)| Scraped {
+        name,
+        state: snapshot.as_ref().map(|s| &s.state),
+        needs_reauthorization: reauthorization.map(|since| since.is_some()),
+    });
+    let text = state.metrics.render(scraped)?;
     Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
 }
 

@@ -240,9 +240,13 @@ pub async fn exchange(
 }
 
 /// `auth-url`: a consent URL whose state is kept in the account's store.
-pub async fn authorization_url(state: &Arc<AppState>, account: &Arc<Account>) -> Result<AuthUrlReport> {
+pub async fn authorization_url(
+    state: &Arc<AppState>,
+    account: &Arc<Account>,
+    request: AuthUrlRequest,
+) -> Result<AuthUrlReport> {
     transact(state, account, |_, account| async move {
-        consent::issue(&AuthUrlRequest::default(), &account.settings, account.store.as_ref()).await
+        consent::issue(&request, &account.settings, account.store.as_ref()).await
     })
     .await
 }

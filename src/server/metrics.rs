@@ -13,8 +13,10 @@
 //! included, by name: a refusal without the label asked for no account).
 //!
 //! Counters and the histogram are this process's; the timestamps are read
-//! from each account's store at each scrape, so a refresh made by a CLI
-//! run or another server sharing the store shows too.
+//! from each account's store at each scrape, and the need for new consent
+//! (`withings_token_needs_reauthorization`, 0 or 1) from its event record,
+//! so a refresh made (or refused) by a CLI run or another server sharing
+//! the store shows too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -246,14 +248,10 @@ impl Metrics {
         counter.inc();
     }
 
-    /// The text of one scrape; the timestamps come from each account's
-    /// store as read now (`None`: unreadable, its timestamps stay as they
-    /// were). Accounts no longer listed lose theirs.
-    pub fn render<'a>(
-        &self,
-        stored: impl Iterator<Item = (&'a AccountName, Option<&'a StoreState>)>,
-    ) -> Result<String> {
-        self.stamps.take_in(stored);
+    /// The text of one scrape, with each account's gauges as read now
+    /// (see [`Scraped`]). Accounts no longer listed lose theirs.
+    pub fn render<'a>(&self, scraped: impl Iterator<Item = Scraped<'a>>) -> Result<String> {
+        self.stamps.take_in(scraped);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| Error::internal(anyhow::anyhow!("cannot encode the metrics: {e}")))?;
@@ -261,7 +259,16 @@ impl Metrics {
     }
 }
 
-/// The two timestamps of each account, written as gauges at each scrape.
+/// What a scrape read of one account: its store's state and whether it
+/// needs new consent (its event record's word). `None`: that could not be
+/// read, and its gauges stay as they were.
+pub struct Scraped<'a> {
+    pub name: &'a AccountName,
+    pub state: Option<&'a StoreState>,
+    pub needs_reauthorization: Option<bool>,
+}
+
+/// The gauges of each account, written at each scrape.
 #[derive(Debug, Default)]
 struct Stamps {
     by_account: Mutex<BTreeMap<AccountLabel, Stamp>>,
@@ -271,24 +278,29 @@ struct Stamps {
 struct Stamp {
     expires_at: Option<i64>,
     last_success: Option<i64>,
+    needs_reauthorization: Option<bool>,
 }
 
 impl Stamps {
-    fn take_in<'a>(&self, stored: impl Iterator<Item = (&'a AccountName, Option<&'a StoreState>)>) {
+    fn take_in<'a>(&self, scraped: impl Iterator<Item = Scraped<'a>>) {
         let mut by_account = locked(&self.by_account);
         let before = std::mem::take(&mut *by_account);
-        for (name, state) in stored {
+        for Scraped {
+            name,
+            state,
+            needs_reauthorization,
+        } in scraped
+        {
             let label = account_label(name);
-            let stamp = match state {
-                Some(state) => {
-                    let tokens = state.tokens.as_ref();
-                    Stamp {
-                        expires_at: tokens.and_then(|t| t.expires_at).map(|at| at.timestamp()),
-                        last_success: tokens.and_then(|t| t.last_refreshed).map(|at| at.timestamp()),
-                    }
-                }
-                None => before.get(&label).copied().unwrap_or_default(),
-            };
+            let mut stamp = before.get(&label).copied().unwrap_or_default();
+            if let Some(state) = state {
+                let tokens = state.tokens.as_ref();
+                stamp.expires_at = tokens.and_then(|t| t.expires_at).map(|at| at.timestamp());
+                stamp.last_success = tokens.and_then(|t| t.last_refreshed).map(|at| at.timestamp());
+            }
+            if needs_reauthorization.is_some() {
+                stamp.needs_reauthorization = needs_reauthorization;
+            }
             by_account.insert(label, stamp);
         }
     }
@@ -301,7 +313,7 @@ struct StampGauge {
     value: fn(&Stamp) -> Option<i64>,
 }
 
-const STAMP_GAUGES: [StampGauge; 2] = [
+const STAMP_GAUGES: [StampGauge; 3] = [
     StampGauge {
         name: "withings_token_access_expiry_timestamp_seconds",
         help: "Unix time at which the stored access token expires",
@@ -311,6 +323,11 @@ const STAMP_GAUGES: [StampGauge; 2] = [
         name: "withings_token_last_refresh_success_timestamp_seconds",
         help: "Unix time of the stored set's last successful refresh or exchange",
         value: |s| s.last_success,
+    },
+    StampGauge {
+        name: "withings_token_needs_reauthorization",
+        help: "1 when Withings refused the account's refresh token and only new consent helps (GET /auth/start), else 0",
+        value: |s| s.needs_reauthorization.map(i64::from),
     },
 ];
 
@@ -374,6 +391,42 @@ mod tests {
         assert!(
             !text.contains("result=\"refreshed\""),
             "only results that happened:\n{text}"
+        );
+    }
+
+    #[test]
+    fn the_need_for_new_consent_is_a_gauge_per_account_kept_while_unreadable() {
+        let metrics = Metrics::new();
+        let (default, alice) = (AccountName::default_account(), AccountName::parse("alice").unwrap());
+        let scrape = |default_needs: Option<bool>, alice_needs: Option<bool>| {
+            let scraped = [(&default, default_needs), (&alice, alice_needs)].map(|(name, needs)| Scraped {
+                name,
+                state: None,
+                needs_reauthorization: needs,
+            });
+            let text = metrics.render(scraped.into_iter()).unwrap();
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with("withings_token_needs_reauthorization"))
+                .map(str::to_owned)
+                .collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(
+            scrape(Some(false), Some(true)),
+            [
+                "withings_token_needs_reauthorization 0",
+                "withings_token_needs_reauthorization{account=\"alice\"} 1",
+            ]
+        );
+        // alice's record unreadable this time: her gauge stays as it was.
+        assert_eq!(
+            scrape(Some(true), None),
+            [
+                "withings_token_needs_reauthorization 1",
+                "withings_token_needs_reauthorization{account=\"alice\"} 1",
+            ]
         );
     }
 }

@@ -11,7 +11,9 @@
 //! and each account its store, view, flight mutex and memory of failed
 //! refreshes (`failures`); every change to an account's store goes through
 //! `jobs`, one at a time per account. The read-only endpoints see a store
-//! through `view`, which reads it again only when it changed. `connections`
+//! through `view`, which reads it again only when it changed. A person
+//! reconnects an account whose consent ended through `reconsent` (a
+//! one-time link, Withings' consent page, the callback). `connections`
 //! takes connections within limits a stranger
 //! cannot exhaust (`peers` shares them out by address, `stall` cuts an
 //! answer nobody reads). `outbox` records the events the refreshes noted
@@ -29,6 +31,7 @@ mod jobs;
 mod metrics;
 mod outbox;
 mod peers;
+mod reconsent;
 mod schedule;
 mod stall;
 mod view;

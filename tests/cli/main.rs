@@ -52,6 +52,9 @@ mod railway_pull;
 mod railway_push;
 /// `railway-sync`: push, `--dry-run`, `--check` for drift.
 mod railway_sync;
+/// One-tap re-consent hosted by `serve`: `/auth/start`, Withings' consent
+/// page, `/auth/callback`; the pages, their refusals, `needs_reauthorization`.
+mod reconsent;
 /// Many hosts on one Redis: the lease and its fence.
 /// Accounts in a Redis store: own keys, own leases, one index.
 mod redis_accounts;

@@ -23,6 +23,12 @@
 //! Withings does not revoke it on rotation, which nothing here checks; one
 //! `GET` per request is the price of never relying on it.
 //!
+//! The account's need for new consent (`needs_reauthorization`) comes
+//! from its event record, beside the set (`notify::load_record`), which
+//! gives no stamp: it is read at most once per second of `tokens::now`. It
+//! changes once per outage, so a second's lag misleads no one, and a status
+//! request stays one `stat` when the store is unchanged.
+//!
 //! The refresh jobs (`jobs`) never use this view: they read the store
 //! themselves, under the lock, as the CLI does.
 
@@ -51,6 +57,8 @@ pub struct StoreView {
     latest: Mutex<Option<Arc<Snapshot>>>,
     /// The capped `min_ttl`s already said (see [`StoreView::say_capped`]).
     capped_said: Mutex<Vec<MinTtl>>,
+    /// Since when the account needs new consent, as read in this second.
+    reauthorization: Mutex<Option<(i64, Option<DateTime<Utc>>)>>,
 }
 
 /// How many distinct capped `min_ttl`s are said; consumers asking for more
@@ -63,7 +71,27 @@ impl StoreView {
             store,
             latest: Mutex::new(None),
             capped_said: Mutex::new(Vec::new()),
+            reauthorization: Mutex::new(None),
         }
+    }
+
+    /// Since when Withings' refusal of the refresh token has left the
+    /// account needing new consent (`None`: it does not), from its event
+    /// record as read in this second (see the module doc).
+    pub async fn needs_reauthorization_since(&self) -> Result<Option<DateTime<Utc>>> {
+        self.needs_reauthorization_since_in(now().timestamp()).await
+    }
+
+    async fn needs_reauthorization_since_in(&self, second: i64) -> Result<Option<DateTime<Utc>>> {
+        if let Some((at, since)) = *locked(&self.reauthorization)
+            && at == second
+        {
+            return Ok(since);
+        }
+        let (record, _) = crate::notify::load_record(self.store.as_ref()).await?;
+        let since = record.health.needs_reauthorization_since();
+        *locked(&self.reauthorization) = Some((second, since));
+        Ok(since)
     }
 
     /// Warns that a consumer's `min_ttl` was capped, once per asked value
@@ -110,9 +138,13 @@ pub struct Snapshot {
 /// Answers rendered from a snapshot, each for one second (Unix time).
 #[derive(Default)]
 struct Rendered {
-    status: Option<(i64, Bytes)>,
+    status: Option<(StatusKey, Bytes)>,
     broker: Option<(i64, chrono::Duration, Broker, MinTtl)>,
 }
+
+/// What a status body was rendered for: the second, and since when the
+/// account needs new consent.
+type StatusKey = (i64, Option<DateTime<Utc>>);
 
 /// What the broker does for one `min_ttl`.
 #[derive(Debug, Clone)]
@@ -141,22 +173,35 @@ impl Snapshot {
     }
 
     /// The body of `GET /admin/token/status` (the `status --json` report)
-    /// for a store at `store`, now.
-    pub fn status_body(&self, settings: &Settings, store: &str) -> Result<Bytes> {
-        self.status_body_at(settings, store, now())
+    /// for a store at `store`, now, with the account needing new consent
+    /// since `reauthorization` (see [`StoreView::needs_reauthorization_since`]).
+    pub fn status_body(
+        &self,
+        settings: &Settings,
+        store: &str,
+        reauthorization: Option<DateTime<Utc>>,
+    ) -> Result<Bytes> {
+        self.status_body_at(settings, store, reauthorization, now())
     }
 
-    fn status_body_at(&self, settings: &Settings, store: &str, now: DateTime<Utc>) -> Result<Bytes> {
-        let second = now.timestamp();
+    fn status_body_at(
+        &self,
+        settings: &Settings,
+        store: &str,
+        reauthorization: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Bytes> {
+        let key = (now.timestamp(), reauthorization);
         if let Some((at, body)) = &locked(&self.rendered).status
-            && *at == second
+            && *at == key
         {
             return Ok(body.clone());
         }
         let assessment = assess_status(&self.state, self.seed(settings), settings, now);
-        let report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
+        let mut report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
+        report.say_reauthorization(reauthorization);
         let body = Bytes::from(serde_json::to_vec(&report).map_err(Error::internal)?);
-        locked(&self.rendered).status = Some((second, body.clone()));
+        locked(&self.rendered).status = Some((key, body.clone()));
         Ok(body)
     }
 

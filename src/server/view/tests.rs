@@ -13,6 +13,9 @@ struct Memory {
     /// The state and its stamp's number (`None`: the store gives none).
     held: Mutex<(StoreState, Option<u64>)>,
     loads: AtomicUsize,
+    /// The event record, and how often it was read.
+    events: Mutex<Option<Vec<u8>>>,
+    event_loads: AtomicUsize,
 }
 
 impl Memory {
@@ -65,11 +68,17 @@ impl TokenStore for Memory {
     }
 
     async fn load_events(&self) -> Result<Option<Vec<u8>>> {
-        unreachable!("the view never reads the event record")
+        self.event_loads.fetch_add(1, Ordering::SeqCst);
+        Ok(locked(&self.events).clone())
     }
 
-    async fn swap_events(&self, _: Option<&[u8]>, _: &[u8]) -> Result<bool> {
-        unreachable!("the view never writes the event record")
+    async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
+        let mut events = locked(&self.events);
+        if events.as_deref() != expected {
+            return Ok(false);
+        }
+        *events = Some(next.to_vec());
+        Ok(true)
     }
 }
 
@@ -141,8 +150,8 @@ fn the_status_rendered_in_one_second_is_what_a_fresh_render_gives() {
     let settings = settings();
     let snapshot = snapshot_of(&view, &settings);
     let at = now();
-    let first = snapshot.status_body_at(&settings, "here", at).unwrap();
-    let again = snapshot.status_body_at(&settings, "here", at).unwrap();
+    let first = snapshot.status_body_at(&settings, "here", None, at).unwrap();
+    let again = snapshot.status_body_at(&settings, "here", None, at).unwrap();
     assert_eq!(first.as_ptr(), again.as_ptr(), "one render per second");
     let expected = status_report_of(
         assess_status(&snapshot.state, None, &settings, at),
@@ -154,7 +163,7 @@ fn the_status_rendered_in_one_second_is_what_a_fresh_render_gives() {
     assert_eq!(first, serde_json::to_vec(&expected).unwrap());
     // Another second is rendered again: `expires_in_hours` moves.
     let later = snapshot
-        .status_body_at(&settings, "here", at + chrono::Duration::minutes(30))
+        .status_body_at(&settings, "here", None, at + chrono::Duration::minutes(30))
         .unwrap();
     let later: serde_json::Value = serde_json::from_slice(&later).unwrap();
     assert_eq!(later["expires_in_hours"], 2.5);
@@ -204,4 +213,50 @@ fn an_empty_store_has_no_tokens_for_the_broker() {
     let snapshot = snapshot_of(&view, &settings);
     let (broker, _) = snapshot.broker(&settings, chrono::Duration::minutes(5)).unwrap();
     assert!(matches!(broker, Broker::NoTokens), "{broker:?}");
+}
+
+#[test]
+fn the_need_for_new_consent_is_the_event_record_s_and_read_once_a_second() {
+    let store = Memory::holding(Some(tokens("the-access", HOUR * 3)), Some(1));
+    let view = StoreView::new(Arc::clone(&store) as Arc<dyn TokenStore>);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    // No record yet: not needed.
+    let at = now();
+    assert_eq!(runtime.block_on(view.needs_reauthorization_since()).unwrap(), None);
+    let since = at - HOUR;
+    let record = serde_json::json!({
+        "health": {"state": "needs_reauthorization", "since": rfc3339(since), "code": "INVALID_REFRESH_TOKEN", "generation": 1}
+    });
+    *locked(&store.events) = Some(record.to_string().into_bytes());
+    // The second of the first read answers as read then; the next reads again.
+    let read_in = |second: i64| runtime.block_on(view.needs_reauthorization_since_in(second)).unwrap();
+    let second = at.timestamp() + 10;
+    *locked(&view.reauthorization) = Some((second, None));
+    let loads = store.event_loads.load(Ordering::SeqCst);
+    assert_eq!(read_in(second), None, "kept for its second");
+    assert_eq!(store.event_loads.load(Ordering::SeqCst), loads);
+    assert_eq!(read_in(second + 1), Some(since));
+    assert_eq!(read_in(second + 1), Some(since));
+    assert_eq!(store.event_loads.load(Ordering::SeqCst), loads + 1);
+}
+
+#[test]
+fn the_status_says_since_when_new_consent_is_needed() {
+    let store = Memory::holding(Some(tokens("the-access", HOUR * 3)), Some(1));
+    let view = StoreView::new(store as Arc<dyn TokenStore>);
+    let settings = settings();
+    let snapshot = snapshot_of(&view, &settings);
+    let at = now();
+    let body = |since| {
+        let body = snapshot.status_body_at(&settings, "here", since, at).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()
+    };
+    let fine = body(None);
+    assert_eq!(fine["needs_reauthorization"], false);
+    assert_eq!(fine["needs_reauthorization_since"], serde_json::Value::Null);
+    // The same second, another answer of the record: rendered again.
+    let since = at - HOUR;
+    let refused = body(Some(since));
+    assert_eq!(refused["needs_reauthorization"], true);
+    assert_eq!(refused["needs_reauthorization_since"], rfc3339(since));
 }

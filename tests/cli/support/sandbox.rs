@@ -90,6 +90,13 @@ impl SandboxProcess {
         assert!(asked, "the sandbox never got {n} token request(s)");
     }
 
+    /// Plays both people revoking the app in Withings' settings: every
+    /// refresh token issued so far is refused from now on.
+    pub fn revoke(&self) {
+        let (status, _) = http(&self.addr, "POST", "/_sandbox/revoke", None);
+        assert_eq!(status, 204, "revoke not accepted");
+    }
+
     pub fn stats(&self) -> Value {
         let (status, body) = http(&self.addr, "GET", "/_sandbox/stats", None);
         assert_eq!(status, 200);
