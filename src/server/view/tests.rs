@@ -63,6 +63,14 @@ impl TokenStore for Memory {
     async fn lock(&self, _: Duration) -> Result<Box<dyn StoreLease>> {
         unreachable!("the view never locks")
     }
+
+    async fn load_events(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    async fn swap_events(&self, _: Option<&[u8]>, _: &[u8]) -> Result<bool> {
+        unreachable!("the view never records events")
+    }
 }
 
 const HOUR: chrono::Duration = chrono::Duration::hours(1);
