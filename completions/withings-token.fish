@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file config= store= account= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= h/help V/version
+    string join \n env-file= no-env-file config= store= account= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= on-event= webhook-url= ping-url= notify-timeout= h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -42,6 +42,10 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -l region -d
 us\t''"
 complete -c withings-token -n "__fish_withings_token_needs_command" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l json -d 'Same as `--output json`'
@@ -66,7 +70,7 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "serve
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "completions" -d 'Print a shell completion script'
-complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "accounts" -d 'List the accounts (one Withings user each) with their expiry, refresh-token age and stale copies; rename or remove one'
+complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "accounts" -d 'List the accounts (one Withings user each) with their expiry, refresh-token age, stale copies and state; rename or remove one'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -87,7 +91,11 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
-complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired; 4 (INVALID_REFRESH_TOKEN) when the account needs new consent'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l json -d 'Same as `--output json`'
@@ -114,6 +122,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l all -d 'Every account in turn, each under its own lock; exit: the most serious account\'s (not with --account, --server)'
@@ -146,6 +158,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -172,6 +188,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l replace -d 'Save the set even when it is another Withings user\'s than the account holds, or one another account holds (says what it replaced)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -203,6 +223,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l no-browser -d 'Do not open a browser; only print the URL to open'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l replace -d 'Save the set even when it is another Withings user\'s than the account holds, or one another account holds (says what it replaced)'
@@ -234,6 +258,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l check -d 'Compare Railway\'s variables with the store and send nothing: exit 0 when they agree, 8 (DRIFT) when one differs or is missing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
@@ -263,6 +291,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l r
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l force -d 'Import even when the store\'s set is as new or newer (a warning says what was replaced)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -289,6 +321,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l json -d 'Same as `--output json`'
@@ -315,6 +351,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -344,6 +384,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l r
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -372,6 +416,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l refresh-if-invalid -d 'When the token is refused, refresh once (as `refresh` does) and validate the new one'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -401,6 +449,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l online -d 'Also ask Withings (reachable, clock) and Railway (token, ids, which set it holds); sends no token of the account'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -433,6 +485,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l metrics-auth -d 'Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -460,6 +516,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l json -d 'Same as `--output json`'
@@ -485,6 +545,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l r
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l json -d 'Same as `--output json`'
@@ -510,6 +574,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l json -d 'Same as `--output json`'
@@ -535,6 +603,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l json -d 'Same as `--output json`'
@@ -563,6 +635,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l json -d 'Same as `--output json`'
@@ -588,6 +664,10 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 us\t''"
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l lock-timeout -d 'How long to wait for another withings-token process holding the store lock (0s: do not wait; at most 24h)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l upstream-budget -d 'Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l on-event -d 'Run CMD (`sh -c`) for every event, the event as JSON on stdin; may be given again [env: WITHINGS_TOKEN_ON_EVENT]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l yes -d 'Remove it: without this flag, say what would be removed and exit 2'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -615,7 +695,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand help; and 
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "sandbox" -d 'Serve an emulation of Withings (and Railway) on loopback for trying the tool'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "demo" -d 'Run the whole flow against an in-process sandbox in a throw-away store'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "completions" -d 'Print a shell completion script'
-complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "accounts" -d 'List the accounts (one Withings user each) with their expiry, refresh-token age and stale copies; rename or remove one'
+complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "accounts" -d 'List the accounts (one Withings user each) with their expiry, refresh-token age, stale copies and state; rename or remove one'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "rename" -d 'Give an account another name (its store moves; nothing is sent)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and __fish_seen_subcommand_from accounts" -f -a "remove" -d 'Delete an account\'s local token set (the consent at Withings remains)'
