@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 
 use crate::accounts::AccountRow;
 use crate::copies::{self, CopyKind, Deliveries, Delivery, Targets};
+use crate::error::Result;
+use crate::events::{EventRecord, Health};
 use crate::http::HttpClient;
 use crate::output::{
-    AccountEntry, AccountStatus, AccountsReport, CopyReport, CopyStatus, ErrorBody, JSON_VERSION, ReportOutcome,
-    Secrets, StatusReport, StatusRowsReport, TokenReport,
+    AccountEntry, AccountStatus, AccountsReport, AlertReport, AlertState, CopyReport, CopyStatus, ErrorBody,
+    JSON_VERSION, ReportOutcome, Secrets, StatusReport, StatusRowsReport, TokenReport,
 };
 use crate::rotation::{self, Outcome, Rotation, Via, describe_via};
 use crate::settings::Settings;
@@ -270,8 +272,75 @@ pub fn status_report_of(
         // The event record's to say (`StatusReport::say_reauthorization`).
         needs_reauthorization: false,
         needs_reauthorization_since: None,
+        alert: AlertReport::default(),
+        events_waiting: 0,
+        events_dropped: 0,
         tokens: assessment.tokens,
     }
+}
+
+/// `report` with the account's alert state and outbox, from its event
+/// `record`. A failure recorded for an older set than the one in use is
+/// over (new consent, or a peer's refresh, saved a newer set since: the
+/// record learns it at the next run) and is not reported.
+pub fn with_events(mut report: StatusReport, record: &EventRecord) -> StatusReport {
+    report.alert = alert_of(&record.health, report.set_generation);
+    let needs = report.alert.state == AlertState::NeedsReauthorization;
+    report.needs_reauthorization = needs;
+    report.needs_reauthorization_since = report.alert.since.clone().filter(|_| needs);
+    report.events_waiting = record.outbox.len();
+    report.events_dropped = record.dropped;
+    report
+}
+
+/// The `alert` of `health`, for a store whose set in use is of
+/// `set_generation`.
+pub fn alert_of(health: &Health, set_generation: u64) -> AlertReport {
+    match health {
+        Health::Failing {
+            since,
+            code,
+            attempts,
+            generation,
+        } if *generation >= set_generation => AlertReport {
+            state: AlertState::RefreshFailing,
+            since: Some(rfc3339(*since)),
+            code: Some(code.clone()),
+            attempts: Some(*attempts),
+        },
+        Health::NeedsReauthorization {
+            since,
+            code,
+            generation,
+        } if *generation >= set_generation => AlertReport {
+            state: AlertState::NeedsReauthorization,
+            since: Some(rfc3339(*since)),
+            code: Some(code.clone()),
+            attempts: None,
+        },
+        _ => AlertReport::default(),
+    }
+}
+
+/// The account's event record, read without a runtime (a file store);
+/// `None` for Redis (see [`event_record`]). One small file: `status`
+/// stays as fast as it was.
+pub fn event_record_local(store: &dyn TokenStore) -> Option<EventRecord> {
+    crate::notify::load_record_local(store).map(readable)
+}
+
+/// The account's event record, from any store.
+pub async fn event_record(store: &dyn TokenStore) -> EventRecord {
+    readable(crate::notify::load_record(store).await.map(|(record, _)| record))
+}
+
+/// A record a report could not read is said on stderr and read as empty:
+/// it holds no token, and the report of the set must not fail for it.
+fn readable(loaded: Result<EventRecord>) -> EventRecord {
+    loaded.unwrap_or_else(|e| {
+        tracing::warn!("the account's alert state is not shown: {e}");
+        EventRecord::default()
+    })
 }
 
 /// The copies this configuration keeps (env file with token keys, Railway),
@@ -313,6 +382,9 @@ pub fn accounts_report(rows: &[AccountRow], now: DateTime<Utc>) -> AccountsRepor
                     copies_behind: s.copies.iter().filter(|c| c.behind).map(|c| c.copy.clone()).collect(),
                     should_refresh: s.should_refresh,
                     refresh_reason: s.refresh_reason.clone(),
+                    alert: Some(s.alert.clone()),
+                    events_waiting: s.events_waiting,
+                    events_dropped: s.events_dropped,
                     error: None,
                 },
                 Err(e) => AccountEntry {
@@ -323,6 +395,9 @@ pub fn accounts_report(rows: &[AccountRow], now: DateTime<Utc>) -> AccountsRepor
                     copies_behind: Vec::new(),
                     should_refresh: false,
                     refresh_reason: None,
+                    alert: None,
+                    events_waiting: 0,
+                    events_dropped: 0,
                     error: Some(ErrorBody::of(e)),
                 },
             }
@@ -360,4 +435,68 @@ pub fn status_rows_report(rows: Vec<AccountRow>) -> StatusRowsReport {
 fn hours_one_decimal(d: chrono::Duration) -> f64 {
     let tenths = (d.num_seconds() as f64 / 360.0).round();
     if tenths == 0.0 { 0.0 } else { tenths / 10.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Event, EventKind};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_refusal_of_the_set_in_use_is_needs_reauthorization_since_then() {
+        let refused = Health::NeedsReauthorization {
+            since: at("2026-12-01T10:00:00Z"),
+            code: "INVALID_REFRESH_TOKEN".into(),
+            generation: 3,
+        };
+        let expected = AlertReport {
+            state: AlertState::NeedsReauthorization,
+            since: Some("2026-12-01T10:00:00Z".into()),
+            code: Some("INVALID_REFRESH_TOKEN".into()),
+            attempts: None,
+        };
+        assert_eq!(alert_of(&refused, 3), expected);
+        // A set saved since (new consent, a peer's refresh) ends it.
+        assert_eq!(alert_of(&refused, 4), AlertReport::default());
+    }
+
+    #[test]
+    fn a_passing_failure_carries_its_attempts() {
+        let failing = Health::Failing {
+            since: at("2026-12-01T10:00:00Z"),
+            code: "NETWORK_ERROR".into(),
+            attempts: 4,
+            generation: 7,
+        };
+        let alert = alert_of(&failing, 7);
+        assert_eq!(alert.state, AlertState::RefreshFailing);
+        assert_eq!(alert.attempts, Some(4));
+        assert_eq!(alert.code.as_deref(), Some("NETWORK_ERROR"));
+        assert_eq!(alert_of(&failing, 8), AlertReport::default());
+        assert_eq!(alert_of(&Health::Healthy, 0), AlertReport::default());
+    }
+
+    #[test]
+    fn the_outbox_is_counted_with_what_it_dropped() {
+        let settings = {
+            let global = crate::cli::overrides(&["--no-env-file", "--store", "/unused"]);
+            Settings::resolve(&global, None, &|_: &str| None).unwrap()
+        };
+        let report = status_report(&StoreState::default(), &settings, "/unused".into());
+        let mut record = EventRecord {
+            dropped: 5,
+            ..EventRecord::default()
+        };
+        for _ in 0..2 {
+            let event = Event::new(EventKind::Test, "default", now(), "TEST", "m".into(), String::new());
+            record.enqueue(event, &["webhook:0123456789ab".to_owned()]);
+        }
+        let report = with_events(report, &record);
+        assert_eq!((report.events_waiting, report.events_dropped), (2, 5));
+        assert_eq!(report.alert, AlertReport::default());
+    }
 }

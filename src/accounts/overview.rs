@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::AccountName;
 use crate::error::Result;
+use crate::events::EventRecord;
 use crate::output::StatusReport;
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
@@ -39,9 +40,7 @@ pub fn overview_local(settings: &Settings) -> Option<Result<Vec<AccountRow>>> {
     let rows = names
         .into_iter()
         .map(|name| {
-            let status = read_status(settings, &name, |store| {
-                store.load_local().transpose().map(Option::unwrap_or_default)
-            });
+            let status = read_status(settings, &name);
             AccountRow { name, status }
         })
         .collect();
@@ -58,7 +57,10 @@ pub async fn overview(settings: &Settings) -> Result<Vec<AccountRow>> {
     for name in super::names(settings).await? {
         let status = match open_account(settings, &name) {
             Ok((account, store)) => match store.load().await {
-                Ok(state) => status_of(&account, store.as_ref(), &state),
+                Ok(state) => {
+                    let record = crate::report::event_record(store.as_ref()).await;
+                    status_of(&account, store.as_ref(), &state, &record)
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -68,16 +70,13 @@ pub async fn overview(settings: &Settings) -> Result<Vec<AccountRow>> {
     Ok(rows)
 }
 
-/// `name`'s status, its store read by `load` (which may find nothing: an
-/// empty state).
-fn read_status(
-    settings: &Settings,
-    name: &AccountName,
-    load: impl Fn(&dyn TokenStore) -> Result<StoreState>,
-) -> Result<StatusReport> {
+/// `name`'s status, its file store and event record read without a
+/// runtime (a store not written yet: an empty state).
+fn read_status(settings: &Settings, name: &AccountName) -> Result<StatusReport> {
     let (account, store) = open_account(settings, name)?;
-    let state = load(store.as_ref())?;
-    status_of(&account, store.as_ref(), &state)
+    let state = store.load_local().transpose()?.unwrap_or_default();
+    let record = crate::report::event_record_local(store.as_ref()).unwrap_or_default();
+    status_of(&account, store.as_ref(), &state, &record)
 }
 
 fn open_account(settings: &Settings, name: &AccountName) -> Result<(Settings, std::sync::Arc<dyn TokenStore>)> {
@@ -86,10 +85,16 @@ fn open_account(settings: &Settings, name: &AccountName) -> Result<(Settings, st
     Ok((account, store))
 }
 
-/// `status`'s report of one account; a store that lost its set is the
-/// error `status` gives for it.
-fn status_of(account: &Settings, store: &dyn TokenStore, state: &StoreState) -> Result<StatusReport> {
+/// `status`'s report of one account, with its alert state; a store that
+/// lost its set is the error `status` gives for it.
+fn status_of(
+    account: &Settings,
+    store: &dyn TokenStore,
+    state: &StoreState,
+    record: &EventRecord,
+) -> Result<StatusReport> {
     let report = crate::report::status_report(state, account, store.location());
+    let report = crate::report::with_events(report, record);
     if !report.token_configured && state.lost.is_some() {
         return Err(crate::rotation::no_tokens_error_for(state));
     }

@@ -9,12 +9,15 @@ use crate::output::{AccountChangeReport, ErrorBody, ErrorReport, JSON_VERSION, O
 use crate::settings::Settings;
 use crate::tokens::now;
 
-/// List the accounts (one Withings user each) with their expiry, refresh-token age and stale copies; rename or remove one
+/// List the accounts (one Withings user each) with their expiry, refresh-token age, stale copies and state; rename or remove one
 #[derive(Debug, Args)]
 #[command(
     after_help = "Each account is one Withings user of the app, with a store of its own: `default` is the store as it always \
 was (--store), another account NAME lives beside it (DIR/tokens.accounts/NAME.json, or the Redis key \
 withings-token:<client id>:NAME:tokens).\n\
+The `state` column is the account's alert state from its event record (docs/events.md): `ok`, `refresh failing` \
+(refreshes fail for a passing reason) or `needs reauthorization` (Withings refused the refresh token: \
+`withings-token login --account NAME`); JSON: `alert`, `events_waiting`, `events_dropped`, as `status` gives them.\n\
 `remove` deletes the local set only: the consent given at Withings remains until revoked in the Withings app \
 (Settings > Connected apps).\n\n\
 Examples:\n  withings-token accounts\n  withings-token accounts --json\n  withings-token accounts rename default alice\n  withings-token accounts remove bob --yes"

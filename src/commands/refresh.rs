@@ -81,7 +81,11 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
         Err(e) => ping(
             settings,
             PingStage::Fail,
-            &format!("withings-token refresh failed: {e} [{}]\nnext: {}", e.code(), e.action()),
+            &format!(
+                "withings-token refresh failed: {e} [{}]\nnext: {}",
+                e.code(),
+                e.action()
+            ),
         ),
     }
     result

@@ -249,7 +249,10 @@ fn several(source: &Source, scope: Scope, key: &str, items: &toml_edit::Array, l
         if text.chars().any(char::is_control) {
             return Err(source.error(
                 line,
-                format!("`{key}` {} holds a control character (such as a line break)", scope.shown()),
+                format!(
+                    "`{key}` {} holds a control character (such as a line break)",
+                    scope.shown()
+                ),
                 format!("give each of `{key}`'s values on one line, without control characters"),
             ));
         }

@@ -9,9 +9,10 @@
 //! `Date` header, a read of the Railway service's variables (no mutation),
 //! and the "one owner of the refresh" question: does Railway hold the
 //! store's set, an older one, or a newer one (then something else is
-//! refreshing). Each request is sent once: a check reports what it finds,
-//! it does not insist.
+//! refreshing), and a test event to each event sink. Each request is sent
+//! once: a check reports what it finds, it does not insist.
 
+mod events;
 mod origins;
 mod railway;
 mod remote;
@@ -48,6 +49,7 @@ async fn local_checks(settings: &Settings, online: bool) -> Result<Vec<DoctorChe
         checks.extend(tokens::token_checks(settings, state));
     }
     checks.push(setup::railway_settings(settings));
+    checks.extend(events::event_checks(settings));
     if online {
         let stored = state.as_ref().and_then(|s| s.tokens.as_ref());
         checks.extend(online_checks(settings, stored).await?);
@@ -62,6 +64,7 @@ async fn online_checks(settings: &Settings, stored: Option<&TokenSet>) -> Result
     })?;
     let mut checks = withings::withings_checks(settings, &http).await;
     checks.extend(railway::railway_checks(settings, &http, stored).await);
+    checks.extend(events::test_events(settings, &http).await);
     Ok(checks)
 }
 

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use super::events::event_checks;
 use super::railway::{PULL_ACTION, owner_check};
 use super::tokens::age_check;
 use super::withings::clock_check;
@@ -149,4 +150,164 @@ fn line_lists_and_plurals_read_naturally() {
     assert_eq!(lines(&[1, 3]), "lines 1, 3");
     assert_eq!(plural(1, "day"), "1 day");
     assert_eq!(plural(310, "day"), "310 days");
+}
+
+/// The settings of a host whose environment is `vars`.
+fn settings_with(vars: &[(&str, &str)]) -> crate::settings::Settings {
+    let global = crate::cli::overrides(&["--no-env-file", "--store", "/unused"]);
+    let lookup = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+    crate::settings::Settings::resolve(&global, None, &lookup).unwrap()
+}
+
+fn lines_of(checks: &[DoctorCheck]) -> Vec<(CheckResult, &str, &str)> {
+    checks.iter().map(|c| (c.result, c.name, c.detail.as_str())).collect()
+}
+
+#[test]
+fn without_sinks_events_are_said_to_be_only_logged() {
+    let checks = event_checks(&settings_with(&[]));
+    assert_eq!(
+        lines_of(&checks),
+        vec![(
+            CheckResult::Ok,
+            "events",
+            "no sink configured: events are only logged (on_event, webhook_url, ping_url: docs/events.md)"
+        )]
+    );
+}
+
+#[test]
+fn every_sink_is_named_and_a_webhook_only_by_scheme_and_host() {
+    let settings = settings_with(&[
+        ("WITHINGS_TOKEN_ON_EVENT", "logger -t withings\nnotify-send hi"),
+        (
+            "WITHINGS_TOKEN_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T000/B000/SECRETPART",
+        ),
+        ("WITHINGS_TOKEN_WEBHOOK_FORMAT", "slack"),
+        ("WITHINGS_TOKEN_PING_URL", "https://hc-ping.com/5f1e-uuid"),
+        ("WITHINGS_TOKEN_NOTIFY_TIMEOUT", "3s"),
+        ("WITHINGS_TOKEN_PUBLIC_URL", "https://tokens.example.com"),
+        ("ADMIN_API_TOKEN", "admin-token-value-0123456789"),
+    ]);
+    let checks = event_checks(&settings);
+    assert_eq!(
+        lines_of(&checks),
+        vec![
+            (CheckResult::Ok, "events", "2 commands, 1 webhook, 1 ping URL"),
+            (CheckResult::Ok, "event command", "logger -t withings"),
+            (CheckResult::Ok, "event command", "notify-send hi"),
+            (
+                CheckResult::Ok,
+                "event webhook",
+                "https://hooks.slack.com/… (format slack, unsigned)"
+            ),
+            (
+                CheckResult::Ok,
+                "event ping",
+                "https://hc-ping.com/… (`/start` when a run starts, `/fail` when it fails)"
+            ),
+            (
+                CheckResult::Ok,
+                "notify timeout",
+                "3 s: a CLI run waits at most this long for its deliveries (what is not delivered waits in the outbox)"
+            ),
+            (
+                CheckResult::Ok,
+                "public url",
+                "https://tokens.example.com/… (reauthorization_required carries a one-time link to /auth/start there, working for an hour)"
+            ),
+        ]
+    );
+    let all = format!("{checks:?}");
+    for secret in ["SECRETPART", "T000", "5f1e-uuid", "admin-token-value"] {
+        assert!(!all.contains(secret), "{secret} shown: {all}");
+    }
+}
+
+#[test]
+fn an_unsigned_json_webhook_and_plain_http_to_another_host_are_warnings() {
+    let webhook = |vars: &[(&str, &str)]| {
+        let checks = event_checks(&settings_with(vars));
+        let hook = checks.into_iter().find(|c| c.name == "event webhook").unwrap();
+        (hook.result, hook.detail)
+    };
+    let unsigned = webhook(&[("WITHINGS_TOKEN_WEBHOOK_URL", "https://example.com/hook")]);
+    assert_eq!(
+        unsigned,
+        (
+            CheckResult::Warn,
+            "https://example.com/… (format json, unsigned): the receiver cannot tell these events from forged ones"
+                .to_owned()
+        )
+    );
+    let signed = webhook(&[
+        ("WITHINGS_TOKEN_WEBHOOK_URL", "https://example.com/hook"),
+        ("WITHINGS_TOKEN_WEBHOOK_SECRET", "whsec_c2VjcmV0LXNpZ25pbmcta2V5"),
+    ]);
+    assert_eq!(
+        signed,
+        (
+            CheckResult::Ok,
+            "https://example.com/… (format json, signed with WITHINGS_TOKEN_WEBHOOK_SECRET)".to_owned()
+        )
+    );
+    let http = webhook(&[
+        ("WITHINGS_TOKEN_WEBHOOK_URL", "http://example.com:8080/hook"),
+        ("WITHINGS_TOKEN_WEBHOOK_SECRET", "whsec_c2VjcmV0LXNpZ25pbmcta2V5"),
+    ]);
+    assert_eq!(http.0, CheckResult::Warn);
+    assert!(
+        http.1.starts_with("http://example.com:8080/… (format json, signed"),
+        "{}",
+        http.1
+    );
+    assert!(
+        http.1
+            .ends_with("plain http to another host, so every event crosses the network readable")
+    );
+    for loopback in [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+    ] {
+        let local = webhook(&[
+            ("WITHINGS_TOKEN_WEBHOOK_URL", loopback),
+            ("WITHINGS_TOKEN_WEBHOOK_SECRET", "whsec_c2VjcmV0LXNpZ25pbmcta2V5"),
+        ]);
+        assert_eq!(local.0, CheckResult::Ok, "{loopback}: {}", local.1);
+    }
+}
+
+#[test]
+fn a_public_url_without_the_admin_token_cannot_sign_links() {
+    let public = |vars: &[(&str, &str)]| {
+        let checks = event_checks(&settings_with(vars));
+        checks
+            .into_iter()
+            .find(|c| c.name == "public url")
+            .map(|c| (c.result, c.detail))
+    };
+    let unsigned = public(&[("WITHINGS_TOKEN_PUBLIC_URL", "https://tokens.example.com/base")]);
+    assert_eq!(
+        unsigned,
+        Some((
+            CheckResult::Warn,
+            "https://tokens.example.com/…: ADMIN_API_TOKEN is not set, so no one-time link can be signed and events carry none"
+                .to_owned()
+        ))
+    );
+    let not_a_url = public(&[
+        ("WITHINGS_TOKEN_PUBLIC_URL", "tokens.example.com"),
+        ("ADMIN_API_TOKEN", "admin-token-value-0123456789"),
+    ]);
+    assert_eq!(not_a_url.map(|(result, _)| result), Some(CheckResult::Fail));
+    // With a sink but no public_url, the line says what is missing.
+    let missing = public(&[("WITHINGS_TOKEN_ON_EVENT", "true")]).unwrap();
+    assert_eq!(missing.0, CheckResult::Ok);
+    assert!(
+        missing
+            .1
+            .starts_with("not set: reauthorization_required events carry no one-tap link")
+    );
 }

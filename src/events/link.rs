@@ -35,11 +35,18 @@ pub struct Claim {
 pub enum Refusal {
     /// Missing or malformed parts, or a signature that does not match.
     Invalid,
-    Expired { at: DateTime<Utc> },
+    Expired {
+        at: DateTime<Utc>,
+    },
 }
 
 /// A new link for `account`, working for [`LINK_LIFETIME`] from `now`.
-pub fn issue(public_url: &str, admin_token: &SecretString, account: &AccountName, now: DateTime<Utc>) -> Result<String> {
+pub fn issue(
+    public_url: &str,
+    admin_token: &SecretString,
+    account: &AccountName,
+    now: DateTime<Utc>,
+) -> Result<String> {
     let mut url = url::Url::parse(public_url.trim()).map_err(|e| {
         Error::config(
             format!("WITHINGS_TOKEN_PUBLIC_URL is not a URL ({e})"),
@@ -136,13 +143,19 @@ mod tests {
         let now = Utc::now();
         let alice = AccountName::parse("alice").unwrap();
         let link = issue("https://tokens.example.com/base/", &key(), &alice, now).unwrap();
-        assert!(link.starts_with("https://tokens.example.com/base/auth/start?account=alice&expires="), "{link}");
+        assert!(
+            link.starts_with("https://tokens.example.com/base/auth/start?account=alice&expires="),
+            "{link}"
+        );
         let (account, expires, nonce, sig) = parts(&link);
         let claim = verify(&key(), &account, &expires, &nonce, &sig, now).unwrap();
         assert_eq!(claim.account, alice);
         assert_eq!(claim.expires_at.timestamp(), (now + LINK_LIFETIME).timestamp());
         let later = now + LINK_LIFETIME + chrono::Duration::seconds(1);
-        assert!(matches!(verify(&key(), &account, &expires, &nonce, &sig, later), Err(Refusal::Expired { .. })));
+        assert!(matches!(
+            verify(&key(), &account, &expires, &nonce, &sig, later),
+            Err(Refusal::Expired { .. })
+        ));
     }
 
     #[test]
@@ -150,11 +163,23 @@ mod tests {
         let now = Utc::now();
         let alice = AccountName::parse("alice").unwrap();
         let (_, expires, nonce, sig) = parts(&issue("https://t.example", &key(), &alice, now).unwrap());
-        assert_eq!(verify(&key(), "bob", &expires, &nonce, &sig, now), Err(Refusal::Invalid));
+        assert_eq!(
+            verify(&key(), "bob", &expires, &nonce, &sig, now),
+            Err(Refusal::Invalid)
+        );
         let other = SecretString::from("another-admin-token-0123456789");
-        assert_eq!(verify(&other, "alice", &expires, &nonce, &sig, now), Err(Refusal::Invalid));
+        assert_eq!(
+            verify(&other, "alice", &expires, &nonce, &sig, now),
+            Err(Refusal::Invalid)
+        );
         let later = (now + chrono::Duration::hours(5)).timestamp().to_string();
-        assert_eq!(verify(&key(), "alice", &later, &nonce, &sig, now), Err(Refusal::Invalid));
-        assert_eq!(verify(&key(), "alice", &expires, &nonce, "zz", now), Err(Refusal::Invalid));
+        assert_eq!(
+            verify(&key(), "alice", &later, &nonce, &sig, now),
+            Err(Refusal::Invalid)
+        );
+        assert_eq!(
+            verify(&key(), "alice", &expires, &nonce, "zz", now),
+            Err(Refusal::Invalid)
+        );
     }
 }

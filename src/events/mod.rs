@@ -7,8 +7,8 @@
 //! failed ticks is one `refresh_failed`, then one `recovered`. Delivering
 //! them (the outbox, the sinks) is `notify`'s.
 
-pub mod link;
 mod journal;
+pub mod link;
 mod record;
 #[cfg(test)]
 mod tests;
@@ -18,9 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub use self::journal::{
-    Noted, has_notes, note, note_consented, note_error, note_in_use, restore_notes, take_notes,
-};
+pub use self::journal::{Noted, has_notes, note, note_consented, note_error, note_in_use, restore_notes, take_notes};
 pub use self::record::{EventRecord, Health, MAX_OUTBOX, Pending};
 
 /// Every kind of event, as its `type` is spelled in a payload.
@@ -121,7 +119,14 @@ pub struct Event {
 
 impl Event {
     /// An event of `kind` for `account` now, with a fresh id.
-    pub fn new(kind: EventKind, account: &str, at: DateTime<Utc>, code: &str, message: String, action: String) -> Event {
+    pub fn new(
+        kind: EventKind,
+        account: &str,
+        at: DateTime<Utc>,
+        code: &str,
+        message: String,
+        action: String,
+    ) -> Event {
         Event {
             id: new_id(),
             kind,
@@ -140,7 +145,13 @@ impl Event {
     /// The one-line summary chat formats and logs show:
     /// `alice: reauthorization_required (INVALID_REFRESH_TOKEN): …`.
     pub fn summary(&self) -> String {
-        format!("{}: {} ({}): {}", self.account, self.kind.as_str(), self.code, self.message)
+        format!(
+            "{}: {} ({}): {}",
+            self.account,
+            self.kind.as_str(),
+            self.code,
+            self.message
+        )
     }
 
     /// `WITHINGS_TOKEN_EVENT_*` variables for a command sink.
@@ -192,15 +203,28 @@ pub enum Observation {
         refresh_token_age: Option<chrono::Duration>,
     },
     /// New consent saved a set.
-    Consented { generation: u64 },
+    Consented {
+        generation: u64,
+    },
     /// A refresh of the set of `generation` failed, and the set may still
     /// work (network, 5xx, 429).
-    RefreshFailed { problem: Problem, generation: u64 },
+    RefreshFailed {
+        problem: Problem,
+        generation: u64,
+    },
     /// Withings refused the grant of the set of `generation`: new consent
     /// is the only fix.
-    GrantRefused { problem: Problem, generation: u64 },
-    CopyDelivered { copy: CopyName },
-    CopyFailed { copy: CopyName, problem: Problem },
+    GrantRefused {
+        problem: Problem,
+        generation: u64,
+    },
+    CopyDelivered {
+        copy: CopyName,
+    },
+    CopyFailed {
+        copy: CopyName,
+        problem: Problem,
+    },
     StoreUnavailable(Problem),
     /// The store answered again (a load or a save went through).
     StoreAvailable,

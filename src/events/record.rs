@@ -199,7 +199,10 @@ impl EventRecord {
         let mut event = problem_event(EventKind::ReauthorizationRequired, problem, cx);
         event.link = (cx.reconsent_link)();
         if let Some(link) = &event.link {
-            event.action = format!("open {link} and approve access (the link works once, for an hour); or run `withings-token login --account {}`", cx.account);
+            event.action = format!(
+                "open {link} and approve access (the link works once, for an hour); or run `withings-token login --account {}`",
+                cx.account
+            );
         }
         Some(event)
     }
@@ -244,7 +247,10 @@ impl EventRecord {
                 "the refresh token in use was issued {} days ago and has not been rotated since; Withings ends a refresh token unused for a year",
                 age.num_days()
             ),
-            format!("run `withings-token refresh --account {}` (or set `refresh_at_least`, e.g. 7d, so that it is rotated on its own)", cx.account),
+            format!(
+                "run `withings-token refresh --account {}` (or set `refresh_at_least`, e.g. 7d, so that it is rotated on its own)",
+                cx.account
+            ),
         ))
     }
 

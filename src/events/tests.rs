@@ -73,13 +73,24 @@ fn a_refused_grant_is_said_once_with_its_link_and_only_a_new_set_recovers_it() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, EventKind::ReauthorizationRequired);
     assert_eq!(events[0].link.as_deref(), Some("https://t.example/auth/start?x"));
-    assert!(events[0].action.starts_with("open https://t.example/auth/start?x and approve access"));
+    assert!(
+        events[0]
+            .action
+            .starts_with("open https://t.example/auth/start?x and approve access")
+    );
     assert_eq!(record.health.needs_reauthorization_since(), Some(at(0)));
     // Failing again, or the old set found still not due, changes nothing.
-    let seen = kinds(&mut record, &[refused(), checked(7, false), Observation::RefreshFailed {
-        problem: problem("NETWORK_ERROR"),
-        generation: 7,
-    }]);
+    let seen = kinds(
+        &mut record,
+        &[
+            refused(),
+            checked(7, false),
+            Observation::RefreshFailed {
+                problem: problem("NETWORK_ERROR"),
+                generation: 7,
+            },
+        ],
+    );
     assert!(seen.is_empty(), "{seen:?}");
     // A set saved by consent elsewhere (a newer generation) is the recovery.
     assert_eq!(kinds(&mut record, &[checked(8, false)]), ["recovered"]);
@@ -129,17 +140,20 @@ fn an_old_refresh_token_is_said_once_per_set() {
         rotated: false,
         refresh_token_age: Some(Duration::days(299)),
     };
-    assert_eq!(kinds(&mut record, &[young, old(3), old(3), old(4)]), [
-        "refresh_token_aging",
-        "refresh_token_aging"
-    ]);
+    assert_eq!(
+        kinds(&mut record, &[young, old(3), old(3), old(4)]),
+        ["refresh_token_aging", "refresh_token_aging"]
+    );
 }
 
 #[test]
 fn an_unreachable_store_is_said_once_and_its_return_is_a_recovery() {
     let mut record = EventRecord::default();
     let down = || Observation::StoreUnavailable(problem("STORE_UNAVAILABLE"));
-    let seen = kinds(&mut record, &[down(), down(), Observation::StoreAvailable, Observation::StoreAvailable]);
+    let seen = kinds(
+        &mut record,
+        &[down(), down(), Observation::StoreAvailable, Observation::StoreAvailable],
+    );
     assert_eq!(seen, ["store_unavailable", "recovered"]);
 }
 
@@ -147,7 +161,16 @@ fn an_unreachable_store_is_said_once_and_its_return_is_a_recovery() {
 fn the_outbox_keeps_the_newest_hundred_counts_the_dropped_and_forgets_delivered_events() {
     let mut record = EventRecord::default();
     let sinks = ["command:a".to_owned(), "webhook:b".to_owned()];
-    let event = |n: u32| Event::new(EventKind::Refreshed, "alice", at(n % 60), "REFRESHED", format!("{n}"), String::new());
+    let event = |n: u32| {
+        Event::new(
+            EventKind::Refreshed,
+            "alice",
+            at(n % 60),
+            "REFRESHED",
+            format!("{n}"),
+            String::new(),
+        )
+    };
     record.enqueue(event(0), &[]);
     assert!(record.outbox.is_empty(), "an event no sink wants is not kept");
     for n in 0..(MAX_OUTBOX as u32 + 5) {

@@ -90,7 +90,8 @@ pub fn settled_without_change(settings: &Settings) -> bool {
         let cx = Context {
             account: noted.account.as_str(),
             now: noted.at,
-            aging_after: chrono::Duration::from_std(account_settings.events.aging_after).unwrap_or(chrono::Duration::MAX),
+            aging_after: chrono::Duration::from_std(account_settings.events.aging_after)
+                .unwrap_or(chrono::Duration::MAX),
             reconsent_link: &none,
         };
         moved.observe(&noted.observation, &cx).is_empty() && moved == record && record.outbox.is_empty()

@@ -19,10 +19,15 @@ pub enum Sent {
     Delivered,
     /// Worth another try later (network, 5xx, 429, a command that failed
     /// or timed out, the deadline): the event stays owed.
-    Retry { after: Option<Duration>, why: String },
+    Retry {
+        after: Option<Duration>,
+        why: String,
+    },
     /// Never worth another try (a webhook's 4xx other than 429): the sink
     /// is no longer owed the event.
-    Refused { why: String },
+    Refused {
+        why: String,
+    },
 }
 
 /// A sink as `doctor` and `notify --test` show it.

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::reports::{ErrorBody, StatusReport, TokenReport};
+use super::reports::{AlertReport, ErrorBody, StatusReport, TokenReport, outbox_words};
 use super::{Afterword, Human, Report};
 use crate::settings::OutputFormat;
 
@@ -30,6 +30,11 @@ pub struct AccountEntry {
     pub should_refresh: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_reason: Option<String>,
+    /// Its alert state, as `status` reports it; null when its store could
+    /// not be read.
+    pub alert: Option<AlertReport>,
+    pub events_waiting: usize,
+    pub events_dropped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
@@ -51,6 +56,7 @@ impl Report for AccountsReport {
                         behind => behind.join(", "),
                     },
                     due(a.should_refresh, &a.refresh_reason),
+                    a.alert.as_ref().map_or("-", AlertReport::state_words).to_owned(),
                 ],
             })
             .collect();
@@ -62,6 +68,7 @@ impl Report for AccountsReport {
                 "refresh token age",
                 "copies behind",
                 "refresh due",
+                "state",
             ],
             rows,
         }
@@ -93,35 +100,47 @@ pub struct AccountStatus {
 
 impl Report for StatusRowsReport {
     fn human(&self) -> Human {
+        // An `alert` column only when some account has something in it.
+        let alerting = self
+            .accounts
+            .iter()
+            .any(|a| a.status.as_ref().and_then(alert_cell).is_some());
         let rows = self
             .accounts
             .iter()
             .map(|a| match (&a.status, &a.error) {
-                (Some(s), _) => vec![
-                    a.account.clone(),
-                    if s.token_configured { "yes" } else { "no" }.to_owned(),
-                    dash(&s.expires_at),
-                    due(s.should_refresh, &s.refresh_reason),
-                    dash(&s.last_refreshed),
-                    dash(&s.userid),
-                    stale_copies(s),
-                ],
+                (Some(s), _) => {
+                    let mut row = vec![
+                        a.account.clone(),
+                        if s.token_configured { "yes" } else { "no" }.to_owned(),
+                        dash(&s.expires_at),
+                        due(s.should_refresh, &s.refresh_reason),
+                        dash(&s.last_refreshed),
+                        dash(&s.userid),
+                        stale_copies(s),
+                    ];
+                    if alerting {
+                        row.push(alert_cell(s).unwrap_or_else(|| "-".to_owned()));
+                    }
+                    row
+                }
                 (None, Some(error)) => vec![a.account.clone(), format!("error: {} [{}]", error.message, error.code)],
                 (None, None) => vec![a.account.clone()],
             })
             .collect();
-        Human::Table {
-            header: vec![
-                "account",
-                "token configured",
-                "expires at",
-                "refresh due",
-                "last refreshed",
-                "user id",
-                "stale copies",
-            ],
-            rows,
+        let mut header = vec![
+            "account",
+            "token configured",
+            "expires at",
+            "refresh due",
+            "last refreshed",
+            "user id",
+            "stale copies",
+        ];
+        if alerting {
+            header.push("alert");
         }
+        Human::Table { header, rows }
     }
 
     fn afterword(&self, _: OutputFormat) -> Option<Afterword<'_>> {
@@ -223,6 +242,16 @@ impl Report for AccountChangeReport {
     fn afterword(&self, _: OutputFormat) -> Option<Afterword<'_>> {
         Some(Afterword::Note(self.message.as_str().into()))
     }
+}
+
+/// An account's alert and outbox, in one cell; `None` when healthy with
+/// nothing waiting.
+fn alert_cell(s: &StatusReport) -> Option<String> {
+    let parts: Vec<String> = [s.alert.words(), outbox_words(s.events_waiting, s.events_dropped)]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn stale_copies(s: &StatusReport) -> String {

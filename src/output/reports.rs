@@ -58,16 +58,85 @@ pub struct StatusReport {
     /// Since when (RFC 3339), or null.
     #[serde(default)]
     pub needs_reauthorization_since: Option<String>,
+    /// Whether the account's refreshes work, as its event record says
+    /// (healthy when it has none, or from a server that does not say).
+    #[serde(default)]
+    pub alert: AlertReport,
+    /// Events in the account's outbox that a sink has not taken yet.
+    #[serde(default)]
+    pub events_waiting: usize,
+    /// Events a full outbox dropped, never delivered.
+    #[serde(default)]
+    pub events_dropped: u64,
     #[serde(skip)]
     pub tokens: Option<TokenSet>,
 }
 
-impl StatusReport {
-    /// Says that the account needs new consent since `since` (`None`: it
-    /// does not), as its event record says.
-    pub fn say_reauthorization(&mut self, since: Option<chrono::DateTime<chrono::Utc>>) {
-        self.needs_reauthorization = since.is_some();
-        self.needs_reauthorization_since = since.map(crate::tokens::rfc3339);
+/// An account's alert state, as `status` and `accounts` report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    #[default]
+    Healthy,
+    /// Refreshes fail for a reason that passes (network, 5xx, 429).
+    RefreshFailing,
+    /// Withings refused the refresh token: only new consent helps.
+    NeedsReauthorization,
+}
+
+/// `"alert"`: the state, since when, its code and (failing) how many
+/// tries have failed; all null while healthy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertReport {
+    pub state: AlertState,
+    pub since: Option<String>,
+    pub code: Option<String>,
+    pub attempts: Option<u32>,
+}
+
+impl AlertReport {
+    /// The table's words: `needs_reauthorization since T [CODE]`,
+    /// `refresh_failed since T (3 attempts) [CODE]`; `None` while healthy.
+    pub fn words(&self) -> Option<String> {
+        let since = self.since.as_deref().unwrap_or("an unknown time");
+        let code = self.code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+        match self.state {
+            AlertState::Healthy => None,
+            AlertState::NeedsReauthorization => Some(format!("needs_reauthorization since {since}{code}")),
+            AlertState::RefreshFailing => {
+                let tries = match self.attempts {
+                    Some(1) => " (1 attempt)".to_owned(),
+                    Some(n) => format!(" ({n} attempts)"),
+                    None => String::new(),
+                };
+                Some(format!("refresh_failed since {since}{tries}{code}"))
+            }
+        }
+    }
+
+    /// `accounts`' `state` column.
+    pub fn state_words(&self) -> &'static str {
+        match self.state {
+            AlertState::Healthy => "ok",
+            AlertState::RefreshFailing => "refresh failing",
+            AlertState::NeedsReauthorization => "needs reauthorization",
+        }
+    }
+}
+
+/// `2 events waiting`, `1 event waiting, 3 dropped from a full outbox`: an account's outbox
+/// as a table says it; `None` when nothing waits and nothing was dropped.
+pub fn outbox_words(waiting: usize, dropped: u64) -> Option<String> {
+    let waiting_words = match waiting {
+        1 => "1 event waiting".to_owned(),
+        n => format!("{n} events waiting"),
+    };
+    match (waiting, dropped) {
+        (0, 0) => None,
+        (_, 0) => Some(waiting_words),
+        (0, 1) => Some("1 event dropped from a full outbox".to_owned()),
+        (0, dropped) => Some(format!("{dropped} events dropped from a full outbox")),
+        (_, dropped) => Some(format!("{waiting_words}, {dropped} dropped from a full outbox")),
     }
 }
 
@@ -440,6 +509,12 @@ fn status_rows(report: &StatusReport) -> Vec<(&'static str, String)> {
             n => format!("has set generation {n}"),
         };
         rows.push(("stale copy", format!("{} ({has})", copy.copy)));
+    }
+    if let Some(alert) = report.alert.words() {
+        rows.push(("alert", alert));
+    }
+    if let Some(outbox) = outbox_words(report.events_waiting, report.events_dropped) {
+        rows.push(("events", outbox));
     }
     rows
 }

@@ -325,8 +325,10 @@ impl AccountRow {
             needs_reauthorization_since: None,
             error: None,
         };
+        let mut generation = 0;
         match account.view.snapshot(&account.settings).await {
             Ok(snapshot) => {
+                generation = snapshot.state.tokens_generation;
                 let tokens = snapshot.state.tokens.as_ref();
                 row.authorised = tokens.is_some();
                 row.userid = tokens.and_then(|t| t.userid.clone());
@@ -336,10 +338,11 @@ impl AccountRow {
             }
             Err(e) => row.error = Some(ErrorBody::of(&e)),
         }
-        match account.view.needs_reauthorization_since().await {
-            Ok(since) => {
-                row.needs_reauthorization = since.is_some();
-                row.needs_reauthorization_since = since.map(rfc3339);
+        match account.view.event_record().await {
+            Ok(events) => {
+                let alert = crate::report::alert_of(&events.health, generation);
+                row.needs_reauthorization = alert.state == crate::output::AlertState::NeedsReauthorization;
+                row.needs_reauthorization_since = alert.since.filter(|_| row.needs_reauthorization);
             }
             Err(e) => row.error = row.error.take().or_else(|| Some(ErrorBody::of(&e))),
         }

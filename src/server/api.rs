@@ -150,8 +150,8 @@ async fn token_status(
 ) -> Result<Response, ApiError> {
     let account = admin_account(&state, query).await?;
     let snapshot = account.view.snapshot(&account.settings).await?;
-    let reauthorization = account.view.needs_reauthorization_since().await?;
-    let body = snapshot.status_body(&account.settings, &account.location, reauthorization)?;
+    let events = account.view.event_record().await?;
+    let body = snapshot.status_body(&account.settings, &account.location, &events)?;
     Ok(json_response(body))
 }
 
@@ -350,13 +350,16 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
     let mut read = Vec::with_capacity(accounts.len());
     for account in accounts.values() {
         let snapshot = account.view.snapshot(&account.settings).await.ok();
-        let reauthorization = account.view.needs_reauthorization_since().await.ok();
-        read.push((&account.name, snapshot, reauthorization));
+        let events = account.view.event_record().await.ok();
+        read.push((&account.name, snapshot, events));
     }
-    let scraped = read.iter().map(|(name, snapshot, reauthorization)| Scraped {
+    let scraped = read.iter().map(|(name, snapshot, events)| Scraped {
         name,
         state: snapshot.as_ref().map(|s| &s.state),
-        needs_reauthorization: reauthorization.map(|since| since.is_some()),
+        needs_reauthorization: events.as_ref().map(|events| {
+            let generation = snapshot.as_ref().map_or(0, |s| s.state.tokens_generation);
+            crate::report::alert_of(&events.health, generation).state == crate::output::AlertState::NeedsReauthorization
+        }),
     });
     let text = state.metrics.render(scraped)?;
     Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())

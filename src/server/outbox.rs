@@ -133,8 +133,13 @@ async fn ping(state: &AppState, accounts: &super::accounts::Map) {
     }
     let deadline = Instant::now() + state.settings.events.notify_timeout.max(Duration::from_secs(5));
     if failing.is_empty() {
-        crate::notify::ping(&state.settings, PingStage::Success, "withings-token serve: every account works", deadline)
-            .await;
+        crate::notify::ping(
+            &state.settings,
+            PingStage::Success,
+            "withings-token serve: every account works",
+            deadline,
+        )
+        .await;
     } else {
         let body = format!("withings-token serve: failing accounts: {}", failing.join(", "));
         crate::notify::ping(&state.settings, PingStage::Fail, &body, deadline).await;

@@ -146,7 +146,10 @@ pub(super) fn parse_webhook_format(text: &str) -> Result<super::WebhookFormat, R
         "discord" => Ok(WebhookFormat::Discord),
         "text" => Ok(WebhookFormat::Text),
         _ => Err(Refused::new(
-            format!("`{}` is not `json`, `slack`, `discord` or `text`", crate::redact::visible(text.trim())),
+            format!(
+                "`{}` is not `json`, `slack`, `discord` or `text`",
+                crate::redact::visible(text.trim())
+            ),
             "set it to `json` (the default: the event itself), `slack` or `discord` (an incoming webhook's message), or `text` (ntfy and the like)",
         )),
     }
@@ -167,7 +170,10 @@ pub(super) fn parse_notify_timeout(text: &str) -> Result<Duration, Refused> {
         .filter(|d| *d <= MAX_NOTIFY_TIMEOUT)
         .ok_or_else(|| {
             Refused::new(
-                format!("`{}` is not a duration of at most 2m", crate::redact::visible(text.trim())),
+                format!(
+                    "`{}` is not a duration of at most 2m",
+                    crate::redact::visible(text.trim())
+                ),
                 "set it like `5s` (the default), or `0s` to leave undelivered events for the next run",
             )
         })
@@ -181,7 +187,10 @@ pub(super) fn parse_aging_after(text: &str) -> Result<Duration, Refused> {
         .filter(|d| (Duration::from_secs(86_400)..=Duration::from_secs(360 * 86_400)).contains(d))
         .ok_or_else(|| {
             Refused::new(
-                format!("`{}` is not a duration from 1d to 360d", crate::redact::visible(text.trim())),
+                format!(
+                    "`{}` is not a duration from 1d to 360d",
+                    crate::redact::visible(text.trim())
+                ),
                 "set it like `300d` (the default) or `180d`",
             )
         })

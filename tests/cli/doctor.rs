@@ -96,13 +96,14 @@ fn a_good_setup_passes_with_every_check_ok_and_sends_nothing() {
         format!("ok    access token       expires at {expires_at} (in 3.0 h)"),
         format!("ok    refresh token age  issued {issued}, 0 days ago (Withings drops one unused for a year)"),
         "ok    railway            not configured (no copy goes to Railway)".to_owned(),
+        "ok    events             no sink configured: events are only logged (on_event, webhook_url, ping_url: docs/events.md)".to_owned(),
     ];
     for line in &expected {
         assert!(run.stdout.lines().any(|l| l == line), "missing `{line}`:\n{run:?}");
     }
     assert_eq!(
         run.stdout.lines().filter(|l| !l.starts_with("from  ")).count(),
-        11,
+        12,
         "{run:?}"
     );
     assert_eq!(
@@ -127,13 +128,22 @@ fn the_json_report_has_a_version_the_checks_and_ok() {
     assert_eq!(report["version"], 1);
     assert_eq!(report["ok"], true);
     let checks = report["checks"].as_array().expect("checks");
-    assert_eq!(checks.len(), 11, "{report}");
+    assert_eq!(checks.len(), 12, "{report}");
     assert_eq!(
         checks[10],
         json!({
             "name": "railway",
             "result": "ok",
             "detail": "not configured (no copy goes to Railway)",
+            "action": null,
+        })
+    );
+    assert_eq!(
+        checks[11],
+        json!({
+            "name": "events",
+            "result": "ok",
+            "detail": "no sink configured: events are only logged (on_event, webhook_url, ping_url: docs/events.md)",
             "action": null,
         })
     );

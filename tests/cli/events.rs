@@ -37,7 +37,10 @@ fn delivered(log: &PathBuf) -> Vec<Value> {
 }
 
 fn types(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["type"].as_str().unwrap_or("?").to_owned()).collect()
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_owned())
+        .collect()
 }
 
 fn record_of(env: &TestEnv) -> Value {
@@ -79,7 +82,11 @@ fn an_outage_of_three_failed_runs_is_one_refresh_failed_then_one_recovered() {
     let out = env.run(&["refresh"]);
     assert_eq!(out.code, 0, "{out:?}");
     let events = delivered(&log);
-    assert_eq!(types(&events), ["refresh_failed", "recovered", "refreshed"], "{events:#?}");
+    assert_eq!(
+        types(&events),
+        ["refresh_failed", "recovered", "refreshed"],
+        "{events:#?}"
+    );
     assert_eq!(events[1]["since"], failed["at"]);
     assert_eq!(record_of(&env)["health"]["state"], "healthy");
     assert_eq!(record_of(&env)["outbox"], json!([]));
@@ -109,7 +116,12 @@ fn a_refused_grant_is_one_reauthorization_required_with_a_link_to_serve() {
         link.starts_with("https://tokens.example.com/auth/start?account=default&expires="),
         "{link}"
     );
-    assert!(event["action"].as_str().unwrap().starts_with(&format!("open {link} and approve access")));
+    assert!(
+        event["action"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("open {link} and approve access"))
+    );
     assert_eq!(record_of(&env)["health"]["state"], "needs_reauthorization");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("an-admin-token-of-32-characters!"));
@@ -126,11 +138,16 @@ fn a_failing_sink_never_changes_the_exit_code_and_its_event_waits_in_the_outbox(
     let out = env.run(&["refresh", "--notify-timeout", "3s"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
-        out.stderr.contains("the refreshed event was not delivered to command exit 3:"),
+        out.stderr
+            .contains("the refreshed event was not delivered to command exit 3:"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("it stays in the outbox for the next run"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("it stays in the outbox for the next run"),
+        "{}",
+        out.stderr
+    );
     let outbox = record_of(&env)["outbox"].clone();
     assert_eq!(outbox.as_array().map(Vec::len), Some(1), "{outbox:#}");
     assert_eq!(outbox[0]["event"]["type"], "refreshed");
@@ -142,7 +159,11 @@ fn events_kept_by_a_run_killed_while_delivering_are_delivered_by_the_next_run() 
     let (env, log) = user_with_a_hook(&sandbox);
     let hang = env.work_dir().join("hang");
     std::fs::write(&hang, "").unwrap();
-    let mut child = env.std_cmd().args(["refresh", "--notify-timeout", "60s"]).spawn().expect("spawn");
+    let mut child = env
+        .std_cmd()
+        .args(["refresh", "--notify-timeout", "60s"])
+        .spawn()
+        .expect("spawn");
     let record = env.store_path().with_file_name("tokens.events.json");
     let queued = wait_until(Duration::from_secs(20), || {
         std::fs::read_to_string(&record).is_ok_and(|t| t.contains("\"refreshed\""))

@@ -16,6 +16,8 @@ mod account_hints;
 mod account_safety;
 /// Several accounts: `accounts`, `status` rows, `refresh --all`, rename, remove.
 mod accounts;
+/// The alert state from the event record: `status`, `accounts`, `doctor`'s sinks.
+mod alert_state;
 /// A wrong clock never poisons the store.
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.

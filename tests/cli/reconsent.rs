@@ -293,8 +293,10 @@ fn start_needs_a_link_or_the_admin_token_and_an_account_of_the_server() {
 fn status_accounts_and_metrics_say_which_account_needs_new_consent_since_when() {
     let h = given_a_household_served_with_callback_at("/auth/callback");
     let since = "2026-01-02T03:04:05Z";
+    // Refused for the set in use (a refusal of an older set is over).
+    let generation = stored_at(&account_store(&h.env, "alice"))["tokens_generation"].clone();
     let record = json!({
-        "health": {"state": "needs_reauthorization", "since": since, "code": "INVALID_REFRESH_TOKEN", "generation": 1}
+        "health": {"state": "needs_reauthorization", "since": since, "code": "INVALID_REFRESH_TOKEN", "generation": generation}
     });
     let events = account_store(&h.env, "alice").with_file_name("alice.events.json");
     std::fs::write(&events, record.to_string()).expect("event record");

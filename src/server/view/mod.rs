@@ -23,8 +23,8 @@
 //! Withings does not revoke it on rotation, which nothing here checks; one
 //! `GET` per request is the price of never relying on it.
 //!
-//! The account's need for new consent (`needs_reauthorization`) comes
-//! from its event record, beside the set (`notify::load_record`), which
+//! The account's alert state (`needs_reauthorization`, an outbox waiting)
+//! comes from its event record, beside the set (`notify::load_record`), which
 //! gives no stamp: it is read at most once per second of `tokens::now`. It
 //! changes once per outage, so a second's lag misleads no one, and a status
 //! request stays one `stat` when the store is unchanged.
@@ -42,6 +42,7 @@ use serde::Serialize;
 
 use crate::broker::{self, Freshness, Log};
 use crate::error::{Error, Result};
+use crate::events::EventRecord;
 use crate::locked;
 use crate::report::{assess_status, status_report_of};
 use crate::rotation::no_tokens_error;
@@ -57,8 +58,8 @@ pub struct StoreView {
     latest: Mutex<Option<Arc<Snapshot>>>,
     /// The capped `min_ttl`s already said (see [`StoreView::say_capped`]).
     capped_said: Mutex<Vec<MinTtl>>,
-    /// Since when the account needs new consent, as read in this second.
-    reauthorization: Mutex<Option<(i64, Option<DateTime<Utc>>)>>,
+    /// The account's event record, as read in this second.
+    events: Mutex<Option<(i64, Arc<EventRecord>)>>,
 }
 
 /// How many distinct capped `min_ttl`s are said; consumers asking for more
@@ -71,27 +72,26 @@ impl StoreView {
             store,
             latest: Mutex::new(None),
             capped_said: Mutex::new(Vec::new()),
-            reauthorization: Mutex::new(None),
+            events: Mutex::new(None),
         }
     }
 
-    /// Since when Withings' refusal of the refresh token has left the
-    /// account needing new consent (`None`: it does not), from its event
-    /// record as read in this second (see the module doc).
-    pub async fn needs_reauthorization_since(&self) -> Result<Option<DateTime<Utc>>> {
-        self.needs_reauthorization_since_in(now().timestamp()).await
+    /// The account's event record (its alert state and outbox), as read in
+    /// this second (see the module doc).
+    pub async fn event_record(&self) -> Result<Arc<EventRecord>> {
+        self.event_record_in(now().timestamp()).await
     }
 
-    async fn needs_reauthorization_since_in(&self, second: i64) -> Result<Option<DateTime<Utc>>> {
-        if let Some((at, since)) = *locked(&self.reauthorization)
-            && at == second
+    async fn event_record_in(&self, second: i64) -> Result<Arc<EventRecord>> {
+        if let Some((at, record)) = &*locked(&self.events)
+            && *at == second
         {
-            return Ok(since);
+            return Ok(Arc::clone(record));
         }
         let (record, _) = crate::notify::load_record(self.store.as_ref()).await?;
-        let since = record.health.needs_reauthorization_since();
-        *locked(&self.reauthorization) = Some((second, since));
-        Ok(since)
+        let record = Arc::new(record);
+        *locked(&self.events) = Some((second, Arc::clone(&record)));
+        Ok(record)
     }
 
     /// Warns that a consumer's `min_ttl` was capped, once per asked value
@@ -142,9 +142,9 @@ struct Rendered {
     broker: Option<(i64, chrono::Duration, Broker, MinTtl)>,
 }
 
-/// What a status body was rendered for: the second, and since when the
-/// account needs new consent.
-type StatusKey = (i64, Option<DateTime<Utc>>);
+/// What a status body was rendered for: the second, the alert state and
+/// the outbox's counts.
+type StatusKey = (i64, crate::output::AlertReport, usize, u64);
 
 /// What the broker does for one `min_ttl`.
 #[derive(Debug, Clone)]
@@ -173,33 +173,29 @@ impl Snapshot {
     }
 
     /// The body of `GET /admin/token/status` (the `status --json` report)
-    /// for a store at `store`, now, with the account needing new consent
-    /// since `reauthorization` (see [`StoreView::needs_reauthorization_since`]).
-    pub fn status_body(
-        &self,
-        settings: &Settings,
-        store: &str,
-        reauthorization: Option<DateTime<Utc>>,
-    ) -> Result<Bytes> {
-        self.status_body_at(settings, store, reauthorization, now())
+    /// for a store at `store`, now, with the alert state and outbox of the
+    /// account's event record `events` (see [`StoreView::event_record`]).
+    pub fn status_body(&self, settings: &Settings, store: &str, events: &EventRecord) -> Result<Bytes> {
+        self.status_body_at(settings, store, events, now())
     }
 
     fn status_body_at(
         &self,
         settings: &Settings,
         store: &str,
-        reauthorization: Option<DateTime<Utc>>,
+        events: &EventRecord,
         now: DateTime<Utc>,
     ) -> Result<Bytes> {
-        let key = (now.timestamp(), reauthorization);
+        let alert = crate::report::alert_of(&events.health, self.state.tokens_generation);
+        let key = (now.timestamp(), alert, events.outbox.len(), events.dropped);
         if let Some((at, body)) = &locked(&self.rendered).status
             && *at == key
         {
             return Ok(body.clone());
         }
         let assessment = assess_status(&self.state, self.seed(settings), settings, now);
-        let mut report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
-        report.say_reauthorization(reauthorization);
+        let report = status_report_of(assessment, &self.state, settings, store.to_owned(), now);
+        let report = crate::report::with_events(report, events);
         let body = Bytes::from(serde_json::to_vec(&report).map_err(Error::internal)?);
         locked(&self.rendered).status = Some((key, body.clone()));
         Ok(body)

@@ -1,4 +1,5 @@
 use super::*;
+use crate::events::{EventRecord, Health};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -150,8 +151,12 @@ fn the_status_rendered_in_one_second_is_what_a_fresh_render_gives() {
     let settings = settings();
     let snapshot = snapshot_of(&view, &settings);
     let at = now();
-    let first = snapshot.status_body_at(&settings, "here", None, at).unwrap();
-    let again = snapshot.status_body_at(&settings, "here", None, at).unwrap();
+    let first = snapshot
+        .status_body_at(&settings, "here", &EventRecord::default(), at)
+        .unwrap();
+    let again = snapshot
+        .status_body_at(&settings, "here", &EventRecord::default(), at)
+        .unwrap();
     assert_eq!(first.as_ptr(), again.as_ptr(), "one render per second");
     let expected = status_report_of(
         assess_status(&snapshot.state, None, &settings, at),
@@ -163,7 +168,12 @@ fn the_status_rendered_in_one_second_is_what_a_fresh_render_gives() {
     assert_eq!(first, serde_json::to_vec(&expected).unwrap());
     // Another second is rendered again: `expires_in_hours` moves.
     let later = snapshot
-        .status_body_at(&settings, "here", None, at + chrono::Duration::minutes(30))
+        .status_body_at(
+            &settings,
+            "here",
+            &EventRecord::default(),
+            at + chrono::Duration::minutes(30),
+        )
         .unwrap();
     let later: serde_json::Value = serde_json::from_slice(&later).unwrap();
     assert_eq!(later["expires_in_hours"], 2.5);
@@ -216,27 +226,27 @@ fn an_empty_store_has_no_tokens_for_the_broker() {
 }
 
 #[test]
-fn the_need_for_new_consent_is_the_event_record_s_and_read_once_a_second() {
+fn the_event_record_is_read_at_most_once_a_second() {
     let store = Memory::holding(Some(tokens("the-access", HOUR * 3)), Some(1));
     let view = StoreView::new(Arc::clone(&store) as Arc<dyn TokenStore>);
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    // No record yet: not needed.
+    // No record yet: healthy.
     let at = now();
-    assert_eq!(runtime.block_on(view.needs_reauthorization_since()).unwrap(), None);
+    assert_eq!(runtime.block_on(view.event_record()).unwrap().health, Health::Healthy);
     let since = at - HOUR;
     let record = serde_json::json!({
         "health": {"state": "needs_reauthorization", "since": rfc3339(since), "code": "INVALID_REFRESH_TOKEN", "generation": 1}
     });
     *locked(&store.events) = Some(record.to_string().into_bytes());
     // The second of the first read answers as read then; the next reads again.
-    let read_in = |second: i64| runtime.block_on(view.needs_reauthorization_since_in(second)).unwrap();
+    let read_in = |second: i64| runtime.block_on(view.event_record_in(second)).unwrap().health.clone();
     let second = at.timestamp() + 10;
-    *locked(&view.reauthorization) = Some((second, None));
+    *locked(&view.events) = Some((second, Arc::new(EventRecord::default())));
     let loads = store.event_loads.load(Ordering::SeqCst);
-    assert_eq!(read_in(second), None, "kept for its second");
+    assert_eq!(read_in(second), Health::Healthy, "kept for its second");
     assert_eq!(store.event_loads.load(Ordering::SeqCst), loads);
-    assert_eq!(read_in(second + 1), Some(since));
-    assert_eq!(read_in(second + 1), Some(since));
+    assert_eq!(read_in(second + 1).needs_reauthorization_since(), Some(since));
+    assert_eq!(read_in(second + 1).needs_reauthorization_since(), Some(since));
     assert_eq!(store.event_loads.load(Ordering::SeqCst), loads + 1);
 }
 
@@ -247,16 +257,27 @@ fn the_status_says_since_when_new_consent_is_needed() {
     let settings = settings();
     let snapshot = snapshot_of(&view, &settings);
     let at = now();
-    let body = |since| {
-        let body = snapshot.status_body_at(&settings, "here", since, at).unwrap();
+    let body = |record: &EventRecord| {
+        let body = snapshot.status_body_at(&settings, "here", record, at).unwrap();
         serde_json::from_slice::<serde_json::Value>(&body).unwrap()
     };
-    let fine = body(None);
+    let fine = body(&EventRecord::default());
     assert_eq!(fine["needs_reauthorization"], false);
     assert_eq!(fine["needs_reauthorization_since"], serde_json::Value::Null);
+    assert_eq!(fine["alert"]["state"], "healthy");
     // The same second, another answer of the record: rendered again.
     let since = at - HOUR;
-    let refused = body(Some(since));
+    let refused = EventRecord {
+        health: Health::NeedsReauthorization {
+            since,
+            code: "INVALID_REFRESH_TOKEN".into(),
+            generation: 1,
+        },
+        ..EventRecord::default()
+    };
+    let refused = body(&refused);
     assert_eq!(refused["needs_reauthorization"], true);
     assert_eq!(refused["needs_reauthorization_since"], rfc3339(since));
+    assert_eq!(refused["alert"]["state"], "needs_reauthorization");
+    assert_eq!(refused["alert"]["since"], rfc3339(since));
 }

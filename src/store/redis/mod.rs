@@ -535,7 +535,9 @@ impl TokenStore for RedisStore {
 
     async fn load_events(&self) -> Result<Option<Vec<u8>>> {
         let key = self.shared.keys.events.as_str();
-        self.shared.call(Invocation::Get(key), "cannot read the event record from").await
+        self.shared
+            .call(Invocation::Get(key), "cannot read the event record from")
+            .await
     }
 
     async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {

@@ -316,5 +316,9 @@ pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// A store after a failed refresh: the set and its lock, untouched, and
 /// the account's event record (its alert state) with its own lock.
-pub const STORE_WITH_ALERT_STATE: [&str; 4] =
-    ["tokens.events.json", "tokens.events.json.lock", "tokens.json", "tokens.json.lock"];
+pub const STORE_WITH_ALERT_STATE: [&str; 4] = [
+    "tokens.events.json",
+    "tokens.events.json.lock",
+    "tokens.json",
+    "tokens.json.lock",
+];
