@@ -7,7 +7,8 @@
 //!
 //! `/auth/start` opens for a one-time link (`events::link`: signed for one
 //! account, working for an hour, and once: its nonce is marked used in the
-//! account's event record before anything starts) or for the admin token.
+//! account's event record when its consent is saved, so a link preview
+//! that fetched it first does not use it up) or for the admin token.
 //! The state it issues names the account (`alice.<32 hex>`), so the
 //! callback knows whose consent came back; the exchange still checks it
 //! against the one kept in that account's store, so a state of another
@@ -150,14 +151,16 @@ async fn consent_url(
         .find(Some(opener.account()), &|_| true)
         .await
         .map_err(|_| pages::no_such_account(opener.account()))?;
-    // A link is spent before consent starts (a replay must not replace
-    // the state of a consent under way), so what would fail it comes first.
     configured_for_consent(&account)?;
-    if let Opener::Link(claim) = &opener {
-        use_link(&account, claim, now).await?;
-    }
+    let claim = match &opener {
+        Opener::Link(claim) => {
+            refuse_used_link(&account, claim, now).await?;
+            Some(claim)
+        }
+        Opener::Admin(_) => None,
+    };
     let request = AuthUrlRequest {
-        state: Some(new_state(&account.name)?),
+        state: Some(new_state(&account.name, claim)?),
         demo_account: false,
     };
     let report = jobs::authorization_url(state, &account, request)
@@ -210,27 +213,57 @@ fn open(
     Err(pages::link_needed())
 }
 
-/// Marks the link's nonce used in the account's event record; refused
-/// when it already was (by this server or another sharing the store).
-async fn use_link(account: &Account, claim: &Claim, now: DateTime<Utc>) -> Result<(), Page> {
-    let mut first_use = false;
-    crate::notify::swap_record(account.store.as_ref(), |record| {
-        first_use = record.use_link(&claim.nonce, claim.expires_at, now);
+/// Refuses a link whose consent already came back (its nonce is marked
+/// used in the account's event record, by this server or another sharing
+/// the store). A link is spent only when its consent is saved, not when it
+/// is opened: a chat's link preview or a mail scanner fetches it first,
+/// and must not use up the person's one tap.
+async fn refuse_used_link(account: &Account, claim: &Claim, now: DateTime<Utc>) -> Result<(), Page> {
+    let (record, _) = crate::notify::load_record(account.store.as_ref())
+        .await
+        .map_err(|e| pages::not_started(&account.name, &e))?;
+    let used = record
+        .used_links
+        .iter()
+        .any(|l| l.nonce == claim.nonce && l.expires_at > now);
+    if used {
+        return Err(pages::link_used(&account.name));
+    }
+    Ok(())
+}
+
+/// Marks the link of a consent just saved used, so it never opens again.
+async fn spend_link(account: &Account, nonce: &str, expires_at: DateTime<Utc>) {
+    let now = crate::tokens::now();
+    let spent = crate::notify::swap_record(account.store.as_ref(), |record| {
+        record.use_link(nonce, expires_at, now);
     })
-    .await
-    .map_err(|e| pages::not_started(&account.name, &e))?;
-    if first_use {
-        Ok(())
-    } else {
-        Err(pages::link_used(&account.name))
+    .await;
+    if let Err(e) = spent {
+        tracing::warn!("{}the one-time link could not be marked used [{}]: {e}", account.said(), e.code());
     }
 }
 
 /// A fresh state that names its account: `alice.<32 hex>` (an account
-/// name has no `.`).
-fn new_state(account: &AccountName) -> Result<String, Page> {
+/// name has no `.`), and for a link's consent the link's nonce and expiry
+/// after it (`alice.<32 hex>.<nonce>.<unix time>`), so that the callback
+/// spends the link once the consent is saved. The exchange checks the
+/// whole state against the one kept in the account's store, so none of it
+/// can be made up.
+fn new_state(account: &AccountName, link: Option<&Claim>) -> Result<String, Page> {
     let random = crate::fsutil::random_hex(16).map_err(|e| pages::not_started(account, &Error::internal(e)))?;
-    Ok(format!("{account}.{random}"))
+    Ok(match link {
+        Some(claim) => format!("{account}.{random}.{}.{}", claim.nonce, claim.expires_at.timestamp()),
+        None => format!("{account}.{random}"),
+    })
+}
+
+/// The link a state carries (see [`new_state`]): its nonce and expiry.
+fn link_of_state(state: &str) -> Option<(&str, DateTime<Utc>)> {
+    let mut parts = state.split('.').skip(2);
+    let nonce = parts.next()?;
+    let expires = parts.next()?.parse::<i64>().ok()?;
+    Some((nonce, DateTime::<Utc>::from_timestamp(expires, 0)?))
 }
 
 /// The account a state names (see [`new_state`]): only a hint of whose
@@ -270,8 +303,14 @@ async fn connect(state: &Arc<AppState>, query: &str) -> Result<Page, Page> {
         .await
         .map_err(|_| pages::unknown_state())?;
     let code = redirect.code.clone();
+    let link = link_of_state(given).map(|(nonce, expires)| (nonce.to_owned(), expires));
     match jobs::exchange(state, &account, redirect, Choices::default(), Replace::Refuse).await {
-        Ok(report) => Ok(pages::connected(&account.name, &report)),
+        Ok(report) => {
+            if let Some((nonce, expires_at)) = link {
+                spend_link(&account, &nonce, expires_at).await;
+            }
+            Ok(pages::connected(&account.name, &report))
+        }
         Err(e) => Err(pages::not_connected(&account.name, &e, &code)),
     }
 }
