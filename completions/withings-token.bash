@@ -49,6 +49,9 @@ _withings__token() {
             withings__token,login)
                 cmd="withings__token__subcmd__login"
                 ;;
+            withings__token,notify)
+                cmd="withings__token__subcmd__notify"
+                ;;
             withings__token,pull)
                 cmd="withings__token__subcmd__pull"
                 ;;
@@ -121,6 +124,9 @@ _withings__token() {
             withings__token__subcmd__help,login)
                 cmd="withings__token__subcmd__help__subcmd__login"
                 ;;
+            withings__token__subcmd__help,notify)
+                cmd="withings__token__subcmd__help__subcmd__notify"
+                ;;
             withings__token__subcmd__help,pull)
                 cmd="withings__token__subcmd__help__subcmd__pull"
                 ;;
@@ -155,7 +161,7 @@ _withings__token() {
 
     case "${cmd}" in
         withings__token)
-            opts="-o -q -v -h -V --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help --version status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help"
+            opts="-o -q -v -h -V --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help --version status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,6 +227,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -229,7 +251,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__access__subcmd__token)
-            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +321,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -307,7 +345,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__accounts)
-            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help rename remove help"
+            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help rename remove help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -370,6 +408,22 @@ _withings__token() {
                     return 0
                     ;;
                 --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -437,7 +491,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__accounts__subcmd__remove)
-            opts="-o -q -v -h --yes --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --yes --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -500,6 +554,22 @@ _withings__token() {
                     return 0
                     ;;
                 --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -511,7 +581,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__accounts__subcmd__rename)
-            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -577,6 +647,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -585,7 +671,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__auth__subcmd__url)
-            opts="-o -q -v -h --state --demo-account --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --state --demo-account --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -655,6 +741,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -663,7 +765,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__completions)
-            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help bash elvish fish powershell zsh"
+            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -726,6 +828,22 @@ _withings__token() {
                     return 0
                     ;;
                 --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -737,7 +855,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__demo)
-            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,6 +918,22 @@ _withings__token() {
                     return 0
                     ;;
                 --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -811,7 +945,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__doctor)
-            opts="-o -q -v -h --online --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --online --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -874,6 +1008,22 @@ _withings__token() {
                     return 0
                     ;;
                 --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -885,7 +1035,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__exchange)
-            opts="-o -q -v -h --replace --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --replace --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -951,6 +1101,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -959,7 +1125,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__exec)
-            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --min-ttl --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1029,6 +1195,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1037,7 +1219,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__export)
-            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1103,6 +1285,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1111,7 +1309,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__help)
-            opts="status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help"
+            opts="status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1306,6 +1504,20 @@ _withings__token() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        withings__subcmd__token__subcmd__help__subcmd__notify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         withings__subcmd__token__subcmd__help__subcmd__pull)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1405,7 +1617,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__login)
-            opts="-o -q -v -h --port --no-browser --wait --demo-account --replace --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --port --no-browser --wait --demo-account --replace --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1479,6 +1691,112 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__notify)
+            opts="-o -q -v -h --test --ping --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -W "eu us" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1487,7 +1805,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__pull)
-            opts="-o -q -v -h --from --force --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --from --force --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1557,6 +1875,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1565,7 +1899,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__railway__subcmd__sync)
-            opts="-o -q -v -h --dry-run --check --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --dry-run --check --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1631,6 +1965,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1639,7 +1989,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__refresh)
-            opts="-o -q -v -h --if-needed --dry-run --buffer --all --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --if-needed --dry-run --buffer --all --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1709,6 +2059,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1717,7 +2083,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__sandbox)
-            opts="-o -q -v -h --listen --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --listen --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1787,6 +2153,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1795,7 +2177,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__serve)
-            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1885,6 +2267,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1893,7 +2291,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__status)
-            opts="-o -q -v -h --check --buffer --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --check --buffer --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1963,6 +2361,22 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1971,7 +2385,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__validate)
-            opts="-o -q -v -h --refresh-if-invalid --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --help"
+            opts="-o -q -v -h --refresh-if-invalid --no-env-file-update --no-railway --trigger-deployment --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2034,6 +2448,22 @@ _withings__token() {
                     return 0
                     ;;
                 --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
