@@ -49,6 +49,9 @@ _withings__token() {
             withings__token,login)
                 cmd="withings__token__subcmd__login"
                 ;;
+            withings__token,notify)
+                cmd="withings__token__subcmd__notify"
+                ;;
             withings__token,pull)
                 cmd="withings__token__subcmd__pull"
                 ;;
@@ -121,6 +124,9 @@ _withings__token() {
             withings__token__subcmd__help,login)
                 cmd="withings__token__subcmd__help__subcmd__login"
                 ;;
+            withings__token__subcmd__help,notify)
+                cmd="withings__token__subcmd__help__subcmd__notify"
+                ;;
             withings__token__subcmd__help,pull)
                 cmd="withings__token__subcmd__help__subcmd__pull"
                 ;;
@@ -155,7 +161,7 @@ _withings__token() {
 
     case "${cmd}" in
         withings__token)
-            opts="-o -q -v -h -V --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help --version status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help"
+            opts="-o -q -v -h -V --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help --version status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1303,7 +1309,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__help)
-            opts="status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts help"
+            opts="status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1498,6 +1504,20 @@ _withings__token() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        withings__subcmd__token__subcmd__help__subcmd__notify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         withings__subcmd__token__subcmd__help__subcmd__pull)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1611,6 +1631,96 @@ _withings__token() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --store-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json env" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -W "eu us" -- "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --upstream-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-event)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --webhook-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --notify-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        withings__subcmd__token__subcmd__notify)
+            opts="-o -q -v -h --test --ping --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --env-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

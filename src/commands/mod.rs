@@ -21,6 +21,7 @@ pub mod exec;
 pub mod export;
 pub mod login;
 pub mod manpage;
+pub mod notify;
 mod parse;
 pub mod pull;
 pub mod railway_sync;
@@ -88,6 +89,7 @@ pub enum Command {
     Demo(demo::DemoArgs),
     Completions(completions::CompletionsArgs),
     Accounts(accounts::AccountsArgs),
+    Notify(notify::NotifyArgs),
 }
 
 pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
@@ -153,6 +155,7 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Doctor(args) => apart(|| doctor::run(&args, settings, out)),
         Command::Serve(args) => apart(|| serve::run(&args, settings)),
         Command::Accounts(args) => apart(|| accounts::run(&args, settings, out)),
+        Command::Notify(args) => apart(|| notify::run(&args, settings, out)),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
             Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
@@ -166,7 +169,8 @@ fn account_purpose(command: &Command) -> Option<Purpose> {
         Command::AuthUrl(_) | Command::Exchange(_) | Command::Login(_) => Some(Purpose::Create),
         // `status` shows every account when there are several and none is
         // named; `accounts` and `refresh --all` act on all of them.
-        Command::Serve(_) | Command::Doctor(_) | Command::Status(_) | Command::Accounts(_) => None,
+        // `notify` tries the sinks of the account named, else the deployment's.
+        Command::Serve(_) | Command::Doctor(_) | Command::Status(_) | Command::Accounts(_) | Command::Notify(_) => None,
         Command::Refresh(args) if args.all => None,
         _ => Some(Purpose::Use),
     }

@@ -24,8 +24,8 @@ use crate::http::HttpClient;
 use crate::settings::Settings;
 use crate::store::TokenStore;
 
-pub use self::ping::{PingStage, ping};
-pub use self::sinks::{Sent, SinkInfo, Sinks, shown_url};
+pub use self::ping::{PingStage, Pinged, ping, ping_each};
+pub use self::sinks::{Sent, SinkInfo, Sinks, shown_url, test_event};
 
 /// How often a swap of the record is tried against other runs' swaps.
 const SWAP_TRIES: usize = 20;

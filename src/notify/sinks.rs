@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::command::CommandSink;
 use super::webhook::Webhook;
 use crate::error::Result;
-use crate::events::Event;
+use crate::events::{Event, EventKind};
 use crate::http::HttpClient;
 use crate::settings::Settings;
 
@@ -92,6 +92,43 @@ impl Sinks {
         Sent::Refused {
             why: "no such sink is configured any more".to_owned(),
         }
+    }
+
+    /// Gives `event` straight to every sink (not through the outbox: a
+    /// test event is not kept), one after the other, until `deadline`.
+    pub async fn try_each(&self, event: &Event, http: &HttpClient, deadline: Instant) -> Vec<(SinkInfo, Sent)> {
+        let mut tried = Vec::new();
+        for info in self.describe() {
+            let sent = self.send(&info.id, event, http, deadline).await;
+            tried.push((info, sent));
+        }
+        tried
+    }
+}
+
+/// The event `notify --test` (and `doctor --online`) sends: `test`, code
+/// `TEST`, saying which host sent it.
+pub fn test_event(account: &str) -> Event {
+    let message = format!("a test event from withings-token on {}", host_name());
+    Event::new(
+        EventKind::Test,
+        account,
+        crate::tokens::now(),
+        "TEST",
+        message,
+        String::new(),
+    )
+}
+
+/// This host's name, or `this host` when it has none to give.
+fn host_name() -> String {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy();
+    let name = name.trim();
+    if name.is_empty() {
+        "this host".to_owned()
+    } else {
+        crate::redact::visible(name)
     }
 }
 

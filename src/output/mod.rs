@@ -14,6 +14,7 @@ mod accounts;
 mod doctor;
 mod env;
 mod json;
+mod notify;
 mod railway;
 mod reports;
 mod table;
@@ -29,6 +30,7 @@ pub use self::accounts::{
     StatusRowsReport,
 };
 pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport, SettingOrigin};
+pub use self::notify::{Delivery, NotifyReport, SinkResult};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{
     AlertReport, AlertState, AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport,

@@ -44,6 +44,9 @@ mod exec;
 mod generated;
 /// `login`: the loopback redirect, with the test playing the browser.
 mod login;
+/// `notify --test`: the sinks (signed webhooks, their retries and
+/// refusals, command hooks and their limit) and the dead-man ping.
+mod notify;
 /// Formats, `--quiet`, `-vv`, GitHub Actions' masks, a stdout that fails.
 mod output;
 /// Railway failing: exit 6 keeps the new tokens, retries, half a setup.

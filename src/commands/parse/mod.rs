@@ -155,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 17] = [
+const SUBCOMMANDS: [&str; 18] = [
     "status",
     "refresh",
     "auth-url",
@@ -173,6 +173,7 @@ const SUBCOMMANDS: [&str; 17] = [
     "demo",
     "completions",
     "accounts",
+    "notify",
 ];
 
 /// The global options and the subcommand called `name`, nothing else. Of
@@ -236,6 +237,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "demo" => of::<demo::DemoArgs>("demo"),
         "completions" => of::<completions::CompletionsArgs>("completions"),
         "accounts" => of::<accounts::AccountsArgs>("accounts"),
+        "notify" => of::<notify::NotifyArgs>("notify"),
         _ => return None,
     })
 }

@@ -29,6 +29,8 @@ mod redis_server;
 mod sandbox;
 /// `serve` as a child process, and a tiny HTTP client for it.
 mod serve;
+/// A webhook receiver that checks Standard Webhooks signatures.
+mod webhooks;
 /// A fake Withings (wiremock) and the answers it gives.
 mod withings_mock;
 
@@ -41,6 +43,7 @@ pub use railway_mock::*;
 pub use redis_server::*;
 pub use sandbox::*;
 pub use serve::*;
+pub use webhooks::*;
 pub use withings_mock::*;
 
 pub use serde_json::{Value, json};
