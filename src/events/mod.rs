@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub use self::journal::{Noted, has_notes, note, note_consented, note_error, note_in_use, restore_notes, take_notes};
-pub use self::record::{EventRecord, Health, MAX_OUTBOX, Pending};
+pub use self::record::{EventRecord, Health};
 
 /// Every kind of event, as its `type` is spelled in a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,18 +43,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
-        EventKind::Refreshed,
-        EventKind::RefreshFailed,
-        EventKind::ReauthorizationRequired,
-        EventKind::Recovered,
-        EventKind::CopyFailed,
-        EventKind::CopyHealed,
-        EventKind::RefreshTokenAging,
-        EventKind::StoreUnavailable,
-        EventKind::Test,
-    ];
-
     /// The `type` of a payload: `reauthorization_required`.
     pub fn as_str(self) -> &'static str {
         match self {

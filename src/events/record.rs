@@ -40,13 +40,6 @@ pub enum Health {
 }
 
 impl Health {
-    pub fn needs_reauthorization_since(&self) -> Option<DateTime<Utc>> {
-        match self {
-            Health::NeedsReauthorization { since, .. } => Some(*since),
-            _ => None,
-        }
-    }
-
     fn since(&self) -> Option<DateTime<Utc>> {
         match self {
             Health::Healthy => None,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+use super::record::MAX_OUTBOX;
 use super::*;
 
 fn at(minute: u32) -> DateTime<Utc> {
@@ -78,7 +79,7 @@ fn a_refused_grant_is_said_once_with_its_link_and_only_a_new_set_recovers_it() {
             .action
             .starts_with("open https://t.example/auth/start?x and approve access")
     );
-    assert_eq!(record.health.needs_reauthorization_since(), Some(at(0)));
+    assert!(matches!(record.health, Health::NeedsReauthorization { since, .. } if since == at(0)));
     // Failing again, or the old set found still not due, changes nothing.
     let seen = kinds(
         &mut record,

@@ -121,7 +121,7 @@ pub async fn settle_account(
     let store = crate::store::open(settings)?;
     let queued = match record_notes(settings, store.as_ref(), account, notes, &sinks).await {
         Ok(queued) => queued,
-        Err(e) if matches!(e, Error::StoreUnavailable { .. }) => {
+        Err(Error::StoreUnavailable { .. }) => {
             return Ok(deliver_unrecorded(settings, account, notes, &sinks, deadline).await);
         }
         Err(e) => return Err(e),

@@ -35,7 +35,7 @@ mod events;
 mod sources;
 mod table;
 mod values;
-pub use events::{DEFAULT_NOTIFY_TIMEOUT, EventSettings, WebhookFormat};
+pub use events::{EventSettings, WebhookFormat};
 pub use sources::{Origin, Source};
 pub use table::{ConfigKey, SETTINGS, settings_markdown, settings_roff};
 pub use values::{parse_notify_timeout_flag, value_problem};

@@ -183,3 +183,29 @@ fn events_kept_by_a_run_killed_while_delivering_are_delivered_by_the_next_run() 
     assert!(events.iter().all(|e| e["id"] == events[0]["id"]), "{events:#?}");
     assert_eq!(record_of(&env)["outbox"], json!([]));
 }
+
+/// In `serve` a hook runs in the background: while one sits on an event
+/// (here until the test lets it go), refreshes and their answers go on, and
+/// their events queue behind it, delivered one at a time, in order.
+#[test]
+fn a_slow_hook_never_holds_up_serve_s_refreshes() {
+    let sandbox = SandboxProcess::start();
+    let (mut env, log) = user_with_a_hook(&sandbox);
+    let hang = env.work_dir().join("hang");
+    std::fs::write(&hang, "").unwrap();
+    env.serve_credentials();
+    let server = env.serve(&["--check-interval", "1h"]);
+    for round in 1..=3 {
+        let answer = server.admin_post("/admin/token/refresh", None);
+        assert_eq!(answer.status, 200, "round {round}: {answer:?}");
+    }
+    // Three rotations went through while the first event's hook waits.
+    assert!(delivered(&log).is_empty());
+    assert_eq!(
+        env.store_json()["tokens_generation"].as_u64().map(|g| g >= 4),
+        Some(true)
+    );
+    std::fs::remove_file(&hang).unwrap();
+    assert!(wait_until(Duration::from_secs(15), || delivered(&log).len() == 3));
+    assert_eq!(types(&delivered(&log)), ["refreshed", "refreshed", "refreshed"]);
+}

@@ -13,6 +13,7 @@
 use crate::support::*;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 const ALICE_USER: &str = "31415926";
 const BOB_USER: &str = "27182818";
@@ -33,11 +34,18 @@ struct Household {
 }
 
 fn given_a_household_served_with_callback_at(callback_path: &str) -> Household {
+    given_a_household_served_with(callback_path, |_, _| {})
+}
+
+/// The same, with `configure` given the user and `serve`'s address before
+/// `serve` starts (its event sinks, its public URL).
+fn given_a_household_served_with(callback_path: &str, configure: impl FnOnce(&mut TestEnv, &str)) -> Household {
     let (sandbox, mut env) = given_sandbox();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     env.set("WITHINGS_REDIRECT_URI", format!("{base}{callback_path}"))
         .serve_credentials();
+    configure(&mut env, &base);
     let redirect = redirect_as(&sandbox, &env, "alice", 1);
     let out = env.run(&["exchange", &redirect, "--account", "alice", "--no-railway"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -344,4 +352,105 @@ fn status_accounts_and_metrics_say_which_account_needs_new_consent_since_when() 
             "withings_token_needs_reauthorization{account=\"bob\"} 0",
         ]
     );
+}
+
+/// The whole loop as a household meets it: Withings revokes alice's
+/// consent, the refresh is refused, one `reauthorization_required` goes to
+/// the Slack webhook (signed) and the hook with a one-time link to this
+/// `serve`; the person follows the link through Withings' consent page
+/// back to the callback, the set is saved and the env file rewritten, one
+/// `recovered` follows, and `status` says the account works. No delivered
+/// body holds a token or a secret.
+#[test]
+fn a_revoked_account_is_announced_with_a_link_that_brings_it_back() {
+    let hooks = webhook_receiver();
+    hooks.mount(
+        hook_post()
+            .and(signed_with(WEBHOOK_SECRET))
+            .respond_with(ResponseTemplate::new(200)),
+    );
+    let mut log = PathBuf::new();
+    let h = given_a_household_served_with("/auth/callback", |env, base| {
+        log = env.work_dir().join("events.jsonl");
+        env.set("WITHINGS_TOKEN_PUBLIC_URL", base)
+            .set("WITHINGS_TOKEN_WEBHOOK_URL", hook_url(&hooks))
+            .set("WITHINGS_TOKEN_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .set("WITHINGS_TOKEN_WEBHOOK_FORMAT", "slack")
+            .set(
+                "WITHINGS_TOKEN_ON_EVENT",
+                format!("cat >> {}; echo >> {}", log.display(), log.display()),
+            );
+    });
+    let events_of = |kind: &str| -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str::<Value>(l).expect("event json"))
+            .filter(|e| e["type"] == kind && e["account"] == "alice")
+            .collect()
+    };
+    h.sandbox.revoke();
+    let refused = h.server.admin_post("/admin/token/refresh?account=alice", None);
+    assert_eq!(refused.error_code(), "INVALID_REFRESH_TOKEN", "{refused:?}");
+    assert!(wait_until(Duration::from_secs(15), || !events_of(
+        "reauthorization_required"
+    )
+    .is_empty()));
+    let announced = events_of("reauthorization_required");
+    let link = announced[0]["link"].as_str().expect("a link").to_owned();
+    assert!(
+        link.starts_with(&format!("{}/auth/start?account=alice&expires=", h.base)),
+        "{link}"
+    );
+    let slack = hook_requests(&hooks);
+    let slack: Value = serde_json::from_slice(&slack.last().expect("a Slack message").body).expect("json");
+    let text = slack["text"].as_str().expect("Slack text");
+    // Slack's own escaping: `&` is `&amp;` in its markup, links included.
+    let slack_link = link.replace('&', "&amp;");
+    assert!(text.contains(&format!("<{slack_link}|Re-authorise alice>")), "{text}");
+    assert!(text.contains("reauthorization_required"), "{text}");
+    let status = h.server.admin_get("/admin/token/status?account=alice").json();
+    assert_eq!(status["needs_reauthorization"], true);
+
+    let start = h.open(&link);
+    assert_eq!(start.status, 302, "{start:?}");
+    let back = h.sandbox.approve(start.header("location").expect("consent page"));
+    let connected = h.open(&back);
+    assert_eq!(
+        (connected.status, title_of(&connected)),
+        (200, "Account alice is connected again")
+    );
+    assert!(wait_until(Duration::from_secs(15), || !events_of("recovered").is_empty()));
+    assert_eq!(events_of("reauthorization_required").len(), 1, "said once");
+    let recovered = &events_of("recovered")[0];
+    assert_eq!(recovered["since"], announced[0]["at"]);
+
+    let stored = stored_at(&account_store(&h.env, "alice"));
+    let refresh = stored["tokens"]["refresh_token"]
+        .as_str()
+        .expect("a new set")
+        .to_owned();
+    let env_file = std::fs::read_to_string(&h.env_file).expect("env file");
+    assert_eq!(env_value(&env_file, "ALICE_WITHINGS_REFRESH_TOKEN"), refresh);
+    let status = h.env.run(&["status", "--account", "alice", "--json"]).json();
+    assert_eq!(status["alert"]["state"], "healthy");
+    assert_eq!(status["needs_reauthorization"], false);
+    let admin = h.server.admin_get("/admin/token/status?account=alice").json();
+    assert_eq!(admin["needs_reauthorization"], false);
+    // The link is spent: it opens nothing again.
+    assert_eq!(h.open(&link).status, 410);
+
+    let access = stored["tokens"]["access_token"].as_str().unwrap_or_default().to_owned();
+    let delivered = std::fs::read_to_string(&log).unwrap();
+    for secret in [
+        refresh.as_str(),
+        access.as_str(),
+        ADMIN_TOKEN,
+        WEBHOOK_SECRET,
+        "sandbox-client-secret",
+    ] {
+        assert!(!delivered.contains(secret), "a delivered event holds a secret");
+    }
+    assert_no_secret_in_bodies(&hooks, &[&refresh, &access, ADMIN_TOKEN, WEBHOOK_SECRET, HOOK_PATH]);
 }

@@ -240,7 +240,11 @@ async fn spend_link(account: &Account, nonce: &str, expires_at: DateTime<Utc>) {
     })
     .await;
     if let Err(e) = spent {
-        tracing::warn!("{}the one-time link could not be marked used [{}]: {e}", account.said(), e.code());
+        tracing::warn!(
+            "{}the one-time link could not be marked used [{}]: {e}",
+            account.said(),
+            e.code()
+        );
     }
 }
 
