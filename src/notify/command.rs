@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::sinks::{Sent, SinkInfo, sink_id};
+use super::sent::{Sent, SinkInfo, sink_id};
 use crate::duration::humanize;
 use crate::events::Event;
 

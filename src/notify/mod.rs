@@ -9,6 +9,7 @@
 
 mod command;
 mod ping;
+mod sent;
 mod sinks;
 #[cfg(test)]
 mod tests;
@@ -25,7 +26,8 @@ use crate::settings::Settings;
 use crate::store::TokenStore;
 
 pub use self::ping::{PingStage, Pinged, ping, ping_each};
-pub use self::sinks::{Sent, SinkInfo, Sinks, shown_url, test_event};
+pub use self::sent::{Sent, SinkInfo, shown_url};
+pub use self::sinks::{Sinks, test_event};
 
 /// How often a swap of the record is tried against other runs' swaps.
 const SWAP_TRIES: usize = 20;

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use secrecy::ExposeSecret;
 
-use super::sinks::{Sent, shown_url};
+use super::sent::{Sent, shown_url};
 use super::webhook::{FIRST_PAUSE, Judged, exchange, http_url, judge};
 use crate::http::HttpClient;
 use crate::settings::Settings;

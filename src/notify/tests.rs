@@ -8,7 +8,7 @@ use ring::hmac;
 
 use super::command::{CommandSink, withheld};
 use super::ping::{MAX_PING_BODY, PingStage, ping_body, stage_url};
-use super::sinks::Sent;
+use super::sent::Sent;
 use super::webhook::{
     Answered, Body, Judged, discord_content, http_url, judge, plain_text, retry_after, signature, signing_key,
     slack_text,

@@ -21,7 +21,7 @@ use ring::hmac;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-use super::sinks::{Sent, SinkInfo, shown_url, sink_id};
+use super::sent::{Sent, SinkInfo, shown_url, sink_id};
 use crate::duration::humanize;
 use crate::error::{Error, Result};
 use crate::events::Event;
