@@ -12,6 +12,10 @@ src/tokens/mod.rs):
 - expires_in_hours has one decimal, rounded half away from zero, never -0.0;
 - times are RFC 3339, UTC, whole seconds, `Z`; `now` has no fraction.
 
+The account's event record beside the store (`tokens.events.json`: its
+alert state and outbox) is read as `status` reads it: a failure recorded
+for an older set than the one in use is over.
+
 What it leaves out, because the bench never needs it: a seed in the
 environment (WITHINGS_REFRESH_TOKEN, ...) is not consulted, a Redis store is
 refused, and `copies` is always empty (no env file, no Railway).
@@ -85,7 +89,16 @@ def hours_one_decimal(seconds):
     return 0.0 if tenths == 0 else tenths / 10
 
 
-def report(store, path, now_ns, explicit_buffer_ns):
+def alert_of(events, set_generation):
+    health = events.get("health", {"state": "healthy"})
+    state = {"failing": "refresh_failing", "needs_reauthorization": "needs_reauthorization"}.get(health.get("state"))
+    if state is None or health.get("generation", 0) < set_generation:
+        return {"state": "healthy", "since": None, "code": None, "attempts": None}
+    return {"state": state, "since": health["since"], "code": health["code"],
+            "attempts": health.get("attempts") if state == "refresh_failing" else None}
+
+
+def report(store, path, now_ns, explicit_buffer_ns, events):
     tokens = store.get("tokens")
     previous = store.get("previous")
     out = {
@@ -107,6 +120,15 @@ def report(store, path, now_ns, explicit_buffer_ns):
         "store": path,
         "copies": [],
     }
+    alert = alert_of(events, out["set_generation"])
+    needs = alert["state"] == "needs_reauthorization"
+    out.update(
+        needs_reauthorization=needs,
+        needs_reauthorization_since=alert["since"] if needs else None,
+        alert=alert,
+        events_waiting=len(events.get("outbox", [])),
+        events_dropped=events.get("dropped", 0),
+    )
     if tokens is None:
         return out
     expires = parse_time_ns(tokens.get("expires_at"))
@@ -152,8 +174,14 @@ def main(args):
         fail(f"the token store {path} is not a withings-token store ({e.__class__.__name__})")
     if store.get("version", 0) > 1:
         fail(f"the token store {path} was written by a newer withings-token (version {store['version']})")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    try:
+        with open(os.path.join(os.path.dirname(path), f"{stem}.events.json"), "rb") as f:
+            events = json.load(f)
+    except (FileNotFoundError, ValueError):
+        events = {}
     now_ns = int(datetime.now(timezone.utc).timestamp()) * NS
-    print(json.dumps(report(store, path, now_ns, buffer_ns), indent=2))
+    print(json.dumps(report(store, path, now_ns, buffer_ns, events), indent=2))
 
 
 if __name__ == "__main__":
