@@ -211,13 +211,11 @@ pub async fn record_notes(
     Ok(queued)
 }
 
-/// Every event is logged as it is made, whatever the sinks.
+/// Every event is logged as it is made, whatever the sinks: at `info`,
+/// which `serve` logs by default; a CLI run has said the same as its
+/// error or report already.
 fn log_event(event: &Event) {
-    if event.kind.is_trouble() {
-        tracing::warn!(event = event.kind.as_str(), account = %event.account, code = %event.code, "{}", event.message);
-    } else {
-        tracing::info!(event = event.kind.as_str(), account = %event.account, code = %event.code, "{}", event.message);
-    }
+    tracing::info!(event = event.kind.as_str(), account = %event.account, code = %event.code, "{}", event.message);
 }
 
 /// The one-time re-consent link for `account`, when `serve` has a public
