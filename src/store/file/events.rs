@@ -1,9 +1,11 @@
 //! The event record of a file store's account (see `events`): JSON in
 //! `<stem>.events.json` beside the set (`tokens.events.json`,
 //! `tokens.accounts/alice.events.json`: not a `*.json` account name, so the
-//! account listing skips it), replaced atomically and durably, mode 0600,
-//! under its own lock file: never the set's lock, so delivering events
-//! never holds up a refresh.
+//! account listing skips it), replaced atomically, mode 0600, under its
+//! own lock file: never the set's lock, so delivering events never holds
+//! up a refresh. It is not flushed to disk as the set is (two flushes per
+//! delivered event would double a refresh's cost): a power cut can lose
+//! its last change, an alert, never a token; a crash cannot (rename).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -60,7 +62,7 @@ impl FileStore {
         if self.load_events_file()?.as_deref() != expected {
             return Ok(false);
         }
-        fsutil::write_atomically(&path, next).map_err(unwritable)?;
+        fsutil::write_atomically_unsynced(&path, next).map_err(unwritable)?;
         Ok(true)
     }
 }
