@@ -101,13 +101,35 @@ pub async fn refresh(
     policy: Policy,
     copies_current: bool,
 ) -> Result<Rotation> {
-    let result = refresh_unnoted(settings, store, seen_before, client, policy, copies_current).await;
+    let mut attempt = Attempt {
+        generation: seen_before.tokens_generation,
+        asked: false,
+    };
+    let result = refresh_unnoted(
+        settings,
+        store,
+        seen_before,
+        client,
+        (policy, copies_current),
+        &mut attempt,
+    )
+    .await;
     let account = settings.account_name();
     match &result {
         Ok(rotation) => crate::events::note_in_use(&account, &rotation.state, rotation.outcome.rotated()),
-        Err(e) => crate::events::note_error(&account, e, seen_before.tokens_generation),
+        Err(e) if attempt.asked => crate::events::note_failed_request(&account, e, attempt.generation),
+        Err(e) => crate::events::note_error(&account, e, attempt.generation),
     }
     result
+}
+
+/// How far a refresh got, for what its failure says about the account.
+struct Attempt {
+    /// The set a failure is of: as read under the lock, once it is taken.
+    generation: u64,
+    /// Withings was asked: any failure from then on (the app's credentials
+    /// refused, a full disk) is the account's, not only the passing ones.
+    asked: bool,
 }
 
 async fn refresh_unnoted(
@@ -115,8 +137,8 @@ async fn refresh_unnoted(
     store: &dyn TokenStore,
     seen_before: &StoreState,
     client: &WithingsClient,
-    policy: Policy,
-    copies_current: bool,
+    (policy, copies_current): (Policy, bool),
+    attempt: &mut Attempt,
 ) -> Result<Rotation> {
     // A rescued set waiting is adopted under the lock, due or not.
     if copies_current
@@ -130,6 +152,7 @@ async fn refresh_unnoted(
     let state = lock.load().await?;
     report_interrupted(lock.as_ref(), &state).await;
     let state = adopt_unsaved(settings, lock.as_ref(), &store.location(), state).await?;
+    attempt.generation = state.tokens_generation;
     let seen = SeenBefore::found(seen_before.tokens.as_ref());
     let assessment = decide(&state, seed_for(settings, &state), seen, now(), policy);
     let Assessment {
@@ -143,7 +166,10 @@ async fn refresh_unnoted(
         Action::NoTokens => return Err(no_tokens_error_for(&state)),
         Action::NotDue { expires_at, refresh_at } => Outcome::NotDue { expires_at, refresh_at },
         Action::RefreshedByPeer => Outcome::RefreshedByPeer,
-        Action::Refresh(_) => return rotate(lock, &store.location(), state, &tokens, source, client).await,
+        Action::Refresh(_) => {
+            attempt.asked = true;
+            return rotate(lock, &store.location(), state, &tokens, source, client).await;
+        }
     };
     Ok(Rotation {
         outcome,

@@ -116,13 +116,24 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
         }
         _ => settings,
     };
+    let refreshes = refreshes(&command) && settings.account.is_some();
     let result = run_command(command, settings, out);
-    if let Err(e @ (Error::StoreUnavailable { .. } | Error::LockTimeout { .. })) = &result {
-        // Before any rotation noted it: the store itself did not answer.
+    if refreshes && let Err(e @ Error::StoreUnavailable { .. }) = &result {
+        // A store that did not answer the first read (the rotation notes
+        // what happens under its lock): said once, as any change of state.
         crate::events::note_error(&settings.account_name(), e, 0);
     }
     settle_events(settings);
     result
+}
+
+/// The commands that refresh an account's set when it is due, whose
+/// failures are the account's events.
+fn refreshes(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Refresh(_) | Command::AccessToken(_) | Command::Exec(_) | Command::Validate(_)
+    )
 }
 
 /// What this run noted for the accounts' events is recorded and delivered
@@ -130,14 +141,30 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
 /// that fails is said on stderr and kept for the next run, and never
 /// changes the exit code.
 fn settle_events(settings: &Settings) {
-    if !crate::events::has_notes() || crate::notify::settled_without_change(settings) {
+    let ping = crate::notify::ping_waits();
+    if !ping && (!crate::events::has_notes() || crate::notify::settled_without_change(settings)) {
         return;
     }
-    let deadline = std::time::Instant::now() + settings.events.notify_timeout;
-    if let Err(e) = crate::http::block_on(crate::notify::settle(settings, deadline)) {
-        tracing::warn!("the events of this run were not recorded: {e}");
+    let timeout = settings.events.notify_timeout;
+    let deadline = std::time::Instant::now() + timeout;
+    let settle = async {
+        crate::notify::ping_left(settings, deadline).await;
+        crate::notify::settle(settings, deadline).await
+    };
+    // Recording takes a moment beyond the deliveries' deadline at most.
+    let bounded = async { tokio::time::timeout(timeout + SETTLE_GRACE, settle).await };
+    match crate::http::block_on(bounded) {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => tracing::warn!(
+            "the events of this run were not all recorded within --notify-timeout and a moment; what is left is said again by the next run that sees it"
+        ),
+        Err(e) => tracing::warn!("the events of this run were not recorded: {e}"),
     }
 }
+
+/// How long past `--notify-timeout` a run waits for its events to be
+/// recorded (a swap of the event record, its lock held by another run).
+const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<Status> {
     match command {

@@ -69,33 +69,37 @@ pub fn run(args: &RefreshArgs, settings: &Settings, out: &Output) -> Result<Stat
     if settings.events.ping_urls.is_empty() || args.dry_run {
         return refresh_here(args, settings, out);
     }
-    ping(settings, PingStage::Start, "");
+    ping_start(settings);
     let result = refresh_here(args, settings, out);
-    match &result {
-        Ok(status) if status.exit_code() == 0 => ping(settings, PingStage::Success, "withings-token refresh: ok"),
-        Ok(status) => ping(
-            settings,
+    let (stage, body) = match &result {
+        Ok(status) if status.exit_code() == 0 => (PingStage::Success, "withings-token refresh: ok".to_owned()),
+        Ok(status) => (
             PingStage::Fail,
-            &format!("withings-token refresh ended with exit {}", status.exit_code()),
+            format!("withings-token refresh ended with exit {}", status.exit_code()),
         ),
-        Err(e) => ping(
-            settings,
+        Err(e) => (
             PingStage::Fail,
-            &format!(
+            format!(
                 "withings-token refresh failed: {e} [{}]\nnext: {}",
                 e.code(),
                 e.action()
             ),
         ),
-    }
+    };
+    // Sent with the run's events, within the one notify timeout.
+    crate::notify::ping_at_exit(stage, body);
     result
 }
 
-/// The dead-man check of a cron `refresh` (`--ping-url`): best effort,
-/// within the notify timeout.
-fn ping(settings: &Settings, stage: PingStage, body: &str) {
-    let deadline = std::time::Instant::now() + settings.events.notify_timeout;
-    if let Err(e) = block_on(crate::notify::ping(settings, stage, body, deadline)) {
+/// The longest a refresh waits for its `/start` ping.
+const START_PING_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The dead-man check's `/start` (`--ping-url`): best effort, and brief,
+/// since the refresh waits for it.
+fn ping_start(settings: &Settings) {
+    let wait = settings.events.notify_timeout.min(START_PING_WAIT);
+    let deadline = std::time::Instant::now() + wait;
+    if let Err(e) = block_on(crate::notify::ping(settings, PingStage::Start, "", deadline)) {
         tracing::warn!("the ping was not sent: {e}");
     }
 }

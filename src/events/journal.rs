@@ -73,6 +73,22 @@ pub fn note_consented(account: &AccountName, state: &crate::store::StoreState) {
     );
 }
 
+/// Notes what `error`, ending a refresh of the set of `generation` after
+/// Withings was asked, says about `account`: what [`note_error`] would,
+/// and any other failure (the app's credentials refused, a store that
+/// could not take the answer) as a failed refresh.
+pub fn note_failed_request(account: &AccountName, error: &Error, generation: u64) {
+    // A person's Ctrl-C, or a peer's answer kept instead: nothing failed.
+    if matches!(error, Error::Interrupted { .. } | Error::AnswerDropped { .. }) {
+        return;
+    }
+    let observation = super::observation_of(error, generation).unwrap_or_else(|| Observation::RefreshFailed {
+        problem: super::Problem::of(error),
+        generation,
+    });
+    note(account, observation);
+}
+
 /// Puts back notes taken but not settled, before any noted since.
 pub fn restore_notes(mut taken: Vec<Noted>) {
     let mut notes = crate::locked(&NOTES);

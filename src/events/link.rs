@@ -47,12 +47,19 @@ pub fn issue(
     account: &AccountName,
     now: DateTime<Utc>,
 ) -> Result<String> {
-    let mut url = url::Url::parse(public_url.trim()).map_err(|e| {
+    let refused = |why: &str| {
         Error::config(
-            format!("WITHINGS_TOKEN_PUBLIC_URL is not a URL ({e})"),
-            "set it to the address people reach `serve` at, like `https://tokens.example.com`",
+            format!("WITHINGS_TOKEN_PUBLIC_URL {why}; no re-consent link is made"),
+            "set it to the address people reach `serve` at, like `https://tokens.example.com` (http or https, no user, query or fragment)",
         )
-    })?;
+    };
+    let mut url = url::Url::parse(public_url.trim()).map_err(|_| refused("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(refused("is not an http(s) address"));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(refused("holds a user, a query or a fragment"));
+    }
     let expires = (now + LINK_LIFETIME).timestamp().to_string();
     let nonce = crate::fsutil::random_hex(16).map_err(Error::internal)?;
     let sig = signature(admin_token, account.as_str(), &expires, &nonce);

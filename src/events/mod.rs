@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub use self::journal::{Noted, has_notes, note, note_consented, note_error, note_in_use, restore_notes, take_notes};
-pub use self::record::{EventRecord, Health};
+pub use self::journal::{
+    Noted, has_notes, note, note_consented, note_error, note_failed_request, note_in_use, restore_notes, take_notes,
+};
+pub use self::record::{Claim, EventRecord, Health};
 
 /// Every kind of event, as its `type` is spelled in a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

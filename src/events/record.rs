@@ -64,6 +64,22 @@ pub struct Pending {
     /// Failed delivery tries, for the log and the backoff.
     #[serde(default)]
     pub tries: u32,
+    /// A run is delivering it until then: others leave it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
+    /// That run, `host:pid`: a claim of a process of this host that is
+    /// gone (killed while delivering) is no claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
+}
+
+/// Who claims the waiting events, for which sinks, and how to tell that
+/// another claimer is gone.
+pub struct Claim<'a> {
+    pub sinks: &'a [String],
+    /// `host:pid` of this process.
+    pub by: String,
+    pub is_gone: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// A one-time link that was followed, until it would have expired anyway.
@@ -92,6 +108,15 @@ pub struct EventRecord {
     pub dropped: u64,
     #[serde(default)]
     pub used_links: Vec<UsedLink>,
+    /// The set generation of the last recovery: a failure of an older set,
+    /// recorded late (`serve` records every half second), is over already.
+    #[serde(default)]
+    pub good_generation: u64,
+    /// The sinks of the last run that had any: a run without sinks (an
+    /// `access-token` beside a `serve` that alerts) queues its events for
+    /// these, rather than dropping them.
+    #[serde(default)]
+    pub sinks: Vec<String>,
 }
 
 impl EventRecord {
@@ -132,16 +157,18 @@ impl EventRecord {
         }
     }
 
-    /// A set in use: a recovery when the account was failing for a passing
-    /// reason, or needed consent and this set is new (rotated here, or a
-    /// generation the refusal did not see).
+    /// A set in use: a recovery when the account was failing and this set
+    /// is new (rotated here, or a generation the failure did not see). A
+    /// set found not due is no proof: a forced refresh that failed, then a
+    /// cron run that found nothing due, would flap failed/recovered.
     fn succeeded(&mut self, generation: u64, rotated: bool, cx: &Context) -> Vec<Event> {
         let new_set = rotated || self.health.generation().is_some_and(|failed| generation > failed);
-        match self.health {
-            Health::Healthy => return Vec::new(),
-            Health::NeedsReauthorization { .. } if !new_set => return Vec::new(),
-            _ => {}
+        if self.health == Health::Healthy || !new_set {
+            return Vec::new();
         }
+        // Kept at a recovery only: a working account's record is not
+        // rewritten by every check.
+        self.good_generation = self.good_generation.max(generation);
         let was = std::mem::take(&mut self.health);
         let what = match &was {
             Health::NeedsReauthorization { .. } => "new consent was saved",
@@ -160,6 +187,9 @@ impl EventRecord {
     }
 
     fn refresh_failed(&mut self, problem: &Problem, generation: u64, cx: &Context) -> Option<Event> {
+        if generation < self.good_generation {
+            return None;
+        }
         match &mut self.health {
             Health::Failing { attempts, .. } => {
                 *attempts = attempts.saturating_add(1);
@@ -181,7 +211,7 @@ impl EventRecord {
     }
 
     fn grant_refused(&mut self, problem: &Problem, generation: u64, cx: &Context) -> Option<Event> {
-        if matches!(self.health, Health::NeedsReauthorization { .. }) {
+        if matches!(self.health, Health::NeedsReauthorization { .. }) || generation < self.good_generation {
             return None;
         }
         self.health = Health::NeedsReauthorization {
@@ -283,6 +313,8 @@ impl EventRecord {
             event,
             owed: sinks.to_vec(),
             tries: 0,
+            claimed_until: None,
+            claimed_by: None,
         });
     }
 
@@ -293,6 +325,38 @@ impl EventRecord {
             pending.owed.retain(|s| s != sink);
         }
         self.outbox.retain(|p| !p.owed.is_empty());
+    }
+
+    /// Claims, until `until`, the events owed to any of `sinks` that no
+    /// other run has claimed (or whose claim ran out); returns them, each
+    /// with those of `sinks` it owes, oldest first.
+    pub fn claim(&mut self, claim: &Claim, now: DateTime<Utc>, until: DateTime<Utc>) -> Vec<(Event, Vec<String>)> {
+        let mut claimed = Vec::new();
+        for pending in &mut self.outbox {
+            let owed: Vec<String> = pending
+                .owed
+                .iter()
+                .filter(|s| claim.sinks.contains(s))
+                .cloned()
+                .collect();
+            let held = pending.claimed_until.is_some_and(|at| at > now)
+                && !pending.claimed_by.as_deref().is_some_and(|by| (claim.is_gone)(by));
+            if owed.is_empty() || held {
+                continue;
+            }
+            pending.claimed_until = Some(until);
+            pending.claimed_by = Some(claim.by.clone());
+            claimed.push((pending.event.clone(), owed));
+        }
+        claimed
+    }
+
+    /// Gives up this run's claim on the event `id` (delivered or not).
+    pub fn release_claim(&mut self, id: &str) {
+        for pending in self.outbox.iter_mut().filter(|p| p.event.id == id) {
+            pending.claimed_until = None;
+            pending.claimed_by = None;
+        }
     }
 
     /// Records a failed try of the event `id`.

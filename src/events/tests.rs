@@ -52,8 +52,29 @@ fn an_outage_of_many_failed_ticks_is_one_refresh_failed_then_one_recovered() {
     let seen = kinds(&mut record, &[failed(), failed(), failed()]);
     assert_eq!(seen, ["refresh_failed"]);
     assert!(matches!(record.health, Health::Failing { attempts: 3, since, .. } if since == at(0)));
-    let seen = kinds(&mut record, &[checked(5, true), checked(5, false), failed()]);
+    // A set found not due proves nothing: no recovery, no flapping.
+    assert!(kinds(&mut record, &[checked(4, false)]).is_empty());
+    let failed_again = Observation::RefreshFailed {
+        problem: problem("NETWORK_ERROR"),
+        generation: 5,
+    };
+    let seen = kinds(
+        &mut record,
+        &[checked(5, true), checked(5, false), failed(), failed_again],
+    );
+    // The failure of set 4 recorded late (after 5 worked) is over already.
     assert_eq!(seen, ["recovered", "refreshed", "refresh_failed"]);
+}
+
+#[test]
+fn a_refusal_recorded_after_a_newer_set_worked_is_over_already() {
+    let mut record = EventRecord::default();
+    let late = Observation::GrantRefused {
+        problem: problem("INVALID_REFRESH_TOKEN"),
+        generation: 3,
+    };
+    assert_eq!(kinds(&mut record, &[checked(4, true), late]), ["refreshed"]);
+    assert_eq!(record.health, Health::Healthy);
 }
 
 #[test]

@@ -16,18 +16,22 @@ mod tests;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::account_name::AccountName;
 use crate::error::{Error, Result};
-use crate::events::{Context, Event, EventRecord, Noted};
+use crate::events::{Claim, Context, Event, EventRecord, Noted};
 use crate::http::HttpClient;
 use crate::settings::Settings;
 use crate::store::TokenStore;
 
-pub use self::ping::{PingStage, Pinged, ping, ping_each};
+pub use self::ping::{PingStage, Pinged, ping, ping_at_exit, ping_each, ping_left, ping_waits};
 pub use self::sent::{Sent, SinkInfo, shown_url};
 pub use self::sinks::{Sinks, test_event};
+
+/// A claim outlives its run's deadline by this much.
+const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 
 /// How often a swap of the record is tried against other runs' swaps.
 const SWAP_TRIES: usize = 20;
@@ -119,7 +123,7 @@ pub async fn settle_account(
     notes: &[Noted],
     deadline: Instant,
 ) -> Result<Settled> {
-    let sinks = Sinks::of(settings)?;
+    let sinks = Arc::new(Sinks::of(settings)?);
     let store = crate::store::open(settings)?;
     let queued = match record_notes(settings, store.as_ref(), account, notes, &sinks).await {
         Ok(queued) => queued,
@@ -192,6 +196,11 @@ pub async fn record_notes(
     let mut queued = 0;
     swap_record(store, |record| {
         queued = 0;
+        if !ids.is_empty() {
+            record.forget_sinks_except(&ids);
+            record.sinks.clone_from(&ids);
+        }
+        let owed = record.sinks.clone();
         for noted in notes {
             let cx = Context {
                 account: account.as_str(),
@@ -201,11 +210,10 @@ pub async fn record_notes(
             };
             for event in record.observe(&noted.observation, &cx) {
                 log_event(&event);
-                record.enqueue(event, &ids);
+                record.enqueue(event, &owed);
                 queued += 1;
             }
         }
-        record.forget_sinks_except(&ids);
     })
     .await?;
     Ok(queued)
@@ -223,67 +231,175 @@ fn log_event(event: &Event) {
 fn reconsent_link(settings: &Settings, account: &AccountName) -> Option<String> {
     let public = settings.events.public_url.as_deref()?;
     let key = settings.server.admin_token.as_ref()?;
-    crate::events::link::issue(public, key, account, crate::tokens::now()).ok()
+    crate::events::link::issue(public, key, account, crate::tokens::now())
+        .map_err(|e| tracing::warn!("{e}"))
+        .ok()
 }
 
-/// Offers every waiting event of the account to the sinks that still owe
-/// it, until `deadline`; records what was delivered.
+/// Offers every waiting event of the account to this process's sinks that
+/// still owe it, until `deadline`; records what was delivered. Each sink
+/// takes its events in order, and the sinks at once, so one that never
+/// answers holds up no other; after a failure a sink gets no later event
+/// (a `recovered` never arrives before its `refresh_failed`). The events
+/// are claimed in the record first, so that two runs at once do not both
+/// send them.
 pub async fn deliver_outbox(
     settings: &Settings,
     store: &dyn TokenStore,
-    sinks: &Sinks,
+    sinks: &Arc<Sinks>,
     deadline: Instant,
 ) -> Result<Settled> {
-    let record = load_record(store).await?.0;
-    if record.outbox.is_empty() || Instant::now() >= deadline {
+    let claimed = claim(store, sinks, deadline).await?;
+    if claimed.events.is_empty() {
         return Ok(Settled {
-            waiting: record.outbox.len(),
+            waiting: claimed.waiting,
             ..Settled::default()
         });
     }
     let http = HttpClient::new(settings.http)?;
-    let mut outcomes: Vec<(String, String, Sent)> = Vec::new();
-    for pending in &record.outbox {
-        for sink in &pending.owed {
-            let sent = if Instant::now() >= deadline {
-                Sent::Retry {
-                    after: None,
-                    why: "the notify timeout ran out first".to_owned(),
-                }
-            } else {
-                sinks.send(sink, &pending.event, &http, deadline).await
-            };
-            outcomes.push((pending.event.id.clone(), sink.clone(), sent));
-        }
-    }
+    let outcomes = offer(sinks, &http, &claimed.events, deadline).await;
     let mut settled = Settled::default();
     swap_record(store, |record| {
         settled = Settled::default();
-        for (id, sink, sent) in &outcomes {
-            match sent {
+        for outcome in &outcomes {
+            match &outcome.sent {
                 Sent::Delivered => {
-                    record.delivered(id, sink);
+                    record.delivered(&outcome.id, &outcome.sink);
                     settled.delivered += 1;
                 }
-                Sent::Refused { .. } => record.delivered(id, sink),
-                Sent::Retry { .. } => record.failed_try(id),
+                Sent::Refused { .. } => record.delivered(&outcome.id, &outcome.sink),
+                Sent::Retry { .. } => record.failed_try(&outcome.id),
             }
+        }
+        for (event, _) in &claimed.events {
+            record.release_claim(&event.id);
         }
         settled.waiting = record.outbox.len();
     })
     .await?;
-    say_undelivered(sinks, &record, &outcomes);
+    say_undelivered(sinks, &outcomes);
     Ok(settled)
 }
 
-/// What could not be delivered, on stderr: never the exit code's business.
-fn say_undelivered(sinks: &Sinks, record: &EventRecord, outcomes: &[(String, String, Sent)]) {
-    for (id, sink, sent) in outcomes {
-        let kind = record
-            .outbox
+/// The events this run claimed, each with the sinks of ours it owes.
+struct Claimed {
+    events: Vec<(Event, Vec<String>)>,
+    waiting: usize,
+}
+
+/// Claims the waiting events no other run is delivering (until a little
+/// after `deadline`: a run that dies leaves its claim to run out).
+async fn claim(store: &dyn TokenStore, sinks: &Sinks, deadline: Instant) -> Result<Claimed> {
+    let ours = sinks.ids();
+    let left = deadline.saturating_duration_since(Instant::now());
+    let mut claimed = Claimed {
+        events: Vec::new(),
+        waiting: 0,
+    };
+    if ours.is_empty() || left.is_zero() {
+        claimed.waiting = load_record(store).await?.0.outbox.len();
+        return Ok(claimed);
+    }
+    let now = crate::tokens::now();
+    let until = now + chrono::Duration::from_std(left + CLAIM_MARGIN).unwrap_or(chrono::Duration::MAX);
+    let by = Claim {
+        sinks: &ours,
+        by: format!("{}:{}", crate::clock::host_name(), std::process::id()),
+        is_gone: &claimer_is_gone,
+    };
+    swap_record(store, |record| {
+        claimed.events = record.claim(&by, now, until);
+        claimed.waiting = record.outbox.len();
+    })
+    .await?;
+    Ok(claimed)
+}
+
+/// Whether the claimer `host:pid` is a process of this host that is gone
+/// (killed while delivering): its claim is void. Another host's claim
+/// runs out on its own.
+fn claimer_is_gone(by: &str) -> bool {
+    let Some((host, pid)) = by.rsplit_once(':') else {
+        return false;
+    };
+    host == crate::clock::host_name() && !std::path::Path::new("/proc").join(pid).exists()
+}
+
+/// One delivery try's end, for the record and the log.
+struct Outcome {
+    id: String,
+    kind: &'static str,
+    sink: String,
+    sent: Sent,
+}
+
+/// Every sink its events, in order, the sinks at once.
+async fn offer(
+    sinks: &Arc<Sinks>,
+    http: &HttpClient,
+    events: &[(Event, Vec<String>)],
+    deadline: Instant,
+) -> Vec<Outcome> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for sink in sinks.ids() {
+        let owed: Vec<Event> = events
             .iter()
-            .find(|p| &p.event.id == id)
-            .map_or("event", |p| p.event.kind.as_str());
+            .filter(|(_, owed)| owed.contains(&sink))
+            .map(|(event, _)| event.clone())
+            .collect();
+        if owed.is_empty() {
+            continue;
+        }
+        let (sinks, http) = (Arc::clone(sinks), http.clone());
+        tasks.spawn(async move { offer_in_order(&sinks, &sink, &http, owed, deadline).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(done) => outcomes.extend(done),
+            Err(e) => tracing::warn!("a delivery task ended early: {e}"),
+        }
+    }
+    outcomes
+}
+
+async fn offer_in_order(
+    sinks: &Sinks,
+    sink: &str,
+    http: &HttpClient,
+    events: Vec<Event>,
+    deadline: Instant,
+) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    let mut held: Option<String> = None;
+    for event in events {
+        let sent = match &held {
+            Some(why) => Sent::Retry {
+                after: None,
+                why: why.clone(),
+            },
+            None if Instant::now() >= deadline => Sent::Retry {
+                after: None,
+                why: "the notify timeout ran out first".to_owned(),
+            },
+            None => sinks.send(sink, &event, http, deadline).await,
+        };
+        if held.is_none() && matches!(sent, Sent::Retry { .. }) {
+            held = Some("an earlier event to this sink is not delivered yet".to_owned());
+        }
+        outcomes.push(Outcome {
+            id: event.id.clone(),
+            kind: event.kind.as_str(),
+            sink: sink.to_owned(),
+            sent,
+        });
+    }
+    outcomes
+}
+
+/// What could not be delivered, on stderr: never the exit code's business.
+fn say_undelivered(sinks: &Sinks, outcomes: &[Outcome]) {
+    for Outcome { kind, sink, sent, .. } in outcomes {
         match sent {
             Sent::Delivered => {}
             Sent::Retry { why, .. } => tracing::warn!(
@@ -338,10 +454,9 @@ pub async fn swap_record(store: &dyn TokenStore, mut change: impl FnMut(&mut Eve
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Err(Error::StoreUnavailable {
-        detail: format!(
-            "the event record in {} kept changing under {SWAP_TRIES} tries",
-            store.location()
-        ),
+    // Busy, not unreachable: another run kept swapping it meanwhile.
+    Err(Error::LockTimeout {
+        place: format!("the event record of {}", store.location()),
+        waited: Duration::from_millis(5).saturating_mul(SWAP_TRIES as u32),
     })
 }

@@ -37,6 +37,28 @@ impl PingStage {
     }
 }
 
+/// The ping a run sends as it ends (see [`ping_at_exit`]).
+static AT_EXIT: std::sync::Mutex<Option<(PingStage, String)>> = std::sync::Mutex::new(None);
+
+/// Leaves the ping that ends this run (success, or `/fail` with its report)
+/// to be sent with the run's events, within the same notify timeout.
+pub fn ping_at_exit(stage: PingStage, body: String) {
+    *crate::locked(&AT_EXIT) = Some((stage, body));
+}
+
+/// Whether a run's last ping waits.
+pub fn ping_waits() -> bool {
+    crate::locked(&AT_EXIT).is_some()
+}
+
+/// Sends the ping [`ping_at_exit`] left, if any.
+pub async fn ping_left(settings: &Settings, deadline: Instant) {
+    let left = crate::locked(&AT_EXIT).take();
+    if let Some((stage, body)) = left {
+        ping(settings, stage, &body, deadline).await;
+    }
+}
+
 /// How the ping to one URL went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pinged {

@@ -174,13 +174,31 @@ fn a_link_the_action_does_not_name_is_added_after_it() {
 }
 
 #[test]
+fn a_text_that_would_be_a_discord_link_is_written_as_text() {
+    let mut event = reauthorization();
+    event.message = "[Re-authorise](http://elsewhere.example)".to_owned();
+    let body = Body::of(WebhookFormat::Discord, &event).unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
+    let content = sent["content"].as_str().unwrap();
+    assert!(
+        content.contains("\\[Re-authorise\\](http://elsewhere.example)"),
+        "{content}"
+    );
+    assert_eq!(
+        content.matches("](<").count(),
+        1,
+        "only the event's own link: {content}"
+    );
+}
+
+#[test]
 fn the_discord_body_is_content_with_a_masked_link_and_no_mentions() {
     let body = Body::of(WebhookFormat::Discord, &reauthorization()).unwrap();
     let sent: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
     let expected = format!(
-        "🚨 alice: reauthorization_required (INVALID_REFRESH_TOKEN): Withings refused the refresh token: \
-invalid_grant <b>&</b> — next: open [Re-authorise alice](<{LINK}>) and approve access (the link works once, for an \
-hour); or run `withings-token login --account alice`"
+        "🚨 alice: reauthorization\\_required (INVALID\\_REFRESH\\_TOKEN): Withings refused the refresh token: \
+invalid\\_grant <b>&</b> — next: open [Re-authorise alice](<{LINK}>) and approve access (the link works once, for an \
+hour); or run \\`withings-token login --account alice\\`"
     );
     assert_eq!(
         sent,

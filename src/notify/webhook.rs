@@ -263,12 +263,26 @@ fn slack_escape(text: &str) -> String {
 pub(super) fn discord_content(event: &Event) -> String {
     let link = |url: &str| format!("[Re-authorise {}](<{url}>)", event.account);
     let tail = clip_chars(
-        &action_with_link(event, " — next: ", str::to_owned, link),
+        &action_with_link(event, " — next: ", discord_escape, link),
         DISCORD_MAX / 2,
     );
     let room = DISCORD_MAX - tail.chars().count();
-    let head = clip_chars(&format!("{}{}", marker(event), event.summary()), room);
+    let head = clip_chars(&format!("{}{}", marker(event), discord_escape(&event.summary())), room);
     head + &tail
+}
+
+/// Discord's markdown characters written as themselves, so that a text an
+/// upstream chose (`[Re-authorise](http://elsewhere)`) makes no link, and
+/// the event's own link is the only one.
+fn discord_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '[' | ']' | '*' | '_' | '~' | '`' | '|' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// One or two plain lines: the summary, then what to do (with the link).

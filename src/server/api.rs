@@ -150,7 +150,11 @@ async fn token_status(
 ) -> Result<Response, ApiError> {
     let account = admin_account(&state, query).await?;
     let snapshot = account.view.snapshot(&account.settings).await?;
-    let events = account.view.event_record().await?;
+    // An unreadable event record costs the alert, not the whole status.
+    let events = account.view.event_record().await.unwrap_or_else(|e| {
+        tracing::warn!("{}the event record cannot be read [{}]: {e}", account.said(), e.code());
+        Default::default()
+    });
     let body = snapshot.status_body(&account.settings, &account.location, &events)?;
     Ok(json_response(body))
 }

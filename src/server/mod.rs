@@ -236,8 +236,14 @@ async fn drain(
     for account in state.accounts.all().values() {
         let _ = account.flight.lock().await;
     }
-    // Records the last notes (delivery is left to the next run or start).
-    let _ = outbox.await;
+    // Records the last notes (delivery is left to the next run or start);
+    // a delivery under way is not waited for past the drain's time.
+    if tokio::time::timeout(DRAIN_TIMEOUT, outbox).await.is_err() {
+        tracing::warn!(
+            "events still being delivered after {} s are left in the outbox",
+            DRAIN_TIMEOUT.as_secs()
+        );
+    }
 }
 
 fn server_ended(ended: std::result::Result<std::io::Result<()>, tokio::task::JoinError>) -> Error {

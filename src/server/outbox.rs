@@ -89,7 +89,11 @@ async fn record_notes(accounts: &super::accounts::Map) -> Vec<AccountName> {
         };
         match recorded {
             Ok(_) => noted.push(name),
-            Err(e) => tracing::warn!("events of account {name} not recorded [{}]: {e}", e.code()),
+            Err(e) => {
+                // Tried again at the next turn: a store's blip loses nothing.
+                tracing::warn!("events of account {name} not recorded yet [{}]: {e}", e.code());
+                crate::events::restore_notes(notes);
+            }
         }
     }
     noted
@@ -99,7 +103,10 @@ async fn record_notes(accounts: &super::accounts::Map) -> Vec<AccountName> {
 async fn deliver(account: &Account, backoff: &mut HashMap<AccountName, Backoff>) {
     let deadline = Instant::now() + DELIVERY_WINDOW;
     let delivered = match Sinks::of(&account.settings) {
-        Ok(sinks) => crate::notify::deliver_outbox(&account.settings, account.store.as_ref(), &sinks, deadline).await,
+        Ok(sinks) => {
+            let sinks = Arc::new(sinks);
+            crate::notify::deliver_outbox(&account.settings, account.store.as_ref(), &sinks, deadline).await
+        }
         Err(e) => Err(e),
     };
     match delivered {

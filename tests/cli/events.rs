@@ -209,3 +209,36 @@ fn a_slow_hook_never_holds_up_serve_s_refreshes() {
     assert!(wait_until(Duration::from_secs(15), || delivered(&log).len() == 3));
     assert_eq!(types(&delivered(&log)), ["refreshed", "refreshed", "refreshed"]);
 }
+
+/// A run without sinks (an `access-token` in a script beside the cron
+/// `refresh` that alerts) records what it saw for the sinks the record
+/// knows, and never drops what they are owed: the next run with sinks
+/// delivers it.
+#[test]
+fn a_run_without_sinks_queues_its_events_for_the_sinks_the_record_knows() {
+    let sandbox = SandboxProcess::start();
+    let (env, log) = user_with_a_hook(&sandbox);
+    let out = env.run(&["refresh"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(types(&delivered(&log)), ["refreshed"]);
+    let mut sinkless = TestEnv::new();
+    sandbox.configure(&mut sinkless);
+    let store = env.store_path().display().to_string();
+    sandbox.fault(json!({"kind": "refuse", "count": 1}));
+    let out = sinkless.run_fast(&["--store", &store, "refresh"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(
+        record_of(&env)["outbox"][0]["event"]["type"],
+        "reauthorization_required"
+    );
+    let status = sinkless.run(&["--store", &store, "status", "--json"]).json();
+    assert_eq!(status["events_waiting"], 1);
+    let out = env.run(&["status"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // `status` delivers nothing (it is offline); the next refresh does.
+    assert_eq!(types(&delivered(&log)), ["refreshed"]);
+    let out = env.run_fast(&["refresh", "--if-needed"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(types(&delivered(&log)), ["refreshed", "reauthorization_required"]);
+    assert_eq!(record_of(&env)["outbox"], json!([]));
+}

@@ -155,6 +155,9 @@ async fn consent_url(
     let claim = match &opener {
         Opener::Link(claim) => {
             refuse_used_link(&account, claim, now).await?;
+            if let Some(url) = consent_under_way(&account, claim).await {
+                return Ok(url);
+            }
             Some(claim)
         }
         Opener::Admin(_) => None,
@@ -230,6 +233,29 @@ async fn refuse_used_link(account: &Account, claim: &Claim, now: DateTime<Utc>) 
         return Err(pages::link_used(&account.name));
     }
     Ok(())
+}
+
+/// The consent URL of a consent this link started already, when its state
+/// is still the one kept: a second tap, another browser or a scanner that
+/// opened the link first then continue that consent instead of replacing
+/// its state (which would fail the first one's callback), and opening the
+/// link again writes nothing.
+async fn consent_under_way(account: &Account, claim: &Claim) -> Option<String> {
+    let state = account.store.load().await.ok()?.pending_auth?.state;
+    let (nonce, _) = link_of_state(&state)?;
+    if nonce != claim.nonce {
+        return None;
+    }
+    let settings = &account.settings;
+    let url = crate::consent::authorization_url(
+        settings.authorize_url().ok()?,
+        settings.client_id("auth-url").ok()?,
+        &settings.scope,
+        settings.redirect_uri("auth-url").ok()?,
+        &state,
+        false,
+    );
+    Some(url.to_string())
 }
 
 /// Marks the link of a consent just saved used, so it never opens again.

@@ -16,7 +16,7 @@ use crate::fsutil;
 use crate::store::MAX_EVENTS_BYTES;
 
 /// A swap waits this long for another run's swap: each is a read and a write.
-const EVENTS_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const EVENTS_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl FileStore {
     pub fn events_path(&self) -> PathBuf {
