@@ -703,7 +703,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l test -d 'Send one `test` event to every command and webhook, and show how each took it'
-complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l ping -d 'Send one success ping to every dead-man URL (`--ping-url`), and show how each took it'
+complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l ping -d 'Send one success ping to every dead-man URL (`--ping-url`; it tells the check a run went well), and show how each took it'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l json -d 'Same as `--output json`'

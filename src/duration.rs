@@ -90,14 +90,21 @@ pub fn humanize(d: Duration) -> String {
     } else if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())
     } else {
+        // 2.9996 s rounds to "3.000": no "3. s".
         let text = format!("{:.3}", d.as_secs_f64());
-        format!("{} s", text.trim_end_matches('0'))
+        format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_rounded_up_to_whole_seconds_has_no_dangling_point() {
+        assert_eq!(humanize(Duration::from_micros(2_999_600)), "3 s");
+        assert_eq!(humanize(Duration::from_millis(2_500)), "2.5 s");
+    }
 
     #[test]
     fn durations_parse_in_every_unit() {

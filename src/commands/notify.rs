@@ -35,7 +35,7 @@ pub struct NotifyArgs {
     #[arg(long)]
     pub test: bool,
 
-    /// Send one success ping to every dead-man URL (`--ping-url`), and show how each took it
+    /// Send one success ping to every dead-man URL (`--ping-url`; it tells the check a run went well), and show how each took it
     #[arg(long)]
     pub ping: bool,
 }

@@ -166,6 +166,23 @@ mod tests {
     }
 
     #[test]
+    fn a_public_url_that_is_no_http_address_or_carries_more_makes_no_link() {
+        let alice = AccountName::parse("alice").unwrap();
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://tokens.example.com",
+            "https://user:pw@tokens.example.com",
+            "https://tokens.example.com/?x=1",
+            "https://tokens.example.com/#frag",
+            "not a url",
+        ] {
+            let refused = issue(bad, &key(), &alice, Utc::now()).unwrap_err();
+            assert_eq!(refused.code(), "CONFIGURATION_ERROR", "{bad}");
+            assert!(!refused.to_string().contains("pw@"), "{refused}");
+        }
+    }
+
+    #[test]
     fn a_link_moved_to_another_account_or_signed_with_another_key_is_refused() {
         let now = Utc::now();
         let alice = AccountName::parse("alice").unwrap();

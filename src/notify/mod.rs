@@ -123,7 +123,12 @@ pub async fn settle_account(
     notes: &[Noted],
     deadline: Instant,
 ) -> Result<Settled> {
-    let sinks = Arc::new(Sinks::of(settings)?);
+    // A sink that cannot be used (a webhook URL that is not one) costs the
+    // deliveries, not the alert state that `status` shows.
+    let sinks = Arc::new(Sinks::of(settings).unwrap_or_else(|e| {
+        tracing::warn!("no event is delivered for account {account}: {e} [{}]", e.code());
+        Sinks::none()
+    }));
     let store = crate::store::open(settings)?;
     let queued = match record_notes(settings, store.as_ref(), account, notes, &sinks).await {
         Ok(queued) => queued,
@@ -420,6 +425,21 @@ fn say_undelivered(sinks: &Sinks, outcomes: &[Outcome]) {
 pub async fn load_record(store: &dyn TokenStore) -> Result<(EventRecord, Option<Vec<u8>>)> {
     let bytes = store.load_events().await?;
     Ok((parse_record(bytes.as_deref()), bytes))
+}
+
+/// The record as stored, refused when it cannot be read as one: what a
+/// one-time link is checked against (a record started anew would forget
+/// the links already used).
+pub async fn load_record_strictly(store: &dyn TokenStore) -> Result<EventRecord> {
+    let Some(bytes) = store.load_events().await? else {
+        return Ok(EventRecord::default());
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::config(
+            format!("the event record of {} cannot be read ({e})", store.location()),
+            "move it aside (it holds alert state and undelivered events, no token); a one-time link works again after that",
+        )
+    })
 }
 
 /// [`load_record`] without a runtime (a file store); `None` for Redis.

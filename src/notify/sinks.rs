@@ -33,6 +33,14 @@ impl Sinks {
         Ok(Sinks { commands, webhooks })
     }
 
+    /// No sink at all.
+    pub fn none() -> Sinks {
+        Sinks {
+            commands: Vec::new(),
+            webhooks: Vec::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty() && self.webhooks.is_empty()
     }

@@ -81,12 +81,10 @@ async fn record_notes(accounts: &super::accounts::Map) -> Vec<AccountName> {
             tracing::debug!("events of account {name}, which this server does not serve, are not recorded");
             continue;
         };
-        let recorded = match Sinks::of(&account.settings) {
-            Ok(sinks) => {
-                crate::notify::record_notes(&account.settings, account.store.as_ref(), &name, &notes, &sinks).await
-            }
-            Err(e) => Err(e),
-        };
+        // A sink that cannot be used costs its deliveries, not the state.
+        let sinks = Sinks::of(&account.settings).unwrap_or_else(|_| Sinks::none());
+        let recorded =
+            crate::notify::record_notes(&account.settings, account.store.as_ref(), &name, &notes, &sinks).await;
         match recorded {
             Ok(_) => noted.push(name),
             Err(e) => {

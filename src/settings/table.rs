@@ -219,7 +219,7 @@ pub const SETTINGS: &[Setting] = &[
     setting(Events, "WITHINGS_TOKEN_WEBHOOK_FORMAT", Value("json")).per_account("webhook_format")
         .means("the webhooks' body: `json` (the event), `slack` or `discord` (an incoming webhook's message), `text` (one plain line, for ntfy and the like)"),
     setting(Events, "WITHINGS_TOKEN_PING_URL", Text("none")).flag("--ping-url").per_account("ping_url")
-        .means("a dead-man check for cron (healthchecks.io's convention): `refresh` requests `URL/start`, then `URL` on success or `URL/fail` with the report; `serve` pings after each scheduled check"),
+        .means("a dead-man check for cron (healthchecks.io's convention): `refresh` requests `URL/start`, then `URL` on success or `URL/fail` with the report; `serve` pings once a check interval (at least a minute): `URL` while every account works, else `URL/fail` naming the failing ones"),
     setting(Events, "WITHINGS_TOKEN_NOTIFY_TIMEOUT", Value("5s")).flag("--notify-timeout").top("notify_timeout")
         .means("how long a CLI run waits for its deliveries before it exits (what is not delivered stays in the outbox for the next run); never changes the exit code"),
     setting(Events, "WITHINGS_TOKEN_PUBLIC_URL", Text("none (no re-consent link in events)")).top("public_url")

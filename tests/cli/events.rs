@@ -242,3 +242,83 @@ fn a_run_without_sinks_queues_its_events_for_the_sinks_the_record_knows() {
     assert_eq!(types(&delivered(&log)), ["refreshed", "reauthorization_required"]);
     assert_eq!(record_of(&env)["outbox"], json!([]));
 }
+
+/// A webhook that never answers holds up no other sink: the hook gets the
+/// event within the notify timeout, and the webhook's stays for later.
+#[test]
+fn a_webhook_that_never_answers_holds_up_no_other_sink() {
+    let sandbox = SandboxProcess::start();
+    let (mut env, log) = user_with_a_hook(&sandbox);
+    let hooks = webhook_receiver();
+    hooks.mount(hook_post().respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60))));
+    env.set("WITHINGS_TOKEN_WEBHOOK_URL", hook_url(&hooks));
+    let out = env.run(&["refresh", "--notify-timeout", "2s"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(types(&delivered(&log)), ["refreshed"]);
+    let outbox = record_of(&env)["outbox"].clone();
+    assert_eq!(outbox.as_array().map(Vec::len), Some(1), "{outbox:#}");
+    assert_eq!(
+        outbox[0]["owed"].as_array().map(Vec::len),
+        Some(1),
+        "only the webhook still owed: {outbox:#}"
+    );
+    assert!(outbox[0]["owed"][0].as_str().unwrap().starts_with("webhook:"));
+}
+
+/// Withings refusing the app's own credentials (a wrong client secret)
+/// after it was asked is a failed refresh the account hears of, though it
+/// is the operator's to fix (exit 3).
+#[test]
+fn the_app_s_credentials_refused_is_a_refresh_failed_event() {
+    let sandbox = SandboxProcess::start();
+    let (mut env, log) = user_with_a_hook(&sandbox);
+    env.set("WITHINGS_CLIENT_SECRET", "a-wrong-client-secret");
+    let out = env.run_fast(&["refresh"]);
+    let events = delivered(&log);
+    assert_eq!(types(&events), ["refresh_failed"], "{out:?}");
+    let code = events[0]["code"].as_str().expect("a code");
+    assert!(
+        out.stderr.contains(&format!("[{code}]")),
+        "the event's code is the run's: {code} / {}",
+        out.stderr
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("a-wrong-client-secret"));
+}
+
+/// Two runs at once deliver each event once: the one delivering it claims
+/// it, and the other leaves it alone while that run lives.
+#[test]
+fn overlapping_runs_deliver_each_event_once() {
+    let sandbox = SandboxProcess::start();
+    let (env, log) = user_with_a_hook(&sandbox);
+    let hang = env.work_dir().join("hang");
+    std::fs::write(&hang, "").unwrap();
+    let record = env.store_path().with_file_name("tokens.events.json");
+    let mut first = env
+        .std_cmd()
+        .args(["refresh", "--notify-timeout", "30s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let claimed = wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&record).is_ok_and(|t| t.contains("claimed_until"))
+    });
+    assert!(claimed, "the first run never claimed its event");
+    let mut second = env
+        .std_cmd()
+        .args(["refresh", "--notify-timeout", "30s"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let both = wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&record).is_ok_and(|t| t.matches("claimed_until").count() == 2)
+    });
+    assert!(both, "the second run never claimed its own event");
+    std::fs::remove_file(&hang).unwrap();
+    assert!(first.wait().expect("wait").success());
+    assert!(second.wait().expect("wait").success());
+    let events = delivered(&log);
+    assert_eq!(types(&events), ["refreshed", "refreshed"], "{events:#?}");
+    assert_ne!(events[0]["id"], events[1]["id"]);
+}

@@ -390,6 +390,8 @@ fn a_revoked_account_is_announced_with_a_link_that_brings_it_back() {
             .filter(|e| e["type"] == kind && e["account"] == "alice")
             .collect()
     };
+    let before = stored_at(&account_store(&h.env, "alice"));
+    let revoked = before["tokens"]["refresh_token"].as_str().expect("a set").to_owned();
     h.sandbox.revoke();
     let refused = h.server.admin_post("/admin/token/refresh?account=alice", None);
     assert_eq!(refused.error_code(), "INVALID_REFRESH_TOKEN", "{refused:?}");
@@ -443,14 +445,17 @@ fn a_revoked_account_is_announced_with_a_link_that_brings_it_back() {
 
     let access = stored["tokens"]["access_token"].as_str().unwrap_or_default().to_owned();
     let delivered = std::fs::read_to_string(&log).unwrap();
-    for secret in [
+    let secrets = [
         refresh.as_str(),
         access.as_str(),
+        revoked.as_str(),
         ADMIN_TOKEN,
         WEBHOOK_SECRET,
+        HOOK_PATH,
         "sandbox-client-secret",
-    ] {
+    ];
+    for secret in secrets {
         assert!(!delivered.contains(secret), "a delivered event holds a secret");
     }
-    assert_no_secret_in_bodies(&hooks, &[&refresh, &access, ADMIN_TOKEN, WEBHOOK_SECRET, HOOK_PATH]);
+    assert_no_secret_in_bodies(&hooks, &secrets);
 }

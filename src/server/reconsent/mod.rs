@@ -222,7 +222,7 @@ fn open(
 /// is opened: a chat's link preview or a mail scanner fetches it first,
 /// and must not use up the person's one tap.
 async fn refuse_used_link(account: &Account, claim: &Claim, now: DateTime<Utc>) -> Result<(), Page> {
-    let (record, _) = crate::notify::load_record(account.store.as_ref())
+    let record = crate::notify::load_record_strictly(account.store.as_ref())
         .await
         .map_err(|e| pages::not_started(&account.name, &e))?;
     let used = record

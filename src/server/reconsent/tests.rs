@@ -223,10 +223,19 @@ async fn a_one_time_link_reconnects_its_account_once() {
     assert!(state.starts_with("alice."), "{state}");
 
     // A preview (or a mail scanner) that opened the link first does not use
-    // it up: the person's own tap starts consent again, and that one counts.
-    let (status, consent, html) = page(&link).await;
+    // it up, nor replace its state: the person's own tap continues the
+    // consent it started, and opening it writes nothing.
+    let alice_store = crate::store::open(&settings.for_account(&account("alice")).unwrap()).unwrap();
+    let generation = alice_store.load().await.unwrap().generation;
+    let (status, again, html) = page(&link).await;
     assert_eq!(status, 302, "{html}");
-    let consent = consent.unwrap();
+    let consent = again.unwrap();
+    assert_eq!(consent, consent_url.to_string(), "the same consent, the same state");
+    assert_eq!(
+        alice_store.load().await.unwrap().generation,
+        generation,
+        "nothing written"
+    );
     let (status, back, _) = page(&consent).await;
     assert_eq!(status, 302);
     let (status, _, html) = page(&back.unwrap()).await;

@@ -28,6 +28,13 @@ impl FileStore {
         self.path().with_file_name(format!("{stem}.events.json"))
     }
 
+    /// The lock of the event record's swaps.
+    pub(super) fn events_lock_path(&self) -> PathBuf {
+        let mut path = self.events_path().into_os_string();
+        path.push(".lock");
+        PathBuf::from(path)
+    }
+
     pub(super) fn load_events_file(&self) -> Result<Option<Vec<u8>>> {
         let path = self.events_path();
         match fsutil::read_regular_file(&path, MAX_EVENTS_BYTES) {
@@ -46,9 +53,7 @@ impl FileStore {
 
     pub(super) fn swap_events_file(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
         let path = self.events_path();
-        let mut lock_path = path.clone().into_os_string();
-        lock_path.push(".lock");
-        let lock_path = PathBuf::from(lock_path);
+        let lock_path = self.events_lock_path();
         let unwritable = |e: std::io::Error| {
             Error::config(
                 format!("cannot write the event record {}: {e}", path.display()),

@@ -46,6 +46,7 @@ impl FileStore {
             }
         }
         sync_dirs(&[self.path(), to.path()]);
+        remove_if_present(&self.events_lock_path())?;
         remove_if_present(&self.lock_path())
     }
 
@@ -61,6 +62,7 @@ impl FileStore {
             remove_if_present(&path)?;
         }
         sync_dirs(&[self.path()]);
+        remove_if_present(&self.events_lock_path())?;
         remove_if_present(&self.lock_path())
     }
 }
