@@ -69,11 +69,14 @@ fn an_outage_of_many_failed_ticks_is_one_refresh_failed_then_one_recovered() {
 #[test]
 fn a_refusal_recorded_after_a_newer_set_worked_is_over_already() {
     let mut record = EventRecord::default();
-    let late = Observation::GrantRefused {
+    let refused = || Observation::GrantRefused {
         problem: problem("INVALID_REFRESH_TOKEN"),
         generation: 3,
     };
-    assert_eq!(kinds(&mut record, &[checked(4, true), late]), ["refreshed"]);
+    // Refused, then new consent (set 4) saved by `login`; then `serve`'s
+    // refusal of set 3, recorded half a second late.
+    let seen = kinds(&mut record, &[refused(), Observation::Consented { generation: 4 }, refused()]);
+    assert_eq!(seen, ["reauthorization_required", "recovered"]);
     assert_eq!(record.health, Health::Healthy);
 }
 
