@@ -75,7 +75,10 @@ fn a_refusal_recorded_after_a_newer_set_worked_is_over_already() {
     };
     // Refused, then new consent (set 4) saved by `login`; then `serve`'s
     // refusal of set 3, recorded half a second late.
-    let seen = kinds(&mut record, &[refused(), Observation::Consented { generation: 4 }, refused()]);
+    let seen = kinds(
+        &mut record,
+        &[refused(), Observation::Consented { generation: 4 }, refused()],
+    );
     assert_eq!(seen, ["reauthorization_required", "recovered"]);
     assert_eq!(record.health, Health::Healthy);
 }

@@ -130,14 +130,17 @@ pub async fn settle_account(
         Sinks::none()
     }));
     let store = crate::store::open(settings)?;
-    let queued = match record_notes(settings, store.as_ref(), account, notes, &sinks).await {
-        Ok(queued) => queued,
+    // One swap records the notes and claims what this run delivers.
+    let claimer = Claimer::new(&sinks, deadline);
+    let recorded = swap_notes(settings, store.as_ref(), (account, notes), &sinks, Some(&claimer)).await;
+    let (queued, claimed) = match recorded {
+        Ok(recorded) => recorded,
         Err(Error::StoreUnavailable { .. }) => {
             return Ok(deliver_unrecorded(settings, account, notes, &sinks, deadline).await);
         }
         Err(e) => return Err(e),
     };
-    let mut settled = deliver_outbox(settings, store.as_ref(), &sinks, deadline).await?;
+    let mut settled = deliver_claimed(settings, store.as_ref(), &sinks, claimed, deadline).await?;
     settled.queued = queued;
     Ok(settled)
 }
@@ -196,9 +199,24 @@ pub async fn record_notes(
     notes: &[Noted],
     sinks: &Sinks,
 ) -> Result<usize> {
+    let (queued, _) = swap_notes(settings, store, (account, notes), sinks, None).await?;
+    Ok(queued)
+}
+
+/// [`record_notes`], and with `claimer` the claim of what it delivers, in
+/// one swap of the record.
+async fn swap_notes(
+    settings: &Settings,
+    store: &dyn TokenStore,
+    (account, notes): (&AccountName, &[Noted]),
+    sinks: &Sinks,
+    claimer: Option<&Claimer>,
+) -> Result<(usize, Claimed)> {
     let ids = sinks.ids();
     let link = || reconsent_link(settings, account);
+    let aging_after = chrono::Duration::from_std(settings.events.aging_after).unwrap_or(chrono::Duration::MAX);
     let mut queued = 0;
+    let mut claimed = Claimed::default();
     swap_record(store, |record| {
         queued = 0;
         if !ids.is_empty() {
@@ -210,7 +228,7 @@ pub async fn record_notes(
             let cx = Context {
                 account: account.as_str(),
                 now: noted.at,
-                aging_after: chrono::Duration::from_std(settings.events.aging_after).unwrap_or(chrono::Duration::MAX),
+                aging_after,
                 reconsent_link: &link,
             };
             for event in record.observe(&noted.observation, &cx) {
@@ -219,9 +237,13 @@ pub async fn record_notes(
                 queued += 1;
             }
         }
+        claimed = match claimer {
+            Some(claimer) => claimer.claim(record),
+            None => Claimed::default(),
+        };
     })
     .await?;
-    Ok(queued)
+    Ok((queued, claimed))
 }
 
 /// Every event is logged as it is made, whatever the sinks: at `info`,
@@ -254,7 +276,20 @@ pub async fn deliver_outbox(
     sinks: &Arc<Sinks>,
     deadline: Instant,
 ) -> Result<Settled> {
-    let claimed = claim(store, sinks, deadline).await?;
+    let claimer = Claimer::new(sinks, deadline);
+    let mut claimed = Claimed::default();
+    swap_record(store, |record| claimed = claimer.claim(record)).await?;
+    deliver_claimed(settings, store, sinks, claimed, deadline).await
+}
+
+/// Offers the events this run claimed to its sinks; records the outcome.
+async fn deliver_claimed(
+    settings: &Settings,
+    store: &dyn TokenStore,
+    sinks: &Arc<Sinks>,
+    claimed: Claimed,
+    deadline: Instant,
+) -> Result<Settled> {
     if claimed.events.is_empty() {
         return Ok(Settled {
             waiting: claimed.waiting,
@@ -287,37 +322,52 @@ pub async fn deliver_outbox(
 }
 
 /// The events this run claimed, each with the sinks of ours it owes.
+#[derive(Default)]
 struct Claimed {
     events: Vec<(Event, Vec<String>)>,
     waiting: usize,
 }
 
-/// Claims the waiting events no other run is delivering (until a little
-/// after `deadline`: a run that dies leaves its claim to run out).
-async fn claim(store: &dyn TokenStore, sinks: &Sinks, deadline: Instant) -> Result<Claimed> {
-    let ours = sinks.ids();
-    let left = deadline.saturating_duration_since(Instant::now());
-    let mut claimed = Claimed {
-        events: Vec::new(),
-        waiting: 0,
-    };
-    if ours.is_empty() || left.is_zero() {
-        claimed.waiting = load_record(store).await?.0.outbox.len();
-        return Ok(claimed);
+/// This process, claiming the waiting events no other run is delivering
+/// for its sinks, until a little after `deadline` (a run that dies leaves
+/// its claim to run out, or to be found gone).
+struct Claimer {
+    sinks: Vec<String>,
+    by: String,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Claimer {
+    fn new(sinks: &Sinks, deadline: Instant) -> Claimer {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let until = (!left.is_zero()).then(|| {
+            crate::tokens::now() + chrono::Duration::from_std(left + CLAIM_MARGIN).unwrap_or(chrono::Duration::MAX)
+        });
+        Claimer {
+            sinks: sinks.ids(),
+            by: format!("{}:{}", crate::clock::host_name(), std::process::id()),
+            until,
+        }
     }
-    let now = crate::tokens::now();
-    let until = now + chrono::Duration::from_std(left + CLAIM_MARGIN).unwrap_or(chrono::Duration::MAX);
-    let by = Claim {
-        sinks: &ours,
-        by: format!("{}:{}", crate::clock::host_name(), std::process::id()),
-        is_gone: &claimer_is_gone,
-    };
-    swap_record(store, |record| {
-        claimed.events = record.claim(&by, now, until);
-        claimed.waiting = record.outbox.len();
-    })
-    .await?;
-    Ok(claimed)
+
+    fn claim(&self, record: &mut EventRecord) -> Claimed {
+        let waiting = record.outbox.len();
+        let Some(until) = self.until.filter(|_| !self.sinks.is_empty()) else {
+            return Claimed {
+                events: Vec::new(),
+                waiting,
+            };
+        };
+        let claim = Claim {
+            sinks: &self.sinks,
+            by: self.by.clone(),
+            is_gone: &claimer_is_gone,
+        };
+        Claimed {
+            events: record.claim(&claim, crate::tokens::now(), until),
+            waiting,
+        }
+    }
 }
 
 /// Whether the claimer `host:pid` is a process of this host that is gone
