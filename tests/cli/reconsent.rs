@@ -459,3 +459,19 @@ fn a_revoked_account_is_announced_with_a_link_that_brings_it_back() {
     }
     assert_no_secret_in_bodies(&hooks, &secrets);
 }
+
+/// An event record that cannot be read costs `/admin/token/status` its
+/// alert, not the whole status (nor the broker): the token's state is
+/// still what the store says.
+#[test]
+fn an_unreadable_event_record_leaves_the_admin_status_answering() {
+    let h = given_a_household_served_with_callback_at("/auth/callback");
+    let events = account_store(&h.env, "alice").with_file_name("alice.events.json");
+    std::fs::create_dir_all(&events).expect("a directory where the record should be");
+    let status = h.server.admin_get("/admin/token/status?account=alice");
+    assert_eq!(status.status, 200, "{status:?}");
+    let status = status.json();
+    assert_eq!(status["token_configured"], true);
+    assert_eq!(status["alert"]["state"], "healthy");
+    assert_eq!(status["needs_reauthorization"], false);
+}
