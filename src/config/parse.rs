@@ -218,17 +218,24 @@ fn text_of(source: &Source, scope: Scope, key: &str, item: &Item, line: usize) -
             ));
         }
     };
-    if text.chars().any(char::is_control) {
-        return Err(source.error(
-            line,
-            format!(
-                "`{key}` {} holds a control character (such as a line break)",
-                scope.shown()
-            ),
-            format!("set `{key}` on one line, without control characters"),
-        ));
-    }
+    refuse_controls(source, scope, key, &text, line)?;
     Ok(text)
+}
+
+/// A value holding a control character (a line break) is refused: it could
+/// forge a line of the env file or of a message.
+fn refuse_controls(source: &Source, scope: Scope, key: &str, text: &str, line: usize) -> Result<()> {
+    if !text.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(source.error(
+        line,
+        format!(
+            "`{key}` {} holds a control character (such as a line break)",
+            scope.shown()
+        ),
+        format!("set `{key}` (each of its values) on one line, without control characters"),
+    ))
 }
 
 /// The keys that may hold several values: an array of strings, read as
@@ -246,16 +253,7 @@ fn several(source: &Source, scope: Scope, key: &str, items: &toml_edit::Array, l
             ));
         };
         let text = text.value();
-        if text.chars().any(char::is_control) {
-            return Err(source.error(
-                line,
-                format!(
-                    "`{key}` {} holds a control character (such as a line break)",
-                    scope.shown()
-                ),
-                format!("give each of `{key}`'s values on one line, without control characters"),
-            ));
-        }
+        refuse_controls(source, scope, key, text, line)?;
         texts.push(text.clone());
     }
     Ok(texts.join("\n"))
