@@ -18,6 +18,15 @@ const MAX_NOTES: usize = 10_000;
 
 static NOTES: Mutex<Vec<Noted>> = Mutex::new(Vec::new());
 
+/// Wakes `serve`'s outbox task when something is noted, so that it sleeps
+/// otherwise (an idle server wakes only for its checks).
+static NOTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Returns once something was noted since the last call returned.
+pub async fn noted() {
+    NOTED.notified().await;
+}
+
 /// An observation of an account, at the time it was made.
 #[derive(Debug, Clone)]
 pub struct Noted {
@@ -36,6 +45,7 @@ pub fn note(account: &AccountName, observation: Observation) {
             observation,
         });
     }
+    NOTED.notify_one();
 }
 
 /// Notes what `error`, ending a refresh of the set of `generation`, says

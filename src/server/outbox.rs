@@ -1,12 +1,13 @@
 //! `serve`'s events: what this process noted (the schedule's refreshes, the
 //! broker's, the admin API's, a consent) is recorded in each account's
-//! event record at the next turn (half a second), and every account's
-//! outbox is offered to its sinks in the background, so no delivery ever
-//! holds up a refresh or an answer. Events a CLI run on this store left
-//! undelivered are picked up by the sweep, once a minute. A sink that
-//! fails is tried again after a pause that doubles (up to ten minutes).
-//! With `ping_url`, the dead-man check is pinged once a check interval
-//! (at least a minute): success while every account works, else `/fail`.
+//! event record as soon as it is noted, and every account's outbox is
+//! offered to its sinks in the background, so no delivery ever holds up a
+//! refresh or an answer. Events a CLI run on this store left undelivered
+//! are picked up by the sweep, once a check interval (at least a minute),
+//! when the dead-man check is pinged too (success while every account
+//! works, else `/fail`). A sink that fails is tried again after a pause
+//! that doubles (up to ten minutes). Between these the task sleeps: an idle
+//! server wakes only for its checks.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,10 +21,8 @@ use crate::account_name::AccountName;
 use crate::events::{Health, Noted};
 use crate::notify::{PingStage, Sinks};
 
-/// How often the notes are taken.
-const TURN: Duration = Duration::from_millis(500);
-/// How often every account's outbox is looked at, noted or not.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// The shortest sweep: every account's outbox looked at, noted or not.
+const MIN_SWEEP: Duration = Duration::from_secs(60);
 /// How long one account's deliveries may take at one turn.
 const DELIVERY_WINDOW: Duration = Duration::from_secs(30);
 /// The longest pause before a failed sink is tried again.
@@ -37,12 +36,15 @@ struct Backoff {
 
 pub async fn run(state: Arc<AppState>, check_interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut backoff: HashMap<AccountName, Backoff> = HashMap::new();
-    let mut swept = Instant::now();
-    let ping_every = check_interval.max(Duration::from_secs(60));
-    let mut pinged: Option<Instant> = None;
+    let sweep_every = check_interval.max(MIN_SWEEP);
+    // The first sweep (and ping) at start: what CLI runs left is sent.
+    let mut sweep_at = Instant::now();
     loop {
+        let retry_at = backoff.values().map(|b| b.next).min();
+        let wake = retry_at.map_or(sweep_at, |at| at.min(sweep_at));
         let stopping = tokio::select! {
-            () = tokio::time::sleep(TURN) => false,
+            () = crate::events::noted() => false,
+            () = tokio::time::sleep_until(wake.into()) => false,
             _ = stop.wait_for(|stop| *stop) => true,
         };
         let accounts = state.accounts.all();
@@ -50,10 +52,20 @@ pub async fn run(state: Arc<AppState>, check_interval: Duration, mut stop: watch
         if stopping {
             break;
         }
-        if swept.elapsed() >= SWEEP_EVERY {
-            swept = Instant::now();
+        let now = Instant::now();
+        due.extend(
+            backoff
+                .iter()
+                .filter(|(_, b)| b.next <= now)
+                .map(|(name, _)| name.clone()),
+        );
+        let sweep = now >= sweep_at;
+        if sweep {
+            sweep_at = now + sweep_every;
             due.extend(accounts.keys().cloned());
         }
+        due.sort();
+        due.dedup();
         for name in due {
             let Some(account) = accounts.get(&name) else { continue };
             if backoff.get(&name).is_some_and(|b| Instant::now() < b.next) {
@@ -61,8 +73,7 @@ pub async fn run(state: Arc<AppState>, check_interval: Duration, mut stop: watch
             }
             deliver(account, &mut backoff).await;
         }
-        if !state.settings.events.ping_urls.is_empty() && pinged.is_none_or(|at| at.elapsed() >= ping_every) {
-            pinged = Some(Instant::now());
+        if sweep && !state.settings.events.ping_urls.is_empty() {
             ping(&state, &accounts).await;
         }
     }
