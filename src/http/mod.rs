@@ -190,19 +190,34 @@ impl Answer {
 
 /// Cheap to make: the reqwest client (TLS roots, connection pool) is built
 /// on the first request, so a `refresh --if-needed` that finds nothing due
-/// never pays for it.
+/// never pays for it; and once per policy in a process, so a run that
+/// refreshes and then delivers its events builds it once (it is most of
+/// what a delivered event costs a run). Safe across runtimes (each CLI
+/// command's ends with it): a pooled connection whose runtime ended is
+/// found closed and dropped when the pool is asked for one.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: std::sync::Arc<std::sync::OnceLock<std::result::Result<reqwest::Client, String>>>,
+    inner: SharedClient,
     policy: HttpPolicy,
 }
 
+type SharedClient = std::sync::Arc<std::sync::OnceLock<std::result::Result<reqwest::Client, String>>>;
+
+/// The process's clients, one per policy.
+static CLIENTS: std::sync::Mutex<Vec<(HttpPolicy, SharedClient)>> = std::sync::Mutex::new(Vec::new());
+
 impl HttpClient {
     pub fn new(policy: HttpPolicy) -> Result<HttpClient> {
-        Ok(HttpClient {
-            inner: Default::default(),
-            policy,
-        })
+        let mut clients = crate::locked(&CLIENTS);
+        let inner = match clients.iter().find(|(made_for, _)| *made_for == policy) {
+            Some((_, inner)) => std::sync::Arc::clone(inner),
+            None => {
+                let inner = SharedClient::default();
+                clients.push((policy, std::sync::Arc::clone(&inner)));
+                inner
+            }
+        };
+        Ok(HttpClient { inner, policy })
     }
 
     /// The shared reqwest client, built on first use.

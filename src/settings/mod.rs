@@ -51,7 +51,7 @@ pub const ENV_FILE_KEYS: &[&str] = &table::env_file_keys::<{ table::ENV_FILE_KEY
 const LISTED_SKIPPED_LINES: usize = 10;
 
 /// How HTTP calls behave (shared by the Withings and Railway clients).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpPolicy {
     pub timeout: Duration,
     pub retries: u32,
