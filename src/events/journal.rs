@@ -22,9 +22,17 @@ static NOTES: Mutex<Vec<Noted>> = Mutex::new(Vec::new());
 /// otherwise (an idle server wakes only for its checks).
 static NOTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-/// Returns once something was noted since the last call returned.
+/// Returns once something was noted (or [`nudge`] was called) since the
+/// last call returned.
 pub async fn noted() {
     NOTED.notified().await;
+}
+
+/// Wakes `serve`'s outbox task without a note: the background refresh
+/// does at each of its wakes, so that the outbox's sweep rides on them
+/// instead of waking the server on a timer of its own.
+pub fn nudge() {
+    NOTED.notify_one();
 }
 
 /// An observation of an account, at the time it was made.

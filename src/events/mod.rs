@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub use self::journal::{
-    Noted, has_notes, note, note_consented, note_error, note_failed_request, note_in_use, noted, restore_notes,
+    Noted, has_notes, note, note_consented, note_error, note_failed_request, note_in_use, noted, nudge, restore_notes,
     take_notes,
 };
 pub use self::record::{Claim, EventRecord, Health};

@@ -3,11 +3,13 @@
 //! event record as soon as it is noted, and every account's outbox is
 //! offered to its sinks in the background, so no delivery ever holds up a
 //! refresh or an answer. Events a CLI run on this store left undelivered
-//! are picked up by the sweep, once a check interval (at least a minute),
-//! when the dead-man check is pinged too (success while every account
-//! works, else `/fail`). A sink that fails is tried again after a pause
-//! that doubles (up to ten minutes). Between these the task sleeps: an idle
-//! server wakes only for its checks.
+//! are picked up by the sweep, at most once a check interval (at least a
+//! minute), at a wake of the background refresh (it nudges this task), so
+//! that no timer of its own wakes an idle server. With `ping_url`, the
+//! dead-man check is pinged on a timer of its own, once a check interval
+//! (at least a minute): success while every account works, else `/fail`.
+//! A sink that fails is tried again after a pause that doubles (up to ten
+//! minutes).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -37,14 +39,16 @@ struct Backoff {
 pub async fn run(state: Arc<AppState>, check_interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut backoff: HashMap<AccountName, Backoff> = HashMap::new();
     let sweep_every = check_interval.max(MIN_SWEEP);
+    let pings = !state.settings.events.ping_urls.is_empty();
     // The first sweep (and ping) at start: what CLI runs left is sent.
     let mut sweep_at = Instant::now();
+    let mut ping_at = Instant::now();
     loop {
         let retry_at = backoff.values().map(|b| b.next).min();
-        let wake = retry_at.map_or(sweep_at, |at| at.min(sweep_at));
+        let timer = [retry_at, pings.then_some(ping_at)].into_iter().flatten().min();
         let stopping = tokio::select! {
             () = crate::events::noted() => false,
-            () = tokio::time::sleep_until(wake.into()) => false,
+            () = sleep_until(timer) => false,
             _ = stop.wait_for(|stop| *stop) => true,
         };
         let accounts = state.accounts.all();
@@ -73,9 +77,18 @@ pub async fn run(state: Arc<AppState>, check_interval: Duration, mut stop: watch
             }
             deliver(account, &mut backoff).await;
         }
-        if sweep && !state.settings.events.ping_urls.is_empty() {
+        if pings && now >= ping_at {
+            ping_at = now + sweep_every;
             ping(&state, &accounts).await;
         }
+    }
+}
+
+/// Sleeps until `at`, or for ever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -138,6 +138,8 @@ pub async fn run(state: Arc<AppState>, interval: Duration, mut stop: watch::Rece
                 ));
             }
         }
+        // The outbox's sweep rides on this wake (see `outbox`).
+        crate::events::nudge();
         let next = slots.values().filter(|s| !s.checking).map(|s| s.next).min();
         let wake = next.unwrap_or(now + interval).min(now + interval);
         tokio::select! {
