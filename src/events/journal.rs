@@ -4,6 +4,7 @@
 //! takes them (at the end of a CLI run, or on `serve`'s next turn) and
 //! turns them into events. Noting is cheap and never fails.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -107,6 +108,15 @@ pub fn note_failed_request(account: &AccountName, error: &Error, generation: u64
     note(account, observation);
 }
 
+/// [`take_notes`], each account's in the order they were noted.
+pub fn take_notes_by_account() -> BTreeMap<AccountName, Vec<Noted>> {
+    let mut by_account: BTreeMap<AccountName, Vec<Noted>> = BTreeMap::new();
+    for noted in take_notes() {
+        by_account.entry(noted.account.clone()).or_default().push(noted);
+    }
+    by_account
+}
+
 /// Puts back notes taken but not settled, before any noted since.
 pub fn restore_notes(mut taken: Vec<Noted>) {
     let mut notes = crate::locked(&NOTES);
@@ -120,6 +130,6 @@ pub fn has_notes() -> bool {
 }
 
 /// Every note so far, oldest first; the journal is left empty.
-pub fn take_notes() -> Vec<Noted> {
+fn take_notes() -> Vec<Noted> {
     std::mem::take(&mut *crate::locked(&NOTES))
 }

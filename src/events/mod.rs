@@ -20,7 +20,7 @@ use crate::error::Error;
 
 pub use self::journal::{
     Noted, has_notes, note, note_consented, note_error, note_failed_request, note_in_use, noted, nudge, restore_notes,
-    take_notes,
+    take_notes_by_account,
 };
 pub use self::record::{Claim, EventRecord, Health};
 

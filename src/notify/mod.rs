@@ -1,4 +1,4 @@
-//! Delivering events: what this process noted (`events::take_notes`) moves
+//! Delivering events: what this process noted (`events::take_notes_by_account`) moves
 //! each account's event record (`EventRecord::observe`), the events that
 //! causes join the account's outbox (kept in the store beside the set, so a
 //! run killed before it delivered leaves them for the next run or `serve`),
@@ -17,7 +17,6 @@ mod sinks;
 mod tests;
 mod webhook;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,12 +39,8 @@ pub use self::sinks::{Sinks, test_event};
 /// `deadline`. `settings` is the run's (an account's, or the deployment's):
 /// another account's settings are resolved from it.
 pub async fn settle(settings: &Settings, deadline: Instant) -> Settled {
-    let mut by_account: BTreeMap<AccountName, Vec<Noted>> = BTreeMap::new();
-    for noted in crate::events::take_notes() {
-        by_account.entry(noted.account.clone()).or_default().push(noted);
-    }
     let mut total = Settled::default();
-    for (account, notes) in by_account {
+    for (account, notes) in crate::events::take_notes_by_account() {
         let account_settings = match settings_of(settings, &account) {
             Ok(s) => s,
             Err(e) => {
@@ -70,32 +65,47 @@ pub async fn settle(settings: &Settings, deadline: Instant) -> Settled {
 /// cron `refresh --if-needed` that found nothing due). Returns whether it
 /// did; otherwise the notes are left for [`settle`].
 pub fn settled_without_change(settings: &Settings) -> bool {
-    let notes = crate::events::take_notes();
-    let unchanged = notes.iter().all(|noted| {
-        let Ok(account_settings) = settings_of(settings, &noted.account) else {
-            return false;
-        };
-        let Ok(store) = crate::store::open(&account_settings) else {
-            return false;
-        };
-        let Some(Ok(record)) = load_record_local(store.as_ref()) else {
-            return false;
-        };
-        let mut moved = record.clone();
-        let none = || None;
-        let cx = Context {
-            account: noted.account.as_str(),
-            now: noted.at,
-            aging_after: chrono::Duration::from_std(account_settings.events.aging_after)
-                .unwrap_or(chrono::Duration::MAX),
-            reconsent_link: &none,
-        };
-        moved.observe(&noted.observation, &cx).is_empty() && moved == record && record.outbox.is_empty()
-    });
+    let by_account = crate::events::take_notes_by_account();
+    let unchanged = by_account
+        .iter()
+        .all(|(account, notes)| leaves_unchanged(settings, account, notes));
     if !unchanged {
-        crate::events::restore_notes(notes);
+        crate::events::restore_notes(by_account.into_values().flatten().collect());
     }
     unchanged
+}
+
+/// Whether `notes` leave `account`'s record (a file store's, read without
+/// a runtime) as it is, with nothing waiting in its outbox.
+fn leaves_unchanged(settings: &Settings, account: &AccountName, notes: &[Noted]) -> bool {
+    let Ok(account_settings) = settings_of(settings, account) else {
+        return false;
+    };
+    let Ok(store) = crate::store::open(&account_settings) else {
+        return false;
+    };
+    let Some(Ok(record)) = load_record_local(store.as_ref()) else {
+        return false;
+    };
+    if !record.outbox.is_empty() {
+        return false;
+    }
+    let mut moved = record.clone();
+    let none = || None;
+    notes.iter().all(|noted| {
+        let cx = Context {
+            account: account.as_str(),
+            now: noted.at,
+            aging_after: aging_after(&account_settings),
+            reconsent_link: &none,
+        };
+        moved.observe(&noted.observation, &cx).is_empty()
+    }) && moved == record
+}
+
+/// The age of a refresh token past which it is reported.
+fn aging_after(settings: &Settings) -> chrono::Duration {
+    chrono::Duration::from_std(settings.events.aging_after).unwrap_or(chrono::Duration::MAX)
 }
 
 /// The settings of `account`: the run's own when they are its.
@@ -204,7 +214,7 @@ async fn swap_notes(
 ) -> Result<(usize, Claimed)> {
     let ids = sinks.ids();
     let link = || reconsent_link(settings, account);
-    let aging_after = chrono::Duration::from_std(settings.events.aging_after).unwrap_or(chrono::Duration::MAX);
+    let aging_after = aging_after(settings);
     let mut queued = 0;
     let mut claimed = Claimed::default();
     swap_record(store, |record| {

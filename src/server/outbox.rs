@@ -11,7 +11,7 @@
 //! A sink that fails is tried again after a pause that doubles (up to ten
 //! minutes).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use super::AppState;
 use super::accounts::Account;
 use crate::account_name::AccountName;
-use crate::events::{Health, Noted};
+use crate::events::Health;
 use crate::notify::{PingStage, Sinks};
 
 /// The shortest sweep: every account's outbox looked at, noted or not.
@@ -95,12 +95,8 @@ async fn sleep_until(at: Option<Instant>) {
 /// Records this process's notes in their accounts' records; returns the
 /// accounts noted (their outboxes may have grown).
 async fn record_notes(accounts: &super::accounts::Map) -> Vec<AccountName> {
-    let mut by_account: BTreeMap<AccountName, Vec<Noted>> = BTreeMap::new();
-    for noted in crate::events::take_notes() {
-        by_account.entry(noted.account.clone()).or_default().push(noted);
-    }
     let mut noted = Vec::new();
-    for (name, notes) in by_account {
+    for (name, notes) in crate::events::take_notes_by_account() {
         let Some(account) = accounts.get(&name) else {
             tracing::debug!("events of account {name}, which this server does not serve, are not recorded");
             continue;
