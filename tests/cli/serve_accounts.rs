@@ -23,14 +23,8 @@ fn stored_refresh_token_of(env: &TestEnv, name: &str) -> String {
 
 /// A Withings that rotates the default account's set into [`NEW_ACCESS`]
 /// and bob's (user 364) into [`BOB_NEW_ACCESS`], each exactly once.
-fn withings_for_the_household() -> Upstream {
-    let withings = Upstream::start();
-    withings.mount(
-        refresh_of(OLD_REFRESH)
-            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
-            .expect(1)
-            .named("the default account's refresh"),
-    );
+/// Withings answers bob's refresh token once, with his new set.
+fn expect_bobs_refresh(withings: &Upstream) {
     let mut bob = token_body(BOB_NEW_ACCESS, BOB_NEW_REFRESH, 10800);
     bob["body"]["userid"] = json!("364");
     withings.mount(
@@ -39,6 +33,17 @@ fn withings_for_the_household() -> Upstream {
             .expect(1)
             .named("bob's refresh"),
     );
+}
+
+fn withings_for_the_household() -> Upstream {
+    let withings = Upstream::start();
+    withings.mount(
+        refresh_of(OLD_REFRESH)
+            .respond_with(new_tokens(NEW_ACCESS, NEW_REFRESH))
+            .expect(1)
+            .named("the default account's refresh"),
+    );
+    expect_bobs_refresh(&withings);
     withings
 }
 
@@ -111,14 +116,7 @@ fn the_loop_refreshes_each_account_once_and_the_broker_answers_each_its_own() {
 #[test]
 fn the_loop_refreshes_an_account_by_its_own_policy() {
     let withings = Upstream::start();
-    let mut bob = token_body(BOB_NEW_ACCESS, BOB_NEW_REFRESH, 10800);
-    bob["body"]["userid"] = json!("364");
-    withings.mount(
-        refresh_of(BOB_OLD_REFRESH)
-            .respond_with(ResponseTemplate::new(200).set_body_json(bob))
-            .expect(1)
-            .named("bob's refresh"),
-    );
+    expect_bobs_refresh(&withings);
     let mut env = given_store_expiring_in(3600);
     seed_account(&env, "bob", (BOB_OLD_ACCESS, BOB_OLD_REFRESH), 3600, "364");
     env.withings(&withings.uri()).serve_credentials();
