@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_withings_token_global_optspecs
-    string join \n env-file= no-env-file config= store= account= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= on-event= webhook-url= ping-url= notify-timeout= h/help V/version
+    string join \n env-file= no-env-file config= store= account= store-key= o/output= output-env json reveal q/quiet v/verbose log-format= timeout= retries= retry-delay= server= region= lock-timeout= upstream-budget= on-event= webhook-url= ping-url= notify-timeout= encrypt-to= identity= allow-plaintext h/help V/version
 end
 
 function __fish_withings_token_needs_command
@@ -46,12 +46,15 @@ complete -c withings-token -n "__fish_withings_token_needs_command" -l on-event 
 complete -c withings-token -n "__fish_withings_token_needs_command" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_needs_command" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_needs_command" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_needs_command" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_needs_command" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_needs_command" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_needs_command" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_needs_command" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c withings-token -n "__fish_withings_token_needs_command" -s V -l version -d 'Print version'
 complete -c withings-token -n "__fish_withings_token_needs_command" -f -a "status" -d 'Report the stored token set without touching the network'
@@ -96,6 +99,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l check -d 'Exit 7 (REFRESH_DUE) when a refresh is due or the token expired; 4 (INVALID_REFRESH_TOKEN) when the account needs new consent'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -103,6 +108,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand status" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand status" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l buffer -d 'How long before expiry a refresh is due, at most 366d [env: WITHINGS_REFRESH_BUFFER] [default: min(24h, lifetime/3)]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -127,6 +133,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l if-needed -d 'Refresh only when `status` would say a refresh is due; otherwise exit 0 and say why'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l dry-run -d 'Decide and report what a refresh would do; send nothing, write nothing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l all -d 'Every account in turn, each under its own lock; exit: the most serious account\'s (not with --account, --server)'
@@ -139,6 +147,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand refresh" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l state -d 'Use this state instead of a random one' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -163,6 +172,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -170,6 +181,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand auth-url" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -193,6 +205,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l replace -d 'Save the set even when it is another Withings user\'s than the account holds, or one another account holds (says what it replaced)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -203,6 +217,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exchange" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l port -d 'Loopback port to listen on [default: the port of a loopback WITHINGS_REDIRECT_URI, else 8585]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l wait -d 'How long to wait for the browser to come back (more than 0, at most 1h)' -r
@@ -228,6 +243,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l no-browser -d 'Do not open a browser; only print the URL to open'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l demo-account -d 'Open Withings\' demo account instead of a real one (`mode=demo`)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l replace -d 'Save the set even when it is another Withings user\'s than the account holds, or one another account holds (says what it replaced)'
@@ -240,6 +257,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand login" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand login" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -263,6 +281,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l dry-run -d 'Show which variables would change (values masked); send no mutation'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l check -d 'Compare Railway\'s variables with the store and send nothing: exit 0 when they agree, 8 (DRIFT) when one differs or is missing'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l trigger-deployment -d 'After updating the variables, redeploy the service once'
@@ -272,6 +292,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sy
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand railway-sync" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l from -d 'Where the set comes from' -r -f -a "railway\t'The four `WITHINGS_*` token variables of the Railway service'"
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -296,6 +317,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l o
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l force -d 'Import even when the store\'s set is as new or newer (a warning says what was replaced)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -303,6 +326,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l j
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand pull" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -326,12 +350,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand export" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand export" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d (and at most half the token\'s lifetime: a longer one is capped, with a warning)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -356,6 +383,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -365,6 +394,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand access-tok
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand access-token" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l min-ttl -d 'Refresh first when the access token has less than this left, at most 366d' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -389,6 +419,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l o
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l trigger-deployment -d 'After updating Railway\'s variables, redeploy the service once'
@@ -398,6 +430,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l j
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -421,6 +454,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l refresh-if-invalid -d 'When the token is refused, refresh once (as `refresh` does) and validate the new one'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-env-file-update -d 'Do not rewrite the token keys of the env file'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l no-railway -d 'Do not push the new tokens to Railway (the token is still rotated)'
@@ -431,6 +466,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand validate" 
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -454,6 +490,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l online -d 'Also ask Withings (reachable, clock) and Railway (token, ids, which set it holds); sends no token of the account'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -461,6 +499,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l listen -d 'Address to listen on, IP:PORT [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l check-interval -d 'How often the store is checked for a refresh that is due, from 100ms to 1h' -r
@@ -490,6 +529,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l metrics-auth -d 'Ask for `X-Admin-Token` on GET /metrics too (open by default: it holds no token)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -497,6 +538,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
@@ -521,12 +563,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -550,12 +595,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l o
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand demo" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -579,12 +627,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand completion
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -608,12 +659,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -f -a "rename" -d 'Give an account another name (its store moves; nothing is sent)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and not __fish_seen_subcommand_from rename remove help" -f -a "remove" -d 'Delete an account\'s local token set (the consent at Withings remains)'
@@ -640,12 +694,15 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l json -d 'Same as `--output json`'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
@@ -669,6 +726,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l yes -d 'Remove it: without this flag, say what would be removed and exit 2'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l no-env-file -d 'Read no env file at all'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l output-env -d 'Same as `--output env` (prints tokens unmasked)'
@@ -676,6 +735,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; 
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "rename" -d 'Give an account another name (its store moves; nothing is sent)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand accounts; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Delete an account\'s local token set (the consent at Withings remains)'
@@ -702,6 +762,8 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l webhook-url -d 'POST every event to URL (signed with WITHINGS_TOKEN_WEBHOOK_SECRET); may be given again [env: WITHINGS_TOKEN_WEBHOOK_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l ping-url -d 'Dead-man ping: URL/start, then URL on success or URL/fail (healthchecks.io); may be given again [env: WITHINGS_TOKEN_PING_URL]' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l notify-timeout -d 'Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l encrypt-to -d 'Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l identity -d 'Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l test -d 'Send one `test` event to every command and webhook, and show how each took it'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l ping -d 'Send one success ping to every dead-man URL (`--ping-url`; it tells the check a run went well), and show how each took it'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l no-env-file -d 'Read no env file at all'
@@ -710,6 +772,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l reveal -d 'Show tokens unmasked in table and JSON output'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -s q -l quiet -d 'Print only errors on stderr'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -s v -l verbose -d 'More log detail on stderr (-v info, -vv debug, -vvv trace); tokens are never logged'
+complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand notify" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts notify help" -f -a "status" -d 'Report the stored token set without touching the network'
 complete -c withings-token -n "__fish_withings_token_using_subcommand help; and not __fish_seen_subcommand_from status refresh auth-url exchange login railway-sync pull export access-token exec validate doctor serve sandbox demo completions accounts notify help" -f -a "refresh" -d 'Refresh the tokens: rotate, save to the store, update the env file and Railway'

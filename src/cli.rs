@@ -116,6 +116,18 @@ pub struct GlobalArgs {
     /// Wait at most this long for event deliveries before exiting (at most 2m; never changes the exit code) [env: WITHINGS_TOKEN_NOTIFY_TIMEOUT] [default: 5s]
     #[arg(long, global = true, value_parser = parse_notify_timeout, value_name = "DURATION")]
     pub notify_timeout: Option<Duration>,
+
+    /// Encrypt the store to this age recipient (age1…); may be given again [env: WITHINGS_TOKEN_RECIPIENTS]
+    #[arg(long, global = true, value_name = "RECIPIENT")]
+    pub encrypt_to: Vec<String>,
+
+    /// Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+
+    /// Let a store that was encrypted be written plain (no recipient configured)
+    #[arg(long, global = true)]
+    pub allow_plaintext: bool,
 }
 
 impl GlobalArgs {
@@ -151,6 +163,9 @@ impl GlobalArgs {
             webhook_urls: self.webhook_url.clone(),
             ping_urls: self.ping_url.clone(),
             notify_timeout: self.notify_timeout,
+            encrypt_to: self.encrypt_to.clone(),
+            identities: self.identity.clone(),
+            allow_plaintext: self.allow_plaintext,
         }
     }
 
@@ -202,6 +217,9 @@ impl GlobalArgs {
             webhook_url: Vec::new(),
             ping_url: Vec::new(),
             notify_timeout: None,
+            encrypt_to: Vec::new(),
+            identity: Vec::new(),
+            allow_plaintext: false,
         })
     }
 }

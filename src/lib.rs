@@ -76,6 +76,7 @@ mod redact;
 mod report;
 mod rotation;
 mod sandbox;
+mod sealing;
 mod server;
 mod server_client;
 mod settings;

@@ -277,6 +277,7 @@ async fn rotate(
     client: &WithingsClient,
 ) -> Result<Rotation> {
     // Writes the journal and reserves the save's space, before the send.
+    lock.check_write(&state)?;
     lock.begin_request(state.generation, "refresh_token").await?;
     let held = HeldSignals::hold();
     let result = request_with_fallback(client, tokens, source, &state, lock.as_ref()).await;

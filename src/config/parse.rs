@@ -240,7 +240,7 @@ fn refuse_controls(source: &Source, scope: Scope, key: &str, text: &str, line: u
 
 /// The keys that may hold several values: an array of strings, read as
 /// the variable's one-per-line form.
-const SEVERAL_KEYS: [&str; 3] = ["on_event", "webhook_url", "ping_url"];
+const SEVERAL_KEYS: [&str; 4] = ["on_event", "webhook_url", "ping_url", "encrypt_to"];
 
 fn several(source: &Source, scope: Scope, key: &str, items: &toml_edit::Array, line: usize) -> Result<String> {
     let mut texts = Vec::new();

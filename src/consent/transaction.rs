@@ -32,6 +32,7 @@ pub(crate) async fn exchange(
     rotation::report_interrupted(lock.as_ref(), &state).await;
     let state = rotation::adopt_unsaved(settings, lock.as_ref(), &store.location(), state).await?;
     check_state(&state, &redirect.state)?;
+    lock.check_write(&state)?;
     lock.begin_request(state.generation, "authorization_code").await?;
     let held = HeldSignals::hold();
     let result = client.request_token(&Grant::Code { code, redirect_uri }).await;

@@ -13,9 +13,11 @@ use crate::store::{Durability, FileStore, StoreState};
 /// The store's checks, and its state when it could be read.
 pub(super) async fn store_checks(settings: &Settings) -> (Vec<DoctorCheck>, Option<StoreState>) {
     match &settings.store {
-        StoreLocation::File(path) => {
-            file_store_checks(&FileStore::new(path.clone()).for_client(settings.client_id.clone()))
-        }
+        StoreLocation::File(path) => file_store_checks(
+            &FileStore::new(path.clone())
+                .for_client(settings.client_id.clone())
+                .sealed_with(settings.keyring()),
+        ),
         StoreLocation::Redis { .. } => {
             let loaded = async {
                 let store = crate::store::open(settings)?;

@@ -20,6 +20,7 @@ use crate::account_name::AccountName;
 use crate::config::Config;
 use crate::envfile::{EnvFile, EnvFileOrigin, RepeatedKey};
 use crate::error::{Error, Result};
+use crate::sealing::Keyring;
 use crate::tokens::TokenSet;
 
 pub const DEFAULT_SCOPE: &str = "user.info,user.metrics,user.activity";
@@ -31,6 +32,7 @@ pub const US_AUTHORIZE_URL: &str = "https://account.us.withingsmed.com/oauth2_us
 pub const DEFAULT_RAILWAY_API_URL: &str = "https://backboard.railway.com/graphql/v2";
 
 mod cadence;
+mod encryption;
 mod events;
 mod sources;
 mod table;
@@ -87,6 +89,13 @@ pub struct Overrides {
     pub ping_urls: Vec<String>,
     /// `--notify-timeout`.
     pub notify_timeout: Option<Duration>,
+    /// `--encrypt-to` (any number): replaces WITHINGS_TOKEN_RECIPIENTS and
+    /// `encrypt_to`.
+    pub encrypt_to: Vec<String>,
+    /// `--identity FILE` (any number): read beside the other sources.
+    pub identities: Vec<PathBuf>,
+    /// `--allow-plaintext`: a sealed store may be written plain.
+    pub allow_plaintext: bool,
 }
 
 /// What a run without flags gets (the command line's defaults say the same:
@@ -119,6 +128,9 @@ impl Default for Overrides {
             webhook_urls: Vec::new(),
             ping_urls: Vec::new(),
             notify_timeout: None,
+            encrypt_to: Vec::new(),
+            identities: Vec::new(),
+            allow_plaintext: false,
         }
     }
 }
@@ -331,6 +343,9 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Where events go (commands, webhooks, pings) and `serve`'s public address.
     pub events: EventSettings,
+    /// What stores are sealed to and opened with (see `sealing`): the
+    /// deployment's, whichever account.
+    keyring: Arc<Keyring>,
     /// Where the settings `doctor` shows came from.
     pub origins: Vec<Origin>,
     /// What these settings were resolved from, when a config file is in
@@ -555,6 +570,7 @@ impl Settings {
                 port: vars.get("PORT"),
             },
             events: events::event_settings(given, &vars)?,
+            keyring: encryption::keyring(given, &vars, process)?,
             remote: remote_server(given, &vars),
             next_command: Some(next_command(given)),
             origins: sources::origins(given, buffer_flag, &vars, env_file.as_ref()),
@@ -661,6 +677,12 @@ impl Settings {
         self.authorize_url = deployment.authorize_url.clone();
         self.server = deployment.server.clone();
         self.remote.clone_from(&deployment.remote);
+        self.keyring = Arc::clone(&deployment.keyring);
+    }
+
+    /// What stores are sealed to and opened with.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        Arc::clone(&self.keyring)
     }
 
     /// The seed tokens under `prefix` (`ALICE_WITHINGS_REFRESH_TOKEN`...),

@@ -18,17 +18,19 @@ pub enum SettingGroup {
     Railway,
     Serve,
     Events,
+    Encryption,
     Process,
 }
 
 impl SettingGroup {
-    pub const ALL: [SettingGroup; 7] = [
+    pub const ALL: [SettingGroup; 8] = [
         SettingGroup::App,
         SettingGroup::Seed,
         SettingGroup::Store,
         SettingGroup::Railway,
         SettingGroup::Serve,
         SettingGroup::Events,
+        SettingGroup::Encryption,
         SettingGroup::Process,
     ];
 
@@ -40,6 +42,7 @@ impl SettingGroup {
             SettingGroup::Railway => "Railway",
             SettingGroup::Serve => "serve and --server",
             SettingGroup::Events => "Events and alerts",
+            SettingGroup::Encryption => "Encryption at rest",
             SettingGroup::Process => "The process environment (never read from the env file)",
         }
     }
@@ -143,7 +146,7 @@ impl Setting {
 }
 
 use SettingDefault::{Text, Value};
-use SettingGroup::{App, Events, Process, Railway, Seed, Serve, Store};
+use SettingGroup::{App, Encryption, Events, Process, Railway, Seed, Serve, Store};
 
 pub const SETTINGS: &[Setting] = &[
     setting(App, "WITHINGS_CLIENT_ID", Text("required by the commands that call Withings")).top("client_id")
@@ -226,6 +229,14 @@ pub const SETTINGS: &[Setting] = &[
         .means("the address people reach `serve` at (`https://tokens.example.com`): `reauthorization_required` carries a one-time link to `/auth/start` there"),
     setting(Events, "WITHINGS_TOKEN_REFRESH_TOKEN_AGING", Value("300d")).per_account("refresh_token_aging")
         .means("`refresh_token_aging` is sent once the refresh token in use is this old (Withings ends one unused for a year)"),
+    setting(Encryption, "WITHINGS_TOKEN_RECIPIENTS", Text("none (stores are written plain)")).flag("--encrypt-to").top("encrypt_to")
+        .means("age X25519 recipients (`age1…`, separated by commas or blanks; an array in the config file) every store's tokens, consent state and outbox are encrypted to; a store encrypted once is never written plain again without `--allow-plaintext`"),
+    setting(Encryption, "WITHINGS_TOKEN_IDENTITY", Text("none")).process_only()
+        .means("an age identity itself (`AGE-SECRET-KEY-1…`, several: one a line), for a platform's variables; never read from a file"),
+    setting(Encryption, "WITHINGS_TOKEN_IDENTITY_FILE", Text("none")).flag("--identity").top("identity_file")
+        .means("a file of age identities (one a line, `#` comments), readable by its owner only (refused otherwise, as ssh refuses a key); `--identity` may be given again; every source given is tried"),
+    setting(Encryption, "CREDENTIALS_DIRECTORY", Text("none")).process_only()
+        .means("set by systemd (`LoadCredential=`, `LoadCredentialEncrypted=`): its `withings-token.identity` is read as an identity file; with no source given, `identity.txt` beside the config file (`keygen`'s) is"),
     setting(Process, "HOME", Text("none"))
         .means("the default store lives under `$HOME/.local/state` when `XDG_STATE_HOME` is unset"),
     setting(Process, "XDG_CONFIG_HOME", Value("$HOME/.config"))

@@ -26,16 +26,25 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use zeroize::Zeroizing;
+
 use crate::account_name::AccountName;
 use crate::error::Result;
+use crate::sealing::Keyring;
 use crate::settings::{Settings, StoreLocation};
 use crate::tokens::TokenSet;
 
 pub use file::FileStore;
 pub use redis::RedisStore;
 
-/// The store format this binary writes; it reads this and older ones.
-pub const STORE_VERSION: u32 = 1;
+/// The newest store format this binary reads (and writes, sealed); it
+/// reads every older one.
+pub const STORE_VERSION: u32 = 2;
+/// The format of a plain store: still 1, so that older binaries read it.
+const PLAIN_STORE_VERSION: u32 = 1;
+/// A sealed store (see `sealing`) is 2, so that a binary that cannot open
+/// it says it is too old instead of finding no set.
+const SEALED_STORE_VERSION: u32 = 2;
 /// A store is a few hundred bytes; anything this large is not one.
 pub(crate) const MAX_STORE_BYTES: u64 = 1024 * 1024;
 
@@ -239,6 +248,12 @@ pub trait StoreLease: Send + Sync {
     /// lease is still the newest: fencing). Returns the new generation.
     async fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64>;
 
+    /// Whether a save of a set onto `loaded` (the state read under this
+    /// lease) is allowed by the store's keyring (see `sealing`): checked
+    /// before a request, so that nothing is sent whose answer could not be
+    /// written.
+    fn check_write(&self, loaded: &StoreState) -> Result<()>;
+
     /// Marks a Withings request as in flight, before it is sent; fails
     /// (with nothing sent) when the save could not follow.
     async fn begin_request(&self, generation: u64, grant: &str) -> Result<()>;
@@ -274,10 +289,15 @@ pub trait StoreLease: Send + Sync {
 /// The store the settings name: a file path or a `redis://` URL.
 pub fn open(settings: &Settings) -> Result<Arc<dyn TokenStore>> {
     Ok(match &settings.store {
-        StoreLocation::File(path) => Arc::new(FileStore::new(path.clone()).for_client(settings.client_id.clone())),
+        StoreLocation::File(path) => Arc::new(
+            FileStore::new(path.clone())
+                .for_client(settings.client_id.clone())
+                .sealed_with(settings.keyring()),
+        ),
         StoreLocation::Redis { url, key, rescue_dir } => {
             let mut store = RedisStore::new(url, key.clone(), settings.lease_ttl)?
                 .for_client(settings.client_id.clone())
+                .sealed_with(settings.keyring())
                 .with_rescue_in(rescue_dir.as_deref());
             if let (StoreLocation::Redis { key: base, .. }, Some(account)) =
                 (&settings.deployment_store, &settings.account)
@@ -298,8 +318,10 @@ pub fn move_account(from: &Settings, to: &Settings) -> Result<String> {
         (StoreLocation::File(old), StoreLocation::File(new)) => {
             FileStore::refuse_links(old, !from.account_name().is_default())?;
             FileStore::refuse_links(new, !to.account_name().is_default())?;
-            let target = FileStore::new(new.clone());
-            FileStore::new(old.clone()).move_to(&target, from.lock_timeout)?;
+            let target = FileStore::new(new.clone()).sealed_with(to.keyring());
+            FileStore::new(old.clone())
+                .sealed_with(from.keyring())
+                .move_to(&target, from.lock_timeout)?;
             Ok(target.path().display().to_string())
         }
         _ => Err(crate::error::Error::config(
@@ -323,7 +345,7 @@ pub async fn remove_account(settings: &Settings) -> Result<String> {
     match &settings.store {
         StoreLocation::File(path) => {
             FileStore::refuse_links(path, !settings.account_name().is_default())?;
-            let store = FileStore::new(path.clone());
+            let store = FileStore::new(path.clone()).sealed_with(settings.keyring());
             store.remove_whole(settings.lock_timeout)?;
             Ok(store.path().display().to_string())
         }
@@ -397,6 +419,9 @@ pub struct StoreState {
     /// record is (`railway:<project>/<service>@<name>`), so that a lookup is
     /// made once per change of settings (see `copies::railway_target`).
     pub railway_environments: BTreeMap<String, String>,
+    /// Never saved: set on load when the set was stored sealed (see
+    /// `sealing`), so that it is never written plain again by mistake.
+    pub sealed: bool,
 }
 
 impl StoreState {
@@ -482,12 +507,16 @@ struct StoreFileV1 {
     generation: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tokens_generation: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     tokens: Option<StoredTokens>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     previous: Option<StoredPrevious>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_auth: Option<PendingAuth>,
+    /// A sealed store: the three fields above, as JSON sealed with age
+    /// (its ASCII armour), which are then absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     copies: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -501,6 +530,17 @@ struct StoreFileV1 {
     fence: Option<u64>,
 }
 
+/// What a sealed store keeps under its seal.
+#[derive(Serialize, Deserialize)]
+struct SealedPart {
+    #[serde(default)]
+    tokens: Option<StoredTokens>,
+    #[serde(default)]
+    previous: Option<StoredPrevious>,
+    #[serde(default)]
+    pending_auth: Option<PendingAuth>,
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredTokens {
     access_token: Option<String>,
@@ -511,10 +551,28 @@ struct StoredTokens {
     scope: Option<String>,
 }
 
+// The tokens' only copies outside their wrappers: wiped when dropped.
+impl Drop for StoredTokens {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.refresh_token.zeroize();
+        if let Some(access) = self.access_token.as_mut() {
+            access.zeroize();
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct StoredPrevious {
     refresh_token: String,
     rotated_at: DateTime<Utc>,
+}
+
+impl Drop for StoredPrevious {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.refresh_token.zeroize();
+    }
 }
 
 /// The generation that holds the token set after a save as `generation`:
@@ -540,9 +598,14 @@ fn same_pair(a: &TokenSet, b: &TokenSet) -> bool {
 pub(crate) enum ParseFailure {
     Newer(u32),
     Corrupt(String),
+    /// Sealed, and not opened: the error says why (no identity, another
+    /// key, a damaged seal).
+    Sealed(crate::error::Error),
 }
 
-pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
+/// The store in `bytes`; a sealed one is opened with `keyring`, `place`
+/// naming it in errors.
+pub(crate) fn parse_store(bytes: &[u8], keyring: &Keyring, place: &str) -> Result<StoreState, ParseFailure> {
     #[derive(Deserialize)]
     struct VersionOnly {
         version: u32,
@@ -553,7 +616,22 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
     if version > STORE_VERSION {
         return Err(ParseFailure::Newer(version));
     }
-    let file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
+    let mut file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
+    let sealed = file.sealed.take();
+    if let Some(sealed) = &sealed {
+        let plain = keyring
+            .open(sealed.as_bytes(), "token store", place)
+            .map_err(ParseFailure::Sealed)?;
+        let part: SealedPart = serde_json::from_slice(&plain).map_err(|e| {
+            ParseFailure::Corrupt(format!(
+                "its encrypted part is not a token set ({})",
+                without_quoted_strings(&e.to_string())
+            ))
+        })?;
+        file.tokens = part.tokens;
+        file.previous = part.previous;
+        file.pending_auth = part.pending_auth;
+    }
     refresh_tokens_must_not_be_empty(&file)?;
     // A server may echo a stored token it was never sent (Railway holds the set).
     let tokens = file
@@ -574,24 +652,25 @@ pub(crate) fn parse_store(bytes: &[u8]) -> Result<StoreState, ParseFailure> {
     Ok(StoreState {
         generation: file.generation,
         tokens_generation,
-        copies: file.copies,
-        railway_environments: file.railway_environments,
-        tokens: file.tokens.map(|t| TokenSet {
-            access_token: t.access_token.map(SecretString::from),
-            refresh_token: SecretString::from(t.refresh_token),
+        copies: std::mem::take(&mut file.copies),
+        railway_environments: std::mem::take(&mut file.railway_environments),
+        tokens: file.tokens.as_mut().map(|t| TokenSet {
+            access_token: t.access_token.take().map(SecretString::from),
+            refresh_token: SecretString::from(std::mem::take(&mut t.refresh_token)),
             expires_at: t.expires_at,
             last_refreshed: t.last_refreshed,
-            userid: t.userid,
-            scope: t.scope,
+            userid: t.userid.take(),
+            scope: t.scope.take(),
         }),
-        previous: file.previous.map(|p| PreviousToken {
-            refresh_token: SecretString::from(p.refresh_token),
+        previous: file.previous.as_mut().map(|p| PreviousToken {
+            refresh_token: SecretString::from(std::mem::take(&mut p.refresh_token)),
             rotated_at: p.rotated_at,
         }),
-        pending_auth: file.pending_auth,
-        client_id: file.client_id,
-        clock_offsets: file.clock_offsets,
+        pending_auth: file.pending_auth.take(),
+        client_id: file.client_id.take(),
+        clock_offsets: std::mem::take(&mut file.clock_offsets),
         lost: None,
+        sealed: sealed.is_some(),
     })
 }
 
@@ -668,15 +747,31 @@ fn without_quoted_strings(text: &str) -> String {
     out
 }
 
-/// The one place tokens leave their wrappers to reach the disk.
+/// The one place tokens leave their wrappers to reach the disk: sealed
+/// when `keyring` has recipients (see `sealing`). The writers check
+/// [`Keyring::check_write`] first; a rescue does not (a set Withings
+/// issued is kept, plain if it must be, rather than lost).
 pub(crate) fn serialize_store(
     state: &StoreState,
     generation: u64,
     tokens_generation: u64,
     fence: Option<u64>,
-) -> Result<Vec<u8>> {
-    let file = StoreFileV1 {
-        version: STORE_VERSION,
+    keyring: &Keyring,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let tokens = state.tokens.as_ref().map(|t| StoredTokens {
+        access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
+        refresh_token: t.refresh_token.expose_secret().to_owned(),
+        expires_at: t.expires_at,
+        last_refreshed: t.last_refreshed,
+        userid: t.userid.clone(),
+        scope: t.scope.clone(),
+    });
+    let previous = state.previous.as_ref().map(|p| StoredPrevious {
+        refresh_token: p.refresh_token.expose_secret().to_owned(),
+        rotated_at: p.rotated_at,
+    });
+    let mut file = StoreFileV1 {
+        version: PLAIN_STORE_VERSION,
         generation,
         fence,
         tokens_generation: Some(tokens_generation),
@@ -684,23 +779,42 @@ pub(crate) fn serialize_store(
         client_id: state.client_id.clone(),
         clock_offsets: state.clock_offsets.clone(),
         railway_environments: state.railway_environments.clone(),
-        tokens: state.tokens.as_ref().map(|t| StoredTokens {
-            access_token: t.access_token.as_ref().map(|s| s.expose_secret().to_owned()),
-            refresh_token: t.refresh_token.expose_secret().to_owned(),
-            expires_at: t.expires_at,
-            last_refreshed: t.last_refreshed,
-            userid: t.userid.clone(),
-            scope: t.scope.clone(),
-        }),
-        previous: state.previous.as_ref().map(|p| StoredPrevious {
-            refresh_token: p.refresh_token.expose_secret().to_owned(),
-            rotated_at: p.rotated_at,
-        }),
+        tokens,
+        previous,
         pending_auth: state.pending_auth.clone(),
+        sealed: None,
     };
-    let mut bytes = serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?;
+    if keyring.seals() {
+        let part = SealedPart {
+            tokens: file.tokens.take(),
+            previous: file.previous.take(),
+            pending_auth: file.pending_auth.take(),
+        };
+        let plain = Zeroizing::new(serde_json::to_vec(&part).map_err(anyhow::Error::from)?);
+        file.sealed = Some(keyring.seal(&plain)?);
+        file.version = SEALED_STORE_VERSION;
+    }
+    let mut bytes = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(anyhow::Error::from)?);
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// The event record as it is kept: sealed when `keyring` seals. A record
+/// that `was_sealed` is not written plain unless plaintext is allowed.
+pub(crate) fn seal_events(keyring: &Keyring, was_sealed: bool, place: &str, next: &[u8]) -> Result<Vec<u8>> {
+    keyring.check_write(was_sealed, &format!("the event record {place}"))?;
+    if keyring.seals() {
+        return Ok(keyring.seal(next)?.into_bytes());
+    }
+    Ok(next.to_vec())
+}
+
+/// The event record's plain bytes, from what is kept (sealed or not).
+pub(crate) fn open_events(keyring: &Keyring, place: &str, kept: Vec<u8>) -> Result<Vec<u8>> {
+    if !crate::sealing::is_sealed(&kept) {
+        return Ok(kept);
+    }
+    Ok(keyring.open(&kept, "the event record", place)?.to_vec())
 }
 
 #[cfg(test)]

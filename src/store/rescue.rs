@@ -16,10 +16,12 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{MAX_STORE_BYTES, StoreState, parse_store, serialize_store};
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::sealing::Keyring;
 
 /// The least space held for a rescue: as for a save of the store.
 const MIN_RESERVATION: u64 = 16 * 1024;
@@ -27,6 +29,8 @@ const MIN_RESERVATION: u64 = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct RescueFile {
     path: PathBuf,
+    /// The store's: a rescued set is sealed as the store would be.
+    keyring: Arc<Keyring>,
 }
 
 /// Space and descriptors for one rescue, taken before a request.
@@ -36,8 +40,8 @@ pub struct PreparedRescue {
 }
 
 impl RescueFile {
-    pub fn new(path: PathBuf) -> RescueFile {
-        RescueFile { path }
+    pub fn new(path: PathBuf, keyring: Arc<Keyring>) -> RescueFile {
+        RescueFile { path, keyring }
     }
 
     pub fn path(&self) -> &Path {
@@ -72,7 +76,7 @@ impl RescueFile {
             .into_iter()
             .filter_map(|path| {
                 let bytes = fsutil::read_regular_file(&path, MAX_STORE_BYTES).ok()?;
-                let state = parse_store(&bytes).ok()?;
+                let state = parse_store(&bytes, &self.keyring, &path.display().to_string()).ok()?;
                 state.tokens.is_some().then_some((state.generation, path))
             })
             .max_by_key(|(generation, _)| *generation);
@@ -112,10 +116,12 @@ impl RescueFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => return Some(Err(self.unusable(&e.to_string()))),
         };
-        Some(parse_store(&bytes).map_err(|failure| {
+        let place = self.path.display().to_string();
+        Some(parse_store(&bytes, &self.keyring, &place).map_err(|failure| {
             let reason = match failure {
                 super::ParseFailure::Newer(v) => format!("format version {v}, newer than this binary reads"),
                 super::ParseFailure::Corrupt(reason) => reason,
+                super::ParseFailure::Sealed(e) => return e,
             };
             self.unusable(&reason)
         }))
@@ -143,7 +149,7 @@ impl PreparedRescue {
     /// taken before the request, renames it into place and syncs it.
     pub fn write(mut self, rescue: &RescueFile, base_generation: u64, next: &StoreState) -> Result<()> {
         let generation = base_generation.saturating_add(1);
-        let bytes = serialize_store(next, generation, generation, None)?;
+        let bytes = serialize_store(next, generation, generation, None, &rescue.keyring)?;
         self.temp.keep_unless_renamed();
         let written = self
             .temp

@@ -2,7 +2,7 @@
 //! `<stem>.events.json` beside the set (`tokens.events.json`,
 //! `tokens.accounts/alice.events.json`: not a `*.json` account name, so the
 //! account listing skips it), replaced atomically, mode 0600, under its
-//! own lock file: never the set's lock, so delivering events never holds
+//! own lock file, sealed as the set is (see `sealing`): never the set's lock, so delivering events never holds
 //! up a refresh. It is not flushed to disk as the set is (two flushes per
 //! delivered event would double a refresh's cost): a power cut can lose
 //! its last change, an alert, never a token; a crash cannot (rename).
@@ -35,7 +35,16 @@ impl FileStore {
         PathBuf::from(path)
     }
 
+    /// The event record's plain bytes (opened when sealed).
     pub(super) fn load_events_file(&self) -> Result<Option<Vec<u8>>> {
+        let place = self.events_path().display().to_string();
+        self.load_kept_events()?
+            .map(|kept| crate::store::open_events(self.keyring(), &place, kept))
+            .transpose()
+    }
+
+    /// The event record's bytes as kept.
+    fn load_kept_events(&self) -> Result<Option<Vec<u8>>> {
         let path = self.events_path();
         match fsutil::read_regular_file(&path, MAX_EVENTS_BYTES) {
             Ok(bytes) => Ok(Some(bytes)),
@@ -64,10 +73,17 @@ impl FileStore {
         fsutil::create_private_dir(dir).map_err(unwritable)?;
         let lock = open_lock_file(&lock_path).map_err(unwritable)?;
         wait_for_lock(&lock, Instant::now(), EVENTS_LOCK_TIMEOUT, &lock_path)?;
-        if self.load_events_file()?.as_deref() != expected {
+        let kept = self.load_kept_events()?;
+        let was_sealed = kept.as_deref().is_some_and(crate::sealing::is_sealed);
+        let place = path.display().to_string();
+        let current = kept
+            .map(|kept| crate::store::open_events(self.keyring(), &place, kept))
+            .transpose()?;
+        if current.as_deref() != expected {
             return Ok(false);
         }
-        fsutil::write_atomically_unsynced(&path, next).map_err(unwritable)?;
+        let next = crate::store::seal_events(self.keyring(), was_sealed, &place, next)?;
+        fsutil::write_atomically_unsynced(&path, &next).map_err(unwritable)?;
         Ok(true)
     }
 }

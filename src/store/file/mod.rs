@@ -41,7 +41,7 @@
 use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -54,6 +54,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::locked;
+use crate::sealing::Keyring;
 
 mod events;
 mod moves;
@@ -77,6 +78,8 @@ pub struct FileStore {
     path: PathBuf,
     /// The app whose store this must be (see `store::bind`).
     client_id: Option<String>,
+    /// What the set is sealed to and opened with (see `sealing`).
+    keyring: Arc<Keyring>,
 }
 
 impl FileStore {
@@ -85,7 +88,17 @@ impl FileStore {
         FileStore {
             path: resolve_store_path(&path),
             client_id: None,
+            keyring: Keyring::none(),
         }
+    }
+
+    /// The same store, sealed to and opened with `keyring`.
+    pub fn sealed_with(self, keyring: Arc<Keyring>) -> Self {
+        FileStore { keyring, ..self }
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
     /// The same store, used by the Withings app `client_id`: a set another
@@ -115,7 +128,7 @@ impl FileStore {
 
     /// Where a set this store could not take waits (see `store::rescue`).
     pub fn rescue_file(&self) -> RescueFile {
-        RescueFile::new(self.sibling(".rescue"))
+        RescueFile::new(self.sibling(".rescue"), Arc::clone(&self.keyring))
     }
 
     /// Reads the store without locking (writes are atomic renames, so a
@@ -163,7 +176,7 @@ impl FileStore {
 
     /// The store in `bytes`, or why it is not one this binary reads.
     fn parse(&self, bytes: &[u8]) -> Result<StoreState> {
-        parse_store(bytes).map_err(|reason| match reason {
+        parse_store(bytes, &self.keyring, &self.path.display().to_string()).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
                     "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
@@ -175,7 +188,16 @@ impl FileStore {
                 place: self.path.display().to_string(),
                 reason,
             },
+            ParseFailure::Sealed(e) => e,
         })
+    }
+
+    /// Refuses a write the keyring forbids (see `sealing`), before it.
+    fn check_write(&self, on_disk: &StoreState, next: &StoreState) -> Result<()> {
+        self.keyring.check_write(
+            on_disk.sealed || next.sealed,
+            &format!("token store {}", self.path.display()),
+        )
     }
 
     fn bound(&self, state: StoreState) -> Result<StoreState> {
@@ -556,7 +578,8 @@ impl StoreLock {
         }
         let generation = next_generation(base_generation, &self.store.path, "the stored tokens are unchanged")?;
         let tokens_generation = tokens_generation_after(&on_disk, next, generation);
-        let bytes = serialize_store(next, generation, tokens_generation, None)?;
+        self.store.check_write(&on_disk, next)?;
+        let bytes = serialize_store(next, generation, tokens_generation, None, &self.store.keyring)?;
         temp.fill(&bytes).map_err(|e| self.write_error(e))?;
         // Once more right before the rename: a lock re-taken now may have
         // let another run save in between, which the generation shows.
@@ -585,7 +608,8 @@ impl StoreLock {
         let (base, next) = self.onto(request, on_disk.clone(), base_generation, next)?;
         let generation = next_generation(base, &self.store.path, "the stored tokens are unchanged")?;
         let tokens_generation = tokens_generation_after(&on_disk, &next, generation);
-        let bytes = serialize_store(&next, generation, tokens_generation, None)?;
+        self.store.check_write(&on_disk, &next)?;
+        let bytes = serialize_store(&next, generation, tokens_generation, None, &self.store.keyring)?;
         let mut temp = request
             .temp
             .take()
@@ -912,6 +936,10 @@ impl TokenStore for FileStore {
 
 #[async_trait]
 impl StoreLease for StoreLock {
+    fn check_write(&self, loaded: &StoreState) -> Result<()> {
+        self.store.check_write(loaded, loaded)
+    }
+
     async fn load(&self) -> Result<StoreState> {
         StoreLock::load(self)
     }

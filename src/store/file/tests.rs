@@ -503,7 +503,7 @@ fn a_save_after_a_request_moves_onto_a_store_whose_other_fields_changed() {
         state: "s".into(),
         created_at: DateTime::<Utc>::UNIX_EPOCH,
     });
-    let bytes = serialize_store(&other, 2, 1, None).unwrap();
+    let bytes = serialize_store(&other, 2, 1, None, &crate::sealing::Keyring::default()).unwrap();
     fsutil::write_atomically(store.path(), &bytes).unwrap();
 
     assert_eq!(holder.save(1, &with_tokens("r2")).unwrap(), 3);
@@ -519,7 +519,7 @@ fn a_save_after_a_request_is_refused_when_another_set_was_saved_meanwhile() {
     let holder = store.lock(Duration::from_secs(1)).unwrap();
     holder.save(0, &with_tokens("r1")).unwrap();
     holder.begin_request(1, "refresh_token").unwrap();
-    let theirs = serialize_store(&with_tokens("theirs"), 2, 2, None).unwrap();
+    let theirs = serialize_store(&with_tokens("theirs"), 2, 2, None, &crate::sealing::Keyring::default()).unwrap();
     fsutil::write_atomically(store.path(), &theirs).unwrap();
 
     let err = holder.save(1, &with_tokens("ours")).unwrap_err();

@@ -167,8 +167,13 @@ impl RedisLease {
         let on_store = self.shared.load().await?;
         let generation = base_generation + 1;
         let tokens_generation = tokens_generation_after(&on_store, next, generation);
-        let bytes = serialize_store(next, generation, tokens_generation, Some(self.fence))?;
-        let json = String::from_utf8(bytes).map_err(anyhow::Error::from)?;
+        let keyring = &self.shared.keyring;
+        keyring.check_write(
+            on_store.sealed || next.sealed,
+            &format!("token store {}", self.shared.location()),
+        )?;
+        let bytes = serialize_store(next, generation, tokens_generation, Some(self.fence), keyring)?;
+        let json = std::str::from_utf8(&bytes).map_err(anyhow::Error::from)?;
         let keys = self.keys();
         let (fence, base) = (self.fence.to_string(), base_generation.to_string());
         let flag = if after_request { "1" } else { "0" };
@@ -185,7 +190,7 @@ impl RedisLease {
                 Invocation::Script(
                     &SAVE,
                     &[&keys.data, &keys.lease, &keys.journal, &keys.held, index],
-                    &[&self.owner, &fence, &base, &json, flag, holds_a_set, name],
+                    &[&self.owner, &fence, &base, json, flag, holds_a_set, name],
                 ),
                 "cannot save to",
             )
@@ -234,6 +239,11 @@ fn unsaved(e: Error) -> Error {
 
 #[async_trait]
 impl StoreLease for RedisLease {
+    fn check_write(&self, loaded: &StoreState) -> Result<()> {
+        let place = format!("token store {}", self.shared.location());
+        self.shared.keyring.check_write(loaded.sealed, &place)
+    }
+
     async fn load(&self) -> Result<StoreState> {
         let state = self.shared.load().await.map_err(nothing_sent)?;
         *crate::locked(&self.loaded) = Some(state.clone());

@@ -82,6 +82,8 @@ struct Shared {
     /// The set listing the deployment's accounts and this store's name in
     /// it (see `accounts`): joined by every save (the `SAVE` script).
     index: Option<(String, String)>,
+    /// What the set is sealed to and opened with (see `sealing`).
+    keyring: Arc<crate::sealing::Keyring>,
 }
 
 pub struct RedisStore {
@@ -109,8 +111,18 @@ impl RedisStore {
                 }
             })
             .collect();
-        let rescue = dir.map(|dir| RescueFile::new(dir.join(format!("{name}.json"))));
+        let keyring = Arc::clone(&self.shared.keyring);
+        let rescue = dir.map(|dir| RescueFile::new(dir.join(format!("{name}.json")), keyring));
         RedisStore { rescue, ..self }
+    }
+
+    /// The same store, sealed to and opened with `keyring`; before
+    /// [`RedisStore::with_rescue_in`], whose file is sealed alike.
+    pub fn sealed_with(mut self, keyring: Arc<crate::sealing::Keyring>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.keyring = keyring;
+        }
+        self
     }
 
     pub fn for_client(mut self, client_id: Option<String>) -> Self {
@@ -203,6 +215,7 @@ impl RedisStore {
                 connection: tokio::sync::Mutex::new(None),
                 client_id: None,
                 index: None,
+                keyring: crate::sealing::Keyring::none(),
             }),
             lease_ttl,
             rescue: None,
@@ -435,7 +448,7 @@ impl Shared {
                 bytes.len()
             )));
         }
-        let state = parse_store(&bytes).map_err(|reason| match reason {
+        let state = parse_store(&bytes, &self.keyring, &self.location()).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
                     "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
@@ -444,6 +457,7 @@ impl Shared {
                 "upgrade withings-token on this host (every host sharing the store needs the newer one)",
             ),
             ParseFailure::Corrupt(reason) => corrupt(reason),
+            ParseFailure::Sealed(e) => e,
         })?;
         self.bound(state)
     }
@@ -511,6 +525,19 @@ impl crate::budget::SharedBudget for RedisBudget {
     }
 }
 
+impl RedisStore {
+    fn events_place(&self) -> String {
+        format!("{} (key {})", self.shared.shown, self.shared.keys.events)
+    }
+
+    async fn load_kept_events(&self) -> Result<Option<Vec<u8>>> {
+        let key = self.shared.keys.events.as_str();
+        self.shared
+            .call(Invocation::Get(key), "cannot read the event record from")
+            .await
+    }
+}
+
 #[async_trait]
 impl TokenStore for RedisStore {
     fn location(&self) -> String {
@@ -534,20 +561,35 @@ impl TokenStore for RedisStore {
     }
 
     async fn load_events(&self) -> Result<Option<Vec<u8>>> {
-        let key = self.shared.keys.events.as_str();
-        self.shared
-            .call(Invocation::Get(key), "cannot read the event record from")
-            .await
+        let place = self.events_place();
+        self.load_kept_events()
+            .await?
+            .map(|kept| super::open_events(&self.shared.keyring, &place, kept))
+            .transpose()
     }
 
+    /// The comparison is of plain records, the swap of the kept ones: a
+    /// sealed record is sealed anew on every write, so the script is given
+    /// the one just read, and refuses when another run wrote since.
     async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
+        let place = self.events_place();
+        let kept = self.load_kept_events().await?;
+        let was_sealed = kept.as_deref().is_some_and(crate::sealing::is_sealed);
+        let current = kept
+            .clone()
+            .map(|kept| super::open_events(&self.shared.keyring, &place, kept))
+            .transpose()?;
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+        let next = super::seal_events(&self.shared.keyring, was_sealed, &place, next)?;
         let key = self.shared.keys.events.as_str();
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let (present, expected) = match expected {
-            Some(bytes) => ("1", text(bytes)),
+        let (present, expected) = match kept {
+            Some(bytes) => ("1", text(&bytes)),
             None => ("0", String::new()),
         };
-        let next = text(next);
+        let next = text(&next);
         let swapped: i64 = self
             .shared
             .call(
