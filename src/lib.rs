@@ -28,7 +28,9 @@
 //!   the one clock, moved by the offset measured against Withings.
 //!
 //! What they stand on:
-//! - `store` (the durable token store, a file or Redis), `envfile`,
+//! - `store` (the durable token store, a file or Redis), `sealing` (what
+//!   the stores keep encrypted with age: the recipients, this host's
+//!   identities, the rules for writing), `envfile`,
 //!   `copies` (the env file and Railway, delivered from the store and healed
 //!   when behind), `fsutil` (durable writes and guarded reads).
 //! - `withings`, `railway` and `server_client` (the outside parties),

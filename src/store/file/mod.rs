@@ -159,6 +159,8 @@ impl FileStore {
             }
             Err(e) => return Err(self.unreadable(e)),
         };
+        // A plain store's bytes are its tokens: wiped once parsed.
+        let bytes = zeroize::Zeroizing::new(bytes);
         let state = self.parse(&bytes)?;
         // Only once it is known to be a store: a link to another file
         // (`/etc/passwd`) is not ours to tell to chmod.
@@ -638,6 +640,7 @@ impl StoreLock {
         match &request.store_file {
             Some(file) if fsutil::is_file_at(file, path).unwrap_or(false) => {
                 let bytes = fsutil::read_open_file(file, MAX_STORE_BYTES).map_err(|e| self.store.unreadable(e))?;
+                let bytes = zeroize::Zeroizing::new(bytes);
                 self.store.bound(self.store.parse(&bytes)?)
             }
             None if self.store_vanished() => self.store.bound(StoreState::default()),

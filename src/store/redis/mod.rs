@@ -448,6 +448,7 @@ impl Shared {
                 bytes.len()
             )));
         }
+        let bytes = zeroize::Zeroizing::new(bytes);
         let state = parse_store(&bytes, &self.keyring, &self.location()).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
