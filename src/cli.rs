@@ -44,8 +44,9 @@ pub struct GlobalArgs {
     pub store_key: Option<String>,
 
     /// Output format
-    #[arg(short, long, global = true, value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
+    #[arg(short, long, global = true, value_name = "FORMAT",
+          value_parser = clap::builder::TypedValueParser::map(clap::builder::EnumValueParser::<OutputFormat>::new(), OutputFlag::Format))]
+    pub output: Option<OutputFlag>,
 
     /// Same as `--output env` (prints tokens unmasked)
     #[arg(long, global = true, conflicts_with_all = ["output", "json"])]
@@ -132,7 +133,7 @@ pub struct GlobalArgs {
 
 impl GlobalArgs {
     pub fn explicit_format(&self) -> bool {
-        self.output_env || self.json || self.output.is_some()
+        self.output_env || self.json || matches!(self.output, Some(OutputFlag::Format(_)))
     }
 
     /// What these flags set above the environment and the env file.
@@ -185,7 +186,10 @@ impl GlobalArgs {
         } else if self.json {
             OutputFormat::Json
         } else {
-            self.output.unwrap_or(OutputFormat::Table)
+            match self.output {
+                Some(OutputFlag::Format(format)) => format,
+                Some(OutputFlag::File(_)) | None => OutputFormat::Table,
+            }
         }
     }
 
@@ -222,6 +226,18 @@ impl GlobalArgs {
             allow_plaintext: false,
         })
     }
+}
+
+/// What `-o`/`--output` gave: the output format everywhere, except under
+/// `keygen`, whose own `--output FILE` (as `age-keygen -o`) is the file it
+/// writes. clap copies a global option's value between the levels by its
+/// id, so both are one id of one type; `keygen`'s own argument keeps the
+/// global one out of it, and its value reaches the top as a file, which
+/// leaves the format the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputFlag {
+    Format(OutputFormat),
+    File(PathBuf),
 }
 
 /// Where a new token set goes after the store.

@@ -23,7 +23,9 @@
 //!   `accounts`: which account a command acts on, and every account's
 //!   overview; `notify`: the events a run noted recorded in each
 //!   account's event record, its outbox delivered to the sinks (commands,
-//!   webhooks) and the dead-man ping.
+//!   webhooks) and the dead-man ping; `rekeying`: every account's store
+//!   encrypted again to the recipients configured now (`rekey`);
+//!   `importing`: an export, plain or encrypted, read back into the store.
 //! - `tokens`: the token set and the one pure decision, `assess`; `clock`:
 //!   the one clock, moved by the offset measured against Withings.
 //!
@@ -68,6 +70,7 @@ mod error;
 mod events;
 mod fsutil;
 mod http;
+mod importing;
 mod logging;
 mod notify;
 mod output;
@@ -75,6 +78,7 @@ mod progress;
 mod railway;
 mod railway_copy;
 mod redact;
+mod rekeying;
 mod report;
 mod rotation;
 mod sandbox;

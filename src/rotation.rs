@@ -214,8 +214,7 @@ fn not_due_without_lock(settings: &Settings, seen_before: &StoreState, policy: P
 /// already rotated away (sending that one again would fork the chain).
 pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a TokenSet> {
     let seed = settings.seed_tokens.as_ref()?;
-    let retired = state.previous.as_ref().map(|p| p.refresh_token.expose_secret());
-    if retired == Some(seed.refresh_token.expose_secret()) {
+    if rotated_away(state, seed) {
         // Said once: `serve` asks on every check and every status read.
         static SAID: std::sync::Once = std::sync::Once::new();
         SAID.call_once(|| {
@@ -224,6 +223,39 @@ pub fn seed_for<'a>(settings: &'a Settings, state: &StoreState) -> Option<&'a To
         return None;
     }
     Some(seed)
+}
+
+/// Whether `set` holds the refresh token `state` already rotated away (its
+/// previous one): a set from outside the store (the environment's seed, an
+/// import) that must not be used.
+pub fn rotated_away(state: &StoreState, set: &TokenSet) -> bool {
+    let retired = state.previous.as_ref().map(|p| p.refresh_token.expose_secret());
+    retired == Some(set.refresh_token.expose_secret())
+}
+
+/// `state` holding `set`, a set adopted from outside the store (Railway's
+/// copy, an export), which carries no user id nor scope: the account is
+/// the same, so the stored set's carry over; the refresh token it
+/// replaces, when another, becomes the previous one (Withings honours it
+/// a while).
+pub(crate) fn with_outside_set(state: &StoreState, mut set: TokenSet) -> StoreState {
+    let replaced = state.tokens.as_ref();
+    if let Some(old) = replaced {
+        set.userid = old.userid.clone();
+        set.scope = old.scope.clone();
+    }
+    let previous = match replaced {
+        Some(old) if !old.refresh_token_equals(&set) => Some(PreviousToken {
+            refresh_token: SecretString::from(old.refresh_token.expose_secret().to_owned()),
+            rotated_at: now(),
+        }),
+        _ => state.previous.clone(),
+    };
+    StoreState {
+        tokens: Some(set),
+        previous,
+        ..state.clone()
+    }
 }
 
 /// The decision about the set in use in `state` (the store's, else `seed`,

@@ -19,6 +19,8 @@ pub mod doctor;
 pub mod exchange;
 pub mod exec;
 pub mod export;
+pub mod import;
+pub mod keygen;
 pub mod login;
 pub mod manpage;
 pub mod notify;
@@ -26,6 +28,7 @@ mod parse;
 pub mod pull;
 pub mod railway_sync;
 pub mod refresh;
+pub mod rekey;
 pub mod sandbox;
 pub mod serve;
 pub mod status;
@@ -80,6 +83,7 @@ pub enum Command {
     RailwaySync(railway_sync::RailwaySyncArgs),
     Pull(pull::PullArgs),
     Export(export::ExportArgs),
+    Import(import::ImportArgs),
     AccessToken(access_token::AccessTokenArgs),
     Exec(exec::ExecArgs),
     Validate(validate::ValidateArgs),
@@ -90,12 +94,15 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     Accounts(accounts::AccountsArgs),
     Notify(notify::NotifyArgs),
+    Keygen(keygen::KeygenArgs),
+    Rekey(rekey::RekeyArgs),
 }
 
 pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
     let Cli { global, command } = cli;
     match command {
         Command::Completions(args) => completions::run(&args),
+        Command::Keygen(args) => keygen::run(&args, out),
         Command::Sandbox(args) => sandbox::run(&args),
         Command::Demo(args) => demo::run(&args, &global),
         Command::Doctor(args) => doctor::run_from(&args, &global, out),
@@ -176,6 +183,8 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::RailwaySync(args) => apart(|| railway_sync::run(&args, settings, out)),
         Command::Pull(args) => apart(|| pull::run(&args, settings, out)),
         Command::Export(args) => apart(|| export::run(&args, settings, out)),
+        Command::Import(args) => apart(|| import::run(&args, settings, out)),
+        Command::Rekey(args) => apart(|| rekey::run(&args, settings, out)),
         Command::AccessToken(args) => apart(|| access_token::run(&args, settings, out)),
         Command::Exec(args) => apart(|| exec::run(&args, settings, out)),
         Command::Validate(args) => apart(|| validate::run(&args, settings, out)),
@@ -183,7 +192,7 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Serve(args) => apart(|| serve::run(&args, settings)),
         Command::Accounts(args) => apart(|| accounts::run(&args, settings, out)),
         Command::Notify(args) => apart(|| notify::run(&args, settings, out)),
-        Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) => {
+        Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) | Command::Keygen(_) => {
             Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
     }
@@ -193,11 +202,18 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
 /// act on all of them or on none.
 fn account_purpose(command: &Command) -> Option<Purpose> {
     match command {
-        Command::AuthUrl(_) | Command::Exchange(_) | Command::Login(_) => Some(Purpose::Create),
+        // `import` may restore an account onto a host that never had it.
+        Command::AuthUrl(_) | Command::Exchange(_) | Command::Login(_) | Command::Import(_) => Some(Purpose::Create),
         // `status` shows every account when there are several and none is
         // named; `accounts` and `refresh --all` act on all of them.
-        // `notify` tries the sinks of the account named, else the deployment's.
-        Command::Serve(_) | Command::Doctor(_) | Command::Status(_) | Command::Accounts(_) | Command::Notify(_) => None,
+        // `notify` tries the sinks of the account named, else the deployment's;
+        // `rekey` the account named, else every one.
+        Command::Serve(_)
+        | Command::Doctor(_)
+        | Command::Status(_)
+        | Command::Accounts(_)
+        | Command::Notify(_)
+        | Command::Rekey(_) => None,
         Command::Refresh(args) if args.all => None,
         _ => Some(Purpose::Use),
     }

@@ -263,6 +263,17 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     temp.rename_into_place()
 }
 
+/// Writes `bytes` to `target`, which must not exist, atomically and
+/// durably, mode 0600: a temporary file beside it, fsync-ed, then linked in
+/// under its name and the directory fsync-ed. A link never replaces a file,
+/// so a file already there, or put there meanwhile, is `AlreadyExists` and
+/// stays as it was: for what must never be overwritten (a private key).
+pub fn write_new_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut temp = reserve(target, 0)?;
+    temp.fill(bytes)?;
+    temp.link_into_place()
+}
+
 /// A temporary file beside `target`, holding space for its next contents.
 /// Dropped before [`ReservedFile::rename_into_place`], it is removed.
 pub struct ReservedFile {
@@ -419,6 +430,26 @@ impl ReservedFile {
         Ok(())
     }
 
+    /// Links the filled file in as the target, which must not exist
+    /// (`AlreadyExists` otherwise), removes its temporary name and fsyncs
+    /// the directory.
+    pub fn link_into_place(mut self) -> std::io::Result<()> {
+        if !is_file_at(&self.file, &self.path)? {
+            self.recreate()?;
+        }
+        fs::hard_link(&self.path, &self.target)?;
+        // The target holds the file now; the temporary name goes.
+        self.renamed = true;
+        let _ = fs::remove_file(&self.path);
+        if let Err(e) = File::open(parent_dir(&self.target)).and_then(|dir| dir.sync_all()) {
+            tracing::warn!(
+                "{} was written, but its directory could not be synced ({e})",
+                self.target.display()
+            );
+        }
+        Ok(())
+    }
+
     fn recreate(&mut self) -> std::io::Result<()> {
         let (path, mut file) = create_temp(&self.target)?;
         self.path = path;
@@ -431,6 +462,8 @@ impl ReservedFile {
 
 impl Drop for ReservedFile {
     fn drop(&mut self) {
+        // The copy of a set (or a key) kept for `recreate`.
+        zeroize::Zeroize::zeroize(&mut self.contents);
         if !self.renamed && !self.keep {
             let _ = fs::remove_file(&self.path);
         }

@@ -12,6 +12,20 @@ fn atomic_write_creates_a_private_file_and_leaves_no_temp() {
 }
 
 #[test]
+fn a_new_file_is_written_private_and_never_over_an_existing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("identity.txt");
+    write_new_atomically(&target, b"first").unwrap();
+    assert_eq!(fs::read(&target).unwrap(), b"first");
+    assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let refused = write_new_atomically(&target, b"second").unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(fs::read(&target).unwrap(), b"first");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
+}
+
+#[test]
 fn a_reservation_filled_and_renamed_becomes_the_target_0600_with_no_temp_left() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("tokens.json");

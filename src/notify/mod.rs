@@ -30,7 +30,7 @@ use crate::store::TokenStore;
 use self::outbox::{Claimed, Claimer, deliver_claimed};
 pub use self::outbox::{Settled, deliver_outbox};
 pub use self::ping::{PingStage, Pinged, ping, ping_at_exit, ping_each, ping_left, ping_waits};
-pub use self::record::{load_record, load_record_local, load_record_strictly, swap_record};
+pub use self::record::{load_record, load_record_local, load_record_strictly, reseal_record, swap_record};
 pub use self::sent::{Sent, SinkInfo, shown_url};
 pub use self::sinks::{Sinks, test_event};
 

@@ -65,9 +65,29 @@ pub async fn swap_record(store: &dyn TokenStore, mut change: impl FnMut(&mut Eve
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Busy, not unreachable: another run kept swapping it meanwhile.
-    Err(Error::LockTimeout {
+    Err(kept_busy(store))
+}
+
+/// Writes the record again as it is, sealed as the store's keyring says
+/// now (`rekey`): the same content, swapped in unless another run changed
+/// it meanwhile (then read again). No record: nothing to do.
+pub async fn reseal_record(store: &dyn TokenStore) -> Result<()> {
+    for _ in 0..SWAP_TRIES {
+        let Some(bytes) = store.load_events().await? else {
+            return Ok(());
+        };
+        if store.swap_events(Some(&bytes), &bytes).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(kept_busy(store))
+}
+
+/// Busy, not unreachable: other runs kept swapping the record meanwhile.
+fn kept_busy(store: &dyn TokenStore) -> Error {
+    Error::LockTimeout {
         place: format!("the event record of {}", store.location()),
         waited: Duration::from_millis(5).saturating_mul(SWAP_TRIES as u32),
-    })
+    }
 }

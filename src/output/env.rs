@@ -23,7 +23,7 @@ pub(super) fn render(env: &Env<'_>) -> Result<String> {
 
 /// Exactly the four contract lines, unmasked, quoted only when needed. A
 /// value no reader could take back exactly prints nothing at all.
-fn token_lines(tokens: &crate::tokens::TokenSet) -> Result<String> {
+pub(super) fn token_lines(tokens: &crate::tokens::TokenSet) -> Result<String> {
     let mut out = String::new();
     for (key, value) in token_variables(tokens) {
         let line = format_line(key, &value).map_err(|e| Error::OutputFailed { detail: e.to_string() })?;

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod doctor;
+mod encryption;
 mod env;
 mod json;
 mod notify;
@@ -30,6 +31,7 @@ pub use self::accounts::{
     StatusRowsReport,
 };
 pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport, SettingOrigin};
+pub use self::encryption::{KeygenReport, RekeyReport, RekeyedAccount};
 pub use self::notify::{Delivery, NotifyReport, SinkResult};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{
@@ -161,6 +163,14 @@ impl Output {
     /// The four env lines of `tokens`, whatever the format: `export`.
     pub fn env(&self, tokens: &TokenSet) -> Result<()> {
         write_stdout(&env::render(&Env::Tokens(Some(tokens)))?)
+    }
+
+    /// The four env lines of `tokens` sealed to `recipients`, as age's
+    /// armour: `export --encrypt-to`. Nothing secret is printed, so nothing
+    /// is masked in a CI log.
+    pub fn sealed_env(&self, tokens: &TokenSet, recipients: &[crate::sealing::Recipient]) -> Result<()> {
+        let lines = zeroize::Zeroizing::new(env::token_lines(tokens)?);
+        write_stdout(&crate::sealing::seal_to(recipients, lines.as_bytes())?)
     }
 
     /// A spinner on stderr while we wait for the network; only for a person

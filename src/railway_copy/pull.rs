@@ -7,16 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
-
 use crate::copies::railway_key;
 use crate::error::{Error, Result};
 use crate::http::HttpClient;
 use crate::output::ReportOutcome;
 use crate::settings::Settings;
-use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
-use crate::tokens::{TOKEN_KEYS, TokenSet, now, rfc3339};
+use crate::store::{StoreLease, StoreState, TokenStore};
+use crate::tokens::{TOKEN_KEYS, TokenSet, VariablesProblem, rfc3339, set_of_variables};
 
 /// What to do with Railway's set, given the store's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,49 +64,24 @@ pub(crate) async fn read_variables(settings: &Settings, http: &HttpClient) -> Re
 /// token, or a time that does not parse, is exit 3 naming the variable
 /// (never its value: it may be a token put in the wrong place).
 pub(crate) fn railway_set(variables: &BTreeMap<String, String>) -> Result<TokenSet> {
-    // Whitespace around a value is a paste's, not the token's.
-    let value = |name: &str| variables.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    if let Some(name) = TOKEN_KEYS
-        .iter()
-        .find(|name| value(name).is_some_and(|v| v.chars().any(char::is_control)))
-    {
-        return Err(Error::config(
+    set_of_variables(|name| variables.get(name).map(String::as_str)).map_err(|problem| match problem {
+        VariablesProblem::ControlCharacter(name) => Error::config(
             format!("the Railway service's {name} holds a control character inside it; nothing was written"),
             format!(
                 "set {name} on Railway to the value alone (`withings-token railway-sync --dry-run` shows it with the character written out)"
             ),
-        ));
-    }
-    let Some(refresh) = value(TOKEN_KEYS[1]) else {
-        return Err(Error::config(
+        ),
+        VariablesProblem::NoRefreshToken => Error::config(
             format!(
                 "the Railway service has no {} (missing or blank); nothing was written",
                 TOKEN_KEYS[1]
             ),
             "push a set to it first from a host that has one (`withings-token railway-sync`), or authorise this host: run `withings-token auth-url`, then `exchange`",
-        ));
-    };
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>> {
-        value(name)
-            .map(|text| {
-                DateTime::parse_from_rfc3339(text)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| {
-                        Error::config(
-                            format!("the Railway service's {name} is not an RFC 3339 time; nothing was written"),
-                            format!("set {name} on Railway like 2025-01-15T12:00:00Z (a `withings-token railway-sync` from a host with the set writes all four)"),
-                        )
-                    })
-            })
-            .transpose()
-    };
-    Ok(TokenSet {
-        access_token: value(TOKEN_KEYS[0]).map(|t| SecretString::from(t.to_owned())),
-        refresh_token: SecretString::from(refresh.to_owned()),
-        expires_at: time(TOKEN_KEYS[2])?,
-        last_refreshed: time(TOKEN_KEYS[3])?,
-        userid: None,
-        scope: None,
+        ),
+        VariablesProblem::NotATime(name) => Error::config(
+            format!("the Railway service's {name} is not an RFC 3339 time; nothing was written"),
+            format!("set {name} on Railway like 2025-01-15T12:00:00Z (a `withings-token railway-sync` from a host with the set writes all four)"),
+        ),
     })
 }
 
@@ -131,7 +103,7 @@ pub(crate) async fn import(
 async fn import_under(
     settings: &Settings,
     lock: &dyn StoreLease,
-    mut railway: TokenSet,
+    railway: TokenSet,
     force: bool,
 ) -> Result<(PullDecision, StoreState, Option<TokenSet>)> {
     let state = lock.load().await?;
@@ -153,23 +125,7 @@ async fn import_under(
         .await?;
     }
     let replaced = state.tokens.clone();
-    if let Some(old) = &replaced {
-        // Railway does not hold these; the account is the same.
-        railway.userid = old.userid.clone();
-        railway.scope = old.scope.clone();
-    }
-    let previous = match &replaced {
-        Some(old) if !old.refresh_token_equals(&railway) => Some(PreviousToken {
-            refresh_token: SecretString::from(old.refresh_token.expose_secret().to_owned()),
-            rotated_at: now(),
-        }),
-        _ => state.previous.clone(),
-    };
-    let mut next = StoreState {
-        tokens: Some(railway),
-        previous,
-        ..state.clone()
-    };
+    let mut next = crate::rotation::with_outside_set(&state, railway);
     // Railway holds exactly this set: no push is owed to it.
     next.copies.insert(railway_key(settings), state.generation + 1);
     let generation = lock.save(state.generation, &next).await?;

@@ -210,6 +210,34 @@ pub fn generate_identity(now: chrono::DateTime<chrono::Utc>) -> (SecretString, S
     (SecretString::from(text), recipient)
 }
 
+/// Writes a new identity (see [`generate_identity`]) to `path`, never over
+/// an existing file (it may hold the key a store is sealed to), mode 0600,
+/// its directory made 0700 when missing; returns its recipient.
+pub fn write_new_identity(path: &Path, now: chrono::DateTime<chrono::Utc>) -> crate::error::Result<String> {
+    use crate::error::Error;
+    let (text, recipient) = generate_identity(now);
+    let shown = path.display();
+    let unwritable = |e: std::io::Error| {
+        Error::config(
+            format!("cannot write the identity file {shown}: {e}"),
+            "make its directory writable by this user, or choose another file: `withings-token keygen --output FILE`",
+        )
+    };
+    crate::fsutil::create_private_dir(crate::fsutil::parent_dir(path)).map_err(unwritable)?;
+    match crate::fsutil::write_new_atomically(path, text.expose_secret().as_bytes()) {
+        Ok(()) => Ok(recipient),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::config(
+            format!(
+                "{shown} already exists, and keygen never overwrites a file (it may hold the key a store is encrypted to); it was not changed"
+            ),
+            format!(
+                "choose another file: `withings-token keygen --output FILE`; or, if the key in {shown} encrypts nothing any more, remove it first"
+            ),
+        )),
+        Err(e) => Err(unwritable(e)),
+    }
+}
+
 /// Where `keygen` writes by default: beside the config file.
 pub fn default_identity_path(process: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     crate::config::default_path(process).map(|config| config.with_file_name("identity.txt"))

@@ -93,6 +93,9 @@ pub struct Keyring {
     recipients: Vec<Recipient>,
     sources: IdentitySources,
     allow_plaintext: bool,
+    /// The recipients came from `--encrypt-to` on this command line (not a
+    /// variable or the config file): `export` then seals what it prints.
+    from_flag: bool,
     loaded: OnceLock<Loaded>,
 }
 
@@ -102,6 +105,7 @@ impl std::fmt::Debug for Keyring {
             .field("recipients", &self.recipients)
             .field("sources", &self.sources)
             .field("allow_plaintext", &self.allow_plaintext)
+            .field("from_flag", &self.from_flag)
             .finish()
     }
 }
@@ -118,8 +122,20 @@ impl Keyring {
             recipients,
             sources,
             allow_plaintext,
+            from_flag: false,
             loaded: OnceLock::new(),
         }
+    }
+
+    /// This keyring, its recipients given by `--encrypt-to`.
+    pub fn given_by_flag(mut self) -> Keyring {
+        self.from_flag = true;
+        self
+    }
+
+    /// Whether the recipients came from `--encrypt-to` on this command line.
+    pub fn recipients_from_flag(&self) -> bool {
+        self.from_flag && self.seals()
     }
 
     /// No recipient and no identity: stores are written plain, and a

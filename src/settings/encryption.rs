@@ -58,7 +58,12 @@ pub(super) fn keyring(
         process("CREDENTIALS_DIRECTORY").filter(set).map(PathBuf::from),
         default_identity_path(process),
     );
-    Ok(Arc::new(Keyring::new(recipients, sources, given.allow_plaintext)))
+    let keyring = Keyring::new(recipients, sources, given.allow_plaintext);
+    Ok(Arc::new(if given.encrypt_to.is_empty() {
+        keyring
+    } else {
+        keyring.given_by_flag()
+    }))
 }
 
 /// Recipients are separated by commas or blanks (age's own files: one a line).

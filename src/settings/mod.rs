@@ -765,6 +765,14 @@ fn region_hosts(given: &Overrides, vars: &Lookup) -> Result<(&'static str, &'sta
     })
 }
 
+/// Where `keygen` writes by default: `identity.txt` beside the default
+/// config file, the file the keyring reads when no identity is given.
+/// Read apart from the other settings: a new key must not wait on a
+/// config file that does not parse yet.
+pub fn default_identity_file() -> Option<PathBuf> {
+    crate::sealing::identities::default_identity_path(&|name| std::env::var(name).ok())
+}
+
 /// Whether this runs as a GitHub Actions step (its runner masks values).
 pub fn in_github_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")

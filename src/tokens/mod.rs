@@ -171,6 +171,49 @@ pub fn token_variables(tokens: &TokenSet) -> [(&'static str, String); 4] {
     ]
 }
 
+/// Why four variables (Railway's, an export's) are not a token set: each
+/// names the variable, never its value (it may be a token put in the
+/// wrong place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariablesProblem {
+    /// A value holds a control character (a NUL, a line break) inside it.
+    ControlCharacter(&'static str),
+    /// No refresh token, or a blank one.
+    NoRefreshToken,
+    /// A time that is not RFC 3339.
+    NotATime(&'static str),
+}
+
+/// The set the four [`TOKEN_KEYS`] give, `value` looking each up; blanks
+/// around a value are a paste's, not the token's.
+pub fn set_of_variables<'a>(value: impl Fn(&str) -> Option<&'a str>) -> Result<TokenSet, VariablesProblem> {
+    let value = |name: &str| value(name).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(name) = TOKEN_KEYS
+        .iter()
+        .find(|name| value(name).is_some_and(|v| v.chars().any(char::is_control)))
+    {
+        return Err(VariablesProblem::ControlCharacter(name));
+    }
+    let refresh = value(TOKEN_KEYS[1]).ok_or(VariablesProblem::NoRefreshToken)?;
+    let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, VariablesProblem> {
+        value(name)
+            .map(|text| {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| VariablesProblem::NotATime(name))
+            })
+            .transpose()
+    };
+    Ok(TokenSet {
+        access_token: value(TOKEN_KEYS[0]).map(|t| SecretString::from(t.to_owned())),
+        refresh_token: SecretString::from(refresh.to_owned()),
+        expires_at: time(TOKEN_KEYS[2])?,
+        last_refreshed: time(TOKEN_KEYS[3])?,
+        userid: None,
+        scope: None,
+    })
+}
+
 /// The names an account's copies (env file, Railway) hold its set under:
 /// [`TOKEN_KEYS`] after the account's prefix (none for `default`), so that
 /// two accounts' copies can share a file or a service.

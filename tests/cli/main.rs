@@ -34,6 +34,9 @@ mod crash;
 mod demo;
 /// `doctor [--online]`.
 mod doctor;
+/// The commands of encryption at rest: `keygen`, `rekey` (while another
+/// process refreshes), `export --encrypt-to`, `import`.
+mod encryption_commands;
 /// The env file: read as python-dotenv reads it, rewritten in place.
 mod env_file;
 /// Events: once per change of state, kept until delivered, never a secret.

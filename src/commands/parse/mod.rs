@@ -155,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 18] = [
+const SUBCOMMANDS: [&str; 21] = [
     "status",
     "refresh",
     "auth-url",
@@ -164,6 +164,7 @@ const SUBCOMMANDS: [&str; 18] = [
     "railway-sync",
     "pull",
     "export",
+    "import",
     "access-token",
     "exec",
     "validate",
@@ -174,6 +175,8 @@ const SUBCOMMANDS: [&str; 18] = [
     "completions",
     "accounts",
     "notify",
+    "keygen",
+    "rekey",
 ];
 
 /// The global options and the subcommand called `name`, nothing else. Of
@@ -228,6 +231,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "railway-sync" => of::<railway_sync::RailwaySyncArgs>("railway-sync"),
         "pull" => of::<pull::PullArgs>("pull"),
         "export" => of::<export::ExportArgs>("export"),
+        "import" => of::<import::ImportArgs>("import"),
         "access-token" => of::<access_token::AccessTokenArgs>("access-token"),
         "exec" => of::<exec::ExecArgs>("exec"),
         "validate" => of::<validate::ValidateArgs>("validate"),
@@ -238,6 +242,8 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "completions" => of::<completions::CompletionsArgs>("completions"),
         "accounts" => of::<accounts::AccountsArgs>("accounts"),
         "notify" => of::<notify::NotifyArgs>("notify"),
+        "keygen" => of::<keygen::KeygenArgs>("keygen"),
+        "rekey" => of::<rekey::RekeyArgs>("rekey"),
         _ => return None,
     })
 }

@@ -30,6 +30,38 @@ fn out_of_bounds_flags_are_usage_errors() {
     }
 }
 
+/// `-o`/`--output` is the output format, except under `keygen`, where it
+/// is the identity file (as `age-keygen -o`) and the format stays its
+/// default.
+#[test]
+fn output_is_the_format_except_under_keygen_where_it_is_the_file() {
+    use crate::cli::OutputFlag;
+    let file = |cli: &Cli| match &cli.command {
+        Command::Keygen(args) => args.output.clone(),
+        _ => panic!("not keygen"),
+    };
+    let cli = parse(&["keygen", "-o", "json"]).unwrap();
+    assert_eq!(file(&cli), Some(OutputFlag::File("json".into())));
+    assert_eq!(cli.global.output_format(), OutputFormat::Table);
+    assert!(!cli.global.explicit_format());
+
+    let cli = parse(&["-o", "json", "keygen"]).unwrap();
+    assert_eq!(file(&cli), Some(OutputFlag::Format(OutputFormat::Json)));
+    assert_eq!(cli.global.output_format(), OutputFormat::Json);
+
+    let cli = parse(&["--json", "keygen"]).unwrap();
+    assert_eq!(file(&cli), None);
+    assert_eq!(cli.global.output_format(), OutputFormat::Json);
+
+    let cli = parse(&["status", "-o", "json"]).unwrap();
+    assert_eq!(cli.global.output_format(), OutputFormat::Json);
+    assert!(cli.global.explicit_format());
+    assert_eq!(
+        parse(&["status", "-o", "key.txt"]).err().map(|e| e.exit_code()),
+        Some(2)
+    );
+}
+
 #[test]
 fn flags_at_their_bounds_are_accepted() {
     let cli = parse(&[
@@ -200,6 +232,11 @@ fn lone_subcommand_parses_like_the_whole_tree() {
         &["status", "-qv"],
         &["--env-file", "x", "status", "--no-env-file"],
         &["status", "--timeout=2s", "--retries", "11"],
+        &["keygen", "-o", "key.txt"],
+        &["-o", "json", "keygen", "--output=key.txt"],
+        &["--json", "keygen"],
+        &["rekey", "--encrypt-to", "age1x", "--allow-plaintext"],
+        &["import", "-", "--identity", "key.txt"],
     ] {
         assert_parses_like_the_whole_tree(words);
     }
