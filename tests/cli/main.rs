@@ -34,6 +34,9 @@ mod crash;
 mod demo;
 /// `doctor [--online]`.
 mod doctor;
+/// Encryption at rest in the file store: sealed round trips, what the
+/// files hold, identities and their sources, refusals with nothing sent.
+mod encryption;
 /// The env file: read as python-dotenv reads it, rewritten in place.
 mod env_file;
 /// Events: once per change of state, kept until delivered, never a secret.
