@@ -456,6 +456,19 @@ fn a_sealed_store_is_never_written_plain_unless_allow_plaintext_says_so() {
         ),
     );
 
+    // A failure and a recovery leave a sealed event record, which the
+    // plain write below does not change.
+    sandbox.fault(json!({"kind": "http500", "count": 1}));
+    let out = env.run_with(
+        &args(&["refresh", "--no-railway"], &key.flags()),
+        &["--retries", "0", "--retry-delay", "0s"],
+    );
+    assert_eq!(out.code, 5, "{out:?}");
+    let out = env.run(&args(&["refresh", "--no-railway"], &key.flags()));
+    assert_eq!(out.code, 0, "{out:?}");
+    let record = std::fs::read_to_string(events_path(&env)).expect("the event record");
+    assert!(record.starts_with(ARMOR_BEGIN), "{record}");
+
     let out = env.run(&args(
         &["refresh", "--no-railway", "--json", "--reveal", "--allow-plaintext"],
         &key.identity_flag(),
@@ -465,11 +478,13 @@ fn a_sealed_store_is_never_written_plain_unless_allow_plaintext_says_so() {
     assert_eq!(store["version"], 1, "{store:#}");
     assert!(store.get("sealed").is_none(), "{store:#}");
     assert_eq!(store["tokens"]["refresh_token"], out.json()["refresh_token"]);
-    assert_eq!(
-        env.run(&["status", "--json"]).code,
-        0,
-        "a plain store needs no identity"
-    );
+    let record: Value = serde_json::from_slice(&std::fs::read(events_path(&env)).expect("record")).expect("plain JSON");
+    assert_eq!(record["health"]["state"], "healthy", "{record:#}");
+
+    let out = env.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "a plain store needs no identity: {out:?}");
+    assert!(!out.stderr.contains("warning:"), "{out:?}");
+    assert_eq!(out.json()["alert"]["state"], "healthy");
 }
 
 #[test]
