@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from resp import Redis  # noqa: E402  (bench/resp.py, beside this file)
 import accounts  # noqa: E402  (bench/accounts.py: the rows with many accounts)
 import events  # noqa: E402  (bench/events.py: refresh with event sinks)
+import sealed  # noqa: E402  (bench/sealed.py: encryption at rest)
 
 CHECK_INTERVAL_S = 60  # serve's default --check-interval (src/commands/serve.rs)
 BURST_GAP_S = 5.0
@@ -362,15 +363,17 @@ class Bench:
         self.row("`access-token`, fresh token (no network) vs `status`", ms(times[0]), ms(times[1]),
                  f"{times[0] / times[1]:.2f}×", "ours/status ≤ 1.1×", times[0] / times[1] <= 1.1)
 
-    def refresh_row(self):
+    def refresh_vs_curl(self, store, env):
+        """Medians of `refresh --no-railway` on `store` (run with `env`) and
+        of a bare curl POST, in interleaved pairs."""
         need("curl")
         warm = 1 if self.smoke else 5
         tokens = [self.mint_refresh_token() for _ in range(self.loop_runs + warm)]
         ours, theirs = [], []
-        refresh = self.wt(self.store, "refresh", "--no-railway")
+        refresh = self.wt(store, "refresh", "--no-railway")
         for i, token in enumerate(tokens):
             t = time.perf_counter()
-            self.run(refresh, env=self.env(), timeout=60)
+            self.run(refresh, env=env, timeout=60)
             t_ours = time.perf_counter() - t
             t = time.perf_counter()
             answer = self.run(self.curl_refresh(token), env=self.env(), timeout=30)
@@ -380,7 +383,10 @@ class Bench:
             if i >= warm:
                 ours.append(t_ours)
                 theirs.append(t_curl)
-        a, b = statistics.median(ours), statistics.median(theirs)
+        return statistics.median(ours), statistics.median(theirs)
+
+    def refresh_row(self):
+        a, b = self.refresh_vs_curl(self.store, self.env())
         self.row("`refresh --no-railway` vs bare `curl` POST of the same form", ms(a), ms(b), f"{a / b:.2f}×",
                  "ours/curl ≤ 1.0×", a / b <= 1.0)
 
@@ -661,6 +667,10 @@ def main():
         bench.step(["`status --json` vs Python stdlib", "`status --json` vs hello-world Rust"], bench.status_rows)
         bench.step(["`access-token` vs `status`"], bench.access_token_row)
         bench.step(["`refresh --no-railway` vs bare `curl`"], bench.refresh_row)
+        bench.step(
+            ["`status --json`: encrypted file store vs plain", "`refresh`, encrypted file store, vs bare `curl`"],
+            lambda: sealed.sealed_rows(bench, sys.modules[__name__]),
+        )
         bench.step(["release binary size"], bench.size_row)
         bench.step(["peak RSS of `refresh`"], bench.rss_row)
         bench.step(

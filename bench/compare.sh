@@ -7,6 +7,8 @@
 #   - `refresh --no-railway` vs a bare `curl` POST of the same form, and
 #     with a webhook sink (answering at once; answering in 2 s) vs without;
 #   - `access-token` with a fresh token vs `status`;
+#   - encryption at rest (bench/sealed.py): `status --json` on a file store
+#     sealed to an age key vs a plain one, and `refresh` on it vs `curl`;
 #   - the binary's size, and the peak RSS of one `refresh`;
 #   - `serve` under `wrk -t2 -c64` (admin status, broker; the sandbox's
 #     trivial route as the floor), its idle RSS and its idle wakeups (strace);

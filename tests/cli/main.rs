@@ -34,6 +34,9 @@ mod crash;
 mod demo;
 /// `doctor [--online]`.
 mod doctor;
+/// Encryption at rest in the file store: sealed round trips, what the
+/// files hold, identities and their sources, refusals with nothing sent.
+mod encryption;
 /// The commands of encryption at rest: `keygen`, `rekey` (while another
 /// process refreshes), `export --encrypt-to`, `import`.
 mod encryption_commands;

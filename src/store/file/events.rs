@@ -60,6 +60,31 @@ impl FileStore {
         }
     }
 
+    /// Once the set was written plain on purpose (`--allow-plaintext`),
+    /// the event record is written plain too, not at its next change:
+    /// until then a host that dropped its identity with the seal could
+    /// neither show the alert state nor record an event (a sealed record
+    /// is not written plain without the flag, which later runs do not
+    /// pass). The set is saved whatever becomes of it.
+    pub(super) fn unseal_events_after_plain_write(&self) {
+        let keyring = self.keyring();
+        if keyring.seals() || !keyring.allows_plaintext() {
+            return;
+        }
+        let path = self.events_path();
+        let place = path.display().to_string();
+        let unsealed = self.load_kept_events().and_then(|kept| match kept {
+            Some(kept) if crate::sealing::is_sealed(&kept) => {
+                let plain = crate::store::open_events(keyring, &place, kept)?;
+                self.swap_events_file(Some(&plain), &plain).map(|_| ())
+            }
+            _ => Ok(()),
+        });
+        if let Err(e) = unsealed {
+            tracing::warn!("the event record {place} stays encrypted: {e}");
+        }
+    }
+
     pub(super) fn swap_events_file(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
         let path = self.events_path();
         let lock_path = self.events_lock_path();

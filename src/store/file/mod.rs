@@ -531,6 +531,12 @@ impl StoreLock {
     /// save without a request (auth state, copy records) writes a fresh
     /// temporary file and needs the store still at `base_generation`.
     pub fn save(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
+        let generation = self.write(base_generation, next)?;
+        self.store.unseal_events_after_plain_write();
+        Ok(generation)
+    }
+
+    fn write(&self, base_generation: u64, next: &StoreState) -> Result<u64> {
         let mut request = locked(&self.request);
         if let Some(request) = request.as_mut() {
             return self.commit_after_request(request, base_generation, next);

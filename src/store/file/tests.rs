@@ -788,3 +788,44 @@ mod no_panic {
         }
     }
 }
+
+// --- encryption at rest ---
+
+#[test]
+fn a_set_written_plain_on_purpose_takes_its_event_record_out_of_the_seal_too() {
+    use crate::sealing::{IdentitySource, IdentitySources, Recipient};
+    let identity = age::x25519::Identity::generate();
+    let recipient = Recipient::parse(&identity.to_public().to_string()).unwrap();
+    let key = identity.to_string().expose_secret().to_owned();
+    let sources = || IdentitySources(vec![IdentitySource::Variable(SecretString::from(key.clone()))]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let sealing = FileStore::new(path.clone()).sealed_with(Arc::new(Keyring::new(vec![recipient], sources(), false)));
+    sealing
+        .lock(Duration::from_secs(1))
+        .unwrap()
+        .save(0, &with_tokens("r1"))
+        .unwrap();
+    let record = b"{\"health\":{\"state\":\"failing\"}}";
+    assert!(sealing.swap_events_file(None, record).unwrap());
+    assert!(crate::sealing::is_sealed(&fs::read(sealing.events_path()).unwrap()));
+
+    // No recipient and no flag: the set is not written, the record stays sealed.
+    let refused = FileStore::new(path.clone()).sealed_with(Arc::new(Keyring::new(vec![], sources(), false)));
+    let lock = refused.lock(Duration::from_secs(1)).unwrap();
+    assert_eq!(lock.save(1, &with_tokens("r2")).unwrap_err().exit_code(), 3);
+    drop(lock);
+    assert!(crate::sealing::is_sealed(&fs::read(sealing.events_path()).unwrap()));
+
+    let plain = FileStore::new(path).sealed_with(Arc::new(Keyring::new(vec![], sources(), true)));
+    plain
+        .lock(Duration::from_secs(1))
+        .unwrap()
+        .save(1, &with_tokens("r2"))
+        .unwrap();
+    assert_eq!(fs::read(plain.events_path()).unwrap(), record);
+    // Read back by a host with no identity at all.
+    let bare = FileStore::new(plain.path().to_path_buf());
+    assert_eq!(bare.load_events_file().unwrap().as_deref(), Some(&record[..]));
+    assert!(!bare.load().unwrap().sealed);
+}
