@@ -34,6 +34,8 @@ mod crash;
 mod demo;
 /// `doctor [--online]`.
 mod doctor;
+/// `doctor`'s encryption checks: encrypted or plain, recipients, identities.
+mod encryption_doctor;
 /// The env file: read as python-dotenv reads it, rewritten in place.
 mod env_file;
 /// Events: once per change of state, kept until delivered, never a secret.

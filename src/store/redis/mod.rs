@@ -545,6 +545,12 @@ impl crate::budget::SharedBudget for RedisBudget {
 }
 
 impl RedisStore {
+    /// The set's value as stored, unopened (see `store::sealed_part`).
+    pub async fn stored_value(&self) -> Result<Option<Vec<u8>>> {
+        let key = self.shared.keys.data.as_str();
+        self.shared.call(Invocation::Get(key), "cannot read from").await
+    }
+
     fn events_place(&self) -> String {
         format!("{} (key {})", self.shared.shown, self.shared.keys.events)
     }
