@@ -36,6 +36,8 @@ mod demo;
 mod doctor;
 /// `doctor`'s encryption checks: encrypted or plain, recipients, identities.
 mod encryption_doctor;
+/// Encryption at rest in a Redis store, and `serve` on one.
+mod encryption_redis;
 /// The env file: read as python-dotenv reads it, rewritten in place.
 mod env_file;
 /// Events: once per change of state, kept until delivered, never a secret.
