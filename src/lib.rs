@@ -144,6 +144,10 @@ pub fn run() -> ExitCode {
         commands::serve::log_defaults(&mut cli.global);
     }
     cli.global.init_logging();
+    if let commands::Command::Serve(_) = cli.command {
+        // Before the settings, and the secrets they hold, are read.
+        server::keep_out_of_core_dumps();
+    }
     let out = Output::new(OutputOptions {
         format: cli.global.output_format(),
         explicit_format: cli.global.explicit_format(),

@@ -43,7 +43,8 @@ The soft open-files limit is raised to the hard one; at most --max-connections a
 --max-connections-per-ip from one address, and beyond either the oldest connection that has not sent a whole request head \
 is closed to make room; a connection that sends no whole request head within --header-timeout, or whose answer makes no \
 progress for as long (a client that does not read), is closed. Logs are JSON lines on stderr unless \
-`--log-format text`. SIGTERM/SIGINT: stop accepting, finish a refresh in flight, exit 0.\n\n\
+`--log-format text`. On Linux core dumps are off while it runs (PR_SET_DUMPABLE 0: a crash leaves no token in a core file; \
+debuggers need root); the start says whether the store is encrypted at rest, and to which recipients. SIGTERM/SIGINT: stop accepting, finish a refresh in flight, exit 0.\n\n\
 Examples:\n  ADMIN_API_TOKEN=$(openssl rand -hex 32) withings-token serve\n  withings-token serve --listen 0.0.0.0:8080 --check-interval 5m\n  \
 PORT=8080 withings-token serve          # Railway: listens on 0.0.0.0:$PORT\n  \
 curl -s localhost:8080/admin/token/status -H \"X-Admin-Token: $ADMIN_API_TOKEN\""

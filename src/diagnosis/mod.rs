@@ -1,9 +1,11 @@
 //! `doctor`'s checks of the setup, one [`DoctorCheck`] each: `ok`, `warn`
 //! or `fail`, each warning and failure with its next step.
 //!
-//! Offline they read the settings, the env file and the store, and send
-//! nothing to Withings or Railway. A Redis store is connected to: reading
-//! the store is the check, whatever the store is. Online adds one probe
+//! Offline they read the settings, the env file and the store (whether it
+//! is encrypted, to which recipients, with this host's identities:
+//! `encryption`), and send nothing to Withings or Railway. A Redis store
+//! is connected to: reading the store is the check, whatever the store
+//! is. Online adds one probe
 //! of Withings' token endpoint with a made-up refresh token (never the
 //! account's: see [`crate::withings::probe`]), the clock against Withings'
 //! `Date` header, a read of the Railway service's variables (no mutation),
@@ -12,6 +14,7 @@
 //! refreshing), and a test event to each event sink. Each request is sent
 //! once: a check reports what it finds, it does not insist.
 
+mod encryption;
 mod events;
 mod origins;
 mod railway;
@@ -45,6 +48,7 @@ async fn local_checks(settings: &Settings, online: bool) -> Result<Vec<DoctorChe
     checks.extend(setup::urls(settings));
     let (store, state) = store::store_checks(settings).await;
     checks.extend(store);
+    checks.extend(encryption::encryption_checks(settings, state.as_ref()).await);
     if let Some(state) = &state {
         checks.extend(tokens::token_checks(settings, state));
     }

@@ -25,6 +25,7 @@ mod accounts;
 mod api;
 mod auth;
 pub mod connections;
+mod core_dumps;
 mod errors;
 mod failures;
 mod jobs;
@@ -50,6 +51,8 @@ use crate::http::HttpClient;
 use crate::settings::{HttpPolicy, Settings};
 use crate::store::TokenStore;
 use crate::withings::WithingsClient;
+
+pub use core_dumps::keep_out_of_core_dumps;
 
 /// How long open connections get to finish after a signal. A transaction
 /// in flight is waited for beyond it: its answer must be saved.
@@ -159,6 +162,7 @@ pub async fn serve(
     if let Some(account) = accounts.values().next() {
         warn_of_durability(account.store.as_ref()).await;
     }
+    say_encryption(&state.settings);
     let mut signals = Signals::install()?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         Error::config(
@@ -216,6 +220,30 @@ async fn warn_of_durability(store: &dyn TokenStore) {
             problem.detail,
             problem.action
         );
+    }
+}
+
+/// Whether the sets are written encrypted (see `sealing`), and to which
+/// recipients, said at start; plain sets in a Redis, which other services
+/// often share, are warned of (`doctor` warns the same).
+fn say_encryption(settings: &Settings) {
+    let keyring = settings.keyring();
+    let recipients = keyring.recipients();
+    if keyring.seals() {
+        let listed: Vec<String> = recipients.iter().map(crate::sealing::Recipient::fingerprint).collect();
+        let count = match recipients.len() {
+            1 => "1 recipient".to_owned(),
+            n => format!("{n} recipients"),
+        };
+        tracing::info!("token store encrypted at rest to {count}: {}", listed.join(", "));
+        return;
+    }
+    if let crate::settings::StoreLocation::Redis { .. } = settings.store {
+        tracing::warn!(
+            "token store plain: no recipient is configured, so the tokens are written to Redis unencrypted, readable by whoever reads that Redis; set `encrypt_to` (WITHINGS_TOKEN_RECIPIENTS), then run `withings-token rekey`"
+        );
+    } else {
+        tracing::info!("token store plain: no recipient is configured (`encrypt_to` encrypts it: docs/encryption.md)");
     }
 }
 

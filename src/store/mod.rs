@@ -674,6 +674,33 @@ pub(crate) fn parse_store(bytes: &[u8], keyring: &Keyring, place: &str) -> Resul
     })
 }
 
+/// The sealed part (age armour) of the store `settings` names, read
+/// without opening it: how `doctor` tells that a store it cannot read is
+/// encrypted, and opens it on its own to say why not. `None` for a store
+/// that is plain, absent, not a store at all, or that cannot be read.
+pub async fn sealed_part(settings: &Settings) -> Option<String> {
+    let bytes = match &settings.store {
+        StoreLocation::File(path) => {
+            crate::fsutil::read_regular_file(FileStore::new(path.clone()).path(), MAX_STORE_BYTES).ok()
+        }
+        StoreLocation::Redis { url, key, .. } => RedisStore::new(url, key.clone(), settings.lease_ttl)
+            .ok()?
+            .stored_value()
+            .await
+            .ok()?,
+    };
+    sealed_part_of(&bytes?)
+}
+
+/// The `sealed` field of a store's bytes, if they are a sealed store.
+fn sealed_part_of(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct SealedOnly {
+        sealed: Option<String>,
+    }
+    serde_json::from_slice::<SealedOnly>(bytes).ok()?.sealed
+}
+
 /// What every load makes of the state it read, on this host, for the app
 /// `expected`: the clock takes this host's recorded lag (see `clock`), and
 /// the app is checked. A store belongs to one Withings app: a set another

@@ -93,6 +93,7 @@ fn a_good_setup_passes_with_every_check_ok_and_sends_nothing() {
         format!("ok    api url            {}/", withings.uri()),
         format!("ok    store              {store} (store generation 1)"),
         "ok    store permissions  file 0600, directory 0700".to_owned(),
+        "ok    encryption         plain: no recipient is configured (mode 0600 keeps the file this user's); `encrypt_to` encrypts it (docs/encryption.md)".to_owned(),
         format!("ok    access token       expires at {expires_at} (in 3.0 h)"),
         format!("ok    refresh token age  issued {issued}, 0 days ago (Withings drops one unused for a year)"),
         "ok    railway            not configured (no copy goes to Railway)".to_owned(),
@@ -103,7 +104,7 @@ fn a_good_setup_passes_with_every_check_ok_and_sends_nothing() {
     }
     assert_eq!(
         run.stdout.lines().filter(|l| !l.starts_with("from  ")).count(),
-        12,
+        13,
         "{run:?}"
     );
     assert_eq!(
@@ -128,9 +129,9 @@ fn the_json_report_has_a_version_the_checks_and_ok() {
     assert_eq!(report["version"], 1);
     assert_eq!(report["ok"], true);
     let checks = report["checks"].as_array().expect("checks");
-    assert_eq!(checks.len(), 12, "{report}");
+    assert_eq!(checks.len(), 13, "{report}");
     assert_eq!(
-        checks[10],
+        checks[11],
         json!({
             "name": "railway",
             "result": "ok",
@@ -139,7 +140,7 @@ fn the_json_report_has_a_version_the_checks_and_ok() {
         })
     );
     assert_eq!(
-        checks[11],
+        checks[12],
         json!({
             "name": "events",
             "result": "ok",

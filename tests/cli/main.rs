@@ -40,6 +40,10 @@ mod encryption;
 /// The commands of encryption at rest: `keygen`, `rekey` (while another
 /// process refreshes), `export --encrypt-to`, `import`.
 mod encryption_commands;
+/// `doctor`'s encryption checks: encrypted or plain, recipients, identities.
+mod encryption_doctor;
+/// Encryption at rest in a Redis store, and `serve` on one.
+mod encryption_redis;
 /// The env file: read as python-dotenv reads it, rewritten in place.
 mod env_file;
 /// Events: once per change of state, kept until delivered, never a secret.

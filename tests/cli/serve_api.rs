@@ -83,7 +83,19 @@ fn serve_refuses_to_start_without_admin_api_token() {
     let out = env.run(&["serve", "--listen", "127.0.0.1:0", "--json"]);
     assert_eq!(out.code, 3, "{out:?}");
     assert_eq!(out.json()["error"]["code"], "CONFIGURATION_ERROR");
-    let line: Value = serde_json::from_str(out.stderr.trim()).expect("one JSON log line");
+    let lines: Vec<Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON log lines"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    // Core dumps go first, before the settings are read (see docs/serve.md).
+    assert_eq!(lines[0]["level"], "INFO");
+    assert!(
+        lines[0]["message"].as_str().unwrap().starts_with("core dumps are "),
+        "{out:?}"
+    );
+    let line = &lines[1];
     assert_eq!(line["level"], "ERROR");
     assert!(line["message"].as_str().unwrap().contains("ADMIN_API_TOKEN"));
 }

@@ -27,6 +27,7 @@
 //! failure stops the run with nothing sent (exit 5, or 3 for credentials).
 
 mod lease;
+mod opened;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,7 @@ use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 
 use self::lease::{RedisLease, release_now};
+use self::opened::LastOpened;
 use self::scripts::TAKE;
 use super::rescue::RescueFile;
 use super::{
@@ -84,6 +86,10 @@ struct Shared {
     index: Option<(String, String)>,
     /// What the set is sealed to and opened with (see `sealing`).
     keyring: Arc<crate::sealing::Keyring>,
+    /// The set last read and its state, before `store::bind` (see `opened`).
+    last_set: LastOpened<StoreState>,
+    /// The event record last read and its plain bytes.
+    last_events: LastOpened<Vec<u8>>,
 }
 
 pub struct RedisStore {
@@ -216,6 +222,8 @@ impl RedisStore {
                 client_id: None,
                 index: None,
                 keyring: crate::sealing::Keyring::none(),
+                last_set: LastOpened::new(),
+                last_events: LastOpened::new(),
             }),
             lease_ttl,
             rescue: None,
@@ -448,8 +456,18 @@ impl Shared {
                 bytes.len()
             )));
         }
-        let bytes = zeroize::Zeroizing::new(bytes);
-        let state = parse_store(&bytes, &self.keyring, &self.location()).map_err(|reason| match reason {
+        let parse = |bytes: &[u8]| {
+            let state = parse_store(bytes, &self.keyring, &self.location())?;
+            if state.sealed {
+                tracing::debug!(
+                    "decrypted the token store {} (generation {})",
+                    self.location(),
+                    state.generation
+                );
+            }
+            Ok(state)
+        };
+        let state = self.last_set.open(&bytes, parse).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
                     "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",
@@ -527,6 +545,12 @@ impl crate::budget::SharedBudget for RedisBudget {
 }
 
 impl RedisStore {
+    /// The set's value as stored, unopened (see `store::sealed_part`).
+    pub async fn stored_value(&self) -> Result<Option<Vec<u8>>> {
+        let key = self.shared.keys.data.as_str();
+        self.shared.call(Invocation::Get(key), "cannot read from").await
+    }
+
     fn events_place(&self) -> String {
         format!("{} (key {})", self.shared.shown, self.shared.keys.events)
     }
@@ -563,9 +587,10 @@ impl TokenStore for RedisStore {
 
     async fn load_events(&self) -> Result<Option<Vec<u8>>> {
         let place = self.events_place();
+        let open = |kept: &[u8]| super::open_events(&self.shared.keyring, &place, kept.to_vec());
         self.load_kept_events()
             .await?
-            .map(|kept| super::open_events(&self.shared.keyring, &place, kept))
+            .map(|kept| self.shared.last_events.open(&kept, open))
             .transpose()
     }
 

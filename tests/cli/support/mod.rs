@@ -13,6 +13,8 @@
 
 /// Several accounts: their stores, sets written by hand, consents as one person.
 mod accounts;
+/// age keys, stores sealed and opened by hand with the `age` crate.
+mod age_keys;
 /// Checks of what a run said: error lines and objects, secrets, controls.
 mod checks;
 /// One user and one run: `TestEnv`, `Run`, the `given_*` stores.
@@ -35,6 +37,7 @@ mod webhooks;
 mod withings_mock;
 
 pub use accounts::*;
+pub use age_keys::*;
 pub use checks::*;
 pub use env::*;
 pub use fs::*;
