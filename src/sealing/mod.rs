@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 
-pub use identities::{IdentitySource, IdentitySources, generate_identity};
+pub use identities::{IdentitySource, IdentitySources};
 
 /// The first line of age's armour: what tells sealed text from JSON.
 pub const ARMOR_BEGIN: &str = "-----BEGIN AGE ENCRYPTED FILE-----";

@@ -82,7 +82,7 @@ fn another_key_or_altered_bytes_are_told_apart() {
 #[test]
 fn open_without_identity_or_with_the_wrong_one_is_exit_3_naming_the_place() {
     let (_, recipient) = key();
-    let sealed = seal_to(&[recipient.clone()], b"p").unwrap();
+    let sealed = seal_to(std::slice::from_ref(&recipient), b"p").unwrap();
     let none = keyring_of(vec![], &[]);
     let e = none.open(sealed.as_bytes(), "token store", "/s.json").unwrap_err();
     assert_eq!((e.code(), e.exit_code()), ("CONFIGURATION_ERROR", 3));
@@ -154,7 +154,7 @@ fn a_generated_identity_is_age_keygen_s_format_and_matches_its_recipient() {
     let now = chrono::DateTime::parse_from_rfc3339("2026-12-07T07:00:00Z")
         .unwrap()
         .to_utc();
-    let (text, recipient) = generate_identity(now);
+    let (text, recipient) = identities::generate_identity(now);
     let text = text.expose_secret();
     assert!(text.starts_with(&format!(
         "# created: 2026-12-07T07:00:00Z\n# public key: {recipient}\nAGE-SECRET-KEY-1"
@@ -168,7 +168,7 @@ fn identity_files_readable_by_others_are_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("key.txt");
-    let (text, _) = generate_identity(chrono::Utc::now());
+    let (text, _) = identities::generate_identity(chrono::Utc::now());
     std::fs::write(&path, text.expose_secret()).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (message, action) = IdentitySource::Flag(path.clone()).load().err().unwrap();

@@ -300,3 +300,32 @@ fn serve_warns_at_start_of_plain_tokens_in_redis() {
     assert!(log.contains("\"level\":\"WARN\""), "{log}");
     withings.verify();
 }
+
+#[test]
+fn a_set_written_plain_on_purpose_takes_its_redis_event_record_out_of_the_seal_too() {
+    let (sandbox, redis, env, key) = given_sandbox_on_redis();
+    authorise_sealed(&sandbox, &env, &key);
+    // A refused refresh leaves a sealed record beside the set.
+    sandbox.revoke();
+    let out = env.run_and(&["refresh", "--no-railway"], &key.flags());
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(events_of(&redis).expect("a record").starts_with(AGE_ARMOR));
+
+    // Consent again, written plain on purpose: the set and its record both.
+    let identity = key.file.display().to_string();
+    let plain = ["--identity".to_owned(), identity, "--allow-plaintext".to_owned()];
+    let auth = env.run_and(&["auth-url", "--json"], &plain);
+    assert_eq!(auth.code, 0, "{auth:?}");
+    let redirect = sandbox.approve(auth.json()["authorization_url"].as_str().expect("url"));
+    let exchange = env.run_and(&["exchange", &redirect, "--no-railway"], &plain);
+    assert_eq!(exchange.code, 0, "{exchange:?}");
+    let value: Value = serde_json::from_str(&value_of(&redis)).expect("JSON");
+    assert_eq!(value["version"], 1, "{value}");
+    let record = events_of(&redis).expect("the record stays");
+    assert!(record.starts_with('{'), "the record is plain with the set: {record}");
+
+    // A host without the identity now reads both.
+    let status = env.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert_eq!(status.json()["alert"]["state"], "healthy", "{status:?}");
+}

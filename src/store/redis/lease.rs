@@ -267,7 +267,10 @@ impl StoreLease for RedisLease {
         let (mut rebases, mut pause) = (0, Duration::from_millis(10));
         loop {
             match self.try_save(base, &next, after_request).await {
-                Ok((verdict, generation)) if verdict == "ok" => return Ok(generation),
+                Ok((verdict, generation)) if verdict == "ok" => {
+                    self.shared.unseal_events_after_plain_write().await;
+                    return Ok(generation);
+                }
                 Ok((verdict, _)) if verdict == "generation" && after_request && rebases < MAX_REBASES => {
                     let Some((rebased_base, rebased)) = self.rebased(&next).await.map_err(unsaved)? else {
                         return Err(self.refused("generation"));

@@ -552,14 +552,80 @@ impl RedisStore {
     }
 
     fn events_place(&self) -> String {
-        format!("{} (key {})", self.shared.shown, self.shared.keys.events)
+        self.shared.events_place()
     }
 
     async fn load_kept_events(&self) -> Result<Option<Vec<u8>>> {
-        let key = self.shared.keys.events.as_str();
-        self.shared
-            .call(Invocation::Get(key), "cannot read the event record from")
+        self.shared.load_kept_events().await
+    }
+}
+
+/// The event record's key (see `events`), apart from the set's.
+impl Shared {
+    fn events_place(&self) -> String {
+        format!("{} (key {})", self.shown, self.keys.events)
+    }
+
+    async fn load_kept_events(&self) -> Result<Option<Vec<u8>>> {
+        let key = self.keys.events.as_str();
+        self.call(Invocation::Get(key), "cannot read the event record from")
             .await
+    }
+
+    /// The comparison is of plain records, the swap of the kept ones: a
+    /// sealed record is sealed anew on every write, so the script is given
+    /// the one just read, and refuses when another run wrote since.
+    async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
+        let place = self.events_place();
+        let kept = self.load_kept_events().await?;
+        let was_sealed = kept.as_deref().is_some_and(crate::sealing::is_sealed);
+        let current = kept
+            .clone()
+            .map(|kept| super::open_events(&self.keyring, &place, kept))
+            .transpose()?;
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+        let next = super::seal_events(&self.keyring, was_sealed, &place, next)?;
+        let key = self.keys.events.as_str();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let (present, expected) = match kept {
+            Some(bytes) => ("1", text(&bytes)),
+            None => ("0", String::new()),
+        };
+        let next = text(&next);
+        let swapped: i64 = self
+            .call(
+                Invocation::Script(&scripts::SWAP_EVENTS, &[key], &[present, &expected, &next]),
+                "cannot write the event record to",
+            )
+            .await?;
+        Ok(swapped == 1)
+    }
+
+    /// Once the set was written plain on purpose (`--allow-plaintext`),
+    /// the event record goes plain in the same save, as the file store's
+    /// does: a sealed record is not written plain by later runs without
+    /// the flag, so it would stay sealed (and unreadable once the identity
+    /// is gone). The set is saved whatever becomes of it.
+    pub(super) async fn unseal_events_after_plain_write(&self) {
+        if self.keyring.seals() || !self.keyring.allows_plaintext() {
+            return;
+        }
+        let place = self.events_place();
+        let unsealed = match self.load_kept_events().await {
+            Ok(Some(kept)) if crate::sealing::is_sealed(&kept) => {
+                match super::open_events(&self.keyring, &place, kept) {
+                    Ok(plain) => self.swap_events(Some(&plain), &plain).await.map(|_| ()),
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = unsealed {
+            tracing::warn!("the event record {place} stays encrypted: {e}");
+        }
     }
 }
 
@@ -594,36 +660,8 @@ impl TokenStore for RedisStore {
             .transpose()
     }
 
-    /// The comparison is of plain records, the swap of the kept ones: a
-    /// sealed record is sealed anew on every write, so the script is given
-    /// the one just read, and refuses when another run wrote since.
     async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
-        let place = self.events_place();
-        let kept = self.load_kept_events().await?;
-        let was_sealed = kept.as_deref().is_some_and(crate::sealing::is_sealed);
-        let current = kept
-            .clone()
-            .map(|kept| super::open_events(&self.shared.keyring, &place, kept))
-            .transpose()?;
-        if current.as_deref() != expected {
-            return Ok(false);
-        }
-        let next = super::seal_events(&self.shared.keyring, was_sealed, &place, next)?;
-        let key = self.shared.keys.events.as_str();
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let (present, expected) = match kept {
-            Some(bytes) => ("1", text(&bytes)),
-            None => ("0", String::new()),
-        };
-        let next = text(&next);
-        let swapped: i64 = self
-            .shared
-            .call(
-                Invocation::Script(&scripts::SWAP_EVENTS, &[key], &[present, &expected, &next]),
-                "cannot write the event record to",
-            )
-            .await?;
-        Ok(swapped == 1)
+        self.shared.swap_events(expected, next).await
     }
 
     async fn durability(&self) -> Option<Durability> {
