@@ -311,14 +311,16 @@ fn a_set_written_plain_on_purpose_takes_its_redis_event_record_out_of_the_seal_t
     assert_eq!(out.code, 4, "{out:?}");
     assert!(events_of(&redis).expect("a record").starts_with(AGE_ARMOR));
 
-    // Consent again, written plain on purpose: the set and its record both.
+    // Consent again (sealed): the record says healthy, still sealed.
+    authorise_sealed(&sandbox, &env, &key);
+    assert!(events_of(&redis).expect("a record").starts_with(AGE_ARMOR));
+
+    // A refresh written plain on purpose changes no alert state, yet the
+    // record goes plain with the set.
     let identity = key.file.display().to_string();
     let plain = ["--identity".to_owned(), identity, "--allow-plaintext".to_owned()];
-    let auth = env.run_and(&["auth-url", "--json"], &plain);
-    assert_eq!(auth.code, 0, "{auth:?}");
-    let redirect = sandbox.approve(auth.json()["authorization_url"].as_str().expect("url"));
-    let exchange = env.run_and(&["exchange", &redirect, "--no-railway"], &plain);
-    assert_eq!(exchange.code, 0, "{exchange:?}");
+    let refresh = env.run_and(&["refresh", "--no-railway"], &plain);
+    assert_eq!(refresh.code, 0, "{refresh:?}");
     let value: Value = serde_json::from_str(&value_of(&redis)).expect("JSON");
     assert_eq!(value["version"], 1, "{value}");
     let record = events_of(&redis).expect("the record stays");
