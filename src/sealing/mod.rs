@@ -30,6 +30,10 @@ pub use identities::{IdentitySource, IdentitySources};
 /// The first line of age's armour: what tells sealed text from JSON.
 pub const ARMOR_BEGIN: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
 
+/// `age1` and 58 characters of bech32: every X25519 recipient's length;
+/// plugin and post-quantum recipients are longer.
+const X25519_RECIPIENT_LEN: usize = 62;
+
 /// An age X25519 public key (`age1…`), as configured.
 #[derive(Clone)]
 pub struct Recipient {
@@ -42,20 +46,20 @@ impl Recipient {
     /// pasted by mistake must not reach a log).
     pub fn parse(text: &str) -> std::result::Result<Recipient, String> {
         let text = text.trim();
-        if text.starts_with("AGE-SECRET-KEY-") {
-            return Err("it is an identity (a private key: AGE-SECRET-KEY-1…), not a recipient; give its public key, which `withings-token keygen` printed (or `age-keygen -y FILE` prints)".to_owned());
+        // X25519 first: its bech32 data is random, so a prefix alone
+        // (`age1pq…`) cannot tell another kind of recipient.
+        if let Ok(key) = text.parse::<age::x25519::Recipient>() {
+            return Ok(Recipient {
+                key,
+                text: text.to_owned(),
+            });
         }
-        if text.starts_with("age1pq") || text.starts_with("ssh-") || text.starts_with("age1") && text.contains('_') {
-            return Err(
-                "only age X25519 recipients (age1…) are supported, not SSH, plugin or post-quantum ones".to_owned(),
-            );
-        }
-        let key = text
-            .parse::<age::x25519::Recipient>()
-            .map_err(|_| "it is not an age X25519 recipient (age1 followed by 58 letters and digits)".to_owned())?;
-        Ok(Recipient {
-            key,
-            text: text.to_owned(),
+        Err(if text.starts_with("AGE-SECRET-KEY-") {
+            "it is an identity (a private key: AGE-SECRET-KEY-1…), not a recipient; give its public key, which `withings-token keygen` printed (or `age-keygen -y FILE` prints)".to_owned()
+        } else if text.starts_with("ssh-") || text.starts_with("age1") && text.len() != X25519_RECIPIENT_LEN {
+            "only age X25519 recipients (age1…) are supported, not SSH, plugin or post-quantum ones".to_owned()
+        } else {
+            "it is not an age X25519 recipient (age1 followed by 58 letters and digits)".to_owned()
         })
     }
 
@@ -194,8 +198,7 @@ impl Keyring {
         open_with(&identities, sealed).map_err(|failure| match failure {
             OpenFailure::NoMatchingKey => Error::config(
                 format!(
-                    "{place} is encrypted to other keys: none of the {} identities from {} opens it; nothing was sent",
-                    identities.len(),
+                    "{place} is encrypted to other keys: no key from {} opens it; nothing was sent",
                     self.sources.describe()
                 ),
                 "give the identity it was encrypted to (`--identity FILE`, WITHINGS_TOKEN_IDENTITY, WITHINGS_TOKEN_IDENTITY_FILE or $CREDENTIALS_DIRECTORY/withings-token.identity); an identity file may hold several keys, one per line",
@@ -242,7 +245,7 @@ impl Keyring {
         }
         Err(Error::config(
             format!(
-                "{place} would be encrypted to {} recipient(s), none of which the identities from {} open: this host could not read back what it writes; nothing was sent and it was not changed",
+                "{place} would be encrypted only to recipients this host holds no key of ({} of them; its keys come from {}): it could not read back what it writes; nothing was sent and it was not changed",
                 self.recipients.len(),
                 self.sources.describe()
             ),

@@ -212,3 +212,15 @@ fn sources_take_every_one_given_and_the_default_only_alone() {
 }
 
 use std::path::PathBuf;
+
+#[test]
+fn an_x25519_recipient_whose_random_part_starts_like_another_kind_is_still_taken() {
+    // One in 1024 keys starts `age1pq`, as post-quantum recipients do.
+    let lookalike = std::iter::repeat_with(|| age::x25519::Identity::generate().to_public().to_string())
+        .take(200_000)
+        .find(|r| r.starts_with("age1pq"))
+        .unwrap();
+    assert_eq!(Recipient::parse(&lookalike).unwrap().as_str(), lookalike);
+    let longer = format!("{lookalike}qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq");
+    assert!(Recipient::parse(&longer).unwrap_err().contains("only age X25519"));
+}

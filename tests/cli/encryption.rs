@@ -306,7 +306,7 @@ fn a_store_sealed_to_other_keys_is_exit_3_with_nothing_sent_and_the_file_untouch
     let other = Key::new(&env, "other");
     let store = env.store_path().display().to_string();
     let message = format!(
-        "token store {store} is encrypted to other keys: none of the 1 identities from --identity {} opens it; nothing was sent",
+        "token store {store} is encrypted to other keys: no key from --identity {} opens it; nothing was sent",
         other.file
     );
     for command in [&["refresh", "--no-railway", "--json"][..], &["status", "--json"]] {
@@ -514,7 +514,7 @@ fn a_recipient_this_host_cannot_open_is_refused_before_anything_is_sent() {
         assert_refused_with(
             &out,
             &format!(
-                "token store {store} would be encrypted to 1 recipient(s), none of which the identities from --identity {} open: this host could not read back what it writes; nothing was sent and it was not changed",
+                "token store {store} would be encrypted only to recipients this host holds no key of (1 of them; its keys come from --identity {}): it could not read back what it writes; nothing was sent and it was not changed",
                 key.file
             ),
             &format!(

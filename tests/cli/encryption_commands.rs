@@ -284,7 +284,7 @@ fn rekey_adds_a_recipient_then_removes_the_old_one() {
         &with_old.stderr,
         "CONFIGURATION_ERROR",
         &format!(
-            "token store {} is encrypted to other keys: none of the 1 identities from --identity {old_file} opens it; nothing was sent",
+            "token store {} is encrypted to other keys: no key from --identity {old_file} opens it; nothing was sent",
             env.store_path().display()
         ),
         "give the identity it was encrypted to (`--identity FILE`, WITHINGS_TOKEN_IDENTITY, WITHINGS_TOKEN_IDENTITY_FILE or $CREDENTIALS_DIRECTORY/withings-token.identity); an identity file may hold several keys, one per line",
@@ -372,7 +372,7 @@ fn rekey_to_keys_this_host_cannot_open_is_refused_before_any_store() {
         &out.stderr,
         "CONFIGURATION_ERROR",
         &format!(
-            "every account's store would be encrypted to 1 recipient(s), none of which the identities from --identity {} open: this host could not read back what it writes; nothing was sent and it was not changed",
+            "every account's store would be encrypted only to recipients this host holds no key of (1 of them; its keys come from --identity {}): it could not read back what it writes; nothing was sent and it was not changed",
             mine_file.display()
         ),
         &format!(
@@ -422,7 +422,7 @@ fn rekey_goes_through_every_account_and_says_which_it_could_not_open() {
     assert_eq!(failed["generation"], Value::Null);
     assert_eq!(failed["error"]["code"], "CONFIGURATION_ERROR");
     let message = format!(
-        "token store {} is encrypted to other keys: none of the 1 identities from --identity {} opens it; nothing was sent",
+        "token store {} is encrypted to other keys: no key from --identity {} opens it; nothing was sent",
         bob.display(),
         key_file.display()
     );

@@ -205,7 +205,7 @@ fn a_missing_or_wrong_identity_against_a_sealed_redis_is_exit_3_with_nothing_sen
     assert_eq!(
         message,
         format!(
-            "token store {store} is encrypted to other keys: none of the 1 identities from --identity {} opens it; nothing was sent",
+            "token store {store} is encrypted to other keys: no key from --identity {} opens it; nothing was sent",
             stranger.file.display()
         )
     );
