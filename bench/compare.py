@@ -414,15 +414,16 @@ class Bench:
         self.row("peak RSS of one `refresh --no-railway`", mb(ours), f"curl POST: {mb(theirs)}", "", "≤ 8 MB",
                  ours <= 8 * MB)
 
-    def start_serve(self, store, log, timeout=15):
+    def start_serve(self, store, log, timeout=15, extra=None):
         """`serve` on `store` on a free port, once it answers /health:
-        (process, base URL, admin token, reader token)."""
+        (process, base URL, admin token, reader token). `extra`: more
+        variables for it."""
         admin, reader = secrets.token_hex(32), secrets.token_hex(32)
         port = free_port()
         serve = self.start(
             self.wt(store, "serve", "--listen", f"127.0.0.1:{port}"),
             log,
-            env=self.env(ADMIN_API_TOKEN=admin, WITHINGS_TOKEN_READER_TOKEN=reader),
+            env=self.env(ADMIN_API_TOKEN=admin, WITHINGS_TOKEN_READER_TOKEN=reader, **(extra or {})),
         )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
@@ -670,6 +671,10 @@ def main():
         bench.step(
             ["`status --json`: encrypted file store vs plain", "`refresh`, encrypted file store, vs bare `curl`"],
             lambda: sealed.sealed_rows(bench, sys.modules[__name__]),
+        )
+        bench.step(
+            ["`serve` broker on an encrypted file store vs plain", "`serve` broker on an encrypted Redis store vs plain"],
+            lambda: sealed.broker_rows(bench, sys.modules[__name__]),
         )
         bench.step(["release binary size"], bench.size_row)
         bench.step(["peak RSS of `refresh`"], bench.rss_row)

@@ -122,7 +122,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "RECIPIENT")]
     pub encrypt_to: Vec<String>,
 
-    /// Read age identities (private keys) from FILE to open an encrypted store; may be given again [env: WITHINGS_TOKEN_IDENTITY_FILE]
+    /// Read age identities (private keys) from FILE to open an encrypted store; may be given again, and is tried beside WITHINGS_TOKEN_IDENTITY_FILE, WITHINGS_TOKEN_IDENTITY and a systemd credential
     #[arg(long, global = true, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
 

@@ -71,7 +71,11 @@ fn unreadable(place: &str, why: &str) -> Error {
 pub fn read_export(bytes: &[u8], keyring: &Keyring, place: &str) -> Result<TokenSet> {
     let opened;
     let plain = if crate::sealing::is_sealed(bytes) {
-        opened = keyring.open(bytes, "the export", place)?;
+        opened = keyring.open(bytes, "the export", place).map_err(|e| match e {
+            // An export is no store: nothing to move aside or seed again.
+            Error::CorruptStore { reason, .. } => unreadable(place, &reason),
+            e => e,
+        })?;
         opened.as_slice()
     } else {
         bytes

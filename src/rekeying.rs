@@ -130,7 +130,8 @@ fn nothing_stored(settings: &Settings, state: &crate::store::StoreState) -> Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sealing::{IdentitySources, Recipient};
+    use crate::sealing::{IdentitySource, IdentitySources, Recipient};
+    use secrecy::ExposeSecret;
 
     #[test]
     fn without_a_recipient_only_allow_plaintext_lets_a_rekey_start() {
@@ -145,6 +146,10 @@ mod tests {
 
         let identity = age::x25519::Identity::generate();
         let recipient = Recipient::parse(&identity.to_public().to_string()).unwrap();
-        assert!(check_keys(&Keyring::new(vec![recipient], IdentitySources::default(), false)).is_ok());
+        let key = secrecy::SecretString::from(identity.to_string().expose_secret().to_owned());
+        let own = IdentitySources(vec![IdentitySource::Variable(key)]);
+        assert!(check_keys(&Keyring::new(vec![recipient.clone()], own, false)).is_ok());
+        // Not without a key of its own: it could not read back what it writes.
+        assert!(check_keys(&Keyring::new(vec![recipient], IdentitySources::default(), false)).is_err());
     }
 }

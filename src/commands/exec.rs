@@ -74,6 +74,9 @@ pub fn run(args: &ExecArgs, settings: &Settings, out: &Output) -> Result<Status>
     // Whatever the command logs (`set -x`, a debug print) stays masked.
     crate::output::mask_in_ci_logs(&[access]);
     command.env("WITHINGS_ACCESS_TOKEN", access);
+    // The key that opens the store is the tool's, not the command's: with
+    // it a consumer could read the refresh token itself.
+    command.env_remove("WITHINGS_TOKEN_IDENTITY");
     command.env("WITHINGS_TOKEN_EXPIRES_AT", expires_at.map(rfc3339).unwrap_or_default());
     command.env("WITHINGS_USERID", userid.unwrap_or_default());
     // Only returns when the command could not be started.

@@ -33,6 +33,16 @@ pub struct KeygenArgs {
 
 pub fn run(args: &KeygenArgs, out: &Output) -> Result<Status> {
     let (path, by_default) = match &args.output {
+        Some(OutputFlag::File(path)) if is_a_misread_flag(path) => {
+            return Err(Error::config(
+                format!(
+                    "`keygen --output {}` would write the private key to a file named `{}`; nothing was written",
+                    path.display(),
+                    path.display()
+                ),
+                "give a path (`--output ./keys/identity.txt`); the recipient always goes to stdout, and `--json` asks for JSON",
+            ));
+        }
         Some(OutputFlag::File(path)) => (path.clone(), false),
         // `-o FORMAT` before `keygen` is the output format.
         Some(OutputFlag::Format(_)) | None => (default_file()?, true),
@@ -53,6 +63,14 @@ pub fn run(args: &KeygenArgs, out: &Output) -> Result<Status> {
         recipient,
     })?;
     Ok(Status::Success)
+}
+
+/// `-` (stdout, elsewhere) and the format names (`-o json`, as for every
+/// other command) are not files anyone means to keep a key in.
+fn is_a_misread_flag(path: &std::path::Path) -> bool {
+    ["-", "json", "table", "env"]
+        .iter()
+        .any(|word| path.as_os_str() == *word)
 }
 
 fn default_file() -> Result<PathBuf> {

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
 
 /// The name of the systemd credential read from `$CREDENTIALS_DIRECTORY`.
 pub const CREDENTIAL_NAME: &str = "withings-token.identity";
@@ -62,7 +63,10 @@ impl IdentitySource {
             IdentitySource::Variable(text) => parse_identities(text.expose_secret(), "WITHINGS_TOKEN_IDENTITY"),
             _ => {
                 let path = self.path().unwrap_or(Path::new(""));
-                let text = read_identity_file(path, &self.describe())?;
+                // systemd guards its credentials itself: a service's is
+                // mode 0400 with an ACL for `User=`, which shows as 0440.
+                let guarded = matches!(self, IdentitySource::Credential(_));
+                let text = read_identity_file(path, &self.describe(), guarded)?;
                 parse_identities(&text, &self.describe())
             }
         }
@@ -132,7 +136,7 @@ impl IdentitySources {
 
 /// An identity file's text, refused when others may read it (as ssh
 /// refuses a private key) or when it is not a small regular file.
-fn read_identity_file(path: &Path, named: &str) -> Result<String, (String, String)> {
+fn read_identity_file(path: &Path, named: &str, guarded: bool) -> Result<Zeroizing<String>, (String, String)> {
     let (bytes, meta) = crate::fsutil::read_regular_file_and_metadata(path, MAX_IDENTITY_BYTES).map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such file".to_owned(),
@@ -144,7 +148,21 @@ fn read_identity_file(path: &Path, named: &str) -> Result<String, (String, Strin
                 .to_owned(),
         )
     })?;
-    if crate::fsutil::readable_by_others(&meta) {
+    let bytes = Zeroizing::new(bytes);
+    if !guarded && !owned_by_this_user(&meta) {
+        use std::os::unix::fs::MetadataExt;
+        return Err((
+            format!(
+                "the identity file of {named} belongs to another user (uid {}), so it is not used",
+                meta.uid()
+            ),
+            format!(
+                "give this user its own copy, mode 600 (`install -m 600 {} ~/.config/withings-token/identity.txt`), or run as its owner",
+                path.display()
+            ),
+        ));
+    }
+    if !guarded && crate::fsutil::readable_by_others(&meta) {
         use std::os::unix::fs::PermissionsExt;
         return Err((
             format!(
@@ -157,12 +175,21 @@ fn read_identity_file(path: &Path, named: &str) -> Result<String, (String, Strin
             ),
         ));
     }
-    String::from_utf8(bytes).map_err(|_| {
-        (
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => Err((
             format!("the identity file of {named} is not text"),
             "point it at an age identity file (AGE-SECRET-KEY-1… lines)".to_owned(),
-        )
-    })
+        )),
+    }
+}
+
+/// As ssh asks of a private key: this user's, or root's (whom no file
+/// keeps out anyway).
+fn owned_by_this_user(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let owner = meta.uid();
+    owner == 0 || owner == rustix::process::getuid().as_raw()
 }
 
 /// The X25519 identities in `text`: one `AGE-SECRET-KEY-1…` per line,

@@ -89,8 +89,8 @@ impl PartialEq for Recipient {
     }
 }
 
-/// The identities read from their sources, once per process.
-type Loaded = std::result::Result<Arc<Vec<age::x25519::Identity>>, (String, String)>;
+/// The identities, once read from their sources.
+type Loaded = Arc<Vec<age::x25519::Identity>>;
 
 /// The recipients a store is sealed to, and the identities it is opened with.
 pub struct Keyring {
@@ -165,10 +165,16 @@ impl Keyring {
         self.allow_plaintext
     }
 
-    /// The identities, read from their sources on first use; an error
-    /// names the source and what to do (message, action).
-    pub fn identities(&self) -> std::result::Result<Arc<Vec<age::x25519::Identity>>, (String, String)> {
-        self.loaded.get_or_init(|| self.sources.load().map(Arc::new)).clone()
+    /// The identities, read from their sources on first success (a
+    /// failure is not kept: a `serve` whose key file is fixed with `chmod`
+    /// reads it at the next use); an error names the source and what to do
+    /// (message, action).
+    pub fn identities(&self) -> std::result::Result<Loaded, (String, String)> {
+        if let Some(loaded) = self.loaded.get() {
+            return Ok(Arc::clone(loaded));
+        }
+        let loaded = Arc::new(self.sources.load()?);
+        Ok(Arc::clone(self.loaded.get_or_init(|| loaded)))
     }
 
     /// `plain` sealed to the recipients, as age's ASCII armour.
@@ -182,15 +188,13 @@ impl Keyring {
     /// saying what is missing. A damaged seal: the place is corrupt.
     pub fn open(&self, sealed: &[u8], kind: &str, place: &str) -> Result<Zeroizing<Vec<u8>>> {
         let named = format!("{kind} {place}");
-        let place_of_error = place;
-        let place = named.as_str();
         let identities = self.identities().map_err(|(message, action)| {
-            Error::config(format!("{place} is encrypted, and {message}; nothing was sent"), action)
+            Error::config(format!("{named} is encrypted, and {message}; nothing was sent"), action)
         })?;
         if identities.is_empty() {
             return Err(Error::config(
                 format!(
-                    "{place} is encrypted, and no identity (age private key) is configured to open it; nothing was sent"
+                    "{named} is encrypted, and no identity (age private key) is configured to open it; nothing was sent"
                 ),
                 IDENTITY_ACTION,
             ));
@@ -198,13 +202,13 @@ impl Keyring {
         open_with(&identities, sealed).map_err(|failure| match failure {
             OpenFailure::NoMatchingKey => Error::config(
                 format!(
-                    "{place} is encrypted to other keys: no key from {} opens it; nothing was sent",
+                    "{named} is encrypted to other keys: no key from {} opens it; nothing was sent",
                     self.sources.describe()
                 ),
                 "give the identity it was encrypted to (`--identity FILE`, WITHINGS_TOKEN_IDENTITY, WITHINGS_TOKEN_IDENTITY_FILE or $CREDENTIALS_DIRECTORY/withings-token.identity); an identity file may hold several keys, one per line",
             ),
             OpenFailure::Damaged(why) => Error::CorruptStore {
-                place: place_of_error.to_owned(),
+                place: place.to_owned(),
                 reason: format!("its encrypted part cannot be decrypted ({why})"),
             },
         })
@@ -228,10 +232,16 @@ impl Keyring {
         self.check_opens_own_writes(place)
     }
 
-    /// A host with identities must hold one that opens what it writes.
+    /// A host must hold a key that opens what it writes: one with none
+    /// would seal the store on its first write and fail every run after.
     fn check_opens_own_writes(&self, place: &str) -> Result<()> {
         if self.sources.is_empty() {
-            return Ok(());
+            return Err(Error::config(
+                format!(
+                    "{place} is to be encrypted, and no identity (age private key) is configured on this host: it could not read back what it writes; nothing was sent and it was not changed"
+                ),
+                IDENTITY_ACTION,
+            ));
         }
         let identities = self.identities().map_err(|(message, action)| {
             Error::config(

@@ -491,6 +491,7 @@ impl Settings {
     /// Resolves settings from flags, the real environment, the config file
     /// and the env file.
     pub fn load(given: &Overrides, buffer_flag: Option<Duration>) -> Result<Settings> {
+        refuse_unreadable_variables()?;
         let process = |name: &str| std::env::var(name).ok();
         Settings::resolve(given, buffer_flag, &process)
     }
@@ -798,6 +799,24 @@ pub fn log_environment() -> String {
 /// The process environment's variables settings may read, as they are now,
 /// for [`Settings::for_account`] to resolve again: every setting, and the
 /// seed variables under the config file's variable prefixes.
+/// A setting's variable that is not UTF-8 would read as unset: a
+/// recipient dropped so would let the store be written plain. Refused,
+/// naming it (the process environment's own variables, HOME and the like,
+/// are the system's to set).
+fn refuse_unreadable_variables() -> Result<()> {
+    let unreadable = SETTINGS
+        .iter()
+        .filter(|s| s.group != table::SettingGroup::Process)
+        .find(|s| std::env::var_os(s.name).is_some_and(|v| v.to_str().is_none()));
+    match unreadable {
+        Some(setting) => Err(Error::config(
+            format!("{} is not valid UTF-8 text; nothing was done", setting.name),
+            format!("set {} again as plain text, or unset it", setting.name),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn environment_read(process: &dyn Fn(&str) -> Option<String>, config: &Config) -> Vec<(String, String)> {
     let prefixed = config
         .accounts()

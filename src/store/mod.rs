@@ -14,6 +14,7 @@
 //! environment ids found by name.
 
 mod file;
+mod opened;
 mod redis;
 mod rescue;
 
@@ -352,7 +353,9 @@ pub async fn remove_account(settings: &Settings) -> Result<String> {
         StoreLocation::Redis { url, key, rescue_dir } => {
             // With its rescue file on this host, named as `open` names it,
             // which goes with the keys.
-            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?.with_rescue_in(rescue_dir.as_deref());
+            let store = RedisStore::new(url, key.clone(), settings.lease_ttl)?
+                .sealed_with(settings.keyring())
+                .with_rescue_in(rescue_dir.as_deref());
             let lease = store.lock(settings.lock_timeout).await?;
             let index = match &settings.deployment_store {
                 StoreLocation::Redis { key: base, .. } => crate::account_name::redis_index_key(base),
@@ -618,6 +621,7 @@ pub(crate) fn parse_store(bytes: &[u8], keyring: &Keyring, place: &str) -> Resul
     }
     let mut file: StoreFileV1 = serde_json::from_slice(bytes).map_err(not_a_store)?;
     let sealed = file.sealed.take();
+    check_sealing_shape(&file, sealed.is_some())?;
     if let Some(sealed) = &sealed {
         let plain = keyring
             .open(sealed.as_bytes(), "token store", place)
@@ -701,6 +705,26 @@ fn sealed_part_of(bytes: &[u8]) -> Option<String> {
     serde_json::from_slice::<SealedOnly>(bytes).ok()?.sealed
 }
 
+/// The generation of the set `bytes` hold, read from the clear fields
+/// alone (a sealed set is not opened): `None` when they are not a store, or
+/// one without a set. For the leftovers a run must keep or pass over
+/// without the key (see `rescue`): what it cannot open may still be the one
+/// copy of a set Withings issued.
+pub(crate) fn held_generation(bytes: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Outer {
+        version: u32,
+        generation: u64,
+        #[serde(default)]
+        tokens: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        sealed: Option<serde::de::IgnoredAny>,
+    }
+    let outer: Outer = serde_json::from_slice(bytes).ok()?;
+    let holds = outer.tokens.is_some() || outer.sealed.is_some();
+    (outer.version <= STORE_VERSION && holds).then_some(outer.generation)
+}
+
 /// What every load makes of the state it read, on this host, for the app
 /// `expected`: the clock takes this host's recorded lag (see `clock`), and
 /// the app is checked. A store belongs to one Withings app: a set another
@@ -728,6 +752,25 @@ pub(crate) fn bind(mut state: StoreState, expected: Option<&str>, location: &str
             Ok(state)
         }
     }
+}
+
+/// A sealed store holds its secrets under the seal only, and a store of
+/// the sealed format has one: anything else was edited by hand, and is
+/// reported rather than read as empty (which a seed would overwrite) or
+/// used with secrets in clear beside the seal.
+fn check_sealing_shape(file: &StoreFileV1, sealed: bool) -> Result<(), ParseFailure> {
+    let clear = file.tokens.is_some() || file.previous.is_some() || file.pending_auth.is_some();
+    if sealed && clear {
+        return Err(ParseFailure::Corrupt(
+            "it holds tokens or a consent state in clear beside its encrypted part".to_owned(),
+        ));
+    }
+    if !sealed && file.version == SEALED_STORE_VERSION {
+        return Err(ParseFailure::Corrupt(format!(
+            "it is of the encrypted format (version {SEALED_STORE_VERSION}) and has no encrypted part"
+        )));
+    }
+    Ok(())
 }
 
 /// An empty refresh token would be sent to Withings as it is. This tool never

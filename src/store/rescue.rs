@@ -70,15 +70,17 @@ impl RescueFile {
     /// becomes this rescue file, which the transaction adopts when it still
     /// fits; nothing else is written from here. Call under the store's lock.
     pub fn salvage(&self, also: &[&Path]) {
-        let waiting = self.read().and_then(Result::ok).map_or(0, |s| s.generation);
+        // By the clear generations: a sealed set this run cannot open is
+        // kept all the same, for a run that holds its key.
+        let generation_in = |path: &Path| {
+            let bytes = zeroize::Zeroizing::new(fsutil::read_regular_file(path, MAX_STORE_BYTES).ok()?);
+            super::held_generation(&bytes)
+        };
+        let waiting = generation_in(&self.path).unwrap_or(0);
         let best = self
             .stale_temps(also)
             .into_iter()
-            .filter_map(|path| {
-                let bytes = fsutil::read_regular_file(&path, MAX_STORE_BYTES).ok()?;
-                let state = parse_store(&bytes, &self.keyring, &path.display().to_string()).ok()?;
-                state.tokens.is_some().then_some((state.generation, path))
-            })
+            .filter_map(|path| Some((generation_in(&path)?, path)))
             .max_by_key(|(generation, _)| *generation);
         let Some((generation, path)) = best.filter(|(generation, _)| *generation > waiting) else {
             return;

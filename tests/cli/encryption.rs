@@ -525,6 +525,26 @@ fn a_recipient_this_host_cannot_open_is_refused_before_anything_is_sent() {
     }
 }
 
+#[test]
+fn a_host_with_a_recipient_and_no_identity_is_refused_before_it_locks_itself_out() {
+    let sandbox = SandboxProcess::start();
+    let mut plain = TestEnv::new();
+    sandbox.configure(&mut plain);
+    sandbox.authorise(&plain);
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let store = plain.store_path().display().to_string();
+    let out = assert_nothing_sent_and_untouched(&sandbox, &plain, || {
+        plain.run_fast(&["refresh", "--no-railway", "--json", "--encrypt-to", &recipient])
+    });
+    assert_refused_with(
+        &out,
+        &format!(
+            "token store {store} is to be encrypted, and no identity (age private key) is configured on this host: it could not read back what it writes; nothing was sent and it was not changed"
+        ),
+        "give this host its age identity: `--identity FILE`, WITHINGS_TOKEN_IDENTITY (the key itself), WITHINGS_TOKEN_IDENTITY_FILE, or a systemd credential named withings-token.identity; `withings-token keygen` makes one",
+    );
+}
+
 // ---------------------------------------------------------------------------
 // a damaged seal
 
@@ -610,4 +630,28 @@ fn the_event_record_is_sealed_whole_and_status_opens_it_for_the_alert() {
     let alert = &out.json()["alert"];
     assert_eq!(alert["state"], "needs_reauthorization", "{alert:#}");
     assert_eq!(alert["code"], "INVALID_REFRESH_TOKEN", "{alert:#}");
+}
+
+#[test]
+fn a_recipient_variable_that_is_not_utf8_is_refused_not_read_as_unset() {
+    use std::os::unix::ffi::OsStringExt;
+    let sandbox = SandboxProcess::start();
+    let mut env = TestEnv::new();
+    sandbox.configure(&mut env);
+    sandbox.authorise(&env);
+    let key = Key::new(&env, "k");
+    let mut value = vec![0xff];
+    value.extend_from_slice(key.recipient.as_bytes());
+    let out = assert_nothing_sent_and_untouched(&sandbox, &env, || {
+        Run::of(
+            env.cmd()
+                .args(["refresh", "--no-railway", "--json"])
+                .env("WITHINGS_TOKEN_RECIPIENTS", std::ffi::OsString::from_vec(value.clone())),
+        )
+    });
+    assert_refused_with(
+        &out,
+        "WITHINGS_TOKEN_RECIPIENTS is not valid UTF-8 text; nothing was done",
+        "set WITHINGS_TOKEN_RECIPIENTS again as plain text, or unset it",
+    );
 }

@@ -213,7 +213,7 @@ fn rekey_encrypts_a_plain_store_keeping_its_set_and_its_generation() {
     let (key, recipient) = new_key();
     let key_file = identity_file(&env, "key.txt", &key);
 
-    let out = env.run(&["rekey", "--encrypt-to", &recipient]);
+    let out = env.run(&["rekey", "--identity", path_str(&key_file), "--encrypt-to", &recipient]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, one_row("default", "plain", "encrypted", 2));
 
@@ -244,7 +244,7 @@ fn rekey_adds_a_recipient_then_removes_the_old_one() {
     let old_file = identity_file(&env, "old.txt", &old);
     let new_file = identity_file(&env, "new.txt", &new);
     let (old_file, new_file) = (path_str(&old_file).to_owned(), path_str(&new_file).to_owned());
-    let first = env.run(&["rekey", "--encrypt-to", &old_recipient]);
+    let first = env.run(&["rekey", "--identity", &old_file, "--encrypt-to", &old_recipient]);
     assert_eq!(first.code, 0, "{first:?}");
 
     // Added: read with the old key, written to both.
@@ -300,7 +300,11 @@ fn rekey_allow_plaintext_writes_the_store_plain_again() {
     let env = given_store_expiring_in(7200);
     let (key, recipient) = new_key();
     let key_file = identity_file(&env, "key.txt", &key);
-    assert_eq!(env.run(&["rekey", "--encrypt-to", &recipient]).code, 0);
+    assert_eq!(
+        env.run(&["rekey", "--identity", path_str(&key_file), "--encrypt-to", &recipient])
+            .code,
+        0
+    );
 
     let out = env.run(&[
         "rekey",
@@ -329,7 +333,11 @@ fn rekey_without_a_recipient_is_refused_and_changes_nothing() {
     let env = given_store_expiring_in(7200);
     let (key, recipient) = new_key();
     let key_file = identity_file(&env, "key.txt", &key);
-    assert_eq!(env.run(&["rekey", "--encrypt-to", &recipient]).code, 0);
+    assert_eq!(
+        env.run(&["rekey", "--identity", path_str(&key_file), "--encrypt-to", &recipient])
+            .code,
+        0
+    );
     let before = env.store_bytes();
 
     let out = env.run(&["rekey", "--identity", path_str(&key_file)]);
@@ -347,13 +355,15 @@ fn rekey_without_a_recipient_is_refused_and_changes_nothing() {
 #[test]
 fn rekey_with_no_store_yet_says_so_and_writes_nothing() {
     let env = TestEnv::new();
-    let (_, recipient) = new_key();
-    let out = env.run(&["rekey", "--encrypt-to", &recipient]);
+    let (key, recipient) = new_key();
+    let key_file = identity_file(&env, "key.txt", &key);
+    let key_file = path_str(&key_file);
+    let out = env.run(&["rekey", "--identity", key_file, "--encrypt-to", &recipient]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout, "");
     assert_eq!(out.stderr, "no account has a store yet: nothing to re-encrypt\n");
     assert!(!env.store_path().exists());
-    let json = env.run(&["rekey", "--encrypt-to", &recipient, "--json"]);
+    let json = env.run(&["rekey", "--identity", key_file, "--encrypt-to", &recipient, "--json"]);
     assert_eq!(json.json(), json!({"version": 1, "accounts": []}));
 }
 
@@ -393,7 +403,15 @@ fn rekey_goes_through_every_account_and_says_which_it_could_not_open() {
     let key_file = identity_file(&env, "key.txt", &key);
     let lost_file = identity_file(&env, "lost.txt", &lost);
     let bob = account_store(&env, "bob");
-    let sealed_to_lost = env.run(&["rekey", "--account", "bob", "--encrypt-to", &lost_recipient]);
+    let sealed_to_lost = env.run(&[
+        "rekey",
+        "--account",
+        "bob",
+        "--identity",
+        path_str(&lost_file),
+        "--encrypt-to",
+        &lost_recipient,
+    ]);
     assert_eq!(sealed_to_lost.code, 0, "{sealed_to_lost:?}");
     assert_eq!(sealed_to_lost.stdout, one_row("bob", "plain", "encrypted", 2));
     let bob_before = std::fs::read(&bob).unwrap();
@@ -469,7 +487,7 @@ fn rekey_seals_the_event_record_with_the_store() {
     let (key, recipient) = new_key();
     let key_file = identity_file(&env, "key.txt", &key);
 
-    let out = env.run(&["rekey", "--encrypt-to", &recipient]);
+    let out = env.run(&["rekey", "--identity", path_str(&key_file), "--encrypt-to", &recipient]);
     assert_eq!(out.code, 0, "{out:?}");
     let sealed = std::fs::read(&events).unwrap();
     assert!(
@@ -497,7 +515,7 @@ fn rekey_adding_and_removing_a_key_while_another_process_refreshes_loses_no_set(
     let (new, new_recipient) = new_key();
     let old_file = path_str(&identity_file(&env, "old.txt", &old)).to_owned();
     let new_file = path_str(&identity_file(&env, "new.txt", &new)).to_owned();
-    let first = env.run(&["rekey", "--encrypt-to", &old_recipient]);
+    let first = env.run(&["rekey", "--identity", &old_file, "--encrypt-to", &old_recipient]);
     assert_eq!(first.code, 0, "{first:?}");
     let before = sandbox.stats();
 
@@ -583,19 +601,21 @@ fn rekey_adding_and_removing_a_key_while_another_process_refreshes_loses_no_set(
 
 // export --encrypt-to, import
 
-/// A store sealed to `recipient`, holding OLD_* (expiring in 2 h).
-fn given_sealed_store(recipient: &str) -> TestEnv {
+/// A store sealed to `key` (its file `key.txt`), holding OLD_* (expiring in 2 h).
+fn given_sealed_store(key: &age::x25519::Identity) -> TestEnv {
     let env = given_store_expiring_in(7200);
-    let out = env.run(&["rekey", "--encrypt-to", recipient]);
+    let key_file = identity_file(&env, "key.txt", key);
+    let recipient = key.to_public().to_string();
+    let out = env.run(&["rekey", "--identity", path_str(&key_file), "--encrypt-to", &recipient]);
     assert_eq!(out.code, 0, "{out:?}");
     env
 }
 
 #[test]
 fn export_encrypt_to_prints_the_four_lines_encrypted_and_nothing_else() {
-    let (key, recipient) = new_key();
+    let (key, _) = new_key();
     let (backup, backup_recipient) = new_key();
-    let env = given_sealed_store(&recipient);
+    let env = given_sealed_store(&key);
     let key_file = identity_file(&env, "key.txt", &key);
     let key_file = path_str(&key_file);
 
@@ -629,7 +649,7 @@ fn export_encrypt_to_prints_the_four_lines_encrypted_and_nothing_else() {
 #[test]
 fn export_without_the_flag_prints_plain_lines_even_when_the_store_is_encrypted() {
     let (key, recipient) = new_key();
-    let mut env = given_sealed_store(&recipient);
+    let mut env = given_sealed_store(&key);
     let key_file = identity_file(&env, "key.txt", &key);
     env.set("WITHINGS_TOKEN_RECIPIENTS", recipient.clone())
         .set("WITHINGS_TOKEN_IDENTITY_FILE", path_str(&key_file));
@@ -649,7 +669,7 @@ fn export_without_the_flag_prints_plain_lines_even_when_the_store_is_encrypted()
 #[test]
 fn an_encrypted_export_imported_into_an_empty_store_is_the_set_status_shows() {
     let (key, recipient) = new_key();
-    let source = given_sealed_store(&recipient);
+    let source = given_sealed_store(&key);
     let source_key = identity_file(&source, "key.txt", &key);
     let export = source.run(&[
         "export",
@@ -700,7 +720,14 @@ fn an_export_on_stdin_is_imported_and_encrypted_as_configured() {
     let key_file = identity_file(&target, "key.txt", &key);
     let out = target
         .cmd()
-        .args(["import", "-", "--encrypt-to", &recipient])
+        .args([
+            "import",
+            "-",
+            "--identity",
+            path_str(&key_file),
+            "--encrypt-to",
+            &recipient,
+        ])
         .write_stdin(export.stdout.clone())
         .output()
         .unwrap();
@@ -813,7 +840,7 @@ fn rekey_encrypts_a_redis_store_under_its_lease_and_refreshes_go_on() {
     let plain = redis.store_json();
     let refresh_token = plain["tokens"]["refresh_token"].as_str().unwrap().to_owned();
 
-    let out = env.run(&["rekey", "--encrypt-to", &old_recipient]);
+    let out = env.run(&["rekey", "--identity", &old_file, "--encrypt-to", &old_recipient]);
     assert_eq!(out.code, 0, "{out:?}");
     let generation = plain["generation"].as_u64().unwrap() + 1;
     assert_eq!(out.stdout, one_row("default", "plain", "encrypted", generation));
@@ -856,4 +883,21 @@ fn rekey_encrypts_a_redis_store_under_its_lease_and_refreshes_go_on() {
     assert_eq!(stat(&sandbox.stats(), "refused"), 0);
     let with_old = env.run(&["status", "--identity", &old_file]);
     assert_eq!(with_old.code, 3, "{with_old:?}");
+}
+
+#[test]
+fn keygen_output_dash_or_a_format_name_is_refused_and_writes_nothing() {
+    let env = TestEnv::new();
+    for word in ["-", "json"] {
+        let out = env.run(&["keygen", "--output", word]);
+        assert_eq!(out.code, 3, "{out:?}");
+        assert_eq!(out.stdout, "");
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: `keygen --output {word}` would write the private key to a file named `{word}`; nothing was written [CONFIGURATION_ERROR]\n"
+            )),
+            "{out:?}"
+        );
+        assert!(!env.work_dir().join(word).exists());
+    }
 }

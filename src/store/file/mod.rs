@@ -46,6 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use super::opened::LastOpened;
 use super::rescue::{PreparedRescue, RescueFile};
 use super::{
     InFlight, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, Stamped, StoreLease, StoreStamp, StoreState, TokenStore,
@@ -80,6 +81,9 @@ pub struct FileStore {
     client_id: Option<String>,
     /// What the set is sealed to and opened with (see `sealing`).
     keyring: Arc<Keyring>,
+    /// The file last read and its state, before `store::bind` (see
+    /// `opened`): shared by the clones `serve` holds.
+    last: Arc<LastOpened<StoreState>>,
 }
 
 impl FileStore {
@@ -89,6 +93,7 @@ impl FileStore {
             path: resolve_store_path(&path),
             client_id: None,
             keyring: Keyring::none(),
+            last: Arc::new(LastOpened::new()),
         }
     }
 
@@ -178,7 +183,9 @@ impl FileStore {
 
     /// The store in `bytes`, or why it is not one this binary reads.
     fn parse(&self, bytes: &[u8]) -> Result<StoreState> {
-        parse_store(bytes, &self.keyring, &self.path.display().to_string()).map_err(|reason| match reason {
+        let place = self.path.display().to_string();
+        let parse = |bytes: &[u8]| parse_store(bytes, &self.keyring, &place);
+        self.last.open(bytes, parse).map_err(|reason| match reason {
             ParseFailure::Newer(v) => Error::config(
                 format!(
                     "token store {} has format version {v}, newer than this binary reads ({STORE_VERSION})",

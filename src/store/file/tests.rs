@@ -829,3 +829,86 @@ fn a_set_written_plain_on_purpose_takes_its_event_record_out_of_the_seal_too() {
     assert_eq!(bare.load_events_file().unwrap().as_deref(), Some(&record[..]));
     assert!(!bare.load().unwrap().sealed);
 }
+
+/// A keyring sealing to a new key it holds: (keyring, the key's text).
+fn sealing_keyring() -> Arc<Keyring> {
+    use crate::sealing::{IdentitySource, IdentitySources, Recipient};
+    let identity = age::x25519::Identity::generate();
+    let recipient = Recipient::parse(&identity.to_public().to_string()).unwrap();
+    let key = SecretString::from(identity.to_string().expose_secret().to_owned());
+    Arc::new(Keyring::new(
+        vec![recipient],
+        IdentitySources(vec![IdentitySource::Variable(key)]),
+        false,
+    ))
+}
+
+#[test]
+fn a_sealed_set_left_in_a_temporary_file_is_kept_by_a_run_that_cannot_open_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let sealing = sealing_keyring();
+    let sealed = FileStore::new(path.clone()).sealed_with(Arc::clone(&sealing));
+    sealed
+        .lock(Duration::ZERO)
+        .unwrap()
+        .save(0, &with_tokens("first"))
+        .unwrap();
+    // A run that filled its temporary file with generation 2 and died.
+    let left = serialize_store(&with_tokens("issued-then-lost"), 2, 2, None, &sealing).unwrap();
+    let temp = dir.path().join(".tokens.json.tmp.deadbeef0001");
+    fs::write(&temp, &left[..]).unwrap();
+
+    // A run without the key takes the lock: it cannot open the set, and
+    // keeps it for one that can.
+    let keyless = FileStore::new(path.clone());
+    drop(keyless.lock(Duration::ZERO).unwrap());
+    assert!(!temp.exists());
+    let rescue = keyless.rescue_file();
+    assert_eq!(fs::read(rescue.path()).unwrap(), &left[..]);
+
+    // The run with the key adopts it as the store's next generation.
+    let adopted = sealed.rescue_file().read().unwrap().unwrap();
+    assert_eq!(adopted.generation, 2);
+    assert_eq!(
+        adopted.tokens.unwrap().refresh_token.expose_secret(),
+        "issued-then-lost"
+    );
+}
+
+#[test]
+fn the_generation_of_a_left_set_is_read_without_its_key() {
+    let sealing = sealing_keyring();
+    let bytes = serialize_store(&with_tokens("x"), 7, 7, None, &sealing).unwrap();
+    assert_eq!(crate::store::held_generation(&bytes), Some(7));
+    let plain = serialize_store(&with_tokens("x"), 3, 3, None, &Keyring::default()).unwrap();
+    assert_eq!(crate::store::held_generation(&plain), Some(3));
+    let empty = serialize_store(&StoreState::default(), 4, 0, None, &Keyring::default()).unwrap();
+    assert_eq!(crate::store::held_generation(&empty), None);
+    assert_eq!(crate::store::held_generation(b"not json"), None);
+}
+
+#[test]
+fn a_store_of_the_sealed_format_without_its_seal_or_with_clear_secrets_beside_it_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.json");
+    let store = FileStore::new(path.clone()).sealed_with(sealing_keyring());
+    let cases = [
+        (r#"{"version": 2, "generation": 3}"#, "has no encrypted part"),
+        (
+            r#"{"version": 2, "generation": 3, "sealed": null}"#,
+            "has no encrypted part",
+        ),
+        (
+            r#"{"version": 2, "generation": 3, "sealed": "-----BEGIN AGE ENCRYPTED FILE-----", "tokens": {"refresh_token": "r"}}"#,
+            "in clear beside its encrypted part",
+        ),
+    ];
+    for (text, why) in cases {
+        fs::write(&path, text).unwrap();
+        match store.load() {
+            Err(Error::CorruptStore { reason, .. }) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}

@@ -27,7 +27,6 @@
 //! failure stops the run with nothing sent (exit 5, or 3 for credentials).
 
 mod lease;
-mod opened;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -41,8 +40,8 @@ use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use secrecy::{ExposeSecret, SecretString};
 
 use self::lease::{RedisLease, release_now};
-use self::opened::LastOpened;
 use self::scripts::TAKE;
+use super::opened::LastOpened;
 use super::rescue::RescueFile;
 use super::{
     Durability, MAX_STORE_BYTES, ParseFailure, STORE_VERSION, StoreLease, StoreState, TokenStore, parse_store,
