@@ -114,6 +114,11 @@ async fn import_under(
     set: TokenSet,
 ) -> Result<(Imported, StoreState)> {
     let state = lock.load().await?;
+    // A set a previous run could not save is newer than the stored one:
+    // taken in first, so the export is judged against it, and never
+    // outdated by the import's own save (which would drop it).
+    crate::rotation::report_interrupted(lock, &state).await;
+    let state = crate::rotation::adopt_unsaved(settings, lock, &store.location(), state).await?;
     if let Some(stored) = &state.tokens
         && stored.refresh_token_equals(&set)
     {

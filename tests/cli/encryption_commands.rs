@@ -901,3 +901,40 @@ fn keygen_output_dash_or_a_format_name_is_refused_and_writes_nothing() {
         assert!(!env.work_dir().join(word).exists());
     }
 }
+
+#[test]
+fn an_import_takes_in_a_set_waiting_in_the_rescue_file_first_and_never_outdates_it() {
+    let env = given_store_expiring_in(7200); // OLD_*, refreshed an hour ago, generation 1
+    let now = chrono::Utc::now();
+    let at = |minutes_ago: i64| rfc3339(now - chrono::Duration::minutes(minutes_ago));
+    // A run received a set ten minutes ago and could not save it.
+    let rescued = json!({
+        "version": 1,
+        "generation": 2,
+        "tokens_generation": 2,
+        "tokens": {
+            "access_token": "rescued-access",
+            "refresh_token": "rescued-refresh",
+            "expires_at": rfc3339(now + chrono::Duration::minutes(170)),
+            "last_refreshed": at(10),
+            "userid": "363",
+            "scope": "user.info,user.metrics",
+        },
+    });
+    let rescue = PathBuf::from(format!("{}.rescue", env.store_path().display()));
+    std::fs::write(&rescue, serde_json::to_vec_pretty(&rescued).unwrap()).unwrap();
+    // An export of a set from thirty minutes ago: newer than the store's,
+    // older than the rescued one.
+    let export = format!(
+        "WITHINGS_ACCESS_TOKEN=export-access\nWITHINGS_REFRESH_TOKEN=export-refresh\nWITHINGS_TOKEN_EXPIRES_AT={}\nWITHINGS_TOKEN_LAST_REFRESHED={}\n",
+        rfc3339(now + chrono::Duration::minutes(150)),
+        at(30)
+    );
+    let file = env.home().join("backup.env");
+    std::fs::write(&file, export).unwrap();
+
+    let out = env.run(&["import", path_str(&file)]);
+    assert_eq!(out.code, 3, "the rescued set is newer: {out:?}");
+    assert_eq!(env.stored_refresh_token(), "rescued-refresh");
+    assert!(!rescue.exists(), "adopted into the store");
+}
