@@ -879,6 +879,27 @@ pub(crate) fn seal_events(keyring: &Keyring, was_sealed: bool, place: &str, next
     Ok(next.to_vec())
 }
 
+/// What a compare-and-set of the event record writes, given the record as
+/// `kept`: `None` when its plain text is not `expected` (another run
+/// changed it first), else `next` as it is to be kept (sealed as
+/// [`seal_events`] says). Both stores' swaps decide with it.
+pub(crate) fn swapped_events(
+    keyring: &Keyring,
+    place: &str,
+    kept: Option<&[u8]>,
+    expected: Option<&[u8]>,
+    next: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    let was_sealed = kept.is_some_and(crate::sealing::is_sealed);
+    let current = kept
+        .map(|kept| open_events(keyring, place, kept.to_vec()))
+        .transpose()?;
+    if current.as_deref() != expected {
+        return Ok(None);
+    }
+    seal_events(keyring, was_sealed, place, next).map(Some)
+}
+
 /// The event record's plain bytes, from what is kept (sealed or not).
 pub(crate) fn open_events(keyring: &Keyring, place: &str, kept: Vec<u8>) -> Result<Vec<u8>> {
     if !crate::sealing::is_sealed(&kept) {

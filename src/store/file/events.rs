@@ -99,15 +99,11 @@ impl FileStore {
         let lock = open_lock_file(&lock_path).map_err(unwritable)?;
         wait_for_lock(&lock, Instant::now(), EVENTS_LOCK_TIMEOUT, &lock_path)?;
         let kept = self.load_kept_events()?;
-        let was_sealed = kept.as_deref().is_some_and(crate::sealing::is_sealed);
         let place = path.display().to_string();
-        let current = kept
-            .map(|kept| crate::store::open_events(self.keyring(), &place, kept))
-            .transpose()?;
-        if current.as_deref() != expected {
+        let swapped = crate::store::swapped_events(self.keyring(), &place, kept.as_deref(), expected, next)?;
+        let Some(next) = swapped else {
             return Ok(false);
-        }
-        let next = crate::store::seal_events(self.keyring(), was_sealed, &place, next)?;
+        };
         fsutil::write_atomically_unsynced(&path, &next).map_err(unwritable)?;
         Ok(true)
     }

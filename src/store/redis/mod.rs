@@ -577,15 +577,10 @@ impl Shared {
     async fn swap_events(&self, expected: Option<&[u8]>, next: &[u8]) -> Result<bool> {
         let place = self.events_place();
         let kept = self.load_kept_events().await?;
-        let was_sealed = kept.as_deref().is_some_and(crate::sealing::is_sealed);
-        let current = kept
-            .clone()
-            .map(|kept| super::open_events(&self.keyring, &place, kept))
-            .transpose()?;
-        if current.as_deref() != expected {
+        let swapped = super::swapped_events(&self.keyring, &place, kept.as_deref(), expected, next)?;
+        let Some(next) = swapped else {
             return Ok(false);
-        }
-        let next = super::seal_events(&self.keyring, was_sealed, &place, next)?;
+        };
         let key = self.keys.events.as_str();
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         let (present, expected) = match kept {
