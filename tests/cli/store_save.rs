@@ -544,3 +544,46 @@ fn a_store_deleted_while_withings_answers_is_written_again_with_the_new_set() {
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
     withings.verify();
 }
+
+/// Needs `--features failpoints` (the failure is injected).
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_sealed_store_that_fails_to_save_an_answer_keeps_it_sealed_in_the_rescue_file_the_next_run_adopts() {
+    let (sandbox, env) = given_authorised_sandbox();
+    let key = env.age_key("key.txt");
+    assert_eq!(env.run_and(&["rekey"], &key.flags()).code, 0, "sealed first");
+    let rescue = env.store_path().with_file_name("tokens.json.rescue");
+
+    let mut cmd = env.cmd();
+    cmd.args(["refresh", "--no-railway"])
+        .args(key.flags())
+        .env("WITHINGS_TOKEN_FAILPOINT", "error:fill:tokens.json");
+    let out = Run::of(&mut cmd);
+    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(stat(&sandbox.stats(), "tokens_issued"), 2, "the answer came");
+
+    // The rescue holds the new set under the seal, as the store would.
+    let kept: Value = serde_json::from_slice(&std::fs::read(&rescue).unwrap()).unwrap();
+    assert_eq!(kept["version"], 2, "{kept}");
+    assert!(kept.get("tokens").is_none(), "{kept}");
+    let sealed = kept["sealed"].as_str().expect("a sealed part");
+    let part: Value = serde_json::from_slice(&open_by_hand(sealed, &key.identity)).unwrap();
+    let new_refresh = part["tokens"]["refresh_token"].as_str().unwrap().to_owned();
+    assert!(!std::fs::read_to_string(&rescue).unwrap().contains(&new_refresh));
+
+    // A run without the key leaves it in place; the run with the key adopts it.
+    let keyless = env.run(&["refresh", "--if-needed", "--no-railway"]);
+    assert_eq!(keyless.code, 3, "{keyless:?}");
+    assert!(rescue.exists(), "kept for a run that holds the key");
+    let out = env.run_and(&["refresh", "--if-needed", "--no-railway"], &key.flags());
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!rescue.exists(), "adopted");
+    assert_eq!(stat(&sandbox.stats(), "tokens_issued"), 2, "adopting sends nothing");
+    let opened = env.run(&["export", "--identity", key.file.to_str().unwrap()]);
+    assert!(
+        opened
+            .stdout
+            .contains(&format!("WITHINGS_REFRESH_TOKEN={new_refresh}\n")),
+        "{opened:?}"
+    );
+}
