@@ -30,20 +30,6 @@ fn set_modes(env: &TestEnv, file: u32, dir: u32) {
     chmod(store.parent().expect("dir"), dir).expect("chmod dir");
 }
 
-/// The report line of check `name` (and its `next:` line, if any).
-fn check_of<'a>(run: &'a Run, name: &str) -> (&'a str, Option<&'a str>) {
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| l.get(6..23).map(str::trim_end) == Some(name))
-        .unwrap_or_else(|| panic!("no `{name}` line: {run:?}"));
-    let next = lines
-        .get(at + 1)
-        .filter(|l| l.trim_start().starts_with("next: "))
-        .copied();
-    (lines[at], next)
-}
-
 /// `Tue, 15 Nov 1994 08:12:31 GMT`, `offset` from now.
 fn http_date(offset: chrono::Duration) -> String {
     (chrono::Utc::now() + offset)

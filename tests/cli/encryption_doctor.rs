@@ -5,18 +5,13 @@
 
 use crate::support::*;
 
-/// The report line of check `name` and its `next:` line (empty when none).
-fn check_of(run: &Run, name: &str) -> (String, String) {
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    let at = lines
-        .iter()
-        .position(|l| l.get(6..23).map(str::trim_end) == Some(name))
-        .unwrap_or_else(|| panic!("no `{name}` line: {run:?}"));
-    let next = lines
-        .get(at + 1)
+/// The report line of check `name` and its `next:` text (empty when none).
+fn check_line(run: &Run, name: &str) -> (String, String) {
+    let (line, next) = check_of(run, name);
+    let next = next
         .and_then(|l| l.trim_start().strip_prefix("next: "))
         .unwrap_or_default();
-    (lines[at].to_owned(), next.to_owned())
+    (line.to_owned(), next.to_owned())
 }
 
 /// `RESULT  NAME  DETAIL`, as `doctor` aligns it.
@@ -43,7 +38,7 @@ fn doctor_warns_of_plain_tokens_in_redis() {
     let run = env.run(&["doctor"]);
     assert_eq!(run.code, 0, "a warning: {run:?}");
     assert_eq!(
-        check_of(&run, "encryption"),
+        check_line(&run, "encryption"),
         (
             line(
                 "warn",
@@ -108,7 +103,7 @@ fn doctor_on_a_sealed_redis_shows_the_recipients_and_the_identity_that_opens_it(
     }
     // The token checks ran on the opened set.
     assert!(
-        check_of(&run, "access token")
+        check_line(&run, "access token")
             .0
             .starts_with("ok    access token       expires at"),
         "{run:?}"
@@ -136,15 +131,15 @@ fn doctor_fails_on_an_encrypted_store_this_host_cannot_open() {
     );
     let action = "give this host its age identity: `--identity FILE`, WITHINGS_TOKEN_IDENTITY (the key itself), WITHINGS_TOKEN_IDENTITY_FILE, or a systemd credential named withings-token.identity; `withings-token keygen` makes one";
     assert_eq!(
-        check_of(&run, "store"),
+        check_line(&run, "store"),
         (line("fail", "store", &message), action.to_owned())
     );
     assert_eq!(
-        check_of(&run, "encryption"),
+        check_line(&run, "encryption"),
         (line("fail", "encryption", &message), action.to_owned())
     );
     assert_eq!(
-        check_of(&run, "identity"),
+        check_line(&run, "identity"),
         (
             line(
                 "fail",
@@ -166,7 +161,7 @@ fn doctor_fails_on_an_encrypted_store_this_host_cannot_open() {
     let run = env.run(&["doctor", "--identity", &identity, "--encrypt-to", &key.recipient]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        check_of(&run, "encryption")
+        check_line(&run, "encryption")
             .0
             .starts_with("ok    encryption         encrypted (age)"),
         "{run:?}"
@@ -192,7 +187,7 @@ fn doctor_refuses_an_identity_file_others_may_read_with_the_chmod_to_run() {
     assert_eq!(run.code, 3, "{run:?}");
     let chmod = format!("run `chmod 600 {file}` (a private key is for its owner only)");
     assert_eq!(
-        check_of(&run, "identity"),
+        check_line(&run, "identity"),
         (
             line(
                 "fail",
@@ -204,7 +199,7 @@ fn doctor_refuses_an_identity_file_others_may_read_with_the_chmod_to_run() {
             chmod.clone()
         )
     );
-    let (encryption, next) = check_of(&run, "encryption");
+    let (encryption, next) = check_line(&run, "encryption");
     assert!(
         encryption.starts_with("fail  encryption         token store "),
         "{encryption}"
@@ -227,14 +222,14 @@ fn doctor_fails_when_none_of_the_recipients_is_this_hosts_and_says_a_plain_file_
     let run = env.run(&[&["doctor"][..], &flags, &[mine_file.as_str()]].concat());
     assert_eq!(run.code, 3, "{run:?}");
     assert_eq!(
-        check_of(&run, "encryption").0,
+        check_line(&run, "encryption").0,
         line(
             "ok",
             "encryption",
             "plain for now: its next write (or `withings-token rekey`, at once) encrypts it to 1 recipient"
         )
     );
-    let (recipients, next) = check_of(&run, "recipients");
+    let (recipients, next) = check_line(&run, "recipients");
     assert!(
         recipients.starts_with("fail  recipients         1 recipient: age1…"),
         "{recipients}"

@@ -99,3 +99,17 @@ pub fn assert_no_leak(run: &Run, secrets: &[&str]) {
         assert!(!run.stderr.contains(secret), "stderr leaks {secret}: {run:?}");
     }
 }
+
+/// `doctor`'s report line of check `name` (and its `next:` line, if any).
+pub fn check_of<'a>(run: &'a Run, name: &str) -> (&'a str, Option<&'a str>) {
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.get(6..23).map(str::trim_end) == Some(name))
+        .unwrap_or_else(|| panic!("no `{name}` line: {run:?}"));
+    let next = lines
+        .get(at + 1)
+        .filter(|l| l.trim_start().starts_with("next: "))
+        .copied();
+    (lines[at], next)
+}
