@@ -264,8 +264,3 @@ pub fn write_new_identity(path: &Path, now: chrono::DateTime<chrono::Utc>) -> cr
         Err(e) => Err(unwritable(e)),
     }
 }
-
-/// Where `keygen` writes by default: beside the config file.
-pub fn default_identity_path(process: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    crate::config::default_path(process).map(|config| config.with_file_name("identity.txt"))
-}

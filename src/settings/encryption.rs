@@ -9,7 +9,6 @@ use secrecy::SecretString;
 
 use super::{Lookup, Overrides};
 use crate::error::{Error, Result};
-use crate::sealing::identities::default_identity_path;
 use crate::sealing::{IdentitySources, Keyring, Recipient};
 
 /// The keyring the flags, the variables and the config file describe.
@@ -72,4 +71,10 @@ fn recipient_words(text: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// Where `keygen` writes by default, and the identity read when no other
+/// is given: beside the config file.
+pub fn default_identity_path(process: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    crate::config::default_path(process).map(|config| config.with_file_name("identity.txt"))
 }

@@ -771,7 +771,7 @@ fn region_hosts(given: &Overrides, vars: &Lookup) -> Result<(&'static str, &'sta
 /// Read apart from the other settings: a new key must not wait on a
 /// config file that does not parse yet.
 pub fn default_identity_file() -> Option<PathBuf> {
-    crate::sealing::identities::default_identity_path(&|name| std::env::var(name).ok())
+    encryption::default_identity_path(&|name| std::env::var(name).ok())
 }
 
 /// Whether this runs as a GitHub Actions step (its runner masks values).
