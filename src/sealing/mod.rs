@@ -218,34 +218,45 @@ impl Keyring {
     /// module's rules); `place` names it. Called before anything is sent
     /// to Withings, and by every write.
     pub fn check_write(&self, was_sealed: bool, place: &str) -> Result<()> {
+        self.check_write_then(was_sealed, place, STORE_UNCHANGED)
+    }
+
+    /// [`Keyring::check_write`] for an event record: nothing goes to
+    /// Withings for one, so its refusal says what it did not change.
+    pub fn check_record_write(&self, was_sealed: bool, place: &str) -> Result<()> {
+        self.check_write_then(was_sealed, place, RECORD_UNCHANGED)
+    }
+
+    /// The rules, `unchanged` saying what the refusal left alone.
+    fn check_write_then(&self, was_sealed: bool, place: &str, unchanged: &str) -> Result<()> {
         if !self.seals() {
             if was_sealed && !self.allow_plaintext {
                 return Err(Error::config(
                     format!(
-                        "{place} is encrypted, and no recipient is configured to encrypt its next write to; nothing was sent and it was not changed"
+                        "{place} is encrypted, and no recipient is configured to encrypt its next write to; {unchanged}"
                     ),
                     self.recipient_action(),
                 ));
             }
             return Ok(());
         }
-        self.check_opens_own_writes(place)
+        self.check_opens_own_writes(place, unchanged)
     }
 
     /// A host must hold a key that opens what it writes: one with none
     /// would seal the store on its first write and fail every run after.
-    fn check_opens_own_writes(&self, place: &str) -> Result<()> {
+    fn check_opens_own_writes(&self, place: &str, unchanged: &str) -> Result<()> {
         if self.sources.is_empty() {
             return Err(Error::config(
                 format!(
-                    "{place} is to be encrypted, and no identity (age private key) is configured on this host: it could not read back what it writes; nothing was sent and it was not changed"
+                    "{place} is to be encrypted, and no identity (age private key) is configured on this host: it could not read back what it writes; {unchanged}"
                 ),
                 IDENTITY_ACTION,
             ));
         }
         let identities = self.identities().map_err(|(message, action)| {
             Error::config(
-                format!("{place} is to be encrypted, and {message}; nothing was sent and it was not changed"),
+                format!("{place} is to be encrypted, and {message}; {unchanged}"),
                 action,
             )
         })?;
@@ -255,7 +266,7 @@ impl Keyring {
         }
         Err(Error::config(
             format!(
-                "{place} would be encrypted only to recipients this host holds no key of ({} of them; its keys come from {}): it could not read back what it writes; nothing was sent and it was not changed",
+                "{place} would be encrypted only to recipients this host holds no key of ({} of them; its keys come from {}): it could not read back what it writes; {unchanged}",
                 self.recipients.len(),
                 self.sources.describe()
             ),
@@ -284,6 +295,11 @@ impl Keyring {
         )
     }
 }
+
+/// What a refused write of a store left alone.
+const STORE_UNCHANGED: &str = "nothing was sent and it was not changed";
+/// What a refused write of an event record left alone.
+const RECORD_UNCHANGED: &str = "it was not changed (the tokens are not affected)";
 
 pub const IDENTITY_ACTION: &str = "give this host its age identity: `--identity FILE`, WITHINGS_TOKEN_IDENTITY (the key itself), WITHINGS_TOKEN_IDENTITY_FILE, or a systemd credential named withings-token.identity; `withings-token keygen` makes one";
 

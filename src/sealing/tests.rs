@@ -236,3 +236,21 @@ fn an_x25519_recipient_whose_random_part_starts_like_another_kind_is_still_taken
     let longer = format!("{lookalike}qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq");
     assert!(Recipient::parse(&longer).unwrap_err().contains("only age X25519"));
 }
+
+#[test]
+fn a_refused_event_record_write_says_the_tokens_are_not_affected() {
+    let (identity, _) = key();
+    let plain_host = keyring_of(vec![], &[&identity]);
+    let e = plain_host
+        .check_record_write(true, "the event record /s/tokens.events.json")
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the event record /s/tokens.events.json is encrypted, and no recipient is configured to encrypt its next write to; it was not changed (the tokens are not affected)"
+    );
+    let e = plain_host.check_write(true, "token store /s/tokens.json").unwrap_err();
+    assert!(
+        e.to_string().ends_with("; nothing was sent and it was not changed"),
+        "{e}"
+    );
+}

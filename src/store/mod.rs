@@ -872,7 +872,7 @@ pub(crate) fn serialize_store(
 /// The event record as it is kept: sealed when `keyring` seals. A record
 /// that `was_sealed` is not written plain unless plaintext is allowed.
 pub(crate) fn seal_events(keyring: &Keyring, was_sealed: bool, place: &str, next: &[u8]) -> Result<Vec<u8>> {
-    keyring.check_write(was_sealed, &format!("the event record {place}"))?;
+    keyring.check_record_write(was_sealed, &format!("the event record {place}"))?;
     if keyring.seals() {
         return Ok(keyring.seal(next)?.into_bytes());
     }
