@@ -55,7 +55,8 @@ const ACCESS_LIFETIME_SECS: u64 = 10_800;
 /// A fault to serve instead of the next answer (tests and curious users).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fault {
-    /// `withings` (default) or `railway`
+    /// `withings` (default: the token endpoint and `/v2/user`), `railway`,
+    /// or `data` (`/measure`, `/v2/measure`, `/v2/user`)
     #[serde(default = "default_target")]
     pub target: String,
     /// `http500`, `html502`, `html403`, `truncated`, `empty`, `status522`,
