@@ -176,3 +176,38 @@ fn a_token_expires_after_its_lifetime() {
     assert_eq!(live_user_at(&shared, &headers, last_second), Some(USERS[0]));
     assert_eq!(live_user_at(&shared, &headers, issued + lifetime), None);
 }
+
+fn fault(target: &str, kind: &str) -> crate::sandbox::Fault {
+    serde_json::from_value(json!({"target": target, "kind": kind, "delay_ms": 0})).unwrap()
+}
+
+fn take_data_fault_now(shared: &Shared) -> Option<axum::response::Response> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(take_data_fault(shared))
+}
+
+#[test]
+fn a_data_fault_is_served_once_and_other_targets_are_left_queued() {
+    let shared = shared_with(USERS[0], "sbx_access_a", Instant::now());
+    shared.world().faults.push_back(fault("withings", "status601"));
+    shared.world().faults.push_back(fault("data", "http500"));
+
+    let served = take_data_fault_now(&shared).expect("the data fault");
+
+    assert_eq!(served.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(take_data_fault_now(&shared).is_none(), "served once");
+    let left: Vec<String> = shared.world().faults.iter().map(|f| f.target.clone()).collect();
+    assert_eq!(left, ["withings"]);
+}
+
+#[test]
+fn a_delay_fault_lets_the_data_call_answer_as_usual() {
+    let shared = shared_with(USERS[0], "sbx_access_a", Instant::now());
+    shared.world().faults.push_back(fault("data", "delay"));
+
+    assert!(take_data_fault_now(&shared).is_none());
+    assert!(shared.world().faults.is_empty(), "taken");
+}
