@@ -14,7 +14,9 @@ use crate::sandbox::Sandbox;
 The lines name a token store of the sandbox's own (WITHINGS_TOKEN_STORE, in a private temporary \
 directory removed when the sandbox stops), so a sandbox token never lands in your real store. \
 Its consent page approves at once as the sandbox's first person (userid 31415926), or as its second \
-(27182818) when the authorization URL carries `&sandbox_user=2`.\n\n\
+(27182818) when the authorization URL carries `&sandbox_user=2`. It answers the data calls \
+`getmeas` (POST /measure), `getactivity` (POST /v2/measure) and `getdevice` (POST /v2/user) with \
+made-up data of the person whose access token is sent.\n\n\
 Examples:\n  withings-token sandbox --listen 127.0.0.1:8788 > sandbox.env\n  withings-token --env-file sandbox.env auth-url"
 )]
 pub struct SandboxArgs {

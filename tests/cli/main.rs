@@ -78,6 +78,8 @@ mod redis_lease;
 mod redis_store;
 /// `refresh`: a rotation saved, a refused grant, `--dry-run`, `--if-needed`.
 mod refresh;
+/// The sandbox's data calls: made-up measures for a live access token only.
+mod sandbox_data;
 /// No secret reaches stderr, whatever the command and log format.
 mod secrets;
 /// `serve` with several accounts: the loop, `?account=`, listing, metrics, named readers.

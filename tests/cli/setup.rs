@@ -132,6 +132,19 @@ fn the_readme_sandbox_walk_through_runs_as_written_and_leaves_nothing_behind() {
         said()
     );
 
+    let printed = std::fs::read_to_string(&stdout).unwrap();
+    let measures: Value = printed
+        .lines()
+        .find(|l| l.starts_with("{\"body\":"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no getmeas answer: {}", said()));
+    assert_eq!(measures["status"], 0, "{measures}");
+    assert_eq!(
+        measures["body"]["measuregrps"][0]["measures"],
+        json!([{"value": 72100, "type": 1, "unit": -3, "algo": 0, "fm": 1}]),
+        "the access token read the first person's newest weight"
+    );
+
     let settings = std::fs::read_to_string(env.work_dir().join("sandbox.env")).unwrap();
     let store = settings
         .lines()

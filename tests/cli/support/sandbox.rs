@@ -97,6 +97,19 @@ impl SandboxProcess {
         assert_eq!(status, 204, "revoke not accepted");
     }
 
+    /// A Withings data call as a consumer makes it: `POST path` with the
+    /// form `form` and, when given, `Authorization: Bearer <access>`.
+    /// Withings answers HTTP 200 whatever happened: the JSON body.
+    pub fn data_call(&self, path: &str, access: Option<&str>, form: &str) -> Value {
+        let mut head = String::from("Content-Type: application/x-www-form-urlencoded\r\n");
+        if let Some(access) = access {
+            head.push_str(&format!("Authorization: Bearer {access}\r\n"));
+        }
+        let (status, _, body) = split_response(&raw_request_with(&self.addr, "POST", path, &head, Some(form)));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+    }
+
     pub fn stats(&self) -> Value {
         let (status, body) = http(&self.addr, "GET", "/_sandbox/stats", None);
         assert_eq!(status, 200);
@@ -182,11 +195,16 @@ pub fn stat_delta(before: &Value, after: &Value, key: &str) -> u64 {
 }
 
 fn raw_request(addr: &str, method: &str, path: &str, body: Option<&str>) -> String {
+    raw_request_with(addr, method, path, "Content-Type: application/json\r\n", body)
+}
+
+/// `head_lines`: extra header lines, each ending in CRLF.
+fn raw_request_with(addr: &str, method: &str, path: &str, head_lines: &str, body: Option<&str>) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect sandbox");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{head_lines}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("write");

@@ -8,7 +8,8 @@
 //! come back as HTTP 200 with a non-zero `status`, as the real one does.
 //! `getdevice` on `/v2/user` answers status 0 for the access token issued
 //! last to each user and status 401 for any other, as Withings does for a
-//! dead token. Two people use the app: the consent page logs in as user 1
+//! dead token; `getmeas` on `/measure` and `getactivity` on `/v2/measure`
+//! answer made-up data of that token's person ([`data`]). Two people use the app: the consent page logs in as user 1
 //! ([`USERS`]`[0]`), or as user 2 when its URL carries `sandbox_user=2`
 //! (a household's second account); each refresh token stays its user's.
 //! Railway: `environments`, `variables`, `variableCollectionUpsert`
@@ -18,7 +19,9 @@
 //! `GET /_sandbox/stats`, and play a person revoking the app in Withings'
 //! settings with `POST /_sandbox/revoke`: every refresh token issued so far
 //! is refused from then on (as a rotated one is), and no access token
-//! passes `getdevice`, until new consent.
+//! passes a data call, until new consent.
+
+mod data;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -52,7 +55,8 @@ const ACCESS_LIFETIME_SECS: u64 = 10_800;
 /// A fault to serve instead of the next answer (tests and curious users).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fault {
-    /// `withings` (default) or `railway`
+    /// `withings` (default: the token endpoint and `/v2/user`), `railway`,
+    /// or `data` (`/measure`, `/v2/measure`, `/v2/user`)
     #[serde(default = "default_target")]
     pub target: String,
     /// `http500`, `html502`, `html403`, `truncated`, `empty`, `status522`,
@@ -85,6 +89,10 @@ pub struct Stats {
     pub railway_requests: u64,
     pub railway_upserts: u64,
     pub deployments: u64,
+    /// Calls to the data routes (`/measure`, `/v2/measure`, `/v2/user`).
+    pub data_requests: u64,
+    /// Data calls answered status 401: no live access token.
+    pub data_refused: u64,
 }
 
 #[derive(Default)]
@@ -94,9 +102,9 @@ struct World {
     /// refresh token → (still valid?, userid)
     refresh_tokens: HashMap<String, (bool, &'static str)>,
     last_refresh_request: Option<(String, Instant)>,
-    /// userid → the access token issued last to that user: the only ones
-    /// `getdevice` accepts.
-    current_access: HashMap<&'static str, String>,
+    /// userid → the access token issued last to that user and when: the
+    /// only ones the data calls accept, for `ACCESS_LIFETIME_SECS`.
+    current_access: HashMap<&'static str, (String, Instant)>,
     faults: VecDeque<Fault>,
     stats: Stats,
     railway_variables: HashMap<String, BTreeMap<String, String>>,
@@ -206,6 +214,8 @@ fn router() -> Router {
     Router::new()
         .route("/v2/oauth2", post(token_endpoint))
         .route("/v2/user", post(user_endpoint))
+        .route("/measure", post(data::measure_endpoint))
+        .route("/v2/measure", post(data::activity_endpoint))
         .route("/oauth2_user/authorize2", get(authorize))
         .route("/callback", get(callback))
         .route("/graphql/v2", post(graphql))
@@ -361,33 +371,29 @@ async fn token_endpoint(State(shared): State<Shared>, Form(form): Form<HashMap<S
 }
 
 /// `action=getdevice` with `Authorization: Bearer`: valid only for the
-/// access token issued last.
+/// access token issued last to a person, answering that person's scale.
 async fn user_endpoint(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    shared.world().stats.access_checks += 1;
+    {
+        let mut world = shared.world();
+        world.stats.access_checks += 1;
+        world.stats.data_requests += 1;
+    }
     if let Some(fault) = shared.take_fault("withings") {
         return serve_fault(&fault).await;
+    }
+    if let Some(faulted) = data::take_data_fault(&shared).await {
+        return faulted;
     }
     if form.get("action").map(String::as_str) != Some("getdevice") {
         return withings(503, json!({}), Some("Invalid Params: invalid action"));
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let world = shared.world();
-    match bearer {
-        Some(given) if world.current_access.values().any(|current| current == given) => {
-            withings(0, json!({ "devices": [] }), None)
-        }
-        _ => withings(
-            401,
-            json!({}),
-            Some("XRequestID: Not provided invalid_token: The access token provided is invalid"),
-        ),
+    match data::live_user(&shared, &headers) {
+        Some(user) => withings(0, data::devices(user), None),
+        None => data::invalid_token(&shared),
     }
 }
 
@@ -426,7 +432,7 @@ fn issue(world: &mut World, scope: &str, user: &'static str) -> Value {
     let refresh = random_token("sbx_refresh_");
     world.refresh_tokens.insert(refresh.clone(), (true, user));
     let access = random_token("sbx_access_");
-    world.current_access.insert(user, access.clone());
+    world.current_access.insert(user, (access.clone(), Instant::now()));
     json!({
         "userid": user,
         "access_token": access,
