@@ -165,11 +165,10 @@ fn a_call_without_a_reader_credential_or_for_another_reader_s_account_sends_noth
         Some(FORM),
     );
     assert_eq!(wrong.status, 401, "{wrong:?}");
-    assert!(
-        server
-            .log()
-            .contains("the reader mcp-alice was refused account default (/v1/withings)")
-    );
+    // The log is read as serve writes it: the line may come just after the answer.
+    let refusal = "the reader mcp-alice was refused account default (/v1/withings)";
+    let logged = wait_until(Duration::from_secs(10), || server.log().contains(refusal));
+    assert!(logged, "{}", server.log());
     withings.verify();
 }
 
@@ -204,6 +203,10 @@ fn forty_proxied_calls_on_an_expired_token_share_one_refresh() {
     withings.verify();
     assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 1);
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    let said = wait_until(Duration::from_secs(10), || {
+        server.log().contains("Token refresh successful")
+    });
+    assert!(said, "{}", server.log());
     assert_no_secret_in(&server.log());
 }
 
@@ -270,6 +273,10 @@ fn a_withings_that_does_not_answer_in_time_is_a_504_and_one_unreachable_a_502() 
     );
     assert_no_secret_in(&late.body);
     withings.verify();
+    let said = wait_until(Duration::from_secs(10), || {
+        server.log().contains("the proxied call to Withings timed out")
+    });
+    assert!(said, "{}", server.log());
     assert_no_secret_in(&server.log());
 
     let closed = given_fresh_server_user(&closed_port_url());
@@ -278,5 +285,9 @@ fn a_withings_that_does_not_answer_in_time_is_a_504_and_one_unreachable_a_502() 
     assert_eq!(unreachable.status, 502, "{unreachable:?}");
     assert_eq!(unreachable.error_code(), "NETWORK_ERROR");
     assert_no_secret_in(&unreachable.body);
+    let said = wait_until(Duration::from_secs(10), || {
+        server.log().contains("the proxied call to Withings failed")
+    });
+    assert!(said, "{}", server.log());
     assert_no_secret_in(&server.log());
 }
