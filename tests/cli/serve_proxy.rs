@@ -291,3 +291,54 @@ fn a_withings_that_does_not_answer_in_time_is_a_504_and_one_unreachable_a_502() 
     assert!(said, "{}", server.log());
     assert_no_secret_in(&server.log());
 }
+
+/// A Withings that answers one call with `chunks` of a chunked body (no
+/// length announced), then ends it; its address.
+fn withings_chunking(chunks: Vec<String>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let answering = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("head");
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().expect("length");
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        reader.read_exact(&mut vec![0; length]).expect("body");
+        let mut stream = stream;
+        let mut answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+        for chunk in chunks {
+            answer.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+        }
+        answer.push_str("0\r\n\r\n");
+        // The proxy may hang up as soon as it has seen too much.
+        let _ = stream.write_all(answer.as_bytes());
+    });
+    (addr, answering)
+}
+
+#[test]
+fn an_answer_of_unannounced_length_is_cut_at_the_cap() {
+    let (url, answering) = withings_chunking(vec!["z".repeat(60), "z".repeat(60)]);
+    let env = given_fresh_server_user(&url);
+    let server = env.serve(&["--check-interval", "1h", "--proxy-max-bytes", "100"]);
+    let cut = server.post(
+        "/v1/withings/measure",
+        &[("Authorization", &bearer(READER_TOKEN))],
+        Some(FORM),
+    );
+    answering.join().expect("the fake Withings answered");
+    assert_eq!(cut.status, 200, "{cut:?}");
+    assert_eq!(cut.header("transfer-encoding"), Some("chunked"), "{cut:?}");
+    // Never more than the cap, and never the last chunk that says the body is whole.
+    assert!(cut.body.matches('z').count() <= 100, "{cut:?}");
+    assert!(!cut.body.ends_with("0\r\n\r\n"), "{cut:?}");
+}
