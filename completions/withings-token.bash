@@ -2697,7 +2697,7 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__serve)
-            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --encrypt-to --identity --allow-plaintext --help"
+            opts="-o -q -v -h --listen --check-interval --buffer --metrics-auth --max-connections --max-connections-per-ip --header-timeout --proxy-timeout --proxy-max-bytes --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --encrypt-to --identity --allow-plaintext --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2724,6 +2724,14 @@ _withings__token() {
                     return 0
                     ;;
                 --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-max-bytes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

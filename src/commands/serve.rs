@@ -18,6 +18,8 @@ const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 /// Below this a slow but honest client (a phone on a bad network) would
 /// lose its requests.
 const MIN_HEADER_TIMEOUT: Duration = Duration::from_millis(100);
+/// A proxied call longer than this is a hung one (Withings answers in seconds).
+const MAX_PROXY_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most threads that serve requests (see [`worker_threads`]).
 const MAX_WORKERS: usize = 2;
 
@@ -31,6 +33,9 @@ which answers the access token UNMASKED (a secret: serve it over TLS or loopback
 Every account of the store is served (no flag): each of those endpoints takes ?account=NAME (without it: the only account; \
 several and none named: 400 listing them; unknown: 404), GET /admin/accounts lists them, and a [reader.NAME] of the config file \
 reads only its accounts with GET /v1/access-token (403 on another, counted in /metrics).\n\
+With the same reader credential, ANY /v1/withings/PATH?account=NAME (or `Withings-Account: NAME`) calls $WITHINGS_API_URL/PATH \
+with the account's access token (refreshed first when it lives less than 5m): the query (without account) and body go on, \
+the answer comes back unchanged (status, content type, body), within --proxy-timeout and --proxy-max-bytes.\n\
 ADMIN_API_TOKEN is required. Every --check-interval each account's store is checked (four at a time) and refreshed when due (one request per check), \
 under the same lock as the CLI, so `withings-token refresh` and other servers can share the store. While Withings fails, \
 checks back off (doubling with jitter, up to 16 intervals or 1h; longer when Withings asks to wait, up to 1h; never past \
@@ -77,6 +82,14 @@ pub struct ServeArgs {
     /// Close a connection that has not sent a whole request head within this time (a kept-alive one too, between requests), or whose answer makes no progress for as long, from 100ms to 10s
     #[arg(long, value_parser = parse_header_timeout, default_value = "10s", value_name = "DURATION")]
     pub header_timeout: Duration,
+
+    /// How long a call through the Withings proxy (/v1/withings/PATH) may take, answer included, from 100ms to 10m; no answer head within it: 504
+    #[arg(long, value_parser = parse_proxy_timeout, default_value = "30s", value_name = "DURATION")]
+    pub proxy_timeout: Duration,
+
+    /// The largest answer the Withings proxy passes back, in bytes (32 MiB by default); one announced larger: 502 ANSWER_TOO_LARGE, one that grows larger is cut
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value = "33554432", value_name = "BYTES")]
+    pub proxy_max_bytes: u64,
 }
 
 /// A service logs for collectors: the MCP service's JSON lines at info level,
@@ -92,6 +105,10 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
     let listen = listen_address(args.listen, settings.server.port()?);
     let mut state = AppState::new(settings.clone(), args.check_interval)?;
     state.metrics_auth = args.metrics_auth;
+    state.proxy = crate::withings::proxy::ProxyLimits {
+        timeout: args.proxy_timeout,
+        max_answer: args.proxy_max_bytes,
+    };
     // Before any refresh: this process stops on its own terms (see `signals`).
     if !crate::signals::leave_to_the_process() {
         return Err(Error::internal(anyhow::anyhow!(
@@ -135,6 +152,14 @@ fn listen_address(flag: Option<SocketAddr>, port: Option<u16>) -> SocketAddr {
         (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
         (None, None) => SocketAddr::from(DEFAULT_LISTEN),
     }
+}
+
+fn parse_proxy_timeout(text: &str) -> std::result::Result<Duration, String> {
+    let timeout = parse_duration(text)?;
+    if !(MIN_HEADER_TIMEOUT..=MAX_PROXY_TIMEOUT).contains(&timeout) {
+        return Err("must be from 100ms to 10m".into());
+    }
+    Ok(timeout)
 }
 
 fn parse_check_interval(text: &str) -> std::result::Result<Duration, String> {

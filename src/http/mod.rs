@@ -331,7 +331,7 @@ impl HttpClient {
         Ok(Answer { status, headers, body })
     }
 
-    fn describe_transport(&self, e: &reqwest::Error) -> String {
+    pub fn describe_transport(&self, e: &reqwest::Error) -> String {
         let what = if e.is_timeout() {
             format!("timed out after {}", humanize(self.policy.timeout))
         } else if e.is_connect() {

@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ use super::view::{Broker, access_token_body};
 /// The largest request body: the bodies here are a few dozen bytes.
 pub const MAX_BODY: usize = 4 * 1024;
 /// `min_ttl` when the consumer names none.
-const DEFAULT_MIN_TTL: chrono::Duration = chrono::Duration::minutes(5);
+pub(super) const DEFAULT_MIN_TTL: chrono::Duration = chrono::Duration::minutes(5);
 /// Withings' access tokens live 3 h: a `min_ttl` longer than a fresh token
 /// lives would refresh on every request, so it is bounded well below that.
 const MAX_MIN_TTL: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
@@ -58,6 +58,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/health", get(health))
         .route("/health", get(health))
         .route("/v1/access-token", get(access_token))
+        .route("/v1/withings/{*path}", any(super::proxy::withings))
         .route("/metrics", get(metrics))
         .merge(admin)
         .merge(super::reconsent::routes(&state.settings))
@@ -389,7 +390,7 @@ async fn broker_answer(state: &Arc<AppState>, request: Request) -> Result<(Respo
     let Query(query) =
         Query::<BrokerQuery>::try_from_uri(request.uri()).map_err(|e| ApiError::bad_request(e.body_text()))?;
     let min_ttl = parse_min_ttl(query.min_ttl.as_deref())?;
-    let account = readable_account(state, caller, query.account.as_deref()).await?;
+    let account = readable_account(state, caller, query.account.as_deref(), "GET /v1/access-token").await?;
     let (body, refreshed) = fresh_token_body(state, &account, min_ttl).await?;
     let mut response = json_response(body);
     let headers = response.headers_mut();
@@ -424,30 +425,37 @@ async fn fresh_token_body(
 /// read), when the caller may read it. A named reader asking for another
 /// account is refused before any lookup, and counted: by reader, and by
 /// account when that account exists (never a name only a request said).
-async fn readable_account(
+pub(super) async fn readable_account(
     state: &AppState,
     caller: Caller<'_>,
     requested: Option<&str>,
+    route: &str,
 ) -> Result<Arc<Account>, ApiError> {
     if let Some(text) = requested {
         let name = AccountName::parse(text).map_err(|e| ApiError::bad_request(format!("account: {e}")))?;
         if !caller.may_read(&name) {
             let existing = state.accounts.all().contains_key(&name).then_some(&name);
-            return Err(refuse(state, caller, existing, &name));
+            return Err(refuse(state, caller, existing, &name, route));
         }
     }
     let account = state.accounts.find(requested, &|name| caller.may_read(name)).await?;
     if !caller.may_read(&account.name) {
-        return Err(refuse(state, caller, Some(&account.name), &account.name));
+        return Err(refuse(state, caller, Some(&account.name), &account.name, route));
     }
     Ok(account)
 }
 
 /// The 403 of a named reader on an account not its own, counted.
-fn refuse(state: &AppState, caller: Caller<'_>, existing: Option<&AccountName>, asked: &AccountName) -> ApiError {
+fn refuse(
+    state: &AppState,
+    caller: Caller<'_>,
+    existing: Option<&AccountName>,
+    asked: &AccountName,
+    route: &str,
+) -> ApiError {
     let reader = caller.reader_name().unwrap_or_default();
     state.metrics.record_refusal(reader, existing);
-    tracing::warn!("the reader {reader} was refused account {asked} (GET /v1/access-token)");
+    tracing::warn!("the reader {reader} was refused account {asked} ({route})");
     ApiError::Refused {
         status: StatusCode::FORBIDDEN,
         code: "FORBIDDEN",

@@ -10,7 +10,8 @@
 //! | `UNAUTHORIZED` (credential missing or wrong) | 401 |
 //! | `FORBIDDEN` (a reader credential on an admin endpoint, a named reader on another account) | 403 |
 //! | `NOT_FOUND` (no such endpoint, no such account), `METHOD_NOT_ALLOWED` | 404, 405 |
-//! | `NETWORK_ERROR`, `UPSTREAM_ERROR`, `RAILWAY_UPDATE_FAILED` | 502 |
+//! | `NETWORK_ERROR`, `UPSTREAM_ERROR`, `RAILWAY_UPDATE_FAILED`; the proxy's `ANSWER_TOO_LARGE` | 502 |
+//! | the proxy's `UPSTREAM_TIMEOUT` | 504 |
 //! | `RATE_LIMITED`, `LOCK_TIMEOUT`, `STORE_UNAVAILABLE` | 503 with `Retry-After` |
 //! | `CONFIGURATION_ERROR` for a corrupt store, `INTERNAL_ERROR`, others | 500 |
 //!
@@ -85,7 +86,7 @@ impl ApiError {
                 None,
                 body(
                     "FORBIDDEN",
-                    "the reader credential (WITHINGS_TOKEN_READER_TOKEN) opens only GET /v1/access-token".into(),
+                    "the reader credential (WITHINGS_TOKEN_READER_TOKEN) opens only GET /v1/access-token and /v1/withings/PATH".into(),
                     "send `X-Admin-Token: $ADMIN_API_TOKEN` for the admin endpoints".into(),
                 ),
             ),

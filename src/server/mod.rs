@@ -32,6 +32,7 @@ mod jobs;
 mod metrics;
 mod outbox;
 mod peers;
+mod proxy;
 mod reconsent;
 mod schedule;
 mod stall;
@@ -78,6 +79,8 @@ pub struct AppState {
     metrics: metrics::Metrics,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
     pub metrics_auth: bool,
+    /// The Withings proxy's timeout and answer cap.
+    pub proxy: crate::withings::proxy::ProxyLimits,
     stopping: AtomicBool,
 }
 
@@ -127,6 +130,7 @@ impl AppState {
             },
             metrics: metrics::Metrics::new(),
             metrics_auth: false,
+            proxy: crate::withings::proxy::ProxyLimits::default(),
             stopping: AtomicBool::new(false),
             settings,
             http,

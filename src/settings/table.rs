@@ -208,7 +208,7 @@ pub const SETTINGS: &[Setting] = &[
     setting(Serve, "ADMIN_API_TOKEN", Text("required by `serve` and `--server`")).top("admin_api_token")
         .means("the `X-Admin-Token` that opens `serve`'s admin endpoints (and its broker); `--server` sends it"),
     setting(Serve, "WITHINGS_TOKEN_READER_TOKEN", Text("none (then only the admin token opens the broker)")).top("reader_token")
-        .means("the bearer credential that opens only `GET /v1/access-token`; `access-token` and `exec` with `--server` send it"),
+        .means("the bearer credential that opens only `GET /v1/access-token` and the Withings proxy `/v1/withings/PATH`; `access-token` and `exec` with `--server` send it"),
     setting(Serve, "PORT", Text("none (`127.0.0.1:8080`)")).flag("--listen").top("port")
         .means("`serve` listens on `0.0.0.0:$PORT` when `--listen` is not given (Railway sets it)"),
     setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server").top("server")

@@ -659,5 +659,7 @@ fn expiry(received_at: chrono::DateTime<chrono::Utc>, expires_in: i64) -> chrono
     received_at + chrono::Duration::seconds(expires_in.min(YEAR_SECS))
 }
 
+pub mod proxy;
+
 #[cfg(test)]
 mod tests;

@@ -92,6 +92,8 @@ mod serve_backoff;
 mod serve_broker;
 /// `serve` against clients that hold its connections.
 mod serve_limits;
+/// `serve`'s Withings proxy: the token injected, the call and answer passed through.
+mod serve_proxy;
 /// Settings a run cannot use: exit 3 naming the variable.
 mod settings;
 /// A new user's first steps: the README's install, sandbox walk-through and

@@ -394,7 +394,7 @@ fn server_clients_name_the_account_with_account() {
 const ALICE_READER: &str = "mcp-alice-token-0123456789";
 
 /// The SHA-256 of `token` in hex, by coreutils' `sha256sum`.
-fn sha256_hex(token: &str) -> String {
+pub(crate) fn sha256_hex(token: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())

@@ -239,6 +239,41 @@ impl Snapshot {
     }
 }
 
+/// What the proxy does now for `min_ttl`.
+pub enum Bearer {
+    /// The set in use lives `min_ttl` more: its access token.
+    Send(secrecy::SecretString),
+    Refresh(Want),
+    NoTokens,
+}
+
+impl Snapshot {
+    /// The broker's decision for the proxy, and the `min_ttl` in force.
+    /// Not rendered and kept like the broker's answer: the proxy needs the
+    /// token itself, not a body.
+    pub fn bearer(&self, settings: &Settings, min_ttl: chrono::Duration) -> (Bearer, MinTtl) {
+        let (freshness, in_force) = broker::decide(
+            &self.state,
+            self.seed(settings),
+            now(),
+            (min_ttl, settings.cadence()),
+            Log::Quiet,
+        );
+        let bearer = match freshness {
+            Freshness::NoTokens => Bearer::NoTokens,
+            Freshness::Fresh(TokenSet {
+                access_token: Some(token),
+                ..
+            }) => Bearer::Send(token),
+            Freshness::Fresh(_) | Freshness::NoAccessToken => Bearer::Refresh(Want::Rotate),
+            Freshness::Due { .. } => Bearer::Refresh(Want::IfDue {
+                buffer: Some(in_force.ttl),
+            }),
+        };
+        (bearer, in_force)
+    }
+}
+
 /// What a consumer gets: the access token itself, unmasked.
 #[derive(Serialize)]
 struct AccessTokenAnswer<'a> {

@@ -1,0 +1,126 @@
+use super::*;
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            header::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
+fn names(map: &HeaderMap) -> Vec<String> {
+    let mut names: Vec<String> = map.keys().map(|k| k.as_str().to_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn credentials_hop_by_hop_headers_and_those_connection_names_are_not_forwarded() {
+    let incoming = headers(&[
+        ("Authorization", "Bearer consumer-own"),
+        ("Cookie", "session=1"),
+        ("X-Admin-Token", "admin"),
+        ("Withings-Account", "alice"),
+        ("Connection", "keep-alive, X-Private-Hop"),
+        ("X-Private-Hop", "1"),
+        ("Keep-Alive", "timeout=5"),
+        ("Proxy-Authorization", "Basic x"),
+        ("TE", "trailers"),
+        ("Trailer", "X-Sum"),
+        ("Transfer-Encoding", "chunked"),
+        ("Upgrade", "h2c"),
+        ("Host", "localhost:8080"),
+        ("Content-Length", "12"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Accept", "application/json"),
+        ("X-Request-Id", "abc"),
+    ]);
+    let kept = forwarded(&incoming);
+    assert_eq!(names(&kept), ["accept", "content-type", "x-request-id"]);
+    assert_eq!(kept[header::CONTENT_TYPE], "application/x-www-form-urlencoded");
+}
+
+#[test]
+fn an_answer_keeps_its_headers_but_hop_by_hop_ones_and_any_carrying_the_token() {
+    let token = SecretString::from("the-access-token");
+    let answer = headers(&[
+        ("Content-Type", "text/csv; charset=utf-8"),
+        ("Content-Length", "10"),
+        ("Connection", "close, X-Hop"),
+        ("X-Hop", "1"),
+        ("Transfer-Encoding", "chunked"),
+        ("X-Echo", "Bearer the-access-token"),
+        ("Set-Cookie", "a=b"),
+        ("X-Withings-Trace", "t"),
+    ]);
+    let kept = passed_back(&answer, &token);
+    assert_eq!(names(&kept), ["content-type", "set-cookie", "x-withings-trace"]);
+    assert_eq!(kept[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+}
+
+#[test]
+fn the_account_is_taken_out_of_the_query_and_the_rest_kept_as_sent() {
+    assert_eq!(
+        without_account("action=getmeas&account=alice&meastype=1"),
+        "action=getmeas&meastype=1"
+    );
+    assert_eq!(without_account("account=alice"), "");
+    assert_eq!(without_account("%61ccount=alice&a=%20b+c"), "a=%20b+c");
+    assert_eq!(without_account("accounts=x&account"), "accounts=x");
+    assert_eq!(without_account("a=1&&b=%2F"), "a=1&&b=%2F");
+}
+
+#[test]
+fn the_upstream_url_is_the_api_url_s_path_then_the_consumer_s() {
+    let base = Url::parse("https://wbsapi.withings.net").unwrap();
+    let url = upstream_url(&base, "v2/measure", Some("action=getactivity&account=bob")).unwrap();
+    assert_eq!(
+        url.as_str(),
+        "https://wbsapi.withings.net/v2/measure?action=getactivity"
+    );
+    let under = Url::parse("http://127.0.0.1:9/mock/").unwrap();
+    let url = upstream_url(&under, "measure", Some("account=bob")).unwrap();
+    assert_eq!(url.as_str(), "http://127.0.0.1:9/mock/measure");
+    let url = upstream_url(&under, "a%20b/c", None).unwrap();
+    assert_eq!(url.as_str(), "http://127.0.0.1:9/mock/a%20b/c");
+}
+
+#[test]
+fn a_path_that_is_empty_or_climbs_is_refused() {
+    let base = Url::parse("http://127.0.0.1:9/mock/").unwrap();
+    for path in [
+        "",
+        "..",
+        "../admin",
+        "v2/../../x",
+        "./measure",
+        "%2e%2e/x",
+        "%2E%2e/x",
+        ".%2E/x",
+        "v2/%2e",
+    ] {
+        assert!(
+            matches!(upstream_url(&base, path, None), Err(ProxyFailure::BadPath(_))),
+            "{path}"
+        );
+    }
+}
+
+async fn next_frame(body: &mut CappedBody) -> Option<std::result::Result<Frame<Bytes>, String>> {
+    let polled = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await;
+    polled.map(|frame| frame.map_err(|e| e.to_string()))
+}
+
+#[tokio::test]
+async fn a_body_is_passed_up_to_its_cap_and_cut_past_it() {
+    let mut at_cap = CappedBody::new(reqwest::Body::from(vec![b'x'; 100]), 100);
+    let frame = next_frame(&mut at_cap).await.unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), vec![b'x'; 100]);
+    assert!(next_frame(&mut at_cap).await.is_none());
+    let mut over = CappedBody::new(reqwest::Body::from(vec![b'y'; 101]), 100);
+    let cut = next_frame(&mut over).await.unwrap().unwrap_err();
+    assert_eq!(cut, "the answer is larger than the proxy's cap of 100 bytes");
+}

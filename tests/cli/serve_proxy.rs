@@ -1,0 +1,344 @@
+//! `serve`'s Withings proxy (`/v1/withings/PATH`): the account's token is
+//! the bearer and the consumer's credentials go nowhere, the call and the
+//! answer pass through byte for byte, an expired token is refreshed once
+//! for every call waiting on it, and the cap, the timeout and the account
+//! scope of a named reader hold.
+
+use crate::support::*;
+
+use std::time::Duration;
+
+use wiremock::matchers::{any, header, method, path, query_param};
+
+const READING: &str = "{\"status\":0,\"body\":{\"updatetime\":1700000000,\"measuregrps\":[]}}";
+const FORM: &str = "action=getmeas&meastype=1%2C4&lastupdate=1700000000";
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn reading() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(READING, "application/json")
+}
+
+fn assert_no_secret_in(text: &str) {
+    for secret in [
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+        READER_TOKEN,
+        ADMIN_TOKEN,
+        CLIENT_SECRET,
+    ] {
+        assert!(!text.contains(secret), "a secret was shown:\n{text}");
+    }
+}
+
+#[test]
+fn the_token_is_injected_the_consumer_s_credentials_dropped_and_the_call_passed_as_sent() {
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(method("POST"))
+            .and(path("/measure"))
+            .respond_with(reading())
+            .expect(1),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answer = server.post(
+        "/v1/withings/measure?action=getmeas&account=default&meastype=1",
+        &[
+            ("Authorization", &reader),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", "session=consumer"),
+            ("X-Admin-Token", "not-for-withings"),
+            ("Connection", "close, X-Private-Hop"),
+            ("X-Private-Hop", "1"),
+            ("X-Request-Id", "req-77"),
+        ],
+        Some(FORM),
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.body, READING);
+    withings.verify();
+    let sent = &withings.requests()[0];
+    assert_eq!(sent.url.query(), Some("action=getmeas&meastype=1"));
+    assert_eq!(sent.body, FORM.as_bytes());
+    let headers: Vec<(String, String)> = sent
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let values = |name: &str| {
+        headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values("authorization"), [bearer(OLD_ACCESS)]);
+    assert_eq!(values("content-type"), ["application/x-www-form-urlencoded"]);
+    assert_eq!(values("x-request-id"), ["req-77"]);
+    for dropped in ["cookie", "x-admin-token", "x-private-hop", "withings-account"] {
+        assert_eq!(values(dropped), Vec::<&str>::new(), "{dropped}: {headers:?}");
+    }
+    assert_no_secret_in(&server.log());
+}
+
+#[test]
+fn any_answer_comes_back_as_it_came_and_the_header_names_the_account() {
+    let withings = Upstream::start();
+    let csv = "date,weight\n2026-12-01,71.2\n";
+    withings.mount(
+        Mock::given(method("GET"))
+            .and(path("/v2/export"))
+            .and(header("authorization", bearer(OLD_ACCESS).as_str()))
+            .respond_with(ResponseTemplate::new(418).set_body_raw(csv, "text/csv; charset=utf-8"))
+            .expect(1),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let answer = server.get(
+        "/v1/withings/v2/export?format=csv",
+        &[
+            ("Authorization", &bearer(READER_TOKEN)),
+            ("Withings-Account", "default"),
+        ],
+    );
+    assert_eq!(answer.status, 418, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(answer.body, csv);
+    assert!(
+        answer.headers.iter().all(|(_, v)| !v.contains(OLD_ACCESS)),
+        "{answer:?}"
+    );
+    withings.verify();
+    assert_eq!(withings.requests()[0].url.query(), Some("format=csv"));
+    assert!(withings.requests()[0].headers.get("withings-account").is_none());
+}
+
+#[test]
+fn a_call_without_a_reader_credential_or_for_another_reader_s_account_sends_nothing() {
+    let withings = silent_withings();
+    let mut env = given_store_expiring_in(3 * 3600);
+    seed_account(
+        &env,
+        "alice",
+        ("alice-access-000", "alice-refresh-000"),
+        3 * 3600,
+        "365",
+    );
+    env.withings(&withings.uri()).serve_credentials();
+    let config = env.home().join("config.toml");
+    let alice_reader = "mcp-alice-token-0123456789";
+    let text = format!(
+        "[reader.mcp-alice]\nsha256 = \"{}\"\naccounts = [\"alice\"]\n",
+        crate::serve_accounts::sha256_hex(alice_reader)
+    );
+    std::fs::write(&config, text).expect("config");
+    env.set("WITHINGS_TOKEN_CONFIG", config.display().to_string());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let as_alice = bearer(alice_reader);
+    let by_query = server.post(
+        "/v1/withings/measure?account=default",
+        &[("Authorization", &as_alice)],
+        Some(FORM),
+    );
+    let by_header = server.post(
+        "/v1/withings/measure",
+        &[("Authorization", &as_alice), ("Withings-Account", "default")],
+        Some(FORM),
+    );
+    for refused in [&by_query, &by_header] {
+        assert_eq!(refused.status, 403, "{refused:?}");
+        assert_eq!(refused.error_code(), "FORBIDDEN");
+        assert_no_secret_in(&refused.body);
+    }
+    let anonymous = server.post("/v1/withings/measure?account=alice", &[], Some(FORM));
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    let wrong = server.post(
+        "/v1/withings/measure",
+        &[("Authorization", "Bearer nope-nope-nope")],
+        Some(FORM),
+    );
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    // The log is read as serve writes it: the line may come just after the answer.
+    let refusal = "the reader mcp-alice was refused account default (/v1/withings)";
+    let logged = wait_until(Duration::from_secs(10), || server.log().contains(refusal));
+    assert!(logged, "{}", server.log());
+    withings.verify();
+}
+
+#[test]
+fn forty_proxied_calls_on_an_expired_token_share_one_refresh() {
+    let slow = new_tokens(NEW_ACCESS, NEW_REFRESH).set_delay(Duration::from_millis(300));
+    let withings = withings_answering(slow).times(1);
+    withings.mount(
+        Mock::given(method("POST"))
+            .and(path("/measure"))
+            .and(header("authorization", bearer(NEW_ACCESS).as_str()))
+            .respond_with(reading())
+            .expect(40),
+    );
+    let mut env = given_expired_store(&withings.uri());
+    env.serve_credentials();
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answers = concurrently(40, || {
+        server.post(
+            "/v1/withings/measure?action=getmeas",
+            &[
+                ("Authorization", &reader),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(FORM),
+        )
+    });
+    for answer in &answers {
+        assert_eq!((answer.status, answer.body.as_str()), (200, READING), "{answer:?}");
+    }
+    withings.verify();
+    assert_eq!(requests_to(&withings, "/v2/oauth2").len(), 1);
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
+    let said = wait_until(Duration::from_secs(10), || {
+        server.log().contains("Token refresh successful")
+    });
+    assert!(said, "{}", server.log());
+    assert_no_secret_in(&server.log());
+}
+
+#[test]
+fn an_answer_over_the_cap_is_refused_and_one_at_the_cap_passes() {
+    let withings = Upstream::start();
+    let at_cap = "x".repeat(100);
+    let over_cap = "y".repeat(101);
+    for (action, body) in [("small", &at_cap), ("big", &over_cap)] {
+        withings.mount(
+            Mock::given(method("POST"))
+                .and(path("/measure"))
+                .and(query_param("action", action))
+                .respond_with(ResponseTemplate::new(200).set_body_raw(body.as_str(), "text/plain"))
+                .expect(1),
+        );
+    }
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h", "--proxy-max-bytes", "100"]);
+    let reader = bearer(READER_TOKEN);
+    let passed = server.post(
+        "/v1/withings/measure?action=small",
+        &[("Authorization", &reader)],
+        Some(FORM),
+    );
+    assert_eq!(
+        (passed.status, passed.body.as_str()),
+        (200, at_cap.as_str()),
+        "{passed:?}"
+    );
+    let refused = server.post(
+        "/v1/withings/measure?action=big",
+        &[("Authorization", &reader)],
+        Some(FORM),
+    );
+    assert_eq!(refused.status, 502, "{refused:?}");
+    assert_eq!(refused.error_code(), "ANSWER_TOO_LARGE");
+    assert!(!refused.body.contains(&over_cap), "{refused:?}");
+    assert_no_secret_in(&refused.body);
+    withings.verify();
+}
+
+#[test]
+fn a_withings_that_does_not_answer_in_time_is_a_504_and_one_unreachable_a_502() {
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(any())
+            .respond_with(reading().set_delay(Duration::from_secs(5)))
+            .expect(1),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h", "--proxy-timeout", "300ms"]);
+    let reader = bearer(READER_TOKEN);
+    let late = server.post(
+        "/v1/withings/measure?action=getmeas",
+        &[("Authorization", &reader)],
+        Some(FORM),
+    );
+    assert_eq!(late.status, 504, "{late:?}");
+    assert_eq!(late.error_code(), "UPSTREAM_TIMEOUT");
+    assert_eq!(
+        late.json()["error"]["message"],
+        "Withings gave no answer within 300 ms; it may or may not have carried the call out"
+    );
+    assert_no_secret_in(&late.body);
+    withings.verify();
+    let said = wait_until(Duration::from_secs(10), || {
+        server.log().contains("the proxied call to Withings timed out")
+    });
+    assert!(said, "{}", server.log());
+    assert_no_secret_in(&server.log());
+
+    let closed = given_fresh_server_user(&closed_port_url());
+    let server = closed.serve(&["--check-interval", "1h"]);
+    let unreachable = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(unreachable.status, 502, "{unreachable:?}");
+    assert_eq!(unreachable.error_code(), "NETWORK_ERROR");
+    assert_no_secret_in(&unreachable.body);
+    let said = wait_until(Duration::from_secs(10), || {
+        server.log().contains("the proxied call to Withings failed")
+    });
+    assert!(said, "{}", server.log());
+    assert_no_secret_in(&server.log());
+}
+
+/// A Withings that answers one call with `chunks` of a chunked body (no
+/// length announced), then ends it; its address.
+fn withings_chunking(chunks: Vec<String>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let answering = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("head");
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().expect("length");
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        reader.read_exact(&mut vec![0; length]).expect("body");
+        let mut stream = stream;
+        let mut answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+        for chunk in chunks {
+            answer.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+        }
+        answer.push_str("0\r\n\r\n");
+        // The proxy may hang up as soon as it has seen too much.
+        let _ = stream.write_all(answer.as_bytes());
+    });
+    (addr, answering)
+}
+
+#[test]
+fn an_answer_of_unannounced_length_is_cut_at_the_cap() {
+    let (url, answering) = withings_chunking(vec!["z".repeat(60), "z".repeat(60)]);
+    let env = given_fresh_server_user(&url);
+    let server = env.serve(&["--check-interval", "1h", "--proxy-max-bytes", "100"]);
+    let cut = server.post(
+        "/v1/withings/measure",
+        &[("Authorization", &bearer(READER_TOKEN))],
+        Some(FORM),
+    );
+    answering.join().expect("the fake Withings answered");
+    assert_eq!(cut.status, 200, "{cut:?}");
+    assert_eq!(cut.header("transfer-encoding"), Some("chunked"), "{cut:?}");
+    // Never more than the cap, and never the last chunk that says the body is whole.
+    assert!(cut.body.matches('z').count() <= 100, "{cut:?}");
+    assert!(!cut.body.ends_with("0\r\n\r\n"), "{cut:?}");
+}
