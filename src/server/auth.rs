@@ -170,7 +170,7 @@ impl Credentials {
 fn unauthorized(message: &str) -> ApiError {
     ApiError::Unauthorized {
         message: message.to_owned(),
-        action: "send `X-Admin-Token: $ADMIN_API_TOKEN` (admin endpoints) or `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (GET /v1/access-token), with the values the server was started with".to_owned(),
+        action: "send `X-Admin-Token: $ADMIN_API_TOKEN` (admin endpoints) or `Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN` (GET /v1/access-token, the Withings proxy /v1/withings/…), with the values the server was started with".to_owned(),
     }
 }
 
