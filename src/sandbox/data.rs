@@ -130,17 +130,10 @@ pub(super) async fn measure_endpoint(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let user = match admit(&shared, &headers).await {
-        Ok(user) => user,
-        Err(answer) => return answer,
-    };
-    if form.get("action").map(String::as_str) != Some("getmeas") {
-        return wrong_action();
-    }
-    match MeasureQuery::from_form(&form) {
-        Ok(query) => withings(0, measures(user, &query), None),
-        Err(name) => invalid_params(name),
-    }
+    data_call(&shared, &headers, &form, "getmeas", |user, form| {
+        MeasureQuery::from_form(form).map(|query| measures(user, &query))
+    })
+    .await
 }
 
 /// `POST /v2/measure`, `action=getactivity`.
@@ -149,15 +142,31 @@ pub(super) async fn activity_endpoint(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let user = match admit(&shared, &headers).await {
+    data_call(&shared, &headers, &form, "getactivity", |user, form| {
+        ActivityQuery::from_form(form).map(|query| activities(user, &query))
+    })
+    .await
+}
+
+/// A data call of `action`: admitted by its token (see [`admit`]), then
+/// answered with what `body` makes of the person and the form, or the
+/// filter it names as not a number.
+async fn data_call(
+    shared: &Shared,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    action: &str,
+    body: impl FnOnce(&'static str, &HashMap<String, String>) -> Result<Value, &'static str>,
+) -> Response {
+    let user = match admit(shared, headers).await {
         Ok(user) => user,
         Err(answer) => return answer,
     };
-    if form.get("action").map(String::as_str) != Some("getactivity") {
+    if form.get("action").map(String::as_str) != Some(action) {
         return wrong_action();
     }
-    match ActivityQuery::from_form(&form) {
-        Ok(query) => withings(0, activities(user, &query), None),
+    match body(user, form) {
+        Ok(body) => withings(0, body, None),
         Err(name) => invalid_params(name),
     }
 }
