@@ -411,10 +411,10 @@ pub(crate) fn sha256_hex(token: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8")[..64].to_owned()
 }
 
-#[test]
-
-fn a_named_reader_reads_its_account_and_is_refused_and_counted_on_another() {
-    let withings = silent_withings();
+/// `default` and `alice`, each with a set for 3 h, `serve`'s credentials,
+/// Withings at `withings_uri`, and a config file naming one reader,
+/// `mcp-alice`, whose token `reader` opens `alice` only.
+pub(crate) fn given_alice_and_her_reader(withings_uri: &str, reader: &str) -> TestEnv {
     let mut env = given_store_expiring_in(3 * 3600);
     seed_account(
         &env,
@@ -423,14 +423,21 @@ fn a_named_reader_reads_its_account_and_is_refused_and_counted_on_another() {
         3 * 3600,
         "365",
     );
-    env.withings(&withings.uri()).serve_credentials();
+    env.withings(withings_uri).serve_credentials();
     let config = env.home().join("config.toml");
     let text = format!(
         "[reader.mcp-alice]\nsha256 = \"{}\"\naccounts = [\"alice\"]\n",
-        sha256_hex(ALICE_READER)
+        sha256_hex(reader)
     );
     std::fs::write(&config, text).expect("config");
     env.set("WITHINGS_TOKEN_CONFIG", config.display().to_string());
+    env
+}
+
+#[test]
+fn a_named_reader_reads_its_account_and_is_refused_and_counted_on_another() {
+    let withings = silent_withings();
+    let env = given_alice_and_her_reader(&withings.uri(), ALICE_READER);
     let server = env.serve(&["--check-interval", "1h"]);
     let as_alice = |query: &str| {
         server.get(

@@ -123,23 +123,8 @@ fn any_answer_comes_back_as_it_came_and_the_header_names_the_account() {
 #[test]
 fn a_call_without_a_reader_credential_or_for_another_reader_s_account_sends_nothing() {
     let withings = silent_withings();
-    let mut env = given_store_expiring_in(3 * 3600);
-    seed_account(
-        &env,
-        "alice",
-        ("alice-access-000", "alice-refresh-000"),
-        3 * 3600,
-        "365",
-    );
-    env.withings(&withings.uri()).serve_credentials();
-    let config = env.home().join("config.toml");
     let alice_reader = "mcp-alice-token-0123456789";
-    let text = format!(
-        "[reader.mcp-alice]\nsha256 = \"{}\"\naccounts = [\"alice\"]\n",
-        crate::serve_accounts::sha256_hex(alice_reader)
-    );
-    std::fs::write(&config, text).expect("config");
-    env.set("WITHINGS_TOKEN_CONFIG", config.display().to_string());
+    let env = crate::serve_accounts::given_alice_and_her_reader(&withings.uri(), alice_reader);
     let server = env.serve(&["--check-interval", "1h"]);
     let as_alice = bearer(alice_reader);
     let by_query = server.post(
