@@ -73,18 +73,25 @@ pub enum Presented {
     Unknown,
 }
 
-/// Who is asking the broker, once admitted.
+/// Who is asking the broker or the proxy, once admitted.
 #[derive(Clone, Copy)]
 pub enum Caller<'a> {
-    /// The admin or the reader token: every account.
-    Everything,
+    /// `ADMIN_API_TOKEN`: every account.
+    Admin,
+    /// `WITHINGS_TOKEN_READER_TOKEN`: every account.
+    Reader,
     Scoped(&'a ScopedReader),
 }
+
+/// How usage names the admin token and the unnamed reader token: not a
+/// reader name (those are lower case), so never one of the config file's.
+pub const ADMIN_LABEL: &str = "(admin)";
+pub const READER_LABEL: &str = "(reader)";
 
 impl Caller<'_> {
     pub fn may_read(&self, account: &AccountName) -> bool {
         match self {
-            Caller::Everything => true,
+            Caller::Admin | Caller::Reader => true,
             Caller::Scoped(reader) => reader.all_accounts || reader.accounts.contains(account),
         }
     }
@@ -92,8 +99,18 @@ impl Caller<'_> {
     /// The named reader's name, for the refusal's count.
     pub fn reader_name(&self) -> Option<&str> {
         match self {
-            Caller::Everything => None,
+            Caller::Admin | Caller::Reader => None,
             Caller::Scoped(reader) => Some(&reader.name),
+        }
+    }
+
+    /// Who called, as usage counts it: the named reader's name, or
+    /// [`ADMIN_LABEL`] / [`READER_LABEL`].
+    pub fn label(&self) -> &str {
+        match self {
+            Caller::Admin => ADMIN_LABEL,
+            Caller::Reader => READER_LABEL,
+            Caller::Scoped(reader) => &reader.name,
         }
     }
 }
@@ -154,7 +171,8 @@ impl Credentials {
             return Err(unauthorized("the Authorization: Bearer header is missing"));
         };
         match self.identify(given) {
-            Presented::Admin | Presented::Reader => Ok(Caller::Everything),
+            Presented::Admin => Ok(Caller::Admin),
+            Presented::Reader => Ok(Caller::Reader),
             Presented::Scoped(index) => self
                 .readers
                 .get(index)

@@ -73,6 +73,16 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The error object of the answer (code, message, action).
+    pub fn error_body(&self) -> ErrorBody {
+        self.parts().2
+    }
+
     /// The status, the `Retry-After` seconds (if any) and the body.
     fn parts(&self) -> (StatusCode, Option<u64>, ErrorBody) {
         match self {

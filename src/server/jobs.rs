@@ -35,6 +35,8 @@ pub enum Trigger {
     Admin,
     Schedule,
     Broker,
+    /// The Withings proxy: a token about to expire, or one Withings refused.
+    Proxy,
 }
 
 impl Trigger {
@@ -43,6 +45,7 @@ impl Trigger {
             Trigger::Admin => "admin",
             Trigger::Schedule => "schedule",
             Trigger::Broker => "broker",
+            Trigger::Proxy => "proxy",
         }
     }
 }
@@ -56,6 +59,26 @@ pub enum Want {
     /// Only when the set expires within `buffer` (the schedule: the
     /// settings' buffer; the broker: `min_ttl`).
     IfDue { buffer: Option<chrono::Duration> },
+    /// The proxy's, after Withings refused the access token it sent (known
+    /// by its digest): rotate only when the store still holds that token;
+    /// a set saved since (a peer's refresh) is the answer (Nango #2494:
+    /// check again once the flight is yours).
+    Replace { sent: AccessDigest },
+}
+
+/// The SHA-256 of an access token: what [`Want::Replace`] remembers of
+/// the token it replaces (copyable, and no secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessDigest([u8; 32]);
+
+impl AccessDigest {
+    pub fn of(token: &secrecy::SecretString) -> AccessDigest {
+        use secrecy::ExposeSecret;
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.expose_secret().as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        AccessDigest(bytes)
+    }
 }
 
 /// A refresh that ended with a set in the store.
@@ -187,6 +210,15 @@ async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Resu
             force: false,
             cadence: account.settings.cadence(),
         }),
+        Want::Replace { sent } => {
+            let now = account.store.load().await?;
+            let access = now.tokens.as_ref().and_then(|set| set.access_token.as_ref());
+            Ok(Policy {
+                buffer,
+                force: access.is_some_and(|token| AccessDigest::of(token) == sent),
+                cadence: account.settings.cadence(),
+            })
+        }
         Want::Rotate => {
             let now = account.store.load().await?;
             let unchanged = match (&now.tokens, &seen_before.tokens) {

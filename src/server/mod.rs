@@ -35,7 +35,9 @@ mod peers;
 mod proxy;
 mod reconsent;
 mod schedule;
+mod shares;
 mod stall;
+mod usage;
 mod view;
 
 use std::net::SocketAddr;
@@ -142,7 +144,7 @@ impl AppState {
     fn withings_for(&self, trigger: jobs::Trigger) -> &WithingsClient {
         match trigger {
             jobs::Trigger::Schedule => &self.schedule_withings,
-            jobs::Trigger::Admin | jobs::Trigger::Broker => &self.withings,
+            jobs::Trigger::Admin | jobs::Trigger::Broker | jobs::Trigger::Proxy => &self.withings,
         }
     }
 

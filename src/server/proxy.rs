@@ -2,28 +2,40 @@
 //! `serve` and never holds a token. The credential and the account are
 //! checked as the broker checks them (`api::readable_account`), the token
 //! is the broker's (refreshed first, single flight, when it lives less
-//! than the broker's default `min_ttl`), and the call itself is the core's
-//! (`withings::proxy`). Not yet: a retry after an invalid-token answer,
-//! the shared budget, usage counters.
+//! than the broker's default `min_ttl`), each call sent takes its units of
+//! the budgets first (`shares`), and the call itself is the core's
+//! (`withings::proxy`).
+//!
+//! When Withings refuses the token just sent (`{"status": 401}`), the
+//! token is replaced (one refresh however many calls saw the refusal:
+//! `Want::Replace` rotates only while the store still holds the token
+//! refused) and a read is sent once more; a write (`subscribe`, `revoke`,
+//! …) is never sent twice: its answer comes back with the proxy's own
+//! error object beside Withings' (`"proxy": {code, message, action}`).
+//! Every call that reached an account is recorded (`usage`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
 use crate::copies::Choices;
 use crate::error::Error;
 use crate::rotation::no_tokens_error_for;
-use crate::withings::proxy::{self, ACCOUNT_HEADER, ACCOUNT_PARAM, Call, ProxyFailure};
+use crate::withings::proxy::{self, ACCOUNT_HEADER, ACCOUNT_PARAM, Answer, Call, ProxyFailure};
 
 use super::AppState;
 use super::accounts::Account;
 use super::api::{DEFAULT_MIN_TTL, readable_account};
+use super::auth::Caller;
 use super::errors::ApiError;
-use super::jobs::{self, Trigger};
+use super::jobs::{self, AccessDigest, Trigger, Want};
+use super::shares;
+use super::usage::{self, Outcome, ProxyCall};
 use super::view::Bearer;
 
 /// The route's prefix, before the Withings path.
@@ -32,6 +44,8 @@ const PREFIX: &str = "/v1/withings/";
 /// few hundred bytes.
 const MAX_REQUEST: usize = 1024 * 1024;
 const ROUTE: &str = "/v1/withings";
+/// The code of the proxy's object on a write it did not send again.
+pub const WRITE_NOT_RETRIED: &str = "WRITE_NOT_RETRIED";
 
 pub async fn withings(State(state): State<Arc<AppState>>, request: Request) -> Response {
     match proxied(&state, request).await {
@@ -41,12 +55,12 @@ pub async fn withings(State(state): State<Arc<AppState>>, request: Request) -> R
 }
 
 async fn proxied(state: &Arc<AppState>, request: Request) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let caller = state.credentials.admit_reader(request.headers())?;
     let named = account_named(request.uri(), request.headers())?;
     let account = readable_account(state, caller, named.as_deref(), ROUTE).await?;
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|_| too_large())?;
-    let token = fresh_bearer(state, &account).await?;
     let call = Call {
         method: parts.method,
         path: parts.uri.path().strip_prefix(PREFIX).unwrap_or_default().to_owned(),
@@ -54,14 +68,149 @@ async fn proxied(state: &Arc<AppState>, request: Request) -> Result<Response, Ap
         headers: parts.headers,
         body,
     };
+    let mut record = ProxyCall {
+        reader: caller.label().to_owned(),
+        account: account.name.clone(),
+        path: call.path.clone(),
+        action: call.action(),
+        status: 0,
+        withings_status: None,
+        outcome: Outcome::NotSent,
+        upstream: None,
+        duration: Duration::ZERO,
+        retried: false,
+        budget_wait: None,
+    };
+    let result = forward(state, caller, &account, &call, &mut record).await;
+    record.duration = started.elapsed();
+    record.status = match &result {
+        Ok(response) => response.status().as_u16(),
+        Err(refused) => refused.status().as_u16(),
+    };
+    usage::record(state, &record);
+    result
+}
+
+/// Sends `call` with the account's token; once more with a new token when
+/// Withings refused it and the call only reads.
+async fn forward(
+    state: &Arc<AppState>,
+    caller: Caller<'_>,
+    account: &Arc<Account>,
+    call: &Call,
+    record: &mut ProxyCall,
+) -> Result<Response, ApiError> {
+    let token = fresh_bearer(state, account).await?;
+    let answer = send_once(state, caller, account, call, &token, record).await?;
+    if !answer.refused_token() {
+        return Ok(passed_on(answer, record));
+    }
+    let renewed = replaced_bearer(state, account, &token).await;
+    if !proxy::is_read(record.action.as_deref()) {
+        return Ok(write_not_retried(answer, renewed.err(), record));
+    }
+    let token = renewed?;
+    record.retried = true;
+    let answer = send_once(state, caller, account, call, &token, record).await?;
+    Ok(passed_on(answer, record))
+}
+
+/// One call sent to Withings, its budget taken first; its time and the
+/// way it failed go into `record`.
+async fn send_once(
+    state: &AppState,
+    caller: Caller<'_>,
+    account: &Account,
+    call: &Call,
+    token: &SecretString,
+    record: &mut ProxyCall,
+) -> Result<Answer, ApiError> {
+    match shares::admit(state, caller).await {
+        Ok(waited) => record.budget_wait = sum(record.budget_wait, waited),
+        Err(refused) => {
+            record.outcome = Outcome::BudgetRefused;
+            return Err(refused);
+        }
+    }
     let api_url = state.settings.api_url()?;
-    let answer = proxy::send(&state.http, api_url, call, &token, state.proxy)
-        .await
-        .map_err(|failure| failed(&account, failure))?;
+    let sent = Instant::now();
+    let answer = proxy::send(&state.http, api_url, call, token, state.proxy).await;
+    record.upstream = sum(record.upstream, Some(sent.elapsed()));
+    answer.map_err(|failure| {
+        record.outcome = match failure {
+            ProxyFailure::BadPath(_) => Outcome::NotSent,
+            ProxyFailure::Timeout(_) => Outcome::Timeout,
+            ProxyFailure::Unreachable(_) => Outcome::Unreachable,
+            ProxyFailure::TooLarge(_) => Outcome::TooLarge,
+        };
+        failed(account, failure)
+    })
+}
+
+fn sum(total: Option<Duration>, more: Option<Duration>) -> Option<Duration> {
+    match (total, more) {
+        (Some(total), Some(more)) => Some(total + more),
+        (total, more) => total.or(more),
+    }
+}
+
+/// Withings' answer as it came.
+fn passed_on(answer: Answer, record: &mut ProxyCall) -> Response {
+    record.withings_status = answer.withings_status;
+    record.outcome = Outcome::of_answer(answer.status.as_u16(), answer.withings_status);
     let mut response = Response::new(Body::new(answer.body));
     *response.status_mut() = answer.status;
     *response.headers_mut() = answer.headers;
-    Ok(response)
+    response
+}
+
+/// A write whose token Withings refused: its answer, with the proxy's
+/// object saying it was not sent again and whether the token was renewed
+/// (`not_renewed`: why not).
+fn write_not_retried(answer: Answer, not_renewed: Option<ApiError>, record: &mut ProxyCall) -> Response {
+    let Some(mut object) = answer
+        .whole
+        .as_deref()
+        .and_then(|whole| serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(whole).ok())
+    else {
+        return passed_on(answer, record);
+    };
+    let action = record.action.as_deref().unwrap_or("the call");
+    let (renewed, next) = match &not_renewed {
+        None => (
+            "the account's token was refreshed".to_owned(),
+            "send the call again if it should still be made: the next one carries the new token".to_owned(),
+        ),
+        Some(refused) => {
+            let refused = refused.error_body();
+            (
+                format!(
+                    "the token could not be refreshed: {} [{}]",
+                    refused.message, refused.code
+                ),
+                refused.action,
+            )
+        }
+    };
+    let said = serde_json::json!({
+        "code": WRITE_NOT_RETRIED,
+        "message": format!(
+            "Withings refused the access token sent with `{action}` (status {}); a call that changes state at Withings is never sent twice by the proxy; {renewed}",
+            proxy::INVALID_TOKEN_STATUS
+        ),
+        "action": next,
+    });
+    object.insert("proxy".to_owned(), said);
+    let body = serde_json::to_vec(&serde_json::Value::Object(object)).unwrap_or_default();
+    record.withings_status = answer.withings_status;
+    record.outcome = Outcome::InvalidToken;
+    let mut response = Response::new(Body::from(Bytes::from(body)));
+    *response.headers_mut() = answer.headers;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// `?account=NAME` or `Withings-Account: NAME` (none: the only account the
@@ -103,7 +252,24 @@ async fn fresh_bearer(state: &Arc<AppState>, account: &Arc<Account>) -> Result<S
     };
     // Not held through the refresh: it reads the store itself.
     drop(snapshot);
-    let done = jobs::refresh(state, account, Trigger::Broker, want, Choices::default()).await?;
+    refreshed_bearer(state, account, want).await
+}
+
+/// A token in place of `sent`, which Withings refused: one refresh for all
+/// the calls that saw it refused (those after the first find the new set).
+async fn replaced_bearer(
+    state: &Arc<AppState>,
+    account: &Arc<Account>,
+    sent: &SecretString,
+) -> Result<SecretString, ApiError> {
+    let want = Want::Replace {
+        sent: AccessDigest::of(sent),
+    };
+    refreshed_bearer(state, account, want).await
+}
+
+async fn refreshed_bearer(state: &Arc<AppState>, account: &Arc<Account>, want: Want) -> Result<SecretString, ApiError> {
+    let done = jobs::refresh(state, account, Trigger::Proxy, want, Choices::default()).await?;
     done.tokens
         .access_token
         .ok_or_else(|| Error::internal(anyhow::anyhow!("the refresh gave no access token")).into())

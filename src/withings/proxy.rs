@@ -9,6 +9,14 @@
 //! forwarded, nor what concerns one connection only (the hop-by-hop
 //! headers of RFC 9110 §7.6.1 and those its `Connection` names). The token
 //! is in no error text, and an answer header that carries it is dropped.
+//!
+//! Withings says what went wrong inside an HTTP 200 body (`{"status": 401,
+//! …}` for a refused token), so the head of a 200 answer is held until its
+//! first [`PEEK_LIMIT`] bytes came: an answer that small (every error is)
+//! is read whole and its status known before anything is passed on, which
+//! lets the service refresh and retry a read. That is also why the proxy
+//! asks Withings for an uncompressed answer (`Accept-Encoding` is not
+//! forwarded): a compressed body would hide its status.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -31,9 +39,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest answer passed back, unless configured: Withings' biggest
 /// (a month of intraday activity) are a few MiB.
 pub const DEFAULT_MAX_ANSWER: u64 = 32 * 1024 * 1024;
+/// How much of a 200 answer is read before its head is passed on: every
+/// Withings error fits many times over.
+pub const PEEK_LIMIT: usize = 64 * 1024;
+/// Withings' status for an access token it does not take.
+pub const INVALID_TOKEN_STATUS: i64 = 401;
 
 /// Request headers that speak for the consumer or for the service.
 const CREDENTIAL_HEADERS: [&str; 4] = ["authorization", "cookie", "x-admin-token", ACCOUNT_HEADER];
+/// Request headers the proxy sets its own way (see the module doc).
+const PROXY_OWN: [&str; 1] = ["accept-encoding"];
 /// Headers that concern one connection (RFC 9110 §7.6.1), plus those the
 /// client sets itself for the body it sends (`host`, `content-length`).
 const HOP_BY_HOP: [&str; 10] = [
@@ -76,6 +91,25 @@ pub struct Call {
     pub body: Bytes,
 }
 
+impl Call {
+    /// Withings' `action`, from the query or the form body (Withings reads
+    /// both); `None` when neither has one.
+    pub fn action(&self) -> Option<String> {
+        let named = |bytes: &[u8]| {
+            url::form_urlencoded::parse(bytes)
+                .find(|(name, _)| name == "action")
+                .map(|(_, value)| value.into_owned())
+        };
+        named(self.query.as_deref().unwrap_or_default().as_bytes()).or_else(|| named(&self.body))
+    }
+}
+
+/// Whether an action only reads (`get*`, `list*`): those are safe to send
+/// again; `subscribe`, `revoke`, `update` change state at Withings.
+pub fn is_read(action: Option<&str>) -> bool {
+    action.is_some_and(|action| action.starts_with("get") || action.starts_with("list"))
+}
+
 /// Why no answer can be passed back.
 #[derive(Debug)]
 pub enum ProxyFailure {
@@ -94,7 +128,19 @@ pub enum ProxyFailure {
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// The `status` of Withings' JSON, when the answer is a 200 whose
+    /// first bytes say it (see the module doc).
+    pub withings_status: Option<i64>,
+    /// The whole body, when it ended within [`PEEK_LIMIT`].
+    pub whole: Option<Bytes>,
     pub body: CappedBody,
+}
+
+impl Answer {
+    /// Withings refused the token sent (`{"status": 401}`).
+    pub fn refused_token(&self) -> bool {
+        self.withings_status == Some(INVALID_TOKEN_STATUS)
+    }
 }
 
 /// Sends `call` with `token` as the bearer, and returns the answer once
@@ -103,7 +149,7 @@ pub struct Answer {
 pub async fn send(
     http: &HttpClient,
     api_url: &Url,
-    call: Call,
+    call: &Call,
     token: &SecretString,
     limits: ProxyLimits,
 ) -> std::result::Result<Answer, ProxyFailure> {
@@ -115,11 +161,11 @@ pub async fn send(
     bearer.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, bearer);
     let request = client
-        .request(call.method, url)
+        .request(call.method.clone(), url)
         .headers(headers)
-        .body(call.body)
+        .body(call.body.clone())
         .timeout(limits.timeout);
-    let response = request.send().await.map_err(|e| {
+    let failed = |e: reqwest::Error| {
         if e.is_timeout() {
             ProxyFailure::Timeout(format!(
                 "no answer within {}",
@@ -128,7 +174,8 @@ pub async fn send(
         } else {
             ProxyFailure::Unreachable(http.describe_transport(&e))
         }
-    })?;
+    };
+    let mut response = request.send().await.map_err(failed)?;
     if let Some(length) = response.content_length()
         && length > limits.max_answer
     {
@@ -136,11 +183,81 @@ pub async fn send(
     }
     let status = response.status();
     let headers = passed_back(response.headers(), token);
+    if status != StatusCode::OK {
+        let body = CappedBody::new(Some(reqwest::Body::from(response)), Bytes::new(), limits.max_answer);
+        return Ok(Answer {
+            status,
+            headers,
+            withings_status: None,
+            whole: None,
+            body,
+        });
+    }
+    let (first, ended) = peek(&mut response, limits.max_answer).await.map_err(|e| match e {
+        Peeked::OverCap => ProxyFailure::TooLarge(limits.max_answer),
+        Peeked::Failed(e) => failed(e),
+    })?;
+    let withings_status = if ended {
+        status_of_whole(&first)
+    } else {
+        status_in_prefix(&first)
+    };
+    let rest = (!ended).then(|| reqwest::Body::from(response));
+    let whole = ended.then(|| first.clone());
     Ok(Answer {
         status,
         headers,
-        body: CappedBody::new(reqwest::Body::from(response), limits.max_answer),
+        withings_status,
+        whole,
+        body: CappedBody::new(rest, first, limits.max_answer),
     })
+}
+
+/// Why the first bytes could not be read.
+enum Peeked {
+    OverCap,
+    Failed(reqwest::Error),
+}
+
+/// The answer's first [`PEEK_LIMIT`] bytes (or more: whole chunks), and
+/// whether that was all of it.
+async fn peek(response: &mut reqwest::Response, cap: u64) -> std::result::Result<(Bytes, bool), Peeked> {
+    let mut first = Vec::new();
+    while first.len() < PEEK_LIMIT {
+        match response.chunk().await.map_err(Peeked::Failed)? {
+            Some(chunk) => {
+                if (first.len() + chunk.len()) as u64 > cap {
+                    return Err(Peeked::OverCap);
+                }
+                first.extend_from_slice(&chunk);
+            }
+            None => return Ok((Bytes::from(first), true)),
+        }
+    }
+    Ok((Bytes::from(first), false))
+}
+
+/// The `status` of a whole Withings answer, when it is JSON that has one.
+fn status_of_whole(body: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        status: Option<i64>,
+    }
+    serde_json::from_slice::<Status>(body).ok()?.status
+}
+
+/// The `status` of an answer of which only the start is known: Withings
+/// writes it first (`{"status":0,"body":…`); else unknown.
+fn status_in_prefix(body: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(body.get(..body.len().min(64))?).ok()?;
+    let rest = text.trim_start().strip_prefix('{')?.trim_start();
+    let rest = rest
+        .strip_prefix("\"status\"")?
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
+    digits.parse().ok()
 }
 
 /// `{api_url}/{path}?{query without account}`.
@@ -196,7 +313,8 @@ fn forwarded(incoming: &HeaderMap) -> HeaderMap {
     let named = connection_names(incoming);
     let mut kept = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
-        if CREDENTIAL_HEADERS.contains(&name.as_str()) || hop_by_hop(name, &named) || name == header::CONTENT_LENGTH {
+        let own = CREDENTIAL_HEADERS.contains(&name.as_str()) || PROXY_OWN.contains(&name.as_str());
+        if own || hop_by_hop(name, &named) || name == header::CONTENT_LENGTH {
             continue;
         }
         kept.append(name.clone(), value.clone());
@@ -220,10 +338,14 @@ fn passed_back(answer: &HeaderMap, token: &SecretString) -> HeaderMap {
     kept
 }
 
-/// An answer body passed through chunk by chunk, cut with an error once it
-/// has given more than its cap (memory stays within one chunk).
+/// An answer body passed through chunk by chunk after the bytes already
+/// read, cut with an error once it has given more than its cap (memory
+/// stays within one chunk).
 pub struct CappedBody {
-    inner: reqwest::Body,
+    /// The part of the body read before the head was passed on.
+    first: Option<Bytes>,
+    /// The rest, still to come (`None`: `first` was all of it).
+    inner: Option<reqwest::Body>,
     cap: u64,
     left: u64,
 }
@@ -235,8 +357,16 @@ pub struct CappedBody {
 pub struct OverCap(u64);
 
 impl CappedBody {
-    fn new(inner: reqwest::Body, cap: u64) -> CappedBody {
-        CappedBody { inner, cap, left: cap }
+    /// `first` is within the cap (checked as it was read).
+    fn new(inner: Option<reqwest::Body>, first: Bytes, cap: u64) -> CappedBody {
+        let left = cap.saturating_sub(first.len() as u64);
+        let first = (!first.is_empty()).then_some(first);
+        CappedBody {
+            first,
+            inner,
+            cap,
+            left,
+        }
     }
 }
 
@@ -248,7 +378,13 @@ impl Body for CappedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
         let Poll::Ready(Some(Ok(frame))) = polled else {
             return polled.map(|next| next.map(|frame| frame.map_err(Into::into)));
         };
@@ -261,11 +397,21 @@ impl Body for CappedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let first = self.first.as_ref().map_or(0, |first| first.len() as u64);
+        let rest = self
+            .inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
     }
 }
 

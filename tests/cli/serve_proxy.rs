@@ -312,18 +312,41 @@ fn withings_chunking(chunks: Vec<String>) -> (String, std::thread::JoinHandle<()
 
 #[test]
 fn an_answer_of_unannounced_length_is_cut_at_the_cap() {
-    let (url, answering) = withings_chunking(vec!["z".repeat(60), "z".repeat(60)]);
+    // Past the first 64 KiB (read before the head is passed on), the body
+    // is streamed: the cap cuts it.
+    let kib = |n: usize| "z".repeat(n * 1024);
+    let (url, answering) = withings_chunking(vec![kib(40), kib(40), kib(40)]);
     let env = given_fresh_server_user(&url);
-    let server = env.serve(&["--check-interval", "1h", "--proxy-max-bytes", "100"]);
+    let cap = (100 * 1024).to_string();
+    let server = env.serve(&["--check-interval", "1h", "--proxy-max-bytes", &cap]);
     let cut = server.post(
         "/v1/withings/measure",
         &[("Authorization", &bearer(READER_TOKEN))],
         Some(FORM),
     );
     answering.join().expect("the fake Withings answered");
-    assert_eq!(cut.status, 200, "{cut:?}");
-    assert_eq!(cut.header("transfer-encoding"), Some("chunked"), "{cut:?}");
+    assert_eq!(cut.status, 200, "{}", cut.status);
+    assert_eq!(cut.header("transfer-encoding"), Some("chunked"));
     // Never more than the cap, and never the last chunk that says the body is whole.
-    assert!(cut.body.matches('z').count() <= 100, "{cut:?}");
-    assert!(!cut.body.ends_with("0\r\n\r\n"), "{cut:?}");
+    let passed = cut.body.matches('z').count();
+    assert!((64 * 1024..=100 * 1024).contains(&passed), "{passed} bytes passed");
+    assert!(!cut.body.ends_with("0\r\n\r\n"));
+}
+
+#[test]
+fn a_small_answer_of_unannounced_length_over_the_cap_is_refused_before_anything_is_passed_on() {
+    let (url, answering) = withings_chunking(vec!["z".repeat(60), "z".repeat(60)]);
+    let env = given_fresh_server_user(&url);
+    let server = env.serve(&["--check-interval", "1h", "--proxy-max-bytes", "100"]);
+    let refused = server.post(
+        "/v1/withings/measure",
+        &[("Authorization", &bearer(READER_TOKEN))],
+        Some(FORM),
+    );
+    answering.join().expect("the fake Withings answered");
+    assert_eq!(refused.status, 502, "{refused:?}");
+    assert_eq!(
+        refused.body,
+        r#"{"error":{"code":"ANSWER_TOO_LARGE","message":"Withings' answer is larger than the proxy's cap of 100 bytes; nothing of it was passed on","action":"ask for less (a shorter date range, fewer types), or raise `serve --proxy-max-bytes`"}}"#
+    );
 }

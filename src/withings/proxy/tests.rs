@@ -116,11 +116,89 @@ async fn next_frame(body: &mut CappedBody) -> Option<std::result::Result<Frame<B
 
 #[tokio::test]
 async fn a_body_is_passed_up_to_its_cap_and_cut_past_it() {
-    let mut at_cap = CappedBody::new(reqwest::Body::from(vec![b'x'; 100]), 100);
+    let mut at_cap = CappedBody::new(Some(reqwest::Body::from(vec![b'x'; 100])), Bytes::new(), 100);
     let frame = next_frame(&mut at_cap).await.unwrap().unwrap();
     assert_eq!(frame.into_data().unwrap(), vec![b'x'; 100]);
     assert!(next_frame(&mut at_cap).await.is_none());
-    let mut over = CappedBody::new(reqwest::Body::from(vec![b'y'; 101]), 100);
+    let mut over = CappedBody::new(Some(reqwest::Body::from(vec![b'y'; 101])), Bytes::new(), 100);
     let cut = next_frame(&mut over).await.unwrap().unwrap_err();
     assert_eq!(cut, "the answer is larger than the proxy's cap of 100 bytes");
+}
+
+#[tokio::test]
+async fn the_bytes_read_first_come_first_and_count_towards_the_cap() {
+    let first = Bytes::from_static(b"{\"status\":0,");
+    let mut body = CappedBody::new(Some(reqwest::Body::from(vec![b'z'; 88])), first.clone(), 100);
+    assert!(!body.is_end_stream());
+    assert_eq!(
+        next_frame(&mut body).await.unwrap().unwrap().into_data().unwrap(),
+        first
+    );
+    assert_eq!(
+        next_frame(&mut body).await.unwrap().unwrap().into_data().unwrap(),
+        vec![b'z'; 88]
+    );
+    assert!(next_frame(&mut body).await.is_none());
+    let mut over = CappedBody::new(Some(reqwest::Body::from(vec![b'z'; 89])), first, 100);
+    next_frame(&mut over).await.unwrap().unwrap();
+    assert!(next_frame(&mut over).await.unwrap().is_err());
+    let mut whole = CappedBody::new(None, Bytes::from_static(b"{}"), 2);
+    assert_eq!(
+        next_frame(&mut whole).await.unwrap().unwrap().into_data().unwrap(),
+        "{}"
+    );
+    assert!(whole.is_end_stream());
+    assert!(next_frame(&mut whole).await.is_none());
+}
+
+#[test]
+fn withings_status_is_read_from_a_whole_answer_or_from_the_start_of_one() {
+    assert_eq!(
+        status_of_whole(br#"{"status": 401, "body": {}, "error": "invalid_token"}"#),
+        Some(401)
+    );
+    assert_eq!(status_of_whole(br#"{"body": {}, "status": 0}"#), Some(0));
+    assert_eq!(status_of_whole(b"<html>busy</html>"), None);
+    assert_eq!(status_of_whole(br#"{"status": "x"}"#), None);
+    assert_eq!(
+        status_in_prefix(br#" { "status" : 0, "body": {"measuregrps": ["#),
+        Some(0)
+    );
+    assert_eq!(status_in_prefix(br#"{"status":601,"body""#), Some(601));
+    assert_eq!(
+        status_in_prefix(br#"{"body": {}, "status": 0"#),
+        None,
+        "not first: unknown"
+    );
+    assert_eq!(status_in_prefix(b"id,date\n1,2"), None);
+}
+
+#[test]
+fn the_action_comes_from_the_query_or_the_form_and_reads_are_get_and_list() {
+    let call = |query: Option<&str>, body: &'static str| Call {
+        method: Method::POST,
+        path: "measure".into(),
+        query: query.map(str::to_owned),
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(body.as_bytes()),
+    };
+    assert_eq!(
+        call(None, "action=getmeas&meastype=1").action().as_deref(),
+        Some("getmeas")
+    );
+    assert_eq!(call(Some("action=list"), "").action().as_deref(), Some("list"));
+    assert_eq!(call(Some("account=alice"), "appli=1").action(), None);
+    for read in ["getmeas", "getactivity", "list", "get"] {
+        assert!(is_read(Some(read)), "{read}");
+    }
+    for write in ["subscribe", "revoke", "update", ""] {
+        assert!(!is_read(Some(write)), "{write}");
+    }
+    assert!(!is_read(None), "no action: not known to be a read");
+}
+
+#[test]
+fn accept_encoding_is_the_proxy_s_own_so_an_answer_s_status_can_be_read() {
+    let kept = forwarded(&headers(&[("Accept-Encoding", "gzip, br"), ("Accept", "*/*")]));
+    assert_eq!(names(&kept), ["accept"]);
 }
