@@ -80,6 +80,7 @@ async fn proxied(state: &Arc<AppState>, request: Request) -> Result<Response, Ap
         duration: Duration::ZERO,
         retried: false,
         budget_wait: None,
+        refused_by: None,
     };
     let result = forward(state, caller, &account, &call, &mut record).await;
     record.duration = started.elapsed();

@@ -88,6 +88,8 @@ pub struct ProxyCall {
     pub retried: bool,
     /// How long the call waited for the budget, when it did.
     pub budget_wait: Option<Duration>,
+    /// The budget that refused it (`"app"`, `"reader"`), when one did.
+    pub refused_by: Option<&'static str>,
 }
 
 /// Records `call`: the audit line, the metrics, the book.
