@@ -4,6 +4,8 @@
 //! [`fresh_tokens`] is the command line's whole operation (`serve` runs its
 //! refresh as a single-flight job of its own, `server::jobs`).
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::copies::{self, Choices, Targets};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, block_on};
@@ -178,6 +180,46 @@ async fn fresh_from(
     let tokens = rotation.tokens.clone();
     let ending = deliver_and_build_report(settings, &http, store, targets, rotation, secrets).await;
     Ok(Fresh::Refreshed(tokens, ending))
+}
+
+/// A set in place of one whose access token `refused` Withings refused
+/// (`api`'s read, sent once more with it): the store's set when it holds
+/// another access token already (another run replaced it), else a forced
+/// refresh, its copies delivered as `fresh_tokens` delivers them.
+pub fn replaced_tokens(
+    refused: &SecretString,
+    choices: Choices,
+    settings: &Settings,
+    (progress, secrets): (&impl Progress, Secrets),
+) -> Result<Fresh> {
+    let targets = copies::targets(settings, choices)?;
+    let store = crate::store::open(settings)?;
+    block_on(async {
+        let store = store.as_ref();
+        let seen_before = store.load().await?;
+        let policy = Policy {
+            buffer: settings.buffer,
+            force: true,
+            cadence: settings.cadence(),
+        };
+        let in_use = rotation::assess_in_use(settings, &seen_before, now(), policy).tokens;
+        let sent_again = |tokens: &TokenSet| {
+            tokens
+                .access_token
+                .as_ref()
+                .is_some_and(|access| access.expose_secret() == refused.expose_secret())
+        };
+        if let Some(tokens) = in_use.filter(|tokens| tokens.access_token.is_some() && !sent_again(tokens)) {
+            return Ok(Fresh::InUse(tokens));
+        }
+        let http = HttpClient::new(settings.http)?;
+        let client = crate::withings::client_for(settings, &http, "api")?.sharing_budget_through(store);
+        let _waiting = progress.waiting("refreshing the Withings tokens…");
+        let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, false).await?;
+        let tokens = rotation.tokens.clone();
+        let ending = deliver_and_build_report(settings, &http, store, &targets, rotation, secrets).await;
+        Ok(Fresh::Refreshed(tokens, ending))
+    })?
 }
 
 #[cfg(test)]

@@ -25,7 +25,9 @@
 //!   account's event record, its outbox delivered to the sinks (commands,
 //!   webhooks) and the dead-man ping; `rekeying`: every account's store
 //!   encrypted again to the recipients configured now (`rekey`);
-//!   `importing`: an export, plain or encrypted, read back into the store.
+//!   `importing`: an export, plain or encrypted, read back into the store;
+//!   `data_call`: one call of Withings' data API for `api` (locally, or
+//!   through a running `serve`'s proxy), judged by Withings' status.
 //! - `tokens`: the token set and the one pure decision, `assess`; `clock`:
 //!   the one clock, moved by the offset measured against Withings.
 //!
@@ -63,6 +65,7 @@ mod commands;
 mod config;
 mod consent;
 mod copies;
+mod data_call;
 mod diagnosis;
 mod duration;
 mod envfile;

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountName;
+use crate::data_call::{DataAnswer, DataRequest};
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
 use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, known_code};
@@ -198,6 +199,46 @@ impl ServerClient {
         self.call(Method::POST, "/admin/token/exchange", Some(body)).await
     }
 
+    /// `api`'s data call through the server's Withings proxy
+    /// (`/v1/withings/PATH`), its answer read whole: whatever Withings
+    /// answered comes back as it came; the proxy's own refusals (its JSON
+    /// error object) are errors with their code. A read is sent again
+    /// after a lost answer, a write never.
+    pub async fn withings(&self, request: &DataRequest) -> Result<DataAnswer> {
+        let path = match request.method {
+            Method::GET => format!("/v1/withings/{}?{}", request.path, request.form()),
+            _ => format!("/v1/withings/{}", request.path),
+        };
+        let url = self.url_of(&path);
+        let operation = Operation {
+            name: "Withings call through the proxy",
+            idempotent: request.is_read(),
+            resend_oversized: false,
+            max_answer: usize::try_from(crate::withings::proxy::DEFAULT_MAX_ANSWER).unwrap_or(usize::MAX),
+            document: (),
+        };
+        tracing::debug!("{} {} (action {})", request.method, shown_url(&url), request.action);
+        let judge = |answer: &Answer| judge_proxied(answer, self.credential.name());
+        self.http
+            .with_retries(WHAT, || {
+                let build = |client: &reqwest::Client| {
+                    let sent = client.request(request.method.clone(), url.clone());
+                    let sent = match &self.credential {
+                        Credential::Admin(token) => sent.header("X-Admin-Token", token.expose_secret()),
+                        Credential::Bearer { token, .. } => sent.bearer_auth(token.expose_secret()),
+                    };
+                    match request.method {
+                        Method::GET => sent,
+                        _ => sent
+                            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body(request.form()),
+                    }
+                };
+                self.http.attempt(&operation, build, judge)
+            })
+            .await
+    }
+
     /// `path` may carry a query; the account named is added to it.
     async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<T> {
         let url = self.url_of(path);
@@ -263,17 +304,10 @@ fn judge<T: DeserializeOwned>(answer: &Answer, credential: &str) -> Verdict<T> {
         };
     }
     if answer.status == StatusCode::UNAUTHORIZED {
-        return Verdict::Stop(Error::config(
-            format!("the server refused {credential} (401)"),
-            format!("set {credential} to the value the server was started with"),
-        ));
+        return Verdict::Stop(credential_refused(credential));
     }
     match serde_json::from_slice::<ErrorReport>(&answer.body) {
-        Ok(ErrorReport { error }) => Verdict::Stop(Error::Remote {
-            code: known_code(error.code),
-            message: clip(&error.message),
-            action: clip(&error.action),
-        }),
+        Ok(report) => Verdict::Stop(refusal(answer.status, report, credential)),
         Err(_) if answer.status.is_server_error() => Verdict::Retry {
             kind: Transient::Upstream,
             detail: answer.describe(),
@@ -289,6 +323,38 @@ fn judge<T: DeserializeOwned>(answer: &Answer, credential: &str) -> Verdict<T> {
             "point --server (or WITHINGS_TOKEN_SERVER) at a running `withings-token serve`, e.g. http://127.0.0.1:8080",
         )),
     }
+}
+
+/// The proxy's answer: Withings' as it came, unless it is the server's
+/// own refusal (its JSON error object).
+fn judge_proxied(answer: &Answer, credential: &str) -> Verdict<DataAnswer> {
+    if answer.status.is_success() {
+        return Verdict::Done(DataAnswer::new(answer.status, answer.body.clone().into()));
+    }
+    match serde_json::from_slice::<ErrorReport>(&answer.body) {
+        Ok(report) => Verdict::Stop(refusal(answer.status, report, credential)),
+        Err(_) => Verdict::Done(DataAnswer::new(answer.status, answer.body.clone().into())),
+    }
+}
+
+/// The server's error object as this binary's error: a refused credential
+/// names its variable (exit 3), any other keeps its code.
+fn refusal(status: StatusCode, ErrorReport { error }: ErrorReport, credential: &str) -> Error {
+    if status == StatusCode::UNAUTHORIZED {
+        return credential_refused(credential);
+    }
+    Error::Remote {
+        code: known_code(error.code),
+        message: clip(&error.message),
+        action: clip(&error.action),
+    }
+}
+
+fn credential_refused(credential: &str) -> Error {
+    Error::config(
+        format!("the server refused {credential} (401)"),
+        format!("set {credential} to the value the server was started with"),
+    )
 }
 
 #[cfg(test)]

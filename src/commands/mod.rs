@@ -12,6 +12,7 @@
 
 pub mod access_token;
 pub mod accounts;
+pub mod api;
 pub mod auth_url;
 pub mod completions;
 pub mod demo;
@@ -86,6 +87,7 @@ pub enum Command {
     Import(import::ImportArgs),
     AccessToken(access_token::AccessTokenArgs),
     Exec(exec::ExecArgs),
+    Api(api::ApiArgs),
     Validate(validate::ValidateArgs),
     Doctor(doctor::DoctorArgs),
     Serve(serve::ServeArgs),
@@ -139,7 +141,7 @@ pub fn execute(command: Command, settings: &Settings, out: &Output) -> Result<St
 fn refreshes(command: &Command) -> bool {
     matches!(
         command,
-        Command::Refresh(_) | Command::AccessToken(_) | Command::Exec(_) | Command::Validate(_)
+        Command::Refresh(_) | Command::AccessToken(_) | Command::Exec(_) | Command::Api(_) | Command::Validate(_)
     )
 }
 
@@ -187,6 +189,7 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Rekey(args) => apart(|| rekey::run(&args, settings, out)),
         Command::AccessToken(args) => apart(|| access_token::run(&args, settings, out)),
         Command::Exec(args) => apart(|| exec::run(&args, settings, out)),
+        Command::Api(args) => apart(|| api::run(&args, settings, out)),
         Command::Validate(args) => apart(|| validate::run(&args, settings, out)),
         Command::Doctor(args) => apart(|| doctor::run(&args, settings, out)),
         Command::Serve(args) => apart(|| serve::run(&args, settings)),

@@ -338,7 +338,8 @@ fn remote_exit_code(code: &str) -> u8 {
         .find(|row| row.exit < 128 && row.codes.split(", ").any(|c| c == code))
         .map(|row| row.exit)
         .unwrap_or(match code {
-            "UPSTREAM_ERROR" => 5,
+            // The Withings proxy's own: Withings was slow or said too much.
+            "UPSTREAM_ERROR" | "UPSTREAM_TIMEOUT" | "ANSWER_TOO_LARGE" => 5,
             _ => 3,
         })
 }

@@ -160,6 +160,22 @@ impl Output {
         write_stdout(&format!("{token}\n"))
     }
 
+    /// A Withings answer (`api`): as it came, or pretty-printed for a
+    /// person when it is JSON, stdout is a terminal and no format was asked
+    /// for.
+    pub fn answer_body(&self, body: &[u8]) -> Result<()> {
+        use std::io::IsTerminal;
+        let for_a_person = !self.options.explicit_format && std::io::stdout().is_terminal();
+        let pretty = for_a_person
+            .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+            .flatten()
+            .and_then(|json| serde_json::to_string_pretty(&json).ok());
+        match pretty {
+            Some(text) => write_stdout(&format!("{text}\n")),
+            None => write_stdout_bytes(body),
+        }
+    }
+
     /// The four env lines of `tokens`, whatever the format: `export`.
     pub fn env(&self, tokens: &TokenSet) -> Result<()> {
         write_stdout(&env::render(&Env::Tokens(Some(tokens)))?)
@@ -324,10 +340,14 @@ pub fn write_text(text: &str) -> Result<()> {
 /// The one place stdout is written: whole text, flushed, every failure kept.
 /// A spinner still on stderr is cleared first (it shares the terminal).
 fn write_stdout(text: &str) -> Result<()> {
+    write_stdout_bytes(text.as_bytes())
+}
+
+fn write_stdout_bytes(bytes: &[u8]) -> Result<()> {
     crate::logging::finish_spinner();
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(text.as_bytes())
+        .write_all(bytes)
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::OutputFailed {
             detail: format!("stdout: {e}"),

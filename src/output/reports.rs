@@ -322,7 +322,7 @@ pub type StaticStr = &'static str;
 
 /// The codes a report from a server (`--server`) may carry: the exit
 /// table's and the admin API's own. Another is an upstream error here.
-const REMOTE_CODES: [&str; 7] = [
+const REMOTE_CODES: [&str; 9] = [
     "USAGE_ERROR",
     "UNAUTHORIZED",
     "FORBIDDEN",
@@ -330,6 +330,9 @@ const REMOTE_CODES: [&str; 7] = [
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "PAYLOAD_TOO_LARGE",
+    // The Withings proxy's (`api` through `--server`).
+    "UPSTREAM_TIMEOUT",
+    "ANSWER_TOO_LARGE",
 ];
 
 /// A code as the static string this binary knows it by.

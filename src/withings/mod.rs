@@ -424,8 +424,8 @@ fn classify(
         Ok(envelope) => envelope,
         Err(verdict) => return verdict,
     };
-    match status {
-        0 => match read_tokens(body.as_ref(), received_at) {
+    match status_family(status) {
+        StatusFamily::Ok => match read_tokens(body.as_ref(), received_at) {
             Some(tokens) => Verdict::Done(tokens),
             None => Verdict::Retry {
                 kind: Transient::Upstream,
@@ -433,26 +433,54 @@ fn classify(
                 wait: None,
             },
         },
-        601 => Verdict::Retry {
+        StatusFamily::RateLimited => Verdict::Retry {
             kind: Transient::RateLimited,
             detail: format!("Withings status 601 ({})", or_unknown(&message)),
             wait: wait_seconds(body.as_ref()),
         },
-        // Timeout, bad state, wrong action, "an unknown error occurred":
-        // Withings' trouble, not a verdict on the grant.
-        522 | 524 | 2554 | 2555 => Verdict::Retry {
+        StatusFamily::Transient => Verdict::Retry {
             kind: Transient::Upstream,
             detail: format!("Withings status {status} ({})", or_unknown(&message)),
             wait: None,
         },
-        100..=102 | 200 | 401 | 214 | 277 | 2553 => refusal(grant, status, &message),
-        201..=213 | 501..=511 => invalid_params(grant, status, &message),
-        _ if answer.status.is_server_error() => garbled(answer, sent),
-        _ => Verdict::Retry {
+        StatusFamily::AuthFailed => refusal(grant, status, &message),
+        StatusFamily::InvalidParams => invalid_params(grant, status, &message),
+        StatusFamily::Other if answer.status.is_server_error() => garbled(answer, sent),
+        StatusFamily::Other => Verdict::Retry {
             kind: Transient::Upstream,
             detail: format!("unexpected Withings status {status} ({})", or_unknown(&message)),
             wait: None,
         },
+    }
+}
+
+/// What a Withings `status` means, in the families every answer is judged
+/// by (a token answer, an access check, a data call of `api`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFamily {
+    /// `0`: done.
+    Ok,
+    /// Authentication failed: the grant or the access token sent was refused.
+    AuthFailed,
+    /// `601`: too many requests.
+    RateLimited,
+    /// Timeout, bad state, wrong action, "an unknown error occurred":
+    /// Withings' trouble, not a verdict on what was sent.
+    Transient,
+    /// "Invalid params".
+    InvalidParams,
+    /// Any other status.
+    Other,
+}
+
+pub fn status_family(status: i64) -> StatusFamily {
+    match status {
+        0 => StatusFamily::Ok,
+        601 => StatusFamily::RateLimited,
+        522 | 524 | 2554 | 2555 => StatusFamily::Transient,
+        100..=102 | 200 | 401 | 214 | 277 | 2553 => StatusFamily::AuthFailed,
+        201..=213 | 501..=511 => StatusFamily::InvalidParams,
+        _ => StatusFamily::Other,
     }
 }
 
@@ -508,10 +536,10 @@ fn classify_check(answer: &Answer, sent: &[&str]) -> Verdict<AccessCheck> {
         Err(verdict) => return verdict,
     };
     let detail = format!("Withings status {status} ({})", or_unknown(&message));
-    match status {
-        0 => Verdict::Done(AccessCheck::Valid),
-        100..=102 | 200 | 401 | 214 | 277 | 2553 => Verdict::Done(AccessCheck::Refused { detail }),
-        601 => Verdict::Retry {
+    match status_family(status) {
+        StatusFamily::Ok => Verdict::Done(AccessCheck::Valid),
+        StatusFamily::AuthFailed => Verdict::Done(AccessCheck::Refused { detail }),
+        StatusFamily::RateLimited => Verdict::Retry {
             kind: Transient::RateLimited,
             detail,
             wait: wait_seconds(body.as_ref()),

@@ -18,6 +18,7 @@ mod account_safety;
 mod accounts;
 /// The alert state from the event record: `status`, `accounts`, `doctor`'s sinks.
 mod alert_state;
+mod api;
 /// A wrong clock never poisons the store.
 mod clock;
 /// Many processes on one store: the lock, `--if-needed` peers.
