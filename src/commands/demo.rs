@@ -4,6 +4,7 @@
 //! the title a person reads is exactly what ran.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use clap::{Args, Parser};
@@ -44,7 +45,16 @@ const STEPS: &[&str] = &[
     "withings-token accounts",
     "withings-token refresh --all",
     "withings-token status",
+    // A consumer: the latest weight of the first person, read with the
+    // account's own token, then through `serve` with a reader token only.
+    "withings-token api getmeas measure meastype=1 startdate=1796277600 --account default --json",
+    "withings-token --server <server URL> api getmeas measure meastype=1 startdate=1796277600 --account default --json",
 ];
+
+/// Said before the step through `serve`.
+const THROUGH_THE_PROXY: &str = "(the demo started `withings-token serve` on loopback; this step holds only a reader token \
+(WITHINGS_TOKEN_READER_TOKEN), no Withings token: the server adds the account's. With curl: \
+`curl -s -H \"Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN\" -d action=getmeas -d meastype=1 '<server URL>/v1/withings/measure?account=default'`)\n";
 
 pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into())
@@ -58,11 +68,27 @@ pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
         store.path().display()
     ))?;
     let mut redirect = String::new();
+    let mut server: Option<DemoServer> = None;
     for (n, line) in STEPS.iter().enumerate() {
+        let mut line = line.replace("<redirect URL>", &redirect);
+        let mut vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
+        let through_server = line.contains("<server URL>");
+        if through_server && server.is_none() {
+            server = Some(DemoServer::start(&sandbox, store.path())?);
+        }
+        let started = server.as_ref().filter(|_| through_server);
+        if let Some(started) = started {
+            line = line.replace("<server URL>", &started.url);
+            // The consumer holds the reader token and nothing of Withings.
+            vars = HashMap::from([("WITHINGS_TOKEN_READER_TOKEN", started.reader_token.clone())]);
+        }
         write_text(&format!("\n== step {}/{}: {line}\n", n + 1, STEPS.len()))?;
+        if let Some(started) = started {
+            write_text(&THROUGH_THE_PROXY.replace("<server URL>", &started.url))?;
+        }
         let before = stored_refresh_token(&store)?;
-        let argv = shell_words(&line.replace("<redirect URL>", &redirect));
-        let status = run_step(&argv, &sandbox, store.path(), global)?;
+        let argv = shell_words(&line);
+        let status = run_step(&argv, &vars, store.path(), global)?;
         if status != Status::Success {
             return Ok(status);
         }
@@ -82,7 +108,7 @@ pub fn run(_args: &DemoArgs, global: &GlobalArgs) -> Result<Status> {
 
 /// Parses one step like the real command line and runs it with settings
 /// taken from the sandbox alone (no env file, no process environment).
-fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArgs) -> Result<Status> {
+fn run_step(argv: &[String], vars: &HashMap<&str, String>, store: &Path, global: &GlobalArgs) -> Result<Status> {
     let mut full = argv.to_vec();
     full.extend(["--no-env-file", "--retry-delay", "0s", "--store"].map(String::from));
     full.push(store.display().to_string());
@@ -91,13 +117,86 @@ fn run_step(argv: &[String], sandbox: &Sandbox, store: &Path, global: &GlobalArg
     }
     let cli = Cli::try_parse_from(&full)
         .map_err(|e| Error::internal(anyhow::anyhow!("demo step `{}`: {e}", argv.join(" "))))?;
-    let vars: HashMap<&str, String> = sandbox.env_vars().into_iter().collect();
     let lookup = |name: &str| vars.get(name).cloned();
     let mut settings = Settings::resolve(&cli.global.overrides(), super::buffer_flag(&cli.command), &lookup)?;
     // The demo plays the browser and runs the exchange itself: no step
     // tells the person to do it.
     settings.next_command = None;
     super::execute(cli.command, &settings, &Output::new(settings.output))
+}
+
+/// `withings-token serve` on a loopback port, on the demo's store and the
+/// sandbox, with credentials made for this run: a child process (a server
+/// runs until a signal, which this process must not take), stopped with
+/// SIGTERM when dropped.
+struct DemoServer {
+    child: std::process::Child,
+    url: String,
+    reader_token: String,
+}
+
+impl DemoServer {
+    fn start(sandbox: &Sandbox, store: &Path) -> Result<DemoServer> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| Error::internal(anyhow::anyhow!("demo: {what}: {e}"));
+        let program = std::env::current_exe().map_err(|e| failed("cannot find this program", &e))?;
+        let secret = || crate::fsutil::random_hex(32).map_err(|e| failed("cannot make a credential", &e));
+        let reader_token = secret()?;
+        let mut child = std::process::Command::new(program)
+            .args(["serve", "--listen", "127.0.0.1:0", "--check-interval", "1h"])
+            .args(["--no-env-file", "--log-format", "text"])
+            .env_clear()
+            .envs(sandbox.env_vars())
+            .env("WITHINGS_TOKEN_STORE", store)
+            .env("ADMIN_API_TOKEN", secret()?)
+            .env("WITHINGS_TOKEN_READER_TOKEN", &reader_token)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| failed("cannot start `withings-token serve`", &e))?;
+        let log = child.stderr.take().map(|stderr| BufReader::new(stderr).lines());
+        let mut server = DemoServer {
+            child,
+            url: String::new(),
+            reader_token,
+        };
+        let mut lines = log.ok_or_else(|| failed("serve", &"no stderr"))?;
+        let mut said = Vec::new();
+        server.url = loop {
+            match lines.next() {
+                Some(Ok(line)) => match listening_url(&line) {
+                    Some(url) => break url,
+                    None => said.push(line),
+                },
+                _ => {
+                    return Err(failed(
+                        "`withings-token serve` stopped before it listened",
+                        &said.join("\n"),
+                    ));
+                }
+            }
+        };
+        // The rest of its log is read and dropped, so that it never waits on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(server)
+    }
+}
+
+/// `http://ADDR` of serve's `listening on http://ADDR` line.
+fn listening_url(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    let addr: String = rest.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+    Some(format!("http://{addr}"))
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        if rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_err() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
 }
 
 /// The store of the account a step names (`--account NAME`), else `store`.
@@ -181,9 +280,20 @@ mod tests {
     #[test]
     fn every_step_parses_as_a_real_command_line() {
         for line in STEPS {
-            let argv = shell_words(&line.replace("<redirect URL>", "https://example.com/cb?code=c&state=s"));
-            assert!(Cli::try_parse_from(&argv).is_ok(), "{line}");
+            let line = line
+                .replace("<redirect URL>", "https://example.com/cb?code=c&state=s")
+                .replace("<server URL>", "http://127.0.0.1:8080");
+            assert!(Cli::try_parse_from(shell_words(&line)).is_ok(), "{line}");
         }
         assert_eq!(shell_words("a 'b c' d"), ["a", "b c", "d"]);
+    }
+
+    #[test]
+    fn the_server_s_address_is_read_from_its_listening_line() {
+        let line = "2026-12-07T10:00:00Z  INFO listening on http://127.0.0.1:41234";
+        assert_eq!(listening_url(line).as_deref(), Some("http://127.0.0.1:41234"));
+        let json = r#"{"level":"INFO","message":"listening on http://127.0.0.1:8080"}"#;
+        assert_eq!(listening_url(json).as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(listening_url("token store plain"), None);
     }
 }

@@ -48,14 +48,14 @@ fn demo_exits_0_with_an_empty_environment() {
         out.stdout
     );
     assert!(
-        out.stdout.contains("step 8/13: withings-token railway-sync --dry-run"),
+        out.stdout.contains("step 8/15: withings-token railway-sync --dry-run"),
         "{}",
         out.stdout
     );
     // The household: a second person's account, then one refresh of both.
     let household = out
         .stdout
-        .split("step 11/13: withings-token accounts")
+        .split("step 11/15: withings-token accounts")
         .nth(1)
         .unwrap_or_default();
     for row in [
@@ -66,6 +66,33 @@ fn demo_exits_0_with_an_empty_environment() {
     ] {
         assert!(household.contains(row), "{row}:\n{}", out.stdout);
     }
+    // A consumer reads the latest weight as Withings' JSON, with the
+    // account's token, then through `serve` with a reader token only.
+    let weight = concat!(
+        r#"{"body":{"measuregrps":[{"attrib":0,"category":1,"comment":null,"created":1796277660,"date":1796277600,"#,
+        r#""deviceid":"sbx-scale-31415926","grpid":314159262,"hash_deviceid":"sbx-scale-31415926","#,
+        r#""measures":[{"algo":0,"fm":1,"type":1,"unit":-3,"value":72100}],"model":"Body+","modelid":5,"#,
+        r#""modified":1796277660}],"more":0,"offset":0,"timezone":"Europe/Paris","updatetime":1796277660},"status":0}"#,
+    );
+    let call = "api getmeas measure meastype=1 startdate=1796277600 --account default --json\n";
+    let local = format!(
+        "\n== step 14/15: withings-token {call}{weight}\n== step 15/15: withings-token --server http://127.0.0.1:"
+    );
+    assert!(out.stdout.contains(&local), "{}", out.stdout);
+    let (_, proxied) = out.stdout.split_once(&local).unwrap();
+    let (port, rest) = proxied.split_once(' ').unwrap();
+    assert!(port.parse::<u16>().is_ok(), "{}", out.stdout);
+    let server = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        rest,
+        format!(
+            "{call}(the demo started `withings-token serve` on loopback; this step holds only a reader token \
+(WITHINGS_TOKEN_READER_TOKEN), no Withings token: the server adds the account's. With curl: \
+`curl -s -H \"Authorization: Bearer $WITHINGS_TOKEN_READER_TOKEN\" -d action=getmeas -d meastype=1 '{server}/v1/withings/measure?account=default'`)\n\
+{weight}\ndemo finished: every step exited 0. Try it for real: see README \"Quick start\".\n"
+        )
+    );
+    assert!(!out.stdout.contains("sbx_access_"), "{}", out.stdout);
     assert!(
         !out.stdout.contains("sbx_refresh_"),
         "demo must mask tokens:\n{}",

@@ -155,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 21] = [
+const SUBCOMMANDS: [&str; 22] = [
     "status",
     "refresh",
     "auth-url",
@@ -167,6 +167,7 @@ const SUBCOMMANDS: [&str; 21] = [
     "import",
     "access-token",
     "exec",
+    "api",
     "validate",
     "doctor",
     "serve",
@@ -234,6 +235,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "import" => of::<import::ImportArgs>("import"),
         "access-token" => of::<access_token::AccessTokenArgs>("access-token"),
         "exec" => of::<exec::ExecArgs>("exec"),
+        "api" => of::<api::ApiArgs>("api"),
         "validate" => of::<validate::ValidateArgs>("validate"),
         "doctor" => of::<doctor::DoctorArgs>("doctor"),
         "serve" => of::<serve::ServeArgs>("serve"),
