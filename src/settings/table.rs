@@ -208,11 +208,11 @@ pub const SETTINGS: &[Setting] = &[
     setting(Serve, "ADMIN_API_TOKEN", Text("required by `serve` and `--server`")).top("admin_api_token")
         .means("the `X-Admin-Token` that opens `serve`'s admin endpoints (and its broker); `--server` sends it"),
     setting(Serve, "WITHINGS_TOKEN_READER_TOKEN", Text("none (then only the admin token opens the broker)")).top("reader_token")
-        .means("the bearer credential that opens only `GET /v1/access-token` and the Withings proxy `/v1/withings/PATH`; `access-token` and `exec` with `--server` send it"),
+        .means("the bearer credential that opens only `GET /v1/access-token` and the Withings proxy `/v1/withings/PATH`; `access-token`, `exec` and `api` with `--server` send it"),
     setting(Serve, "PORT", Text("none (`127.0.0.1:8080`)")).flag("--listen").top("port")
         .means("`serve` listens on `0.0.0.0:$PORT` when `--listen` is not given (Railway sets it)"),
     setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server").top("server")
-        .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token` and `exec` ask instead of Withings and the local store"),
+        .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token`, `exec` and `api` ask instead of Withings and the local store"),
     setting(Events, "WITHINGS_TOKEN_ON_EVENT", Text("none")).flag("--on-event").per_account("on_event")
         .means("a shell command run for every event (the event as JSON on stdin and as `WITHINGS_TOKEN_EVENT_*` variables), one at a time, killed after 10 s; several: one per line, `--on-event` again, or an array in the config file"),
     setting(Events, "WITHINGS_TOKEN_WEBHOOK_URL", Text("none")).flag("--webhook-url").per_account("webhook_url")
