@@ -14,7 +14,9 @@
 //! (`--output env`, `--reveal`) is refused before anything is sent: the
 //! tokens leave the server only through the broker (`GET /v1/access-token`),
 //! which `access-token` and `exec` ask with `WITHINGS_TOKEN_READER_TOKEN`
-//! (or the admin token) as a bearer.
+//! (or the admin token) as a bearer; `api` sends the same bearer to the
+//! Withings proxy (`/v1/withings/PATH`), and gets Withings' answer, never a
+//! token.
 
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode, Url};
@@ -367,6 +369,36 @@ mod tests {
             base: Url::parse(base).unwrap(),
             credential: Credential::Admin(SecretString::from("a")),
             account: account.map(|a| AccountName::parse(a).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_proxied_answer_is_withings_unless_it_is_the_server_s_error_object() {
+        let forbidden = r#"{"error":{"code":"FORBIDDEN","message":"not yours","action":"ask for yours"}}"#;
+        match judge_proxied(&crate::http::answer(403, forbidden), "WITHINGS_TOKEN_READER_TOKEN") {
+            Verdict::Stop(e) => assert_eq!(
+                (e.code(), e.exit_code(), e.action()),
+                ("FORBIDDEN", 3, "ask for yours".into())
+            ),
+            _ => panic!("a 403 error object is the server's refusal"),
+        }
+        match judge_proxied(&crate::http::answer(401, forbidden), "WITHINGS_TOKEN_READER_TOKEN") {
+            Verdict::Stop(e) => assert_eq!(e.to_string(), "the server refused WITHINGS_TOKEN_READER_TOKEN (401)"),
+            _ => panic!("a 401 names the credential"),
+        }
+        let timeout = r#"{"error":{"code":"UPSTREAM_TIMEOUT","message":"slow","action":"later"}}"#;
+        match judge_proxied(&crate::http::answer(504, timeout), "ADMIN_API_TOKEN") {
+            Verdict::Stop(e) => assert_eq!((e.code(), e.exit_code()), ("UPSTREAM_TIMEOUT", 5)),
+            _ => panic!("a 504 error object is the server's"),
+        }
+        for (status, body) in [(200, r#"{"status":601}"#), (500, "<html>oops</html>")] {
+            match judge_proxied(&crate::http::answer(status, body), "ADMIN_API_TOKEN") {
+                Verdict::Done(answer) => assert_eq!(
+                    (answer.http_status.as_u16(), &answer.body[..]),
+                    (status, body.as_bytes())
+                ),
+                _ => panic!("Withings' own answer is passed on: {status}"),
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! `demo`: the whole job against an in-process sandbox, in a throw-away
 //! store, reading none of the user's settings or files. Each step is a
 //! command line, parsed by the real parser and run by the real command, so
-//! the title a person reads is exactly what ran.
+//! the title a person reads is exactly what ran. The last step reads
+//! through a real `withings-token serve` (a child on loopback, on the same
+//! store) with a reader token only.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

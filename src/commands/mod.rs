@@ -5,7 +5,7 @@
 //! the `--server` plumbing several subcommands share; and `manpage`, the
 //! man pages and completions made from the clap tree. Commands compose the
 //! store, the clients and the core operations (`rotation`, `consent`,
-//! `broker`, `validation`, `report`, `diagnosis`, `railway_copy`); none of
+//! `broker`, `data_call`, `validation`, `report`, `diagnosis`, `railway_copy`); none of
 //! them builds an HTTP request or opens a file itself. Each returns the
 //! exit [`Status`] of a run that reached its end; errors travel as
 //! [`Error`].

@@ -72,6 +72,30 @@ fn through_the_proxy_a_reader_reads_the_measures_without_a_withings_token() {
 }
 
 #[test]
+fn through_the_proxy_withings_rate_limit_is_the_same_body_and_exit_code() {
+    let (sandbox, mut owner) = given_authorised_sandbox();
+    owner.serve_credentials();
+    let server = owner.serve(&["--check-interval", "1h"]);
+    sandbox.fault(json!({"target": "data", "kind": "status601", "wait_seconds": 7}));
+
+    let url = format!("http://{}", server.addr);
+    let mut args = vec!["--server", url.as_str()];
+    args.extend(GETMEAS);
+    let run = consumer().run(&args);
+
+    assert_eq!(run.code, 5, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        r#"{"body":{"wait_seconds":7},"error":"Same arguments in less than 10 seconds","status":601}"#
+    );
+    assert_eq!(
+        stderr_error(&run, "RATE_LIMITED"),
+        "Withings is rate limiting this client: status 601 (Same arguments in less than 10 seconds)"
+    );
+    assert_no_token_shown(&run);
+}
+
+#[test]
 fn a_reader_scoped_to_another_account_is_refused_with_the_proxy_s_403() {
     let withings = silent_withings();
     let alice_reader = "mcp-alice-token-0123456789";
