@@ -94,6 +94,7 @@ mod serve_broker;
 mod serve_limits;
 /// `serve`'s Withings proxy: the token injected, the call and answer passed through.
 mod serve_proxy;
+mod serve_proxy_retry;
 /// Settings a run cannot use: exit 3 naming the variable.
 mod settings;
 /// A new user's first steps: the README's install, sandbox walk-through and
