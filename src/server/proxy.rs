@@ -102,6 +102,8 @@ async fn forward(
     call: &Call,
     record: &mut ProxyCall,
 ) -> Result<Response, ApiError> {
+    let api_url = state.settings.api_url()?;
+    proxy::check_path(api_url, call).map_err(|failure| failed(account, failure))?;
     let token = fresh_bearer(state, account).await?;
     let answer = send_once(state, caller, account, call, &token, record).await?;
     if !answer.refused_token() {
