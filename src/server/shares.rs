@@ -149,3 +149,79 @@ fn app_refusal(app: &UpstreamBudget, across_hosts: bool, refused: Error) -> NotA
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn a_spent_app_budget_is_the_proxy_s_429_and_another_failure_keeps_its_answer() {
+        let app = UpstreamBudget::new("app", 2, Instant::now());
+        let spent = Error::RateLimited {
+            what: budget::WHAT,
+            detail: "d".into(),
+            wait: Some(Duration::from_millis(29_200)),
+        };
+        let refused = app_refusal(&app, true, spent);
+        assert_eq!(refused.refused_by, Some(BY_APP));
+        assert_eq!(refused.error.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body = refused.error.error_body();
+        assert_eq!(
+            body.message,
+            "the app's budget of 2 requests a minute to Withings, shared by every consumer and every token refresh on every host sharing the store, is spent; nothing was sent to Withings; its next unit is free in 30 s"
+        );
+        // Withings' own 601, a Redis that does not answer: not a budget's refusal.
+        for other in [
+            Error::RateLimited {
+                what: "Withings",
+                detail: "d".into(),
+                wait: None,
+            },
+            Error::StoreUnavailable { detail: "d".into() },
+        ] {
+            let failed = app_refusal(&app, true, other);
+            assert_eq!(failed.refused_by, None);
+            assert_eq!(failed.error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+
+    #[test]
+    fn a_reader_s_refusal_names_it_and_rounds_the_wait_up_to_whole_seconds() {
+        let refused = share_refusal("script", Rate::per_minute(2), Duration::from_millis(100));
+        assert_eq!(refused.refused_by, Some(BY_READER));
+        let ApiError::TooManyRequests {
+            message, retry_after, ..
+        } = &refused.error
+        else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(*retry_after, 1);
+        assert!(
+            message.starts_with("reader script's share of the budget (2/min) is spent"),
+            "{message}"
+        );
+        assert_eq!(whole_seconds(Duration::from_secs(30)), 30);
+        assert_eq!(whole_seconds(Duration::from_nanos(30_000_000_001)), 31);
+    }
+
+    #[test]
+    fn only_the_readers_given_a_budget_have_a_share() {
+        let grant = |name: &str, budget| crate::settings::ReaderGrant {
+            name: name.into(),
+            sha256: "0".repeat(64),
+            accounts: Vec::new(),
+            all_accounts: true,
+            budget,
+        };
+        let readers = [grant("script", Some(Rate::per_minute(2))), grant("mcp", None)]
+            .iter()
+            .map(|g| ScopedReader::of(g).unwrap())
+            .collect::<Vec<_>>();
+        let budgets = Budgets::new(budget::for_client("shares-test", 120), None, &readers);
+        let named: Vec<&String> = budgets.shares.keys().collect();
+        assert_eq!(named, ["script"]);
+        assert_eq!(budgets.shares["script"].rate(), Rate::per_minute(2));
+    }
+}
