@@ -132,8 +132,11 @@ async fn send_once(
     match shares::admit(state, caller).await {
         Ok(waited) => record.budget_wait = sum(record.budget_wait, waited),
         Err(refused) => {
-            record.outcome = Outcome::BudgetRefused;
-            return Err(refused);
+            record.refused_by = refused.refused_by;
+            if refused.refused_by.is_some() {
+                record.outcome = Outcome::BudgetRefused;
+            }
+            return Err(refused.error);
         }
     }
     let api_url = state.settings.api_url()?;

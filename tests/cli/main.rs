@@ -90,6 +90,8 @@ mod serve_api;
 mod serve_backoff;
 /// `serve`'s broker and background refresh, and the store's other writers.
 mod serve_broker;
+/// `serve`'s proxy under the app's budget and the readers' shares: 429, nothing sent.
+mod serve_budget;
 /// `serve` against clients that hold its connections.
 mod serve_limits;
 /// `serve`'s Withings proxy: the token injected, the call and answer passed through.
