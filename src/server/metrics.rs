@@ -11,6 +11,9 @@
 //! as many as accounts. Reader refusals count by the named reader (from the
 //! config file) and by the account refused, when it exists (`default`
 //! included, by name: a refusal without the label asked for no account).
+//! The Withings proxy's series count by reader (the same names, or
+//! `(admin)`, `(reader)`), account (as above) and an action bounded by
+//! `usage::action_label`: nothing a consumer sends makes a new series.
 //!
 //! Counters and the histogram are this process's; the timestamps are read
 //! from each account's store at each scrape, and the need for new consent
@@ -188,7 +191,7 @@ impl ProxyMetrics {
         let proxy = ProxyMetrics {
             requests: Family::default(),
             // 1 ms (a loopback upstream) to 30 s (the default proxy timeout).
-            upstream_seconds: Histogram::new(UPSTREAM_BUCKETS.into_iter()),
+            upstream_seconds: Histogram::new(UPSTREAM_BUCKETS),
             budget_waits: Family::default(),
             budget_refusals: Family::default(),
         };

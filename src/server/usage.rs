@@ -331,7 +331,7 @@ impl Tally {
         let ok = self.outcomes.get(Outcome::Ok.label()).copied().unwrap_or(0);
         let mut actions: Vec<(&str, u64)> = self.actions.iter().map(|(a, n)| (*a, *n)).collect();
         // The most called first; ties by name (the map's order, kept).
-        actions.sort_by(|a, b| b.1.cmp(&a.1));
+        actions.sort_by_key(|(_, calls)| std::cmp::Reverse(*calls));
         let top_actions = actions
             .into_iter()
             .take(TOP_ACTIONS)
