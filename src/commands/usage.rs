@@ -25,7 +25,7 @@ pub struct UsageArgs {}
 pub fn run(_args: &UsageArgs, settings: &Settings, out: &Output) -> Result<Status> {
     let Some(server) = ServerClient::of(settings, false)? else {
         return Err(Error::config(
-            "`usage` reads what a running `withings-token serve` counted of its Withings proxy's calls, and no server is named",
+            "usage is kept by a running `withings-token serve` (in its memory, for the calls through its Withings proxy), and no server is named",
             "name the server: `withings-token --server URL usage` (or set WITHINGS_TOKEN_SERVER), with ADMIN_API_TOKEN set to its admin token",
         ));
     };

@@ -229,9 +229,9 @@ impl Book {
         let ring = pairs.entry((call.reader.clone(), call.account.clone())).or_default();
         ring.forget_before(minute);
         match ring.minutes.back_mut() {
-            Some((last, tally)) if *last == minute => tally.count(call),
-            // A clock set back: the call joins the newest minute kept.
-            Some((last, tally)) if *last > minute => tally.count(call),
+            // A call that ended in an earlier minute than the newest kept
+            // (a clock set back, a slow call) joins the newest.
+            Some((last, tally)) if *last >= minute => tally.count(call),
             _ => {
                 let mut tally = Tally::default();
                 tally.count(call);

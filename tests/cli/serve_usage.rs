@@ -261,7 +261,7 @@ fn usage_without_a_server_says_that_serve_keeps_it_and_how_to_name_one() {
     assert_stderr_error(
         &out.stderr,
         "CONFIGURATION_ERROR",
-        "`usage` reads what a running `withings-token serve` counted of its Withings proxy's calls, and no server is named",
+        "usage is kept by a running `withings-token serve` (in its memory, for the calls through its Withings proxy), and no server is named",
         "name the server: `withings-token --server URL usage` (or set WITHINGS_TOKEN_SERVER), with ADMIN_API_TOKEN set to its admin token",
     );
 }
