@@ -85,7 +85,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = parse_retry_delay, default_value = DEFAULT_RETRY_DELAY, value_name = "DURATION")]
     pub retry_delay: Duration,
 
-    /// Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]
+    /// Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange, usage with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
 

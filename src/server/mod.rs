@@ -79,6 +79,8 @@ pub struct AppState {
     schedule_withings: WithingsClient,
     credentials: auth::Credentials,
     metrics: metrics::Metrics,
+    /// The proxy's calls of the last day, per reader and account.
+    usage: usage::Book,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
     pub metrics_auth: bool,
     /// The Withings proxy's timeout and answer cap.
@@ -136,6 +138,7 @@ impl AppState {
                 readers,
             },
             metrics: metrics::Metrics::new(),
+            usage: usage::Book::default(),
             metrics_auth: false,
             proxy: crate::withings::proxy::ProxyLimits::default(),
             budgets,
