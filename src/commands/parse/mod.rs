@@ -155,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 22] = [
+const SUBCOMMANDS: [&str; 23] = [
     "status",
     "refresh",
     "auth-url",
@@ -178,6 +178,7 @@ const SUBCOMMANDS: [&str; 22] = [
     "notify",
     "keygen",
     "rekey",
+    "usage",
 ];
 
 /// The global options and the subcommand called `name`, nothing else. Of
@@ -246,6 +247,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "notify" => of::<notify::NotifyArgs>("notify"),
         "keygen" => of::<keygen::KeygenArgs>("keygen"),
         "rekey" => of::<rekey::RekeyArgs>("rekey"),
+        "usage" => of::<usage::UsageArgs>("usage"),
         _ => return None,
     })
 }
