@@ -99,9 +99,10 @@ pub enum Fresh {
 }
 
 /// A set whose access token has at least `min_ttl` left, refreshing first
-/// (store, then the copies `choices` keep) when it has less.
+/// (store, then the copies `choices` keep) when it has less; `command` is
+/// named by a missing setting's error.
 pub fn fresh_tokens(
-    min_ttl: std::time::Duration,
+    (min_ttl, command): (std::time::Duration, &str),
     choices: Choices,
     settings: &Settings,
     (progress, secrets): (&impl Progress, Secrets),
@@ -124,7 +125,7 @@ pub fn fresh_tokens(
         store.as_ref(),
         read,
         &targets,
-        min_ttl,
+        (min_ttl, command),
         settings,
         (progress, secrets),
     ))?
@@ -158,7 +159,7 @@ async fn fresh_from(
     store: &dyn TokenStore,
     read: Option<(StoreState, Policy)>,
     targets: &Targets,
-    min_ttl: chrono::Duration,
+    (min_ttl, command): (chrono::Duration, &str),
     settings: &Settings,
     (progress, secrets): (&impl Progress, Secrets),
 ) -> Result<Fresh> {
@@ -173,7 +174,7 @@ async fn fresh_from(
         }
     };
     let http = HttpClient::new(settings.http)?;
-    let client = crate::withings::client_for(settings, &http, "access-token")?.sharing_budget_through(store);
+    let client = crate::withings::client_for(settings, &http, command)?.sharing_budget_through(store);
     let _waiting = progress.waiting("refreshing the Withings tokens…");
     let current = copies::none_behind(settings, targets, &seen_before);
     let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;

@@ -38,7 +38,12 @@ pub fn run(args: &AccessTokenArgs, settings: &Settings, out: &Output) -> Result<
         out.bare_access_token(Some(&brokered.access_token))?;
         return Ok(Status::Success);
     }
-    let fresh = broker::fresh_tokens(args.min_ttl, args.delivery.choices(), settings, (out, out.secrets()))?;
+    let fresh = broker::fresh_tokens(
+        (args.min_ttl, "access-token"),
+        args.delivery.choices(),
+        settings,
+        (out, out.secrets()),
+    )?;
     let (tokens, status) = super::fresh_status(out, fresh)?;
     if let Status::Signalled(_) = status {
         return Ok(status);

@@ -105,7 +105,12 @@ fn locally(
     settings: &Settings,
     out: &Output,
 ) -> Result<ControlFlow<Status, (DataAnswer, Status)>> {
-    let fresh = broker::fresh_tokens(MIN_TTL, args.delivery.choices(), settings, (out, out.secrets()))?;
+    let fresh = broker::fresh_tokens(
+        (MIN_TTL, "api"),
+        args.delivery.choices(),
+        settings,
+        (out, out.secrets()),
+    )?;
     let (token, status) = match token_of(fresh, out)? {
         ControlFlow::Continue(got) => got,
         ControlFlow::Break(status) => return Ok(ControlFlow::Break(status)),

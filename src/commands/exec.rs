@@ -58,8 +58,12 @@ pub fn run(args: &ExecArgs, settings: &Settings, out: &Output) -> Result<Status>
             (brokered.access_token, brokered.expires_at, brokered.userid)
         }
         None => {
-            let fresh =
-                crate::broker::fresh_tokens(args.min_ttl, args.delivery.choices(), settings, (out, out.secrets()))?;
+            let fresh = crate::broker::fresh_tokens(
+                (args.min_ttl, "exec"),
+                args.delivery.choices(),
+                settings,
+                (out, out.secrets()),
+            )?;
             let (tokens, status) = super::fresh_status(out, fresh)?;
             if let Status::Signalled(_) = status {
                 return Ok(status);
