@@ -118,6 +118,31 @@ fn a_reader_over_its_share_is_refused_while_another_reader_passes() {
         3,
         "the refused call was not sent"
     );
+    // Usage names the refusal: its reader, its budget, its outcome.
+    let metrics = server.get("/metrics", &[]).body;
+    for line in [
+        "withings_token_proxy_budget_refusals_total{reader=\"script\",budget=\"reader\"} 1",
+        "withings_token_proxy_requests_total{reader=\"script\",action=\"getmeas\",outcome=\"budget_refused\"} 1",
+        "withings_token_proxy_requests_total{reader=\"script\",action=\"getmeas\",outcome=\"ok\"} 2",
+        "withings_token_proxy_requests_total{reader=\"mcp\",action=\"getmeas\",outcome=\"ok\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+    }
+    let usage = server.get("/admin/usage", &[("X-Admin-Token", ADMIN_TOKEN)]);
+    let usage: serde_json::Value = serde_json::from_str(&usage.body).expect("usage JSON");
+    let script = usage["usage"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|row| row["reader"] == "script"))
+        .expect("a row for script");
+    assert_eq!(script["last_hour"]["calls"], 3, "{script}");
+    assert_eq!(
+        script["last_hour"]["budget_refusals"],
+        serde_json::json!({"app": 0, "reader": 1})
+    );
+    assert_eq!(
+        script["last_hour"]["outcomes"],
+        serde_json::json!({"ok": 2, "budget_refused": 1})
+    );
 }
 
 #[test]
