@@ -23,7 +23,7 @@ pub const DEFAULT_PER_MINUTE: u32 = 120;
 
 /// The bounds of `--upstream-budget`.
 pub const MIN_PER_MINUTE: u32 = 1;
-pub const MAX_PER_MINUTE: u32 = 10_000;
+pub const MAX_PER_MINUTE: u32 = 10_000_000;
 
 /// The longest a request waits for a unit: a refresh that waits longer
 /// would keep the store lock (and a caller) waiting for nothing it needs.
