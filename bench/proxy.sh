@@ -5,7 +5,8 @@
 #     with the reader token, the same body (bench/post.lua), `wrk -t2 -c64
 #     --latency`, rounds interleaved: req/s and p99 of both, the proxy's p99
 #     overhead (goal ≤ 0.5 ms) and its share of the direct rate (goal ≥ 0.8×);
-#     the sandbox's count of refused data calls must not move;
+#     the sandbox's count of refused data calls must not move; then both
+#     at 1 connection (p50, p99: the overhead with nothing queued; no goal);
 #  2. a 20 MiB answer (bench/bigbody.py: an upstream serving it from memory)
 #     streamed through a second `serve` to CONSUMERS (50) clients at once, each
 #     reading at RATE bytes/s: `serve`'s VmRSS before and at its peak (sampled
@@ -14,14 +15,16 @@
 # Needs wrk, curl and python3. The load generator shares the machine: repeat
 # runs and read the figures as noisy. Usage: bench/proxy.sh [seconds] [rounds]
 # BIN=path measures another build; SERVE_ARGS adds serve options (both
-# servers); CONSUMERS, RATE (default 4 MiB/s: each read lasts 5 s) and
-# SIZE (bytes, default 20 MiB) shape row 2. Exits 1 when a goal is missed.
+# servers); CONSUMERS, RATE (default 1 MiB/s: each read lasts 20 s) and
+# SIZE (bytes, default 20 MiB) shape row 2; KEEP_JSON=path keeps its raw
+# figures (bench/bigbody.py's JSON). Exits 1 when a goal is missed, 2 when a
+# step breaks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 rounds="${2:-3}"
 consumers="${CONSUMERS:-50}"
-rate="${RATE:-4194304}"
+rate="${RATE:-1048576}"
 size="${SIZE:-20971520}"
 
 # Every proxied call takes a unit of the app's upstream budget (120 a
@@ -87,6 +90,19 @@ print("PASS" if ok else "FAIL", f"median of {len(rows)}: direct {d_rps:,.0f} req
       f"rate {ratio:.2f}x direct (goal >= 0.8)")')
 echo "row 1 $verdict: $row1"
 [ "$verdict" = PASS ] || missed=1
+# What one call costs with nothing queued (1 connection): not a goal, the
+# overhead itself rather than what the shared cores make of it at 64.
+one_conn() { # name, url, header args...: "p50 p99" in ms
+  local name="$1" url="$2"; shift 2
+  wrk -t1 -c1 -d"${secs}s" --latency -s bench/post.lua "$@" "$url" >"$work/wrk1.$name"
+  awk '$1 == "50%" || $1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+       printf "%.3f ", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v} END {print ""}' "$work/wrk1.$name"
+}
+read -r d50 d99 < <(one_conn direct "$sandbox_url/measure" "${direct[@]}")
+read -r p50 p99 < <(one_conn proxied "http://$addr/v1/withings/measure" "${proxied[@]}")
+echo "1 connection: direct p50 ${d50} ms, p99 ${d99} ms; proxied p50 ${p50} ms, p99 ${p99} ms" \
+  "(overhead p50 $(awk -v a="$p50" -v b="$d50" 'BEGIN {printf "%+.3f", a - b}') ms," \
+  "p99 $(awk -v a="$p99" -v b="$d99" 'BEGIN {printf "%+.3f", a - b}') ms)"
 
 # Row 2: a second `serve` (default --proxy-max-bytes) on a copy of the
 # store, its API URL the big answer's upstream.
