@@ -1,5 +1,6 @@
-//! The upstream budget: how many requests this tool sends to Withings'
-//! token endpoint per minute for one app (client id). Withings allows an
+//! The upstream budget: how many requests this tool sends to Withings per
+//! minute for one app (client id): token requests, and the data calls
+//! `serve` proxies for its consumers. Withings allows an
 //! application 120 requests a minute and answers a burst beyond that with
 //! status 601; several processes (or accounts) of one app must share that
 //! allowance rather than each spend it, so every request takes one unit of
@@ -11,6 +12,11 @@
 //! with a store shared by hosts (Redis) each request also takes a unit of
 //! a fixed one-minute window counted in the store, so that all hosts
 //! together stay within N.
+//!
+//! A named reader of `serve` may also have a share (`[reader.NAME] budget
+//! = "30/min"`, a [`Rate`]): a bucket of its own ([`Share`]), never waited
+//! for, and with Redis a bucket counted in the store (`SharedBudget::
+//! take_share`), so that every host together gives the reader its share once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -23,6 +29,8 @@ pub const DEFAULT_PER_MINUTE: u32 = 120;
 
 /// The bounds of `--upstream-budget`.
 pub const MIN_PER_MINUTE: u32 = 1;
+/// High enough that a loopback benchmark of the proxy is not throttled,
+/// and for partner apps Withings allows more.
 pub const MAX_PER_MINUTE: u32 = 10_000_000;
 
 /// The longest a request waits for a unit: a refresh that waits longer
@@ -33,6 +41,63 @@ pub const MAX_WAIT: Duration = crate::error::BUDGET_MAX_WAIT;
 /// Withings' own rate limiting.
 pub const WHAT: &str = crate::error::UPSTREAM_BUDGET;
 
+/// A number of requests per period (a minute or an hour): the app's
+/// budget, or a reader's share of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period: Duration,
+}
+
+/// The units a reader's `budget` may be given in, and the period of each.
+const RATE_UNITS: [(&str, u64); 4] = [("min", 60), ("minute", 60), ("h", 3600), ("hour", 3600)];
+
+impl Rate {
+    pub const fn per_minute(count: u32) -> Rate {
+        Rate {
+            count,
+            period: Duration::from_secs(60),
+        }
+    }
+
+    /// `N/min`, `N/minute`, `N/h` or `N/hour`, N from 1 to
+    /// [`MAX_PER_MINUTE`]; the error says what is wrong with the text.
+    pub fn parse(text: &str) -> std::result::Result<Rate, String> {
+        let Some((count, unit)) = text.split_once('/') else {
+            return Err(format!("`{text}` is not a number of requests per minute or hour"));
+        };
+        let Some(&(_, secs)) = RATE_UNITS.iter().find(|(name, _)| *name == unit.trim()) else {
+            return Err(format!("`{}` is not `min` or `hour`", unit.trim()));
+        };
+        match count.trim().parse::<u32>() {
+            Ok(count) if (MIN_PER_MINUTE..=MAX_PER_MINUTE).contains(&count) => Ok(Rate {
+                count,
+                period: Duration::from_secs(secs),
+            }),
+            _ => Err(format!(
+                "`{}` is not a number from {MIN_PER_MINUTE} to {MAX_PER_MINUTE}",
+                count.trim()
+            )),
+        }
+    }
+
+    /// The time one unit takes to come back.
+    pub fn interval(self) -> Duration {
+        self.period / self.count.max(1)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = if self.period >= Duration::from_secs(3600) {
+            "hour"
+        } else {
+            "min"
+        };
+        write!(f, "{}/{unit}", self.count)
+    }
+}
+
 /// A token bucket at one instant: `available` units (never negative, never
 /// above the capacity) as of `at`.
 #[derive(Debug, Clone, Copy)]
@@ -42,25 +107,25 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// A full bucket of `per_minute` units at `now`.
-    pub fn full(per_minute: u32, now: Instant) -> Bucket {
+    /// A full bucket of `rate`'s count at `now`.
+    pub fn full(rate: Rate, now: Instant) -> Bucket {
         Bucket {
-            available: f64::from(per_minute),
+            available: f64::from(rate.count),
             at: now,
         }
     }
 
-    /// Units available at `now`, refilled at `per_minute` a minute since
-    /// the last look; a clock that went back refills nothing.
-    pub fn available(&self, per_minute: u32, now: Instant) -> f64 {
+    /// Units available at `now`, refilled at `rate` since the last look
+    /// (at most its count); a clock that went back refills nothing.
+    pub fn available(&self, rate: Rate, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        let capacity = f64::from(per_minute);
-        (self.available + elapsed * capacity / 60.0).clamp(0.0, capacity)
+        let period = rate.period.as_secs_f64().max(f64::MIN_POSITIVE);
+        (self.available + elapsed * f64::from(rate.count) / period).clamp(0.0, f64::from(rate.count))
     }
 
     /// Takes one unit at `now`, or says how long until one is there.
-    pub fn take(&mut self, per_minute: u32, now: Instant) -> std::result::Result<(), Duration> {
-        let available = self.available(per_minute, now);
+    pub fn take(&mut self, rate: Rate, now: Instant) -> std::result::Result<(), Duration> {
+        let available = self.available(rate, now);
         self.at = self.at.max(now);
         if available >= 1.0 {
             self.available = available - 1.0;
@@ -68,7 +133,15 @@ impl Bucket {
         }
         self.available = available;
         let missing = 1.0 - available;
-        Err(Duration::from_secs_f64(missing * 60.0 / f64::from(per_minute.max(1))))
+        Err(Duration::from_secs_f64(
+            missing * rate.period.as_secs_f64() / f64::from(rate.count.max(1)),
+        ))
+    }
+
+    /// Returns a unit taken for a request that was not sent after all.
+    pub fn give_back(&mut self, rate: Rate, now: Instant) {
+        self.available = (self.available(rate, now) + 1.0).min(f64::from(rate.count));
+        self.at = self.at.max(now);
     }
 }
 
@@ -78,6 +151,41 @@ pub trait SharedBudget: Send + Sync {
     /// Takes one request of `per_minute` in the current window: `None`
     /// when taken, else how long until the window ends.
     async fn take(&self, per_minute: u32) -> Result<Option<Duration>>;
+
+    /// Takes one unit of `reader`'s share (`rate`, a bucket as
+    /// [`Bucket`]): `None` when taken, else how long until one is there.
+    async fn take_share(&self, reader: &str, rate: Rate) -> Result<Option<Duration>>;
+}
+
+/// A reader's share in this process: taken before the app's budget, never
+/// waited for (a consumer over its share is refused at once).
+#[derive(Debug)]
+pub struct Share {
+    rate: Rate,
+    bucket: Mutex<Bucket>,
+}
+
+impl Share {
+    pub fn new(rate: Rate, now: Instant) -> Share {
+        Share {
+            rate,
+            bucket: Mutex::new(Bucket::full(rate, now)),
+        }
+    }
+
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    /// Takes one unit, or says how long until one is there.
+    pub fn take(&self, now: Instant) -> std::result::Result<(), Duration> {
+        crate::locked(&self.bucket).take(self.rate, now)
+    }
+
+    /// Returns the unit of a request that another count refused.
+    pub fn give_back(&self, now: Instant) {
+        crate::locked(&self.bucket).give_back(self.rate, now);
+    }
 }
 
 /// One app's budget in this process.
@@ -106,30 +214,40 @@ impl UpstreamBudget {
         UpstreamBudget {
             client_id: client_id.to_owned(),
             per_minute,
-            bucket: Mutex::new(Bucket::full(per_minute, now)),
+            bucket: Mutex::new(Bucket::full(Rate::per_minute(per_minute), now)),
         }
+    }
+
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
     }
 
     /// Takes one unit for a request about to be sent: from this process's
     /// bucket, then from `shared` (the store all hosts use) when there is
     /// one. Waits up to [`MAX_WAIT`] for a unit; beyond that, or when a
-    /// signal came meanwhile, the request is not sent and the error says why.
-    pub async fn take(&self, shared: Option<&dyn SharedBudget>) -> Result<()> {
-        let deadline = Instant::now() + MAX_WAIT;
+    /// signal came meanwhile, the request is not sent and the error says
+    /// why. `Some(time waited)` when it waited.
+    pub async fn take(&self, shared: Option<&dyn SharedBudget>) -> Result<Option<Duration>> {
+        let started = Instant::now();
+        let deadline = started + MAX_WAIT;
+        let mut waited = false;
         loop {
-            let taken = crate::locked(&self.bucket).take(self.per_minute, Instant::now());
+            let taken = crate::locked(&self.bucket).take(Rate::per_minute(self.per_minute), Instant::now());
             let wait = match taken {
                 Ok(()) => break,
                 Err(wait) => wait,
             };
             self.wait_or_refuse(wait, deadline, "this process").await?;
+            waited = true;
         }
-        let Some(shared) = shared else { return Ok(()) };
-        while let Some(wait) = shared.take(self.per_minute).await? {
-            self.wait_or_refuse(wait, deadline, "all hosts sharing the store")
-                .await?;
+        if let Some(shared) = shared {
+            while let Some(wait) = shared.take(self.per_minute).await? {
+                self.wait_or_refuse(wait, deadline, "all hosts sharing the store")
+                    .await?;
+                waited = true;
+            }
         }
-        Ok(())
+        Ok(waited.then(|| started.elapsed()))
     }
 
     /// Sleeps `wait` when it ends by `deadline`, else refuses.

@@ -85,7 +85,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = parse_retry_delay, default_value = DEFAULT_RETRY_DELAY, value_name = "DURATION")]
     pub retry_delay: Duration,
 
-    /// Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]
+    /// Drive a running `withings-token serve` at URL instead of Withings and the local store (status, refresh, auth-url, exchange, usage with ADMIN_API_TOKEN; access-token, exec with WITHINGS_TOKEN_READER_TOKEN or ADMIN_API_TOKEN; other commands refuse it) [env: WITHINGS_TOKEN_SERVER]
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
 
@@ -97,7 +97,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = parse_lock_timeout, default_value = DEFAULT_LOCK_TIMEOUT, value_name = "DURATION")]
     pub lock_timeout: Duration,
 
-    /// Token requests a minute this app may send to Withings, shared by every refresh of this process and, with a Redis store, of every host (1 to 10000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]
+    /// Requests a minute this app may send to Withings, shared by every refresh and every call `serve` proxies, of this process and, with a Redis store, of every host (1 to 10000000); one over it waits up to 5s or fails with RATE_LIMITED, nothing sent [env: WITHINGS_TOKEN_UPSTREAM_BUDGET] [default: 120]
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(i64::from(crate::budget::MIN_PER_MINUTE)..=i64::from(crate::budget::MAX_PER_MINUTE)))]
     pub upstream_budget: Option<u32>,

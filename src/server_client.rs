@@ -1,7 +1,7 @@
 //! `--server URL`: the one client of a running `withings-token serve`. The
-//! commands that take it (`status`, `refresh`, `auth-url`, `exchange`) ask
-//! the server instead of Withings and print its report through the same
-//! output module, so the outputs and exit codes are the local ones: the
+//! commands that take it (`status`, `refresh`, `auth-url`, `exchange`,
+//! `usage`) ask the server instead of Withings and print its report through
+//! the same output module, so the outputs and exit codes are the local ones: the
 //! server's JSON error object becomes [`Error::Remote`] with the same code,
 //! and a refused `X-Admin-Token` is a configuration error naming
 //! `ADMIN_API_TOKEN` (exit 3).
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::AccountName;
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
-use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, known_code};
+use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, UsageReport, known_code};
 use crate::redact::{clip, shown_url};
 use crate::settings::{OutputFormat, Settings};
 
@@ -196,6 +196,12 @@ impl ServerClient {
 
     pub async fn exchange(&self, body: &ExchangeBody<'_>) -> Result<TokenReport> {
         self.call(Method::POST, "/admin/token/exchange", Some(body)).await
+    }
+
+    /// The Withings proxy's calls per reader and account (of the account
+    /// named, when one is).
+    pub async fn usage(&self) -> Result<UsageReport> {
+        self.call(Method::GET, "/admin/usage", None::<&()>).await
     }
 
     /// `path` may carry a query; the account named is added to it.

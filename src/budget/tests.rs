@@ -5,65 +5,85 @@ use super::*;
 #[test]
 fn a_full_bucket_gives_its_capacity_at_once_then_refuses() {
     let start = Instant::now();
-    let mut bucket = Bucket::full(3, start);
+    let mut bucket = Bucket::full(Rate::per_minute(3), start);
     for _ in 0..3 {
-        assert!(bucket.take(3, start).is_ok());
+        assert!(bucket.take(Rate::per_minute(3), start).is_ok());
     }
     // One unit of 3 a minute comes back in 20 s.
-    assert_eq!(bucket.take(3, start), Err(Duration::from_secs(20)));
+    assert_eq!(bucket.take(Rate::per_minute(3), start), Err(Duration::from_secs(20)));
 }
 
 #[test]
 fn units_come_back_at_the_rate_per_minute() {
     let start = Instant::now();
-    let mut bucket = Bucket::full(120, start);
+    let mut bucket = Bucket::full(Rate::per_minute(120), start);
     for _ in 0..120 {
-        bucket.take(120, start).unwrap();
+        bucket.take(Rate::per_minute(120), start).unwrap();
     }
-    assert!(bucket.take(120, start).is_err());
+    assert!(bucket.take(Rate::per_minute(120), start).is_err());
     // 120 a minute: one every 500 ms.
     let later = start + Duration::from_millis(499);
-    let wait = bucket.take(120, later).unwrap_err();
+    let wait = bucket.take(Rate::per_minute(120), later).unwrap_err();
     assert!(wait <= Duration::from_millis(2), "{wait:?}");
-    assert!(bucket.take(120, start + Duration::from_millis(500)).is_ok());
-    assert!(bucket.take(120, start + Duration::from_millis(500)).is_err());
+    assert!(
+        bucket
+            .take(Rate::per_minute(120), start + Duration::from_millis(500))
+            .is_ok()
+    );
+    assert!(
+        bucket
+            .take(Rate::per_minute(120), start + Duration::from_millis(500))
+            .is_err()
+    );
 }
 
 #[test]
 fn refused_takes_never_drive_the_bucket_below_zero() {
     let start = Instant::now();
-    let mut bucket = Bucket::full(1, start);
-    bucket.take(1, start).unwrap();
+    let mut bucket = Bucket::full(Rate::per_minute(1), start);
+    bucket.take(Rate::per_minute(1), start).unwrap();
     for _ in 0..1000 {
-        assert!(bucket.take(1, start).is_err());
+        assert!(bucket.take(Rate::per_minute(1), start).is_err());
     }
-    assert_eq!(bucket.available(1, start), 0.0);
+    assert_eq!(bucket.available(Rate::per_minute(1), start), 0.0);
     // A minute after the one request, one unit is back, not fewer.
-    assert!(bucket.take(1, start + Duration::from_secs(60)).is_ok());
+    assert!(
+        bucket
+            .take(Rate::per_minute(1), start + Duration::from_secs(60))
+            .is_ok()
+    );
 }
 
 #[test]
 fn an_idle_bucket_holds_no_more_than_its_capacity() {
     let start = Instant::now();
-    let mut bucket = Bucket::full(2, start);
+    let mut bucket = Bucket::full(Rate::per_minute(2), start);
     let much_later = start + Duration::from_secs(3600);
-    assert_eq!(bucket.available(2, much_later), 2.0);
-    bucket.take(2, much_later).unwrap();
-    bucket.take(2, much_later).unwrap();
-    assert!(bucket.take(2, much_later).is_err());
+    assert_eq!(bucket.available(Rate::per_minute(2), much_later), 2.0);
+    bucket.take(Rate::per_minute(2), much_later).unwrap();
+    bucket.take(Rate::per_minute(2), much_later).unwrap();
+    assert!(bucket.take(Rate::per_minute(2), much_later).is_err());
 }
 
 #[test]
 fn a_clock_that_goes_back_refills_nothing() {
     let start = Instant::now() + Duration::from_secs(60);
-    let mut bucket = Bucket::full(1, start);
-    bucket.take(1, start).unwrap();
+    let mut bucket = Bucket::full(Rate::per_minute(1), start);
+    bucket.take(Rate::per_minute(1), start).unwrap();
     let earlier = start - Duration::from_secs(30);
-    assert_eq!(bucket.available(1, earlier), 0.0);
-    assert!(bucket.take(1, earlier).is_err());
+    assert_eq!(bucket.available(Rate::per_minute(1), earlier), 0.0);
+    assert!(bucket.take(Rate::per_minute(1), earlier).is_err());
     // The look back did not move the bucket's time back either.
-    assert!(bucket.take(1, start + Duration::from_secs(30)).is_err());
-    assert!(bucket.take(1, start + Duration::from_secs(60)).is_ok());
+    assert!(
+        bucket
+            .take(Rate::per_minute(1), start + Duration::from_secs(30))
+            .is_err()
+    );
+    assert!(
+        bucket
+            .take(Rate::per_minute(1), start + Duration::from_secs(60))
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -85,22 +105,91 @@ async fn a_spent_budget_whose_next_unit_is_far_refuses_with_nothing_to_wait_for(
     assert!(refused.action().contains("--upstream-budget"), "{}", refused.action());
 }
 
-#[tokio::test]
-async fn a_unit_due_within_the_bound_is_waited_for() {
-    // 60 a minute: the next unit comes in a second, within MAX_WAIT.
-    let budget = UpstreamBudget::new("app", 60, Instant::now());
-    for _ in 0..60 {
-        budget.take(None).await.unwrap();
-    }
-    let before = Instant::now();
-    budget.take(None).await.unwrap();
-    assert!(before.elapsed() >= Duration::from_millis(900), "{:?}", before.elapsed());
-}
-
 #[test]
 fn the_clients_of_one_app_share_one_budget() {
     let first = for_client("shared-app", 5);
     let second = for_client("shared-app", 5);
     assert!(Arc::ptr_eq(&first, &second));
     assert!(!Arc::ptr_eq(&first, &for_client("other-app", 5)));
+}
+
+#[test]
+fn a_rate_is_a_count_a_minute_or_an_hour() {
+    let hour = Duration::from_secs(3600);
+    assert_eq!(Rate::parse("30/min"), Ok(Rate::per_minute(30)));
+    assert_eq!(Rate::parse(" 2 / minute "), Ok(Rate::per_minute(2)));
+    assert_eq!(
+        Rate::parse("500/hour"),
+        Ok(Rate {
+            count: 500,
+            period: hour
+        })
+    );
+    assert_eq!(Rate::parse("1/h"), Ok(Rate { count: 1, period: hour }));
+    assert_eq!(
+        Rate::parse("0/min"),
+        Err("`0` is not a number from 1 to 10000000".into())
+    );
+    assert_eq!(
+        Rate::parse("10000001/min"),
+        Err("`10000001` is not a number from 1 to 10000000".into())
+    );
+    assert_eq!(
+        Rate::parse("-1/min"),
+        Err("`-1` is not a number from 1 to 10000000".into())
+    );
+    assert_eq!(Rate::parse("30/s"), Err("`s` is not `min` or `hour`".into()));
+    assert_eq!(
+        Rate::parse("30"),
+        Err("`30` is not a number of requests per minute or hour".into())
+    );
+    assert_eq!(Rate::parse("500/hour").unwrap().to_string(), "500/hour");
+    assert_eq!(Rate::parse("2/minute").unwrap().to_string(), "2/min");
+    assert_eq!(Rate::per_minute(2).interval(), Duration::from_secs(30));
+}
+
+#[test]
+fn an_hourly_bucket_gives_its_count_then_one_unit_per_interval() {
+    let start = Instant::now();
+    let hourly = Rate {
+        count: 4,
+        period: Duration::from_secs(3600),
+    };
+    let mut bucket = Bucket::full(hourly, start);
+    for _ in 0..4 {
+        bucket.take(hourly, start).unwrap();
+    }
+    assert_eq!(bucket.take(hourly, start), Err(Duration::from_secs(900)));
+    assert!(bucket.take(hourly, start + Duration::from_secs(899)).is_err());
+    assert!(bucket.take(hourly, start + Duration::from_secs(900)).is_ok());
+}
+
+#[test]
+fn a_share_refuses_at_once_and_a_unit_given_back_can_be_taken_again() {
+    let start = Instant::now();
+    let share = Share::new(Rate::per_minute(2), start);
+    share.take(start).unwrap();
+    share.take(start).unwrap();
+    assert_eq!(share.take(start), Err(Duration::from_secs(30)));
+    share.give_back(start);
+    assert!(share.take(start).is_ok());
+    assert!(share.take(start).is_err());
+    // Never above its count, however many are given back.
+    for _ in 0..5 {
+        share.give_back(start);
+    }
+    share.take(start).unwrap();
+    share.take(start).unwrap();
+    assert!(share.take(start).is_err());
+}
+
+#[tokio::test]
+async fn a_take_says_how_long_it_waited_and_none_when_it_did_not() {
+    // 60 a minute: after the 60, the next unit comes in a second.
+    let budget = UpstreamBudget::new("app", 60, Instant::now());
+    for _ in 0..60 {
+        assert_eq!(budget.take(None).await.unwrap(), None);
+    }
+    let waited = budget.take(None).await.unwrap().expect("a wait");
+    assert!(waited >= Duration::from_millis(900) && waited < MAX_WAIT, "{waited:?}");
 }

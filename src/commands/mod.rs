@@ -32,6 +32,7 @@ pub mod rekey;
 pub mod sandbox;
 pub mod serve;
 pub mod status;
+pub mod usage;
 pub mod validate;
 pub mod via_server;
 
@@ -96,6 +97,7 @@ pub enum Command {
     Notify(notify::NotifyArgs),
     Keygen(keygen::KeygenArgs),
     Rekey(rekey::RekeyArgs),
+    Usage(usage::UsageArgs),
 }
 
 pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
@@ -192,6 +194,7 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Serve(args) => apart(|| serve::run(&args, settings)),
         Command::Accounts(args) => apart(|| accounts::run(&args, settings, out)),
         Command::Notify(args) => apart(|| notify::run(&args, settings, out)),
+        Command::Usage(args) => apart(|| usage::run(&args, settings, out)),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) | Command::Keygen(_) => {
             Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
@@ -207,8 +210,9 @@ fn account_purpose(command: &Command) -> Option<Purpose> {
         // `status` shows every account when there are several and none is
         // named; `accounts` and `refresh --all` act on all of them.
         // `notify` tries the sinks of the account named, else the deployment's;
-        // `rekey` the account named, else every one.
+        // `rekey` the account named, else every one; `usage` asks a server.
         Command::Serve(_)
+        | Command::Usage(_)
         | Command::Doctor(_)
         | Command::Status(_)
         | Command::Accounts(_)

@@ -8,6 +8,7 @@ use toml_edit::{Document, Item, TableLike, Value};
 
 use super::{AccountTable, Config, ConfigOrigin, Entry, VARIABLE_PREFIX_KEY};
 use crate::account_name::AccountName;
+use crate::budget::{MAX_PER_MINUTE, MIN_PER_MINUTE, Rate};
 use crate::error::{Error, Result};
 use crate::settings::{ConfigKey, ReaderGrant, SETTINGS};
 
@@ -327,16 +328,18 @@ fn reader_tables(source: &Source, item: &Item, line: usize) -> Result<Vec<Reader
 fn reader(source: &Source, name: &str, table: &dyn TableLike, line: usize) -> Result<ReaderGrant> {
     let mut sha256 = None;
     let mut accounts = None;
+    let mut budget = None;
     for (key, value) in table.iter() {
         let at = source.key_line(table, key);
         match key {
             "sha256" => sha256 = Some(digest(source, name, value, at)?),
             "accounts" => accounts = Some(readable_accounts(source, name, value, at)?),
+            "budget" => budget = Some(share(source, name, value, at)?),
             _ => {
                 return Err(source.error(
                     at,
                     format!("unknown key `{key}` in [reader.{name}]"),
-                    "fix or delete it; a [reader.NAME] table takes sha256 and accounts",
+                    "fix or delete it; a [reader.NAME] table takes sha256, accounts and (optionally) budget",
                 ));
             }
         }
@@ -355,6 +358,24 @@ fn reader(source: &Source, name: &str, table: &dyn TableLike, line: usize) -> Re
         sha256,
         accounts,
         all_accounts: every_account,
+        budget,
+    })
+}
+
+/// `budget`: the reader's share of the app's budget, `N/min` or `N/hour`.
+fn share(source: &Source, reader: &str, item: &Item, line: usize) -> Result<Rate> {
+    let parsed = match item.as_str() {
+        Some(text) => Rate::parse(text),
+        None => Err("must be a string, like \"30/min\"".to_owned()),
+    };
+    parsed.map_err(|why| {
+        source.error(
+            line,
+            format!("`budget` in [reader.{reader}]: {why}"),
+            format!(
+                "set it to the proxied calls a minute or an hour the reader may send, like `budget = \"30/min\"` or `\"500/hour\"` (from {MIN_PER_MINUTE} to {MAX_PER_MINUTE})"
+            ),
+        )
     })
 }
 

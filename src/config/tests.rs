@@ -1,4 +1,5 @@
 use super::*;
+use crate::budget::Rate;
 
 fn parsed(text: &str) -> Config {
     Config::parse(PathBuf::from("/etc/wt/config.toml"), ConfigOrigin::Flag, text).unwrap()
@@ -35,6 +36,7 @@ accounts = ["alice"]
 [reader.home]
 sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 accounts = ["*", "bob"]
+budget = "30/min"
 "#;
 
 #[test]
@@ -79,12 +81,14 @@ fn readers_have_a_lower_case_digest_and_their_accounts_or_every_account() {
                 sha256: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789".to_owned(),
                 accounts: vec![name("alice")],
                 all_accounts: false,
+                budget: None,
             },
             ReaderGrant {
                 name: "home".to_owned(),
                 sha256: "0".repeat(64),
                 accounts: vec![name("bob")],
                 all_accounts: true,
+                budget: Some(Rate::per_minute(30)),
             },
         ]
     );
@@ -127,7 +131,7 @@ fn a_wrong_type_a_bad_value_or_a_shared_key_per_account_is_refused_with_its_line
     );
     assert_eq!(
         refused("upstream_budget = 0\n"),
-        "/etc/wt/config.toml:1: `upstream_budget` at the top of the file: `0` is not a number from 1 to 10000"
+        "/etc/wt/config.toml:1: `upstream_budget` at the top of the file: `0` is not a number from 1 to 10000000"
     );
     assert_eq!(
         refused("[account.a]\nrefresh_at_least = \"400d\"\n"),
@@ -149,6 +153,39 @@ fn a_wrong_type_a_bad_value_or_a_shared_key_per_account_is_refused_with_its_line
         refused("[account.a]\nvariable_prefix = \"A-\"\n"),
         "/etc/wt/config.toml:2: `variable_prefix` in [account.a] is not a variable prefix: `A-`"
     );
+}
+
+#[test]
+fn a_reader_s_budget_is_a_count_a_minute_or_an_hour() {
+    let with = |budget: &str| {
+        let digest = "0".repeat(64);
+        format!("[reader.r]\nsha256 = \"{digest}\"\naccounts = [\"a\"]\nbudget = {budget}\n")
+    };
+    let hourly = parsed(&with("\"500/hour\""));
+    assert_eq!(
+        hourly.readers[0].budget,
+        Some(Rate {
+            count: 500,
+            period: std::time::Duration::from_secs(3600)
+        })
+    );
+    assert_eq!(
+        parsed(&with("\"2 / minute\"")).readers[0].budget,
+        Some(Rate::per_minute(2))
+    );
+    for (bad, why) in [
+        ("\"0/min\"", "`0` is not a number from 1 to 10000000"),
+        ("\"lots/min\"", "`lots` is not a number from 1 to 10000000"),
+        ("\"30/day\"", "`day` is not `min` or `hour`"),
+        ("\"30\"", "`30` is not a number of requests per minute or hour"),
+        ("30", "must be a string, like \"30/min\""),
+    ] {
+        assert_eq!(
+            refused(&with(bad)),
+            format!("/etc/wt/config.toml:4: `budget` in [reader.r]: {why}"),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod notify;
 mod railway;
 mod reports;
 mod table;
+mod usage;
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -38,6 +39,7 @@ pub use self::reports::{
     AlertReport, AlertState, AuthUrlReport, CopyReport, CopyStatus, DryRunReport, ErrorBody, ErrorReport,
     ReportOutcome, StatusReport, TokenReport, Validation, ValidationReport, known_code,
 };
+pub use self::usage::{ActionCount, BudgetRefusals, UpstreamTime, UsageReport, UsageRow, UsageWindow};
 use crate::error::{Error, Result};
 use crate::settings::OutputFormat;
 use crate::settings::OutputOptions;

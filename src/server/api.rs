@@ -23,7 +23,7 @@ use crate::accounts::AccountName;
 use crate::consent::{AuthUrlRequest, Redirect, RedirectState, parse_code_or_url};
 use crate::copies::Choices;
 use crate::error::Error;
-use crate::output::{AuthUrlReport, ErrorBody, TokenReport};
+use crate::output::{AuthUrlReport, ErrorBody, TokenReport, UsageReport};
 use crate::rotation::no_tokens_error_for;
 use crate::validation::{self, Checked, Recheck, Refreshed};
 
@@ -53,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/token/exchange", post(exchange))
         .route("/admin/token/validate", get(validate))
         .route("/admin/accounts", get(accounts))
+        .route("/admin/usage", get(usage))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_admin));
     Router::new()
         .route("/admin/health", get(health))
@@ -172,6 +173,20 @@ async fn accounts(State(state): Shared) -> Result<Json<AccountsReport>, ApiError
         version: 1,
         accounts: rows,
     }))
+}
+
+/// `GET /admin/usage`: the Withings proxy's calls of the last hour and
+/// day, per reader and account (`?account=NAME`: that account's only).
+async fn usage(
+    State(state): Shared,
+    query: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<Json<UsageReport>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let account = match query.account {
+        Some(name) => Some(state.accounts.find(Some(&name), &|_| true).await?.name.clone()),
+        None => None,
+    };
+    Ok(Json(state.usage.report(crate::clock::now(), account.as_ref())))
 }
 
 /// A JSON body already rendered, with the header `Json` would give it.

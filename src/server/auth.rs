@@ -23,12 +23,14 @@ pub struct Credentials {
     pub readers: Vec<ScopedReader>,
 }
 
-/// A named reader: the digest of its token and what it may read.
+/// A named reader: the digest of its token, what it may read, and its
+/// share of the app's budget (`shares`).
 pub struct ScopedReader {
     pub name: String,
     digest: [u8; 32],
     accounts: Vec<AccountName>,
     all_accounts: bool,
+    pub budget: Option<crate::budget::Rate>,
 }
 
 impl ScopedReader {
@@ -45,6 +47,7 @@ impl ScopedReader {
             digest,
             accounts: grant.accounts.clone(),
             all_accounts: grant.all_accounts,
+            budget: grant.budget,
         })
     }
 }
@@ -302,6 +305,7 @@ mod tests {
             sha256: sha256_hex(token),
             accounts: accounts.iter().map(|a| AccountName::parse(a).unwrap()).collect(),
             all_accounts,
+            budget: None,
         }
     }
 

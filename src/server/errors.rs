@@ -12,6 +12,7 @@
 //! | `NOT_FOUND` (no such endpoint, no such account), `METHOD_NOT_ALLOWED` | 404, 405 |
 //! | `NETWORK_ERROR`, `UPSTREAM_ERROR`, `RAILWAY_UPDATE_FAILED`; the proxy's `ANSWER_TOO_LARGE` | 502 |
 //! | the proxy's `UPSTREAM_TIMEOUT` | 504 |
+//! | the proxy's `RATE_LIMITED` (a budget spent: nothing sent) | 429 with `Retry-After` |
 //! | `RATE_LIMITED`, `LOCK_TIMEOUT`, `STORE_UNAVAILABLE` | 503 with `Retry-After` |
 //! | `CONFIGURATION_ERROR` for a corrupt store, `INTERNAL_ERROR`, others | 500 |
 //!
@@ -53,6 +54,13 @@ pub enum ApiError {
         code: &'static str,
         message: String,
         action: String,
+    },
+    /// Over a budget (the app's, or the reader's share): not sent, and
+    /// not to be sent again for `retry_after` seconds.
+    TooManyRequests {
+        message: String,
+        action: String,
+        retry_after: u64,
     },
     /// The work failed; the crate's error says why and what to do.
     Failed(Error),
@@ -115,6 +123,15 @@ impl ApiError {
                 message,
                 action,
             } => (*status, None, body(code, message.clone(), action.clone())),
+            ApiError::TooManyRequests {
+                message,
+                action,
+                retry_after,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some((*retry_after).clamp(1, MAX_RETRY_AFTER)),
+                body("RATE_LIMITED", message.clone(), action.clone()),
+            ),
             ApiError::Failed(error) => {
                 let (status, retry_after) = http_status(error);
                 (status, retry_after, ErrorBody::of(error))
@@ -294,5 +311,23 @@ mod tests {
         assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
         let (_, _, body) = ApiError::Forbidden.parts();
         assert_eq!(body.code, "FORBIDDEN");
+    }
+
+    #[test]
+    fn a_spent_budget_is_429_with_its_retry_after_and_the_error_object() {
+        let over = |retry_after| ApiError::TooManyRequests {
+            message: "m".into(),
+            action: "a".into(),
+            retry_after,
+        };
+        let response = over(30).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "30");
+        let (_, retry_after, body) = over(0).parts();
+        assert_eq!(
+            (retry_after, body.code, body.message, body.action),
+            (Some(1), "RATE_LIMITED", "m".into(), "a".into())
+        );
+        assert_eq!(over(1_000_000).parts().1, Some(MAX_RETRY_AFTER));
     }
 }

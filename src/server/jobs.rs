@@ -181,13 +181,18 @@ async fn rotate_and_deliver(
     targets: &Targets,
 ) -> Result<Refreshed> {
     let policy = policy(account, want, seen_before).await?;
+    // A rotation asked for and not forced (a peer saved a set meanwhile)
+    // is answered from the store under the lock, not from `seen_before`,
+    // which may be the set the peer replaced.
+    let asked_to_rotate = matches!(want, Want::Rotate | Want::Replace { .. });
+    let shortcut = !asked_to_rotate && copies::none_behind(&account.settings, targets, seen_before);
     let rotation = rotation::refresh(
         &account.settings,
         account.store.as_ref(),
         seen_before,
         state.withings_for(trigger),
         policy,
-        copies::none_behind(&account.settings, targets, seen_before),
+        shortcut,
     )
     .await?;
     deliver(state, account, targets, rotation).await

@@ -11,6 +11,9 @@
 //! as many as accounts. Reader refusals count by the named reader (from the
 //! config file) and by the account refused, when it exists (`default`
 //! included, by name: a refusal without the label asked for no account).
+//! The Withings proxy's series count by reader (the same names, or
+//! `(admin)`, `(reader)`), account (as above) and an action bounded by
+//! `usage::action_label`: nothing a consumer sends makes a new series.
 //!
 //! Counters and the histogram are this process's; the timestamps are read
 //! from each account's store at each scrape, and the need for new consent
@@ -34,6 +37,8 @@ use crate::error::{Error, Result};
 use crate::locked;
 use crate::output::{CopyStatus, ReportOutcome, TokenReport};
 use crate::store::StoreState;
+
+use super::usage::{ProxyCall, action_label};
 
 /// What Prometheus is told the answer is.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -108,6 +113,38 @@ impl EncodeLabelSet for RefusalLabels {
     }
 }
 
+/// A proxied call: `account` as everywhere (none for `default`), the
+/// action as `usage::action_label` bounds it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct ProxyLabels {
+    reader: String,
+    account: AccountLabel,
+    action: &'static str,
+    outcome: &'static str,
+}
+
+impl EncodeLabelSet for ProxyLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> std::fmt::Result {
+        EncodeLabel::encode(&("reader", self.reader.as_str()), encoder.encode_label())?;
+        encode_labels(
+            encoder,
+            &self.account,
+            &[("action", self.action), ("outcome", self.outcome)],
+        )
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReaderLabel {
+    reader: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    reader: String,
+    budget: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
@@ -138,7 +175,53 @@ pub struct Metrics {
     /// add instead of the family's lock and lookup. (Not made up front:
     /// a scrape shows only the results that happened.)
     broker_counters: [OnceLock<Counter>; 3],
+    proxy: ProxyMetrics,
 }
+
+/// The Withings proxy's series (see `usage`).
+struct ProxyMetrics {
+    requests: Family<ProxyLabels, Counter>,
+    upstream_seconds: Histogram,
+    budget_waits: Family<ReaderLabel, Counter>,
+    budget_refusals: Family<BudgetLabels, Counter>,
+}
+
+impl ProxyMetrics {
+    fn register(registry: &mut Registry) -> ProxyMetrics {
+        let proxy = ProxyMetrics {
+            requests: Family::default(),
+            // 1 ms (a loopback upstream) to 30 s (the default proxy timeout).
+            upstream_seconds: Histogram::new(UPSTREAM_BUCKETS),
+            budget_waits: Family::default(),
+            budget_refusals: Family::default(),
+        };
+        registry.register(
+            "withings_token_proxy_requests",
+            "Calls through the Withings proxy by reader, account, action (a fixed list, else other) and outcome",
+            proxy.requests.clone(),
+        );
+        registry.register(
+            "withings_token_proxy_upstream_duration_seconds",
+            "Time proxied calls waited for Withings (both calls of a retried read)",
+            proxy.upstream_seconds.clone(),
+        );
+        registry.register(
+            "withings_token_proxy_budget_waits",
+            "Proxied calls that waited for the budget before being sent, by reader",
+            proxy.budget_waits.clone(),
+        );
+        registry.register(
+            "withings_token_proxy_budget_refusals",
+            "Proxied calls a budget refused (nothing sent), by reader and budget (app, reader)",
+            proxy.budget_refusals.clone(),
+        );
+        proxy
+    }
+}
+
+const UPSTREAM_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 impl Metrics {
     pub fn new() -> Metrics {
@@ -180,6 +263,7 @@ impl Metrics {
             version: env!("CARGO_PKG_VERSION"),
         };
         registry.register("withings_token_build", "The running build", Info::new(version));
+        let proxy = ProxyMetrics::register(&mut registry);
         Metrics {
             registry,
             refreshes,
@@ -189,6 +273,34 @@ impl Metrics {
             refusals,
             broker,
             broker_counters: Default::default(),
+            proxy,
+        }
+    }
+
+    /// Counts one proxied call: its outcome, its time at Withings, its
+    /// wait for the budget or the budget that refused it.
+    pub fn record_proxy(&self, call: &ProxyCall) {
+        let reader = &call.reader;
+        let labels = ProxyLabels {
+            reader: reader.clone(),
+            account: account_label(&call.account),
+            action: action_label(call.action.as_deref()),
+            outcome: call.outcome.label(),
+        };
+        self.proxy.requests.get_or_create(&labels).inc();
+        if let Some(upstream) = call.upstream {
+            self.proxy.upstream_seconds.observe(upstream.as_secs_f64());
+        }
+        if call.budget_wait.is_some() {
+            let labels = ReaderLabel { reader: reader.clone() };
+            self.proxy.budget_waits.get_or_create(&labels).inc();
+        }
+        if let Some(budget) = call.refused_by {
+            let labels = BudgetLabels {
+                reader: reader.clone(),
+                budget,
+            };
+            self.proxy.budget_refusals.get_or_create(&labels).inc();
         }
     }
 
@@ -391,6 +503,62 @@ mod tests {
         assert!(
             !text.contains("result=\"refreshed\""),
             "only results that happened:\n{text}"
+        );
+    }
+
+    fn proxied(reader: &str, account: &str, action: &str, outcome: super::super::usage::Outcome) -> ProxyCall {
+        ProxyCall {
+            reader: reader.to_owned(),
+            account: AccountName::parse(account).unwrap(),
+            path: "measure".to_owned(),
+            action: Some(action.to_owned()),
+            status: 200,
+            withings_status: Some(0),
+            outcome,
+            upstream: Some(std::time::Duration::from_millis(3)),
+            duration: std::time::Duration::from_millis(4),
+            retried: false,
+            budget_wait: None,
+            refused_by: None,
+        }
+    }
+
+    #[test]
+    fn proxied_calls_count_by_bounded_labels_and_budget_waits_and_refusals_by_reader() {
+        use super::super::usage::Outcome;
+        let metrics = Metrics::new();
+        metrics.record_proxy(&proxied("mcp", "default", "getmeas", Outcome::Ok));
+        metrics.record_proxy(&proxied("mcp", "alice", "drop table", Outcome::WithingsError));
+        let mut waited = proxied("(reader)", "alice", "getdevice", Outcome::Ok);
+        waited.budget_wait = Some(std::time::Duration::from_millis(200));
+        metrics.record_proxy(&waited);
+        let mut refused = proxied("(reader)", "alice", "getmeas", Outcome::BudgetRefused);
+        (refused.upstream, refused.refused_by) = (None, Some("reader"));
+        metrics.record_proxy(&refused);
+        let text = metrics.render(std::iter::empty()).unwrap();
+        let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with("withings_token_proxy")).collect();
+        lines.sort_unstable();
+        let buckets = |le: &str| format!("withings_token_proxy_upstream_duration_seconds_bucket{{le=\"{le}\"}}");
+        for line in [
+            "withings_token_proxy_requests_total{reader=\"mcp\",action=\"getmeas\",outcome=\"ok\"} 1",
+            "withings_token_proxy_requests_total{reader=\"mcp\",account=\"alice\",action=\"other\",outcome=\"withings_error\"} 1",
+            "withings_token_proxy_requests_total{reader=\"(reader)\",account=\"alice\",action=\"getdevice\",outcome=\"ok\"} 1",
+            "withings_token_proxy_requests_total{reader=\"(reader)\",account=\"alice\",action=\"getmeas\",outcome=\"budget_refused\"} 1",
+            "withings_token_proxy_budget_waits_total{reader=\"(reader)\"} 1",
+            "withings_token_proxy_budget_refusals_total{reader=\"(reader)\",budget=\"reader\"} 1",
+            "withings_token_proxy_upstream_duration_seconds_count 3",
+            &format!("{} 0", buckets("0.0025")),
+            &format!("{} 3", buckets("0.005")),
+            &format!("{} 3", buckets("30.0")),
+        ] {
+            assert!(lines.contains(&line), "{line} missing from\n{}", lines.join("\n"));
+        }
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("withings_token_proxy_requests_total"))
+                .count(),
+            4
         );
     }
 

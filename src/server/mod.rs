@@ -79,10 +79,14 @@ pub struct AppState {
     schedule_withings: WithingsClient,
     credentials: auth::Credentials,
     metrics: metrics::Metrics,
+    /// The proxy's calls of the last day, per reader and account.
+    usage: usage::Book,
     /// Whether `GET /metrics` asks for the admin token (`--metrics-auth`).
     pub metrics_auth: bool,
     /// The Withings proxy's timeout and answer cap.
     pub proxy: crate::withings::proxy::ProxyLimits,
+    /// What the proxied calls take from: the app's budget, the readers' shares.
+    budgets: shares::Budgets,
     stopping: AtomicBool,
 }
 
@@ -122,6 +126,9 @@ impl AppState {
         let deployment = crate::store::open(&settings)?;
         let withings = withings.sharing_budget_through(deployment.as_ref());
         let schedule_withings = schedule_withings.sharing_budget_through(deployment.as_ref());
+        // The proxied calls take from the same budget as the refreshes.
+        let app_budget = crate::budget::for_client(settings.client_id("serve")?, settings.upstream_budget);
+        let budgets = shares::Budgets::new(app_budget, deployment.shared_budget(), &readers);
         Ok(AppState {
             deployment_location: deployment.location(),
             accounts: accounts::Accounts::new(settings.clone(), check_interval),
@@ -131,8 +138,10 @@ impl AppState {
                 readers,
             },
             metrics: metrics::Metrics::new(),
+            usage: usage::Book::default(),
             metrics_auth: false,
             proxy: crate::withings::proxy::ProxyLimits::default(),
+            budgets,
             stopping: AtomicBool::new(false),
             settings,
             http,

@@ -25,6 +25,7 @@ use secrecy::SecretString;
 
 use crate::copies::Choices;
 use crate::error::Error;
+use crate::output::ErrorBody;
 use crate::rotation::no_tokens_error_for;
 use crate::withings::proxy::{self, ACCOUNT_HEADER, ACCOUNT_PARAM, Answer, Call, ProxyFailure};
 
@@ -101,6 +102,8 @@ async fn forward(
     call: &Call,
     record: &mut ProxyCall,
 ) -> Result<Response, ApiError> {
+    let api_url = state.settings.api_url()?;
+    proxy::check_path(api_url, call).map_err(|failure| failed(account, failure))?;
     let token = fresh_bearer(state, account).await?;
     let answer = send_once(state, caller, account, call, &token, record).await?;
     if !answer.refused_token() {
@@ -129,8 +132,11 @@ async fn send_once(
     match shares::admit(state, caller).await {
         Ok(waited) => record.budget_wait = sum(record.budget_wait, waited),
         Err(refused) => {
-            record.outcome = Outcome::BudgetRefused;
-            return Err(refused);
+            record.refused_by = refused.refused_by;
+            if refused.refused_by.is_some() {
+                record.outcome = Outcome::BudgetRefused;
+            }
+            return Err(refused.error);
         }
     }
     let api_url = state.settings.api_url()?;
@@ -167,13 +173,10 @@ fn passed_on(answer: Answer, record: &mut ProxyCall) -> Response {
 
 /// A write whose token Withings refused: its answer, with the proxy's
 /// object saying it was not sent again and whether the token was renewed
-/// (`not_renewed`: why not).
+/// (`not_renewed`: why not). Withings' own members stay as they came, in
+/// their order; the proxy's is added last.
 fn write_not_retried(answer: Answer, not_renewed: Option<ApiError>, record: &mut ProxyCall) -> Response {
-    let Some(mut object) = answer
-        .whole
-        .as_deref()
-        .and_then(|whole| serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(whole).ok())
-    else {
+    let Some(whole) = answer.whole.clone() else {
         return passed_on(answer, record);
     };
     let action = record.action.as_deref().unwrap_or("the call");
@@ -193,25 +196,41 @@ fn write_not_retried(answer: Answer, not_renewed: Option<ApiError>, record: &mut
             )
         }
     };
-    let said = serde_json::json!({
-        "code": WRITE_NOT_RETRIED,
-        "message": format!(
+    let said = ErrorBody {
+        code: WRITE_NOT_RETRIED,
+        message: format!(
             "Withings refused the access token sent with `{action}` (status {}); a call that changes state at Withings is never sent twice by the proxy; {renewed}",
             proxy::INVALID_TOKEN_STATUS
         ),
-        "action": next,
-    });
-    object.insert("proxy".to_owned(), said);
-    let body = serde_json::to_vec(&serde_json::Value::Object(object)).unwrap_or_default();
+        action: next,
+    };
+    let Some(body) = serde_json::to_string(&said)
+        .ok()
+        .and_then(|said| with_member(&whole, "proxy", &said))
+    else {
+        return passed_on(answer, record);
+    };
     record.withings_status = answer.withings_status;
     record.outcome = Outcome::InvalidToken;
-    let mut response = Response::new(Body::from(Bytes::from(body)));
+    let mut response = Response::new(Body::from(body));
     *response.headers_mut() = answer.headers;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// The JSON object `object` with `name: value` (JSON text) added as its
+/// last member, the rest byte for byte; `None` when `object` is not a JSON
+/// object.
+fn with_member(object: &[u8], name: &str, value: &str) -> Option<Bytes> {
+    let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(object).ok()?;
+    let text = std::str::from_utf8(object).ok()?.trim_end();
+    let open = text.strip_suffix('}')?;
+    let separator = if parsed.is_empty() { "" } else { "," };
+    let name = serde_json::Value::from(name);
+    Some(Bytes::from(format!("{open}{separator}{name}:{value}}}")))
 }
 
 /// `?account=NAME` or `Withings-Account: NAME` (none: the only account the
@@ -337,6 +356,20 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn a_member_is_added_last_and_the_rest_kept_as_it_came() {
+        let value = "{\"code\":\"X\"}";
+        let added =
+            |text: &str| with_member(text.as_bytes(), "proxy", value).map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert_eq!(
+            added("{\"status\":401, \"body\":{}}\n").as_deref(),
+            Some("{\"status\":401, \"body\":{},\"proxy\":{\"code\":\"X\"}}")
+        );
+        assert_eq!(added("{}").as_deref(), Some("{\"proxy\":{\"code\":\"X\"}}"));
+        assert_eq!(added("[1]"), None);
+        assert_eq!(added("{\"a\":"), None);
     }
 
     #[test]

@@ -392,7 +392,8 @@ impl ServerSettings {
 }
 
 /// A named reader credential (`[reader.NAME]` in the config file): the
-/// SHA-256 of its token, never the token, and the accounts it may read.
+/// SHA-256 of its token, never the token, the accounts it may read, and
+/// its share of the app's upstream budget through the proxy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReaderGrant {
     pub name: String,
@@ -401,6 +402,9 @@ pub struct ReaderGrant {
     pub accounts: Vec<AccountName>,
     /// `accounts = ["*"]`: every account, those created later too.
     pub all_accounts: bool,
+    /// `budget = "30/min"`: the most proxied calls it may send; `None`:
+    /// only the app's budget bounds it.
+    pub budget: Option<crate::budget::Rate>,
 }
 
 /// How an account's refreshes are timed, beyond the buffer before expiry.

@@ -184,7 +184,7 @@ pub const SETTINGS: &[Setting] = &[
     setting(Store, "WITHINGS_TOKEN_LEASE_TTL", Value("15s")).top("lease_ttl")
         .means("how long a Redis lease lives unless renewed (it is renewed every third of it while held): `1s` to `10m`"),
     setting(Store, "WITHINGS_TOKEN_UPSTREAM_BUDGET", Value("120")).flag("--upstream-budget").top("upstream_budget")
-        .means("token requests a minute the app may send to Withings (`1` to `10000`), shared by every refresh of a process and, with a Redis store, of every host; one over it waits up to 5 s or fails with `RATE_LIMITED`, nothing sent"),
+        .means("requests a minute the app may send to Withings (`1` to `10000000`), shared by every refresh and every call `serve` proxies, of a process and, with a Redis store, of every host; one over it waits up to 5 s or fails with `RATE_LIMITED`, nothing sent"),
     setting(Store, "WITHINGS_REFRESH_BUFFER", Text("`min(24h, lifetime / 3)`: 1 h for Withings' 3 h tokens")).flag("--buffer").per_account("buffer")
         .means("how long before expiry a refresh is due: `24h`, `90m`, `3600s`, at most `366d`"),
     setting(Store, "WITHINGS_TOKEN_REFRESH_AT_LEAST", Value("7d")).per_account("refresh_at_least")
@@ -212,7 +212,7 @@ pub const SETTINGS: &[Setting] = &[
     setting(Serve, "PORT", Text("none (`127.0.0.1:8080`)")).flag("--listen").top("port")
         .means("`serve` listens on `0.0.0.0:$PORT` when `--listen` is not given (Railway sets it)"),
     setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server").top("server")
-        .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token` and `exec` ask instead of Withings and the local store"),
+        .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token` and `exec` ask instead of Withings and the local store, and `usage` reads"),
     setting(Events, "WITHINGS_TOKEN_ON_EVENT", Text("none")).flag("--on-event").per_account("on_event")
         .means("a shell command run for every event (the event as JSON on stdin and as `WITHINGS_TOKEN_EVENT_*` variables), one at a time, killed after 10 s; several: one per line, `--on-event` again, or an array in the config file"),
     setting(Events, "WITHINGS_TOKEN_WEBHOOK_URL", Text("none")).flag("--webhook-url").per_account("webhook_url")

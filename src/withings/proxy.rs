@@ -143,6 +143,12 @@ impl Answer {
     }
 }
 
+/// Whether `call`'s path is one to send (see [`ProxyFailure::BadPath`]):
+/// asked before the call takes from the budget.
+pub fn check_path(api_url: &Url, call: &Call) -> std::result::Result<(), ProxyFailure> {
+    upstream_url(api_url, &call.path, call.query.as_deref()).map(drop)
+}
+
 /// Sends `call` with `token` as the bearer, and returns the answer once
 /// its head came. A body announced over the cap is refused before it is
 /// read; one that grows past it is cut there.

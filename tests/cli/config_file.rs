@@ -134,13 +134,13 @@ fn a_bad_value_is_exit_3_with_its_line_in_json_too() {
     assert_eq!(
         message,
         format!(
-            "{}:2: `upstream_budget` at the top of the file: `lots` is not a number from 1 to 10000",
+            "{}:2: `upstream_budget` at the top of the file: `lots` is not a number from 1 to 10000000",
             config.display()
         )
     );
     assert_eq!(
         action,
-        "set it to a number of requests a minute from 1 to 10000, like 120 (the default, Withings' own limit)"
+        "set it to a number of requests a minute from 1 to 10000000, like 120 (the default, Withings' own limit)"
     );
 }
 

@@ -90,10 +90,16 @@ mod serve_api;
 mod serve_backoff;
 /// `serve`'s broker and background refresh, and the store's other writers.
 mod serve_broker;
+/// `serve`'s proxy under the app's budget and the readers' shares: 429, nothing sent.
+mod serve_budget;
 /// `serve` against clients that hold its connections.
 mod serve_limits;
 /// `serve`'s Withings proxy: the token injected, the call and answer passed through.
 mod serve_proxy;
+/// The proxy after Withings refused its token: one refresh, a read sent again, a write never.
+mod serve_proxy_retry;
+/// `serve`'s usage per consumer: `/admin/usage`, `/metrics`, the audit line, `usage`.
+mod serve_usage;
 /// Settings a run cannot use: exit 3 naming the variable.
 mod settings;
 /// A new user's first steps: the README's install, sandbox walk-through and

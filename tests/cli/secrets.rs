@@ -244,6 +244,7 @@ fn every_subcommand(s: &mut Session) {
     s.run(&["refresh"], 3);
     s.run(&["railway-sync"], 3);
     s.run(&["railway-sync", "--dry-run"], 3);
+    s.run(&["usage"], 3);
 
     // A seed in the environment that Withings does not know.
     let seed_refresh = s.secret(&made_up("seedrefresh"));

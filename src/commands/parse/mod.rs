@@ -155,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 21] = [
+const SUBCOMMANDS: [&str; 22] = [
     "status",
     "refresh",
     "auth-url",
@@ -177,6 +177,7 @@ const SUBCOMMANDS: [&str; 21] = [
     "notify",
     "keygen",
     "rekey",
+    "usage",
 ];
 
 /// The global options and the subcommand called `name`, nothing else. Of
@@ -244,6 +245,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "notify" => of::<notify::NotifyArgs>("notify"),
         "keygen" => of::<keygen::KeygenArgs>("keygen"),
         "rekey" => of::<rekey::RekeyArgs>("rekey"),
+        "usage" => of::<usage::UsageArgs>("usage"),
         _ => return None,
     })
 }

@@ -508,10 +508,12 @@ fn nothing_sent(e: Error) -> Error {
 /// The upstream budget of the app in this Redis: a fixed one-minute window
 /// counted under `withings-token:<client_id>:budget:<minute>`, the minute
 /// by this host's clock (hosts whose clocks differ by a second share all
-/// but that second of a window).
+/// but that second of a window); and the readers' shares, a bucket each
+/// under `withings-token:<client_id>:share:<reader>`.
 struct RedisBudget {
     shared: Arc<Shared>,
     prefix: String,
+    share_prefix: String,
 }
 
 /// How long a window's counter outlives its minute: long enough for a
@@ -540,6 +542,21 @@ impl crate::budget::SharedBudget for RedisBudget {
         }
         let window_end = Duration::from_secs((window + 1) * 60);
         Ok(Some(window_end.saturating_sub(since_epoch)))
+    }
+
+    async fn take_share(&self, reader: &str, rate: crate::budget::Rate) -> Result<Option<Duration>> {
+        let key = format!("{}{reader}", self.share_prefix);
+        let micros = |d: Duration| d.as_micros().max(1).to_string();
+        let (interval, period) = (micros(rate.interval()), micros(rate.period));
+        let wait: i64 = self
+            .shared
+            .call(
+                Invocation::Script(&scripts::TAKE_SHARE, &[&key], &[&interval, &period]),
+                "cannot count the reader's share of the budget in",
+            )
+            .await
+            .map_err(nothing_sent)?;
+        Ok((wait > 0).then(|| Duration::from_micros(wait.unsigned_abs())))
     }
 }
 
@@ -634,6 +651,7 @@ impl TokenStore for RedisStore {
         Some(Arc::new(RedisBudget {
             shared: Arc::clone(&self.shared),
             prefix: format!("withings-token:{client_id}:budget:"),
+            share_prefix: format!("withings-token:{client_id}:share:"),
         }))
     }
 

@@ -140,6 +140,30 @@ return 1",
     )
 });
 
+/// Takes one unit of a reader's share (`KEYS[1]`), a token bucket kept as
+/// the time its next unit is due (GCRA, in microseconds of Redis' own
+/// clock, so hosts whose clocks differ count alike): `ARGV[1]` is the time
+/// one unit takes to come back, `ARGV[2]` the share's period. 0 when taken,
+/// else the microseconds until a unit is there. Written with `%.0f`: Lua
+/// would print the time as `1.7e+15`, losing its last digits.
+pub(super) static TAKE_SHARE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local due = now
+local stored = redis.call('GET', KEYS[1])
+if stored then due = math.max(tonumber(stored), now) end
+local wait = due + interval - now - period
+if wait > 0 then return math.ceil(wait) end
+local next_due = due + interval
+redis.call('SET', KEYS[1], string.format('%.0f', next_due), 'PX', math.ceil((next_due - now) / 1000) + 1)
+return 0",
+    )
+});
+
 /// Deletes an account's keys (`KEYS[1..5]`: the set, lease, fence, journal,
 /// held mark), its event record `KEYS[7]` and its name `ARGV[1]` from the
 /// index `KEYS[6]`, at once.
