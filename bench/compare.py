@@ -51,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from resp import Redis  # noqa: E402  (bench/resp.py, beside this file)
 import accounts  # noqa: E402  (bench/accounts.py: the rows with many accounts)
 import events  # noqa: E402  (bench/events.py: refresh with event sinks)
+import proxy  # noqa: E402  (bench/proxy.py: serve's Withings proxy)
 import sealed  # noqa: E402  (bench/sealed.py: encryption at rest)
 
 CHECK_INTERVAL_S = 60  # serve's default --check-interval (src/commands/serve.rs)
@@ -275,11 +276,14 @@ class Bench:
             for label, r in zip(labels, results)))
         return [r["median"] for r in results]
 
-    def wrk(self, url, header=None):
+    def wrk(self, url, header=None, script=None):
+        """(requests/s, p99 seconds); `script`: a wrk Lua script (a POST)."""
         need("wrk")
         args = ["wrk", "-t2", "-c64", f"-d{self.wrk_seconds}s", "--latency", "--timeout", "5s"]
         if header:
             args += ["-H", header]
+        if script:
+            args += ["-s", script]
         text = self.run(args + [url], timeout=self.wrk_seconds + 60).stdout.decode()
         rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
         p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
@@ -684,6 +688,12 @@ def main():
              "`serve` idle RSS", "`serve` idle wakeups"],
             bench.serve_rows,
         )
+        bench.step(
+            ["`serve` proxy vs the sandbox direct: p99", "`serve` proxy vs the sandbox direct: requests/s"],
+            lambda: proxy.latency(bench, sys.modules[__name__]),
+        )
+        bench.step(["`serve` proxy: RSS growth, a 20 MiB answer to many consumers"],
+                   lambda: proxy.memory(bench, sys.modules[__name__]))
         bench.step(
             ["`refresh` with a webhook answering at once vs without a sink",
              "`refresh` with a webhook answering in 2 s: beyond the notify timeout"],

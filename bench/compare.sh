@@ -12,6 +12,9 @@
 #   - the binary's size, and the peak RSS of one `refresh`;
 #   - `serve` under `wrk -t2 -c64` (admin status, broker; the sandbox's
 #     trivial route as the floor), its idle RSS and its idle wakeups (strace);
+#   - `serve`'s Withings proxy (bench/proxy.py): a `getmeas` POST through it
+#     vs straight to the sandbox (wrk, p99 and requests/s), and its RSS with
+#     a 20 MiB answer streamed to 50 consumers at once (bench/bigbody.py);
 #   - the Redis store: `refresh --if-needed` with nothing due vs the file
 #     store, and many processes on many "hosts" on an expiring set.
 # How each figure is taken is said at the top of bench/compare.py.
@@ -19,8 +22,9 @@
 # Usage: bench/compare.sh [--smoke]
 #   Full mode exits 1 when a goal is missed (a skipped row counts as missed).
 #   --smoke: a few iterations only (5 runs, wrk 2 s, strace 5 s, 20
-#   processes), to show every step works: not a measurement, exits 1 only
-#   when a step breaks. .ci/run runs it so; it is never a timed test.
+#   processes, 10 consumers of the 20 MiB answer at 10 MiB/s), to show
+#   every step works: not a measurement, exits 1 only when a step breaks.
+#   .ci/run runs it so; it is never a timed test.
 # Env: WITHINGS_TOKEN_BIN  the binary (else `cargo build --release --quiet`)
 # Installs what is missing with apt-get (hyperfine, wrk, redis-server, strace,
 # curl, time); a tool that stays missing skips its rows. Needs python3. Talks
