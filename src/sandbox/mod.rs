@@ -253,12 +253,18 @@ impl Refusal {
     }
 }
 
+/// A Withings answer, its members in Withings' order (`status` first:
+/// the proxy reads it from the start of an answer too long to hold).
+#[derive(serde::Serialize)]
+struct WithingsAnswer<'a> {
+    status: i64,
+    body: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
 fn withings(status: i64, body: Value, error: Option<&str>) -> Response {
-    let mut answer = json!({ "status": status, "body": body });
-    if let Some(error) = error {
-        answer["error"] = json!(error);
-    }
-    Json(answer).into_response()
+    Json(WithingsAnswer { status, body, error }).into_response()
 }
 
 async fn add_fault(State(shared): State<Shared>, Json(fault): Json<Fault>) -> StatusCode {

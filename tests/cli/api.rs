@@ -9,7 +9,7 @@ use crate::support::*;
 /// The sandbox's answer to `getmeas` with `meastype=1&startdate=1796191200`
 /// for its first person, as it writes it.
 fn first_persons_weights() -> String {
-    let answer = json!({"status": 0, "body": {
+    let body = json!({
         "updatetime": 1_796_277_660, "timezone": "Europe/Paris", "more": 0, "offset": 0,
         "measuregrps": [
             {"grpid": 314159262, "attrib": 0, "date": 1_796_277_600, "created": 1_796_277_660,
@@ -23,8 +23,9 @@ fn first_persons_weights() -> String {
              "measures": [{"value": 72300, "type": 1, "unit": -3, "algo": 0, "fm": 1}],
              "modelid": 5, "model": "Body+", "comment": null},
         ],
-    }});
-    serde_json::to_string(&answer).unwrap()
+    });
+    // Withings' order: `status` first.
+    format!("{{\"status\":0,\"body\":{body}}}")
 }
 
 const GETMEAS: [&str; 5] = ["api", "getmeas", "measure", "meastype=1", "startdate=1796191200"];
@@ -86,7 +87,7 @@ fn through_the_proxy_withings_rate_limit_is_the_same_body_and_exit_code() {
     assert_eq!(run.code, 5, "{run:?}");
     assert_eq!(
         run.stdout,
-        r#"{"body":{"wait_seconds":7},"error":"Same arguments in less than 10 seconds","status":601}"#
+        r#"{"status":601,"body":{"wait_seconds":7},"error":"Same arguments in less than 10 seconds"}"#
     );
     assert_eq!(
         stderr_error(&run, "RATE_LIMITED"),
@@ -156,7 +157,7 @@ fn withings_rate_limit_prints_the_body_says_the_error_and_exits_5() {
     assert_eq!(run.code, 5, "{run:?}");
     assert_eq!(
         run.stdout,
-        r#"{"body":{"wait_seconds":1},"error":"Same arguments in less than 10 seconds","status":601}"#
+        r#"{"status":601,"body":{"wait_seconds":1},"error":"Same arguments in less than 10 seconds"}"#
     );
     assert_stderr_error(
         &run.stderr,

@@ -69,10 +69,10 @@ fn demo_exits_0_with_an_empty_environment() {
     // A consumer reads the latest weight as Withings' JSON, with the
     // account's token, then through `serve` with a reader token only.
     let weight = concat!(
-        r#"{"body":{"measuregrps":[{"attrib":0,"category":1,"comment":null,"created":1796277660,"date":1796277600,"#,
+        r#"{"status":0,"body":{"measuregrps":[{"attrib":0,"category":1,"comment":null,"created":1796277660,"date":1796277600,"#,
         r#""deviceid":"sbx-scale-31415926","grpid":314159262,"hash_deviceid":"sbx-scale-31415926","#,
         r#""measures":[{"algo":0,"fm":1,"type":1,"unit":-3,"value":72100}],"model":"Body+","modelid":5,"#,
-        r#""modified":1796277660}],"more":0,"offset":0,"timezone":"Europe/Paris","updatetime":1796277660},"status":0}"#,
+        r#""modified":1796277660}],"more":0,"offset":0,"timezone":"Europe/Paris","updatetime":1796277660}}"#,
     );
     let call = "api getmeas measure meastype=1 startdate=1796277600 --account default --json\n";
     let local = format!(

@@ -135,7 +135,7 @@ fn the_readme_sandbox_walk_through_runs_as_written_and_leaves_nothing_behind() {
     let printed = std::fs::read_to_string(&stdout).unwrap();
     let measures: Value = printed
         .lines()
-        .find(|l| l.starts_with("{\"body\":"))
+        .find(|l| l.starts_with("{\"status\":"))
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap_or_else(|| panic!("no getmeas answer: {}", said()));
     assert_eq!(measures["status"], 0, "{measures}");
