@@ -4,7 +4,7 @@
 //! [`fresh_tokens`] is the command line's whole operation (`serve` runs its
 //! refresh as a single-flight job of its own, `server::jobs`).
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::copies::{self, Choices, Targets};
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation;
 use crate::settings::Settings;
 use crate::store::{StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, Cadence, MinTtl, Policy, TokenSet, assess_for_min_ttl, now};
+use crate::tokens::{AccessDigest, Action, Assessment, Cadence, MinTtl, Policy, TokenSet, assess_for_min_ttl, now};
 
 /// What a consumer that needs the access token to live `min_ttl` more gets
 /// from the set in use.
@@ -184,9 +184,11 @@ async fn fresh_from(
 }
 
 /// A set in place of one whose access token `refused` Withings refused
-/// (`api`'s read, sent once more with it): the store's set when it holds
-/// another access token already (another run replaced it), else a forced
-/// refresh, its copies delivered as `fresh_tokens` delivers them.
+/// (`api`'s read, sent once more with it): the set in use when it holds
+/// another access token already (another run replaced it) or was issued a
+/// moment ago, else the one refresh `tokens::replacing` allows, judged
+/// again under the lock, its copies delivered as `fresh_tokens` delivers
+/// them.
 pub fn replaced_tokens(
     refused: &SecretString,
     choices: Choices,
@@ -198,19 +200,22 @@ pub fn replaced_tokens(
     block_on(async {
         let store = store.as_ref();
         let seen_before = store.load().await?;
-        let policy = Policy {
+        let usual = Policy {
             buffer: settings.buffer,
-            force: true,
+            force: false,
             cadence: settings.cadence(),
         };
-        let in_use = rotation::assess_in_use(settings, &seen_before, now(), policy).tokens;
-        let sent_again = |tokens: &TokenSet| {
-            tokens
-                .access_token
-                .as_ref()
-                .is_some_and(|access| access.expose_secret() == refused.expose_secret())
-        };
-        if let Some(tokens) = in_use.filter(|tokens| tokens.access_token.is_some() && !sent_again(tokens)) {
+        let in_use = rotation::assess_in_use(settings, &seen_before, now(), usual).tokens;
+        let policy = crate::tokens::replacing(
+            AccessDigest::of(refused),
+            in_use.as_ref(),
+            usual.buffer,
+            usual.cadence,
+            now(),
+        );
+        if policy.buffer == usual.buffer
+            && let Some(tokens) = in_use.filter(|tokens| tokens.access_token.is_some())
+        {
             return Ok(Fresh::InUse(tokens));
         }
         let http = HttpClient::new(settings.http)?;

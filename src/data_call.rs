@@ -140,6 +140,21 @@ impl DataAnswer {
         self.http_status == StatusCode::OK && self.withings_status == Some(proxy::INVALID_TOKEN_STATUS)
     }
 
+    /// The object `serve`'s proxy added to Withings' answer (`"proxy"`:
+    /// a write it did not send again), as an error of this binary.
+    fn proxy_said(&self) -> Option<Error> {
+        #[derive(serde::Deserialize)]
+        struct Added {
+            proxy: Option<crate::output::ErrorBody>,
+        }
+        let said = serde_json::from_slice::<Added>(&self.body).ok()?.proxy?;
+        Some(Error::Remote {
+            code: said.code,
+            message: clip(&said.message),
+            action: clip(&said.action),
+        })
+    }
+
     /// Withings' own text of what went wrong (`"error"`), clipped.
     fn error_text(&self) -> String {
         #[derive(serde::Deserialize)]
@@ -184,6 +199,25 @@ pub fn judge(answer: &DataAnswer) -> Option<Error> {
             attempts: 1,
             detail: format!("Withings answered {detail}"),
         }),
+    }
+}
+
+/// What an answer through `serve`'s proxy means: as [`judge`], but the
+/// proxy's own object is its word, and a token still refused (the server
+/// refreshed once already) is for the server's operator to see to, not
+/// for this host's `refresh`.
+pub fn judge_proxied(answer: &DataAnswer) -> Option<Error> {
+    let error = judge(answer)?;
+    if let Some(said) = answer.proxy_said() {
+        return Some(said);
+    }
+    match error {
+        Error::InvalidAccessToken { detail } => Some(Error::Remote {
+            code: "INVALID_ACCESS_TOKEN",
+            message: format!("Withings refused the server's access token, after the server replaced it once: {detail}"),
+            action: "ask the server's operator to check the account (`withings-token status`, then `withings-token auth-url` if its consent ended)".to_owned(),
+        }),
+        other => Some(other),
     }
 }
 
@@ -342,6 +376,17 @@ mod tests {
         );
         assert_eq!(judged(500, "<html>").map(|j| (j.0, j.1)), Some(("UPSTREAM_ERROR", 5)));
         assert!(answer(200, r#"{"status":401}"#).refused_token());
+        let proxied = |body| judge_proxied(&answer(200, body)).map(|e| (e.code(), e.exit_code(), e.action()));
+        let write =
+            r#"{"status":401,"body":{},"proxy":{"code":"WRITE_NOT_RETRIED","message":"m","action":"send it again"}}"#;
+        assert_eq!(proxied(write), Some(("WRITE_NOT_RETRIED", 5, "send it again".into())));
+        let (code, exit, action) = proxied(r#"{"status":401,"body":{}}"#).expect("refused");
+        assert_eq!((code, exit), ("INVALID_ACCESS_TOKEN", 4));
+        assert!(action.starts_with("ask the server's operator"), "{action}");
+        assert_eq!(
+            proxied(r#"{"status":601,"body":{}}"#).map(|j| j.0),
+            Some("RATE_LIMITED")
+        );
         assert!(!answer(200, r#"{"status":601}"#).refused_token());
     }
 }

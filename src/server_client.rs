@@ -341,6 +341,9 @@ fn judge_proxied(answer: &Answer, credential: &str) -> Verdict<DataAnswer> {
     }
     match serde_json::from_slice::<ErrorReport>(&answer.body) {
         Ok(report) => Verdict::Stop(refusal(answer.status, report, credential)),
+        // A 401 of something in front of the server (an ingress) is a
+        // credential refused all the same.
+        Err(_) if answer.status == StatusCode::UNAUTHORIZED => Verdict::Stop(credential_refused(credential)),
         Err(_) => Verdict::Done(DataAnswer::new(answer.status, answer.body.clone().into())),
     }
 }
@@ -388,9 +391,14 @@ mod tests {
             ),
             _ => panic!("a 403 error object is the server's refusal"),
         }
-        match judge_proxied(&crate::http::answer(401, forbidden), "WITHINGS_TOKEN_READER_TOKEN") {
-            Verdict::Stop(e) => assert_eq!(e.to_string(), "the server refused WITHINGS_TOKEN_READER_TOKEN (401)"),
-            _ => panic!("a 401 names the credential"),
+        for body in [forbidden, "<html>Unauthorized</html>"] {
+            match judge_proxied(&crate::http::answer(401, body), "WITHINGS_TOKEN_READER_TOKEN") {
+                Verdict::Stop(e) => assert_eq!(
+                    (e.to_string(), e.exit_code()),
+                    ("the server refused WITHINGS_TOKEN_READER_TOKEN (401)".into(), 3)
+                ),
+                _ => panic!("a 401 names the credential, from the server or in front of it: {body}"),
+            }
         }
         let timeout = r#"{"error":{"code":"UPSTREAM_TIMEOUT","message":"slow","action":"later"}}"#;
         match judge_proxied(&crate::http::answer(504, timeout), "ADMIN_API_TOKEN") {

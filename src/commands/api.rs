@@ -21,6 +21,7 @@ use crate::http::block_on;
 use crate::output::Output;
 use crate::server_client::ServerClient;
 use crate::settings::Settings;
+use crate::tokens::AccessDigest;
 
 /// How long the access token must live for one call (as `access-token`'s default).
 const MIN_TTL: std::time::Duration = std::time::Duration::from_secs(300);
@@ -73,7 +74,9 @@ pub fn run(args: &ApiArgs, settings: &Settings, out: &Output) -> Result<Status> 
         action: args.action.clone(),
         params: args.params.clone(),
     };
-    let (answer, status) = match ServerClient::broker(settings)? {
+    let server = ServerClient::broker(settings)?;
+    let through_server = server.is_some();
+    let (answer, status) = match server {
         Some(server) => {
             if args.delivery.no_railway || args.delivery.no_env_file_update || args.delivery.trigger_deployment {
                 return Err(super::via_server::unsupported(
@@ -89,7 +92,12 @@ pub fn run(args: &ApiArgs, settings: &Settings, out: &Output) -> Result<Status> 
         },
     };
     out.answer_body(&answer.body)?;
-    let Some(error) = data_call::judge(&answer) else {
+    let judged = if through_server {
+        data_call::judge_proxied(&answer)
+    } else {
+        data_call::judge(&answer)
+    };
+    let Some(error) = judged else {
         return Ok(status);
     };
     out.status_line(error.code(), &error.to_string(), &error.action());
@@ -121,11 +129,15 @@ fn locally(
     }
     out.note("Withings refused the access token: refreshing once, then sending the read again");
     let fresh = broker::replaced_tokens(&token, args.delivery.choices(), settings, (out, out.secrets()))?;
-    let (token, again) = match token_of(fresh, out)? {
+    let (renewed, again) = match token_of(fresh, out)? {
         ControlFlow::Continue(got) => got,
         ControlFlow::Break(status) => return Ok(ControlFlow::Break(status)),
     };
-    let answer = block_on(data_call::send(settings, request, &token))??;
+    if AccessDigest::of(&renewed) == AccessDigest::of(&token) {
+        // Kept (issued a moment ago): the same token would be refused again.
+        return Ok(ControlFlow::Continue((answer, status.worst(again))));
+    }
+    let answer = block_on(data_call::send(settings, request, &renewed))??;
     Ok(ControlFlow::Continue((answer, status.worst(again))))
 }
 

@@ -339,7 +339,8 @@ fn remote_exit_code(code: &str) -> u8 {
         .map(|row| row.exit)
         .unwrap_or(match code {
             // The Withings proxy's own: Withings was slow or said too much.
-            "UPSTREAM_ERROR" | "UPSTREAM_TIMEOUT" | "ANSWER_TOO_LARGE" => 5,
+            // A write the proxy did not send again is to be sent again.
+            "UPSTREAM_ERROR" | "UPSTREAM_TIMEOUT" | "ANSWER_TOO_LARGE" | "WRITE_NOT_RETRIED" => 5,
             _ => 3,
         })
 }

@@ -322,7 +322,7 @@ pub type StaticStr = &'static str;
 
 /// The codes a report from a server (`--server`) may carry: the exit
 /// table's and the admin API's own. Another is an upstream error here.
-const REMOTE_CODES: [&str; 9] = [
+const REMOTE_CODES: [&str; 10] = [
     "USAGE_ERROR",
     "UNAUTHORIZED",
     "FORBIDDEN",
@@ -333,6 +333,7 @@ const REMOTE_CODES: [&str; 9] = [
     // The Withings proxy's (`api` through `--server`).
     "UPSTREAM_TIMEOUT",
     "ANSWER_TOO_LARGE",
+    "WRITE_NOT_RETRIED",
 ];
 
 /// A code as the static string this binary knows it by.

@@ -24,7 +24,7 @@ use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{Policy, TokenSet};
+use crate::tokens::{self, AccessDigest, Policy, TokenSet, now};
 
 use super::AppState;
 use super::accounts::Account;
@@ -60,25 +60,11 @@ pub enum Want {
     /// settings' buffer; the broker: `min_ttl`).
     IfDue { buffer: Option<chrono::Duration> },
     /// The proxy's, after Withings refused the access token it sent (known
-    /// by its digest): rotate only when the store still holds that token;
-    /// a set saved since (a peer's refresh) is the answer (Nango #2494:
-    /// check again once the flight is yours).
+    /// by its digest): rotate only when the set in use still holds that
+    /// token, judged again under the lock; a set saved since (a peer's
+    /// refresh) is the answer (Nango #2494: check again once the flight is
+    /// yours). See `tokens::replacing`.
     Replace { sent: AccessDigest },
-}
-
-/// The SHA-256 of an access token: what [`Want::Replace`] remembers of
-/// the token it replaces (copyable, and no secret).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AccessDigest([u8; 32]);
-
-impl AccessDigest {
-    pub fn of(token: &secrecy::SecretString) -> AccessDigest {
-        use secrecy::ExposeSecret;
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.expose_secret().as_bytes());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(digest.as_ref());
-        AccessDigest(bytes)
-    }
 }
 
 /// A refresh that ended with a set in the store.
@@ -206,7 +192,9 @@ fn set_in_use<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a T
 
 /// `Want::Rotate` forces, except when the store's set changed since
 /// `seen_before`: then `assess` calls it a peer's refresh, and the peer's
-/// set is returned without a second rotation.
+/// set is returned without a second rotation. `Want::Replace` makes the
+/// set due rather than forcing it (`tokens::replacing`), so the peer check
+/// under the lock holds for it too.
 async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Result<Policy> {
     let buffer = account.settings.buffer;
     match want {
@@ -216,13 +204,13 @@ async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Resu
             cadence: account.settings.cadence(),
         }),
         Want::Replace { sent } => {
-            let now = account.store.load().await?;
-            let access = now.tokens.as_ref().and_then(|set| set.access_token.as_ref());
-            Ok(Policy {
+            let usual = Policy {
                 buffer,
-                force: access.is_some_and(|token| AccessDigest::of(token) == sent),
+                force: false,
                 cadence: account.settings.cadence(),
-            })
+            };
+            let in_use = rotation::assess_in_use(&account.settings, seen_before, now(), usual).tokens;
+            Ok(tokens::replacing(sent, in_use.as_ref(), buffer, usual.cadence, now()))
         }
         Want::Rotate => {
             let now = account.store.load().await?;

@@ -27,6 +27,7 @@ use crate::copies::Choices;
 use crate::error::Error;
 use crate::output::ErrorBody;
 use crate::rotation::no_tokens_error_for;
+use crate::tokens::{self, AccessDigest};
 use crate::withings::proxy::{self, ACCOUNT_HEADER, ACCOUNT_PARAM, Answer, Call, ProxyFailure};
 
 use super::AppState;
@@ -34,7 +35,7 @@ use super::accounts::Account;
 use super::api::{DEFAULT_MIN_TTL, readable_account};
 use super::auth::Caller;
 use super::errors::ApiError;
-use super::jobs::{self, AccessDigest, Trigger, Want};
+use super::jobs::{self, Trigger, Want};
 use super::shares;
 use super::usage::{self, Outcome, ProxyCall};
 use super::view::Bearer;
@@ -111,9 +112,13 @@ async fn forward(
     }
     let renewed = replaced_bearer(state, account, &token).await;
     if !proxy::is_read(record.action.as_deref()) {
-        return Ok(write_not_retried(answer, renewed.err(), record));
+        return Ok(write_not_retried(answer, renewed, record));
     }
-    let token = renewed?;
+    let Some(token) = renewed? else {
+        // Not replaced (issued a moment ago): the same token would be
+        // refused again.
+        return Ok(passed_on(answer, record));
+    };
     record.retried = true;
     let answer = send_once(state, caller, account, call, &token, record).await?;
     Ok(passed_on(answer, record))
@@ -173,19 +178,31 @@ fn passed_on(answer: Answer, record: &mut ProxyCall) -> Response {
 
 /// A write whose token Withings refused: its answer, with the proxy's
 /// object saying it was not sent again and whether the token was renewed
-/// (`not_renewed`: why not). Withings' own members stay as they came, in
+/// (`renewed`: the new token, none when the set was kept, or why not). Withings' own members stay as they came, in
 /// their order; the proxy's is added last.
-fn write_not_retried(answer: Answer, not_renewed: Option<ApiError>, record: &mut ProxyCall) -> Response {
+fn write_not_retried(
+    answer: Answer,
+    renewed: Result<Option<SecretString>, ApiError>,
+    record: &mut ProxyCall,
+) -> Response {
     let Some(whole) = answer.whole.clone() else {
         return passed_on(answer, record);
     };
     let action = record.action.as_deref().unwrap_or("the call");
-    let (renewed, next) = match &not_renewed {
-        None => (
+    let (renewed, next) = match &renewed {
+        Ok(Some(_)) => (
             "the account's token was refreshed".to_owned(),
             "send the call again if it should still be made: the next one carries the new token".to_owned(),
         ),
-        Some(refused) => {
+        Ok(None) => (
+            format!(
+                "the account's token was kept: it was issued less than {} s ago, so the refusal is not about its age",
+                tokens::REPLACE_GRACE.num_seconds()
+            ),
+            "check the app's scopes and the call; `withings-token status` on the server's host shows the set"
+                .to_owned(),
+        ),
+        Err(refused) => {
             let refused = refused.error_body();
             (
                 format!(
@@ -276,16 +293,16 @@ async fn fresh_bearer(state: &Arc<AppState>, account: &Arc<Account>) -> Result<S
 }
 
 /// A token in place of `sent`, which Withings refused: one refresh for all
-/// the calls that saw it refused (those after the first find the new set).
+/// the calls that saw it refused (those after the first find the new set);
+/// `None` when the set in use was kept (see `tokens::replacing`).
 async fn replaced_bearer(
     state: &Arc<AppState>,
     account: &Arc<Account>,
     sent: &SecretString,
-) -> Result<SecretString, ApiError> {
-    let want = Want::Replace {
-        sent: AccessDigest::of(sent),
-    };
-    refreshed_bearer(state, account, want).await
+) -> Result<Option<SecretString>, ApiError> {
+    let sent = AccessDigest::of(sent);
+    let token = refreshed_bearer(state, account, Want::Replace { sent }).await?;
+    Ok((AccessDigest::of(&token) != sent).then_some(token))
 }
 
 async fn refreshed_bearer(state: &Arc<AppState>, account: &Arc<Account>, want: Want) -> Result<SecretString, ApiError> {

@@ -61,16 +61,22 @@ pub struct NotAdmitted {
 /// app's budget; a 429 with `Retry-After` when it may not be sent now.
 pub async fn admit(state: &AppState, caller: Caller<'_>) -> Result<Option<Duration>, NotAdmitted> {
     let budgets = &state.budgets;
-    if let Caller::Scoped(reader) = caller
-        && let Some(share) = budgets.shares.get(&reader.name)
-    {
+    let share = match caller {
+        Caller::Scoped(reader) => budgets.shares.get(&reader.name),
+        _ => None,
+    };
+    if let (Caller::Scoped(reader), Some(share)) = (caller, share) {
         take_share(budgets.shared.as_deref(), &reader.name, share).await?;
     }
-    budgets
-        .app
-        .take(budgets.shared.as_deref())
-        .await
-        .map_err(|refused| app_refusal(&budgets.app, budgets.shared.is_some(), refused))
+    let taken = budgets.app.take(budgets.shared.as_deref()).await;
+    if taken.is_err()
+        && let Some(share) = share
+    {
+        // Nothing is sent: the reader's unit in this process goes back (one
+        // counted in Redis is not: it refills at the share's rate).
+        share.give_back(Instant::now());
+    }
+    taken.map_err(|refused| app_refusal(&budgets.app, budgets.shared.is_some(), refused))
 }
 
 async fn take_share(shared: Option<&dyn SharedBudget>, reader: &str, share: &Share) -> Result<(), NotAdmitted> {

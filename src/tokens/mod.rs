@@ -552,5 +552,8 @@ pub fn mask(secret: &SecretString) -> String {
     format!("token_*****{}", crate::redact::visible(&tail))
 }
 
+mod replacing;
+pub use replacing::{AccessDigest, REPLACE_GRACE, replacing};
+
 #[cfg(test)]
 mod tests;

@@ -91,16 +91,26 @@ pub struct Call {
     pub body: Bytes,
 }
 
+/// The action of a call that names two different ones (say, `getmeas` in
+/// the query and `subscribe` in the body): which one Withings would act on
+/// is not known, so it is treated as a write.
+pub const AMBIGUOUS_ACTION: &str = "(ambiguous)";
+
 impl Call {
-    /// Withings' `action`, from the query or the form body (Withings reads
-    /// both); `None` when neither has one.
+    /// Withings' `action`, from the query and the form body (Withings reads
+    /// both); `None` when neither has one, [`AMBIGUOUS_ACTION`] when they
+    /// name different ones.
     pub fn action(&self) -> Option<String> {
-        let named = |bytes: &[u8]| {
-            url::form_urlencoded::parse(bytes)
-                .find(|(name, _)| name == "action")
-                .map(|(_, value)| value.into_owned())
-        };
-        named(self.query.as_deref().unwrap_or_default().as_bytes()).or_else(|| named(&self.body))
+        let query = self.query.as_deref().unwrap_or_default().as_bytes();
+        let mut named = url::form_urlencoded::parse(query)
+            .chain(url::form_urlencoded::parse(&self.body))
+            .filter(|(name, _)| name == "action")
+            .map(|(_, value)| value);
+        let first = named.next()?;
+        if named.any(|other| other != first) {
+            return Some(AMBIGUOUS_ACTION.to_owned());
+        }
+        Some(first.into_owned())
     }
 }
 

@@ -174,6 +174,9 @@ fn given_a_refused_access_token() -> (SandboxProcess, TestEnv) {
     let (sandbox, env) = given_authorised_sandbox();
     let mut store = env.store_json();
     store["tokens"]["access_token"] = json!("sbx_access_no_longer_taken");
+    // Issued an hour ago: a set issued a moment ago is not replaced.
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    store["tokens"]["last_refreshed"] = json!(rfc3339(hour_ago));
     env.write_store_bytes(&serde_json::to_vec_pretty(&store).unwrap());
     (sandbox, env)
 }

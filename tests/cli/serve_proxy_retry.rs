@@ -31,6 +31,14 @@ fn answers(withings: &Upstream, route: &str, token: &str, body: &str, n: u64) {
     );
 }
 
+/// A served user whose set was issued an hour ago (2 h left): old enough
+/// to be replaced when Withings refuses its token.
+fn given_set_issued_an_hour_ago(withings_url: &str) -> TestEnv {
+    let mut env = given_store_expiring_in(2 * 3600);
+    env.withings(withings_url).serve_credentials();
+    env
+}
+
 fn proxied(server: &ServeProcess, route: &str, form: &str) -> Answer {
     server.post(
         &format!("/v1/withings/{route}"),
@@ -47,7 +55,7 @@ fn a_read_refused_for_its_token_is_sent_again_once_with_the_token_of_one_refresh
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
     answers(&withings, "/measure", OLD_ACCESS, REFUSED, 1);
     answers(&withings, "/measure", NEW_ACCESS, READING, 1);
-    let env = given_fresh_server_user(&withings.uri());
+    let env = given_set_issued_an_hour_ago(&withings.uri());
     let server = env.serve(&["--check-interval", "1h"]);
     let answer = proxied(&server, "measure", "action=getmeas&meastype=1");
     assert_eq!((answer.status, answer.body.as_str()), (200, READING));
@@ -67,7 +75,7 @@ fn a_read_refused_again_after_the_refresh_is_passed_on_as_withings_said() {
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
     answers(&withings, "/measure", OLD_ACCESS, REFUSED, 1);
     answers(&withings, "/measure", NEW_ACCESS, REFUSED, 1);
-    let env = given_fresh_server_user(&withings.uri());
+    let env = given_set_issued_an_hour_ago(&withings.uri());
     let server = env.serve(&["--check-interval", "1h"]);
     let answer = proxied(&server, "measure", "action=getmeas");
     assert_eq!((answer.status, answer.body.as_str()), (200, REFUSED));
@@ -79,7 +87,7 @@ fn a_write_refused_for_its_token_is_not_sent_again_and_says_so() {
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
     answers(&withings, "/notify", OLD_ACCESS, REFUSED, 1);
     answers(&withings, "/notify", NEW_ACCESS, "{\"status\":0,\"body\":{}}", 1);
-    let env = given_fresh_server_user(&withings.uri());
+    let env = given_set_issued_an_hour_ago(&withings.uri());
     let server = env.serve(&["--check-interval", "1h"]);
     let form = "action=subscribe&callbackurl=https%3A%2F%2Fexample.org%2Fhook&appli=1";
     let answer = proxied(&server, "notify", form);
@@ -106,7 +114,7 @@ fn a_write_refused_for_its_token_is_not_sent_again_and_says_so() {
 fn a_write_whose_token_cannot_be_replaced_says_why_and_what_to_do() {
     let withings = withings_answering(refused_refresh()).times(1);
     answers(&withings, "/notify", OLD_ACCESS, REFUSED, 1);
-    let env = given_fresh_server_user(&withings.uri());
+    let env = given_set_issued_an_hour_ago(&withings.uri());
     let server = env.serve(&["--check-interval", "1h"]);
     let answer = proxied(
         &server,
@@ -145,7 +153,7 @@ fn forty_reads_refused_for_one_token_share_one_refresh_and_all_get_their_answer(
             .respond_with(json(REFUSED)),
     );
     answers(&withings, "/measure", NEW_ACCESS, READING, 40);
-    let env = given_fresh_server_user(&withings.uri());
+    let env = given_set_issued_an_hour_ago(&withings.uri());
     let server = env.serve(&["--check-interval", "1h"]);
     let answers = concurrently(40, || proxied(&server, "measure", "action=getmeas"));
     for answer in &answers {
@@ -160,27 +168,94 @@ fn forty_reads_refused_for_one_token_share_one_refresh_and_all_get_their_answer(
 
 #[test]
 fn a_read_refused_for_a_token_a_peer_already_replaced_takes_the_peer_s_token() {
-    // The store changes under the server (a CLI refresh) between the call's
-    // token and Withings' refusal: no second rotation, the new set is used.
-    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    // A peer (a CLI run, another host) saves a new set while the refused
+    // call is on its way back: here the fake Withings saves it itself
+    // before it answers the refusal, so the order is certain. No rotation
+    // follows; the peer's token is used.
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    let env = given_set_issued_an_hour_ago(&withings.uri());
+    let store = env.store_path();
+    let peer = PeerSavesThenRefuses { store };
     withings.mount(
         Mock::given(method("POST"))
             .and(path("/measure"))
             .and(header("authorization", bearer(OLD_ACCESS).as_str()))
             .and(body_string_contains("action=getmeas"))
-            .respond_with(json(REFUSED).set_delay(Duration::from_millis(800)))
+            .respond_with(peer)
             .expect(1),
     );
-    answers(&withings, "/measure", NEW_ACCESS, READING, 1);
-    let env = given_fresh_server_user(&withings.uri());
+    answers(&withings, "/measure", "peer-access", READING, 1);
     let server = env.serve(&["--check-interval", "1h"]);
-    let answer = std::thread::scope(|scope| {
-        let call = scope.spawn(|| proxied(&server, "measure", "action=getmeas"));
-        std::thread::sleep(Duration::from_millis(300));
-        let refreshed = env.run(&["refresh"]);
-        assert_eq!(refreshed.code, 0, "{}", refreshed.stderr);
-        call.join().expect("the proxied call")
-    });
+    let answer = proxied(&server, "measure", "action=getmeas");
     assert_eq!((answer.status, answer.body.as_str()), (200, READING));
     withings.verify();
+    assert_eq!(env.stored_refresh_token(), "peer-refresh");
+}
+
+/// Saves a peer's new set in the store, then answers Withings' refusal.
+struct PeerSavesThenRefuses {
+    store: std::path::PathBuf,
+}
+
+impl wiremock::Respond for PeerSavesThenRefuses {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let now = chrono::Utc::now();
+        let saved = serde_json::json!({
+            "version": 1,
+            "generation": 2,
+            "tokens": {
+                "access_token": "peer-access",
+                "refresh_token": "peer-refresh",
+                "expires_at": rfc3339(now + chrono::Duration::hours(3)),
+                "last_refreshed": rfc3339(now),
+            },
+        });
+        std::fs::write(&self.store, serde_json::to_vec(&saved).expect("json")).expect("the peer's save");
+        json(REFUSED)
+    }
+}
+
+#[test]
+fn a_token_issued_a_moment_ago_is_not_replaced_and_its_refusal_is_passed_on() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(0);
+    answers(&withings, "/measure", OLD_ACCESS, REFUSED, 1);
+    answers(&withings, "/notify", OLD_ACCESS, REFUSED, 1);
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let read = proxied(&server, "measure", "action=getmeas");
+    assert_eq!(
+        (read.status, read.body.as_str()),
+        (200, REFUSED),
+        "sent once, passed on"
+    );
+    let write = proxied(&server, "notify", "action=subscribe&appli=1");
+    let object: serde_json::Value = serde_json::from_str(&write.body).expect("JSON");
+    assert_eq!(
+        object["proxy"]["message"],
+        "Withings refused the access token sent with `subscribe` (status 401); a call that changes state at Withings is never sent twice by the proxy; the account's token was kept: it was issued less than 60 s ago, so the refusal is not about its age"
+    );
+    withings.verify();
+    assert_eq!(env.stored_refresh_token(), OLD_REFRESH, "no rotation");
+}
+
+#[test]
+fn a_seed_from_the_environment_whose_token_is_refused_is_replaced_once() {
+    let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);
+    answers(&withings, "/measure", OLD_ACCESS, REFUSED, 1);
+    answers(&withings, "/measure", NEW_ACCESS, READING, 1);
+    let mut env = TestEnv::new();
+    let issued = chrono::Utc::now() - chrono::Duration::hours(1);
+    env.set("WITHINGS_ACCESS_TOKEN", OLD_ACCESS)
+        .set("WITHINGS_REFRESH_TOKEN", OLD_REFRESH)
+        .set(
+            "WITHINGS_TOKEN_EXPIRES_AT",
+            rfc3339(issued + chrono::Duration::hours(3)),
+        )
+        .set("WITHINGS_TOKEN_LAST_REFRESHED", rfc3339(issued));
+    env.withings(&withings.uri()).serve_credentials();
+    let server = env.serve(&["--check-interval", "1h"]);
+    let answer = proxied(&server, "measure", "action=getmeas");
+    assert_eq!((answer.status, answer.body.as_str()), (200, READING));
+    withings.verify();
+    assert_eq!(env.stored_refresh_token(), NEW_REFRESH, "the new set is in the store");
 }

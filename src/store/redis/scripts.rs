@@ -149,6 +149,9 @@ return 1",
 pub(super) static TAKE_SHARE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+-- A write after TIME needs effects replication before Redis 5 (the
+-- default since; the call is then a no-op).
+if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local interval = tonumber(ARGV[1])

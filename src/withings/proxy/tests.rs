@@ -188,6 +188,18 @@ fn the_action_comes_from_the_query_or_the_form_and_reads_are_get_and_list() {
     );
     assert_eq!(call(Some("action=list"), "").action().as_deref(), Some("list"));
     assert_eq!(call(Some("account=alice"), "appli=1").action(), None);
+    assert_eq!(
+        call(Some("action=getmeas"), "action=getmeas").action().as_deref(),
+        Some("getmeas")
+    );
+    for (query, body) in [
+        (Some("action=getmeas"), "action=subscribe"),
+        (None, "action=getmeas&action=revoke"),
+    ] {
+        let action = call(query, body).action();
+        assert_eq!(action.as_deref(), Some(AMBIGUOUS_ACTION), "{query:?} {body}");
+        assert!(!is_read(action.as_deref()), "two actions: a write, never sent twice");
+    }
     for read in ["getmeas", "getactivity", "list", "get"] {
         assert!(is_read(Some(read)), "{read}");
     }
