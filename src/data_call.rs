@@ -121,13 +121,7 @@ pub struct DataAnswer {
 
 impl DataAnswer {
     pub fn new(http_status: StatusCode, body: Bytes) -> DataAnswer {
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            status: Option<i64>,
-        }
-        let withings_status = serde_json::from_slice::<Envelope>(&body)
-            .ok()
-            .and_then(|envelope| envelope.status);
+        let withings_status = proxy::status_of_whole(&body);
         DataAnswer {
             http_status,
             body,

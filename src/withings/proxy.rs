@@ -254,7 +254,7 @@ async fn peek(response: &mut reqwest::Response, cap: u64) -> std::result::Result
 }
 
 /// The `status` of a whole Withings answer, when it is JSON that has one.
-fn status_of_whole(body: &[u8]) -> Option<i64> {
+pub fn status_of_whole(body: &[u8]) -> Option<i64> {
     #[derive(serde::Deserialize)]
     struct Status {
         status: Option<i64>,

@@ -66,8 +66,27 @@ fn a_read_refused_for_its_token_is_sent_again_once_with_the_token_of_one_refresh
         .collect();
     assert_eq!(sent, ["action=getmeas&meastype=1"; 2], "the same call both times");
     assert_eq!(env.stored_refresh_token(), NEW_REFRESH);
-    let log = server.log();
-    assert!(!log.contains(OLD_ACCESS) && !log.contains(NEW_ACCESS), "{log}");
+    // Usage says the read was sent again, and ended well.
+    let usage = server.get("/admin/usage", &[("X-Admin-Token", ADMIN_TOKEN)]).body;
+    let usage: serde_json::Value = serde_json::from_str(&usage).expect("usage JSON");
+    let hour = &usage["usage"][0]["last_hour"];
+    assert_eq!((hour["calls"].as_u64(), hour["retried"].as_u64()), (Some(1), Some(1)), "{usage}");
+    assert_eq!(hour["outcomes"], serde_json::json!({"ok": 1}));
+    assert_eq!(hour["upstream"]["calls"], 1, "one call, sent twice: {usage}");
+    let metrics = server.get("/metrics", &[]).body;
+    let line = "withings_token_proxy_requests_total{reader=\"(reader)\",action=\"getmeas\",outcome=\"ok\"} 1";
+    assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+    assert!(server.log().contains("retried=true"), "{}", server.log());
+    for text in [server.log(), metrics, usage.to_string(), format!("{:?}", answer.headers)] {
+        assert_no_secret_in(&text);
+    }
+}
+
+/// No token, no credential, in `text`.
+fn assert_no_secret_in(text: &str) {
+    for secret in [OLD_ACCESS, OLD_REFRESH, NEW_ACCESS, NEW_REFRESH, READER_TOKEN, ADMIN_TOKEN, CLIENT_SECRET] {
+        assert!(!text.contains(secret), "a secret was shown:\n{text}");
+    }
 }
 
 #[test]
@@ -108,6 +127,9 @@ fn a_write_refused_for_its_token_is_not_sent_again_and_says_so() {
     let again = proxied(&server, "notify", form);
     assert_eq!((again.status, again.body.as_str()), (200, "{\"status\":0,\"body\":{}}"));
     withings.verify();
+    for text in [server.log(), answer.body, format!("{:?}", answer.headers)] {
+        assert_no_secret_in(&text);
+    }
 }
 
 #[test]
