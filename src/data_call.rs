@@ -107,6 +107,14 @@ pub fn parse_path(path: &str) -> std::result::Result<String, String> {
             "`{path}` holds a query: give its parameters as KEY=VALUE after the path"
         ));
     }
+    // Through a server, a path that climbs would leave its proxy (e.g. for
+    // its broker, whose answer is a token).
+    let climbs = |segment: &str| matches!(segment.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..");
+    if bare.contains('\\') || bare.to_ascii_lowercase().contains("%5c") || bare.split('/').any(climbs) {
+        return Err(format!(
+            "`{path}` is not a Withings path: no `.`, `..` or `\\` segments (e.g. `measure`, `v2/user`)"
+        ));
+    }
     Ok(bare.to_owned())
 }
 
@@ -163,8 +171,8 @@ impl DataAnswer {
 }
 
 /// What the answer means for the run: `None` when Withings did the call
-/// (`status` 0, or a 200 that is not Withings' JSON), else the error of
-/// its status family.
+/// (`status` 0), else the error of its status family; an answer without
+/// Withings' `status` is not one of its answers (an error too).
 pub fn judge(answer: &DataAnswer) -> Option<Error> {
     if answer.http_status != StatusCode::OK {
         return Some(Error::Upstream {
@@ -173,7 +181,13 @@ pub fn judge(answer: &DataAnswer) -> Option<Error> {
             detail: format!("HTTP {} instead of Withings' JSON", answer.http_status.as_u16()),
         });
     }
-    let status = answer.withings_status?;
+    let Some(status) = answer.withings_status else {
+        return Some(Error::Upstream {
+            what: WHAT,
+            attempts: 1,
+            detail: "an answer without Withings' `status` (not Withings' JSON)".to_owned(),
+        });
+    };
     let detail = format!("status {status} ({})", answer.error_text());
     match status_family(status) {
         StatusFamily::Ok => None,
@@ -301,6 +315,17 @@ mod tests {
         assert!(parse_path("/").unwrap_err().contains("empty"));
         assert!(parse_path("").unwrap_err().contains("empty"));
         assert!(parse_path("measure?action=getmeas").unwrap_err().contains("KEY=VALUE"));
+        for climbing in [
+            "../access-token",
+            "v2/../../v1/access-token",
+            "%2E%2e/x",
+            "a\\..\\b",
+            "a%5cb",
+            "./measure",
+        ] {
+            let refused = parse_path(climbing).unwrap_err();
+            assert!(refused.contains("is not a Withings path"), "{climbing}: {refused}");
+        }
     }
 
     fn request(method: Method) -> DataRequest {
@@ -347,7 +372,13 @@ mod tests {
     fn withings_status_decides_the_error_and_its_exit_code() {
         let judged = |http, body| judge(&answer(http, body)).map(|e| (e.code(), e.exit_code(), e.to_string()));
         assert_eq!(judged(200, r#"{"status":0,"body":{}}"#), None);
-        assert_eq!(judged(200, "not json"), None);
+        for odd in ["not json", "{}", r#"{"status":"0"}"#, "null", ""] {
+            assert_eq!(
+                judged(200, odd).map(|j| (j.0, j.1)),
+                Some(("UPSTREAM_ERROR", 5)),
+                "{odd}"
+            );
+        }
         assert_eq!(
             judged(200, r#"{"status":401,"error":"invalid_token"}"#),
             Some((

@@ -174,6 +174,10 @@ impl Output {
             .and_then(|json| serde_json::to_string_pretty(&json).ok());
         match pretty {
             Some(text) => write_stdout(&format!("{text}\n")),
+            // Not JSON: a terminal gets no control character to act on.
+            None if for_a_person => {
+                write_stdout(&format!("{}\n", crate::redact::visible(&String::from_utf8_lossy(body))))
+            }
             None => write_stdout_bytes(body),
         }
     }

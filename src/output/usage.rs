@@ -84,8 +84,10 @@ impl Report for UsageReport {
             .iter()
             .map(|row| {
                 vec![
-                    row.reader.clone(),
-                    row.account.clone(),
+                    // A server's words, shown to a person: nothing a
+                    // terminal would act on.
+                    crate::redact::visible(&row.reader),
+                    crate::redact::visible(&row.account),
                     row.last_hour.calls.to_string(),
                     row.last_hour.errors.to_string(),
                     row.last_day.calls.to_string(),
@@ -119,7 +121,10 @@ fn top_actions(actions: &[ActionCount]) -> String {
     if actions.is_empty() {
         return "-".to_owned();
     }
-    let listed: Vec<String> = actions.iter().map(|a| format!("{} {}", a.action, a.calls)).collect();
+    let listed: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{} {}", crate::redact::visible(&a.action), a.calls))
+        .collect();
     listed.join(", ")
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
@@ -46,6 +46,9 @@ const PREFIX: &str = "/v1/withings/";
 /// few hundred bytes.
 const MAX_REQUEST: usize = 1024 * 1024;
 const ROUTE: &str = "/v1/withings";
+/// How long a request body may take to come (at most; `--proxy-timeout`
+/// when shorter): a form of a few hundred bytes.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The code of the proxy's object on a write it did not send again.
 pub const WRITE_NOT_RETRIED: &str = "WRITE_NOT_RETRIED";
 
@@ -61,8 +64,15 @@ async fn proxied(state: &Arc<AppState>, request: Request) -> Result<Response, Ap
     let caller = state.credentials.admit_reader(request.headers())?;
     let named = account_named(request.uri(), request.headers())?;
     let account = readable_account(state, caller, named.as_deref(), ROUTE).await?;
+    if !matches!(request.method(), &Method::GET | &Method::POST) {
+        return Err(ApiError::Rejected {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "METHOD_NOT_ALLOWED",
+            message: format!("{} is not a method of Withings' API: GET or POST", request.method()),
+        });
+    }
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_REQUEST).await.map_err(|_| too_large())?;
+    let body = request_body(&parts.headers, body, state.proxy.timeout.min(BODY_TIMEOUT)).await?;
     let call = Call {
         method: parts.method,
         path: parts.uri.path().strip_prefix(PREFIX).unwrap_or_default().to_owned(),
@@ -250,14 +260,46 @@ fn with_member(object: &[u8], name: &str, value: &str) -> Option<Bytes> {
     Some(Bytes::from(format!("{open}{separator}{name}:{value}}}")))
 }
 
+/// The consumer's body, whole: refused at once when it says it is larger
+/// than [`MAX_REQUEST`], and when it takes longer than `within` to come (a
+/// body trickled in would hold the connection for ever).
+async fn request_body(headers: &HeaderMap, body: Body, within: Duration) -> Result<Bytes, ApiError> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_REQUEST as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(within, axum::body::to_bytes(body, MAX_REQUEST)).await {
+        Ok(read) => read.map_err(|_| too_large()),
+        Err(_) => Err(ApiError::Rejected {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "REQUEST_TIMEOUT",
+            message: format!(
+                "the request body did not come within {}",
+                crate::duration::humanize(within)
+            ),
+        }),
+    }
+}
+
 /// `?account=NAME` or `Withings-Account: NAME` (none: the only account the
 /// caller may read); both, naming two accounts, is a mistake said back.
 fn account_named(uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let in_query = uri.query().and_then(|query| {
-        url::form_urlencoded::parse(query.as_bytes())
-            .find(|(name, _)| name == ACCOUNT_PARAM)
-            .map(|(_, value)| value.into_owned())
-    });
+    let named: Vec<String> = uri
+        .query()
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .filter(|(name, _)| name == ACCOUNT_PARAM)
+                .map(|(_, value)| value.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if named.len() > 1 || headers.get_all(ACCOUNT_HEADER).iter().count() > 1 {
+        return Err(ApiError::bad_request("the account is named more than once: name one"));
+    }
+    let in_query = named.into_iter().next();
     let in_header = match headers.get(ACCOUNT_HEADER) {
         Some(value) => Some(
             value
@@ -400,5 +442,7 @@ mod tests {
         let same = headers(&[("Withings-Account", "alice")]);
         assert_eq!(account_named(&uri, &same).unwrap().as_deref(), Some("alice"));
         assert!(account_named(&uri, &by_header).is_err());
+        let twice: Uri = "/v1/withings/measure?account=alice&account=bob".parse().unwrap();
+        assert!(account_named(&twice, &headers(&[])).is_err());
     }
 }

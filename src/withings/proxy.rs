@@ -280,7 +280,9 @@ fn status_in_prefix(body: &[u8]) -> Option<i64> {
 fn upstream_url(api_url: &Url, path: &str, query: Option<&str>) -> std::result::Result<Url, ProxyFailure> {
     // URLs read `%2e` as a dot in a path segment (WHATWG), so it climbs too.
     let climbs = |segment: &str| matches!(segment.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..");
-    if path.is_empty() || path.split('/').any(climbs) {
+    // Some servers read `\` as `/`: a path that holds one is not sent.
+    let backslash = path.contains('\\') || path.to_ascii_lowercase().contains("%5c");
+    if path.is_empty() || backslash || path.split('/').any(climbs) {
         return Err(ProxyFailure::BadPath(format!(
             "`/{path}` is not a Withings path to call (e.g. `/v1/withings/measure`)"
         )));

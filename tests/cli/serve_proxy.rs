@@ -350,3 +350,77 @@ fn a_small_answer_of_unannounced_length_over_the_cap_is_refused_before_anything_
         r#"{"error":{"code":"ANSWER_TOO_LARGE","message":"Withings' answer is larger than the proxy's cap of 100 bytes; nothing of it was passed on","action":"ask for less (a shorter date range, fewer types), or raise `serve --proxy-max-bytes`"}}"#
     );
 }
+
+#[test]
+fn only_get_and_post_are_sent_and_a_request_body_must_come_whole_and_in_time() {
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(any())
+            .respond_with(reading())
+            .expect(0)
+            .named("nothing may reach Withings"),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h", "--proxy-timeout", "1s"]);
+    let reader = bearer(READER_TOKEN);
+    for method in ["PUT", "DELETE", "TRACE", "PATCH"] {
+        let refused = request(
+            &server.addr,
+            method,
+            "/v1/withings/measure",
+            &[("Authorization", &reader)],
+            None,
+        );
+        assert_eq!(
+            (refused.status, refused.error_code().as_str()),
+            (405, "METHOD_NOT_ALLOWED"),
+            "{method}"
+        );
+    }
+    let twice = server.post(
+        "/v1/withings/measure?account=default&account=alice",
+        &[("Authorization", &reader)],
+        Some(FORM),
+    );
+    assert_eq!((twice.status, twice.error_code().as_str()), (400, "BAD_REQUEST"));
+    // A body announced larger than 1 MiB is refused before any of it is read.
+    let announced = raw_exchange(
+        &server.addr,
+        &format!(
+            "POST /v1/withings/measure HTTP/1.1\r\nHost: x\r\nAuthorization: {reader}\r\nContent-Length: 99999999999\r\n\r\n"
+        ),
+    );
+    assert!(announced.starts_with("HTTP/1.1 413"), "{announced}");
+    // A body that stops coming is given up on within --proxy-timeout.
+    let trickled = raw_exchange(
+        &server.addr,
+        &format!(
+            "POST /v1/withings/measure HTTP/1.1\r\nHost: x\r\nAuthorization: {reader}\r\nContent-Length: 100\r\n\r\naction=get"
+        ),
+    );
+    assert!(trickled.starts_with("HTTP/1.1 408"), "{trickled}");
+    assert!(trickled.contains("\"code\":\"REQUEST_TIMEOUT\""), "{trickled}");
+    withings.verify();
+}
+
+/// Writes `request` as it is, and reads the answer's head and body until
+/// the server closes or answers in full.
+fn raw_exchange(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect serve");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if text.contains("\r\n\r\n{") && text.trim_end().ends_with('}') {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -70,21 +70,38 @@ fn a_read_refused_for_its_token_is_sent_again_once_with_the_token_of_one_refresh
     let usage = server.get("/admin/usage", &[("X-Admin-Token", ADMIN_TOKEN)]).body;
     let usage: serde_json::Value = serde_json::from_str(&usage).expect("usage JSON");
     let hour = &usage["usage"][0]["last_hour"];
-    assert_eq!((hour["calls"].as_u64(), hour["retried"].as_u64()), (Some(1), Some(1)), "{usage}");
+    assert_eq!(
+        (hour["calls"].as_u64(), hour["retried"].as_u64()),
+        (Some(1), Some(1)),
+        "{usage}"
+    );
     assert_eq!(hour["outcomes"], serde_json::json!({"ok": 1}));
     assert_eq!(hour["upstream"]["calls"], 1, "one call, sent twice: {usage}");
     let metrics = server.get("/metrics", &[]).body;
     let line = "withings_token_proxy_requests_total{reader=\"(reader)\",action=\"getmeas\",outcome=\"ok\"} 1";
     assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
     assert!(server.log().contains("retried=true"), "{}", server.log());
-    for text in [server.log(), metrics, usage.to_string(), format!("{:?}", answer.headers)] {
+    for text in [
+        server.log(),
+        metrics,
+        usage.to_string(),
+        format!("{:?}", answer.headers),
+    ] {
         assert_no_secret_in(&text);
     }
 }
 
 /// No token, no credential, in `text`.
 fn assert_no_secret_in(text: &str) {
-    for secret in [OLD_ACCESS, OLD_REFRESH, NEW_ACCESS, NEW_REFRESH, READER_TOKEN, ADMIN_TOKEN, CLIENT_SECRET] {
+    for secret in [
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+        READER_TOKEN,
+        ADMIN_TOKEN,
+        CLIENT_SECRET,
+    ] {
         assert!(!text.contains(secret), "a secret was shown:\n{text}");
     }
 }

@@ -101,6 +101,8 @@ fn a_path_that_is_empty_or_climbs_is_refused() {
         "%2E%2e/x",
         ".%2E/x",
         "v2/%2e",
+        "a\\..\\..\\secret",
+        "a%5C..%5csecret",
     ] {
         assert!(
             matches!(upstream_url(&base, path, None), Err(ProxyFailure::BadPath(_))),
