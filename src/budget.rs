@@ -7,8 +7,9 @@
 //! the budget first, and a request without one waits (briefly) or is not
 //! sent at all (`RATE_LIMITED`, nothing sent).
 //!
-//! In one process the budget is a token bucket (capacity N, refilled at N
-//! per minute) shared by every client of the app (`serve` builds two);
+//! In one process the budget is a log of the sends of the last minute
+//! (never more than N in any rolling minute) shared by every client of the
+//! app (`serve` builds two);
 //! with a store shared by hosts (Redis) each request also takes a unit of
 //! a fixed one-minute window counted in the store, so that all hosts
 //! together stay within N.
@@ -53,6 +54,7 @@ pub struct Rate {
 const RATE_UNITS: [(&str, u64); 4] = [("min", 60), ("minute", 60), ("h", 3600), ("hour", 3600)];
 
 impl Rate {
+    #[cfg(test)]
     pub const fn per_minute(count: u32) -> Rate {
         Rate {
             count,
@@ -188,11 +190,45 @@ impl Share {
     }
 }
 
+/// The requests one app sent in the last minute, oldest first: never
+/// more than its budget. Withings counts requests in a minute, and a
+/// bucket refilled continuously would let nearly twice its size through
+/// in a minute that starts full (the attacker's 238 of 120): a log of
+/// sends holds a rolling minute to the budget exactly.
+#[derive(Debug, Default)]
+struct SentLog {
+    sent: std::collections::VecDeque<Instant>,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+impl SentLog {
+    /// Notes a send at `now` when fewer than `per_minute` were sent in the
+    /// minute before it, else says how long until the oldest of them is a
+    /// minute old. A clock that went back finds the later sends still there.
+    fn take(&mut self, per_minute: u32, now: Instant) -> std::result::Result<(), Duration> {
+        while let Some(&oldest) = self.sent.front() {
+            if now.saturating_duration_since(oldest) < MINUTE {
+                break;
+            }
+            self.sent.pop_front();
+        }
+        if self.sent.len() < per_minute as usize {
+            self.sent.push_back(now);
+            return Ok(());
+        }
+        let oldest = self.sent.front().copied().unwrap_or(now);
+        Err((oldest + MINUTE)
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1)))
+    }
+}
+
 /// One app's budget in this process.
 pub struct UpstreamBudget {
     client_id: String,
     per_minute: u32,
-    bucket: Mutex<Bucket>,
+    sent: Mutex<SentLog>,
 }
 
 /// Every app's budget in this process, by client id: the clients of one
@@ -205,17 +241,25 @@ pub fn for_client(client_id: &str, per_minute: u32) -> Arc<UpstreamBudget> {
     let mut budgets = crate::locked(&BUDGETS);
     let budget = budgets
         .entry(client_id.to_owned())
-        .or_insert_with(|| Arc::new(UpstreamBudget::new(client_id, per_minute, Instant::now())));
+        .or_insert_with(|| Arc::new(UpstreamBudget::new(client_id, per_minute)));
     Arc::clone(budget)
 }
 
 impl UpstreamBudget {
-    pub fn new(client_id: &str, per_minute: u32, now: Instant) -> UpstreamBudget {
+    pub fn new(client_id: &str, per_minute: u32) -> UpstreamBudget {
         UpstreamBudget {
             client_id: client_id.to_owned(),
             per_minute,
-            bucket: Mutex::new(Bucket::full(Rate::per_minute(per_minute), now)),
+            sent: Mutex::new(SentLog::default()),
         }
+    }
+
+    /// A budget that sent at each of `sent` already (tests).
+    #[cfg(test)]
+    pub(crate) fn having_sent(client_id: &str, per_minute: u32, sent: &[Instant]) -> UpstreamBudget {
+        let budget = UpstreamBudget::new(client_id, per_minute);
+        crate::locked(&budget.sent).sent.extend(sent.iter().copied());
+        budget
     }
 
     pub fn per_minute(&self) -> u32 {
@@ -232,7 +276,7 @@ impl UpstreamBudget {
         let deadline = started + MAX_WAIT;
         let mut waited = false;
         loop {
-            let taken = crate::locked(&self.bucket).take(Rate::per_minute(self.per_minute), Instant::now());
+            let taken = crate::locked(&self.sent).take(self.per_minute, Instant::now());
             let wait = match taken {
                 Ok(()) => break,
                 Err(wait) => wait,

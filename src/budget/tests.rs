@@ -88,7 +88,7 @@ fn a_clock_that_goes_back_refills_nothing() {
 
 #[tokio::test]
 async fn a_spent_budget_whose_next_unit_is_far_refuses_with_nothing_to_wait_for() {
-    let budget = UpstreamBudget::new("app", 1, Instant::now());
+    let budget = UpstreamBudget::new("app", 1);
     budget.take(None).await.unwrap();
     let refused = budget.take(None).await.unwrap_err();
     assert_eq!(refused.code(), "RATE_LIMITED");
@@ -185,11 +185,44 @@ fn a_share_refuses_at_once_and_a_unit_given_back_can_be_taken_again() {
 
 #[tokio::test]
 async fn a_take_says_how_long_it_waited_and_none_when_it_did_not() {
-    // 60 a minute: after the 60, the next unit comes in a second.
-    let budget = UpstreamBudget::new("app", 60, Instant::now());
-    for _ in 0..60 {
-        assert_eq!(budget.take(None).await.unwrap(), None);
-    }
+    // 2 a minute, both sent 59 s ago: the next may go in a second.
+    let long_ago = Instant::now() - Duration::from_secs(59);
+    let budget = UpstreamBudget::having_sent("app", 2, &[long_ago, long_ago]);
     let waited = budget.take(None).await.unwrap().expect("a wait");
     assert!(waited >= Duration::from_millis(900) && waited < MAX_WAIT, "{waited:?}");
+    let fresh = UpstreamBudget::new("app", 2);
+    assert_eq!(fresh.take(None).await.unwrap(), None);
+}
+
+#[test]
+fn a_rolling_minute_never_holds_more_sends_than_the_budget() {
+    // A bucket refilled continuously let 238 of a budget of 120 through in
+    // a minute that started full; the log lets 120, whatever the pace.
+    let start = Instant::now();
+    let mut log = SentLog::default();
+    let mut sent = Vec::new();
+    for tenth in 0..1200u64 {
+        let now = start + Duration::from_millis(100 * tenth);
+        for _ in 0..5 {
+            if log.take(120, now).is_ok() {
+                sent.push(now);
+            }
+        }
+    }
+    for (i, &at) in sent.iter().enumerate() {
+        let within = sent[i..]
+            .iter()
+            .take_while(|&&later| later - at < Duration::from_secs(60))
+            .count();
+        assert!(within <= 120, "{within} sends in the minute from {i}");
+    }
+    assert_eq!(sent.len(), 240, "two whole minutes: 120 each");
+    // Full: the wait is until the oldest send is a minute old.
+    let mut full = SentLog::default();
+    full.take(1, start).unwrap();
+    assert_eq!(
+        full.take(1, start + Duration::from_secs(20)),
+        Err(Duration::from_secs(40))
+    );
+    assert!(full.take(1, start + Duration::from_secs(60)).is_ok());
 }

@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_spent_app_budget_is_the_proxy_s_429_and_another_failure_keeps_its_answer() {
-        let app = UpstreamBudget::new("app", 2, Instant::now());
+        let app = UpstreamBudget::new("app", 2);
         let spent = Error::RateLimited {
             what: budget::WHAT,
             detail: "d".into(),

@@ -76,8 +76,8 @@ const SCRIPT_ACTION: &str = "send it again after Retry-After (30 s); if script n
 fn a_call_over_the_app_s_budget_is_429_with_retry_after_and_nothing_is_sent() {
     let withings = withings_reading(2);
     let env = given_fresh_server_user(&withings.uri());
-    // 2 a minute: a unit comes back every 30 s, far beyond the 5 s a call
-    // may wait, so the third call back to back is refused at once.
+    // 2 a minute: the third call may go once the first is a minute old,
+    // far beyond the 5 s a call may wait, so it is refused at once.
     let server = env.serve(&["--check-interval", "1h", "--upstream-budget", "2"]);
 
     let answers: Vec<Answer> = (0..3).map(|_| getmeas(&server, READER_TOKEN)).collect();
@@ -86,9 +86,9 @@ fn a_call_over_the_app_s_budget_is_429_with_retry_after_and_nothing_is_sent() {
     assert_passed(&answers[1]);
     assert_refused(
         &answers[2],
-        "30",
-        "the app's budget of 2 requests a minute to Withings, shared by every consumer and every token refresh, is spent; nothing was sent to Withings; its next unit is free in 30 s",
-        "send it again after Retry-After (30 s); if Withings allows your app more than 2 requests a minute, raise `serve --upstream-budget` (WITHINGS_TOKEN_UPSTREAM_BUDGET)",
+        "60",
+        "the app's budget of 2 requests a minute to Withings, shared by every consumer and every token refresh, is spent; nothing was sent to Withings; its next unit is free in 60 s",
+        "send it again after Retry-After (60 s); if Withings allows your app more than 2 requests a minute, raise `serve --upstream-budget` (WITHINGS_TOKEN_UPSTREAM_BUDGET)",
     );
     withings.verify();
     assert_eq!(
@@ -199,7 +199,7 @@ fn a_refresh_and_the_proxied_calls_take_from_one_budget() {
         (429, "RATE_LIMITED".to_owned()),
         "{refused:?}"
     );
-    assert_eq!(refused.header("retry-after"), Some("30"), "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("60"), "{refused:?}");
     withings.verify();
     assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(
