@@ -18,6 +18,7 @@
 //! asks Withings for an uncompressed answer (`Accept-Encoding` is not
 //! forwarded): a compressed body would hide its status.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -356,12 +357,27 @@ fn passed_back(answer: &HeaderMap, token: &SecretString) -> HeaderMap {
     kept
 }
 
+/// How large the pieces are that an upstream chunk is copied into: the
+/// server's write buffer (16 KiB, see `server::connections`) then holds a
+/// piece or two, never a share of hyper's client read buffer.
+const PIECE: usize = 16 * 1024;
+
 /// An answer body passed through chunk by chunk after the bytes already
-/// read, cut with an error once it has given more than its cap (memory
-/// stays within one chunk).
+/// read, cut with an error once it has given more than its cap.
+///
+/// Each upstream chunk (up to 408 KiB, hyper's client read buffer, once a
+/// consumer is slower than Withings) is copied into [`PIECE`]s and let go
+/// at once, so that the client's buffer is no longer shared when it reads
+/// the next one; a chunk passed on as it came (or in slices of it) stays
+/// allocated until a slow consumer has read its last byte, while the next
+/// is taken and a third read. A slow stream holds the chunk the client
+/// reads ahead and what is left of the last one: about 0.85 MiB, not 1 MiB
+/// (docs/performance.md, "Withings proxy").
 pub struct CappedBody {
     /// The part of the body read before the head was passed on.
     first: Option<Bytes>,
+    /// What is left of the last upstream chunk, copied.
+    pieces: VecDeque<Bytes>,
     /// The rest, still to come (`None`: `first` was all of it).
     inner: Option<reqwest::Body>,
     cap: u64,
@@ -381,6 +397,7 @@ impl CappedBody {
         let first = (!first.is_empty()).then_some(first);
         CappedBody {
             first,
+            pieces: VecDeque::new(),
             inner,
             cap,
             left,
@@ -396,8 +413,8 @@ impl Body for CappedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
+        if let Some(next) = self.first.take().or_else(|| self.pieces.pop_front()) {
+            return Poll::Ready(Some(Ok(Frame::data(next))));
         }
         let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
@@ -406,20 +423,26 @@ impl Body for CappedBody {
         let Poll::Ready(Some(Ok(frame))) = polled else {
             return polled.map(|next| next.map(|frame| frame.map_err(Into::into)));
         };
-        let size = frame.data_ref().map_or(0, |data| data.len() as u64);
-        if size > self.left {
+        let chunk = match frame.into_data() {
+            Ok(chunk) => chunk,
+            Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+        };
+        if chunk.len() as u64 > self.left {
             return Poll::Ready(Some(Err(Box::new(OverCap(self.cap)))));
         }
-        self.left -= size;
-        Poll::Ready(Some(Ok(frame)))
+        self.left -= chunk.len() as u64;
+        self.pieces.extend(chunk.chunks(PIECE).map(Bytes::copy_from_slice));
+        let next = self.pieces.pop_front().unwrap_or_default();
+        Poll::Ready(Some(Ok(Frame::data(next))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.inner.as_ref().is_none_or(Body::is_end_stream)
+        self.first.is_none() && self.pieces.is_empty() && self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        let first = self.first.as_ref().map_or(0, |first| first.len() as u64);
+        let held = self.first.iter().chain(&self.pieces);
+        let first = held.map(|piece| piece.len() as u64).sum::<u64>();
         let rest = self
             .inner
             .as_ref()

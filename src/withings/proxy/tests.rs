@@ -153,6 +153,31 @@ async fn the_bytes_read_first_come_first_and_count_towards_the_cap() {
     assert!(next_frame(&mut whole).await.is_none());
 }
 
+#[tokio::test]
+async fn a_chunk_larger_than_a_piece_comes_out_in_pieces_in_order_whole_and_still_capped() {
+    let chunk: Vec<u8> = (0..2 * PIECE + 100).map(|i| (i % 251) as u8).collect();
+    let cap = chunk.len() as u64 + 2;
+    let first = Bytes::from_static(b"{\"");
+    let mut body = CappedBody::new(Some(reqwest::Body::from(chunk.clone())), first.clone(), cap);
+    let mut sizes = Vec::new();
+    let mut passed = Vec::new();
+    while let Some(frame) = next_frame(&mut body).await {
+        let data = frame.unwrap().into_data().unwrap();
+        sizes.push(data.len());
+        passed.extend_from_slice(&data);
+    }
+    assert_eq!(sizes, [2, PIECE, PIECE, 100]);
+    assert_eq!(passed, [&first[..], &chunk[..]].concat());
+    assert!(body.is_end_stream());
+    let mut over = CappedBody::new(Some(reqwest::Body::from(chunk)), first, cap - 1);
+    next_frame(&mut over).await.unwrap().unwrap();
+    let cut = next_frame(&mut over).await.unwrap().unwrap_err();
+    assert_eq!(
+        cut,
+        format!("the answer is larger than the proxy's cap of {} bytes", cap - 1)
+    );
+}
+
 #[test]
 fn withings_status_is_read_from_a_whole_answer_or_from_the_start_of_one() {
     assert_eq!(
