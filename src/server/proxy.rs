@@ -22,6 +22,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
+use url::Url;
 
 use crate::copies::Choices;
 use crate::error::Error;
@@ -113,10 +114,9 @@ async fn forward(
     call: &Call,
     record: &mut ProxyCall,
 ) -> Result<Response, ApiError> {
-    let api_url = state.settings.api_url()?;
-    proxy::check_path(api_url, call).map_err(|failure| failed(account, failure))?;
+    let url = proxy::check_path(state.settings.api_url()?, call).map_err(|failure| failed(account, failure))?;
     let token = fresh_bearer(state, account).await?;
-    let answer = send_once(state, caller, account, call, &token, record).await?;
+    let answer = send_once(state, caller, account, (call, &url), &token, record).await?;
     if !answer.refused_token() {
         return Ok(passed_on(answer, record));
     }
@@ -130,17 +130,17 @@ async fn forward(
         return Ok(passed_on(answer, record));
     };
     record.retried = true;
-    let answer = send_once(state, caller, account, call, &token, record).await?;
+    let answer = send_once(state, caller, account, (call, &url), &token, record).await?;
     Ok(passed_on(answer, record))
 }
 
-/// One call sent to Withings, its budget taken first; its time and the
-/// way it failed go into `record`.
+/// One call sent to Withings (at `url`, `proxy::check_path`'s), its
+/// budget taken first; its time and the way it failed go into `record`.
 async fn send_once(
     state: &AppState,
     caller: Caller<'_>,
     account: &Account,
-    call: &Call,
+    (call, url): (&Call, &Url),
     token: &SecretString,
     record: &mut ProxyCall,
 ) -> Result<Answer, ApiError> {
@@ -154,9 +154,8 @@ async fn send_once(
             return Err(refused.error);
         }
     }
-    let api_url = state.settings.api_url()?;
     let sent = Instant::now();
-    let answer = proxy::send(&state.http, api_url, call, token, state.proxy).await;
+    let answer = proxy::send_to(&state.http, url.clone(), call, token, state.proxy).await;
     record.upstream = sum(record.upstream, Some(sent.elapsed()));
     answer.map_err(|failure| {
         record.outcome = match failure {

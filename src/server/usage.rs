@@ -149,28 +149,41 @@ pub fn record(state: &AppState, call: &ProxyCall) {
 
 /// `proxied call: reader=… account=… path=… action=… status=…
 /// withings_status=… outcome=… duration_ms=… upstream_ms=… retried=…
-/// budget_wait_ms=… budget_refused=…` (`-`: none).
+/// budget_wait_ms=… budget_refused=…` (`-`: none), written into one
+/// buffer: it is formatted on every call.
 fn audit_line(call: &ProxyCall) -> String {
-    let ms = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| d.as_millis().to_string());
-    let withings = call.withings_status.map_or_else(|| "-".to_owned(), |s| s.to_string());
-    let mut line = String::from("proxied call:");
-    for (key, value) in [
-        ("reader", word(&call.reader)),
-        ("account", call.account.to_string()),
-        ("path", word(&call.path)),
-        ("action", call.action.as_deref().map_or_else(|| "-".to_owned(), word)),
-        ("status", call.status.to_string()),
-        ("withings_status", withings),
-        ("outcome", call.outcome.label().to_owned()),
-        ("duration_ms", call.duration.as_millis().to_string()),
-        ("upstream_ms", ms(call.upstream)),
-        ("retried", call.retried.to_string()),
-        ("budget_wait_ms", ms(call.budget_wait)),
-        ("budget_refused", call.refused_by.unwrap_or("-").to_owned()),
-    ] {
-        let _ = write!(line, " {key}={value}");
+    let mut line = String::with_capacity(256);
+    line.push_str("proxied call: reader=");
+    push_word(&mut line, &call.reader);
+    let _ = write!(line, " account={} path=", call.account);
+    push_word(&mut line, &call.path);
+    line.push_str(" action=");
+    match call.action.as_deref() {
+        Some(action) => push_word(&mut line, action),
+        None => line.push('-'),
     }
+    let _ = write!(line, " status={} withings_status=", call.status);
+    push_or_dash(&mut line, call.withings_status);
+    let _ = write!(
+        line,
+        " outcome={} duration_ms={} upstream_ms=",
+        call.outcome.label(),
+        call.duration.as_millis()
+    );
+    push_or_dash(&mut line, call.upstream.map(|d| d.as_millis()));
+    let _ = write!(line, " retried={} budget_wait_ms=", call.retried);
+    push_or_dash(&mut line, call.budget_wait.map(|d| d.as_millis()));
+    let _ = write!(line, " budget_refused={}", call.refused_by.unwrap_or("-"));
     line
+}
+
+fn push_or_dash(line: &mut String, value: Option<impl std::fmt::Display>) {
+    match value {
+        Some(value) => {
+            let _ = write!(line, "{value}");
+        }
+        None => line.push('-'),
+    }
 }
 
 /// The longest value of the audit line a consumer chose.
@@ -178,13 +191,14 @@ const MAX_WORD: usize = 64;
 
 /// `text` as it is when it is a plain word; else quoted and escaped (and
 /// cut at [`MAX_WORD`] characters).
-fn word(text: &str) -> String {
+fn push_word(line: &mut String, text: &str) {
     let plain = |c: char| c.is_ascii_alphanumeric() || "._:/()-".contains(c);
     if !text.is_empty() && text.len() <= MAX_WORD && text.chars().all(plain) {
-        return text.to_owned();
+        line.push_str(text);
+        return;
     }
     let cut: String = text.chars().take(MAX_WORD).collect();
-    format!("{cut:?}")
+    let _ = write!(line, "{cut:?}");
 }
 
 /// The minutes the book keeps: a day.

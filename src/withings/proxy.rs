@@ -154,10 +154,11 @@ impl Answer {
     }
 }
 
-/// Whether `call`'s path is one to send (see [`ProxyFailure::BadPath`]):
-/// asked before the call takes from the budget.
-pub fn check_path(api_url: &Url, call: &Call) -> std::result::Result<(), ProxyFailure> {
-    upstream_url(api_url, &call.path, call.query.as_deref()).map(drop)
+/// Where `call` goes, when its path is one to send (see
+/// [`ProxyFailure::BadPath`]): asked before the call takes from the
+/// budget, and built once however many times the call is sent.
+pub fn check_path(api_url: &Url, call: &Call) -> std::result::Result<Url, ProxyFailure> {
+    upstream_url(api_url, &call.path, call.query.as_deref())
 }
 
 /// Sends `call` with `token` as the bearer, and returns the answer once
@@ -170,7 +171,17 @@ pub async fn send(
     token: &SecretString,
     limits: ProxyLimits,
 ) -> std::result::Result<Answer, ProxyFailure> {
-    let url = upstream_url(api_url, &call.path, call.query.as_deref())?;
+    send_to(http, check_path(api_url, call)?, call, token, limits).await
+}
+
+/// [`send`] to `url`, the one [`check_path`] gave for `call`.
+pub async fn send_to(
+    http: &HttpClient,
+    url: Url,
+    call: &Call,
+    token: &SecretString,
+    limits: ProxyLimits,
+) -> std::result::Result<Answer, ProxyFailure> {
     let client = http.inner().map_err(|e| ProxyFailure::Unreachable(e.to_string()))?;
     let mut headers = forwarded(&call.headers);
     let mut bearer = header::HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
@@ -239,7 +250,25 @@ enum Peeked {
 /// The answer's first [`PEEK_LIMIT`] bytes (or more: whole chunks), and
 /// whether that was all of it.
 async fn peek(response: &mut reqwest::Response, cap: u64) -> std::result::Result<(Bytes, bool), Peeked> {
-    let mut first = Vec::new();
+    // A small answer comes in one chunk: kept as it came, not copied.
+    let Some(chunk) = response.chunk().await.map_err(Peeked::Failed)? else {
+        return Ok((Bytes::new(), true));
+    };
+    if chunk.len() as u64 > cap {
+        return Err(Peeked::OverCap);
+    }
+    if chunk.len() >= PEEK_LIMIT {
+        return Ok((chunk, false));
+    }
+    let Some(next) = response.chunk().await.map_err(Peeked::Failed)? else {
+        return Ok((chunk, true));
+    };
+    let mut first = Vec::with_capacity(chunk.len() + next.len());
+    first.extend_from_slice(&chunk);
+    if (first.len() + next.len()) as u64 > cap {
+        return Err(Peeked::OverCap);
+    }
+    first.extend_from_slice(&next);
     while first.len() < PEEK_LIMIT {
         match response.chunk().await.map_err(Peeked::Failed)? {
             Some(chunk) => {

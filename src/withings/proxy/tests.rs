@@ -241,3 +241,56 @@ fn accept_encoding_is_the_proxy_s_own_so_an_answer_s_status_can_be_read() {
     let kept = forwarded(&headers(&[("Accept-Encoding", "gzip, br"), ("Accept", "*/*")]));
     assert_eq!(names(&kept), ["accept"]);
 }
+
+/// A body that comes in the chunks given.
+struct Chunks(std::collections::VecDeque<Bytes>);
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.0.pop_front().map(|chunk| Ok(Frame::data(chunk))))
+    }
+}
+
+fn answer_in(chunks: &[&[u8]]) -> reqwest::Response {
+    let chunks = Chunks(chunks.iter().map(|chunk| Bytes::copy_from_slice(chunk)).collect());
+    reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap(chunks)))
+}
+
+async fn peeked(chunks: &[&[u8]], cap: u64) -> std::result::Result<(Vec<u8>, bool), &'static str> {
+    match peek(&mut answer_in(chunks), cap).await {
+        Ok((first, ended)) => Ok((first.to_vec(), ended)),
+        Err(Peeked::OverCap) => Err("over cap"),
+        Err(Peeked::Failed(_)) => Err("failed"),
+    }
+}
+
+#[tokio::test]
+async fn the_peek_reads_whole_chunks_up_to_its_limit_and_says_whether_the_answer_ended() {
+    assert_eq!(peeked(&[], 100).await, Ok((Vec::new(), true)));
+    assert_eq!(
+        peeked(&[b"{\"status\":0}"], 100).await,
+        Ok((b"{\"status\":0}".to_vec(), true))
+    );
+    assert_eq!(
+        peeked(&[b"{\"sta", b"tus\"", b":0}"], 100).await,
+        Ok((b"{\"status\":0}".to_vec(), true))
+    );
+    let big = vec![b'x'; PEEK_LIMIT];
+    assert_eq!(peeked(&[&big, b"more"], u64::MAX).await, Ok((big.clone(), false)));
+    let half = vec![b'y'; PEEK_LIMIT / 2 + 1];
+    let mut two_halves = half.clone();
+    two_halves.extend_from_slice(&half);
+    assert_eq!(
+        peeked(&[&half, &half, b"more"], u64::MAX).await,
+        Ok((two_halves, false))
+    );
+    assert_eq!(peeked(&[b"0123456789"], 9).await, Err("over cap"));
+    assert_eq!(peeked(&[b"01234", b"56789"], 9).await, Err("over cap"));
+    assert_eq!(peeked(&[b"012", b"345", b"6789"], 9).await, Err("over cap"));
+}
