@@ -279,6 +279,12 @@ impl Metrics {
 
     /// Counts one proxied call: its outcome, its time at Withings, its
     /// wait for the budget or the budget that refused it.
+    /// Observes one call sent to Withings by the proxy (each of a read
+    /// sent twice apart, so a retry does not read as one slow call).
+    pub fn record_proxy_send(&self, upstream: std::time::Duration) {
+        self.proxy.upstream_seconds.observe(upstream.as_secs_f64());
+    }
+
     pub fn record_proxy(&self, call: &ProxyCall) {
         let reader = &call.reader;
         let labels = ProxyLabels {
@@ -288,9 +294,6 @@ impl Metrics {
             outcome: call.outcome.label(),
         };
         self.proxy.requests.get_or_create(&labels).inc();
-        if let Some(upstream) = call.upstream {
-            self.proxy.upstream_seconds.observe(upstream.as_secs_f64());
-        }
         if call.budget_wait.is_some() {
             let labels = ReaderLabel { reader: reader.clone() };
             self.proxy.budget_waits.get_or_create(&labels).inc();
@@ -535,6 +538,10 @@ mod tests {
         let mut refused = proxied("(reader)", "alice", "getmeas", Outcome::BudgetRefused);
         (refused.upstream, refused.refused_by) = (None, Some("reader"));
         metrics.record_proxy(&refused);
+        // Each send to Withings is observed on its own (three here).
+        for _ in 0..3 {
+            metrics.record_proxy_send(std::time::Duration::from_millis(3));
+        }
         let text = metrics.render(std::iter::empty()).unwrap();
         let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with("withings_token_proxy")).collect();
         lines.sort_unstable();

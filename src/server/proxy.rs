@@ -156,7 +156,9 @@ async fn send_once(
     }
     let sent = Instant::now();
     let answer = proxy::send_to(&state.http, url.clone(), call, token, state.proxy).await;
-    record.upstream = sum(record.upstream, Some(sent.elapsed()));
+    let upstream = sent.elapsed();
+    state.metrics.record_proxy_send(upstream);
+    record.upstream = sum(record.upstream, Some(upstream));
     answer.map_err(|failure| {
         record.outcome = match failure {
             ProxyFailure::BadPath(_) => Outcome::NotSent,

@@ -55,6 +55,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order the book counts them.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Ok,
+        Outcome::InvalidToken,
+        Outcome::RateLimited,
+        Outcome::WithingsError,
+        Outcome::HttpError,
+        Outcome::Timeout,
+        Outcome::Unreachable,
+        Outcome::TooLarge,
+        Outcome::BudgetRefused,
+        Outcome::NotSent,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -220,19 +234,42 @@ struct Ring {
     last_call: Option<DateTime<Utc>>,
 }
 
-/// What a minute (or a window) counts.
+/// What a minute (or a window) counts: fixed arrays, not maps, so a day
+/// of minutes of one reader and account stays a few hundred KiB.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Tally {
     calls: u64,
-    outcomes: BTreeMap<&'static str, u64>,
-    actions: BTreeMap<&'static str, u64>,
-    retried: u64,
-    budget_waits: u64,
-    refused_by_app: u64,
-    refused_by_reader: u64,
-    upstream_calls: u64,
+    /// By `Outcome::ALL`'s order.
+    outcomes: [u32; Outcome::ALL.len()],
+    /// By [`ACTIONS`]' order, then `other`, then `none`.
+    actions: [u32; ACTION_LABELS],
+    retried: u32,
+    budget_waits: u32,
+    refused_by_app: u32,
+    refused_by_reader: u32,
+    upstream_calls: u32,
     upstream_micros: u64,
     upstream_max_micros: u64,
+}
+
+/// The action labels a tally counts: [`ACTIONS`], `other`, `none`.
+const ACTION_LABELS: usize = ACTIONS.len() + 2;
+
+fn action_index(label: &str) -> usize {
+    match label {
+        "none" => ACTIONS.len() + 1,
+        label => ACTIONS
+            .iter()
+            .position(|known| *known == label)
+            .unwrap_or(ACTIONS.len()),
+    }
+}
+
+fn action_at(index: usize) -> &'static str {
+    ACTIONS
+        .get(index)
+        .copied()
+        .unwrap_or(if index == ACTIONS.len() { "other" } else { "none" })
 }
 
 impl Book {
@@ -306,10 +343,12 @@ impl Ring {
 impl Tally {
     fn count(&mut self, call: &ProxyCall) {
         self.calls += 1;
-        *self.outcomes.entry(call.outcome.label()).or_default() += 1;
-        *self.actions.entry(action_label(call.action.as_deref())).or_default() += 1;
-        self.retried += u64::from(call.retried);
-        self.budget_waits += u64::from(call.budget_wait.is_some());
+        if let Some(index) = Outcome::ALL.iter().position(|o| *o == call.outcome) {
+            self.outcomes[index] += 1;
+        }
+        self.actions[action_index(action_label(call.action.as_deref()))] += 1;
+        self.retried += u32::from(call.retried);
+        self.budget_waits += u32::from(call.budget_wait.is_some());
         match call.refused_by {
             Some("app") => self.refused_by_app += 1,
             Some(_) => self.refused_by_reader += 1,
@@ -325,27 +364,30 @@ impl Tally {
 
     fn add(&mut self, other: &Tally) {
         self.calls += other.calls;
-        for (outcome, n) in &other.outcomes {
-            *self.outcomes.entry(outcome).or_default() += n;
+        for (sum, n) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *sum = sum.saturating_add(n);
         }
-        for (action, n) in &other.actions {
-            *self.actions.entry(action).or_default() += n;
+        for (sum, n) in self.actions.iter_mut().zip(other.actions) {
+            *sum = sum.saturating_add(n);
         }
-        self.retried += other.retried;
-        self.budget_waits += other.budget_waits;
-        self.refused_by_app += other.refused_by_app;
-        self.refused_by_reader += other.refused_by_reader;
-        self.upstream_calls += other.upstream_calls;
+        self.retried = self.retried.saturating_add(other.retried);
+        self.budget_waits = self.budget_waits.saturating_add(other.budget_waits);
+        self.refused_by_app = self.refused_by_app.saturating_add(other.refused_by_app);
+        self.refused_by_reader = self.refused_by_reader.saturating_add(other.refused_by_reader);
+        self.upstream_calls = self.upstream_calls.saturating_add(other.upstream_calls);
         self.upstream_micros = self.upstream_micros.saturating_add(other.upstream_micros);
         self.upstream_max_micros = self.upstream_max_micros.max(other.upstream_max_micros);
     }
 
     /// As `GET /admin/usage` shows it.
     fn window(&self) -> UsageWindow {
-        let ok = self.outcomes.get(Outcome::Ok.label()).copied().unwrap_or(0);
-        let mut actions: Vec<(&str, u64)> = self.actions.iter().map(|(a, n)| (*a, *n)).collect();
-        // The most called first; ties by name (the map's order, kept).
-        actions.sort_by_key(|(_, calls)| std::cmp::Reverse(*calls));
+        let ok = u64::from(self.outcomes[0]);
+        let mut actions: Vec<(&str, u64)> = (0..ACTION_LABELS)
+            .filter(|&i| self.actions[i] > 0)
+            .map(|i| (action_at(i), u64::from(self.actions[i])))
+            .collect();
+        // The most called first; ties by name.
+        actions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let top_actions = actions
             .into_iter()
             .take(TOP_ACTIONS)
@@ -354,18 +396,24 @@ impl Tally {
                 calls,
             })
             .collect();
+        let outcomes = Outcome::ALL
+            .iter()
+            .zip(self.outcomes)
+            .filter(|(_, n)| *n > 0)
+            .map(|(outcome, n)| (outcome.label().to_owned(), u64::from(n)))
+            .collect();
         let tenths = |micros: u64| (micros as f64 / 100.0).round() / 10.0;
-        let sent = self.upstream_calls;
+        let sent = u64::from(self.upstream_calls);
         UsageWindow {
             calls: self.calls,
             errors: self.calls - ok,
-            outcomes: self.outcomes.iter().map(|(o, n)| ((*o).to_owned(), *n)).collect(),
+            outcomes,
             top_actions,
-            retried: self.retried,
-            budget_waits: self.budget_waits,
+            retried: self.retried.into(),
+            budget_waits: self.budget_waits.into(),
             budget_refusals: BudgetRefusals {
-                app: self.refused_by_app,
-                reader: self.refused_by_reader,
+                app: self.refused_by_app.into(),
+                reader: self.refused_by_reader.into(),
             },
             upstream: UpstreamTime {
                 calls: sent,
@@ -379,6 +427,13 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_of_one_reader_and_account_is_a_few_hundred_kib_at_most() {
+        let minute = std::mem::size_of::<(i64, Tally)>();
+        assert!(minute <= 176, "{minute} bytes a minute");
+        assert!(minute * DAY_MINUTES as usize <= 256 * 1024);
+    }
 
     fn call(reader: &str, account: &str, action: Option<&str>, outcome: Outcome) -> ProxyCall {
         ProxyCall {
