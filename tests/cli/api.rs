@@ -9,21 +9,7 @@ use crate::support::*;
 /// The sandbox's answer to `getmeas` with `meastype=1&startdate=1796191200`
 /// for its first person, as it writes it.
 fn first_persons_weights() -> String {
-    let body = json!({
-        "updatetime": 1_796_277_660, "timezone": "Europe/Paris", "more": 0, "offset": 0,
-        "measuregrps": [
-            {"grpid": 314159262, "attrib": 0, "date": 1_796_277_600, "created": 1_796_277_660,
-             "modified": 1_796_277_660, "category": 1, "deviceid": "sbx-scale-31415926",
-             "hash_deviceid": "sbx-scale-31415926",
-             "measures": [{"value": 72100, "type": 1, "unit": -3, "algo": 0, "fm": 1}],
-             "modelid": 5, "model": "Body+", "comment": null},
-            {"grpid": 314159261, "attrib": 0, "date": 1_796_191_200, "created": 1_796_191_260,
-             "modified": 1_796_191_260, "category": 1, "deviceid": "sbx-scale-31415926",
-             "hash_deviceid": "sbx-scale-31415926",
-             "measures": [{"value": 72300, "type": 1, "unit": -3, "algo": 0, "fm": 1}],
-             "modelid": 5, "model": "Body+", "comment": null},
-        ],
-    });
+    let body = first_persons_weights_body();
     // Withings' order: `status` first.
     format!("{{\"status\":0,\"body\":{body}}}")
 }

@@ -21,20 +21,6 @@ fn reading() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(READING, "application/json")
 }
 
-fn assert_no_secret_in(text: &str) {
-    for secret in [
-        OLD_ACCESS,
-        OLD_REFRESH,
-        NEW_ACCESS,
-        NEW_REFRESH,
-        READER_TOKEN,
-        ADMIN_TOKEN,
-        CLIENT_SECRET,
-    ] {
-        assert!(!text.contains(secret), "a secret was shown:\n{text}");
-    }
-}
-
 #[test]
 fn the_token_is_injected_the_consumer_s_credentials_dropped_and_the_call_passed_as_sent() {
     let withings = Upstream::start();

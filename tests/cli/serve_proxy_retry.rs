@@ -91,21 +91,6 @@ fn a_read_refused_for_its_token_is_sent_again_once_with_the_token_of_one_refresh
     }
 }
 
-/// No token, no credential, in `text`.
-fn assert_no_secret_in(text: &str) {
-    for secret in [
-        OLD_ACCESS,
-        OLD_REFRESH,
-        NEW_ACCESS,
-        NEW_REFRESH,
-        READER_TOKEN,
-        ADMIN_TOKEN,
-        CLIENT_SECRET,
-    ] {
-        assert!(!text.contains(secret), "a secret was shown:\n{text}");
-    }
-}
-
 #[test]
 fn a_read_refused_again_after_the_refresh_is_passed_on_as_withings_said() {
     let withings = withings_answering(new_tokens(NEW_ACCESS, NEW_REFRESH)).times(1);

@@ -113,3 +113,18 @@ pub fn check_of<'a>(run: &'a Run, name: &str) -> (&'a str, Option<&'a str>) {
         .copied();
     (lines[at], next)
 }
+
+/// No token and no credential of the kit in `text`.
+pub fn assert_no_secret_in(text: &str) {
+    for secret in [
+        OLD_ACCESS,
+        OLD_REFRESH,
+        NEW_ACCESS,
+        NEW_REFRESH,
+        READER_TOKEN,
+        ADMIN_TOKEN,
+        CLIENT_SECRET,
+    ] {
+        assert!(!text.contains(secret), "a secret was shown:\n{text}");
+    }
+}
