@@ -173,11 +173,25 @@ async fn fresh_from(
             }
         }
     };
+    let current = copies::none_behind(settings, targets, &seen_before);
+    let read = (&seen_before, policy, current);
+    refresh_and_deliver(store, read, targets, command, settings, (progress, secrets)).await
+}
+
+/// One refresh of what `seen_before` held under `policy` (`shortcut`: a
+/// set not due may be answered without the lock), then its copies.
+async fn refresh_and_deliver(
+    store: &dyn TokenStore,
+    (seen_before, policy, shortcut): (&StoreState, Policy, bool),
+    targets: &Targets,
+    command: &str,
+    settings: &Settings,
+    (progress, secrets): (&impl Progress, Secrets),
+) -> Result<Fresh> {
     let http = HttpClient::new(settings.http)?;
     let client = crate::withings::client_for(settings, &http, command)?.sharing_budget_through(store);
     let _waiting = progress.waiting("refreshing the Withings tokens…");
-    let current = copies::none_behind(settings, targets, &seen_before);
-    let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, current).await?;
+    let rotation = rotation::refresh(settings, store, seen_before, &client, policy, shortcut).await?;
     let tokens = rotation.tokens.clone();
     let ending = deliver_and_build_report(settings, &http, store, targets, rotation, secrets).await;
     Ok(Fresh::Refreshed(tokens, ending))
@@ -218,13 +232,8 @@ pub fn replaced_tokens(
         {
             return Ok(Fresh::InUse(tokens));
         }
-        let http = HttpClient::new(settings.http)?;
-        let client = crate::withings::client_for(settings, &http, "api")?.sharing_budget_through(store);
-        let _waiting = progress.waiting("refreshing the Withings tokens…");
-        let rotation = rotation::refresh(settings, store, &seen_before, &client, policy, false).await?;
-        let tokens = rotation.tokens.clone();
-        let ending = deliver_and_build_report(settings, &http, store, &targets, rotation, secrets).await;
-        Ok(Fresh::Refreshed(tokens, ending))
+        let read = (&seen_before, policy, false);
+        refresh_and_deliver(store, read, &targets, "api", settings, (progress, secrets)).await
     })?
 }
 
