@@ -8,8 +8,10 @@
 //!
 //! When Withings refuses the token just sent (`{"status": 401}`), the
 //! token is replaced (one refresh however many calls saw the refusal:
-//! `Want::Replace` rotates only while the store still holds the token
-//! refused) and a read is sent once more; a write (`subscribe`, `revoke`,
+//! `Want::Replace` rotates only while the set in use still holds the token
+//! refused, judged under the lock, and not when Withings issued that set a
+//! moment ago: `tokens::replacing`) and a read is sent once more (unless
+//! the set was kept); a write (`subscribe`, `revoke`,
 //! …) is never sent twice: its answer comes back with the proxy's own
 //! error object beside Withings' (`"proxy": {code, message, action}`).
 //! Every call that reached an account is recorded (`usage`).
