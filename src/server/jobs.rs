@@ -190,11 +190,10 @@ fn set_in_use<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a T
     state.tokens.as_ref().or(settings.seed_tokens.as_ref())
 }
 
-/// `Want::Rotate` forces, except when the store's set changed since
-/// `seen_before`: then `assess` calls it a peer's refresh, and the peer's
-/// set is returned without a second rotation. `Want::Replace` makes the
-/// set due rather than forcing it (`tokens::replacing`), so the peer check
-/// under the lock holds for it too.
+/// `Want::Rotate` and `Want::Replace` make the set due rather than forcing
+/// it (`tokens::rotating`, `tokens::replacing`): under the lock, a store
+/// whose set changed since `seen_before` is a peer's refresh, and the
+/// peer's set is returned without a second rotation.
 async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Result<Policy> {
     let buffer = account.settings.buffer;
     match want {
@@ -212,19 +211,7 @@ async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Resu
             let in_use = rotation::assess_in_use(&account.settings, seen_before, now(), usual).tokens;
             Ok(tokens::replacing(sent, in_use.as_ref(), buffer, usual.cadence, now()))
         }
-        Want::Rotate => {
-            let now = account.store.load().await?;
-            let unchanged = match (&now.tokens, &seen_before.tokens) {
-                (Some(now), Some(seen)) => now.refresh_token_equals(seen),
-                (None, None) => true,
-                _ => false,
-            };
-            Ok(Policy {
-                buffer,
-                force: unchanged,
-                cadence: account.settings.cadence(),
-            })
-        }
+        Want::Rotate => Ok(tokens::rotating(account.settings.cadence())),
     }
 }
 

@@ -553,7 +553,7 @@ pub fn mask(secret: &SecretString) -> String {
 }
 
 mod replacing;
-pub use replacing::{AccessDigest, REPLACE_GRACE, replacing};
+pub use replacing::{AccessDigest, REPLACE_GRACE, replacing, rotating};
 
 #[cfg(test)]
 mod tests;

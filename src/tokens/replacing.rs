@@ -1,5 +1,6 @@
 //! Replacing a set whose access token Withings refused (`{"status": 401}`
-//! to a data call): the proxy's and `api`'s one refresh for a refusal.
+//! to a data call): the proxy's and `api`'s one refresh for a refusal; and
+//! `serve`'s rotation asked for, which gives way to a peer's the same way.
 //!
 //! The set is made due rather than forced: under the lock, a forced
 //! refresh rotates whatever it finds, while a due one gives way to a peer
@@ -62,6 +63,17 @@ pub fn replacing(
     }
 }
 
+/// The policy of a rotation asked for (`serve`'s admin refresh): due now,
+/// yet giving way, under the lock, to a peer that rotated since the set was
+/// seen: the peer's set is the answer, not a second rotation of it.
+pub fn rotating(cadence: Cadence) -> Policy {
+    Policy {
+        buffer: Some(DUE_NOW),
+        force: false,
+        cadence,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +107,18 @@ mod tests {
         assert!(matches!(alone.action, Action::Refresh(_)), "{:?}", alone.action);
         let peer = set("new-access", "new-refresh", Duration::zero(), now);
         let raced = assess(Some(&peer), None, SeenBefore::Set(&old), now, policy);
+        assert!(matches!(raced.action, Action::RefreshedByPeer), "{:?}", raced.action);
+    }
+
+    #[test]
+    fn a_rotation_asked_for_rotates_a_fresh_set_but_gives_way_to_a_peer_s() {
+        let now = Utc::now();
+        let seen = set("access", "refresh", Duration::seconds(5), now);
+        let policy = rotating(cadence());
+        let alone = assess(Some(&seen), None, SeenBefore::Set(&seen), now, policy);
+        assert!(matches!(alone.action, Action::Refresh(_)), "{:?}", alone.action);
+        let peer = set("peer-access", "peer-refresh", Duration::zero(), now);
+        let raced = assess(Some(&peer), None, SeenBefore::Set(&seen), now, policy);
         assert!(matches!(raced.action, Action::RefreshedByPeer), "{:?}", raced.action);
     }
 
