@@ -214,21 +214,12 @@ pub fn replaced_tokens(
     block_on(async {
         let store = store.as_ref();
         let seen_before = store.load().await?;
-        let usual = Policy {
-            buffer: settings.buffer,
-            force: false,
-            cadence: settings.cadence(),
-        };
-        let in_use = rotation::assess_in_use(settings, &seen_before, now(), usual).tokens;
-        let policy = crate::tokens::replacing(
-            AccessDigest::of(refused),
-            in_use.as_ref(),
-            usual.buffer,
-            usual.cadence,
-            now(),
-        );
-        if policy.buffer == usual.buffer
-            && let Some(tokens) = in_use.filter(|tokens| tokens.access_token.is_some())
+        let policy = rotation::replacing_policy(settings, &seen_before, AccessDigest::of(refused));
+        // Kept (another run replaced it, or it was issued a moment ago):
+        // no lock, no request.
+        let in_use = rotation::assess_in_use(settings, &seen_before, now(), policy);
+        if matches!(in_use.action, Action::NotDue { .. })
+            && let Some(tokens) = in_use.tokens.filter(|tokens| tokens.access_token.is_some())
         {
             return Ok(Fresh::InUse(tokens));
         }

@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::signals::HeldSignals;
 use crate::store::{PreviousToken, StoreLease, StoreState, TokenStore};
-use crate::tokens::{Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339};
+use crate::tokens::{
+    AccessDigest, Action, Assessment, Policy, SeenBefore, TokenSet, TokenSource, assess, now, rfc3339,
+};
 use crate::withings::{Grant, WithingsClient};
 
 /// Withings keeps a rotated refresh token alive for about this long.
@@ -280,6 +282,19 @@ pub fn decide(
 pub fn assess_in_use(settings: &Settings, state: &StoreState, now: DateTime<Utc>, policy: Policy) -> Assessment {
     let seed = seed_for(settings, state);
     assess(state.tokens.as_ref(), seed, SeenBefore::NotLooked, now, policy)
+}
+
+/// The policy that replaces the access token `refused` (Withings refused
+/// it), judged on the set in use in `seen_before` (the store's, else the
+/// seed): see `tokens::replacing`.
+pub fn replacing_policy(settings: &Settings, seen_before: &StoreState, refused: AccessDigest) -> Policy {
+    let usual = Policy {
+        buffer: settings.buffer,
+        force: false,
+        cadence: settings.cadence(),
+    };
+    let in_use = assess_in_use(settings, seen_before, now(), usual).tokens;
+    crate::tokens::replacing(refused, in_use.as_ref(), usual.buffer, usual.cadence, now())
 }
 
 /// `-vv` shows the decision and where the tokens came from.

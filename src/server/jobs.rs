@@ -24,7 +24,7 @@ use crate::report::{Ending, deliver_and_build_report};
 use crate::rotation::{self, Rotation};
 use crate::settings::Settings;
 use crate::store::StoreState;
-use crate::tokens::{self, AccessDigest, Policy, TokenSet, now};
+use crate::tokens::{self, AccessDigest, Policy, TokenSet};
 
 use super::AppState;
 use super::accounts::Account;
@@ -166,7 +166,7 @@ async fn rotate_and_deliver(
     seen_before: &StoreState,
     targets: &Targets,
 ) -> Result<Refreshed> {
-    let policy = policy(account, want, seen_before).await?;
+    let policy = policy(account, want, seen_before);
     // A rotation asked for and not forced (a peer saved a set meanwhile)
     // is answered from the store under the lock, not from `seen_before`,
     // which may be the set the peer replaced.
@@ -194,24 +194,16 @@ fn set_in_use<'a>(settings: &'a Settings, state: &'a StoreState) -> Option<&'a T
 /// it (`tokens::rotating`, `tokens::replacing`): under the lock, a store
 /// whose set changed since `seen_before` is a peer's refresh, and the
 /// peer's set is returned without a second rotation.
-async fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Result<Policy> {
-    let buffer = account.settings.buffer;
+fn policy(account: &Account, want: Want, seen_before: &StoreState) -> Policy {
+    let cadence = account.settings.cadence();
     match want {
-        Want::IfDue { buffer } => Ok(Policy {
+        Want::IfDue { buffer } => Policy {
             buffer,
             force: false,
-            cadence: account.settings.cadence(),
-        }),
-        Want::Replace { sent } => {
-            let usual = Policy {
-                buffer,
-                force: false,
-                cadence: account.settings.cadence(),
-            };
-            let in_use = rotation::assess_in_use(&account.settings, seen_before, now(), usual).tokens;
-            Ok(tokens::replacing(sent, in_use.as_ref(), buffer, usual.cadence, now()))
-        }
-        Want::Rotate => Ok(tokens::rotating(account.settings.cadence())),
+            cadence,
+        },
+        Want::Replace { sent } => rotation::replacing_policy(&account.settings, seen_before, sent),
+        Want::Rotate => tokens::rotating(cadence),
     }
 }
 

@@ -202,7 +202,7 @@ impl ProxyMetrics {
         );
         registry.register(
             "withings_token_proxy_upstream_duration_seconds",
-            "Time proxied calls waited for Withings (both calls of a retried read)",
+            "Time each call the proxy sent waited for Withings (a retried read: each send on its own)",
             proxy.upstream_seconds.clone(),
         );
         registry.register(
