@@ -13,7 +13,10 @@
 #     every 10 ms, and VmHWM), goal: growth ≤ 2× the answer (40 MiB); every
 #     consumer must get exactly 20 MiB, all in flight at once.
 # Needs wrk, curl and python3. The load generator shares the machine: repeat
-# runs and read the figures as noisy. Usage: bench/proxy.sh [seconds] [rounds]
+# runs and read the figures as noisy. PIN=1 (needs taskset and 2 cores) gives
+# `serve` core 0 and the sandbox and wrk core 1 for rows 1 and 1-connection,
+# both ways: the upstream and the consumers off the proxy's core, as with
+# Withings across the internet, rather than three processes on two cores. Usage: bench/proxy.sh [seconds] [rounds]
 # BIN=path measures another build; SERVE_ARGS adds serve options (both
 # servers); CONSUMERS, RATE (default 1 MiB/s: each read lasts 20 s) and
 # SIZE (bytes, default 20 MiB) shape row 2; KEEP_JSON=path keeps its raw
@@ -33,6 +36,13 @@ SERVE_ARGS="--upstream-budget 10000000 ${SERVE_ARGS:-}"
 # The binary, the sandbox, a store the sandbox issued, `serve` (see the file).
 AUTHORISE=1 source bench/serve_up.sh
 missed=0
+pin=()
+if [ "${PIN:-0}" = 1 ]; then
+  taskset -apc 0 "$serve_pid" >/dev/null
+  taskset -apc 1 "$sandbox_pid" >/dev/null
+  pin=(taskset -c 1)
+  echo "pinned: serve on core 0; the sandbox and wrk on core 1"
+fi
 
 env -i HOME="$work" PATH=/usr/bin:/bin "$bin" --no-env-file --store "$work/tokens.json" access-token >"$work/access"
 direct=(-H "Authorization: Bearer $(cat "$work/access")")
@@ -53,7 +63,7 @@ fi
 
 wrk_round() { # name, url, header args...: prints "rps p99_ms"
   local name="$1" url="$2"; shift 2
-  wrk -t2 -c64 -d"${secs}s" --latency --timeout 5s -s bench/post.lua "$@" "$url" >"$work/wrk.$name"
+  "${pin[@]}" wrk -t2 -c64 -d"${secs}s" --latency --timeout 5s -s bench/post.lua "$@" "$url" >"$work/wrk.$name"
   if grep -q 'Non-2xx' "$work/wrk.$name"; then
     echo "proxy: $name: $(grep Non-2xx "$work/wrk.$name")" >&2
     exit 2
@@ -65,7 +75,7 @@ wrk_round() { # name, url, header args...: prints "rps p99_ms"
 }
 
 refused_before="$(refused)"
-wrk -t2 -c64 -d1s -s bench/post.lua "${proxied[@]}" "http://$addr/v1/withings/measure" >/dev/null # warm-up
+"${pin[@]}" wrk -t2 -c64 -d1s -s bench/post.lua "${proxied[@]}" "http://$addr/v1/withings/measure" >/dev/null # warm-up
 : >"$work/rounds"
 for round in $(seq "$rounds"); do
   read -r d_rps d_p99 < <(wrk_round direct "$sandbox_url/measure" "${direct[@]}")
@@ -94,7 +104,7 @@ echo "row 1 $verdict: $row1"
 # overhead itself rather than what the shared cores make of it at 64.
 one_conn() { # name, url, header args...: "p50 p99" in ms
   local name="$1" url="$2"; shift 2
-  wrk -t1 -c1 -d"${secs}s" --latency -s bench/post.lua "$@" "$url" >"$work/wrk1.$name"
+  "${pin[@]}" wrk -t1 -c1 -d"${secs}s" --latency -s bench/post.lua "$@" "$url" >"$work/wrk1.$name"
   awk '$1 == "50%" || $1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
        printf "%.3f ", (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v} END {print ""}' "$work/wrk1.$name"
 }

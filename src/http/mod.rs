@@ -31,6 +31,9 @@ use crate::error::{Error, Result};
 use crate::redact::{shown_url, visible};
 use crate::settings::HttpPolicy;
 
+/// How this tool names itself to the servers it calls.
+pub const USER_AGENT: &str = concat!("withings-token/", env!("CARGO_PKG_VERSION"));
+
 /// The answer cap of a call that names none (the sandbox's consent page).
 pub const DEFAULT_MAX_ANSWER: usize = 1024 * 1024;
 
@@ -201,7 +204,14 @@ pub struct HttpClient {
     policy: HttpPolicy,
 }
 
-type SharedClient = std::sync::Arc<std::sync::OnceLock<std::result::Result<reqwest::Client, String>>>;
+type SharedClient = std::sync::Arc<Clients>;
+
+/// A policy's clients, each built on its first use.
+#[derive(Default)]
+struct Clients {
+    whole: std::sync::OnceLock<std::result::Result<reqwest::Client, String>>,
+    streaming: std::sync::OnceLock<std::result::Result<streaming::StreamingClient, String>>,
+}
 
 /// The process's clients, one per policy.
 static CLIENTS: std::sync::Mutex<Vec<(HttpPolicy, SharedClient)>> = std::sync::Mutex::new(Vec::new());
@@ -222,15 +232,25 @@ impl HttpClient {
 
     /// The shared reqwest client, built on first use.
     pub fn inner(&self) -> Result<&reqwest::Client> {
-        let built = self.inner.get_or_init(|| {
+        let built = self.inner.whole.get_or_init(|| {
             reqwest::Client::builder()
                 .timeout(self.policy.timeout)
                 .connect_timeout(self.policy.timeout)
                 .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("withings-token/", env!("CARGO_PKG_VERSION")))
+                .user_agent(USER_AGENT)
                 .build()
                 .map_err(|e| format!("cannot build the HTTP client: {e}"))
         });
+        built.as_ref().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
+    }
+
+    /// The client that streams an answer as it comes (`serve`'s proxy),
+    /// built on first use.
+    pub fn streaming(&self) -> Result<&streaming::StreamingClient> {
+        let built = self
+            .inner
+            .streaming
+            .get_or_init(|| streaming::StreamingClient::new(self.policy.timeout));
         built.as_ref().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
     }
 
@@ -471,3 +491,5 @@ pub fn answer(status: u16, body: &str) -> Answer {
 
 #[cfg(test)]
 mod tests;
+
+pub mod streaming;

@@ -792,6 +792,28 @@ pub fn graphical_session() -> bool {
     cfg!(target_os = "macos") || set("DISPLAY") || set("WAYLAND_DISPLAY")
 }
 
+/// The variables with which reqwest sends through an outbound proxy.
+const OUTBOUND_PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Whether an outbound proxy is asked for (see `http::streaming`, which
+/// leaves such calls to reqwest).
+pub fn outbound_proxy_asked() -> bool {
+    names_outbound_proxy(|name| std::env::var_os(name))
+}
+
+fn names_outbound_proxy(variable: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    OUTBOUND_PROXY_VARIABLES
+        .iter()
+        .any(|name| variable(name).is_some_and(|value| !value.is_empty()))
+}
+
 /// The label logs carry as `environment`.
 pub fn log_environment() -> String {
     std::env::var("RAILWAY_ENVIRONMENT_NAME")

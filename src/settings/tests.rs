@@ -546,3 +546,16 @@ fn blanks_around_a_seed_token_are_a_pastes_not_the_tokens() {
     assert_eq!(seed.refresh_token.expose_secret(), "r-123");
     assert_eq!(seed.access_token.unwrap().expose_secret(), "a-456");
 }
+
+#[test]
+fn an_outbound_proxy_variable_is_seen_in_either_case_and_an_empty_one_is_not() {
+    let only = |set: &'static str, value: &'static str| {
+        move |name: &str| (name == set).then(|| std::ffi::OsString::from(value))
+    };
+    assert!(names_outbound_proxy(only("HTTPS_PROXY", "http://proxy.internal:3128")));
+    assert!(names_outbound_proxy(only("http_proxy", "http://proxy.internal:3128")));
+    assert!(names_outbound_proxy(only("ALL_PROXY", "socks5://proxy.internal")));
+    assert!(!names_outbound_proxy(only("HTTPS_PROXY", "")));
+    assert!(!names_outbound_proxy(only("NO_PROXY", "localhost")));
+    assert!(!names_outbound_proxy(|_| None));
+}

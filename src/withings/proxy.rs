@@ -30,6 +30,7 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::http::HttpClient;
+use crate::http::streaming::{BoxError, StreamFailure, StreamedBody, TimedOut, next_chunk};
 
 /// The query parameter that names the account: the service's, not Withings'.
 pub const ACCOUNT_PARAM: &str = "account";
@@ -182,37 +183,31 @@ pub async fn send_to(
     token: &SecretString,
     limits: ProxyLimits,
 ) -> std::result::Result<Answer, ProxyFailure> {
-    let client = http.inner().map_err(|e| ProxyFailure::Unreachable(e.to_string()))?;
+    let client = http.streaming().map_err(|e| ProxyFailure::Unreachable(e.to_string()))?;
     let mut headers = forwarded(&call.headers);
     let mut bearer = header::HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
         .map_err(|_| ProxyFailure::Unreachable("the stored access token is not a valid header value".into()))?;
     bearer.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, bearer);
-    let request = client
-        .request(call.method.clone(), url)
-        .headers(headers)
-        .body(call.body.clone())
-        .timeout(limits.timeout);
-    let failed = |e: reqwest::Error| {
-        if e.is_timeout() {
-            ProxyFailure::Timeout(format!(
-                "no answer within {}",
-                crate::duration::humanize(limits.timeout)
-            ))
-        } else {
-            ProxyFailure::Unreachable(http.describe_transport(&e))
-        }
+    let timed_out = || {
+        ProxyFailure::Timeout(format!(
+            "no answer within {}",
+            crate::duration::humanize(limits.timeout)
+        ))
     };
-    let mut response = request.send().await.map_err(failed)?;
-    if let Some(length) = response.content_length()
-        && length > limits.max_answer
-    {
+    let failed = |failure| match failure {
+        StreamFailure::Timeout => timed_out(),
+        StreamFailure::Unreachable(text) => ProxyFailure::Unreachable(text),
+    };
+    let sent = client.send(call.method.clone(), url, headers, call.body.clone(), limits.timeout);
+    let mut answer = sent.await.map_err(failed)?;
+    if answer.content_length().is_some_and(|length| length > limits.max_answer) {
         return Err(ProxyFailure::TooLarge(limits.max_answer));
     }
-    let status = response.status();
-    let headers = passed_back(response.headers(), token);
+    let status = answer.status;
+    let headers = passed_back(&answer.headers, token);
     if status != StatusCode::OK {
-        let body = CappedBody::new(Some(reqwest::Body::from(response)), Bytes::new(), limits.max_answer);
+        let body = CappedBody::new(Some(answer.body), Bytes::new(), limits.max_answer);
         return Ok(Answer {
             status,
             headers,
@@ -221,16 +216,20 @@ pub async fn send_to(
             body,
         });
     }
-    let (first, ended) = peek(&mut response, limits.max_answer).await.map_err(|e| match e {
+    let (first, ended) = peek(&mut answer.body, limits.max_answer).await.map_err(|e| match e {
         Peeked::OverCap => ProxyFailure::TooLarge(limits.max_answer),
-        Peeked::Failed(e) => failed(e),
+        Peeked::Failed(e) if e.is::<TimedOut>() => timed_out(),
+        Peeked::Failed(e) => ProxyFailure::Unreachable(format!(
+            "the connection broke while reading the answer ({})",
+            crate::redact::visible(&e.to_string())
+        )),
     })?;
     let withings_status = if ended {
         status_of_whole(&first)
     } else {
         status_in_prefix(&first)
     };
-    let rest = (!ended).then(|| reqwest::Body::from(response));
+    let rest = (!ended).then_some(answer.body);
     let whole = ended.then(|| first.clone());
     Ok(Answer {
         status,
@@ -244,14 +243,14 @@ pub async fn send_to(
 /// Why the first bytes could not be read.
 enum Peeked {
     OverCap,
-    Failed(reqwest::Error),
+    Failed(BoxError),
 }
 
 /// The answer's first [`PEEK_LIMIT`] bytes (or more: whole chunks), and
 /// whether that was all of it.
-async fn peek(response: &mut reqwest::Response, cap: u64) -> std::result::Result<(Bytes, bool), Peeked> {
+async fn peek(body: &mut StreamedBody, cap: u64) -> std::result::Result<(Bytes, bool), Peeked> {
     // A small answer comes in one chunk: kept as it came, not copied.
-    let Some(chunk) = response.chunk().await.map_err(Peeked::Failed)? else {
+    let Some(chunk) = next_chunk(body).await.map_err(Peeked::Failed)? else {
         return Ok((Bytes::new(), true));
     };
     if chunk.len() as u64 > cap {
@@ -260,7 +259,7 @@ async fn peek(response: &mut reqwest::Response, cap: u64) -> std::result::Result
     if chunk.len() >= PEEK_LIMIT {
         return Ok((chunk, false));
     }
-    let Some(next) = response.chunk().await.map_err(Peeked::Failed)? else {
+    let Some(next) = next_chunk(body).await.map_err(Peeked::Failed)? else {
         return Ok((chunk, true));
     };
     let mut first = Vec::with_capacity(chunk.len() + next.len());
@@ -270,7 +269,7 @@ async fn peek(response: &mut reqwest::Response, cap: u64) -> std::result::Result
     }
     first.extend_from_slice(&next);
     while first.len() < PEEK_LIMIT {
-        match response.chunk().await.map_err(Peeked::Failed)? {
+        match next_chunk(body).await.map_err(Peeked::Failed)? {
             Some(chunk) => {
                 if (first.len() + chunk.len()) as u64 > cap {
                     return Err(Peeked::OverCap);
@@ -394,21 +393,20 @@ const PIECE: usize = 16 * 1024;
 /// An answer body passed through chunk by chunk after the bytes already
 /// read, cut with an error once it has given more than its cap.
 ///
-/// Each upstream chunk (up to 408 KiB, hyper's client read buffer, once a
+/// Each upstream chunk (up to `http::streaming::READ_BUFFER`, once a
 /// consumer is slower than Withings) is copied into [`PIECE`]s and let go
-/// at once, so that the client's buffer is no longer shared when it reads
-/// the next one; a chunk passed on as it came (or in slices of it) stays
-/// allocated until a slow consumer has read its last byte, while the next
-/// is taken and a third read. A slow stream holds the chunk the client
-/// reads ahead and what is left of the last one: about 0.85 MiB, not 1 MiB
-/// (docs/performance.md, "Withings proxy").
+/// at once, so that the client's read buffer is no longer shared when it
+/// reads the next one; a chunk passed on as it came stays allocated until
+/// a slow consumer has read its last byte. A slow stream holds the chunk
+/// the client reads ahead and what is left of the last one (about 0.2 MiB;
+/// docs/performance.md, "Withings proxy").
 pub struct CappedBody {
     /// The part of the body read before the head was passed on.
     first: Option<Bytes>,
     /// What is left of the last upstream chunk, copied.
     pieces: VecDeque<Bytes>,
     /// The rest, still to come (`None`: `first` was all of it).
-    inner: Option<reqwest::Body>,
+    inner: Option<StreamedBody>,
     cap: u64,
     left: u64,
 }
@@ -421,7 +419,7 @@ pub struct OverCap(u64);
 
 impl CappedBody {
     /// `first` is within the cap (checked as it was read).
-    fn new(inner: Option<reqwest::Body>, first: Bytes, cap: u64) -> CappedBody {
+    fn new(inner: Option<StreamedBody>, first: Bytes, cap: u64) -> CappedBody {
         let left = cap.saturating_sub(first.len() as u64);
         let first = (!first.is_empty()).then_some(first);
         CappedBody {
@@ -436,7 +434,7 @@ impl CappedBody {
 
 impl Body for CappedBody {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -450,7 +448,11 @@ impl Body for CappedBody {
         };
         let polled = Pin::new(inner).poll_frame(cx);
         let Poll::Ready(Some(Ok(frame))) = polled else {
-            return polled.map(|next| next.map(|frame| frame.map_err(Into::into)));
+            if let Poll::Ready(None) = polled {
+                // Ended: said by `is_end_stream` from now on, whatever the inner body says.
+                self.inner = None;
+            }
+            return polled;
         };
         let chunk = match frame.into_data() {
             Ok(chunk) => chunk,

@@ -410,3 +410,30 @@ fn raw_exchange(addr: &str, request: &str) -> String {
     }
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+#[test]
+fn with_an_outbound_proxy_variable_set_the_call_goes_through_that_proxy() {
+    // Nothing listens at the API URL: only the outbound proxy can answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let outbound = Upstream::start();
+    outbound.mount(
+        Mock::given(method("POST"))
+            .and(path("/measure"))
+            .and(header("authorization", bearer(OLD_ACCESS).as_str()))
+            .respond_with(reading())
+            .expect(1),
+    );
+    let mut env = given_fresh_server_user(&unreachable);
+    env.set("HTTP_PROXY", outbound.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answer = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, READING);
+    outbound.verify();
+    let sent = &outbound.requests()[0];
+    assert_eq!(sent.url.as_str(), format!("{unreachable}/measure"));
+    assert_no_secret_in(&server.log());
+}

@@ -118,11 +118,11 @@ async fn next_frame(body: &mut CappedBody) -> Option<std::result::Result<Frame<B
 
 #[tokio::test]
 async fn a_body_is_passed_up_to_its_cap_and_cut_past_it() {
-    let mut at_cap = CappedBody::new(Some(reqwest::Body::from(vec![b'x'; 100])), Bytes::new(), 100);
+    let mut at_cap = CappedBody::new(Some(streamed(vec![b'x'; 100])), Bytes::new(), 100);
     let frame = next_frame(&mut at_cap).await.unwrap().unwrap();
     assert_eq!(frame.into_data().unwrap(), vec![b'x'; 100]);
     assert!(next_frame(&mut at_cap).await.is_none());
-    let mut over = CappedBody::new(Some(reqwest::Body::from(vec![b'y'; 101])), Bytes::new(), 100);
+    let mut over = CappedBody::new(Some(streamed(vec![b'y'; 101])), Bytes::new(), 100);
     let cut = next_frame(&mut over).await.unwrap().unwrap_err();
     assert_eq!(cut, "the answer is larger than the proxy's cap of 100 bytes");
 }
@@ -130,7 +130,7 @@ async fn a_body_is_passed_up_to_its_cap_and_cut_past_it() {
 #[tokio::test]
 async fn the_bytes_read_first_come_first_and_count_towards_the_cap() {
     let first = Bytes::from_static(b"{\"status\":0,");
-    let mut body = CappedBody::new(Some(reqwest::Body::from(vec![b'z'; 88])), first.clone(), 100);
+    let mut body = CappedBody::new(Some(streamed(vec![b'z'; 88])), first.clone(), 100);
     assert!(!body.is_end_stream());
     assert_eq!(
         next_frame(&mut body).await.unwrap().unwrap().into_data().unwrap(),
@@ -141,7 +141,7 @@ async fn the_bytes_read_first_come_first_and_count_towards_the_cap() {
         vec![b'z'; 88]
     );
     assert!(next_frame(&mut body).await.is_none());
-    let mut over = CappedBody::new(Some(reqwest::Body::from(vec![b'z'; 89])), first, 100);
+    let mut over = CappedBody::new(Some(streamed(vec![b'z'; 89])), first, 100);
     next_frame(&mut over).await.unwrap().unwrap();
     assert!(next_frame(&mut over).await.unwrap().is_err());
     let mut whole = CappedBody::new(None, Bytes::from_static(b"{}"), 2);
@@ -158,7 +158,7 @@ async fn a_chunk_larger_than_a_piece_comes_out_in_pieces_in_order_whole_and_stil
     let chunk: Vec<u8> = (0..2 * PIECE + 100).map(|i| (i % 251) as u8).collect();
     let cap = chunk.len() as u64 + 2;
     let first = Bytes::from_static(b"{\"");
-    let mut body = CappedBody::new(Some(reqwest::Body::from(chunk.clone())), first.clone(), cap);
+    let mut body = CappedBody::new(Some(streamed(chunk.clone())), first.clone(), cap);
     let mut sizes = Vec::new();
     let mut passed = Vec::new();
     while let Some(frame) = next_frame(&mut body).await {
@@ -169,7 +169,7 @@ async fn a_chunk_larger_than_a_piece_comes_out_in_pieces_in_order_whole_and_stil
     assert_eq!(sizes, [2, PIECE, PIECE, 100]);
     assert_eq!(passed, [&first[..], &chunk[..]].concat());
     assert!(body.is_end_stream());
-    let mut over = CappedBody::new(Some(reqwest::Body::from(chunk)), first, cap - 1);
+    let mut over = CappedBody::new(Some(streamed(chunk)), first, cap - 1);
     next_frame(&mut over).await.unwrap().unwrap();
     let cut = next_frame(&mut over).await.unwrap().unwrap_err();
     assert_eq!(
@@ -257,13 +257,19 @@ impl Body for Chunks {
     }
 }
 
-fn answer_in(chunks: &[&[u8]]) -> reqwest::Response {
+fn answer_in(chunks: &[&[u8]]) -> StreamedBody {
     let chunks = Chunks(chunks.iter().map(|chunk| Bytes::copy_from_slice(chunk)).collect());
-    reqwest::Response::from(axum::http::Response::new(reqwest::Body::wrap(chunks)))
+    http_body_util::BodyExt::boxed(http_body_util::BodyExt::map_err(chunks, |never| match never {}))
+}
+
+/// A body of one chunk.
+fn streamed(bytes: impl Into<Bytes>) -> StreamedBody {
+    answer_in(&[&bytes.into()])
 }
 
 async fn peeked(chunks: &[&[u8]], cap: u64) -> std::result::Result<(Vec<u8>, bool), &'static str> {
-    match peek(&mut answer_in(chunks), cap).await {
+    let mut body = answer_in(chunks);
+    match peek(&mut body, cap).await {
         Ok((first, ended)) => Ok((first.to_vec(), ended)),
         Err(Peeked::OverCap) => Err("over cap"),
         Err(Peeked::Failed(_)) => Err("failed"),

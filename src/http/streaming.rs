@@ -1,0 +1,262 @@
+//! The client of `serve`'s Withings proxy: one request, its answer's body
+//! streamed as it comes, under one deadline for the head and the body.
+//!
+//! Not the shared reqwest client, for memory: a consumer slower than
+//! Withings leaves the client's read buffer full, and hyper lets that
+//! buffer grow to ~400 KiB per connection, which reqwest 0.12 cannot
+//! lower; 50 consumers of a 20 MiB answer then held ~40 MiB. This one is
+//! hyper's own client (the same hyper, rustls, ring and webpki roots as
+//! reqwest) with the buffer capped at [`READ_BUFFER`].
+//!
+//! reqwest is kept where it does what this one does not: when an
+//! `HTTP(S)_PROXY`/`ALL_PROXY` variable asks for an outbound proxy, the
+//! calls go through reqwest, which honours them (and `NO_PROXY`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, SizeHint};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use tokio::time::{Instant, Sleep};
+
+use crate::duration::humanize;
+use crate::redact::visible;
+
+/// The most one upstream read takes into memory (hyper's floor is 8 KiB):
+/// what a slow stream holds is about two of them.
+pub const READ_BUFFER: usize = 64 * 1024;
+/// How long an idle upstream connection is kept for the next call.
+const IDLE_KEPT: Duration = Duration::from_secs(90);
+
+/// An error of a streamed body, as the server passes it on (it cuts the
+/// consumer's connection).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An answer's body, whichever client read it.
+pub type StreamedBody = BoxBody<Bytes, BoxError>;
+
+/// Why no answer came.
+#[derive(Debug)]
+pub enum StreamFailure {
+    /// No head within the deadline.
+    Timeout,
+    /// Refused, reset, no route, bad TLS: what happened, fit to show.
+    Unreachable(String),
+}
+
+/// An answer's head, and its body still to come.
+pub struct StreamedAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: StreamedBody,
+}
+
+impl StreamedAnswer {
+    /// The length the answer announced, if it did.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    }
+}
+
+type DirectClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// See the module doc.
+pub enum StreamingClient {
+    Direct(Box<DirectClient>),
+    Outbound(reqwest::Client),
+}
+
+impl StreamingClient {
+    /// `connect_within` bounds a connection's set-up; a call's own deadline
+    /// is given to [`StreamingClient::send`].
+    pub fn new(connect_within: Duration) -> std::result::Result<StreamingClient, String> {
+        if crate::settings::outbound_proxy_asked() {
+            return reqwest::Client::builder()
+                .connect_timeout(connect_within)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(super::USER_AGENT)
+                .build()
+                .map(StreamingClient::Outbound)
+                .map_err(|e| format!("cannot build the HTTP client: {e}"));
+        }
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_within));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(IDLE_KEPT)
+            .http1_max_buf_size(READ_BUFFER)
+            .build(https);
+        Ok(StreamingClient::Direct(Box::new(client)))
+    }
+
+    /// Sends one request; the answer's head and body must both come within
+    /// `within` (a body still coming then ends with [`TimedOut`]).
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Bytes,
+        within: Duration,
+    ) -> std::result::Result<StreamedAnswer, StreamFailure> {
+        let deadline = Instant::now() + within;
+        let head = async move {
+            match self {
+                StreamingClient::Direct(client) => send_direct(client, method, &url, headers, body).await,
+                StreamingClient::Outbound(client) => {
+                    let sent = client.request(method, url).headers(headers).body(body);
+                    let answer = sent
+                        .send()
+                        .await
+                        .map_err(|e| StreamFailure::Unreachable(reqwest_text(&e)))?;
+                    let (status, headers) = (answer.status(), answer.headers().clone());
+                    let body = BodyExt::map_err(reqwest::Body::from(answer), BoxError::from).boxed();
+                    Ok(StreamedAnswer { status, headers, body })
+                }
+            }
+        };
+        let answer = tokio::time::timeout_at(deadline, head)
+            .await
+            .map_err(|_| StreamFailure::Timeout)??;
+        let body = Deadlined::new(answer.body, deadline, within).boxed();
+        Ok(StreamedAnswer { body, ..answer })
+    }
+}
+
+async fn send_direct(
+    client: &DirectClient,
+    method: Method,
+    url: &Url,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> std::result::Result<StreamedAnswer, StreamFailure> {
+    let uri: hyper::Uri = url
+        .as_str()
+        .parse()
+        .map_err(|e| StreamFailure::Unreachable(format!("not a URL to send to ({e})")))?;
+    if !headers.contains_key(header::USER_AGENT) {
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
+    }
+    let mut request = hyper::Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    let answer = client
+        .request(request)
+        .await
+        .map_err(|e| StreamFailure::Unreachable(direct_text(&e)))?;
+    let (head, body) = answer.into_parts();
+    Ok(StreamedAnswer {
+        status: head.status,
+        headers: head.headers,
+        body: BodyExt::map_err(body, BoxError::from).boxed(),
+    })
+}
+
+/// What went wrong with a direct call, as [`super::HttpClient::describe_transport`] says it.
+fn direct_text(e: &hyper_util::client::legacy::Error) -> String {
+    let what = if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    format!("{what} ({})", visible(&innermost(e)))
+}
+
+/// What went wrong with a call through reqwest (outbound proxy).
+fn reqwest_text(e: &reqwest::Error) -> String {
+    let what = if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    // reqwest's own Display names the URL; the innermost cause does not.
+    format!("{what} ({})", visible(&innermost(e)))
+}
+
+fn innermost(e: &dyn std::error::Error) -> String {
+    let mut source = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// The error that ends a body still coming at the call's deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer did not end within {}", humanize(*.0))]
+pub struct TimedOut(Duration);
+
+/// A body that ends with [`TimedOut`] once its deadline passed.
+struct Deadlined {
+    inner: StreamedBody,
+    deadline: Pin<Box<Sleep>>,
+    within: Duration,
+}
+
+impl Deadlined {
+    fn new(inner: StreamedBody, deadline: Instant, within: Duration) -> Deadlined {
+        Deadlined {
+            inner,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            within,
+        }
+    }
+}
+
+impl Body for Deadlined {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, BoxError>>> {
+        if let Poll::Ready(next) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(next);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(TimedOut(self.within))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The next bytes of `body` (empty frames and trailers skipped), or `None`
+/// once it ended.
+pub async fn next_chunk(body: &mut StreamedBody) -> std::result::Result<Option<Bytes>, BoxError> {
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data()
+            && !data.is_empty()
+        {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+use super::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A peer that reads one request head, then writes `answer` in `parts`
+/// with `pause` between them, and keeps the connection open a while.
+async fn peer(parts: Vec<&'static [u8]>, pause: Duration) -> (Url, tokio::task::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!(
+        "http://{}/measure?action=getmeas",
+        listener.local_addr().unwrap()
+    ))
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = socket.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "the client closed before its request head was sent");
+            request.extend_from_slice(&buffer[..read]);
+        }
+        for part in parts {
+            socket.write_all(part).await.unwrap();
+            tokio::time::sleep(pause).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        request
+    });
+    (url, task)
+}
+
+fn direct() -> StreamingClient {
+    let client = StreamingClient::new(Duration::from_secs(1)).unwrap();
+    assert!(
+        matches!(client, StreamingClient::Direct(_)),
+        "no proxy variable is set in the tests"
+    );
+    client
+}
+
+async fn whole(body: &mut StreamedBody) -> std::result::Result<Vec<u8>, BoxError> {
+    let mut all = Vec::new();
+    while let Some(chunk) = next_chunk(body).await? {
+        all.extend_from_slice(&chunk);
+    }
+    Ok(all)
+}
+
+#[test]
+fn an_answer_streams_back_and_the_request_goes_as_given() {
+    runtime().block_on(async {
+        let answer: &[u8] =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{\"sta\r\n";
+        let (url, peer) = peer(
+            vec![answer, b"d\r\ntus\":0,\"x\":1}\r\n0\r\n\r\n"],
+            Duration::from_millis(20),
+        )
+        .await;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-consumer", HeaderValue::from_static("mcp"));
+        let client = direct();
+        let sent = client.send(
+            Method::POST,
+            url,
+            headers,
+            Bytes::from_static(b"meastype=1"),
+            Duration::from_secs(5),
+        );
+        let mut answer = sent.await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(whole(&mut answer.body).await.unwrap(), b"{\"status\":0,\"x\":1}");
+        let request = String::from_utf8(peer.await.unwrap()).unwrap().to_ascii_lowercase();
+        assert!(
+            request.starts_with("post /measure?action=getmeas http/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("\r\nx-consumer: mcp\r\n"), "{request}");
+        assert!(
+            request.contains(&format!("\r\nuser-agent: {}\r\n", super::super::USER_AGENT)),
+            "{request}"
+        );
+        assert!(request.contains("\r\ncontent-length: 10\r\n"), "{request}");
+        assert!(request.contains("\r\nhost: 127.0.0.1:"), "{request}");
+    });
+}
+
+#[test]
+fn a_body_still_coming_at_the_deadline_ends_with_timed_out() {
+    runtime().block_on(async {
+        let head: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"status\":0";
+        let (url, _peer) = peer(vec![head, b"never in time"], Duration::from_secs(3)).await;
+        let client = direct();
+        let sent = client.send(
+            Method::GET,
+            url,
+            HeaderMap::new(),
+            Bytes::new(),
+            Duration::from_millis(300),
+        );
+        let mut answer = sent.await.unwrap();
+        let first = next_chunk(&mut answer.body).await.unwrap().unwrap();
+        assert_eq!(&first[..], b"{\"status\":0");
+        let error = next_chunk(&mut answer.body).await.unwrap_err();
+        assert!(error.is::<TimedOut>(), "{error}");
+        assert_eq!(error.to_string(), "the answer did not end within 300 ms");
+    });
+}
+
+#[test]
+fn no_head_within_the_deadline_is_a_timeout() {
+    runtime().block_on(async {
+        let (url, _peer) = peer(vec![b"HTTP/1.1 200 OK\r\n"], Duration::from_secs(3)).await;
+        let client = direct();
+        let sent = client.send(
+            Method::GET,
+            url,
+            HeaderMap::new(),
+            Bytes::new(),
+            Duration::from_millis(200),
+        );
+        assert!(matches!(sent.await, Err(StreamFailure::Timeout)));
+    });
+}
+
+#[test]
+fn a_refused_connection_says_so() {
+    runtime().block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/measure", listener.local_addr().unwrap())).unwrap();
+        drop(listener);
+        let client = direct();
+        let sent = client.send(Method::GET, url, HeaderMap::new(), Bytes::new(), Duration::from_secs(2));
+        let Err(StreamFailure::Unreachable(text)) = sent.await else {
+            panic!("a closed port was reached");
+        };
+        assert!(text.starts_with("connection failed ("), "{text}");
+        assert!(text.contains("refused"), "{text}");
+    });
+}
