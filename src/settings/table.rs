@@ -253,6 +253,8 @@ pub const SETTINGS: &[Setting] = &[
         .means("turns off the only colour, in `--help` and usage errors"),
     setting(Process, "TERM", Text("none"))
         .means("unset or `dumb`: no spinner on stderr"),
+    setting(Process, "HTTPS_PROXY", Text("none"))
+        .means("an outbound proxy for every call to Withings and Railway (also `HTTP_PROXY`, `ALL_PROXY`, lower case too; `NO_PROXY` lists hosts sent to directly)"),
 ];
 
 /// How many settings the env file may set.
