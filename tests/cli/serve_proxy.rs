@@ -437,3 +437,30 @@ fn with_an_outbound_proxy_variable_set_the_call_goes_through_that_proxy() {
     assert_eq!(sent.url.as_str(), format!("{unreachable}/measure"));
     assert_no_secret_in(&server.log());
 }
+
+#[test]
+fn an_answer_head_of_a_mebibyte_is_a_clean_502_and_the_next_call_passes() {
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(method("POST"))
+            .and(path("/measure"))
+            .respond_with(reading().insert_header("x-padding", "p".repeat(1024 * 1024).as_str()))
+            .up_to_n_times(1),
+    );
+    withings.mount(
+        Mock::given(method("POST"))
+            .and(path("/measure"))
+            .respond_with(reading()),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let refused = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(refused.status, 502, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "NETWORK_ERROR", "{}", refused.body);
+    assert!(refused.headers.iter().all(|(name, _)| name != "x-padding"));
+    let passed = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(passed.status, 200, "{}", passed.body);
+    assert_eq!(passed.body, READING);
+    assert_no_secret_in(&server.log());
+}

@@ -146,3 +146,22 @@ fn a_refused_connection_says_so() {
         assert!(text.contains("refused"), "{text}");
     });
 }
+
+#[test]
+fn an_answer_head_larger_than_the_read_buffer_is_refused() {
+    runtime().block_on(async {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nx-padding: {}\r\ncontent-length: 2\r\n\r\n{{}}",
+            "p".repeat(1024 * 1024)
+        );
+        let head: &'static [u8] = Box::leak(head.into_bytes().into_boxed_slice());
+        let (url, _peer) = peer(vec![head], Duration::from_millis(10)).await;
+        let client = direct();
+        let sent = client.send(Method::GET, url, HeaderMap::new(), Bytes::new(), Duration::from_secs(2));
+        match sent.await {
+            Err(StreamFailure::Unreachable(text)) => assert_eq!(text, "request failed (message head is too large)"),
+            Err(StreamFailure::Timeout) => panic!("timed out"),
+            Ok(answer) => panic!("passed: {} header bytes", answer.headers["x-padding"].len()),
+        }
+    });
+}
