@@ -1,4 +1,5 @@
-//! The one HTTP stack (reqwest + rustls) and the one retry loop.
+//! The one HTTP stack (reqwest + rustls; `streaming`, hyper's own client
+//! with the same TLS, for the proxy's answers) and the one retry loop.
 //!
 //! Clients (Withings, Railway) classify each answer into a [`Verdict`]; this
 //! module owns what happens next: a final answer is returned, a refusal stops

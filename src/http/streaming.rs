@@ -34,6 +34,8 @@ use crate::redact::visible;
 /// The most one upstream read takes into memory (hyper's floor is 8 KiB):
 /// what a slow stream holds is about two of them.
 pub const READ_BUFFER: usize = 64 * 1024;
+/// How often an idle upstream connection is probed by the kernel (reqwest's).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// How long an idle upstream connection is kept for the next call.
 const IDLE_KEPT: Duration = Duration::from_secs(90);
 
@@ -87,12 +89,20 @@ impl StreamingClient {
                 .map(StreamingClient::Outbound)
                 .map_err(|e| format!("cannot build the HTTP client: {e}"));
         }
+        StreamingClient::direct(connect_within)
+    }
+
+    /// The client of its own (see the module doc), whatever the environment says.
+    pub fn direct(connect_within: Duration) -> std::result::Result<StreamingClient, String> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_within));
         http.set_nodelay(true);
+        // As reqwest does: a peer that vanished is found by the kernel.
+        http.set_keepalive(Some(TCP_KEEPALIVE));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -149,8 +159,12 @@ async fn send_direct(
         .as_str()
         .parse()
         .map_err(|e| StreamFailure::Unreachable(format!("not a URL to send to ({e})")))?;
+    // What reqwest sends when the consumer names none.
     if !headers.contains_key(header::USER_AGENT) {
         headers.insert(header::USER_AGENT, HeaderValue::from_static(super::USER_AGENT));
+    }
+    if !headers.contains_key(header::ACCEPT) {
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
     }
     let mut request = hyper::Request::new(Full::new(body));
     *request.method_mut() = method;
@@ -159,13 +173,29 @@ async fn send_direct(
     let answer = client
         .request(request)
         .await
-        .map_err(|e| StreamFailure::Unreachable(direct_text(&e)))?;
+        .map_err(|e| failure(&e, direct_text(&e)))?;
     let (head, body) = answer.into_parts();
     Ok(StreamedAnswer {
         status: head.status,
         headers: head.headers,
         body: BodyExt::map_err(body, BoxError::from).boxed(),
     })
+}
+
+/// A failed call: a timeout (connecting, say) wherever it is in the
+/// causes, else unreachable with `text`.
+fn failure(e: &(dyn std::error::Error + 'static), text: String) -> StreamFailure {
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return StreamFailure::Timeout;
+        }
+        cause = error.source();
+    }
+    StreamFailure::Unreachable(text)
 }
 
 /// What went wrong with a direct call, as [`super::HttpClient::describe_transport`] says it.
@@ -185,11 +215,17 @@ fn reqwest_text(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    // reqwest's own Display names the URL; the innermost cause does not.
-    format!("{what} ({})", visible(&innermost(e)))
+    // The innermost cause is reqwest's own error when it has none: its
+    // Display names the URL, shown without what may be a credential.
+    let mut cause = innermost(e);
+    if let Some(url) = e.url() {
+        cause = cause.replace(url.as_str(), &crate::redact::shown_url(url));
+    }
+    format!("{what} ({})", visible(&cause))
 }
 
-fn innermost(e: &dyn std::error::Error) -> String {
+/// The innermost cause's text: the one that says what happened.
+pub fn innermost(e: &dyn std::error::Error) -> String {
     let mut source = e;
     while let Some(next) = source.source() {
         source = next;
@@ -202,9 +238,13 @@ fn innermost(e: &dyn std::error::Error) -> String {
 #[error("the answer did not end within {}", humanize(*.0))]
 pub struct TimedOut(Duration);
 
-/// A body that ends with [`TimedOut`] once its deadline passed.
+/// A body that ends with [`TimedOut`] once its deadline passed, even
+/// when the next bytes are already there (a consumer slower than Withings
+/// would otherwise hold the call for as long as it reads), and ends for
+/// good at its first error.
 struct Deadlined {
-    inner: StreamedBody,
+    /// `None` once it ended or failed.
+    inner: Option<StreamedBody>,
     deadline: Pin<Box<Sleep>>,
     within: Duration,
 }
@@ -212,7 +252,7 @@ struct Deadlined {
 impl Deadlined {
     fn new(inner: StreamedBody, deadline: Instant, within: Duration) -> Deadlined {
         Deadlined {
-            inner,
+            inner: Some(inner),
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             within,
         }
@@ -227,21 +267,30 @@ impl Body for Deadlined {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, BoxError>>> {
-        if let Poll::Ready(next) = Pin::new(&mut self.inner).poll_frame(cx) {
-            return Poll::Ready(next);
+        let late = self.deadline.as_mut().poll(cx).is_ready();
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
+        let ended = matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_))));
+        if late && !ended {
+            self.inner = None;
+            return Poll::Ready(Some(Err(Box::new(TimedOut(self.within)))));
         }
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(TimedOut(self.within))))),
-            Poll::Pending => Poll::Pending,
+        if ended {
+            self.inner = None;
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
 

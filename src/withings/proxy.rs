@@ -30,7 +30,7 @@ use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::http::HttpClient;
-use crate::http::streaming::{BoxError, StreamFailure, StreamedBody, TimedOut, next_chunk};
+use crate::http::streaming::{BoxError, StreamFailure, StreamedBody, TimedOut, innermost, next_chunk};
 
 /// The query parameter that names the account: the service's, not Withings'.
 pub const ACCOUNT_PARAM: &str = "account";
@@ -221,7 +221,7 @@ pub async fn send_to(
         Peeked::Failed(e) if e.is::<TimedOut>() => timed_out(),
         Peeked::Failed(e) => ProxyFailure::Unreachable(format!(
             "the connection broke while reading the answer ({})",
-            crate::redact::visible(&e.to_string())
+            crate::redact::visible(&innermost(&*e))
         )),
     })?;
     let withings_status = if ended {

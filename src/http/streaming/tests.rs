@@ -165,3 +165,74 @@ fn an_answer_head_larger_than_the_read_buffer_is_refused() {
         }
     });
 }
+
+/// A body that always has its next bytes ready and never ends.
+struct Endless;
+
+impl Body for Endless {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, BoxError>>> {
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+    }
+}
+
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn bytes_ready_after_the_deadline_are_not_passed_on_and_the_body_stops_at_its_error() {
+    paused().block_on(async {
+        let within = Duration::from_secs(1);
+        let mut body = Deadlined::new(Endless.boxed(), Instant::now() + within, within).boxed();
+        assert_eq!(next_chunk(&mut body).await.unwrap().as_deref(), Some(&b"x"[..]));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let error = next_chunk(&mut body).await.unwrap_err();
+        assert_eq!(error.to_string(), "the answer did not end within 1 s");
+        assert!(
+            next_chunk(&mut body).await.unwrap().is_none(),
+            "nothing after the error"
+        );
+        assert!(body.is_end_stream());
+    });
+}
+
+#[test]
+fn a_body_whose_last_bytes_came_in_time_ends_cleanly_after_the_deadline() {
+    paused().block_on(async {
+        let within = Duration::from_secs(1);
+        let whole = Full::new(Bytes::from_static(b"{}"))
+            .map_err(|never| match never {})
+            .boxed();
+        let mut body = Deadlined::new(whole, Instant::now() + within, within).boxed();
+        assert_eq!(next_chunk(&mut body).await.unwrap().as_deref(), Some(&b"{}"[..]));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(next_chunk(&mut body).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_timeout_anywhere_in_the_causes_is_a_timeout() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("tcp connect error")]
+    struct Connect(#[source] std::io::Error);
+    let connecting = Connect(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "deadline has elapsed",
+    ));
+    assert!(matches!(failure(&connecting, "x".into()), StreamFailure::Timeout));
+    let refused = Connect(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    let StreamFailure::Unreachable(text) = failure(&refused, "connection failed (refused)".into()) else {
+        panic!("a refusal is not a timeout");
+    };
+    assert_eq!(text, "connection failed (refused)");
+}
