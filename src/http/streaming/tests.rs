@@ -236,3 +236,44 @@ fn a_timeout_anywhere_in_the_causes_is_a_timeout() {
     };
     assert_eq!(text, "connection failed (refused)");
 }
+
+/// A TLS server on loopback with a self-signed certificate (for
+/// `localhost` and 127.0.0.1, test-only key): it answers one handshake.
+fn self_signed_server() -> (Url, std::thread::JoinHandle<()>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certificate = CertificateDer::from(include_bytes!("fixtures/self-signed.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("fixtures/self-signed.key.der").to_vec(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = Url::parse(&format!("https://{}/measure", listener.local_addr().unwrap())).unwrap();
+    let server = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        let connection = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut tls = rustls::StreamOwned::new(connection, socket);
+        let mut request = [0_u8; 1];
+        // The client gives up in the handshake: this read fails.
+        assert!(std::io::Read::read(&mut tls, &mut request).is_err());
+    });
+    (url, server)
+}
+
+#[test]
+fn a_certificate_no_known_authority_signed_is_refused() {
+    runtime().block_on(async {
+        let (url, server) = self_signed_server();
+        let client = direct();
+        let sent = client.send(Method::GET, url, HeaderMap::new(), Bytes::new(), Duration::from_secs(5));
+        let Err(StreamFailure::Unreachable(text)) = sent.await else {
+            panic!("a self-signed certificate was trusted");
+        };
+        assert_eq!(text, "connection failed (invalid peer certificate: UnknownIssuer)");
+        server.join().unwrap();
+    });
+}
