@@ -46,6 +46,13 @@ fn direct() -> StreamingClient {
     client
 }
 
+/// A GET of `url` by the direct client, within `within`.
+async fn get(url: Url, within: Duration) -> std::result::Result<StreamedAnswer, StreamFailure> {
+    direct()
+        .send(Method::GET, url, HeaderMap::new(), Bytes::new(), within)
+        .await
+}
+
 async fn whole(body: &mut StreamedBody) -> std::result::Result<Vec<u8>, BoxError> {
     let mut all = Vec::new();
     while let Some(chunk) = next_chunk(body).await? {
@@ -98,14 +105,7 @@ fn a_body_still_coming_at_the_deadline_ends_with_timed_out() {
     runtime().block_on(async {
         let head: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"status\":0";
         let (url, _peer) = peer(vec![head, b"never in time"], Duration::from_secs(3)).await;
-        let client = direct();
-        let sent = client.send(
-            Method::GET,
-            url,
-            HeaderMap::new(),
-            Bytes::new(),
-            Duration::from_millis(300),
-        );
+        let sent = get(url, Duration::from_millis(300));
         let mut answer = sent.await.unwrap();
         let first = next_chunk(&mut answer.body).await.unwrap().unwrap();
         assert_eq!(&first[..], b"{\"status\":0");
@@ -119,14 +119,7 @@ fn a_body_still_coming_at_the_deadline_ends_with_timed_out() {
 fn no_head_within_the_deadline_is_a_timeout() {
     runtime().block_on(async {
         let (url, _peer) = peer(vec![b"HTTP/1.1 200 OK\r\n"], Duration::from_secs(3)).await;
-        let client = direct();
-        let sent = client.send(
-            Method::GET,
-            url,
-            HeaderMap::new(),
-            Bytes::new(),
-            Duration::from_millis(200),
-        );
+        let sent = get(url, Duration::from_millis(200));
         assert!(matches!(sent.await, Err(StreamFailure::Timeout)));
     });
 }
@@ -137,8 +130,7 @@ fn a_refused_connection_says_so() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/measure", listener.local_addr().unwrap())).unwrap();
         drop(listener);
-        let client = direct();
-        let sent = client.send(Method::GET, url, HeaderMap::new(), Bytes::new(), Duration::from_secs(2));
+        let sent = get(url, Duration::from_secs(2));
         let Err(StreamFailure::Unreachable(text)) = sent.await else {
             panic!("a closed port was reached");
         };
@@ -156,8 +148,7 @@ fn an_answer_head_larger_than_the_read_buffer_is_refused() {
         );
         let head: &'static [u8] = Box::leak(head.into_bytes().into_boxed_slice());
         let (url, _peer) = peer(vec![head], Duration::from_millis(10)).await;
-        let client = direct();
-        let sent = client.send(Method::GET, url, HeaderMap::new(), Bytes::new(), Duration::from_secs(2));
+        let sent = get(url, Duration::from_secs(2));
         match sent.await {
             Err(StreamFailure::Unreachable(text)) => assert_eq!(text, "request failed (message head is too large)"),
             Err(StreamFailure::Timeout) => panic!("timed out"),
@@ -268,8 +259,7 @@ fn self_signed_server() -> (Url, std::thread::JoinHandle<()>) {
 fn a_certificate_no_known_authority_signed_is_refused() {
     runtime().block_on(async {
         let (url, server) = self_signed_server();
-        let client = direct();
-        let sent = client.send(Method::GET, url, HeaderMap::new(), Bytes::new(), Duration::from_secs(5));
+        let sent = get(url, Duration::from_secs(5));
         let Err(StreamFailure::Unreachable(text)) = sent.await else {
             panic!("a self-signed certificate was trusted");
         };
