@@ -55,6 +55,9 @@ mod exec;
 mod generated;
 /// `login`: the loopback redirect, with the test playing the browser.
 mod login;
+/// `/metrics` in the classic text format and OpenMetrics, read by promtool
+/// and an OpenMetrics parser.
+mod metrics_formats;
 /// `notify --test`: the sinks (signed webhooks, their retries and
 /// refusals, command hooks and their limit) and the dead-man ping.
 mod notify;
