@@ -53,6 +53,8 @@ mod events;
 mod exec;
 /// The committed man pages and completions are what clap generates.
 mod generated;
+/// `health`: a running serve's GET /health, the container's health check.
+mod health;
 /// `login`: the loopback redirect, with the test playing the browser.
 mod login;
 /// `/metrics` in the classic text format and OpenMetrics, read by promtool
