@@ -33,6 +33,8 @@ mod consent_binding;
 mod crash;
 /// `demo` from an empty environment.
 mod demo;
+/// The Dockerfile and railway.toml, read and their health checks run.
+mod deploy_files;
 /// `doctor [--online]`.
 mod doctor;
 /// Encryption at rest in the file store: sealed round trips, what the
