@@ -17,7 +17,7 @@ prints its answer: its status, version and whether some account holds a token se
 200; when it answers 503 (no account's store can be read) its error's code and action line, e.g. exit 3 for \
 CONFIGURATION_ERROR; exit 5 when nothing answers within --timeout (after --retries). The Dockerfile's HEALTHCHECK \
 runs it.\n\n\
-Examples:\n  withings-token --server http://127.0.0.1:8080 health\n  \
+Examples:\n  WITHINGS_TOKEN_SERVER=http://127.0.0.1:8080 withings-token health\n  \
 withings-token --server \"http://127.0.0.1:${PORT:-8080}\" --retries 0 --timeout 5s -q health\n  \
 withings-token --server https://tokens.example.com health --json"
 )]
