@@ -4,6 +4,8 @@
 //! curl) gets the classic text format 0.0.4, made from the same text by
 //! [`to_classic`], so both always say the same numbers.
 
+use std::collections::HashMap;
+
 /// The format of one answer, chosen by the request's `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exposition {
@@ -59,7 +61,7 @@ impl std::str::FromStr for Quality {
 /// `foo` (sample `foo_info{…} 1`) becomes the gauge `foo_info`; an unknown
 /// one is untyped; gauges and histograms stay as they are.
 pub fn to_classic(openmetrics: &str) -> String {
-    let types: std::collections::HashMap<&str, &str> = openmetrics
+    let types: HashMap<&str, &str> = openmetrics
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE ")?.split_once(' '))
         .collect();
@@ -79,7 +81,7 @@ pub fn to_classic(openmetrics: &str) -> String {
 
 /// A `# HELP` or `# TYPE` line under its classic name; `None` for what the
 /// classic format has no place for.
-fn classic_comment(comment: &str, types: &std::collections::HashMap<&str, &str>) -> Option<String> {
+fn classic_comment(comment: &str, types: &HashMap<&str, &str>) -> Option<String> {
     let (keyword, rest) = comment.split_once(' ').unwrap_or((comment, ""));
     let (family, text) = rest.split_once(' ').unwrap_or((rest, ""));
     let name = match types.get(family).copied() {
@@ -104,7 +106,7 @@ fn classic_type(openmetrics: &str) -> &str {
 }
 
 /// A sample without its exemplar; `None` for a `_created` sample.
-fn classic_sample(line: &str, types: &std::collections::HashMap<&str, &str>) -> Option<String> {
+fn classic_sample(line: &str, types: &HashMap<&str, &str>) -> Option<String> {
     let name_end = line.find(['{', ' ']).unwrap_or(line.len());
     let created_of = line[..name_end].strip_suffix("_created");
     let family_kind = created_of.and_then(|family| types.get(family)).copied();
