@@ -28,7 +28,7 @@ use crate::accounts::AccountName;
 use crate::data_call::{DataAnswer, DataRequest};
 use crate::error::{Error, Result};
 use crate::http::{Answer, HttpClient, Operation, Transient, Verdict};
-use crate::output::{AuthUrlReport, ErrorReport, StatusReport, TokenReport, UsageReport, known_code};
+use crate::output::{AuthUrlReport, ErrorReport, HealthReport, StatusReport, TokenReport, UsageReport, known_code};
 use crate::redact::{clip, shown_url};
 use crate::settings::{OutputFormat, Settings};
 
@@ -68,6 +68,8 @@ enum Credential {
     /// A bearer for the broker: `WITHINGS_TOKEN_READER_TOKEN`, else the
     /// admin token (the server takes either there). `name` is its variable.
     Bearer { token: SecretString, name: &'static str },
+    /// Nothing: `GET /health`, which platforms probe without one.
+    Nothing,
 }
 
 /// The broker's answer: an access token that lives at least `min_ttl` more.
@@ -167,6 +169,26 @@ impl ServerClient {
         }))
     }
 
+    /// The client of `GET /health` when `--server` is given: no credential
+    /// (a health check runs where none may be set) and no account.
+    pub fn prober(settings: &Settings) -> Result<Option<ServerClient>> {
+        let Some(remote) = &settings.remote else {
+            return Ok(None);
+        };
+        Ok(Some(ServerClient {
+            http: HttpClient::new(settings.http)?,
+            base: remote.get()?.clone(),
+            credential: Credential::Nothing,
+            account: None,
+        }))
+    }
+
+    /// `GET /health`: the server's answer when it is healthy; its 503 is
+    /// its error object's error (an unreadable store: exit 3).
+    pub async fn health(&self) -> Result<HealthReport> {
+        self.call(Method::GET, "/health", None::<&()>).await
+    }
+
     /// An access token that lives at least `min_ttl` more, refreshed by the
     /// server first when needed.
     pub async fn access_token(&self, min_ttl: std::time::Duration) -> Result<BrokeredToken> {
@@ -228,6 +250,7 @@ impl ServerClient {
                     let sent = match &self.credential {
                         Credential::Admin(token) => sent.header("X-Admin-Token", token.expose_secret()),
                         Credential::Bearer { token, .. } => sent.bearer_auth(token.expose_secret()),
+                        Credential::Nothing => sent,
                     };
                     match request.method {
                         Method::GET => sent,
@@ -260,6 +283,7 @@ impl ServerClient {
                     let request = match &self.credential {
                         Credential::Admin(token) => request.header("X-Admin-Token", token.expose_secret()),
                         Credential::Bearer { token, .. } => request.bearer_auth(token.expose_secret()),
+                        Credential::Nothing => request,
                     };
                     match body {
                         Some(body) => request.json(body),
@@ -293,6 +317,7 @@ impl Credential {
         match self {
             Credential::Admin(_) => "ADMIN_API_TOKEN",
             Credential::Bearer { name, .. } => name,
+            Credential::Nothing => "no credential",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod exchange;
 pub mod exec;
 pub mod export;
+pub mod health;
 pub mod import;
 pub mod keygen;
 pub mod login;
@@ -100,6 +101,7 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     Rekey(rekey::RekeyArgs),
     Usage(usage::UsageArgs),
+    Health(health::HealthArgs),
 }
 
 pub fn dispatch(cli: Cli, out: &Output) -> Result<Status> {
@@ -198,6 +200,7 @@ fn run_command(command: Command, settings: &Settings, out: &Output) -> Result<St
         Command::Accounts(args) => apart(|| accounts::run(&args, settings, out)),
         Command::Notify(args) => apart(|| notify::run(&args, settings, out)),
         Command::Usage(args) => apart(|| usage::run(&args, settings, out)),
+        Command::Health(args) => apart(|| health::run(&args, settings, out)),
         Command::Completions(_) | Command::Sandbox(_) | Command::Demo(_) | Command::Keygen(_) => {
             Err(Error::internal(anyhow::anyhow!("this command needs no settings")))
         }
@@ -213,9 +216,11 @@ fn account_purpose(command: &Command) -> Option<Purpose> {
         // `status` shows every account when there are several and none is
         // named; `accounts` and `refresh --all` act on all of them.
         // `notify` tries the sinks of the account named, else the deployment's;
-        // `rekey` the account named, else every one; `usage` asks a server.
+        // `rekey` the account named, else every one; `usage` and `health`
+        // ask a server.
         Command::Serve(_)
         | Command::Usage(_)
+        | Command::Health(_)
         | Command::Doctor(_)
         | Command::Status(_)
         | Command::Accounts(_)

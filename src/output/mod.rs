@@ -14,6 +14,7 @@ mod accounts;
 mod doctor;
 mod encryption;
 mod env;
+mod health;
 mod json;
 mod notify;
 mod railway;
@@ -33,6 +34,7 @@ pub use self::accounts::{
 };
 pub use self::doctor::{CHECK_NAME_WIDTH, CheckResult, DoctorCheck, DoctorReport, SettingOrigin};
 pub use self::encryption::{KeygenReport, RekeyReport, RekeyedAccount};
+pub use self::health::HealthReport;
 pub use self::notify::{Delivery, NotifyReport, SinkResult};
 pub use self::railway::{DriftReport, DriftVariable, RailwayDiffReport, VariableDiff};
 pub use self::reports::{

@@ -31,6 +31,7 @@ use super::AppState;
 use super::accounts::{Account, AccountRow, AccountsReport, in_order};
 use super::auth::Caller;
 use super::errors::ApiError;
+use super::exposition::Exposition;
 use super::jobs::{self, Trigger, Want};
 use super::metrics::{BrokerResult, Scraped};
 use super::view::{Broker, access_token_body};
@@ -359,7 +360,8 @@ struct BrokerQuery {
     account: Option<String>,
 }
 
-/// `GET /metrics`: open unless `--metrics-auth` (then the admin token).
+/// `GET /metrics`: open unless `--metrics-auth` (then the admin token);
+/// OpenMetrics when `Accept` asks for it, else the classic text format.
 async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     if state.metrics_auth {
         state.credentials.admit_admin(&headers)?;
@@ -381,8 +383,10 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
             crate::report::alert_of(&events.health, generation).state == crate::output::AlertState::NeedsReauthorization
         }),
     });
-    let text = state.metrics.render(scraped)?;
-    Ok(([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response())
+    let accept = headers.get(header::ACCEPT).and_then(|accept| accept.to_str().ok());
+    let format = Exposition::negotiate(accept);
+    let text = state.metrics.render(format, scraped)?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
 }
 
 /// `GET /v1/access-token`: a token that lives at least `min_ttl` more,

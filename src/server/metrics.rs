@@ -1,5 +1,6 @@
-//! `GET /metrics`: the service's counters in the Prometheus text format
-//! (OpenMetrics, through the Prometheus project's own `prometheus-client`).
+//! `GET /metrics`: the service's counters in the Prometheus text formats
+//! (OpenMetrics, through the Prometheus project's own `prometheus-client`,
+//! or the classic text made from it: see `exposition`).
 //! Names follow Prometheus practice (`withings_token_` prefix, `_total`
 //! counters, base units in `_seconds`); every label has a handful of fixed
 //! values, and no metric ever carries a token or a user id.
@@ -38,10 +39,8 @@ use crate::locked;
 use crate::output::{CopyStatus, ReportOutcome, TokenReport};
 use crate::store::StoreState;
 
+use super::exposition::{Exposition, to_classic};
 use super::usage::{ProxyCall, action_label};
-
-/// What Prometheus is told the answer is.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -363,14 +362,17 @@ impl Metrics {
         counter.inc();
     }
 
-    /// The text of one scrape, with each account's gauges as read now
-    /// (see [`Scraped`]). Accounts no longer listed lose theirs.
-    pub fn render<'a>(&self, scraped: impl Iterator<Item = Scraped<'a>>) -> Result<String> {
+    /// The text of one scrape in `format`, with each account's gauges as
+    /// read now (see [`Scraped`]). Accounts no longer listed lose theirs.
+    pub fn render<'a>(&self, format: Exposition, scraped: impl Iterator<Item = Scraped<'a>>) -> Result<String> {
         self.stamps.take_in(scraped);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| Error::internal(anyhow::anyhow!("cannot encode the metrics: {e}")))?;
-        Ok(text)
+        Ok(match format {
+            Exposition::OpenMetrics => text,
+            Exposition::Classic => to_classic(&text),
+        })
     }
 }
 
@@ -493,7 +495,7 @@ mod tests {
         metrics.record_refresh(&default, Err(&Error::InvalidRefreshToken { detail: "d".into() }), 0.2);
         metrics.record_broker(BrokerResult::Served);
         metrics.record_broker(BrokerResult::Served);
-        let text = metrics.render(std::iter::empty()).unwrap();
+        let text = metrics.render(Exposition::OpenMetrics, std::iter::empty()).unwrap();
         for line in [
             "withings_token_refresh_total{result=\"refused\"} 1",
             "withings_token_refresh_duration_seconds_count 1",
@@ -507,6 +509,44 @@ mod tests {
             !text.contains("result=\"refreshed\""),
             "only results that happened:\n{text}"
         );
+    }
+
+    #[test]
+    fn the_classic_scrape_declares_each_sample_under_its_own_name() {
+        let metrics = Metrics::new();
+        let default = AccountName::default_account();
+        metrics.record_refresh(&default, Err(&Error::InvalidRefreshToken { detail: "d".into() }), 0.2);
+        metrics.record_broker(BrokerResult::Served);
+        metrics.record_refusal("mcp", Some(&default));
+        metrics.record_proxy(&proxied("mcp", "default", "getmeas", super::super::usage::Outcome::Ok));
+        metrics.record_proxy_send(std::time::Duration::from_millis(3));
+        let text = metrics.render(Exposition::Classic, std::iter::empty()).unwrap();
+        let mut declared = std::collections::BTreeMap::new();
+        for line in text.lines() {
+            if let Some(declaration) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = declaration.split_once(' ').unwrap();
+                declared.insert(name, kind);
+            } else if !line.starts_with("# HELP ") {
+                let name = &line[..line.find(['{', ' ']).unwrap()];
+                let family = [
+                    name,
+                    name.trim_end_matches("_bucket"),
+                    name.trim_end_matches("_sum"),
+                    name.trim_end_matches("_count"),
+                ]
+                .into_iter()
+                .find(|family| declared.contains_key(family));
+                assert!(family.is_some(), "{name} undeclared in\n{text}");
+            }
+        }
+        assert_eq!(declared["withings_token_refresh_total"], "counter", "{text}");
+        assert_eq!(declared["withings_token_build_info"], "gauge", "{text}");
+        assert_eq!(
+            declared["withings_token_refresh_duration_seconds"], "histogram",
+            "{text}"
+        );
+        assert_eq!(declared["withings_token_needs_reauthorization"], "gauge", "{text}");
+        assert!(!text.contains("# EOF") && !text.contains("_created"), "{text}");
     }
 
     fn proxied(reader: &str, account: &str, action: &str, outcome: super::super::usage::Outcome) -> ProxyCall {
@@ -542,7 +582,7 @@ mod tests {
         for _ in 0..3 {
             metrics.record_proxy_send(std::time::Duration::from_millis(3));
         }
-        let text = metrics.render(std::iter::empty()).unwrap();
+        let text = metrics.render(Exposition::OpenMetrics, std::iter::empty()).unwrap();
         let mut lines: Vec<&str> = text.lines().filter(|l| l.starts_with("withings_token_proxy")).collect();
         lines.sort_unstable();
         let buckets = |le: &str| format!("withings_token_proxy_upstream_duration_seconds_bucket{{le=\"{le}\"}}");
@@ -579,7 +619,7 @@ mod tests {
                 state: None,
                 needs_reauthorization: needs,
             });
-            let text = metrics.render(scraped.into_iter()).unwrap();
+            let text = metrics.render(Exposition::OpenMetrics, scraped.into_iter()).unwrap();
             let mut lines: Vec<String> = text
                 .lines()
                 .filter(|l| l.starts_with("withings_token_needs_reauthorization"))

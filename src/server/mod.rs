@@ -27,6 +27,7 @@ mod auth;
 pub mod connections;
 mod core_dumps;
 mod errors;
+mod exposition;
 mod failures;
 mod jobs;
 mod metrics;

@@ -212,7 +212,7 @@ pub const SETTINGS: &[Setting] = &[
     setting(Serve, "PORT", Text("none (`127.0.0.1:8080`)")).flag("--listen").top("port")
         .means("`serve` listens on `0.0.0.0:$PORT` when `--listen` is not given (Railway sets it)"),
     setting(Serve, "WITHINGS_TOKEN_SERVER", Text("none (work locally)")).flag("--server").top("server")
-        .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token`, `exec` and `api` ask instead of Withings and the local store, and `usage` reads"),
+        .means("a running `serve` that `status`, `refresh`, `auth-url`, `exchange`, `access-token`, `exec` and `api` ask instead of Withings and the local store, and `usage` and `health` read"),
     setting(Events, "WITHINGS_TOKEN_ON_EVENT", Text("none")).flag("--on-event").per_account("on_event")
         .means("a shell command run for every event (the event as JSON on stdin and as `WITHINGS_TOKEN_EVENT_*` variables), one at a time, killed after 10 s; several: one per line, `--on-event` again, or an array in the config file"),
     setting(Events, "WITHINGS_TOKEN_WEBHOOK_URL", Text("none")).flag("--webhook-url").per_account("webhook_url")

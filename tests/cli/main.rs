@@ -33,6 +33,8 @@ mod consent_binding;
 mod crash;
 /// `demo` from an empty environment.
 mod demo;
+/// The Dockerfile and railway.toml, read and their health checks run.
+mod deploy_files;
 /// `doctor [--online]`.
 mod doctor;
 /// Encryption at rest in the file store: sealed round trips, what the
@@ -53,8 +55,13 @@ mod events;
 mod exec;
 /// The committed man pages and completions are what clap generates.
 mod generated;
+/// `health`: a running serve's GET /health, the container's health check.
+mod health;
 /// `login`: the loopback redirect, with the test playing the browser.
 mod login;
+/// `/metrics` in the classic text format and OpenMetrics, read by promtool
+/// and an OpenMetrics parser.
+mod metrics_formats;
 /// `notify --test`: the sinks (signed webhooks, their retries and
 /// refusals, command hooks and their limit) and the dead-man ping.
 mod notify;

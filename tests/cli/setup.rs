@@ -1,8 +1,9 @@
 //! A new user's first steps: the README says how to install the binary and
 //! which Rust it needs; its sandbox walk-through runs as written (with bash,
 //! in an empty directory) and leaves no store and no setting behind; and the
-//! README's test command (`.ci/test`) either gets `redis-server`, `faketime`
-//! and `curl` or stops saying what to install; it never runs the suite
+//! README's test command (`.ci/test`) either gets `redis-server`, `faketime`,
+//! `curl`, `promtool`, `python3` and its `prometheus_client` or stops saying
+//! what to install; it never runs the suite
 //! without them. That command runs here on a PATH of stand-ins (`sudo`,
 //! `apt-get`, `cargo` as small scripts), so nothing is installed and no test
 //! suite is started.
@@ -221,14 +222,20 @@ const TOOLS: &[&str] = &["bash", "dirname", "id", "env", "mktemp", "tail", "rm"]
 fn assert_says_what_to_install(out: &Run) {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(
-        out.stderr.contains("the tests need redis-server faketime curl"),
+        out.stderr
+            .contains("the tests need redis-server faketime curl promtool python3"),
         "{out:?}"
     );
     assert!(
-        out.stderr.contains("`sudo apt-get install redis-server faketime curl`"),
+        out.stderr
+            .contains("`sudo apt-get install redis-server faketime curl prometheus python3`"),
         "{out:?}"
     );
-    assert!(out.stderr.contains("`brew install redis libfaketime curl`"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("`brew install redis libfaketime curl prometheus python`"),
+        "{out:?}"
+    );
     assert!(out.stdout.is_empty(), "{out:?}");
 }
 
@@ -265,7 +272,10 @@ fn a_failing_apt_get_is_shown_and_the_test_command_stops() {
 fn once_apt_get_installs_redis_server_the_test_command_runs_the_whole_suite() {
     let path = FakePath::with_tools(TOOLS);
     path.script("sudo", "[ \"$1\" = -n ] && shift; \"$@\"");
-    let tools = ["redis-server", "faketime", "curl"].map(|t| path.dir.path().join(t).display().to_string());
+    // python3's stand-in answers every `-c` with success: its
+    // prometheus_client is there.
+    let tools = ["redis-server", "faketime", "curl", "promtool", "python3"]
+        .map(|t| path.dir.path().join(t).display().to_string());
     path.script(
         "apt-get",
         &format!(
@@ -284,6 +294,36 @@ fn once_apt_get_installs_redis_server_the_test_command_runs_the_whole_suite() {
         format!("test --features failpoints --lib{root_only}\n"),
         "{out:?}"
     );
+}
+
+#[test]
+fn without_prometheus_client_and_no_way_to_install_it_the_test_command_says_what_to_install() {
+    let path = FakePath::with_tools(TOOLS);
+    path.script("sudo", "[ \"$1\" = -n ] && shift; \"$@\"");
+    for tool in ["redis-server", "faketime", "curl", "promtool", "service"] {
+        path.script(tool, "exit 0");
+    }
+    // No prometheus_client, and a pip that refuses (a Debian python3).
+    path.script(
+        "python3",
+        "[ \"$1\" = -m ] && echo 'error: externally-managed-environment' >&2; exit 1",
+    );
+    path.script(
+        "apt-get",
+        "echo 'E: Unable to locate package python3-prometheus-client' >&2; exit 100",
+    );
+    let cargo = path.record_cargo();
+    let out = path.run_test_command();
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    for said in [
+        "error: externally-managed-environment",
+        "E: Unable to locate package python3-prometheus-client",
+        "error: the metrics tests need python3's prometheus_client (its OpenMetrics parser reads /metrics), and pip could not install it",
+        "`python3 -m pip install --user prometheus_client`",
+    ] {
+        assert!(out.stderr.contains(said), "{said} not said: {out:?}");
+    }
+    assert!(!cargo.exists(), "no test ran without prometheus_client");
 }
 
 #[test]

@@ -155,7 +155,7 @@ fn parse_lone(args: &[std::ffi::OsString]) -> Option<Cli> {
 }
 
 /// The name of every subcommand of [`Command`], as clap spells it.
-const SUBCOMMANDS: [&str; 23] = [
+const SUBCOMMANDS: [&str; 24] = [
     "status",
     "refresh",
     "auth-url",
@@ -179,6 +179,7 @@ const SUBCOMMANDS: [&str; 23] = [
     "keygen",
     "rekey",
     "usage",
+    "health",
 ];
 
 /// The global options and the subcommand called `name`, nothing else. Of
@@ -248,6 +249,7 @@ fn lone_subcommand(name: &str) -> Option<clap::Command> {
         "keygen" => of::<keygen::KeygenArgs>("keygen"),
         "rekey" => of::<rekey::RekeyArgs>("rekey"),
         "usage" => of::<usage::UsageArgs>("usage"),
+        "health" => of::<health::HealthArgs>("health"),
         _ => return None,
     })
 }
