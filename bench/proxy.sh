@@ -30,19 +30,19 @@ consumers="${CONSUMERS:-50}"
 rate="${RATE:-1048576}"
 size="${SIZE:-20971520}"
 
+# Pinned from their start, so that each sizes its runtime to its one core.
+pin=()
+if [ "${PIN:-0}" = 1 ]; then
+  SERVE_WRAP="taskset -c 0" SANDBOX_WRAP="taskset -c 1"
+  pin=(taskset -c 1)
+  echo "pinned: serve on core 0; the sandbox and wrk on core 1"
+fi
 # Every proxied call takes a unit of the app's upstream budget (120 a
 # minute by default): far above what wrk sends, so that it never waits.
 SERVE_ARGS="--upstream-budget 10000000 ${SERVE_ARGS:-}"
 # The binary, the sandbox, a store the sandbox issued, `serve` (see the file).
 AUTHORISE=1 source bench/serve_up.sh
 missed=0
-pin=()
-if [ "${PIN:-0}" = 1 ]; then
-  taskset -apc 0 "$serve_pid" >/dev/null
-  taskset -apc 1 "$sandbox_pid" >/dev/null
-  pin=(taskset -c 1)
-  echo "pinned: serve on core 0; the sandbox and wrk on core 1"
-fi
 
 env -i HOME="$work" PATH=/usr/bin:/bin "$bin" --no-env-file --store "$work/tokens.json" access-token >"$work/access"
 direct=(-H "Authorization: Bearer $(cat "$work/access")")

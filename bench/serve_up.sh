@@ -1,7 +1,8 @@
 # Sourced by the `serve` benchmarks (bench/serve.sh, bench/flood.sh): the
 # release binary (or BIN), the built-in sandbox, a fresh file store, and
 # `serve` on it (SERVE_ARGS adds options), all on loopback. Sets bin, work,
-# sandbox_url, admin, reader, serve_pid and addr; on exit, stops what it
+# sandbox_url, admin, reader, serve_pid and addr (SANDBOX_WRAP, SERVE_WRAP:
+# a command each is started under, e.g. `taskset -c 1`); on exit, stops what it
 # started and any pid the caller appends to `extra_pids`. AUTHORISE=1: the
 # store is a set the sandbox issued (consent and code exchange, with the
 # sandbox's app), so that its access token passes the sandbox's data calls.
@@ -15,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" sandbox --listen 127.0.0.1:0 >"$work/sandbox.env" 2>/dev/null &
+${SANDBOX_WRAP:-} "$bin" sandbox --listen 127.0.0.1:0 >"$work/sandbox.env" 2>/dev/null &
 sandbox_pid=$!
 for _ in $(seq 100); do grep -q RAILWAY_API_URL "$work/sandbox.env" 2>/dev/null && break; sleep 0.05; done
 sandbox_url="$(sed -n 's/^WITHINGS_API_URL=//p' "$work/sandbox.env" | tr -d '"')"
@@ -47,7 +48,7 @@ PY
   chmod 600 "$work/tokens.json"
 fi
 
-env -i HOME="$work" PATH=/usr/bin:/bin ADMIN_API_TOKEN="$admin" WITHINGS_TOKEN_READER_TOKEN="$reader" \
+${SERVE_WRAP:-} env -i HOME="$work" PATH=/usr/bin:/bin ADMIN_API_TOKEN="$admin" WITHINGS_TOKEN_READER_TOKEN="$reader" \
   WITHINGS_CLIENT_ID="$client_id" WITHINGS_CLIENT_SECRET="$client_secret" WITHINGS_API_URL="$sandbox_url" \
   "$bin" --no-env-file --store "$work/tokens.json" serve --listen 127.0.0.1:0 ${SERVE_ARGS:-} 2>"$work/serve.log" &
 serve_pid=$!
