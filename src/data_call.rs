@@ -279,6 +279,13 @@ fn failed(failure: ProxyFailure) -> Error {
             attempts: 1,
             detail,
         },
+        ProxyFailure::Broken(detail) => Error::Upstream {
+            what: WHAT,
+            attempts: 1,
+            detail: format!(
+                "the connection broke after the call was sent ({detail}); it may have been carried out: check before repeating a write"
+            ),
+        },
         ProxyFailure::TooLarge(cap) => Error::Upstream {
             what: WHAT,
             attempts: 1,

@@ -50,8 +50,12 @@ pub type StreamedBody = BoxBody<Bytes, BoxError>;
 pub enum StreamFailure {
     /// No head within the deadline.
     Timeout,
-    /// Refused, reset, no route, bad TLS: what happened, fit to show.
+    /// Nothing reached the server: refused, no route, bad TLS, an outbound
+    /// proxy that said no. What happened, fit to show.
     Unreachable(String),
+    /// The connection was made and the call sent (or partly): it broke
+    /// before a usable answer came, so the server may have acted on it.
+    Broken(String),
 }
 
 /// An answer's head, and its body still to come.
@@ -128,24 +132,42 @@ impl StreamingClient {
         let head = async move {
             match self {
                 StreamingClient::Direct(client) => send_direct(client, method, &url, headers, body).await,
-                StreamingClient::Outbound(client) => {
-                    let sent = client.request(method, url).headers(headers).body(body);
-                    let answer = sent
-                        .send()
-                        .await
-                        .map_err(|e| StreamFailure::Unreachable(reqwest_text(&e)))?;
-                    let (status, headers) = (answer.status(), answer.headers().clone());
-                    let body = BodyExt::map_err(reqwest::Body::from(answer), BoxError::from).boxed();
-                    Ok(StreamedAnswer { status, headers, body })
-                }
+                StreamingClient::Outbound(client) => send_outbound(client, method, url, headers, body).await,
             }
         };
         let answer = tokio::time::timeout_at(deadline, head)
             .await
             .map_err(|_| StreamFailure::Timeout)??;
+        if answer.status.is_informational() {
+            // A final 1xx (a 101 switch): no answer an HTTP consumer can take.
+            return Err(StreamFailure::Broken(format!("the answer was HTTP {}", answer.status)));
+        }
         let body = Deadlined::new(answer.body, deadline, within).boxed();
         Ok(StreamedAnswer { body, ..answer })
     }
+}
+
+async fn send_outbound(
+    client: &reqwest::Client,
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Bytes,
+) -> std::result::Result<StreamedAnswer, StreamFailure> {
+    let sent = client.request(method, url).headers(headers).body(body);
+    let answer = sent
+        .send()
+        .await
+        .map_err(|e| failure(&e, e.is_connect(), reqwest_text(&e)))?;
+    if answer.status() == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        // The outbound proxy's refusal, not Withings' answer: not passed on.
+        return Err(StreamFailure::Unreachable(
+            "the outbound proxy (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) asked for credentials: HTTP 407".into(),
+        ));
+    }
+    let (status, headers) = (answer.status(), answer.headers().clone());
+    let body = BodyExt::map_err(reqwest::Body::from(answer), BoxError::from).boxed();
+    Ok(StreamedAnswer { status, headers, body })
 }
 
 async fn send_direct(
@@ -173,7 +195,7 @@ async fn send_direct(
     let answer = client
         .request(request)
         .await
-        .map_err(|e| failure(&e, direct_text(&e)))?;
+        .map_err(|e| failure(&e, e.is_connect(), direct_text(&e)))?;
     let (head, body) = answer.into_parts();
     Ok(StreamedAnswer {
         status: head.status,
@@ -183,8 +205,9 @@ async fn send_direct(
 }
 
 /// A failed call: a timeout (connecting, say) wherever it is in the
-/// causes, else unreachable with `text`.
-fn failure(e: &(dyn std::error::Error + 'static), text: String) -> StreamFailure {
+/// causes; else, with `text`, unreachable when it failed `connecting`,
+/// broken when the call may have been sent.
+fn failure(e: &(dyn std::error::Error + 'static), connecting: bool, text: String) -> StreamFailure {
     let mut cause = Some(e);
     while let Some(error) = cause {
         if error
@@ -195,7 +218,11 @@ fn failure(e: &(dyn std::error::Error + 'static), text: String) -> StreamFailure
         }
         cause = error.source();
     }
-    StreamFailure::Unreachable(text)
+    if connecting {
+        StreamFailure::Unreachable(text)
+    } else {
+        StreamFailure::Broken(text)
+    }
 }
 
 /// What went wrong with a direct call, as [`super::HttpClient::describe_transport`] says it.

@@ -52,6 +52,8 @@ const ROUTE: &str = "/v1/withings";
 /// How long a request body may take to come (at most; `--proxy-timeout`
 /// when shorter): a form of a few hundred bytes.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The status audited for a call whose consumer went away (nginx's 499).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
 /// The code of the proxy's object on a write it did not send again.
 pub const WRITE_NOT_RETRIED: &str = "WRITE_NOT_RETRIED";
 
@@ -83,28 +85,55 @@ async fn proxied(state: &Arc<AppState>, request: Request) -> Result<Response, Ap
         headers: parts.headers,
         body,
     };
-    let mut record = ProxyCall {
-        reader: caller.label().to_owned(),
-        account: account.name.clone(),
-        path: call.path.clone(),
-        action: call.action(),
-        status: 0,
-        withings_status: None,
-        outcome: Outcome::NotSent,
-        upstream: None,
-        duration: Duration::ZERO,
-        retried: false,
-        budget_wait: None,
-        refused_by: None,
+    let mut audit = Audit {
+        state,
+        started,
+        status: None,
+        call: ProxyCall {
+            reader: caller.label().to_owned(),
+            account: account.name.clone(),
+            path: call.path.clone(),
+            action: call.action(),
+            status: 0,
+            withings_status: None,
+            outcome: Outcome::NotSent,
+            upstream: None,
+            duration: Duration::ZERO,
+            retried: false,
+            budget_wait: None,
+            refused_by: None,
+        },
     };
-    let result = forward(state, caller, &account, &call, &mut record).await;
-    record.duration = started.elapsed();
-    record.status = match &result {
+    let result = forward(state, caller, &account, &call, &mut audit.call).await;
+    audit.status = Some(match &result {
         Ok(response) => response.status().as_u16(),
         Err(refused) => refused.status().as_u16(),
-    };
-    usage::record(state, &record);
+    });
     result
+}
+
+/// A call's record, recorded (`usage::record`) when it is dropped: when
+/// the call ended, or when the consumer went away before its answer and
+/// the route's future was dropped mid-call (then `abandoned`, status 499
+/// as proxies log it), so that no call that may have reached Withings goes
+/// unaudited.
+struct Audit<'a> {
+    state: &'a AppState,
+    started: Instant,
+    /// The status answered, once the call ended.
+    status: Option<u16>,
+    call: ProxyCall,
+}
+
+impl Drop for Audit<'_> {
+    fn drop(&mut self) {
+        self.call.duration = self.started.elapsed();
+        self.call.status = self.status.unwrap_or_else(|| {
+            self.call.outcome = Outcome::Abandoned;
+            CLIENT_CLOSED_REQUEST
+        });
+        usage::record(self.state, &self.call);
+    }
 }
 
 /// Sends `call` with the account's token; once more with a new token when
@@ -165,7 +194,7 @@ async fn send_once(
         record.outcome = match failure {
             ProxyFailure::BadPath(_) => Outcome::NotSent,
             ProxyFailure::Timeout(_) => Outcome::Timeout,
-            ProxyFailure::Unreachable(_) => Outcome::Unreachable,
+            ProxyFailure::Unreachable(_) | ProxyFailure::Broken(_) => Outcome::Unreachable,
             ProxyFailure::TooLarge(_) => Outcome::TooLarge,
         };
         failed(account, failure)
@@ -392,6 +421,20 @@ fn failed(account: &Account, failure: ProxyFailure) -> ApiError {
                 attempts: 1,
                 detail,
             })
+        }
+        ProxyFailure::Broken(detail) => {
+            tracing::warn!(
+                "{}the proxied call to Withings broke after it was sent: {detail}",
+                account.said()
+            );
+            refused(
+                StatusCode::BAD_GATEWAY,
+                "UPSTREAM_ERROR",
+                format!(
+                    "the connection to Withings broke after the call was sent ({detail}); it may or may not have carried the call out"
+                ),
+                "try again later; a write (subscribe, revoke) may have been done: check before repeating it",
+            )
         }
         ProxyFailure::TooLarge(cap) => {
             tracing::warn!("{}a proxied answer was over the cap of {cap} bytes", account.said());

@@ -52,11 +52,14 @@ pub enum Outcome {
     BudgetRefused,
     /// Not sent for another reason: no token, a refresh that failed, a bad path.
     NotSent,
+    /// The consumer went away before its answer came (it may or may not
+    /// have reached Withings).
+    Abandoned,
 }
 
 impl Outcome {
     /// Every outcome, in the order the book counts them.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::InvalidToken,
         Outcome::RateLimited,
@@ -67,6 +70,7 @@ impl Outcome {
         Outcome::TooLarge,
         Outcome::BudgetRefused,
         Outcome::NotSent,
+        Outcome::Abandoned,
     ];
 
     pub fn label(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Outcome {
             Outcome::TooLarge => "too_large",
             Outcome::BudgetRefused => "budget_refused",
             Outcome::NotSent => "not_sent",
+            Outcome::Abandoned => "abandoned",
         }
     }
 

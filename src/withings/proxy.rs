@@ -130,8 +130,11 @@ pub enum ProxyFailure {
     BadPath(String),
     /// No answer within the timeout.
     Timeout(String),
-    /// No answer: refused, reset, no route.
+    /// No answer, and nothing reached Withings: refused, no route.
     Unreachable(String),
+    /// No usable answer, though the call was sent (or partly): Withings
+    /// may have acted on it.
+    Broken(String),
     /// The answer announced more than the cap.
     TooLarge(u64),
 }
@@ -189,6 +192,8 @@ pub async fn send_to(
         .map_err(|_| ProxyFailure::Unreachable("the stored access token is not a valid header value".into()))?;
     bearer.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, bearer);
+    // Said, not left out: without it a server may pick any coding.
+    headers.insert(header::ACCEPT_ENCODING, header::HeaderValue::from_static("identity"));
     let timed_out = || {
         ProxyFailure::Timeout(format!(
             "no answer within {}",
@@ -198,6 +203,7 @@ pub async fn send_to(
     let failed = |failure| match failure {
         StreamFailure::Timeout => timed_out(),
         StreamFailure::Unreachable(text) => ProxyFailure::Unreachable(text),
+        StreamFailure::Broken(text) => ProxyFailure::Broken(text),
     };
     let sent = client.send(call.method.clone(), url, headers, call.body.clone(), limits.timeout);
     let mut answer = sent.await.map_err(failed)?;
@@ -219,7 +225,7 @@ pub async fn send_to(
     let (first, ended) = peek(&mut answer.body, limits.max_answer).await.map_err(|e| match e {
         Peeked::OverCap => ProxyFailure::TooLarge(limits.max_answer),
         Peeked::Failed(e) if e.is::<TimedOut>() => timed_out(),
-        Peeked::Failed(e) => ProxyFailure::Unreachable(format!(
+        Peeked::Failed(e) => ProxyFailure::Broken(format!(
             "the connection broke while reading the answer ({})",
             crate::redact::visible(&innermost(&*e))
         )),
@@ -309,9 +315,11 @@ fn status_in_prefix(body: &[u8]) -> Option<i64> {
 fn upstream_url(api_url: &Url, path: &str, query: Option<&str>) -> std::result::Result<Url, ProxyFailure> {
     // URLs read `%2e` as a dot in a path segment (WHATWG), so it climbs too.
     let climbs = |segment: &str| matches!(segment.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..");
-    // Some servers read `\` as `/`: a path that holds one is not sent.
-    let backslash = path.contains('\\') || path.to_ascii_lowercase().contains("%5c");
-    if path.is_empty() || backslash || path.split('/').any(climbs) {
+    // Some servers read `\` (and a decoded `%2F`) as `/`, which would hide a
+    // climbing segment: a path that holds one is not sent.
+    let lower = path.to_ascii_lowercase();
+    let hidden_slash = path.contains('\\') || lower.contains("%5c") || lower.contains("%2f");
+    if path.is_empty() || hidden_slash || path.split('/').any(climbs) {
         return Err(ProxyFailure::BadPath(format!(
             "`/{path}` is not a Withings path to call (e.g. `/v1/withings/measure`)"
         )));

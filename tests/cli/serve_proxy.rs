@@ -68,6 +68,7 @@ fn the_token_is_injected_the_consumer_s_credentials_dropped_and_the_call_passed_
     assert_eq!(values("authorization"), [bearer(OLD_ACCESS)]);
     assert_eq!(values("content-type"), ["application/x-www-form-urlencoded"]);
     assert_eq!(values("x-request-id"), ["req-77"]);
+    assert_eq!(values("accept-encoding"), ["identity"]);
     for dropped in ["cookie", "x-admin-token", "x-private-hop", "withings-account"] {
         assert_eq!(values(dropped), Vec::<&str>::new(), "{dropped}: {headers:?}");
     }
@@ -457,10 +458,148 @@ fn an_answer_head_of_a_mebibyte_is_a_clean_502_and_the_next_call_passes() {
     let reader = bearer(READER_TOKEN);
     let refused = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
     assert_eq!(refused.status, 502, "{}", refused.body);
-    assert_eq!(refused.json()["error"]["code"], "NETWORK_ERROR", "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "UPSTREAM_ERROR", "{}", refused.body);
     assert!(refused.headers.iter().all(|(name, _)| name != "x-padding"));
     let passed = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
     assert_eq!(passed.status, 200, "{}", passed.body);
     assert_eq!(passed.body, READING);
     assert_no_secret_in(&server.log());
+}
+
+/// A Withings that reads one request (head and announced body), answers
+/// `reply` as it is and closes: the request it read, once it did.
+fn raw_withings(reply: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let peer = std::thread::spawn(move || {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0_u8; 4096];
+        let whole = |request: &[u8]| {
+            let text = String::from_utf8_lossy(request).to_ascii_lowercase();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                return false;
+            };
+            let announced = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+            body.len() >= announced
+        };
+        while !whole(&request) {
+            let read = socket.read(&mut buffer).unwrap();
+            assert!(read > 0, "the proxy closed before its request was whole");
+            request.extend_from_slice(&buffer[..read]);
+        }
+        socket.write_all(reply).unwrap();
+        String::from_utf8(request).unwrap()
+    });
+    (url, peer)
+}
+
+#[test]
+fn a_write_whose_answer_broke_after_it_was_sent_says_it_may_have_been_done() {
+    let (url, withings) = raw_withings(b"HTTP/1.1 200 OK\r\nContent-Le");
+    let env = given_fresh_server_user(&url);
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answer = server.post(
+        "/v1/withings/notify",
+        &[("Authorization", &reader)],
+        Some("action=subscribe&appli=1"),
+    );
+    assert_eq!(answer.status, 502, "{answer:?}");
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], "UPSTREAM_ERROR");
+    assert_eq!(
+        error["message"],
+        "the connection to Withings broke after the call was sent (request failed (connection closed before message completed)); it may or may not have carried the call out"
+    );
+    assert_eq!(
+        error["action"],
+        "try again later; a write (subscribe, revoke) may have been done: check before repeating it"
+    );
+    assert!(withings.join().unwrap().ends_with("action=subscribe&appli=1"));
+    assert!(
+        server
+            .log()
+            .contains("action=subscribe status=502 withings_status=- outcome=unreachable"),
+        "{}",
+        server.log()
+    );
+    assert_no_secret_in(&server.log());
+}
+
+#[test]
+fn a_final_101_from_withings_is_not_passed_on() {
+    let (url, withings) =
+        raw_withings(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n");
+    let env = given_fresh_server_user(&url);
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answer = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.error_code(), "UPSTREAM_ERROR");
+    assert_eq!(
+        answer.json()["error"]["message"],
+        "the connection to Withings broke after the call was sent (the answer was HTTP 101 Switching Protocols); it may or may not have carried the call out"
+    );
+    withings.join().unwrap();
+}
+
+#[test]
+fn a_call_whose_consumer_went_away_is_audited_as_abandoned() {
+    use std::io::Write;
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(method("POST"))
+            .and(path("/notify"))
+            .respond_with(reading().set_delay(Duration::from_secs(5))),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let body = "action=subscribe&appli=1";
+    let mut consumer = std::net::TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /v1/withings/notify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {READER_TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    consumer.write_all(head.as_bytes()).unwrap();
+    until_asked(&withings);
+    drop(consumer);
+    let audited = "proxied call: reader=(reader) account=default path=notify action=subscribe status=499 withings_status=- outcome=abandoned";
+    assert!(
+        wait_until(Duration::from_secs(10), || server.log().contains(audited)),
+        "{}",
+        server.log()
+    );
+    let usage = server.admin_get("/admin/usage").json();
+    assert_eq!(
+        usage["usage"][0]["last_hour"]["outcomes"],
+        serde_json::json!({"abandoned": 1})
+    );
+}
+
+#[test]
+fn an_outbound_proxy_s_407_is_a_502_and_its_answer_is_not_passed_on() {
+    let outbound = Upstream::start();
+    outbound.mount(
+        Mock::given(any()).respond_with(ResponseTemplate::new(407).set_body_string("proxy says no to Bearer x")),
+    );
+    let mut env = given_fresh_server_user(&closed_port_url());
+    env.set("HTTP_PROXY", outbound.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answer = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.error_code(), "NETWORK_ERROR");
+    assert!(
+        answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the outbound proxy (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) asked for credentials: HTTP 407"),
+        "{answer:?}"
+    );
+    assert!(!answer.body.contains("proxy says no"));
 }

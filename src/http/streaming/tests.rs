@@ -150,8 +150,9 @@ fn an_answer_head_larger_than_the_read_buffer_is_refused() {
         let (url, _peer) = peer(vec![head], Duration::from_millis(10)).await;
         let sent = get(url, Duration::from_secs(2));
         match sent.await {
-            Err(StreamFailure::Unreachable(text)) => assert_eq!(text, "request failed (message head is too large)"),
+            Err(StreamFailure::Broken(text)) => assert_eq!(text, "request failed (message head is too large)"),
             Err(StreamFailure::Timeout) => panic!("timed out"),
+            Err(StreamFailure::Unreachable(text)) => panic!("not sent: {text}"),
             Ok(answer) => panic!("passed: {} header bytes", answer.headers["x-padding"].len()),
         }
     });
@@ -220,12 +221,21 @@ fn a_timeout_anywhere_in_the_causes_is_a_timeout() {
         std::io::ErrorKind::TimedOut,
         "deadline has elapsed",
     ));
-    assert!(matches!(failure(&connecting, "x".into()), StreamFailure::Timeout));
+    assert!(matches!(failure(&connecting, true, "x".into()), StreamFailure::Timeout));
+    assert!(matches!(
+        failure(&connecting, false, "x".into()),
+        StreamFailure::Timeout
+    ));
     let refused = Connect(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-    let StreamFailure::Unreachable(text) = failure(&refused, "connection failed (refused)".into()) else {
-        panic!("a refusal is not a timeout");
+    let StreamFailure::Unreachable(text) = failure(&refused, true, "connection failed (refused)".into()) else {
+        panic!("a refused connection sent nothing");
     };
     assert_eq!(text, "connection failed (refused)");
+    let reset = Connect(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+    let StreamFailure::Broken(text) = failure(&reset, false, "request failed (reset)".into()) else {
+        panic!("a call broken after its connection was made may have been sent");
+    };
+    assert_eq!(text, "request failed (reset)");
 }
 
 /// A TLS server on loopback with a self-signed certificate (for
