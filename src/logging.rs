@@ -441,6 +441,12 @@ mod tests {
         assert_eq!(DROPPED_HERE.load(Ordering::Relaxed), 15);
         drop(resume);
         assert!(flush(&queue, std::time::Duration::from_secs(30)));
+        // Flushed: every line queued before the flush is written by now.
+        let flushed = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert!(
+            flushed.starts_with("line 1\nline 2\nline 3\nline 4\nline 5\n"),
+            "{flushed}"
+        );
         drop(queue);
         writer.join().unwrap();
         assert_eq!(
