@@ -3,7 +3,8 @@
 # `serve` on it (SERVE_ARGS adds options), all on loopback. Sets bin, work,
 # sandbox_url, admin, reader, serve_pid and addr (SANDBOX_WRAP, SERVE_WRAP:
 # a command each is started under, e.g. `taskset -c 1`); on exit, stops what it
-# started and any pid the caller appends to `extra_pids`. AUTHORISE=1: the
+# started and any pid the caller appends to `extra_pids`. SANDBOX_ARGS adds
+# sandbox options (`--expires-in 4s`). AUTHORISE=1: the
 # store is a set the sandbox issued (consent and code exchange, with the
 # sandbox's app), so that its access token passes the sandbox's data calls.
 extra_pids=()
@@ -16,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-${SANDBOX_WRAP:-} "$bin" sandbox --listen 127.0.0.1:0 >"$work/sandbox.env" 2>/dev/null &
+${SANDBOX_WRAP:-} "$bin" sandbox --listen 127.0.0.1:0 ${SANDBOX_ARGS:-} >"$work/sandbox.env" 2>/dev/null &
 sandbox_pid=$!
 for _ in $(seq 100); do grep -q RAILWAY_API_URL "$work/sandbox.env" 2>/dev/null && break; sleep 0.05; done
 sandbox_url="$(sed -n 's/^WITHINGS_API_URL=//p' "$work/sandbox.env" | tr -d '"')"

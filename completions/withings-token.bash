@@ -2855,13 +2855,17 @@ _withings__token() {
             return 0
             ;;
         withings__subcmd__token__subcmd__sandbox)
-            opts="-o -q -v -h --listen --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --encrypt-to --identity --allow-plaintext --help"
+            opts="-o -q -v -h --listen --expires-in --env-file --no-env-file --config --store --account --store-key --output --output-env --json --reveal --quiet --verbose --log-format --timeout --retries --retry-delay --server --region --lock-timeout --upstream-budget --on-event --webhook-url --ping-url --notify-timeout --encrypt-to --identity --allow-plaintext --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires-in)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -618,6 +618,7 @@ complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s 
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -l allow-plaintext -d 'Let a store that was encrypted be written plain (no recipient configured)'
 complete -c withings-token -n "__fish_withings_token_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l listen -d 'Loopback address to listen on (port 0 picks a free one)' -r
+complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l expires-in -d 'How long the access tokens it issues live (`expires_in`), from 1s: short ones make `serve` rotate often (a soak test)' -r
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l env-file -d 'Read settings from this env file [env: WITHINGS_ENV_FILE] [default: ./.env when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l config -d 'Read settings from this config file (TOML: the deployment\'s at the top, each account\'s in [account.NAME]) [env: WITHINGS_TOKEN_CONFIG] [default: $XDG_CONFIG_HOME/withings-token/config.toml when it exists]' -r -F
 complete -c withings-token -n "__fish_withings_token_using_subcommand sandbox" -l store -d 'Token store: a file path, or redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS) shared by many hosts [env: WITHINGS_TOKEN_STORE] [default: $XDG_STATE_HOME/withings-token/tokens.json]' -r -F

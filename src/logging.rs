@@ -5,8 +5,16 @@
 //! secrets-in-logs test holds that at `-vvv`. Lines are plain text, never
 //! coloured, so there is nothing for `NO_COLOR` to turn off and a log file
 //! gets no escape codes (`tests/cli/terminal.rs`).
+//!
+//! The CLI writes each line before it goes on (a person is reading).
+//! `serve` writes through a bounded queue and a writer thread
+//! ([`write_in_background`]): a reader that stalls (a stuck log shipper, a
+//! full pipe) costs lines, counted ([`lines_dropped`]) and reported once
+//! the queue drains, and never stalls a refresh or a request.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 
 use serde::Serialize;
 use tracing::field::{Field, Visit};
@@ -103,7 +111,7 @@ impl Subscriber for StderrLog {
                 None => return,
             },
         };
-        write_stderr(&line);
+        write_stderr(line);
     }
 }
 
@@ -129,27 +137,29 @@ static JSON_ENVIRONMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new(
 /// leading `error: `/`warning: `/`note: ` dropped, the level says it), so
 /// stderr stays one JSON object per line for log collectors.
 pub fn user_line(level: Level, text: &str) {
-    let line = match JSON_ENVIRONMENT.get() {
-        None => format!("{text}\n"),
+    if let Some(line) = formatted_user_line(level, text) {
+        write_stderr(line);
+    }
+}
+
+fn formatted_user_line(level: Level, text: &str) -> Option<String> {
+    match JSON_ENVIRONMENT.get() {
+        None => Some(format!("{text}\n")),
         Some(environment) => {
             let message = ["error: ", "warning: ", "note: "]
                 .iter()
                 .find_map(|p| text.strip_prefix(p))
                 .unwrap_or(text);
-            match json_line(&level, "withings_token::output", environment, message) {
-                Some(line) => line,
-                None => return,
-            }
+            json_line(&level, "withings_token::output", environment, message)
         }
-    };
-    write_stderr(&line);
+    }
 }
 
 /// Text for stderr exactly as given, for a reader that is not a person
 /// (GitHub Actions' `::add-mask::` commands).
 pub fn raw_stderr(text: &str) {
     if !text.is_empty() {
-        write_stderr(text);
+        write_stderr(text.to_owned());
     }
 }
 
@@ -174,9 +184,14 @@ pub fn finish_spinner() {
     }
 }
 
-/// Every stderr line goes through here. A failed write to stderr has
-/// nowhere to be reported, so it is dropped.
-fn write_stderr(line: &str) {
+/// Every stderr line goes through here: into `serve`'s queue when it
+/// has one, else written now. A failed write to stderr has nowhere to be
+/// reported, so it is dropped.
+fn write_stderr(line: String) {
+    if let Some(queue) = crate::locked(&BACKGROUND).as_ref() {
+        queue_line(queue, line, &DROPPED);
+        return;
+    }
     let spinner = SPINNER.lock().ok().and_then(|slot| slot.clone());
     let write = || {
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
@@ -184,6 +199,143 @@ fn write_stderr(line: &str) {
     match spinner {
         Some(bar) => bar.suspend(write),
         None => write(),
+    }
+}
+
+/// How many lines `serve`'s queue holds for a slow reader: a burst of
+/// failures fits, and a full queue is a few hundred kilobytes at most.
+const QUEUE_LINES: usize = 1024;
+
+/// How long a clean stop waits for the queued lines to be written.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `serve`'s queue to the writer thread, while it writes in the background.
+static BACKGROUND: std::sync::Mutex<Option<SyncSender<Queued>>> = std::sync::Mutex::new(None);
+
+/// Lines the queue refused since the process started.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// What the writer thread is given.
+enum Queued {
+    Line(String),
+    /// Answered once every line queued before it is written.
+    Flush(SyncSender<()>),
+}
+
+/// Lines lost to a full queue (or a writer that is gone) so far: the
+/// `withings_token_log_lines_dropped_total` counter.
+pub fn lines_dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// While held, stderr lines go through a bounded queue to a writer thread
+/// and are dropped (and counted) when it is full; dropped, it waits a
+/// little for the queue to be written (a clean stop loses no line when
+/// stderr is read).
+#[must_use = "lines are written in the background only while the guard is held"]
+pub struct BackgroundLog {
+    started: bool,
+}
+
+/// Sends the stderr lines of this process through a writer thread from
+/// now on (see [`BackgroundLog`]). When the thread cannot be started, lines
+/// are written as before.
+pub fn write_in_background() -> BackgroundLog {
+    let (queue, lines) = std::sync::mpsc::sync_channel(QUEUE_LINES);
+    let writer = std::thread::Builder::new()
+        .name("log-writer".into())
+        .spawn(move || write_queued(&lines, &mut std::io::stderr(), &DROPPED));
+    let started = writer.is_ok();
+    if started {
+        *crate::locked(&BACKGROUND) = Some(queue);
+    }
+    BackgroundLog { started }
+}
+
+impl Drop for BackgroundLog {
+    /// Waits up to [`FLUSH_WAIT`] for the queue to be written; then, if it
+    /// was, lines are written at once again (the exit's report too). A
+    /// reader still stalled keeps the queue: the exit never blocks on it.
+    fn drop(&mut self) {
+        if !self.started {
+            return;
+        }
+        let queue = crate::locked(&BACKGROUND).clone();
+        if let Some(queue) = queue
+            && flush(&queue, FLUSH_WAIT)
+        {
+            crate::locked(&BACKGROUND).take();
+        }
+    }
+}
+
+/// True once every line queued before now is written, within `wait`.
+fn flush(queue: &SyncSender<Queued>, wait: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    let (done, written) = std::sync::mpsc::sync_channel(1);
+    let mut marker = Queued::Flush(done);
+    loop {
+        match queue.try_send(marker) {
+            Ok(()) => break,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                marker = back;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(TrySendError::Full(_)) => return false,
+        }
+    }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    written.recv_timeout(left).is_ok()
+}
+
+/// Queues `line`, or counts it in `dropped` when the queue is full.
+fn queue_line(queue: &SyncSender<Queued>, line: String, dropped: &AtomicU64) {
+    if queue.try_send(Queued::Line(line)).is_err() {
+        dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The writer thread: writes each queued line to `out`, and whenever the
+/// queue is drained, one line saying how many were dropped since the last
+/// such line, if any were. Ends when the queue is gone.
+fn write_queued(lines: &Receiver<Queued>, out: &mut impl Write, dropped: &AtomicU64) {
+    let mut reported = 0;
+    loop {
+        let next = match lines.try_recv() {
+            Ok(next) => next,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                report_dropped(out, dropped, &mut reported);
+                match lines.recv() {
+                    Ok(next) => next,
+                    Err(_) => return,
+                }
+            }
+        };
+        match next {
+            Queued::Line(line) => {
+                let _ = out.write_all(line.as_bytes());
+            }
+            Queued::Flush(done) => {
+                let _ = done.try_send(());
+            }
+        }
+    }
+}
+
+fn report_dropped(out: &mut impl Write, dropped: &AtomicU64, reported: &mut u64) {
+    let total = dropped.load(Ordering::Relaxed);
+    if total == *reported {
+        return;
+    }
+    let text = format!(
+        "warning: {} log lines were dropped: stderr was not read fast enough",
+        total - *reported
+    );
+    *reported = total;
+    if let Some(line) = formatted_user_line(Level::WARN, &text) {
+        let _ = out.write_all(line.as_bytes());
     }
 }
 
@@ -243,6 +395,65 @@ mod tests {
         assert!(bar.is_finished());
         assert!(SPINNER.lock().unwrap().is_none());
         finish_spinner();
+    }
+
+    /// A stderr whose reader stalls until `resume` is dropped (or sent
+    /// to), and says when the first write is waiting.
+    struct StalledReader {
+        written: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        waiting: SyncSender<()>,
+        resume: Receiver<()>,
+    }
+
+    impl Write for StalledReader {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.waiting.try_send(());
+            let _ = self.resume.recv();
+            self.written.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_reader_costs_lines_counted_and_reported_once_drained() {
+        static DROPPED_HERE: AtomicU64 = AtomicU64::new(0);
+        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (waiting, first_write) = std::sync::mpsc::sync_channel(1);
+        let (resume, resumed) = std::sync::mpsc::sync_channel(0);
+        let mut reader = StalledReader {
+            written: std::sync::Arc::clone(&written),
+            waiting,
+            resume: resumed,
+        };
+        let (queue, lines) = std::sync::mpsc::sync_channel(4);
+        let writer = std::thread::spawn(move || write_queued(&lines, &mut reader, &DROPPED_HERE));
+        queue_line(&queue, "line 1\n".into(), &DROPPED_HERE);
+        first_write.recv().unwrap();
+        // The writer is stuck in line 1: four more fit, fifteen are dropped,
+        // and queueing never waited.
+        for n in 2..=20 {
+            queue_line(&queue, format!("line {n}\n"), &DROPPED_HERE);
+        }
+        assert_eq!(DROPPED_HERE.load(Ordering::Relaxed), 15);
+        drop(resume);
+        assert!(flush(&queue, std::time::Duration::from_secs(30)));
+        // Flushed: every line queued before the flush is written by now.
+        let flushed = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert!(
+            flushed.starts_with("line 1\nline 2\nline 3\nline 4\nline 5\n"),
+            "{flushed}"
+        );
+        drop(queue);
+        writer.join().unwrap();
+        assert_eq!(
+            String::from_utf8(written.lock().unwrap().clone()).unwrap(),
+            "line 1\nline 2\nline 3\nline 4\nline 5\n\
+             warning: 15 log lines were dropped: stderr was not read fast enough\n"
+        );
     }
 
     #[test]

@@ -8,16 +8,54 @@ use url::Url;
 
 /// Secrets this process holds that a server could echo without being sent
 /// them (Railway keeps `WITHINGS_CLIENT_SECRET` among a service's
-/// variables): [`scrub`] removes them too. A set: `accounts` reads a
-/// thousand stores, each adding its tokens.
-static KNOWN_SECRETS: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
+/// variables): [`scrub`] removes them too. Kept by slot (a store's refresh
+/// token, a setting), two generations each: a server can still echo the
+/// set before the last rotation, never an older one, and a service that
+/// rotates for months keeps as many secrets as it has slots.
+static KNOWN_SECRETS: std::sync::Mutex<SecretMemory> = std::sync::Mutex::new(SecretMemory::new());
 
-/// Adds `secret` to what [`scrub`] removes from every server's text.
-pub fn remember_secret(secret: &str) {
-    let mut known = crate::locked(&KNOWN_SECRETS);
-    if !known.contains(secret) {
-        known.insert(secret.to_owned());
+/// Adds `secret` to what [`scrub`] removes from every server's text, as
+/// the newest of `slot` (see [`SecretMemory::remember`]).
+pub fn remember_secret(slot: &str, secret: &str) {
+    crate::locked(&KNOWN_SECRETS).remember(slot, secret);
+}
+
+/// The last two distinct secrets of each slot, newest first.
+struct SecretMemory {
+    by_slot: std::collections::BTreeMap<String, [Option<String>; 2]>,
+}
+
+impl SecretMemory {
+    const fn new() -> SecretMemory {
+        SecretMemory {
+            by_slot: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Makes `secret` the newest of `slot`; the one it displaces is kept
+    /// as the previous, the older one forgotten. Remembering the previous
+    /// then the newest again (each read of a store) changes nothing.
+    fn remember(&mut self, slot: &str, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let kept = match self.by_slot.get_mut(slot) {
+            Some(kept) => kept,
+            None => self.by_slot.entry(slot.to_owned()).or_default(),
+        };
+        let [newest, previous] = kept;
+        if newest.as_deref() == Some(secret) {
+            return;
+        }
+        if previous.as_deref() == Some(secret) {
+            std::mem::swap(newest, previous);
+            return;
+        }
+        *previous = newest.replace(secret.to_owned());
+    }
+
+    fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.by_slot.values().flatten().flatten().map(String::as_str)
     }
 }
 
@@ -30,7 +68,7 @@ pub fn remember_secret(secret: &str) {
 /// server's own bytes, then its control characters are escaped.
 pub fn scrub(text: &str, sent: &[&str]) -> String {
     let known = crate::locked(&KNOWN_SECRETS);
-    let known = known.iter().map(String::as_str);
+    let known = known.secrets();
     let mut spellings: Vec<String> = Vec::new();
     for value in sent.iter().copied().chain(known).filter(|v| v.chars().count() >= 6) {
         let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
@@ -99,6 +137,45 @@ pub fn visible(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotations_keep_two_generations_per_slot_and_no_more() {
+        let mut memory = SecretMemory::new();
+        memory.remember("client secret", "client-secret-value");
+        memory.remember("store access", "access-token-00000");
+        let rotated = |n: u32| format!("refresh-token-{n:05}");
+        for n in 1..=10_000 {
+            // As each read of a store does: its previous token, then its current one.
+            memory.remember("store refresh", &rotated(n - 1));
+            memory.remember("store refresh", &rotated(n));
+            memory.remember("store access", &format!("access-token-{n:05}"));
+            assert_eq!(memory.secrets().count(), 5, "after rotation {n}");
+        }
+        let mut kept: Vec<&str> = memory.secrets().collect();
+        kept.sort_unstable();
+        assert_eq!(
+            kept,
+            [
+                "access-token-09999",
+                "access-token-10000",
+                "client-secret-value",
+                "refresh-token-09999",
+                "refresh-token-10000",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_previous_generation_is_still_scrubbed_an_older_one_is_not() {
+        let slot = "redact test store refresh";
+        for token in ["generation-one-token", "generation-two-token", "generation-three-token"] {
+            remember_secret(slot, token);
+        }
+        assert_eq!(
+            scrub("generation-three-token generation-two-token generation-one-token", &[]),
+            "[redacted] [redacted] generation-one-token"
+        );
+    }
 
     #[test]
     fn scrub_removes_every_sent_value_and_its_encodings() {

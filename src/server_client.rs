@@ -199,7 +199,9 @@ impl ServerClient {
         let answer: BrokerAnswer = self
             .call(Method::GET, &format!("/v1/access-token?{query}"), None::<&()>)
             .await?;
-        crate::redact::remember_secret(&answer.access_token);
+        let account = self.account.as_ref().map(ToString::to_string).unwrap_or_default();
+        let slot = format!("brokered access token of {account}");
+        crate::redact::remember_secret(&slot, &answer.access_token);
         Ok(BrokeredToken {
             access_token: SecretString::from(answer.access_token),
             expires_at: answer.expires_at,

@@ -23,10 +23,22 @@ pub struct SandboxArgs {
     /// Loopback address to listen on (port 0 picks a free one)
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
+
+    /// How long the access tokens it issues live (`expires_in`), from 1s: short ones make `serve` rotate often (a soak test)
+    #[arg(long, value_parser = parse_expires_in, default_value = "3h", value_name = "DURATION")]
+    pub expires_in: std::time::Duration,
+}
+
+fn parse_expires_in(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let lifetime = crate::duration::parse_duration(text)?;
+    if lifetime < std::time::Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(lifetime)
 }
 
 pub fn run(args: &SandboxArgs) -> Result<Status> {
-    let sandbox = Sandbox::start(args.listen).map_err(|e| {
+    let sandbox = Sandbox::start_issuing(args.listen, args.expires_in).map_err(|e| {
         Error::config(
             format!("cannot start the sandbox on {}: {e}", args.listen),
             "pass a free loopback address, e.g. `--listen 127.0.0.1:0`",

@@ -102,6 +102,8 @@ pub fn log_defaults(global: &mut GlobalArgs) {
 }
 
 pub fn run(args: &ServeArgs, settings: &Settings) -> Result<Status> {
+    // A log reader that stalls costs log lines, never a refresh or a request.
+    let _log = crate::logging::write_in_background();
     let listen = listen_address(args.listen, settings.server.port()?);
     let mut state = AppState::new(settings.clone(), args.check_interval)?;
     state.metrics_auth = args.metrics_auth;

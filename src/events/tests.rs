@@ -230,7 +230,7 @@ fn a_link_nonce_is_accepted_once_until_it_expires() {
 
 #[test]
 fn an_event_is_json_with_its_type_and_scrubbed_texts_and_as_variables() {
-    crate::redact::remember_secret("secret-refresh-token-123");
+    crate::redact::remember_secret("event test", "secret-refresh-token-123");
     let mut event = Event::new(
         EventKind::RefreshFailed,
         "alice",

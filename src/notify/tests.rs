@@ -329,7 +329,7 @@ fn a_hook_inherits_no_secret() {
         assert!(!withheld(name, "/usr/bin:/bin"), "{name} is withheld");
     }
     // Whatever its name, a value holding a secret this process knows.
-    crate::redact::remember_secret("unit-test-known-secret-4242");
+    crate::redact::remember_secret("notify test", "unit-test-known-secret-4242");
     assert!(withheld("MY_HOOK_TOKEN", "prefix unit-test-known-secret-4242 suffix"));
     assert!(!withheld("MY_HOOK_TOKEN", "nothing known here"));
 }
@@ -358,7 +358,7 @@ fn ping_urls_get_start_and_fail_on_their_path() {
 
 #[test]
 fn a_ping_body_is_scrubbed_line_by_line_and_capped() {
-    crate::redact::remember_secret("ping-body-secret-777");
+    crate::redact::remember_secret("notify ping test", "ping-body-secret-777");
     assert_eq!(
         ping_body("refresh failed\ntoken ping-body-secret-777 refused\n"),
         "refresh failed\ntoken [redacted] refused"

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{ACCESS_LIFETIME_SECS, Shared, USERS, serve_fault, withings};
+use super::{Shared, USERS, serve_fault, withings};
 
 const TIMEZONE: &str = "Europe/Paris";
 /// 2026-12-01 00:00 UTC: the first of the fixed days the data covers.
@@ -81,9 +81,9 @@ fn live_user_at(shared: &Shared, headers: &HeaderMap, now: Instant) -> Option<&'
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))?;
-    let lifetime = Duration::from_secs(ACCESS_LIFETIME_SECS);
-    shared
-        .world()
+    let world = shared.world();
+    let lifetime = world.access_lifetime.0;
+    world
         .current_access
         .iter()
         .find(|(_, (token, issued))| token == given && now.saturating_duration_since(*issued) < lifetime)

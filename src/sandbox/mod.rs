@@ -52,6 +52,17 @@ const CODE_LIFETIME: Duration = Duration::from_secs(30);
 const SAME_ARGUMENTS_WINDOW: Duration = Duration::from_secs(10);
 const ACCESS_LIFETIME_SECS: u64 = 10_800;
 
+/// How long the access tokens it issues live (`expires_in`): Withings'
+/// three hours unless `sandbox --expires-in` says (a soak rotates often).
+#[derive(Debug, Clone, Copy)]
+struct AccessLifetime(Duration);
+
+impl Default for AccessLifetime {
+    fn default() -> AccessLifetime {
+        AccessLifetime(Duration::from_secs(ACCESS_LIFETIME_SECS))
+    }
+}
+
 /// A fault to serve instead of the next answer (tests and curious users).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Fault {
@@ -103,8 +114,9 @@ struct World {
     refresh_tokens: HashMap<String, (bool, &'static str)>,
     last_refresh_request: Option<(String, Instant)>,
     /// userid → the access token issued last to that user and when: the
-    /// only ones the data calls accept, for `ACCESS_LIFETIME_SECS`.
+    /// only ones the data calls accept, for `access_lifetime`.
     current_access: HashMap<&'static str, (String, Instant)>,
+    access_lifetime: AccessLifetime,
     faults: VecDeque<Fault>,
     stats: Stats,
     railway_variables: HashMap<String, BTreeMap<String, String>>,
@@ -142,6 +154,12 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds `addr` (loopback only) and serves on a background thread.
     pub fn start(addr: SocketAddr) -> std::io::Result<Sandbox> {
+        Sandbox::start_issuing(addr, AccessLifetime::default().0)
+    }
+
+    /// As [`Sandbox::start`], its access tokens living `access_lifetime`
+    /// (at least a second: `expires_in` counts seconds).
+    pub fn start_issuing(addr: SocketAddr, access_lifetime: Duration) -> std::io::Result<Sandbox> {
         if !addr.ip().is_loopback() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -156,7 +174,8 @@ impl Sandbox {
             runtime.block_on(async move {
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => {
-                        if let Err(e) = axum::serve(listener, router()).await {
+                        let lifetime = AccessLifetime(access_lifetime.max(Duration::from_secs(1)));
+                        if let Err(e) = axum::serve(listener, router(lifetime)).await {
                             eprintln!("sandbox stopped: {e}");
                         }
                     }
@@ -207,9 +226,13 @@ pub fn approve_consent(http: &crate::http::HttpClient, authorization_url: &str) 
         })
 }
 
-fn router() -> Router {
+fn router(access_lifetime: AccessLifetime) -> Router {
+    let world = World {
+        access_lifetime,
+        ..World::default()
+    };
     let shared = Shared {
-        world: Arc::new(Mutex::new(World::default())),
+        world: Arc::new(Mutex::new(world)),
     };
     Router::new()
         .route("/v2/oauth2", post(token_endpoint))
@@ -443,7 +466,7 @@ fn issue(world: &mut World, scope: &str, user: &'static str) -> Value {
         "userid": user,
         "access_token": access,
         "refresh_token": refresh,
-        "expires_in": ACCESS_LIFETIME_SECS,
+        "expires_in": world.access_lifetime.0.as_secs(),
         "scope": scope,
         "csrf_token": random_token("csrf_"),
         "token_type": "Bearer",

@@ -26,8 +26,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::EncodeMetric;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabel, EncodeLabelSet, LabelSetEncoder};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
@@ -243,6 +244,7 @@ impl Metrics {
             refresh_seconds.clone(),
         );
         registry.register_collector(Box::new(Arc::clone(&stamps)));
+        registry.register_collector(Box::new(LogLinesDropped));
         registry.register(
             "withings_token_copy_push",
             "Pushes of a new set to a copy (railway, env_file) by result (updated, failed)",
@@ -469,6 +471,23 @@ impl Collector for Stamps {
     }
 }
 
+/// `withings_token_log_lines_dropped_total`, as the logger counts it.
+#[derive(Debug)]
+struct LogLinesDropped;
+
+impl Collector for LogLinesDropped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let counter = ConstCounter::new(crate::logging::lines_dropped());
+        let metric = encoder.encode_descriptor(
+            "withings_token_log_lines_dropped",
+            "Log lines dropped because stderr was not read fast enough (the service never waits for it)",
+            None,
+            counter.metric_type(),
+        )?;
+        counter.encode(metric)
+    }
+}
+
 /// The `result` label of a refresh job: few fixed values, by the error's kind.
 fn refresh_result(result: std::result::Result<&TokenReport, &Error>) -> &'static str {
     match result {
@@ -502,6 +521,7 @@ mod tests {
             "withings_token_broker_requests_total{result=\"served\"} 2",
             "withings_token_build_info{version=\"",
             "# TYPE withings_token_access_expiry_timestamp_seconds gauge",
+            "withings_token_log_lines_dropped_total ",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

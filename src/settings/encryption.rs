@@ -44,10 +44,9 @@ pub(super) fn keyring(
     let set = |v: &String| !v.trim().is_empty();
     let identity = process("WITHINGS_TOKEN_IDENTITY").filter(set);
     // Scrubbed from any text a server or a tool echoes, as every secret.
-    for line in identity.iter().flat_map(|text| text.lines()).map(str::trim) {
-        if line.starts_with("AGE-SECRET-KEY-") {
-            crate::redact::remember_secret(line);
-        }
+    let keys = identity.iter().flat_map(|text| text.lines()).map(str::trim);
+    for (index, key) in keys.filter(|line| line.starts_with("AGE-SECRET-KEY-")).enumerate() {
+        crate::redact::remember_secret(&format!("WITHINGS_TOKEN_IDENTITY key {index}"), key);
     }
     let sources = IdentitySources::of(
         &given.identities,

@@ -587,38 +587,45 @@ impl Settings {
     }
 
     /// Every secret the settings hold is scrubbed from servers' texts,
-    /// whichever server echoes it (see `http::scrub`).
+    /// whichever server echoes it (see `http::scrub`), each in a slot of
+    /// its own: settings read again replace what they held, not add to it.
     fn remember_secrets(&self) {
         let railway = self.railway.auth.as_ref().map(|auth| match auth {
             RailwayAuth::Project(token) | RailwayAuth::Account(token) => token,
         });
-        let seeds = self
-            .seed_tokens
-            .iter()
-            .flat_map(|t| [Some(&t.refresh_token), t.access_token.as_ref()]);
+        let seed = self.seed_tokens.as_ref();
         let redis_url = match &self.store {
             StoreLocation::Redis { url, .. } => Some(url),
             StoreLocation::File(_) => None,
         };
-        let sinks = self
-            .events
-            .webhook_urls
-            .iter()
-            .chain(&self.events.ping_urls)
-            .chain(&self.events.webhook_secret)
-            .map(Some);
-        [
-            self.client_secret.as_ref(),
-            self.server.admin_token.as_ref(),
-            self.server.reader_token.as_ref(),
-            railway,
-            redis_url,
-        ]
-        .into_iter()
-        .chain(seeds)
-        .chain(sinks)
-        .flatten()
-        .for_each(|secret| crate::redact::remember_secret(secret.expose_secret()));
+        // An account's seed is read from its env file, under its prefix.
+        let env_file = self.env_file.as_ref().map(|f| f.path.display().to_string());
+        let prefix = format!("{} {}", env_file.unwrap_or_default(), self.variable_prefix);
+        let named = [
+            ("WITHINGS_CLIENT_SECRET".to_owned(), self.client_secret.as_ref()),
+            ("ADMIN_API_TOKEN".to_owned(), self.server.admin_token.as_ref()),
+            (
+                "WITHINGS_TOKEN_READER_TOKEN".to_owned(),
+                self.server.reader_token.as_ref(),
+            ),
+            ("RAILWAY_TOKEN".to_owned(), railway),
+            ("the Redis URL".to_owned(), redis_url),
+            (format!("{prefix} seed refresh token"), seed.map(|t| &t.refresh_token)),
+            (
+                format!("{prefix} seed access token"),
+                seed.and_then(|t| t.access_token.as_ref()),
+            ),
+            ("the webhook secret".to_owned(), self.events.webhook_secret.as_ref()),
+        ];
+        let webhooks = self.events.webhook_urls.iter().enumerate();
+        let webhooks = webhooks.map(|(i, url)| (format!("webhook URL {i}"), Some(url)));
+        let pings = self.events.ping_urls.iter().enumerate();
+        let pings = pings.map(|(i, url)| (format!("ping URL {i}"), Some(url)));
+        for (slot, secret) in named.into_iter().chain(webhooks).chain(pings) {
+            if let Some(secret) = secret {
+                crate::redact::remember_secret(&slot, secret.expose_secret());
+            }
+        }
     }
 
     /// These settings for `account`: its store beside the deployment's,

@@ -637,16 +637,19 @@ pub(crate) fn parse_store(bytes: &[u8], keyring: &Keyring, place: &str) -> Resul
         file.pending_auth = part.pending_auth;
     }
     refresh_tokens_must_not_be_empty(&file)?;
-    // A server may echo a stored token it was never sent (Railway holds the set).
-    let tokens = file
-        .tokens
-        .iter()
-        .flat_map(|t| [Some(&t.refresh_token), t.access_token.as_ref()]);
-    let previous = file.previous.iter().map(|p| Some(&p.refresh_token));
-    tokens
-        .chain(previous)
-        .flatten()
-        .for_each(|t| crate::redact::remember_secret(t));
+    // A server may echo a stored token it was never sent (Railway holds the
+    // set). The previous refresh token first, so that the slot keeps it and
+    // the current one: all a server can still hold of this chain.
+    let refresh_slot = format!("{place} refresh token");
+    if let Some(previous) = &file.previous {
+        crate::redact::remember_secret(&refresh_slot, &previous.refresh_token);
+    }
+    if let Some(tokens) = &file.tokens {
+        crate::redact::remember_secret(&refresh_slot, &tokens.refresh_token);
+        if let Some(access) = &tokens.access_token {
+            crate::redact::remember_secret(&format!("{place} access token"), access);
+        }
+    }
     // A store written before `tokens_generation` existed: its set is as
     // new as the store itself.
     let tokens_generation = match (&file.tokens, file.tokens_generation) {

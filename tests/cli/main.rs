@@ -102,6 +102,8 @@ mod serve_broker;
 mod serve_budget;
 /// `serve` against clients that hold its connections.
 mod serve_limits;
+/// `serve` whose log reader stalls: lines dropped and counted, no refresh stalled.
+mod serve_logs;
 /// `serve`'s Withings proxy: the token injected, the call and answer passed through.
 mod serve_proxy;
 /// The proxy after Withings refused its token: one refresh, a read sent again, a write never.

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::sandbox::World;
+use crate::sandbox::{ACCESS_LIFETIME_SECS, World};
 
 fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -32,6 +32,41 @@ impl TestEnv {
         ServeProcess::start(self.std_cmd().arg("serve").args(args))
     }
 
+    /// `serve --listen 127.0.0.1:0 ARGS`, once it listens, its stderr a pipe
+    /// that is read up to the `listening on` line and never again: a log
+    /// reader that stalled (its [`ServeProcess::log`] stays that far).
+    pub fn serve_with_stalled_log(&self, args: &[&str]) -> ServeProcess {
+        let mut cmd = self.std_cmd();
+        let mut child = cmd
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start serve");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut log = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                panic!("serve never said it listens:\n{log}");
+            }
+            log.push_str(&line);
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                break rest.chars().take_while(|c| *c != '"' && !c.is_whitespace()).collect();
+            }
+        };
+        ServeProcess {
+            child,
+            addr,
+            log: Arc::new(std::sync::Mutex::new(log)),
+            _unread: Some(stderr),
+        }
+    }
+
     /// `serve --listen 127.0.0.1:0 ARGS` started by `sh` after `prelude`
     /// (e.g. `ulimit -S -n 128`), once it listens: for limits a test
     /// imposes on the server.
@@ -58,6 +93,8 @@ pub struct ServeProcess {
     child: Child,
     pub addr: String,
     log: Arc<std::sync::Mutex<String>>,
+    /// The stderr pipe of [`TestEnv::serve_with_stalled_log`], held open, unread.
+    _unread: Option<BufReader<std::process::ChildStderr>>,
 }
 
 impl ServeProcess {
@@ -94,7 +131,12 @@ impl ServeProcess {
                 panic!("serve never said it listens ({status:?}):\n{}", log.lock().unwrap());
             }
         };
-        ServeProcess { child, addr, log }
+        ServeProcess {
+            child,
+            addr,
+            log,
+            _unread: None,
+        }
     }
 
     /// Everything on stderr so far.
