@@ -59,6 +59,15 @@ impl SecretMemory {
     }
 }
 
+/// Whether `value` holds, as it is, a secret this process knows (the
+/// current or previous generation of a store's tokens, a credential): an
+/// answer header passed on from a server must not (the proxy's).
+pub fn holds_known_secret(value: &[u8]) -> bool {
+    let known = crate::locked(&KNOWN_SECRETS);
+    let mut secrets = known.secrets().filter(|secret| secret.len() >= 6);
+    secrets.any(|secret| value.windows(secret.len()).any(|window| window == secret.as_bytes()))
+}
+
 /// Replaces every value in `sent` (of 6 characters or more: shorter ones
 /// would blank out ordinary words) wherever it occurs in `text`, also in
 /// its form- and JSON-encoded spellings. Servers quote their input in error

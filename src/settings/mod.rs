@@ -598,32 +598,29 @@ impl Settings {
             StoreLocation::Redis { url, .. } => Some(url),
             StoreLocation::File(_) => None,
         };
-        // An account's seed is read from its env file, under its prefix.
+        // Each account's settings in slots of their own (its env file, its
+        // variable prefix): accounts may hold different values (their
+        // seeds, their sinks), and one must not push out another's.
         let env_file = self.env_file.as_ref().map(|f| f.path.display().to_string());
         let prefix = format!("{} {}", env_file.unwrap_or_default(), self.variable_prefix);
         let named = [
-            ("WITHINGS_CLIENT_SECRET".to_owned(), self.client_secret.as_ref()),
-            ("ADMIN_API_TOKEN".to_owned(), self.server.admin_token.as_ref()),
-            (
-                "WITHINGS_TOKEN_READER_TOKEN".to_owned(),
-                self.server.reader_token.as_ref(),
-            ),
-            ("RAILWAY_TOKEN".to_owned(), railway),
-            ("the Redis URL".to_owned(), redis_url),
-            (format!("{prefix} seed refresh token"), seed.map(|t| &t.refresh_token)),
-            (
-                format!("{prefix} seed access token"),
-                seed.and_then(|t| t.access_token.as_ref()),
-            ),
-            ("the webhook secret".to_owned(), self.events.webhook_secret.as_ref()),
+            ("WITHINGS_CLIENT_SECRET", self.client_secret.as_ref()),
+            ("ADMIN_API_TOKEN", self.server.admin_token.as_ref()),
+            ("WITHINGS_TOKEN_READER_TOKEN", self.server.reader_token.as_ref()),
+            ("RAILWAY_TOKEN", railway),
+            ("the Redis URL", redis_url),
+            ("seed refresh token", seed.map(|t| &t.refresh_token)),
+            ("seed access token", seed.and_then(|t| t.access_token.as_ref())),
+            ("the webhook secret", self.events.webhook_secret.as_ref()),
         ];
+        let named = named.into_iter().map(|(name, secret)| (name.to_owned(), secret));
         let webhooks = self.events.webhook_urls.iter().enumerate();
         let webhooks = webhooks.map(|(i, url)| (format!("webhook URL {i}"), Some(url)));
         let pings = self.events.ping_urls.iter().enumerate();
         let pings = pings.map(|(i, url)| (format!("ping URL {i}"), Some(url)));
-        for (slot, secret) in named.into_iter().chain(webhooks).chain(pings) {
+        for (name, secret) in named.chain(webhooks).chain(pings) {
             if let Some(secret) = secret {
-                crate::redact::remember_secret(&slot, secret.expose_secret());
+                crate::redact::remember_secret(&format!("{prefix} {name}"), secret.expose_secret());
             }
         }
     }

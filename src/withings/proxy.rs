@@ -378,13 +378,16 @@ fn forwarded(incoming: &HeaderMap) -> HeaderMap {
 }
 
 /// Withings' headers that go back to the consumer: not the hop-by-hop ones
-/// (the server frames the body itself), and never one that carries `token`.
+/// (the server frames the body itself), and never one that carries `token`
+/// or another secret this process knows (the token before it, the refresh
+/// token).
 fn passed_back(answer: &HeaderMap, token: &SecretString) -> HeaderMap {
     let named = connection_names(answer);
     let secret = token.expose_secret().as_bytes();
     let mut kept = HeaderMap::with_capacity(answer.len());
     for (name, value) in answer {
-        let carries_token = !secret.is_empty() && value.as_bytes().windows(secret.len()).any(|w| w == secret);
+        let carries_token = !secret.is_empty() && value.as_bytes().windows(secret.len()).any(|w| w == secret)
+            || crate::redact::holds_known_secret(value.as_bytes());
         if hop_by_hop(name, &named) || name == header::CONTENT_LENGTH || carries_token {
             continue;
         }

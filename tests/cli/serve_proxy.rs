@@ -603,3 +603,24 @@ fn an_outbound_proxy_s_407_is_a_502_and_its_answer_is_not_passed_on() {
     );
     assert!(!answer.body.contains("proxy says no"));
 }
+
+#[test]
+fn an_answer_header_echoing_the_refresh_token_or_a_credential_is_dropped() {
+    let withings = Upstream::start();
+    withings.mount(
+        Mock::given(method("POST")).and(path("/measure")).respond_with(
+            reading()
+                .insert_header("x-refresh", format!("echo {OLD_REFRESH}").as_str())
+                .insert_header("x-secret", CLIENT_SECRET)
+                .insert_header("x-kept", "plain"),
+        ),
+    );
+    let env = given_fresh_server_user(&withings.uri());
+    let server = env.serve(&["--check-interval", "1h"]);
+    let reader = bearer(READER_TOKEN);
+    let answer = server.post("/v1/withings/measure", &[("Authorization", &reader)], Some(FORM));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("x-kept"), Some("plain"));
+    assert_eq!(answer.header("x-refresh"), None);
+    assert_eq!(answer.header("x-secret"), None);
+}
