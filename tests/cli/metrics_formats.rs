@@ -161,6 +161,7 @@ fn an_accept_that_asks_for_openmetrics_gets_it_whole_and_parseable() {
             "withings_token_build info 1\n",
             "withings_token_copy_push counter 1\n",
             "withings_token_last_refresh_success_timestamp_seconds gauge 1\n",
+            "withings_token_log_lines_dropped counter 1\n",
             "withings_token_needs_reauthorization gauge 1\n",
             "withings_token_proxy_budget_refusals counter 1\n",
             "withings_token_proxy_requests counter 3\n",
