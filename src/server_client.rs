@@ -32,7 +32,7 @@ use crate::output::{AuthUrlReport, ErrorReport, HealthReport, StatusReport, Toke
 use crate::redact::{clip, shown_url};
 use crate::settings::{OutputFormat, Settings};
 
-const WHAT: &str = "the withings-token server";
+const WHAT: &str = crate::error::SERVER;
 
 /// Reads are sent again after a lost answer.
 const READ: Operation = Operation {

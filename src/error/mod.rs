@@ -9,6 +9,10 @@ use std::path::PathBuf;
 const REAUTHORISE: &str =
     "re-authorise: run `withings-token auth-url`, open the URL, then `withings-token exchange '<redirect URL>'`";
 const RETRY_LATER: &str = "retry later (after 30 s or more); the stored tokens were not changed";
+/// How `--server`'s peer is named in errors (`server_client`).
+pub const SERVER: &str = "the withings-token server";
+/// The action when that server gave no usable answer: the tokens are its.
+const CHECK_SERVER: &str = "check that `withings-token serve` runs at the URL --server (or WITHINGS_TOKEN_SERVER) names and listens there (its log says why it stopped), then retry; nothing was changed on this side";
 /// The action for EMFILE/ENFILE: the limit is the fault, not the disk.
 pub const OUT_OF_DESCRIPTORS: &str = "raise the limit on open files (`ulimit -n 1024` in the shell, LimitNOFILE= in a systemd unit) and run the command again";
 /// The action for EFBIG: the process's file-size limit, not the disk.
@@ -280,6 +284,7 @@ impl Error {
             Error::InvalidLoginState { .. } => {
                 "run `withings-token login` again, and no other `auth-url` or `login` for this store until it ends; the stored tokens were not changed".to_owned()
             }
+            Error::Network { what: SERVER, .. } | Error::Upstream { what: SERVER, .. } => CHECK_SERVER.to_owned(),
             Error::Network { .. } | Error::Upstream { .. } | Error::StoreUnavailable { .. } => RETRY_LATER.to_owned(),
             Error::AnswerDropped { .. } => {
                 "nothing to do: the store keeps the other run's set (`withings-token status` shows it), and this run's answer was never used, so no live token was lost".to_owned()

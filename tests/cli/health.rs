@@ -75,7 +75,7 @@ fn nothing_listening_is_exit_5() {
             5,
             "",
             "error: could not reach the withings-token server after 1 attempt(s): connection failed (Connection refused (os error 111)) [NETWORK_ERROR]\n  \
-next: retry later (after 30 s or more); the stored tokens were not changed\n"
+next: check that `withings-token serve` runs at the URL --server (or WITHINGS_TOKEN_SERVER) names and listens there (its log says why it stopped), then retry; nothing was changed on this side\n"
         ),
     );
 }
