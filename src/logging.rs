@@ -206,6 +206,9 @@ fn write_stderr(line: String) {
 /// failures fits, and a full queue is a few hundred kilobytes at most.
 const QUEUE_LINES: usize = 1024;
 
+/// How long a panic waits for its line to be written before the abort.
+const PANIC_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a clean stop waits for the queued lines to be written.
 const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -248,8 +251,29 @@ pub fn write_in_background() -> BackgroundLog {
     let started = writer.is_ok();
     if started {
         *crate::locked(&BACKGROUND) = Some(queue);
+        queue_panics();
     }
     BackgroundLog { started }
+}
+
+/// A panic's message goes through the queue too: the default hook writes
+/// to stderr itself, and a stalled reader would hold the panicking thread
+/// there for ever instead of letting the process abort (and its
+/// supervisor restart it). Without the queue (or with its lock taken by
+/// the thread that panicked), the previous hook speaks.
+fn queue_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let queue = BACKGROUND.try_lock().ok().and_then(|queue| queue.clone());
+        let line = formatted_user_line(Level::ERROR, &format!("panic: {info}"));
+        match (queue, line) {
+            (Some(queue), Some(line)) => {
+                queue_line(&queue, line, &DROPPED);
+                flush(&queue, PANIC_FLUSH_WAIT);
+            }
+            _ => previous(info),
+        }
+    }));
 }
 
 impl Drop for BackgroundLog {
@@ -304,7 +328,10 @@ fn write_queued(lines: &Receiver<Queued>, out: &mut impl Write, dropped: &Atomic
     loop {
         let next = match lines.try_recv() {
             Ok(next) => next,
-            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Disconnected) => {
+                report_dropped(out, dropped, &mut reported);
+                return;
+            }
             Err(TryRecvError::Empty) => {
                 report_dropped(out, dropped, &mut reported);
                 match lines.recv() {
@@ -318,6 +345,8 @@ fn write_queued(lines: &Receiver<Queued>, out: &mut impl Write, dropped: &Atomic
                 let _ = out.write_all(line.as_bytes());
             }
             Queued::Flush(done) => {
+                // Said before the flush is answered: a stop that follows keeps it.
+                report_dropped(out, dropped, &mut reported);
                 let _ = done.try_send(());
             }
         }

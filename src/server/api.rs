@@ -386,7 +386,9 @@ async fn metrics(State(state): Shared, headers: HeaderMap) -> Result<Response, A
     let accept = headers.get(header::ACCEPT).and_then(|accept| accept.to_str().ok());
     let format = Exposition::negotiate(accept);
     let text = state.metrics.render(format, scraped)?;
-    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
+    // One URL, two formats: a cache in front must key on `Accept`.
+    let headers = [(header::CONTENT_TYPE, format.content_type()), (header::VARY, "accept")];
+    Ok((headers, text).into_response())
 }
 
 /// `GET /v1/access-token`: a token that lives at least `min_ttl` more,

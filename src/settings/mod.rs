@@ -582,7 +582,10 @@ impl Settings {
             inputs: None,
             env_file,
         };
-        settings.remember_secrets();
+        // An account's are remembered once it is named (`for_account`).
+        if !matches!(config, Some((_, Some(_)))) {
+            settings.remember_secrets();
+        }
         Ok(settings)
     }
 
@@ -598,11 +601,13 @@ impl Settings {
             StoreLocation::Redis { url, .. } => Some(url),
             StoreLocation::File(_) => None,
         };
-        // Each account's settings in slots of their own (its env file, its
-        // variable prefix): accounts may hold different values (their
-        // seeds, their sinks), and one must not push out another's.
+        // Each account's settings in slots of their own: accounts may hold
+        // different values (their seeds, their sinks), and one must not push
+        // out another's. (The deployment's, before an account is chosen,
+        // have the slots of no account.)
+        let account = self.account.as_ref().map(ToString::to_string).unwrap_or_default();
         let env_file = self.env_file.as_ref().map(|f| f.path.display().to_string());
-        let prefix = format!("{} {}", env_file.unwrap_or_default(), self.variable_prefix);
+        let prefix = format!("[{account}] {} {}", env_file.unwrap_or_default(), self.variable_prefix);
         let named = [
             ("WITHINGS_CLIENT_SECRET", self.client_secret.as_ref()),
             ("ADMIN_API_TOKEN", self.server.admin_token.as_ref()),
@@ -663,14 +668,13 @@ impl Settings {
             ));
         }
         match prefix.filter(|p| !p.is_empty()) {
-            Some(prefix) => {
-                settings.seed_tokens = settings.prefixed_seed_tokens(&prefix)?;
-                settings.remember_secrets();
-            }
+            Some(prefix) => settings.seed_tokens = settings.prefixed_seed_tokens(&prefix)?,
             None if !account.is_default() => settings.seed_tokens = None,
             None => {}
         }
         settings.account = Some(account.clone());
+        // Again under the account's own slots: its webhooks, its seed.
+        settings.remember_secrets();
         Ok(settings)
     }
 

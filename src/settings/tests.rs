@@ -559,3 +559,23 @@ fn an_outbound_proxy_variable_is_seen_in_either_case_and_an_empty_one_is_not() {
     assert!(!names_outbound_proxy(only("NO_PROXY", "localhost")));
     assert!(!names_outbound_proxy(|_| None));
 }
+
+#[test]
+fn each_account_s_webhook_is_scrubbed_however_many_accounts_have_one() {
+    let hook = |name: &str| format!("https://hooks.example.com/{name}-0123456789");
+    let mut file = format!("webhook_url = \"{}\"\n", hook("top"));
+    for name in ["alice", "bob", "carol"] {
+        file.push_str(&format!("[account.{name}]\nwebhook_url = \"{}\"\n", hook(name)));
+    }
+    let (_dir, path) = config_dir(&file, "");
+    let g = global(&["--config", &path]);
+    let s = Settings::resolve(&g, None, &env(&[("HOME", "/h")])).unwrap();
+    for name in ["alice", "bob", "carol"] {
+        s.for_account(&account(name)).unwrap();
+    }
+    let echoed = ["top", "alice", "bob", "carol"].map(hook).join(" ");
+    assert_eq!(
+        crate::redact::scrub(&echoed, &[]),
+        "[redacted] [redacted] [redacted] [redacted]"
+    );
+}

@@ -94,6 +94,7 @@ fn the_default_answer_is_the_classic_text_format_promtool_accepts() {
             Some("text/plain; version=0.0.4; charset=utf-8"),
             "{accept:?}"
         );
+        assert_eq!(answer.header("vary"), Some("accept"), "one URL, two formats");
         let checked = run_with_input("promtool", &["check", "metrics"], &answer.body, PROMTOOL_MISSING);
         assert_eq!(
             (
