@@ -195,32 +195,51 @@ impl Share {
 /// bucket refilled continuously would let nearly twice its size through
 /// in a minute that starts full (the attacker's 238 of 120): a log of
 /// sends holds a rolling minute to the budget exactly.
+///
+/// Sends within [`GRAIN`] of a kept instant are counted on it, so the log
+/// holds at most a minute's worth of grains (60,000: about 1.4 MiB),
+/// whatever the budget; at 120 a minute it holds at most 120.
 #[derive(Debug, Default)]
 struct SentLog {
-    sent: std::collections::VecDeque<Instant>,
+    /// An instant, and the sends counted on it.
+    sent: std::collections::VecDeque<(Instant, u32)>,
+    /// The sends in `sent`.
+    total: u32,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// How close sends are counted together: each leaves the window with the
+/// first of its grain, at most a millisecond early.
+const GRAIN: Duration = Duration::from_millis(1);
 
 impl SentLog {
     /// Notes a send at `now` when fewer than `per_minute` were sent in the
     /// minute before it, else says how long until the oldest of them is a
     /// minute old. A clock that went back finds the later sends still there.
     fn take(&mut self, per_minute: u32, now: Instant) -> std::result::Result<(), Duration> {
-        while let Some(&oldest) = self.sent.front() {
+        while let Some(&(oldest, count)) = self.sent.front() {
             if now.saturating_duration_since(oldest) < MINUTE {
                 break;
             }
             self.sent.pop_front();
+            self.total -= count;
         }
-        if self.sent.len() < per_minute as usize {
-            self.sent.push_back(now);
+        if self.total < per_minute {
+            self.note(now);
             return Ok(());
         }
-        let oldest = self.sent.front().copied().unwrap_or(now);
+        let oldest = self.sent.front().map_or(now, |&(at, _)| at);
         Err((oldest + MINUTE)
             .saturating_duration_since(now)
             .max(Duration::from_millis(1)))
+    }
+
+    fn note(&mut self, now: Instant) {
+        match self.sent.back_mut() {
+            Some((at, count)) if now >= *at && now - *at < GRAIN => *count += 1,
+            _ => self.sent.push_back((now, 1)),
+        }
+        self.total += 1;
     }
 }
 
@@ -258,7 +277,9 @@ impl UpstreamBudget {
     #[cfg(test)]
     pub(crate) fn having_sent(client_id: &str, per_minute: u32, sent: &[Instant]) -> UpstreamBudget {
         let budget = UpstreamBudget::new(client_id, per_minute);
-        crate::locked(&budget.sent).sent.extend(sent.iter().copied());
+        let mut log = crate::locked(&budget.sent);
+        sent.iter().for_each(|&at| log.note(at));
+        drop(log);
         budget
     }
 

@@ -226,3 +226,18 @@ fn a_rolling_minute_never_holds_more_sends_than_the_budget() {
     );
     assert!(full.take(1, start + Duration::from_secs(60)).is_ok());
 }
+
+#[test]
+fn a_flood_is_counted_in_grains_so_the_log_stays_small_whatever_the_budget() {
+    // 10,000 sends in 10 ms, under a budget of ten million a minute: ten
+    // instants kept, not ten thousand.
+    let start = Instant::now();
+    let mut log = SentLog::default();
+    for n in 0..10_000u64 {
+        log.take(10_000_000, start + Duration::from_micros(n)).unwrap();
+    }
+    assert_eq!((log.sent.len(), log.total), (10, 10_000));
+    // Each grain leaves the window with its first send.
+    assert!(log.take(10_000, start + Duration::from_secs(60)).is_ok());
+    assert_eq!(log.total, 9_001, "the first grain's thousand left, one came");
+}
