@@ -365,15 +365,7 @@ impl HttpClient {
         // Only the innermost cause: the cause chain is what helps. When that
         // is reqwest's own error, its Display names the URL, shown here
         // without what may be a credential.
-        let mut source: &dyn std::error::Error = e;
-        while let Some(next) = source.source() {
-            source = next;
-        }
-        let mut cause = source.to_string();
-        if let Some(url) = e.url() {
-            cause = cause.replace(url.as_str(), &shown_url(url));
-        }
-        format!("{what} ({})", visible(&cause))
+        format!("{what} ({})", visible(&reqwest_cause(e)))
     }
 
     /// Calls `attempt` until it is done, stops, or the retries run out.
@@ -435,6 +427,25 @@ impl HttpClient {
         }
         Err(Error::internal(anyhow::anyhow!("retry loop ended without an answer")))
     }
+}
+
+/// The innermost cause's text: the one that says what happened.
+pub fn innermost(e: &dyn std::error::Error) -> String {
+    let mut source = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// reqwest's innermost cause. When that is reqwest's own error, its
+/// Display names the URL, shown here without what may be a credential.
+fn reqwest_cause(e: &reqwest::Error) -> String {
+    let mut cause = innermost(e);
+    if let Some(url) = e.url() {
+        cause = cause.replace(url.as_str(), &shown_url(url));
+    }
+    cause
 }
 
 /// Whether `e` comes from running out of file descriptors (EMFILE, ENFILE).

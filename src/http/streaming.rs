@@ -232,7 +232,7 @@ fn direct_text(e: &hyper_util::client::legacy::Error) -> String {
     } else {
         "request failed"
     };
-    format!("{what} ({})", visible(&innermost(e)))
+    format!("{what} ({})", visible(&super::innermost(e)))
 }
 
 /// What went wrong with a call through reqwest (outbound proxy).
@@ -242,22 +242,7 @@ fn reqwest_text(e: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    // The innermost cause is reqwest's own error when it has none: its
-    // Display names the URL, shown without what may be a credential.
-    let mut cause = innermost(e);
-    if let Some(url) = e.url() {
-        cause = cause.replace(url.as_str(), &crate::redact::shown_url(url));
-    }
-    format!("{what} ({})", visible(&cause))
-}
-
-/// The innermost cause's text: the one that says what happened.
-pub fn innermost(e: &dyn std::error::Error) -> String {
-    let mut source = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
+    format!("{what} ({})", visible(&super::reqwest_cause(e)))
 }
 
 /// The error that ends a body still coming at the call's deadline.

@@ -472,12 +472,7 @@ pub(super) fn transport_why(e: &reqwest::Error, url: &url::Url) -> String {
     } else {
         "request failed"
     };
-    let mut source: &dyn std::error::Error = e;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    let cause = source
-        .to_string()
+    let cause = crate::http::innermost(e)
         .replace(url.as_str(), &shown_url(url))
         .replace(&crate::redact::shown_url(url), &shown_url(url));
     crate::redact::scrub(&format!("{what} ({cause})"), &[url.as_str()])

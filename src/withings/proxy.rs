@@ -29,8 +29,8 @@ use reqwest::header::{self, HeaderMap, HeaderName};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::http::HttpClient;
-use crate::http::streaming::{BoxError, StreamFailure, StreamedBody, TimedOut, innermost, next_chunk};
+use crate::http::streaming::{BoxError, StreamFailure, StreamedBody, TimedOut, next_chunk};
+use crate::http::{HttpClient, innermost};
 
 /// The query parameter that names the account: the service's, not Withings'.
 pub const ACCOUNT_PARAM: &str = "account";
