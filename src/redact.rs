@@ -59,13 +59,18 @@ impl SecretMemory {
     }
 }
 
-/// Whether `value` holds, as it is, a secret this process knows (the
-/// current or previous generation of a store's tokens, a credential): an
-/// answer header passed on from a server must not (the proxy's).
-pub fn holds_known_secret(value: &[u8]) -> bool {
+/// Whether `value` holds, as it is, one of `sent` (whatever its length)
+/// or a secret this process knows (the current or previous generation of
+/// a store's tokens, a credential): an answer header passed on from a
+/// server must not (the proxy's).
+pub fn holds_secret(value: &[u8], sent: &[&str]) -> bool {
+    let holds = |secret: &str| value.windows(secret.len()).any(|window| window == secret.as_bytes());
+    if sent.iter().any(|secret| !secret.is_empty() && holds(secret)) {
+        return true;
+    }
     let known = crate::locked(&KNOWN_SECRETS);
     let mut secrets = known.secrets().filter(|secret| secret.len() >= 6);
-    secrets.any(|secret| value.windows(secret.len()).any(|window| window == secret.as_bytes()))
+    secrets.any(holds)
 }
 
 /// Replaces every value in `sent` (of 6 characters or more: shorter ones

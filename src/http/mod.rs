@@ -233,15 +233,10 @@ impl HttpClient {
 
     /// The shared reqwest client, built on first use.
     pub fn inner(&self) -> Result<&reqwest::Client> {
-        let built = self.inner.whole.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(self.policy.timeout)
-                .connect_timeout(self.policy.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(USER_AGENT)
-                .build()
-                .map_err(|e| format!("cannot build the HTTP client: {e}"))
-        });
+        let built = self
+            .inner
+            .whole
+            .get_or_init(|| reqwest_client(self.policy.timeout, |builder| builder.timeout(self.policy.timeout)));
         built.as_ref().map_err(|e| Error::internal(anyhow::anyhow!("{e}")))
     }
 
@@ -429,6 +424,21 @@ impl HttpClient {
     }
 }
 
+/// A reqwest client as every one of this tool's is (no redirects, its
+/// user agent, `connect_within` to connect), with what `and` adds.
+fn reqwest_client(
+    connect_within: Duration,
+    and: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> std::result::Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(connect_within)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT);
+    and(builder)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 /// The innermost cause's text: the one that says what happened.
 pub fn innermost(e: &dyn std::error::Error) -> String {
     let mut source = e;
@@ -450,11 +460,14 @@ fn reqwest_cause(e: &reqwest::Error) -> String {
 
 /// Whether `e` comes from running out of file descriptors (EMFILE, ENFILE).
 fn out_of_descriptors(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    has_io_cause(e, crate::fsutil::out_of_descriptors)
+}
+
+/// Whether an I/O error among `e`'s causes (`e` included) is one `matches` says.
+pub fn has_io_cause(e: &(dyn std::error::Error + 'static), matches: impl Fn(&std::io::Error) -> bool) -> bool {
+    let mut source = Some(e);
     while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && crate::fsutil::out_of_descriptors(io)
-        {
+        if error.downcast_ref::<std::io::Error>().is_some_and(&matches) {
             return true;
         }
         source = error.source();

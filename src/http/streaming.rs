@@ -85,13 +85,8 @@ impl StreamingClient {
     /// is given to [`StreamingClient::send`].
     pub fn new(connect_within: Duration) -> std::result::Result<StreamingClient, String> {
         if crate::settings::outbound_proxy_asked() {
-            return reqwest::Client::builder()
-                .connect_timeout(connect_within)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(super::USER_AGENT)
-                .build()
-                .map(StreamingClient::Outbound)
-                .map_err(|e| format!("cannot build the HTTP client: {e}"));
+            // No total timeout: the call's deadline is `send`'s.
+            return super::reqwest_client(connect_within, |builder| builder).map(StreamingClient::Outbound);
         }
         StreamingClient::direct(connect_within)
     }
@@ -208,15 +203,8 @@ async fn send_direct(
 /// causes; else, with `text`, unreachable when it failed `connecting`,
 /// broken when the call may have been sent.
 fn failure(e: &(dyn std::error::Error + 'static), connecting: bool, text: String) -> StreamFailure {
-    let mut cause = Some(e);
-    while let Some(error) = cause {
-        if error
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return StreamFailure::Timeout;
-        }
-        cause = error.source();
+    if super::has_io_cause(e, |io| io.kind() == std::io::ErrorKind::TimedOut) {
+        return StreamFailure::Timeout;
     }
     if connecting {
         StreamFailure::Unreachable(text)

@@ -383,12 +383,11 @@ fn forwarded(incoming: &HeaderMap) -> HeaderMap {
 /// token).
 fn passed_back(answer: &HeaderMap, token: &SecretString) -> HeaderMap {
     let named = connection_names(answer);
-    let secret = token.expose_secret().as_bytes();
+    let sent = [token.expose_secret()];
     let mut kept = HeaderMap::with_capacity(answer.len());
     for (name, value) in answer {
-        let carries_token = !secret.is_empty() && value.as_bytes().windows(secret.len()).any(|w| w == secret)
-            || crate::redact::holds_known_secret(value.as_bytes());
-        if hop_by_hop(name, &named) || name == header::CONTENT_LENGTH || carries_token {
+        let carries_secret = crate::redact::holds_secret(value.as_bytes(), &sent);
+        if hop_by_hop(name, &named) || name == header::CONTENT_LENGTH || carries_secret {
             continue;
         }
         kept.append(name.clone(), value.clone());
